@@ -1,0 +1,373 @@
+"""A repository in a local folder: the default when nothing else is configured.
+
+Layout under the root folder (bucket names cannot start with a dot, so nothing clashes):
+
+    ROOT/BUCKET/KEY                      the object's bytes
+    ROOT/.argosy-meta/BUCKET/KEY.json    its metadata, and the ETag of the bytes it describes
+    ROOT/.argosy-uploads/BUCKET/ID/      parts of an upload in progress, and its key
+
+Objects are written to a temporary file beside their final name and renamed into
+place, so a reader never sees half an object. The ETag is derived from the file's
+inode, size and modification time: it changes whenever the bytes are replaced, and
+metadata whose ETag differs from the file's is treated as absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+from argosy.artifacts.errors import (
+    InvalidSpec, NotFound, PreconditionFailed, IntegrityError,
+)
+from argosy.artifacts.protocol import (
+    Buffer, DeleteFailure, ListPage, ObjectInfo, Part, UploadInfo,
+)
+
+_COPY_CHUNK = 1 << 20
+
+
+def _etag(st: os.stat_result) -> str:
+    return f"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"
+
+
+def _check_key(key: str) -> None:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts[:-1]) \
+            or parts[-1] in (".", ".."):
+        raise InvalidSpec(f"invalid key for a local repository: {key!r}")
+
+
+class LocalFileStream:
+    def __init__(self, handle: BinaryIO, start: int, end: int, total: int, etag: str):
+        self._handle = handle
+        self._remaining = end - start + 1
+        self.start, self.end, self.total, self.etag = start, end, total, etag
+
+    def readinto(self, buffer: memoryview) -> int:
+        if self._remaining <= 0:
+            return 0
+        view = buffer[: min(len(buffer), self._remaining)]
+        n = self._handle.readinto(view)
+        self._remaining -= n
+        return n
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class LocalDriver:
+    scheme = "local"
+
+    def __init__(self, root: str | os.PathLike[str], bucket: str) -> None:
+        if not bucket or bucket.startswith(".") or "/" in bucket:
+            raise InvalidSpec(f"invalid bucket name for a local repository: {bucket!r}")
+        self.root = Path(root)
+        self.bucket = bucket
+        self._data = self.root / bucket
+        self._meta = self.root / ".argosy-meta" / bucket
+        self._uploads = self.root / ".argosy-uploads" / bucket
+
+    def url(self, key: str) -> str:
+        return f"local://{self.bucket}/{key}"
+
+    # -- paths -------------------------------------------------------------------------
+    def _path(self, key: str) -> Path:
+        _check_key(key)
+        return self._data / key
+
+    def _meta_path(self, key: str) -> Path:
+        return self._meta / (key + ".json")
+
+    def _ensure_bucket(self) -> None:
+        if not self._data.is_dir():
+            raise NotFound(f"no such bucket: local://{self.bucket} (under {self.root})",
+                           code="NoSuchBucket")
+
+    def create_bucket(self) -> None:
+        self._data.mkdir(parents=True, exist_ok=True)
+
+    # -- reading -----------------------------------------------------------------------
+    def _info(self, key: str, st: os.stat_result) -> ObjectInfo:
+        etag = _etag(st)
+        metadata: dict[str, str] = {}
+        try:
+            stored = json.loads(self._meta_path(key).read_text())
+            if stored.get("etag") == etag:
+                metadata = dict(stored.get("metadata", {}))
+        except (OSError, ValueError):
+            pass
+        modified = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc)
+        return ObjectInfo(key, st.st_size, etag, modified, metadata)
+
+    def stat(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            self._ensure_bucket()
+            raise NotFound(f"no such key: {self.url(key)}", code="NoSuchKey") from None
+        except NotADirectoryError:
+            raise NotFound(f"no such key: {self.url(key)}", code="NoSuchKey") from None
+        if not path.is_file():
+            raise NotFound(f"no such key: {self.url(key)}", code="NoSuchKey")
+        return self._info(key, st)
+
+    def read(self, key: str, *, start: int = 0, end: int | None = None,
+             if_match: str | None = None) -> LocalFileStream:
+        path = self._path(key)
+        try:
+            handle = open(path, "rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            self._ensure_bucket()
+            raise NotFound(f"no such key: {self.url(key)}", code="NoSuchKey") from None
+        st = os.fstat(handle.fileno())
+        etag = _etag(st)
+        if if_match is not None and if_match != etag:
+            handle.close()
+            raise PreconditionFailed(f"{self.url(key)} changed while it was being read")
+        last = st.st_size - 1 if end is None else min(end, st.st_size - 1)
+        if start > max(last, 0) and not (start == 0 and st.st_size == 0):
+            handle.close()
+            raise IntegrityError(f"range {start}-{end} is outside {self.url(key)} "
+                                 f"({st.st_size} bytes)", code="InvalidRange")
+        handle.seek(start)
+        return LocalFileStream(handle, start, last, st.st_size, etag)
+
+    # -- writing -----------------------------------------------------------------------
+    def _temp_beside(self, path: Path) -> Path:
+        return path.with_name(f".{path.name}.argosy-{uuid.uuid4().hex[:12]}.tmp")
+
+    def _publish(self, key: str, temp: Path, metadata: Mapping[str, str]) -> str:
+        path = self._path(key)
+        try:
+            os.replace(temp, path)
+        except IsADirectoryError:
+            temp.unlink(missing_ok=True)
+            raise InvalidSpec(f"{self.url(key)}: a folder of keys already has this name") \
+                from None
+        etag = _etag(path.stat())
+        self._write_meta(key, etag, metadata)
+        return etag
+
+    def _write_meta(self, key: str, etag: str, metadata: Mapping[str, str]) -> None:
+        meta_path = self._meta_path(key)
+        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self._temp_beside(meta_path)
+        temp.write_text(json.dumps({"etag": etag, "metadata": dict(metadata)}))
+        os.replace(temp, meta_path)
+
+    def _open_temp(self, key: str) -> tuple[Path, BinaryIO]:
+        self._ensure_bucket()
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InvalidSpec(f"{self.url(key)}: a parent of this key is an object") from None
+        temp = self._temp_beside(path)
+        return temp, open(temp, "wb")
+
+    def put(self, key: str, body: Buffer | BinaryIO, *, size: int,
+            metadata: Mapping[str, str]) -> str:
+        temp, handle = self._open_temp(key)
+        try:
+            with handle:
+                if isinstance(body, (bytes, bytearray, memoryview)):
+                    handle.write(body)
+                else:
+                    shutil.copyfileobj(body, handle, _COPY_CHUNK)
+            if temp.stat().st_size != size:
+                raise IntegrityError(f"{self.url(key)}: wrote {temp.stat().st_size} bytes, "
+                                     f"expected {size}")
+            return self._publish(key, temp, metadata)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def replace_metadata(self, key: str, metadata: Mapping[str, str], *,
+                         if_match: str) -> str:
+        info = self.stat(key)
+        if info.etag != if_match:
+            raise PreconditionFailed(f"{self.url(key)} changed before its metadata was set")
+        self._write_meta(key, info.etag, metadata)
+        return info.etag
+
+    # -- multipart ---------------------------------------------------------------------
+    def _upload_dir(self, upload_id: str) -> Path:
+        if not upload_id.isalnum():
+            raise InvalidSpec(f"invalid upload id {upload_id!r}")
+        return self._uploads / upload_id
+
+    def _open_upload(self, key: str, upload_id: str) -> Path:
+        folder = self._upload_dir(upload_id)
+        try:
+            stored = json.loads((folder / "upload.json").read_text())
+        except (OSError, ValueError):
+            raise NotFound(f"no such upload {upload_id} for {self.url(key)}",
+                           code="NoSuchUpload") from None
+        if stored["key"] != key:
+            raise NotFound(f"no such upload {upload_id} for {self.url(key)}",
+                           code="NoSuchUpload")
+        return folder
+
+    def create_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
+        self._ensure_bucket()
+        _check_key(key)
+        upload_id = uuid.uuid4().hex
+        folder = self._upload_dir(upload_id)
+        folder.mkdir(parents=True)
+        now = datetime.now(timezone.utc).isoformat()
+        (folder / "upload.json").write_text(
+            json.dumps({"key": key, "metadata": dict(metadata), "initiated": now}))
+        return upload_id
+
+    def upload_part(self, key: str, upload_id: str, number: int,
+                    body: Buffer | BinaryIO, *, size: int) -> Part:
+        folder = self._open_upload(key, upload_id)
+        final = folder / f"{number:05d}.part"
+        temp = self._temp_beside(final)
+        try:
+            with open(temp, "wb") as handle:
+                if isinstance(body, (bytes, bytearray, memoryview)):
+                    handle.write(body)
+                else:
+                    shutil.copyfileobj(body, handle, _COPY_CHUNK)
+            written = temp.stat().st_size
+            if written != size:
+                raise IntegrityError(f"part {number} of {self.url(key)}: got {written} "
+                                     f"bytes, expected {size}")
+            os.replace(temp, final)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        st = final.stat()
+        return Part(number, _etag(st), st.st_size)
+
+    def list_parts(self, key: str, upload_id: str) -> list[Part]:
+        folder = self._open_upload(key, upload_id)
+        parts = []
+        for path in sorted(folder.glob("*.part")):
+            st = path.stat()
+            parts.append(Part(int(path.stem), _etag(st), st.st_size))
+        return parts
+
+    def complete_upload(self, key: str, upload_id: str, parts: Sequence[Part]) -> str:
+        folder = self._open_upload(key, upload_id)
+        stored = json.loads((folder / "upload.json").read_text())
+        have = {p.number: p for p in self.list_parts(key, upload_id)}
+        numbers = [p.number for p in parts]
+        if numbers != sorted(set(numbers)):
+            raise InvalidSpec(f"parts of {self.url(key)} must be ascending and unique",
+                              code="InvalidPartOrder")
+        for part in parts:
+            if part.number not in have or have[part.number].etag != part.etag:
+                raise InvalidSpec(f"part {part.number} of {self.url(key)} is missing or "
+                                  "different", code="InvalidPart")
+        temp, handle = self._open_temp(key)
+        try:
+            with handle:
+                for part in parts:
+                    with open(folder / f"{part.number:05d}.part", "rb") as source:
+                        shutil.copyfileobj(source, handle, _COPY_CHUNK)
+            etag = self._publish(key, temp, stored["metadata"])
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        shutil.rmtree(folder, ignore_errors=True)
+        return etag
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        folder = self._open_upload(key, upload_id)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def list_uploads(self, prefix: str = "") -> list[UploadInfo]:
+        uploads = []
+        if not self._uploads.is_dir():
+            return uploads
+        for folder in sorted(self._uploads.iterdir()):
+            try:
+                stored = json.loads((folder / "upload.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if stored["key"].startswith(prefix):
+                uploads.append(UploadInfo(stored["key"], folder.name,
+                                          datetime.fromisoformat(stored["initiated"])))
+        return sorted(uploads, key=lambda u: (u.key, u.initiated))
+
+    # -- listing and deleting -------------------------------------------------------------
+    def _walk(self, folder: Path, rel: str) -> Iterator[str]:
+        """Every key under `folder`, in lexicographic key order."""
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name + ("/" if e.is_dir(
+                follow_symlinks=False) else ""))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if entry.name.endswith(".tmp") and ".argosy-" in entry.name:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                yield from self._walk(Path(entry.path), f"{rel}{entry.name}/")
+            elif entry.is_file(follow_symlinks=False):
+                yield rel + entry.name
+
+    def list(self, prefix: str = "", *, delimiter: str | None = None,
+             token: str | None = None, limit: int = 1000) -> ListPage:
+        self._ensure_bucket()
+        start_dir, _, _ = prefix.rpartition("/")
+        base = self._data / start_dir if start_dir else self._data
+        rel = f"{start_dir}/" if start_dir else ""
+        objects: list[ObjectInfo] = []
+        prefixes: list[str] = []
+        last_prefix = None
+        for key in self._walk(base, rel):
+            if not key.startswith(prefix) or (token is not None and key <= token):
+                continue
+            if delimiter:
+                cut = key.find(delimiter, len(prefix))
+                if cut >= 0:
+                    common = key[: cut + len(delimiter)]
+                    if common != last_prefix and (token is None or common > token):
+                        if len(objects) + len(prefixes) >= limit:
+                            return ListPage(objects, prefixes, last_prefix or objects[-1].key)
+                        prefixes.append(common)
+                        last_prefix = common
+                    continue
+            if len(objects) + len(prefixes) >= limit:
+                last = max([o.key for o in objects[-1:]] + prefixes[-1:])
+                return ListPage(objects, prefixes, last)
+            try:
+                objects.append(self._info(key, (self._data / key).stat()))
+            except FileNotFoundError:
+                continue
+        return ListPage(objects, prefixes, None)
+
+    def delete(self, keys: Sequence[str]) -> list[DeleteFailure]:
+        failures = []
+        for key in keys:
+            try:
+                path = self._path(key)
+                path.unlink(missing_ok=True)
+                self._meta_path(key).unlink(missing_ok=True)
+                self._prune(path.parent)
+            except InvalidSpec as error:
+                failures.append(DeleteFailure(key, "InvalidKey", str(error)))
+            except IsADirectoryError:
+                continue
+            except OSError as error:
+                failures.append(DeleteFailure(key, "LocalIOError", error.strerror or ""))
+        return failures
+
+    def _prune(self, folder: Path) -> None:
+        """Remove folders left empty by a delete, as an object store has no folders."""
+        while folder != self._data and self._data in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent

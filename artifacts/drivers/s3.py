@@ -1,0 +1,454 @@
+"""S3 (AWS, MinIO, Ceph RGW) through botocore: the only module that imports boto3.
+
+Transport choices, each measured in `bench/` or required by S3 clones:
+- botocore's own retries are off (`max_attempts=1`): retries live in `retry.py`.
+- Payload signing is off (`UNSIGNED-PAYLOAD`) and botocore's default CRC32 trailer is
+  only sent when an operation requires it: over plain http botocore would otherwise hash
+  every byte with SHA-256, and Ceph RGW 16 rejects aws-chunked trailers. Integrity comes
+  from Argosy's own CRC32C record instead.
+- Part bodies are file slices read in 1 MiB chunks, not part-sized buffers, so an upload
+  holds (parts in flight x 1 MiB) of data, not (parts in flight x part size).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, BinaryIO
+
+import boto3
+import botocore.exceptions as bx
+from botocore.config import Config
+
+from argosy.artifacts.errors import (
+    AccessDenied, ArtifactError, IntegrityError, InvalidSpec, NotFound, PermanentError,
+    PreconditionFailed, ThrottledError, TransientError,
+)
+from argosy.artifacts.protocol import (
+    Buffer, DeleteFailure, ListPage, ObjectInfo, Part, UploadInfo,
+)
+
+# One table: S3 error code -> (class, what it means to a user).
+ERROR_TABLE: dict[str, tuple[type[ArtifactError], str]] = {
+    "NoSuchKey": (NotFound, "no such key"),
+    "404": (NotFound, "no such key"),
+    "NotFound": (NotFound, "not found"),
+    "NoSuchBucket": (NotFound, "no such bucket"),
+    "NoSuchUpload": (NotFound, "no such multipart upload"),
+    "AccessDenied": (AccessDenied, "access denied"),
+    "403": (AccessDenied, "access denied"),
+    "Forbidden": (AccessDenied, "access denied"),
+    "InvalidAccessKeyId": (AccessDenied, "unknown access key"),
+    "SignatureDoesNotMatch": (AccessDenied, "signature does not match (wrong secret key?)"),
+    "ExpiredToken": (AccessDenied, "the session token has expired"),
+    "InvalidToken": (AccessDenied, "invalid session token"),
+    "TokenRefreshRequired": (AccessDenied, "the session token must be refreshed"),
+    "AuthorizationHeaderMalformed": (AccessDenied, "authorization header malformed "
+                                                   "(wrong region?)"),
+    "PermanentRedirect": (InvalidSpec, "the bucket is in another region or endpoint"),
+    "PreconditionFailed": (PreconditionFailed, "the object changed while being read"),
+    "412": (PreconditionFailed, "the object changed while being read"),
+    "InvalidRange": (IntegrityError, "requested range is outside the object"),
+    "416": (IntegrityError, "requested range is outside the object"),
+    "BadDigest": (IntegrityError, "the server computed a different checksum"),
+    "InvalidDigest": (IntegrityError, "invalid Content-MD5"),
+    "XAmzContentSHA256Mismatch": (IntegrityError, "payload hash mismatch"),
+    "EntityTooSmall": (InvalidSpec, "part too small (S3 needs >= 5 MiB but the last)"),
+    "EntityTooLarge": (InvalidSpec, "object or part too large"),
+    "InvalidPart": (InvalidSpec, "a part is missing or its ETag differs"),
+    "InvalidPartOrder": (InvalidSpec, "parts are not in ascending order"),
+    "InvalidBucketName": (InvalidSpec, "invalid bucket name"),
+    "InvalidArgument": (InvalidSpec, "invalid argument"),
+    "InvalidRequest": (InvalidSpec, "invalid request"),
+    "KMS.NotFoundException": (InvalidSpec, "KMS key not found"),
+    "SlowDown": (ThrottledError, "the server asked to slow down"),
+    "Throttling": (ThrottledError, "throttled"),
+    "ThrottlingException": (ThrottledError, "throttled"),
+    "RequestLimitExceeded": (ThrottledError, "request limit exceeded"),
+    "TooManyRequests": (ThrottledError, "too many requests"),
+    "429": (ThrottledError, "too many requests"),
+    "RequestTimeout": (TransientError, "the server timed out reading the request"),
+    "RequestTimeTooSkewed": (TransientError, "clock skew"),
+    "InternalError": (TransientError, "internal server error"),
+    "ServiceUnavailable": (ThrottledError, "service unavailable"),
+    "503": (ThrottledError, "service unavailable"),
+    "500": (TransientError, "internal server error"),
+    "502": (TransientError, "bad gateway"),
+    "504": (TransientError, "gateway timeout"),
+}
+
+_TRANSIENT_SDK = (
+    bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError,
+    bx.ConnectionClosedError, bx.ResponseStreamingError, bx.IncompleteReadError,
+    bx.HTTPClientError,
+)
+
+
+def map_error(error: BaseException, where: str) -> ArtifactError:
+    """Translate one botocore/boto3 failure into Argosy's tree; never leaks secrets."""
+    if isinstance(error, ArtifactError):
+        return error
+    if isinstance(error, bx.ClientError):
+        err = error.response.get("Error", {})
+        code = str(err.get("Code") or error.response.get("ResponseMetadata", {})
+                   .get("HTTPStatusCode", "unknown"))
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        cls, meaning = ERROR_TABLE.get(code, (None, ""))  # type: ignore[assignment]
+        if cls is None:
+            if status >= 500:
+                cls, meaning = TransientError, f"server error {status}"
+            elif status == 404:
+                cls, meaning = NotFound, "not found"
+            elif status == 403:
+                cls, meaning = AccessDenied, "access denied"
+            else:
+                cls, meaning = PermanentError, err.get("Message") or "request failed"
+        return cls(f"{where}: {meaning} ({code})", code=code)
+    if isinstance(error, (bx.NoCredentialsError, bx.PartialCredentialsError)):
+        return AccessDenied(f"{where}: no usable credentials ({type(error).__name__})",
+                            code="NoCredentials")
+    if isinstance(error, bx.EndpointConnectionError):
+        return TransientError(f"{where}: cannot reach the endpoint ({error.kwargs.get('endpoint_url', '')})",
+                              code="EndpointUnreachable")
+    if isinstance(error, _TRANSIENT_SDK) or isinstance(error, (ConnectionError, TimeoutError)):
+        return TransientError(f"{where}: connection failed ({type(error).__name__})",
+                              code=type(error).__name__)
+    if isinstance(error, (bx.ParamValidationError, ValueError)):
+        return InvalidSpec(f"{where}: {error}", code="InvalidParameter")
+    if isinstance(error, bx.BotoCoreError):
+        return PermanentError(f"{where}: {type(error).__name__}", code=type(error).__name__)
+    if isinstance(error, OSError):
+        return TransientError(f"{where}: {type(error).__name__}: {error.strerror or ''}",
+                              code=type(error).__name__)
+    raise error
+
+
+@dataclass(frozen=True)
+class Encryption:
+    """Server-side encryption: mode is none, s3 (SSE-S3), kms (SSE-KMS) or c (SSE-C)."""
+
+    mode: str = "none"
+    kms_key_id: str | None = None
+    kms_context: str | None = None  # JSON, as S3 takes it
+    customer_key: bytes | None = field(default=None, repr=False)
+
+    def write_args(self) -> dict[str, Any]:
+        if self.mode == "s3":
+            return {"ServerSideEncryption": "AES256"}
+        if self.mode == "kms":
+            args: dict[str, Any] = {"ServerSideEncryption": "aws:kms"}
+            if self.kms_key_id:
+                args["SSEKMSKeyId"] = self.kms_key_id
+            if self.kms_context:
+                args["SSEKMSEncryptionContext"] = base64.b64encode(
+                    self.kms_context.encode()).decode()
+            return args
+        return self.customer_args()
+
+    def customer_args(self) -> dict[str, Any]:
+        if self.mode != "c" or not self.customer_key:
+            return {}
+        return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": self.customer_key}
+
+    def copy_source_args(self) -> dict[str, Any]:
+        if self.mode != "c" or not self.customer_key:
+            return {}
+        return {"CopySourceSSECustomerAlgorithm": "AES256",
+                "CopySourceSSECustomerKey": self.customer_key}
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """How to reach one S3 service. Unset credentials fall back to the AWS default chain
+    (environment, shared files, web identity / IRSA, container and instance roles)."""
+
+    endpoint: str | None = None
+    region: str | None = None
+    addressing_style: str = "auto"  # path | virtual | auto
+    verify: bool | str = True  # False = insecure; str = a CA bundle file
+    access_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    profile: str | None = None
+    encryption: Encryption = field(default_factory=Encryption)
+    max_connections: int = 32
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+
+def make_client(settings: S3Settings) -> Any:
+    if settings.addressing_style not in ("auto", "path", "virtual"):
+        raise InvalidSpec(f"addressing style must be path or virtual, not "
+                          f"{settings.addressing_style!r}")
+    session = boto3.session.Session(
+        aws_access_key_id=settings.access_key,
+        aws_secret_access_key=settings.secret_key,
+        aws_session_token=settings.session_token,
+        profile_name=settings.profile,
+    )
+    config = Config(
+        region_name=settings.region or session.region_name or "us-east-1",
+        retries={"max_attempts": 1, "mode": "standard"},
+        max_pool_connections=settings.max_connections,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        tcp_keepalive=True,
+        s3={"addressing_style": settings.addressing_style, "payload_signing_enabled": False},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    client = session.client("s3", endpoint_url=settings.endpoint, verify=settings.verify,
+                            config=config)
+    client.meta.events.register("before-sign.s3.DeleteObjects", _content_md5)
+    return client
+
+
+def _content_md5(request: Any, **_: Any) -> None:
+    """MinIO and Ceph require Content-MD5 on DeleteObjects; botocore >= 1.36 sends a
+    CRC32 instead (boto3 #4392), so set the MD5 and drop the flexible checksum."""
+    body = request.body if isinstance(request.body, bytes) else str(request.body).encode()
+    for name in list(request.headers.keys()):
+        if name.lower().startswith("x-amz-checksum-") or \
+                name.lower() == "x-amz-sdk-checksum-algorithm":
+            del request.headers[name]
+    request.headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
+
+
+def _body(body: Buffer | BinaryIO, size: int) -> Any:
+    """Bodies that already know their length and read in large chunks pass through."""
+    if hasattr(body, "read") and hasattr(body, "__len__"):
+        return body
+    return _Slice(body, size)
+
+
+class _Slice:
+    """A seekable window onto a file or buffer, read in large chunks so the HTTP layer
+    makes few syscalls; botocore sees a file-like body with a length."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, body: Buffer | BinaryIO, size: int) -> None:
+        self._body = body
+        self._size = size
+        self._pos = 0
+        self._origin = body.tell() if hasattr(body, "tell") and not isinstance(
+            body, (bytes, bytearray, memoryview)) else 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = {0: offset, 1: self._pos + offset, 2: self._size + offset}[whence]
+        return self._pos
+
+    def read(self, amount: int = -1) -> bytes:
+        remaining = self._size - self._pos
+        if remaining <= 0:
+            return b""
+        count = remaining if amount is None or amount < 0 else min(remaining, max(amount, self.CHUNK))
+        if isinstance(self._body, (bytes, bytearray, memoryview)):
+            data = bytes(self._body[self._pos: self._pos + count])
+        else:
+            self._body.seek(self._origin + self._pos)
+            data = self._body.read(count)
+        self._pos += len(data)
+        return data
+
+
+class S3ReadStream:
+    def __init__(self, body: Any, start: int, end: int, total: int, etag: str) -> None:
+        self._body = body
+        self.start, self.end, self.total, self.etag = start, end, total, etag
+        self._where = ""
+
+    def readinto(self, buffer: memoryview) -> int:
+        try:
+            return int(self._body.readinto(buffer))
+        except Exception as error:  # noqa: BLE001 - mapped, never leaked
+            raise map_error(error, "reading an object") from error
+
+    def close(self) -> None:
+        self._body.close()
+
+
+def _parse_content_range(value: str | None, size: int) -> tuple[int, int, int]:
+    if not value:
+        return 0, size - 1, size
+    unit, _, spec = value.partition(" ")
+    span, _, total = spec.partition("/")
+    first, _, last = span.partition("-")
+    return int(first), int(last), int(total)
+
+
+class S3Driver:
+    scheme = "s3"
+
+    def __init__(self, settings: S3Settings, bucket: str, *, client: Any | None = None):
+        if not bucket:
+            raise InvalidSpec("an S3 URL needs a bucket: s3://BUCKET/KEY")
+        self.settings = settings
+        self.bucket = bucket
+        self._client = client if client is not None else make_client(settings)
+        self._enc = settings.encryption
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    @contextmanager
+    def _errors(self, key: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except ArtifactError:
+            raise
+        except Exception as error:  # noqa: BLE001 - mapped through the one table
+            raise map_error(error, self.url(key) if key is not None else f"s3://{self.bucket}") \
+                from error
+
+    @staticmethod
+    def _info(key: str, head: Mapping[str, Any]) -> ObjectInfo:
+        modified = head.get("LastModified") or datetime.now(timezone.utc)
+        return ObjectInfo(
+            key=key,
+            size=int(head.get("ContentLength", head.get("Size", 0))),
+            etag=str(head.get("ETag", "")).strip('"'),
+            modified=modified.astimezone(timezone.utc),
+            metadata={k.lower(): v for k, v in (head.get("Metadata") or {}).items()},
+        )
+
+    def stat(self, key: str) -> ObjectInfo:
+        with self._errors(key):
+            head = self._client.head_object(Bucket=self.bucket, Key=key,
+                                            **self._enc.customer_args())
+        return self._info(key, head)
+
+    def read(self, key: str, *, start: int = 0, end: int | None = None,
+             if_match: str | None = None) -> S3ReadStream:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, **self._enc.customer_args()}
+        if start or end is not None:
+            args["Range"] = f"bytes={start}-{'' if end is None else end}"
+        if if_match:
+            args["IfMatch"] = f'"{if_match}"'
+        with self._errors(key):
+            resp = self._client.get_object(**args)
+        length = int(resp["ContentLength"])
+        first, last, total = _parse_content_range(resp.get("ContentRange"), length)
+        if last - first + 1 != length and length:
+            resp["Body"].close()
+            raise IntegrityError(f"{self.url(key)}: Content-Range {resp.get('ContentRange')} "
+                                 f"disagrees with Content-Length {length}")
+        return S3ReadStream(resp["Body"], first, last, total, str(resp["ETag"]).strip('"'))
+
+    def put(self, key: str, body: Buffer | BinaryIO, *, size: int,
+            metadata: Mapping[str, str]) -> str:
+        with self._errors(key):
+            resp = self._client.put_object(Bucket=self.bucket, Key=key,
+                                           Body=_body(body, size), ContentLength=size,
+                                           Metadata=dict(metadata), **self._enc.write_args())
+        return str(resp.get("ETag", "")).strip('"')
+
+    def create_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
+        with self._errors(key):
+            resp = self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, Metadata=dict(metadata), **self._enc.write_args())
+        return str(resp["UploadId"])
+
+    def upload_part(self, key: str, upload_id: str, number: int,
+                    body: Buffer | BinaryIO, *, size: int) -> Part:
+        with self._errors(key):
+            resp = self._client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                Body=_body(body, size), ContentLength=size, **self._enc.customer_args())
+        return Part(number, str(resp["ETag"]).strip('"'), size)
+
+    def complete_upload(self, key: str, upload_id: str, parts: Sequence[Part]) -> str:
+        with self._errors(key):
+            resp = self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": f'"{p.etag}"'}
+                                           for p in parts]})
+        etag = str(resp.get("ETag") or "").strip('"')
+        if not etag:  # Ceph RGW 16 answers an empty ETag; HEAD has the right one
+            etag = self.stat(key).etag
+        return etag
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        with self._errors(key):
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    def list_parts(self, key: str, upload_id: str) -> list[Part]:
+        parts: list[Part] = []
+        marker = 0
+        with self._errors(key):
+            while True:
+                resp = self._client.list_parts(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                               PartNumberMarker=marker)
+                parts += [Part(int(p["PartNumber"]), str(p["ETag"]).strip('"'), int(p["Size"]))
+                          for p in resp.get("Parts", [])]
+                if not resp.get("IsTruncated"):
+                    return parts
+                marker = int(resp["NextPartNumberMarker"])
+
+    def list(self, prefix: str = "", *, delimiter: str | None = None,
+             token: str | None = None, limit: int = 1000) -> ListPage:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
+        if delimiter:
+            args["Delimiter"] = delimiter
+        if token:
+            args["ContinuationToken"] = token
+        with self._errors(prefix):
+            resp = self._client.list_objects_v2(**args)
+        objects = [self._info(o["Key"], o) for o in resp.get("Contents", [])]
+        prefixes = [p["Prefix"] for p in resp.get("CommonPrefixes", [])]
+        return ListPage(objects, prefixes,
+                        resp.get("NextContinuationToken") if resp.get("IsTruncated") else None)
+
+    def list_uploads(self, prefix: str = "") -> list[UploadInfo]:
+        uploads: list[UploadInfo] = []
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        with self._errors(prefix):
+            while True:
+                resp = self._client.list_multipart_uploads(**args)
+                uploads += [UploadInfo(u["Key"], u["UploadId"], u["Initiated"])
+                            for u in resp.get("Uploads", [])]
+                if not resp.get("IsTruncated"):
+                    return uploads
+                args["KeyMarker"] = resp["NextKeyMarker"]
+                args["UploadIdMarker"] = resp["NextUploadIdMarker"]
+
+    def delete(self, keys: Sequence[str]) -> list[DeleteFailure]:
+        if not keys:
+            return []
+        if len(keys) > 1000:
+            raise InvalidSpec("a batch delete takes at most 1000 keys")
+        body = {"Objects": [{"Key": k} for k in keys], "Quiet": True}
+        with self._errors(keys[0]):
+            resp = self._client.delete_objects(Bucket=self.bucket, Delete=body)
+        return [DeleteFailure(e["Key"], e.get("Code", ""), e.get("Message", ""))
+                for e in resp.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+
+    def replace_metadata(self, key: str, metadata: Mapping[str, str], *,
+                         if_match: str) -> str:
+        with self._errors(key):
+            resp = self._client.copy_object(
+                Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},
+                CopySourceIfMatch=f'"{if_match}"', MetadataDirective="REPLACE",
+                Metadata=dict(metadata), **self._enc.write_args(),
+                **self._enc.copy_source_args())
+        return str(resp.get("CopyObjectResult", {}).get("ETag", "")).strip('"')
+
+    def create_bucket(self) -> None:
+        with self._errors():
+            try:
+                self._client.create_bucket(Bucket=self.bucket)
+            except bx.ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in (
+                        "BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+

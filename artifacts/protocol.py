@@ -1,0 +1,129 @@
+"""The driver protocol: the few primitives a storage backend implements.
+
+Everything else (chunking, parallelism, retries, checksums, archives) is written once
+above this protocol, in the transfer engine. The contract every driver keeps:
+
+- A driver never retries. It makes one request and maps any failure onto
+  `argosy.artifacts.errors` through its one error table; no SDK exception escapes it.
+- `read` returns a stream that the caller reads once. If it breaks half-way the caller
+  decides what to do (it re-requests the remaining range pinned by ETag, never the
+  whole thing blindly).
+- Keys are plain strings relative to the driver's bucket; `list` returns keys in
+  lexicographic order, paged by an opaque token.
+- `metadata` is the object's user metadata with lower-case names and no SDK prefix
+  (`argosy-checksum`, not `x-amz-meta-argosy-checksum`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO, Protocol, runtime_checkable
+
+Buffer = bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str  # unquoted
+    modified: datetime  # aware, UTC
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ListPage:
+    objects: Sequence[ObjectInfo]
+    prefixes: Sequence[str]
+    next_token: str | None
+
+
+@dataclass(frozen=True)
+class Part:
+    number: int  # 1-based
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    key: str
+    upload_id: str
+    initiated: datetime
+
+
+@dataclass(frozen=True)
+class DeleteFailure:
+    key: str
+    code: str
+    message: str
+
+
+class ReadStream(Protocol):
+    """Bytes of one ranged read; `start`/`end` (inclusive) and `total` come from the
+    server's answer (Content-Range), not from what was asked, so the caller can check."""
+
+    start: int
+    end: int
+    total: int
+    etag: str
+
+    def readinto(self, buffer: memoryview) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class PartSource(Protocol):
+    """A part's body: a buffer, or a readable that knows its length."""
+
+    def __len__(self) -> int: ...
+
+
+@runtime_checkable
+class Driver(Protocol):
+    """One bucket of one storage service."""
+
+    scheme: str
+    bucket: str
+
+    def url(self, key: str) -> str: ...
+
+    def stat(self, key: str) -> ObjectInfo: ...
+
+    def read(self, key: str, *, start: int = 0, end: int | None = None,
+             if_match: str | None = None) -> ReadStream:
+        """Bytes `start..end` inclusive (`end=None`: to the end of the object)."""
+        ...
+
+    def put(self, key: str, body: Buffer | BinaryIO, *, size: int,
+            metadata: Mapping[str, str]) -> str:
+        """Write a whole object at once; returns its ETag."""
+        ...
+
+    def create_upload(self, key: str, *, metadata: Mapping[str, str]) -> str: ...
+
+    def upload_part(self, key: str, upload_id: str, number: int,
+                    body: Buffer | BinaryIO, *, size: int) -> Part: ...
+
+    def complete_upload(self, key: str, upload_id: str, parts: Sequence[Part]) -> str: ...
+
+    def abort_upload(self, key: str, upload_id: str) -> None: ...
+
+    def list_parts(self, key: str, upload_id: str) -> list[Part]: ...
+
+    def list(self, prefix: str = "", *, delimiter: str | None = None,
+             token: str | None = None, limit: int = 1000) -> ListPage: ...
+
+    def list_uploads(self, prefix: str = "") -> list[UploadInfo]: ...
+
+    def delete(self, keys: Sequence[str]) -> list[DeleteFailure]:
+        """Delete up to 1000 keys; a missing key counts as deleted."""
+        ...
+
+    def replace_metadata(self, key: str, metadata: Mapping[str, str], *,
+                         if_match: str) -> str:
+        """Set the user metadata of an existing object in place; returns the new ETag.
+        Fails with PreconditionFailed when the object is no longer `if_match`."""
+        ...

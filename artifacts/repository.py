@@ -1,0 +1,173 @@
+"""Argo artifact repositories: one entry (`s3:` / `local:` + `keyFormat`) or a whole
+`artifact-repositories` ConfigMap, parsed into settings a driver can be opened with.
+
+Secrets named by an entry (`accessKeySecret: {name, key}`) are read from files laid out
+as Argo mounts them, `SECRETS_DIR/<name>/<key>`; the folder is given by the caller.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from argosy.artifacts.errors import InvalidSpec
+
+DEFAULT_ANNOTATION = "workflows.argoproj.io/default-artifact-repository"
+DEFAULT_KEY_FORMAT = "{{workflow.name}}/{{pod.name}}"
+
+
+@dataclass(frozen=True)
+class S3Entry:
+    bucket: str | None = None
+    endpoint: str | None = None  # with scheme, as boto3 takes it
+    region: str | None = None
+    insecure: bool = False
+    addressing_style: str = "auto"
+    ca_bundle: str | None = None
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    use_sdk_creds: bool = False
+    sse_mode: str = "none"
+    kms_key_id: str | None = None
+    kms_context: str | None = None
+    customer_key: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class LocalEntry:
+    root: str | None = None
+    bucket: str | None = None
+
+
+@dataclass(frozen=True)
+class Repository:
+    s3: S3Entry | None = None
+    local: LocalEntry | None = None
+    key_format: str = DEFAULT_KEY_FORMAT
+    archive_logs: bool = False
+    source: str = ""
+
+
+def _secret(ref: Any, secrets_dir: Path, field_name: str) -> str | None:
+    if ref is None:
+        return None
+    if not isinstance(ref, Mapping) or "name" not in ref or "key" not in ref:
+        raise InvalidSpec(f"{field_name} must be {{name, key}}")
+    path = secrets_dir / str(ref["name"]) / str(ref["key"])
+    try:
+        return path.read_text().strip()
+    except OSError:
+        raise InvalidSpec(f"{field_name}: secret {ref['name']}/{ref['key']} not found "
+                          f"(looked for {path})") from None
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise InvalidSpec(f"{name} must be true or false, not {value!r}")
+
+
+def _s3(raw: Any, secrets_dir: Path) -> S3Entry:
+    if not isinstance(raw, Mapping):
+        raise InvalidSpec("s3 must be a mapping")
+    insecure = _bool(raw.get("insecure", False), "s3.insecure")
+    endpoint = raw.get("endpoint")
+    if endpoint and "://" not in str(endpoint):
+        endpoint = f"{'http' if insecure else 'https'}://{endpoint}"
+    style = str(raw.get("addressingStyle", raw.get("addressing_style", "auto")))
+    style = {"virtual-hosted": "virtual", "virtualhosted": "virtual"}.get(style, style)
+    if style not in ("auto", "path", "virtual"):
+        raise InvalidSpec(f"s3.addressingStyle must be path or virtual-hosted, not {style!r}")
+    ca_pem = _secret(raw.get("caSecret"), secrets_dir, "s3.caSecret")
+    ca_bundle = None
+    if ca_pem:
+        ca_bundle = str(secrets_dir / raw["caSecret"]["name"] / raw["caSecret"]["key"])
+    enc = raw.get("encryptionOptions") or {}
+    if not isinstance(enc, Mapping):
+        raise InvalidSpec("s3.encryptionOptions must be a mapping")
+    customer = _secret(enc.get("serverSideCustomerKeySecret"), secrets_dir,
+                       "s3.encryptionOptions.serverSideCustomerKeySecret")
+    mode = "none"
+    if customer:
+        mode = "c"
+    elif enc.get("kmsKeyId"):
+        mode = "kms"
+    elif enc.get("enableEncryption"):
+        mode = "s3"
+    return S3Entry(
+        bucket=raw.get("bucket"), endpoint=endpoint, region=raw.get("region"),
+        insecure=insecure, addressing_style=style, ca_bundle=ca_bundle,
+        access_key=_secret(raw.get("accessKeySecret"), secrets_dir, "s3.accessKeySecret"),
+        secret_key=_secret(raw.get("secretKeySecret"), secrets_dir, "s3.secretKeySecret"),
+        session_token=_secret(raw.get("sessionTokenSecret"), secrets_dir,
+                              "s3.sessionTokenSecret"),
+        use_sdk_creds=_bool(raw.get("useSDKCreds", False), "s3.useSDKCreds"),
+        sse_mode=mode, kms_key_id=enc.get("kmsKeyId"),
+        kms_context=enc.get("kmsEncryptionContext"),
+        customer_key=customer.encode() if customer else None,
+    )
+
+
+def parse_entry(raw: Any, *, secrets_dir: Path, source: str = "") -> Repository:
+    if not isinstance(raw, Mapping):
+        raise InvalidSpec(f"{source}: a repository entry must be a mapping")
+    kinds = [k for k in ("s3", "oss", "gcs", "azure", "hdfs", "artifactory", "local")
+             if k in raw]
+    if len(kinds) != 1:
+        raise InvalidSpec(f"{source}: a repository entry needs exactly one of s3, oss, local "
+                          f"(found {', '.join(kinds) or 'none'})")
+    kind = kinds[0]
+    key_format = str(raw.get("keyFormat") or (raw.get(kind) or {}).get("keyFormat")
+                     or DEFAULT_KEY_FORMAT)
+    archive_logs = bool(raw.get("archiveLogs", False))
+    if kind == "s3":
+        return Repository(s3=_s3(raw["s3"], secrets_dir), key_format=key_format,
+                          archive_logs=archive_logs, source=source)
+    if kind == "local":
+        loc = raw["local"] or {}
+        return Repository(local=LocalEntry(loc.get("root"), loc.get("bucket")),
+                          key_format=key_format, archive_logs=archive_logs, source=source)
+    raise InvalidSpec(f"{source}: {kind} repositories are not supported yet")
+
+
+def load(path: str | os.PathLike[str], *, key: str | None = None,
+         secrets_dir: Path) -> Repository:
+    """Read a repository file: one entry, or an `artifact-repositories` ConfigMap (then
+    `key`, or the ConfigMap's default-repository annotation, picks the entry)."""
+    source = os.fspath(path)
+    try:
+        with open(path) as handle:
+            doc = yaml.safe_load(handle)
+    except OSError as error:
+        raise InvalidSpec(f"cannot read repository file {source}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise InvalidSpec(f"{source}:{where} is not valid YAML") from None
+    if isinstance(doc, Mapping) and doc.get("kind") == "ConfigMap":
+        data = doc.get("data") or {}
+        annotations = (doc.get("metadata") or {}).get("annotations") or {}
+        chosen = key or annotations.get(DEFAULT_ANNOTATION)
+        if not chosen:
+            if len(data) == 1:
+                chosen = next(iter(data))
+            else:
+                raise InvalidSpec(f"{source}: several repositories and no default; "
+                                  "name one with --repository-key")
+        if chosen not in data:
+            raise InvalidSpec(f"{source}: no repository {chosen!r} "
+                              f"(has: {', '.join(sorted(data)) or 'none'})")
+        try:
+            entry = yaml.safe_load(data[chosen])
+        except yaml.YAMLError:
+            raise InvalidSpec(f"{source}: repository {chosen!r} is not valid YAML") from None
+        return parse_entry(entry, secrets_dir=secrets_dir, source=f"{source}[{chosen}]")
+    if key:
+        raise InvalidSpec(f"{source}: --repository-key needs an artifact-repositories ConfigMap")
+    return parse_entry(doc, secrets_dir=secrets_dir, source=source)

@@ -1,0 +1,278 @@
+"""Uploads: one PUT for small objects, parallel multipart for large ones and streams.
+
+The multipart upload's abort is registered the instant the upload is created: any
+failure or interrupt after that aborts it, so no half-written object ever appears
+under its final key. Each part's CRC32C is computed as its bytes are sent, combined
+into the whole object's, and recorded with the object (see `record.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from argosy.artifacts.bodies import FileRange
+from argosy.artifacts.checksum import combine_all, crc32c
+from argosy.artifacts.errors import (
+    ArtifactError, IntegrityError, LocalIOError, NotFound, SourceChanged,
+)
+from argosy.artifacts.protocol import Driver, Part
+from argosy.artifacts.record import Record
+from argosy.artifacts.retry import Retrier
+from argosy.artifacts.settings import TransferSettings
+
+log = logging.getLogger("argosy.upload")
+Progress = Callable[[int], None]
+
+
+def _no_progress(_: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    url: str
+    size: int
+    etag: str
+    record: Record | None  # None when the record could not be written
+    parts: int
+    note: str = ""
+
+
+class _Multipart:
+    """One multipart upload whose abort is armed from the moment it exists."""
+
+    def __init__(self, driver: Driver, key: str, retrier: Retrier,
+                 metadata: Mapping[str, str]) -> None:
+        self.driver, self.key, self.retrier = driver, key, retrier
+        self.upload_id = retrier.call(lambda: driver.create_upload(key, metadata=metadata),
+                                      what=f"create upload {driver.url(key)}")
+        self.done = False
+
+    def __enter__(self) -> _Multipart:
+        return self
+
+    def __exit__(self, kind: object, error: object, tb: object) -> None:
+        if self.done:
+            return
+        try:
+            self.retrier.call(lambda: self.driver.abort_upload(self.key, self.upload_id),
+                              what="abort upload")
+        except ArtifactError as abort_error:
+            log.warning("could not abort upload %s of %s: %s", self.upload_id,
+                        self.driver.url(self.key), abort_error)
+
+    def complete(self, parts: list[Part]) -> str:
+        attempts = 0
+
+        def attempt() -> str:
+            nonlocal attempts
+            attempts += 1
+            try:
+                return self.driver.complete_upload(self.key, self.upload_id, parts)
+            except NotFound:
+                # A retried Complete may find the upload gone because the first one
+                # succeeded: accept that only if the stored object is ours.
+                if attempts > 1:
+                    return self._check_stored(parts)
+                raise
+
+        etag = self.retrier.call(attempt, what=f"complete {self.driver.url(self.key)}")
+        self.done = True
+        return etag
+
+    def _check_stored(self, parts: list[Part]) -> str:
+        info = self.driver.stat(self.key)
+        expected = multipart_etag(parts)
+        if info.size == sum(p.size for p in parts) and (expected is None or
+                                                       info.etag == expected):
+            return info.etag
+        raise IntegrityError(f"{self.driver.url(self.key)}: upload vanished and the "
+                             "stored object is not the one uploaded")
+
+
+def multipart_etag(parts: list[Part]) -> str | None:
+    """S3's ETag of a multipart object (MD5 of the parts' MD5s), when parts carry MD5s."""
+    try:
+        digest = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in parts)).hexdigest()
+    except ValueError:
+        return None
+    return f"{digest}-{len(parts)}"
+
+
+def _record_after(driver: Driver, key: str, etag: str, record: Record,
+                  metadata: Mapping[str, str], retrier: Retrier) -> tuple[str, Record | None, str]:
+    try:
+        new_etag = retrier.call(lambda: driver.replace_metadata(
+            key, {**metadata, **record.to_metadata()}, if_match=etag), what="record checksum")
+        return new_etag or driver.stat(key).etag, record, ""
+    except ArtifactError as error:
+        note = f"uploaded, but the checksum record was not written ({error}): unverified"
+        log.warning("%s", note)
+        return etag, None, note
+
+
+def _run_parts(pool_size: int, tasks: list[Callable[[], Part]]) -> list[Part]:
+    with ThreadPoolExecutor(pool_size, thread_name_prefix="argosy-part") as pool:
+        futures: list[Future[Part]] = [pool.submit(t) for t in tasks]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            if future.done() and future.exception() is not None:
+                for other in futures:
+                    other.cancel()
+                raise future.exception()  # type: ignore[misc]
+        return [f.result() for f in futures]
+
+
+def upload_file(driver: Driver, key: str, path: str | os.PathLike[str], *,
+                settings: TransferSettings, metadata: Mapping[str, str] | None = None,
+                progress: Progress = _no_progress) -> UploadResult:
+    retrier = Retrier(settings.retry)
+    metadata = dict(metadata or {})
+    name = os.fspath(path)
+    try:
+        fd = os.open(name, os.O_RDONLY)
+    except FileNotFoundError:
+        raise NotFound(f"no such file: {name}", code="NoSuchFile") from None
+    except IsADirectoryError:
+        raise LocalIOError(f"{name} is a folder (use -r)") from None
+    except OSError as error:
+        raise LocalIOError(f"cannot read {name}: {error.strerror}") from None
+    try:
+        before = os.fstat(fd)
+        size = before.st_size
+
+        def check_unchanged() -> None:
+            after = os.fstat(fd)
+            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+                raise SourceChanged(f"{name} changed while it was being uploaded; "
+                                    f"nothing was written to {driver.url(key)}")
+
+        if size <= settings.multipart_threshold:
+            result = _put_whole(driver, key, fd, size, name, metadata, retrier, check_unchanged)
+            progress(size)
+            return result
+        return _put_parts(driver, key, fd, size, name, metadata, retrier, settings,
+                          progress, check_unchanged)
+    finally:
+        os.close(fd)
+
+
+def _put_whole(driver: Driver, key: str, fd: int, size: int, name: str,
+               metadata: Mapping[str, str], retrier: Retrier,
+               check_unchanged: Callable[[], None]) -> UploadResult:
+    data = os.pread(fd, size, 0) if size else b""
+    if len(data) != size:
+        raise SourceChanged(f"{name} shrank while it was being read")
+    check_unchanged()
+    record = Record(crc32c(data), size, max(size, 1), [crc32c(data)])
+    meta = {**metadata, **record.to_metadata()}
+    etag = retrier.call(lambda: driver.put(key, data, size=size, metadata=meta),
+                        what=f"put {driver.url(key)}")
+    return UploadResult(driver.url(key), size, etag, record, 1)
+
+
+def _put_parts(driver: Driver, key: str, fd: int, size: int, name: str,
+               metadata: Mapping[str, str], retrier: Retrier, settings: TransferSettings,
+               progress: Progress, check_unchanged: Callable[[], None]) -> UploadResult:
+    part_size = settings.part_size_for(size)
+    count = -(-size // part_size)
+    crcs: dict[int, int] = {}
+    with _Multipart(driver, key, retrier, metadata) as upload:
+
+        def send(number: int) -> Part:
+            offset = (number - 1) * part_size
+            length = min(part_size, size - offset)
+
+            def once() -> Part:
+                body = FileRange(fd, offset, length, name=name)
+                part = driver.upload_part(key, upload.upload_id, number, body, size=length)
+                crcs[number] = body.crc
+                return part
+
+            part = retrier.call(once, what=f"part {number} of {driver.url(key)}")
+            progress(length)
+            return part
+
+        parts = _run_parts(settings.concurrency, [lambda n=n: send(n) for n in
+                                                  range(1, count + 1)])
+        check_unchanged()
+        etag = upload.complete(parts)
+    record = Record(combine_all((crcs[p.number], p.size) for p in parts), size, part_size,
+                    [crcs[p.number] for p in parts])
+    etag, kept, note = _record_after(driver, key, etag, record, metadata, retrier)
+    return UploadResult(driver.url(key), size, etag, kept, count, note)
+
+
+def _read_full(stream: BinaryIO, buffer: bytearray) -> int:
+    view = memoryview(buffer)
+    filled = 0
+    while filled < len(buffer):
+        n = stream.readinto(view[filled:])  # type: ignore[attr-defined]
+        if not n:
+            break
+        filled += n
+    return filled
+
+
+def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
+                  settings: TransferSettings, metadata: Mapping[str, str] | None = None,
+                  progress: Progress = _no_progress) -> UploadResult:
+    """Upload from a non-seekable stream in order, holding at most `concurrency` parts."""
+    retrier = Retrier(settings.retry)
+    metadata = dict(metadata or {})
+    part_size = settings.stream_part_size
+    first = bytearray(part_size)
+    filled = _read_full(stream, first)
+    if filled < part_size:
+        data = bytes(first[:filled])
+        record = Record(crc32c(data), filled, max(filled, 1), [crc32c(data)])
+        meta = {**metadata, **record.to_metadata()}
+        etag = retrier.call(lambda: driver.put(key, data, size=filled, metadata=meta),
+                            what=f"put {driver.url(key)}")
+        progress(filled)
+        return UploadResult(driver.url(key), filled, etag, record, 1)
+
+    slots = threading.Semaphore(settings.concurrency)
+    crcs: list[tuple[int, int]] = []
+    with _Multipart(driver, key, retrier, metadata) as upload, \
+            ThreadPoolExecutor(settings.concurrency, thread_name_prefix="argosy-part") as pool:
+        futures: list[Future[Part]] = []
+
+        def send(number: int, buffer: bytearray, length: int) -> Part:
+            try:
+                view = memoryview(buffer)[:length]
+                part = retrier.call(lambda: driver.upload_part(
+                    key, upload.upload_id, number, view, size=length),
+                    what=f"part {number} of {driver.url(key)}")
+                progress(length)
+                return part
+            finally:
+                slots.release()
+
+        buffer, length, number = first, filled, 1
+        while length:
+            crcs.append((crc32c(memoryview(buffer)[:length]), length))
+            slots.acquire()
+            failed = [f for f in futures if f.done() and f.exception()]
+            if failed:
+                slots.release()
+                raise failed[0].exception()  # type: ignore[misc]
+            futures.append(pool.submit(send, number, buffer, length))
+            if length < part_size:
+                break
+            buffer = bytearray(part_size)
+            length = _read_full(stream, buffer)
+            number += 1
+        parts = [f.result() for f in futures]
+        etag = upload.complete(parts)
+    size = sum(length for _, length in crcs)
+    record = Record(combine_all(crcs), size, part_size, [c for c, _ in crcs])
+    etag, kept, note = _record_after(driver, key, etag, record, metadata, retrier)
+    return UploadResult(driver.url(key), size, etag, kept, len(parts), note)

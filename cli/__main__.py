@@ -1,0 +1,5 @@
+import sys
+
+from argosy.main import main
+
+sys.exit(main())

@@ -1,0 +1,221 @@
+"""The object commands: cp, ls, rm, cat, stat."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from argosy.artifacts import download, tree, upload
+from argosy.artifacts.errors import InvalidSpec, NotFound
+from argosy.artifacts.location import Location, parse
+from argosy.artifacts.protocol import Driver, ObjectInfo
+from argosy.artifacts.record import read_record
+from argosy.config import Config
+from argosy.progress import Progress
+
+MiB = 1 << 20
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _say(cfg: Config, text: str) -> None:
+    if not cfg.args.quiet:
+        print(text, file=sys.stderr)
+
+
+def _rate(size: int, seconds: float) -> str:
+    return f"{size / MiB / max(seconds, 1e-6):.1f} MiB/s"
+
+
+class _IterReader:
+    """A read()/readinto() view of an iterator of byte chunks (remote-to-remote copies)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = memoryview(b"")
+
+    def readinto(self, target: memoryview) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+def cp(cfg: Config) -> int:
+    src, dst = parse(cfg.args.src), parse(cfg.args.dst)
+    settings = cfg.transfer()
+    if not src.remote and not dst.remote:
+        raise InvalidSpec("one side of cp must be a URL (s3://, local://)")
+    if cfg.args.recursive:
+        return _cp_tree(cfg, src, dst)
+    if src.remote and src.is_prefix:
+        raise InvalidSpec(f"{src} names a folder of keys; use cp -r")
+
+    if dst.remote:
+        driver = cfg.driver(dst)
+        key = dst.key
+        if dst.is_prefix:
+            if src.scheme == "stdio":
+                raise InvalidSpec("uploading from - needs a full key, not a folder")
+            key += (Path(src.key).name if src.scheme == "file" else src.key.rsplit("/", 1)[-1])
+        if src.scheme == "file":
+            size = os.path.getsize(src.key) if os.path.isfile(src.key) else None
+            bar = Progress(size, enabled=not cfg.args.quiet)
+            result = upload.upload_file(driver, key, src.key, settings=settings, progress=bar)
+        else:
+            bar = Progress(None, enabled=not cfg.args.quiet)
+            stream: Any
+            if src.scheme == "stdio":
+                stream = sys.stdin.buffer
+            else:
+                reader = cfg.driver(src)
+                stream = _IterReader(download.iter_object(reader, src.key, settings=settings))
+            result = upload.upload_stream(driver, key, stream, settings=settings, progress=bar)
+        bar.finish()
+        record = f"crc32c recorded: {result.record.checksum}" if result.record else result.note
+        _say(cfg, f"uploaded {src} -> {result.url}  {result.size} bytes  "
+                  f"{_rate(result.size, bar.elapsed)}  {record}")
+        return 0
+
+    driver = cfg.driver(src)
+    if dst.scheme == "stdio":
+        return _cat(cfg, driver, src.key, sys.stdout.buffer)
+    target = Path(dst.key)
+    if dst.key.endswith("/") or target.is_dir():
+        target = target / src.key.rsplit("/", 1)[-1]
+    info = driver.stat(src.key)
+    bar = Progress(info.size, enabled=not cfg.args.quiet)
+    result = download.download_file(driver, src.key, target, settings=settings, progress=bar,
+                                    info=info)
+    bar.finish()
+    _say(cfg, f"downloaded {result.url} -> {target}  {result.size} bytes  "
+              f"{_rate(result.size, bar.elapsed)}  " + _verdict(result))
+    return 0
+
+
+def _verdict(result: download.DownloadResult) -> str:
+    if result.verified:
+        return f"verified {result.checksum}"
+    return f"unverified: {result.note} (computed {result.checksum})"
+
+
+def _cp_tree(cfg: Config, src: Location, dst: Location) -> int:
+    settings = cfg.transfer()
+    if src.scheme == "file" and dst.remote:
+        bar = Progress(None, enabled=not cfg.args.quiet)
+        result = tree.upload_tree(cfg.driver(dst), dst.key, src.key, settings=settings,
+                                  progress=bar)
+        verb = "uploaded"
+    elif src.remote and dst.scheme == "file":
+        bar = Progress(None, enabled=not cfg.args.quiet)
+        result = tree.download_tree(cfg.driver(src), src.key, dst.key, settings=settings,
+                                    progress=bar)
+        verb = "downloaded"
+    else:
+        raise InvalidSpec("cp -r copies a local folder to a URL/ or a URL/ to a local folder")
+    bar.finish()
+    notes = f"; {len(result.notes)} note(s): {result.notes[0]}" if result.notes else ""
+    _say(cfg, f"{verb} {result.files} files, {result.bytes} bytes  "
+              f"{_rate(result.bytes, bar.elapsed)}  {result.verified} verified{notes}")
+    return 0
+
+
+def _cat(cfg: Config, driver: Driver, key: str, out: BinaryIO) -> int:
+    bar = Progress(None, enabled=False)
+    result = download.download_stream(driver, key, out, settings=cfg.transfer(), progress=bar)
+    if not result.verified:
+        _say(cfg, f"{result.url}: {_verdict(result)}")
+    return 0
+
+
+def cat(cfg: Config) -> int:
+    loc = parse(cfg.args.url)
+    if not loc.remote or loc.is_prefix:
+        raise InvalidSpec(f"cat needs an object URL, not {loc}")
+    return _cat(cfg, cfg.driver(loc), loc.key, sys.stdout.buffer)
+
+
+def _object_json(driver: Driver, info: ObjectInfo) -> dict[str, Any]:
+    verdict = read_record(info.metadata, size=info.size)
+    checksum = None
+    if verdict.record:
+        checksum = {"algorithm": "crc32c", "value": verdict.record.checksum.split(":", 1)[1]}
+    return {
+        "url": driver.url(info.key), "size": info.size, "etag": info.etag,
+        "modified": _iso(info.modified), "checksum": checksum,
+        "verified": verdict.record is not None,
+        **({"unverified_reason": verdict.reason} if verdict.reason else {}),
+        "metadata": dict(info.metadata),
+    }
+
+
+def stat(cfg: Config) -> int:
+    loc = parse(cfg.args.url)
+    if not loc.remote or loc.is_prefix:
+        raise InvalidSpec(f"stat needs an object URL, not {loc}")
+    driver = cfg.driver(loc)
+    print(json.dumps(_object_json(driver, driver.stat(loc.key)), indent=2))
+    return 0
+
+
+def ls(cfg: Config) -> int:
+    loc = parse(cfg.args.url)
+    if not loc.remote:
+        raise InvalidSpec(f"ls needs a URL, not {loc}")
+    driver = cfg.driver(loc)
+    delimiter = None if cfg.args.recursive else "/"
+    token: str | None = None
+    found = False
+    while True:
+        page = driver.list(loc.key, delimiter=delimiter, token=token)
+        for prefix in page.prefixes:
+            found = True
+            url = driver.url(prefix)
+            print(json.dumps({"prefix": url}) if cfg.args.json else f"{'PRE':>12}  {'':20}  {url}")
+        for info in page.objects:
+            found = True
+            if cfg.args.json:
+                print(json.dumps({"url": driver.url(info.key), "size": info.size,
+                                  "etag": info.etag, "modified": _iso(info.modified)}))
+            else:
+                print(f"{info.size:>12}  {_iso(info.modified):20}  {driver.url(info.key)}")
+        if not page.next_token:
+            break
+        token = page.next_token
+    if not found and loc.key and not loc.key.endswith("/"):
+        raise NotFound(f"nothing at {loc}")
+    return 0
+
+
+def rm(cfg: Config) -> int:
+    loc = parse(cfg.args.url)
+    if not loc.remote:
+        raise InvalidSpec(f"rm needs a URL, not {loc}")
+    driver = cfg.driver(loc)
+    if cfg.args.recursive:
+        if not loc.key:
+            raise InvalidSpec(f"refusing to delete everything in {loc}; name a folder")
+        deleted, failures = tree.delete_prefix(driver, loc.key)
+    else:
+        if loc.is_prefix:
+            raise InvalidSpec(f"{loc} names a folder of keys; use rm -r")
+        failures = driver.delete([loc.key])
+        deleted = 1 - len(failures)
+    for failure in failures[:10]:
+        print(f"argosy: could not delete {driver.url(failure.key)}: {failure.code} "
+              f"{failure.message}", file=sys.stderr)
+    _say(cfg, f"deleted {deleted} object(s) under {loc}" if cfg.args.recursive
+         else f"deleted {loc}")
+    return 1 if failures else 0
