@@ -1,0 +1,67 @@
+"""Servers the suite needs: moto in-process, and the Ceph RGW that scripts/test starts.
+
+RGW is never optional: a test marked `rgw` fails when ARGOSY_RGW_ENV is not set. To run
+without it, deselect explicitly with `-m "not rgw"`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    env = {}
+    for line in Path(path).read_text().splitlines():
+        line = line.strip()
+        if line.startswith("export "):
+            name, _, value = line[len("export "):].partition("=")
+            env[name] = value.strip("'\"")
+    return env
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def rgw() -> dict[str, str]:
+    path = os.environ.get("ARGOSY_RGW_ENV")
+    if not path or not Path(path).is_file():
+        pytest.fail("Ceph RGW is not running: start it with scripts/test (or scripts/rgw.sh "
+                    "start DIR and export ARGOSY_RGW_ENV=DIR/env), or deselect with -m 'not rgw'")
+    return read_env_file(path)
+
+
+def unique_bucket(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def s3_driver(endpoint: str, access: str, secret: str, bucket: str, *, create: bool = True):
+    from argosy.artifacts.drivers.s3 import S3Driver, S3Settings
+
+    driver = S3Driver(S3Settings(endpoint=endpoint, region="us-east-1", access_key=access,
+                                 secret_key=secret, addressing_style="path"), bucket)
+    if create:
+        driver.create_bucket()
+    return driver
