@@ -507,9 +507,10 @@ def test_a_watch_older_than_the_retained_history_raises_410(
             first = create_wf(custom, "w0")["metadata"]["resourceVersion"]
             for index in range(1, 4):
                 create_wf(custom, f"w{index}")
-            assert replay(custom, str(int(first) + 1)) == [("ADDED", "w2"), ("ADDED", "w3")]
+            # the 3 retained events are exactly those after `first`: still resumable
+            assert replay(custom, first) == [("ADDED", "w1"), ("ADDED", "w2"), ("ADDED", "w3")]
             with pytest.raises(ApiException) as caught:
-                replay(custom, first)
+                replay(custom, str(int(first) - 1))
             assert caught.value.status == 410
 
 
@@ -600,20 +601,31 @@ def test_the_sidecar_can_create_task_results_and_patch_its_pod(
 
 def test_injected_faults_answer_their_status_the_given_number_of_times(
         server: KubeTestServer, core: client.CoreV1Api) -> None:
-    fault = server.inject_fault("GET", r"/configmaps$", 503, times=2, retry_after=1)
+    fault = server.inject_fault("GET", r"/configmaps$", 500, times=2)
     for _ in range(2):
         with pytest.raises(ApiException) as caught:
             core.list_namespaced_config_map("default")
-        assert caught.value.status == 503 and caught.value.headers["Retry-After"] == "1"
+        assert caught.value.status == 500
+        assert json.loads(caught.value.body)["reason"] == "InternalError"
     assert core.list_namespaced_config_map("default").items == []
     assert fault.hits == 2
-    server.inject_fault("*", r"/secrets", 429, times=None)
+    server.inject_fault("*", r"/secrets", 403, times=None)
     for _ in range(3):
         with pytest.raises(ApiException) as caught:
             core.list_namespaced_secret("default")
-        assert caught.value.status == 429
+        assert caught.value.status == 403
     server.clear_faults()
     assert core.list_namespaced_secret("default").items == []
+
+
+def test_a_503_with_retry_after_is_retried_by_the_client_itself(
+        server: KubeTestServer, core: client.CoreV1Api) -> None:
+    # urllib3's default Retry honours Retry-After on 413/429/503, so callers never see these
+    fault = server.inject_fault("GET", r"/configmaps$", 503, times=2, retry_after=0)
+    assert core.list_namespaced_config_map("default").items == []
+    assert fault.hits == 2
+    assert [r.status for r in server.requests if r.path.endswith("/configmaps")] == [
+        503, 503, 200]
 
 
 def test_the_request_log_records_what_the_client_sent(

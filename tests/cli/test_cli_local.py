@@ -1,0 +1,44 @@
+"""`argosy` on the local filesystem repository, and its usage errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def test_version_prints_the_version() -> None:
+    out = subprocess.run([sys.executable, "-m", "argosy", "--version"], capture_output=True,
+                         text=True)
+    assert out.returncode == 0 and out.stdout.startswith("argosy 0.")
+
+
+def test_a_local_repository_round_trips_a_file(argosy_local, tmp_path) -> None:
+    data = os.urandom(3000)
+    (tmp_path / "in").write_bytes(data)
+    assert argosy_local("cp", "in", "local://bkt/a/in").code == 0
+    assert (tmp_path / "local-root" / "bkt" / "a" / "in").read_bytes() == data
+    info = json.loads(argosy_local("stat", "local://bkt/a/in").text)
+    assert info["verified"] is True and info["size"] == 3000
+    assert argosy_local("cat", "local://bkt/a/in").out == data
+
+
+def test_an_unknown_scheme_is_a_usage_error(argosy_local) -> None:
+    got = argosy_local("cp", "gs://b/k", "x")
+    assert got.code == 2 and "unknown scheme 'gs'" in got.err
+
+
+def test_a_missing_source_file_exits_3(argosy_local) -> None:
+    got = argosy_local("cp", "no-such-file", "local://bkt/x")
+    assert got.code == 3 and "no-such-file" in got.err
+
+
+def test_bad_arguments_exit_2(argosy_local) -> None:
+    assert argosy_local("cp", "only-one-arg").code == 2
+    assert argosy_local("cp", "--part-size", "1", "a", "local://bkt/a").code == 2
+
+
+def test_two_local_paths_are_refused(argosy_local) -> None:
+    got = argosy_local("cp", "a", "b")
+    assert got.code == 2 and "must be a URL" in got.err

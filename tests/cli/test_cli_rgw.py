@@ -1,0 +1,162 @@
+"""`argosy` against Ceph RGW, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.rgw
+MiB = 1 << 20
+
+
+def test_a_file_goes_up_in_parts_and_comes_back_verified(argosy_rgw, rgw_bucket, tmp_path):
+    data = os.urandom(21 * MiB)
+    (tmp_path / "in.bin").write_bytes(data)
+    up = argosy_rgw("cp", "--part-size", "5", "in.bin", f"s3://{rgw_bucket}/data/")
+    assert up.code == 0, up.err
+    assert "crc32c recorded" in up.err
+    down = argosy_rgw("cp", f"s3://{rgw_bucket}/data/in.bin", "out.bin")
+    assert down.code == 0, down.err
+    assert "verified crc32c:" in down.err
+    assert (tmp_path / "out.bin").read_bytes() == data
+
+
+def test_stdin_uploads_and_cat_streams_back(argosy_rgw, rgw_bucket):
+    data = os.urandom(7 * MiB + 5)
+    assert argosy_rgw("cp", "-", f"s3://{rgw_bucket}/piped", stdin=data).code == 0
+    got = argosy_rgw("cat", f"s3://{rgw_bucket}/piped")
+    assert got.code == 0 and got.out == data
+
+
+def test_stat_reports_the_record_as_json(argosy_rgw, rgw_bucket, tmp_path):
+    (tmp_path / "f").write_bytes(b"abc")
+    argosy_rgw("cp", "f", f"s3://{rgw_bucket}/f")
+    info = json.loads(argosy_rgw("stat", f"s3://{rgw_bucket}/f").text)
+    assert info["url"] == f"s3://{rgw_bucket}/f" and info["size"] == 3
+    assert info["checksum"] == {"algorithm": "crc32c", "value": "364b3fb7"}
+    assert info["verified"] is True and '"' not in info["etag"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", info["modified"])
+
+
+def test_ls_prints_size_time_and_url_with_folders_as_pre(argosy_rgw, rgw_bucket, tmp_path):
+    (tmp_path / "f").write_bytes(b"12345")
+    for key in ("top", "dir/a", "dir/b"):
+        argosy_rgw("cp", "f", f"s3://{rgw_bucket}/{key}")
+    lines = argosy_rgw("ls", f"s3://{rgw_bucket}/").text.splitlines()
+    assert re.fullmatch(rf"\s+PRE\s+s3://{rgw_bucket}/dir/", lines[0])
+    assert re.fullmatch(rf"\s+5  \S+Z\s+s3://{rgw_bucket}/top", lines[1])
+    recursive = argosy_rgw("ls", "-r", "--json", f"s3://{rgw_bucket}/dir/").text.splitlines()
+    assert [json.loads(x)["url"] for x in recursive] == [f"s3://{rgw_bucket}/dir/a",
+                                                         f"s3://{rgw_bucket}/dir/b"]
+
+
+def test_rm_r_deletes_a_folder_and_spares_its_lookalike(argosy_rgw, rgw_bucket, tmp_path):
+    (tmp_path / "f").write_bytes(b"x")
+    for key in ("foo/1", "foo/2/3", "foobar"):
+        argosy_rgw("cp", "f", f"s3://{rgw_bucket}/{key}")
+    assert argosy_rgw("rm", "-r", f"s3://{rgw_bucket}/foo").code == 0
+    left = argosy_rgw("ls", "-r", f"s3://{rgw_bucket}/").text
+    assert "foobar" in left and "foo/" not in left
+    assert argosy_rgw("rm", f"s3://{rgw_bucket}/never-was").code == 0
+
+
+def test_cp_r_round_trips_a_folder(argosy_rgw, rgw_bucket, tmp_path):
+    src = tmp_path / "tree"
+    (src / "x" / "y").mkdir(parents=True)
+    (src / "a.txt").write_text("a")
+    (src / "x" / "y" / "b.txt").write_text("b")
+    assert argosy_rgw("cp", "-r", "tree", f"s3://{rgw_bucket}/run/").code == 0
+    assert argosy_rgw("cp", "-r", f"s3://{rgw_bucket}/run/", "back").code == 0
+    assert (tmp_path / "back" / "x" / "y" / "b.txt").read_text() == "b"
+
+
+def test_a_missing_key_exits_3(argosy_rgw, rgw_bucket):
+    got = argosy_rgw("cp", f"s3://{rgw_bucket}/nope", "out")
+    assert got.code == 3 and f"s3://{rgw_bucket}/nope" in got.err
+    assert got.err.count("\n") == 1
+
+
+def test_a_missing_bucket_exits_3_naming_it(argosy_rgw):
+    got = argosy_rgw("ls", "s3://no-such-bucket-argosy/")
+    assert got.code == 3 and "no such bucket" in got.err
+
+
+def test_a_wrong_secret_exits_5_and_never_prints_the_secret(argosy_rgw, rgw_bucket, tmp_path):
+    (tmp_path / "f").write_bytes(b"x")
+    got = argosy_rgw("cp", "f", f"s3://{rgw_bucket}/f",
+                     env={"AWS_SECRET_ACCESS_KEY": "wrong-secret-value-123"})
+    assert got.code == 5, got.err
+    assert "wrong-secret-value-123" not in got.err
+    assert got.err.count("\n") == 1
+
+
+def test_an_unreachable_endpoint_fails_with_one_line(argosy_rgw, tmp_path):
+    (tmp_path / "f").write_bytes(b"x")
+    got = argosy_rgw("cp", "f", "s3://b/f", env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert got.code == 1 and "cannot reach the endpoint" in got.err
+    assert got.err.count("\n") == 1
+
+
+def test_a_download_into_a_missing_folder_exits_2(argosy_rgw, rgw_bucket, tmp_path):
+    (tmp_path / "f").write_bytes(b"x")
+    argosy_rgw("cp", "f", f"s3://{rgw_bucket}/f")
+    got = argosy_rgw("cp", f"s3://{rgw_bucket}/f", "no/such/folder/f")
+    assert got.code == 2 and "does not exist" in got.err
+
+
+def test_a_corrupted_object_exits_4_and_leaves_no_file(argosy_rgw, rgw_bucket, rgw, tmp_path):
+    from tests.conftest import s3_driver
+
+    (tmp_path / "f").write_bytes(b"original")
+    argosy_rgw("cp", "f", f"s3://{rgw_bucket}/f")
+    driver = s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"],
+                       rgw["AWS_SECRET_ACCESS_KEY"], rgw_bucket, create=False)
+    driver.put("f", b"0riginal", size=8, metadata=driver.stat("f").metadata)
+    got = argosy_rgw("cp", f"s3://{rgw_bucket}/f", "g")
+    assert got.code == 4 and "checksum mismatch" in got.err
+    assert not (tmp_path / "g").exists()
+    cat = argosy_rgw("cat", f"s3://{rgw_bucket}/f")
+    assert cat.code == 4 and cat.out == b"0riginal"
+
+
+def test_a_foreign_object_downloads_with_an_unverified_note(argosy_rgw, rgw_bucket, rgw, tmp_path):
+    from tests.conftest import s3_driver
+
+    driver = s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"],
+                       rgw["AWS_SECRET_ACCESS_KEY"], rgw_bucket, create=False)
+    driver.put("foreign", b"x", size=1, metadata={})
+    got = argosy_rgw("cp", f"s3://{rgw_bucket}/foreign", "h")
+    assert got.code == 0 and "unverified" in got.err
+
+
+def test_a_repository_configmap_supplies_endpoint_and_keys(argosy_rgw, rgw_bucket, rgw, tmp_path):
+    secrets = tmp_path / "secrets" / "rgw-creds"
+    secrets.mkdir(parents=True)
+    (secrets / "access").write_text(rgw["AWS_ACCESS_KEY_ID"])
+    (secrets / "secret").write_text(rgw["AWS_SECRET_ACCESS_KEY"])
+    endpoint = rgw["AWS_ENDPOINT_URL"].removeprefix("http://")
+    (tmp_path / "cm.yaml").write_text(f"""
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: artifact-repositories
+  annotations: {{workflows.argoproj.io/default-artifact-repository: rgw}}
+data:
+  rgw: |
+    s3:
+      bucket: {rgw_bucket}
+      endpoint: {endpoint}
+      insecure: true
+      accessKeySecret: {{name: rgw-creds, key: access}}
+      secretKeySecret: {{name: rgw-creds, key: secret}}
+""")
+    (tmp_path / "f").write_bytes(b"via repository")
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x",
+           "AWS_SECRET_ACCESS_KEY": "y", "ARGOSY_SECRETS_DIR": str(tmp_path / "secrets")}
+    got = argosy_rgw("cp", "--repository", "cm.yaml", "f", f"s3://{rgw_bucket}/r", env=env)
+    assert got.code == 0, got.err
+    assert argosy_rgw("cat", f"s3://{rgw_bucket}/r").out == b"via repository"

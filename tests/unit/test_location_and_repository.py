@@ -1,0 +1,93 @@
+"""URLs and Argo repository files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from argosy.artifacts import repository
+from argosy.artifacts.errors import InvalidSpec
+from argosy.artifacts.location import parse
+
+
+def test_urls_paths_and_dash_are_told_apart() -> None:
+    assert parse("s3://b/k/x").bucket == "b" and parse("s3://b/k/x").key == "k/x"
+    assert parse("local://b/").is_prefix
+    assert parse("-").scheme == "stdio"
+    assert parse("some/file").scheme == "file"
+
+
+@pytest.mark.parametrize("text, message", [("gs://b/k", "unknown scheme"),
+                                           ("s3:///k", "missing bucket")])
+def test_bad_urls_are_refused_naming_the_problem(text: str, message: str) -> None:
+    with pytest.raises(InvalidSpec, match=message):
+        parse(text)
+
+
+def _secrets(tmp_path: Path) -> Path:
+    for name, key, value in [("my-s3", "accessKey", "AK"), ("my-s3", "secretKey", "SK")]:
+        (tmp_path / "secrets" / name).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "secrets" / name / key).write_text(value + "\n")
+    return tmp_path / "secrets"
+
+
+ENTRY = """
+s3:
+  bucket: my-bucket
+  endpoint: minio:9000
+  insecure: true
+  accessKeySecret: {name: my-s3, key: accessKey}
+  secretKeySecret: {name: my-s3, key: secretKey}
+keyFormat: "runs/{{workflow.name}}"
+"""
+
+
+def test_an_argo_s3_entry_resolves_endpoint_and_secrets(tmp_path: Path) -> None:
+    (tmp_path / "repo.yaml").write_text(ENTRY)
+    repo = repository.load(tmp_path / "repo.yaml", secrets_dir=_secrets(tmp_path))
+    assert repo.s3 is not None
+    assert (repo.s3.bucket, repo.s3.endpoint) == ("my-bucket", "http://minio:9000")
+    assert (repo.s3.access_key, repo.s3.secret_key) == ("AK", "SK")
+    assert repo.key_format == "runs/{{workflow.name}}"
+
+
+def test_a_configmap_picks_the_annotated_default_or_the_named_key(tmp_path: Path) -> None:
+    indented = "\n".join("    " + line for line in ENTRY.strip().splitlines())
+    (tmp_path / "cm.yaml").write_text(f"""
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: artifact-repositories
+  annotations:
+    workflows.argoproj.io/default-artifact-repository: main
+data:
+  main: |
+{indented}
+  scratch: |
+    local: {{root: /tmp/x, bucket: scratch}}
+""")
+    secrets = _secrets(tmp_path)
+    assert repository.load(tmp_path / "cm.yaml", secrets_dir=secrets).s3 is not None
+    other = repository.load(tmp_path / "cm.yaml", key="scratch", secrets_dir=secrets)
+    assert other.local is not None and other.local.bucket == "scratch"
+    with pytest.raises(InvalidSpec, match="no repository 'nope'"):
+        repository.load(tmp_path / "cm.yaml", key="nope", secrets_dir=secrets)
+
+
+def test_a_missing_secret_is_named(tmp_path: Path) -> None:
+    (tmp_path / "repo.yaml").write_text(ENTRY)
+    with pytest.raises(InvalidSpec, match="my-s3/accessKey not found"):
+        repository.load(tmp_path / "repo.yaml", secrets_dir=tmp_path / "empty")
+
+
+def test_broken_yaml_names_the_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("s3:\n  bucket: [unclosed\n")
+    with pytest.raises(InvalidSpec, match="bad.yaml:.*line"):
+        repository.load(tmp_path / "bad.yaml", secrets_dir=tmp_path)
+
+
+def test_an_entry_with_two_locations_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "two.yaml").write_text("s3: {bucket: a}\nlocal: {bucket: b}\n")
+    with pytest.raises(InvalidSpec, match="exactly one"):
+        repository.load(tmp_path / "two.yaml", secrets_dir=tmp_path)
