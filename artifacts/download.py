@@ -27,7 +27,11 @@ from typing import BinaryIO
 
 from argosy.artifacts.checksum import ALGORITHM, combine_all, crc32c, to_hex
 from argosy.artifacts.errors import (
-    ArtifactError, IntegrityError, InvalidSpec, LocalIOError, TransientError,
+    ArtifactError,
+    IntegrityError,
+    InvalidSpec,
+    LocalIOError,
+    TransientError,
 )
 from argosy.artifacts.protocol import Driver, ObjectInfo
 from argosy.artifacts.record import Record, read_record
@@ -162,7 +166,7 @@ def download_file(driver: Driver, key: str, dest: str | os.PathLike[str], *,
             progress(written)
 
         def one(span: tuple[int, int]) -> int:
-            crc = _fetch(driver, info, span[0], span[1], retrier, sink)  # type: ignore[arg-type]
+            crc = _fetch(driver, info, span[0], span[1], retrier, sink)
             _check_part(driver.url(key), record, part_size, span[0], crc)
             return crc
 
@@ -211,7 +215,7 @@ def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
         def sink(offset: int, chunk: memoryview) -> None:
             buffer[offset - span[0]: offset - span[0] + len(chunk)] = chunk
 
-        crc = _fetch(driver, info, span[0], span[1], retrier, sink)  # type: ignore[arg-type]
+        crc = _fetch(driver, info, span[0], span[1], retrier, sink)
         _check_part(driver.url(key), record, part_size, span[0], crc)
         return bytes(buffer), crc
 

@@ -16,12 +16,24 @@ above this protocol, in the transfer engine. The contract every driver keeps:
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
 
 Buffer = bytes | bytearray | memoryview
+
+
+class SizedReader(Protocol):
+    """A body that knows its length and reads itself (e.g. a window onto a file)."""
+
+    def read(self, amount: int = -1) -> bytes: ...
+
+    def __len__(self) -> int: ...
+
+
+Body = Buffer | SizedReader | BinaryIO
 
 
 @dataclass(frozen=True)
@@ -97,7 +109,7 @@ class Driver(Protocol):
         """Bytes `start..end` inclusive (`end=None`: to the end of the object)."""
         ...
 
-    def put(self, key: str, body: Buffer | BinaryIO, *, size: int,
+    def put(self, key: str, body: Body, *, size: int,
             metadata: Mapping[str, str]) -> str:
         """Write a whole object at once; returns its ETag."""
         ...
@@ -105,7 +117,7 @@ class Driver(Protocol):
     def create_upload(self, key: str, *, metadata: Mapping[str, str]) -> str: ...
 
     def upload_part(self, key: str, upload_id: str, number: int,
-                    body: Buffer | BinaryIO, *, size: int) -> Part: ...
+                    body: Body, *, size: int) -> Part: ...
 
     def complete_upload(self, key: str, upload_id: str, parts: Sequence[Part]) -> str: ...
 
@@ -116,9 +128,9 @@ class Driver(Protocol):
     def list(self, prefix: str = "", *, delimiter: str | None = None,
              token: str | None = None, limit: int = 1000) -> ListPage: ...
 
-    def list_uploads(self, prefix: str = "") -> list[UploadInfo]: ...
+    def list_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]: ...
 
-    def delete(self, keys: Sequence[str]) -> list[DeleteFailure]:
+    def delete(self, keys: Sequence[str]) -> builtins.list[DeleteFailure]:
         """Delete up to 1000 keys; a missing key counts as deleted."""
         ...
 

@@ -26,7 +26,8 @@ def as_folder(prefix: str) -> str:
     return prefix if prefix == "" or prefix.endswith("/") else prefix + "/"
 
 
-def list_all(driver: Driver, prefix: str, *, retrier: Retrier | None = None) -> Iterator[ObjectInfo]:
+def list_all(driver: Driver, prefix: str, *,
+             retrier: Retrier | None = None) -> Iterator[ObjectInfo]:
     retrier = retrier or Retrier()
     token: str | None = None
     while True:

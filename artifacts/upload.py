@@ -8,6 +8,7 @@ into the whole object's, and recorded with the object (see `record.py`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -20,7 +21,11 @@ from typing import BinaryIO
 from argosy.artifacts.bodies import FileRange
 from argosy.artifacts.checksum import combine_all, crc32c
 from argosy.artifacts.errors import (
-    ArtifactError, IntegrityError, LocalIOError, NotFound, SourceChanged,
+    ArtifactError,
+    IntegrityError,
+    LocalIOError,
+    NotFound,
+    SourceChanged,
 )
 from argosy.artifacts.protocol import Driver, Part
 from argosy.artifacts.record import Record
@@ -200,8 +205,8 @@ def _put_parts(driver: Driver, key: str, fd: int, size: int, name: str,
             progress(length)
             return part
 
-        parts = _run_parts(settings.concurrency, [lambda n=n: send(n) for n in
-                                                  range(1, count + 1)])
+        parts = _run_parts(settings.concurrency,
+                           [functools.partial(send, n) for n in range(1, count + 1)])
         check_unchanged()
         etag = upload.complete(parts)
     record = Record(combine_all((crcs[p.number], p.size) for p in parts), size, part_size,

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,7 +22,7 @@ MiB = 1 << 20
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _say(cfg: Config, text: str) -> None:
@@ -97,11 +97,11 @@ def cp(cfg: Config) -> int:
         target = target / src.key.rsplit("/", 1)[-1]
     info = driver.stat(src.key)
     bar = Progress(info.size, enabled=not cfg.args.quiet)
-    result = download.download_file(driver, src.key, target, settings=settings, progress=bar,
-                                    info=info)
+    got = download.download_file(driver, src.key, target, settings=settings, progress=bar,
+                                 info=info)
     bar.finish()
-    _say(cfg, f"downloaded {result.url} -> {target}  {result.size} bytes  "
-              f"{_rate(result.size, bar.elapsed)}  " + _verdict(result))
+    _say(cfg, f"downloaded {got.url} -> {target}  {got.size} bytes  "
+              f"{_rate(got.size, bar.elapsed)}  " + _verdict(got))
     return 0
 
 

@@ -14,20 +14,30 @@ metadata whose ETag differs from the file's is treated as absent.
 
 from __future__ import annotations
 
+import builtins
+import io
 import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from argosy.artifacts.errors import (
-    InvalidSpec, NotFound, PreconditionFailed, IntegrityError,
+    IntegrityError,
+    InvalidSpec,
+    NotFound,
+    PreconditionFailed,
 )
 from argosy.artifacts.protocol import (
-    Buffer, DeleteFailure, ListPage, ObjectInfo, Part, UploadInfo,
+    Body,
+    DeleteFailure,
+    ListPage,
+    ObjectInfo,
+    Part,
+    UploadInfo,
 )
 
 _COPY_CHUNK = 1 << 20
@@ -45,7 +55,7 @@ def _check_key(key: str) -> None:
 
 
 class LocalFileStream:
-    def __init__(self, handle: BinaryIO, start: int, end: int, total: int, etag: str):
+    def __init__(self, handle: io.BufferedReader, start: int, end: int, total: int, etag: str):
         self._handle = handle
         self._remaining = end - start + 1
         self.start, self.end, self.total, self.etag = start, end, total, etag
@@ -56,7 +66,7 @@ class LocalFileStream:
         view = buffer[: min(len(buffer), self._remaining)]
         n = self._handle.readinto(view)
         self._remaining -= n
-        return n
+        return int(n)
 
     def close(self) -> None:
         self._handle.close()
@@ -103,7 +113,7 @@ class LocalDriver:
                 metadata = dict(stored.get("metadata", {}))
         except (OSError, ValueError):
             pass
-        modified = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc)
+        modified = datetime.fromtimestamp(st.st_mtime, tz=UTC)
         return ObjectInfo(key, st.st_size, etag, modified, metadata)
 
     def stat(self, key: str) -> ObjectInfo:
@@ -173,7 +183,7 @@ class LocalDriver:
         temp = self._temp_beside(path)
         return temp, open(temp, "wb")
 
-    def put(self, key: str, body: Buffer | BinaryIO, *, size: int,
+    def put(self, key: str, body: Body, *, size: int,
             metadata: Mapping[str, str]) -> str:
         temp, handle = self._open_temp(key)
         try:
@@ -222,13 +232,13 @@ class LocalDriver:
         upload_id = uuid.uuid4().hex
         folder = self._upload_dir(upload_id)
         folder.mkdir(parents=True)
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         (folder / "upload.json").write_text(
             json.dumps({"key": key, "metadata": dict(metadata), "initiated": now}))
         return upload_id
 
     def upload_part(self, key: str, upload_id: str, number: int,
-                    body: Buffer | BinaryIO, *, size: int) -> Part:
+                    body: Body, *, size: int) -> Part:
         folder = self._open_upload(key, upload_id)
         final = folder / f"{number:05d}.part"
         temp = self._temp_beside(final)
@@ -287,7 +297,7 @@ class LocalDriver:
         shutil.rmtree(folder, ignore_errors=True)
 
     def list_uploads(self, prefix: str = "") -> list[UploadInfo]:
-        uploads = []
+        uploads: builtins.list[UploadInfo] = []
         if not self._uploads.is_dir():
             return uploads
         for folder in sorted(self._uploads.iterdir()):
@@ -322,8 +332,8 @@ class LocalDriver:
         start_dir, _, _ = prefix.rpartition("/")
         base = self._data / start_dir if start_dir else self._data
         rel = f"{start_dir}/" if start_dir else ""
-        objects: list[ObjectInfo] = []
-        prefixes: list[str] = []
+        objects: builtins.list[ObjectInfo] = []
+        prefixes: builtins.list[str] = []
         last_prefix = None
         for key in self._walk(base, rel):
             if not key.startswith(prefix) or (token is not None and key <= token):
@@ -347,7 +357,7 @@ class LocalDriver:
                 continue
         return ListPage(objects, prefixes, None)
 
-    def delete(self, keys: Sequence[str]) -> list[DeleteFailure]:
+    def delete(self, keys: Sequence[str]) -> builtins.list[DeleteFailure]:
         failures = []
         for key in keys:
             try:

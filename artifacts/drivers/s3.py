@@ -13,23 +13,36 @@ Transport choices, each measured in `bench/` or required by S3 clones:
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, BinaryIO
+from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 import botocore.exceptions as bx
 from botocore.config import Config
 
 from argosy.artifacts.errors import (
-    AccessDenied, ArtifactError, IntegrityError, InvalidSpec, NotFound, PermanentError,
-    PreconditionFailed, ThrottledError, TransientError,
+    AccessDenied,
+    ArtifactError,
+    IntegrityError,
+    InvalidSpec,
+    NotFound,
+    PermanentError,
+    PreconditionFailed,
+    ThrottledError,
+    TransientError,
 )
 from argosy.artifacts.protocol import (
-    Buffer, DeleteFailure, ListPage, ObjectInfo, Part, UploadInfo,
+    Body,
+    DeleteFailure,
+    ListPage,
+    ObjectInfo,
+    Part,
+    UploadInfo,
 )
 
 # One table: S3 error code -> (class, what it means to a user).
@@ -97,7 +110,7 @@ def map_error(error: BaseException, where: str) -> ArtifactError:
         code = str(err.get("Code") or error.response.get("ResponseMetadata", {})
                    .get("HTTPStatusCode", "unknown"))
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-        cls, meaning = ERROR_TABLE.get(code, (None, ""))  # type: ignore[assignment]
+        cls, meaning = ERROR_TABLE.get(code, (None, ""))
         if cls is None:
             if status >= 500:
                 cls, meaning = TransientError, f"server error {status}"
@@ -112,7 +125,8 @@ def map_error(error: BaseException, where: str) -> ArtifactError:
         return AccessDenied(f"{where}: no usable credentials ({type(error).__name__})",
                             code="NoCredentials")
     if isinstance(error, bx.EndpointConnectionError):
-        return TransientError(f"{where}: cannot reach the endpoint ({error.kwargs.get('endpoint_url', '')})",
+        endpoint = error.kwargs.get("endpoint_url", "")
+        return TransientError(f"{where}: cannot reach the endpoint ({endpoint})",
                               code="EndpointUnreachable")
     if isinstance(error, _TRANSIENT_SDK) or isinstance(error, (ConnectionError, TimeoutError)):
         return TransientError(f"{where}: connection failed ({type(error).__name__})",
@@ -218,11 +232,11 @@ def _content_md5(request: Any, **_: Any) -> None:
     request.headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
 
 
-def _body(body: Buffer | BinaryIO, size: int) -> Any:
+def _body(body: Body, size: int) -> Any:
     """Bodies that already know their length and read in large chunks pass through."""
-    if hasattr(body, "read") and hasattr(body, "__len__"):
-        return body
-    return _Slice(body, size)
+    if isinstance(body, (bytes, bytearray, memoryview)) or not hasattr(body, "__len__"):
+        return _Slice(body, size)
+    return body
 
 
 class _Slice:
@@ -231,8 +245,8 @@ class _Slice:
 
     CHUNK = 1 << 20
 
-    def __init__(self, body: Buffer | BinaryIO, size: int) -> None:
-        self._body = body
+    def __init__(self, body: Body, size: int) -> None:
+        self._body: Any = body
         self._size = size
         self._pos = 0
         self._origin = body.tell() if hasattr(body, "tell") and not isinstance(
@@ -252,7 +266,8 @@ class _Slice:
         remaining = self._size - self._pos
         if remaining <= 0:
             return b""
-        count = remaining if amount is None or amount < 0 else min(remaining, max(amount, self.CHUNK))
+        count = remaining if amount is None or amount < 0 else \
+            min(remaining, max(amount, self.CHUNK))
         if isinstance(self._body, (bytes, bytearray, memoryview)):
             data = bytes(self._body[self._pos: self._pos + count])
         else:
@@ -313,12 +328,12 @@ class S3Driver:
 
     @staticmethod
     def _info(key: str, head: Mapping[str, Any]) -> ObjectInfo:
-        modified = head.get("LastModified") or datetime.now(timezone.utc)
+        modified = head.get("LastModified") or datetime.now(UTC)
         return ObjectInfo(
             key=key,
             size=int(head.get("ContentLength", head.get("Size", 0))),
             etag=str(head.get("ETag", "")).strip('"'),
-            modified=modified.astimezone(timezone.utc),
+            modified=modified.astimezone(UTC),
             metadata={k.lower(): v for k, v in (head.get("Metadata") or {}).items()},
         )
 
@@ -345,7 +360,7 @@ class S3Driver:
                                  f"disagrees with Content-Length {length}")
         return S3ReadStream(resp["Body"], first, last, total, str(resp["ETag"]).strip('"'))
 
-    def put(self, key: str, body: Buffer | BinaryIO, *, size: int,
+    def put(self, key: str, body: Body, *, size: int,
             metadata: Mapping[str, str]) -> str:
         with self._errors(key):
             resp = self._client.put_object(Bucket=self.bucket, Key=key,
@@ -360,7 +375,7 @@ class S3Driver:
         return str(resp["UploadId"])
 
     def upload_part(self, key: str, upload_id: str, number: int,
-                    body: Buffer | BinaryIO, *, size: int) -> Part:
+                    body: Body, *, size: int) -> Part:
         with self._errors(key):
             resp = self._client.upload_part(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
@@ -409,8 +424,8 @@ class S3Driver:
         return ListPage(objects, prefixes,
                         resp.get("NextContinuationToken") if resp.get("IsTruncated") else None)
 
-    def list_uploads(self, prefix: str = "") -> list[UploadInfo]:
-        uploads: list[UploadInfo] = []
+    def list_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]:
+        uploads: builtins.list[UploadInfo] = []
         args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
         with self._errors(prefix):
             while True:
@@ -422,7 +437,7 @@ class S3Driver:
                 args["KeyMarker"] = resp["NextKeyMarker"]
                 args["UploadIdMarker"] = resp["NextUploadIdMarker"]
 
-    def delete(self, keys: Sequence[str]) -> list[DeleteFailure]:
+    def delete(self, keys: Sequence[str]) -> builtins.list[DeleteFailure]:
         if not keys:
             return []
         if len(keys) > 1000:
@@ -435,6 +450,10 @@ class S3Driver:
 
     def replace_metadata(self, key: str, metadata: Mapping[str, str], *,
                          if_match: str) -> str:
+        # CopySourceIfMatch is the real guard; the HEAD first also covers servers that
+        # ignore the condition (moto).
+        if self.stat(key).etag != if_match:
+            raise PreconditionFailed(f"{self.url(key)} changed before its metadata was set")
         with self._errors(key):
             resp = self._client.copy_object(
                 Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},

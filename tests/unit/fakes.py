@@ -25,7 +25,8 @@ class BreakingStream:
 
     def __init__(self, inner, limit: int, error: Exception) -> None:
         self.inner, self.limit, self.error = inner, limit, error
-        self.start, self.end, self.total, self.etag = inner.start, inner.end, inner.total, inner.etag
+        self.start, self.end = inner.start, inner.end
+        self.total, self.etag = inner.total, inner.etag
 
     def readinto(self, buffer: memoryview) -> int:
         if self.limit <= 0:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from argosy.artifacts.checksum import combine_all, crc32c, crc32c_combine
 from argosy.artifacts.record import Record, read_record

@@ -1,0 +1,87 @@
+"""The folder layout is the architecture, and these rules keep it so.
+
+- `artifacts/` (the storage core) imports none of the layers above it.
+- `sidecar/` and `gc/` never import each other; they meet only in the command layer.
+- Drivers never import each other.
+- Each SDK is imported only by the one module that wraps it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYERS = {"artifacts": "argosy.artifacts", "sidecar": "argosy.sidecar", "gc": "argosy.gc",
+          "testing": "argosy.testing", "cli": "argosy"}
+COMMAND_LAYER = {"argosy.__main__", "argosy.main", "argosy.commands", "argosy.config", "argosy.demo",
+                 "argosy.progress"}
+SDK_HOMES = {
+    "boto3": {"argosy.artifacts.drivers.s3"},
+    "botocore": {"argosy.artifacts.drivers.s3"},
+    "oss2": {"argosy.artifacts.drivers.oss"},
+    "kubernetes": {"argosy.gc.kube"},
+}
+
+
+def _modules() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for folder, package in LAYERS.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            rel = path.relative_to(ROOT / folder).with_suffix("")
+            parts = [p for p in rel.parts if p != "__init__"]
+            name = ".".join([package, *parts])
+            imports: set[str] = set()
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    imports |= {a.name for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    imports.add(node.module)
+            found[name] = imports
+    return found
+
+
+MODULES = _modules()
+
+
+def _importers(prefix: str) -> list[tuple[str, str]]:
+    return [(m, i) for m, imps in MODULES.items() for i in imps
+            if i == prefix or i.startswith(prefix + ".")]
+
+
+def test_the_storage_core_imports_no_layer_above_it() -> None:
+    bad = [(m, i) for m, imps in MODULES.items() if m.startswith("argosy.artifacts")
+           for i in imps if i.startswith("argosy.") and not i.startswith("argosy.artifacts")]
+    assert bad == []
+
+
+@pytest.mark.parametrize("one, other", [("argosy.sidecar", "argosy.gc"),
+                                        ("argosy.gc", "argosy.sidecar")])
+def test_sidecar_and_gc_never_import_each_other(one: str, other: str) -> None:
+    assert [(m, i) for m, i in _importers(other) if m.startswith(one)] == []
+
+
+def test_drivers_never_import_each_other() -> None:
+    drivers = [m for m in MODULES if m.startswith("argosy.artifacts.drivers.")]
+    bad = [(m, i) for m in drivers for i in MODULES[m]
+           if i.startswith("argosy.artifacts.drivers.") and i != m]
+    assert bad == []
+
+
+def test_nothing_outside_the_command_layer_imports_it() -> None:
+    bad = [(m, i) for m, imps in MODULES.items() for i in imps
+           if i in COMMAND_LAYER and m not in COMMAND_LAYER]
+    assert bad == []
+
+
+@pytest.mark.parametrize("sdk", sorted(SDK_HOMES))
+def test_each_sdk_is_imported_only_by_its_wrapper(sdk: str) -> None:
+    users = {m for m, _ in _importers(sdk) if not m.startswith("argosy.testing")}
+    assert users <= SDK_HOMES[sdk]
+
+
+def test_the_rules_see_the_modules_they_guard() -> None:
+    assert "argosy.artifacts.drivers.s3" in MODULES
+    assert "boto3" in MODULES["argosy.artifacts.drivers.s3"]
