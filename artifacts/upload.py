@@ -124,15 +124,18 @@ def _record_after(driver: Driver, key: str, etag: str, record: Record,
 
 
 def _run_parts(pool_size: int, tasks: list[Callable[[], Part]]) -> list[Part]:
-    with ThreadPoolExecutor(pool_size, thread_name_prefix="argosy-part") as pool:
+    """Run part uploads; on the first failure (or an interrupt) cancel the rest at once
+    rather than letting queued parts run to completion."""
+    pool = ThreadPoolExecutor(pool_size, thread_name_prefix="argosy-part")
+    try:
         futures: list[Future[Part]] = [pool.submit(t) for t in tasks]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        wait(futures, return_when=FIRST_EXCEPTION)
         for future in futures:
             if future.done() and future.exception() is not None:
-                for other in futures:
-                    other.cancel()
                 raise future.exception()  # type: ignore[misc]
         return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def upload_file(driver: Driver, key: str, path: str | os.PathLike[str], *,
@@ -155,6 +158,9 @@ def upload_file(driver: Driver, key: str, path: str | os.PathLike[str], *,
 
         def check_unchanged() -> None:
             after = os.fstat(fd)
+            if after.st_nlink == 0:
+                raise SourceChanged(f"{name} was deleted while it was being uploaded; "
+                                    f"nothing was written to {driver.url(key)}")
             if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
                 raise SourceChanged(f"{name} changed while it was being uploaded; "
                                     f"nothing was written to {driver.url(key)}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -68,12 +69,18 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="argosy: %(message)s", stream=sys.stderr)
     from argosy.config import Config
 
+    # SIGTERM (a pod being stopped) unwinds like Ctrl-C, so uploads in flight are aborted.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cfg = Config.from_args(args, os.environ)
         return int(args.run(cfg))
@@ -81,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"argosy: error: {error}", file=sys.stderr)
         return exit_code_for(error)
     except KeyboardInterrupt:
-        print("argosy: interrupted", file=sys.stderr)
+        print("argosy: interrupted; nothing was left half-written", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1

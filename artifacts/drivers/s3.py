@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import builtins
 import hashlib
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -101,6 +102,15 @@ _TRANSIENT_SDK = (
 )
 
 
+def _tls_reason(error: BaseException) -> str:
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "certificate verify failed"
+    if "WRONG_VERSION_NUMBER" in text:
+        return "the endpoint does not speak TLS"
+    return "handshake failed"
+
+
 def map_error(error: BaseException, where: str) -> ArtifactError:
     """Translate one botocore/boto3 failure into Argosy's tree; never leaks secrets."""
     if isinstance(error, ArtifactError):
@@ -121,6 +131,10 @@ def map_error(error: BaseException, where: str) -> ArtifactError:
             else:
                 cls, meaning = PermanentError, err.get("Message") or "request failed"
         return cls(f"{where}: {meaning} ({code})", code=code)
+    if isinstance(error, bx.SSLError):
+        return PermanentError(f"{where}: TLS failed ({_tls_reason(error)}); trust the server "
+                              "with --ca-bundle FILE, or skip checks with --insecure",
+                              code="TLSError")
     if isinstance(error, (bx.NoCredentialsError, bx.PartialCredentialsError)):
         return AccessDenied(f"{where}: no usable credentials ({type(error).__name__})",
                             code="NoCredentials")
@@ -198,6 +212,9 @@ def make_client(settings: S3Settings) -> Any:
     if settings.addressing_style not in ("auto", "path", "virtual"):
         raise InvalidSpec(f"addressing style must be path or virtual, not "
                           f"{settings.addressing_style!r}")
+    if settings.verify is False:
+        # the user asked for no TLS checks: say nothing more on every request
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     session = boto3.session.Session(
         aws_access_key_id=settings.access_key,
         aws_secret_access_key=settings.secret_key,

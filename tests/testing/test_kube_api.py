@@ -15,9 +15,10 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import urllib3
@@ -28,7 +29,7 @@ from argosy.testing.kube_api import KubeTestServer, ManualClock, RequestAttribut
 
 ARGO = ("argoproj.io", "v1alpha1")
 POLICY = ("argosy.io", "v1alpha1")
-START = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+START = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 WATCH = {"timeout_seconds": 5, "_request_timeout": 10}
 
 
@@ -102,7 +103,7 @@ class LiveWatch:
             for event in watch.Watch().stream(func, *args, **WATCH, **kwargs):
                 self.events.put(event)
             self.events.put("END")
-        except Exception as error:  # handed to the test through next()
+        except Exception as error:  # noqa: BLE001 - handed to the test through next()
             self.events.put(error)
 
     def next(self) -> Any:
@@ -134,9 +135,8 @@ def test_a_wrong_or_missing_token_answers_401(server: KubeTestServer, tmp_path: 
         cfg["users"][0]["user"] = {"token": token} if token else {}
         configuration = client.Configuration()
         config.load_kube_config_from_dict(cfg, client_configuration=configuration)
-        with client.ApiClient(configuration) as api_client:
-            with pytest.raises(ApiException) as caught:
-                client.CoreV1Api(api_client).list_namespace()
+        with client.ApiClient(configuration) as api_client, pytest.raises(ApiException) as caught:
+            client.CoreV1Api(api_client).list_namespace()
         assert caught.value.status == 401
         assert json.loads(caught.value.body)["reason"] == "Unauthorized"
 
@@ -170,6 +170,14 @@ def test_create_assigns_uid_resource_version_generation_and_the_injected_clock_t
     assert created.metadata.uid and int(created.metadata.resource_version) > 0
     fetched = core.read_namespaced_config_map("cfg", "default")
     assert fetched.data == {"k": "v"} and fetched.metadata.uid == created.metadata.uid
+
+
+def test_secret_string_data_is_stored_base64_encoded_in_data(core: client.CoreV1Api) -> None:
+    core.create_namespaced_secret("default", {"metadata": {"name": "s3"},
+                                              "stringData": {"accessKey": "AKIA"}})
+    secret = core.read_namespaced_secret("s3", "default")
+    assert secret.data == {"accessKey": "QUtJQQ=="} and secret.string_data is None
+    assert secret.type == "Opaque"
 
 
 def test_resource_versions_grow_across_all_resources_and_lists_carry_the_latest(
@@ -450,6 +458,28 @@ def test_adding_a_finalizer_to_an_object_being_deleted_answers_422(
     assert "no new finalizers" in json.loads(caught.value.body)["message"]
 
 
+def test_deleting_a_namespace_deletes_what_it_contains(
+        core: client.CoreV1Api, custom: client.CustomObjectsApi) -> None:
+    core.create_namespace({"metadata": {"name": "team"}})
+    core.create_namespaced_config_map("team", {"metadata": {"name": "cm"}})
+    create_wf(custom, "held", "team", finalizers=["argosy.io/artifact-gc"])
+    core.delete_namespace("team")
+    assert core.list_namespaced_config_map("team").items == []
+    [held] = custom.list_namespaced_custom_object(*ARGO, "team", "workflows")["items"]
+    assert held["metadata"]["deletionTimestamp"]
+
+
+def test_creating_in_a_missing_namespace_answers_404_when_namespaces_are_required(
+        tmp_path: Path) -> None:
+    with (KubeTestServer(require_namespaces=True) as strict,
+          api_client_for(strict, tmp_path / "kc") as api_client):
+        core = client.CoreV1Api(api_client)
+        with pytest.raises(ApiException) as caught:
+            core.create_namespaced_config_map("nowhere", {"metadata": {"name": "cm"}})
+        assert caught.value.status == 404
+        assert core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
+
+
 # -- watch -----------------------------------------------------------------------------------
 
 def test_a_watch_from_a_resource_version_sees_exactly_the_later_events_in_order(
@@ -501,17 +531,17 @@ def test_a_watch_from_a_compacted_resource_version_raises_410(
 
 def test_a_watch_older_than_the_retained_history_raises_410(
         clock: ManualClock, tmp_path: Path) -> None:
-    with KubeTestServer(clock=clock, history_limit=3) as small:
-        with api_client_for(small, tmp_path / "kc") as api_client:
-            custom = client.CustomObjectsApi(api_client)
-            first = create_wf(custom, "w0")["metadata"]["resourceVersion"]
-            for index in range(1, 4):
-                create_wf(custom, f"w{index}")
-            # the 3 retained events are exactly those after `first`: still resumable
-            assert replay(custom, first) == [("ADDED", "w1"), ("ADDED", "w2"), ("ADDED", "w3")]
-            with pytest.raises(ApiException) as caught:
-                replay(custom, str(int(first) - 1))
-            assert caught.value.status == 410
+    with (KubeTestServer(clock=clock, history_limit=3) as small,
+          api_client_for(small, tmp_path / "kc") as api_client):
+        custom = client.CustomObjectsApi(api_client)
+        first = create_wf(custom, "w0")["metadata"]["resourceVersion"]
+        for index in range(1, 4):
+            create_wf(custom, f"w{index}")
+        # the 3 retained events are exactly those after `first`: still resumable
+        assert replay(custom, first) == [("ADDED", "w1"), ("ADDED", "w2"), ("ADDED", "w3")]
+        with pytest.raises(ApiException) as caught:
+            replay(custom, str(int(first) - 1))
+        assert caught.value.status == 410
 
 
 def test_a_watch_ends_cleanly_when_timeout_seconds_elapse(
@@ -534,15 +564,15 @@ def test_close_watches_ends_streams_cleanly_or_drops_the_connection(
 
 def test_bookmarks_carry_the_current_resource_version(
         clock: ManualClock, tmp_path: Path) -> None:
-    with KubeTestServer(clock=clock, bookmark_interval=0.05) as quick:
-        with api_client_for(quick, tmp_path / "kc") as api_client:
-            core = client.CoreV1Api(api_client)
-            live = LiveWatch(quick, core.list_namespaced_config_map, "default",
-                             allow_watch_bookmarks=True, resource_version=quick.resource_version)
-            core.create_namespaced_secret("default", {"metadata": {"name": "elsewhere"}})
-            event = live.next()
-            assert event["type"] == "BOOKMARK"
-            assert event["raw_object"]["metadata"]["resourceVersion"] == quick.resource_version
+    with (KubeTestServer(clock=clock, bookmark_interval=0.05) as quick,
+          api_client_for(quick, tmp_path / "kc") as api_client):
+        core = client.CoreV1Api(api_client)
+        live = LiveWatch(quick, core.list_namespaced_config_map, "default",
+                         allow_watch_bookmarks=True, resource_version=quick.resource_version)
+        core.create_namespaced_secret("default", {"metadata": {"name": "elsewhere"}})
+        event = live.next()
+        assert event["type"] == "BOOKMARK"
+        assert event["raw_object"]["metadata"]["resourceVersion"] == quick.resource_version
 
 
 # -- leases, events, sidecar resources -------------------------------------------------------
@@ -669,8 +699,11 @@ def test_the_command_line_serves_until_interrupted(tmp_path: Path) -> None:
          "--kubeconfig", str(kubeconfig)], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(5)]
+        lines: list[str] = []
+        while not lines or not (lines[-1] == "" or lines[-1].startswith("Press Ctrl-C")):
+            lines.append(process.stdout.readline())
         assert "listening on http://127.0.0.1:" in lines[0]
+        assert lines[-1].startswith("Press Ctrl-C")
         with config.new_client_from_config(config_file=str(kubeconfig)) as api_client:
             names = [n.metadata.name for n in client.CoreV1Api(api_client).list_namespace(
                 _request_timeout=5).items]
@@ -681,3 +714,5 @@ def test_the_command_line_serves_until_interrupted(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
