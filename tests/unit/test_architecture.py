@@ -16,7 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = {"artifacts": "argosy.artifacts", "sidecar": "argosy.sidecar", "gc": "argosy.gc",
           "testing": "argosy.testing", "cli": "argosy"}
-COMMAND_LAYER = {"argosy.__main__", "argosy.main", "argosy.commands", "argosy.config", "argosy.demo",
+COMMAND_LAYER = {"argosy.__main__", "argosy.main", "argosy.commands", "argosy.config",
+                 "argosy.demo",
                  "argosy.progress"}
 SDK_HOMES = {
     "boto3": {"argosy.artifacts.drivers.s3"},
