@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -542,6 +543,17 @@ def test_a_watch_older_than_the_retained_history_raises_410(
         with pytest.raises(ApiException) as caught:
             replay(custom, str(int(first) - 1))
         assert caught.value.status == 410
+
+
+def test_watch_1_streams_newline_delimited_json_over_plain_http(
+        server: KubeTestServer) -> None:
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/namespaces?watch=1&timeoutSeconds=5",
+        headers={"Authorization": f"Bearer {server.token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("application/json")
+        first = json.loads(response.readline())
+    assert first["type"] == "ADDED" and first["object"]["kind"] == "Namespace"
 
 
 def test_a_watch_ends_cleanly_when_timeout_seconds_elapse(
