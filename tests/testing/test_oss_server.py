@@ -140,25 +140,47 @@ def test_a_content_md5_that_does_not_match_the_body_is_invalid_digest(bucket: os
     assert bucket.put_object("k", b"body", headers={"Content-MD5": right}).status == 200
 
 
+STANDARD_RANGES = {"x-oss-range-behavior": "standard"}
+
+
 def test_range_reads_answer_206_with_content_range(bucket: oss2.Bucket) -> None:
     data = bytes(range(256)) * 4
     bucket.put_object("r", data)
-    for byte_range, expected, content_range in [
-            ((0, 9), data[:10], "bytes 0-9/1024"),
-            ((1000, None), data[1000:], "bytes 1000-1023/1024"),
-            ((None, 24), data[-24:], "bytes 1000-1023/1024"),
-            ((1020, 5000), data[1020:], "bytes 1020-1023/1024")]:
-        result = bucket.get_object("r", byte_range=byte_range)
+    for byte_range, expected, content_range, headers in [
+            ((0, 9), data[:10], "bytes 0-9/1024", None),
+            ((1000, None), data[1000:], "bytes 1000-1023/1024", None),
+            ((None, 24), data[-24:], "bytes 1000-1023/1024", None),
+            ((1020, 5000), data[1020:], "bytes 1020-1023/1024", STANDARD_RANGES)]:
+        result = bucket.get_object("r", byte_range=byte_range, headers=headers)
         assert result.status == 206
         assert result.headers["Content-Range"] == content_range
         assert result.read() == expected
 
 
-def test_a_range_starting_past_the_end_answers_416(bucket: oss2.Bucket) -> None:
+def test_with_standard_range_behaviour_a_range_past_the_end_answers_416(
+        bucket: oss2.Bucket) -> None:
     bucket.put_object("r", b"0123456789")
     with pytest.raises(oss2.exceptions.ServerError) as error:
-        bucket.get_object("r", byte_range=(10, 20))
+        bucket.get_object("r", byte_range=(10, 20), headers=STANDARD_RANGES)
     assert (error.value.status, error.value.code) == (416, "InvalidRange")
+    assert error.value.headers["Content-Range"] == "bytes */10"
+
+
+def test_by_default_a_range_that_does_not_fit_returns_the_whole_object_like_oss(
+        bucket: oss2.Bucket) -> None:
+    bucket.put_object("r", b"0123456789")
+    for byte_range in [(10, 20), (5, 10), (None, 11)]:
+        result = bucket.get_object("r", byte_range=byte_range)
+        assert (result.status, result.read()) == (200, b"0123456789")
+        assert "Content-Range" not in result.headers
+
+
+def test_a_server_with_standard_ranges_answers_416_without_the_header(tmp_path: Path) -> None:
+    with OssTestServer(tmp_path, {AK: SECRET}, buckets=[BUCKET], standard_ranges=True) as strict:
+        strict_bucket = oss2.Bucket(oss2.Auth(AK, SECRET), strict.endpoint, BUCKET)
+        strict_bucket.put_object("r", b"0123456789")
+        with pytest.raises(oss2.exceptions.ServerError, match="InvalidRange"):
+            strict_bucket.get_object("r", byte_range=(10, 20))
 
 
 def test_if_match_and_if_none_match_are_honoured(bucket: oss2.Bucket) -> None:
@@ -402,7 +424,8 @@ def test_concurrent_upload_parts_are_seen_in_flight_together(bucket: oss2.Bucket
 
     def body(number: int) -> Iterator[bytes]:
         in_flight.wait()  # all three requests have sent their headers...
-        server.stats.wait_for(lambda stats: stats.upload_parts_in_flight >= 3)  # ...and arrived
+        # ...and the server has all three in flight (the high-water mark, which stays put)
+        assert server.stats.wait_for(lambda stats: stats.max_concurrent_upload_parts >= 3)
         yield bytes([number]) * (100 * KIB)
 
     results: dict[int, oss2.models.PutObjectResult] = {}
@@ -451,6 +474,16 @@ def test_lifecycle_round_trips_and_is_no_such_lifecycle_when_unset(bucket: oss2.
     bucket.delete_bucket_lifecycle()
     with pytest.raises(oss2.exceptions.NoSuchLifecycle):
         bucket.get_bucket_lifecycle()
+
+
+def test_head_bucket_answers_200_for_a_bucket_and_404_with_x_oss_err_otherwise(
+        server: OssTestServer) -> None:
+    assert send(signed(server, "HEAD")).status_code == 200
+    missing = oss2.http.Request("HEAD", f"{server.endpoint}/nobucket/")
+    oss2.Auth(AK, SECRET)._sign_request(missing, "nobucket", "")
+    response = send(missing)
+    assert response.status_code == 404 and response.content == b""
+    assert b"<Code>NoSuchBucket</Code>" in base64.b64decode(response.headers["x-oss-err"])
 
 
 def test_create_bucket_then_get_bucket_info_and_a_second_create_conflicts(
@@ -571,9 +604,23 @@ def test_signature_v4_requests_are_verified(server: OssTestServer) -> None:
     assert v4.get_object("v4/key one").read() == b"v4 body"
     assert [o.key for o in oss2.ObjectIteratorV2(v4, prefix="v4/")] == ["v4/key one"]
     assert requests.get(v4.sign_url("GET", "v4/key one", 60), timeout=10).content == b"v4 body"
+    upload_id, parts, data = _upload(v4, "v4/multi", [100 * KIB, 5])
+    v4.complete_multipart_upload("v4/multi", upload_id, parts)
+    assert v4.get_object("v4/multi").read() == data
     wrong = oss2.Bucket(oss2.AuthV4(AK, "bad"), server.endpoint, BUCKET, region="cn-hangzhou")
     with pytest.raises(oss2.exceptions.SignatureDoesNotMatch):
         wrong.get_object("v4/key one")
+
+
+def test_sts_credentials_work_with_signature_v4_and_expire_there_too(
+        server: OssTestServer) -> None:
+    access_key, secret, token = server.issue_sts_credentials(ttl_seconds=60)
+    v4 = oss2.Bucket(oss2.StsAuth(access_key, secret, token, auth_version=oss2.AUTH_VERSION_4),
+                     server.endpoint, BUCKET, region="cn-hangzhou")
+    v4.put_object("sts-v4", b"ok")
+    server.add_sts_token(token, access_key, secret, expires_at=time.time() - 1)
+    with pytest.raises(oss2.exceptions.ServerError, match="SecurityTokenExpired"):
+        v4.get_object("sts-v4")
 
 
 def test_presigned_v1_urls_work_until_they_expire_or_are_altered(bucket: oss2.Bucket) -> None:
