@@ -79,6 +79,7 @@ ERROR_TABLE: dict[str, tuple[type[ArtifactError], str]] = {
     "InvalidArgument": (InvalidSpec, "invalid argument"),
     "InvalidRequest": (InvalidSpec, "invalid request"),
     "KMS.NotFoundException": (InvalidSpec, "KMS key not found"),
+    "NotImplemented": (PermanentError, "the server does not implement this request"),
     "SlowDown": (ThrottledError, "the server asked to slow down"),
     "Throttling": (ThrottledError, "throttled"),
     "ThrottlingException": (ThrottledError, "throttled"),

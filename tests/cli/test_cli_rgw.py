@@ -159,3 +159,43 @@ data:
     got = argosy_rgw("cp", "--repository", "cm.yaml", "f", f"s3://{rgw_bucket}/r", env=env)
     assert got.code == 0, got.err
     assert argosy_rgw("cat", f"s3://{rgw_bucket}/r").out == b"via repository"
+
+
+def test_remote_to_remote_copies_between_repositories_verified(argosy_rgw, rgw_bucket, tmp_path):
+    data = os.urandom(6 * MiB + 11)
+    (tmp_path / "local-root" / "src").mkdir(parents=True)
+    (tmp_path / "in").write_bytes(data)
+    assert argosy_rgw("cp", "in", "local://src/in").code == 0
+    assert argosy_rgw("cp", "--part-size", "5", "local://src/in",
+                      f"s3://{rgw_bucket}/copied").code == 0
+    again = argosy_rgw("cp", f"s3://{rgw_bucket}/copied", f"s3://{rgw_bucket}/copied-again")
+    assert again.code == 0, again.err
+    got = argosy_rgw("cp", f"s3://{rgw_bucket}/copied-again", "out")
+    assert "verified" in got.err and (tmp_path / "out").read_bytes() == data
+
+
+def test_a_progress_line_is_drawn_on_a_terminal_and_never_when_piped(argosy_rgw, rgw_bucket,
+                                                                     tmp_path):
+    import pty
+    import subprocess
+    import sys
+
+    (tmp_path / "f").write_bytes(os.urandom(30 * MiB))
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "argosy", "cp", "--part-size", "5",
+                             "--concurrency", "1", "f", f"s3://{rgw_bucket}/tty"],
+                            cwd=tmp_path, env=argosy_rgw.env, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=120) == 0
+    assert b"MiB/s" in seen and b"%" in seen and b"\r" in seen
+    piped = argosy_rgw("cp", "--part-size", "5", "f", f"s3://{rgw_bucket}/piped2")
+    assert "\r" not in piped.err

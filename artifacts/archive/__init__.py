@@ -1,0 +1,1 @@
+"""Archives: streaming tar/zip writers and readers, codecs, and the safe extractor."""
