@@ -29,6 +29,7 @@ from argosy.artifacts.errors import (
 )
 from argosy.artifacts.protocol import Driver, Part
 from argosy.artifacts.record import Record
+from argosy.artifacts.resume import Checkpoint, CheckpointStore
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
 
@@ -48,17 +49,22 @@ class UploadResult:
     record: Record | None  # None when the record could not be written
     parts: int
     note: str = ""
+    resumed_parts: int = 0  # parts a checkpoint showed were already on the server
 
 
 class _Multipart:
-    """One multipart upload whose abort is armed from the moment it exists."""
+    """One multipart upload whose abort is armed from the moment it exists (or, when
+    resuming, from the moment it is taken over)."""
 
     def __init__(self, driver: Driver, key: str, retrier: Retrier,
-                 metadata: Mapping[str, str]) -> None:
+                 metadata: Mapping[str, str], *, upload_id: str | None = None,
+                 on_abort: Callable[[], None] | None = None) -> None:
         self.driver, self.key, self.retrier = driver, key, retrier
-        self.upload_id = retrier.call(lambda: driver.create_upload(key, metadata=metadata),
-                                      what=f"create upload {driver.url(key)}")
+        self.upload_id = upload_id or retrier.call(
+            lambda: driver.create_upload(key, metadata=metadata),
+            what=f"create upload {driver.url(key)}")
         self.done = False
+        self.on_abort = on_abort
 
     def __enter__(self) -> _Multipart:
         return self
@@ -66,6 +72,8 @@ class _Multipart:
     def __exit__(self, kind: object, error: object, tb: object) -> None:
         if self.done:
             return
+        if self.on_abort:
+            self.on_abort()
         try:
             self.retrier.call(lambda: self.driver.abort_upload(self.key, self.upload_id),
                               what="abort upload")
@@ -140,7 +148,10 @@ def _run_parts(pool_size: int, tasks: list[Callable[[], Part]]) -> list[Part]:
 
 def upload_file(driver: Driver, key: str, path: str | os.PathLike[str], *,
                 settings: TransferSettings, metadata: Mapping[str, str] | None = None,
-                progress: Progress = _no_progress) -> UploadResult:
+                progress: Progress = _no_progress,
+                checkpoints: CheckpointStore | None = None) -> UploadResult:
+    """Upload a file. With `checkpoints`, a multipart upload left behind by a killed
+    process for the same file and URL is resumed instead of started again."""
     retrier = Retrier(settings.retry)
     metadata = dict(metadata or {})
     name = os.fspath(path)
@@ -169,8 +180,8 @@ def upload_file(driver: Driver, key: str, path: str | os.PathLike[str], *,
             result = _put_whole(driver, key, fd, size, name, metadata, retrier, check_unchanged)
             progress(size)
             return result
-        return _put_parts(driver, key, fd, size, name, metadata, retrier, settings,
-                          progress, check_unchanged)
+        return _put_parts(driver, key, fd, before, name, metadata, retrier, settings,
+                          progress, check_unchanged, checkpoints)
     finally:
         os.close(fd)
 
@@ -189,17 +200,50 @@ def _put_whole(driver: Driver, key: str, fd: int, size: int, name: str,
     return UploadResult(driver.url(key), size, etag, record, 1)
 
 
-def _put_parts(driver: Driver, key: str, fd: int, size: int, name: str,
+def _resumable(driver: Driver, key: str, checkpoint: Checkpoint | None,
+               retrier: Retrier) -> dict[int, tuple[Part, int]]:
+    """Parts of a checkpointed upload that the server really has, with their CRCs."""
+    if checkpoint is None:
+        return {}
+    listed = retrier.call(lambda: driver.list_parts(key, checkpoint.upload_id),
+                          what=f"list parts of {driver.url(key)}")
+    done = {}
+    for part in listed:
+        known = checkpoint.parts.get(part.number)
+        if known and known[0] == part.etag and known[1] == part.size:
+            done[part.number] = (part, known[2])
+    return done
+
+
+def _put_parts(driver: Driver, key: str, fd: int, st: os.stat_result, name: str,
                metadata: Mapping[str, str], retrier: Retrier, settings: TransferSettings,
-               progress: Progress, check_unchanged: Callable[[], None]) -> UploadResult:
+               progress: Progress, check_unchanged: Callable[[], None],
+               checkpoints: CheckpointStore | None) -> UploadResult:
+    size = st.st_size
     part_size = settings.part_size_for(size)
     count = -(-size // part_size)
-    crcs: dict[int, int] = {}
-    with _Multipart(driver, key, retrier, metadata) as upload:
+    url = driver.url(key)
+    checkpoint = checkpoints.load(url, name, st, part_size) if checkpoints else None
+    try:
+        done = _resumable(driver, key, checkpoint, retrier)
+    except NotFound:  # the upload is gone (aborted, swept, or completed): start again
+        assert checkpoint is not None
+        checkpoint.remove()
+        checkpoint, done = None, {}
+    crcs: dict[int, int] = {n: crc for n, (_, crc) in done.items()}
+    with _Multipart(driver, key, retrier, metadata,
+                    upload_id=checkpoint.upload_id if checkpoint else None,
+                    on_abort=lambda: checkpoint.remove() if checkpoint else None) as upload:
+        if checkpoints and checkpoint is None:
+            checkpoint = checkpoints.start(url, name, st, part_size, upload.upload_id)
 
         def send(number: int) -> Part:
             offset = (number - 1) * part_size
             length = min(part_size, size - offset)
+
+            if number in done:
+                progress(length)
+                return done[number][0]
 
             def once() -> Part:
                 body = FileRange(fd, offset, length, name=name)
@@ -208,6 +252,8 @@ def _put_parts(driver: Driver, key: str, fd: int, size: int, name: str,
                 return part
 
             part = retrier.call(once, what=f"part {number} of {driver.url(key)}")
+            if checkpoint:
+                checkpoint.add_part(part, crcs[number])
             progress(length)
             return part
 
@@ -215,10 +261,12 @@ def _put_parts(driver: Driver, key: str, fd: int, size: int, name: str,
                            [functools.partial(send, n) for n in range(1, count + 1)])
         check_unchanged()
         etag = upload.complete(parts)
+        if checkpoint:
+            checkpoint.remove()
     record = Record(combine_all((crcs[p.number], p.size) for p in parts), size, part_size,
                     [crcs[p.number] for p in parts])
     etag, kept, note = _record_after(driver, key, etag, record, metadata, retrier)
-    return UploadResult(driver.url(key), size, etag, kept, count, note)
+    return UploadResult(url, size, etag, kept, count, note, resumed_parts=len(done))
 
 
 def _read_full(stream: BinaryIO, buffer: bytearray) -> int:

@@ -73,7 +73,8 @@ def cp(cfg: Config) -> int:
         if src.scheme == "file":
             size = os.path.getsize(src.key) if os.path.isfile(src.key) else None
             bar = Progress(size, enabled=not cfg.args.quiet)
-            result = upload.upload_file(driver, key, src.key, settings=settings, progress=bar)
+            result = upload.upload_file(driver, key, src.key, settings=settings, progress=bar,
+                                        checkpoints=cfg.checkpoints())
         else:
             bar = Progress(None, enabled=not cfg.args.quiet)
             stream: Any
@@ -85,8 +86,10 @@ def cp(cfg: Config) -> int:
             result = upload.upload_stream(driver, key, stream, settings=settings, progress=bar)
         bar.finish()
         record = f"crc32c recorded: {result.record.checksum}" if result.record else result.note
+        resumed = (f"  resumed: {result.resumed_parts} of {result.parts} parts were already "
+                   "uploaded" if result.resumed_parts else "")
         _say(cfg, f"uploaded {src} -> {result.url}  {result.size} bytes  "
-                  f"{_rate(result.size, bar.elapsed)}  {record}")
+                  f"{_rate(result.size, bar.elapsed)}  {record}{resumed}")
         return 0
 
     driver = cfg.driver(src)

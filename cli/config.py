@@ -16,6 +16,7 @@ from argosy.artifacts.drivers.local import LocalDriver
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.location import Location
 from argosy.artifacts.protocol import Driver
+from argosy.artifacts.resume import CheckpointStore
 from argosy.artifacts.retry import RetryPolicy
 from argosy.artifacts.settings import MiB, TransferSettings
 
@@ -44,6 +45,17 @@ class Config:
         elif getattr(args, "repository_key", None):
             raise InvalidSpec("--repository-key needs --repository FILE")
         return cls(args, env, repository)
+
+    def checkpoints(self) -> CheckpointStore | None:
+        """Where resumable uploads keep their checkpoints (None with --no-resume)."""
+        if getattr(self.args, "no_resume", False):
+            return None
+        folder = self.env.get("ARGOSY_CHECKPOINT_DIR")
+        if not folder:
+            cache = self.env.get("XDG_CACHE_HOME") or os.path.join(
+                os.path.expanduser("~"), ".cache")
+            folder = os.path.join(cache, "argosy", "uploads")
+        return CheckpointStore(folder)
 
     def transfer(self) -> TransferSettings:
         defaults = TransferSettings()

@@ -52,6 +52,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("-r", "--recursive", action="store_true")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start a killed upload afresh instead of resuming it")
     p = add("ls", commands.ls, "list objects: SIZE  MODIFIED  URL")
     p.add_argument("url")
     p.add_argument("-r", "--recursive", action="store_true")

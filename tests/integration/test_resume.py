@@ -1,0 +1,121 @@
+"""A file upload killed midway resumes from its completed parts: only the missing parts
+are sent again, counted at the server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from argosy.artifacts.checksum import crc32c
+from tests.conftest import s3_driver, unique_bucket
+
+MiB = 1 << 20
+PARTS = 30
+
+
+class _PartCounter(logging.Handler):
+    """Counts UploadPart requests in the in-process moto server's access log."""
+
+    def __init__(self, bucket: str) -> None:
+        super().__init__()
+        self.pattern = re.compile(rf"PUT /{bucket}/big\?uploadId=[^ ]*partNumber=\d+")
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.pattern.search(record.getMessage()):
+            self.count += 1
+
+
+@pytest.fixture
+def part_counter(moto_endpoint: str):
+    bucket = unique_bucket()
+    counter = _PartCounter(bucket)
+    log = logging.getLogger("werkzeug")
+    old = log.level
+    log.setLevel(logging.INFO)
+    log.addHandler(counter)
+    yield bucket, counter
+    log.removeHandler(counter)
+    log.setLevel(old)
+
+
+def _cp(endpoint: str, bucket: str, source: Path, checkpoints: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "k",
+           "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1",
+           "ARGOSY_CHECKPOINT_DIR": str(checkpoints)}
+    return subprocess.Popen([sys.executable, "-m", "argosy", "cp", "--part-size", "5",
+                             "--concurrency", "2", str(source), f"s3://{bucket}/big"],
+                            env=env, stderr=subprocess.PIPE)
+
+
+def _checkpointed(folder: Path) -> set[int]:
+    files = list(folder.glob("*.json"))
+    if not files:
+        return set()
+    return {int(n) for n in json.loads(files[0].read_text())["parts"]}
+
+
+def test_a_killed_upload_resumes_sending_only_the_missing_parts(
+        moto_endpoint: str, part_counter, tmp_path: Path) -> None:
+    bucket, counter = part_counter
+    driver = s3_driver(moto_endpoint, "k", "s", bucket)
+    source = tmp_path / "big"
+    data = os.urandom(PARTS * 5 * MiB)
+    source.write_bytes(data)
+    checkpoints = tmp_path / "checkpoints"
+
+    first = _cp(moto_endpoint, bucket, source, checkpoints)
+    deadline = time.monotonic() + 60
+    while len(_checkpointed(checkpoints)) < 8 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    kept = _checkpointed(checkpoints)
+    assert 8 <= len(kept) < PARTS
+    upload_id = driver.list_uploads("big")[0].upload_id
+    on_server = {p.number for p in driver.list_parts("big", upload_id)}
+    assert kept <= on_server
+
+    counter.count = 0
+    second = _cp(moto_endpoint, bucket, source, checkpoints)
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert counter.count == PARTS - len(kept)
+    assert f"resumed: {len(kept)} of {PARTS} parts".encode() in err
+    assert driver.list_uploads("") == []
+    assert list(checkpoints.glob("*.json")) == []
+    stored = driver.stat("big")
+    assert stored.size == len(data)
+    assert stored.metadata["argosy-checksum"] == f"crc32c:{crc32c(data):08x}"
+
+
+def test_a_checkpoint_is_ignored_when_the_source_changed(moto_endpoint: str, part_counter,
+                                                         tmp_path: Path) -> None:
+    bucket, counter = part_counter
+    driver = s3_driver(moto_endpoint, "k", "s", bucket)
+    source = tmp_path / "big"
+    source.write_bytes(os.urandom(PARTS * 5 * MiB))
+    checkpoints = tmp_path / "checkpoints"
+    first = _cp(moto_endpoint, bucket, source, checkpoints)
+    deadline = time.monotonic() + 60
+    while len(_checkpointed(checkpoints)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    new_data = os.urandom(PARTS * 5 * MiB)
+    source.write_bytes(new_data)
+    counter.count = 0
+    second = _cp(moto_endpoint, bucket, source, checkpoints)
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert counter.count == PARTS and b"resumed" not in err
+    assert driver.stat("big").metadata["argosy-checksum"] == f"crc32c:{crc32c(new_data):08x}"
