@@ -296,13 +296,25 @@ class _Slice:
 
 
 class S3ReadStream:
+    """A GET's body. urllib3 2's `readinto` reads into a fresh bytes object and copies it
+    (two extra copies of every byte); when the body is not content-encoded we read from
+    the underlying `http.client` response instead, which receives straight into the
+    caller's buffer. The engine checks the byte count either way."""
+
     def __init__(self, body: Any, start: int, end: int, total: int, etag: str) -> None:
         self._body = body
         self.start, self.end, self.total, self.etag = start, end, total, etag
-        self._where = ""
+        raw = getattr(body, "_raw_stream", None)
+        direct = getattr(raw, "_fp", None)
+        encoded = raw is not None and raw.headers.get("content-encoding") not in (None, "",
+                                                                                  "identity")
+        self._direct = direct if direct is not None and hasattr(direct, "readinto") \
+            and not encoded else None
 
     def readinto(self, buffer: memoryview) -> int:
         try:
+            if self._direct is not None:
+                return int(self._direct.readinto(buffer))
             return int(self._body.readinto(buffer))
         except Exception as error:  # noqa: BLE001 - mapped, never leaked
             raise map_error(error, "reading an object") from error

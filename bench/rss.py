@@ -1,0 +1,123 @@
+"""Run one command as a separate process and measure it: wall time, peak RSS, CPU time.
+
+Why a separate process per transfer: peak memory of a tool is only meaningful for a
+process that does nothing else. Two measures of peak RSS are taken, every 20 ms:
+- the process tree (the process and all its children) with psutil, RSS summed over the
+  tree, maximum kept;
+- the kernel's high-water mark of the direct child (VmHWM in /proc/PID/status), which
+  catches spikes between samples (all but the last 20 ms of the run).
+The reported peak is the larger of the two. `ru_maxrss` from wait4 is not used: on Linux
+it keeps the high-water mark of the forked copy of this (large) process from before exec.
+The main thread blocks in wait4 so the end of the run is seen at once, not at the next
+sample.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+SAMPLE_S = 0.02
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float  # wall time from spawn to exit
+    peak_rss: int  # bytes: max(tree sampled, VmHWM of the direct child)
+    tree_rss: int  # bytes: max over samples of the summed RSS of the tree
+    hwm_self: int  # bytes: the kernel's high-water mark of the direct child (last sample)
+    cpu_seconds: float  # user + system of the child and the children it waited for
+    returncode: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    try:
+        members = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def _hwm(pid: int) -> int:
+    """VmHWM of pid in bytes (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _sample(pid: int, stop: threading.Event, deadline: float, peak: list[int],
+            killed: list[bool]) -> None:
+    """Sample the tree until stop is set; kill the process group past the deadline.
+    peak[0]: max summed tree RSS; peak[1]: max VmHWM of pid."""
+    try:
+        proc = psutil.Process(pid)
+    except psutil.Error:
+        return
+    while not stop.is_set():
+        peak[0] = max(peak[0], _tree_rss(proc))
+        peak[1] = max(peak[1], _hwm(pid))
+        if time.monotonic() > deadline and not killed[0]:
+            killed[0] = True
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        stop.wait(SAMPLE_S)
+
+
+def run(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout: float) -> Measured:
+    """Run cmd to completion (killed after timeout seconds) and measure it."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=err, start_new_session=True)
+        stop = threading.Event()
+        peak, killed = [0, 0], [False]
+        sampler = threading.Thread(target=_sample, daemon=True,
+                                   args=(proc.pid, stop, time.monotonic() + timeout, peak,
+                                         killed))
+        sampler.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+        finally:
+            seconds = time.perf_counter() - t0
+            stop.set()
+            sampler.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        try:  # a child left behind in the group must not outlive its measurement
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out.seek(0)
+        err.seek(0)
+        return Measured(seconds, max(peak), peak[0], peak[1],
+                        usage.ru_utime + usage.ru_stime, proc.returncode,
+                        out.read().decode(errors="replace"), err.read().decode(errors="replace"),
+                        killed[0])

@@ -1,0 +1,293 @@
+"""Argosy against its peers on a real Ceph RGW: upload and download of one random file.
+
+    .venv/bin/python -m bench.s3 [--size-mib 1024] [--runs 5] [--also-size-mib 4096]
+                                 [--env FILE] [--argosy-args "--part-size 32 ..."]
+                                 [--tools boto3-tuned,s5cmd] [--tmp DIR]
+
+Starts its own RGW with scripts/rgw.sh (or uses the one in --env FILE), writes the random
+file(s) to a temp folder, then runs every tool's upload and download as separate processes,
+round-robin over the tools for --runs rounds (each round starts one tool further on), with
+the object deleted and RGW's garbage collection forced between runs. Prints the table (see
+report.py), Argosy's peak RSS for the --also-size-mib file, and writes
+bench/results/s3-<timestamp>.json. Everything it started or wrote is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from bench import files, noise, peers, report, rgw, rss
+from bench.report import Run
+
+MiB = 1 << 20
+RESULTS = rgw.ROOT / "bench" / "results"
+MIN_RATE = 10 * MiB  # a transfer slower than this (plus a minute) is killed
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Context:
+    """What every run needs: the gateway, the bucket, the admin client, the temp folder."""
+
+    gateway: rgw.Rgw
+    bucket: str
+    admin: Any  # a boto3 S3 client, used only around the measured processes
+    work: Path
+    env: dict[str, str]
+    failures: list[str]
+
+
+def admin_client(gateway: rgw.Rgw) -> Any:
+    return boto3.client("s3", endpoint_url=gateway.endpoint, region_name=gateway.region,
+                        aws_access_key_id=gateway.access_key,
+                        aws_secret_access_key=gateway.secret_key,
+                        config=Config(request_checksum_calculation="when_required",
+                                      response_checksum_validation="when_required",
+                                      retries={"max_attempts": 3, "mode": "standard"}))
+
+
+def tool_env(base: dict[str, str], tool: peers.Tool, gateway: rgw.Rgw) -> dict[str, str]:
+    env = {k: v for k, v in base.items() if not k.startswith(("AWS_", "RCLONE_"))}
+    env.update(gateway.env())
+    env.update(tool.extra_env(gateway))
+    return env
+
+
+def clear_bucket(ctx: Context) -> None:
+    """Delete every object and abort every multipart upload left in the bucket."""
+    for _ in range(100):  # bounded: 100 pages of 1000
+        listing = ctx.admin.list_objects_v2(Bucket=ctx.bucket)
+        for obj in listing.get("Contents", []):
+            ctx.admin.delete_object(Bucket=ctx.bucket, Key=obj["Key"])
+        if not listing.get("IsTruncated"):
+            break
+    for _ in range(100):
+        uploads = ctx.admin.list_multipart_uploads(Bucket=ctx.bucket)
+        for upload in uploads.get("Uploads", []):
+            ctx.admin.abort_multipart_upload(Bucket=ctx.bucket, Key=upload["Key"],
+                                             UploadId=upload["UploadId"])
+        if not uploads.get("IsTruncated"):
+            break
+
+
+def between_runs(ctx: Context) -> None:
+    """Leave the server as the next run should find it: empty bucket, garbage collected,
+    dirty pages written out."""
+    clear_bucket(ctx)
+    rgw.gc(ctx.gateway)
+    os.sync()
+
+
+def measure(ctx: Context, tool: peers.Tool, direction: str, transfer: peers.Transfer,
+            size: int, round_: int) -> Run | None:
+    command = (tool.up if direction == "up" else tool.down)(transfer)
+    timeout = 60 + size / MIN_RATE
+    watch = noise.CpuWatch(noise.daemon_pids(ctx.gateway.state_dir))
+    watch.start()
+    m = rss.run(command, env=tool_env(ctx.env, tool, ctx.gateway), cwd=peers.CWD,
+                timeout=timeout)
+    server_cpu, foreign_cpu = watch.stop(m.cpu_seconds)
+    if m.returncode != 0:
+        why = "timed out" if m.timed_out else f"exit {m.returncode}"
+        detail = (m.stderr.strip() or m.stdout.strip())[-600:]
+        ctx.failures.append(f"{tool.name} {direction} round {round_}: {why}: {detail}")
+        log(f"FAILED {tool.name} {direction} ({why}): {detail}")
+        return None
+    inner = None
+    if tool.reports_inner_time:
+        try:
+            inner = float(json.loads(m.stdout.strip().splitlines()[-1])["seconds"])
+        except (ValueError, KeyError, IndexError):
+            inner = None
+    return Run(tool.name, direction, round_, size, m.seconds, inner, m.peak_rss, m.tree_rss,
+               m.hwm_self, m.cpu_seconds, server_cpu, foreign_cpu, "")
+
+
+def round_trip(ctx: Context, tool: peers.Tool, source: Path, round_: int,
+               full_compare: bool) -> list[Run]:
+    """Upload source, download it back, check the bytes, clean up. Returns the runs."""
+    size = source.stat().st_size
+    key = f"{tool.name}/r{round_}/{source.name}"
+    out = ctx.work / "down" / f"{tool.name}-r{round_}"
+    runs: list[Run] = []
+    try:
+        up = measure(ctx, tool, "up", peers.Transfer(source, ctx.bucket, key, ctx.gateway),
+                     size, round_)
+        if up is None:
+            return runs
+        stored = ctx.admin.head_object(Bucket=ctx.bucket, Key=key)["ContentLength"]
+        if stored != size:
+            ctx.failures.append(f"{tool.name} up round {round_}: stored {stored} bytes, "
+                                f"sent {size}")
+            return runs
+        runs.append(up)
+        down = measure(ctx, tool, "down", peers.Transfer(out, ctx.bucket, key, ctx.gateway),
+                       size, round_)
+        if down is None:
+            return runs
+        got = out.stat().st_size if out.exists() else -1
+        if got != size:
+            ctx.failures.append(f"{tool.name} down round {round_}: {got} bytes, want {size}")
+            return runs
+        down.verified = "size"
+        if full_compare:
+            if not files.same_bytes(source, out):
+                ctx.failures.append(f"{tool.name} down round {round_}: bytes differ")
+                return runs
+            down.verified = "bytes"
+        runs.append(down)
+        return runs
+    finally:
+        files.remove(out)
+        between_runs(ctx)
+        for r in runs:
+            log(f"round {round_ + 1} {size // MiB} MiB {tool.name:<14} {r.direction:<5}"
+                f"{r.mib_s:7.0f} MiB/s {r.seconds:6.2f} s  RSS {r.peak_rss / MiB:5.0f} MiB  "
+                f"CPU {r.cpu_seconds:5.2f} s  server {r.server_cpu:5.2f} s  "
+                f"others {r.foreign_share:4.0%}"
+                f"{'  verified ' + r.verified if r.verified else ''}")
+
+
+def tool_versions() -> dict[str, str]:
+    def output(cmd: list[str]) -> str:
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False,
+                                  cwd=rgw.ROOT)
+            return (done.stdout.strip().splitlines() or [""])[0]
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str] = {}
+    for name in ("argosy", "boto3", "botocore", "s3transfer", "minio", "psutil"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "-"
+    try:
+        version("awscrt")
+        found["awscrt"] = "INSTALLED (slows boto3; remove it)"
+    except PackageNotFoundError:
+        pass
+    found["s5cmd"] = output([str(peers.s5cmd_binary()), "version"])
+    found["rclone"] = output([str(peers.rclone_binary()), "version"])
+    found["argosy_git"] = output(["git", "rev-parse", "--short", "HEAD"])
+    found["radosgw"] = output(["radosgw", "--version"])
+    return found
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.s3",
+                                description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--size-mib", type=int, default=1024, help="size of the main file")
+    p.add_argument("--runs", type=int, default=5, help="rounds over all tools")
+    p.add_argument("--also-size-mib", type=int, default=4096,
+                   help="argosy-only RSS check at this size (0: skip)")
+    p.add_argument("--env", type=Path, help="use the RGW described by this env file")
+    p.add_argument("--argosy-args", default="", help='extra argosy cp flags, e.g. '
+                   '--argosy-args="--part-size 32 --concurrency 8" (use "=")')
+    p.add_argument("--tools", help="comma-separated subset of the peers (argosy always runs)")
+    p.add_argument("--tmp", type=Path, help="where the temp folder goes (default: system temp)")
+    args = p.parse_args(argv)
+    if args.size_mib < 1 or args.runs < 1 or args.also_size_mib < 0:
+        p.error("--size-mib and --runs must be at least 1, --also-size-mib at least 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    tools = peers.select(peers.all_tools(args.argosy_args), args.tools)
+    began, stamp = time.monotonic(), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    work = Path(tempfile.mkdtemp(prefix="argosy-bench-", dir=args.tmp))
+    state = work / "rgw"
+    ctx: Context | None = None
+    try:
+        if args.env:
+            gateway = rgw.from_env_file(args.env)
+            log(f"using the RGW at {gateway.endpoint} ({args.env})")
+        else:
+            log(f"starting Ceph RGW in {state}")
+            gateway = rgw.start(state)
+            log(f"RGW at {gateway.endpoint}")
+        (work / "down").mkdir()
+        source = work / f"random-{args.size_mib}MiB"
+        log(f"writing {source}")
+        files.make_random_file(source, args.size_mib * MiB)
+        ctx = Context(gateway, f"argosy-bench-{secrets.token_hex(4)}", admin_client(gateway),
+                      work, dict(os.environ), [])
+        ctx.admin.create_bucket(Bucket=ctx.bucket)
+        meta: dict[str, Any] = {
+            "started_utc": stamp, "size_mib": args.size_mib, "runs": args.runs,
+            "also_size_mib": args.also_size_mib, "argosy_args": args.argosy_args,
+            "tools": [t.name for t in tools], "endpoint": gateway.endpoint,
+            "own_rgw": not args.env, "cpus": os.cpu_count(), "python": platform.python_version(),
+            "loadavg_start": os.getloadavg(), "versions": tool_versions(),
+        }
+        runs: list[Run] = []
+        for round_ in range(args.runs):
+            shift = round_ % len(tools)
+            for tool in tools[shift:] + tools[:shift]:
+                runs += round_trip(ctx, tool, source, round_, full_compare=round_ == 0)
+        big: list[Run] = []
+        if args.also_size_mib:
+            files.remove(source)
+            big_source = work / f"random-{args.also_size_mib}MiB"
+            log(f"writing {big_source}")
+            files.make_random_file(big_source, args.also_size_mib * MiB)
+            big = round_trip(ctx, tools[0], big_source, args.runs, full_compare=True)
+            files.remove(big_source)
+        summaries = [report.summarize(t.name, runs, t.peers_up, t.peers_down) for t in tools]
+        meta.update(loadavg_end=os.getloadavg(), seconds=round(time.monotonic() - began, 1),
+                    failures=ctx.failures)
+        print(report.table(summaries, args.size_mib, args.runs))
+        lines = report.big_file_lines(summaries[0], big, args.also_size_mib, args.size_mib)
+        if lines:
+            print()
+            print("\n".join(lines))
+        print()
+        print(f"load average 1/5/15 min: start {fmt_load(meta['loadavg_start'])}, end "
+              f"{fmt_load(meta['loadavg_end'])} (2 CPUs; RGW and the client share them)")
+        for failure in ctx.failures:
+            print(f"FAILED: {failure}")
+        out = RESULTS / f"s3-{stamp}.json"
+        report.write_json(out, meta, runs, summaries, big)
+        print(f"results: {out.relative_to(rgw.ROOT)}; took {meta['seconds']:.0f} s")
+        return 1 if ctx.failures else 0
+    finally:
+        if ctx is not None:
+            try:
+                clear_bucket(ctx)
+                ctx.admin.delete_bucket(Bucket=ctx.bucket)
+            except Exception as error:  # noqa: BLE001 - cleanup must not hide the real error
+                log(f"could not remove bucket {ctx.bucket}: {error}")
+        if not args.env:
+            rgw.stop(state)
+            log("RGW stopped")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def fmt_load(values: Any) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
