@@ -1,4 +1,4 @@
-"""Argo artifact repositories: one entry (`s3:` / `local:` + `keyFormat`) or a whole
+"""Argo artifact repositories: one entry (`s3:` / `oss:` / `local:` + `keyFormat`) or a whole
 `artifact-repositories` ConfigMap, parsed into settings a driver can be opened with.
 
 Secrets named by an entry (`accessKeySecret: {name, key}`) are read from files laid out
@@ -40,6 +40,21 @@ class S3Entry:
 
 
 @dataclass(frozen=True)
+class OssEntry:
+    """Argo's OSS fields; `securityToken` is a plain string in Argo, not a secret."""
+
+    bucket: str | None = None
+    endpoint: str | None = None  # with scheme; https when Argo's entry has none
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    use_sdk_creds: bool = False
+    create_bucket_if_not_present: bool = False
+    mark_infrequent_access_after_days: int | None = None
+    mark_deletion_after_days: int | None = None
+
+
+@dataclass(frozen=True)
 class LocalEntry:
     root: str | None = None
     bucket: str | None = None
@@ -48,6 +63,7 @@ class LocalEntry:
 @dataclass(frozen=True)
 class Repository:
     s3: S3Entry | None = None
+    oss: OssEntry | None = None
     local: LocalEntry | None = None
     key_format: str = DEFAULT_KEY_FORMAT
     archive_logs: bool = False
@@ -114,6 +130,47 @@ def _s3(raw: Any, secrets_dir: Path) -> S3Entry:
     )
 
 
+def _days(value: Any, name: str) -> int | None:
+    if value is None or value == 0:  # Argo's zero value: no such rule
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidSpec(f"{name} must be a number of days, not {value!r}")
+    return value
+
+
+def _oss(raw: Any, secrets_dir: Path) -> OssEntry:
+    if not isinstance(raw, Mapping):
+        raise InvalidSpec("oss must be a mapping")
+    endpoint = raw.get("endpoint")
+    if endpoint and "://" not in str(endpoint):
+        endpoint = f"https://{endpoint}"
+    rule = raw.get("lifecycleRule") or {}
+    if not isinstance(rule, Mapping):
+        raise InvalidSpec("oss.lifecycleRule must be a mapping")
+    token = raw.get("securityToken")
+    return OssEntry(
+        bucket=raw.get("bucket"), endpoint=endpoint,
+        access_key=_secret(raw.get("accessKeySecret"), secrets_dir, "oss.accessKeySecret"),
+        secret_key=_secret(raw.get("secretKeySecret"), secrets_dir, "oss.secretKeySecret"),
+        security_token=str(token) if token else None,
+        use_sdk_creds=_bool(raw.get("useSDKCreds", False), "oss.useSDKCreds"),
+        create_bucket_if_not_present=_bool(raw.get("createBucketIfNotPresent", False),
+                                           "oss.createBucketIfNotPresent"),
+        mark_infrequent_access_after_days=_days(
+            rule.get("markInfrequentAccessAfterDays"),
+            "oss.lifecycleRule.markInfrequentAccessAfterDays"),
+        mark_deletion_after_days=_days(rule.get("markDeletionAfterDays"),
+                                       "oss.lifecycleRule.markDeletionAfterDays"),
+    )
+
+
+def static_prefix(key_format: str) -> str:
+    """The folder every key of a `keyFormat` lies under: its text before the first
+    `{{`, cut back to the last '/' (`runs/{{workflow.name}}` -> `runs/`)."""
+    head = key_format.split("{{", 1)[0]
+    return head[: head.rfind("/") + 1]
+
+
 def parse_entry(raw: Any, *, secrets_dir: Path, source: str = "") -> Repository:
     if not isinstance(raw, Mapping):
         raise InvalidSpec(f"{source}: a repository entry must be a mapping")
@@ -128,6 +185,9 @@ def parse_entry(raw: Any, *, secrets_dir: Path, source: str = "") -> Repository:
     archive_logs = bool(raw.get("archiveLogs", False))
     if kind == "s3":
         return Repository(s3=_s3(raw["s3"], secrets_dir), key_format=key_format,
+                          archive_logs=archive_logs, source=source)
+    if kind == "oss":
+        return Repository(oss=_oss(raw["oss"], secrets_dir), key_format=key_format,
                           archive_logs=archive_logs, source=source)
     if kind == "local":
         loc = raw["local"] or {}

@@ -103,8 +103,8 @@ class _Multipart:
     def _check_stored(self, parts: list[Part]) -> str:
         info = self.driver.stat(self.key)
         expected = multipart_etag(parts)
-        if info.size == sum(p.size for p in parts) and (expected is None or
-                                                       info.etag == expected):
+        if info.size == sum(p.size for p in parts) and (
+                expected is None or info.etag.lower() == expected.lower()):
             return info.etag
         raise IntegrityError(f"{self.driver.url(self.key)}: upload vanished and the "
                              "stored object is not the one uploaded")

@@ -1,6 +1,7 @@
 """Configuration for the command line, resolved once: flags > --repository FILE >
 environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-AWS_SESSION_TOKEN, AWS_REGION, ARGOSY_LOCAL_ROOT). The only place the CLI reads
+AWS_SESSION_TOKEN, AWS_REGION; OSS_ENDPOINT, OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET,
+OSS_SESSION_TOKEN, OSS_REGION; ARGOSY_LOCAL_ROOT). The only place the CLI reads
 `os.environ`."""
 
 from __future__ import annotations
@@ -121,7 +122,45 @@ class Config:
                 max_connections=max(32, self.transfer().concurrency * 2 + 8),
             )
             return S3Driver(settings, location.bucket)
+        if location.scheme == "oss":
+            return self._open_oss(location)
         raise InvalidSpec(f"{location.scheme}:// is not supported yet")
+
+    def _open_oss(self, location: Location) -> Driver:
+        try:
+            from argosy.artifacts.drivers.oss import Lifecycle, OssDriver, OssSettings
+        except ImportError as error:
+            raise InvalidSpec(f"oss:// needs oss2 and crcmod ({error.name} is missing): "
+                              "pip install 'argosy[oss]'") from None
+
+        entry = self.repository.oss if self.repository and self.repository.oss else None
+        a, env = self.args, self.env
+        verify: bool | str = not getattr(a, "insecure", False)
+        if getattr(a, "ca_bundle", None):
+            verify = a.ca_bundle
+        lifecycle = None
+        if entry and (entry.mark_infrequent_access_after_days or
+                      entry.mark_deletion_after_days):
+            key_format = self.repository.key_format if self.repository else ""
+            lifecycle = Lifecycle(entry.mark_infrequent_access_after_days,
+                                  entry.mark_deletion_after_days, repo.static_prefix(key_format))
+        if entry and (entry.access_key or entry.use_sdk_creds):
+            key, secret, token = entry.access_key, entry.secret_key, entry.security_token
+        else:
+            key, secret, token = (env.get("OSS_ACCESS_KEY_ID"), env.get("OSS_ACCESS_KEY_SECRET"),
+                                  env.get("OSS_SESSION_TOKEN"))
+        settings = OssSettings(
+            endpoint=getattr(a, "endpoint", None) or (entry.endpoint if entry else None)
+            or env.get("OSS_ENDPOINT"),
+            access_key=key, secret_key=secret, security_token=token,
+            use_sdk_creds=bool(entry and entry.use_sdk_creds),
+            region=env.get("OSS_REGION"),
+            verify=verify,
+            create_bucket_if_not_present=bool(entry and entry.create_bucket_if_not_present),
+            lifecycle=lifecycle,
+            max_connections=max(32, self.transfer().concurrency * 2 + 8),
+        )
+        return OssDriver(settings, location.bucket)
 
 
 def _read_key(path: str | None) -> bytes | None:

@@ -20,7 +20,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="an Argo repository entry, or an artifact-repositories ConfigMap")
     p.add_argument("--repository-key", metavar="KEY",
                    help="which entry of the ConfigMap (default: its annotation)")
-    p.add_argument("--endpoint", help="S3 endpoint URL (default: AWS_ENDPOINT_URL)")
+    p.add_argument("--endpoint", help="endpoint URL (default: AWS_ENDPOINT_URL for s3://, "
+                   "OSS_ENDPOINT for oss://)")
     p.add_argument("--region", help="S3 region (default: AWS_REGION)")
     p.add_argument("--profile", help="AWS shared-config profile")
     p.add_argument("--addressing-style", choices=["path", "virtual", "auto"])

@@ -1,4 +1,5 @@
-"""Servers the suite needs: moto in-process, and the Ceph RGW that scripts/test starts.
+"""Servers the suite needs: moto and the OSS test server in-process, and the Ceph RGW that
+scripts/test starts.
 
 RGW is never optional: a test marked `rgw` fails when ARGOSY_RGW_ENV is not set. To run
 without it, deselect explicitly with `-m "not rgw"`.
@@ -12,8 +13,11 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+OSS_ACCESS_KEY, OSS_SECRET = "argosy-oss-access-key", "argosy-oss-secret"
 
 
 def free_port() -> int:
@@ -45,6 +49,18 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def oss_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One OSS protocol test server for the session; tests that inject faults start their
+    own so that no fault leaks into another test."""
+    from argosy.testing.oss_server import OssTestServer
+
+    server = OssTestServer(tmp_path_factory.mktemp("oss"), {OSS_ACCESS_KEY: OSS_SECRET})
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def rgw() -> dict[str, str]:
     path = os.environ.get("ARGOSY_RGW_ENV")
     if not path or not Path(path).is_file():
@@ -62,6 +78,16 @@ def s3_driver(endpoint: str, access: str, secret: str, bucket: str, *, create: b
 
     driver = S3Driver(S3Settings(endpoint=endpoint, region="us-east-1", access_key=access,
                                  secret_key=secret, addressing_style="path"), bucket)
+    if create:
+        driver.create_bucket()
+    return driver
+
+
+def oss_driver(endpoint: str, bucket: str, *, create: bool = True, **settings: Any):
+    from argosy.artifacts.drivers.oss import OssDriver, OssSettings
+
+    options = {"access_key": OSS_ACCESS_KEY, "secret_key": OSS_SECRET, **settings}
+    driver = OssDriver(OssSettings(endpoint=endpoint, **options), bucket)
     if create:
         driver.create_bucket()
     return driver

@@ -1,13 +1,13 @@
-"""Every driver gets the same contract suite: local, moto and Ceph RGW."""
+"""Every driver gets the same contract suite: local, moto, the OSS test server and Ceph RGW."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.conftest import s3_driver, unique_bucket
+from tests.conftest import oss_driver, s3_driver, unique_bucket
 
 
-@pytest.fixture(params=["local", "moto", pytest.param("rgw", marks=pytest.mark.rgw)])
+@pytest.fixture(params=["local", "moto", "oss", pytest.param("rgw", marks=pytest.mark.rgw)])
 def driver(request: pytest.FixtureRequest, tmp_path):
     if request.param == "local":
         from argosy.artifacts.drivers.local import LocalDriver
@@ -18,6 +18,9 @@ def driver(request: pytest.FixtureRequest, tmp_path):
     if request.param == "moto":
         endpoint = request.getfixturevalue("moto_endpoint")
         return s3_driver(endpoint, "moto-key", "moto-secret", unique_bucket())
+    if request.param == "oss":
+        server = request.getfixturevalue("oss_server")
+        return oss_driver(server.endpoint, unique_bucket())
     env = request.getfixturevalue("rgw")
     return s3_driver(env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"],
                      env["AWS_SECRET_ACCESS_KEY"], unique_bucket())

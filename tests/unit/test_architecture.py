@@ -23,6 +23,7 @@ SDK_HOMES = {
     "boto3": {"argosy.artifacts.drivers.s3"},
     "botocore": {"argosy.artifacts.drivers.s3"},
     "oss2": {"argosy.artifacts.drivers.oss"},
+    "crcmod": {"argosy.artifacts.drivers.oss"},
     "kubernetes": {"argosy.gc.kube"},
 }
 
@@ -86,3 +87,4 @@ def test_each_sdk_is_imported_only_by_its_wrapper(sdk: str) -> None:
 def test_the_rules_see_the_modules_they_guard() -> None:
     assert "argosy.artifacts.drivers.s3" in MODULES
     assert "boto3" in MODULES["argosy.artifacts.drivers.s3"]
+    assert {"oss2", "crcmod"} <= MODULES["argosy.artifacts.drivers.oss"]

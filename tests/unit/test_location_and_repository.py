@@ -91,3 +91,45 @@ def test_an_entry_with_two_locations_is_refused(tmp_path: Path) -> None:
     (tmp_path / "two.yaml").write_text("s3: {bucket: a}\nlocal: {bucket: b}\n")
     with pytest.raises(InvalidSpec, match="exactly one"):
         repository.load(tmp_path / "two.yaml", secrets_dir=tmp_path)
+
+
+OSS_ENTRY = """
+oss:
+  bucket: my-oss-bucket
+  endpoint: oss-cn-hangzhou-internal.aliyuncs.com
+  accessKeySecret: {name: my-s3, key: accessKey}
+  secretKeySecret: {name: my-s3, key: secretKey}
+  securityToken: sts-token
+  createBucketIfNotPresent: true
+  lifecycleRule: {markInfrequentAccessAfterDays: 10, markDeletionAfterDays: 0}
+keyFormat: "runs/{{workflow.name}}/{{pod.name}}"
+"""
+
+
+def test_an_argo_oss_entry_resolves_secrets_token_and_lifecycle(tmp_path: Path) -> None:
+    (tmp_path / "oss.yaml").write_text(OSS_ENTRY)
+    repo = repository.load(tmp_path / "oss.yaml", secrets_dir=_secrets(tmp_path))
+    assert repo.oss is not None and repo.s3 is None
+    assert (repo.oss.bucket, repo.oss.endpoint) == (
+        "my-oss-bucket", "https://oss-cn-hangzhou-internal.aliyuncs.com")
+    assert (repo.oss.access_key, repo.oss.secret_key, repo.oss.security_token) == (
+        "AK", "SK", "sts-token")
+    assert repo.oss.create_bucket_if_not_present and not repo.oss.use_sdk_creds
+    assert (repo.oss.mark_infrequent_access_after_days, repo.oss.mark_deletion_after_days) == (
+        10, None)
+    assert repository.static_prefix(repo.key_format) == "runs/"
+
+
+def test_an_oss_entry_with_a_bad_lifecycle_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "oss.yaml").write_text(
+        "oss: {bucket: b, lifecycleRule: {markDeletionAfterDays: soon}}\n")
+    with pytest.raises(InvalidSpec, match="markDeletionAfterDays"):
+        repository.load(tmp_path / "oss.yaml", secrets_dir=tmp_path)
+
+
+@pytest.mark.parametrize("key_format, prefix", [("{{workflow.name}}/{{pod.name}}", ""),
+                                                ("a/b/{{pod.name}}", "a/b/"),
+                                                ("a/fixed-{{pod.name}}", "a/"),
+                                                ("plain/key", "plain/")])
+def test_the_static_prefix_of_a_key_format_is_a_folder(key_format: str, prefix: str) -> None:
+    assert repository.static_prefix(key_format) == prefix

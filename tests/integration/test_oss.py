@@ -1,0 +1,437 @@
+"""The OSS driver against the OSS protocol test server, driven through the real oss2
+client: CRC64 checks that fail when the bytes differ, credentials and STS, retries of
+injected faults, the lifecycle merge, parallel parts, and the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import oss2
+import pytest
+from oss2.models import BucketLifecycle, LifecycleExpiration, LifecycleRule
+
+from argosy.artifacts import download, upload
+from argosy.artifacts.checksum import crc32c
+from argosy.artifacts.drivers import oss
+from argosy.artifacts.drivers.oss import Lifecycle, OssDriver, OssPart, OssSettings
+from argosy.artifacts.errors import (
+    AccessDenied,
+    ArtifactError,
+    IntegrityError,
+    InvalidSpec,
+    NotFound,
+    TransientError,
+)
+from argosy.artifacts.protocol import Part
+from argosy.artifacts.retry import RetryPolicy
+from argosy.artifacts.settings import TransferSettings
+from argosy.testing.oss_server import OssTestServer
+from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, unique_bucket
+
+MiB = 1 << 20
+FAST_RETRY = RetryPolicy(attempts=5, base=0.01, cap=0.05)
+SMALL_PARTS = TransferSettings(part_size=5 * MiB, multipart_threshold=5 * MiB,
+                               stream_part_size=5 * MiB, concurrency=4, retry=FAST_RETRY)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[OssTestServer]:
+    """A server of the test's own, so injected faults and counters stay in the test."""
+    with OssTestServer(tmp_path / "oss", {OSS_ACCESS_KEY: OSS_SECRET}) as running:
+        yield running
+
+
+@pytest.fixture
+def driver(server: OssTestServer) -> OssDriver:
+    return oss_driver(server.endpoint, unique_bucket())
+
+
+def _oss2_bucket(server: OssTestServer, name: str) -> oss2.Bucket:
+    return oss2.Bucket(oss2.Auth(OSS_ACCESS_KEY, OSS_SECRET), server.endpoint, name)
+
+
+# -- CRC64 ------------------------------------------------------------------------------------
+def test_the_crc64_is_oss_s_and_part_crcs_combine_into_the_whole_objects() -> None:
+    assert oss.crc64(b"123456789") == 0x995DC9BBDF1939FA
+    first, second = os.urandom(5 * MiB), os.urandom(12345)
+    assert oss.crc64_combine(oss.crc64(first), oss.crc64(second), len(second)) == \
+        oss.crc64(first + second)
+
+
+def test_a_download_corrupted_in_transit_fails_its_crc64_check_and_leaves_no_file(
+        driver: OssDriver, server: OssTestServer, tmp_path: Path) -> None:
+    # no Argosy record on this object: the CRC64 is the only check that can catch it
+    data = os.urandom(300 * 1024)
+    driver.put("foreign.bin", data, size=len(data), metadata={})
+    (tmp_path / "out").mkdir()
+    server.corrupt_get(key="foreign.bin")
+    with pytest.raises(IntegrityError, match="CRC64 mismatch"):
+        download.download_file(driver, "foreign.bin", tmp_path / "out" / "f",
+                               settings=SMALL_PARTS)
+    assert os.listdir(tmp_path / "out") == []
+    got = download.download_file(driver, "foreign.bin", tmp_path / "out" / "f",
+                                 settings=SMALL_PARTS)
+    assert (tmp_path / "out" / "f").read_bytes() == data and not got.verified
+
+
+def test_a_part_whose_crc64_differs_from_the_servers_fails_and_the_upload_is_aborted(
+        driver: OssDriver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "src").write_bytes(os.urandom(12 * MiB))
+    monkeypatch.setattr(oss, "crc64", lambda data, crc=0: 0)  # what we sent "differs"
+    with pytest.raises(IntegrityError, match="part .*CRC64"):
+        upload.upload_file(driver, "bad/parts", tmp_path / "src", settings=SMALL_PARTS)
+    assert driver.list_uploads("bad/") == []
+    with pytest.raises(NotFound):
+        driver.stat("bad/parts")
+
+
+def test_a_put_whose_crc64_differs_from_the_servers_leaves_no_object(
+        driver: OssDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(oss, "crc64", lambda data, crc=0: 0)
+    with pytest.raises(IntegrityError, match="deleted"):
+        driver.put("bad/put", b"some bytes", size=10, metadata={})
+    with pytest.raises(NotFound):
+        driver.stat("bad/put")
+
+
+def test_complete_checks_the_whole_objects_crc64_against_the_parts(driver: OssDriver) -> None:
+    upload_id = driver.create_upload("whole", metadata={})
+    first = driver.upload_part("whole", upload_id, 1, os.urandom(200 * 1024), size=200 * 1024)
+    second = driver.upload_part("whole", upload_id, 2, b"tail", size=4)
+    assert isinstance(first, OssPart) and first.crc64 is not None
+    wrong = OssPart(second.number, second.etag, second.size, crc64=second.crc64 ^ 1)
+    with pytest.raises(IntegrityError, match="complete"):
+        driver.complete_upload("whole", upload_id, [first, wrong])
+    with pytest.raises(NotFound):
+        driver.stat("whole")
+
+
+def test_listed_parts_carry_their_crc64_so_a_resumed_upload_is_checked_whole(
+        driver: OssDriver) -> None:
+    upload_id = driver.create_upload("resumed", metadata={})
+    sent = driver.upload_part("resumed", upload_id, 1, os.urandom(200 * 1024),
+                              size=200 * 1024)
+    (listed,) = driver.list_parts("resumed", upload_id)
+    assert isinstance(listed, OssPart) and listed == sent
+
+
+def test_a_missing_crcmod_extension_is_an_error_naming_the_fix(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.import_module("crcmod.crcmod"), "_usingExtension", False)
+    with pytest.raises(InvalidSpec, match="crcmod's C extension.*pip install"):
+        OssDriver(OssSettings(endpoint="http://127.0.0.1:1", access_key="a", secret_key="s"),
+                  "b")
+
+
+# -- credentials ------------------------------------------------------------------------------
+def test_a_wrong_secret_is_access_denied_and_the_secret_is_never_shown(
+        server: OssTestServer, driver: OssDriver) -> None:
+    wrong = OssDriver(OssSettings(endpoint=server.endpoint, access_key=OSS_ACCESS_KEY,
+                                  secret_key="not-the-secret-xyz"), driver.bucket)
+    with pytest.raises(AccessDenied, match="SignatureDoesNotMatch") as error:
+        wrong.put("k", b"x", size=1, metadata={})
+    assert "not-the-secret-xyz" not in str(error.value)
+    assert "not-the-secret-xyz" not in repr(wrong.settings)
+
+
+def test_sts_credentials_work_until_the_token_expires(server: OssTestServer,
+                                                     driver: OssDriver) -> None:
+    access_key, secret, token = server.issue_sts_credentials(ttl_seconds=900)
+    sts = OssDriver(OssSettings(endpoint=server.endpoint, access_key=access_key,
+                                secret_key=secret, security_token=token), driver.bucket)
+    sts.put("sts", b"temporary", size=9, metadata={})
+    server.add_sts_token(token, access_key, secret, expires_at=time.time() - 1)
+    with pytest.raises(AccessDenied, match="expired") as error:
+        sts.stat("sts")
+    assert token not in str(error.value)
+
+
+def test_no_credentials_at_all_is_access_denied_not_a_crash(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(AccessDenied, match="no credentials"):
+        OssDriver(OssSettings(endpoint="http://127.0.0.1:1"), "b")
+    with pytest.raises(AccessDenied, match="useSDKCreds"):
+        OssDriver(OssSettings(endpoint="http://127.0.0.1:1", use_sdk_creds=True), "b")
+
+
+def test_sdk_credentials_come_from_the_oss_environment_variables(
+        server: OssTestServer, driver: OssDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OSS_ACCESS_KEY_ID", OSS_ACCESS_KEY)
+    monkeypatch.setenv("OSS_ACCESS_KEY_SECRET", OSS_SECRET)
+    from_env = OssDriver(OssSettings(endpoint=server.endpoint, use_sdk_creds=True),
+                         driver.bucket)
+    from_env.put("env", b"ok", size=2, metadata={})
+    assert from_env.stat("env").size == 2
+
+
+def test_signature_v4_is_used_when_a_region_is_set(tmp_path: Path) -> None:
+    with OssTestServer(tmp_path / "v4", {OSS_ACCESS_KEY: OSS_SECRET},
+                       region="cn-hangzhou") as v4_server:
+        driver = oss_driver(v4_server.endpoint, unique_bucket(), region="cn-hangzhou")
+        driver.put("v4", b"signed", size=6, metadata={"a": "1"})
+        assert driver.stat("v4").metadata == {"a": "1"}
+        wrong_region = oss_driver(v4_server.endpoint, driver.bucket, create=False,
+                                  region="cn-beijing")
+        with pytest.raises(InvalidSpec, match="InvalidArgument"):
+            wrong_region.stat("v4")
+
+
+def test_a_bucket_in_another_region_names_the_endpoint_to_use() -> None:
+    error = oss2.exceptions.AccessDenied(
+        403, {"x-oss-request-id": "R1"}, b"",
+        {"Code": "AccessDenied", "Endpoint": "oss-cn-beijing.aliyuncs.com"})
+    mapped = oss.map_error(error, "oss://b/k")
+    assert isinstance(mapped, InvalidSpec) and "oss-cn-beijing.aliyuncs.com" in str(mapped)
+
+
+def test_tls_with_a_custom_ca_bundle_works_and_without_it_fails_clearly(
+        server: OssTestServer, driver: OssDriver, tmp_path: Path) -> None:
+    from tests.tls_proxy import TlsProxy, make_cert
+
+    cert, key = make_cert(tmp_path)
+    proxy = TlsProxy(server.port, cert, key)
+    try:
+        endpoint = f"https://127.0.0.1:{proxy.port}"
+        trusted = oss_driver(endpoint, driver.bucket, create=False, verify=str(cert))
+        trusted.put("tls", b"over tls", size=8, metadata={})
+        untrusted = oss_driver(endpoint, driver.bucket, create=False)
+        with pytest.raises(ArtifactError, match="certificate verify failed"):
+            untrusted.stat("tls")
+        insecure = oss_driver(endpoint, driver.bucket, create=False, verify=False)
+        assert insecure.stat("tls").size == 8
+    finally:
+        proxy.close()
+
+
+# -- retries and parallel parts ---------------------------------------------------------------
+@pytest.mark.parametrize("operation", ["UploadPart", "CompleteMultipartUpload", "GetObject",
+                                       "HeadObject"])
+def test_a_503_injected_once_is_retried_by_the_engine_and_the_copy_succeeds(
+        driver: OssDriver, server: OssTestServer, tmp_path: Path, operation: str) -> None:
+    data = os.urandom(11 * MiB)
+    (tmp_path / "src").write_bytes(data)
+    server.inject_fault(operation, status=503, code="ServiceUnavailable", times=1)
+    upload.upload_file(driver, "retry/me", tmp_path / "src", settings=SMALL_PARTS)
+    got = download.download_file(driver, "retry/me", tmp_path / "back", settings=SMALL_PARTS)
+    assert got.verified and (tmp_path / "back").read_bytes() == data
+    assert server.stats.statuses[503] == 1
+
+
+def test_a_dropped_connection_during_a_part_is_retried(
+        driver: OssDriver, server: OssTestServer, tmp_path: Path) -> None:
+    (tmp_path / "src").write_bytes(os.urandom(11 * MiB))
+    server.inject_fault("UploadPart", disconnect=True, times=1)
+    result = upload.upload_file(driver, "drop/me", tmp_path / "src", settings=SMALL_PARTS)
+    assert result.record is not None and result.parts == 3
+
+
+def test_a_complete_whose_answer_was_lost_is_accepted_when_the_object_is_ours(
+        driver: OssDriver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "src").write_bytes(os.urandom(11 * MiB))
+    real = driver.complete_upload
+    calls: list[str] = []
+
+    def answer_lost(key: str, upload_id: str, parts: list[Part]) -> str:
+        calls.append(upload_id)
+        etag = real(key, upload_id, parts)
+        if len(calls) == 1:
+            raise TransientError("simulated: the connection dropped after the server answered")
+        return etag
+
+    monkeypatch.setattr(driver, "complete_upload", answer_lost)
+    result = upload.upload_file(driver, "lost/answer", tmp_path / "src", settings=SMALL_PARTS)
+    assert len(calls) == 2 and result.record is not None
+
+
+def test_a_200_mib_upload_sends_several_parts_at_once(driver: OssDriver, server: OssTestServer,
+                                                     tmp_path: Path) -> None:
+    data = os.urandom(200 * MiB)
+    (tmp_path / "big").write_bytes(data)
+    result = upload.upload_file(driver, "big", tmp_path / "big", settings=SMALL_PARTS)
+    assert result.parts == 40
+    assert server.stats.operations["UploadPart"] == 40
+    assert server.stats.max_concurrent_upload_parts >= 2
+    stored = driver.stat("big")
+    assert stored.size == len(data)
+    assert stored.metadata["argosy-checksum"] == f"crc32c:{crc32c(data):08x}"
+
+
+# -- buckets and lifecycle --------------------------------------------------------------------
+def _rules(server: OssTestServer, bucket: str) -> dict[str, LifecycleRule]:
+    return {r.id: r for r in _oss2_bucket(server, bucket).get_bucket_lifecycle().rules}
+
+
+def test_the_lifecycle_merge_keeps_the_buckets_other_rules(driver: OssDriver,
+                                                          server: OssTestServer) -> None:
+    theirs = LifecycleRule("their-tmp", "tmp/", status=LifecycleRule.ENABLED,
+                           expiration=LifecycleExpiration(days=3))
+    _oss2_bucket(server, driver.bucket).put_bucket_lifecycle(BucketLifecycle([theirs]))
+    driver.merge_lifecycle(30, 90, prefix="runs/")
+    driver.merge_lifecycle(7, 60, prefix="runs/")  # replaces our rule, not theirs
+    rules = _rules(server, driver.bucket)
+    assert sorted(rules) == [oss.LIFECYCLE_RULE_ID, "their-tmp"]
+    assert (rules["their-tmp"].prefix, rules["their-tmp"].expiration.days) == ("tmp/", 3)
+    ours = rules[oss.LIFECYCLE_RULE_ID]
+    assert (ours.prefix, ours.status, ours.expiration.days) == ("runs/", "Enabled", 60)
+    assert [(t.days, t.storage_class) for t in ours.storage_transitions] == [(7, "IA")]
+    driver.merge_lifecycle(None, None)
+    assert sorted(_rules(server, driver.bucket)) == ["their-tmp"]
+
+
+def test_a_bucket_without_lifecycle_gets_argosy_s_rule_alone(driver: OssDriver,
+                                                            server: OssTestServer) -> None:
+    driver.merge_lifecycle(None, 14)
+    (rule,) = _rules(server, driver.bucket).values()
+    assert (rule.id, rule.prefix, rule.expiration.days, rule.storage_transitions) == (
+        oss.LIFECYCLE_RULE_ID, "", 14, [])
+
+
+def test_infrequent_access_must_come_before_deletion(driver: OssDriver) -> None:
+    with pytest.raises(InvalidSpec, match="less than"):
+        driver.merge_lifecycle(30, 30)
+
+
+def test_the_first_write_creates_a_missing_bucket_and_sets_the_lifecycle(
+        server: OssTestServer) -> None:
+    bucket = unique_bucket()
+    driver = oss_driver(server.endpoint, bucket, create=False,
+                        create_bucket_if_not_present=True,
+                        lifecycle=Lifecycle(10, 20, prefix="argo/"))
+    driver.put("argo/x", b"x", size=1, metadata={})
+    assert driver.stat("argo/x").size == 1
+    assert _rules(server, bucket)[oss.LIFECYCLE_RULE_ID].prefix == "argo/"
+
+
+# -- the command line ---------------------------------------------------------------------------
+def _argosy(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "argosy", *args], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=300)
+
+
+@pytest.fixture
+def cli_env(oss_server: OssTestServer, tmp_path: Path) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items()
+            if not k.startswith(("AWS_", "OSS_", "ARGOSY_"))}
+    return {**keep, "HOME": str(tmp_path), "ARGOSY_CHECKPOINT_DIR": str(tmp_path / "ckpt"),
+            "OSS_ENDPOINT": oss_server.endpoint, "OSS_ACCESS_KEY_ID": OSS_ACCESS_KEY,
+            "OSS_ACCESS_KEY_SECRET": OSS_SECRET}
+
+
+def test_the_cli_copies_lists_and_removes_with_oss_environment_variables(
+        oss_server: OssTestServer, cli_env: dict[str, str], tmp_path: Path) -> None:
+    bucket = oss_driver(oss_server.endpoint, unique_bucket()).bucket
+    data = os.urandom(7 * MiB + 5)
+    (tmp_path / "file.bin").write_bytes(data)
+    (tmp_path / "dir" / "sub").mkdir(parents=True)
+    (tmp_path / "dir" / "a.txt").write_text("a")
+    (tmp_path / "dir" / "sub" / "b.txt").write_text("b")
+
+    up = _argosy(cli_env, tmp_path, "cp", "--part-size", "5", "file.bin",
+                 f"oss://{bucket}/run/file.bin")
+    assert up.returncode == 0, up.stderr
+    assert _argosy(cli_env, tmp_path, "cp", "-r", "dir", f"oss://{bucket}/run/dir/"
+                   ).returncode == 0
+    back = _argosy(cli_env, tmp_path, "cp", f"oss://{bucket}/run/file.bin", "back.bin")
+    assert back.returncode == 0, back.stderr
+    assert (tmp_path / "back.bin").read_bytes() == data
+    info = json.loads(_argosy(cli_env, tmp_path, "stat", f"oss://{bucket}/run/file.bin").stdout)
+    assert info["verified"] is True and info["size"] == len(data)
+
+    listing = _argosy(cli_env, tmp_path, "ls", f"oss://{bucket}/run/").stdout
+    assert re.search(rf"^ *PRE +oss://{bucket}/run/dir/$", listing, re.M), listing
+    assert re.search(rf"^ *{len(data)} +\S+ +oss://{bucket}/run/file.bin$", listing, re.M)
+    removed = _argosy(cli_env, tmp_path, "rm", "-r", f"oss://{bucket}/run/dir")
+    assert removed.returncode == 0, removed.stderr
+    left = _argosy(cli_env, tmp_path, "ls", "-r", f"oss://{bucket}/").stdout
+    assert "dir/" not in left and "run/file.bin" in left
+
+
+def test_the_cli_exits_5_on_a_wrong_secret_and_3_on_a_missing_key(
+        oss_server: OssTestServer, cli_env: dict[str, str], tmp_path: Path) -> None:
+    bucket = oss_driver(oss_server.endpoint, unique_bucket()).bucket
+    missing = _argosy(cli_env, tmp_path, "cat", f"oss://{bucket}/nothing")
+    assert missing.returncode == 3 and f"oss://{bucket}/nothing" in missing.stderr
+    wrong = _argosy({**cli_env, "OSS_ACCESS_KEY_SECRET": "wrong-secret-123"}, tmp_path,
+                    "ls", f"oss://{bucket}/")
+    assert wrong.returncode == 5, wrong.stderr
+    assert "wrong-secret-123" not in wrong.stderr and len(wrong.stderr.splitlines()) == 1
+
+
+def test_the_cli_takes_an_argo_oss_repository_entry(
+        oss_server: OssTestServer, cli_env: dict[str, str], tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets" / "oss-creds"
+    secrets.mkdir(parents=True)
+    (secrets / "accessKey").write_text(OSS_ACCESS_KEY)
+    (secrets / "secretKey").write_text(OSS_SECRET)
+    bucket = unique_bucket()
+    (tmp_path / "repo.yaml").write_text(f"""
+oss:
+  bucket: {bucket}
+  endpoint: {oss_server.endpoint}
+  accessKeySecret: {{name: oss-creds, key: accessKey}}
+  secretKeySecret: {{name: oss-creds, key: secretKey}}
+  createBucketIfNotPresent: true
+  lifecycleRule: {{markInfrequentAccessAfterDays: 5, markDeletionAfterDays: 30}}
+keyFormat: "artifacts/{{{{workflow.name}}}}/{{{{pod.name}}}}"
+""")
+    env = {k: v for k, v in cli_env.items() if not k.startswith("OSS_")}
+    env["ARGOSY_SECRETS_DIR"] = str(tmp_path / "secrets")
+    (tmp_path / "f").write_text("from a repository entry")
+    got = _argosy(env, tmp_path, "cp", "--repository", "repo.yaml", "f",
+                  f"oss://{bucket}/artifacts/wf/f")
+    assert got.returncode == 0, got.stderr
+    assert _oss2_bucket(oss_server, bucket).get_object("artifacts/wf/f").read() == \
+        b"from a repository entry"
+    rule = _rules(oss_server, bucket)[oss.LIFECYCLE_RULE_ID]
+    assert (rule.prefix, rule.expiration.days) == ("artifacts/", 30)
+
+
+def _checkpointed(folder: Path) -> set[int]:
+    files = list(folder.glob("*.json"))
+    return {int(n) for n in json.loads(files[0].read_text())["parts"]} if files else set()
+
+
+def test_a_killed_cli_upload_resumes_sending_only_the_missing_parts(
+        server: OssTestServer, tmp_path: Path) -> None:
+    parts = 30
+    driver = oss_driver(server.endpoint, unique_bucket())
+    data = os.urandom(parts * 5 * MiB)
+    (tmp_path / "big").write_bytes(data)
+    keep = {k: v for k, v in os.environ.items()
+            if not k.startswith(("AWS_", "OSS_", "ARGOSY_"))}
+    env = {**keep, "OSS_ENDPOINT": server.endpoint, "OSS_ACCESS_KEY_ID": OSS_ACCESS_KEY,
+           "OSS_ACCESS_KEY_SECRET": OSS_SECRET, "ARGOSY_CHECKPOINT_DIR": str(tmp_path / "ckpt")}
+    args = [sys.executable, "-m", "argosy", "cp", "--part-size", "5", "--concurrency", "2",
+            str(tmp_path / "big"), f"oss://{driver.bucket}/big"]
+
+    first = subprocess.Popen(args, env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(_checkpointed(tmp_path / "ckpt")) < 8 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    kept = _checkpointed(tmp_path / "ckpt")
+    assert 8 <= len(kept) < parts
+
+    # parts the killed process had in flight end at the server only now
+    assert server.stats.wait_for(lambda stats: stats.in_flight == 0)
+    sent_before = server.stats.operations["UploadPart"]
+    second = subprocess.run(args, env=env, capture_output=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert server.stats.operations["UploadPart"] - sent_before == parts - len(kept)
+    assert f"resumed: {len(kept)} of {parts} parts".encode() in second.stderr
+    assert driver.list_uploads("") == []
+    stored = driver.stat("big")
+    assert stored.size == len(data)
+    assert stored.metadata["argosy-checksum"] == f"crc32c:{crc32c(data):08x}"
