@@ -1,4 +1,4 @@
-"""S3 (AWS, MinIO, Ceph RGW) through botocore: the only module that imports boto3.
+"""S3 (AWS, MinIO, Ceph RGW) through botocore: the only module that imports it.
 
 Transport choices, each measured in `bench/` or required by S3 clones:
 - botocore's own retries are off (`max_attempts=1`): retries live in `retry.py`.
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
+import botocore.session
 import botocore.exceptions as bx
 from botocore.config import Config
 
@@ -216,14 +216,14 @@ def make_client(settings: S3Settings) -> Any:
     if settings.verify is False:
         # the user asked for no TLS checks: say nothing more on every request
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
-    session = boto3.session.Session(
-        aws_access_key_id=settings.access_key,
-        aws_secret_access_key=settings.secret_key,
-        aws_session_token=settings.session_token,
-        profile_name=settings.profile,
-    )
+    # botocore directly, not boto3: boto3 adds s3transfer and its resources to every
+    # start (~0.1 s), and a command that moves a file should not pay for them.
+    session = botocore.session.Session(profile=settings.profile)
+    if settings.access_key or settings.secret_key:
+        session.set_credentials(settings.access_key, settings.secret_key,
+                                settings.session_token)
     config = Config(
-        region_name=settings.region or session.region_name or "us-east-1",
+        region_name=settings.region or session.get_config_variable("region") or "us-east-1",
         retries={"max_attempts": 1, "mode": "standard"},
         max_pool_connections=settings.max_connections,
         connect_timeout=settings.connect_timeout,
@@ -233,8 +233,8 @@ def make_client(settings: S3Settings) -> Any:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    client = session.client("s3", endpoint_url=settings.endpoint, verify=settings.verify,
-                            config=config)
+    client = session.create_client("s3", endpoint_url=settings.endpoint,
+                                   verify=settings.verify, config=config)
     client.meta.events.register("before-sign.s3.DeleteObjects", _content_md5)
     return client
 
