@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import botocore.session
 import botocore.exceptions as bx
+import botocore.session
 from botocore.config import Config
 
 from argosy.artifacts.errors import (
