@@ -11,7 +11,9 @@ here touches the filesystem.
 
 from __future__ import annotations
 
+import struct
 from typing import NamedTuple
+from zlib import adler32
 
 from argosy.artifacts.errors import IntegrityError
 
@@ -143,6 +145,9 @@ class RawHeader(NamedTuple):
     linkname: bytes
 
 
+_FIELDS = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s12s")
+
+
 def _cstring(field: bytes) -> bytes:
     end = field.find(b"\x00")
     return field if end < 0 else field[:end]
@@ -150,47 +155,41 @@ def _cstring(field: bytes) -> bytes:
 
 def parse_number(field: bytes, what: str) -> int:
     """An octal field, or GNU's base-256 for values octal cannot hold."""
-    if field and field[0] in (0x80, 0xFF):
+    if field[:1] in (b"\x80", b"\xff"):
         value = int.from_bytes(field[1:], "big")
         if field[0] == 0xFF:
             value -= 256 ** (len(field) - 1)
         return value
-    digits = _cstring(field).strip(b" ")
-    if not digits:
-        return 0
-    if digits.strip(b"01234567"):
-        raise IntegrityError(f"tar header has a malformed {what} field {field!r}")
-    return int(digits, 8)
+    digits = _cstring(field)
+    try:
+        return int(digits, 8) if digits.strip() else 0  # int() allows the padding spaces
+    except ValueError:
+        raise IntegrityError(f"tar header has a malformed {what} field {field!r}") from None
 
 
-def _checksum_ok(block: bytes) -> bool:
-    stored = parse_number(block[148:156], "checksum")
-    rest = block[:148] + b"        " + block[156:]
-    if sum(rest) == stored:
-        return True
-    signed = sum(b - 256 if b > 127 else b for b in rest)  # old tars summed signed chars
-    return signed == stored
+def _byte_sum(block: bytes) -> int:
+    # adler32's low half is 1 + the byte sum mod 65521: exact for 256 bytes (<= 65280)
+    return (adler32(block[:256]) & 0xFFFF) + (adler32(block[256:]) & 0xFFFF) - 2
 
 
 def decode_header(block: bytes) -> RawHeader:
-    if not _checksum_ok(block):
-        raise IntegrityError("tar header checksum mismatch: not a tar archive, or corrupt")
-    name = _cstring(block[0:100])
-    if block[257:263] == b"ustar\x00":  # POSIX: the prefix field is a name prefix
-        prefix = _cstring(block[345:500])
+    (name, mode, _, _, size_f, mtime_f, checksum_f, typeflag, linkname, magic, _, _, _, _,
+     prefix, _) = _FIELDS.unpack(block)
+    stored = parse_number(checksum_f, "checksum")
+    if _byte_sum(block) - sum(checksum_f) + 256 != stored:
+        rest = block[:148] + b"        " + block[156:]
+        if sum(b - 256 if b > 127 else b for b in rest) != stored:  # old tars: signed chars
+            raise IntegrityError("tar header checksum mismatch: not a tar archive, or corrupt")
+    name = _cstring(name)
+    if magic == b"ustar\x0000" or magic[:6] == b"ustar\x00":  # POSIX: prefix joins the name
+        prefix = _cstring(prefix)
         if prefix:
             name = prefix + b"/" + name
-    size = parse_number(block[124:136], "size")
+    size = parse_number(size_f, "size")
     if size < 0:
         raise IntegrityError(f"tar header for {name!r} declares a negative size")
-    return RawHeader(
-        name=name,
-        mode=parse_number(block[100:108], "mode") & 0o7777,
-        size=size,
-        mtime=parse_number(block[136:148], "mtime"),
-        typeflag=block[156:157],
-        linkname=_cstring(block[157:257]),
-    )
+    return RawHeader(name, parse_number(mode, "mode") & 0o7777, size,
+                     parse_number(mtime_f, "mtime"), typeflag, _cstring(linkname))
 
 
 def parse_pax(data: bytes) -> dict[bytes, bytes]:

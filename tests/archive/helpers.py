@@ -1,0 +1,110 @@
+"""Shared helpers for the archive tests: a tree with every kind of entry, a snapshot
+to compare trees by, chunking, and hostile tar builders."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+LONG_DIR = "d" * 120
+LONG_FILE = "n" * 120 + ".txt"  # 245 bytes with its folder: the ustar prefix split
+VERY_LONG = "/".join(["v" * 100] * 3) + "/deep.txt"  # > 256 bytes: pax path
+
+
+def make_tree(root: Path) -> Path:
+    """A tree with modes, empty and read-only folders, symlinks (relative, to a
+    folder, dangling, long target), long and non-ASCII names, a 2.5 MiB file."""
+    root.mkdir(parents=True)
+    (root / "a.txt").write_text("hello\n")
+    (root / "a.txt").chmod(0o640)
+    (root / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (root / "run.sh").chmod(0o755)
+    (root / "empty.txt").write_bytes(b"")
+    (root / "readonly.txt").write_text("ro")
+    (root / "readonly.txt").chmod(0o444)
+    (root / "big.bin").write_bytes(os.urandom(2 * 1024 * 1024 + 512 * 1024 + 7))
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / "sub" / "deeper" / "file.txt").write_text("deep\n" * 1000)
+    (root / "empty_dir").mkdir()
+    (root / "private_empty").mkdir(mode=0o700)
+    (root / "private_empty").chmod(0o700)
+    (root / "locked").mkdir()
+    (root / "locked" / "inside.txt").write_text("inside a read-only folder")
+    (root / "locked").chmod(0o555)
+    (root / "link").symlink_to("a.txt")
+    (root / "dirlink").symlink_to("sub")
+    (root / "dangling").symlink_to("missing")
+    (root / "sub" / "deeper" / "up").symlink_to("../../a.txt")
+    (root / LONG_DIR).mkdir()
+    (root / LONG_DIR / LONG_FILE).write_text("long name")
+    very = root / VERY_LONG
+    very.parent.mkdir(parents=True)
+    very.write_text("very long name")
+    (root / "longlink").symlink_to(VERY_LONG)
+    (root / "ünïcödé").mkdir()
+    (root / "ünïcödé" / "ファイル.txt").write_text("名前")
+    return root
+
+
+def snapshot(root: Path, *, mtimes: bool = False) -> dict[str, tuple[object, ...]]:
+    """Every entry under root: kind, mode and content digest or link target."""
+    out: dict[str, tuple[object, ...]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            rel = os.path.relpath(path, root)
+            if stat.S_ISLNK(st.st_mode):
+                entry: tuple[object, ...] = ("link", os.readlink(path))
+            elif stat.S_ISDIR(st.st_mode):
+                entry = ("dir", oct(stat.S_IMODE(st.st_mode)))
+            else:
+                digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+                entry = ("file", oct(stat.S_IMODE(st.st_mode)), digest)
+            if mtimes and not stat.S_ISLNK(st.st_mode):
+                entry += (int(st.st_mtime),)
+            out[rel] = entry
+    return out
+
+
+def listing(root: Path) -> set[str]:
+    """Every path under root (not following symlinks)."""
+    found = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            found.add(os.path.relpath(os.path.join(dirpath, name), root))
+    return found
+
+
+def chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i:i + size]
+
+
+def tar_bytes(*members: tuple[tarfile.TarInfo, bytes | None],
+              fmt: int = tarfile.PAX_FORMAT) -> bytes:
+    """A tar built by Python's tarfile: it writes hostile names as given."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+def info(name: str, kind: bytes = tarfile.REGTYPE, *, size: int = 0, linkname: str = "",
+         mode: int = 0o644) -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.type = kind
+    ti.size = size
+    ti.linkname = linkname
+    ti.mode = mode
+    return ti
+
+
+def file(name: str, data: bytes = b"x", mode: int = 0o644) -> tuple[tarfile.TarInfo, bytes]:
+    return info(name, size=len(data), mode=mode), data
