@@ -1,0 +1,149 @@
+"""Directory artifacts: a local folder to one archived object or to one object per file,
+and back.
+
+Archives stream: the tar (+ zstd or gzip) or zip bytes flow from the tree walker straight
+into the multipart upload, and from the ranged download straight into the safe extractor;
+no archive is ever staged on disk. The downloaded stream is verified against its record
+before the extracted tree is moved into place: a mismatch leaves no destination folder.
+`none` is the `cp -r` layout, one object per file under `KEY/`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from argosy.artifacts import archive, tree
+from argosy.artifacts.download import DownloadResult, iter_object
+from argosy.artifacts.errors import IntegrityError, InvalidSpec
+from argosy.artifacts.protocol import Driver
+from argosy.artifacts.retry import Retrier
+from argosy.artifacts.settings import TransferSettings
+from argosy.artifacts.streams import ChunkReader
+from argosy.artifacts.upload import upload_stream
+
+ArchiveFormat = Literal["tar", "tar.zst", "tar.gz", "zip", "none"]
+ARCHIVE_FORMATS: tuple[str, ...] = ("tar.zst", "tar.gz", "tar", "zip", "none")
+
+
+@dataclass(frozen=True)
+class DirectoryResult:
+    url: str
+    files: int
+    bytes: int  # bytes moved over the wire (the archive's size, or the files' sum)
+    checksum: str | None
+    verified: bool
+    note: str = ""
+
+
+def upload_directory(driver: Driver, key: str, root: str | os.PathLike[str], *,
+                     fmt: ArchiveFormat, settings: TransferSettings, level: int | None = None,
+                     keep_mtime: bool = False,
+                     progress: Callable[[int], None] = lambda n: None) -> DirectoryResult:
+    base = Path(root)
+    if not base.is_dir():
+        raise InvalidSpec(f"{base} is not a folder")
+    if fmt == "none":
+        result = tree.upload_tree(driver, key, base, settings=settings, progress=progress)
+        return DirectoryResult(driver.url(tree.as_folder(key)), result.files, result.bytes,
+                               None, result.verified == result.files,
+                               "; ".join(result.notes))
+    if fmt not in ARCHIVE_FORMATS:
+        raise InvalidSpec(f"unknown archive format {fmt!r} (use {', '.join(ARCHIVE_FORMATS)})")
+    chunks = archive.write_archive(base, fmt, level=level, keep_mtime=keep_mtime)
+    reader = ChunkReader(chunks)
+    try:
+        up = upload_stream(driver, key, reader, settings=settings,  # type: ignore[arg-type]
+                           progress=progress)
+    finally:
+        reader.close()
+    return DirectoryResult(up.url, -1, up.size, up.record.checksum if up.record else None,
+                           up.record is not None, up.note)
+
+
+def download_directory(driver: Driver, key: str, dest: str | os.PathLike[str], *,
+                       fmt: ArchiveFormat | Literal["auto"], settings: TransferSettings,
+                       include: Sequence[str] = (), keep_mtime: bool = False,
+                       progress: Callable[[int], None] = lambda n: None) -> DirectoryResult:
+    if fmt == "none":
+        if include:
+            raise InvalidSpec("--include works on archives; for a folder of objects copy "
+                              "the keys you need")
+        result = tree.download_tree(driver, key, dest, settings=settings, progress=progress)
+        return DirectoryResult(driver.url(tree.as_folder(key)), result.files, result.bytes,
+                               None, result.verified == result.files,
+                               "; ".join(result.notes))
+    retrier = Retrier(settings.retry)
+    info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
+    if fmt == "auto":
+        head = _read_range(driver, key, info.etag, retrier)(0, min(info.size, 512))
+        found = archive.detect(head)
+        if found is None:
+            raise InvalidSpec(f"{driver.url(key)} is not an archive Argosy can read "
+                              "(tar, tar.zst, tar.gz, zip)")
+        fmt = "zip" if found == "zip" else "auto"
+    if fmt == "zip":
+        extracted = archive.extract_zip(_read_range(driver, key, info.etag, retrier),
+                                        info.size, dest, include=include,
+                                        keep_mtime=keep_mtime)
+        progress(info.size)
+        return DirectoryResult(driver.url(key), extracted.files, info.size, None, False,
+                               "zip members are checked by their own CRC32s")
+    outcome: list[DownloadResult] = []
+
+    def counted() -> Iterator[bytes]:
+        for chunk in iter_object(driver, key, settings=settings, info=info,
+                                 on_done=outcome.append):
+            progress(len(chunk))
+            yield chunk
+
+    compression: archive.Codec | Literal["auto"] = {
+        "tar": "none", "tar.zst": "zstd", "tar.gz": "gzip"}.get(fmt, "auto")  # type: ignore[assignment]
+    extracted = archive.extract_tar(counted(), dest, compression=compression,
+                                    include=include, keep_mtime=keep_mtime)
+    if not outcome:  # the reader always drains the stream; this is a bug if it did not
+        raise IntegrityError(f"{driver.url(key)}: the archive was not read to its end")
+    done = outcome[0]
+    return DirectoryResult(driver.url(key), extracted.files, info.size, done.checksum,
+                           done.verified, done.note)
+
+
+def _read_range(driver: Driver, key: str, etag: str,
+                retrier: Retrier) -> Callable[[int, int], bytes]:
+    """Bytes [start, end) of one version of the object, for readers that seek (zip)."""
+
+    def read(start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+
+        def once() -> bytes:
+            stream = driver.read(key, start=start, end=end - 1, if_match=etag)
+            try:
+                buffer = bytearray(end - start)
+                view = memoryview(buffer)
+                got = 0
+                while got < len(buffer):
+                    n = stream.readinto(view[got:])
+                    if not n:
+                        break
+                    got += n
+                return bytes(buffer[:got])
+            finally:
+                stream.close()
+
+        return retrier.call(once, what=f"read {driver.url(key)} {start}-{end}")
+
+    return read
+
+
+def list_archive(driver: Driver, key: str, *,
+                 settings: TransferSettings) -> list[archive.Entry]:
+    retrier = Retrier(settings.retry)
+    info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
+    read = _read_range(driver, key, info.etag, retrier)
+    if archive.detect(read(0, min(info.size, 512))) == "zip":
+        return list(archive.list_zip(read, info.size))
+    return list(archive.list_entries(iter_object(driver, key, settings=settings, info=info)))
