@@ -47,7 +47,8 @@ def upload_directory(driver: Driver, key: str, root: str | os.PathLike[str], *,
     if not base.is_dir():
         raise InvalidSpec(f"{base} is not a folder")
     if fmt == "none":
-        result = tree.upload_tree(driver, key, base, settings=settings, progress=progress)
+        result = tree.upload_tree(driver, key, base, settings=settings, manifest=True,
+                                  progress=progress)
         return DirectoryResult(driver.url(tree.as_folder(key)), result.files, result.bytes,
                                None, result.verified == result.files,
                                "; ".join(result.notes))

@@ -6,18 +6,24 @@ A prefix is always a folder: `foo/`, never `foo`, so `foobar` is never touched.
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
+import stat
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from argosy.artifacts.download import DownloadResult, download_file
-from argosy.artifacts.errors import ArtifactError, InvalidSpec, PermanentError
+from argosy.artifacts.download import DownloadResult, download_file, iter_object
+from argosy.artifacts.errors import IntegrityError, InvalidSpec, NotFound, PermanentError
+from argosy.artifacts.manifest import NAME as MANIFEST
+from argosy.artifacts.manifest import FileEntry, Manifest, walk
 from argosy.artifacts.protocol import DeleteFailure, Driver, ObjectInfo
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
-from argosy.artifacts.upload import UploadResult, upload_file
+from argosy.artifacts.upload import UploadResult, upload_file, upload_stream
 
 BATCH = 1000
 
@@ -91,19 +97,43 @@ def _local_files(root: Path) -> Iterator[tuple[Path, str]]:
 
 
 def upload_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
-                settings: TransferSettings,
+                settings: TransferSettings, manifest: bool = False,
                 progress: Callable[[int], None] = lambda n: None) -> TreeResult:
+    """One object per file under `prefix/`. With `manifest`, symlinks stay links (kept in
+    the manifest, not uploaded as copies), folders and modes are recorded, and the
+    manifest is written last, once every file is in place."""
     base = Path(root)
     if not base.is_dir():
         raise InvalidSpec(f"{base} is not a folder")
     folder = as_folder(prefix)
+    record = Manifest()
+    if manifest:
+        items = []
+        for rel, st, target in walk(base):
+            if target is not None:
+                record.symlinks.append((rel, target))
+            elif stat.S_ISDIR(st.st_mode):
+                record.dirs.append((rel, stat.S_IMODE(st.st_mode)))
+            else:
+                items.append((base / rel, rel))
+    else:
+        items = list(_local_files(base))
 
     def one(item: tuple[Path, str]) -> UploadResult:
         path, rel = item
         return upload_file(driver, folder + rel, path, settings=settings, progress=progress)
 
     with ThreadPoolExecutor(settings.file_concurrency, thread_name_prefix="argosy-file") as pool:
-        results = list(pool.map(one, _local_files(base)))
+        results = list(pool.map(one, items))
+    if manifest:
+        for (path, rel), result in zip(items, results):
+            if result.record is None:
+                raise IntegrityError(f"{result.url}: no checksum record, so the tree "
+                                     "manifest cannot vouch for it")
+            record.files.append(FileEntry(rel, result.size, result.record.checksum,
+                                          stat.S_IMODE(path.stat().st_mode)))
+        upload_stream(driver, folder + MANIFEST, io.BytesIO(record.to_json()),
+                      settings=settings)
     return TreeResult(len(results), sum(r.size for r in results),
                       sum(1 for r in results if r.record), [r.note for r in results if r.note])
 
@@ -115,25 +145,94 @@ def _safe_relative(rel: str) -> str:
     return rel
 
 
+def _read_manifest(driver: Driver, folder: str, settings: TransferSettings) -> Manifest | None:
+    try:
+        chunks = list(iter_object(driver, folder + MANIFEST, settings=settings))
+    except NotFound:
+        return None
+    return Manifest.from_json(b"".join(chunks), where=driver.url(folder + MANIFEST))
+
+
 def download_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
                   settings: TransferSettings,
                   progress: Callable[[int], None] = lambda n: None) -> TreeResult:
+    """Every object under `prefix/` into `root`. When the prefix has a tree manifest the
+    whole tree is verified against it and restored into a staging folder that is moved
+    into place only when everything checked out (then `root` must be new or empty)."""
     base = Path(root)
     folder = as_folder(prefix)
-    objects = [o for o in list_all(driver, folder) if not o.key.endswith("/")]
-    if not objects:
-        raise ArtifactError(f"nothing under {driver.url(folder)}")
-    base.mkdir(parents=True, exist_ok=True)
+    tree_manifest = _read_manifest(driver, folder, settings)
+    objects = [o for o in list_all(driver, folder)
+               if not o.key.endswith("/") and o.key != folder + MANIFEST]
+    notes: list[str] = []
+    if tree_manifest is not None:
+        listed = {o.key[len(folder):] for o in objects}
+        wanted = {f.path for f in tree_manifest.files}
+        missing = sorted(wanted - listed)
+        if missing:
+            raise IntegrityError(f"{driver.url(folder)}: {len(missing)} file(s) of the tree "
+                                 f"manifest are missing, e.g. {', '.join(missing[:5])}")
+        extra = sorted(listed - wanted)
+        if extra:
+            notes.append(f"{len(extra)} object(s) not in the tree manifest were left out, "
+                         f"e.g. {', '.join(extra[:5])}")
+        objects = [o for o in objects if o.key[len(folder):] in wanted]
+    elif not objects:
+        raise NotFound(f"nothing under {driver.url(folder)}")
+    target_root = base
+    staging: Path | None = None
+    if tree_manifest is not None:
+        if base.exists() and (not base.is_dir() or any(base.iterdir())):
+            raise InvalidSpec(f"{base} already exists: a verified tree needs a new or empty "
+                              "folder")
+        base.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{base.name}.argosy-", suffix=".tmp",
+                                        dir=base.parent))
+        target_root = staging
+    else:
+        base.mkdir(parents=True, exist_ok=True)
+    sums = {f.path: f for f in tree_manifest.files} if tree_manifest else {}
 
     def one(info: ObjectInfo) -> DownloadResult:
         rel = _safe_relative(info.key[len(folder):])
-        target = base / rel
+        target = target_root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         # stat each object: listings carry no metadata, and so no checksum record
-        return download_file(driver, info.key, target, settings=settings, progress=progress)
+        result = download_file(driver, info.key, target, settings=settings, progress=progress)
+        entry = sums.get(rel)
+        if entry is not None and (entry.checksum != result.checksum or
+                                  entry.size != result.size):
+            raise IntegrityError(f"{result.url}: does not match the tree manifest "
+                                 f"({result.checksum}, manifest says {entry.checksum})")
+        return result
 
-    with ThreadPoolExecutor(settings.file_concurrency, thread_name_prefix="argosy-file") as pool:
-        results = list(pool.map(one, objects))
-    notes = sorted({r.note for r in results if r.note})
-    return TreeResult(len(results), sum(r.size for r in results),
-                      sum(1 for r in results if r.verified), notes)
+    try:
+        with ThreadPoolExecutor(settings.file_concurrency,
+                                thread_name_prefix="argosy-file") as pool:
+            results = list(pool.map(one, objects))
+        if tree_manifest is not None and staging is not None:
+            _restore_shape(staging, tree_manifest)
+            if base.exists():
+                base.rmdir()
+            os.rename(staging, base)
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    notes += sorted({r.note for r in results if r.note})
+    verified = sum(1 for r in results if r.verified or tree_manifest is not None)
+    return TreeResult(len(results), sum(r.size for r in results), verified, notes)
+
+
+def _restore_shape(root: Path, tree_manifest: Manifest) -> None:
+    """Symlinks, empty folders and modes: what the objects alone cannot carry."""
+    for rel, _ in tree_manifest.dirs:
+        (root / rel).mkdir(parents=True, exist_ok=True)
+    for rel, target in tree_manifest.symlinks:
+        link = root / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, link)
+    for entry in tree_manifest.files:
+        os.chmod(root / entry.path, entry.mode & 0o1777)
+    for rel, mode in sorted(tree_manifest.dirs, reverse=True):
+        os.chmod(root / rel, (mode & 0o1777) | 0o700)
