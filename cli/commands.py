@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from argosy.artifacts import download, tree, upload
+from argosy.artifacts import directory, download, tree, upload
 from argosy.artifacts.errors import InvalidSpec, NotFound
 from argosy.artifacts.location import Location, parse
 from argosy.artifacts.protocol import Driver, ObjectInfo
@@ -57,7 +57,11 @@ def cp(cfg: Config) -> int:
     src, dst = parse(cfg.args.src), parse(cfg.args.dst)
     settings = cfg.transfer()
     if not src.remote and not dst.remote:
-        raise InvalidSpec("one side of cp must be a URL (s3://, local://)")
+        raise InvalidSpec("one side of cp must be a URL (s3://, oss://, local://)")
+    if cfg.args.archive:
+        return _cp_archive(cfg, src, dst)
+    if cfg.args.include:
+        raise InvalidSpec("--include needs --archive")
     if cfg.args.recursive:
         return _cp_tree(cfg, src, dst)
     if src.remote and src.is_prefix:
@@ -135,6 +139,46 @@ def _cp_tree(cfg: Config, src: Location, dst: Location) -> int:
     return 0
 
 
+def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
+    """A folder to one archived object (or one object per file with `none`), and back."""
+    fmt = cfg.args.archive
+    settings = cfg.transfer()
+    if src.scheme == "file" and dst.remote:
+        if fmt == "auto":
+            raise InvalidSpec("--archive auto is for downloads; name a format to upload")
+        key = dst.key
+        if dst.is_prefix:
+            name = Path(src.key.rstrip("/")).name
+            key += name + ("/" if fmt == "none" else f".{'tgz' if fmt == 'tar.gz' else fmt}")
+        bar = Progress(None, enabled=not cfg.args.quiet)
+        result = directory.upload_directory(cfg.driver(dst), key, src.key, fmt=fmt,
+                                            settings=settings, level=cfg.args.level,
+                                            keep_mtime=cfg.args.keep_mtime, progress=bar)
+        bar.finish()
+        record = f"crc32c recorded: {result.checksum}" if result.checksum else result.note
+        _say(cfg, f"uploaded {src} -> {result.url} as {fmt}  {result.bytes} bytes  "
+                  f"{_rate(result.bytes, bar.elapsed)}  {record}")
+        return 0
+    if src.remote and dst.scheme == "file":
+        if fmt == "none" and not src.is_prefix:
+            src = src.child("/")
+        bar = Progress(None, enabled=not cfg.args.quiet)
+        result = directory.download_directory(
+            cfg.driver(src), src.key, dst.key, fmt=fmt, settings=settings,
+            include=cfg.args.include or (), keep_mtime=cfg.args.keep_mtime, progress=bar)
+        bar.finish()
+        if result.verified:
+            verdict = f"verified {result.checksum}" if result.checksum else \
+                "every file verified against the tree manifest"
+            verdict += f"; {result.note}" if result.note else ""
+        else:
+            verdict = f"unverified: {result.note}"
+        _say(cfg, f"extracted {result.url} -> {dst}  {result.files} files  "
+                  f"{_rate(result.bytes, bar.elapsed)}  {verdict}")
+        return 0
+    raise InvalidSpec("cp --archive moves a local folder to a URL or a URL to a local folder")
+
+
 def _cat(cfg: Config, driver: Driver, key: str, out: BinaryIO) -> int:
     bar = Progress(None, enabled=False)
     result = download.download_stream(driver, key, out, settings=cfg.transfer(), progress=bar)
@@ -178,6 +222,8 @@ def ls(cfg: Config) -> int:
     if not loc.remote:
         raise InvalidSpec(f"ls needs a URL, not {loc}")
     driver = cfg.driver(loc)
+    if cfg.args.archive_contents:
+        return _ls_archive(cfg, driver, loc)
     delimiter = None if cfg.args.recursive else "/"
     token: str | None = None
     found = False
@@ -199,6 +245,19 @@ def ls(cfg: Config) -> int:
         token = page.next_token
     if not found and loc.key and not loc.key.endswith("/"):
         raise NotFound(f"nothing at {loc}")
+    return 0
+
+
+def _ls_archive(cfg: Config, driver: Driver, loc: Location) -> int:
+    for entry in directory.list_archive(driver, loc.key, settings=cfg.transfer()):
+        if cfg.args.json:
+            print(json.dumps({"path": entry.path, "type": str(entry.type), "size": entry.size,
+                              "mode": oct(entry.mode), "mtime": entry.mtime,
+                              **({"link": entry.linkname} if entry.linkname else {})}))
+        else:
+            link = f" -> {entry.linkname}" if entry.linkname else ""
+            print(f"{entry.type!s:8} {oct(entry.mode)[2:]:>4} {entry.size:>12}  "
+                  f"{entry.path}{link}")
     return 0
 
 

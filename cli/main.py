@@ -5,6 +5,7 @@ exit codes (0 ok; 1 failed; 2 usage or bad input; 3 not found; 4 integrity misma
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import signal
@@ -36,39 +37,63 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="log retries and requests")
 
 
-def parser() -> argparse.ArgumentParser:
-    from argosy import commands, demo
+def _lazy(target: str) -> Callable[..., int]:
+    """A command's function, imported only when that command runs: `argosy ls` should
+    not pay for the demo's S3 server, nor `--version` for boto."""
 
+    def run(*args: object, **kwargs: object) -> int:
+        module, _, name = target.partition(":")
+        return int(getattr(importlib.import_module(module), name)(*args, **kwargs))
+
+    return run
+
+
+def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="argosy", description="Artifacts for workflow pods.")
     top.add_argument("--version", action="version", version=f"argosy {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
 
-    def add(name: str, fn: Callable[..., int], help_text: str) -> argparse.ArgumentParser:
+    def add(name: str, target: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         _common(p)
-        p.set_defaults(run=fn)
+        p.set_defaults(run=_lazy(target))
         return p
 
-    p = add("cp", commands.cp, "copy a file, stream or folder to or from a URL")
+    p = add("cp", "argosy.commands:cp", "copy a file, stream or folder to or from a URL")
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("-r", "--recursive", action="store_true")
     p.add_argument("--no-resume", action="store_true",
                    help="start a killed upload afresh instead of resuming it")
-    p = add("ls", commands.ls, "list objects: SIZE  MODIFIED  URL")
+    p.add_argument("--archive", choices=["tar.zst", "tar.gz", "tar", "zip", "none", "auto"],
+                   help="move a folder as one archive (or one object per file: none); "
+                        "auto detects it on download")
+    p.add_argument("--level", type=int, help="compression level (zstd 1-19, gzip 0-3)")
+    p.add_argument("--include", action="append", metavar="GLOB",
+                   help="extract only matching paths (* within a segment, ** across)")
+    p.add_argument("--keep-mtime", action="store_true", help="keep modification times")
+    p = add("ls", "argosy.commands:ls", "list objects: SIZE  MODIFIED  URL")
     p.add_argument("url")
     p.add_argument("-r", "--recursive", action="store_true")
     p.add_argument("--json", action="store_true", help="JSON lines")
-    p = add("rm", commands.rm, "delete an object, or a folder of objects with -r")
+    p.add_argument("--archive-contents", action="store_true",
+                   help="list the entries inside an archived artifact")
+    p = add("rm", "argosy.commands:rm", "delete an object, or a folder of objects with -r")
     p.add_argument("url")
     p.add_argument("-r", "--recursive", action="store_true")
-    p = add("cat", commands.cat, "write an object to standard output, verified")
+    p = add("cat", "argosy.commands:cat", "write an object to standard output, verified")
     p.add_argument("url")
-    p = add("stat", commands.stat, "an object's size, ETag, checksum record and metadata")
+    p = add("stat", "argosy.commands:stat", "an object's size, ETag, checksum record and metadata")
     p.add_argument("url")
-    p = add("demo", demo.run, "round-trip a file and a folder through an in-process S3")
+    p = add("demo", "argosy.demo:run", "round-trip a file and a folder through an in-process S3")
     p.add_argument("--size", type=int, default=256, metavar="MiB")
     p.add_argument("--workdir", metavar="DIR", help="where to put the demo's files")
+    from argosy.gc import command as gc_command
+
+    help_text = "the artifact GC controller (argosy.gc): deletes artifacts by policy"
+    p = sub.add_parser("gc", help=help_text, description=help_text)
+    gc_command.add_arguments(p)
+    p.set_defaults(run=gc_command.run, standalone=True)  # needs no storage Config
     return top
 
 
@@ -80,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="argosy: %(message)s", stream=sys.stderr)
+    if getattr(args, "standalone", False):
+        return int(args.run(args))
     from argosy.config import Config
 
     # SIGTERM (a pod being stopped) unwinds like Ctrl-C, so uploads in flight are aborted.

@@ -1,0 +1,373 @@
+"""The controller: wires the pieces together and runs them, either as one pass (`--once`:
+list everything, reconcile everything, exit) or as the long-running loop (informers
+watching, workers reconciling, a periodic resync, sweeps, all behind the Lease).
+
+Both modes share the queue and the workers, so the pass a test drives is the code the
+Deployment runs. Leadership gates every write to storage (the deleter's fence) and the
+work itself: a replica that does not hold the Lease keeps its caches warm and waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+
+from argosy.artifacts.protocol import Driver
+from argosy.gc.deleter import Deleter
+from argosy.gc.events import EventRecorder
+from argosy.gc.informer import Informer
+from argosy.gc.kube import Kube, KubeApiError
+from argosy.gc.leader import LeaderElector
+from argosy.gc.locations import DEFAULT_CONFIGMAP
+from argosy.gc.lookups import ClusterReader, PolicyBook
+from argosy.gc.metrics import Metrics
+from argosy.gc.outcome import Failure
+from argosy.gc.policy import POLICY_NAME, SweepPolicy
+from argosy.gc.reconciler import PlanSink, Reconciler, ReconcileResult
+from argosy.gc.settings import GcSettings
+from argosy.gc.storage import DriverFactory
+from argosy.gc.sweep import SweepReport, repository_target, run_sweeps
+from argosy.gc.workflow import Workflow, parse_workflow
+from argosy.gc.workqueue import FairQueue, Key
+
+log = logging.getLogger("argosy.gc")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class NotLeader(Exception):
+    """Another replica holds the Lease; a one-off pass refuses to run beside it."""
+
+
+@dataclass
+class PassSummary:
+    workflows: int = 0
+    artifacts: int = 0
+    objects: int = 0
+    bytes: int = 0
+    failures: list[tuple[str, Failure]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # reconciles that raised
+    finalizers: dict[str, int] = field(default_factory=dict)
+    sweeps: list[SweepReport] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures or self.errors or any(s.errors for s in self.sweeps))
+
+
+class Controller:
+    def __init__(self, kube: Kube, settings: GcSettings, *,
+                 clock: Callable[[], datetime] = utc_now, sink: PlanSink | None = None,
+                 metrics: Metrics | None = None,
+                 decorate_driver: Callable[[Driver], Driver] = lambda driver: driver,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None) -> None:
+        self.kube, self.settings, self.clock = kube, settings, clock
+        self.metrics = metrics or Metrics()
+        self.monotonic = monotonic
+        self.rng = rng or random.Random()
+        write = not settings.dry_run
+        self.events = EventRecorder(kube, clock=clock, interval=settings.event_interval,
+                                    write=write)
+        self.reader = ClusterReader(kube, ttl=settings.lookup_ttl, monotonic=monotonic)
+        self.policies = PolicyBook(kube, clock=clock, ttl=settings.lookup_ttl, write=write,
+                                   events=self.events, monotonic=monotonic)
+        self.elector = LeaderElector(kube, settings.lease, clock=clock) \
+            if settings.lease is not None and write else None
+        self.fence: Callable[[], bool] = self.elector.is_leader if self.elector \
+            else (lambda: True)
+        self.deleter = Deleter(settings.delete, fence=self.fence)
+        self.drivers = DriverFactory(self.reader.secret, settings.storage,
+                                     decorate=decorate_driver)
+        self.reconciler = Reconciler(kube=kube, reader=self.reader, policies=self.policies,
+                                     drivers=self.drivers, deleter=self.deleter,
+                                     events=self.events, metrics=self.metrics,
+                                     settings=settings, clock=clock, fence=self.fence,
+                                     sink=sink)
+        self.queue = FairQueue(settings.queue_capacity, monotonic)
+        scopes: list[str | None] = list(settings.namespaces) or [None]
+        self.informers = [Informer(kube, ns, on_change=self._changed, settings=settings.watch,
+                                   metrics=self.metrics, rng=self.rng) for ns in scopes]
+        self._gone: dict[Key, Workflow] = {}
+        self._lock = threading.Lock()
+        self._summary = PassSummary()
+        self._last_sweep: float | None = None
+        self.metrics.gauges["argosy_gc_queue_depth"] = lambda: float(len(self.queue))
+        self.metrics.gauges["argosy_gc_leader"] = lambda: float(self.fence())
+        self.heartbeat = monotonic()
+
+    # -- events from the informers -------------------------------------------------------
+    def _changed(self, wf: Workflow) -> None:
+        if wf.gone:
+            with self._lock:
+                self._gone[wf.key] = wf
+        else:
+            with self._lock:
+                self._gone.pop(wf.key, None)
+        self.queue.add(wf.key)
+
+    def _lookup(self, key: Key) -> Workflow | None:
+        with self._lock:
+            gone = self._gone.pop(key, None)
+        if gone is not None:
+            return gone
+        for informer in self.informers:
+            wf = informer.get(key)
+            if wf is not None:
+                return wf
+        return None
+
+    # -- workers -------------------------------------------------------------------------
+    def _backoff(self, attempts: int) -> float:
+        window = min(self.settings.failure_backoff_cap,
+                     self.settings.failure_backoff * 2 ** max(0, attempts - 1))
+        return self.rng.uniform(window / 2, window)
+
+    def _schedule(self, key: Key, result: ReconcileResult, once: bool) -> None:
+        if result.busy:
+            self.queue.add_after(key, 0.2)
+        elif once:
+            return
+        elif result.interrupted:
+            self.queue.add_after(key, 1.0)
+        elif result.retry:
+            self.queue.add_after(key, self._backoff(max(1, result.attempts)))
+        elif result.requeue_at is not None:
+            wait = (result.requeue_at - self.clock()).total_seconds()
+            self.queue.add_after(key, max(1.0, min(wait, self.settings.watch.resync)))
+
+    def _account(self, key: Key, result: ReconcileResult) -> None:
+        with self._lock:
+            s = self._summary
+            s.workflows += 1
+            s.artifacts += result.deleted
+            s.objects += result.objects
+            s.bytes += result.bytes
+            s.failures += [(f"{key[0]}/{key[1]}", f) for f in result.failures]
+            if result.finalizer:
+                s.finalizers[result.finalizer] = s.finalizers.get(result.finalizer, 0) + 1
+            if result.error:
+                s.errors.append(f"{key[0]}/{key[1]}: {result.error}")
+
+    def _work_one(self, key: Key, once: bool) -> None:
+        try:
+            if self.elector is not None and not self.elector.is_leader():
+                if not once:
+                    self.queue.add_after(key, self.settings.lease.retry_period
+                                         if self.settings.lease else 1.0)
+                return
+            wf = self._lookup(key)
+            if wf is None:
+                return
+            result = self.reconciler.reconcile(wf)
+            self._account(key, result)
+            self._schedule(key, result, once)
+        except KubeApiError as error:  # e.g. RBAC refused a patch: say so, retry later
+            log.warning("reconciling %s/%s: Kubernetes API: %s", *key, error)
+            with self._lock:
+                self._summary.errors.append(f"{key[0]}/{key[1]}: {error}")
+            if not once:
+                self.queue.add_after(key, self._backoff(1))
+        except Exception as error:  # noqa: BLE001 - one workflow never stops the controller
+            log.exception("reconciling %s/%s failed", *key)
+            with self._lock:
+                self._summary.errors.append(f"{key[0]}/{key[1]}: {error}")
+            if not once:
+                self.queue.add_after(key, self._backoff(1))
+        finally:
+            self.queue.done(key)
+
+    def _worker(self, stop: threading.Event, once: bool) -> None:
+        while not stop.is_set():
+            self.heartbeat = self.monotonic()
+            if not once and self.elector is not None and not self.elector.is_leader():
+                stop.wait(0.2)  # a follower keeps its queue and waits, it does not spin
+                continue
+            key = self.queue.get(timeout=0.02 if once else 0.2)
+            if key is None:
+                if once and len(self.queue) == 0 and self.queue.idle:
+                    return
+                continue
+            self._work_one(key, once)
+
+    def _run_workers(self, stop: threading.Event, once: bool) -> list[threading.Thread]:
+        threads = [threading.Thread(target=self._worker, args=(stop, once), daemon=True,
+                                    name=f"argosy-gc-worker-{i}")
+                   for i in range(max(1, self.settings.workers))]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    # -- one pass ------------------------------------------------------------------------
+    def acquire(self, timeout: float, *, wait: Callable[[float], Any] = time.sleep) -> None:
+        """Take the Lease for a one-off pass, waiting up to `timeout` seconds for it."""
+        if self.elector is None:
+            return
+        lease = self.elector.settings
+        end = self.monotonic() + timeout
+        while not self.elector.try_acquire_or_renew():
+            if self.monotonic() >= end:
+                why = self.elector.last_error
+                raise NotLeader(f"could not take the Lease {lease.namespace}/{lease.name}: "
+                                + (why if why else "it is held by another replica; not "
+                                   "running beside it"))
+            wait(min(1.0, lease.retry_period))
+
+    def run_once(self, *, lease_timeout: float = 0.0, sweeps: bool = True) -> PassSummary:
+        """List every workflow in scope and reconcile each once; then the sweeps."""
+        self._summary = PassSummary()
+        self.acquire(lease_timeout)
+        stop = threading.Event()
+        renew = None
+        if self.elector is not None:
+            renew = threading.Thread(target=self.elector.run, args=(stop,), daemon=True)
+            renew.start()
+        try:
+            self.check_policies()
+            for informer in self.informers:
+                informer.relist()
+                for key in informer.keys():  # every workflow, changed since last time or not
+                    self.queue.add(key)
+            for thread in self._run_workers(stop, once=True):
+                thread.join()
+            if sweeps:
+                self._summary.sweeps = self.sweep()
+        finally:
+            stop.set()
+            if renew is not None:
+                renew.join(timeout=5)
+            if self.elector is not None:
+                self.elector.release()
+        return self._summary
+
+    # -- the long run --------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        threads: list[threading.Thread] = []
+        if self.elector is not None:
+            threads.append(threading.Thread(target=self.elector.run, args=(stop,),
+                                            name="argosy-gc-lease", daemon=True))
+        threads += [threading.Thread(target=i.run, args=(stop,), daemon=True,
+                                     name=f"argosy-gc-watch-{i.scope}") for i in self.informers]
+        threads.append(threading.Thread(target=self._resync_loop, args=(stop,), daemon=True,
+                                        name="argosy-gc-resync"))
+        for thread in threads:
+            thread.start()
+        workers = self._run_workers(stop, once=False)
+        stop.wait()
+        self.queue.close()
+        for informer in self.informers:
+            informer.close()
+        for thread in threads + workers:
+            thread.join(timeout=10)
+        if self.elector is not None:
+            self.elector.release()
+        self.deleter.close()
+
+    def _resync_loop(self, stop: threading.Event) -> None:
+        offset = 0
+        while not stop.wait(self.settings.watch.resync):
+            keys = [k for informer in self.informers for k in informer.keys()]
+            if keys:  # rotate, so a full queue does not always drop the same keys
+                offset = (offset + 1) % len(keys)
+                for key in keys[offset:] + keys[:offset]:
+                    self.queue.add(key)
+            self.check_policies()
+            interval = self.settings.sweep_interval
+            if interval > 0 and (self._last_sweep is None or
+                                 self.monotonic() - self._last_sweep >= interval) \
+                    and self.fence():
+                self._last_sweep = self.monotonic()
+                self.sweep()
+
+    def check_policies(self) -> list[str]:
+        """Judge every `default` policy in scope now, so a rejected edit is reported even
+        in a namespace with no workflows yet; returns the namespaces that have one."""
+        scopes: list[str | None] = list(self.settings.namespaces) or [None]
+        namespaces: list[str] = []
+        for scope in scopes:
+            try:
+                found = self.kube.list_policies(scope)
+            except KubeApiError as error:
+                log.warning("listing ArtifactGCPolicies failed: %s", error)
+                continue
+            for obj in found:
+                meta = obj.get("metadata") or {}
+                if meta.get("name") == POLICY_NAME:
+                    namespaces.append(str(meta.get("namespace")))
+                    try:
+                        self.policies.get(namespaces[-1])
+                    except Exception as error:  # noqa: BLE001 - reported, never fatal
+                        log.warning("policy of %s: %s", namespaces[-1], error)
+        return sorted(set(namespaces))
+
+    def ready(self) -> bool:
+        return all(i.synced.is_set() for i in self.informers)
+
+    # -- sweeps --------------------------------------------------------------------------
+    def _live_uids(self, namespace: str) -> set[str]:
+        uids: set[str] = set()
+        for items, _ in self.kube.list_workflow_pages(namespace):
+            uids |= {parse_workflow(i).uid for i in items}
+        return uids
+
+    def sweep(self) -> list[SweepReport]:
+        reports: list[SweepReport] = []
+        for namespace in self.check_policies():
+            try:
+                policy = self.policies.get(namespace)
+            except Exception as error:  # noqa: BLE001 - a sweep never stops the controller
+                log.warning("sweep of %s skipped: %s", namespace, error)
+                continue
+            if policy is None or policy.sweeps is None:
+                continue
+            try:
+                configmap = self.reader.configmap(namespace, DEFAULT_CONFIGMAP)
+            except Exception as error:  # noqa: BLE001
+                log.warning("sweep of %s skipped: %s", namespace, error)
+                continue
+            data = (configmap or {}).get("data") or {}
+            names = list(policy.sweeps.repositories) or sorted(data)
+            for name in names:
+                reports.append(self._sweep_one(namespace, name, data.get(name), policy.sweeps))
+        return reports
+
+    def _sweep_one(self, namespace: str, name: str, raw: str | None,
+                   sweeps: SweepPolicy) -> SweepReport:
+        where = f"{namespace}/{DEFAULT_CONFIGMAP}[{name}]"
+        try:
+            entry = yaml.safe_load(raw) if raw else None
+        except yaml.YAMLError:
+            entry = None
+        target = repository_target(name, entry) if isinstance(entry, dict) else None
+        if target is None:
+            return SweepReport(where, errors=[f"{where}: no s3/oss/local repository with a "
+                                              "bucket"])
+        try:
+            driver = self.drivers.open(target, namespace)
+        except Exception as error:  # noqa: BLE001
+            return SweepReport(where, errors=[f"{where}: {error}"])
+        try:
+            report = run_sweeps(driver, target, namespace=namespace,
+                                uploads_after=sweeps.incomplete_uploads_after,
+                                orphans_after=sweeps.orphans_after,
+                                live_uids=lambda: self._live_uids(namespace), now=self.clock(),
+                                dry_run=self.settings.dry_run, fence=self.fence)
+        except KubeApiError as error:
+            return SweepReport(where, errors=[f"{where}: listing workflows failed: {error}"])
+        log.info("swept %s: %d upload(s) aborted, %d orphan(s) deleted", report.repository,
+                 report.uploads_aborted, report.orphans_deleted)
+        return report
+
+    def close(self) -> None:
+        self.queue.close()
+        self.deleter.close()

@@ -1,0 +1,137 @@
+"""List, then watch, the workflows of one scope (a namespace, or all of them), keeping a
+small cache of parsed workflows and telling the controller what changed.
+
+The protocol the API server expects from a well-behaved client: list (paged) to get the
+state and a resourceVersion; watch from that version; on 410 Gone the version is too old,
+so list again; on any other failure reconnect with capped full-jitter backoff from the
+last version seen (BOOKMARK events keep it fresh on quiet watches). A relist also finds
+workflows deleted while the watch was down. Only parsed `Workflow` values are kept, not
+raw objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+
+from argosy.gc.kube import GoneError, Kube, KubeApiError, WatchStream
+from argosy.gc.metrics import Metrics
+from argosy.gc.settings import WatchSettings
+from argosy.gc.workflow import Workflow, parse_workflow
+
+log = logging.getLogger("argosy.gc")
+Key = tuple[str, str]
+OnChange = Callable[[Workflow], None]
+
+
+class Informer:
+    def __init__(self, kube: Kube, namespace: str | None, *, on_change: OnChange,
+                 settings: WatchSettings, metrics: Metrics | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.kube, self.namespace, self.on_change = kube, namespace, on_change
+        self.settings, self.metrics = settings, metrics or Metrics()
+        self.rng = rng or random.Random()
+        self._cache: dict[Key, Workflow] = {}
+        self._lock = threading.Lock()
+        self._stream: WatchStream | None = None
+        self.synced = threading.Event()
+        self.resource_version = ""
+
+    @property
+    def scope(self) -> str:
+        return self.namespace or "all namespaces"
+
+    def get(self, key: Key) -> Workflow | None:
+        with self._lock:
+            return self._cache.get(key)
+
+    def keys(self) -> list[Key]:
+        with self._lock:
+            return list(self._cache)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._cache)
+
+    def relist(self) -> str:
+        """Replace the cache with a fresh list; report additions, changes and vanishings."""
+        seen: set[Key] = set()
+        version = ""
+        for items, rv in self.kube.list_workflow_pages(self.namespace,
+                                                       limit=self.settings.page_size):
+            version = version or rv
+            for item in items:
+                wf = parse_workflow(item)
+                seen.add(wf.key)
+                self._apply(wf)
+        with self._lock:
+            vanished = [self._cache.pop(k) for k in list(self._cache) if k not in seen]
+        for wf in vanished:
+            self.on_change(replace(wf, gone=True))
+        self.synced.set()
+        return version
+
+    def _apply(self, wf: Workflow) -> None:
+        with self._lock:
+            old = self._cache.get(wf.key)
+            self._cache[wf.key] = wf
+        if old is None or old.resource_version != wf.resource_version:
+            self.on_change(wf)
+
+    def _backoff(self, failures: int) -> float:
+        window = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** failures)
+        return self.rng.uniform(0, window)
+
+    def run(self, stop: threading.Event) -> None:
+        version = ""
+        failures = 0
+        while not stop.is_set():
+            try:
+                if not version:
+                    version = self.relist()
+                    self.resource_version = version
+                stream = self.kube.watch_workflows(self.namespace, version,
+                                                   timeout_seconds=self.settings.watch_timeout)
+                self._stream = stream
+                if stop.is_set():
+                    stream.close()
+                    break
+                for event in stream:
+                    failures = 0
+                    rv = str((event.object.get("metadata") or {}).get("resourceVersion") or "")
+                    if event.type == "BOOKMARK":
+                        version = rv or version
+                        continue
+                    if event.type == "DELETED":
+                        wf = parse_workflow(event.object, gone=True)
+                        with self._lock:
+                            self._cache.pop(wf.key, None)
+                        self.on_change(wf)
+                    elif event.type in ("ADDED", "MODIFIED"):
+                        self._apply(parse_workflow(event.object))
+                    version = rv or version
+                    self.resource_version = version
+                    if stop.is_set():
+                        break
+            except GoneError:
+                log.info("watch of %s: resourceVersion %s expired; listing again", self.scope,
+                         version)
+                self.metrics.inc("argosy_gc_watch_restarts_total", reason="gone")
+                version = ""
+            except KubeApiError as error:
+                failures += 1
+                delay = self._backoff(failures)
+                log.warning("watch of %s failed (%s); reconnecting in %.1fs", self.scope, error,
+                            delay)
+                self.metrics.inc("argosy_gc_watch_restarts_total", reason="error")
+                stop.wait(delay)
+            finally:
+                self._stream = None
+
+    def close(self) -> None:
+        stream = self._stream
+        if stream is not None:
+            stream.close()

@@ -1,0 +1,161 @@
+"""Cached reads the reconciler makes for every workflow: the namespace's policy, its
+repository ConfigMaps and the Secrets its locations name.
+
+Thousands of workflows share a handful of these objects, so each is read at most once
+per `ttl` seconds (policy edits and rotated secrets are picked up within that time).
+A read that fails keeps the last good value when there is one; the errors that reach
+the caller are `ArtifactError`s naming the cause (SecretNotFound, SecretForbidden, ...),
+so they end up in the workflow's record and Events like any storage failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from argosy.artifacts.errors import AccessDenied, ArtifactError, InvalidSpec, TransientError
+from argosy.gc.events import EventRecorder
+from argosy.gc.kube import ForbiddenError, Kube, KubeApiError, UnavailableError
+from argosy.gc.policy import KIND, POLICY_NAME, GcPolicy, judge_policy
+
+log = logging.getLogger("argosy.gc")
+T = TypeVar("T")
+
+
+class PolicyUnavailable(TransientError):
+    """The namespace's policy could not be read: nothing is deleted on a guess."""
+
+
+def _artifact_error(error: KubeApiError, what: str, code: str) -> ArtifactError:
+    if isinstance(error, ForbiddenError):
+        return AccessDenied(f"{what}: forbidden by RBAC ({error.message})",
+                            code=code + "Forbidden")
+    if isinstance(error, UnavailableError):
+        return TransientError(f"{what}: the Kubernetes API is unavailable ({error})",
+                              code="KubeUnavailable")
+    return ArtifactError(f"{what}: {error}", code=code + "Failed")
+
+
+@dataclass
+class _Entry(Generic[T]):
+    value: T
+    at: float
+
+
+class TtlCache(Generic[T]):
+    def __init__(self, ttl: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self._monotonic = ttl, monotonic
+        self._items: dict[tuple[str, ...], _Entry[T]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
+        now = self._monotonic()
+        with self._lock:
+            entry = self._items.get(key)
+        if entry is not None and now - entry.at < self.ttl:
+            return entry.value
+        try:
+            value = load()
+        except ArtifactError:
+            if entry is not None and not isinstance(entry.value, BaseException):
+                log.warning("using the last good copy of %s", "/".join(key))
+                return entry.value
+            raise
+        with self._lock:
+            self._items[key] = _Entry(value, now)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+class ClusterReader:
+    """ConfigMaps and Secrets, cached."""
+
+    def __init__(self, kube: Kube, *, ttl: float = 30.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.kube = kube
+        self._configmaps: TtlCache[Mapping[str, Any] | None] = TtlCache(ttl, monotonic)
+        self._secrets: TtlCache[Mapping[str, Any] | None] = TtlCache(ttl, monotonic)
+
+    def configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        def load() -> Mapping[str, Any] | None:
+            try:
+                return self.kube.get_configmap(namespace, name)
+            except KubeApiError as error:
+                raise _artifact_error(error, f"ConfigMap {namespace}/{name}",
+                                      "ConfigMap") from None
+        return self._configmaps.get((namespace, name), load)
+
+    def secret(self, namespace: str, name: str, key: str) -> str:
+        def load() -> Mapping[str, Any] | None:
+            try:
+                return self.kube.get_secret(namespace, name)
+            except KubeApiError as error:
+                raise _artifact_error(error, f"Secret {namespace}/{name}", "Secret") from None
+        secret = self._secrets.get((namespace, name), load)
+        if secret is None:
+            raise InvalidSpec(f"Secret {namespace}/{name} not found", code="SecretNotFound")
+        data = secret.get("data") or {}
+        if key not in data:
+            raise InvalidSpec(f"Secret {namespace}/{name} has no key {key!r}",
+                              code="SecretNotFound")
+        return base64.b64decode(data[key]).decode().strip()
+
+
+class PolicyBook:
+    """The policy in force per namespace: validated, its status kept current (unless in
+    a dry run), the last accepted one kept when an edit is rejected."""
+
+    def __init__(self, kube: Kube, *, clock: Callable[[], datetime], ttl: float = 30.0,
+                 write: bool = True, events: EventRecorder | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.kube, self.clock, self.write, self.events = kube, clock, write, events
+        self._cache: TtlCache[GcPolicy | None] = TtlCache(ttl, monotonic)
+        self._accepted: dict[str, GcPolicy] = {}
+        self._lock = threading.Lock()
+
+    def get(self, namespace: str) -> GcPolicy | None:
+        return self._cache.get((namespace,), lambda: self._load(namespace))
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+    def _load(self, namespace: str) -> GcPolicy | None:
+        try:
+            obj = self.kube.get_policy(namespace, POLICY_NAME)
+        except KubeApiError as error:
+            raise PolicyUnavailable(f"ArtifactGCPolicy {namespace}/{POLICY_NAME} could not "
+                                    f"be read: {error}", code="PolicyUnavailable") from None
+        if obj is None:
+            with self._lock:
+                self._accepted.pop(namespace, None)
+            return None
+        verdict = judge_policy(obj, self.clock())
+        policy = verdict.policy
+        with self._lock:
+            if verdict.accepted and policy is not None:
+                self._accepted[namespace] = policy
+            elif policy is None:
+                policy = self._accepted.get(namespace)
+        if not verdict.accepted:
+            log.warning("ArtifactGCPolicy %s/%s %s", namespace, POLICY_NAME, verdict.message)
+        if verdict.status is not None and self.write:
+            try:
+                self.kube.patch_policy_status(namespace, POLICY_NAME, verdict.status)
+            except KubeApiError as error:
+                log.warning("could not write the status of ArtifactGCPolicy %s/%s: %s",
+                            namespace, POLICY_NAME, error)
+            if not verdict.accepted and self.events is not None:
+                self.events.warn(namespace, {"apiVersion": "argosy.io/v1alpha1", "kind": KIND,
+                                             "name": POLICY_NAME, "namespace": namespace,
+                                             "uid": (obj.get("metadata") or {}).get("uid")},
+                                 "InvalidPolicy", verdict.message)
+        return policy

@@ -1,0 +1,180 @@
+"""What an Argo Workflow says about its artifacts, parsed once into small frozen values.
+
+Only output artifacts of Pod nodes are collected (logs included: Argo records them as
+`main-logs`), as Argo's own GC does. Each keeps its raw location (`s3:`/`oss:`/...; often
+key-only, the bucket coming from the repository frozen into
+`status.artifactRepositoryRef`) and its own `artifactGC.strategy`, if any. The controller
+caches these values instead of raw objects, so thousands of workflows with large statuses
+stay small in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+LOCATION_KINDS = ("s3", "oss", "local", "gcs", "azure", "hdfs", "http", "artifactory", "git",
+                  "raw", "plugin")
+COMPLETED_PHASES = ("Succeeded", "Failed", "Error")
+FINALIZER = "argosy.io/artifact-gc"
+ARGO_FINALIZER = "workflows.argoproj.io/artifact-gc"
+
+
+def parse_time(value: Any) -> datetime | None:
+    """RFC 3339 as the API server writes it; None for absent or unparsable values."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    node_id: str
+    name: str
+    kind: str | None  # "s3", "oss", "local", ... or None when it has no location at all
+    location: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    strategy: str | None = None  # raw `artifactGC.strategy`; validated by the plan
+    deleted: bool = False  # Argo's own GC already deleted it
+
+    @property
+    def id(self) -> str:
+        return f"{self.node_id}/{self.name}"
+
+    @property
+    def key(self) -> str | None:
+        value = self.location.get("key")
+        return str(value) if value else None
+
+
+@dataclass(frozen=True)
+class RepositoryRef:
+    """`status.artifactRepositoryRef`: the repository frozen in when the workflow started
+    (`entry` holds it inline in Argo >= 3.1), or where to read it from."""
+
+    config_map: str | None = None
+    key: str | None = None
+    namespace: str | None = None
+    default: bool = False
+    entry: Mapping[str, Any] | None = field(default=None, hash=False)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    annotations: Mapping[str, str] = field(default_factory=dict, hash=False)
+    finalizers: tuple[str, ...] = ()
+    phase: str = ""
+    finished_at: datetime | None = None
+    deletion_timestamp: datetime | None = None
+    strategy: str | None = None  # raw `spec.artifactGC.strategy`
+    template_strategies: frozenset[str] = frozenset()
+    repository: RepositoryRef = RepositoryRef()
+    artifacts: tuple[Artifact, ...] = ()
+    gone: bool = False  # seen in a DELETED event: the object no longer exists
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.namespace, self.name
+
+    @property
+    def completed(self) -> bool:
+        return self.phase in COMPLETED_PHASES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.phase == "Succeeded"
+
+    @property
+    def deleting(self) -> bool:
+        return self.deletion_timestamp is not None or self.gone
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _strategy_of(holder: Any) -> str | None:
+    gc = _mapping(_mapping(holder).get("artifactGC"))
+    value = gc.get("strategy")
+    return str(value) if value not in (None, "") else None
+
+
+def parse_artifact(node_id: str, raw: Mapping[str, Any]) -> Artifact:
+    kinds = [k for k in LOCATION_KINDS if isinstance(raw.get(k), Mapping)]
+    kind = kinds[0] if kinds else None
+    return Artifact(node_id=node_id, name=str(raw.get("name") or ""), kind=kind,
+                    location=dict(raw[kind]) if kind else {}, strategy=_strategy_of(raw),
+                    deleted=bool(raw.get("deleted", False)))
+
+
+def _templates(obj: Mapping[str, Any]) -> list[Any]:
+    spec, status = _mapping(obj.get("spec")), _mapping(obj.get("status"))
+    stored = _mapping(status.get("storedWorkflowTemplateSpec"))
+    found = list(spec.get("templates") or []) + list(stored.get("templates") or [])
+    found += list(_mapping(status.get("storedTemplates")).values())
+    return [t for t in found if isinstance(t, Mapping)]
+
+
+def _template_strategies(obj: Mapping[str, Any]) -> frozenset[str]:
+    strategies = set()
+    for template in _templates(obj):
+        for art in _mapping(template.get("outputs")).get("artifacts") or []:
+            strategy = _strategy_of(art)
+            if strategy:
+                strategies.add(strategy)
+    return frozenset(strategies)
+
+
+def _repository(status: Mapping[str, Any]) -> RepositoryRef:
+    ref = _mapping(status.get("artifactRepositoryRef"))
+    entry = ref.get("artifactRepository")
+    return RepositoryRef(config_map=ref.get("configMap") or None, key=ref.get("key") or None,
+                         namespace=ref.get("namespace") or None,
+                         default=bool(ref.get("default", False)),
+                         entry=dict(entry) if isinstance(entry, Mapping) else None)
+
+
+def parse_workflow(obj: Mapping[str, Any], *, gone: bool = False) -> Workflow:
+    meta, spec = _mapping(obj.get("metadata")), _mapping(obj.get("spec"))
+    status = _mapping(obj.get("status"))
+    stored = _mapping(status.get("storedWorkflowTemplateSpec"))
+    artifacts: list[Artifact] = []
+    for node_id, node in sorted(_mapping(status.get("nodes")).items()):
+        if not isinstance(node, Mapping) or node.get("type") != "Pod":
+            continue
+        for raw in _mapping(node.get("outputs")).get("artifacts") or []:
+            if isinstance(raw, Mapping):
+                artifacts.append(parse_artifact(str(node.get("id") or node_id), raw))
+    return Workflow(
+        namespace=str(meta.get("namespace") or ""), name=str(meta.get("name") or ""),
+        uid=str(meta.get("uid") or ""), resource_version=str(meta.get("resourceVersion") or ""),
+        labels={str(k): str(v) for k, v in _mapping(meta.get("labels")).items()},
+        annotations={str(k): str(v) for k, v in _mapping(meta.get("annotations")).items()},
+        finalizers=tuple(str(f) for f in meta.get("finalizers") or []),
+        phase=str(status.get("phase") or ""), finished_at=parse_time(status.get("finishedAt")),
+        deletion_timestamp=parse_time(meta.get("deletionTimestamp")),
+        strategy=_strategy_of(spec) or _strategy_of(stored),
+        template_strategies=_template_strategies(obj), repository=_repository(status),
+        artifacts=tuple(artifacts), gone=gone)
+
+
+def summary(workflow: Workflow) -> str:
+    """One line for logs."""
+    return json.dumps({"workflow": workflow.ref, "phase": workflow.phase,
+                       "artifacts": len(workflow.artifacts),
+                       "deleting": workflow.deleting})

@@ -1,0 +1,137 @@
+"""`argosy cp --archive` and `ls --archive-contents`, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+
+def _tree(root: Path) -> None:
+    (root / "data" / "deep").mkdir(parents=True)
+    (root / "empty").mkdir()
+    (root / "data" / "a.csv").write_text("1,2,3\n" * 1000)
+    (root / "data" / "deep" / "b.bin").write_bytes(os.urandom(200_000))
+    (root / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (root / "run.sh").chmod(0o755)
+    (root / "link").symlink_to("data/a.csv")
+
+
+def _same_tree(a: Path, b: Path) -> None:
+    for path in sorted(a.rglob("*")):
+        other = b / path.relative_to(a)
+        if path.is_symlink():
+            assert os.readlink(other) == os.readlink(path)
+        elif path.is_dir():
+            assert other.is_dir()
+        else:
+            assert other.read_bytes() == path.read_bytes()
+            assert other.stat().st_mode == path.stat().st_mode
+
+
+@pytest.mark.parametrize("fmt", ["tar.zst", "tar.gz", "tar", "zip"])
+def test_a_folder_round_trips_as_one_archive(argosy_local, tmp_path: Path, fmt: str) -> None:
+    _tree(tmp_path / "src")
+    up = argosy_local("cp", "--archive", fmt, "src", f"local://bkt/out/src.{fmt}")
+    assert up.code == 0, up.err
+    assert "crc32c recorded" in up.err
+    down = argosy_local("cp", "--archive", "auto", f"local://bkt/out/src.{fmt}", "back")
+    assert down.code == 0, down.err
+    _same_tree(tmp_path / "src", tmp_path / "back")
+    assert (tmp_path / "back" / "empty").is_dir()
+    if fmt != "zip":
+        assert "verified crc32c:" in down.err
+
+
+def test_include_extracts_only_the_matching_paths(argosy_local, tmp_path: Path) -> None:
+    _tree(tmp_path / "src")
+    argosy_local("cp", "--archive", "tar.zst", "src", "local://bkt/a.tar.zst")
+    got = argosy_local("cp", "--archive", "auto", "--include", "data/**/*.bin",
+                       "local://bkt/a.tar.zst", "part")
+    assert got.code == 0, got.err
+    files = sorted(p.relative_to(tmp_path / "part").as_posix()
+                   for p in (tmp_path / "part").rglob("*") if p.is_file())
+    assert files == ["data/deep/b.bin"]
+
+
+def test_ls_archive_contents_lists_entries(argosy_local, tmp_path: Path) -> None:
+    _tree(tmp_path / "src")
+    argosy_local("cp", "--archive", "tar.gz", "src", "local://bkt/a.tgz")
+    rows = [json.loads(x) for x in
+            argosy_local("ls", "--archive-contents", "--json", "local://bkt/a.tgz").text.splitlines()]
+    by_path = {r["path"].rstrip("/"): r for r in rows}
+    assert by_path["run.sh"]["mode"] == "0o755"
+    assert by_path["link"]["type"] == "symlink" and by_path["link"]["link"] == "data/a.csv"
+    assert by_path["data/deep/b.bin"]["size"] == 200_000
+
+
+def test_a_corrupted_archive_leaves_no_destination_folder(argosy_local, tmp_path: Path) -> None:
+    _tree(tmp_path / "src")
+    argosy_local("cp", "--archive", "tar", "src", "local://bkt/a.tar")
+    stored = tmp_path / "local-root" / "bkt" / "a.tar"
+    data = bytearray(stored.read_bytes())
+    data[600] ^= 0xFF  # inside the first member's bytes: still a valid tar
+    meta = tmp_path / "local-root" / ".argosy-meta" / "bkt" / "a.tar.json"
+    record = json.loads(meta.read_text())
+    stored.write_bytes(bytes(data))
+    record["etag"] = argosy_local("stat", "local://bkt/a.tar").text and \
+        json.loads(argosy_local("stat", "local://bkt/a.tar").text)["etag"]
+    meta.write_text(json.dumps(record))
+    got = argosy_local("cp", "--archive", "auto", "local://bkt/a.tar", "back")
+    assert got.code == 4, got.err
+    assert not (tmp_path / "back").exists()
+    assert [p.name for p in tmp_path.iterdir() if "argosy" in p.name] == []
+
+
+def test_an_archive_never_overwrites_a_folder_with_content(argosy_local, tmp_path: Path) -> None:
+    _tree(tmp_path / "src")
+    argosy_local("cp", "--archive", "tar.zst", "src", "local://bkt/a.tar.zst")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep").write_text("mine")
+    got = argosy_local("cp", "--archive", "auto", "local://bkt/a.tar.zst", "busy")
+    assert got.code == 2 and "already exists" in got.err
+    assert (tmp_path / "busy" / "keep").read_text() == "mine"
+
+
+def test_archive_none_is_one_object_per_file(argosy_local, tmp_path: Path) -> None:
+    _tree(tmp_path / "src")
+    assert argosy_local("cp", "--archive", "none", "src", "local://bkt/flat/").code == 0
+    listing = argosy_local("ls", "-r", "local://bkt/flat/").text
+    assert "local://bkt/flat/src/data/deep/b.bin" in listing
+
+
+def test_archive_none_keeps_links_empty_folders_and_modes_through_its_manifest(
+        argosy_local, tmp_path: Path) -> None:
+    _tree(tmp_path / "src")
+    assert argosy_local("cp", "--archive", "none", "src", "local://bkt/t/").code == 0
+    keys = argosy_local("ls", "-r", "local://bkt/t/").text
+    assert "local://bkt/t/src/.argosy-manifest.json" in keys
+    assert "local://bkt/t/src/link" not in keys  # a link is kept as a link, not a copy
+    got = argosy_local("cp", "--archive", "none", "local://bkt/t/src/", "back")
+    assert got.code == 0, got.err
+    _same_tree(tmp_path / "src", tmp_path / "back")
+    assert (tmp_path / "back" / "empty").is_dir()
+    assert not (tmp_path / "back" / ".argosy-manifest.json").exists()
+
+
+def test_a_file_missing_from_a_manifested_tree_fails_and_leaves_nothing(
+        argosy_local, tmp_path: Path) -> None:
+    _tree(tmp_path / "src")
+    argosy_local("cp", "--archive", "none", "src", "local://bkt/t/")
+    assert argosy_local("rm", "local://bkt/t/src/data/a.csv").code == 0
+    got = argosy_local("cp", "--archive", "none", "local://bkt/t/src/", "back")
+    assert got.code == 4 and "missing" in got.err and "data/a.csv" in got.err
+    assert not (tmp_path / "back").exists()
+
+
+def test_an_extra_object_in_a_manifested_tree_is_reported_and_left_out(
+        argosy_local, tmp_path: Path) -> None:
+    _tree(tmp_path / "src")
+    argosy_local("cp", "--archive", "none", "src", "local://bkt/t/")
+    (tmp_path / "stray").write_text("not part of it")
+    argosy_local("cp", "stray", "local://bkt/t/src/stray")
+    got = argosy_local("cp", "--archive", "none", "local://bkt/t/src/", "back")
+    assert got.code == 0 and "not in the tree manifest" in got.err
+    assert not (tmp_path / "back" / "stray").exists()
