@@ -220,8 +220,13 @@ def make_client(settings: S3Settings) -> Any:
     # start (~0.1 s), and a command that moves a file should not pay for them.
     session = botocore.session.Session(profile=settings.profile)
     if settings.access_key or settings.secret_key:
+        if not (settings.access_key and settings.secret_key):
+            raise AccessDenied("static S3 credentials need both an access key and a secret "
+                               "key", code="PartialCredentials")
         session.set_credentials(settings.access_key, settings.secret_key,
                                 settings.session_token)
+    s3_options: Any = {"addressing_style": settings.addressing_style,
+                       "payload_signing_enabled": False}
     config = Config(
         region_name=settings.region or session.get_config_variable("region") or "us-east-1",
         retries={"max_attempts": 1, "mode": "standard"},
@@ -229,7 +234,7 @@ def make_client(settings: S3Settings) -> Any:
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         tcp_keepalive=True,
-        s3={"addressing_style": settings.addressing_style, "payload_signing_enabled": False},
+        s3=s3_options,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
