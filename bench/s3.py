@@ -213,8 +213,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def compile_argosy() -> None:
+    """Byte-compile Argosy's modules first, as pip does for a wheel install: an editable
+    checkout under PYTHONDONTWRITEBYTECODE would otherwise recompile them on every start
+    (~0.1 s), a cost no installed peer pays."""
+    folders = [str(rgw.ROOT / name) for name in ("artifacts", "cli")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], check=True,
+                    stdout=subprocess.DEVNULL)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    compile_argosy()
     tools = peers.select(peers.all_tools(args.argosy_args), args.tools)
     began, stamp = time.monotonic(), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     work = Path(tempfile.mkdtemp(prefix="argosy-bench-", dir=args.tmp))

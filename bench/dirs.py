@@ -1,0 +1,625 @@
+"""Directory artifacts on a real Ceph RGW: Argosy's archives and one-object-per-file uploads
+against Argo's method and the fastest peers, on a tree of ~20k real text files.
+
+    .venv/bin/python -m bench.dirs [--runs 3] [--corpus DIR] [--slow-runs 1]
+                                   [--subset 2000] [--delay-ms 20] [--env FILE] [--tmp DIR]
+
+Without --corpus, copies ~20k real text files (<= 300 MiB) from the machine into a temp
+folder (bench/corpus.py: fixed sources, sorted walk). Starts its own RGW with
+scripts/rgw.sh (or uses --env FILE), one bucket, and runs every case as a separate
+process, measured by bench/rss.py (wall time, peak RSS of the process tree, CPU), in
+--runs interleaved rounds (each round starts one case further on), with the bucket
+emptied, RGW's garbage collection forced and dirty pages synced between runs:
+
+  archive upload (MiB/s of source bytes):
+    argosy      argosy cp -q --archive tar.zst CORPUS s3://B/K.tar.zst
+    argo        tar czf TMP.tgz -C CORPUS . ; boto3 upload_file(TMP.tgz) with defaults,
+                timed together. Argo's executor tars + gzips the output to a temp file and
+                uploads it with minio-go (one PUT, or multipart with 4 workers): boto3's
+                upload_file with its defaults (8 MiB parts, 10 threads) is a fair stand-in.
+    s5cmd-pipe  tar cf - -C CORPUS . | zstd -3 -T0 | s5cmd pipe s3://B/K  (a peer)
+  download + extract (MiB/s of source bytes):
+    argosy      argosy cp -q --archive auto s3://B/K.tar.zst OUT
+    argo        boto3 get_object streamed to TMP.tgz (one stream), then tar xzf, together
+  archive: none upload (files/s):
+    argosy      argosy cp -q --archive none CORPUS s3://B/flat/
+    s5cmd       s5cmd cp 'CORPUS/*' s3://B/flat2/   (a wildcard copies the tree recursively)
+    boto3-16    put_object per file, ThreadPoolExecutor(16)  (first --slow-runs rounds)
+    boto3-seq   put_object per file, in sequence             (first --slow-runs rounds)
+  the same behind bench/delay_proxy.py (+20 ms on every request), a --subset file tree:
+    argosy      argosy cp -q --archive none SUBSET s3://B/proxied/
+    boto3-seq   put_object per file, in sequence             (first --slow-runs rounds)
+
+Verification, outside the timed region: every download is compared with the corpus (paths
+and sizes; bytes too in the first round); every flat upload is listed back (paths and
+sizes); every archive object's size is checked, and in the first round the s5cmd pipe's
+object is decompressed and its tar entries counted. Prints the table (bench/dirs_report.py)
+and writes bench/results/dirs-<timestamp>.json. Everything it started or wrote is removed
+at the end (a --corpus is only read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from bench import corpus, dirs_report, noise, rgw, rss
+from bench.dirs_report import DirRun
+
+MiB = 1 << 20
+ROOT = rgw.ROOT
+RESULTS = ROOT / "bench" / "results"
+PY = sys.executable
+ARGOSY = str(Path(sys.executable).parent / "argosy")
+S5CMD = str(Path(sys.executable).parent.parent / "lib" / "python3.11" / "site-packages" /
+            "s5cmd" / "bin" / "s5cmd")
+MANIFEST = ".argosy-manifest.json"
+
+
+def log(message: str) -> None:
+    print(f"bench {time.strftime('%H:%M:%S')}: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Proxy:
+    proc: subprocess.Popen[str]
+    endpoint: str
+
+
+@dataclass
+class Ctx:
+    gateway: rgw.Rgw
+    bucket: str
+    admin: Any
+    work: Path
+    root: Path  # the corpus
+    tree: corpus.TreeStats
+    subset: Path
+    subset_tree: corpus.TreeStats
+    proxy: Proxy | None = None
+    overhead: float = 0.0  # seconds spent emptying the bucket between runs
+    failures: list[str] = field(default_factory=list)
+    runs: list[DirRun] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ server side helpers
+
+def admin_client(gateway: rgw.Rgw) -> Any:
+    s3 = boto3.client("s3", endpoint_url=gateway.endpoint, region_name=gateway.region,
+                      aws_access_key_id=gateway.access_key,
+                      aws_secret_access_key=gateway.secret_key,
+                      config=Config(request_checksum_calculation="when_required",
+                                    response_checksum_validation="when_required",
+                                    retries={"max_attempts": 3, "mode": "standard"}))
+
+    def content_md5(params: dict[str, Any], **_: Any) -> None:
+        # RGW 16 wants Content-MD5 on DeleteObjects; botocore >= 1.36 no longer sends it
+        body = params["body"]
+        if isinstance(body, str):
+            body = body.encode()
+        params["headers"]["Content-MD5"] = base64.b64encode(
+            hashlib.md5(body).digest()).decode()
+
+    s3.meta.events.register("before-call.s3.DeleteObjects", content_md5)
+    return s3
+
+
+def list_keys(ctx: Ctx, prefix: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for page in ctx.admin.get_paginator("list_objects_v2").paginate(Bucket=ctx.bucket,
+                                                                    Prefix=prefix):
+        for obj in page.get("Contents", []):
+            out[obj["Key"]] = obj["Size"]
+    return out
+
+
+def clear_bucket(ctx: Ctx) -> None:
+    """Delete every object (1000 a request) and abort every multipart upload."""
+    keys = list(list_keys(ctx, ""))
+    for i in range(0, len(keys), 1000):
+        done = ctx.admin.delete_objects(Bucket=ctx.bucket, Delete={
+            "Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
+        if done.get("Errors"):
+            raise RuntimeError(f"delete_objects: {done['Errors'][:3]}")
+    for _ in range(100):
+        uploads = ctx.admin.list_multipart_uploads(Bucket=ctx.bucket)
+        for upload in uploads.get("Uploads", []):
+            ctx.admin.abort_multipart_upload(Bucket=ctx.bucket, Key=upload["Key"],
+                                             UploadId=upload["UploadId"])
+        if not uploads.get("IsTruncated"):
+            break
+
+
+def between_runs(ctx: Ctx) -> None:
+    """Leave the server as the next run should find it: empty bucket, garbage collected,
+    dirty pages written out. Deleting 20k objects takes RGW ~30 s: most of the overhead."""
+    t0 = time.monotonic()
+    clear_bucket(ctx)
+    rgw.gc(ctx.gateway)
+    os.sync()
+    ctx.overhead += time.monotonic() - t0
+
+
+def start_proxy(upstream: str, delay_ms: float) -> Proxy:
+    host_port = upstream.split("://", 1)[-1].rstrip("/")
+    proc = subprocess.Popen([PY, "-m", "bench.delay_proxy", "--upstream", host_port,
+                             "--delay-ms", str(delay_ms)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    try:
+        port = json.loads(line)["port"]
+    except (ValueError, KeyError) as error:
+        proc.kill()
+        raise RuntimeError(f"delay proxy did not start: {line!r}") from error
+    return Proxy(proc, f"http://127.0.0.1:{port}")
+
+
+def stop_proxy(proxy: Proxy) -> dict[str, Any]:
+    proxy.proc.terminate()
+    try:
+        out, _ = proxy.proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proxy.proc.kill()
+        proxy.proc.communicate()
+        return {}
+    try:
+        stats: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        return stats
+    except (ValueError, IndexError):
+        return {}
+
+
+# ------------------------------------------------------------------ measuring
+
+def tool_env(ctx: Ctx, endpoint: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_"))}
+    env.update(ctx.gateway.env())
+    env["AWS_DEFAULT_REGION"] = ctx.gateway.region
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    return env
+
+
+def measure(ctx: Ctx, case: str, round_: int, cmd: list[str], *, files: int, size: int,
+            endpoint: str | None = None, timeout: float = 900) -> DirRun | None:
+    pids = noise.daemon_pids(ctx.gateway.state_dir)
+    if endpoint and ctx.proxy:
+        pids.append(ctx.proxy.proc.pid)  # the proxy's CPU counts as the server's
+    watch = noise.CpuWatch(pids)
+    watch.start()
+    m = rss.run(cmd, env=tool_env(ctx, endpoint), cwd=ROOT, timeout=timeout)
+    server_cpu, foreign_cpu = watch.stop(m.cpu_seconds)
+    shown = " ".join(cmd)
+    if m.returncode != 0:
+        why = "timed out" if m.timed_out else f"exit {m.returncode}"
+        detail = (m.stderr.strip() or m.stdout.strip())[-800:]
+        ctx.failures.append(f"{case} round {round_ + 1}: {why} after {m.seconds:.1f} s: "
+                            f"{shown}\n    {detail}")
+        log(f"FAILED {case} ({why}): {detail}")
+        return None
+    inner = None
+    for line in reversed(m.stdout.strip().splitlines()):
+        try:
+            inner = float(json.loads(line)["seconds"])
+            break
+        except (ValueError, KeyError, TypeError):
+            continue
+    return DirRun(case, round_, files, size, 0, m.seconds, inner, m.peak_rss, m.tree_rss,
+                  m.hwm_self, m.cpu_seconds, server_cpu, foreign_cpu, "", shown)
+
+
+def keep(ctx: Ctx, run: DirRun) -> None:
+    ctx.runs.append(run)
+    rate = f"{run.mib_s:6.0f} MiB/s {run.files_s:6.0f} files/s"
+    log(f"round {run.round + 1} {run.case:<18}{rate} {run.seconds:6.2f} s  "
+        f"RSS {run.peak_rss / MiB:5.0f} MiB  CPU {run.cpu_seconds:5.2f} s  server "
+        f"{run.server_cpu:5.2f} s  others {run.foreign_share:4.0%}"
+        f"{f'  stored {run.stored_bytes / MiB:.1f} MiB' if run.stored_bytes else ''}"
+        f"{'  verified ' + run.verified if run.verified else ''}")
+
+
+def fail(ctx: Ctx, case: str, round_: int, why: str) -> None:
+    ctx.failures.append(f"{case} round {round_ + 1}: {why}")
+    log(f"FAILED {case}: {why}")
+
+
+def stored_size(ctx: Ctx, key: str) -> int:
+    try:
+        return int(ctx.admin.head_object(Bucket=ctx.bucket, Key=key)["ContentLength"])
+    except Exception:  # noqa: BLE001 - a missing object is reported as 0 bytes
+        return 0
+
+
+def check_download(ctx: Ctx, run: DirRun, out: Path, full: bool) -> bool:
+    if not out.is_dir():
+        fail(ctx, run.case, run.round, f"{out} was not created")
+        return False
+    problem = corpus.compare(ctx.root, out, full=full)
+    if problem:
+        fail(ctx, run.case, run.round, f"downloaded tree differs: {problem}")
+        return False
+    run.verified = "bytes" if full else "paths+sizes"
+    return True
+
+
+def check_flat(ctx: Ctx, run: DirRun, prefix: str, source: Path) -> bool:
+    """The objects under prefix hold every regular file of source at its size."""
+    want = {rel.replace(os.sep, "/"): n for rel, n in corpus.listing(source).items()}
+    got = {k[len(prefix):]: n for k, n in list_keys(ctx, prefix).items()
+           if not k.endswith("/") and not k.endswith("/" + MANIFEST) and k != prefix + MANIFEST}
+    missing = sorted(set(want) - set(got))
+    wrong = sorted(k for k in want if k in got and got[k] != want[k])
+    if missing or wrong:
+        fail(ctx, run.case, run.round, f"{len(missing)} files missing (e.g. {missing[:3]}), "
+             f"{len(wrong)} with a wrong size (e.g. {wrong[:3]}) under s3://{ctx.bucket}/"
+             f"{prefix}")
+        return False
+    extra = len(set(got) - set(want))
+    run.verified = "paths+sizes" + (f" (+{extra} extra objects)" if extra else "")
+    run.stored_bytes = sum(got.values())
+    return True
+
+
+def check_zst_tar(ctx: Ctx, run: DirRun, key: str) -> bool:
+    """Decompress the object and count the tar's regular files and their bytes."""
+    import zstandard
+
+    body = ctx.admin.get_object(Bucket=ctx.bucket, Key=key)["Body"]
+    files = size = 0
+    with zstandard.ZstdDecompressor().stream_reader(body) as raw, \
+            tarfile.open(fileobj=raw, mode="r|") as tar:
+        for member in tar:
+            if member.isreg():
+                files += 1
+                size += member.size
+    if (files, size) != (ctx.tree.files, ctx.tree.bytes):
+        fail(ctx, run.case, run.round, f"the archive holds {files} files, {size} bytes; "
+             f"the corpus {ctx.tree.files}, {ctx.tree.bytes}")
+        return False
+    run.verified = "tar entries+sizes"
+    return True
+
+
+# ------------------------------------------------------------------ the cases
+
+def unit_argosy_archive(ctx: Ctx, r: int) -> None:
+    key = f"argosy/r{r}/corpus.tar.zst"
+    url = f"s3://{ctx.bucket}/{key}"
+    out = ctx.work / "down" / f"argosy-r{r}"
+    try:
+        up = measure(ctx, "up:argosy", r,
+                     [ARGOSY, "cp", "-q", "--archive", "tar.zst", str(ctx.root), url],
+                     files=ctx.tree.files, size=ctx.tree.bytes)
+        if up is None:
+            return
+        up.stored_bytes = stored_size(ctx, key)
+        if not up.stored_bytes:
+            fail(ctx, up.case, r, f"no object at {url}")
+            return
+        up.verified = "by the download"
+        keep(ctx, up)
+        down = measure(ctx, "down:argosy", r,
+                       [ARGOSY, "cp", "-q", "--archive", "auto", url, str(out)],
+                       files=ctx.tree.files, size=ctx.tree.bytes)
+        if down is None:
+            return
+        down.stored_bytes = up.stored_bytes
+        if check_download(ctx, down, out, full=r == 0):
+            keep(ctx, down)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        between_runs(ctx)
+
+
+ARGO_UP = ('set -euo pipefail; tar czf "$1" -C "$2" . ; '
+           'exec "$3" -m bench.peer_boto3 default up "$1" "$4" "$5"')
+ARGO_DOWN = ('set -euo pipefail; "$3" -m bench.peer_dirs get "$4" "$5" "$1"; '
+             'mkdir "$2"; tar xzf "$1" -C "$2"')
+
+
+def unit_argo(ctx: Ctx, r: int) -> None:
+    key = f"argo/r{r}/corpus.tgz"
+    tgz = ctx.work / f"argo-up-r{r}.tgz"
+    tgz_down = ctx.work / f"argo-down-r{r}.tgz"
+    out = ctx.work / "down" / f"argo-r{r}"
+    try:
+        up = measure(ctx, "up:argo", r, ["bash", "-c", ARGO_UP, "bash", str(tgz),
+                                          str(ctx.root), PY, ctx.bucket, key],
+                     files=ctx.tree.files, size=ctx.tree.bytes)
+        if up is None:
+            return
+        up.stored_bytes = stored_size(ctx, key)
+        if up.stored_bytes != tgz.stat().st_size:
+            fail(ctx, up.case, r, f"stored {up.stored_bytes} bytes, the .tgz has "
+                 f"{tgz.stat().st_size}")
+            return
+        up.verified = "size"
+        keep(ctx, up)
+        tgz.unlink()
+        down = measure(ctx, "down:argo", r, ["bash", "-c", ARGO_DOWN, "bash", str(tgz_down),
+                                              str(out), PY, ctx.bucket, key],
+                       files=ctx.tree.files, size=ctx.tree.bytes)
+        if down is None:
+            return
+        down.stored_bytes = up.stored_bytes
+        if check_download(ctx, down, out, full=r == 0):
+            keep(ctx, down)
+    finally:
+        corpus_rm(tgz, tgz_down)
+        shutil.rmtree(out, ignore_errors=True)
+        between_runs(ctx)
+
+
+S5CMD_PIPE = ('set -euo pipefail; tar cf - -C "$1" . | zstd -q -3 -T0 | '
+              '"$2" --endpoint-url "$3" pipe "$4"')
+
+
+def unit_s5cmd_pipe(ctx: Ctx, r: int) -> None:
+    key = f"s5cmd/r{r}/corpus.tar.zst"
+    try:
+        up = measure(ctx, "up:s5cmd-pipe", r,
+                     ["bash", "-c", S5CMD_PIPE, "bash", str(ctx.root), S5CMD,
+                      ctx.gateway.endpoint, f"s3://{ctx.bucket}/{key}"],
+                     files=ctx.tree.files, size=ctx.tree.bytes)
+        if up is None:
+            return
+        up.stored_bytes = stored_size(ctx, key)
+        if not up.stored_bytes:
+            fail(ctx, up.case, r, "no object stored")
+            return
+        up.verified = "size"
+        if r == 0 and not check_zst_tar(ctx, up, key):
+            return
+        keep(ctx, up)
+    finally:
+        between_runs(ctx)
+
+
+def flat_unit(case: str, command: Callable[[Ctx, str, Path], list[str]], *,
+              proxied: bool = False) -> Callable[[Ctx, int], None]:
+    """An upload of one object per file; the objects land under the returned prefix."""
+
+    def unit(ctx: Ctx, r: int) -> None:
+        source, tree = (ctx.subset, ctx.subset_tree) if proxied else (ctx.root, ctx.tree)
+        base = f"{case.replace(':', '-')}/r{r}/"
+        try:
+            cmd = command(ctx, base, source)
+            endpoint = ctx.proxy.endpoint if proxied and ctx.proxy else None
+            run = measure(ctx, case, r, cmd, files=tree.files, size=tree.bytes,
+                          endpoint=endpoint, timeout=120 + tree.files / 5)
+            if run is None:
+                return
+            # argosy nests the folder's name under a prefix URL ending in "/"
+            prefix = base + (source.name + "/" if "argosy" in case else "")
+            if check_flat(ctx, run, prefix, source):
+                keep(ctx, run)
+        finally:
+            between_runs(ctx)
+
+    return unit
+
+
+def _argosy_none(ctx: Ctx, base: str, source: Path) -> list[str]:
+    return [ARGOSY, "cp", "-q", "--archive", "none", str(source), f"s3://{ctx.bucket}/{base}"]
+
+
+def _s5cmd_cp(ctx: Ctx, base: str, source: Path) -> list[str]:
+    return [S5CMD, "--endpoint-url", ctx.gateway.endpoint, "cp", f"{source}/*",
+            f"s3://{ctx.bucket}/{base}"]
+
+
+def _boto3_each(threads: int) -> Callable[[Ctx, str, Path], list[str]]:
+    return lambda ctx, base, source: [PY, "-m", "bench.peer_dirs", "put-each", str(source),
+                                      ctx.bucket, base, str(threads)]
+
+
+def corpus_rm(*paths: Path) -> None:
+    for p in paths:
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    run: Callable[[Ctx, int], None]
+    slow: bool = False  # boto3 per file: only in the first --slow-runs rounds
+    proxied: bool = False
+
+
+UNITS: tuple[Unit, ...] = (
+    Unit("argosy tar.zst up+down", unit_argosy_archive),
+    Unit("argo up+down", unit_argo),
+    Unit("s5cmd pipe", unit_s5cmd_pipe),
+    Unit("argosy none", flat_unit("none:argosy", _argosy_none)),
+    Unit("s5cmd cp", flat_unit("none:s5cmd", _s5cmd_cp)),
+    Unit("boto3 16 threads", flat_unit("none:boto3-16", _boto3_each(16)), slow=True),
+    Unit("boto3 sequential", flat_unit("none:boto3-seq", _boto3_each(1)), slow=True),
+    Unit("proxied argosy none", flat_unit("proxy:argosy", _argosy_none, proxied=True),
+         proxied=True),
+    Unit("proxied boto3 seq", flat_unit("proxy:boto3-seq", _boto3_each(1), proxied=True),
+         slow=True, proxied=True),
+)
+
+
+# ------------------------------------------------------------------ main
+
+def versions() -> dict[str, str]:
+    def first_line(cmd: list[str]) -> str:
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, cwd=ROOT,
+                                  check=False)
+            return ((done.stdout or done.stderr).strip().splitlines() or [""])[0]
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str] = {}
+    for name in ("argosy", "boto3", "botocore", "zstandard", "isal", "awscrt"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "-"
+    found["s5cmd"] = first_line([S5CMD, "version"])
+    found["tar"] = first_line(["tar", "--version"])
+    found["zstd"] = first_line(["zstd", "--version"])
+    found["gzip"] = first_line(["gzip", "--version"])
+    found["radosgw"] = first_line(["radosgw", "--version"])
+    found["argosy_git"] = first_line(["git", "rev-parse", "--short", "HEAD"])
+    dirty = first_line(["git", "status", "--porcelain", "--untracked-files=no"])
+    found["argosy_git_dirty"] = "yes" if dirty else "no"
+    return found
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.dirs",
+                                description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--runs", type=int, default=3, help="interleaved rounds over the cases")
+    p.add_argument("--slow-runs", type=int, default=1,
+                   help="rounds that include the boto3 per-file cases (16 threads, "
+                   "sequential, proxied sequential: ~1-2 min each plus ~30 s of deletes)")
+    p.add_argument("--corpus", type=Path, help="the tree to move (default: build one)")
+    p.add_argument("--max-files", type=int, default=20_000, help="corpus build limit")
+    p.add_argument("--max-mib", type=int, default=300, help="corpus build limit")
+    p.add_argument("--subset", type=int, default=2000, help="files behind the delay proxy")
+    p.add_argument("--delay-ms", type=float, default=20.0, help="delay proxy: ms a request")
+    p.add_argument("--only", help="comma-separated subset of the cases: "
+                   + ", ".join(u.name for u in UNITS))
+    p.add_argument("--env", type=Path, help="use the RGW described by this env file")
+    p.add_argument("--tmp", type=Path, help="where the temp folder goes (default: system temp)")
+    args = p.parse_args(argv)
+    if args.runs < 1 or args.slow_runs < 0 or args.subset < 1:
+        p.error("--runs and --subset must be at least 1, --slow-runs at least 0")
+    if args.corpus and not args.corpus.is_dir():
+        p.error(f"--corpus {args.corpus} is not a folder")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    units = list(UNITS)
+    if args.only:
+        wanted = {n.strip() for n in args.only.split(",") if n.strip()}
+        unknown = wanted - {u.name for u in units}
+        if unknown:
+            raise SystemExit(f"unknown cases {sorted(unknown)}; known: "
+                             f"{', '.join(u.name for u in units)}")
+        units = [u for u in units if u.name in wanted]
+    for needed in ("tar", "zstd", "gzip", "bash"):
+        if not shutil.which(needed):
+            raise SystemExit(f"{needed} not found (apt-get install {needed})")
+    began, stamp = time.monotonic(), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    work = Path(tempfile.mkdtemp(prefix="argosy-dirs-", dir=args.tmp))
+    state = work / "rgw"
+    ctx: Ctx | None = None
+    proxy: Proxy | None = None
+    proxy_stats: dict[str, Any] = {}
+    try:
+        if args.corpus:
+            tree_root = args.corpus.resolve()
+            tree = corpus.stats(tree_root)
+            log(f"corpus {tree_root}: {tree.files} files, {tree.bytes / MiB:.0f} MiB")
+        else:
+            tree_root = work / "corpus"
+            log(f"building the corpus in {tree_root} (<= {args.max_files} files, "
+                f"<= {args.max_mib} MiB)")
+            tree = corpus.build(tree_root, args.max_files, args.max_mib * MiB)
+            log(f"corpus: {tree.files} files, {tree.bytes / MiB:.0f} MiB")
+        links = sum(1 for d, _, names in os.walk(tree_root) for n in names
+                    if os.path.islink(os.path.join(d, n)))
+        if links or tree.other:
+            log(f"WARNING: the corpus holds {links} symlinks and {tree.other} special files: "
+                "the tools treat them differently (s5cmd follows links, boto3 peers skip "
+                "them); counts compare regular files only")
+        subset_root = work / "subset" / tree_root.name
+        subset_tree = corpus.subset(tree_root, subset_root, args.subset)
+        log(f"proxied subset: {subset_tree.files} files, {subset_tree.bytes / MiB:.1f} MiB")
+        (work / "down").mkdir()
+        if args.env:
+            gateway = rgw.from_env_file(args.env)
+            log(f"using the RGW at {gateway.endpoint} ({args.env})")
+        else:
+            log(f"starting Ceph RGW in {state}")
+            gateway = rgw.start(state)
+            log(f"RGW at {gateway.endpoint}")
+        ctx = Ctx(gateway, f"argosy-dirs-{secrets.token_hex(4)}", admin_client(gateway), work,
+                  tree_root, tree, subset_root, subset_tree)
+        ctx.admin.create_bucket(Bucket=ctx.bucket)
+        if any(u.proxied for u in units):
+            proxy = start_proxy(gateway.endpoint, args.delay_ms)
+            ctx.proxy = proxy
+            log(f"delay proxy (+{args.delay_ms:g} ms a request) at {proxy.endpoint}")
+        meta: dict[str, Any] = {
+            "started_utc": stamp, "runs": args.runs, "slow_runs": args.slow_runs,
+            "corpus": str(tree_root) if args.corpus else "built",
+            "corpus_files": tree.files, "corpus_bytes": tree.bytes, "corpus_symlinks": links,
+            "subset_files": subset_tree.files, "subset_bytes": subset_tree.bytes,
+            "delay_ms": args.delay_ms, "endpoint": gateway.endpoint, "own_rgw": not args.env,
+            "cpus": os.cpu_count(), "python": platform.python_version(),
+            "loadavg_start": os.getloadavg(), "versions": versions(),
+            "cases": [u.name for u in units],
+        }
+        log(f"load average {fmt_load(meta['loadavg_start'])}; versions {meta['versions']}")
+        for r in range(args.runs):
+            shift = r % len(units)
+            for unit in units[shift:] + units[:shift]:
+                if unit.slow and r >= args.slow_runs:
+                    continue
+                unit.run(ctx, r)
+        if proxy:
+            proxy_stats = stop_proxy(proxy)
+            proxy = None
+        meta.update(loadavg_end=os.getloadavg(), seconds=round(time.monotonic() - began, 1),
+                    between_runs_seconds=round(ctx.overhead, 1), failures=ctx.failures,
+                    proxy=proxy_stats)
+        text = dirs_report.table(ctx.runs, meta)
+        print(text)
+        for failure in ctx.failures:
+            print(f"FAILED: {failure}")
+        out = RESULTS / f"dirs-{stamp}.json"
+        dirs_report.write_json(out, meta, ctx.runs, text)
+        print(f"results: {out.relative_to(ROOT)}; took {meta['seconds']:.0f} s")
+        return 1 if ctx.failures else 0
+    finally:
+        if proxy:
+            stop_proxy(proxy)
+        if ctx is not None:
+            try:
+                clear_bucket(ctx)
+                ctx.admin.delete_bucket(Bucket=ctx.bucket)
+            except Exception as error:  # noqa: BLE001 - cleanup must not hide the real error
+                log(f"could not remove bucket {ctx.bucket}: {error}")
+        if not args.env and state.exists():
+            rgw.stop(state)
+            log("RGW stopped")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def fmt_load(values: Any) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
