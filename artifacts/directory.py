@@ -10,6 +10,7 @@ before the extracted tree is moved into place: a mismatch leaves no destination 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,11 +20,13 @@ from typing import Literal
 from argosy.artifacts import archive, tree
 from argosy.artifacts.download import DownloadResult, iter_object
 from argosy.artifacts.errors import IntegrityError, InvalidSpec
+from argosy.artifacts.manifest import walk
 from argosy.artifacts.protocol import Driver
+from argosy.artifacts.resume import CheckpointStore
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
 from argosy.artifacts.streams import ChunkReader
-from argosy.artifacts.upload import upload_stream
+from argosy.artifacts.upload import NotReproducible, StreamSource, upload_stream
 
 ArchiveFormat = Literal["tar", "tar.zst", "tar.gz", "zip", "none"]
 ARCHIVE_FORMATS: tuple[str, ...] = ("tar.zst", "tar.gz", "tar", "zip", "none")
@@ -41,8 +44,14 @@ class DirectoryResult:
 
 def upload_directory(driver: Driver, key: str, root: str | os.PathLike[str], *,
                      fmt: ArchiveFormat, settings: TransferSettings, level: int | None = None,
-                     keep_mtime: bool = False,
+                     keep_mtime: bool = False, checkpoints: CheckpointStore | None = None,
                      progress: Callable[[int], None] = lambda n: None) -> DirectoryResult:
+    """Upload a folder. An archive upload killed midway resumes when the same command runs
+    again with `checkpoints`: the archive's bytes are reproducible (sorted entries, fixed
+    owners, mtimes only on request), so the parts already on the server are checked
+    against the regenerated stream and only the rest is sent; if the tree changed (its
+    fingerprint of paths, sizes, modes and mtimes), or a regenerated part differs, the
+    upload starts afresh."""
     base = Path(root)
     if not base.is_dir():
         raise InvalidSpec(f"{base} is not a folder")
@@ -54,15 +63,33 @@ def upload_directory(driver: Driver, key: str, root: str | os.PathLike[str], *,
                                "; ".join(result.notes))
     if fmt not in ARCHIVE_FORMATS:
         raise InvalidSpec(f"unknown archive format {fmt!r} (use {', '.join(ARCHIVE_FORMATS)})")
-    chunks = archive.write_archive(base, fmt, level=level, keep_mtime=keep_mtime)
-    reader = ChunkReader(chunks)
-    try:
-        up = upload_stream(driver, key, reader, settings=settings,  # type: ignore[arg-type]
-                           progress=progress)
-    finally:
-        reader.close()
+    source = None
+    if checkpoints is not None:
+        source = StreamSource(f"tree:{base.resolve()}", {
+            "tree": _fingerprint(base), "format": fmt, "level": level,
+            "keep_mtime": keep_mtime})
+    for attempt in (1, 2):
+        reader = ChunkReader(archive.write_archive(base, fmt, level=level,
+                                                   keep_mtime=keep_mtime))
+        try:
+            up = upload_stream(driver, key, reader, settings=settings,  # type: ignore[arg-type]
+                               progress=progress, checkpoints=checkpoints, source=source)
+            break
+        except NotReproducible:
+            if attempt == 2:
+                raise
+        finally:
+            reader.close()
     return DirectoryResult(up.url, -1, up.size, up.record.checksum if up.record else None,
                            up.record is not None, up.note)
+
+
+def _fingerprint(root: Path) -> str:
+    digest = hashlib.sha256()
+    for rel, st, target in walk(root):
+        digest.update(f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{target}\n"
+                      .encode())
+    return digest.hexdigest()
 
 
 def download_directory(driver: Driver, key: str, dest: str | os.PathLike[str], *,

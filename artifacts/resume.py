@@ -30,7 +30,8 @@ from argosy.artifacts.protocol import Part
 VERSION = 1
 
 
-def _identity(path: str, st: os.stat_result) -> dict[str, Any]:
+def file_identity(path: str, st: os.stat_result) -> dict[str, Any]:
+    """What must not change for a file upload to resume."""
     return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
             "inode": st.st_ino}
 
@@ -67,16 +68,17 @@ class CheckpointStore:
         self.folder = Path(folder)
 
     def _file(self, url: str, source: str) -> Path:
-        digest = hashlib.sha256(f"{url}\0{os.path.abspath(source)}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{url}\0{source}".encode()).hexdigest()
         return self.folder / f"{digest[:32]}.json"
 
-    def load(self, url: str, source: str, st: os.stat_result,
+    def load(self, url: str, source: str, identity: dict[str, Any],
              part_size: int) -> Checkpoint | None:
+        """The checkpoint of an upload of `source` to `url`, if its identity still holds."""
         path = self._file(url, source)
         try:
             doc = json.loads(path.read_text())
             usable = (doc.get("version") == VERSION and doc.get("url") == url
-                      and doc.get("source") == _identity(source, st)
+                      and doc.get("source") == identity
                       and doc.get("part_size") == part_size)
             if not usable:
                 path.unlink(missing_ok=True)
@@ -90,11 +92,11 @@ class CheckpointStore:
             path.unlink(missing_ok=True)
             return None
 
-    def start(self, url: str, source: str, st: os.stat_result, part_size: int,
+    def start(self, url: str, source: str, identity: dict[str, Any], part_size: int,
               upload_id: str) -> Checkpoint:
         self.folder.mkdir(parents=True, exist_ok=True)
         doc: dict[str, Any] = {"version": VERSION, "url": url,
-                               "source": _identity(source, st), "part_size": part_size,
+                               "source": identity, "part_size": part_size,
                                "upload_id": upload_id, "parts": {}}
         path = self._file(url, source)
         _write_atomic(path, doc)

@@ -29,7 +29,7 @@ from argosy.artifacts.errors import (
 )
 from argosy.artifacts.protocol import Driver, Part
 from argosy.artifacts.record import Record
-from argosy.artifacts.resume import Checkpoint, CheckpointStore
+from argosy.artifacts.resume import Checkpoint, CheckpointStore, file_identity
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
 
@@ -239,7 +239,8 @@ def _put_parts(driver: Driver, key: str, fd: int, st: os.stat_result, name: str,
     part_size = settings.part_size_for(size)
     count = -(-size // part_size)
     url = driver.url(key)
-    checkpoint = checkpoints.load(url, name, st, part_size) if checkpoints else None
+    source, identity = os.path.abspath(name), file_identity(name, st)
+    checkpoint = checkpoints.load(url, source, identity, part_size) if checkpoints else None
     try:
         done = _resumable(driver, key, checkpoint, retrier)
     except NotFound:  # the upload is gone (aborted, swept, or completed): start again
@@ -251,7 +252,8 @@ def _put_parts(driver: Driver, key: str, fd: int, st: os.stat_result, name: str,
                     upload_id=checkpoint.upload_id if checkpoint else None,
                     on_abort=lambda: checkpoint.remove() if checkpoint else None) as upload:
         if checkpoints and checkpoint is None:
-            checkpoint = checkpoints.start(url, name, st, part_size, upload.upload_id)
+            checkpoint = checkpoints.start(url, source, identity, part_size,
+                                           upload.upload_id)
 
         def send(number: int) -> Part:
             offset = (number - 1) * part_size
@@ -296,10 +298,29 @@ def _read_full(stream: BinaryIO, buffer: bytearray) -> int:
     return filled
 
 
+class NotReproducible(ArtifactError):
+    """A resumed stream's bytes differ from what its checkpoint recorded: start afresh."""
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    """What identifies a reproducible stream (e.g. a folder's archive) for resuming."""
+
+    name: str
+    identity: dict[str, object]
+
+
 def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
                   settings: TransferSettings, metadata: Mapping[str, str] | None = None,
-                  progress: Progress = _no_progress) -> UploadResult:
-    """Upload from a non-seekable stream in order, holding at most `concurrency` parts."""
+                  progress: Progress = _no_progress,
+                  checkpoints: CheckpointStore | None = None,
+                  source: StreamSource | None = None) -> UploadResult:
+    """Upload from a non-seekable stream in order, holding at most `concurrency` parts.
+
+    With `checkpoints` and a `source` whose bytes are reproducible, a killed upload
+    resumes: each regenerated part whose CRC32C matches the checkpoint's is taken from the
+    server instead of being sent again; the first part that differs raises
+    NotReproducible (after aborting the old upload), and the caller starts afresh."""
     retrier = Retrier(settings.retry)
     metadata = dict(metadata or {})
     part_size = settings.stream_part_size
@@ -314,18 +335,35 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
         progress(filled)
         return UploadResult(driver.url(key), filled, etag, record, 1)
 
+    url = driver.url(key)
+    checkpoint = None
+    if checkpoints is not None and source is not None:
+        checkpoint = checkpoints.load(url, source.name, dict(source.identity), part_size)
+    try:
+        done = _resumable(driver, key, checkpoint, retrier)
+    except NotFound:
+        assert checkpoint is not None
+        checkpoint.remove()
+        checkpoint, done = None, {}
     slots = threading.Semaphore(settings.concurrency)
     crcs: list[tuple[int, int]] = []
-    with _Multipart(driver, key, retrier, metadata) as upload, \
+    with _Multipart(driver, key, retrier, metadata,
+                    upload_id=checkpoint.upload_id if checkpoint else None,
+                    on_abort=lambda: checkpoint.remove() if checkpoint else None) as upload, \
             ThreadPoolExecutor(settings.concurrency, thread_name_prefix="argosy-part") as pool:
+        if checkpoints is not None and source is not None and checkpoint is None:
+            checkpoint = checkpoints.start(url, source.name, dict(source.identity),
+                                           part_size, upload.upload_id)
         futures: list[Future[Part]] = []
 
-        def send(number: int, buffer: bytearray, length: int) -> Part:
+        def send(number: int, buffer: bytearray, length: int, crc: int) -> Part:
             try:
                 view = memoryview(buffer)[:length]
                 part = retrier.call(lambda: driver.upload_part(
                     key, upload.upload_id, number, view, size=length),
                     what=f"part {number} of {driver.url(key)}")
+                if checkpoint:
+                    checkpoint.add_part(part, crc)
                 progress(length)
                 return part
             finally:
@@ -333,13 +371,23 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
 
         buffer, length, number = first, filled, 1
         while length:
-            crcs.append((crc32c(memoryview(buffer)[:length]), length))
-            slots.acquire()
-            failed = [f for f in futures if f.done() and f.exception()]
-            if failed:
-                slots.release()
-                raise failed[0].exception()  # type: ignore[misc]
-            futures.append(pool.submit(send, number, buffer, length))
+            crc = crc32c(memoryview(buffer)[:length])
+            crcs.append((crc, length))
+            if number in done:
+                if done[number][1] != crc or done[number][0].size != length:
+                    raise NotReproducible(f"{url}: part {number} differs from the "
+                                          "interrupted upload's; starting afresh")
+                ready: Future[Part] = Future()
+                ready.set_result(done[number][0])
+                futures.append(ready)
+                progress(length)
+            else:
+                slots.acquire()
+                failed = [f for f in futures if f.done() and f.exception()]
+                if failed:
+                    slots.release()
+                    raise failed[0].exception()  # type: ignore[misc]
+                futures.append(pool.submit(send, number, buffer, length, crc))
             if length < part_size:
                 break
             buffer = bytearray(part_size)
@@ -347,7 +395,9 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
             number += 1
         parts = [f.result() for f in futures]
         etag = upload.complete(parts)
+        if checkpoint:
+            checkpoint.remove()
     size = sum(length for _, length in crcs)
     record = Record(combine_all(crcs), size, part_size, [c for c, _ in crcs])
     etag, kept, note = _record_after(driver, key, etag, record, metadata, retrier)
-    return UploadResult(driver.url(key), size, etag, kept, len(parts), note)
+    return UploadResult(url, size, etag, kept, len(parts), note, resumed_parts=len(done))

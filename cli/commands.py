@@ -153,7 +153,8 @@ def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
         bar = Progress(None, enabled=not cfg.args.quiet)
         result = directory.upload_directory(cfg.driver(dst), key, src.key, fmt=fmt,
                                             settings=settings, level=cfg.args.level,
-                                            keep_mtime=cfg.args.keep_mtime, progress=bar)
+                                            keep_mtime=cfg.args.keep_mtime, progress=bar,
+                                            checkpoints=cfg.checkpoints())
         bar.finish()
         record = f"crc32c recorded: {result.checksum}" if result.checksum else result.note
         _say(cfg, f"uploaded {src} -> {result.url} as {fmt}  {result.bytes} bytes  "

@@ -120,3 +120,79 @@ def test_a_checkpoint_is_ignored_when_the_source_changed(moto_endpoint: str, par
     assert second.returncode == 0, err
     assert counter.count == PARTS and b"resumed" not in err
     assert driver.stat("big").metadata["argosy-checksum"] == f"crc32c:{crc32c(new_data):08x}"
+
+
+def _cp_archive(endpoint: str, bucket: str, folder: Path,
+                checkpoints: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "k",
+           "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1",
+           "ARGOSY_CHECKPOINT_DIR": str(checkpoints)}
+    return subprocess.Popen([sys.executable, "-m", "argosy", "cp", "--archive", "tar",
+                             "--part-size", "5", "--concurrency", "2", str(folder),
+                             f"s3://{bucket}/big"], env=env, stderr=subprocess.PIPE)
+
+
+def test_a_killed_archive_upload_resumes_from_its_reproducible_parts(
+        moto_endpoint: str, part_counter, tmp_path: Path) -> None:
+    bucket, counter = part_counter
+    driver = s3_driver(moto_endpoint, "k", "s", bucket)
+    folder = tmp_path / "tree"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(24):
+        (folder / ("sub" if i % 2 else "") / f"f{i:02d}.bin").write_bytes(os.urandom(5 * MiB))
+    checkpoints = tmp_path / "checkpoints"
+    first = _cp_archive(moto_endpoint, bucket, folder, checkpoints)
+    deadline = time.monotonic() + 60
+    while len(_checkpointed(checkpoints)) < 6 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    kept = _checkpointed(checkpoints)
+    assert len(kept) >= 6
+    time.sleep(0.5)
+    counter.count = 0
+    second = _cp_archive(moto_endpoint, bucket, folder, checkpoints)
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    total = -(-driver.stat("big").size // (5 * MiB))
+    assert counter.count == total - len(kept)
+    assert driver.list_uploads("") == []
+    import tarfile
+
+    out = tmp_path / "out.tar"
+    from argosy.artifacts import download
+    from argosy.artifacts.settings import TransferSettings
+
+    got = download.download_file(driver, "big", out, settings=TransferSettings())
+    assert got.verified
+    with tarfile.open(out) as archive:
+        names = sorted(m.name for m in archive.getmembers() if m.isfile())
+        assert len(names) == 24
+        member = archive.extractfile([m for m in archive.getmembers()
+                                      if m.name.endswith("f00.bin")][0])
+        assert member is not None
+        assert member.read() == (folder / "f00.bin").read_bytes()
+
+
+def test_an_archive_upload_starts_afresh_when_the_tree_changed(
+        moto_endpoint: str, part_counter, tmp_path: Path) -> None:
+    bucket, counter = part_counter
+    s3_driver(moto_endpoint, "k", "s", bucket)
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    for i in range(16):
+        (folder / f"f{i:02d}.bin").write_bytes(os.urandom(5 * MiB))
+    checkpoints = tmp_path / "checkpoints"
+    first = _cp_archive(moto_endpoint, bucket, folder, checkpoints)
+    deadline = time.monotonic() + 60
+    while len(_checkpointed(checkpoints)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    (folder / "f03.bin").write_bytes(os.urandom(5 * MiB))
+    time.sleep(0.5)
+    counter.count = 0
+    second = _cp_archive(moto_endpoint, bucket, folder, checkpoints)
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert counter.count >= 16
