@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -15,6 +14,7 @@ from argosy.artifacts.errors import InvalidSpec, NotFound
 from argosy.artifacts.location import Location, parse
 from argosy.artifacts.protocol import Driver, ObjectInfo
 from argosy.artifacts.record import read_record
+from argosy.artifacts.streams import ChunkReader
 from argosy.config import Config
 from argosy.progress import Progress
 
@@ -32,25 +32,6 @@ def _say(cfg: Config, text: str) -> None:
 
 def _rate(size: int, seconds: float) -> str:
     return f"{size / MiB / max(seconds, 1e-6):.1f} MiB/s"
-
-
-class _IterReader:
-    """A read()/readinto() view of an iterator of byte chunks (remote-to-remote copies)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = memoryview(b"")
-
-    def readinto(self, target: memoryview) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = memoryview(next(self._chunks))
-            except StopIteration:
-                return 0
-        n = min(len(target), len(self._buffer))
-        target[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
 
 
 def cp(cfg: Config) -> int:
@@ -86,7 +67,7 @@ def cp(cfg: Config) -> int:
                 stream = sys.stdin.buffer
             else:
                 reader = cfg.driver(src)
-                stream = _IterReader(download.iter_object(reader, src.key, settings=settings))
+                stream = ChunkReader(download.iter_object(reader, src.key, settings=settings))
             result = upload.upload_stream(driver, key, stream, settings=settings, progress=bar)
         bar.finish()
         record = f"crc32c recorded: {result.record.checksum}" if result.record else result.note
