@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -45,19 +45,23 @@ class DirectoryResult:
 def upload_directory(driver: Driver, key: str, root: str | os.PathLike[str], *,
                      fmt: ArchiveFormat, settings: TransferSettings, level: int | None = None,
                      keep_mtime: bool = False, checkpoints: CheckpointStore | None = None,
+                     metadata: Mapping[str, str] | None = None, root_name: str | None = None,
                      progress: Callable[[int], None] = lambda n: None) -> DirectoryResult:
-    """Upload a folder. An archive upload killed midway resumes when the same command runs
-    again with `checkpoints`: the archive's bytes are reproducible (sorted entries, fixed
-    owners, mtimes only on request), so the parts already on the server are checked
+    """Upload a folder (or, archived under `root_name`, a single file: Argo's `.tgz` of
+    a file holds that one file under its own name). `metadata` goes on every object.
+
+    An archive upload killed midway resumes when the same command runs again with
+    `checkpoints`: the archive's bytes are reproducible (sorted entries, fixed owners,
+    mtimes only on request), so the parts already on the server are checked
     against the regenerated stream and only the rest is sent; if the tree changed (its
     fingerprint of paths, sizes, modes and mtimes), or a regenerated part differs, the
     upload starts afresh."""
     base = Path(root)
-    if not base.is_dir():
+    if not base.is_dir() and not (root_name is not None and fmt != "none" and base.is_file()):
         raise InvalidSpec(f"{base} is not a folder")
     if fmt == "none":
         result = tree.upload_tree(driver, key, base, settings=settings, manifest=True,
-                                  progress=progress)
+                                  metadata=metadata, progress=progress)
         return DirectoryResult(driver.url(tree.as_folder(key)), result.files, result.bytes,
                                None, result.verified == result.files,
                                "; ".join(result.notes))
@@ -67,13 +71,14 @@ def upload_directory(driver: Driver, key: str, root: str | os.PathLike[str], *,
     if checkpoints is not None:
         source = StreamSource(f"tree:{base.resolve()}", {
             "tree": _fingerprint(base), "format": fmt, "level": level,
-            "keep_mtime": keep_mtime})
+            "keep_mtime": keep_mtime, "root_name": root_name})
     for attempt in (1, 2):
         reader = ChunkReader(archive.write_archive(base, fmt, level=level,
-                                                   keep_mtime=keep_mtime))
+                                                   keep_mtime=keep_mtime, root_name=root_name))
         try:
             up = upload_stream(driver, key, reader, settings=settings,  # type: ignore[arg-type]
-                               progress=progress, checkpoints=checkpoints, source=source)
+                               metadata=metadata, progress=progress,
+                               checkpoints=checkpoints, source=source)
             break
         except NotReproducible:
             if attempt == 2:
@@ -86,6 +91,9 @@ def upload_directory(driver: Driver, key: str, root: str | os.PathLike[str], *,
 
 def _fingerprint(root: Path) -> str:
     digest = hashlib.sha256()
+    if root.is_file():
+        st = root.stat()
+        digest.update(f"{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     for rel, st, target in walk(root):
         digest.update(f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{target}\n"
                       .encode())

@@ -11,7 +11,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,10 +98,12 @@ def _local_files(root: Path) -> Iterator[tuple[Path, str]]:
 
 def upload_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
                 settings: TransferSettings, manifest: bool = False,
+                metadata: Mapping[str, str] | None = None,
                 progress: Callable[[int], None] = lambda n: None) -> TreeResult:
     """One object per file under `prefix/`. With `manifest`, symlinks stay links (kept in
     the manifest, not uploaded as copies), folders and modes are recorded, and the
-    manifest is written last, once every file is in place."""
+    manifest is written last, once every file is in place. `metadata` goes on every
+    object, the manifest included."""
     base = Path(root)
     if not base.is_dir():
         raise InvalidSpec(f"{base} is not a folder")
@@ -121,7 +123,8 @@ def upload_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
 
     def one(item: tuple[Path, str]) -> UploadResult:
         path, rel = item
-        return upload_file(driver, folder + rel, path, settings=settings, progress=progress)
+        return upload_file(driver, folder + rel, path, settings=settings, metadata=metadata,
+                           progress=progress)
 
     with ThreadPoolExecutor(settings.file_concurrency, thread_name_prefix="argosy-file") as pool:
         results = list(pool.map(one, items))
@@ -133,7 +136,7 @@ def upload_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
             record.files.append(FileEntry(rel, result.size, result.record.checksum,
                                           stat.S_IMODE(path.stat().st_mode)))
         upload_stream(driver, folder + MANIFEST, io.BytesIO(record.to_json()),
-                      settings=settings)
+                      settings=settings, metadata=metadata)
     return TreeResult(len(results), sum(r.size for r in results),
                       sum(1 for r in results if r.record), [r.note for r in results if r.note])
 
@@ -188,6 +191,7 @@ def download_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
         base.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{base.name}.argosy-", suffix=".tmp",
                                         dir=base.parent))
+        os.chmod(staging, 0o755)  # mkdtemp's 0700 would become the folder's mode
         target_root = staging
     else:
         base.mkdir(parents=True, exist_ok=True)

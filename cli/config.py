@@ -7,13 +7,14 @@ OSS_SESSION_TOKEN, OSS_REGION; ARGOSY_LOCAL_ROOT). The only place the CLI reads
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from argosy.artifacts import connect
 from argosy.artifacts import repository as repo
-from argosy.artifacts.drivers.local import LocalDriver
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.location import Location
 from argosy.artifacts.protocol import Driver
@@ -78,89 +79,61 @@ class Config:
         return self._drivers[cache_key]
 
     def _open(self, location: Location) -> Driver:
+        max_connections = max(32, self.transfer().concurrency * 2 + 8)
         if location.scheme == "local":
-            root = None
-            if self.repository and self.repository.local:
-                root = self.repository.local.root
-            return LocalDriver(root or default_local_root(self.env), location.bucket)
+            entry = self.repository.local if self.repository else None
+            return connect.local_driver(entry, location.bucket,
+                                        default_root=default_local_root(self.env))
         if location.scheme == "s3":
-            from argosy.artifacts.drivers.s3 import Encryption, S3Driver, S3Settings
-
-            entry = self.repository.s3 if self.repository and self.repository.s3 else None
-            a, env = self.args, self.env
-            verify: bool | str = True
-            if getattr(a, "insecure", False) or (entry and entry.insecure and
-                                                 entry.endpoint and
-                                                 entry.endpoint.startswith("https")):
-                verify = False
-            ca = getattr(a, "ca_bundle", None) or (entry.ca_bundle if entry else None) \
-                or env.get("AWS_CA_BUNDLE")
-            if ca:
-                verify = ca
-            encryption = Encryption(
-                mode=entry.sse_mode if entry else "none",
-                kms_key_id=entry.kms_key_id if entry else None,
-                kms_context=entry.kms_context if entry else None,
-                customer_key=entry.customer_key if entry else None,
-            )
-            if getattr(a, "sse", None):
-                encryption = Encryption(mode=a.sse, kms_key_id=a.sse_kms_key_id,
-                                        customer_key=_read_key(a.sse_c_key_file))
-            settings = S3Settings(
-                endpoint=getattr(a, "endpoint", None) or (entry.endpoint if entry else None)
-                or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"),
-                region=getattr(a, "region", None) or (entry.region if entry else None)
-                or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
-                addressing_style=getattr(a, "addressing_style", None)
-                or (entry.addressing_style if entry else "auto"),
-                verify=verify,
-                access_key=entry.access_key if entry else None,
-                secret_key=entry.secret_key if entry else None,
-                session_token=entry.session_token if entry else None,
-                profile=getattr(a, "profile", None),
-                encryption=encryption,
-                max_connections=max(32, self.transfer().concurrency * 2 + 8),
-            )
-            return S3Driver(settings, location.bucket)
+            return connect.s3_driver(self._s3_entry(), location.bucket,
+                                     max_connections=max_connections,
+                                     profile=getattr(self.args, "profile", None))
         if location.scheme == "oss":
-            return self._open_oss(location)
+            a = self.args
+            verify: bool | str = not getattr(a, "insecure", False)
+            if getattr(a, "ca_bundle", None):
+                verify = a.ca_bundle
+            return connect.oss_driver(
+                self._oss_entry(), location.bucket,
+                key_format=self.repository.key_format if self.repository else "",
+                region=self.env.get("OSS_REGION"), verify=verify,
+                max_connections=max_connections)
         raise InvalidSpec(f"{location.scheme}:// is not supported yet")
 
-    def _open_oss(self, location: Location) -> Driver:
-        try:
-            from argosy.artifacts.drivers.oss import Lifecycle, OssDriver, OssSettings
-        except ImportError as error:
-            raise InvalidSpec(f"oss:// needs oss2 and crcmod ({error.name} is missing): "
-                              "pip install 'argosy[oss]'") from None
-
-        entry = self.repository.oss if self.repository and self.repository.oss else None
+    def _s3_entry(self) -> repo.S3Entry:
+        """The repository's S3 entry (or none) with flags and environment folded in."""
+        entry = self.repository.s3 if self.repository and self.repository.s3 else None
         a, env = self.args, self.env
-        verify: bool | str = not getattr(a, "insecure", False)
-        if getattr(a, "ca_bundle", None):
-            verify = a.ca_bundle
-        lifecycle = None
-        if entry and (entry.mark_infrequent_access_after_days or
-                      entry.mark_deletion_after_days):
-            key_format = self.repository.key_format if self.repository else ""
-            lifecycle = Lifecycle(entry.mark_infrequent_access_after_days,
-                                  entry.mark_deletion_after_days, repo.static_prefix(key_format))
-        if entry and (entry.access_key or entry.use_sdk_creds):
-            key, secret, token = entry.access_key, entry.secret_key, entry.security_token
-        else:
-            key, secret, token = (env.get("OSS_ACCESS_KEY_ID"), env.get("OSS_ACCESS_KEY_SECRET"),
-                                  env.get("OSS_SESSION_TOKEN"))
-        settings = OssSettings(
-            endpoint=getattr(a, "endpoint", None) or (entry.endpoint if entry else None)
-            or env.get("OSS_ENDPOINT"),
-            access_key=key, secret_key=secret, security_token=token,
-            use_sdk_creds=bool(entry and entry.use_sdk_creds),
-            region=env.get("OSS_REGION"),
-            verify=verify,
-            create_bucket_if_not_present=bool(entry and entry.create_bucket_if_not_present),
-            lifecycle=lifecycle,
-            max_connections=max(32, self.transfer().concurrency * 2 + 8),
+        base = entry or repo.S3Entry()
+        insecure = bool(getattr(a, "insecure", False)) or base.insecure
+        endpoint = getattr(a, "endpoint", None) or base.endpoint \
+            or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        changes: dict[str, object] = dict(
+            endpoint=endpoint,
+            region=getattr(a, "region", None) or base.region or env.get("AWS_REGION")
+            or env.get("AWS_DEFAULT_REGION"),
+            addressing_style=getattr(a, "addressing_style", None) or base.addressing_style,
+            insecure=insecure,
+            ca_bundle=getattr(a, "ca_bundle", None) or base.ca_bundle
+            or env.get("AWS_CA_BUNDLE"),
         )
-        return OssDriver(settings, location.bucket)
+        if getattr(a, "sse", None):
+            changes.update(sse_mode=a.sse, kms_key_id=a.sse_kms_key_id, kms_context=None,
+                           customer_key=_read_key(a.sse_c_key_file))
+        return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+    def _oss_entry(self) -> repo.OssEntry:
+        entry = self.repository.oss if self.repository and self.repository.oss else None
+        env = self.env
+        base = entry or repo.OssEntry()
+        if not (base.access_key or base.use_sdk_creds):
+            base = dataclasses.replace(
+                base, access_key=env.get("OSS_ACCESS_KEY_ID"),
+                secret_key=env.get("OSS_ACCESS_KEY_SECRET"),
+                security_token=env.get("OSS_SESSION_TOKEN"))
+        endpoint = getattr(self.args, "endpoint", None) or base.endpoint \
+            or env.get("OSS_ENDPOINT")
+        return dataclasses.replace(base, endpoint=endpoint)
 
 
 def _read_key(path: str | None) -> bytes | None:
