@@ -1,0 +1,241 @@
+"""`argosy repo check [FILE | --namespace NS]`: probe every entry of an Argo
+`artifact-repositories` ConfigMap the way workflows will use it, and say which work.
+
+For cluster admins: an entry is only known good once something has written, read,
+listed and deleted with the credentials workflows get, so each entry is parsed as a pod
+parses it (secrets from `$ARGOSY_SECRETS_DIR/<name>/<key>` for a FILE, from the API with
+--namespace), opened with `artifacts.connect` and probed (`repo_probe.py`). The report is
+a table, one row per entry, then one line per failure (`ENTRY: PROBE: reason`), or JSON
+lines with --json. Exit 0 when every probe of every entry passed, 1 when any failed, 2
+when the ConfigMap itself is unusable (not YAML, no data, not there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from argosy.artifacts import connect
+from argosy.artifacts.errors import ArtifactError, InvalidSpec, NotFound
+from argosy.artifacts.repository import DEFAULT_ANNOTATION, parse_entry, static_prefix
+from argosy.config import Config, default_local_root
+from argosy.repo_probe import FAIL, PROBES, SKIPPED, Outcome, ProbeSettings, probe
+
+_KINDS = ("s3", "oss", "gcs", "azure", "hdfs", "artifactory", "local")
+_SAFE_NAME = re.compile(r"[-._a-zA-Z0-9]+")  # Kubernetes names and Secret keys
+Prepare = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class Source:
+    """The entries to check: a ConfigMap's data (YAML text per key), or one entry."""
+
+    name: str  # the file, or NAMESPACE/CONFIGMAP: what messages name
+    entries: list[tuple[str, Any]]
+    default: str | None = None
+    problems: list[str] = field(default_factory=list)  # about the ConfigMap as a whole
+
+
+@dataclass(frozen=True)
+class Row:
+    entry: str
+    default: bool
+    kind: str
+    bucket: str
+    prefix: str | None  # None: not known, the entry did not parse
+    outcomes: Mapping[str, Outcome]
+    failures: list[tuple[str, str]]  # (probe or stage, one-line reason)
+
+
+def _from_document(doc: Any, name: str) -> Source:
+    if not isinstance(doc, Mapping):
+        raise InvalidSpec(f"{name}: neither an artifact-repositories ConfigMap nor a "
+                          "repository entry")
+    if doc.get("kind") != "ConfigMap":
+        return Source(name, [(name, doc)])
+    data = doc.get("data")
+    if not isinstance(data, Mapping) or not data:
+        raise InvalidSpec(f"{name}: the ConfigMap has no data (no repository entries)")
+    annotations = (doc.get("metadata") or {}).get("annotations") or {}
+    default = annotations.get(DEFAULT_ANNOTATION)
+    problems = []
+    if default is not None and default not in data:
+        problems.append(f"{DEFAULT_ANNOTATION} names {default!r}, which is not in data")
+    return Source(name, [(str(k), v) for k, v in data.items()], default, problems)
+
+
+def read_file(path: str) -> Source:
+    try:
+        with open(path) as handle:
+            doc = yaml.safe_load(handle)
+    except OSError as error:
+        raise InvalidSpec(f"cannot read {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise InvalidSpec(f"{path}:{where} is not valid YAML") from None
+    return _from_document(doc, path)
+
+
+def _secret_refs(raw: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
+    """(field, Secret name, key) of every `...Secret: {name, key}` in an entry."""
+    if not isinstance(raw, Mapping):
+        return
+    for name, value in raw.items():
+        where = f"{path}.{name}" if path else str(name)
+        if str(name).endswith("Secret") and isinstance(value, Mapping) \
+                and "name" in value and "key" in value:
+            yield where, str(value["name"]), str(value["key"])
+        else:
+            yield from _secret_refs(value, where)
+
+
+class _ApiSecrets:
+    """Secrets the entries name, read from the API and written as Argo mounts them
+    (`DIR/<name>/<key>`), so an entry parses exactly as it does in a pod (a `caSecret`
+    becomes a CA file). The folder is private (mode 0700) and removed after the check."""
+
+    def __init__(self, reader: Any, namespace: str, folder: Path) -> None:
+        self.reader, self.namespace, self.folder = reader, namespace, folder
+        self._fetched: dict[str, dict[str, bytes] | None] = {}
+
+    def __call__(self, raw: Any) -> None:
+        ns = self.namespace
+        for where, name, key in _secret_refs(raw):
+            if not all(_SAFE_NAME.fullmatch(s) and s not in (".", "..") for s in (name, key)):
+                raise InvalidSpec(f"{where}: {name!r}/{key!r} is not a Secret name and key")
+            if name not in self._fetched:
+                self._fetched[name] = self.reader.secret(ns, name)
+            data = self._fetched[name]
+            if data is None:
+                raise InvalidSpec(f"{where}: secret {name} not found in namespace {ns}")
+            if key not in data:
+                raise InvalidSpec(f"{where}: secret {name} in namespace {ns} has no key {key}")
+            path = self.folder / name / key
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            path.write_bytes(data[key])
+            path.chmod(0o600)
+
+
+def _namespace_source(cfg: Config, stack: contextlib.ExitStack) -> tuple[Source, Path, Prepare]:
+    from argosy.kube_read import KubeReader
+
+    args = cfg.args
+    reader = KubeReader.connect(kubeconfig=args.kubeconfig, context=args.context,
+                                in_cluster=bool(cfg.env.get("KUBERNETES_SERVICE_HOST")))
+    stack.callback(reader.close)
+    name = f"{args.namespace}/{args.configmap}"
+    try:
+        doc = reader.configmap(args.namespace, args.configmap)
+    except NotFound:
+        raise InvalidSpec(f"no ConfigMap {name}") from None
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="argosy-secrets-")))
+    return (_from_document(doc, f"ConfigMap {name}"), folder,
+            _ApiSecrets(reader, args.namespace, folder))
+
+
+def _peek(value: Any) -> tuple[str, str]:
+    """The kind and bucket an entry means, even when it does not parse."""
+    if isinstance(value, Mapping):
+        for kind in _KINDS:
+            if kind in value:
+                inner = value[kind]
+                bucket = inner.get("bucket") if isinstance(inner, Mapping) else None
+                return kind, str(bucket or "")
+    return "?", ""
+
+
+def check_entry(name: str, raw: Any, *, default: bool, secrets_dir: Path,
+                prepare: Prepare | None, local_root: str, settings: ProbeSettings) -> Row:
+    def failed(stage: str, error: ArtifactError | str, kind: str = "?", bucket: str = ""
+               ) -> Row:
+        """A row for an entry that never reached its probes: the write, which it makes
+        impossible, fails with the stage that stopped it; the rest are skipped."""
+        reason = str(error).removeprefix(f"{name}: ")
+        outcomes = {p: Outcome(SKIPPED) for p in PROBES}
+        outcomes[PROBES[0]] = Outcome(FAIL, stage, reason)
+        return Row(name, default, kind, bucket, None, outcomes, [(stage, reason)])
+
+    try:
+        value = yaml.safe_load(raw) if isinstance(raw, str) else raw
+    except yaml.YAMLError:
+        return failed("parse", "not valid YAML")
+    kind, bucket = _peek(value)
+    stage = "secrets"
+    try:
+        if prepare:
+            prepare(value)
+        stage = "parse"
+        repository = parse_entry(value, secrets_dir=secrets_dir, source=name)
+        stage = "open"
+        driver = connect.repository_driver(repository, default_local_root=local_root)
+    except ArtifactError as error:
+        return failed(stage, error, kind, bucket)
+    prefix = static_prefix(repository.key_format)
+    report = probe(driver, prefix, settings=settings)
+    failures = [(p, o.reason) for p, o in report.outcomes.items() if o.status == FAIL]
+    if report.leftover:
+        failures.append(("cleanup", report.leftover))
+    return Row(name, default, kind, driver.bucket, prefix, report.outcomes, failures)
+
+
+def _table(rows: list[Row]) -> list[str]:
+    header = ["ENTRY", "KIND", "BUCKET", "PREFIX", *(p.upper() for p in PROBES)]
+    body = [[f"{r.entry} (default)" if r.default else r.entry, r.kind, r.bucket or "-",
+             "-" if r.prefix is None else r.prefix or "(root)",
+             *(r.outcomes[p].cell for p in PROBES)] for r in rows]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+            for line in [header, *body]]
+
+
+def _json(row: Row) -> str:
+    return json.dumps({
+        "entry": row.entry, "default": row.default, "kind": row.kind,
+        "bucket": row.bucket or None, "prefix": row.prefix, "ok": not row.failures,
+        "probes": {p: {"status": o.status.lower(), "cause": o.cause or None,
+                       "reason": o.reason or None} for p, o in row.outcomes.items()},
+        "failures": [{"stage": stage, "reason": reason} for stage, reason in row.failures],
+    })
+
+
+def run(cfg: Config) -> int:
+    args, env = cfg.args, cfg.env
+    if args.timeout <= 0:
+        raise InvalidSpec("--timeout must be a positive number of seconds")
+    settings = ProbeSettings(timeout=args.timeout)
+    with contextlib.ExitStack() as stack:
+        prepare: Prepare | None = None
+        if args.namespace:
+            source, secrets_dir, prepare = _namespace_source(cfg, stack)
+        else:
+            source = read_file(args.file)
+            secrets_dir = Path(env.get("ARGOSY_SECRETS_DIR", "/argo/secret"))
+        rows = []
+        for name, raw in source.entries:
+            row = check_entry(name, raw, default=name == source.default,
+                              secrets_dir=secrets_dir, prepare=prepare,
+                              local_root=default_local_root(env), settings=settings)
+            rows.append(row)
+            if args.json:
+                print(_json(row), flush=True)
+    if not args.json:
+        lines = _table(rows)
+        failures = [f"{r.entry}: {stage}: {reason}" for r in rows for stage, reason in r.failures]
+        failures += [f"{source.name}: {problem}" for problem in source.problems]
+        print("\n".join(lines + ([""] + failures if failures else [])))
+    elif source.problems:
+        for problem in source.problems:
+            print(json.dumps({"configmap": source.name, "problem": problem}))
+    ok = all(not r.failures for r in rows) and not source.problems
+    sys.stdout.flush()
+    return 0 if ok else 1
