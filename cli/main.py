@@ -88,6 +88,56 @@ def parser() -> argparse.ArgumentParser:
     p = add("demo", "argosy.demo:run", "round-trip a file and a folder through an in-process S3")
     p.add_argument("--size", type=int, default=256, metavar="MiB")
     p.add_argument("--workdir", metavar="DIR", help="where to put the demo's files")
+    help_text = "Argo artifact repositories (ConfigMap entries)"
+    repo = sub.add_parser("repo", help=help_text, description=help_text)
+    help_text = ("probe every entry of an artifact-repositories ConfigMap: write, read back, "
+                 "multipart, list, delete (exit 0 all ok, 1 a probe failed, 2 bad ConfigMap)")
+    p = repo.add_subparsers(dest="repo_command", required=True).add_parser(
+        "check", help=help_text, description=help_text)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", metavar="FILE",
+                        help="a ConfigMap (or one repository entry) as YAML; secrets from "
+                             "$ARGOSY_SECRETS_DIR/<name>/<key> (default /argo/secret)")
+    source.add_argument("-n", "--namespace", metavar="NS",
+                        help="read the ConfigMap and its Secrets from the Kubernetes API")
+    p.add_argument("--configmap", default="artifact-repositories", metavar="NAME",
+                   help="with --namespace: the ConfigMap's name (default: %(default)s)")
+    p.add_argument("--kubeconfig", metavar="FILE",
+                   help="with --namespace (default: in a pod its service account, else "
+                        "KUBECONFIG or ~/.kube/config)")
+    p.add_argument("--context", help="with --namespace: the kubeconfig context")
+    p.add_argument("--json", action="store_true", help="JSON lines, one per entry")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="longest one probe may take, retries included (default: 60)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log retries and requests")
+    p.set_defaults(run=_lazy("argosy.repo_check:run"))
+    from argosy import pod
+
+    for name, help_text in (
+            ("init", "in a workflow pod: download every input artifact into its path"),
+            ("wait", "in a workflow pod: wait for main to exit, then upload every output")):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        pod.add_arguments(p)
+        p.set_defaults(run=_lazy(f"argosy.pod:{name}"), standalone=True, sigterm=True)
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="give up when main has not exited after S seconds")
+    help_text = "run a command as a pod's main container, recording its exit code and log"
+    p = sub.add_parser("emissary", help=help_text, description=help_text,
+                       usage="argosy emissary [--var-dir D] -- COMMAND [ARGS...]")
+    pod.add_arguments(p, with_template=False)
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(run=_lazy("argosy.pod:emissary"), standalone=True, verbose=False)
+    help_text = "show where each artifact of a workflow will be stored, and what is wrong"
+    p = sub.add_parser("lint", help=help_text, description=help_text)
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="Workflow, (Cluster)WorkflowTemplate, CronWorkflow or template YAML "
+                        "(several documents per file allowed; - reads standard input)")
+    p.add_argument("--json", action="store_true",
+                   help="JSON lines: one per artifact, error and warning")
+    p.add_argument("--repositories", action="append", metavar="FILE", default=[],
+                   help="an artifact-repositories ConfigMap the workflows refer to "
+                        "(repeatable; its secrets are not read)")
+    p.set_defaults(run=_lazy("argosy.lint_command:run"), standalone=True, verbose=False)
     from argosy.gc import command as gc_command
 
     help_text = "the artifact GC controller (argosy.gc): deletes artifacts by policy"
@@ -105,13 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="argosy: %(message)s", stream=sys.stderr)
-    if getattr(args, "standalone", False):
-        return int(args.run(args))
-    from argosy.config import Config
-
-    # SIGTERM (a pod being stopped) unwinds like Ctrl-C, so uploads in flight are aborted.
-    signal.signal(signal.SIGTERM, _terminate)
+    standalone = getattr(args, "standalone", False)
+    if not standalone or getattr(args, "sigterm", False):
+        # SIGTERM (a pod being stopped) unwinds like Ctrl-C, so uploads in flight are
+        # aborted. (`emissary` forwards it to its command instead; `gc` has its own.)
+        signal.signal(signal.SIGTERM, _terminate)
     try:
+        if standalone:  # commands that resolve their own configuration
+            return int(args.run(args))
+        from argosy.config import Config
+
         cfg = Config.from_args(args, os.environ)
         return int(args.run(cfg))
     except ArtifactError as error:

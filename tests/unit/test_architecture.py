@@ -17,14 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = {"artifacts": "argosy.artifacts", "sidecar": "argosy.sidecar", "gc": "argosy.gc",
           "testing": "argosy.testing", "cli": "argosy"}
 COMMAND_LAYER = {"argosy.__main__", "argosy.main", "argosy.commands", "argosy.config",
-                 "argosy.demo",
-                 "argosy.progress"}
+                 "argosy.demo", "argosy.pod", "argosy.lint_command",
+                 "argosy.progress",
+                 "argosy.repo_check", "argosy.repo_probe", "argosy.kube_read"}
 SDK_HOMES = {
     "boto3": {"argosy.artifacts.drivers.s3"},
     "botocore": {"argosy.artifacts.drivers.s3"},
     "oss2": {"argosy.artifacts.drivers.oss"},
     "crcmod": {"argosy.artifacts.drivers.oss"},
-    "kubernetes": {"argosy.gc.kube"},
+    "kubernetes": {"argosy.gc.kube", "argosy.kube_read", "argosy.sidecar.kube"},
 }
 
 

@@ -1,0 +1,102 @@
+"""Argosy's own settings for one artifact, merged from where Argo lets them live.
+
+Argo's controller drops fields it does not know before it writes `ARGO_TEMPLATE`, so
+under Argo an `argosy:` block on an artifact never arrives. The same settings can come
+from, highest first:
+
+1. the artifact's `argosy:` block (Argosy's own template files),
+2. the pod annotation `argosy.io/settings` (JSON or YAML; Argo passes a template's
+   `metadata.annotations` to its pod, and the downward API shows them at
+   `/argo/podmetadata/annotations`): top-level fields apply to every artifact,
+   `artifacts: {NAME: {...}}` to one,
+3. the repository entry's `argosy:` block,
+4. the defaults: Argo's (tar + gzip, upload outputs even when main failed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from argosy.artifacts.errors import InvalidSpec
+from argosy.sidecar.template import ArgosyOptions, Artifact, _argosy, _Reader
+
+ANNOTATION = "argosy.io/settings"
+_LINE = re.compile(r'^([^=]+)="(.*)"$')
+
+
+@dataclass(frozen=True)
+class Effective:
+    archive: str  # the format for an output with no `archive:` of its own
+    level: int | None
+    include: tuple[str, ...]
+    upload_on_failure: bool
+    concurrency: int | None
+
+
+def read_annotations(path: Path) -> dict[str, str]:
+    """The downward API's annotations file: `key="value"` lines, Go-quoted values."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise InvalidSpec(f"cannot read pod annotations {path}: {error.strerror}") from None
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _LINE.match(line.strip())
+        if match:
+            found[match.group(1)] = json.loads(f'"{match.group(2)}"')
+    return found
+
+
+@dataclass(frozen=True)
+class Layers:
+    annotation: Mapping[str, Any]
+    repository: Mapping[str, Any]
+
+    @classmethod
+    def build(cls, annotations: Mapping[str, str],
+              repository_entry: Mapping[str, Any] | None) -> Layers:
+        raw = annotations.get(ANNOTATION)
+        annotation: Any = {}
+        if raw:
+            try:
+                annotation = yaml.safe_load(raw) or {}
+            except yaml.YAMLError:
+                raise InvalidSpec(f"pod annotation {ANNOTATION} is not JSON or YAML") from None
+            if not isinstance(annotation, Mapping):
+                raise InvalidSpec(f"pod annotation {ANNOTATION} must be a mapping")
+        repo_block = (repository_entry or {}).get("argosy") or {}
+        return cls(annotation, repo_block)
+
+    def for_artifact(self, artifact: Artifact) -> Effective:
+        reader = _Reader("")
+        per_artifact = (self.annotation.get("artifacts") or {}).get(artifact.name) or {}
+        top = {k: v for k, v in self.annotation.items() if k != "artifacts"}
+        layers: list[ArgosyOptions] = [
+            artifact.argosy,
+            _argosy(reader, per_artifact, f"{ANNOTATION}.artifacts.{artifact.name}"),
+            _argosy(reader, top, ANNOTATION),
+            _argosy(reader, self.repository, "repository.argosy"),
+        ]
+
+        def first(name: str) -> Any:
+            for layer in layers:
+                value = getattr(layer, name)
+                if value not in (None, ()):
+                    return value
+            return None
+
+        upload_on_failure = first("upload_on_failure")
+        return Effective(archive=first("archive") or "tar.gz", level=first("level"),
+                         include=first("include") or (),
+                         upload_on_failure=True if upload_on_failure is None
+                         else upload_on_failure,
+                         concurrency=first("concurrency"))

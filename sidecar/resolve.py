@@ -1,0 +1,160 @@
+"""From an artifact as written to the place its bytes live: kind, bucket, key, driver.
+
+Argo's rules: an artifact naming its own bucket is used as it is; a key-only artifact
+(`s3: {key: ...}`) takes everything else from the repository; an artifact with no
+location uses the repository and a key made of the keyFormat and its own file name. The
+repository is, in order: the template's `archiveLocation` (Argo's controller fills it
+in, key prefix already expanded), the `artifact-repositories` entry given with
+`--repository`, or none (then such an artifact is an error naming it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from argosy.artifacts import connect
+from argosy.artifacts import repository as repo
+from argosy.artifacts.errors import InvalidSpec
+from argosy.artifacts.protocol import Driver
+from argosy.sidecar import keys
+from argosy.sidecar.template import Artifact, Location, Template
+
+STORAGE_KINDS = ("s3", "oss", "local")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What resolution needs from the pod: variables, secrets, the repository."""
+
+    variables: Mapping[str, str]
+    secrets_dir: Path
+    local_root: str
+    created: datetime | None = None
+    repository: Mapping[str, Any] | None = None  # a raw Argo entry, from --repository
+    max_connections: int = 32
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str
+    bucket: str
+    key: str
+    config: Mapping[str, Any] = field(hash=False)  # the merged Argo location, as written
+
+    @property
+    def url(self) -> str:
+        return f"{self.kind}://{self.bucket}/{self.key}"
+
+    def location(self) -> dict[str, Any]:
+        """Argo's location object for this target (secret references, never values)."""
+        return {self.kind: {**self.config, "bucket": self.bucket, "key": self.key}}
+
+
+def load_repository_entry(path: str, key: str | None) -> dict[str, Any]:
+    """The raw entry of a repository file (one entry, or an artifact-repositories
+    ConfigMap and its default or named key), without reading secrets."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except OSError as error:
+        raise InvalidSpec(f"cannot read repository file {path}: {error.strerror}") from None
+    except yaml.YAMLError:
+        raise InvalidSpec(f"{path} is not valid YAML") from None
+    if isinstance(doc, Mapping) and doc.get("kind") == "ConfigMap":
+        data = doc.get("data") or {}
+        annotations = (doc.get("metadata") or {}).get("annotations") or {}
+        chosen = key or annotations.get(repo.DEFAULT_ANNOTATION) or (
+            next(iter(data)) if len(data) == 1 else None)
+        if not chosen or chosen not in data:
+            raise InvalidSpec(f"{path}: no repository {chosen or '(default)'!r} "
+                              f"(has: {', '.join(sorted(data)) or 'none'})")
+        doc = yaml.safe_load(data[chosen])
+    if not isinstance(doc, Mapping):
+        raise InvalidSpec(f"{path}: a repository entry must be a mapping")
+    return dict(doc)
+
+
+def repository_location(ctx: Context, template: Template, *,
+                        want_prefix: bool = True) -> tuple[Location | None, str]:
+    """The repository as a location, and the key prefix outputs go under (expanded only
+    when wanted: inputs name their keys, and need no workflow variables)."""
+    if template.archive_location is not None and template.archive_location.kind in \
+            STORAGE_KINDS:
+        loc = template.archive_location
+        prefix = loc.key
+        if prefix is None and want_prefix:
+            key_format = str(loc.config.get("keyFormat") or repo.DEFAULT_KEY_FORMAT)
+            prefix = keys.expand(key_format, ctx.variables, created=ctx.created)
+        return loc, prefix or ""
+    if ctx.repository:
+        kinds = [k for k in STORAGE_KINDS if k in ctx.repository]
+        if len(kinds) != 1:
+            raise InvalidSpec("the repository entry needs exactly one of s3, oss, local")
+        config = dict(ctx.repository[kinds[0]] or {})
+        key_format = str(ctx.repository.get("keyFormat") or config.pop("keyFormat", None)
+                         or repo.DEFAULT_KEY_FORMAT)
+        prefix = keys.expand(key_format, ctx.variables, created=ctx.created) \
+            if want_prefix else ""
+        return Location(kinds[0], config), prefix
+    return None, ""
+
+
+def repository_archive_logs(ctx: Context, template: Template) -> bool:
+    if template.archive_logs is not None:
+        return template.archive_logs
+    return bool(ctx.repository and ctx.repository.get("archiveLogs"))
+
+
+def target_for(artifact: Artifact, *, ctx: Context, template: Template, fmt: str,
+               output: bool) -> Target:
+    """Where `artifact` lives; `fmt` names the output's file when the key is derived."""
+    own = artifact.location
+    if own is not None and own.kind not in STORAGE_KINDS:
+        raise InvalidSpec(f"{artifact.where} ({artifact.name}): {own.kind} is not a "
+                          "storage location")
+    repo_loc, prefix = repository_location(ctx, template, want_prefix=output and not (
+        own is not None and own.key))
+    if own is not None and own.bucket:
+        key = own.key
+        if not key:
+            raise InvalidSpec(f"{artifact.where}.{own.kind}.key: {artifact.name} names a "
+                              "bucket but no key")
+        return Target(own.kind, own.bucket, key, _without(own.config))
+    if repo_loc is None:
+        raise InvalidSpec(f"{artifact.where} ({artifact.name}) has no location and there is "
+                          "no artifact repository (give --repository or an archiveLocation)")
+    if own is not None and own.kind != repo_loc.kind:
+        raise InvalidSpec(f"{artifact.where} ({artifact.name}) is a key-only {own.kind} "
+                          f"artifact but the repository is {repo_loc.kind}")
+    config = {**_without(repo_loc.config), **_without(own.config if own else {})}
+    bucket = str(repo_loc.config.get("bucket") or "")
+    if not bucket:
+        raise InvalidSpec(f"the artifact repository ({repo_loc.kind}) names no bucket")
+    if own is not None and own.key:
+        key = keys.expand(own.key, ctx.variables, created=ctx.created,
+                          what=f"{artifact.where}.{own.kind}.key")
+    elif output:
+        key = keys.output_key(prefix, artifact.name, artifact.path, fmt)
+    else:
+        raise InvalidSpec(f"{artifact.where} ({artifact.name}) is an input with no key: "
+                          "its location must come from `from:` (resolved by the engine)")
+    return Target(repo_loc.kind, bucket, key, config)
+
+
+def _without(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in ("key", "keyFormat")}
+
+
+def open_driver(target: Target, ctx: Context) -> Driver:
+    """A driver for the target's bucket, its secrets read from files as Argo mounts them."""
+    entry = repo.parse_entry({target.kind: {k: v for k, v in target.config.items()
+                                            if k != "bucket"}},
+                             secrets_dir=ctx.secrets_dir, source=target.url)
+    return connect.repository_driver(entry, bucket=target.bucket,
+                                     default_local_root=ctx.local_root,
+                                     max_connections=ctx.max_connections)
