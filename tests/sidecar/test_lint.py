@@ -1,0 +1,523 @@
+"""`argosy lint` over every Argo example artifact workflow, with what each artifact must
+show written out by hand from the YAML, and over broken files that must be reported by
+file, line and field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+import yaml
+
+from argosy.main import main
+from argosy.sidecar import yamlpos
+from argosy.sidecar.lint import Diagnostic, Row, lint_file, lint_text, load_repositories
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "argo-examples"
+DEFAULT = "{{workflow.name}}/{{pod.name}}"
+
+
+class Shown(NamedTuple):
+    line: int
+    template: str
+    direction: str
+    name: str
+    kind: str
+    bucket: str | None
+    key: str | None
+    archive: str
+    gc: str
+    notes: tuple[str, ...] = ()
+    optional: bool = False
+
+
+def shown(row: Row) -> Shown:
+    return Shown(row.line, row.template, row.direction, row.name, row.kind, row.bucket,
+                 row.key, row.archive, row.gc, row.notes, row.optional)
+
+
+KUBECTL = "https://storage.googleapis.com/kubernetes-release/release/v1.8.0/bin/linux/amd64/kubectl"
+FLIP = ("fromExpression: steps['flip-coin'].outputs.result == 'heads' ? "
+        "steps.heads.outputs.artifacts.result : steps.tails.outputs.artifacts.result")
+
+
+def _from(step: str, artifact: str) -> str:
+    return f"from: {{{{steps.{step}.outputs.artifacts.{artifact}}}}}"
+
+
+# Written from each file: one entry per artifact, in file order (workflow arguments first).
+EXPECTED: dict[str, list[Shown]] = {
+    "archive-location.yaml": [],  # archiveLocation with archiveLogs only: nothing stored
+    "arguments-artifacts.yaml": [
+        Shown(17, "(arguments)", "arg", "kubectl", "http", None, KUBECTL, "auto", "-"),
+        # the entrypoint's input is bound to the workflow's argument of the same name
+        Shown(25, "kubectl-input-artifact", "in", "kubectl", "http", None, KUBECTL, "auto",
+              "-"),
+    ],
+    "artifact-disable-archive.yaml": [
+        Shown(37, "hello-world-to-file", "out", "etc", "repository", None, f"{DEFAULT}/etc",
+              "none", "(default)"),
+        Shown(41, "hello-world-to-file", "out", "hello-txt", "repository", None,
+              f"{DEFAULT}/hello_world.txt", "none", "(default)"),
+        Shown(45, "hello-world-to-file", "out", "hello-txt-nc", "repository", None,
+              f"{DEFAULT}/hello-txt-nc.tgz", "tar.gz level 0", "(default)"),
+        Shown(55, "print-message-from-files", "in", "etc", "from", None,
+              _from("generate-artifact", "etc"), "auto", "-"),
+        Shown(57, "print-message-from-files", "in", "hello-txt", "from", None,
+              _from("generate-artifact", "hello-txt"), "auto", "-"),
+        Shown(59, "print-message-from-files", "in", "hello-txt-nc", "from", None,
+              _from("generate-artifact", "hello-txt-nc"), "auto", "-"),
+    ],
+    "artifact-gc-workflow.yaml": [
+        Shown(27, "main", "out", "on-completion", "s3", None, "on-completion.txt", "tar.gz",
+              "OnWorkflowCompletion", ("key-only",)),
+        # no strategy of its own: the workflow's spec.artifactGC
+        Shown(33, "main", "out", "on-deletion", "s3", None, "on-deletion.txt", "tar.gz",
+              "OnWorkflowDeletion", ("key-only",)),
+    ],
+    "artifact-passing-subpath.yaml": [
+        Shown(36, "hello-world-to-file", "out", "hello-art", "repository", None,
+              f"{DEFAULT}/tmp", "none", "(default)"),
+        Shown(44, "print-message-dir", "in", "message", "from", None,
+              _from("generate-artifact", "hello-art"), "auto", "-"),
+        Shown(54, "print-message-from-file", "in", "message", "from", None,
+              _from("generate-artifact", "hello-art"), "auto", "-",
+              ("subPath hello_world.txt",)),
+    ],
+    "artifact-passing.yaml": [
+        Shown(28, "hello-world-to-file", "out", "hello-art", "repository", None,
+              f"{DEFAULT}/hello-art.tgz", "tar.gz", "(default)"),
+        Shown(34, "print-message-from-file", "in", "message", "from", None,
+              _from("generate-artifact", "hello-art"), "auto", "-"),
+    ],
+    "artifact-repository-ref.yaml": [
+        Shown(17, "main", "out", "hello_world", "repository", None,
+              f"{DEFAULT}/hello_world.tgz", "tar.gz", "(default)"),
+    ],
+    "conditional-artifacts.yaml": [
+        Shown(29, "main", "out", "result", "from", None, FLIP, "-", "-"),
+        Shown(49, "heads", "out", "result", "repository", None, f"{DEFAULT}/result.tgz",
+              "tar.gz", "(default)"),
+        Shown(61, "tails", "out", "result", "repository", None, f"{DEFAULT}/result.tgz",
+              "tar.gz", "(default)"),
+    ],
+    "input-artifact-oss.yaml": [
+        Shown(19, "input-artifact-oss-example", "in", "my-art", "oss", "test-bucket-name",
+              "test/mydirectory/", "auto", "-"),
+    ],
+    "input-artifact-s3.yaml": [
+        Shown(20, "input-artifact-s3-example", "in", "my-art", "s3", "my-bucket-name",
+              "path/in/bucket", "auto", "-"),
+    ],
+    "key-only-artifact.yaml": [
+        Shown(24, "generate", "out", "file", "s3", None, "my-file", "tar.gz", "(default)",
+              ("key-only",)),
+        Shown(34, "consume", "in", "file", "s3", None, "my-file", "auto", "-", ("key-only",)),
+    ],
+    "output-artifact-s3.yaml": [
+        Shown(20, "hello-world-to-file", "out", "message", "s3", "my-bucket",
+              "path/in/bucket/hello_world.txt.tgz", "tar.gz", "(default)"),
+    ],
+    "workflow-archive-logs.yaml": [],  # spec.archiveLogs: logs only, no artifact
+}
+WARNINGS = {"artifact-repository-ref.yaml": [("spec.artifactRepositoryRef", 7)]}
+
+
+def test_every_argo_example_has_written_expectations() -> None:
+    assert EXAMPLES.is_dir(), f"{EXAMPLES} is missing: the examples are part of the test"
+    assert sorted(p.name for p in EXAMPLES.glob("*.yaml")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_example_shows_each_artifact_as_argo_will_store_it(name: str) -> None:
+    report = lint_file(str(EXAMPLES / name))
+    assert [shown(row) for row in report.rows] == EXPECTED[name]
+    assert all(row.supported and row.file == str(EXAMPLES / name) for row in report.rows)
+    assert report.errors == []
+    warnings = [(d.field, d.line) for d in report.diagnostics]
+    assert warnings == WARNINGS.get(name, [])
+
+
+def test_linting_every_example_at_once_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    files = sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
+    assert len(files) == len(EXPECTED)
+    assert main(["lint", *files]) == 0
+    out, err = capsys.readouterr()
+    header, *lines = out.splitlines()
+    assert header.split() == ["FILE", "TEMPLATE", "DIR", "NAME", "KIND", "BUCKET", "KEY",
+                              "ARCHIVE", "OPTIONAL", "GC", "NOTES"]
+    assert len(lines) == sum(len(rows) for rows in EXPECTED.values())
+    starts = {header.index(column) for column in ("KIND", "KEY", "GC")}
+    passing = next(line for line in lines if "artifact-passing.yaml:28" in line)
+    assert {passing.index("repository"), passing.index(f"{DEFAULT}/hello-art.tgz"),
+            passing.index("(default)")} == starts
+    assert "artifact-repository-ref.yaml:7: warning: spec.artifactRepositoryRef names " \
+           "ConfigMap artifact-repositories, which was not given" in err
+    assert err.splitlines()[-1] == "0 errors, 1 warning"
+
+
+# -- repositories ---------------------------------------------------------------------
+
+CONFIGMAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: artifact-repositories
+  annotations:
+    workflows.argoproj.io/default-artifact-repository: default-v1
+data:
+  default-v1: |
+    s3:
+      bucket: default-bucket
+      endpoint: minio:9000
+      accessKeySecret: {name: my-minio-cred, key: accesskey}
+  my-key: |
+    s3:
+      bucket: my-bucket
+      keyFormat: "runs/{{workflow.name}}"
+      accessKeySecret: {name: secret-that-is-nowhere, key: accessKey}
+"""
+
+
+def _write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_referenced_repository_gives_its_bucket_and_key_format_without_its_secrets(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repositories = _write(tmp_path, "repos.yaml", CONFIGMAP)
+    workflow = str(EXAMPLES / "artifact-repository-ref.yaml")
+    assert main(["lint", "--json", "--repositories", repositories, workflow]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row == {"type": "artifact", "file": workflow, "line": 17, "template": "main",
+                   "direction": "out", "name": "hello_world", "kind": "repository",
+                   "bucket": "my-bucket", "key": "runs/{{workflow.name}}/hello_world.tgz",
+                   "archive": "tar.gz", "optional": False, "gc": "(default)",
+                   "supported": True, "notes": ["repository artifact-repositories/my-key"]}
+
+
+def test_a_referenced_key_the_configmap_lacks_is_an_error_at_the_ref(tmp_path: Path) -> None:
+    repositories = _write(tmp_path, "repos.yaml", CONFIGMAP.split("  my-key:")[0])
+    configmaps, problems = load_repositories(repositories)
+    assert problems.diagnostics == []
+    report = lint_file(str(EXAMPLES / "artifact-repository-ref.yaml"), configmaps=configmaps)
+    (error,) = report.errors
+    assert (error.line, error.field) == (8, "spec.artifactRepositoryRef.key")
+    assert "names 'my-key', which ConfigMap artifact-repositories does not have " \
+           "(has: default-v1)" in error.message
+    assert main(["lint", "--repositories", repositories,
+                 str(EXAMPLES / "artifact-repository-ref.yaml")]) == 1
+
+
+def test_without_a_ref_the_configmaps_annotated_default_is_used(tmp_path: Path) -> None:
+    configmaps, _ = load_repositories(_write(tmp_path, "repos.yaml", CONFIGMAP))
+    (row,) = lint_file(str(EXAMPLES / "artifact-passing.yaml"), configmaps=configmaps).rows[:1]
+    assert (row.bucket, row.key) == ("default-bucket", f"{DEFAULT}/hello-art.tgz")
+    key_only = lint_file(str(EXAMPLES / "key-only-artifact.yaml"), configmaps=configmaps)
+    assert [(r.bucket, r.key) for r in key_only.rows] == [("default-bucket", "my-file")] * 2
+
+
+def test_a_broken_repository_entry_is_an_error_in_the_repositories_file(
+        tmp_path: Path) -> None:
+    text = CONFIGMAP.replace("    s3:\n      bucket: my-bucket", "    gcs: {}\n    s3:\n"
+                             "      bucket: my-bucket")
+    path = _write(tmp_path, "repos.yaml", text)
+    _, problems = load_repositories(path)
+    (error,) = problems.errors
+    assert (error.file, error.line, error.field) == (path, 13, "data.my-key")
+    assert "needs exactly one of" in error.message and "found s3, gcs" in error.message
+
+
+def test_a_repositories_file_that_is_not_a_configmap_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, "repos.yaml", "s3:\n  bucket: b\n")
+    _, problems = load_repositories(path)
+    (error,) = problems.errors
+    assert "is not a ConfigMap" in error.message and error.line == 1
+
+
+# -- broken workflows -----------------------------------------------------------------
+
+WORKFLOW = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: lint-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: busybox}
+  - name: save
+    container: {image: busybox}
+    outputs:
+      artifacts:
+      - name: result
+        path: /tmp/result
+        optional: OPTIONAL
+"""
+
+
+def test_a_wrong_type_names_file_line_and_field_and_exits_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, "wf.yaml", WORKFLOW.replace("OPTIONAL", "maybe"))
+    assert main(["lint", path]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:16: error: spec.templates[1].outputs.artifacts[0].optional must be true " \
+           "or false, not 'maybe'" in err.splitlines()
+    assert err.splitlines()[-1] == "1 error, 0 warnings"
+
+
+def test_errors_and_warnings_are_json_objects_with_file_line_and_field(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = WORKFLOW.replace("OPTIONAL", "[maybe]").replace("path: /tmp/result",
+                                                         "path: /tmp/result\n        colour: red")
+    path = _write(tmp_path, "wf.yaml", text)
+    assert main(["lint", "--json", path]) == 1
+    objects = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert objects == [
+        {"type": "error", "file": path, "line": 17,
+         "field": "spec.templates[1].outputs.artifacts[0].optional",
+         "message": "must be true or false, not ['maybe']"},
+    ]  # a template with an error shows only the error, not the warnings before it
+
+
+def test_an_unknown_field_is_a_warning_with_its_line_and_exit_0(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = WORKFLOW.replace("OPTIONAL", "true").replace("path: /tmp/result",
+                                                        "path: /tmp/result\n        colour: red")
+    path = _write(tmp_path, "wf.yaml", text)
+    assert main(["lint", path]) == 0
+    out, err = capsys.readouterr()
+    assert f"{path}:16: warning: spec.templates[1].outputs.artifacts[0].colour is an unknown " \
+           "field, ignored" in err.splitlines()
+    assert "true" in out.splitlines()[1].split()  # OPTIONAL column
+
+
+@pytest.mark.parametrize("change, line, field, message", [
+    (("optional: OPTIONAL", "s3: {key: a}\n        oss: {key: b}"), 14,
+     "spec.templates[1].outputs.artifacts[0]", "has several locations (s3, oss)"),
+    (("optional: OPTIONAL", "artifactGC: {strategy: Sometimes}"), 16,
+     "spec.templates[1].outputs.artifacts[0].artifactGC.strategy", "must be one of"),
+    (("  entrypoint: main", "  entrypoint: main\n  artifactGC:\n    strategy: Later"), 8,
+     "spec.artifactGC.strategy", "must be one of"),
+    (("optional: OPTIONAL", "archive: {tar: {compressionLevel: 11}}"), 16,
+     "spec.templates[1].outputs.artifacts[0].archive.tar.compressionLevel", "must be 0 to 9"),
+    (("  templates:", "  templates: {main: {}}\n  old:"), 7, "spec.templates", "must be a list"),
+    (("  artifacts:", "  artifacts: {result: {}}\n      old:"), 13,
+     "spec.templates[1].outputs.artifacts", "must be a list"),
+])
+def test_each_wrong_spec_is_an_error_at_its_line(change: tuple[str, str], line: int,
+                                                 field: str, message: str,
+                                                 tmp_path: Path) -> None:
+    text = WORKFLOW.replace(*change).replace("OPTIONAL", "true")
+    report = lint_text(text, file="wf.yaml")
+    (error,) = report.errors
+    assert (error.file, error.line, error.field) == ("wf.yaml", line, field)
+    assert error.message.startswith(message)
+
+
+def test_broken_yaml_names_the_file_and_line_and_exits_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, "wf.yaml", WORKFLOW.replace("        path: /tmp/result",
+                                                        "       path: [/tmp/result"))
+    assert main(["lint", path]) == 1
+    (first, summary) = capsys.readouterr().err.splitlines()[-2:]
+    assert first.startswith(f"{path}:15: error: not valid YAML (")
+    assert summary == "1 error, 0 warnings"
+
+
+def test_documents_before_a_broken_one_are_still_linted() -> None:
+    text = (EXAMPLES / "artifact-passing.yaml").read_text() + "---\nkind: [\n"
+    report = lint_text(text, file="two.yaml")
+    assert [row.name for row in report.rows] == ["hello-art", "message"]
+    (error,) = report.errors
+    assert error.line == 42 and "not valid YAML" in error.message
+
+
+def test_a_file_that_cannot_be_read_is_an_error(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    missing = str(tmp_path / "nope.yaml")
+    assert main(["lint", missing, str(EXAMPLES / "artifact-passing.yaml")]) == 1
+    out, err = capsys.readouterr()
+    assert f"{missing}: error: cannot be read (No such file or directory)" in err.splitlines()
+    assert "hello-art" in out  # the other file is still shown
+
+
+def test_an_unsupported_git_input_is_marked_not_an_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = """\
+name: build
+inputs:
+  artifacts:
+  - name: source
+    path: /src
+    git:
+      repo: https://github.com/argoproj/argo-workflows.git
+      revision: v3.5.0
+container: {image: golang}
+"""
+    path = _write(tmp_path, "template.yaml", text)
+    assert main(["lint", "--json", path]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (row["template"], row["direction"], row["kind"], row["key"]) == \
+        ("build", "in", "git", "https://github.com/argoproj/argo-workflows.git")
+    assert row["supported"] is False and row["notes"] == ["unsupported"]
+    assert main(["lint", path]) == 0
+    assert "unsupported" in capsys.readouterr().out.splitlines()[1].split()
+
+
+MULTI = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: unrelated}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: CronWorkflow
+metadata: {name: nightly}
+spec:
+  schedule: "0 1 * * *"
+  workflowSpec:
+    entrypoint: dump
+    artifactGC: {strategy: OnWorkflowCompletion}
+    templates:
+    - name: dump
+      outputs:
+        artifacts:
+        - name: dump
+          path: /dump
+          archive: {zip: {}}
+        - name: kept
+          path: /kept
+          artifactGC: {strategy: Never}
+          optional: true
+---
+apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata: {name: fetch}
+spec:
+  arguments:
+    artifacts:
+    - name: data
+  templates:
+  - name: fetch
+    archiveLocation:
+      s3: {bucket: archive-bucket, key: "archive/{{workflow.name}}"}
+    inputs:
+      artifacts:
+      - name: data
+        path: /data
+        archive: {none: {}}
+      - name: notes
+        path: /notes
+        raw: {data: "hello"}
+    outputs:
+      artifacts:
+      - name: table
+        path: /out/table.csv
+        argosy: {archive: tar.zst}
+"""
+
+
+def test_a_multi_document_file_lints_each_workflow_kind_at_its_own_lines() -> None:
+    report = lint_text(MULTI, file="multi.yaml")
+    assert [shown(row) for row in report.rows] == [
+        Shown(17, "dump", "out", "dump", "repository", None, f"{DEFAULT}/dump.zip", "zip",
+              "OnWorkflowCompletion"),
+        Shown(20, "dump", "out", "kept", "repository", None, f"{DEFAULT}/kept.tgz", "tar.gz",
+              "Never", optional=True),
+        Shown(31, "(arguments)", "arg", "data", "-", None, "(given at submit)", "auto", "-"),
+        Shown(38, "fetch", "in", "data", "-", None, "(given by the caller)", "none", "-"),
+        Shown(41, "fetch", "in", "notes", "raw", None, "(inline, 5 characters)", "auto", "-"),
+        Shown(46, "fetch", "out", "table", "s3", "archive-bucket",
+              "archive/{{workflow.name}}/table.tar.zst", "tar.zst", "(default)",
+              ("archiveLocation",)),
+    ]
+    assert report.diagnostics == [Diagnostic(
+        "warning", "multi.yaml", 1, None,
+        "a ConfigMap is not a workflow, workflow template or template; skipped")]
+
+
+def test_an_input_bound_by_several_tasks_shows_the_first_source_and_counts_the_rest() -> None:
+    text = """\
+kind: Workflow
+spec:
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - name: a
+        template: show
+        arguments:
+          artifacts: [{name: in, from: "{{tasks.x.outputs.artifacts.o}}"}]
+      - name: b
+        template: show
+        arguments:
+          artifacts: [{name: in, s3: {bucket: b, key: k}}]
+  - name: show
+    inputs:
+      artifacts: [{name: in, path: /in}]
+"""
+    (row,) = lint_text(text, file="wf.yaml").rows
+    assert (row.kind, row.key, row.notes) == ("from", "from: {{tasks.x.outputs.artifacts.o}}",
+                                              ("+1 other source",))
+
+
+def test_a_wrong_step_argument_is_an_error_at_the_step() -> None:
+    text = """\
+kind: Workflow
+spec:
+  templates:
+  - name: main
+    steps:
+    - - name: a
+        template: show
+        arguments:
+          artifacts:
+          - name: in
+            optional: 7
+"""
+    (error,) = lint_text(text, file="wf.yaml").errors
+    assert (error.line, error.field) == (
+        11, "spec.templates[0].steps[0][0].arguments.artifacts[0].optional")
+
+
+def test_a_key_given_twice_is_a_warning() -> None:
+    text = WORKFLOW.replace("OPTIONAL", "true\n        optional: false")
+    (warning,) = lint_text(text, file="wf.yaml").diagnostics
+    assert (warning.level, warning.line, warning.field) == (
+        "warning", 17, "spec.templates[1].outputs.artifacts[0].optional")
+
+
+# -- yamlpos ----------------------------------------------------------------------------
+
+def test_yamlpos_keeps_the_data_safe_load_gives_and_each_fields_line() -> None:
+    text = (EXAMPLES / "artifact-disable-archive.yaml").read_text()
+    (document,), error = yamlpos.load_all(text)
+    assert error is None and document.data == yaml.safe_load(text)
+    assert document.line_of("spec.templates[1].outputs.artifacts[2].archive.tar") == 48
+    assert document.line_of("spec.templates[2].inputs.artifacts[1]") == 57
+    # a field not written is reported where its nearest parent is
+    assert document.line_of("spec.templates[1].outputs.artifacts[0].optional") == 37
+    assert document.line_of("nowhere") == document.line
+
+
+@pytest.mark.parametrize("kind, location, bucket, key", [
+    ("git", "{repo: 'https://example.com/r.git'}", None, "https://example.com/r.git"),
+    ("gcs", "{bucket: g, key: k}", "g", "k"),
+    ("azure", "{container: c, blob: b}", "c", "b"),
+    ("hdfs", "{path: /data/x}", None, "/data/x"),
+    ("artifactory", "{url: 'https://example.com/a'}", None, "https://example.com/a"),
+    ("plugin", "{name: mine, key: k}", None, "k"),
+])
+def test_every_unsupported_kind_is_shown_and_marked_without_an_error(
+        kind: str, location: str, bucket: str | None, key: str) -> None:
+    text = f"name: t\noutputs:\n  artifacts:\n  - {{name: a, path: /a, {kind}: {location}}}\n"
+    report = lint_text(text, file="t.yaml")
+    (row,) = report.rows
+    assert (row.kind, row.bucket, row.key, row.supported, row.notes) == \
+        (kind, bucket, key, False, ("unsupported",))
+    assert report.diagnostics == []
