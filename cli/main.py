@@ -85,9 +85,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("url")
     p = add("stat", "argosy.commands:stat", "an object's size, ETag, checksum record and metadata")
     p.add_argument("url")
-    p = add("demo", "argosy.demo:run", "round-trip a file and a folder through an in-process S3")
+    p = add("demo", "argosy.demo:run",
+            "round-trip a file and a folder through an in-process S3, run Argo example "
+            "workflows on this machine, and garbage-collect their artifacts")
     p.add_argument("--size", type=int, default=256, metavar="MiB")
-    p.add_argument("--workdir", metavar="DIR", help="where to put the demo's files")
+    p.add_argument("--workdir", metavar="DIR", help="where to put the demo's files "
+                   "(the workflows' pod folders are kept there)")
+    p.add_argument("--workflow", action="append", default=[], metavar="FILE",
+                   help="an Argo Workflow to run (repeatable; default: examples/"
+                        "artifact-passing.yaml and examples/directory-passing.yaml)")
+    only = p.add_mutually_exclusive_group()
+    only.add_argument("--workflows-only", action="store_true",
+                      help="skip the file and folder round trip")
+    only.add_argument("--no-workflows", action="store_true", help="only the round trip")
+    p.add_argument("--bucket", metavar="NAME",
+                   help="run the workflows against this bucket (s3://NAME or oss://NAME) at "
+                        "--endpoint (or AWS_ENDPOINT_URL / OSS_ENDPOINT) instead of the "
+                        "embedded S3")
+    p.add_argument("--sandbox", choices=["auto", "namespace", "rewrite"],
+                   help="how a step gets its own /tmp (default: ARGOSY_SANDBOX, else auto)")
+    p.add_argument("--step-timeout", type=float, default=120.0, metavar="S",
+                   help="kill a workflow step after S seconds (default: 120)")
+    p.add_argument("--no-gc", action="store_true", help="leave the workflows' artifacts")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the temporary work folder (with --workdir it is always kept)")
     help_text = "Argo artifact repositories (ConfigMap entries)"
     repo = sub.add_parser("repo", help=help_text, description=help_text)
     help_text = ("probe every entry of an artifact-repositories ConfigMap: write, read back, "
@@ -125,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("emissary", help=help_text, description=help_text,
                        usage="argosy emissary [--var-dir D] -- COMMAND [ARGS...]")
     pod.add_arguments(p, with_template=False)
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND")
     p.set_defaults(run=_lazy("argosy.pod:emissary"), standalone=True, verbose=False)
     help_text = "show where each artifact of a workflow will be stored, and what is wrong"
     p = sub.add_parser("lint", help=help_text, description=help_text)

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from argosy.artifacts.errors import InvalidSpec
+from argosy.artifacts.errors import ArtifactError, InvalidSpec
 from argosy.artifacts.provenance import Provenance
 from argosy.artifacts.settings import MiB, TransferSettings
 from argosy.config import default_local_root
@@ -186,6 +187,9 @@ def wait(args: argparse.Namespace) -> int:
     env = os.environ
     ctx, template, layers = context(args, env)
     exit_code = wait_for_exit_code(args.var_dir, timeout=args.timeout)
+    # From here SIGTERM means main is over and the pod is winding down (a native sidecar
+    # is stopped once main exits): finish the uploads within the grace period.
+    signal.signal(signal.SIGTERM, _finishing)
     log = args.var_dir / "ctr" / "main" / "combined"
     results = upload_outputs(
         template, ctx=ctx, layers=layers, root=args.root,
@@ -193,6 +197,7 @@ def wait(args: argparse.Namespace) -> int:
         provenance=_provenance(ctx), log=log if repository_archive_logs(ctx, template) or any(
             a.archive_logs for a in template.outputs) else None)
     reported = "none"
+    report_failed = False
     if not args.no_report and (args.kubeconfig or env.get("KUBERNETES_SERVICE_HOST")):
         from argosy.sidecar import kube
 
@@ -201,8 +206,16 @@ def wait(args: argparse.Namespace) -> int:
                                pod_uid=env.get("ARGO_POD_UID", ""),
                                node_id=ctx.variables.get("node.id", ""),
                                workflow_name=ctx.variables.get("workflow.name", ""))
-        reported = kube.report_outputs(pod, report.argo_artifacts(template, results),
-                                       exit_code=exit_code, kubeconfig=args.kubeconfig)
+        try:
+            reported = kube.report_outputs(pod, report.argo_artifacts(template, results),
+                                           exit_code=exit_code, kubeconfig=args.kubeconfig)
+        except ArtifactError as error:
+            reported = f"failed: {error}"
+            # Argo's controller learns of the outputs only from the report: a failure
+            # there fails the pod. Elsewhere the annotation is a courtesy.
+            print(f"argosy wait: {'error' if pod.under_argo else 'warning'}: cannot report "
+                  f"outputs: {error}", file=sys.stderr)
+            report_failed = pod.under_argo
     report.write_json(args.var_dir / "outputs.json", report.outputs_document(
         results, exit_code=exit_code, template=template.name, reported_to=reported))
     failed = [r for r in results if r.status == "failed"]
@@ -211,13 +224,17 @@ def wait(args: argparse.Namespace) -> int:
             print(f"argosy wait: output {r.name} failed: {r.reason}", file=sys.stderr)
         elif not args.quiet:
             print(f"argosy wait: {r.name}: {r.status} {r.url or r.reason}", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed or report_failed else 0
+
+
+def _finishing(signum: int, frame: object) -> None:
+    print("argosy wait: SIGTERM after main exited: finishing the uploads", file=sys.stderr)
 
 
 def emissary(args: argparse.Namespace) -> int:
     from argosy.sidecar.emissary import run_emissary
 
-    command = list(args.command)
+    command = list(args.argv)
     if command and command[0] == "--":
         command = command[1:]
     return run_emissary(command, var_dir=args.var_dir)

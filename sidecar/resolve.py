@@ -119,11 +119,16 @@ def target_for(artifact: Artifact, *, ctx: Context, template: Template, fmt: str
                           "storage location")
     repo_loc, prefix = repository_location(ctx, template, want_prefix=output and not (
         own is not None and own.key))
+    if own is not None and own.bucket and not own.key and output and repo_loc is None:
+        raise InvalidSpec(f"{artifact.where} ({artifact.name}) names a bucket but no key, "
+                          "and there is no repository keyFormat to make one")
     if own is not None and own.bucket:
         key = own.key
+        if not key and output:  # Argo's rule: the keyFormat's key, in the artifact's bucket
+            key = keys.output_key(prefix, artifact.name, artifact.path, fmt)
         if not key:
-            raise InvalidSpec(f"{artifact.where}.{own.kind}.key: {artifact.name} names a "
-                              "bucket but no key")
+            raise InvalidSpec(f"{artifact.where}.{own.kind}.key: input {artifact.name} names "
+                              "a bucket but no key")
         return Target(own.kind, own.bucket, key, _without(own.config))
     if repo_loc is None:
         raise InvalidSpec(f"{artifact.where} ({artifact.name}) has no location and there is "
