@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from argosy.artifacts.errors import InvalidSpec
-from argosy.sidecar.template import ArgosyOptions, Artifact, _argosy, _Reader
+from argosy.sidecar.template import ArgosyOptions, Artifact, FieldReader, argosy_options
 
 ANNOTATION = "argosy.io/settings"
 _LINE = re.compile(r'^([^=]+)="(.*)"$')
@@ -77,14 +77,14 @@ class Layers:
         return cls(annotation, repo_block)
 
     def for_artifact(self, artifact: Artifact) -> Effective:
-        reader = _Reader("")
+        reader = FieldReader("")
         per_artifact = (self.annotation.get("artifacts") or {}).get(artifact.name) or {}
         top = {k: v for k, v in self.annotation.items() if k != "artifacts"}
         layers: list[ArgosyOptions] = [
             artifact.argosy,
-            _argosy(reader, per_artifact, f"{ANNOTATION}.artifacts.{artifact.name}"),
-            _argosy(reader, top, ANNOTATION),
-            _argosy(reader, self.repository, "repository.argosy"),
+            argosy_options(reader, per_artifact, f"{ANNOTATION}.artifacts.{artifact.name}"),
+            argosy_options(reader, top, ANNOTATION),
+            argosy_options(reader, self.repository, "repository.argosy"),
         ]
 
         def first(name: str) -> Any:

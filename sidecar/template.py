@@ -144,7 +144,7 @@ class Template:
     findings: tuple[Finding, ...] = ()  # the warnings again, with field and line apart
 
 
-class _Reader:
+class FieldReader:
     """Type checks that name the field; warnings collected on the way."""
 
     def __init__(self, source: str, *, locate: Locate | None = None) -> None:
@@ -208,7 +208,7 @@ class _Reader:
                           text=f"{where}.{name}: unknown field, ignored")
 
 
-def _mode(reader: _Reader, value: Any, where: str) -> int | None:
+def _mode(reader: FieldReader, value: Any, where: str) -> int | None:
     if isinstance(value, str) and value.isdigit() and value.startswith("0"):
         return int(value, 8)  # "0755" as a string: octal, as in a YAML file
     mode = reader.integer(value, where)
@@ -217,7 +217,7 @@ def _mode(reader: _Reader, value: Any, where: str) -> int | None:
     return mode
 
 
-def _archive(reader: _Reader, raw: Any, where: str) -> Archive | None:
+def _archive(reader: FieldReader, raw: Any, where: str) -> Archive | None:
     if raw is None:
         return None
     spec = reader.mapping(raw, where)
@@ -238,7 +238,7 @@ def _archive(reader: _Reader, raw: Any, where: str) -> Archive | None:
     return Archive(kind)
 
 
-def _location(reader: _Reader, raw: Mapping[str, Any], where: str) -> Location | None:
+def _location(reader: FieldReader, raw: Mapping[str, Any], where: str) -> Location | None:
     kinds = [k for k in LOCATION_KINDS if k in raw and raw[k] is not None]
     if len(kinds) > 1:
         raise reader.fail(where, f"has several locations ({', '.join(kinds)}); "
@@ -265,7 +265,7 @@ def _location(reader: _Reader, raw: Mapping[str, Any], where: str) -> Location |
     return Location(kind, dict(config))
 
 
-def _argosy(reader: _Reader, raw: Any, where: str) -> ArgosyOptions:
+def argosy_options(reader: FieldReader, raw: Any, where: str) -> ArgosyOptions:
     spec = reader.mapping(raw, where)
     reader.unknown(spec, ARGOSY_FIELDS, where)
     include = spec.get("include") or ()
@@ -284,7 +284,7 @@ def _argosy(reader: _Reader, raw: Any, where: str) -> ArgosyOptions:
         concurrency=reader.integer(spec.get("concurrency"), f"{where}.concurrency"))
 
 
-def _gc_strategy(reader: _Reader, raw: Any, where: str) -> str | None:
+def _gc_strategy(reader: FieldReader, raw: Any, where: str) -> str | None:
     spec = reader.mapping(raw, where)
     strategy = reader.string(spec.get("strategy"), f"{where}.strategy")
     if strategy and strategy not in STRATEGIES:
@@ -292,7 +292,7 @@ def _gc_strategy(reader: _Reader, raw: Any, where: str) -> str | None:
     return strategy or None
 
 
-def parse_artifact(reader: _Reader, raw: Any, where: str) -> Artifact:
+def parse_artifact(reader: FieldReader, raw: Any, where: str) -> Artifact:
     spec = reader.mapping(raw, where)
     reader.unknown(spec, ARTIFACT_FIELDS, where)
     name = reader.string(spec.get("name"), f"{where}.name")
@@ -313,11 +313,11 @@ def parse_artifact(reader: _Reader, raw: Any, where: str) -> Artifact:
         from_expression=reader.string(spec.get("fromExpression"), f"{where}.fromExpression"),
         global_name=reader.string(spec.get("globalName"), f"{where}.globalName"),
         deleted=bool(reader.boolean(spec.get("deleted"), f"{where}.deleted")),
-        argosy=_argosy(reader, spec.get("argosy"), f"{where}.argosy"),
+        argosy=argosy_options(reader, spec.get("argosy"), f"{where}.argosy"),
     )
 
 
-def _artifacts(reader: _Reader, raw: Any, where: str) -> tuple[Artifact, ...]:
+def _artifacts(reader: FieldReader, raw: Any, where: str) -> tuple[Artifact, ...]:
     side = reader.mapping(raw, where)
     items = side.get("artifacts") or []
     if not isinstance(items, list):
@@ -334,7 +334,7 @@ def parse_template(doc: Any, *, source: str = "", locate: Locate | None = None) 
     """A template mapping (Argo's ARGO_TEMPLATE, or one entry of a workflow's
     `templates`) into a Template. `locate` maps a field path relative to the template
     (`outputs.artifacts[0].optional`) to its line, for errors and findings."""
-    reader = _Reader(source, locate=locate)
+    reader = FieldReader(source, locate=locate)
     spec = reader.mapping(doc, "template")
     if not spec:
         raise reader.fail("template", "is empty")
@@ -358,7 +358,7 @@ def parse_arguments(doc: Any, *, where: str = "arguments", source: str = "",
                     ) -> tuple[tuple[Artifact, ...], tuple[Finding, ...]]:
     """The artifacts of an `arguments` mapping (a workflow's `spec.arguments`, or a step's
     or task's), each named `<where>.artifacts[i]`; parameters are not ours to read."""
-    reader = _Reader(source, locate=locate)
+    reader = FieldReader(source, locate=locate)
     return _artifacts(reader, doc, where), tuple(reader.findings)
 
 
