@@ -56,6 +56,11 @@ def run(cfg: Config) -> int:
 
     from moto.server import ThreadedMotoServer
 
+    from argosy import workflow_demo
+
+    if getattr(cfg.args, "workflows_only", False):
+        return workflow_demo.run(cfg)
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     size_mib = cfg.args.size
@@ -123,9 +128,11 @@ def run(cfg: Config) -> int:
               "GET: its MiB/s are no benchmark; see bench/ for Ceph RGW figures)")
         ok = same and tree_same and down.verified and local_crc == down.checksum \
             and tdown.verified == files
-        return 0 if ok else 1
+        if not ok or getattr(cfg.args, "no_workflows", False):
+            return 0 if ok else 1
     finally:
         server.stop()
+    return workflow_demo.run(cfg)
 
 
 def _identical(compare: filecmp.dircmp[str]) -> bool:

@@ -385,9 +385,10 @@ def _normalize(spec: ResourceSpec, obj: JsonDict) -> JsonDict:
     """What the API server does to a Secret on write: ``stringData`` folds into ``data``."""
     if (spec.group, spec.plural) == ("", "secrets"):
         string_data = obj.pop("stringData", None) or {}
-        data = obj.setdefault("data", {}) if string_data else obj.get("data")
-        for key, value in string_data.items():
-            data[key] = base64.b64encode(str(value).encode()).decode()
+        if string_data:
+            data = obj.setdefault("data", {})
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
         obj.setdefault("type", "Opaque")
     return obj
 

@@ -18,7 +18,9 @@ LAYERS = {"artifacts": "argosy.artifacts", "sidecar": "argosy.sidecar", "gc": "a
           "testing": "argosy.testing", "cli": "argosy"}
 COMMAND_LAYER = {"argosy.__main__", "argosy.main", "argosy.commands", "argosy.config",
                  "argosy.demo", "argosy.pod", "argosy.lint_command",
-                 "argosy.progress",
+                 "argosy.progress", "argosy.workflow_demo", "argosy.demo_spec",
+                 "argosy.demo_engine", "argosy.demo_pod", "argosy.demo_storage",
+                 "argosy.demo_gc", "argosy.demo_report",
                  "argosy.repo_check", "argosy.repo_probe", "argosy.kube_read"}
 SDK_HOMES = {
     "boto3": {"argosy.artifacts.drivers.s3"},

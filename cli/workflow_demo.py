@@ -1,0 +1,198 @@
+"""`argosy demo`'s workflows: Argo's own `artifact-passing` example and Argosy's
+`directory-passing`, run on this machine as a small local engine, then garbage-collected.
+
+Why: the demo should show the job Argosy exists for, artifacts moving between the pods
+of an Argo workflow, with no cluster and no outside server. Every pod runs as Argo runs
+it, as separate processes (`argosy init`, then `argosy wait` beside `argosy emissary`),
+each step in its own sandbox (`argosy.sidecar.sandbox`: its /tmp is its own), the
+artifacts going through the embedded S3 server (or a real endpoint with `--endpoint
+--bucket`). What moved is printed from the sidecar's own reports. Last, the GC
+controller runs one pass against a Kubernetes test API holding the finished Workflows
+and the namespace's ArtifactGCPolicy, and the bucket is listed before and after.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from argosy import demo_report as show
+from argosy.artifacts.errors import InvalidSpec
+from argosy.config import Config
+from argosy.demo_engine import Engine, PodResult, Run, StepFailed
+from argosy.demo_gc import NAMESPACE, POLICY_SPEC, GcOutcome, collect, missing_modules
+from argosy.demo_pod import PodSettings, ProcessRunner
+from argosy.demo_spec import Workflow, parse_workflow
+from argosy.demo_storage import KEY_FORMAT, DemoStorage, embedded_s3, remote_storage
+from argosy.sidecar.sandbox import Sandbox, launcher
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DEFAULT_WORKFLOWS = ("artifact-passing.yaml", "directory-passing.yaml")
+# The pods' environment: none of the caller's storage or cluster settings leak into them.
+_DROPPED = ("AWS_", "OSS_", "ARGO_", "ARGOSY_", "KUBERNETES_")
+
+
+def workflow_files(given: list[str]) -> list[Path]:
+    if given:
+        return [Path(p) for p in given]
+    if not EXAMPLES.is_dir():
+        raise InvalidSpec(f"no examples folder at {EXAMPLES} (this is not a source checkout): "
+                          "give the workflows to run with --workflow FILE")
+    return [EXAMPLES / name for name in DEFAULT_WORKFLOWS]
+
+
+def load(paths: list[Path]) -> list[Workflow]:
+    """Every workflow parsed before any runs, so a typo fails in a second, not later."""
+    found = []
+    for path in paths:
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise InvalidSpec(f"cannot read workflow {path}: {error.strerror}") from None
+        found.append(parse_workflow(text, source=str(path), namespace="argosy-demo"))
+    return found
+
+
+@contextmanager
+def _workdir(given: str | None, keep: bool) -> Iterator[Path]:
+    if given:
+        folder = Path(given).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+        return
+    folder = Path(tempfile.mkdtemp(prefix="argosy-demo-"))
+    try:
+        yield folder
+    finally:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _storage(cfg: Config) -> Iterator[DemoStorage]:
+    remote = remote_storage(endpoint=cfg.args.endpoint, bucket=cfg.args.bucket,
+                            region=cfg.args.region, env=cfg.env)
+    if remote is not None:
+        yield remote
+        return
+    with embedded_s3() as storage:
+        yield storage
+
+
+def pod_env(env: Mapping[str, str], *, secrets_dir: Path, workdir: Path,
+            storage: DemoStorage) -> dict[str, str]:
+    kept = {k: v for k, v in env.items() if not k.startswith(_DROPPED) and k != "KUBECONFIG"}
+    if not storage.embedded:
+        # A real endpoint may rely on the AWS default chain (profile, IRSA): keep it.
+        kept.update({k: v for k, v in env.items() if k.startswith(("AWS_", "OSS_"))})
+    return {**kept, "ARGOSY_SECRETS_DIR": str(secrets_dir),
+            "ARGOSY_CHECKPOINT_DIR": str(workdir / "checkpoints"),
+            "ARGOSY_LOCAL_ROOT": str(workdir / "local")}
+
+
+def sandbox_kind(mode: str, workdir: Path) -> str:
+    """Which way the sandbox will go here, found by asking it once."""
+    probe = Sandbox(workdir / "sandbox-probe")
+    done = subprocess.run(launcher(probe, ["true"], mode=mode), capture_output=True,
+                          text=True, timeout=60)
+    shutil.rmtree(probe.root, ignore_errors=True)
+    if done.returncode != 0:
+        raise InvalidSpec(f"the step sandbox does not work here: {done.stderr.strip()}")
+    if "rewriting" in done.stderr:
+        return "arguments rewritten (" + done.stderr.split(";", 1)[0].removeprefix(
+            "argosy sandbox: ") + ")"
+    return "private user+mount namespaces (W/sandbox/tmp is the step's /tmp)"
+
+
+def run_workflow(workflow: Workflow, storage: DemoStorage, settings: PodSettings) -> Run:
+    lock = threading.Lock()
+
+    def finished(result: PodResult) -> None:
+        with lock:
+            print(show.pod_line(result), flush=True)
+            for line in show.table(list(show.transfers(result)), indent="    "):
+                print(line, flush=True)
+
+    engine = Engine(workflow, ProcessRunner(settings), repository=storage.entry,
+                    key_format=KEY_FORMAT, on_pod=finished)
+    try:
+        return engine.run()
+    except StepFailed as error:
+        print(f"  workflow {workflow.name} failed: {error}", flush=True)
+        return engine.run_record
+
+
+def print_gc(outcome: GcOutcome, url: str) -> None:
+    spec = yaml.safe_dump(dict(POLICY_SPEC), default_flow_style=True).strip()
+    conditions = (outcome.policy.get("status") or {}).get("conditions") or []
+    accepted = "; ".join(str(c.get("message")) for c in conditions) or "no status yet"
+    print(f"  ArtifactGCPolicy {NAMESPACE}/default: spec {spec}  ({accepted})")
+    print("  precedence: an artifact's artifactGC.strategy, else the workflow's "
+          "spec.artifactGC.strategy, else this policy, else Never")
+    total = sum(o.size for o in outcome.before)
+    print(f"  before: {len(outcome.before)} object(s), {show.size(total)}")
+    for line in show.table([(url + obj.key, show.size(obj.size)) for obj in outcome.before],
+                           indent="    "):
+        print(line)
+    print(f"  $ {' '.join(outcome.command)}")
+    for line in outcome.output.splitlines():
+        print(f"    {line}")
+    print(f"  after: {len(outcome.after)} object(s)"
+          + ("; every artifact the workflows wrote is gone" if not outcome.after else ""))
+    for obj in outcome.after:
+        print(f"    left: {url}{obj.key}")
+
+
+def run(cfg: Config) -> int:
+    """Exit 0 when every workflow succeeded and the GC left none of their objects."""
+    args = cfg.args
+    workflows = load(workflow_files(args.workflow))
+    mode = args.sandbox or cfg.env.get("ARGOSY_SANDBOX") or "auto"
+    started = datetime.now(UTC)
+    with _workdir(args.workdir, args.keep) as workdir, _storage(cfg) as storage:
+        repository, secrets_dir = storage.write(workdir / "repository")
+        driver = storage.driver(secrets_dir)
+        env = pod_env(cfg.env, secrets_dir=secrets_dir, workdir=workdir, storage=storage)
+        where = "embedded S3 (moto, in this process)" if storage.embedded else storage.endpoint
+        kept = "" if args.workdir or args.keep else " (removed at the end; --keep keeps it)"
+        print(f"argosy demo: workflows on this machine; artifacts in {storage.url} "
+              f"({where}); repository {repository}; work folder {workdir}{kept}")
+        print(f"  step sandbox: {sandbox_kind(mode, workdir)}")
+        runs = []
+        for workflow in workflows:
+            print(f"workflow {workflow.name} ({workflow.source})", flush=True)
+            t0 = time.monotonic()
+            settings = PodSettings(workdir=workdir / workflow.name, repository=repository,
+                                   env=env, sandbox_mode=mode, timeout=args.step_timeout,
+                                   python=sys.executable)
+            run_record = run_workflow(workflow, storage, settings)
+            runs.append(run_record)
+            state = "Succeeded" if run_record.succeeded else "Failed"
+            print(f"  {state} in {time.monotonic() - t0:.1f} s; pods' folders under "
+                  f"{settings.workdir}", flush=True)
+        ok = all(r.succeeded for r in runs)
+        if args.no_gc:
+            return 0 if ok else 1
+        missing = missing_modules()
+        if missing:
+            print(f"artifact GC: skipped, it needs {' and '.join(missing)}: "
+                  "pip install 'argosy[demo,k8s,server]'")
+            return 0 if ok else 1
+        print("artifact GC: the finished Workflows, their repository and the namespace's "
+              "policy in a Kubernetes test API, then one pass of the controller", flush=True)
+        outcome = collect(runs, storage, driver, folder=workdir, python=sys.executable,
+                          env=env, started=started)
+        print(f"  Kubernetes test API at {outcome.api}, namespace {NAMESPACE}")
+        print_gc(outcome, storage.url)
+        return 0 if ok and outcome.code == 0 and not outcome.after and outcome.before \
+            else 1
