@@ -32,6 +32,7 @@ from argosy.sidecar import report
 from argosy.sidecar.options import Layers, read_annotations
 from argosy.sidecar.resolve import Context, load_repository_entry, repository_archive_logs
 from argosy.sidecar.template import Template, load_template
+from argosy.sidecar.vardir import ensure_container_dir
 
 SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 PARTS_IN_FLIGHT = 8
@@ -158,6 +159,7 @@ def init(args: argparse.Namespace) -> int:
     from argosy.sidecar.inputs import fetch_inputs
 
     ctx, template, layers = context(args, os.environ)
+    ensure_container_dir(args.var_dir)  # an unwritable var dir fails before any download
     results = fetch_inputs(template, ctx=ctx, layers=layers, root=args.root,
                            settings=transfer_settings(len(template.inputs)))
     report.write_json(args.var_dir / "inputs.json",

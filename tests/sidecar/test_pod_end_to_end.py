@@ -19,7 +19,9 @@ import jsonschema
 import pytest
 
 from argosy.artifacts.checksum import crc32c, to_hex
+from argosy.artifacts.drivers.local import LocalDriver
 from argosy.artifacts.errors import NotFound
+from argosy.artifacts.provenance import read_provenance
 from argosy.sidecar import report
 from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, s3_driver, unique_bucket
 from tests.sidecar.pods import Pod, configmap, secrets
@@ -386,3 +388,43 @@ def test_wait_reports_outputs_in_a_workflow_task_result_under_argo(
     assert result["outputs"]["exitCode"] == "0"
     stored = hashlib.sha256((store / "b" / "wf-1" / "pod-1" / "x").read_bytes()).hexdigest()
     assert stored == hashlib.sha256(b"hi\n").hexdigest()
+    # the object names its workflow, so the GC's orphan sweep can tell it is Argosy's
+    meta = read_provenance(LocalDriver(str(store), "b").stat("wf-1/pod-1/x").metadata)
+    assert meta is not None and (meta.uid, meta.namespace) == ("uid-1", "argo")
+
+
+def test_init_reads_the_repository_from_the_namespaces_configmap_through_the_api(
+        tmp_path: Path) -> None:
+    from argosy.testing.kube_api import KubeTestServer
+
+    store = tmp_path / "store"
+    (store / "b").mkdir(parents=True)
+    (store / "b" / "k").write_text("from the configmap's repository")
+    entry = {"local": {"root": str(store), "bucket": "b"}}
+    with KubeTestServer() as kube:
+        kube.create_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": "artifact-repositories", "namespace": "team",
+            "annotations": {"workflows.argoproj.io/default-artifact-repository": "main"}},
+            "data": {"main": json.dumps(entry)}})
+        kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig", namespace="team")
+        pod = Pod(tmp_path / "pod", env={"POD_NAMESPACE": "team"})
+        done = pod.init({"name": "t", "inputs": {"artifacts": [
+            {"name": "in", "path": "/tmp/in", "local": {"key": "k"}}]}},
+            "--repository-configmap", "artifact-repositories", "--kubeconfig",
+            str(kubeconfig))
+        missing = pod.init({"name": "t", "inputs": {"artifacts": []}},
+                           "--repository-configmap", "nope", "--kubeconfig", str(kubeconfig))
+    assert done.code == 0, done.err
+    assert (pod.root / "tmp" / "in").read_text() == "from the configmap's repository"
+    assert missing.code == 3 and "ConfigMap team/nope" in missing.err
+
+
+def test_init_with_a_var_dir_it_cannot_write_fails_before_downloading(tmp_path: Path) -> None:
+    pod = Pod(tmp_path / "pod")
+    pod.workdir.mkdir()
+    (pod.workdir / "var").write_text("a file, not a folder")
+    done = pod.init({"name": "t", "inputs": {"artifacts": [
+        {"name": "note", "path": "/etc/note", "raw": {"data": "x"}}]}})
+    assert done.code != 0 and "cannot create" in done.err
+    assert len(done.err.strip().splitlines()) == 1
+    assert not (pod.root / "etc" / "note").exists()
