@@ -10,6 +10,7 @@ in, key prefix already expanded), the `artifact-repositories` entry given with
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -156,10 +157,15 @@ def _without(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def open_driver(target: Target, ctx: Context) -> Driver:
-    """A driver for the target's bucket, its secrets read from files as Argo mounts them."""
+    """A driver for the target's bucket, its secrets read from files as Argo mounts them.
+    With no secrets named, the SDK's own chain applies: AWS's (environment, web identity,
+    instance roles) for S3, the OSS_* environment for OSS."""
     entry = repo.parse_entry({target.kind: {k: v for k, v in target.config.items()
                                             if k != "bucket"}},
                              secrets_dir=ctx.secrets_dir, source=target.url)
+    if entry.oss is not None and not entry.oss.access_key:
+        entry = dataclasses.replace(entry, oss=dataclasses.replace(entry.oss,
+                                                                   use_sdk_creds=True))
     return connect.repository_driver(entry, bucket=target.bucket,
                                      default_local_root=ctx.local_root,
                                      max_connections=ctx.max_connections)

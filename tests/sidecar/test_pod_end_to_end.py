@@ -275,6 +275,25 @@ def test_oss_outputs_and_inputs_round_trip_with_secrets_from_files(
     assert (consumer.root / "data" / "out" / "sub" / "b.txt").read_text() == "two\n"
 
 
+def test_an_oss_repository_without_secrets_uses_the_oss_environment_variables(
+        tmp_path: Path, oss_server: Any) -> None:
+    bucket = unique_bucket("pod")
+    driver = oss_driver(oss_server.endpoint, bucket)
+    repo = configmap({"oss": {"endpoint": oss_server.endpoint, "bucket": bucket}},
+                     tmp_path / "repo.yaml")
+    env = {"OSS_ACCESS_KEY_ID": OSS_ACCESS_KEY, "OSS_ACCESS_KEY_SECRET": OSS_SECRET}
+    pod = Pod(tmp_path / "pod", repo, env=env)
+    _, wait = pod.main_and_wait("echo hi > tmp/x", {"name": "p", "outputs": {"artifacts": [
+        {"name": "x", "path": "/tmp/x", "archive": {"none": {}}}]}})
+    assert wait.code == 0, wait.err
+    assert driver.stat("wf-1/pod-1/x").size == 3
+    denied = Pod(tmp_path / "denied", repo, env={**env, "OSS_ACCESS_KEY_SECRET": "wrong"})
+    _, wait = denied.main_and_wait("echo hi > tmp/x", {"name": "p", "outputs": {"artifacts": [
+        {"name": "x", "path": "/tmp/x", "archive": {"none": {}}}]}})
+    assert wait.code == 1 and "output x failed" in wait.err, wait.err
+    assert "does not exist" not in wait.err
+
+
 def test_a_wrong_oss_secret_fails_the_output_and_leaves_no_object(
         tmp_path: Path, oss_server: Any) -> None:
     bucket = unique_bucket("pod")
