@@ -30,7 +30,12 @@ from argosy.artifacts.settings import MiB, TransferSettings
 from argosy.config import default_local_root
 from argosy.sidecar import report
 from argosy.sidecar.options import Layers, read_annotations
-from argosy.sidecar.resolve import Context, load_repository_entry, repository_archive_logs
+from argosy.sidecar.resolve import (
+    Context,
+    DriverCache,
+    load_repository_entry,
+    repository_archive_logs,
+)
 from argosy.sidecar.template import Template, load_template
 from argosy.sidecar.vardir import ensure_container_dir
 
@@ -161,7 +166,8 @@ def init(args: argparse.Namespace) -> int:
     ctx, template, layers = context(args, os.environ)
     ensure_container_dir(args.var_dir)  # an unwritable var dir fails before any download
     results = fetch_inputs(template, ctx=ctx, layers=layers, root=args.root,
-                           settings=transfer_settings(len(template.inputs)))
+                           settings=transfer_settings(len(template.inputs)),
+                           open_driver=DriverCache())
     report.write_json(args.var_dir / "inputs.json",
                       report.inputs_document(results, template=template.name))
     failed = [r for r in results if r.status == "failed"]
@@ -196,6 +202,7 @@ def wait(args: argparse.Namespace) -> int:
     results = upload_outputs(
         template, ctx=ctx, layers=layers, root=args.root,
         settings=transfer_settings(len(template.outputs)), main_failed=exit_code != 0,
+        open_driver=DriverCache(),
         provenance=_provenance(ctx), log=log if repository_archive_logs(ctx, template) or any(
             a.archive_logs for a in template.outputs) else None)
     reported = "none"

@@ -3,7 +3,7 @@
 Measured here on a 321 MiB tar of ~20k real text files (bench/archive_local.py, quiet
 machine; MiB/s of input, compress / decompress, ratio):
 
-    zstd -3, threads=-1 (2 cores)   ~690 / ~1300   7.1   Argosy's default for tar.zst
+    zstd -3, 2 workers (2 cores)    ~690 / ~1300   7.1   Argosy's default for tar.zst
     zstd -3, one thread             ~350 / ~1380   7.1
     gzip ISA-L level 1 (isal)       ~650 / ~1100   4.7   Argosy's default for tar.gz
     gzip ISA-L level 3              ~280 / ~1170   5.0
@@ -44,9 +44,29 @@ GZIP_MAGIC = b"\x1f\x8b"
 ISAL_ERROR = cast("type[Exception]", isal_zlib.error)  # isal's stub types it as an instance
 
 
+MAX_THREADS = 4  # zstd workers; each holds about ZSTD_JOB_SIZE x 3 in flight
+ZSTD_JOB_SIZE = 2 << 20  # as fast as zstd's default jobs here, at a quarter of the memory
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (in
+    a pod, `os.cpu_count()` is the whole node's)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
 def default_threads() -> int:
-    """zstd worker threads: all cores (-1) when there is more than one, else none."""
-    return -1 if (os.cpu_count() or 1) > 1 else 0
+    """zstd worker threads: one per usable CPU up to MAX_THREADS when there is more than
+    one, else none (compression in the calling thread)."""
+    cpus = usable_cpus()
+    return min(cpus, MAX_THREADS) if cpus > 1 else 0
 
 
 def isal_level(level: int | None) -> int:
@@ -66,9 +86,11 @@ def compress(chunks: Iterable[bytes], codec: Codec, *, level: int | None = None,
         lvl = DEFAULT_LEVEL["zstd"] if level is None else level
         if not -7 <= lvl <= 22:
             raise InvalidSpec(f"zstd level must be between -7 and 22, not {lvl}")
-        cctx = zstandard.ZstdCompressor(
-            level=lvl, threads=default_threads() if threads is None else threads,
-            write_checksum=True)
+        workers = default_threads() if threads is None else threads
+        params = zstandard.ZstdCompressionParameters.from_level(
+            lvl, threads=workers, job_size=ZSTD_JOB_SIZE if workers > 0 else 0,
+            write_checksum=1)
+        cctx = zstandard.ZstdCompressor(compression_params=params)
         return _run(chunks, cctx.compressobj())
     if codec == "gzip":
         return _run(chunks, isal_zlib.compressobj(isal_level(level), isal_zlib.DEFLATED, 31))
@@ -191,13 +213,24 @@ def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
         raise IntegrityError("zstd stream holds no frame: empty or not zstd")
 
 
+def _slices(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Chunks of at most CHUNK bytes: the gzip decompressor copies its unconsumed tail on
+    every call, so a large chunk would be copied over and over."""
+    for chunk in chunks:
+        if len(chunk) <= CHUNK:
+            yield chunk
+        else:
+            for i in range(0, len(chunk), CHUNK):
+                yield chunk[i:i + CHUNK]
+
+
 def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
     dobj = isal_zlib.decompressobj(wbits=31)
     seen = 0  # compressed bytes seen, for messages
     in_member = False
     padding = False  # only zeros may follow once a zero byte followed a member
     try:
-        for chunk in chunks:
+        for chunk in _slices(chunks):
             seen += len(chunk)
             pending = chunk
             while True:
