@@ -35,6 +35,7 @@ from argosy.artifacts.protocol import Driver
 from argosy.gc.locations import Target
 
 SecretReader = Callable[[str, str, str], str]  # (namespace, secret name, key) -> value
+_PER_ARTIFACT = frozenset({"key", "keyFormat"})
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,9 @@ class DriverFactory:
 
     def open(self, target: Target, namespace: str) -> Driver:
         config = self._resolve(target, namespace)
-        cache_key = hashlib.sha256(json.dumps([namespace, target.kind, target.bucket, config],
+        # the artifact's own key is not part of where the client goes: one per bucket
+        where = {k: v for k, v in config.items() if k not in _PER_ARTIFACT}
+        cache_key = hashlib.sha256(json.dumps([namespace, target.kind, target.bucket, where],
                                               sort_keys=True, default=str).encode()).hexdigest()
         with self._lock:
             driver = self._cache.get(cache_key)

@@ -1,0 +1,147 @@
+"""The objects of the GC benchmark: directory artifacts written as `cp --archive none`
+lays them out, made fast, and deleted Argo's way for comparison.
+
+Why a module: 100,000 small objects take minutes to create, so creation runs in several
+processes (botocore is GIL-bound and spends about as much CPU per request as RGW does),
+each with a bounded thread pool; and Argo's way of deleting (list the artifact's folder,
+then one DeleteObject request per key, in sequence, as `workflow/artifacts/s3` does with
+minio-go's RemoveObject) must be the real single-object DELETE, not a batch of one.
+
+Layout of one tree: `wf-NNN/pod/out/dNN/fNNNN.txt` (tiny bodies) plus
+`wf-NNN/pod/out/.argosy-manifest.json`, written after its files, listing each with its
+size and CRC32C: a directory artifact of `files + 1` objects.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from bench.rgw import Rgw
+
+PART_TIMEOUT_S = 1800  # one fill process's share; far above 100k objects at 100/s
+
+
+def tree_prefix(index: int) -> str:
+    """The artifact key of workflow `index`'s output folder (no trailing slash)."""
+    return f"wf-{index:03d}/pod/out"
+
+
+def workflow_of(key: str) -> int:
+    """The workflow index a key belongs to (`wf-NNN/...`)."""
+    return int(key.split("/", 1)[0].removeprefix("wf-"))
+
+
+def tree(index: int, files: int) -> Iterator[tuple[str, bytes]]:
+    """(key, body) of one directory artifact, its manifest last."""
+    from argosy.artifacts.checksum import crc32c, to_hex
+    from argosy.artifacts.manifest import NAME, FileEntry, Manifest
+
+    prefix = tree_prefix(index)
+    manifest = Manifest()
+    for i in range(files):
+        folder = f"d{i // 100:02d}"
+        if i % 100 == 0:
+            manifest.dirs.append((folder, 0o755))
+        rel = f"{folder}/f{i:04d}.txt"
+        body = f"{prefix}/{rel}\n".encode()
+        manifest.files.append(FileEntry(rel, len(body), f"crc32c:{to_hex(crc32c(body))}", 0o644))
+        yield f"{prefix}/{rel}", body
+    yield f"{prefix}/{NAME}", manifest.to_json()
+
+
+def driver(rgw: Rgw, bucket: str, *, connections: int = 64) -> Any:
+    from argosy.artifacts.drivers.s3 import S3Driver, S3Settings
+
+    return S3Driver(S3Settings(endpoint=rgw.endpoint, region=rgw.region,
+                               access_key=rgw.access_key, secret_key=rgw.secret_key,
+                               addressing_style="path", max_connections=connections), bucket)
+
+
+def _fill_part(rgw: Rgw, bucket: str, indexes: list[int], files: int, threads: int) -> int:
+    """One process's share: every tree's files, then every tree's manifest."""
+    target = driver(rgw, bucket, connections=threads)
+    items = [item for i in indexes for item in tree(i, files)]
+    manifests = [item for item in items if item[0].endswith(".argosy-manifest.json")]
+    bodies = [item for item in items if not item[0].endswith(".argosy-manifest.json")]
+
+    def put(item: tuple[str, bytes]) -> None:
+        target.put(item[0], item[1], size=len(item[1]), metadata={})
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="bench-fill") as pool:
+        list(pool.map(put, bodies))
+        list(pool.map(put, manifests))
+    return len(items)
+
+
+@dataclass(frozen=True)
+class Filled:
+    objects: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.objects / self.seconds
+
+
+def fill(rgw: Rgw, bucket: str, indexes: list[int], files: int, *, processes: int,
+         threads: int) -> Filled:
+    """Create the trees of `indexes` with `processes` x `threads` puts in flight."""
+    shares = [indexes[p::processes] for p in range(processes)]
+    shares = [share for share in shares if share]
+    start = time.monotonic()
+    with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("spawn")) \
+            as pool:
+        futures = [pool.submit(_fill_part, rgw, bucket, share, files, threads)
+                   for share in shares]
+        objects = sum(future.result(timeout=PART_TIMEOUT_S) for future in futures)
+    return Filled(objects, time.monotonic() - start)
+
+
+def argo_delete(rgw: Rgw, bucket: str, prefixes: list[str]) -> Filled:
+    """Argo's way: per artifact, list its folder, then one DeleteObject per key."""
+    from argosy.artifacts.drivers.s3 import make_client
+    from argosy.artifacts.tree import list_all
+
+    source = driver(rgw, bucket, connections=1)
+    client = make_client(source.settings)  # the same botocore settings, one connection
+    deleted = 0
+    start = time.monotonic()
+    for prefix in prefixes:
+        for info in list(list_all(source, prefix + "/")):
+            client.delete_object(Bucket=bucket, Key=info.key)
+            deleted += 1
+    return Filled(deleted, time.monotonic() - start)
+
+
+def batch_delete(rgw: Rgw, bucket: str, prefixes: list[str], *, concurrency: int) -> Filled:
+    """RGW's ceiling, no controller: list the folders, then DeleteObjects of 1000 keys,
+    `concurrency` in flight."""
+    from argosy.artifacts.tree import delete_keys, list_all
+
+    source = driver(rgw, bucket, connections=concurrency)
+    start = time.monotonic()
+    keys = (info.key for prefix in prefixes for info in list_all(source, prefix + "/"))
+    deleted, failures = delete_keys(source, keys, concurrency=concurrency)
+    if failures:
+        raise RuntimeError(f"{len(failures)} keys not deleted: {failures[0]}")
+    return Filled(deleted, time.monotonic() - start)
+
+
+def count(target: Any, prefix: str = "") -> int:
+    from argosy.artifacts.tree import list_all
+
+    return sum(1 for _ in list_all(target, prefix))
+
+
+def remove_bucket(target: Any) -> None:
+    """Empty (batch deletes) and delete the bucket; for the cleanup after a run."""
+    from argosy.artifacts.drivers.s3 import make_client
+    from argosy.artifacts.tree import delete_keys, list_all
+
+    delete_keys(target, (info.key for info in list_all(target, "")))
+    make_client(target.settings).delete_bucket(Bucket=target.bucket)
