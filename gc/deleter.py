@@ -52,7 +52,9 @@ class DeleteSettings:
     bucket_concurrency: batch deletes (of up to 1000 keys) in flight per bucket (4: one
         bucket keeps a few connections busy without owning the pool).
     lanes_per_bucket: workflows deleting from one bucket at once; a worker that finds the
-        bucket full requeues its workflow instead of waiting.
+        bucket full requeues its workflow instead of waiting (4, as many as the batches a
+        bucket may have in flight: most workflows hold one batch's worth of keys, and RGW
+        works through the keys of one batch one after another).
     pool_size: batch deletes in flight across all buckets.
     artifact_concurrency: artifacts listed and deleted at once across all workflows (the
         artifacts of one workflow go in parallel: the lag from completion to deletion is
@@ -62,7 +64,7 @@ class DeleteSettings:
     """
 
     bucket_concurrency: int = 4
-    lanes_per_bucket: int = 2
+    lanes_per_bucket: int = 4
     pool_size: int = 16
     artifact_concurrency: int = 8
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3, base=0.2,
