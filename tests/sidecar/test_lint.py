@@ -15,7 +15,10 @@ from argosy.main import main
 from argosy.sidecar import yamlpos
 from argosy.sidecar.lint import Diagnostic, Row, lint_file, lint_text, load_repositories
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "argo-examples"
+# Argo's examples (argoproj/argo-workflows examples/, Apache-2.0), kept in the repository
+# so the suite runs on any clone; the test below checks them against the shared copy.
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "argo"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "argo-examples"
 DEFAULT = "{{workflow.name}}/{{pod.name}}"
 
 
@@ -521,3 +524,11 @@ def test_every_unsupported_kind_is_shown_and_marked_without_an_error(
     assert (row.kind, row.bucket, row.key, row.supported, row.notes) == \
         (kind, bucket, key, False, ("unsupported",))
     assert report.diagnostics == []
+
+
+def test_the_repositorys_copy_of_argos_examples_is_the_shared_one_byte_for_byte() -> None:
+    if not SHARED.is_dir():
+        pytest.skip(f"no shared copy of Argo's examples at {SHARED} to compare with")
+    theirs = {p.name: p.read_bytes() for p in SHARED.iterdir() if p.is_file()}
+    ours = {p.name: p.read_bytes() for p in EXAMPLES.iterdir() if p.is_file()}
+    assert ours == theirs
