@@ -10,21 +10,29 @@ still pinned by If-Match, never restarted blindly.
 To a file: bytes are written at their offsets into a temporary file beside the
 destination, renamed into place only once everything checked out. To a stream: ranges
 are fetched ahead in parallel and written in order.
+
+A download needs the object's size, ETag and record before it can plan its ranges. It
+takes them from the caller (`info`, e.g. a listing, and `expect`, e.g. a tree manifest),
+else from the first ranged read of a driver that describes the object in its answer
+(S3's GET carries Content-Range, ETag and metadata), else from a stat. On S3 a file
+download is therefore GETs only: the first range starts at once, unpinned, and every
+later range is pinned to the ETag it answered with.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
-from argosy.artifacts.checksum import ALGORITHM, combine_all, crc32c, to_hex
+from argosy.artifacts.checksum import ALGORITHM, crc32c, crc32c_combine, to_hex
 from argosy.artifacts.errors import (
     ArtifactError,
     IntegrityError,
@@ -32,8 +40,8 @@ from argosy.artifacts.errors import (
     LocalIOError,
     TransientError,
 )
-from argosy.artifacts.filewriter import FileWriter, aligned_buffer
-from argosy.artifacts.protocol import Driver, ObjectInfo
+from argosy.artifacts.filewriter import ALIGN, BLOCK, FileWriter, aligned_buffer
+from argosy.artifacts.protocol import Driver, ObjectInfo, ReadStream
 from argosy.artifacts.record import Record, read_record
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
@@ -41,10 +49,20 @@ from argosy.artifacts.settings import TransferSettings
 log = logging.getLogger("argosy.download")
 Progress = Callable[[int], None]
 _CHUNK = 1 << 20
+_JITTER = random.Random()  # shared: seeding one from the OS costs ~15 us, every file
 
 
 def _no_progress(_: int) -> None:
     pass
+
+
+@runtime_checkable
+class DescribingDriver(Protocol):
+    """An optional driver primitive: a ranged read whose answer also describes the
+    object (its size, ETag and user metadata), so a download needs no stat first."""
+
+    def read_described(self, key: str, *, start: int = 0,
+                       end: int | None = None) -> tuple[ObjectInfo, ReadStream]: ...
 
 
 @dataclass(frozen=True)
@@ -61,38 +79,68 @@ def _ranges(size: int, part_size: int) -> list[tuple[int, int]]:
     return [(start, min(start + part_size, size) - 1) for start in range(0, size, part_size)]
 
 
-def _plan(info: ObjectInfo, settings: TransferSettings) -> tuple[Record | None, str, int]:
-    verdict = read_record(info.metadata, size=info.size)
+def _plan(info: ObjectInfo, settings: TransferSettings,
+          expect: Record | None = None) -> tuple[Record | None, str, int]:
+    record: Record | None
+    if expect is not None:
+        if expect.size != info.size:
+            raise IntegrityError(f"{info.key}: {info.size} bytes, expected {expect.size}")
+        record, reason = expect, ""
+    else:
+        verdict = read_record(info.metadata, size=info.size)
+        record, reason = verdict.record, verdict.reason
     part_size = settings.part_size_for(info.size)
-    if verdict.record and verdict.record.part_crcs and verdict.record.part_size >= _CHUNK:
-        part_size = verdict.record.part_size  # aligned ranges: each is checked on arrival
-    return verdict.record, verdict.reason, part_size
+    if record and record.part_crcs and record.part_size >= _CHUNK:
+        part_size = record.part_size  # aligned ranges: each is checked on arrival
+    return record, reason, part_size
 
 
 Sink = Callable[[int, Any, int], None]  # (offset, buffer, length)
 
 
-def _fetch(driver: Driver, info: ObjectInfo, start: int, end: int, retrier: Retrier,
-           sink: Sink, buffer: Any) -> int:
-    """Read bytes start..end, handing `sink` full buffers (the last one may be short),
-    resuming a broken stream at the byte it reached; returns the range's CRC32C."""
+@dataclass(frozen=True)
+class _Span:
+    """One ranged read: bytes start..end, checksummed in pieces of `every` bytes (0: one
+    piece) so a range spanning several recorded parts still checks each of them."""
+
+    start: int
+    end: int
+    every: int = 0
+
+    def pieces(self) -> list[tuple[int, int]]:
+        """(offset, length) of each piece, in order."""
+        step = self.every or self.end - self.start + 1
+        return [(at, min(step, self.end + 1 - at)) for at in range(self.start, self.end + 1,
+                                                                    step)]
+
+
+def _fetch(driver: Driver, info: ObjectInfo, span: _Span, retrier: Retrier,
+           sink: Sink, buffer: Any, *, opened: ReadStream | None = None) -> list[int]:
+    """Read the span's bytes, handing `sink` full buffers (the last one may be short),
+    resuming a broken stream at the byte it reached; returns each piece's CRC32C.
+    `opened` is a stream already answering for the span's first byte onwards."""
     view = memoryview(buffer)
+    end = span.end
+    crcs: list[int] = []
     crc = 0
-    position = start  # the next byte to receive
-    block = start  # the offset of view[0]
+    position = span.start  # the next byte to receive
+    cut = min(span.start + span.every, end + 1) if span.every else end + 1
+    block = position  # the offset of view[0]
     filled = 0
     attempts = 0
+    stream = opened
     while position <= end:
-        stream = retrier.call(lambda: driver.read(info.key, start=position, end=end,
-                                                  if_match=info.etag),
-                              what=f"read {driver.url(info.key)} at {position}")
+        if stream is None:
+            stream = retrier.call(lambda: driver.read(info.key, start=position, end=end,
+                                                      if_match=info.etag),
+                                  what=f"read {driver.url(info.key)} at {position}")
         try:
             if (stream.start, stream.end, stream.total) != (position, end, info.size):
                 raise IntegrityError(
                     f"{driver.url(info.key)}: asked for bytes {position}-{end}/{info.size}, "
                     f"got {stream.start}-{stream.end}/{stream.total}")
             while position <= end:
-                room = min(len(view) - filled, end - position + 1)
+                room = min(len(view) - filled, cut - position)
                 n = stream.readinto(view[filled: filled + room])
                 if n == 0:
                     raise TransientError(f"{driver.url(info.key)}: stream ended at byte "
@@ -100,6 +148,10 @@ def _fetch(driver: Driver, info: ObjectInfo, start: int, end: int, retrier: Retr
                 crc = crc32c(view[filled: filled + n], crc)
                 filled += n
                 position += n
+                if position == cut:
+                    crcs.append(crc)
+                    crc = 0
+                    cut = min(cut + span.every, end + 1) if span.every else end + 1
                 if filled == len(view) or position > end:
                     sink(block, buffer, filled)
                     block, filled = position, 0
@@ -110,12 +162,27 @@ def _fetch(driver: Driver, info: ObjectInfo, start: int, end: int, retrier: Retr
             retrier.clock.sleep(retrier.backoff(attempts - 1))
         finally:
             stream.close()
-    return crc
+            stream = None
+    return crcs
+
+
+class _Fold:
+    """The CRC of pieces appended in order, given as (crc, length). Each combination is
+    ~1-2 ms of pure Python, so pieces are folded in as they arrive rather than all at the
+    end; and combining into nothing is the identity, so the first piece costs nothing
+    (nor does an object of a single range)."""
+
+    def __init__(self) -> None:
+        self.crc = 0
+        self._empty = True
+
+    def add(self, crc: int, length: int) -> None:
+        self.crc = crc if self._empty else crc32c_combine(self.crc, crc, length)
+        self._empty = False
 
 
 def _verify(driver: Driver, info: ObjectInfo, record: Record | None, reason: str,
-            crcs: list[tuple[int, int]]) -> DownloadResult:
-    whole = combine_all(crcs)
+            whole: int) -> DownloadResult:
     checksum = f"{ALGORITHM}:{to_hex(whole)}"
     url = driver.url(info.key)
     if record is None:
@@ -126,55 +193,134 @@ def _verify(driver: Driver, info: ObjectInfo, record: Record | None, reason: str
     return DownloadResult(url, info.size, info.etag, checksum, True, "")
 
 
-def _check_part(url: str, record: Record | None, part_size: int, start: int, crc: int) -> None:
-    if record and record.part_crcs and record.part_size == part_size:
-        index = start // part_size
-        if record.part_crcs[index] != crc:
-            raise IntegrityError(f"{url}: part {index + 1} checksum mismatch: recorded "
-                                 f"{to_hex(record.part_crcs[index])}, got {to_hex(crc)}")
+def _check_piece(url: str, record: Record | None, part_size: int, start: int, length: int,
+                 crc: int) -> None:
+    """Compare a piece with its recorded part, when ranges follow the recorded parts."""
+    if not (record and record.part_crcs and record.part_size == part_size):
+        return
+    index, offset = divmod(start, part_size)
+    if offset or index >= len(record.part_crcs) or \
+            length != min(part_size, record.size - start):
+        return
+    if record.part_crcs[index] != crc:
+        raise IntegrityError(f"{url}: part {index + 1} checksum mismatch: recorded "
+                             f"{to_hex(record.part_crcs[index])}, got {to_hex(crc)}")
 
 
 def _temp_path(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.argosy-{uuid.uuid4().hex[:12]}.part")
 
 
+def _describe(driver: Driver, key: str, settings: TransferSettings,
+              retrier: Retrier) -> tuple[ObjectInfo, ReadStream | None]:
+    """What the object is, from the first ranged read when the driver's answer says
+    (the stream is returned to be read on), else from a stat."""
+    if isinstance(driver, DescribingDriver):
+        try:
+            return retrier.call(lambda: driver.read_described(key, start=0,
+                                                              end=settings.part_size - 1),
+                                what=f"read {driver.url(key)}")
+        except IntegrityError as error:
+            if error.code not in ("InvalidRange", "416"):
+                raise  # an empty object has no byte 0 to read: the stat says so
+    return retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}"), None
+
+
+def _spans(info: ObjectInfo, record: Record | None, part_size: int,
+           first: ReadStream | None) -> tuple[list[_Span], ReadStream | None]:
+    """The ranges to read. An already opened first stream covers bytes 0..first.end;
+    the ranges after it follow the recorded part size, and it is checksummed in parts
+    when they tile it. When they cannot, it is dropped and the plan starts afresh."""
+    if first is None:
+        return [_Span(s, e) for s, e in _ranges(info.size, part_size)], None
+    head = first.end + 1
+    aligned = bool(record and record.part_crcs and part_size == record.part_size)
+    if aligned and head < info.size and head % part_size:
+        first.close()  # the recorded parts do not tile the first range: start afresh
+        return [_Span(s, e) for s, e in _ranges(info.size, part_size)], None
+    every = part_size if aligned and head > part_size else 0
+    rest = [_Span(s, min(s + part_size, info.size) - 1)
+            for s in range(head, info.size, part_size)]
+    return [_Span(0, first.end, every)] + rest, first
+
+
 def download_file(driver: Driver, key: str, dest: str | os.PathLike[str], *,
                   settings: TransferSettings, progress: Progress = _no_progress,
-                  info: ObjectInfo | None = None) -> DownloadResult:
-    retrier = Retrier(settings.retry)
-    if info is None:
-        info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
-    record, reason, part_size = _plan(info, settings)
+                  info: ObjectInfo | None = None, expect: Record | None = None,
+                  on_info: Callable[[ObjectInfo], None] | None = None) -> DownloadResult:
+    """Download one object into `dest`, verified. `info` (e.g. from a listing) spares
+    describing the object and pins every range to its ETag; `expect` is the record to
+    verify against instead of the object's own (e.g. from a tree manifest); `on_info` is
+    told what the object is as soon as that is known (a progress bar's total)."""
+    retrier = Retrier(settings.retry, rng=_JITTER)
     target = Path(dest)
     if not target.parent.is_dir():
         raise InvalidSpec(f"destination folder {target.parent} does not exist")
     if target.is_dir():
         raise InvalidSpec(f"destination {target} is a folder")
+    first: ReadStream | None = None
+    if info is None:
+        info, first = _describe(driver, key, settings, retrier)
+    handoff = [first] if first is not None else []  # the opened stream, until read
+    try:
+        if on_info is not None:
+            on_info(info)
+        return _download(driver, info, target, settings=settings, progress=progress,
+                         expect=expect, retrier=retrier, handoff=handoff)
+    finally:
+        for stream in handoff:
+            stream.close()
+
+
+def _download(driver: Driver, info: ObjectInfo, target: Path, *, settings: TransferSettings,
+              progress: Progress, expect: Record | None, retrier: Retrier,
+              handoff: list[ReadStream]) -> DownloadResult:
+    record, reason, part_size = _plan(info, settings, expect)
+    spans, first = _spans(info, record, part_size, handoff[0] if handoff else None)
+    if first is None:
+        handoff.clear()  # _spans closed it
+    url = driver.url(info.key)
+    # O_DIRECT pays off on large files; below a block it is only a second open
     writer = FileWriter(_temp_path(target), info.size, target=target,
-                        direct=settings.direct_io)
+                        direct=settings.direct_io and info.size > BLOCK)
     buffers = threading.local()
     try:
         def sink(offset: int, buffer: Any, length: int) -> None:
             writer.write(offset, buffer, length)
             progress(length)
 
-        def one(span: tuple[int, int]) -> int:
+        def one(span: _Span, buffer: Any) -> list[tuple[int, int]]:
+            opened = handoff.pop() if span.start == 0 and handoff else None
+            crcs = _fetch(driver, info, span, retrier, sink, buffer, opened=opened)
+            for crc, (start, length) in zip(crcs, span.pieces()):
+                _check_piece(url, record, part_size, start, length, crc)
+            return [(crc, length) for crc, (_, length) in zip(crcs, span.pieces())]
+
+        def pooled(span: _Span) -> list[tuple[int, int]]:
             if not hasattr(buffers, "block"):
                 buffers.block = aligned_buffer()
-            crc = _fetch(driver, info, span[0], span[1], retrier, sink, buffers.block)
-            _check_part(driver.url(key), record, part_size, span[0], crc)
-            return crc
+            return one(span, buffers.block)
 
-        spans = _ranges(info.size, part_size)
-        with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="argosy-get") as pool:
-            futures = [pool.submit(one, span) for span in spans]
-            try:
-                crcs = [(f.result(), end - start + 1) for f, (start, end) in zip(futures, spans)]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-        result = _verify(driver, info, record, reason, crcs)
+        whole = _Fold()
+        if len(spans) <= 1:
+            # one range (most small files): no pool, and a buffer no larger than it
+            size = spans[0].end + 1 if spans else 0
+            buffer = aligned_buffer(min(BLOCK, max(ALIGN, -(-size // ALIGN) * ALIGN)))
+            for piece in one(spans[0], buffer) if spans else []:
+                whole.add(*piece)
+        else:
+            with ThreadPoolExecutor(min(settings.concurrency, len(spans)),
+                                    thread_name_prefix="argosy-get") as pool:
+                futures = [pool.submit(pooled, span) for span in spans]
+                try:
+                    for future in futures:
+                        for piece in future.result():
+                            whole.add(*piece)
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+        result = _verify(driver, info, record, reason, whole.crc)
         writer.finish(fsync=settings.fsync)
         os.replace(writer.path, target)
         return result
@@ -189,7 +335,7 @@ def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
     """The object's bytes in order, fetched ahead in parallel: at most `concurrency`
     parts of `stream_part_size` are held. Verification happens at the end: a mismatch
     raises IntegrityError after the last byte has been yielded."""
-    retrier = Retrier(settings.retry)
+    retrier = Retrier(settings.retry, rng=_JITTER)
     if info is None:
         info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
     record, reason, part_size = _plan(info, settings)
@@ -206,11 +352,11 @@ def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
         def sink(offset: int, block: Any, length: int) -> None:
             buffer[offset - span[0]: offset - span[0] + length] = memoryview(block)[:length]
 
-        crc = _fetch(driver, info, span[0], span[1], retrier, sink, chunk)
-        _check_part(driver.url(key), record, part_size, span[0], crc)
+        crc = _fetch(driver, info, _Span(span[0], span[1]), retrier, sink, chunk)[0]
+        _check_piece(driver.url(key), record, part_size, span[0], len(buffer), crc)
         return bytes(buffer), crc
 
-    crcs: list[tuple[int, int]] = []
+    whole = _Fold()
     with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="argosy-get") as pool:
         pending: list[Future[tuple[bytes, int]]] = []
         queue = iter(spans)
@@ -221,17 +367,17 @@ def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
                 if len(pending) >= settings.concurrency:
                     data, crc = pending.pop(0).result()
                     slots.release()
-                    crcs.append((crc, len(data)))
+                    whole.add(crc, len(data))
                     yield data
             while pending:
                 data, crc = pending.pop(0).result()
                 slots.release()
-                crcs.append((crc, len(data)))
+                whole.add(crc, len(data))
                 yield data
         finally:
             for future in pending:
                 future.cancel()
-    result = _verify(driver, info, record, reason, crcs)
+    result = _verify(driver, info, record, reason, whole.crc)
     if on_done:
         on_done(result)
 

@@ -16,11 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from argosy.artifacts.checksum import ALGORITHM
 from argosy.artifacts.download import DownloadResult, download_file, iter_object
 from argosy.artifacts.errors import IntegrityError, InvalidSpec, NotFound, PermanentError
 from argosy.artifacts.manifest import NAME as MANIFEST
 from argosy.artifacts.manifest import FileEntry, Manifest, walk
 from argosy.artifacts.protocol import DeleteFailure, Driver, ObjectInfo
+from argosy.artifacts.record import Record
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
 from argosy.artifacts.upload import UploadResult, upload_file, upload_stream
@@ -109,6 +111,7 @@ def upload_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
         raise InvalidSpec(f"{base} is not a folder")
     folder = as_folder(prefix)
     record = Manifest()
+    modes: dict[str, int] = {}
     if manifest:
         items = []
         for rel, st, target in walk(base):
@@ -118,6 +121,7 @@ def upload_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
                 record.dirs.append((rel, stat.S_IMODE(st.st_mode)))
             else:
                 items.append((base / rel, rel))
+                modes[rel] = stat.S_IMODE(st.st_mode)
     else:
         items = list(_local_files(base))
 
@@ -129,12 +133,12 @@ def upload_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
     with ThreadPoolExecutor(settings.file_concurrency, thread_name_prefix="argosy-file") as pool:
         results = list(pool.map(one, items))
     if manifest:
-        for (path, rel), result in zip(items, results):
+        for (_, rel), result in zip(items, results):
             if result.record is None:
                 raise IntegrityError(f"{result.url}: no checksum record, so the tree "
                                      "manifest cannot vouch for it")
             record.files.append(FileEntry(rel, result.size, result.record.checksum,
-                                          stat.S_IMODE(path.stat().st_mode)))
+                                          modes[rel]))
         upload_stream(driver, folder + MANIFEST, io.BytesIO(record.to_json()),
                       settings=settings, metadata=metadata)
     return TreeResult(len(results), sum(r.size for r in results),
@@ -196,14 +200,26 @@ def download_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
     else:
         base.mkdir(parents=True, exist_ok=True)
     sums = {f.path: f for f in tree_manifest.files} if tree_manifest else {}
+    made: set[Path] = {target_root}
 
     def one(info: ObjectInfo) -> DownloadResult:
         rel = _safe_relative(info.key[len(folder):])
         target = target_root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # stat each object: listings carry no metadata, and so no checksum record
-        result = download_file(driver, info.key, target, settings=settings, progress=progress)
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
         entry = sums.get(rel)
+        if entry is not None and entry.size != info.size:
+            raise IntegrityError(f"{driver.url(info.key)}: {info.size} bytes, the tree "
+                                 f"manifest says {entry.size}")
+        # A listing carries no metadata, so no checksum record. For a file of one range
+        # the listing (size, the ETag to pin to) and the manifest's checksum are all the
+        # download needs: no stat per file. Larger files, and trees without a manifest,
+        # read the object's own record (its part checksums check each range as it
+        # arrives; on S3 it comes with the first GET, still no stat).
+        expect = _expected(entry) if entry and entry.size <= settings.part_size else None
+        result = download_file(driver, info.key, target, settings=settings, progress=progress,
+                               info=info if expect is not None else None, expect=expect)
         if entry is not None and (entry.checksum != result.checksum or
                                   entry.size != result.size):
             raise IntegrityError(f"{result.url}: does not match the tree manifest "
@@ -226,6 +242,21 @@ def download_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
     notes += sorted({r.note for r in results if r.note})
     verified = sum(1 for r in results if r.verified or tree_manifest is not None)
     return TreeResult(len(results), sum(r.size for r in results), verified, notes)
+
+
+def _expected(entry: FileEntry | None) -> Record | None:
+    """The record a file of a tree manifest must match (None: use the object's own)."""
+    if entry is None:
+        return None
+    algorithm, _, value = entry.checksum.partition(":")
+    try:
+        crc = int(value, 16)
+    except ValueError:
+        crc = -1
+    if algorithm != ALGORITHM or len(value) != 8 or crc < 0:
+        raise IntegrityError(f"tree manifest: unsupported checksum {entry.checksum!r} for "
+                             f"{entry.path}")
+    return Record(crc, entry.size, max(entry.size, 1))
 
 
 def _restore_shape(root: Path, tree_manifest: Manifest) -> None:

@@ -3,6 +3,7 @@ against Argo's method and the fastest peers, on a tree of ~20k real text files.
 
     .venv/bin/python -m bench.dirs [--runs 3] [--corpus DIR] [--slow-runs 1]
                                    [--subset 2000] [--delay-ms 20] [--env FILE] [--tmp DIR]
+                                   [--baseline PKGDIR]
 
 Without --corpus, copies ~20k real text files (<= 300 MiB) from the machine into a temp
 folder (bench/corpus.py: fixed sources, sorted walk). Starts its own RGW with
@@ -26,6 +27,12 @@ emptied, RGW's garbage collection forced and dirty pages synced between runs:
     s5cmd       s5cmd cp 'CORPUS/*' s3://B/flat2/   (a wildcard copies the tree recursively)
     boto3-16    put_object per file, ThreadPoolExecutor(16)  (first --slow-runs rounds)
     boto3-seq   put_object per file, in sequence             (first --slow-runs rounds)
+  archive: none download (files/s), each tool reading back what it just uploaded:
+    argosy      argosy cp -q --archive none s3://B/flat/corpus/ OUT  (verified against the
+                tree manifest)
+    s5cmd       s5cmd cp 's3://B/flat2/*' OUT/
+  with --baseline PKGDIR (see bench/s3.py), argosy's none cases (upload, download, upload
+  behind the proxy) also run from that copy of Argosy ("argosy-base"), in the same rounds.
   the same behind bench/delay_proxy.py (+20 ms on every request), a --subset file tree:
     argosy      argosy cp -q --archive none SUBSET s3://B/proxied/
     boto3-seq   put_object per file, in sequence             (first --slow-runs rounds)
@@ -63,6 +70,7 @@ from botocore.config import Config
 
 from bench import corpus, dirs_report, noise, rgw, rss
 from bench.dirs_report import DirRun
+from bench.s3 import BASE, CONSOLE, compile_argosy
 
 MiB = 1 << 20
 ROOT = rgw.ROOT
@@ -200,13 +208,15 @@ def tool_env(ctx: Ctx, endpoint: str | None = None) -> dict[str, str]:
 
 
 def measure(ctx: Ctx, case: str, round_: int, cmd: list[str], *, files: int, size: int,
-            endpoint: str | None = None, timeout: float = 900) -> DirRun | None:
+            endpoint: str | None = None, timeout: float = 900,
+            extra_env: dict[str, str] | None = None) -> DirRun | None:
     pids = noise.daemon_pids(ctx.gateway.state_dir)
     if endpoint and ctx.proxy:
         pids.append(ctx.proxy.proc.pid)  # the proxy's CPU counts as the server's
     watch = noise.CpuWatch(pids)
     watch.start()
-    m = rss.run(cmd, env=tool_env(ctx, endpoint), cwd=ROOT, timeout=timeout)
+    m = rss.run(cmd, env={**tool_env(ctx, endpoint), **(extra_env or {})}, cwd=ROOT,
+                timeout=timeout)
     server_cpu, foreign_cpu = watch.stop(m.cpu_seconds)
     shown = " ".join(cmd)
     if m.returncode != 0:
@@ -394,25 +404,45 @@ def unit_s5cmd_pipe(ctx: Ctx, r: int) -> None:
         between_runs(ctx)
 
 
-def flat_unit(case: str, command: Callable[[Ctx, str, Path], list[str]], *,
-              proxied: bool = False) -> Callable[[Ctx, int], None]:
-    """An upload of one object per file; the objects land under the returned prefix."""
+Command = Callable[[Ctx, str, Path], list[str]]
+
+
+def flat_unit(case: str, command: Command, *, proxied: bool = False,
+              download: Command | None = None,
+              extra_env: dict[str, str] | None = None) -> Callable[[Ctx, int], None]:
+    """An upload of one object per file; the objects land under the returned prefix.
+    With `download`, the same tool then reads them back into a new folder (measured as
+    case "none-down:TOOL"), which must equal the source."""
 
     def unit(ctx: Ctx, r: int) -> None:
         source, tree = (ctx.subset, ctx.subset_tree) if proxied else (ctx.root, ctx.tree)
         base = f"{case.replace(':', '-')}/r{r}/"
+        out = ctx.work / "down" / f"{case.replace(':', '-')}-r{r}"
         try:
             cmd = command(ctx, base, source)
             endpoint = ctx.proxy.endpoint if proxied and ctx.proxy else None
             run = measure(ctx, case, r, cmd, files=tree.files, size=tree.bytes,
-                          endpoint=endpoint, timeout=120 + tree.files / 5)
+                          endpoint=endpoint, timeout=120 + tree.files / 5,
+                          extra_env=extra_env)
             if run is None:
                 return
             # argosy nests the folder's name under a prefix URL ending in "/"
             prefix = base + (source.name + "/" if "argosy" in case else "")
-            if check_flat(ctx, run, prefix, source):
-                keep(ctx, run)
+            if not check_flat(ctx, run, prefix, source):
+                return
+            keep(ctx, run)
+            if download is None:
+                return
+            down = measure(ctx, "none-down:" + case.split(":", 1)[1], r,
+                           download(ctx, prefix, out), files=tree.files, size=tree.bytes,
+                           endpoint=endpoint, timeout=120 + tree.files / 5,
+                           extra_env=extra_env)
+            if down is not None:
+                down.stored_bytes = run.stored_bytes
+                if check_download(ctx, down, out, full=r == 0):
+                    keep(ctx, down)
         finally:
+            shutil.rmtree(out, ignore_errors=True)
             between_runs(ctx)
 
     return unit
@@ -425,6 +455,47 @@ def _argosy_none(ctx: Ctx, base: str, source: Path) -> list[str]:
 def _s5cmd_cp(ctx: Ctx, base: str, source: Path) -> list[str]:
     return [S5CMD, "--endpoint-url", ctx.gateway.endpoint, "cp", f"{source}/*",
             f"s3://{ctx.bucket}/{base}"]
+
+
+def _argosy_none_down(ctx: Ctx, prefix: str, out: Path) -> list[str]:
+    return [ARGOSY, "cp", "-q", "--archive", "none", f"s3://{ctx.bucket}/{prefix}", str(out)]
+
+
+def baseline_units(package_dir: Path) -> list[Unit]:
+    """argosy's none cases (upload and download; upload behind the proxy), run from
+    another copy of Argosy."""
+    command = [PY, "-c", CONSOLE]
+    env = {"PYTHONPATH": str(package_dir)}
+
+    def up(ctx: Ctx, base: str, source: Path) -> list[str]:
+        return [*command, *_argosy_none(ctx, base, source)[1:]]
+
+    def down(ctx: Ctx, prefix: str, out: Path) -> list[str]:
+        return [*command, *_argosy_none_down(ctx, prefix, out)[1:]]
+
+    return [Unit("argosy none (baseline)",
+                 flat_unit(f"none:{BASE}", up, download=down, extra_env=env)),
+            Unit("proxied argosy none (baseline)",
+                 flat_unit(f"proxy:{BASE}", up, proxied=True, extra_env=env), proxied=True)]
+
+
+def baseline_lines(runs: list[DirRun]) -> list[str]:
+    lines = []
+    for kind, label in (("none", "upload"), ("none-down", "download"),
+                        ("proxy", "upload behind the delay proxy")):
+        now = [r.files_s for r in runs if r.case == f"{kind}:argosy"]
+        base = [r.files_s for r in runs if r.case == f"{kind}:{BASE}"]
+        if now and base:
+            a, b = dirs_report.median(now), dirs_report.median(base)
+            lines.append(f"  none {label:<31}{a:7.0f} vs {b:7.0f} files/s  {a / b:.2f}x   "
+                         f"(base {min(base):.0f}-{max(base):.0f})")
+    return ["argosy now / argosy-base (the --baseline copy), same rounds:", *lines] \
+        if lines else []
+
+
+def _s5cmd_cp_down(ctx: Ctx, prefix: str, out: Path) -> list[str]:
+    return [S5CMD, "--endpoint-url", ctx.gateway.endpoint, "cp", f"s3://{ctx.bucket}/{prefix}*",
+            f"{out}/"]
 
 
 def _boto3_each(threads: int) -> Callable[[Ctx, str, Path], list[str]]:
@@ -452,8 +523,8 @@ UNITS: tuple[Unit, ...] = (
     Unit("argosy tar.zst up+down", unit_argosy_archive),
     Unit("argo up+down", unit_argo),
     Unit("s5cmd pipe", unit_s5cmd_pipe),
-    Unit("argosy none", flat_unit("none:argosy", _argosy_none)),
-    Unit("s5cmd cp", flat_unit("none:s5cmd", _s5cmd_cp)),
+    Unit("argosy none", flat_unit("none:argosy", _argosy_none, download=_argosy_none_down)),
+    Unit("s5cmd cp", flat_unit("none:s5cmd", _s5cmd_cp, download=_s5cmd_cp_down)),
     Unit("boto3 16 threads", flat_unit("none:boto3-16", _boto3_each(16)), slow=True),
     Unit("boto3 sequential", flat_unit("none:boto3-seq", _boto3_each(1)), slow=True),
     Unit("proxied argosy none", flat_unit("proxy:argosy", _argosy_none, proxied=True),
@@ -509,7 +580,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    + ", ".join(u.name for u in UNITS))
     p.add_argument("--env", type=Path, help="use the RGW described by this env file")
     p.add_argument("--tmp", type=Path, help="where the temp folder goes (default: system temp)")
+    p.add_argument("--baseline", type=Path, metavar="PKGDIR",
+                   help="also run argosy's none cases from the argosy package in PKGDIR")
     args = p.parse_args(argv)
+    if args.baseline and not (args.baseline / "argosy" / "main.py").is_file():
+        p.error(f"--baseline {args.baseline} holds no argosy/main.py")
     if args.runs < 1 or args.slow_runs < 0 or args.subset < 1:
         p.error("--runs and --subset must be at least 1, --slow-runs at least 0")
     if args.corpus and not args.corpus.is_dir():
@@ -520,6 +595,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     units = list(UNITS)
+    if args.baseline:
+        units += baseline_units(args.baseline.resolve())
     if args.only:
         wanted = {n.strip() for n in args.only.split(",") if n.strip()}
         unknown = wanted - {u.name for u in units}
@@ -530,6 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     for needed in ("tar", "zstd", "gzip", "bash"):
         if not shutil.which(needed):
             raise SystemExit(f"{needed} not found (apt-get install {needed})")
+    compile_argosy(*([args.baseline.resolve()] if args.baseline else []))
     began, stamp = time.monotonic(), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     work = Path(tempfile.mkdtemp(prefix="argosy-dirs-", dir=args.tmp))
     state = work / "rgw"
@@ -595,6 +673,9 @@ def main(argv: list[str] | None = None) -> int:
                     between_runs_seconds=round(ctx.overhead, 1), failures=ctx.failures,
                     proxy=proxy_stats)
         text = dirs_report.table(ctx.runs, meta)
+        extra = baseline_lines(ctx.runs)
+        if extra:
+            text += "\n\n" + "\n".join(extra)
         print(text)
         for failure in ctx.failures:
             print(f"FAILED: {failure}")

@@ -62,6 +62,8 @@ ROWS: tuple[tuple[str, str, tuple[float, float] | None, str], ...] = (
     ("none:s5cmd", "s5cmd cp 'DIR/*'", (750, 771), "files/s"),
     ("none:boto3-16", "boto3 put_object, 16 threads", (418, 495), "files/s"),
     ("none:boto3-seq", "boto3 put_object, sequential", (191, 191), "files/s"),
+    ("none-down:argosy", "argosy cp --archive none (verified)", None, ""),
+    ("none-down:s5cmd", "s5cmd cp 's3://B/K/*' DIR/", None, ""),
     ("proxy:argosy", "argosy cp --archive none", None, ""),
     ("proxy:boto3-seq", "boto3 put_object, sequential", None, ""),
 )
@@ -69,6 +71,7 @@ SECTIONS = {
     "up": "archive upload (tree -> one object)",
     "down": "download + extract (one object -> tree)",
     "none": "archive: none upload (one object per file)",
+    "none-down": "archive: none download (one object per file, read back by the same tool)",
     "proxy": "archive: none upload behind the delay proxy",
 }
 
@@ -79,6 +82,8 @@ TARGETS: tuple[tuple[str, str, str, str, float, float | None], ...] = (
      None),
     ("download+extract / Argo's method", "down:argosy", "down:argo", "mib_s", 1.5, None),
     ("none upload / s5cmd cp (files/s)", "none:argosy", "none:s5cmd", "files_s", 0.8, 1.0),
+    ("none download / s5cmd cp (files/s)", "none-down:argosy", "none-down:s5cmd", "files_s",
+     0.8, 1.0),
     ("none behind proxy / boto3 sequential", "proxy:argosy", "proxy:boto3-seq", "files_s",
      10.0, None),
 )
@@ -199,10 +204,11 @@ def table(runs: list[DirRun], meta: dict[str, Any]) -> str:
         proxied = sum(r.files for r in runs if r.case.startswith("proxy:"))
         per_file = f" = {p.get('chunks', 0) / proxied:.2f} per file uploaded" if proxied else ""
         lines.append(f"delay proxy: {p.get('connections')} connections, {p.get('chunks')} "
-                     f"client write bursts delayed{per_file} (botocore, in Argosy and boto3 "
-                     "alike, sends `Expect: 100-continue`: headers, then the body once RGW "
-                     "answers 100, so a PUT waits out the delay twice, as it would pay two "
-                     f"round trips on a real network), {p.get('bytes_up', 0) / MiB:.1f} MiB up, "
+                     f"client write bursts delayed{per_file} (a PUT sent with `Expect: "
+                     "100-continue` waits out the delay twice, headers then body, as it would "
+                     "pay two round trips on a real network: boto3 asks for it on every file "
+                     "body, Argosy only on bodies of 1 MiB or more), "
+                     f"{p.get('bytes_up', 0) / MiB:.1f} MiB up, "
                      f"{p.get('bytes_down', 0) / MiB:.1f} MiB down")
     versions = meta.get("versions", {})
     lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))

@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.s3 [--size-mib 1024] [--runs 5] [--also-size-mib 4096]
                                  [--env FILE] [--argosy-args "--part-size 32 ..."]
                                  [--tools boto3-tuned,s5cmd] [--tmp DIR]
+                                 [--baseline PKGDIR]
 
 Starts its own RGW with scripts/rgw.sh (or uses the one in --env FILE), writes the random
 file(s) to a temp folder, then runs every tool's upload and download as separate processes,
@@ -10,6 +11,12 @@ round-robin over the tools for --runs rounds (each round starts one tool further
 the object deleted and RGW's garbage collection forced between runs. Prints the table (see
 report.py), Argosy's peak RSS for the --also-size-mib file, and writes
 bench/results/s3-<timestamp>.json. Everything it started or wrote is removed at the end.
+
+--baseline PKGDIR adds "argosy-base": the same command run from another copy of Argosy
+(PKGDIR holds an `argosy` package in real folders, e.g. a `git archive` of an earlier
+commit laid out as pyproject.toml's package-dir maps it: cli/ as argosy/, artifacts/ as
+argosy/artifacts/, ...), in the same interleaved rounds, so a change is
+measured before and after on the same machine at the same time.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import json
 import os
 import platform
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -207,25 +215,61 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    '--argosy-args="--part-size 32 --concurrency 8" (use "=")')
     p.add_argument("--tools", help="comma-separated subset of the peers (argosy always runs)")
     p.add_argument("--tmp", type=Path, help="where the temp folder goes (default: system temp)")
+    p.add_argument("--baseline", type=Path, metavar="PKGDIR",
+                   help="also run the argosy package found in PKGDIR, as argosy-base")
     args = p.parse_args(argv)
+    if args.baseline and not (args.baseline / "argosy" / "main.py").is_file():
+        p.error(f"--baseline {args.baseline} holds no argosy/main.py")
     if args.size_mib < 1 or args.runs < 1 or args.also_size_mib < 0:
         p.error("--size-mib and --runs must be at least 1, --also-size-mib at least 0")
     return args
 
 
-def compile_argosy() -> None:
+BASE = "argosy-base"
+# what the `argosy` console script runs, for a copy of Argosy that is not installed
+CONSOLE = "import sys; from argosy.main import main; sys.argv[0] = 'argosy'; sys.exit(main())"
+
+
+def baseline_tool(package_dir: Path, argosy_args: str = "") -> peers.Tool:
+    extra = shlex.split(argosy_args)
+    command = [sys.executable, "-c", CONSOLE, "cp", "-q", *extra]
+    return peers.Tool(
+        BASE,
+        up=lambda t: [*command, str(t.path), f"s3://{t.bucket}/{t.key}"],
+        down=lambda t: [*command, f"s3://{t.bucket}/{t.key}", str(t.path)],
+        extra_env=lambda gateway: {"PYTHONPATH": str(package_dir)})
+
+
+def baseline_lines(summaries: list[report.Summary]) -> list[str]:
+    now = next((s for s in summaries if s.tool == "argosy"), None)
+    base = next((s for s in summaries if s.tool == BASE), None)
+    if now is None or base is None:
+        return []
+    med = report.Summary.median
+    lines = ["argosy now / argosy-base (the --baseline copy), same rounds:"]
+    for label, a, b in (("upload", now.up, base.up), ("download", now.down, base.down)):
+        if a and b:
+            lines.append(f"  {label:<9}{med(a):6.0f} vs {med(b):6.0f} MiB/s  "
+                         f"{med(a) / med(b):.2f}x   (base {min(b):.0f}-{max(b):.0f})")
+    return lines
+
+
+def compile_argosy(*extra: Path) -> None:
     """Byte-compile Argosy's modules first, as pip does for a wheel install: an editable
     checkout under PYTHONDONTWRITEBYTECODE would otherwise recompile them on every start
     (~0.1 s), a cost no installed peer pays."""
-    folders = [str(rgw.ROOT / name) for name in ("artifacts", "cli")]
+    folders = [str(rgw.ROOT / name) for name in ("artifacts", "cli", "sidecar", "gc")]
+    folders += [str(path) for path in extra]
     subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], check=True,
                     stdout=subprocess.DEVNULL)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    compile_argosy()
+    compile_argosy(*([args.baseline.resolve()] if args.baseline else []))
     tools = peers.select(peers.all_tools(args.argosy_args), args.tools)
+    if args.baseline:
+        tools.insert(1, baseline_tool(args.baseline.resolve(), args.argosy_args))
     began, stamp = time.monotonic(), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     work = Path(tempfile.mkdtemp(prefix="argosy-bench-", dir=args.tmp))
     state = work / "rgw"
@@ -267,8 +311,14 @@ def main(argv: list[str] | None = None) -> int:
             files.remove(big_source)
         summaries = [report.summarize(t.name, runs, t.peers_up, t.peers_down) for t in tools]
         meta.update(loadavg_end=os.getloadavg(), seconds=round(time.monotonic() - began, 1),
-                    failures=ctx.failures)
-        print(report.table(summaries, args.size_mib, args.runs))
+                    failures=ctx.failures, baseline=str(args.baseline or ""))
+        # the baseline is Argosy itself, not a peer: kept out of the peers' table and ratios
+        print(report.table([s for s in summaries if s.tool != BASE], args.size_mib,
+                           args.runs))
+        lines = baseline_lines(summaries)
+        if lines:
+            print()
+            print("\n".join(lines))
         lines = report.big_file_lines(summaries[0], big, args.also_size_mib, args.size_mib)
         if lines:
             print()

@@ -1,4 +1,8 @@
-"""The object commands: cp, ls, rm, cat, stat."""
+"""The object commands: cp, ls, rm, cat, stat.
+
+Uploads, folders and archives are imported where they are used: a plain download, the
+common case in a pod, should not pay for the archive codecs and the tree code at start.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from argosy.artifacts import directory, download, tree, upload
+from argosy.artifacts import download
 from argosy.artifacts.errors import InvalidSpec, NotFound
 from argosy.artifacts.location import Location, parse
 from argosy.artifacts.protocol import Driver, ObjectInfo
@@ -49,6 +53,8 @@ def cp(cfg: Config) -> int:
         raise InvalidSpec(f"{src} names a folder of keys; use cp -r")
 
     if dst.remote:
+        from argosy.artifacts import upload
+
         driver = cfg.driver(dst)
         key = dst.key
         if dst.is_prefix:
@@ -83,10 +89,13 @@ def cp(cfg: Config) -> int:
     target = Path(dst.key)
     if dst.key.endswith("/") or target.is_dir():
         target = target / src.key.rsplit("/", 1)[-1]
-    info = driver.stat(src.key)
-    bar = Progress(info.size, enabled=not cfg.args.quiet)
+    bar = Progress(None, enabled=not cfg.args.quiet)
+
+    def sized(info: ObjectInfo) -> None:
+        bar.total = info.size
+
     got = download.download_file(driver, src.key, target, settings=settings, progress=bar,
-                                 info=info)
+                                 on_info=sized)
     bar.finish()
     _say(cfg, f"downloaded {got.url} -> {target}  {got.size} bytes  "
               f"{_rate(got.size, bar.elapsed)}  " + _verdict(got))
@@ -100,6 +109,8 @@ def _verdict(result: download.DownloadResult) -> str:
 
 
 def _cp_tree(cfg: Config, src: Location, dst: Location) -> int:
+    from argosy.artifacts import tree
+
     settings = cfg.transfer()
     if src.scheme == "file" and dst.remote:
         bar = Progress(None, enabled=not cfg.args.quiet)
@@ -122,6 +133,8 @@ def _cp_tree(cfg: Config, src: Location, dst: Location) -> int:
 
 def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
     """A folder to one archived object (or one object per file with `none`), and back."""
+    from argosy.artifacts import directory
+
     fmt = cfg.args.archive
     settings = cfg.transfer()
     if src.scheme == "file" and dst.remote:
@@ -231,6 +244,8 @@ def ls(cfg: Config) -> int:
 
 
 def _ls_archive(cfg: Config, driver: Driver, loc: Location) -> int:
+    from argosy.artifacts import directory
+
     for entry in directory.list_archive(driver, loc.key, settings=cfg.transfer()):
         if cfg.args.json:
             print(json.dumps({"path": entry.path, "type": str(entry.type), "size": entry.size,
@@ -249,6 +264,8 @@ def rm(cfg: Config) -> int:
         raise InvalidSpec(f"rm needs a URL, not {loc}")
     driver = cfg.driver(loc)
     if cfg.args.recursive:
+        from argosy.artifacts import tree
+
         if not loc.key:
             raise InvalidSpec(f"refusing to delete everything in {loc}; name a folder")
         deleted, failures = tree.delete_prefix(driver, loc.key)

@@ -59,3 +59,24 @@ class MisbehavingDriver(LocalDriver):
             return BreakingStream(stream, self.break_after.pop(0),
                                   TransientError("connection reset"))
         return stream
+
+
+class DescribingDriver(MisbehavingDriver):
+    """Answers a ranged read with a description of the object, as S3's GET does with its
+    headers (and, like S3, refuses a range of an empty object); counts stats."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.stats = 0
+
+    def stat(self, key):
+        self.stats += 1
+        return super().stat(key)
+
+    def read_described(self, key, *, start=0, end=None):
+        from argosy.artifacts.errors import IntegrityError
+
+        info = LocalDriver.stat(self, key)  # the GET's own headers: not a stat
+        if info.size == 0:
+            raise IntegrityError("range of an empty object", code="InvalidRange")
+        return info, self.read(key, start=start, end=end)
