@@ -132,20 +132,20 @@ def parser() -> argparse.ArgumentParser:
                    help="longest one probe may take, retries included (default: 60)")
     p.add_argument("-v", "--verbose", action="store_true", help="log retries and requests")
     p.set_defaults(run=_lazy("argosy.repo_check:run"))
-    from argosy import pod
+    from argosy import pod_args
 
     for name, help_text in (
             ("init", "in a workflow pod: download every input artifact into its path"),
             ("wait", "in a workflow pod: wait for main to exit, then upload every output")):
         p = sub.add_parser(name, help=help_text, description=help_text)
-        pod.add_arguments(p)
+        pod_args.add_arguments(p)
         p.set_defaults(run=_lazy(f"argosy.pod:{name}"), standalone=True, sigterm=True)
     p.add_argument("--timeout", type=float, metavar="S",
                    help="give up when main has not exited after S seconds")
     help_text = "run a command as a pod's main container, recording its exit code and log"
     p = sub.add_parser("emissary", help=help_text, description=help_text,
                        usage="argosy emissary [--var-dir D] -- COMMAND [ARGS...]")
-    pod.add_arguments(p, with_template=False)
+    pod_args.add_arguments(p, with_template=False)
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND")
     p.set_defaults(run=_lazy("argosy.pod:emissary"), standalone=True, verbose=False)
     help_text = "show where each artifact of a workflow will be stored, and what is wrong"

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = {"artifacts": "argosy.artifacts", "sidecar": "argosy.sidecar", "gc": "argosy.gc",
           "testing": "argosy.testing", "cli": "argosy"}
 COMMAND_LAYER = {"argosy.__main__", "argosy.main", "argosy.commands", "argosy.config",
-                 "argosy.demo", "argosy.pod", "argosy.lint_command",
+                 "argosy.demo", "argosy.pod", "argosy.pod_args", "argosy.lint_command",
                  "argosy.progress", "argosy.workflow_demo", "argosy.demo_spec",
                  "argosy.demo_engine", "argosy.demo_pod", "argosy.demo_storage",
                  "argosy.demo_gc", "argosy.demo_report",
