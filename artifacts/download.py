@@ -354,7 +354,7 @@ def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
 
         crc = _fetch(driver, info, _Span(span[0], span[1]), retrier, sink, chunk)[0]
         _check_piece(driver.url(key), record, part_size, span[0], len(buffer), crc)
-        return bytes(buffer), crc
+        return buffer, crc  # handed on as it is: a bytes() copy doubled each part in flight
 
     whole = _Fold()
     with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="argosy-get") as pool:
