@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, cast, runtime_checkable
 
 from argosy.artifacts.checksum import ALGORITHM, crc32c, crc32c_combine, to_hex
 from argosy.artifacts.errors import (
@@ -354,7 +354,9 @@ def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
 
         crc = _fetch(driver, info, _Span(span[0], span[1]), retrier, sink, chunk)[0]
         _check_piece(driver.url(key), record, part_size, span[0], len(buffer), crc)
-        return buffer, crc  # handed on as it is: a bytes() copy doubled each part in flight
+        # handed on as it is (a bytes() copy doubled each part in flight); every reader
+        # of these chunks (write, decompress, slicing, concatenation) takes a bytearray
+        return cast(bytes, buffer), crc
 
     whole = _Fold()
     with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="argosy-get") as pool:
