@@ -309,7 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=int, default=1000, help="watch events retained")
     args = parser.parse_args(argv)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM both stop it, also when started with SIGINT ignored (as a
+    # shell's background job is), where Python would not raise KeyboardInterrupt.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     server = KubeTestServer(host=args.host, port=args.port, token=args.token or None,
                             history_limit=args.history).start()
     try:
