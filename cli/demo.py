@@ -18,6 +18,7 @@ from pathlib import Path
 from argosy.artifacts import download, tree, upload
 from argosy.artifacts.checksum import crc32c, to_hex
 from argosy.artifacts.drivers.s3 import S3Driver, S3Settings
+from argosy.artifacts.errors import LocalIOError
 from argosy.artifacts.settings import MiB
 from argosy.config import Config
 
@@ -58,6 +59,12 @@ def run(cfg: Config) -> int:
 
     from argosy import workflow_demo
 
+    if cfg.args.workdir:
+        try:
+            Path(cfg.args.workdir).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise LocalIOError(f"cannot create the work folder {cfg.args.workdir}: "
+                               f"{error.strerror}") from None
     if getattr(cfg.args, "workflows_only", False):
         return workflow_demo.run(cfg)
 

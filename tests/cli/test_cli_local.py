@@ -42,3 +42,12 @@ def test_bad_arguments_exit_2(argosy_local) -> None:
 def test_two_local_paths_are_refused(argosy_local) -> None:
     got = argosy_local("cp", "a", "b")
     assert got.code == 2 and "must be a URL" in got.err
+
+
+def test_the_demo_with_a_work_folder_it_cannot_create_is_a_one_line_error(
+        argosy_local, tmp_path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    run = argosy_local("demo", "--workdir", str(tmp_path / "a-file" / "work"))
+    assert run.code != 0
+    assert run.err.strip() == (f"argosy: error: cannot create the work folder "
+                               f"{tmp_path / 'a-file' / 'work'}: Not a directory")
