@@ -68,7 +68,8 @@ class Repository:
     source: str = ""
 
 
-def _secret(ref: Any, secrets_dir: Path, field_name: str) -> str | None:
+def read_secret(ref: Any, secrets_dir: Path, field_name: str) -> str | None:
+    """A secret named `{name, key}`, from Argo's layout SECRETS_DIR/<name>/<key>."""
     if ref is None:
         return None
     if not isinstance(ref, Mapping) or "name" not in ref or "key" not in ref:
@@ -98,14 +99,14 @@ def _s3(raw: Any, secrets_dir: Path) -> S3Entry:
     style = {"virtual-hosted": "virtual", "virtualhosted": "virtual"}.get(style, style)
     if style not in ("auto", "path", "virtual"):
         raise InvalidSpec(f"s3.addressingStyle must be path or virtual-hosted, not {style!r}")
-    ca_pem = _secret(raw.get("caSecret"), secrets_dir, "s3.caSecret")
+    ca_pem = read_secret(raw.get("caSecret"), secrets_dir, "s3.caSecret")
     ca_bundle = None
     if ca_pem:
         ca_bundle = str(secrets_dir / raw["caSecret"]["name"] / raw["caSecret"]["key"])
     enc = raw.get("encryptionOptions") or {}
     if not isinstance(enc, Mapping):
         raise InvalidSpec("s3.encryptionOptions must be a mapping")
-    customer = _secret(enc.get("serverSideCustomerKeySecret"), secrets_dir,
+    customer = read_secret(enc.get("serverSideCustomerKeySecret"), secrets_dir,
                        "s3.encryptionOptions.serverSideCustomerKeySecret")
     mode = "none"
     if customer:
@@ -117,9 +118,9 @@ def _s3(raw: Any, secrets_dir: Path) -> S3Entry:
     return S3Entry(
         bucket=raw.get("bucket"), endpoint=endpoint, region=raw.get("region"),
         insecure=insecure, addressing_style=style, ca_bundle=ca_bundle,
-        access_key=_secret(raw.get("accessKeySecret"), secrets_dir, "s3.accessKeySecret"),
-        secret_key=_secret(raw.get("secretKeySecret"), secrets_dir, "s3.secretKeySecret"),
-        session_token=_secret(raw.get("sessionTokenSecret"), secrets_dir,
+        access_key=read_secret(raw.get("accessKeySecret"), secrets_dir, "s3.accessKeySecret"),
+        secret_key=read_secret(raw.get("secretKeySecret"), secrets_dir, "s3.secretKeySecret"),
+        session_token=read_secret(raw.get("sessionTokenSecret"), secrets_dir,
                               "s3.sessionTokenSecret"),
         use_sdk_creds=_bool(raw.get("useSDKCreds", False), "s3.useSDKCreds"),
         sse_mode=mode, kms_key_id=enc.get("kmsKeyId"),
@@ -148,8 +149,8 @@ def _oss(raw: Any, secrets_dir: Path) -> OssEntry:
     token = raw.get("securityToken")
     return OssEntry(
         bucket=raw.get("bucket"), endpoint=endpoint,
-        access_key=_secret(raw.get("accessKeySecret"), secrets_dir, "oss.accessKeySecret"),
-        secret_key=_secret(raw.get("secretKeySecret"), secrets_dir, "oss.secretKeySecret"),
+        access_key=read_secret(raw.get("accessKeySecret"), secrets_dir, "oss.accessKeySecret"),
+        secret_key=read_secret(raw.get("secretKeySecret"), secrets_dir, "oss.secretKeySecret"),
         security_token=str(token) if token else None,
         use_sdk_creds=_bool(raw.get("useSDKCreds", False), "oss.useSDKCreds"),
         create_bucket_if_not_present=_bool(raw.get("createBucketIfNotPresent", False),
@@ -194,10 +195,36 @@ def parse_entry(raw: Any, *, secrets_dir: Path, source: str = "") -> Repository:
     raise InvalidSpec(f"{source}: {kind} repositories are not supported yet")
 
 
-def load(path: str | os.PathLike[str], *, key: str | None = None,
-         secrets_dir: Path) -> Repository:
-    """Read a repository file: one entry, or an `artifact-repositories` ConfigMap (then
-    `key`, or the ConfigMap's default-repository annotation, picks the entry)."""
+def choose_entry(configmap: Mapping[str, Any], key: str | None, *,
+                 where: str) -> tuple[str, dict[str, Any]]:
+    """The name and raw entry (secret references unread) an `artifact-repositories` ConfigMap
+    holds under `key`, else under its default-repository annotation, else its only one."""
+    import yaml
+
+    data = configmap.get("data") or {}
+    annotations = (configmap.get("metadata") or {}).get("annotations") or {}
+    chosen = key or annotations.get(DEFAULT_ANNOTATION)
+    if not chosen:
+        if len(data) != 1:
+            raise InvalidSpec(f"{where}: several repositories and no default; "
+                              "name one with --repository-key")
+        chosen = next(iter(data))
+    if chosen not in data:
+        raise InvalidSpec(f"{where}: no repository {chosen!r} "
+                          f"(has: {', '.join(sorted(data)) or 'none'})")
+    try:
+        entry = yaml.safe_load(data[chosen])
+    except yaml.YAMLError:
+        raise InvalidSpec(f"{where}: repository {chosen!r} is not valid YAML") from None
+    if not isinstance(entry, Mapping):
+        raise InvalidSpec(f"{where}: repository {chosen!r} is not a mapping")
+    return chosen, dict(entry)
+
+
+def read_entry(path: str | os.PathLike[str], *, key: str | None = None
+               ) -> tuple[dict[str, Any], str]:
+    """A repository file's raw entry (one entry, or an `artifact-repositories`
+    ConfigMap's, see `choose_entry`) and a name for it in messages; secrets unread."""
     import yaml  # here, not at the top: ~12 ms of every start, for runs that read a file
 
     source = os.fspath(path)
@@ -211,23 +238,17 @@ def load(path: str | os.PathLike[str], *, key: str | None = None,
         where = f" line {mark.line + 1}" if mark else ""
         raise InvalidSpec(f"{source}:{where} is not valid YAML") from None
     if isinstance(doc, Mapping) and doc.get("kind") == "ConfigMap":
-        data = doc.get("data") or {}
-        annotations = (doc.get("metadata") or {}).get("annotations") or {}
-        chosen = key or annotations.get(DEFAULT_ANNOTATION)
-        if not chosen:
-            if len(data) == 1:
-                chosen = next(iter(data))
-            else:
-                raise InvalidSpec(f"{source}: several repositories and no default; "
-                                  "name one with --repository-key")
-        if chosen not in data:
-            raise InvalidSpec(f"{source}: no repository {chosen!r} "
-                              f"(has: {', '.join(sorted(data)) or 'none'})")
-        try:
-            entry = yaml.safe_load(data[chosen])
-        except yaml.YAMLError:
-            raise InvalidSpec(f"{source}: repository {chosen!r} is not valid YAML") from None
-        return parse_entry(entry, secrets_dir=secrets_dir, source=f"{source}[{chosen}]")
+        chosen, entry = choose_entry(doc, key, where=source)
+        return entry, f"{source}[{chosen}]"
     if key:
         raise InvalidSpec(f"{source}: --repository-key needs an artifact-repositories ConfigMap")
-    return parse_entry(doc, secrets_dir=secrets_dir, source=source)
+    if not isinstance(doc, Mapping):
+        raise InvalidSpec(f"{source}: a repository entry must be a mapping")
+    return dict(doc), source
+
+
+def load(path: str | os.PathLike[str], *, key: str | None = None,
+         secrets_dir: Path) -> Repository:
+    """Read a repository file and its secrets (see `read_entry`)."""
+    entry, source = read_entry(path, key=key)
+    return parse_entry(entry, secrets_dir=secrets_dir, source=source)

@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from argosy.artifacts import repository as repo
 from argosy.artifacts.errors import ArtifactError, InvalidSpec
 from argosy.artifacts.provenance import Provenance
 from argosy.artifacts.settings import MiB, TransferSettings
@@ -33,7 +34,6 @@ from argosy.sidecar.options import Layers, read_annotations
 from argosy.sidecar.resolve import (
     Context,
     DriverCache,
-    load_repository_entry,
     repository_archive_logs,
 )
 from argosy.sidecar.template import Template, load_template
@@ -99,21 +99,14 @@ def context(args: argparse.Namespace, env: Mapping[str, str]
         print(f"argosy: warning: {warning}", file=sys.stderr)
     entry: dict[str, Any] | None = None
     if args.repository:
-        entry = load_repository_entry(args.repository, args.repository_key)
+        entry, _ = repo.read_entry(args.repository, key=args.repository_key)
     elif args.repository_configmap:
         from argosy.sidecar import kube
 
         configmap = kube.read_configmap(_namespace(env), args.repository_configmap,
                                         kubeconfig=args.kubeconfig)
-        key = args.repository_key or configmap["metadata"]["annotations"].get(
-            "workflows.argoproj.io/default-artifact-repository")
-        import yaml
-
-        data = configmap["data"]
-        if not key or key not in data:
-            raise InvalidSpec(f"ConfigMap {args.repository_configmap}: no repository "
-                              f"{key or '(default)'!r}")
-        entry = yaml.safe_load(data[key])
+        _, entry = repo.choose_entry(configmap, args.repository_key,
+                                     where=f"ConfigMap {args.repository_configmap}")
     found = variables(args, env)
     secrets = args.secrets_dir or Path(env.get("ARGOSY_SECRETS_DIR", "/argo/secret"))
     ctx = Context(variables=found, secrets_dir=secrets, local_root=default_local_root(env),

@@ -19,8 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from argosy.artifacts import connect
 from argosy.artifacts import repository as repo
 from argosy.artifacts.errors import InvalidSpec
@@ -57,29 +55,6 @@ class Target:
     def location(self) -> dict[str, Any]:
         """Argo's location object for this target (secret references, never values)."""
         return {self.kind: {**self.config, "bucket": self.bucket, "key": self.key}}
-
-
-def load_repository_entry(path: str, key: str | None) -> dict[str, Any]:
-    """The raw entry of a repository file (one entry, or an artifact-repositories
-    ConfigMap and its default or named key), without reading secrets."""
-    try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except OSError as error:
-        raise InvalidSpec(f"cannot read repository file {path}: {error.strerror}") from None
-    except yaml.YAMLError:
-        raise InvalidSpec(f"{path} is not valid YAML") from None
-    if isinstance(doc, Mapping) and doc.get("kind") == "ConfigMap":
-        data = doc.get("data") or {}
-        annotations = (doc.get("metadata") or {}).get("annotations") or {}
-        chosen = key or annotations.get(repo.DEFAULT_ANNOTATION) or (
-            next(iter(data)) if len(data) == 1 else None)
-        if not chosen or chosen not in data:
-            raise InvalidSpec(f"{path}: no repository {chosen or '(default)'!r} "
-                              f"(has: {', '.join(sorted(data)) or 'none'})")
-        doc = yaml.safe_load(data[chosen])
-    if not isinstance(doc, Mapping):
-        raise InvalidSpec(f"{path}: a repository entry must be a mapping")
-    return dict(doc)
 
 
 def repository_location(ctx: Context, template: Template, *,
