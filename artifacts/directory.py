@@ -115,14 +115,14 @@ def download_directory(driver: Driver, key: str, dest: str | os.PathLike[str], *
     retrier = Retrier(settings.retry)
     info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
     if fmt == "auto":
-        head = _read_range(driver, key, info.etag, retrier)(0, min(info.size, 512))
+        head = range_reader(driver, key, info.etag, retrier)(0, min(info.size, 512))
         found = archive.detect(head)
         if found is None:
             raise InvalidSpec(f"{driver.url(key)} is not an archive Argosy can read "
                               "(tar, tar.zst, tar.gz, zip)")
         fmt = "zip" if found == "zip" else "auto"
     if fmt == "zip":
-        extracted = archive.extract_zip(_read_range(driver, key, info.etag, retrier),
+        extracted = archive.extract_zip(range_reader(driver, key, info.etag, retrier),
                                         info.size, dest, include=include,
                                         keep_mtime=keep_mtime)
         progress(info.size)
@@ -147,9 +147,10 @@ def download_directory(driver: Driver, key: str, dest: str | os.PathLike[str], *
                            done.verified, done.note)
 
 
-def _read_range(driver: Driver, key: str, etag: str,
-                retrier: Retrier) -> Callable[[int, int], bytes]:
-    """Bytes [start, end) of one version of the object, for readers that seek (zip)."""
+def range_reader(driver: Driver, key: str, etag: str,
+                 retrier: Retrier) -> Callable[[int, int], bytes]:
+    """Bytes [start, end) of one version of the object, for readers that seek (zip) and
+    for sniffing an object's format from its first bytes."""
 
     def read(start: int, end: int) -> bytes:
         if end <= start:
@@ -179,7 +180,7 @@ def list_archive(driver: Driver, key: str, *,
                  settings: TransferSettings) -> list[archive.Entry]:
     retrier = Retrier(settings.retry)
     info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
-    read = _read_range(driver, key, info.etag, retrier)
+    read = range_reader(driver, key, info.etag, retrier)
     if archive.detect(read(0, min(info.size, 512))) == "zip":
         return list(archive.list_zip(read, info.size))
     return list(archive.list_entries(iter_object(driver, key, settings=settings, info=info)))

@@ -13,11 +13,12 @@ import base64
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from argosy.artifacts import archive
+from argosy.artifacts.archive.codecs import peek
 from argosy.artifacts.checksum import crc32c, to_hex
 from argosy.artifacts.errors import (
     AccessDenied,
@@ -26,6 +27,7 @@ from argosy.artifacts.errors import (
     NotFound,
     TransientError,
 )
+from argosy.artifacts.repository import read_secret
 from argosy.sidecar import placing
 
 if TYPE_CHECKING:
@@ -37,14 +39,10 @@ TIMEOUT = 60.0  # seconds without a byte before the fetch fails
 
 
 def _secret(ref: Any, secrets_dir: Path, where: str) -> str:
-    if not isinstance(ref, Mapping) or not ref.get("name") or not ref.get("key"):
+    value = read_secret(ref, secrets_dir, where)
+    if value is None:
         raise InvalidSpec(f"{where} must name a secret and a key")
-    path = secrets_dir / str(ref["name"]) / str(ref["key"])
-    try:
-        return path.read_text().strip()
-    except OSError:
-        raise InvalidSpec(f"{where}: secret {ref['name']}/{ref['key']} not found "
-                          f"(looked for {path})") from None
+    return value
 
 
 def request_for(config: Mapping[str, Any], secrets_dir: Path,
@@ -91,53 +89,65 @@ def _open(request: urllib.request.Request, name: str) -> Any:
                              f"{reason}") from None
 
 
+class _Body:
+    """The response's bytes once, in order, counted and CRC'd as they pass; the length
+    is checked against Content-Length at the end."""
+
+    def __init__(self, response: Any, what: str) -> None:
+        self.response, self.what = response, what
+        self.size = self.crc = 0
+
+    def chunks(self) -> Iterator[bytes]:
+        while chunk := self.response.read(_CHUNK):
+            self.crc = crc32c(chunk, self.crc)
+            self.size += len(chunk)
+            yield chunk
+        declared = self.response.headers.get("Content-Length")
+        if declared is not None and int(declared) != self.size:
+            raise TransientError(f"{self.what} sent {self.size} of {declared} bytes")
+
+
 def fetch_http(artifact: Artifact, dest: Path, *, secrets_dir: Path,
                include: Sequence[str]) -> InputResult:
+    """Stream the body straight into the extractor when its first bytes say it is a tar
+    (gzip, zstd or plain), else into a temp file renamed into place: one pass either way."""
     from argosy.sidecar.inputs import InputResult
 
     assert artifact.location is not None
     request = request_for(artifact.location.config, secrets_dir, f"{artifact.where}.http")
-    temp = dest.with_name(f".{dest.name}.argosy-http")
-    crc = size = 0
-    head = b""
     response = _open(request, artifact.name)
+    body = _Body(response, f"input {artifact.name}: {request.full_url}")
     try:
-        with open(temp, "wb") as out:
-            while chunk := response.read(_CHUNK):
-                if len(head) < 512:
-                    head += chunk[: 512 - len(head)]
-                crc = crc32c(chunk, crc)
-                size += len(chunk)
-                out.write(chunk)
-        declared = response.headers.get("Content-Length")
-        if declared is not None and int(declared) != size:
-            raise TransientError(f"input {artifact.name}: {request.full_url} sent {size} of "
-                                 f"{declared} bytes")
-    except OSError as error:
-        temp.unlink(missing_ok=True)
-        raise LocalIOError(f"input {artifact.name}: cannot write {temp}: "
-                           f"{error.strerror or error}") from None
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+        head, stream = peek(body.chunks(), 512)
+        found = None if artifact.archive and artifact.archive.fmt == "none" else \
+            archive.detect(head)
+        if found in ("gzip", "zstd", "tar"):
+            stage = placing.staging(dest)
+            try:
+                archive.extract_tar(stream, stage / "x", include=include)
+                placing.place(stage / "x", dest, name=artifact.name,
+                              sub_path=artifact.sub_path, unwrap=True)
+            finally:
+                placing.discard(stage)
+            fmt = {"gzip": "tar.gz", "zstd": "tar.zst"}.get(found, found)
+        else:
+            _write(stream, dest, artifact.name)
+            fmt = "none"
     finally:
         response.close()
-    found = archive.detect(head) if not (artifact.archive and
-                                         artifact.archive.fmt == "none") else None
-    checksum = f"crc32c:{to_hex(crc)}"
-    if found in ("gzip", "zstd", "tar"):
-        stage = placing.staging(dest)
-        try:
-            with open(temp, "rb") as handle:
-                archive.extract_tar(iter(lambda: handle.read(_CHUNK), b""), stage / "x",
-                                    include=include)
-            placing.place(stage / "x", dest, name=artifact.name,
-                          sub_path=artifact.sub_path, unwrap=True)
-        finally:
-            placing.discard(stage)
-            temp.unlink(missing_ok=True)
-        return InputResult(artifact.name, "downloaded", str(dest), request.full_url, size,
-                           checksum, {"gzip": "tar.gz", "zstd": "tar.zst"}.get(found, found))
-    os.replace(temp, dest)
-    return InputResult(artifact.name, "downloaded", str(dest), request.full_url, size,
-                       checksum, "none")
+    return InputResult(artifact.name, "downloaded", str(dest), request.full_url, body.size,
+                       f"crc32c:{to_hex(body.crc)}", fmt)
+
+
+def _write(chunks: Iterator[bytes], dest: Path, name: str) -> None:
+    temp = dest.with_name(f".{dest.name}.argosy-http")
+    try:
+        with open(temp, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.replace(temp, dest)
+    except OSError as error:
+        raise LocalIOError(f"input {name}: cannot write {temp}: "
+                           f"{error.strerror or error}") from None
+    finally:
+        temp.unlink(missing_ok=True)

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Literal
 
 from argosy.artifacts import archive, tree
-from argosy.artifacts.directory import download_directory
+from argosy.artifacts.directory import download_directory, range_reader
 from argosy.artifacts.download import download_file
 from argosy.artifacts.errors import ArtifactError, InvalidSpec, NotFound
 from argosy.artifacts.protocol import Driver
+from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
 from argosy.sidecar import placing
 from argosy.sidecar.httpfetch import fetch_http
@@ -44,22 +45,6 @@ class InputResult:
     archive: str = ""
     seconds: float = 0.0
     reason: str = ""
-
-
-def _head(driver: Driver, key: str, etag: str, size: int) -> bytes:
-    stream = driver.read(key, start=0, end=min(size, _HEAD) - 1, if_match=etag)
-    try:
-        buffer = bytearray(min(size, _HEAD))
-        view = memoryview(buffer)
-        got = 0
-        while got < len(buffer):
-            n = stream.readinto(view[got:])
-            if not n:
-                break
-            got += n
-        return bytes(buffer[:got])
-    finally:
-        stream.close()
 
 
 def _fetch_stored(artifact: Artifact, target: Target, driver: Driver, dest: Path, *,
@@ -96,7 +81,8 @@ def _fetch_stored(artifact: Artifact, target: Target, driver: Driver, dest: Path
     explicit = artifact.archive.fmt if artifact.archive else None
     found = None
     if explicit != "none" and info.size > 0:
-        found = archive.detect(_head(driver, key, info.etag, info.size))
+        found = archive.detect(range_reader(driver, key, info.etag, Retrier(settings.retry))(
+            0, min(info.size, _HEAD)))
     if found in (None, "xz", "bzip2") or explicit == "none":
         if sub:
             raise InvalidSpec(f"input {artifact.name}: subPath needs a folder or an archive")
