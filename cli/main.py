@@ -93,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
                    "(the workflows' pod folders are kept there)")
     p.add_argument("--workflow", action="append", default=[], metavar="FILE",
                    help="an Argo Workflow to run (repeatable; default: examples/"
-                        "artifact-passing.yaml and examples/directory-passing.yaml)")
+                        "argo/artifact-passing.yaml and examples/directory-passing.yaml)")
     only = p.add_mutually_exclusive_group()
     only.add_argument("--workflows-only", action="store_true",
                       help="skip the file and folder round trip")

@@ -37,7 +37,7 @@ from argosy.demo_storage import KEY_FORMAT, DemoStorage, embedded_s3, remote_sto
 from argosy.sidecar.sandbox import Sandbox, launcher
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-DEFAULT_WORKFLOWS = ("artifact-passing.yaml", "directory-passing.yaml")
+DEFAULT_WORKFLOWS = ("argo/artifact-passing.yaml", "directory-passing.yaml")
 # The pods' environment: none of the caller's storage or cluster settings leak into them.
 _DROPPED = ("AWS_", "OSS_", "ARGO_", "ARGOSY_", "KUBERNETES_")
 
