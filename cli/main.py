@@ -168,25 +168,12 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _return_big_buffers_to_the_system() -> None:
-    """Part buffers (MiBs each, made and freed by many threads) otherwise stay in glibc's
-    per-thread arenas after use: a 512 MiB streamed download peaked at 159 MiB RSS that
-    way, 100 MiB with buffers of 1 MiB and more mapped and unmapped on their own."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = 1 MiB
-    except (OSError, AttributeError):
-        pass  # not glibc: its allocator keeps its own counsel
-
-
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    _return_big_buffers_to_the_system()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="argosy: %(message)s", stream=sys.stderr)
     standalone = getattr(args, "standalone", False)
