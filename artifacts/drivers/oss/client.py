@@ -1,0 +1,60 @@
+"""The oss2 Bucket a driver talks through: its HTTP session, TLS choices and signer.
+
+oss2 never retries on its own (retries live in `retry.py`) and its own CRC check
+(`enable_crc`) is off: its body adapter assumes `read(n)` returns exactly n bytes and cannot
+send a memoryview, so the driver checks CRC64s itself (`streams.py`). Proxies come from
+HTTP(S)_PROXY / NO_PROXY through requests.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import oss2
+import requests.adapters
+from requests.models import PreparedRequest, Response
+
+from argosy.artifacts.drivers.oss.auth import sign_with
+from argosy.artifacts.drivers.oss.settings import OssSettings
+from argosy.artifacts.errors import InvalidSpec
+
+
+class _VerifyAdapter(requests.adapters.HTTPAdapter):
+    """Applies --insecure / --ca-bundle to every request: oss2 passes no `verify` per
+    request, and requests then lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the
+    session's."""
+
+    def __init__(self, verify: bool | str, pool_size: int) -> None:
+        super().__init__(pool_connections=pool_size, pool_maxsize=pool_size)
+        self._verify = verify
+
+    def send(self, request: PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float | None, float | None] | None = None,
+             verify: bool | str = True, cert: str | tuple[str, str] | None = None,
+             proxies: dict[str, str] | None = None) -> Response:
+        return super().send(request, stream=stream, timeout=timeout, verify=self._verify,
+                            cert=cert, proxies=proxies)
+
+
+def make_bucket(settings: OssSettings, bucket: str, *,
+                clock: Callable[[], float] = time.time) -> Any:
+    """`clock` (Unix seconds) decides when STS credentials need refreshing. useSDKCreds
+    reads the process environment here, once: it is the SDK chain's input."""
+    if not settings.endpoint:
+        raise InvalidSpec("OSS needs an endpoint (--endpoint, OSS_ENDPOINT or the "
+                          "repository's endpoint)")
+    endpoint = settings.endpoint if "://" in settings.endpoint else \
+        f"https://{settings.endpoint}"
+    if settings.verify is False:
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+    adapter = None if settings.verify is True else \
+        _VerifyAdapter(settings.verify, settings.max_connections)
+    session = oss2.Session(pool_size=settings.max_connections, adapter=adapter)
+    auth = sign_with(settings, os.environ, clock=clock)
+    return oss2.Bucket(auth, endpoint, bucket, session=session,
+                       connect_timeout=(settings.connect_timeout, settings.read_timeout),
+                       enable_crc=False, region=settings.region)

@@ -1,0 +1,298 @@
+"""The OSS driver: the storage protocol's primitives over an oss2 Bucket.
+
+Every PUT and UploadPart is CRC64'd over the very bytes handed to the HTTP layer and
+compared with the server's `x-oss-hash-crc64ecma`; Complete compares the whole object's
+CRC64 with the parts' combined; a GET of the whole object is checked at its last byte.
+Ranged reads are left to the engine's CRC32C record: OSS only sends the whole object's
+CRC64. GETs send `x-oss-range-behavior: standard`: by default OSS answers a range that does
+not fit the object with the whole object (200), which would read as the wrong bytes.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import oss2.exceptions as ox
+from oss2.models import PartInfo
+
+from argosy.artifacts.drivers.oss.client import make_bucket
+from argosy.artifacts.drivers.oss.crc import crc64_combine, require_crc_extension
+from argosy.artifacts.drivers.oss.errors import map_error
+from argosy.artifacts.drivers.oss.lifecycle import check_days, merge_rule
+from argosy.artifacts.drivers.oss.settings import OssSettings
+from argosy.artifacts.drivers.oss.streams import Crc64Body, OssReadStream, parse_content_range
+from argosy.artifacts.errors import (
+    ArtifactError,
+    IntegrityError,
+    InvalidSpec,
+    PreconditionFailed,
+)
+from argosy.artifacts.protocol import Body, DeleteFailure, ListPage, ObjectInfo, Part, UploadInfo
+
+log = logging.getLogger("argosy.oss")
+
+_META = "x-oss-meta-"
+_STANDARD_RANGES = {"x-oss-range-behavior": "standard"}
+
+
+@dataclass(frozen=True)
+class OssPart(Part):
+    """A part as this driver uploaded it: with the CRC64 the server confirmed, so Complete
+    can check the whole object. Parts listed from the server carry none."""
+
+    crc64: int | None = None
+
+
+def _when(unix: int | float | None) -> datetime:
+    return datetime.fromtimestamp(unix, UTC) if unix is not None else datetime.now(UTC)
+
+
+def _meta_headers(metadata: Mapping[str, str]) -> dict[str, str]:
+    return {_META + k.lower(): v for k, v in metadata.items()}
+
+
+class OssDriver:
+    scheme = "oss"
+
+    def __init__(self, settings: OssSettings, bucket: str, *, client: Any | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        """`client`: an oss2 Bucket to use instead of one built from `settings`; `clock`
+        (Unix seconds): when STS credentials need refreshing."""
+        if not bucket:
+            raise InvalidSpec("an OSS URL needs a bucket: oss://BUCKET/KEY")
+        require_crc_extension()
+        self.settings = settings
+        self.bucket = bucket
+        self._client = client if client is not None else make_bucket(settings, bucket, clock=clock)
+        self._prepared = False
+        self._prepare_lock = threading.Lock()
+
+    def url(self, key: str) -> str:
+        return f"oss://{self.bucket}/{key}"
+
+    @contextmanager
+    def _errors(self, key: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except ArtifactError:
+            raise
+        except Exception as error:  # noqa: BLE001 - mapped through the one table
+            where = self.url(key) if key is not None else f"oss://{self.bucket}"
+            raise map_error(error, where, self.settings.endpoint or "") from error
+
+    def _before_write(self) -> None:
+        """createBucketIfNotPresent and the lifecycle rule, once per driver."""
+        if self._prepared:
+            return
+        with self._prepare_lock:
+            if self._prepared:
+                return
+            if self.settings.create_bucket_if_not_present:
+                self.create_bucket()
+            rule = self.settings.lifecycle
+            if rule is not None:
+                self.merge_lifecycle(rule.mark_infrequent_access_after_days,
+                                     rule.mark_deletion_after_days, prefix=rule.prefix)
+            self._prepared = True
+
+    def _check_crc(self, key: str, what: str, sent: int, result: Any) -> None:
+        if result.crc is not None and int(result.crc) != sent:
+            raise IntegrityError(f"{self.url(key)}: {what}: CRC64 of the bytes sent "
+                                 f"({sent:016x}) differs from the server's "
+                                 f"({int(result.crc):016x})", code="Crc64Mismatch")
+
+    def _discard_corrupt(self, key: str, error: IntegrityError) -> IntegrityError:
+        """An object whose bytes are known wrong is not left under its key."""
+        try:
+            with self._errors(key):
+                self._client.delete_object(key)
+            return IntegrityError(f"{error}; the object was deleted", code=error.code)
+        except ArtifactError as delete_error:
+            return IntegrityError(f"{error}; deleting it failed too ({delete_error})",
+                                  code=error.code)
+
+    def stat(self, key: str) -> ObjectInfo:
+        with self._errors(key):
+            head = self._client.head_object(key)
+        return ObjectInfo(
+            key=key, size=int(head.content_length or 0), etag=str(head.etag or "").strip('"'),
+            modified=_when(head.last_modified),
+            metadata={k.lower()[len(_META):]: v for k, v in head.headers.items()
+                      if k.lower().startswith(_META)})
+
+    def read(self, key: str, *, start: int = 0, end: int | None = None,
+             if_match: str | None = None) -> OssReadStream:
+        headers = dict(_STANDARD_RANGES)
+        if if_match:
+            headers["If-Match"] = f'"{if_match}"'
+        byte_range = (start, end) if start or end is not None else None
+        with self._errors(key):
+            result = self._client.get_object(key, byte_range=byte_range, headers=headers)
+        length = int(result.content_length or 0)
+        first, last, total = parse_content_range(result.content_range, length)
+        if last - first + 1 != length and length:
+            result.resp.response.close()
+            raise IntegrityError(f"{self.url(key)}: Content-Range {result.content_range} "
+                                 f"disagrees with Content-Length {length}")
+        whole = first == 0 and last == total - 1
+        server_crc = result.headers.get("x-oss-hash-crc64ecma")
+        return OssReadStream(result, first, last, total, str(result.etag or "").strip('"'),
+                             int(server_crc) if whole and server_crc else None, self.url(key))
+
+    def put(self, key: str, body: Body, *, size: int, metadata: Mapping[str, str]) -> str:
+        self._before_write()
+        sent = Crc64Body(body, size)
+        with self._errors(key):
+            result = self._client.put_object(key, sent, headers=_meta_headers(metadata))
+        try:
+            self._check_crc(key, "put", sent.crc, result)
+        except IntegrityError as error:
+            raise self._discard_corrupt(key, error) from None
+        return str(result.etag or "").strip('"')
+
+    def create_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
+        self._before_write()
+        with self._errors(key):
+            result = self._client.init_multipart_upload(key, headers=_meta_headers(metadata))
+        return str(result.upload_id)
+
+    def upload_part(self, key: str, upload_id: str, number: int,
+                    body: Body, *, size: int) -> OssPart:
+        sent = Crc64Body(body, size)
+        with self._errors(key):
+            result = self._client.upload_part(key, upload_id, number, sent)
+        self._check_crc(key, f"part {number}", sent.crc, result)
+        return OssPart(number, str(result.etag).strip('"'), size, crc64=sent.crc)
+
+    def complete_upload(self, key: str, upload_id: str, parts: Sequence[Part]) -> str:
+        with self._errors(key):
+            result = self._client.complete_multipart_upload(
+                key, upload_id, [PartInfo(p.number, p.etag) for p in parts])
+        crcs = [p.crc64 for p in parts if isinstance(p, OssPart)]
+        if len(crcs) == len(parts) and all(c is not None for c in crcs):
+            whole = 0
+            for part in sorted(parts, key=lambda p: p.number):
+                whole = crc64_combine(whole, part.crc64, part.size)  # type: ignore[attr-defined]
+            try:
+                self._check_crc(key, "complete", whole, result)
+            except IntegrityError as error:
+                raise self._discard_corrupt(key, error) from None
+        return str(result.etag or "").strip('"') or self.stat(key).etag
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        with self._errors(key):
+            self._client.abort_multipart_upload(key, upload_id)
+
+    def list_parts(self, key: str, upload_id: str) -> list[Part]:
+        """The server's parts, with the CRC64 it lists for each (oss2's own ListParts drops
+        it), so that a resumed upload is still checked whole at Complete."""
+        parts: list[Part] = []
+        marker = "0"
+        with self._errors(key):
+            while True:
+                answer = self._client._do("GET", self.bucket, key, params={
+                    "uploadId": upload_id, "part-number-marker": marker, "max-parts": "1000"})
+                root = ET.fromstring(answer.read())
+                for node in root.findall("Part"):
+                    crc = node.findtext("HashCrc64ecma")
+                    parts.append(OssPart(int(node.findtext("PartNumber") or 0),
+                                         (node.findtext("ETag") or "").strip('"'),
+                                         int(node.findtext("Size") or 0),
+                                         crc64=int(crc) if crc else None))
+                if (root.findtext("IsTruncated") or "").strip().lower() != "true":
+                    return parts
+                marker = root.findtext("NextPartNumberMarker") or ""
+
+    def list(self, prefix: str = "", *, delimiter: str | None = None,
+             token: str | None = None, limit: int = 1000) -> ListPage:
+        with self._errors(prefix):
+            result = self._client.list_objects_v2(prefix=prefix, delimiter=delimiter or "",
+                                                  continuation_token=token or "",
+                                                  max_keys=limit)
+        objects = [ObjectInfo(o.key, int(o.size), str(o.etag).strip('"'),
+                              _when(o.last_modified)) for o in result.object_list]
+        token = result.next_continuation_token if result.is_truncated else None
+        return ListPage(objects, list(result.prefix_list), token or None)
+
+    def list_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]:
+        uploads: builtins.list[UploadInfo] = []
+        key_marker = upload_marker = ""
+        with self._errors(prefix):
+            while True:
+                result = self._client.list_multipart_uploads(
+                    prefix=prefix, key_marker=key_marker, upload_id_marker=upload_marker)
+                uploads += [UploadInfo(u.key, u.upload_id, _when(u.initiation_date))
+                            for u in result.upload_list]
+                if not result.is_truncated:
+                    return uploads
+                key_marker = result.next_key_marker
+                upload_marker = result.next_upload_id_marker
+
+    def delete(self, keys: Sequence[str]) -> builtins.list[DeleteFailure]:
+        if not keys:
+            return []
+        if len(keys) > 1000:
+            raise InvalidSpec("a batch delete takes at most 1000 keys")
+        with self._errors(keys[0]):
+            result = self._client.batch_delete_objects(builtins.list(keys))
+        # OSS lists every key it was asked to delete, missing ones included
+        deleted = set(result.deleted_keys)
+        return [DeleteFailure(k, "NotDeleted", "the server did not report it deleted")
+                for k in keys if k not in deleted]
+
+    def replace_metadata(self, key: str, metadata: Mapping[str, str], *,
+                         if_match: str) -> str:
+        # x-oss-copy-source-if-match is the real guard; the HEAD first also covers servers
+        # that ignore the condition, and gives the Content-Type to keep.
+        with self._errors(key):
+            head = self._client.head_object(key)
+        if str(head.etag or "").strip('"') != if_match:
+            raise PreconditionFailed(f"{self.url(key)} changed before its metadata was set")
+        headers = {"x-oss-metadata-directive": "REPLACE",
+                   "x-oss-copy-source-if-match": f'"{if_match}"', **_meta_headers(metadata)}
+        if head.content_type:
+            headers["Content-Type"] = head.content_type
+        with self._errors(key):
+            result = self._client.copy_object(self.bucket, key, key, headers=headers)
+            body = result.resp.read()  # CopyObjectResult; reading it frees the connection
+        etag = result.etag or (ET.fromstring(body).findtext("ETag") if body else None)
+        return str(etag or "").strip('"')
+
+    def create_bucket(self) -> None:
+        """Create the bucket if it is missing. Refused for lack of permission is not an
+        error here: the write that follows tells whether the bucket exists."""
+        with self._errors():
+            try:
+                self._client.create_bucket()
+            except ox.ServerError as error:
+                if error.code in ("BucketAlreadyExists", "AccessDenied"):
+                    log.debug("create bucket %s: %s", self.bucket, error.code)
+                    return
+                raise
+
+    def merge_lifecycle(self, mark_infrequent_access_after_days: int | None,
+                        mark_deletion_after_days: int | None, *, prefix: str = "") -> None:
+        """Set Argosy's own lifecycle rule (`lifecycle.LIFECYCLE_RULE_ID`), keeping every
+        other rule of the bucket as it was (Argo replaces them all). Both None removes it."""
+        ia, expire = mark_infrequent_access_after_days, mark_deletion_after_days
+        check_days(ia, expire)
+        with self._errors():
+            try:
+                current: bytes | None = self._client._do("GET", self.bucket, "",
+                                                         params={"lifecycle": ""}).read()
+            except ox.NoSuchLifecycle:
+                current = None
+            document = merge_rule(current, prefix=prefix, ia=ia, expire=expire)
+            if document is not None:
+                self._client.put_bucket_lifecycle(document)
+            else:
+                self._client.delete_bucket_lifecycle()
