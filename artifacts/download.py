@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast, runtime_checkable
 
+from argosy.artifacts.buffers import BufferPool
 from argosy.artifacts.checksum import ALGORITHM, crc32c, crc32c_combine, to_hex
 from argosy.artifacts.errors import (
     ArtifactError,
@@ -53,6 +54,10 @@ _JITTER = random.Random()  # shared: seeding one from the OS costs ~15 us, every
 
 
 def _no_progress(_: int) -> None:
+    pass
+
+
+def _ignore(offset: int, buffer: Any, length: int) -> None:
     pass
 
 
@@ -332,9 +337,14 @@ def _download(driver: Driver, info: ObjectInfo, target: Path, *, settings: Trans
 def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
                 info: ObjectInfo | None = None,
                 on_done: Callable[[DownloadResult], None] | None = None) -> Iterator[bytes]:
-    """The object's bytes in order, fetched ahead in parallel: at most `concurrency`
-    parts of `stream_part_size` are held. Verification happens at the end: a mismatch
-    raises IntegrityError after the last byte has been yielded."""
+    """The object's bytes in order, fetched ahead in parallel into a pool of
+    `stream_parts + 1` buffers of `stream_part_size` (the one being read by the caller
+    included): memory is that, whatever the object's size.
+
+    Each chunk is valid until the caller asks for the next one, when its buffer goes
+    back to the pool: copy what you keep (slicing a bytearray copies). Verification
+    happens at the end: a mismatch raises IntegrityError after the last byte has been
+    yielded."""
     retrier = Retrier(settings.retry, rng=_JITTER)
     if info is None:
         info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
@@ -343,39 +353,40 @@ def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
             part_size > settings.stream_part_size:
         part_size = min(part_size, settings.stream_part_size)
     spans = _ranges(info.size, part_size)
-    slots = threading.Semaphore(settings.concurrency)
+    ahead = settings.stream_parts
+    pool = BufferPool(ahead + 1, min(part_size, max(info.size, 1)))
 
-    def one(span: tuple[int, int]) -> tuple[bytes, int]:
-        buffer = bytearray(span[1] - span[0] + 1)
-        chunk = bytearray(min(_CHUNK, len(buffer)) or 1)
+    def one(span: tuple[int, int], buffer: bytearray) -> tuple[bytearray, int, int]:
+        length = span[1] - span[0] + 1
+        # read straight into the part's buffer: one sink call, no copy
+        crc = _fetch(driver, info, _Span(span[0], span[1]), retrier, _ignore,
+                     memoryview(buffer)[:length])[0]
+        _check_piece(driver.url(key), record, part_size, span[0], length, crc)
+        return buffer, length, crc
 
-        def sink(offset: int, block: Any, length: int) -> None:
-            buffer[offset - span[0]: offset - span[0] + length] = memoryview(block)[:length]
-
-        crc = _fetch(driver, info, _Span(span[0], span[1]), retrier, sink, chunk)[0]
-        _check_piece(driver.url(key), record, part_size, span[0], len(buffer), crc)
-        # handed on as it is (a bytes() copy doubled each part in flight); every reader
-        # of these chunks (write, decompress, slicing, concatenation) takes a bytearray
-        return cast(bytes, buffer), crc
+    def handed(buffer: bytearray, length: int) -> bytes:
+        # every reader of these chunks (write, decompress, slicing, concatenation) takes
+        # a bytearray; only a short last part is copied out, to give it its own length
+        return cast(bytes, buffer if length == len(buffer) else buffer[:length])
 
     whole = _Fold()
-    with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="argosy-get") as pool:
-        pending: list[Future[tuple[bytes, int]]] = []
-        queue = iter(spans)
+    with ThreadPoolExecutor(ahead, thread_name_prefix="argosy-get") as workers:
+        pending: list[Future[tuple[bytearray, int, int]]] = []
         try:
-            for span in queue:
-                slots.acquire()
-                pending.append(pool.submit(one, span))
-                if len(pending) >= settings.concurrency:
-                    data, crc = pending.pop(0).result()
-                    slots.release()
-                    whole.add(crc, len(data))
-                    yield data
+            for span in spans:
+                ready = pending.pop(0).result() if len(pending) >= ahead else None
+                # the next part starts before this one is handed over: `ahead` parts
+                # arrive while the caller works on one
+                pending.append(workers.submit(one, span, pool.take()))
+                if ready is not None:
+                    whole.add(ready[2], ready[1])
+                    yield handed(ready[0], ready[1])
+                    pool.give(ready[0])
             while pending:
-                data, crc = pending.pop(0).result()
-                slots.release()
-                whole.add(crc, len(data))
-                yield data
+                buffer, length, crc = pending.pop(0).result()
+                whole.add(crc, length)
+                yield handed(buffer, length)
+                pool.give(buffer)
         finally:
             for future in pending:
                 future.cancel()

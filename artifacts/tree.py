@@ -154,7 +154,8 @@ def _safe_relative(rel: str) -> str:
 
 def _read_manifest(driver: Driver, folder: str, settings: TransferSettings) -> Manifest | None:
     try:
-        chunks = list(iter_object(driver, folder + MANIFEST, settings=settings))
+        # each chunk's buffer is reused once the next is asked for: keep copies
+        chunks = [bytes(c) for c in iter_object(driver, folder + MANIFEST, settings=settings)]
     except NotFound:
         return None
     return Manifest.from_json(b"".join(chunks), where=driver.url(folder + MANIFEST))

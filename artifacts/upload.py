@@ -13,17 +13,18 @@ import hashlib
 import logging
 import os
 import random
-import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from argosy.artifacts.bodies import FileRange
+from argosy.artifacts.buffers import BufferPool
 from argosy.artifacts.checksum import combine_all, crc32c
 from argosy.artifacts.errors import (
     ArtifactError,
     IntegrityError,
+    InvalidSpec,
     LocalIOError,
     NotFound,
     SourceChanged,
@@ -32,7 +33,7 @@ from argosy.artifacts.protocol import Driver, Part
 from argosy.artifacts.record import Record
 from argosy.artifacts.resume import Checkpoint, CheckpointStore, file_identity
 from argosy.artifacts.retry import Retrier
-from argosy.artifacts.settings import TransferSettings
+from argosy.artifacts.settings import MAX_PARTS, MiB, TransferSettings
 
 log = logging.getLogger("argosy.upload")
 Progress = Callable[[int], None]
@@ -339,7 +340,8 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
                   progress: Progress = _no_progress,
                   checkpoints: CheckpointStore | None = None,
                   source: StreamSource | None = None) -> UploadResult:
-    """Upload from a non-seekable stream in order, holding at most `concurrency` parts.
+    """Upload from a non-seekable stream in order, holding `stream_parts + 1` parts at most
+    (a pool of part buffers reused throughout: see `buffers.py`).
 
     With `checkpoints` and a `source` whose bytes are reproducible, a killed upload
     resumes: each regenerated part whose CRC32C matches the checkpoint's is taken from the
@@ -348,7 +350,9 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
     retrier = Retrier(settings.retry, rng=_JITTER)
     metadata = dict(metadata or {})
     part_size = settings.stream_part_size
-    first = bytearray(part_size)
+    # parts being sent and one being filled: the whole of the memory
+    pool = BufferPool(settings.stream_parts + 1, part_size)
+    first = pool.take()
     filled = _read_full(stream, first)
     if filled < part_size:
         data = bytes(first[:filled])
@@ -369,12 +373,11 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
         assert checkpoint is not None
         checkpoint.remove()
         checkpoint, done = None, {}
-    slots = threading.Semaphore(settings.concurrency)
     crcs: list[tuple[int, int]] = []
     with _Multipart(driver, key, retrier, metadata,
                     upload_id=checkpoint.upload_id if checkpoint else None,
                     on_abort=lambda: checkpoint.remove() if checkpoint else None) as upload, \
-            ThreadPoolExecutor(settings.concurrency, thread_name_prefix="argosy-part") as pool:
+            ThreadPoolExecutor(settings.stream_parts, thread_name_prefix="argosy-part") as workers:
         if checkpoints is not None and source is not None and checkpoint is None:
             checkpoint = checkpoints.start(url, source.name, dict(source.identity),
                                            part_size, upload.upload_id)
@@ -391,7 +394,7 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
                 progress(length)
                 return part
             finally:
-                slots.release()
+                pool.give(buffer)
 
         buffer, length, number = first, filled, 1
         while length:
@@ -405,18 +408,24 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
                 ready.set_result(done[number][0])
                 futures.append(ready)
                 progress(length)
+                pool.give(buffer)
             else:
-                slots.acquire()
                 failed = [f for f in futures if f.done() and f.exception()]
                 if failed:
-                    slots.release()
+                    pool.give(buffer)
                     raise failed[0].exception()  # type: ignore[misc]
-                futures.append(pool.submit(send, number, buffer, length, crc))
+                futures.append(workers.submit(send, number, buffer, length, crc))
             if length < part_size:
                 break
-            buffer = bytearray(part_size)
+            buffer = pool.take()  # waits while every buffer is being sent
             length = _read_full(stream, buffer)
             number += 1
+            if length and number > MAX_PARTS:
+                pool.give(buffer)
+                raise InvalidSpec(
+                    f"{url}: the stream is longer than {MAX_PARTS} parts of "
+                    f"{part_size // MiB} MiB ({MAX_PARTS * part_size // MiB} MiB); nothing "
+                    "was kept: raise the stream part size")
         parts = [f.result() for f in futures]
         etag = upload.complete(parts)
         if checkpoint:

@@ -138,10 +138,12 @@ def peek(chunks: Iterable[bytes], size: int) -> tuple[bytes, Iterator[bytes]]:
     head: list[bytes] = []
     have = 0
     for chunk in it:
-        head.append(chunk)
         have += len(chunk)
         if have >= size:
+            head.append(chunk)
             break
+        # a chunk's buffer may be reused once the next is asked for: keep a copy
+        head.append(bytes(chunk))
     return b"".join(head)[:size], itertools.chain(head, it)
 
 

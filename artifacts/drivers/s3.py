@@ -373,14 +373,17 @@ class _Slice:
         self._pos = {0: offset, 1: self._pos + offset, 2: self._size + offset}[whence]
         return self._pos
 
-    def read(self, amount: int = -1) -> bytes:
+    def read(self, amount: int = -1) -> bytes | memoryview:
         remaining = self._size - self._pos
         if remaining <= 0:
             return b""
         count = remaining if amount is None or amount < 0 else \
             min(remaining, max(amount, self.CHUNK))
+        data: bytes | memoryview
         if isinstance(self._body, (bytes, bytearray, memoryview)):
-            data = bytes(self._body[self._pos: self._pos + count])
+            # a view, not a copy: the hashing and the socket take any buffer, and a copy
+            # per read of every streamed part cost CPU and, freed by other threads, RSS
+            data = memoryview(self._body)[self._pos: self._pos + count]
         else:
             self._body.seek(self._origin + self._pos)
             data = self._body.read(count)
