@@ -2,7 +2,7 @@
 `argosy init` fetching them back, and `argosy init` with many inputs behind a slow network.
 
     .venv/bin/python -m bench.sidecar [--runs 2] [--sizes-mib 1024,4096] [--folder-mib 1024]
-                                      [--formats tar.gz,tar.zst] [--inputs 8] [--input-mib 64]
+                                      [--formats tar.gz,tar.zst] [--inputs 8] [--input-mib 4,64]
                                       [--delay-ms 20] [--parts 1,2] [--no-argo]
                                       [--env FILE] [--tmp DIR]
 
@@ -36,7 +36,11 @@ bench/delay_proxy.py (+--delay-ms on every request) in --runs rounds, in a rotat
                       order, start-up paid once)
     init all bytes as 1   one input as big as all of them together: the time the bytes
                       alone take through the proxy, a floor no overlap can beat
-and prints the 8-input time against the slowest single (target: ratio close to 1).
+and prints the 8-input time against the slowest single (target: ratio close to 1), once
+per --input-mib size. Small inputs (4 MiB) are latency-bound: each pays the proxy's delay
+on every request, which is what running the inputs together saves. Large ones (64 MiB)
+are bound by the bandwidth through the proxy on this machine: all of them together cannot
+beat "the same bytes as 1 input", so that row is their floor.
 
 Targets: peak RSS under 200 MiB for every argosy process; the ratio near 1. Results:
 bench/results/sidecar-<UTC time>.json (see bench/sidecar_report.py).
@@ -371,16 +375,25 @@ def upload_inputs(b: Bench, count: int, mib: int) -> list[str]:
     return keys
 
 
+def inputs_label(args: argparse.Namespace, mib: int) -> str:
+    return f"{args.inputs} x {mib} MiB +{args.delay_ms:g} ms"
+
+
 def part_two(b: Bench, args: argparse.Namespace) -> None:
-    *keys, all_key = upload_inputs(b, args.inputs, args.input_mib)
+    for mib in args.input_mib:
+        inputs_case(b, args, mib)
+
+
+def inputs_case(b: Bench, args: argparse.Namespace, mib: int) -> None:
+    *keys, all_key = upload_inputs(b, args.inputs, mib)
     sources = {"input": b.work / "input.bin", "all": b.work / "all.bin"}
     assert b.proxy is not None
     repo = pods.write_repository(b.work, gateway=b.gateway, bucket=b.bucket,
                                  endpoint=b.proxy.endpoint)
     specs = [{"name": f"in{i}", "path": f"/tmp/in-{i}.bin", "s3": {"key": key}}
              for i, key in enumerate(keys)]
-    size = args.inputs * args.input_mib * MiB
-    label = f"{args.inputs} x {args.input_mib} MiB +{args.delay_ms:g} ms"
+    size = args.inputs * mib * MiB
+    label = inputs_label(args, mib)
     units: list[tuple[str, list[dict[str, Any]]]] = [(MANY, specs), (SEQUENTIAL, specs)]
     units += [(SINGLE, [spec]) for spec in specs]
     units.append((BULK, [{"name": "all", "path": "/tmp/all.bin", "s3": {"key": all_key}}]))
@@ -396,7 +409,7 @@ def part_two(b: Bench, args: argparse.Namespace) -> None:
                         cmd = pods.init_command(pod, repo, inputs)
                     step = measure(b, part="inputs", case=label, tool=tool, round_=r,
                                    size=size if tool == BULK else
-                                   len(inputs) * args.input_mib * MiB, cmd=cmd,
+                                   len(inputs) * mib * MiB, cmd=cmd,
                                    env=pods.env(repo, pod), watched=pod.watched, proxied=True)
                     if step is None:
                         continue
@@ -457,7 +470,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--formats", type=lambda s: [f for f in s.split(",") if f],
                    default=["tar.gz", "tar.zst"], help="folder archives (\"\": no folder)")
     p.add_argument("--inputs", type=int, default=8, help="part 2: inputs of one init")
-    p.add_argument("--input-mib", type=int, default=64, help="part 2: size of each input")
+    p.add_argument("--input-mib", type=_ints, default=[4, 64],
+                   help="part 2: size of each input, comma-separated MiB (4: latency-bound,"
+                        " what running inputs together saves; 64: bound by the bandwidth"
+                        " through the proxy)")
     p.add_argument("--delay-ms", type=float, default=20.0, help="part 2: delay a request")
     p.add_argument("--parts", type=_ints, default=[1, 2], help="which parts to run")
     p.add_argument("--no-argo", dest="argo", action="store_false",
@@ -465,7 +481,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--env", type=Path, help="use the RGW described by this env file")
     p.add_argument("--tmp", type=Path, help="where the temp folder goes (default: system temp)")
     args = p.parse_args(argv)
-    if args.runs < 1 or args.folder_files < 1 or args.inputs < 1 or args.input_mib < 1:
+    if args.runs < 1 or args.folder_files < 1 or args.inputs < 1 or \
+            not args.input_mib or min(args.input_mib) < 1:
         p.error("--runs, --folder-files, --inputs and --input-mib must be at least 1")
     if any(m < 1 for m in args.sizes_mib) or args.folder_mib < 1:
         p.error("sizes must be at least 1 MiB")
@@ -521,11 +538,11 @@ def main(argv: list[str] | None = None) -> int:
             b.proxy = None
         summaries = report.summarize(b.steps)
         rounds = report.inputs_rounds(b.steps)
-        blocks = [report.transfer_table(summaries), "\n".join(report.argo_lines(summaries)),
-                  "\n".join(report.inputs_lines(rounds, inputs=args.inputs,
-                                                input_mib=args.input_mib,
-                                                delay_ms=args.delay_ms))
-                  if 2 in args.parts else ""]
+        blocks = [report.transfer_table(summaries), "\n".join(report.argo_lines(summaries))]
+        if 2 in args.parts:
+            blocks += ["\n".join(report.inputs_lines(
+                report.inputs_rounds(b.steps, inputs_label(args, mib)), inputs=args.inputs,
+                input_mib=mib, delay_ms=args.delay_ms)) for mib in args.input_mib]
         meta.update(loadavg_end=os.getloadavg(), seconds=round(time.monotonic() - began, 1),
                     failures=b.failures)
         blocks.append(f"load average 1/5/15 min: start {fmt_load(meta['loadavg_start'])}, "

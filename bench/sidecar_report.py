@@ -155,10 +155,11 @@ class InputsRound:
         return (self.many - self.slowest) / span if span > 0 else 0.0
 
 
-def inputs_rounds(steps: Iterable[Step]) -> list[InputsRound]:
+def inputs_rounds(steps: Iterable[Step], case: str | None = None) -> list[InputsRound]:
+    """The rounds of part 2, of one case (one input size) when `case` is given."""
     rounds: dict[int, list[Step]] = {}
     for s in steps:
-        if s.part == "inputs":
+        if s.part == "inputs" and case in (None, s.case):
             rounds.setdefault(s.round, []).append(s)
     found = []
     for r, group in sorted(rounds.items()):

@@ -7,10 +7,11 @@ or `--set workflow.name=...`), the repository (`--repository FILE`, or the names
 ConfigMap through the API with `--repository-configmap`), secrets as Argo mounts them
 (`--secrets-dir`, default /argo/secret), the pod's annotations (downward API).
 
-Memory: each artifact moves with `concurrency` parts in flight; streamed archives hold
-`concurrency x stream_part_size` each. The sidecar splits 8 parts in flight across the
-artifacts it moves at once (at least 2 each), so its buffers stay near
-8 x 8 MiB = 64 MiB whatever the number or size of the artifacts.
+Memory: each artifact moves with `concurrency` parts in flight; a streamed archive holds
+a pool of `min(concurrency, 4) + 1` part buffers of 8 MiB. The sidecar splits 8 parts in
+flight across the artifacts it moves at once (at least 2 each), so its buffers stay
+within 5 x 8 MiB = 40 MiB for one archive and about 64 MiB for four, whatever their
+sizes.
 """
 
 from __future__ import annotations
