@@ -195,10 +195,12 @@ def parse_entry(raw: Any, *, secrets_dir: Path, source: str = "") -> Repository:
     raise InvalidSpec(f"{source}: {kind} repositories are not supported yet")
 
 
-def choose_entry(configmap: Mapping[str, Any], key: str | None, *,
-                 where: str) -> tuple[str, dict[str, Any]]:
+def choose_entry(configmap: Mapping[str, Any], key: str | None, *, where: str,
+                 how_to_pick: str = "name one with --repository-key",
+                 ) -> tuple[str, dict[str, Any]]:
     """The name and raw entry (secret references unread) an `artifact-repositories` ConfigMap
-    holds under `key`, else under its default-repository annotation, else its only one."""
+    holds under `key`, else under its default-repository annotation, else its only one.
+    `how_to_pick` ends the error for several entries and no default."""
     import yaml
 
     data = configmap.get("data") or {}
@@ -206,8 +208,8 @@ def choose_entry(configmap: Mapping[str, Any], key: str | None, *,
     chosen = key or annotations.get(DEFAULT_ANNOTATION)
     if not chosen:
         if len(data) != 1:
-            raise InvalidSpec(f"{where}: several repositories and no default; "
-                              "name one with --repository-key")
+            raise InvalidSpec(f"{where}: several repositories and no {DEFAULT_ANNOTATION} "
+                              f"annotation; {how_to_pick}")
         chosen = next(iter(data))
     if chosen not in data:
         raise InvalidSpec(f"{where}: no repository {chosen!r} "

@@ -14,10 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from argosy.artifacts.errors import InvalidSpec
-from argosy.artifacts.repository import DEFAULT_ANNOTATION
+from argosy.artifacts.repository import choose_entry
 from argosy.gc.workflow import Artifact, Workflow
 
 DEFAULT_CONFIGMAP = "artifact-repositories"
@@ -56,23 +54,11 @@ class Target:
 
 def entry_from_configmap(configmap: Mapping[str, Any], key: str | None,
                          where: str) -> Mapping[str, Any]:
-    data = configmap.get("data") or {}
-    annotations = (configmap.get("metadata") or {}).get("annotations") or {}
-    chosen = key or annotations.get(DEFAULT_ANNOTATION)
-    if not chosen and len(data) == 1:
-        chosen = next(iter(data))
-    if not chosen:
-        raise RepositoryMissing(f"{where} has several repositories and no "
-                                f"{DEFAULT_ANNOTATION} annotation")
-    if chosen not in data:
-        raise RepositoryMissing(f"{where} has no repository {chosen!r}")
     try:
-        entry = yaml.safe_load(data[chosen])
-    except yaml.YAMLError:
-        raise RepositoryMissing(f"{where}[{chosen}] is not valid YAML") from None
-    if not isinstance(entry, Mapping):
-        raise RepositoryMissing(f"{where}[{chosen}] is not a repository entry")
-    return entry
+        return choose_entry(configmap, key, where=where,
+                            how_to_pick="set it, or artifactRepositoryRef.key")[1]
+    except InvalidSpec as error:
+        raise RepositoryMissing(str(error)) from None
 
 
 def repository_entry(workflow: Workflow, read_configmap: ConfigMapReader, *,

@@ -251,3 +251,31 @@ def test_a_damaged_record_reads_as_empty_so_work_is_redone_not_skipped() -> None
     assert read_record({ANNOTATION: "{not json"}) == GcRecord()
     assert read_record({}) == GcRecord()
 
+
+
+@pytest.mark.parametrize(("data", "annotations", "message"), [
+    ({"a": "s3: {bucket: x}", "b": "s3: {bucket: y}"}, {},
+     "several repositories and no workflows.argoproj.io/default-artifact-repository"),
+    ({"a": "s3: {bucket: x}"}, {"workflows.argoproj.io/default-artifact-repository": "z"},
+     "no repository 'z'"),
+    ({"a": "s3: [bucket"}, {}, "repository 'a' is not valid YAML"),
+    ({"a": "just text"}, {}, "repository 'a' is not a mapping"),
+])
+def test_a_repository_configmap_the_gc_cannot_use_is_reported_by_name(
+        data: dict[str, str], annotations: dict[str, str], message: str) -> None:
+    from argosy.gc.locations import RepositoryMissing, entry_from_configmap
+
+    configmap = {"metadata": {"annotations": annotations}, "data": data}
+    with pytest.raises(RepositoryMissing, match=message) as caught:
+        entry_from_configmap(configmap, None, "ConfigMap ns/artifact-repositories")
+    assert str(caught.value).startswith("ConfigMap ns/artifact-repositories")
+
+
+def test_the_gc_takes_the_annotated_default_repository_of_several() -> None:
+    from argosy.gc.locations import entry_from_configmap
+
+    configmap = {"metadata": {"annotations": {
+        "workflows.argoproj.io/default-artifact-repository": "b"}},
+        "data": {"a": "s3: {bucket: x}", "b": "s3: {bucket: y}"}}
+    assert entry_from_configmap(configmap, None, "cm") == {"s3": {"bucket": "y"}}
+    assert entry_from_configmap(configmap, "a", "cm") == {"s3": {"bucket": "x"}}
