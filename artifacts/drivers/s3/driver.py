@@ -37,11 +37,13 @@ from typing import Any
 
 import botocore.exceptions as bx
 import botocore.session
+import urllib3
 from botocore.config import Config
 from botocore.handlers import add_expect_header
 from botocore.loaders import Loader, instance_cache
 from botocore.utils import parse_timestamp
 
+from argosy.artifacts.drivers.s3.direct import DirectPut, Failure, Signer
 from argosy.artifacts.errors import (
     AccessDenied,
     ArtifactError,
@@ -453,6 +455,76 @@ def _parse_content_range(value: str | None, size: int) -> tuple[int, int, int]:
     return int(first), int(last), int(total)
 
 
+def _direct_put(client: Any, settings: S3Settings, bucket: str) -> DirectPut | None:
+    """The botocore-free PUT for small objects, where it sends exactly what botocore
+    would (see `direct.py`); None where it might not. It reads two of botocore's private
+    attributes (the client's credentials and TLS setting): if a botocore release drops
+    them, small PUTs simply go through botocore again."""
+    if settings.encryption.mode not in ("none", "s3") or _proxied():
+        return None
+    signer = getattr(client, "_request_signer", None)
+    credentials = getattr(signer, "_credentials", None)
+    region = getattr(signer, "region_name", None)
+    verify = getattr(getattr(getattr(client, "_endpoint", None), "http_session", None),
+                     "_verify", None)
+    if credentials is None or not region or verify is None:
+        return None
+    try:
+        url = client.generate_presigned_url("put_object", ExpiresIn=60,
+                                            Params={"Bucket": bucket, "Key": "K"})
+    except Exception:  # noqa: BLE001 - no credentials or no endpoint: botocore will say
+        return None
+    base = str(url).split("?", 1)[0]
+    if not base.endswith("/K"):
+        return None
+
+    def frozen() -> tuple[str, str, str | None]:
+        now = credentials.get_frozen_credentials()
+        return now.access_key, now.secret_key, now.token
+
+    extra = {"x-amz-server-side-encryption": "AES256"} if settings.encryption.mode == "s3" \
+        else {}
+    return DirectPut(base[:-1], Signer(region, frozen), extra=extra,
+                     pool_size=settings.max_connections,
+                     timeout=(settings.connect_timeout, settings.read_timeout),
+                     ca_certs=verify if isinstance(verify, str) else None,
+                     verify=verify is not False)
+
+
+def _proxied() -> bool:
+    """A proxy from the environment (botocore would use it; this path does not)."""
+    from urllib.request import getproxies
+
+    found = getproxies()
+    return bool(found.get("http") or found.get("https"))
+
+
+def _ascii(metadata: Mapping[str, str]) -> bool:
+    return all(k.isascii() and v.isascii() for k, v in metadata.items())
+
+
+def _connection_error(error: Exception, where: str, endpoint: str) -> ArtifactError:
+    """urllib3's failures on the direct path, told as botocore's are (see map_error)."""
+    if isinstance(error, urllib3.exceptions.SSLError):
+        return PermanentError(f"{where}: TLS failed ({_tls_reason(error)}); trust the server "
+                              "with --ca-bundle FILE, or skip checks with --insecure",
+                              code="TLSError")
+    if isinstance(error, (urllib3.exceptions.NewConnectionError,
+                          urllib3.exceptions.ConnectTimeoutError)):
+        return TransientError(f"{where}: cannot reach the endpoint ({endpoint})",
+                              code="EndpointUnreachable")
+    return TransientError(f"{where}: connection failed ({type(error).__name__})",
+                          code=type(error).__name__)
+
+
+def _client_error(failure: Failure, operation: str) -> bx.ClientError:
+    """A refusal from the direct path, shaped as botocore's, for the one error table."""
+    shape: Any = {"Error": {"Code": failure.code or str(failure.status),
+                            "Message": failure.message},
+                  "ResponseMetadata": {"HTTPStatusCode": failure.status}}
+    return bx.ClientError(shape, operation)
+
+
 class S3Driver:
     scheme = "s3"
 
@@ -463,6 +535,7 @@ class S3Driver:
         self.bucket = bucket
         self._client = client if client is not None else make_client(settings)
         self._enc = settings.encryption
+        self._direct = _direct_put(self._client, settings, bucket)
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -522,6 +595,15 @@ class S3Driver:
 
     def put(self, key: str, body: Body, *, size: int,
             metadata: Mapping[str, str]) -> str:
+        if self._direct is not None and isinstance(body, bytes) and len(body) == size \
+                and size < EXPECT_CONTINUE_MIN and _ascii(metadata):
+            try:
+                answer = self._direct.put(key, body, metadata)
+            except urllib3.exceptions.HTTPError as error:
+                raise _connection_error(error, self.url(key), self._direct.origin) from None
+            if isinstance(answer, Failure):
+                raise map_error(_client_error(answer, "PutObject"), self.url(key))
+            return answer
         with self._errors(key):
             resp = self._client.put_object(Bucket=self.bucket, Key=key,
                                            Body=_body(body, size), ContentLength=size,

@@ -1,0 +1,105 @@
+"""Small PUTs skip botocore's pipeline (`drivers/s3/direct.py`): on moto and Ceph RGW the
+server accepts their signature, stores the same object under the same key as botocore
+would, and refuses them exactly as it refuses botocore."""
+
+from __future__ import annotations
+
+import pytest
+
+from argosy.artifacts.drivers.s3 import Encryption, S3Driver, S3Settings
+from argosy.artifacts.errors import AccessDenied, NotFound
+from tests.conftest import s3_driver, unique_bucket
+
+ODD_KEYS = ["plain.txt", "with space/and+plus", "percent%41and~tilde", "ünïcödé/ключ",
+            "a//double/slash", "star*(paren)!'quote", "q?mark&amp=eq#hash"]
+
+
+@pytest.fixture(params=["moto", pytest.param("rgw", marks=pytest.mark.rgw)])
+def endpoint(request: pytest.FixtureRequest) -> tuple[str, str, str]:
+    if request.param == "moto":
+        return request.getfixturevalue("moto_endpoint"), "moto-key", "moto-secret"
+    env = request.getfixturevalue("rgw")
+    return env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+
+
+@pytest.fixture
+def driver(endpoint: tuple[str, str, str]) -> S3Driver:
+    return s3_driver(*endpoint, unique_bucket())
+
+
+def _botocore_puts(driver: S3Driver) -> list[str]:
+    seen: list[str] = []
+    driver._client.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **_: seen.append(request.url))
+    return seen
+
+
+@pytest.mark.parametrize("key", ODD_KEYS)
+def test_a_small_put_goes_direct_and_reads_back_through_botocore_under_the_same_key(
+        driver: S3Driver, key: str) -> None:
+    assert driver._direct is not None
+    botocore_puts = _botocore_puts(driver)
+    body = key.encode() * 10
+    etag = driver.put(key, body, size=len(body), metadata={"argosy-test": "v1"})
+    assert botocore_puts == []
+    info = driver.stat(key)
+    assert info.etag == etag and info.size == len(body)
+    assert info.metadata["argosy-test"] == "v1"
+    stream = driver.read(key)
+    buffer = bytearray(len(body))
+    assert stream.readinto(memoryview(buffer)) == len(body)
+    stream.close()
+    assert bytes(buffer) == body
+    assert key in [o.key for o in driver.list(key).objects]
+
+
+def test_a_large_body_still_goes_through_botocore(driver: S3Driver) -> None:
+    botocore_puts = _botocore_puts(driver)
+    body = b"x" * (2 << 20)
+    driver.put("big", body, size=len(body), metadata={})
+    assert len(botocore_puts) == 1 and driver.stat("big").size == len(body)
+
+
+def test_a_direct_put_to_a_missing_bucket_is_not_found_as_through_botocore(
+        endpoint: tuple[str, str, str]) -> None:
+    driver = s3_driver(*endpoint, unique_bucket(), create=False)
+    assert driver._direct is not None
+    with pytest.raises(NotFound, match="no such bucket"):
+        driver.put("k", b"abc", size=3, metadata={})
+
+
+@pytest.mark.rgw
+def test_rgw_refuses_a_direct_put_signed_with_the_wrong_secret(
+        rgw: dict[str, str]) -> None:
+    good = s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"],
+                     rgw["AWS_SECRET_ACCESS_KEY"], unique_bucket())
+    bad = s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"], "not-the-secret",
+                    good.bucket, create=False)
+    assert bad._direct is not None
+    with pytest.raises(AccessDenied, match="signature does not match"):
+        bad.put("k", b"abc", size=3, metadata={})
+    with pytest.raises(NotFound):
+        good.stat("k")
+
+
+def test_sse_s3_rides_along_as_its_header(moto_endpoint: str) -> None:
+    settings = S3Settings(endpoint=moto_endpoint, region="us-east-1", access_key="moto-key",
+                          secret_key="moto-secret", addressing_style="path",
+                          encryption=Encryption(mode="s3"))
+    driver = S3Driver(settings, unique_bucket())
+    driver.create_bucket()
+    assert driver._direct is not None
+    driver.put("enc", b"secret", size=6, metadata={})
+    head = driver._client.head_object(Bucket=driver.bucket, Key="enc")
+    assert head["ServerSideEncryption"] == "AES256"
+
+
+def test_customer_keys_and_proxies_keep_small_puts_on_botocore(
+        moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = {"endpoint": moto_endpoint, "region": "us-east-1", "access_key": "moto-key",
+            "secret_key": "moto-secret"}
+    sse_c = S3Settings(**base, encryption=Encryption(mode="c", customer_key=b"k" * 32))
+    assert S3Driver(sse_c, "b")._direct is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    assert S3Driver(S3Settings(**base), "b")._direct is None
