@@ -103,3 +103,85 @@ def test_customer_keys_and_proxies_keep_small_puts_on_botocore(
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     assert S3Driver(S3Settings(**base), "b")._direct is None
+
+
+def _botocore_gets(driver: S3Driver) -> list[str]:
+    seen: list[str] = []
+    driver._client.meta.events.register(
+        "before-send.s3.GetObject", lambda request, **_: seen.append(request.url))
+    return seen
+
+
+def _read(stream, size: int) -> bytes:
+    buffer = bytearray(size)
+    view, got = memoryview(buffer), 0
+    while got < size:
+        n = stream.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    stream.close()
+    return bytes(buffer[:got])
+
+
+@pytest.mark.parametrize("key", ODD_KEYS)
+def test_a_small_range_is_read_direct_and_describes_the_object_as_botocore_does(
+        driver: S3Driver, key: str) -> None:
+    body = bytes(range(256)) * 40
+    driver._direct = None
+    driver.put(key, body, size=len(body), metadata={"argosy-test": "v2"})
+    by_botocore = driver.read(key, start=0)  # no end: always botocore
+    expected = by_botocore.info
+    by_botocore.close()
+    driver._direct = s3_driver_direct(driver)
+    gets = _botocore_gets(driver)
+    stream = driver.read(key, start=10, end=99, if_match=expected.etag)
+    assert (stream.start, stream.end, stream.total) == (10, 99, len(body))
+    assert _read(stream, 90) == body[10:100]
+    assert gets == []
+    assert stream.info.etag == expected.etag and stream.info.size == expected.size
+    assert stream.info.metadata == expected.metadata
+    assert stream.info.modified == expected.modified
+
+
+def s3_driver_direct(driver: S3Driver):
+    from argosy.artifacts.drivers.s3.driver import _direct_path
+
+    return _direct_path(driver._client, driver.settings, driver.bucket)
+
+
+def test_direct_reads_answer_missing_keys_and_changed_objects_as_botocore_does(
+        driver: S3Driver) -> None:
+    from argosy.artifacts.errors import PreconditionFailed
+
+    driver.put("k", b"abcdef", size=6, metadata={})
+    with pytest.raises(NotFound, match="no such key"):
+        driver.read("missing", start=0, end=5)
+    with pytest.raises(PreconditionFailed):
+        driver.read("k", start=0, end=5, if_match="0" * 32)
+
+
+def test_a_direct_read_to_its_end_gives_its_connection_back(driver: S3Driver) -> None:
+    driver.put("k", b"abc" * 100, size=300, metadata={})
+    for _ in range(5):
+        assert _read(driver.read("k", start=0, end=299), 300) == b"abc" * 100
+    assert driver._direct is not None
+    assert driver._direct._pool.num_connections == 1
+
+
+def test_a_folder_downloads_its_small_files_without_botocore(
+        driver: S3Driver, tmp_path) -> None:
+    from argosy.artifacts import tree
+    from argosy.artifacts.settings import TransferSettings
+
+    (tmp_path / "src" / "d").mkdir(parents=True)
+    for i in range(5):
+        (tmp_path / "src" / "d" / f"f{i}").write_bytes(bytes([i]) * (1000 + i))
+    settings = TransferSettings()
+    tree.upload_tree(driver, "t", tmp_path / "src", settings=settings, manifest=True)
+    gets = _botocore_gets(driver)
+    got = tree.download_tree(driver, "t", tmp_path / "out", settings=settings)
+    assert got.files == 5 and got.verified == 5
+    assert [g for g in gets if "/t/d/" in g] == []
+    for i in range(5):
+        assert (tmp_path / "out" / "d" / f"f{i}").read_bytes() == bytes([i]) * (1000 + i)

@@ -15,7 +15,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from argosy.artifacts.drivers.s3.direct import DirectPut, Signer
+from argosy.artifacts.drivers.s3.direct import Direct, Signer
 
 NOW = dt.datetime(2026, 11, 29, 10, 11, 12)
 
@@ -36,7 +36,7 @@ def _botocore(url: str, headers: dict[str, str], token: str | None, region: str)
 def test_a_direct_signature_equals_botocores(token: str | None, key: str, base: str) -> None:
     region = "eu-west-1"
     signer = Signer(region, lambda: ("AKIDEXAMPLE", "s3cr3t/key+", token))
-    put = DirectPut(base, signer, extra={"x-amz-server-side-encryption": "AES256"},
+    put = Direct(base, signer, extra={"x-amz-server-side-encryption": "AES256"},
                     pool_size=1, timeout=(1, 1), ca_certs=None, verify=True)
     headers = {"x-amz-server-side-encryption": "AES256",
                "x-amz-meta-argosy-crc32c": "0a1b2c3d", "x-amz-meta-note": "two  spaces"}

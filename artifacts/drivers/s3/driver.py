@@ -43,7 +43,7 @@ from botocore.handlers import add_expect_header
 from botocore.loaders import Loader, instance_cache
 from botocore.utils import parse_timestamp
 
-from argosy.artifacts.drivers.s3.direct import DirectPut, Failure, Signer
+from argosy.artifacts.drivers.s3.direct import Direct, Failure, Signer
 from argosy.artifacts.errors import (
     AccessDenied,
     ArtifactError,
@@ -435,6 +435,19 @@ class S3ReadStream:
         self._body.close()
 
 
+class _Body:
+    """A direct GET's urllib3 response, shaped as botocore's streaming body."""
+
+    def __init__(self, response: Any) -> None:
+        self._raw_stream = response
+
+    def readinto(self, buffer: memoryview) -> int:
+        return int(self._raw_stream.readinto(buffer))
+
+    def close(self) -> None:
+        self._raw_stream.close()
+
+
 def _acknowledge_now(sock: socket.socket | None) -> None:
     """ACK what has arrived (the response's headers) without the delayed-ACK wait, so a
     server holding the rest behind Nagle's algorithm sends it at once."""
@@ -455,8 +468,8 @@ def _parse_content_range(value: str | None, size: int) -> tuple[int, int, int]:
     return int(first), int(last), int(total)
 
 
-def _direct_put(client: Any, settings: S3Settings, bucket: str) -> DirectPut | None:
-    """The botocore-free PUT for small objects, where it sends exactly what botocore
+def _direct_path(client: Any, settings: S3Settings, bucket: str) -> Direct | None:
+    """The botocore-free path for small PUTs and GETs, where it sends exactly what botocore
     would (see `direct.py`); None where it might not. It reads two of botocore's private
     attributes (the client's credentials and TLS setting): if a botocore release drops
     them, small PUTs simply go through botocore again."""
@@ -484,7 +497,7 @@ def _direct_put(client: Any, settings: S3Settings, bucket: str) -> DirectPut | N
 
     extra = {"x-amz-server-side-encryption": "AES256"} if settings.encryption.mode == "s3" \
         else {}
-    return DirectPut(base[:-1], Signer(region, frozen), extra=extra,
+    return Direct(base[:-1], Signer(region, frozen), extra=extra,
                      pool_size=settings.max_connections,
                      timeout=(settings.connect_timeout, settings.read_timeout),
                      ca_certs=verify if isinstance(verify, str) else None,
@@ -535,7 +548,7 @@ class S3Driver:
         self.bucket = bucket
         self._client = client if client is not None else make_client(settings)
         self._enc = settings.encryption
-        self._direct = _direct_put(self._client, settings, bucket)
+        self._direct = _direct_path(self._client, settings, bucket)
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -569,6 +582,9 @@ class S3Driver:
 
     def read(self, key: str, *, start: int = 0, end: int | None = None,
              if_match: str | None = None) -> S3ReadStream:
+        if self._direct is not None and end is not None and \
+                end - start < EXPECT_CONTINUE_MIN:
+            return self._read_direct(self._direct, key, start, end, if_match)
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, **self._enc.customer_args()}
         if start or end is not None:
             args["Range"] = f"bytes={start}-{'' if end is None else end}"
@@ -585,6 +601,33 @@ class S3Driver:
         etag = str(resp["ETag"]).strip('"')
         info = self._info(key, {**resp, "ContentLength": total})
         return S3ReadStream(resp["Body"], first, last, total, etag, info)
+
+    def _read_direct(self, direct: Direct, key: str, start: int, end: int,
+                     if_match: str | None) -> S3ReadStream:
+        headers = {"range": f"bytes={start}-{end}"}
+        if if_match:
+            headers["if-match"] = f'"{if_match}"'
+        try:
+            answer = direct.get(key, headers)
+        except urllib3.exceptions.HTTPError as error:
+            raise _connection_error(error, self.url(key), direct.origin) from None
+        if isinstance(answer, Failure):
+            raise map_error(_client_error(answer, "GetObject"), self.url(key))
+        head = answer.headers
+        length = int(head.get("Content-Length", "0"))
+        first, last, total = _parse_content_range(head.get("Content-Range"), length)
+        if last - first + 1 != length and length:
+            answer.release_conn()
+            raise IntegrityError(f"{self.url(key)}: Content-Range {head.get('Content-Range')}"
+                                 f" disagrees with Content-Length {length}")
+        etag = str(head.get("ETag", "")).strip('"')
+        modified = head.get("Last-Modified")
+        info = ObjectInfo(key=key, size=total, etag=etag,
+                          modified=_timestamp(modified).astimezone(UTC) if modified
+                          else datetime.now(UTC),
+                          metadata={k[11:].lower(): v for k, v in head.items()
+                                    if k.lower().startswith("x-amz-meta-")})
+        return S3ReadStream(_Body(answer), first, last, total, etag, info)
 
     def read_described(self, key: str, *, start: int = 0,
                        end: int | None = None) -> tuple[ObjectInfo, S3ReadStream]:
