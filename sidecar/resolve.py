@@ -136,7 +136,8 @@ def _without(config: Mapping[str, Any]) -> dict[str, Any]:
 def open_driver(target: Target, ctx: Context) -> Driver:
     """A driver for the target's bucket, its secrets read from files as Argo mounts them.
     With no secrets named, the SDK's own chain applies: AWS's (environment, web identity,
-    instance roles) for S3, the OSS_* environment for OSS."""
+    instance roles) for S3, Alibaba's for OSS (OSS_* or ALIBABA_CLOUD_* keys, then RRSA's
+    OIDC token traded with STS)."""
     entry = repo.parse_entry({target.kind: {k: v for k, v in target.config.items()
                                             if k != "bucket"}},
                              secrets_dir=ctx.secrets_dir, source=target.url)
