@@ -16,14 +16,14 @@ from argosy.artifacts.errors import SourceChanged
 CHUNK = 1 << 20
 
 
-class FileRange:
-    def __init__(self, fd: int, offset: int, size: int, *, name: str = "") -> None:
-        self._fd = fd
-        self._offset = offset
+class ChunkedBody:
+    """A request body of known size that the HTTP layer reads once, in chunks of at
+    least CHUNK bytes, and may rewind to its start (to resend it); subclasses hand out
+    the bytes in `_take` and checksum them there."""
+
+    def __init__(self, size: int) -> None:
         self._size = size
         self._pos = 0
-        self._crc = 0
-        self._name = name
 
     def __len__(self) -> int:
         return self._size
@@ -35,17 +35,38 @@ class FileRange:
         target = {0: offset, 1: self._pos + offset, 2: self._size + offset}[whence]
         if target != self._pos:
             if target != 0:
-                raise ValueError("a FileRange only rewinds to its start")
+                raise ValueError("a request body only rewinds to its start")
+            self._rewind()
             self._pos = 0
-            self._crc = 0
         return self._pos
 
-    def read(self, amount: int | None = -1) -> bytes:
+    def read(self, amount: int | None = -1) -> bytes | memoryview:
         remaining = self._size - self._pos
         if remaining <= 0:
             return b""
         count = remaining if amount is None or amount < 0 else min(remaining, max(amount, CHUNK))
         return self._take(count)
+
+    def _take(self, count: int) -> bytes | memoryview:
+        raise NotImplementedError
+
+    def _rewind(self) -> None:
+        raise NotImplementedError
+
+
+class FileRange(ChunkedBody):
+    def __init__(self, fd: int, offset: int, size: int, *, name: str = "") -> None:
+        super().__init__(size)
+        self._fd = fd
+        self._offset = offset
+        self._crc = 0
+        self._name = name
+
+    def read(self, amount: int | None = -1) -> bytes:
+        return bytes(super().read(amount))  # _take gives bytes: no copy
+
+    def _rewind(self) -> None:
+        self._crc = 0
 
     def _take(self, count: int) -> bytes:
         data = os.pread(self._fd, count, self._offset + self._pos)

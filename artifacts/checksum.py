@@ -10,7 +10,8 @@ Castagnoli polynomial.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 
 import crc32c as _native
 
@@ -23,9 +24,8 @@ def crc32c(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
     return int(_native.crc32c(data, crc))
 
 
-def _gf2_times(matrix: list[int], vector: int) -> int:
-    total = 0
-    i = 0
+def _gf2_times(matrix: tuple[int, ...], vector: int) -> int:
+    total, i = 0, 0
     while vector:
         if vector & 1:
             total ^= matrix[i]
@@ -34,31 +34,47 @@ def _gf2_times(matrix: list[int], vector: int) -> int:
     return total
 
 
-def _gf2_square(matrix: list[int]) -> list[int]:
-    return [_gf2_times(matrix, matrix[n]) for n in range(32)]
+def _gf2_then(first: tuple[int, ...], second: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(_gf2_times(second, column) for column in first)
 
 
-def crc32c_combine(crc1: int, crc2: int, len2: int) -> int:
-    """The CRC of A+B given crc(A), crc(B) and len(B)."""
-    if len2 <= 0:
-        return crc1
-    odd = [_POLY] + [1 << n for n in range(31)]  # operator for one zero bit
-    even = _gf2_square(odd)  # two zero bits
-    odd = _gf2_square(even)  # four zero bits
-    while True:
-        even = _gf2_square(odd)
-        if len2 & 1:
-            crc1 = _gf2_times(even, crc1)
-        len2 >>= 1
-        if not len2:
-            break
-        odd = _gf2_square(even)
-        if len2 & 1:
-            crc1 = _gf2_times(odd, crc1)
-        len2 >>= 1
-        if not len2:
-            break
-    return crc1 ^ crc2
+def crc_combiner(polynomial: int, width: int) -> Callable[[int, int, int], int]:
+    """`combine(crc1, crc2, len2)`: the CRC of A+B from crc(A), crc(B) and len(B), for a
+    reflected CRC of `width` bits (zlib's crc32_combine method). The operators that
+    append zero bytes are cached: parts mostly share one size, so combining a part is
+    one matrix-vector product."""
+
+    @functools.lru_cache(maxsize=64)
+    def zeros_pow2(exponent: int) -> tuple[int, ...]:
+        """The operator appending 2**exponent zero bytes to the register."""
+        if exponent == 0:
+            op = (polynomial,) + tuple(1 << n for n in range(width - 1))  # one zero bit
+            for _ in range(3):
+                op = _gf2_then(op, op)
+            return op
+        half = zeros_pow2(exponent - 1)
+        return _gf2_then(half, half)
+
+    @functools.lru_cache(maxsize=128)
+    def zeros(length: int) -> tuple[int, ...]:
+        op: tuple[int, ...] | None = None
+        exponent = 0
+        while length:
+            if length & 1:
+                op = zeros_pow2(exponent) if op is None else _gf2_then(op, zeros_pow2(exponent))
+            length >>= 1
+            exponent += 1
+        assert op is not None
+        return op
+
+    def combine(crc1: int, crc2: int, len2: int) -> int:
+        return crc1 if len2 <= 0 else _gf2_times(zeros(len2), crc1) ^ crc2
+
+    return combine
+
+
+crc32c_combine = crc_combiner(_POLY, 32)
+"""The CRC32C of A+B given crc(A), crc(B) and len(B)."""
 
 
 def combine_all(parts: Iterable[tuple[int, int]]) -> int:

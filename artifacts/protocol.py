@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from argosy.artifacts.errors import IntegrityError
+
 Buffer = bytes | bytearray | memoryview
 
 
@@ -139,3 +141,22 @@ class Driver(Protocol):
         """Set the user metadata of an existing object in place; returns the new ETag.
         Fails with PreconditionFailed when the object is no longer `if_match`."""
         ...
+
+
+def answered_range(content_range: str | None, length: int, *, where: str) -> tuple[int, int, int]:
+    """(first, last, total) of a GET's answer, from its Content-Range header (none: the
+    whole object, `length` bytes) checked against its Content-Length. The HTTP drivers
+    share it; the transfer engine then checks the range is the one it asked for."""
+    if not content_range:
+        return 0, length - 1, length
+    try:
+        unit, _, spec = content_range.partition(" ")
+        span, _, total = spec.partition("/")
+        first, _, last = span.partition("-")
+        answer = int(first), int(last), int(total)
+    except ValueError:
+        answer = None
+    if answer is None or unit != "bytes" or (length and answer[1] - answer[0] + 1 != length):
+        raise IntegrityError(f"{where}: Content-Range {content_range} disagrees with "
+                             f"Content-Length {length}")
+    return answer

@@ -355,8 +355,9 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
     first = pool.take()
     filled = _read_full(stream, first)
     if filled < part_size:
-        data = bytes(first[:filled])
-        record = Record(crc32c(data), filled, max(filled, 1), [crc32c(data)])
+        data = bytes(memoryview(first)[:filled])
+        crc = crc32c(data)
+        record = Record(crc, filled, max(filled, 1), [crc])
         meta = {**metadata, **record.to_metadata()}
         etag = retrier.call(lambda: driver.put(key, data, size=filled, metadata=meta),
                             what=f"put {driver.url(key)}")

@@ -156,15 +156,6 @@ def clear_bucket(ctx: Ctx) -> None:
             break
 
 
-def set_aside(out: Path) -> None:
-    """A downloaded tree stays until the run ends (the work folder goes then). Deleting it
-    here made the next tool's extraction slow in the kernel, whoever it was: ext4 will not
-    reuse an inode freed in the last 60-300 s, and its allocator checked each of the 20k
-    just freed for every file created (`recently_deleted` in perf: 12-15 s of system time
-    for one extraction, against ~1 s otherwise)."""
-    assert out.parent.name == "down"
-
-
 def between_runs(ctx: Ctx) -> None:
     """Leave the server as the next run should find it: empty bucket, garbage collected,
     dirty pages written out. Deleting 20k objects takes RGW ~30 s: most of the overhead."""
@@ -345,7 +336,6 @@ def unit_argosy_archive(ctx: Ctx, r: int) -> None:
         if check_download(ctx, down, out, full=r == 0):
             keep(ctx, down)
     finally:
-        set_aside(out)
         between_runs(ctx)
 
 
@@ -384,7 +374,6 @@ def unit_argo(ctx: Ctx, r: int) -> None:
             keep(ctx, down)
     finally:
         corpus_rm(tgz, tgz_down)
-        set_aside(out)
         between_runs(ctx)
 
 
@@ -451,7 +440,6 @@ def flat_unit(case: str, command: Command, *, proxied: bool = False,
                 if check_download(ctx, down, out, full=r == 0):
                     keep(ctx, down)
         finally:
-            set_aside(out)
             between_runs(ctx)
 
     return unit
@@ -704,6 +692,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.env and state.exists():
             rgw.stop(state)
             log("RGW stopped")
+        # downloaded trees are kept until here: deleting one mid-run made the next tool's
+        # extraction slow in the kernel, whoever it was (ext4 will not reuse an inode
+        # freed in the last 60-300 s, and its allocator checked each of the 20k just
+        # freed for every file created: 12-15 s of system time against ~1 s)
         shutil.rmtree(work, ignore_errors=True)
 
 

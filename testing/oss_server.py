@@ -34,12 +34,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import FrameType, TracebackType
-from typing import NamedTuple, Self
+from types import FrameType
+from typing import NamedTuple
 
 from .oss_auth import Authenticator, StsToken
 from .oss_http import OssHTTPServer
 from .oss_store import Store
+from .serving import BackgroundServer
 
 __all__ = ["DEFAULT_ACCESS_KEY", "DEFAULT_SECRET", "Fault", "OssTestServer", "RequestRecord",
            "ServerStats", "StsToken", "main"]
@@ -153,8 +154,10 @@ class FaultInjector:
         return None
 
 
-class OssTestServer:
+class OssTestServer(BackgroundServer):
     """In-process OSS server on a background thread; ``start()`` returns the endpoint."""
+
+    thread_name = "oss-test-server"
 
     def __init__(self, root_dir: str | os.PathLike[str],
                  credentials: Mapping[str, str] | None = None,
@@ -178,43 +181,12 @@ class OssTestServer:
         self._log: collections.deque[RequestRecord] = collections.deque(
             maxlen=request_log_limit)
         self._log_lock = threading.Lock()
-        self._httpd: OssHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         for name in buckets:
             self.store.create_bucket(name, exist_ok=True)
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> str:
-        if self._httpd is not None:
-            return self.endpoint
-        self._httpd = OssHTTPServer((self.host, self.port), self)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={
-            "poll_interval": 0.05}, name=f"oss-test-server-{self.port}", daemon=True)
-        self._thread.start()
-        return self.endpoint
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def _make_server(self) -> OssHTTPServer:
+        return OssHTTPServer((self.host, self.port), self)
 
     # -- configuration ------------------------------------------------------------------------
     def create_bucket(self, name: str) -> None:

@@ -26,9 +26,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
+
+from .serving import BackgroundServer
 
 if TYPE_CHECKING:
     from .oss_server import OssTestServer
@@ -53,7 +54,7 @@ class Issued:
     expires_at: float
 
 
-class StsTestServer:
+class StsTestServer(BackgroundServer):
     """AssumeRoleWithOIDC on a background thread; ``start()`` returns the endpoint."""
 
     def __init__(self, oss: OssTestServer, *, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -64,8 +65,6 @@ class StsTestServer:
         self._roles: dict[str, tuple[str, str]] = {}  # role ARN -> (provider ARN, token)
         self._faults: list[tuple[int, bytes]] = []
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- configuration ------------------------------------------------------------------------
     def allow(self, role_arn: str, provider_arn: str, token: str) -> None:
@@ -81,36 +80,11 @@ class StsTestServer:
             self._faults.extend([(status, raw)] * times)
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> str:
-        if self._httpd is None:
-            self._httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
-            self._httpd.daemon_threads = True
-            self._httpd.sts = self  # type: ignore[attr-defined]
-            self.port = self._httpd.server_address[1]
-            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={
-                "poll_interval": 0.05}, name=f"sts-test-server-{self.port}", daemon=True)
-            self._thread.start()
-        return self.endpoint
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def _make_server(self) -> ThreadingHTTPServer:
+        httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
+        httpd.daemon_threads = True
+        httpd.sts = self  # type: ignore[attr-defined]
+        return httpd
 
     # -- the call -----------------------------------------------------------------------------
     def answer(self, params: dict[str, str]) -> tuple[int, bytes]:

@@ -50,3 +50,12 @@ def test_a_part_list_that_does_not_fit_the_size_is_ignored_not_trusted() -> None
 def test_a_huge_part_list_is_left_out_of_the_metadata() -> None:
     meta = Record(crc=1, size=5000, part_size=1, part_crcs=list(range(5000))).to_metadata()
     assert "argosy-parts" not in meta and "argosy-checksum" in meta
+
+
+def test_the_cached_combiner_stays_right_across_part_sizes_it_has_seen_before() -> None:
+    import os
+
+    data = os.urandom((5 << 20) + 3)
+    for cut in (1, 4096, 1 << 20, (5 << 20) - 1, 1, 4096):  # repeats hit the cache
+        a, b = data[:cut], data[cut:]
+        assert crc32c_combine(crc32c(a), crc32c(b), len(b)) == crc32c(data)

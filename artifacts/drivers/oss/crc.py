@@ -4,12 +4,12 @@ extension is required (the pure-Python fallback runs at ~13 MB/s)."""
 
 from __future__ import annotations
 
-import functools
 import importlib
 from typing import Any
 
 import crcmod
 
+from argosy.artifacts.checksum import crc_combiner
 from argosy.artifacts.errors import InvalidSpec
 
 _CRC64_POLY = 0x142F0E1EBA9EA3693
@@ -36,48 +36,7 @@ def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
     return int(_crc64_fn(data, crc))
 
 
-def _gf2_times(matrix: tuple[int, ...], vector: int) -> int:
-    total, i = 0, 0
-    while vector:
-        if vector & 1:
-            total ^= matrix[i]
-        vector >>= 1
-        i += 1
-    return total
-
-
-def _gf2_then(first: tuple[int, ...], second: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(_gf2_times(second, column) for column in first)
-
-
-@functools.lru_cache(maxsize=64)
-def _zeros_pow2(exponent: int) -> tuple[int, ...]:
-    """The operator appending 2**exponent zero bytes to a CRC64 register."""
-    if exponent == 0:
-        op = (_CRC64_REFLECTED,) + tuple(1 << n for n in range(63))  # one zero bit
-        for _ in range(3):
-            op = _gf2_then(op, op)
-        return op
-    half = _zeros_pow2(exponent - 1)
-    return _gf2_then(half, half)
-
-
-@functools.lru_cache(maxsize=128)
-def _zeros(length: int) -> tuple[int, ...]:
-    """The operator appending `length` zero bytes (cached: parts mostly share one size)."""
-    op: tuple[int, ...] | None = None
-    exponent = 0
-    while length:
-        if length & 1:
-            op = _zeros_pow2(exponent) if op is None else _gf2_then(op, _zeros_pow2(exponent))
-        length >>= 1
-        exponent += 1
-    assert op is not None
-    return op
-
-
-def crc64_combine(crc1: int, crc2: int, len2: int) -> int:
-    """CRC64 of A+B from crc64(A), crc64(B) and len(B) (zlib's crc32_combine method;
-    oss2's own combine rebuilds its matrices every call, ~8 ms a part)."""
-    return crc1 if len2 <= 0 else _gf2_times(_zeros(len2), crc1) ^ crc2
+# CRC64 of A+B from crc64(A), crc64(B) and len(B), by the storage core's combiner
+# (oss2's own rebuilds its matrices every call, ~8 ms a part)
+crc64_combine = crc_combiner(_CRC64_REFLECTED, 64)
 

@@ -29,14 +29,22 @@ from argosy.artifacts.drivers.oss.crc import crc64_combine, require_crc_extensio
 from argosy.artifacts.drivers.oss.errors import map_error
 from argosy.artifacts.drivers.oss.lifecycle import check_days, merge_rule
 from argosy.artifacts.drivers.oss.settings import OssSettings
-from argosy.artifacts.drivers.oss.streams import Crc64Body, OssReadStream, parse_content_range
+from argosy.artifacts.drivers.oss.streams import Crc64Body, OssReadStream
 from argosy.artifacts.errors import (
     ArtifactError,
     IntegrityError,
     InvalidSpec,
     PreconditionFailed,
 )
-from argosy.artifacts.protocol import Body, DeleteFailure, ListPage, ObjectInfo, Part, UploadInfo
+from argosy.artifacts.protocol import (
+    Body,
+    DeleteFailure,
+    ListPage,
+    ObjectInfo,
+    Part,
+    UploadInfo,
+    answered_range,
+)
 
 log = logging.getLogger("argosy.oss")
 
@@ -137,12 +145,13 @@ class OssDriver:
         byte_range = (start, end) if start or end is not None else None
         with self._errors(key):
             result = self._client.get_object(key, byte_range=byte_range, headers=headers)
-        length = int(result.content_length or 0)
-        first, last, total = parse_content_range(result.content_range, length)
-        if last - first + 1 != length and length:
+        try:
+            first, last, total = answered_range(result.content_range,
+                                                int(result.content_length or 0),
+                                                where=self.url(key))
+        except IntegrityError:
             result.resp.response.close()
-            raise IntegrityError(f"{self.url(key)}: Content-Range {result.content_range} "
-                                 f"disagrees with Content-Length {length}")
+            raise
         whole = first == 0 and last == total - 1
         server_crc = result.headers.get("x-oss-hash-crc64ecma")
         return OssReadStream(result, first, last, total, str(result.etag or "").strip('"'),

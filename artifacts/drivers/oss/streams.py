@@ -6,49 +6,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from argosy.artifacts.bodies import ChunkedBody
 from argosy.artifacts.drivers.oss.crc import crc64
 from argosy.artifacts.drivers.oss.errors import map_error
 from argosy.artifacts.errors import IntegrityError, SourceChanged
 from argosy.artifacts.protocol import Body
 
 
-class Crc64Body:
+class Crc64Body(ChunkedBody):
     """What requests sends: the caller's body handed out in 1 MiB chunks (whatever size
     the HTTP layer asks for), CRC64 computed over exactly those bytes. Buffers are sent
     as memoryview slices, without copies."""
 
-    CHUNK = 1 << 20
-
     def __init__(self, body: Body, size: int) -> None:
+        super().__init__(size)
         self._buffer = memoryview(body).cast("B") if isinstance(
             body, (bytes, bytearray, memoryview)) else None
         self._body: Any = body
-        self._size = size
-        self._pos = 0
         self.crc = 0
 
-    def __len__(self) -> int:
-        return self._size
+    def _rewind(self) -> None:
+        if self._buffer is None:
+            self._body.seek(0)
+        self.crc = 0
 
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        target = {0: offset, 1: self._pos + offset, 2: self._size + offset}[whence]
-        if target != self._pos:
-            if target != 0:
-                raise ValueError("a request body only rewinds to its start")
-            if self._buffer is None:
-                self._body.seek(0)
-            self._pos, self.crc = 0, 0
-        return self._pos
-
-    def read(self, amount: int | None = -1) -> bytes | memoryview:
-        remaining = self._size - self._pos
-        if remaining <= 0:
-            return b""
-        count = remaining if amount is None or amount < 0 else \
-            min(remaining, max(amount, self.CHUNK))
+    def _take(self, count: int) -> bytes | memoryview:
         data = self._buffer[self._pos:self._pos + count] if self._buffer is not None \
             else self._body.read(count)
         if not data:
@@ -88,13 +70,4 @@ class OssReadStream:
 
     def close(self) -> None:
         self._result.resp.response.close()
-
-
-def parse_content_range(value: str | None, size: int) -> tuple[int, int, int]:
-    if not value:
-        return 0, size - 1, size
-    _, _, spec = value.partition(" ")
-    span, _, total = spec.partition("/")
-    first, _, last = span.partition("-")
-    return int(first), int(last), int(total)
 

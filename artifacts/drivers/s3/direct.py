@@ -27,6 +27,7 @@ from urllib.parse import quote, urlsplit
 
 import urllib3
 
+DIRECT_MAX = 1 << 20  # bytes: bodies and ranges below this take this path
 Credentials = Callable[[], tuple[str, str, str | None]]  # access key, secret, token
 _UNSIGNED = "UNSIGNED-PAYLOAD"
 _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")

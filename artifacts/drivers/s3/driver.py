@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import builtins
 import hashlib
+import http.client
 import os
 import socket
 import warnings
@@ -43,7 +44,7 @@ from botocore.handlers import add_expect_header
 from botocore.loaders import Loader, instance_cache
 from botocore.utils import parse_timestamp
 
-from argosy.artifacts.drivers.s3.direct import Direct, Failure, Signer
+from argosy.artifacts.drivers.s3.direct import DIRECT_MAX, Direct, Failure, Signer
 from argosy.artifacts.errors import (
     AccessDenied,
     ArtifactError,
@@ -62,6 +63,7 @@ from argosy.artifacts.protocol import (
     ObjectInfo,
     Part,
     UploadInfo,
+    answered_range,
 )
 
 # One table: S3 error code -> (class, what it means to a user).
@@ -130,8 +132,10 @@ def _tls_reason(error: BaseException) -> str:
     return "handshake failed"
 
 
-def map_error(error: BaseException, where: str) -> ArtifactError:
-    """Translate one botocore/boto3 failure into Argosy's tree; never leaks secrets."""
+def map_error(error: BaseException, where: str, endpoint: str = "") -> ArtifactError:
+    """Translate one failure of botocore, or of urllib3 and http.client under the direct
+    path and a GET's body, into Argosy's tree; never leaks secrets. `endpoint` names the
+    server for failures that do not carry it (urllib3's)."""
     if isinstance(error, ArtifactError):
         return error
     if isinstance(error, bx.ClientError):
@@ -150,7 +154,7 @@ def map_error(error: BaseException, where: str) -> ArtifactError:
             else:
                 cls, meaning = PermanentError, err.get("Message") or "request failed"
         return cls(f"{where}: {meaning} ({code})", code=code)
-    if isinstance(error, bx.SSLError):
+    if isinstance(error, (bx.SSLError, urllib3.exceptions.SSLError)):
         return PermanentError(f"{where}: TLS failed ({_tls_reason(error)}); trust the server "
                               "with --ca-bundle FILE, or skip checks with --insecure",
                               code="TLSError")
@@ -161,7 +165,13 @@ def map_error(error: BaseException, where: str) -> ArtifactError:
         endpoint = error.kwargs.get("endpoint_url", "")
         return TransientError(f"{where}: cannot reach the endpoint ({endpoint})",
                               code="EndpointUnreachable")
-    if isinstance(error, _TRANSIENT_SDK) or isinstance(error, (ConnectionError, TimeoutError)):
+    if isinstance(error, (urllib3.exceptions.NewConnectionError,
+                          urllib3.exceptions.ConnectTimeoutError)):
+        return TransientError(f"{where}: cannot reach the endpoint ({endpoint})",
+                              code="EndpointUnreachable")
+    if isinstance(error, _TRANSIENT_SDK) or isinstance(error, (
+            ConnectionError, TimeoutError, urllib3.exceptions.HTTPError,
+            http.client.HTTPException)):
         return TransientError(f"{where}: connection failed ({type(error).__name__})",
                               code=type(error).__name__)
     if isinstance(error, (bx.ParamValidationError, ValueError)):
@@ -459,15 +469,6 @@ def _acknowledge_now(sock: socket.socket | None) -> None:
         pass
 
 
-def _parse_content_range(value: str | None, size: int) -> tuple[int, int, int]:
-    if not value:
-        return 0, size - 1, size
-    unit, _, spec = value.partition(" ")
-    span, _, total = spec.partition("/")
-    first, _, last = span.partition("-")
-    return int(first), int(last), int(total)
-
-
 def _direct_path(client: Any, settings: S3Settings, bucket: str) -> Direct | None:
     """The botocore-free path for small PUTs and GETs, where it sends exactly what botocore
     would (see `direct.py`); None where it might not. It reads two of botocore's private
@@ -514,20 +515,6 @@ def _proxied() -> bool:
 
 def _ascii(metadata: Mapping[str, str]) -> bool:
     return all(k.isascii() and v.isascii() for k, v in metadata.items())
-
-
-def _connection_error(error: Exception, where: str, endpoint: str) -> ArtifactError:
-    """urllib3's failures on the direct path, told as botocore's are (see map_error)."""
-    if isinstance(error, urllib3.exceptions.SSLError):
-        return PermanentError(f"{where}: TLS failed ({_tls_reason(error)}); trust the server "
-                              "with --ca-bundle FILE, or skip checks with --insecure",
-                              code="TLSError")
-    if isinstance(error, (urllib3.exceptions.NewConnectionError,
-                          urllib3.exceptions.ConnectTimeoutError)):
-        return TransientError(f"{where}: cannot reach the endpoint ({endpoint})",
-                              code="EndpointUnreachable")
-    return TransientError(f"{where}: connection failed ({type(error).__name__})",
-                          code=type(error).__name__)
 
 
 def _client_error(failure: Failure, operation: str) -> bx.ClientError:
@@ -582,8 +569,7 @@ class S3Driver:
 
     def read(self, key: str, *, start: int = 0, end: int | None = None,
              if_match: str | None = None) -> S3ReadStream:
-        if self._direct is not None and end is not None and \
-                end - start < EXPECT_CONTINUE_MIN:
+        if self._direct is not None and end is not None and end - start < DIRECT_MAX:
             return self._read_direct(self._direct, key, start, end, if_match)
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, **self._enc.customer_args()}
         if start or end is not None:
@@ -592,12 +578,12 @@ class S3Driver:
             args["IfMatch"] = f'"{if_match}"'
         with self._errors(key):
             resp = self._client.get_object(**args)
-        length = int(resp["ContentLength"])
-        first, last, total = _parse_content_range(resp.get("ContentRange"), length)
-        if last - first + 1 != length and length:
+        try:
+            first, last, total = answered_range(resp.get("ContentRange"),
+                                                int(resp["ContentLength"]), where=self.url(key))
+        except IntegrityError:
             resp["Body"].close()
-            raise IntegrityError(f"{self.url(key)}: Content-Range {resp.get('ContentRange')} "
-                                 f"disagrees with Content-Length {length}")
+            raise
         etag = str(resp["ETag"]).strip('"')
         info = self._info(key, {**resp, "ContentLength": total})
         return S3ReadStream(resp["Body"], first, last, total, etag, info)
@@ -610,16 +596,17 @@ class S3Driver:
         try:
             answer = direct.get(key, headers)
         except urllib3.exceptions.HTTPError as error:
-            raise _connection_error(error, self.url(key), direct.origin) from None
+            raise map_error(error, self.url(key), direct.origin) from None
         if isinstance(answer, Failure):
             raise map_error(_client_error(answer, "GetObject"), self.url(key))
         head = answer.headers
-        length = int(head.get("Content-Length", "0"))
-        first, last, total = _parse_content_range(head.get("Content-Range"), length)
-        if last - first + 1 != length and length:
+        try:
+            first, last, total = answered_range(head.get("Content-Range"),
+                                                int(head.get("Content-Length", "0")),
+                                                where=self.url(key))
+        except IntegrityError:
             answer.release_conn()
-            raise IntegrityError(f"{self.url(key)}: Content-Range {head.get('Content-Range')}"
-                                 f" disagrees with Content-Length {length}")
+            raise
         etag = str(head.get("ETag", "")).strip('"')
         modified = head.get("Last-Modified")
         info = ObjectInfo(key=key, size=total, etag=etag,
@@ -639,11 +626,11 @@ class S3Driver:
     def put(self, key: str, body: Body, *, size: int,
             metadata: Mapping[str, str]) -> str:
         if self._direct is not None and isinstance(body, bytes) and len(body) == size \
-                and size < EXPECT_CONTINUE_MIN and _ascii(metadata):
+                and size < DIRECT_MAX and _ascii(metadata):
             try:
                 answer = self._direct.put(key, body, metadata)
             except urllib3.exceptions.HTTPError as error:
-                raise _connection_error(error, self.url(key), self._direct.origin) from None
+                raise map_error(error, self.url(key), self._direct.origin) from None
             if isinstance(answer, Failure):
                 raise map_error(_client_error(answer, "PutObject"), self.url(key))
             return answer
