@@ -11,12 +11,41 @@ Castagnoli polynomial.
 from __future__ import annotations
 
 import functools
+import importlib.machinery
+import importlib.util
+import os
 from collections.abc import Callable, Iterable
-
-import crc32c as _native
+from typing import Any
 
 ALGORITHM = "crc32c"
 _POLY = 0x82F63B78  # reflected Castagnoli
+
+
+def _load_native() -> Any:
+    """The `crc32c` package's C extension alone. The package's `__init__` asks
+    importlib.metadata for its own version, which scans every installed distribution:
+    16-30 ms of every command's start, more than the rest of the checksum costs on a
+    small file. Loading the extension itself skips that; anything unexpected falls
+    back to the normal import."""
+    spec = importlib.util.find_spec("crc32c")  # locates the package, runs nothing
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for path in (os.path.join(folder, f"_crc32c{suffix}") for folder in folders
+                 for suffix in importlib.machinery.EXTENSION_SUFFIXES):
+        if os.path.exists(path):
+            try:
+                loader = importlib.machinery.ExtensionFileLoader("crc32c._crc32c", path)
+                module = importlib.util.module_from_spec(
+                    importlib.machinery.ModuleSpec("crc32c._crc32c", loader, origin=path))
+                loader.exec_module(module)
+                return module
+            except ImportError:
+                break
+    import crc32c
+
+    return crc32c
+
+
+_native = _load_native()
 
 
 def crc32c(data: bytes | bytearray | memoryview, crc: int = 0) -> int:

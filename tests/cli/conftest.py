@@ -30,8 +30,10 @@ class Argosy:
         self.cwd = cwd
 
     def __call__(self, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
-                 ) -> Run:
-        proc = subprocess.run([sys.executable, "-m", "argosy", *args], input=stdin,
+                 python: bool = False) -> Run:
+        """`argosy ARGS`; with `python`, `python ARGS` (e.g. `-c CODE` then argosy's)."""
+        command = [sys.executable, *args] if python else [sys.executable, "-m", "argosy", *args]
+        proc = subprocess.run(command, input=stdin,
                               capture_output=True, env={**self.env, **(env or {})},
                               cwd=self.cwd, timeout=300)
         return Run(proc.returncode, proc.stdout, proc.stderr.decode())

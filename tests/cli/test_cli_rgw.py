@@ -24,6 +24,31 @@ def test_a_file_goes_up_in_parts_and_comes_back_verified(argosy_rgw, rgw_bucket,
     assert (tmp_path / "out.bin").read_bytes() == data
 
 
+_LOADS = ("import sys; from argosy.main import main; sys.argv[0] = 'argosy'; code = main(); "
+          "print('botocore loaded:', 'botocore' in sys.modules, file=sys.stderr); "
+          "sys.exit(code)")
+
+
+def test_moving_files_and_folders_never_loads_botocore(argosy_rgw, rgw_bucket, tmp_path):
+    """Explicit endpoint and keys: every object request goes direct (`route.py`), and the
+    ~0.15 s botocore costs at start is not spent; a listing does need it."""
+    (tmp_path / "in.bin").write_bytes(os.urandom(11 * MiB))
+    (tmp_path / "tree" / "d").mkdir(parents=True)
+    (tmp_path / "tree" / "d" / "f").write_text("x")
+    url = f"s3://{rgw_bucket}/moved"
+    for args in (["cp", "--part-size", "5", "in.bin", f"{url}/in.bin"],
+                 ["cp", f"{url}/in.bin", "out.bin"], ["stat", f"{url}/in.bin"],
+                 ["cp", "tree", f"{url}/tree.tzst", "--archive", "tar.zst"],
+                 ["cp", f"{url}/tree.tzst", "back", "--archive", "auto"]):
+        run = argosy_rgw("-c", _LOADS, *args, python=True)
+        assert run.code == 0, run.err
+        assert "botocore loaded: False" in run.err, args
+    assert (tmp_path / "out.bin").read_bytes() == (tmp_path / "in.bin").read_bytes()
+    assert (tmp_path / "back" / "d" / "f").read_text() == "x"
+    listing = argosy_rgw("-c", _LOADS, "ls", f"{url}/", python=True)
+    assert listing.code == 0 and "botocore loaded: True" in listing.err
+
+
 def test_stdin_uploads_and_cat_streams_back(argosy_rgw, rgw_bucket):
     data = os.urandom(7 * MiB + 5)
     assert argosy_rgw("cp", "-", f"s3://{rgw_bucket}/piped", stdin=data).code == 0

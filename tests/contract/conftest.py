@@ -1,4 +1,7 @@
-"""Every driver gets the same contract suite: local, moto, the OSS test server and Ceph RGW."""
+"""Every driver gets the same contract suite: local, moto, the OSS test server and Ceph RGW.
+S3 runs twice on each server: on its static route (object requests on the direct path,
+no botocore) and on the route botocore resolves (`-sdk`: what AWS's credential chain,
+SSE-KMS and SSE-C take)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,9 @@ import pytest
 from tests.conftest import oss_driver, s3_driver, unique_bucket
 
 
-@pytest.fixture(params=["local", "moto", "oss", pytest.param("rgw", marks=pytest.mark.rgw)])
+@pytest.fixture(params=["local", "moto", "moto-sdk", "oss",
+                        pytest.param("rgw", marks=pytest.mark.rgw),
+                        pytest.param("rgw-sdk", marks=pytest.mark.rgw)])
 def driver(request: pytest.FixtureRequest, tmp_path):
     if request.param == "local":
         from argosy.artifacts.drivers.local import LocalDriver
@@ -15,12 +20,24 @@ def driver(request: pytest.FixtureRequest, tmp_path):
         d = LocalDriver(tmp_path / "repo", unique_bucket())
         d.create_bucket()
         return d
-    if request.param == "moto":
-        endpoint = request.getfixturevalue("moto_endpoint")
-        return s3_driver(endpoint, "moto-key", "moto-secret", unique_bucket())
     if request.param == "oss":
         server = request.getfixturevalue("oss_server")
         return oss_driver(server.endpoint, unique_bucket())
-    env = request.getfixturevalue("rgw")
-    return s3_driver(env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"],
-                     env["AWS_SECRET_ACCESS_KEY"], unique_bucket())
+    if request.param.startswith("moto"):
+        made = s3_driver(request.getfixturevalue("moto_endpoint"), "moto-key", "moto-secret",
+                         unique_bucket())
+    else:
+        env = request.getfixturevalue("rgw")
+        made = s3_driver(env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"],
+                         env["AWS_SECRET_ACCESS_KEY"], unique_bucket())
+    return on_route(made, sdk=request.param.endswith("-sdk"))
+
+
+def on_route(made, *, sdk: bool):
+    """The same bucket and settings on the static route, or on botocore's."""
+    from argosy.artifacts.drivers.s3 import S3Driver, make_client
+
+    client = make_client(made.settings) if sdk else None
+    driver = S3Driver(made.settings, made.bucket, client=client)
+    assert driver._wire != sdk
+    return driver

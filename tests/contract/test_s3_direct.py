@@ -1,13 +1,17 @@
-"""Small PUTs skip botocore's pipeline (`drivers/s3/direct.py`): on moto and Ceph RGW the
-server accepts their signature, stores the same object under the same key as botocore
-would, and refuses them exactly as it refuses botocore."""
+"""Object requests skip botocore (`drivers/s3/direct.py`): on a static route (explicit
+endpoint and keys) every object request, and botocore is never loaded; on a route botocore
+resolved, small PUTs and small ranged GETs. On moto and Ceph RGW the server accepts their
+signature, stores the same object under the same key as botocore would, and refuses them
+exactly as it refuses botocore."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from argosy.artifacts.drivers.s3 import Encryption, S3Driver, S3Settings
-from argosy.artifacts.errors import AccessDenied, NotFound
+from argosy.artifacts.errors import AccessDenied, NotFound, PreconditionFailed
 from tests.conftest import s3_driver, unique_bucket
 
 ODD_KEYS = ["plain.txt", "with space/and+plus", "percent%41and~tilde", "ünïcödé/ключ",
@@ -22,9 +26,20 @@ def endpoint(request: pytest.FixtureRequest) -> tuple[str, str, str]:
     return env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
 
 
-@pytest.fixture
-def driver(endpoint: tuple[str, str, str]) -> S3Driver:
-    return s3_driver(*endpoint, unique_bucket())
+@pytest.fixture(params=["static", "resolved"])
+def driver(request: pytest.FixtureRequest, endpoint: tuple[str, str, str]) -> S3Driver:
+    """On a static route (the default for an explicit endpoint and keys) or on the route
+    botocore resolves (a driver handed its client)."""
+    made = s3_driver(*endpoint, unique_bucket())  # creates the bucket through botocore
+    if request.param == "static":
+        return S3Driver(made.settings, made.bucket)
+    return resolved(made)
+
+
+def resolved(driver: S3Driver) -> S3Driver:
+    from argosy.artifacts.drivers.s3.sdk import make_client
+
+    return S3Driver(driver.settings, driver.bucket, client=make_client(driver.settings))
 
 
 def _botocore_puts(driver: S3Driver) -> list[str]:
@@ -38,7 +53,8 @@ def _botocore_puts(driver: S3Driver) -> list[str]:
 def test_a_small_put_goes_direct_and_reads_back_through_botocore_under_the_same_key(
         driver: S3Driver, key: str) -> None:
     assert driver._direct is not None
-    botocore_puts = _botocore_puts(driver)
+    static = driver._wire
+    botocore_puts = [] if static else _botocore_puts(driver)
     body = key.encode() * 10
     etag = driver.put(key, body, size=len(body), metadata={"argosy-test": "v1"})
     assert botocore_puts == []
@@ -50,19 +66,68 @@ def test_a_small_put_goes_direct_and_reads_back_through_botocore_under_the_same_
     assert stream.readinto(memoryview(buffer)) == len(body)
     stream.close()
     assert bytes(buffer) == body
-    assert key in [o.key for o in driver.list(key).objects]
+    assert (driver._sdk_client is None) == static  # a static route never made a client
+    assert key in [o.key for o in driver.list(key).objects]  # listing is botocore's
+    head = driver._client.head_object(Bucket=driver.bucket, Key=key)
+    assert head["ETag"].strip('"') == etag and head["Metadata"] == {"argosy-test": "v1"}
 
 
-def test_a_large_body_still_goes_through_botocore(driver: S3Driver) -> None:
-    botocore_puts = _botocore_puts(driver)
+def test_a_large_body_goes_direct_on_a_static_route_only(driver: S3Driver) -> None:
+    botocore_puts = [] if driver._wire else _botocore_puts(driver)
     body = b"x" * (2 << 20)
     driver.put("big", body, size=len(body), metadata={})
-    assert len(botocore_puts) == 1 and driver.stat("big").size == len(body)
+    assert len(botocore_puts) == (0 if driver._wire else 1)
+    assert driver.stat("big").size == len(body)
+    assert (driver._sdk_client is None) == driver._wire
 
 
-def test_a_direct_put_to_a_missing_bucket_is_not_found_as_through_botocore(
+def test_a_multipart_upload_on_a_static_route_never_loads_botocore(
         endpoint: tuple[str, str, str]) -> None:
+    made = s3_driver(*endpoint, unique_bucket())  # creates the bucket through botocore
+    driver = S3Driver(made.settings, made.bucket)
+    parts = [os.urandom(5 << 20), b"tail"]
+    upload = driver.create_upload("mp", metadata={"argosy-test": "v3"})
+    sent = [driver.upload_part("mp", upload, n, body, size=len(body))
+            for n, body in enumerate(parts, 1)]
+    etag = driver.complete_upload("mp", upload, sent)
+    new_etag = driver.replace_metadata("mp", {"argosy-test": "v4"}, if_match=etag)
+    info = driver.stat("mp")
+    assert info.size == sum(map(len, parts)) and info.metadata == {"argosy-test": "v4"}
+    assert info.etag == new_etag
+    assert _read(driver.read("mp"), info.size) == b"".join(parts)
+    aborted = driver.create_upload("gone", metadata={})
+    driver.abort_upload("gone", aborted)
+    assert driver._sdk_client is None
+    assert [u.upload_id for u in driver.list_uploads("gone")] == []
+    with pytest.raises(NotFound, match="no such multipart upload"):
+        driver.abort_upload("gone", aborted)
+    with pytest.raises(PreconditionFailed):
+        driver.replace_metadata("mp", {}, if_match="0" * 32)
+
+
+@pytest.mark.rgw
+def test_rgw_refuses_a_direct_part_signed_with_the_wrong_secret_as_access_denied(
+        rgw: dict[str, str]) -> None:
+    good = s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"],
+                     rgw["AWS_SECRET_ACCESS_KEY"], unique_bucket())
+    upload = good.create_upload("k", metadata={})
+    bad = s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"], "not-the-secret",
+                    good.bucket, create=False)
+    assert bad._wire
+    body = b"x" * (8 << 20)  # sent whole (no Expect): the refusal still reads as one
+    with pytest.raises(AccessDenied, match="signature does not match"):
+        bad.upload_part("k", upload, 1, body, size=len(body))
+    with pytest.raises(AccessDenied, match="signature does not match"):
+        bad.put("k", body, size=len(body), metadata={})
+    assert good.list_parts("k", upload) == []
+    good.abort_upload("k", upload)
+
+
+@pytest.mark.parametrize("route", ["static", "resolved"])
+def test_a_direct_put_to_a_missing_bucket_is_not_found_as_through_botocore(
+        endpoint: tuple[str, str, str], route: str) -> None:
     driver = s3_driver(*endpoint, unique_bucket(), create=False)
+    driver = driver if route == "static" else resolved(driver)
     assert driver._direct is not None
     with pytest.raises(NotFound, match="no such bucket"):
         driver.put("k", b"abc", size=3, metadata={})
@@ -73,8 +138,8 @@ def test_rgw_refuses_a_direct_put_signed_with_the_wrong_secret(
         rgw: dict[str, str]) -> None:
     good = s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"],
                      rgw["AWS_SECRET_ACCESS_KEY"], unique_bucket())
-    bad = s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"], "not-the-secret",
-                    good.bucket, create=False)
+    bad = resolved(s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"],
+                             "not-the-secret", good.bucket, create=False))
     assert bad._direct is not None
     with pytest.raises(AccessDenied, match="signature does not match"):
         bad.put("k", b"abc", size=3, metadata={})
@@ -82,22 +147,29 @@ def test_rgw_refuses_a_direct_put_signed_with_the_wrong_secret(
         good.stat("k")
 
 
-def test_sse_s3_rides_along_as_its_header(moto_endpoint: str) -> None:
+@pytest.mark.parametrize("route", ["static", "resolved"])
+def test_sse_s3_rides_along_as_its_header(moto_endpoint: str, route: str) -> None:
     settings = S3Settings(endpoint=moto_endpoint, region="us-east-1", access_key="moto-key",
                           secret_key="moto-secret", addressing_style="path",
                           encryption=Encryption(mode="s3"))
     driver = S3Driver(settings, unique_bucket())
+    driver = driver if route == "static" else resolved(driver)
     driver.create_bucket()
     assert driver._direct is not None
     driver.put("enc", b"secret", size=6, metadata={})
-    head = driver._client.head_object(Bucket=driver.bucket, Key="enc")
-    assert head["ServerSideEncryption"] == "AES256"
+    upload = driver.create_upload("enc-mp", metadata={})
+    part = driver.upload_part("enc-mp", upload, 1, b"abc", size=3)
+    driver.complete_upload("enc-mp", upload, [part])
+    for key in ("enc", "enc-mp"):
+        head = driver._client.head_object(Bucket=driver.bucket, Key=key)
+        assert head["ServerSideEncryption"] == "AES256"
 
 
 def test_customer_keys_and_proxies_keep_small_puts_on_botocore(
         moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
     base = {"endpoint": moto_endpoint, "region": "us-east-1", "access_key": "moto-key",
             "secret_key": "moto-secret"}
+    assert S3Driver(S3Settings(**base), "b")._wire
     sse_c = S3Settings(**base, encryption=Encryption(mode="c", customer_key=b"k" * 32))
     assert S3Driver(sse_c, "b")._direct is None
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
@@ -128,12 +200,12 @@ def _read(stream, size: int) -> bytes:
 def test_a_small_range_is_read_direct_and_describes_the_object_as_botocore_does(
         driver: S3Driver, key: str) -> None:
     body = bytes(range(256)) * 40
-    driver._direct = None
+    direct, driver._direct = driver._direct, None
     driver.put(key, body, size=len(body), metadata={"argosy-test": "v2"})
-    by_botocore = driver.read(key, start=0)  # no end: always botocore
+    by_botocore = driver.read(key, start=0)  # without the direct path: botocore
     expected = by_botocore.info
     by_botocore.close()
-    driver._direct = s3_driver_direct(driver)
+    driver._direct = direct
     gets = _botocore_gets(driver)
     stream = driver.read(key, start=10, end=99, if_match=expected.etag)
     assert (stream.start, stream.end, stream.total) == (10, 99, len(body))
@@ -144,16 +216,8 @@ def test_a_small_range_is_read_direct_and_describes_the_object_as_botocore_does(
     assert stream.info.modified == expected.modified
 
 
-def s3_driver_direct(driver: S3Driver):
-    from argosy.artifacts.drivers.s3.driver import _direct_path
-
-    return _direct_path(driver._client, driver.settings, driver.bucket)
-
-
 def test_direct_reads_answer_missing_keys_and_changed_objects_as_botocore_does(
         driver: S3Driver) -> None:
-    from argosy.artifacts.errors import PreconditionFailed
-
     driver.put("k", b"abcdef", size=6, metadata={})
     with pytest.raises(NotFound, match="no such key"):
         driver.read("missing", start=0, end=5)

@@ -27,7 +27,8 @@ class _PartCounter(logging.Handler):
 
     def __init__(self, bucket: str) -> None:
         super().__init__()
-        self.pattern = re.compile(rf"PUT /{bucket}/big\?uploadId=[^ ]*partNumber=\d+ [^ ]+\" 200")
+        # either order of the query: botocore sends uploadId first, the direct path sorts
+        self.pattern = re.compile(rf"PUT /{bucket}/big\?[^ ]*partNumber=\d+[^ ]* [^ ]+\" 200")
         self.count = 0
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -10,14 +10,9 @@ from botocore.exceptions import DataNotFoundError
 from botocore.loaders import Loader
 from botocore.utils import parse_timestamp
 
-from argosy.artifacts.drivers.s3 import (
-    EXPECT_CONTINUE_MIN,
-    S3Settings,
-    _expect_continue,
-    _loader,
-    _timestamp,
-    make_client,
-)
+from argosy.artifacts.drivers.s3 import EXPECT_CONTINUE_MIN, S3Settings
+from argosy.artifacts.drivers.s3.dates import timestamp as _timestamp
+from argosy.artifacts.drivers.s3.sdk import _expect_continue, _loader, make_client
 
 
 def test_the_cheaper_service_list_still_names_every_service_botocore_ships() -> None:

@@ -1,21 +1,20 @@
-"""The S3 driver (AWS, MinIO, Ceph RGW): `driver.py` on botocore for everything, and
-`direct.py` for small whole-object PUTs and GETs without botocore's per-request
-pipeline (see there why)."""
+"""The S3 driver (AWS, MinIO, Ceph RGW): `driver.py` sends object requests on the direct
+path (`direct.py`) where `route.py` proves it sends what botocore would, and everything
+else through botocore (`sdk.py`, loaded only when a request needs it)."""
 
-from argosy.artifacts.drivers.s3.driver import (
-    ERROR_TABLE,
-    EXPECT_CONTINUE_MIN,
-    Encryption,
-    S3Driver,
-    S3ReadStream,
-    S3Settings,
-    _expect_continue,
-    _loader,
-    _timestamp,
-    make_client,
-    map_error,
-)
+from typing import Any
+
+from argosy.artifacts.drivers.s3.driver import S3Driver, S3ReadStream
+from argosy.artifacts.drivers.s3.errors import ERROR_TABLE, map_error
+from argosy.artifacts.drivers.s3.settings import EXPECT_CONTINUE_MIN, Encryption, S3Settings
 
 __all__ = ["ERROR_TABLE", "EXPECT_CONTINUE_MIN", "Encryption", "S3Driver", "S3ReadStream",
-           "S3Settings", "_expect_continue", "_loader", "_timestamp", "make_client",
-           "map_error"]
+           "S3Settings", "make_client", "map_error"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "make_client":  # botocore's client, loaded on demand
+        from argosy.artifacts.drivers.s3.sdk import make_client
+
+        return make_client
+    raise AttributeError(name)

@@ -1,19 +1,10 @@
-"""S3 (AWS, MinIO, Ceph RGW) through botocore: the only module that imports it.
+"""The S3 driver (AWS, MinIO, Ceph RGW): object requests on the direct path where it
+sends what botocore would (`direct.py`, `route.py`), everything else through botocore
+(`sdk.py`), which is loaded only when a request needs it.
 
-Transport choices, each measured in `bench/` or required by S3 clones:
-- botocore's own retries are off (`max_attempts=1`): retries live in `retry.py`.
-- Payload signing is off (`UNSIGNED-PAYLOAD`) and botocore's default CRC32 trailer is
-  only sent when an operation requires it: over plain http botocore would otherwise hash
-  every byte with SHA-256, and Ceph RGW 16 rejects aws-chunked trailers. Integrity comes
-  from Argosy's own CRC32C record instead.
+Transport choices (the botocore ones are in `sdk.py`):
 - Part bodies are file slices read in 1 MiB chunks, not part-sized buffers, so an upload
   holds (parts in flight x 1 MiB) of data, not (parts in flight x part size).
-- `Expect: 100-continue` only on bodies of 1 MiB and more: botocore sends it with every
-  file-like body, and for a small PUT it doubles the round trips (headers, wait for 100,
-  body) for nothing a server could refuse cheaply.
-- A client starts without botocore's survey of every service it ships (see `_Loader`).
-- Timestamps are parsed natively (`_timestamp`), not with dateutil: a listing of 1000
-  keys otherwise spends 0.1-0.3 s of CPU on its LastModified dates.
 - A GET's connection goes back to the pool once its body is read, and its answer is
   acknowledged at once (TCP_QUICKACK): servers that write the headers and a small body
   separately (Ceph RGW's beast) otherwise hold the body until the client's delayed ACK
@@ -22,39 +13,24 @@ Transport choices, each measured in `bench/` or required by S3 clones:
 
 from __future__ import annotations
 
-import base64
 import builtins
-import hashlib
-import http.client
-import os
 import socket
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
-import botocore.exceptions as bx
-import botocore.session
-import urllib3
-from botocore.config import Config
-from botocore.handlers import add_expect_header
-from botocore.loaders import Loader, instance_cache
-from botocore.utils import parse_timestamp
-
+from argosy.artifacts.drivers.s3.dates import timestamp
 from argosy.artifacts.drivers.s3.direct import DIRECT_MAX, Direct, Failure, Signer
+from argosy.artifacts.drivers.s3.errors import map_error, refused
+from argosy.artifacts.drivers.s3.route import static_route
+from argosy.artifacts.drivers.s3.settings import EXPECT_CONTINUE_MIN, S3Settings
 from argosy.artifacts.errors import (
-    AccessDenied,
     ArtifactError,
     IntegrityError,
     InvalidSpec,
-    NotFound,
-    PermanentError,
     PreconditionFailed,
-    ThrottledError,
-    TransientError,
 )
 from argosy.artifacts.protocol import (
     Body,
@@ -66,286 +42,7 @@ from argosy.artifacts.protocol import (
     answered_range,
 )
 
-# One table: S3 error code -> (class, what it means to a user).
-ERROR_TABLE: dict[str, tuple[type[ArtifactError], str]] = {
-    "NoSuchKey": (NotFound, "no such key"),
-    "404": (NotFound, "no such key"),
-    "NotFound": (NotFound, "not found"),
-    "NoSuchBucket": (NotFound, "no such bucket"),
-    "NoSuchUpload": (NotFound, "no such multipart upload"),
-    "AccessDenied": (AccessDenied, "access denied"),
-    "403": (AccessDenied, "access denied"),
-    "Forbidden": (AccessDenied, "access denied"),
-    "InvalidAccessKeyId": (AccessDenied, "unknown access key"),
-    "SignatureDoesNotMatch": (AccessDenied, "signature does not match (wrong secret key?)"),
-    "ExpiredToken": (AccessDenied, "the session token has expired"),
-    "InvalidToken": (AccessDenied, "invalid session token"),
-    "TokenRefreshRequired": (AccessDenied, "the session token must be refreshed"),
-    "AuthorizationHeaderMalformed": (AccessDenied, "authorization header malformed "
-                                                   "(wrong region?)"),
-    "PermanentRedirect": (InvalidSpec, "the bucket is in another region or endpoint"),
-    "PreconditionFailed": (PreconditionFailed, "the object changed while being read"),
-    "412": (PreconditionFailed, "the object changed while being read"),
-    "InvalidRange": (IntegrityError, "requested range is outside the object"),
-    "416": (IntegrityError, "requested range is outside the object"),
-    "BadDigest": (IntegrityError, "the server computed a different checksum"),
-    "InvalidDigest": (IntegrityError, "invalid Content-MD5"),
-    "XAmzContentSHA256Mismatch": (IntegrityError, "payload hash mismatch"),
-    "EntityTooSmall": (InvalidSpec, "part too small (S3 needs >= 5 MiB but the last)"),
-    "EntityTooLarge": (InvalidSpec, "object or part too large"),
-    "InvalidPart": (InvalidSpec, "a part is missing or its ETag differs"),
-    "InvalidPartOrder": (InvalidSpec, "parts are not in ascending order"),
-    "InvalidBucketName": (InvalidSpec, "invalid bucket name"),
-    "InvalidArgument": (InvalidSpec, "invalid argument"),
-    "InvalidRequest": (InvalidSpec, "invalid request"),
-    "KMS.NotFoundException": (InvalidSpec, "KMS key not found"),
-    "NotImplemented": (PermanentError, "the server does not implement this request"),
-    "SlowDown": (ThrottledError, "the server asked to slow down"),
-    "Throttling": (ThrottledError, "throttled"),
-    "ThrottlingException": (ThrottledError, "throttled"),
-    "RequestLimitExceeded": (ThrottledError, "request limit exceeded"),
-    "TooManyRequests": (ThrottledError, "too many requests"),
-    "429": (ThrottledError, "too many requests"),
-    "RequestTimeout": (TransientError, "the server timed out reading the request"),
-    "RequestTimeTooSkewed": (TransientError, "clock skew"),
-    "InternalError": (TransientError, "internal server error"),
-    "ServiceUnavailable": (ThrottledError, "service unavailable"),
-    "503": (ThrottledError, "service unavailable"),
-    "500": (TransientError, "internal server error"),
-    "502": (TransientError, "bad gateway"),
-    "504": (TransientError, "gateway timeout"),
-}
-
-_TRANSIENT_SDK = (
-    bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError,
-    bx.ConnectionClosedError, bx.ResponseStreamingError, bx.IncompleteReadError,
-    bx.HTTPClientError,
-)
-
-
-def _tls_reason(error: BaseException) -> str:
-    text = str(error)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return "certificate verify failed"
-    if "WRONG_VERSION_NUMBER" in text:
-        return "the endpoint does not speak TLS"
-    return "handshake failed"
-
-
-def map_error(error: BaseException, where: str, endpoint: str = "") -> ArtifactError:
-    """Translate one failure of botocore, or of urllib3 and http.client under the direct
-    path and a GET's body, into Argosy's tree; never leaks secrets. `endpoint` names the
-    server for failures that do not carry it (urllib3's)."""
-    if isinstance(error, ArtifactError):
-        return error
-    if isinstance(error, bx.ClientError):
-        err = error.response.get("Error", {})
-        code = str(err.get("Code") or error.response.get("ResponseMetadata", {})
-                   .get("HTTPStatusCode", "unknown"))
-        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-        cls, meaning = ERROR_TABLE.get(code, (None, ""))
-        if cls is None:
-            if status >= 500:
-                cls, meaning = TransientError, f"server error {status}"
-            elif status == 404:
-                cls, meaning = NotFound, "not found"
-            elif status == 403:
-                cls, meaning = AccessDenied, "access denied"
-            else:
-                cls, meaning = PermanentError, err.get("Message") or "request failed"
-        return cls(f"{where}: {meaning} ({code})", code=code)
-    if isinstance(error, (bx.SSLError, urllib3.exceptions.SSLError)):
-        return PermanentError(f"{where}: TLS failed ({_tls_reason(error)}); trust the server "
-                              "with --ca-bundle FILE, or skip checks with --insecure",
-                              code="TLSError")
-    if isinstance(error, (bx.NoCredentialsError, bx.PartialCredentialsError)):
-        return AccessDenied(f"{where}: no usable credentials ({type(error).__name__})",
-                            code="NoCredentials")
-    if isinstance(error, bx.EndpointConnectionError):
-        endpoint = error.kwargs.get("endpoint_url", "")
-        return TransientError(f"{where}: cannot reach the endpoint ({endpoint})",
-                              code="EndpointUnreachable")
-    if isinstance(error, (urllib3.exceptions.NewConnectionError,
-                          urllib3.exceptions.ConnectTimeoutError)):
-        return TransientError(f"{where}: cannot reach the endpoint ({endpoint})",
-                              code="EndpointUnreachable")
-    if isinstance(error, _TRANSIENT_SDK) or isinstance(error, (
-            ConnectionError, TimeoutError, urllib3.exceptions.HTTPError,
-            http.client.HTTPException)):
-        return TransientError(f"{where}: connection failed ({type(error).__name__})",
-                              code=type(error).__name__)
-    if isinstance(error, (bx.ParamValidationError, ValueError)):
-        return InvalidSpec(f"{where}: {error}", code="InvalidParameter")
-    if isinstance(error, bx.BotoCoreError):
-        return PermanentError(f"{where}: {type(error).__name__}", code=type(error).__name__)
-    if isinstance(error, OSError):
-        return TransientError(f"{where}: {type(error).__name__}: {error.strerror or ''}",
-                              code=type(error).__name__)
-    raise error
-
-
-@dataclass(frozen=True)
-class Encryption:
-    """Server-side encryption: mode is none, s3 (SSE-S3), kms (SSE-KMS) or c (SSE-C)."""
-
-    mode: str = "none"
-    kms_key_id: str | None = None
-    kms_context: str | None = None  # JSON, as S3 takes it
-    customer_key: bytes | None = field(default=None, repr=False)
-
-    def write_args(self) -> dict[str, Any]:
-        if self.mode == "s3":
-            return {"ServerSideEncryption": "AES256"}
-        if self.mode == "kms":
-            args: dict[str, Any] = {"ServerSideEncryption": "aws:kms"}
-            if self.kms_key_id:
-                args["SSEKMSKeyId"] = self.kms_key_id
-            if self.kms_context:
-                args["SSEKMSEncryptionContext"] = base64.b64encode(
-                    self.kms_context.encode()).decode()
-            return args
-        return self.customer_args()
-
-    def customer_args(self) -> dict[str, Any]:
-        if self.mode != "c" or not self.customer_key:
-            return {}
-        return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": self.customer_key}
-
-    def copy_source_args(self) -> dict[str, Any]:
-        if self.mode != "c" or not self.customer_key:
-            return {}
-        return {"CopySourceSSECustomerAlgorithm": "AES256",
-                "CopySourceSSECustomerKey": self.customer_key}
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    """How to reach one S3 service. Unset credentials fall back to the AWS default chain
-    (environment, shared files, web identity / IRSA, container and instance roles)."""
-
-    endpoint: str | None = None
-    region: str | None = None
-    addressing_style: str = "auto"  # path | virtual | auto
-    verify: bool | str = True  # False = insecure; str = a CA bundle file
-    access_key: str | None = None
-    secret_key: str | None = field(default=None, repr=False)
-    session_token: str | None = field(default=None, repr=False)
-    profile: str | None = None
-    encryption: Encryption = field(default_factory=Encryption)
-    max_connections: int = 32
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-
-
-class _Loader(Loader):
-    """botocore's loader with a cheaper list of services. Before each model it loads,
-    botocore checks that the service exists by listing every service folder it ships
-    and, in each, every API version for a file of the model's type: ~450 listings and
-    ~900 stat calls, 10-20 ms of every start. Here every folder of the data paths counts
-    as a service (one directory read); a folder without the model still fails, when its
-    model is loaded. The credential chain loads STS and SSO models through the same
-    loader, so no service may be left out."""
-
-    @instance_cache
-    def list_available_services(self, type_name: str) -> list[str]:
-        names: set[str] = set()
-        for path in self.search_paths:
-            if os.path.isdir(path):
-                with os.scandir(path) as entries:
-                    names.update(entry.name for entry in entries if entry.is_dir())
-        return sorted(names)
-
-
-def _loader(session: botocore.session.Session) -> _Loader:
-    """The loader botocore would make (AWS_DATA_PATH and `data_path` honoured)."""
-    extra = session.get_config_variable("data_path")
-    paths = [os.path.expanduser(os.path.expandvars(p)) for p in extra.split(os.pathsep)] \
-        if extra else None
-    return _Loader(extra_search_paths=paths)
-
-
-def _timestamp(value: Any) -> datetime:
-    """The two forms S3 sends, parsed natively (ISO 8601 in XML bodies, RFC 1123 in
-    headers: ~0.1-17 us, where botocore's dateutil takes 50-300 us each); anything else,
-    or a date without a zone, goes to botocore's own parser."""
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value) if value[:4].isdigit() else \
-                parsedate_to_datetime(value)
-        except (ValueError, TypeError, IndexError):
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            return parsed
-    return parse_timestamp(value)
-
-
-EXPECT_CONTINUE_MIN = 1 << 20  # bytes: below this a body goes without Expect: 100-continue
-
-
-def _expect_continue(model: Any, params: dict[str, Any], **_: Any) -> None:
-    """botocore's add_expect_header, for large bodies only: waiting for `100 Continue`
-    before sending costs a round trip, worth it only when sending a body that the server
-    is about to refuse (bad signature, no such bucket) would cost more."""
-    if model.http.get("method", "") not in ("PUT", "POST"):
-        return
-    body = params.get("body")
-    if body is None or not hasattr(body, "read"):
-        return
-    length = params["headers"].get("Content-Length")
-    if length is not None and int(length) < EXPECT_CONTINUE_MIN:
-        return
-    params["headers"]["Expect"] = "100-continue"
-
-
-def make_client(settings: S3Settings) -> Any:
-    if settings.addressing_style not in ("auto", "path", "virtual"):
-        raise InvalidSpec(f"addressing style must be path or virtual, not "
-                          f"{settings.addressing_style!r}")
-    if settings.verify is False:
-        # the user asked for no TLS checks: say nothing more on every request
-        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
-    # botocore directly, not boto3: boto3 adds s3transfer and its resources to every
-    # start (~0.1 s), and a command that moves a file should not pay for them.
-    session = botocore.session.Session(profile=settings.profile)
-    session.register_component("data_loader", _loader(session))
-    session.get_component("response_parser_factory").set_parser_defaults(
-        timestamp_parser=_timestamp)
-    if settings.access_key or settings.secret_key:
-        if not (settings.access_key and settings.secret_key):
-            raise AccessDenied("static S3 credentials need both an access key and a secret "
-                               "key", code="PartialCredentials")
-        session.set_credentials(settings.access_key, settings.secret_key,
-                                settings.session_token)
-    s3_options: Any = {"addressing_style": settings.addressing_style,
-                       "payload_signing_enabled": False}
-    config = Config(
-        region_name=settings.region or session.get_config_variable("region") or "us-east-1",
-        retries={"max_attempts": 1, "mode": "standard"},
-        max_pool_connections=settings.max_connections,
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        tcp_keepalive=True,
-        s3=s3_options,
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
-    client = session.create_client("s3", endpoint_url=settings.endpoint,
-                                   verify=settings.verify, config=config)
-    client.meta.events.register("before-sign.s3.DeleteObjects", _content_md5)
-    client.meta.events.unregister("before-call.s3", add_expect_header)
-    client.meta.events.register("before-call.s3", _expect_continue)
-    return client
-
-
-def _content_md5(request: Any, **_: Any) -> None:
-    """MinIO and Ceph require Content-MD5 on DeleteObjects; botocore >= 1.36 sends a
-    CRC32 instead (boto3 #4392), so set the MD5 and drop the flexible checksum."""
-    body = request.body if isinstance(request.body, bytes) else str(request.body).encode()
-    for name in list(request.headers.keys()):
-        if name.lower().startswith("x-amz-checksum-") or \
-                name.lower() == "x-amz-sdk-checksum-algorithm":
-            del request.headers[name]
-    request.headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
+T = TypeVar("T")
 
 
 def _body(body: Body, size: int) -> Any:
@@ -469,60 +166,8 @@ def _acknowledge_now(sock: socket.socket | None) -> None:
         pass
 
 
-def _direct_path(client: Any, settings: S3Settings, bucket: str) -> Direct | None:
-    """The botocore-free path for small PUTs and GETs, where it sends exactly what botocore
-    would (see `direct.py`); None where it might not. It reads two of botocore's private
-    attributes (the client's credentials and TLS setting): if a botocore release drops
-    them, small PUTs simply go through botocore again."""
-    if settings.encryption.mode not in ("none", "s3") or _proxied():
-        return None
-    signer = getattr(client, "_request_signer", None)
-    credentials = getattr(signer, "_credentials", None)
-    region = getattr(signer, "region_name", None)
-    verify = getattr(getattr(getattr(client, "_endpoint", None), "http_session", None),
-                     "_verify", None)
-    if credentials is None or not region or verify is None:
-        return None
-    try:
-        url = client.generate_presigned_url("put_object", ExpiresIn=60,
-                                            Params={"Bucket": bucket, "Key": "K"})
-    except Exception:  # noqa: BLE001 - no credentials or no endpoint: botocore will say
-        return None
-    base = str(url).split("?", 1)[0]
-    if not base.endswith("/K"):
-        return None
-
-    def frozen() -> tuple[str, str, str | None]:
-        now = credentials.get_frozen_credentials()
-        return now.access_key, now.secret_key, now.token
-
-    extra = {"x-amz-server-side-encryption": "AES256"} if settings.encryption.mode == "s3" \
-        else {}
-    return Direct(base[:-1], Signer(region, frozen), extra=extra,
-                     pool_size=settings.max_connections,
-                     timeout=(settings.connect_timeout, settings.read_timeout),
-                     ca_certs=verify if isinstance(verify, str) else None,
-                     verify=verify is not False)
-
-
-def _proxied() -> bool:
-    """A proxy from the environment (botocore would use it; this path does not)."""
-    from urllib.request import getproxies
-
-    found = getproxies()
-    return bool(found.get("http") or found.get("https"))
-
-
 def _ascii(metadata: Mapping[str, str]) -> bool:
     return all(k.isascii() and v.isascii() for k, v in metadata.items())
-
-
-def _client_error(failure: Failure, operation: str) -> bx.ClientError:
-    """A refusal from the direct path, shaped as botocore's, for the one error table."""
-    shape: Any = {"Error": {"Code": failure.code or str(failure.status),
-                            "Message": failure.message},
-                  "ResponseMetadata": {"HTTPStatusCode": failure.status}}
-    return bx.ClientError(shape, operation)
 
 
 class S3Driver:
@@ -531,11 +176,45 @@ class S3Driver:
     def __init__(self, settings: S3Settings, bucket: str, *, client: Any | None = None):
         if not bucket:
             raise InvalidSpec("an S3 URL needs a bucket: s3://BUCKET/KEY")
+        if settings.addressing_style not in ("auto", "path", "virtual"):
+            raise InvalidSpec(f"addressing style must be path or virtual, not "
+                              f"{settings.addressing_style!r}")
         self.settings = settings
         self.bucket = bucket
-        self._client = client if client is not None else make_client(settings)
         self._enc = settings.encryption
-        self._direct = _direct_path(self._client, settings, bucket)
+        self._sdk_client = client
+        self._lock = threading.Lock()
+        route = static_route(settings, bucket) if client is None else None
+        # on a static route every object request goes direct (`wire`); otherwise only
+        # small PUTs and GETs do, on the URL and credentials botocore resolved
+        self._wire = route is not None
+        if route is not None:
+            extra = {"x-amz-server-side-encryption": "AES256"} \
+                if self._enc.mode == "s3" else {}
+            keys = (route.access_key, route.secret_key, route.token)
+            self._direct: Direct | None = Direct(
+                route.base, Signer(route.region, lambda: keys), extra=extra,
+                pool_size=settings.max_connections,
+                timeout=(settings.connect_timeout, settings.read_timeout),
+                ca_certs=route.ca_certs, verify=route.verify)
+        else:
+            from argosy.artifacts.drivers.s3.sdk import direct_from_client
+
+            self._direct = direct_from_client(self._client, settings, bucket)
+
+    @property
+    def _client(self) -> Any:
+        """botocore's client, made the first time a request needs it."""
+        if self._sdk_client is None:
+            with self._lock:
+                if self._sdk_client is None:
+                    from argosy.artifacts.drivers.s3.sdk import make_client
+
+                    self._sdk_client = make_client(self.settings)
+        return self._sdk_client
+
+    def _all_direct(self) -> Direct | None:
+        return self._direct if self._wire else None
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -547,8 +226,17 @@ class S3Driver:
         except ArtifactError:
             raise
         except Exception as error:  # noqa: BLE001 - mapped through the one table
-            raise map_error(error, self.url(key) if key is not None else f"s3://{self.bucket}") \
+            raise map_error(error, self.url(key) if key is not None else f"s3://{self.bucket}",
+                            self._direct.origin if self._direct is not None else "") \
                 from error
+
+    def _ask(self, key: str, request: Callable[[], T | Failure]) -> T:
+        """One direct request: its answer, or the error its refusal or failure maps to."""
+        with self._errors(key):
+            answer = request()
+        if isinstance(answer, Failure):
+            raise refused(answer.code, answer.status, answer.message, self.url(key))
+        return answer
 
     @staticmethod
     def _info(key: str, head: Mapping[str, Any]) -> ObjectInfo:
@@ -561,7 +249,21 @@ class S3Driver:
             metadata={k.lower(): v for k, v in (head.get("Metadata") or {}).items()},
         )
 
+    @staticmethod
+    def _info_from_headers(key: str, size: int, head: Any) -> ObjectInfo:
+        modified = head.get("Last-Modified")
+        return ObjectInfo(key=key, size=size, etag=str(head.get("ETag", "")).strip('"'),
+                          modified=timestamp(modified).astimezone(UTC) if modified
+                          else datetime.now(UTC),
+                          metadata={k[11:].lower(): v for k, v in head.items()
+                                    if k.lower().startswith("x-amz-meta-")})
+
     def stat(self, key: str) -> ObjectInfo:
+        direct = self._all_direct()
+        if direct is not None:
+            answer = self._ask(key, lambda: direct.head(key))
+            return self._info_from_headers(key, int(answer.headers.get("Content-Length", 0)),
+                                           answer.headers)
         with self._errors(key):
             head = self._client.head_object(Bucket=self.bucket, Key=key,
                                             **self._enc.customer_args())
@@ -569,7 +271,8 @@ class S3Driver:
 
     def read(self, key: str, *, start: int = 0, end: int | None = None,
              if_match: str | None = None) -> S3ReadStream:
-        if self._direct is not None and end is not None and end - start < DIRECT_MAX:
+        if self._direct is not None and (self._wire or (
+                end is not None and end - start < DIRECT_MAX)):
             return self._read_direct(self._direct, key, start, end, if_match)
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, **self._enc.customer_args()}
         if start or end is not None:
@@ -588,17 +291,14 @@ class S3Driver:
         info = self._info(key, {**resp, "ContentLength": total})
         return S3ReadStream(resp["Body"], first, last, total, etag, info)
 
-    def _read_direct(self, direct: Direct, key: str, start: int, end: int,
+    def _read_direct(self, direct: Direct, key: str, start: int, end: int | None,
                      if_match: str | None) -> S3ReadStream:
-        headers = {"range": f"bytes={start}-{end}"}
+        headers = {}
+        if start or end is not None:
+            headers["range"] = f"bytes={start}-{'' if end is None else end}"
         if if_match:
             headers["if-match"] = f'"{if_match}"'
-        try:
-            answer = direct.get(key, headers)
-        except urllib3.exceptions.HTTPError as error:
-            raise map_error(error, self.url(key), direct.origin) from None
-        if isinstance(answer, Failure):
-            raise map_error(_client_error(answer, "GetObject"), self.url(key))
+        answer = self._ask(key, lambda: direct.get(key, headers))
         head = answer.headers
         try:
             first, last, total = answered_range(head.get("Content-Range"),
@@ -607,14 +307,8 @@ class S3Driver:
         except IntegrityError:
             answer.release_conn()
             raise
-        etag = str(head.get("ETag", "")).strip('"')
-        modified = head.get("Last-Modified")
-        info = ObjectInfo(key=key, size=total, etag=etag,
-                          modified=_timestamp(modified).astimezone(UTC) if modified
-                          else datetime.now(UTC),
-                          metadata={k[11:].lower(): v for k, v in head.items()
-                                    if k.lower().startswith("x-amz-meta-")})
-        return S3ReadStream(_Body(answer), first, last, total, etag, info)
+        info = self._info_from_headers(key, total, head)
+        return S3ReadStream(_Body(answer), first, last, total, info.etag, info)
 
     def read_described(self, key: str, *, start: int = 0,
                        end: int | None = None) -> tuple[ObjectInfo, S3ReadStream]:
@@ -625,15 +319,10 @@ class S3Driver:
 
     def put(self, key: str, body: Body, *, size: int,
             metadata: Mapping[str, str]) -> str:
-        if self._direct is not None and isinstance(body, bytes) and len(body) == size \
-                and size < DIRECT_MAX and _ascii(metadata):
-            try:
-                answer = self._direct.put(key, body, metadata)
-            except urllib3.exceptions.HTTPError as error:
-                raise map_error(error, self.url(key), self._direct.origin) from None
-            if isinstance(answer, Failure):
-                raise map_error(_client_error(answer, "PutObject"), self.url(key))
-            return answer
+        direct = self._direct
+        if direct is not None and _ascii(metadata) and (self._wire or (
+                isinstance(body, bytes) and len(body) == size and size < DIRECT_MAX)):
+            return self._ask(key, lambda: direct.put(key, _body(body, size), size, metadata))
         with self._errors(key):
             resp = self._client.put_object(Bucket=self.bucket, Key=key,
                                            Body=_body(body, size), ContentLength=size,
@@ -641,6 +330,9 @@ class S3Driver:
         return str(resp.get("ETag", "")).strip('"')
 
     def create_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
+        direct = self._all_direct()
+        if direct is not None and _ascii(metadata):
+            return self._ask(key, lambda: direct.create_upload(key, metadata))
         with self._errors(key):
             resp = self._client.create_multipart_upload(
                 Bucket=self.bucket, Key=key, Metadata=dict(metadata), **self._enc.write_args())
@@ -648,6 +340,11 @@ class S3Driver:
 
     def upload_part(self, key: str, upload_id: str, number: int,
                     body: Body, *, size: int) -> Part:
+        direct = self._all_direct()
+        if direct is not None:
+            etag = self._ask(key, lambda: direct.upload_part(key, upload_id, number,
+                                                             _body(body, size), size))
+            return Part(number, etag, size)
         with self._errors(key):
             resp = self._client.upload_part(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
@@ -655,17 +352,26 @@ class S3Driver:
         return Part(number, str(resp["ETag"]).strip('"'), size)
 
     def complete_upload(self, key: str, upload_id: str, parts: Sequence[Part]) -> str:
-        with self._errors(key):
-            resp = self._client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id,
-                MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": f'"{p.etag}"'}
-                                           for p in parts]})
-        etag = str(resp.get("ETag") or "").strip('"')
+        direct = self._all_direct()
+        if direct is not None:
+            numbered = [(p.number, p.etag) for p in parts]
+            etag = self._ask(key, lambda: direct.complete(key, upload_id, numbered))
+        else:
+            with self._errors(key):
+                resp = self._client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id,
+                    MultipartUpload={"Parts": [{"PartNumber": p.number,
+                                                "ETag": f'"{p.etag}"'} for p in parts]})
+            etag = str(resp.get("ETag") or "").strip('"')
         if not etag:  # Ceph RGW 16 answers an empty ETag; HEAD has the right one
             etag = self.stat(key).etag
         return etag
 
     def abort_upload(self, key: str, upload_id: str) -> None:
+        direct = self._all_direct()
+        if direct is not None:
+            self._ask(key, lambda: direct.abort(key, upload_id))
+            return
         with self._errors(key):
             self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
@@ -726,6 +432,10 @@ class S3Driver:
         # ignore the condition (moto).
         if self.stat(key).etag != if_match:
             raise PreconditionFailed(f"{self.url(key)} changed before its metadata was set")
+        direct = self._all_direct()
+        if direct is not None and _ascii(metadata):
+            source = f"{self.bucket}/{key}"
+            return self._ask(key, lambda: direct.copy_in_place(key, source, metadata, if_match))
         with self._errors(key):
             resp = self._client.copy_object(
                 Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},
@@ -738,8 +448,8 @@ class S3Driver:
         with self._errors():
             try:
                 self._client.create_bucket(Bucket=self.bucket)
-            except bx.ClientError as error:
-                if error.response.get("Error", {}).get("Code") not in (
+            except Exception as error:  # noqa: BLE001 - botocore's ClientError, or mapped
+                if getattr(error, "response", {}).get("Error", {}).get("Code") not in (
                         "BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                     raise
 

@@ -1,0 +1,133 @@
+"""The S3 driver's one error table, and the mapping of every failure into Argosy's tree.
+
+Refusals (an S3 error code and an HTTP status) map through `ERROR_TABLE`, whichever path
+sent the request: botocore's (`sdk.py` hands its ClientError here) or the direct one.
+Transport failures of urllib3, http.client and the socket map here too. Nothing of the
+server's message is repeated but the code: messages may quote a string-to-sign.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+
+import urllib3
+
+from argosy.artifacts.errors import (
+    AccessDenied,
+    ArtifactError,
+    IntegrityError,
+    InvalidSpec,
+    NotFound,
+    PermanentError,
+    PreconditionFailed,
+    ThrottledError,
+    TransientError,
+)
+
+# One table: S3 error code -> (class, what it means to a user).
+ERROR_TABLE: dict[str, tuple[type[ArtifactError], str]] = {
+    "NoSuchKey": (NotFound, "no such key"),
+    "404": (NotFound, "no such key"),
+    "NotFound": (NotFound, "not found"),
+    "NoSuchBucket": (NotFound, "no such bucket"),
+    "NoSuchUpload": (NotFound, "no such multipart upload"),
+    "AccessDenied": (AccessDenied, "access denied"),
+    "403": (AccessDenied, "access denied"),
+    "Forbidden": (AccessDenied, "access denied"),
+    "InvalidAccessKeyId": (AccessDenied, "unknown access key"),
+    "SignatureDoesNotMatch": (AccessDenied, "signature does not match (wrong secret key?)"),
+    "ExpiredToken": (AccessDenied, "the session token has expired"),
+    "InvalidToken": (AccessDenied, "invalid session token"),
+    "TokenRefreshRequired": (AccessDenied, "the session token must be refreshed"),
+    "AuthorizationHeaderMalformed": (AccessDenied, "authorization header malformed "
+                                                   "(wrong region?)"),
+    "PermanentRedirect": (InvalidSpec, "the bucket is in another region or endpoint"),
+    "PreconditionFailed": (PreconditionFailed, "the object changed while being read"),
+    "412": (PreconditionFailed, "the object changed while being read"),
+    "InvalidRange": (IntegrityError, "requested range is outside the object"),
+    "416": (IntegrityError, "requested range is outside the object"),
+    "BadDigest": (IntegrityError, "the server computed a different checksum"),
+    "InvalidDigest": (IntegrityError, "invalid Content-MD5"),
+    "XAmzContentSHA256Mismatch": (IntegrityError, "payload hash mismatch"),
+    "EntityTooSmall": (InvalidSpec, "part too small (S3 needs >= 5 MiB but the last)"),
+    "EntityTooLarge": (InvalidSpec, "object or part too large"),
+    "InvalidPart": (InvalidSpec, "a part is missing or its ETag differs"),
+    "InvalidPartOrder": (InvalidSpec, "parts are not in ascending order"),
+    "InvalidBucketName": (InvalidSpec, "invalid bucket name"),
+    "InvalidArgument": (InvalidSpec, "invalid argument"),
+    "InvalidRequest": (InvalidSpec, "invalid request"),
+    "KMS.NotFoundException": (InvalidSpec, "KMS key not found"),
+    "NotImplemented": (PermanentError, "the server does not implement this request"),
+    "SlowDown": (ThrottledError, "the server asked to slow down"),
+    "Throttling": (ThrottledError, "throttled"),
+    "ThrottlingException": (ThrottledError, "throttled"),
+    "RequestLimitExceeded": (ThrottledError, "request limit exceeded"),
+    "TooManyRequests": (ThrottledError, "too many requests"),
+    "429": (ThrottledError, "too many requests"),
+    "RequestTimeout": (TransientError, "the server timed out reading the request"),
+    "RequestTimeTooSkewed": (TransientError, "clock skew"),
+    "InternalError": (TransientError, "internal server error"),
+    "ServiceUnavailable": (ThrottledError, "service unavailable"),
+    "503": (ThrottledError, "service unavailable"),
+    "500": (TransientError, "internal server error"),
+    "502": (TransientError, "bad gateway"),
+    "504": (TransientError, "gateway timeout"),
+}
+
+
+
+def refused(code: str, status: int, message: str, where: str) -> ArtifactError:
+    """The error for a server's refusal: by its code, else by its status."""
+    code = code or str(status or "unknown")
+    cls, meaning = ERROR_TABLE.get(code, (None, ""))
+    if cls is None:
+        if status >= 500:
+            cls, meaning = TransientError, f"server error {status}"
+        elif status == 404:
+            cls, meaning = NotFound, "not found"
+        elif status == 403:
+            cls, meaning = AccessDenied, "access denied"
+        else:
+            cls, meaning = PermanentError, message or "request failed"
+    return cls(f"{where}: {meaning} ({code})", code=code)
+
+
+def tls_failed(error: BaseException, where: str) -> ArtifactError:
+    text = str(error)
+    reason = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text else \
+        "the endpoint does not speak TLS" if "WRONG_VERSION_NUMBER" in text else \
+        "handshake failed"
+    return PermanentError(f"{where}: TLS failed ({reason}); trust the server "
+                          "with --ca-bundle FILE, or skip checks with --insecure",
+                          code="TLSError")
+
+
+def map_error(error: BaseException, where: str, endpoint: str = "") -> ArtifactError:
+    """Translate one failure of botocore, or of urllib3 and http.client under the direct
+    path and a GET's body, into Argosy's tree; never leaks secrets. `endpoint` names the
+    server for failures that do not carry it (urllib3's)."""
+    if isinstance(error, ArtifactError):
+        return error
+    if type(error).__module__.startswith("botocore"):
+        from argosy.artifacts.drivers.s3.sdk import map_botocore  # loaded only if in use
+
+        mapped = map_botocore(error, where)
+        if mapped is not None:
+            return mapped
+    if isinstance(error, (urllib3.exceptions.SSLError, ssl.SSLError)):
+        return tls_failed(error, where)
+    if isinstance(error, (urllib3.exceptions.NewConnectionError,
+                          urllib3.exceptions.ConnectTimeoutError)):
+        return TransientError(f"{where}: cannot reach the endpoint ({endpoint})",
+                              code="EndpointUnreachable")
+    if isinstance(error, (ConnectionError, TimeoutError, urllib3.exceptions.HTTPError,
+                          http.client.HTTPException)):
+        return TransientError(f"{where}: connection failed ({type(error).__name__})",
+                              code=type(error).__name__)
+    if isinstance(error, ValueError):
+        return InvalidSpec(f"{where}: {error}", code="InvalidParameter")
+    if isinstance(error, OSError):
+        return TransientError(f"{where}: {type(error).__name__}: {error.strerror or ''}",
+                              code=type(error).__name__)
+    raise error
