@@ -10,7 +10,6 @@ before the extracted tree is moved into place: a mismatch leaves no destination 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from typing import Literal
 from argosy.artifacts import archive, tree
 from argosy.artifacts.download import DownloadResult, iter_object
 from argosy.artifacts.errors import IntegrityError, InvalidSpec
-from argosy.artifacts.manifest import walk
 from argosy.artifacts.protocol import Driver
 from argosy.artifacts.resume import CheckpointStore
 from argosy.artifacts.retry import Retrier
@@ -52,10 +50,12 @@ def upload_directory(driver: Driver, key: str, root: str | os.PathLike[str], *,
 
     An archive upload killed midway resumes when the same command runs again with
     `checkpoints`: the archive's bytes are reproducible (sorted entries, fixed owners,
-    mtimes only on request), so the parts already on the server are checked
-    against the regenerated stream and only the rest is sent; if the tree changed (its
-    fingerprint of paths, sizes, modes and mtimes), or a regenerated part differs, the
-    upload starts afresh."""
+    mtimes only on request), so each part already on the server is kept only if the
+    regenerated stream's part has its CRC32C and length, and only the rest is sent; the
+    first regenerated part that differs (the tree changed there) starts the upload
+    afresh. A change past the kept parts simply goes into the rest: the object is the
+    archive of the tree as it is now. (No separate walk of the tree first: it cost a
+    tenth of a second per 20,000 files on every upload, resumed or not.)"""
     base = Path(root)
     if not base.is_dir() and not (root_name is not None and fmt != "none" and base.is_file()):
         raise InvalidSpec(f"{base} is not a folder")
@@ -70,7 +70,7 @@ def upload_directory(driver: Driver, key: str, root: str | os.PathLike[str], *,
     source = None
     if checkpoints is not None:
         source = StreamSource(f"tree:{base.resolve()}", {
-            "tree": _fingerprint(base), "format": fmt, "level": level,
+            "format": fmt, "level": level,
             "keep_mtime": keep_mtime, "root_name": root_name})
     for attempt in (1, 2):
         reader = ChunkReader(archive.write_archive(base, fmt, level=level,
@@ -87,17 +87,6 @@ def upload_directory(driver: Driver, key: str, root: str | os.PathLike[str], *,
             reader.close()
     return DirectoryResult(up.url, -1, up.size, up.record.checksum if up.record else None,
                            up.record is not None, up.note)
-
-
-def _fingerprint(root: Path) -> str:
-    digest = hashlib.sha256()
-    if root.is_file():
-        st = root.stat()
-        digest.update(f"{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    for rel, st, target in walk(root):
-        digest.update(f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{target}\n"
-                      .encode())
-    return digest.hexdigest()
 
 
 def download_directory(driver: Driver, key: str, dest: str | os.PathLike[str], *,

@@ -197,3 +197,43 @@ def test_an_archive_upload_starts_afresh_when_the_tree_changed(
     _, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
     assert counter.count >= 16
+
+
+def test_a_change_past_the_kept_parts_resumes_into_the_archive_of_the_tree_as_it_is_now(
+        moto_endpoint: str, part_counter, tmp_path: Path) -> None:
+    bucket, counter = part_counter
+    driver = s3_driver(moto_endpoint, "k", "s", bucket)
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    for i in range(16):
+        (folder / f"f{i:02d}.bin").write_bytes(os.urandom(5 * MiB))
+    checkpoints = tmp_path / "checkpoints"
+    first = _cp_archive(moto_endpoint, bucket, folder, checkpoints)
+    deadline = time.monotonic() + 60
+    while len(_checkpointed(checkpoints)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    kept = _checkpointed(checkpoints)
+    assert len(kept) >= 4 and max(kept) < 12  # f15 lies in parts 13-16
+    changed = os.urandom(5 * MiB)
+    (folder / "f15.bin").write_bytes(changed)  # the last file: far past the kept parts
+    time.sleep(0.5)
+    counter.count = 0
+    second = _cp_archive(moto_endpoint, bucket, folder, checkpoints)
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    total = -(-driver.stat("big").size // (5 * MiB))
+    assert counter.count == total - len(kept)
+    import tarfile
+
+    from argosy.artifacts import download
+    from argosy.artifacts.settings import TransferSettings
+
+    out = tmp_path / "out.tar"
+    assert download.download_file(driver, "big", out, settings=TransferSettings()).verified
+    with tarfile.open(out) as archive:
+        for i in (0, 15):
+            member = archive.extractfile(f"f{i:02d}.bin")
+            assert member is not None
+            assert member.read() == (folder / f"f{i:02d}.bin").read_bytes()
