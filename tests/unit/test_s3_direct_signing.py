@@ -56,3 +56,12 @@ def test_the_signing_key_is_derived_once_a_day() -> None:
         for _ in range(3):
             signer.sign("PUT", "h", "/b/k", {}, now=0)
     assert made.call_count == 4 + 3  # the day's key chain once, then one HMAC a request
+
+
+@pytest.mark.parametrize("text", ['"d41d8cd98f00b204e9800998ecf8427e-3"', "a&b<c>'d'",
+                                  "&amp;lt; stays literal", ""])
+def test_xml_text_escapes_and_unescapes_to_itself(text: str) -> None:
+    from argosy.artifacts.drivers.s3.direct import escape, unescape
+
+    assert unescape(escape(text)) == text
+    assert "<" not in escape(text) and '"' not in escape(text)

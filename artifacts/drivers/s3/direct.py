@@ -30,7 +30,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
-from xml.sax.saxutils import escape, unescape
 
 import urllib3
 
@@ -41,7 +40,20 @@ _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 _MESSAGE = re.compile(rb"<Message>([^<]{0,300})</Message>")
 _UPLOAD_ID = re.compile(rb"<UploadId>([^<]{1,1024})</UploadId>")
 _ETAG = re.compile(rb"<ETag>([^<]{0,300})</ETag>")
-_ENTITIES = {"&quot;": '"', "&apos;": "'"}
+_XML_ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&apos;"))
+
+
+def escape(text: str) -> str:
+    """XML's five entities (xml.sax.saxutils would pull in urllib.request at start)."""
+    for char, entity in _XML_ESCAPES:
+        text = text.replace(char, entity)
+    return text
+
+
+def unescape(text: str) -> str:
+    for char, entity in reversed(_XML_ESCAPES):
+        text = text.replace(entity, char)
+    return text
 
 
 @dataclass(frozen=True)
@@ -171,7 +183,7 @@ class Direct:
             failure = cls._failure(500, data)
             return failure if failure.code else Failure(500, "InternalError",
                                                         "no answer in the response body")
-        return unescape(found.group(1).decode(), _ENTITIES)
+        return unescape(found.group(1).decode())
 
     def _metadata_headers(self, metadata: Mapping[str, str]) -> dict[str, str]:
         return {**self._extra, **{f"x-amz-meta-{k.lower()}": v for k, v in metadata.items()}}
@@ -229,7 +241,7 @@ class Direct:
         if b"<Error>" in (response.data or b"")[:300]:  # S3 may fail inside a 200
             return self._failure(500, response.data or b"")
         found = _ETAG.search(response.data or b"")
-        return unescape(found.group(1).decode(), _ENTITIES).strip('"') if found else ""
+        return unescape(found.group(1).decode()).strip('"') if found else ""
 
     def abort(self, key: str, upload_id: str) -> str | Failure:
         return self._answer(self._send("DELETE", key, query={"uploadId": upload_id}), None,
