@@ -21,11 +21,10 @@ later range is pinned to the ETag it answered with.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import random
-import threading
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from argosy.artifacts.errors import (
     LocalIOError,
     TransientError,
 )
-from argosy.artifacts.filewriter import ALIGN, BLOCK, FileWriter, aligned_buffer
+from argosy.artifacts.filewriter import BLOCK, FileWriter, thread_buffer
 from argosy.artifacts.protocol import Driver, ObjectInfo, ReadStream
 from argosy.artifacts.record import Record, read_record
 from argosy.artifacts.retry import Retrier
@@ -208,8 +207,12 @@ def _check_piece(url: str, record: Record | None, part_size: int, start: int, le
                              f"{to_hex(record.part_crcs[index])}, got {to_hex(crc)}")
 
 
+_TEMP_NAMES = itertools.count()
+_TEMP_PREFIX = os.urandom(4).hex()  # this process's; created with O_EXCL all the same
+
+
 def _temp_path(dest: Path) -> Path:
-    return dest.with_name(f".{dest.name}.argosy-{uuid.uuid4().hex[:12]}.part")
+    return dest.with_name(f".{dest.name}.argosy-{_TEMP_PREFIX}{next(_TEMP_NAMES)}.part")
 
 
 def _describe(driver: Driver, key: str, settings: TransferSettings,
@@ -255,9 +258,7 @@ def download_file(driver: Driver, key: str, dest: str | os.PathLike[str], *,
     told what the object is as soon as that is known (a progress bar's total)."""
     retrier = Retrier(settings.retry, rng=_JITTER)
     target = Path(dest)
-    if not target.parent.is_dir():
-        raise InvalidSpec(f"destination folder {target.parent} does not exist")
-    if target.is_dir():
+    if os.path.isdir(target):  # a missing folder is found when the file is created
         raise InvalidSpec(f"destination {target} is a folder")
     first: ReadStream | None = None
     if info is None:
@@ -284,7 +285,6 @@ def _download(driver: Driver, info: ObjectInfo, target: Path, *, settings: Trans
     # O_DIRECT pays off on large files; below a block it is only a second open
     writer = FileWriter(_temp_path(target), info.size, target=target,
                         direct=settings.direct_io and info.size > BLOCK)
-    buffers = threading.local()
     try:
         def sink(offset: int, buffer: Any, length: int) -> None:
             writer.write(offset, buffer, length)
@@ -298,16 +298,12 @@ def _download(driver: Driver, info: ObjectInfo, target: Path, *, settings: Trans
             return [(crc, length) for crc, (_, length) in zip(crcs, span.pieces())]
 
         def pooled(span: _Span) -> list[tuple[int, int]]:
-            if not hasattr(buffers, "block"):
-                buffers.block = aligned_buffer()
-            return one(span, buffers.block)
+            return one(span, thread_buffer())
 
         whole = _Fold()
         if len(spans) <= 1:
             # one range (most small files): no pool, and a buffer no larger than it
-            size = spans[0].end + 1 if spans else 0
-            buffer = aligned_buffer(min(BLOCK, max(ALIGN, -(-size // ALIGN) * ALIGN)))
-            for piece in one(spans[0], buffer) if spans else []:
+            for piece in one(spans[0], thread_buffer()) if spans else []:
                 whole.add(*piece)
         else:
             with ThreadPoolExecutor(min(settings.concurrency, len(spans)),

@@ -18,7 +18,7 @@ import os
 import threading
 from pathlib import Path
 
-from argosy.artifacts.errors import LocalIOError
+from argosy.artifacts.errors import InvalidSpec, LocalIOError
 
 ALIGN = 4096
 BLOCK = 1 << 20  # a multiple of ALIGN
@@ -29,14 +29,32 @@ def aligned_buffer(size: int = BLOCK) -> mmap.mmap:
     return mmap.mmap(-1, size)
 
 
+_LOCAL = threading.local()
+
+
+def thread_buffer() -> mmap.mmap:
+    """This thread's own aligned block, made once and reused for every file it writes:
+    a folder of small files would otherwise map and unmap a buffer per file."""
+    buffer: mmap.mmap | None = getattr(_LOCAL, "block", None)
+    if buffer is None:
+        buffer = _LOCAL.block = aligned_buffer()
+    return buffer
+
+
 class FileWriter:
+    """A file of `size` bytes being written at offsets. A small file (one block or less)
+    costs open, write, close: no reservation, no second descriptor, no truncation."""
+
     def __init__(self, path: Path, size: int, *, target: Path, direct: bool = True) -> None:
         self.path, self.size, self.target = path, size, target
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileNotFoundError:
+            raise InvalidSpec(f"destination folder {target.parent} does not exist") from None
         except OSError as error:
             raise LocalIOError(f"cannot write in {target.parent}: {error.strerror}") from None
         self._direct_fd = -1
+        self._padded = False  # a padded O_DIRECT block ran past the end: truncate
         self._lock = threading.Lock()
         try:
             self._allocate()
@@ -50,8 +68,9 @@ class FileWriter:
             raise
 
     def _allocate(self) -> None:
-        """Reserve the whole file up front: a full disk fails before any byte is fetched."""
-        if self.size == 0:
+        """Reserve a large file up front: a full disk fails before its bytes are fetched
+        (a small file's one write fails as early)."""
+        if self.size <= BLOCK:
             return
         try:
             os.posix_fallocate(self._fd, 0, self.size)
@@ -70,6 +89,7 @@ class FileWriter:
             if length == padded or offset + length == self.size:
                 if padded > length:
                     buffer[length:padded] = bytes(padded - length)
+                    self._padded = True
                 try:
                     self._pwrite(self._direct_fd, memoryview(buffer)[:padded], offset)
                     return
@@ -98,7 +118,8 @@ class FileWriter:
     def finish(self, *, fsync: bool) -> None:
         """Cut the padding off the last block; optionally flush to disk."""
         try:
-            os.ftruncate(self._fd, self.size)
+            if self._padded:
+                os.ftruncate(self._fd, self.size)
             if fsync:
                 os.fsync(self._fd)
         except OSError as error:
