@@ -251,11 +251,13 @@ def _spans(info: ObjectInfo, record: Record | None, part_size: int,
 def download_file(driver: Driver, key: str, dest: str | os.PathLike[str], *,
                   settings: TransferSettings, progress: Progress = _no_progress,
                   info: ObjectInfo | None = None, expect: Record | None = None,
-                  on_info: Callable[[ObjectInfo], None] | None = None) -> DownloadResult:
+                  on_info: Callable[[ObjectInfo], None] | None = None,
+                  mode: int = 0o644) -> DownloadResult:
     """Download one object into `dest`, verified. `info` (e.g. from a listing) spares
     describing the object and pins every range to its ETag; `expect` is the record to
     verify against instead of the object's own (e.g. from a tree manifest); `on_info` is
-    told what the object is as soon as that is known (a progress bar's total)."""
+    told what the object is as soon as that is known (a progress bar's total); the file
+    is created with `mode` (less the umask)."""
     retrier = Retrier(settings.retry, rng=_JITTER)
     target = Path(dest)
     if os.path.isdir(target):  # a missing folder is found when the file is created
@@ -268,7 +270,7 @@ def download_file(driver: Driver, key: str, dest: str | os.PathLike[str], *,
         if on_info is not None:
             on_info(info)
         return _download(driver, info, target, settings=settings, progress=progress,
-                         expect=expect, retrier=retrier, handoff=handoff)
+                         expect=expect, retrier=retrier, handoff=handoff, mode=mode)
     finally:
         for stream in handoff:
             stream.close()
@@ -276,7 +278,7 @@ def download_file(driver: Driver, key: str, dest: str | os.PathLike[str], *,
 
 def _download(driver: Driver, info: ObjectInfo, target: Path, *, settings: TransferSettings,
               progress: Progress, expect: Record | None, retrier: Retrier,
-              handoff: list[ReadStream]) -> DownloadResult:
+              handoff: list[ReadStream], mode: int = 0o644) -> DownloadResult:
     record, reason, part_size = _plan(info, settings, expect)
     spans, first = _spans(info, record, part_size, handoff[0] if handoff else None)
     if first is None:
@@ -284,7 +286,7 @@ def _download(driver: Driver, info: ObjectInfo, target: Path, *, settings: Trans
     url = driver.url(info.key)
     # O_DIRECT pays off on large files; below a block it is only a second open
     writer = FileWriter(_temp_path(target), info.size, target=target,
-                        direct=settings.direct_io and info.size > BLOCK)
+                        direct=settings.direct_io and info.size > BLOCK, mode=mode)
     try:
         def sink(offset: int, buffer: Any, length: int) -> None:
             writer.write(offset, buffer, length)

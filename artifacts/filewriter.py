@@ -29,6 +29,20 @@ def aligned_buffer(size: int = BLOCK) -> mmap.mmap:
     return mmap.mmap(-1, size)
 
 
+def process_umask() -> int:
+    """The umask, read without changing it where /proc allows."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # racy against other threads, hence the /proc path first
+    os.umask(mask)
+    return mask
+
+
 _LOCAL = threading.local()
 
 
@@ -45,10 +59,12 @@ class FileWriter:
     """A file of `size` bytes being written at offsets. A small file (one block or less)
     costs open, write, close: no reservation, no second descriptor, no truncation."""
 
-    def __init__(self, path: Path, size: int, *, target: Path, direct: bool = True) -> None:
+    def __init__(self, path: Path, size: int, *, target: Path, direct: bool = True,
+                 mode: int = 0o644) -> None:
+        """`mode` is the file's own, less the umask (as open(2) applies it)."""
         self.path, self.size, self.target = path, size, target
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except FileNotFoundError:
             raise InvalidSpec(f"destination folder {target.parent} does not exist") from None
         except OSError as error:

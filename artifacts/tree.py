@@ -19,6 +19,7 @@ from pathlib import Path
 from argosy.artifacts.checksum import ALGORITHM
 from argosy.artifacts.download import DownloadResult, download_file, iter_object
 from argosy.artifacts.errors import IntegrityError, InvalidSpec, NotFound, PermanentError
+from argosy.artifacts.filewriter import process_umask
 from argosy.artifacts.manifest import NAME as MANIFEST
 from argosy.artifacts.manifest import FileEntry, Manifest, walk
 from argosy.artifacts.protocol import DeleteFailure, Driver, ObjectInfo
@@ -220,7 +221,8 @@ def download_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
         # arrives; on S3 it comes with the first GET, still no stat).
         expect = _expected(entry) if entry and entry.size <= settings.part_size else None
         result = download_file(driver, info.key, target, settings=settings, progress=progress,
-                               info=info if expect is not None else None, expect=expect)
+                               info=info if expect is not None else None, expect=expect,
+                               mode=entry.mode & 0o777 if entry is not None else 0o644)
         if entry is not None and (entry.checksum != result.checksum or
                                   entry.size != result.size):
             raise IntegrityError(f"{result.url}: does not match the tree manifest "
@@ -268,7 +270,9 @@ def _restore_shape(root: Path, tree_manifest: Manifest) -> None:
         link = root / rel
         link.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(target, link)
-    for entry in tree_manifest.files:
-        os.chmod(root / entry.path, entry.mode & 0o1777)
+    umask = process_umask()
+    for entry in tree_manifest.files:  # created with their modes: only what umask took
+        if entry.mode & 0o1777 & (umask | 0o1000):
+            os.chmod(root / entry.path, entry.mode & 0o1777)
     for rel, mode in sorted(tree_manifest.dirs, reverse=True):
         os.chmod(root / rel, (mode & 0o1777) | 0o700)

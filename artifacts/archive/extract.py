@@ -42,6 +42,7 @@ from argosy.artifacts.archive.paths import check_symlink, member_path, parents
 from argosy.artifacts.archive.tarreader import read_tar
 from argosy.artifacts.archive.zipreader import ReadRange, read_zip
 from argosy.artifacts.errors import IntegrityError, InvalidSpec, LocalIOError
+from argosy.artifacts.filewriter import process_umask
 
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _KEEP_BITS = 0o7777 & ~0o6000  # permissions and sticky; never setuid/setgid
@@ -119,19 +120,6 @@ def _remove(tmp: str) -> None:
         pass  # never hide the error that got us here
 
 
-def _umask() -> int:
-    try:
-        with open("/proc/self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)  # racy against other threads, hence the /proc path first
-    os.umask(mask)
-    return mask
-
-
 def _times(mtime: int) -> tuple[int, int] | None:
     """(atime, mtime) in ns; None for an mtime the OS cannot hold (left as is)."""
     ns = mtime * 1_000_000_000
@@ -151,7 +139,7 @@ class _Extraction:
         self.dir_attrs: dict[str, tuple[int, int]] = {}  # folder -> (mode, mtime)
         self.unselected_dirs: dict[str, tuple[int, int]] = {}
         self.unselected_files: set[str] = set()
-        self.umask = _umask()
+        self.umask = process_umask()
         self.implied_mode = 0o777 & ~self.umask
         self.members = self.files = self.dirs = self.symlinks = self.hardlinks = 0
         self.bytes = self.skipped = 0

@@ -105,6 +105,10 @@ def test_archive_none_is_one_object_per_file(argosy_local, tmp_path: Path) -> No
 def test_archive_none_keeps_links_empty_folders_and_modes_through_its_manifest(
         argosy_local, tmp_path: Path) -> None:
     _tree(tmp_path / "src")
+    for name, mode in (("read-only.txt", 0o440), ("group-writable.txt", 0o664),
+                       ("sticky.txt", 0o1644)):  # created with their modes, or chmodded
+        (tmp_path / "src" / name).write_text(name)
+        (tmp_path / "src" / name).chmod(mode)
     assert argosy_local("cp", "--archive", "none", "src", "local://bkt/t/").code == 0
     keys = argosy_local("ls", "-r", "local://bkt/t/").text
     assert "local://bkt/t/src/.argosy-manifest.json" in keys
