@@ -65,7 +65,7 @@ def test_keys_come_from_the_settings_else_the_environment_as_botocores_chain_tak
 
 @pytest.mark.parametrize("case", [
     "no endpoint", "no keys", "half the keys", "a profile", "sse-kms", "sse-c",
-    "a proxy", "expiring keys", "fips", "a shared config file"])
+    "a proxy", "a proxy for all", "expiring keys", "fips", "a shared config file"])
 def test_whatever_botocore_would_resolve_itself_gets_no_static_route(
         case: str, tmp_path: Path) -> None:
     config = tmp_path / "config"
@@ -85,6 +85,8 @@ def test_whatever_botocore_would_resolve_itself_gets_no_static_route(
         fields["encryption"] = Encryption(mode="c", customer_key=b"k" * 32)
     elif case == "a proxy":
         env["HTTPS_PROXY"] = "http://proxy:3128"
+    elif case == "a proxy for all":
+        env["all_proxy"] = "socks5://proxy:1080"
     elif case == "expiring keys":
         env["AWS_CREDENTIAL_EXPIRATION"] = "2030-01-01T00:00:00Z"
     elif case == "fips":

@@ -48,7 +48,7 @@ def proxied(env: Mapping[str, str] | None = None) -> bool:
 
     found = getproxies_environment() if env is None else {
         k.lower()[:-6]: v for k, v in env.items() if k.lower().endswith("_proxy") and v}
-    return bool(found.get("http") or found.get("https"))
+    return bool(found.get("http") or found.get("https") or found.get("all"))
 
 
 def static_route(settings: S3Settings, bucket: str,
