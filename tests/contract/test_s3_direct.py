@@ -129,8 +129,9 @@ def test_a_direct_put_to_a_missing_bucket_is_not_found_as_through_botocore(
     driver = s3_driver(*endpoint, unique_bucket(), create=False)
     driver = driver if route == "static" else resolved(driver)
     assert driver._direct is not None
-    with pytest.raises(NotFound, match="no such bucket"):
-        driver.put("k", b"abc", size=3, metadata={})
+    for body in (b"abc", b"x" * (8 << 20)):  # a large body is refused as one, not as a reset
+        with pytest.raises(NotFound, match="no such bucket"):
+            driver.put("k", body, size=len(body), metadata={})
 
 
 @pytest.mark.rgw
