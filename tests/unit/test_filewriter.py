@@ -47,3 +47,23 @@ def test_an_unaligned_block_goes_through_the_page_cache(tmp_path: Path) -> None:
     writer.write(100, buffer, len(data) - 100)
     writer.finish(fsync=True)
     assert (tmp_path / "f.tmp").read_bytes() == data
+
+
+def test_the_page_cache_gets_writes_of_at_most_a_piece(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from argosy.artifacts import filewriter
+
+    sizes: list[int] = []
+    real = os.pwrite
+
+    def counted(fd: int, data: memoryview, offset: int) -> int:
+        sizes.append(len(data))
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(filewriter.os, "pwrite", counted)
+    data = os.urandom(2 * BLOCK + 5)
+    writer = FileWriter(tmp_path / "f.tmp", len(data), target=tmp_path / "f", direct=False)
+    _write_all(writer, data)
+    writer.finish(fsync=False)
+    assert (tmp_path / "f.tmp").read_bytes() == data
+    assert max(sizes) == filewriter.PIECE and sum(sizes) == len(data)
