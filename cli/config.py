@@ -69,6 +69,8 @@ class Config:
             stream_part_size=min(part * MiB, defaults.stream_part_size) if part
             else defaults.stream_part_size,
             concurrency=conc or defaults.concurrency,
+            direct_io=bool(getattr(self.args, "direct_io", False))
+            or TransferSettings.direct_io_asked(self.env),
             retry=RetryPolicy(),
         )
 

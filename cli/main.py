@@ -33,6 +33,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sse-c-key-file", metavar="FILE", help="32-byte SSE-C key")
     p.add_argument("--part-size", type=int, metavar="MiB", help="multipart part size")
     p.add_argument("--concurrency", type=int, metavar="N", help="parts in flight")
+    p.add_argument("--direct-io", action="store_true",
+                   help="write downloads with O_DIRECT, past the page cache "
+                        "(also ARGOSY_DIRECT_IO=1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     p.add_argument("-v", "--verbose", action="store_true", help="log retries and requests")
 

@@ -116,10 +116,11 @@ def context(args: argparse.Namespace, env: Mapping[str, str]
     return ctx, template, layers
 
 
-def transfer_settings(artifacts: int) -> TransferSettings:
+def transfer_settings(artifacts: int, env: Mapping[str, str]) -> TransferSettings:
     at_once = max(1, min(4, artifacts))
     return TransferSettings(concurrency=max(2, PARTS_IN_FLIGHT // at_once),
-                            stream_part_size=8 * MiB)
+                            stream_part_size=8 * MiB,
+                            direct_io=TransferSettings.direct_io_asked(env))
 
 
 def init(args: argparse.Namespace) -> int:
@@ -128,7 +129,7 @@ def init(args: argparse.Namespace) -> int:
     ctx, template, layers = context(args, os.environ)
     ensure_container_dir(args.var_dir)  # an unwritable var dir fails before any download
     results = fetch_inputs(template, ctx=ctx, layers=layers, root=args.root,
-                           settings=transfer_settings(len(template.inputs)),
+                           settings=transfer_settings(len(template.inputs), os.environ),
                            open_driver=DriverCache())
     report.write_json(args.var_dir / "inputs.json",
                       report.inputs_document(results, template=template.name))
@@ -163,7 +164,7 @@ def wait(args: argparse.Namespace) -> int:
     log = args.var_dir / "ctr" / "main" / "combined"
     results = upload_outputs(
         template, ctx=ctx, layers=layers, root=args.root,
-        settings=transfer_settings(len(template.outputs)), main_failed=exit_code != 0,
+        settings=transfer_settings(len(template.outputs), os.environ), main_failed=exit_code != 0,
         open_driver=DriverCache(),
         provenance=_provenance(ctx), log=log if repository_archive_logs(ctx, template) or any(
             a.archive_logs for a in template.outputs) else None)
