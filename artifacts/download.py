@@ -304,7 +304,7 @@ def _download(driver: Driver, info: ObjectInfo, target: Path, *, settings: Trans
 
         whole = _Fold()
         if len(spans) <= 1:
-            # one range (most small files): no pool, and a buffer no larger than it
+            # one range (most small files): no pool, the thread's own block
             for piece in one(spans[0], thread_buffer()) if spans else []:
                 whole.add(*piece)
         else:

@@ -15,7 +15,6 @@ Child processes: none; the data path is threads in this process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from argosy.artifacts.errors import InvalidSpec
@@ -65,12 +64,6 @@ class TransferSettings:
     def stream_parts(self) -> int:
         """Parts in flight when streaming."""
         return min(self.concurrency, self.stream_concurrency)
-
-    @staticmethod
-    def direct_io_asked(env: Mapping[str, str]) -> bool:
-        """ARGOSY_DIRECT_IO=1 (or true/yes/on): write downloads with O_DIRECT, e.g. in a
-        pod whose memory limit should not carry the download's page cache."""
-        return env.get("ARGOSY_DIRECT_IO", "").strip().lower() in ("1", "true", "yes", "on")
 
     def part_size_for(self, size: int) -> int:
         """The configured part size, grown if needed to stay within 10,000 parts."""

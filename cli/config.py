@@ -31,6 +31,12 @@ def default_local_root(env: Mapping[str, str]) -> str:
     return os.path.join(data_home, "argosy")
 
 
+def direct_io_asked(env: Mapping[str, str]) -> bool:
+    """ARGOSY_DIRECT_IO=1 (or true/yes/on): write downloads with O_DIRECT, e.g. in a pod
+    whose memory limit should not carry the download's page cache (CLI and sidecar)."""
+    return env.get("ARGOSY_DIRECT_IO", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass
 class Config:
     args: argparse.Namespace
@@ -70,7 +76,7 @@ class Config:
             else defaults.stream_part_size,
             concurrency=conc or defaults.concurrency,
             direct_io=bool(getattr(self.args, "direct_io", False))
-            or TransferSettings.direct_io_asked(self.env),
+            or direct_io_asked(self.env),
             retry=RetryPolicy(),
         )
 

@@ -29,7 +29,7 @@ from argosy.artifacts import repository as repo
 from argosy.artifacts.errors import ArtifactError, InvalidSpec
 from argosy.artifacts.provenance import Provenance
 from argosy.artifacts.settings import MiB, TransferSettings
-from argosy.config import default_local_root
+from argosy.config import default_local_root, direct_io_asked
 from argosy.sidecar import report
 from argosy.sidecar.options import Layers, read_annotations
 from argosy.sidecar.resolve import (
@@ -120,7 +120,7 @@ def transfer_settings(artifacts: int, env: Mapping[str, str]) -> TransferSetting
     at_once = max(1, min(4, artifacts))
     return TransferSettings(concurrency=max(2, PARTS_IN_FLIGHT // at_once),
                             stream_part_size=8 * MiB,
-                            direct_io=TransferSettings.direct_io_asked(env))
+                            direct_io=direct_io_asked(env))
 
 
 def init(args: argparse.Namespace) -> int:

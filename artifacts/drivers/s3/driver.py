@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from argosy.artifacts.drivers.s3.dates import timestamp
 from argosy.artifacts.drivers.s3.direct import DIRECT_MAX, Direct, Failure, Signer
 from argosy.artifacts.drivers.s3.errors import map_error, refused
-from argosy.artifacts.drivers.s3.route import static_route
+from argosy.artifacts.drivers.s3.route import Route, static_route
 from argosy.artifacts.drivers.s3.settings import EXPECT_CONTINUE_MIN, S3Settings
 from argosy.artifacts.errors import (
     ArtifactError,
@@ -188,19 +188,18 @@ class S3Driver:
         # on a static route every object request goes direct (`wire`); otherwise only
         # small PUTs and GETs do, on the URL and credentials botocore resolved
         self._wire = route is not None
-        if route is not None:
-            extra = {"x-amz-server-side-encryption": "AES256"} \
-                if self._enc.mode == "s3" else {}
-            keys = (route.access_key, route.secret_key, route.token)
-            self._direct: Direct | None = Direct(
-                route.base, Signer(route.region, lambda: keys), extra=extra,
-                pool_size=settings.max_connections,
-                timeout=(settings.connect_timeout, settings.read_timeout),
-                ca_certs=route.ca_certs, verify=route.verify)
-        else:
-            from argosy.artifacts.drivers.s3.sdk import direct_from_client
+        if route is None:
+            from argosy.artifacts.drivers.s3.sdk import resolved_route
 
-            self._direct = direct_from_client(self._client, settings, bucket)
+            route = resolved_route(self._client, settings, bucket)
+        self._direct = self._open_direct(route) if route is not None else None
+
+    def _open_direct(self, route: Route) -> Direct:
+        extra = {"x-amz-server-side-encryption": "AES256"} if self._enc.mode == "s3" else {}
+        return Direct(route.base, Signer(route.region, route.credentials), extra=extra,
+                      pool_size=self.settings.max_connections,
+                      timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                      ca_certs=route.ca_certs, verify=route.verify)
 
     @property
     def _client(self) -> Any:

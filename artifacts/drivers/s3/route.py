@@ -22,6 +22,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from argosy.artifacts.drivers.s3.direct import Credentials
 from argosy.artifacts.drivers.s3.settings import S3Settings
 
 _DNS_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
@@ -33,11 +34,12 @@ _BOTOCORE_ONLY = ("AWS_CREDENTIAL_EXPIRATION", "AWS_USE_FIPS_ENDPOINT",
 
 @dataclass(frozen=True)
 class Route:
+    """Where the direct path sends a bucket's object requests, and as whom: from
+    `static_route` (computed here) or from botocore's own resolution (`sdk.py`)."""
+
     base: str  # scheme://host/path/ up to the key
     region: str
-    access_key: str
-    secret_key: str = field(repr=False)
-    token: str | None = field(repr=False)
+    credentials: Credentials = field(repr=False)  # (access key, secret, token), now
     verify: bool
     ca_certs: str | None
 
@@ -64,7 +66,7 @@ def static_route(settings: S3Settings, bucket: str,
         return None
     trust = _trust(settings.verify, env)
     return Route(base, settings.region or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-                 *keys, verify=trust is not False,
+                 lambda: keys, verify=trust is not False,
                  ca_certs=trust if isinstance(trust, str) else None)
 
 

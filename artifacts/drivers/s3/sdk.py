@@ -34,9 +34,8 @@ from botocore.loaders import Loader, instance_cache
 from botocore.utils import parse_timestamp
 
 from argosy.artifacts.drivers.s3.dates import timestamp
-from argosy.artifacts.drivers.s3.direct import Direct, Signer
 from argosy.artifacts.drivers.s3.errors import refused, tls_failed
-from argosy.artifacts.drivers.s3.route import proxied
+from argosy.artifacts.drivers.s3.route import Route, proxied
 from argosy.artifacts.drivers.s3.settings import EXPECT_CONTINUE_MIN, S3Settings
 from argosy.artifacts.errors import (
     AccessDenied,
@@ -177,11 +176,11 @@ def _content_md5(request: Any, **_: Any) -> None:
     request.headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
 
 
-def direct_from_client(client: Any, settings: S3Settings, bucket: str) -> Direct | None:
-    """The botocore-free path for small PUTs and GETs, where it sends exactly what botocore
-    would (see `direct.py`); None where it might not. It reads two of botocore's private
-    attributes (the client's credentials and TLS setting): if a botocore release drops
-    them, small PUTs simply go through botocore again."""
+def resolved_route(client: Any, settings: S3Settings, bucket: str) -> Route | None:
+    """The route botocore resolved for the bucket, for the direct path's small PUTs and
+    GETs (see `direct.py`); None where the direct path might not send what botocore
+    would. It reads two of botocore's private attributes (the client's credentials and
+    TLS setting): if a botocore release drops them, everything goes through botocore."""
     if settings.encryption.mode not in ("none", "s3") or proxied():
         return None
     signer = getattr(client, "_request_signer", None)
@@ -204,12 +203,5 @@ def direct_from_client(client: Any, settings: S3Settings, bucket: str) -> Direct
         now = credentials.get_frozen_credentials()
         return now.access_key, now.secret_key, now.token
 
-    extra = {"x-amz-server-side-encryption": "AES256"} if settings.encryption.mode == "s3" \
-        else {}
-    return Direct(base[:-1], Signer(region, frozen), extra=extra,
-                     pool_size=settings.max_connections,
-                     timeout=(settings.connect_timeout, settings.read_timeout),
-                     ca_certs=verify if isinstance(verify, str) else None,
-                     verify=verify is not False)
-
-
+    return Route(base[:-1], region, frozen, verify=verify is not False,
+                 ca_certs=verify if isinstance(verify, str) else None)
