@@ -45,7 +45,7 @@ ISAL_ERROR = cast("type[Exception]", isal_zlib.error)  # isal's stub types it as
 
 
 MAX_THREADS = 4  # zstd workers; each holds about ZSTD_JOB_SIZE x 3 in flight
-ZSTD_JOB_SIZE = 2 << 20  # as fast as zstd's default jobs here, at a quarter of the memory
+ZSTD_JOB_SIZE = 4 << 20  # 3% faster tar.zst uploads here than 2 MiB jobs; 8 MiB no faster
 
 
 def usable_cpus() -> int:
