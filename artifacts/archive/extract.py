@@ -195,6 +195,8 @@ class _Extraction:
                                          and path not in self.explicit):
             raise InvalidSpec(f"archive member {entry.path!r} appears twice (or clashes with"
                               " a folder its earlier members need)")
+        if self.kinds.get(path.rpartition("/")[0]) is EntryType.DIR:
+            return  # a folder made here, after the same check of its own parents
         for parent in parents(path):
             kind = self.kinds.get(parent)
             if kind is None:

@@ -173,9 +173,15 @@ def _byte_sum(block: bytes) -> int:
 
 
 def decode_header(block: bytes) -> RawHeader:
-    (name, mode, _, _, size_f, mtime_f, checksum_f, typeflag, linkname, magic, _, _, _, _,
+    (name, mode_f, _, _, size_f, mtime_f, checksum_f, typeflag, linkname, magic, _, _, _, _,
      prefix, _) = _FIELDS.unpack(block)
-    stored = parse_number(checksum_f, "checksum")
+    try:  # the usual case, plain octal, in one go; anything else field by field
+        stored, mode, size, mtime = (int(checksum_f.partition(b"\x00")[0], 8),
+                                     int(mode_f.partition(b"\x00")[0], 8),
+                                     int(size_f.partition(b"\x00")[0], 8),
+                                     int(mtime_f.partition(b"\x00")[0], 8))
+    except ValueError:
+        stored, mode = parse_number(checksum_f, "checksum"), -1
     if _byte_sum(block) - sum(checksum_f) + 256 != stored:
         rest = block[:148] + b"        " + block[156:]
         if sum(b - 256 if b > 127 else b for b in rest) != stored:  # old tars: signed chars
@@ -185,11 +191,12 @@ def decode_header(block: bytes) -> RawHeader:
         prefix = _cstring(prefix)
         if prefix:
             name = prefix + b"/" + name
-    size = parse_number(size_f, "size")
+    if mode < 0:  # checked only now: a header that is not one reports its checksum first
+        mode, size, mtime = (parse_number(mode_f, "mode"), parse_number(size_f, "size"),
+                             parse_number(mtime_f, "mtime"))
     if size < 0:
         raise IntegrityError(f"tar header for {name!r} declares a negative size")
-    return RawHeader(name, parse_number(mode, "mode") & 0o7777, size,
-                     parse_number(mtime_f, "mtime"), typeflag, _cstring(linkname))
+    return RawHeader(name, mode & 0o7777, size, mtime, typeflag, _cstring(linkname))
 
 
 def parse_pax(data: bytes) -> dict[bytes, bytes]:

@@ -213,7 +213,7 @@ def _text(value: bytes) -> str:
 
 def _entry(raw: tf.RawHeader, pax: dict[bytes, bytes]) -> Entry:
     name = _text(pax.get(b"path", raw.name))
-    if any(key.startswith(b"GNU.sparse.") for key in pax):
+    if pax and any(key.startswith(b"GNU.sparse.") for key in pax):
         raise InvalidSpec(f"tar member {name!r} is a GNU sparse file: not supported")
     kind = _TYPES.get(raw.typeflag)
     if kind is None:
