@@ -37,6 +37,10 @@ emptied, RGW's garbage collection forced and dirty pages synced between runs:
     argosy      argosy cp -q --archive none SUBSET s3://B/proxied/
     boto3-seq   put_object per file, in sequence             (first --slow-runs rounds)
 
+Before each extraction (download cases) the filesystem's file creation is probed and, if
+it is in ext4's slow window after a large delete, waited out (bench/fsstate.py); the
+figure is kept with the run.
+
 Verification, outside the timed region: every download is compared with the corpus (paths
 and sizes; bytes too in the first round); every flat upload is listed back (paths and
 sizes); every archive object's size is checked, and in the first round the s5cmd pipe's
@@ -55,6 +59,7 @@ import os
 import platform
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -70,6 +75,7 @@ from botocore.config import Config
 
 from bench import corpus, dirs_report, noise, rgw, rss
 from bench.dirs_report import DirRun
+from bench.fsstate import FsState
 from bench.s3 import BASE, CONSOLE, compile_argosy
 
 MiB = 1 << 20
@@ -103,6 +109,7 @@ class Ctx:
     subset: Path
     subset_tree: corpus.TreeStats
     proxy: Proxy | None = None
+    fs: FsState | None = None  # probes file creation before every extraction
     overhead: float = 0.0  # seconds spent emptying the bucket between runs
     failures: list[str] = field(default_factory=list)
     runs: list[DirRun] = field(default_factory=list)
@@ -210,6 +217,9 @@ def tool_env(ctx: Ctx, endpoint: str | None = None) -> dict[str, str]:
 def measure(ctx: Ctx, case: str, round_: int, cmd: list[str], *, files: int, size: int,
             endpoint: str | None = None, timeout: float = 900,
             extra_env: dict[str, str] | None = None) -> DirRun | None:
+    fs_us = None
+    if ctx.fs is not None and case.startswith(("down:", "none-down:")):
+        fs_us = ctx.fs.ready()
     pids = noise.daemon_pids(ctx.gateway.state_dir)
     if endpoint and ctx.proxy:
         pids.append(ctx.proxy.proc.pid)  # the proxy's CPU counts as the server's
@@ -234,7 +244,7 @@ def measure(ctx: Ctx, case: str, round_: int, cmd: list[str], *, files: int, siz
         except (ValueError, KeyError, TypeError):
             continue
     return DirRun(case, round_, files, size, 0, m.seconds, inner, m.peak_rss, m.tree_rss,
-                  m.hwm_self, m.cpu_seconds, server_cpu, foreign_cpu, "", shown)
+                  m.hwm_self, m.cpu_seconds, server_cpu, foreign_cpu, "", shown, fs_us)
 
 
 def keep(ctx: Ctx, run: DirRun) -> None:
@@ -589,8 +599,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # so the cleanup below runs (proxy, RGW, work folder)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    signal.signal(signal.SIGTERM, _terminated)
     units = list(UNITS)
     if args.baseline:
         units += baseline_units(args.baseline.resolve())
@@ -640,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
             gateway = rgw.start(state)
             log(f"RGW at {gateway.endpoint}")
         ctx = Ctx(gateway, f"argosy-dirs-{secrets.token_hex(4)}", admin_client(gateway), work,
-                  tree_root, tree, subset_root, subset_tree)
+                  tree_root, tree, subset_root, subset_tree, fs=FsState(work / "fs", log))
         ctx.admin.create_bucket(Bucket=ctx.bucket)
         if any(u.proxied for u in units):
             proxy = start_proxy(gateway.endpoint, args.delay_ms)
@@ -668,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
             proxy = None
         meta.update(loadavg_end=os.getloadavg(), seconds=round(time.monotonic() - began, 1),
                     between_runs_seconds=round(ctx.overhead, 1), failures=ctx.failures,
+                    waited_for_fs_seconds=round(ctx.fs.waited_s, 1) if ctx.fs else 0.0,
                     proxy=proxy_stats)
         text = dirs_report.table(ctx.runs, meta)
         extra = baseline_lines(ctx.runs)

@@ -37,6 +37,7 @@ class DirRun:
     foreign_cpu: float
     verified: str
     command: str
+    fs_create_us: float | None = None  # extractions: the filesystem's state just before
 
     @property
     def mib_s(self) -> float:
@@ -199,6 +200,11 @@ def table(runs: list[DirRun], meta: dict[str, Any]) -> str:
               f"({CPUS} CPUs; RGW, the tools and any other work share them); took "
               f"{meta.get('seconds', 0):.0f} s, of which {meta.get('between_runs_seconds', 0):.0f}"
               " s emptying the bucket between runs"]
+    probed = [r.fs_create_us for r in runs if r.fs_create_us is not None]
+    if probed:
+        lines.append(f"file creation probed before each extraction: {min(probed):.0f}-"
+                     f"{max(probed):.0f} us a file (normal <= 150; see bench/fsstate.py), "
+                     f"{meta.get('waited_for_fs_seconds', 0):.0f} s spent waiting for it")
     if meta.get("proxy"):
         p = meta["proxy"]
         proxied = sum(r.files for r in runs if r.case.startswith("proxy:"))
