@@ -101,6 +101,9 @@ class Driver(Protocol):
 
     scheme: str
     bucket: str
+    copy_limit: int
+    """The largest object `replace_metadata` copies in one request (S3 5 GiB, OSS 1 GB);
+    the metadata of a larger one is replaced by a multipart copy (`copy_part`)."""
 
     def url(self, key: str) -> str: ...
 
@@ -138,8 +141,16 @@ class Driver(Protocol):
 
     def replace_metadata(self, key: str, metadata: Mapping[str, str], *,
                          if_match: str) -> str:
-        """Set the user metadata of an existing object in place; returns the new ETag.
-        Fails with PreconditionFailed when the object is no longer `if_match`."""
+        """Set the user metadata of an existing object of at most `copy_limit` bytes in
+        place; returns the new ETag. Fails with PreconditionFailed when the object is no
+        longer `if_match`."""
+        ...
+
+    def copy_part(self, key: str, upload_id: str, number: int, *, start: int, end: int,
+                  if_match: str) -> Part:
+        """Copy bytes `start..end` (inclusive) of the object `key` itself, on the server,
+        into part `number` of the multipart upload `upload_id` of the same key. Fails
+        with PreconditionFailed when the object is no longer `if_match`."""
         ...
 
 

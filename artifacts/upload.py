@@ -123,15 +123,49 @@ def multipart_etag(parts: list[Part]) -> str | None:
 
 
 def _record_after(driver: Driver, key: str, etag: str, record: Record,
-                  metadata: Mapping[str, str], retrier: Retrier) -> tuple[str, Record | None, str]:
+                  metadata: Mapping[str, str], retrier: Retrier,
+                  concurrency: int) -> tuple[str, Record | None, str]:
+    full = {**metadata, **record.to_metadata()}
     try:
-        new_etag = retrier.call(lambda: driver.replace_metadata(
-            key, {**metadata, **record.to_metadata()}, if_match=etag), what="record checksum")
+        if record.size > driver.copy_limit:
+            new_etag = _replace_by_parts(driver, key, etag, record.size, full, retrier,
+                                         concurrency)
+        else:
+            new_etag = retrier.call(lambda: driver.replace_metadata(key, full, if_match=etag),
+                                    what="record checksum")
         return new_etag or driver.stat(key).etag, record, ""
     except ArtifactError as error:
         note = f"uploaded, but the checksum record was not written ({error}): unverified"
         log.warning("%s", note)
         return etag, None, note
+
+
+COPY_PART = 1 << 30  # bytes per server-side copied part (S3 takes up to 5 GiB)
+
+
+def _replace_by_parts(driver: Driver, key: str, etag: str, size: int,
+                      metadata: Mapping[str, str], retrier: Retrier,
+                      concurrency: int) -> str:
+    """Set the metadata of an object too large for one copy request (S3 refuses to copy
+    more than 5 GiB at once, OSS more than 1 GB): a multipart upload of the same key,
+    created with the metadata, whose parts are server-side copies of the object's own
+    ranges, each pinned to `etag`. No data crosses the network. If the object changes
+    meanwhile, a part copy fails with PreconditionFailed and the upload is aborted (the
+    object stays as it was, unverified)."""
+    step = max(min(driver.copy_limit, COPY_PART), -(-size // MAX_PARTS))
+    with _Multipart(driver, key, retrier, metadata) as upload:
+
+        def copy(number: int) -> Part:
+            start = (number - 1) * step
+            end = min(start + step, size) - 1
+            return retrier.call(lambda: driver.copy_part(
+                key, upload.upload_id, number, start=start, end=end, if_match=etag),
+                what=f"copy part {number} of {driver.url(key)}")
+
+        count = -(-size // step)
+        parts = _run_parts(concurrency, [functools.partial(copy, n)
+                                         for n in range(1, count + 1)])
+        return upload.complete(parts)
 
 
 def _run_parts(pool_size: int, tasks: list[Callable[[], Part]]) -> list[Part]:
@@ -308,7 +342,8 @@ def _put_parts(driver: Driver, key: str, fd: int, st: os.stat_result, name: str,
             checkpoint.remove()
     record = Record(combine_all((crcs[p.number], p.size) for p in parts), size, part_size,
                     [crcs[p.number] for p in parts])
-    etag, kept, note = _record_after(driver, key, etag, record, metadata, retrier)
+    etag, kept, note = _record_after(driver, key, etag, record, metadata, retrier,
+                                     settings.concurrency)
     return UploadResult(url, size, etag, kept, count, note, resumed_parts=len(done))
 
 
@@ -433,5 +468,6 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
             checkpoint.remove()
     size = sum(length for _, length in crcs)
     record = Record(combine_all(crcs), size, part_size, [c for c, _ in crcs])
-    etag, kept, note = _record_after(driver, key, etag, record, metadata, retrier)
+    etag, kept, note = _record_after(driver, key, etag, record, metadata, retrier,
+                                     settings.concurrency)
     return UploadResult(url, size, etag, kept, len(parts), note, resumed_parts=len(done))

@@ -6,8 +6,8 @@ minutes and checks each one it skips (`recently_deleted()` in `find_inode_bit`):
 creates took 12-15 s of system time instead of ~1 s, for up to ~5 minutes after the
 delete. An extraction measured in that window measures the kernel's state, not the
 tool, and it swung the download + extract ratio between 1.1x and 1.7x from run to run.
-So before each extraction the benchmark creates a few hundred small files (never
-deleted until the end: a delete is what starts the slow window) and, if each took
+So before each extraction the benchmark creates a thousand small files in 40 new
+folders (never deleted until the end: a delete is what starts the slow window) and, if each took
 longer than NORMAL_US, waits and probes again, for at most `limit_s`. The last probe's
 figure goes into the run's record either way.
 """
@@ -19,24 +19,29 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-PROBE_FILES = 500
+PROBE_FOLDERS = 40  # ext4 spreads new folders over block groups, as an extraction's
+PROBE_FILES = 25  # files in each; one folder alone stays in one (possibly unaffected) group
 NORMAL_US = 150.0  # ~30 us a 4 KiB file here normally; 600-750 us in the slow window
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 
 
-def create_cost_us(folder: Path, files: int = PROBE_FILES) -> float:
+def create_cost_us(folder: Path, folders: int = PROBE_FOLDERS,
+                   files: int = PROBE_FILES) -> float:
     """Microseconds per file to create, write 4 KiB into and close `files` new files in
-    the new folder `folder`."""
+    each of `folders` new folders under the new folder `folder`."""
     folder.mkdir(parents=True)
     block = b"x" * 4096
     began = time.perf_counter()
-    for i in range(files):
-        fd = os.open(folder / f"p{i}", _FLAGS, 0o644)
-        try:
-            os.write(fd, block)
-        finally:
-            os.close(fd)
-    return (time.perf_counter() - began) / files * 1e6
+    for d in range(folders):
+        sub = folder / f"d{d}"
+        sub.mkdir()
+        for i in range(files):
+            fd = os.open(sub / f"p{i}", _FLAGS, 0o644)
+            try:
+                os.write(fd, block)
+            finally:
+                os.close(fd)
+    return (time.perf_counter() - began) / (folders * files) * 1e6
 
 
 class FsState:

@@ -247,6 +247,19 @@ class Direct:
         return self._answer(self._send("DELETE", key, query={"uploadId": upload_id}), None,
                             ok=204)
 
+    def copy_part(self, key: str, upload_id: str, number: int, source: str, start: int,
+                  end: int, if_match: str) -> str | Failure:
+        """Copy bytes `start..end` of `source` (`bucket/key`), if its ETag is still
+        `if_match`, into part `number` of an upload; the part's ETag or the Failure."""
+        headers = {"x-amz-copy-source": quote(source, safe="-._~/"),
+                   "x-amz-copy-source-range": f"bytes={start}-{end}",
+                   "x-amz-copy-source-if-match": f'"{if_match}"'}
+        response = self._send("PUT", key, query={"partNumber": str(number),
+                                                 "uploadId": upload_id},
+                              headers=headers, length=0)
+        answer = self._answer(response, _ETAG)
+        return answer.strip('"') if isinstance(answer, str) else answer
+
     def copy_in_place(self, key: str, source: str, metadata: Mapping[str, str],
                       if_match: str) -> str | Failure:
         """Replace the object's metadata by copying it onto itself, if its ETag is

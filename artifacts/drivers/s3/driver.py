@@ -172,6 +172,7 @@ def _ascii(metadata: Mapping[str, str]) -> bool:
 
 class S3Driver:
     scheme = "s3"
+    copy_limit = 5 << 30  # CopyObject's limit on AWS; larger objects copy by parts
 
     def __init__(self, settings: S3Settings, bucket: str, *, client: Any | None = None):
         if not bucket:
@@ -442,6 +443,22 @@ class S3Driver:
                 Metadata=dict(metadata), **self._enc.write_args(),
                 **self._enc.copy_source_args())
         return str(resp.get("CopyObjectResult", {}).get("ETag", "")).strip('"')
+
+    def copy_part(self, key: str, upload_id: str, number: int, *, start: int, end: int,
+                  if_match: str) -> Part:
+        direct = self._all_direct()
+        if direct is not None:
+            source = f"{self.bucket}/{key}"
+            etag = self._ask(key, lambda: direct.copy_part(key, upload_id, number, source,
+                                                           start, end, if_match))
+            return Part(number, etag, end - start + 1)
+        with self._errors(key):
+            resp = self._client.upload_part_copy(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                CopySourceRange=f"bytes={start}-{end}", CopySourceIfMatch=f'"{if_match}"',
+                **self._enc.customer_args(), **self._enc.copy_source_args())
+        return Part(number, str(resp["CopyPartResult"]["ETag"]).strip('"'), end - start + 1)
 
     def create_bucket(self) -> None:
         with self._errors():
