@@ -15,6 +15,7 @@ from .oss_multipart import (
     list_multipart_uploads,
     list_parts,
     upload_part,
+    upload_part_copy,
 )
 from .oss_ops import (
     REGION,
@@ -140,7 +141,7 @@ OPERATIONS: dict[str, Operation] = {
     "DeleteObject": delete_object, "DeleteMultipleObjects": delete_multiple_objects,
     "ListObjects": list_objects, "ListObjectsV2": list_objects_v2,
     "InitiateMultipartUpload": initiate_multipart_upload, "UploadPart": upload_part,
-    "CompleteMultipartUpload": complete_multipart_upload,
+    "UploadPartCopy": upload_part_copy, "CompleteMultipartUpload": complete_multipart_upload,
     "AbortMultipartUpload": abort_multipart_upload, "ListParts": list_parts,
     "ListMultipartUploads": list_multipart_uploads,
     "PutBucket": put_bucket, "HeadBucket": head_bucket, "DeleteBucket": delete_bucket,

@@ -4,7 +4,10 @@ Clients get multipart uploads subtly wrong in ways only a strict server shows:
 parts listed out of order (InvalidPartOrder), an ETag that does not match the
 uploaded part (InvalidPart), a non-final part under 100 KiB (EntityTooSmall),
 a finished or aborted upload id (NoSuchUpload).  This module enforces those
-rules and produces OSS-style results: the object ETag is
+rules and produces OSS-style results.  A part copied on the server from an
+existing object (UploadPartCopy) is stored exactly like an uploaded one (the
+MD5 ETag and CRC64 of its bytes, its size), so ListParts and Complete treat
+both alike.  The object ETag is
 ``"<MD5 of the concatenated binary part MD5s>-<number of parts>"`` and its
 ``x-oss-hash-crc64ecma`` is the CRC64 of the whole content, combined from the
 part CRCs.
@@ -14,11 +17,22 @@ from __future__ import annotations
 
 import base64
 import itertools
+import re
 import time
+from collections.abc import Iterator
+from typing import BinaryIO
 
-from .oss_ops import DEFAULT_CONTENT_TYPE, _bucket, _int_arg, _url_encoding, _xml_reply
+from .oss_ops import (
+    DEFAULT_CONTENT_TYPE,
+    _bucket,
+    _int_arg,
+    _url_encoding,
+    _xml_reply,
+    check_copy_source_conditions,
+    copy_source,
+)
 from .oss_store import MAX_PARTS, MIN_PART_SIZE, PartMeta, Store, Upload
-from .oss_wire import OssRequest, Reply
+from .oss_wire import CHUNK_SIZE, OssRequest, Reply
 from .oss_xml import (
     OssError,
     XmlChild,
@@ -28,6 +42,8 @@ from .oss_xml import (
     parse_xml,
     quoted_etag,
 )
+
+_COPY_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
 def initiate_multipart_upload(store: Store, req: OssRequest) -> Reply:
@@ -42,11 +58,16 @@ def initiate_multipart_upload(store: Store, req: OssRequest) -> Reply:
     return _xml_reply("InitiateMultipartUploadResult", children)
 
 
-def upload_part(store: Store, req: OssRequest) -> Reply:
+def _part_number(req: OssRequest) -> int:
     number = _int_arg(req, "partNumber", 0, 1, MAX_PARTS)
     if number == 0:
         raise OssError("InvalidArgument", "Part number must be an integer between 1 and 10000.",
                        extra={"ArgumentName": "partNumber"})
+    return number
+
+
+def upload_part(store: Store, req: OssRequest) -> Reply:
+    number = _part_number(req)
     upload = store.upload(_bucket(req), req.key, req.query["uploadId"])
     expected = req.content_md5()
     received = store.receive(_bucket(req), req.body.chunks(), upload.upload_id)
@@ -58,6 +79,65 @@ def upload_part(store: Store, req: OssRequest) -> Reply:
     store.commit_part(_bucket(req), upload, part)
     return Reply(200, {"ETag": quoted_etag(part.etag), "x-oss-hash-crc64ecma": str(part.crc64),
                        "Content-MD5": base64.b64encode(received.md5).decode()})
+
+
+def _copy_range(req: OssRequest, size: int) -> tuple[int, int] | None:
+    """``x-oss-copy-source-range: bytes=first-last`` as (first, last); None when absent (the
+    whole source). A range that is malformed or does not lie within the source is
+    InvalidArgument, not clamped: unlike a GET, a copy never settles for other bytes."""
+    value = req.header("x-oss-copy-source-range").strip()
+    if not value:
+        return None
+    match = _COPY_RANGE.match(value)
+    first = int(match[1]) if match else 0
+    last = int(match[2]) if match and match[2] else size - 1
+    if match is None or first > last or last >= size:
+        raise OssError("InvalidArgument", "The x-oss-copy-source-range is invalid.",
+                       extra={"ArgumentName": "x-oss-copy-source-range", "ArgumentValue": value})
+    return first, last
+
+
+def _read_span(data: BinaryIO, first: int, length: int) -> Iterator[bytes]:
+    data.seek(first)
+    while length > 0:
+        chunk = data.read(min(CHUNK_SIZE, length))
+        if not chunk:
+            raise OssError("InternalError", "source data file shorter than recorded",
+                           status=500)
+        length -= len(chunk)
+        yield chunk
+
+
+def upload_part_copy(store: Store, req: OssRequest) -> Reply:
+    """UploadPartCopy: an UploadPart whose bytes come from an existing object (all of it, or
+    ``x-oss-copy-source-range``), under the ``x-oss-copy-source-if-*`` conditions."""
+    number = _part_number(req)
+    upload = store.upload(_bucket(req), req.key, req.query["uploadId"])
+    if not req.header("x-oss-copy-source").startswith("/"):
+        raise OssError("InvalidArgument", "x-oss-copy-source is invalid, it must start "
+                       "with /.", extra={"ArgumentName": "x-oss-copy-source",
+                                         "ArgumentValue": req.header("x-oss-copy-source")})
+    req.body.drain()
+    source_bucket, source_key = copy_source(req)
+    # the file is opened with its metadata, so the bytes copied are the version checked
+    meta, data = store.open_object(source_bucket, source_key)
+    with data:
+        check_copy_source_conditions(req, meta, not_modified=False)
+        span = _copy_range(req, meta.size)
+        first, last = span if span is not None else (0, meta.size - 1)
+        received = store.receive(_bucket(req), _read_span(data, first, last - first + 1),
+                                 upload.upload_id)
+    part = PartMeta(number, received.size, received.md5.hex().upper(), received.crc64,
+                    time.time(), received.path.name)
+    store.commit_part(_bucket(req), upload, part)
+    # as OSS answers it: the ETag both in the document and as a header, and the range
+    # copied when one was asked for
+    reply = _xml_reply("CopyPartResult", [("LastModified", iso8601(part.last_modified)),
+                                          ("ETag", quoted_etag(part.etag))])
+    reply.headers["ETag"] = quoted_etag(part.etag)
+    if span is not None:
+        reply.headers["Content-Range"] = f"bytes {first}-{last}/{meta.size}"
+    return reply
 
 
 def _chosen_parts(req: OssRequest, upload: Upload, body: bytes) -> list[PartMeta]:

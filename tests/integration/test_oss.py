@@ -29,10 +29,12 @@ from argosy.artifacts.errors import (
     IntegrityError,
     InvalidSpec,
     NotFound,
+    PreconditionFailed,
     TransientError,
 )
 from argosy.artifacts.protocol import Part
-from argosy.artifacts.retry import RetryPolicy
+from argosy.artifacts.record import Record
+from argosy.artifacts.retry import Retrier, RetryPolicy
 from argosy.artifacts.settings import TransferSettings
 from argosy.testing.oss_server import OssTestServer
 from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, unique_bucket
@@ -266,6 +268,104 @@ def test_a_200_mib_upload_sends_several_parts_at_once(driver: OssDriver, server:
     stored = driver.stat("big")
     assert stored.size == len(data)
     assert stored.metadata["argosy-checksum"] == f"crc32c:{crc32c(data):08x}"
+
+
+# -- the record of objects past the copy limit ------------------------------------------------
+def test_the_copy_limit_is_oss_s_1_gb() -> None:
+    assert OssDriver.copy_limit == 1_000_000_000
+
+
+def test_an_object_past_the_copy_limit_gets_its_record_by_a_multipart_copy(
+        driver: OssDriver, server: OssTestServer, tmp_path: Path) -> None:
+    driver.copy_limit = 8 * MiB  # as if this 20 MiB file were past OSS's 1 GB
+    data = os.urandom(20 * MiB + 12345)
+    (tmp_path / "src").write_bytes(data)
+    result = upload.upload_file(driver, "past/limit", tmp_path / "src", settings=SMALL_PARTS)
+    assert result.record is not None and result.note == "" and result.parts == 5
+    # three copies of 8, 8 and 4 MiB of the object itself, no CopyObject, no bytes resent
+    assert server.stats.operations["UploadPartCopy"] == 3
+    assert server.stats.operations["CopyObject"] == 0
+    assert server.stats.operations["UploadPart"] == 5
+    stored = driver.stat("past/limit")
+    assert stored.etag == result.etag and stored.etag.endswith("-3")
+    assert stored.metadata["argosy-checksum"] == f"crc32c:{crc32c(data):08x}"
+    assert driver.list_uploads("past/") == []
+    got = download.download_file(driver, "past/limit", tmp_path / "back", settings=SMALL_PARTS)
+    assert got.verified and (tmp_path / "back").read_bytes() == data
+
+
+def test_a_copied_part_is_the_range_asked_and_a_stale_etag_is_precondition_failed(
+        driver: OssDriver) -> None:
+    data = os.urandom(300 * 1024)
+    etag = driver.put("part/src", data, size=len(data), metadata={})
+    upload_id = driver.create_upload("part/src", metadata={"note": "copied"})
+    part = driver.copy_part("part/src", upload_id, 1, start=1000, end=200 * 1024 - 1,
+                            if_match=etag)
+    assert isinstance(part, OssPart) and part.size == 200 * 1024 - 1000
+    assert part.crc64 is None  # the test server, like OSS's recorded answers, sends none
+    (listed,) = driver.list_parts("part/src", upload_id)
+    assert (listed.number, listed.etag, listed.size) == (1, part.etag, part.size)
+    with pytest.raises(PreconditionFailed):
+        driver.copy_part("part/src", upload_id, 2, start=0, end=99, if_match="0" * 32)
+    with pytest.raises(InvalidSpec, match="InvalidArgument"):
+        driver.copy_part("part/src", upload_id, 2, start=0, end=len(data), if_match=etag)
+    driver.abort_upload("part/src", upload_id)
+
+
+def test_a_copied_part_with_a_server_crc64_is_checked_whole_at_complete(
+        driver: OssDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = os.urandom(300 * 1024)
+    etag = driver.put("crc/src", data, size=len(data), metadata={})
+    real = driver._client.upload_part_copy
+    told: list[int] = []
+
+    def reporting_crc64(source_bucket: str, source_key: str, byte_range: tuple[int, int],
+                        *args: object, **kwargs: object) -> object:
+        """An OSS that does send x-oss-hash-crc64ecma with the copied part (the first one
+        a wrong value)."""
+        result = real(source_bucket, source_key, byte_range, *args, **kwargs)
+        crc = oss.crc64(data[byte_range[0]:byte_range[1] + 1])
+        result.headers["x-oss-hash-crc64ecma"] = str(crc ^ 1 if not told else crc)
+        told.append(crc)
+        return result
+
+    monkeypatch.setattr(driver._client, "upload_part_copy", reporting_crc64)
+    for attempt in ("wrong", "right"):
+        upload_id = driver.create_upload("crc/src", metadata={})
+        parts = [driver.copy_part("crc/src", upload_id, 1, start=0, end=200 * 1024 - 1,
+                                  if_match=etag),
+                 driver.copy_part("crc/src", upload_id, 2, start=200 * 1024,
+                                  end=len(data) - 1, if_match=etag)]
+        assert all(isinstance(p, OssPart) and p.crc64 is not None for p in parts)
+        if attempt == "wrong":
+            with pytest.raises(IntegrityError, match="complete"):
+                driver.complete_upload("crc/src", upload_id, parts)
+            with pytest.raises(NotFound):  # a known-bad object is not left under its key
+                driver.stat("crc/src")
+            etag = driver.put("crc/src", data, size=len(data), metadata={})
+        else:
+            driver.complete_upload("crc/src", upload_id, parts)
+            assert driver.stat("crc/src").size == len(data)
+
+
+def test_an_object_that_changed_before_its_record_was_copied_stays_unverified_and_whole(
+        driver: OssDriver, tmp_path: Path) -> None:
+    driver.copy_limit = 8 * MiB
+    ours, theirs = os.urandom(12 * MiB), os.urandom(12 * MiB)
+    ours_etag = driver.put("raced", ours, size=len(ours), metadata={})
+    their_etag = driver.put("raced", theirs, size=len(theirs), metadata={"owner": "them"})
+    record = Record(crc32c(ours), len(ours), len(ours), [crc32c(ours)])
+    retrier = Retrier(FAST_RETRY)
+    with pytest.raises(PreconditionFailed):
+        upload._replace_by_parts(driver, "raced", ours_etag, len(ours),
+                                 record.to_metadata(), retrier, 2)
+    etag, kept, note = upload._record_after(driver, "raced", ours_etag, record, {}, retrier, 2)
+    assert kept is None and "unverified" in note and etag == ours_etag
+    stored = driver.stat("raced")  # the other writer's object, untouched, nothing lost
+    assert stored.etag == their_etag and stored.metadata == {"owner": "them"}
+    assert driver.list_uploads("raced") == []
+    got = download.download_file(driver, "raced", tmp_path / "back", settings=SMALL_PARTS)
+    assert (tmp_path / "back").read_bytes() == theirs and not got.verified
 
 
 # -- buckets and lifecycle --------------------------------------------------------------------

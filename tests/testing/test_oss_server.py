@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,10 @@ import pytest
 import requests
 from oss2.models import BucketLifecycle, LifecycleExpiration, LifecycleRule, PartInfo
 
+from argosy.testing import oss_ops
 from argosy.testing.oss_crc import crc64, crc64_combine
 from argosy.testing.oss_server import OssTestServer
+from argosy.testing.oss_store import ObjectMeta
 
 AK, SECRET = "test-access-key", "test-secret-key"
 BUCKET = "argosy-test"
@@ -230,6 +233,48 @@ def test_copy_object_duplicates_bytes_and_metadata(bucket: oss2.Bucket) -> None:
     assert copied.read() == b"copy me" and copied.headers["x-oss-meta-a"] == "1"
 
 
+def test_copy_object_honours_the_copy_source_conditions(bucket: oss2.Bucket) -> None:
+    etag = bucket.put_object("src", b"copy me").etag
+    stale = md5_hex(b"an older version")
+    with pytest.raises(oss2.exceptions.PreconditionFailed) as error:
+        bucket.copy_object(BUCKET, "src", "dst",
+                           headers={"x-oss-copy-source-if-match": f'"{stale}"'})
+    assert error.value.status == 412
+    assert not bucket.object_exists("dst")
+    with pytest.raises(oss2.exceptions.NotModified):  # CopyObject answers 304 for this one
+        bucket.copy_object(BUCKET, "src", "dst",
+                           headers={"x-oss-copy-source-if-none-match": f'"{etag}"'})
+    bucket.copy_object(BUCKET, "src", "dst", headers={"x-oss-copy-source-if-match": f'"{etag}"'})
+    assert bucket.get_object("dst").read() == b"copy me"
+
+
+def _plant_sparse_object(server: OssTestServer, key: str, size: int) -> None:
+    """A `size`-byte object of zeros put straight into the server's store as a sparse file,
+    so that the real 1 GB limit is tested without writing a gigabyte. Its ETag and CRC64 are
+    placeholders: nothing here reads them."""
+    name = uuid.uuid4().hex
+    with open(server.store.root / BUCKET / "data" / name, "wb") as data:
+        data.truncate(size)
+    server.store.commit_object(BUCKET, ObjectMeta(key, size, md5_hex(key.encode()), 0,
+                                                  "application/octet-stream", time.time(),
+                                                  "Normal", name))
+
+
+def test_copy_object_refuses_a_source_over_1_gb_as_entity_too_large(
+        bucket: oss2.Bucket, server: OssTestServer) -> None:
+    assert oss_ops.COPY_OBJECT_LIMIT == 1_000_000_000  # OSS's: 1 GB, not 1 GiB
+    _plant_sparse_object(server, "at-limit", 1_000_000_000)
+    _plant_sparse_object(server, "past-limit", 1_000_000_001)
+    bucket.copy_object(BUCKET, "at-limit", "copied")  # a hard link: cheap at any size
+    assert bucket.head_object("copied").content_length == 1_000_000_000
+    with pytest.raises(oss2.exceptions.ServerError) as error:  # not even onto itself
+        bucket.copy_object(BUCKET, "past-limit", "past-limit",
+                           headers={"x-oss-metadata-directive": "REPLACE",
+                                    "x-oss-meta-replaced": "yes"})
+    assert (error.value.status, error.value.code) == (400, "EntityTooLarge")
+    assert "x-oss-meta-replaced" not in bucket.head_object("past-limit").headers
+
+
 # -- listings --------------------------------------------------------------------------------
 def test_list_objects_v2_pages_with_continuation_tokens(bucket: oss2.Bucket) -> None:
     keys = [f"page/{n:02d}" for n in range(7)]
@@ -405,6 +450,96 @@ def test_list_parts_pages_with_part_number_markers(bucket: oss2.Bucket) -> None:
     assert [p.part_number for p in rest.parts] == [3, 4, 5] and not rest.is_truncated
     listed = list(oss2.PartIterator(bucket, "mp/list", upload_id, max_parts=2))
     assert [p.part_number for p in listed] == [1, 2, 3, 4, 5]
+
+
+def test_upload_part_copy_copies_the_range_asked_and_completes_into_those_bytes(
+        bucket: oss2.Bucket) -> None:
+    source = os.urandom(300 * KIB)
+    bucket.put_object("copy/src", source)
+    upload_id = bucket.init_multipart_upload("copy/dst").upload_id
+    first = bucket.upload_part_copy(BUCKET, "copy/src", (100 * KIB, 250 * KIB - 1),
+                                    "copy/dst", upload_id, 1)
+    second = bucket.upload_part_copy(BUCKET, "copy/src", (0, 100 * KIB - 1),
+                                     "copy/dst", upload_id, 2)
+    tail = bucket.upload_part("copy/dst", upload_id, 3, b"uploaded, not copied")
+    assert first.etag == md5_hex(source[100 * KIB:250 * KIB])
+    assert first.headers["Content-Range"] == f"bytes {100 * KIB}-{250 * KIB - 1}/{300 * KIB}"
+    assert b"<CopyPartResult>" in first.resp.read()
+    listed = bucket.list_parts("copy/dst", upload_id).parts
+    assert [(p.part_number, p.size, p.etag) for p in listed] == [
+        (1, 150 * KIB, first.etag), (2, 100 * KIB, second.etag),
+        (3, 20, tail.etag)]
+    expected = source[100 * KIB:250 * KIB] + source[:100 * KIB] + b"uploaded, not copied"
+    done = bucket.complete_multipart_upload("copy/dst", upload_id, [
+        PartInfo(1, first.etag), PartInfo(2, second.etag), PartInfo(3, tail.etag)])
+    assert done.crc == crc64(expected)
+    assert bucket.get_object("copy/dst").read() == expected
+
+
+def test_upload_part_copy_without_a_range_copies_the_whole_source(bucket: oss2.Bucket) -> None:
+    bucket.put_object("whole/src", b"all of it")
+    upload_id = bucket.init_multipart_upload("whole/dst").upload_id
+    part = bucket.upload_part_copy(BUCKET, "whole/src", None, "whole/dst", upload_id, 1)
+    assert part.etag == md5_hex(b"all of it") and "Content-Range" not in part.headers
+    bucket.complete_multipart_upload("whole/dst", upload_id, [PartInfo(1, part.etag)])
+    assert bucket.get_object("whole/dst").read() == b"all of it"
+
+
+def test_upload_part_copy_with_a_stale_if_match_is_precondition_failed(
+        bucket: oss2.Bucket) -> None:
+    etag = bucket.put_object("cond/src", b"v1" * 1000).etag
+    upload_id = bucket.init_multipart_upload("cond/src").upload_id
+    bucket.put_object("cond/src", b"v2" * 1000)  # the source changes after the ETag was read
+    for header, value in [("x-oss-copy-source-if-match", f'"{etag}"'),
+                          ("x-oss-copy-source-if-none-match", f'"{md5_hex(b"v2" * 1000)}"')]:
+        with pytest.raises(oss2.exceptions.PreconditionFailed) as error:
+            bucket.upload_part_copy(BUCKET, "cond/src", (0, 99), "cond/src", upload_id, 1,
+                                    headers={header: value})
+        assert error.value.status == 412
+    assert bucket.list_parts("cond/src", upload_id).parts == []
+    fresh = bucket.upload_part_copy(BUCKET, "cond/src", (0, 99), "cond/src", upload_id, 1,
+                                    headers={"x-oss-copy-source-if-match":
+                                             f'"{md5_hex(b"v2" * 1000)}"'})
+    assert fresh.etag == md5_hex((b"v2" * 1000)[:100])
+
+
+@pytest.mark.parametrize("byte_range", [(0, 1000), (1000, 1000), (10, 5)])
+def test_upload_part_copy_of_a_range_outside_the_source_is_invalid_argument(
+        bucket: oss2.Bucket, byte_range: tuple[int, int]) -> None:
+    bucket.put_object("range/src", b"x" * 1000)
+    upload_id = bucket.init_multipart_upload("range/dst").upload_id
+    with pytest.raises(oss2.exceptions.ServerError) as error:
+        bucket.upload_part_copy(BUCKET, "range/src", byte_range, "range/dst", upload_id, 1)
+    assert (error.value.status, error.value.code) == (400, "InvalidArgument")
+    assert bucket.list_parts("range/dst", upload_id).parts == []
+
+
+def test_upload_part_copy_needs_an_existing_source_and_upload(bucket: oss2.Bucket) -> None:
+    upload_id = bucket.init_multipart_upload("gone/dst").upload_id
+    with pytest.raises(oss2.exceptions.NoSuchKey):
+        bucket.upload_part_copy(BUCKET, "gone/src", (0, 9), "gone/dst", upload_id, 1)
+    bucket.put_object("gone/src", b"0123456789")
+    with pytest.raises(oss2.exceptions.NoSuchUpload):
+        bucket.upload_part_copy(BUCKET, "gone/src", (0, 9), "gone/dst", "NOSUCHUPLOAD", 1)
+
+
+def test_an_upload_part_copy_whose_copy_source_changed_after_signing_is_rejected(
+        server: OssTestServer, bucket: oss2.Bucket) -> None:
+    bucket.put_object("sig/a", b"a" * 10)
+    bucket.put_object("sig/b", b"b" * 10)
+    upload_id = bucket.init_multipart_upload("sig/dst").upload_id
+    params = {"partNumber": "1", "uploadId": upload_id}
+    request = signed(server, "PUT", "sig/dst", params=params,
+                     headers={"x-oss-copy-source": f"/{BUCKET}/sig%2Fa"})
+    assert send(request).status_code == 200
+    request = signed(server, "PUT", "sig/dst", params=params,
+                     headers={"x-oss-copy-source": f"/{BUCKET}/sig%2Fa"})
+    request.headers["x-oss-copy-source"] = f"/{BUCKET}/sig%2Fb"
+    response = send(request)
+    assert (response.status_code, error_code(response)) == (403, "SignatureDoesNotMatch")
+    assert [p.etag for p in bucket.list_parts("sig/dst", upload_id).parts] == [
+        md5_hex(b"a" * 10)]
+    assert server.stats.operations["UploadPartCopy"] == 2
 
 
 def test_list_multipart_uploads_shows_uploads_in_progress(bucket: oss2.Bucket) -> None:

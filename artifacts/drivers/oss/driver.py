@@ -70,6 +70,7 @@ def _meta_headers(metadata: Mapping[str, str]) -> dict[str, str]:
 
 class OssDriver:
     scheme = "oss"
+    copy_limit = 1_000_000_000  # CopyObject copies objects under 1 GB; larger copy by parts
 
     def __init__(self, settings: OssSettings, bucket: str, *, client: Any | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -275,6 +276,29 @@ class OssDriver:
             body = result.resp.read()  # CopyObjectResult; reading it frees the connection
         etag = result.etag or (ET.fromstring(body).findtext("ETag") if body else None)
         return str(etag or "").strip('"')
+
+    def copy_part(self, key: str, upload_id: str, number: int, *, start: int, end: int,
+                  if_match: str) -> OssPart:
+        """UploadPartCopy of bytes `start..end` of the object itself, pinned to `if_match`
+        (412 -> PreconditionFailed). The part carries the CRC64 the server reports for it,
+        when it reports one, so that Complete still checks the whole object."""
+        headers = {"x-oss-copy-source-if-match": f'"{if_match}"'}
+        with self._errors(key):
+            result = self._client.upload_part_copy(self.bucket, key, (start, end), key,
+                                                   upload_id, number, headers=headers)
+            body = result.resp.read()  # CopyPartResult; reading it frees the connection
+        etag = result.etag
+        if not etag and body:
+            try:
+                etag = ET.fromstring(body).findtext("ETag")
+            except ET.ParseError:
+                etag = None
+        if not etag:
+            raise IntegrityError(f"{self.url(key)}: the copy of part {number} was answered "
+                                 "without an ETag", code="NoETag")
+        crc = result.headers.get("x-oss-hash-crc64ecma")
+        return OssPart(number, str(etag).strip('"'), end - start + 1,
+                       crc64=int(crc) if crc else None)
 
     def create_bucket(self) -> None:
         """Create the bucket if it is missing. Refused for lack of permission is not an
