@@ -55,7 +55,8 @@ def cp(cfg: Config) -> int:
     if dst.remote:
         from argosy.artifacts import upload
 
-        driver = cfg.driver(dst)
+        # a stream's first part is read before any request: open the driver meanwhile
+        driver = cfg.driver_soon(dst) if src.scheme == "stdio" else cfg.driver(dst)
         key = dst.key
         if dst.is_prefix:
             if src.scheme == "stdio":
@@ -145,7 +146,7 @@ def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
             name = Path(src.key.rstrip("/")).name
             key += name + ("/" if fmt == "none" else f".{'tgz' if fmt == 'tar.gz' else fmt}")
         bar = Progress(None, enabled=not cfg.args.quiet)
-        result = directory.upload_directory(cfg.driver(dst), key, src.key, fmt=fmt,
+        result = directory.upload_directory(cfg.driver_soon(dst), key, src.key, fmt=fmt,
                                             settings=settings, level=cfg.args.level,
                                             keep_mtime=cfg.args.keep_mtime, progress=bar,
                                             checkpoints=cfg.checkpoints())

@@ -125,6 +125,32 @@ def test_an_unreachable_endpoint_fails_with_one_line(argosy_rgw, tmp_path):
     assert got.err.count("\n") == 1
 
 
+@pytest.mark.parametrize("endpoint", ["127.0.0.1:9000", "ftp://127.0.0.1", "http://"])
+def test_an_endpoint_that_is_not_a_url_exits_2_with_one_line(argosy_rgw, tmp_path, endpoint):
+    (tmp_path / "f").write_bytes(b"x")
+    for args in (["cp", "f", "s3://b/f"], ["cp", "--archive", "tar.zst", ".", "s3://b/t"]):
+        got = argosy_rgw(*args, env={"AWS_ENDPOINT_URL": endpoint})
+        assert got.code == 2 and f"S3 endpoint {endpoint!r} is not a URL" in got.err, got.err
+        assert got.err.count("\n") == 1
+
+
+@pytest.mark.parametrize("endpoint", ["ftp://127.0.0.1", "http://"])
+def test_an_oss_endpoint_that_is_not_a_url_exits_2_with_one_line(argosy_rgw, endpoint):
+    got = argosy_rgw("stat", "oss://bucket/k", env={
+        "OSS_ENDPOINT": endpoint, "OSS_ACCESS_KEY_ID": "a", "OSS_ACCESS_KEY_SECRET": "b"})
+    assert got.code == 2 and f"OSS endpoint {endpoint!r} is not a URL" in got.err, got.err
+    assert got.err.count("\n") == 1
+
+
+def test_a_stream_upload_opens_its_driver_alongside_and_still_reports_its_errors(
+        argosy_rgw, rgw_bucket):
+    ok = argosy_rgw("cp", "-", f"s3://{rgw_bucket}/from-stdin", stdin=b"piped bytes")
+    assert ok.code == 0, ok.err
+    assert argosy_rgw("cat", f"s3://{rgw_bucket}/from-stdin").out == b"piped bytes"
+    missing = argosy_rgw("cp", "-", "s3://no-such-bucket-5k/x", stdin=b"piped bytes")
+    assert missing.code == 3 and missing.err.count("\n") == 1, missing.err
+
+
 def test_a_download_into_a_missing_folder_exits_2(argosy_rgw, rgw_bucket, tmp_path):
     (tmp_path / "f").write_bytes(b"x")
     argosy_rgw("cp", "f", f"s3://{rgw_bucket}/f")

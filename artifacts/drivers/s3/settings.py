@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+from argosy.artifacts.errors import InvalidSpec
 
 EXPECT_CONTINUE_MIN = 1 << 20  # bytes: smaller bodies go without Expect: 100-continue
 
@@ -60,3 +63,10 @@ class S3Settings:
     max_connections: int = 32
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.endpoint is not None:
+            parts = urlsplit(self.endpoint)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise InvalidSpec(f"S3 endpoint {self.endpoint!r} is not a URL: give it as "
+                                  "http://HOST[:PORT] or https://HOST[:PORT]")
