@@ -82,12 +82,13 @@ class Config:
         defaults = TransferSettings()
         part = getattr(self.args, "part_size", None)
         conc = getattr(self.args, "concurrency", None)
+        # 0 is refused by TransferSettings, not taken as "unset"
         return TransferSettings(
-            part_size=part * MiB if part else defaults.part_size,
-            multipart_threshold=part * MiB if part else defaults.multipart_threshold,
-            stream_part_size=min(part * MiB, defaults.stream_part_size) if part
-            else defaults.stream_part_size,
-            concurrency=conc or defaults.concurrency,
+            part_size=defaults.part_size if part is None else part * MiB,
+            multipart_threshold=defaults.multipart_threshold if part is None else part * MiB,
+            stream_part_size=defaults.stream_part_size if part is None
+            else min(part * MiB, defaults.stream_part_size),
+            concurrency=defaults.concurrency if conc is None else conc,
             direct_io=bool(getattr(self.args, "direct_io", False))
             or direct_io_asked(self.env),
             retry=RetryPolicy(),

@@ -142,6 +142,20 @@ def test_an_oss_endpoint_that_is_not_a_url_exits_2_with_one_line(argosy_rgw, end
     assert got.err.count("\n") == 1
 
 
+@pytest.mark.parametrize(("flags", "says"), [
+    (["--part-size", "0"], "part size must be at least 5 MiB"),
+    (["--concurrency", "0"], "concurrency must be at least 1"),
+    (["--sse", "c"], "SSE-C needs a 32-byte customer key"),
+    (["--ca-bundle", "no-such-ca.pem"], "CA bundle no-such-ca.pem: no such file"),
+])
+def test_a_setting_asked_for_but_unusable_is_refused_not_ignored(argosy_rgw, rgw_bucket,
+                                                                 tmp_path, flags, says):
+    (tmp_path / "f").write_bytes(b"x")
+    got = argosy_rgw("cp", *flags, "f", f"s3://{rgw_bucket}/refused")
+    assert got.code == 2 and says in got.err, got.err
+    assert argosy_rgw("stat", f"s3://{rgw_bucket}/refused").code == 3
+
+
 def test_a_stream_upload_opens_its_driver_alongside_and_still_reports_its_errors(
         argosy_rgw, rgw_bucket):
     ok = argosy_rgw("cp", "-", f"s3://{rgw_bucket}/from-stdin", stdin=b"piped bytes")

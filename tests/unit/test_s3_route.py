@@ -103,8 +103,10 @@ def test_tls_trust_is_botocores(tmp_path: Path) -> None:
     https = {"endpoint": "https://h:1", **KEYS}
     insecure = static_route(S3Settings(**https, verify=False), "b", env=env)  # type: ignore[arg-type]
     assert insecure is not None and not insecure.verify
-    bundle = static_route(S3Settings(**https, verify="/ca.pem"), "b", env=env)  # type: ignore[arg-type]
-    assert bundle is not None and bundle.ca_certs == "/ca.pem"
+    (tmp_path / "ca.pem").write_text("a bundle")
+    ca = str(tmp_path / "ca.pem")
+    bundle = static_route(S3Settings(**https, verify=ca), "b", env=env)  # type: ignore[arg-type]
+    assert bundle is not None and bundle.ca_certs == ca
     from_env = static_route(S3Settings(**https), "b",  # type: ignore[arg-type]
                             env={**env, "AWS_CA_BUNDLE": "/env-ca.pem"})
     assert from_env is not None and from_env.ca_certs == "/env-ca.pem"

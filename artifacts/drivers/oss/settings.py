@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+
+from argosy.artifacts.errors import InvalidSpec
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,7 @@ class OssSettings:
     max_connections: int = 32
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.verify, str) and not os.path.isfile(self.verify):
+            raise InvalidSpec(f"CA bundle {self.verify}: no such file")

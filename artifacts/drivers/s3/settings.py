@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,15 @@ class Encryption:
     kms_key_id: str | None = None
     kms_context: str | None = None  # JSON, as S3 takes it
     customer_key: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("none", "s3", "kms", "c"):
+            raise InvalidSpec(f"unknown server-side encryption {self.mode!r} "
+                              "(none, s3, kms or c)")
+        if self.mode == "c" and (self.customer_key is None or len(self.customer_key) != 32):
+            got = "none" if self.customer_key is None else f"{len(self.customer_key)} bytes"
+            raise InvalidSpec(f"SSE-C needs a 32-byte customer key (--sse-c-key-file, or the "
+                              f"repository's serverSideCustomerKeySecret); got {got}")
 
     def write_args(self) -> dict[str, Any]:
         if self.mode == "s3":
@@ -65,6 +75,8 @@ class S3Settings:
     read_timeout: float = 60.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.verify, str) and not os.path.isfile(self.verify):
+            raise InvalidSpec(f"CA bundle {self.verify}: no such file")
         if self.endpoint is not None:
             parts = urlsplit(self.endpoint)
             if parts.scheme not in ("http", "https") or not parts.hostname:
