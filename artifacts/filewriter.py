@@ -73,6 +73,8 @@ class FileWriter:
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except FileNotFoundError:
+            if target.parent.is_dir():  # e.g. /proc: the folder is there, files cannot be
+                raise LocalIOError(f"cannot create files in {target.parent}") from None
             raise InvalidSpec(f"destination folder {target.parent} does not exist") from None
         except OSError as error:
             raise LocalIOError(f"cannot write in {target.parent}: {error.strerror}") from None
