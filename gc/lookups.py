@@ -2,7 +2,8 @@
 repository ConfigMaps and the Secrets its locations name.
 
 Thousands of workflows share a handful of these objects, so each is read at most once
-per `ttl` seconds (policy edits and rotated secrets are picked up within that time).
+per `ttl` seconds (policy edits and rotated secrets are picked up within that time;
+the policy is read afresh before any deletion, see `PolicyBook.fresh`).
 A read that fails keeps the last good value when there is one; the errors that reach
 the caller are `ArtifactError`s naming the cause (SecretNotFound, SecretForbidden, ...),
 so they end up in the workflow's record and Events like any storage failure.
@@ -71,6 +72,15 @@ class TtlCache(Generic[T]):
             self._items[key] = _Entry(value, now)
         return value
 
+    def refresh(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
+        """Load now, whatever the cache holds, and keep the result; a failure raises
+        (no last good copy: the caller wants the value as it is now)."""
+        now = self._monotonic()
+        value = load()
+        with self._lock:
+            self._items[key] = _Entry(value, now)
+        return value
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
@@ -124,6 +134,11 @@ class PolicyBook:
 
     def get(self, namespace: str) -> GcPolicy | None:
         return self._cache.get((namespace,), lambda: self._load(namespace))
+
+    def fresh(self, namespace: str) -> GcPolicy | None:
+        """The policy as the API server has it now (read before anything is deleted: an
+        edit that keeps artifacts must not lose to a cached copy up to `ttl` old)."""
+        return self._cache.refresh((namespace,), lambda: self._load(namespace))
 
     def invalidate(self) -> None:
         self._cache.clear()

@@ -80,6 +80,17 @@ class Reconciler:
         record = read_record(wf.annotations)
         plan = make_plan(wf, policy, now, default=self.settings.default_strategy,
                          record=record)
+        if plan.deletions and not self.settings.dry_run:
+            try:  # deleting cannot be undone: decide on the policy as it is now
+                current = self.policies.fresh(wf.namespace)
+            except ArtifactError as error:
+                log.warning("%s: %s", wf.ref, error)
+                result.retry, result.error = True, str(error)
+                return result
+            if current != policy:
+                policy = current
+                plan = make_plan(wf, policy, now, default=self.settings.default_strategy,
+                                 record=record)
         if self.settings.dry_run or plan.dry_run:
             self._report(wf, plan, now)
             result.requeue_at = plan.next_check

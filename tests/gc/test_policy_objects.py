@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
-from argosy.testing.kube_api import ManualClock
+from argosy.testing.kube_api import KubeTestServer, ManualClock
 from tests.gc.argo import Argo, Art
 from tests.gc.conftest import NS, keys, put
 
@@ -86,3 +86,44 @@ def test_an_unchanged_policy_status_is_not_written_again(
 
     writes = [r.path for r in server.requests if r.method != "GET"]
     assert writes and all("/leases/" in path for path in writes)  # only the Lease
+
+
+def test_an_edit_that_keeps_artifacts_holds_at_once_not_when_the_cached_copy_expires(
+        argo: Argo, team: Driver, clock: ManualClock,
+        make_controller: Callable[..., Controller]) -> None:
+    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
+    controller = make_controller(lookup_ttl=3600.0)
+    controller.run_once()  # the policy is read and cached for an hour
+    argo.policy(NS, {"strategy": "Never"})
+    put(team, "wf/out")
+    argo.submit(NS, "wf", [Art("out", "wf/out")])
+    argo.finish(NS, "wf", "Succeeded", clock())
+
+    controller.run_once()
+
+    assert keys(team) == ["wf/out"]
+    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})  # and back: deleted once due
+    controller.policies.invalidate()
+    controller.run_once()
+    assert keys(team) == []
+
+
+def test_when_the_policy_cannot_be_read_afresh_nothing_is_deleted_and_it_is_tried_again(
+        server: KubeTestServer, argo: Argo, team: Driver, clock: ManualClock,
+        make_controller: Callable[..., Controller]) -> None:
+    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
+    controller = make_controller(lookup_ttl=3600.0)
+    controller.run_once()
+    put(team, "wf/out")
+    argo.submit(NS, "wf", [Art("out", "wf/out")])
+    argo.finish(NS, "wf", "Succeeded", clock())
+    server.inject_fault("GET", "/artifactgcpolicies/default", 503, times=None)
+
+    controller.run_once()
+
+    assert keys(team) == ["wf/out"]
+    assert any(r.path.endswith("/artifactgcpolicies/default") and r.method == "GET"
+               and r.status == 503 for r in server.requests)
+    server.clear_faults()
+    controller.run_once()
+    assert keys(team) == []
