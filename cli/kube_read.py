@@ -57,6 +57,7 @@ class KubeReader:
         """A kubeconfig file if given; in a pod, its service account; else the default
         kubeconfig (KUBECONFIG or ~/.kube/config)."""
         try:
+            import yaml
             from kubernetes import client, config
         except ImportError:
             raise InvalidSpec("--namespace needs the kubernetes client: "
@@ -70,11 +71,12 @@ class KubeReader:
                 config.load_kube_config(  # type: ignore[no-untyped-call]
                     config_file=kubeconfig, context=context,
                     client_configuration=configuration)
-        except (config.ConfigException, OSError, TypeError, ValueError) as error:
+        except (config.ConfigException, OSError, TypeError, ValueError,
+                yaml.YAMLError) as error:
             # any kubeconfig problem is bad input; its text names the file, not a token
-            raise InvalidSpec(f"cannot load the Kubernetes configuration: "
-                              f"{str(error).splitlines()[0] if str(error) else error!r}"
-                              ) from None
+            why = " ".join(str(error).split()) or repr(error)
+            raise InvalidSpec(f"cannot load the Kubernetes configuration "
+                              f"{kubeconfig or '(default)'}: {why}") from None
         return cls(client.ApiClient(configuration), timeout=timeout)
 
     def close(self) -> None:

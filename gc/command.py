@@ -157,7 +157,9 @@ def run(args: argparse.Namespace, *, out: IO[str] | None = None) -> int:
     try:
         kube = Kube.connect(args.kubeconfig, context=args.context)
     except Exception as error:  # noqa: BLE001 - any kubeconfig problem is a usage error
-        print(f"argosy: error: cannot load Kubernetes configuration: {error}", file=sys.stderr)
+        why = " ".join(str(error).split())  # a YAML error spans lines: keep it to one
+        print(f"argosy: error: cannot load Kubernetes configuration "
+              f"{args.kubeconfig or '(default)'}: {why}", file=sys.stderr)
         return 2
     sink = plan_printer(args.output, out) if args.dry_run else None
     controller = Controller(kube, settings, sink=sink)

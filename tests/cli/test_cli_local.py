@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def test_version_prints_the_version() -> None:
     out = subprocess.run([sys.executable, "-m", "argosy", "--version"], capture_output=True,
@@ -51,3 +53,15 @@ def test_the_demo_with_a_work_folder_it_cannot_create_is_a_one_line_error(
     assert run.code != 0
     assert run.err.strip() == (f"argosy: error: cannot create the work folder "
                                f"{tmp_path / 'a-file' / 'work'}: Not a directory")
+
+
+@pytest.mark.parametrize("command", [["gc", "--once"], ["repo", "check", "-n", "team"]])
+@pytest.mark.parametrize("content", ["garbage: [\n", None])
+def test_a_broken_or_missing_kubeconfig_is_one_line_naming_it(argosy_local, tmp_path, command,
+                                                              content):
+    kubeconfig = tmp_path / "kubeconfig"
+    if content is not None:
+        kubeconfig.write_text(content)
+    got = argosy_local(*command, "--kubeconfig", str(kubeconfig))
+    assert got.code == 2, got.err
+    assert got.err.count("\n") == 1 and str(kubeconfig) in got.err, got.err
