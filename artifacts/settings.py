@@ -22,6 +22,7 @@ from argosy.artifacts.retry import RetryPolicy
 
 MiB = 1 << 20
 MIN_PART = 5 * MiB  # S3's minimum for every part but the last
+MAX_PART = 5 << 30  # S3's maximum part (and single PUT)
 MAX_PARTS = 10_000
 
 
@@ -57,6 +58,8 @@ class TransferSettings:
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART or self.stream_part_size < MIN_PART:
             raise InvalidSpec(f"part size must be at least {MIN_PART // MiB} MiB")
+        if max(self.part_size, self.stream_part_size, self.multipart_threshold) > MAX_PART:
+            raise InvalidSpec(f"part size must be at most {MAX_PART // MiB} MiB (5 GiB)")
         if self.concurrency < 1 or self.file_concurrency < 1 or self.stream_concurrency < 1:
             raise InvalidSpec("concurrency must be at least 1")
 
