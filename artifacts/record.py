@@ -15,7 +15,9 @@ disappears with it:
 
 A multipart upload cannot carry its checksum at creation (it is not known yet), so the
 object is completed first and the record added after by an in-place metadata replace
-pinned to the completed ETag. Until then the object reads as unverified.
+pinned to the completed ETag (past the service's limit for one copy, S3's 5 GiB or OSS's
+1 GB, a multipart copy of the object's own ranges, each pinned the same way: no data
+crosses the network). Until then the object reads as unverified.
 
 Design rule: a reader can always tell a verified object from an unverified one. A record
 is only trusted when its format is known and its size equals the object's; the

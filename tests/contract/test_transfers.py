@@ -166,3 +166,62 @@ def test_deleting_a_prefix_spares_siblings_that_share_its_start(driver: Driver) 
     deleted, failures = tree.delete_prefix(driver, "foo")
     assert (deleted, failures) == (2, [])
     assert [o.key for o in tree.list_all(driver, "")] == ["foobar/keep"]
+
+
+def test_an_object_past_the_copy_limit_gets_its_record_by_a_multipart_copy(
+        driver: Driver, tmp_path: Path) -> None:
+    # S3 copies at most 5 GiB in one request and OSS 1 GB; a lowered limit takes the same
+    # road with 21 MiB
+    data = _write(tmp_path / "src", 21 * MiB)
+    driver.copy_limit = 8 * MiB  # type: ignore[misc]
+    result = upload.upload_file(driver, "past/limit", tmp_path / "src", settings=SMALL_PARTS)
+    assert result.record is not None and not result.note
+    assert read_record(driver.stat("past/limit").metadata, size=len(data)).record == \
+        result.record
+    assert result.etag == driver.stat("past/limit").etag
+    got = download.download_file(driver, "past/limit", tmp_path / "dst", settings=SMALL_PARTS)
+    assert got.verified and (tmp_path / "dst").read_bytes() == data
+    assert driver.list_uploads("past/") == []
+
+
+def test_an_object_replaced_before_its_record_is_copied_stays_unverified_and_intact(
+        driver: Driver, tmp_path: Path) -> None:
+    _write(tmp_path / "src", 12 * MiB)
+    driver.copy_limit = 8 * MiB  # type: ignore[misc]
+    real = driver.complete_upload
+
+    def complete_then_overwrite(key, upload_id, parts):
+        etag = real(key, upload_id, parts)
+        driver.put(key, b"someone else's", size=14, metadata={})
+        return etag
+
+    driver.complete_upload = complete_then_overwrite  # type: ignore[method-assign]
+    result = upload.upload_file(driver, "raced", tmp_path / "src", settings=SMALL_PARTS)
+    driver.complete_upload = real  # type: ignore[method-assign]
+    assert result.record is None and "unverified" in result.note
+    out = io.BytesIO()
+    download.download_stream(driver, "raced", out, settings=SMALL_PARTS)
+    assert out.getvalue() == b"someone else's"
+    assert driver.list_uploads("raced") == []
+
+
+def test_an_object_replaced_while_its_record_is_copied_stays_the_new_one_unverified(
+        driver: Driver, tmp_path: Path) -> None:
+    _write(tmp_path / "src", 21 * MiB)
+    driver.copy_limit = 8 * MiB  # type: ignore[misc]
+    real = driver.copy_part
+
+    def copy_then_overwrite(key, upload_id, number, **kwargs):
+        part = real(key, upload_id, number, **kwargs)
+        if number == 1:
+            driver.put(key, b"someone else's", size=14, metadata={})
+        return part
+
+    driver.copy_part = copy_then_overwrite  # type: ignore[method-assign]
+    result = upload.upload_file(driver, "raced2", tmp_path / "src", settings=SMALL_PARTS)
+    driver.copy_part = real  # type: ignore[method-assign]
+    assert result.record is None and "unverified" in result.note
+    out = io.BytesIO()
+    download.download_stream(driver, "raced2", out, settings=SMALL_PARTS)
+    assert out.getvalue() == b"someone else's"
+    assert driver.list_uploads("raced2") == []
