@@ -13,7 +13,6 @@ import time
 import warnings
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import oss2
 import requests.adapters
@@ -50,10 +49,6 @@ def make_bucket(settings: OssSettings, bucket: str, *,
                           "repository's endpoint)")
     endpoint = settings.endpoint if "://" in settings.endpoint else \
         f"https://{settings.endpoint}"
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidSpec(f"OSS endpoint {settings.endpoint!r} is not a URL: give it as "
-                          "HOST, https://HOST or http://HOST")
     if settings.verify is False:
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     adapter = None if settings.verify is True else \

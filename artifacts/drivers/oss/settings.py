@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
+from argosy.artifacts.drivers import check_trust
 from argosy.artifacts.errors import InvalidSpec
 
 
@@ -54,5 +55,10 @@ class OssSettings:
     read_timeout: float = 60.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.verify, str) and not os.path.isfile(self.verify):
-            raise InvalidSpec(f"CA bundle {self.verify}: no such file")
+        check_trust(self.verify)
+        if self.endpoint:  # a bare HOST means https://HOST (see make_bucket)
+            parts = urlsplit(self.endpoint if "://" in self.endpoint
+                             else f"https://{self.endpoint}")
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise InvalidSpec(f"OSS endpoint {self.endpoint!r} is not a URL: give it as "
+                                  "HOST, https://HOST or http://HOST")

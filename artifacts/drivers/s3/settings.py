@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from argosy.artifacts.drivers import check_trust
 from argosy.artifacts.errors import InvalidSpec
 
 EXPECT_CONTINUE_MIN = 1 << 20  # bytes: smaller bodies go without Expect: 100-continue
@@ -75,8 +75,7 @@ class S3Settings:
     read_timeout: float = 60.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.verify, str) and not os.path.isfile(self.verify):
-            raise InvalidSpec(f"CA bundle {self.verify}: no such file")
+        check_trust(self.verify)
         if self.endpoint is not None:
             parts = urlsplit(self.endpoint)
             if parts.scheme not in ("http", "https") or not parts.hostname:
