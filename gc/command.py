@@ -158,7 +158,7 @@ def run(args: argparse.Namespace, *, out: IO[str] | None = None) -> int:
         kube = Kube.connect(args.kubeconfig, context=args.context)
     except Exception as error:  # noqa: BLE001 - any kubeconfig problem is a usage error
         why = " ".join(str(error).split())  # a YAML error spans lines: keep it to one
-        print(f"argosy: error: cannot load Kubernetes configuration "
+        print(f"argosy: error: cannot load the Kubernetes configuration "
               f"{args.kubeconfig or '(default)'}: {why}", file=sys.stderr)
         return 2
     sink = plan_printer(args.output, out) if args.dry_run else None

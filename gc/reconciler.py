@@ -27,6 +27,7 @@ from argosy.gc.lookups import ClusterReader, PolicyBook
 from argosy.gc.metrics import Metrics
 from argosy.gc.outcome import ANNOTATION, Failure, GcRecord, Leak, encode_record, read_record
 from argosy.gc.plan import Action, Decision, Plan, make_plan
+from argosy.gc.policy import GcPolicy
 from argosy.gc.settings import GcSettings
 from argosy.gc.storage import DriverFactory, cause_of
 from argosy.gc.workflow import FINALIZER, Workflow, parse_workflow
@@ -70,27 +71,14 @@ class Reconciler:
     def reconcile(self, wf: Workflow) -> ReconcileResult:
         result = ReconcileResult(wf.key)
         self.metrics.inc("argosy_gc_reconciles_total")
+        now = self.clock()
+        record = read_record(wf.annotations)
         try:
-            policy = self.policies.get(wf.namespace)
-        except ArtifactError as error:
+            policy, plan = self._plan(wf, now, record)
+        except ArtifactError as error:  # the policy could not be read: nothing on a guess
             log.warning("%s: %s", wf.ref, error)
             result.retry, result.error = True, str(error)
             return result
-        now = self.clock()
-        record = read_record(wf.annotations)
-        plan = make_plan(wf, policy, now, default=self.settings.default_strategy,
-                         record=record)
-        if plan.deletions and not self.settings.dry_run:
-            try:  # deleting cannot be undone: decide on the policy as it is now
-                current = self.policies.fresh(wf.namespace)
-            except ArtifactError as error:
-                log.warning("%s: %s", wf.ref, error)
-                result.retry, result.error = True, str(error)
-                return result
-            if current != policy:
-                policy = current
-                plan = make_plan(wf, policy, now, default=self.settings.default_strategy,
-                                 record=record)
         if self.settings.dry_run or plan.dry_run:
             self._report(wf, plan, now)
             result.requeue_at = plan.next_check
@@ -138,6 +126,22 @@ class Reconciler:
         return result
 
     # -- pieces --------------------------------------------------------------------------
+    def _plan(self, wf: Workflow, now: datetime,
+              record: GcRecord) -> tuple[GcPolicy | None, Plan]:
+        """The plan under the namespace's policy; one that deletes anything is made again
+        under the policy as it is now (deleting cannot be undone, and the cached copy may
+        be up to the lookup TTL old)."""
+        policy = self.policies.get(wf.namespace)
+        plan = make_plan(wf, policy, now, default=self.settings.default_strategy,
+                         record=record)
+        if plan.deletions and not self.settings.dry_run:
+            current = self.policies.fresh(wf.namespace)
+            if current != policy:
+                policy = current
+                plan = make_plan(wf, policy, now, default=self.settings.default_strategy,
+                                 record=record)
+        return policy, plan
+
     def _entry_for(self, wf: Workflow) -> Callable[[], Mapping[str, Any]]:
         memo: list[Mapping[str, Any]] = []
 
