@@ -7,9 +7,9 @@ creates took 12-15 s of system time instead of ~1 s, for up to ~5 minutes after 
 delete. An extraction measured in that window measures the kernel's state, not the
 tool, and it swung the download + extract ratio between 1.1x and 1.7x from run to run.
 So before each extraction the benchmark creates a thousand small files in 40 new
-folders (never deleted until the end: a delete is what starts the slow window) and, if each took
-longer than NORMAL_US, waits and probes again, for at most `limit_s`. The last probe's
-figure goes into the run's record either way.
+folders (never deleted until the end: a delete is what starts the slow window) and, if
+each took longer than NORMAL_US, waits and probes again, for at most `limit_s`. The
+last probe's figure goes into the run's record either way.
 """
 
 from __future__ import annotations
