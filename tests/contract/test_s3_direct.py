@@ -7,10 +7,11 @@ exactly as it refuses botocore."""
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
-from argosy.artifacts.drivers.s3 import Encryption, S3Driver, S3Settings
+from argosy.artifacts.drivers.s3 import Encryption, S3Driver, S3Settings, direct
 from argosy.artifacts.errors import AccessDenied, NotFound, PreconditionFailed
 from tests.conftest import s3_driver, unique_bucket
 
@@ -103,6 +104,25 @@ def test_a_multipart_upload_on_a_static_route_never_loads_botocore(
         driver.abort_upload("gone", aborted)
     with pytest.raises(PreconditionFailed):
         driver.replace_metadata("mp", {}, if_match="0" * 32)
+
+
+def test_every_direct_answer_is_awaited_with_immediate_acks_asked_for(
+        endpoint: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """RGW sends an answer's body only once its headers are ACKed (Nagle's algorithm) and
+    Linux delays that ACK up to 40 ms: each request asks for the ACK at once, on the
+    socket the answer arrives on, whatever the request and its outcome."""
+    made = s3_driver(*endpoint, unique_bucket())
+    driver = S3Driver(made.settings, made.bucket)
+    asked: list[int] = []  # the type of each socket asked on
+    ask = direct._ack_at_once
+    monkeypatch.setattr(direct, "_ack_at_once", lambda sock: (
+        asked.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)), ask(sock)))
+    upload = driver.create_upload("k", metadata={})
+    part = driver.upload_part("k", upload, 1, b"body", size=4)
+    driver.complete_upload("k", upload, [part])
+    with pytest.raises(NotFound):
+        driver.stat("missing")
+    assert len(asked) >= 4 and set(asked) == {socket.SOCK_STREAM}
 
 
 @pytest.mark.rgw
