@@ -1,5 +1,3 @@
-import sys
+from argosy.main import entry
 
-from argosy.main import main
-
-sys.exit(main())
+entry()

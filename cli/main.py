@@ -5,12 +5,15 @@ exit codes (0 ok; 1 failed; 2 usage or bad input; 3 not found; 4 integrity misma
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
+from typing import NoReturn
 
 from argosy import __version__
 from argosy.artifacts.errors import ArtifactError, exit_code_for
@@ -201,5 +204,28 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def entry() -> NoReturn:
+    """The `argosy` console script: `main`, then `leave`."""
+    leave(main())
+
+
+def leave(code: int) -> NoReturn:
+    """Exit with `code` once all a normal exit finishes is finished: logging shut down,
+    atexit callbacks run, output flushed; then skip the interpreter's teardown (freeing
+    every module and object: ~16 ms of each command here, writing nothing). A thread
+    still running takes the normal exit, which waits for it."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()):
+        sys.exit(code)
+    logging.shutdown()
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe: what the normal exit would report
+        code = code or 1
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

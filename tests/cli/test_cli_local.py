@@ -16,6 +16,26 @@ def test_version_prints_the_version() -> None:
     assert out.returncode == 0 and out.stdout.startswith("argosy 0.")
 
 
+def _leaving(body: str) -> subprocess.CompletedProcess[str]:
+    script = ("import atexit, sys, threading, time\nfrom argosy.main import leave\n"
+              "atexit.register(lambda: print('atexit ran', flush=True))\n" + body)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_the_command_leaves_with_its_code_its_output_flushed_and_atexit_run() -> None:
+    out = _leaving("print('partial line', end='')\nsys.stderr.write('no newline')\n"
+                   "leave(3)")
+    assert out.returncode == 3
+    assert out.stdout == "partial lineatexit ran\n" and out.stderr == "no newline"
+
+
+def test_the_command_leaving_with_a_thread_still_running_waits_for_it() -> None:
+    out = _leaving("def late(): time.sleep(0.3); print('thread done', flush=True)\n"
+                   "threading.Thread(target=late).start()\nleave(0)")
+    assert out.returncode == 0 and out.stdout == "thread done\natexit ran\n"
+
+
 def test_a_local_repository_round_trips_a_file(argosy_local, tmp_path) -> None:
     data = os.urandom(3000)
     (tmp_path / "in").write_bytes(data)

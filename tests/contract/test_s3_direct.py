@@ -114,8 +114,8 @@ def test_every_direct_answer_is_awaited_with_immediate_acks_asked_for(
     made = s3_driver(*endpoint, unique_bucket())
     driver = S3Driver(made.settings, made.bucket)
     asked: list[int] = []  # the type of each socket asked on
-    ask = direct._ack_at_once
-    monkeypatch.setattr(direct, "_ack_at_once", lambda sock: (
+    ask = direct.ack_at_once
+    monkeypatch.setattr(direct, "ack_at_once", lambda sock: (
         asked.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)), ask(sock)))
     upload = driver.create_upload("k", metadata={})
     part = driver.upload_part("k", upload, 1, b"body", size=4)

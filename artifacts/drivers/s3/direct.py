@@ -120,14 +120,15 @@ def canonical_query(params: Mapping[str, str]) -> str:
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux
 
 
-def _ack_at_once(sock: socket.socket | None) -> None:
+def ack_at_once(sock: socket.socket | None) -> None:
     """Ask the kernel to acknowledge the next segments at once instead of delaying the
     ACK. Ceph RGW (beast, as shipped) writes an answer's headers and its body in two
     writes with Nagle's algorithm on, so the body waits until the headers are ACKed,
     and Linux delays that ACK up to 40 ms on a request/response connection: every
     answer with a body (Complete, the record's copy, CreateMultipartUpload, an error)
-    took 43-48 ms here instead of 0.5-8. The mode lapses by itself, so it is asked for
-    before every response."""
+    took 43-48 ms here instead of 0.5-8 (a GET's body likewise waited behind its
+    headers). The mode lapses by itself, so it is asked for before every response, and
+    by a GET's body on botocore's connections too (`S3ReadStream`)."""
     if _QUICKACK is not None and sock is not None:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
@@ -137,13 +138,13 @@ def _ack_at_once(sock: socket.socket | None) -> None:
 
 class _Connection(HTTPConnection):
     def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
-        _ack_at_once(self.sock)
+        ack_at_once(self.sock)
         return super().getresponse()
 
 
 class _TlsConnection(HTTPSConnection):
     def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
-        _ack_at_once(self.sock)
+        ack_at_once(self.sock)
         return super().getresponse()
 
 

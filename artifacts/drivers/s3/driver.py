@@ -5,16 +5,16 @@ sends what botocore would (`direct.py`, `route.py`), everything else through bot
 Transport choices (the botocore ones are in `sdk.py`):
 - Part bodies are file slices read in 1 MiB chunks, not part-sized buffers, so an upload
   holds (parts in flight x 1 MiB) of data, not (parts in flight x part size).
-- A GET's connection goes back to the pool once its body is read, and its answer is
-  acknowledged at once (TCP_QUICKACK): servers that write the headers and a small body
-  separately (Ceph RGW's beast) otherwise hold the body until the client's delayed ACK
-  fires, 40 ms later, on every small GET over a kept-alive connection.
+- A GET's connection goes back to the pool once its body is read.
+- Every answer is acknowledged at once (TCP_QUICKACK, `direct.ack_at_once`): servers
+  that write the headers and a small body separately (Ceph RGW's beast) otherwise hold
+  the body until the client's delayed ACK fires, 40 ms later: on every small GET, and
+  on every answer with a body on the direct path (Complete, the record's copy, errors).
 """
 
 from __future__ import annotations
 
 import builtins
-import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from argosy.artifacts.drivers.s3.dates import timestamp
-from argosy.artifacts.drivers.s3.direct import DIRECT_MAX, Direct, Failure, Signer
+from argosy.artifacts.drivers.s3.direct import DIRECT_MAX, Direct, Failure, Signer, ack_at_once
 from argosy.artifacts.drivers.s3.errors import map_error, refused
 from argosy.artifacts.drivers.s3.route import Route, static_route
 from argosy.artifacts.drivers.s3.settings import EXPECT_CONTINUE_MIN, S3Settings
@@ -100,9 +100,6 @@ class _Slice:
         return data
 
 
-_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
-
-
 class S3ReadStream:
     """A GET's body. urllib3 2's `readinto` reads into a fresh bytes object and copies it
     (two extra copies of every byte); when the body is not content-encoded we read from
@@ -125,7 +122,7 @@ class S3ReadStream:
                                                                                   "identity")
         self._direct = direct if direct is not None and hasattr(direct, "readinto") \
             and not encoded else None
-        _acknowledge_now(getattr(getattr(raw, "_connection", None), "sock", None))
+        ack_at_once(getattr(getattr(raw, "_connection", None), "sock", None))
 
     def readinto(self, buffer: memoryview) -> int:
         try:
@@ -153,17 +150,6 @@ class _Body:
 
     def close(self) -> None:
         self._raw_stream.close()
-
-
-def _acknowledge_now(sock: socket.socket | None) -> None:
-    """ACK what has arrived (the response's headers) without the delayed-ACK wait, so a
-    server holding the rest behind Nagle's algorithm sends it at once."""
-    if sock is None or _QUICKACK is None:
-        return
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-    except OSError:
-        pass
 
 
 def _ascii(metadata: Mapping[str, str]) -> bool:
