@@ -37,14 +37,14 @@ class Wire:
         driver._client.meta.events.register("before-send.s3", self._record)
         if driver._direct is not None:  # small PUTs and GETs that skip botocore
             pool = driver._direct._pool
-            urlopen = pool.urlopen
+            send = pool.request
 
-            def recorded(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            def recorded(method: str, url: str, **kwargs: Any) -> Any:
                 self.sent.append((method, url, {k.lower(): str(v) for k, v in
                                                 (kwargs.get("headers") or {}).items()}))
-                return urlopen(method, url, *args, **kwargs)
+                return send(method, url, **kwargs)
 
-            pool.urlopen = recorded  # type: ignore[method-assign]
+            pool.request = recorded  # type: ignore[method-assign]
 
     def _record(self, request: Any, **_: Any) -> None:
         self.sent.append((request.method, request.url.split("?")[0],

@@ -69,6 +69,9 @@ def test_expect_100_continue_is_asked_only_for_large_uploads(method: str, length
     "2026-11-29T07:11:29+01:00",
     1795760000,  # epoch seconds
     "Sun, 29 Nov 2026 06:11:29 -0000",  # no zone stated: botocore decides
+    "Sun, 29 Nov 2026 07:11:29 +0100",  # RFC 2822 forms other than HTTP's
+    "Sun, 29 Nov 2026 06:11:29 UTC",
+    "Sunday, 29-Nov-26 06:11:29 GMT",  # RFC 850
     "2026-11-29T06:11:29",
 ])
 def test_timestamps_parse_as_botocore_parses_them(value: object) -> None:

@@ -25,16 +25,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.response import HTTPResponse
+from argosy.artifacts.drivers.s3.wire import Pool, Response
 
 DIRECT_MAX = 1 << 20  # bytes: bodies and ranges below this take this path
 Credentials = Callable[[], tuple[str, str, str | None]]  # access key, secret, token
@@ -117,41 +114,10 @@ def canonical_query(params: Mapping[str, str]) -> str:
                     for k, v in sorted(params.items()))
 
 
-_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux
-
-
-def ack_at_once(sock: socket.socket | None) -> None:
-    """Ask the kernel to acknowledge the next segments at once instead of delaying the
-    ACK. Ceph RGW (beast, as shipped) writes an answer's headers and its body in two
-    writes with Nagle's algorithm on, so the body waits until the headers are ACKed,
-    and Linux delays that ACK up to 40 ms on a request/response connection: every
-    answer with a body (Complete, the record's copy, CreateMultipartUpload, an error)
-    took 43-48 ms here instead of 0.5-8 (a GET's body likewise waited behind its
-    headers). The mode lapses by itself, so it is asked for before every response, and
-    by a GET's body on botocore's connections too (`S3ReadStream`)."""
-    if _QUICKACK is not None and sock is not None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-        except OSError:
-            pass
-
-
-class _Connection(HTTPConnection):
-    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
-        ack_at_once(self.sock)
-        return super().getresponse()
-
-
-class _TlsConnection(HTTPSConnection):
-    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
-        ack_at_once(self.sock)
-        return super().getresponse()
-
-
 class Direct:
     """Object requests to `base + key`, where `base` is the bucket's URL (scheme, host and
     the path up to the key). Each call answers the value asked for, or the Failure the
-    server answered with; a connection that fails raises urllib3's error, which the
+    server answered with; a connection that fails raises its error (`wire.py`), which the
     driver maps as it maps botocore's."""
 
     def __init__(self, base: str, signer: Signer, *, extra: Mapping[str, str],
@@ -162,16 +128,8 @@ class Direct:
         self._prefix = parts.path
         self._signer = signer
         self._extra = dict(extra)
-        kwargs: dict[str, object] = {"maxsize": pool_size, "block": False, "retries": False,
-                                     "blocksize": 1 << 20,
-                                     "timeout": urllib3.Timeout(connect=timeout[0],
-                                                                read=timeout[1])}
-        if parts.scheme == "https":
-            kwargs.update(cert_reqs="CERT_REQUIRED" if verify else "CERT_NONE",
-                          ca_certs=ca_certs if verify else None)
-        self._pool = urllib3.connection_from_url(f"{parts.scheme}://{parts.netloc}",
-                                                 **kwargs)
-        self._pool.ConnectionCls = _TlsConnection if parts.scheme == "https" else _Connection
+        self._pool = Pool(parts.scheme, parts.netloc, maxsize=pool_size, timeout=timeout,
+                          ca_certs=ca_certs, verify=verify)
 
     def path(self, key: str) -> str:
         return self._prefix + quote(key, safe="/~")
@@ -182,7 +140,7 @@ class Direct:
 
     def _send(self, method: str, key: str, *, query: Mapping[str, str] | None = None,
               headers: Mapping[str, str] | None = None, body: Any = None,
-              length: int | None = None, stream: bool = False) -> urllib3.BaseHTTPResponse:
+              length: int | None = None, stream: bool = False) -> Response:
         if not key:
             raise ValueError("an object key must not be empty")  # as botocore refuses it
         path = self.path(key)
@@ -191,10 +149,11 @@ class Direct:
         self._signer.sign(method, self._host, path, signed, query=canonical)
         if length is not None:
             signed["content-length"] = str(length)
-        return self._pool.urlopen(method, f"{path}?{canonical}" if canonical else path,
-                                  body=body, headers=signed, redirect=False,
-                                  assert_same_host=False, preload_content=not stream,
-                                  decode_content=False)
+        response = self._pool.request(method, f"{path}?{canonical}" if canonical else path,
+                                      headers=signed, body=body)
+        if not stream:
+            response.data  # read now: the connection goes back to the pool  # noqa: B018
+        return response
 
     @staticmethod
     def _failure(status: int, data: bytes) -> Failure:
@@ -204,7 +163,7 @@ class Direct:
                        message.group(1).decode(errors="replace") if message else "")
 
     @classmethod
-    def _answer(cls, response: urllib3.BaseHTTPResponse, pattern: re.Pattern[bytes] | None,
+    def _answer(cls, response: Response, pattern: re.Pattern[bytes] | None,
                 ok: int = 200) -> str | Failure:
         """The text `pattern` finds in a 200's body (or "" with no pattern); an error
         inside a 200 (S3 may answer Complete and Copy that way) is the Failure it is."""
@@ -224,11 +183,11 @@ class Direct:
         return {**self._extra, **{f"x-amz-meta-{k.lower()}": v for k, v in metadata.items()}}
 
     def head(self, key: str, headers: Mapping[str, str] | None = None
-             ) -> urllib3.BaseHTTPResponse | Failure:
+             ) -> Response | Failure:
         response = self._send("HEAD", key, headers=headers)
         return response if response.status == 200 else Failure(response.status, "", "")
 
-    def get(self, key: str, headers: Mapping[str, str]) -> urllib3.BaseHTTPResponse | Failure:
+    def get(self, key: str, headers: Mapping[str, str]) -> Response | Failure:
         """A GET whose body is left unread (200 or 206), or the Failure answered."""
         response = self._send("GET", key, headers=headers, stream=True)
         if response.status in (200, 206):

@@ -6,7 +6,7 @@ Transport choices (the botocore ones are in `sdk.py`):
 - Part bodies are file slices read in 1 MiB chunks, not part-sized buffers, so an upload
   holds (parts in flight x 1 MiB) of data, not (parts in flight x part size).
 - A GET's connection goes back to the pool once its body is read.
-- Every answer is acknowledged at once (TCP_QUICKACK, `direct.ack_at_once`): servers
+- Every answer is acknowledged at once (TCP_QUICKACK, `wire.ack_at_once`): servers
   that write the headers and a small body separately (Ceph RGW's beast) otherwise hold
   the body until the client's delayed ACK fires, 40 ms later: on every small GET, and
   on every answer with a body on the direct path (Complete, the record's copy, errors).
@@ -22,10 +22,11 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from argosy.artifacts.drivers.s3.dates import timestamp
-from argosy.artifacts.drivers.s3.direct import DIRECT_MAX, Direct, Failure, Signer, ack_at_once
+from argosy.artifacts.drivers.s3.direct import DIRECT_MAX, Direct, Failure, Signer
 from argosy.artifacts.drivers.s3.errors import map_error, refused
 from argosy.artifacts.drivers.s3.route import Route, static_route
 from argosy.artifacts.drivers.s3.settings import EXPECT_CONTINUE_MIN, S3Settings
+from argosy.artifacts.drivers.s3.wire import ack_at_once
 from argosy.artifacts.errors import (
     ArtifactError,
     IntegrityError,
@@ -101,10 +102,11 @@ class _Slice:
 
 
 class S3ReadStream:
-    """A GET's body. urllib3 2's `readinto` reads into a fresh bytes object and copies it
-    (two extra copies of every byte); when the body is not content-encoded we read from
-    the underlying `http.client` response instead, which receives straight into the
-    caller's buffer. The engine checks the byte count either way.
+    """A GET's body: a direct answer (`wire.Response`, which receives straight into the
+    caller's buffer) or botocore's. urllib3 2's `readinto` reads into a fresh bytes
+    object and copies it (two extra copies of every byte); when botocore's body is not
+    content-encoded we read from the underlying `http.client` response instead. The
+    engine checks the byte count either way.
 
     Once the body has been read to its end the connection goes back to the pool (urllib3
     would only do that on its own read path); a body closed early drops its connection.
@@ -140,7 +142,7 @@ class S3ReadStream:
 
 
 class _Body:
-    """A direct GET's urllib3 response, shaped as botocore's streaming body."""
+    """A direct GET's answer, shaped as botocore's streaming body."""
 
     def __init__(self, response: Any) -> None:
         self._raw_stream = response

@@ -2,17 +2,17 @@
 
 Refusals (an S3 error code and an HTTP status) map through `ERROR_TABLE`, whichever path
 sent the request: botocore's (`sdk.py` hands its ClientError here) or the direct one.
-Transport failures of urllib3, http.client and the socket map here too. Nothing of the
-server's message is repeated but the code: messages may quote a string-to-sign.
+Transport failures of the direct path (`wire.py`), of urllib3 and http.client under
+botocore, and of the socket map here too; the modules of the latter are looked up only if
+loaded (importing them cost ~50 ms of a command's start). Nothing of the server's message
+is repeated but the code: messages may quote a string-to-sign.
 """
 
 from __future__ import annotations
 
-import http.client
-import ssl
+import sys
 
-import urllib3
-
+from argosy.artifacts.drivers.s3.wire import ConnectFailed
 from argosy.artifacts.errors import (
     AccessDenied,
     ArtifactError,
@@ -115,14 +115,19 @@ def map_error(error: BaseException, where: str, endpoint: str = "") -> ArtifactE
         mapped = map_botocore(error, where)
         if mapped is not None:
             return mapped
-    if isinstance(error, (urllib3.exceptions.SSLError, ssl.SSLError)):
+    ssl, urllib3 = sys.modules.get("ssl"), sys.modules.get("urllib3")
+    client = sys.modules.get("http.client")
+    if ssl is not None and isinstance(error, ssl.SSLError) or urllib3 is not None and \
+            isinstance(error, urllib3.exceptions.SSLError):
         return tls_failed(error, where)
-    if isinstance(error, (urllib3.exceptions.NewConnectionError,
-                          urllib3.exceptions.ConnectTimeoutError)):
+    if isinstance(error, ConnectFailed) or urllib3 is not None and isinstance(
+            error, (urllib3.exceptions.NewConnectionError,
+                    urllib3.exceptions.ConnectTimeoutError)):
         return TransientError(f"{where}: cannot reach the endpoint ({endpoint})",
                               code="EndpointUnreachable")
-    if isinstance(error, (ConnectionError, TimeoutError, urllib3.exceptions.HTTPError,
-                          http.client.HTTPException)):
+    if isinstance(error, (ConnectionError, TimeoutError)) or urllib3 is not None and \
+            isinstance(error, urllib3.exceptions.HTTPError) or client is not None and \
+            isinstance(error, client.HTTPException):
         return TransientError(f"{where}: connection failed ({type(error).__name__})",
                               code=type(error).__name__)
     if isinstance(error, ValueError):
