@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast, runtime_checkable
 
-from argosy.artifacts.buffers import BufferPool
+from argosy.artifacts.buffers import BufferPool, PartBuffer
 from argosy.artifacts.checksum import ALGORITHM, crc32c, crc32c_combine, to_hex
 from argosy.artifacts.errors import (
     ArtifactError,
@@ -350,7 +350,7 @@ def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
     ahead = settings.stream_parts
     pool = BufferPool(ahead + 1, min(part_size, max(info.size, 1)))
 
-    def one(span: tuple[int, int], buffer: bytearray) -> tuple[bytearray, int, int]:
+    def one(span: tuple[int, int], buffer: PartBuffer) -> tuple[PartBuffer, int, int]:
         length = span[1] - span[0] + 1
         # read straight into the part's buffer: one sink call, no copy
         crc = _fetch(driver, info, _Span(span[0], span[1]), retrier, _ignore,
@@ -358,14 +358,14 @@ def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
         _check_piece(driver.url(key), record, part_size, span[0], length, crc)
         return buffer, length, crc
 
-    def handed(buffer: bytearray, length: int) -> bytes:
+    def handed(buffer: PartBuffer, length: int) -> bytes:
         # every reader of these chunks (write, decompress, slicing, concatenation) takes
         # a bytearray; only a short last part is copied out, to give it its own length
         return cast(bytes, buffer if length == len(buffer) else buffer[:length])
 
     whole = _Fold()
     with ThreadPoolExecutor(ahead, thread_name_prefix="argosy-get") as workers:
-        pending: list[Future[tuple[bytearray, int, int]]] = []
+        pending: list[Future[tuple[PartBuffer, int, int]]] = []
         try:
             for span in spans:
                 ready = pending.pop(0).result() if len(pending) >= ahead else None

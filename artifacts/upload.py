@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from argosy.artifacts.bodies import FileRange
-from argosy.artifacts.buffers import BufferPool
+from argosy.artifacts.buffers import BufferPool, PartBuffer
 from argosy.artifacts.checksum import combine_all, crc32c
 from argosy.artifacts.errors import (
     ArtifactError,
@@ -358,7 +358,7 @@ def _put_parts(driver: Driver, key: str, fd: int, st: os.stat_result, name: str,
     return UploadResult(url, size, etag, kept, count, note, resumed_parts=len(done))
 
 
-def _read_full(stream: BinaryIO, buffer: bytearray) -> int:
+def _read_full(stream: BinaryIO, buffer: PartBuffer) -> int:
     view = memoryview(buffer)
     filled = 0
     while filled < len(buffer):
@@ -397,7 +397,7 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
     metadata = dict(metadata or {})
     part_size = settings.stream_part_size
     # parts being sent and one being filled: the whole of the memory
-    pool = BufferPool(settings.stream_parts + 1, part_size)
+    pool = BufferPool(settings.stream_parts + 1, part_size, mapped=True)
     first = pool.take()
     filled = _read_full(stream, first)
     if filled < part_size:
@@ -430,7 +430,7 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
                                            part_size, upload.upload_id)
         futures: list[Future[Part]] = []
 
-        def send(number: int, buffer: bytearray, length: int, crc: int) -> Part:
+        def send(number: int, buffer: PartBuffer, length: int, crc: int) -> Part:
             try:
                 view = memoryview(buffer)[:length]
                 part = retrier.call(lambda: driver.upload_part(

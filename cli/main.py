@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from argosy import __version__
 from argosy.artifacts.errors import ArtifactError, exit_code_for
@@ -54,18 +54,21 @@ def _lazy(target: str) -> Callable[..., int]:
     return run
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="argosy", description="Artifacts for workflow pods.")
-    top.add_argument("--version", action="version", version=f"argosy {__version__}")
-    sub = top.add_subparsers(dest="command", required=True)
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
-    def add(name: str, target: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        _common(p)
-        p.set_defaults(run=_lazy(target))
-        return p
 
-    p = add("cp", "argosy.commands:cp", "copy a file, stream or folder to or from a URL")
+def _object_command(sub: Subparsers, name: str, target: str,
+                    help_text: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    _common(p)
+    p.set_defaults(run=_lazy(target))
+    return p
+
+
+def _cp(sub: Subparsers) -> None:
+    p = _object_command(sub, "cp", "argosy.commands:cp",
+                        "copy a file, stream or folder to or from a URL")
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("-r", "--recursive", action="store_true")
@@ -78,22 +81,41 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--include", action="append", metavar="GLOB",
                    help="extract only matching paths (* within a segment, ** across)")
     p.add_argument("--keep-mtime", action="store_true", help="keep modification times")
-    p = add("ls", "argosy.commands:ls", "list objects: SIZE  MODIFIED  URL")
+
+
+def _ls(sub: Subparsers) -> None:
+    p = _object_command(sub, "ls", "argosy.commands:ls", "list objects: SIZE  MODIFIED  URL")
     p.add_argument("url")
     p.add_argument("-r", "--recursive", action="store_true")
     p.add_argument("--json", action="store_true", help="JSON lines")
     p.add_argument("--archive-contents", action="store_true",
                    help="list the entries inside an archived artifact")
-    p = add("rm", "argosy.commands:rm", "delete an object, or a folder of objects with -r")
+
+
+def _rm(sub: Subparsers) -> None:
+    p = _object_command(sub, "rm", "argosy.commands:rm",
+                        "delete an object, or a folder of objects with -r")
     p.add_argument("url")
     p.add_argument("-r", "--recursive", action="store_true")
-    p = add("cat", "argosy.commands:cat", "write an object to standard output, verified")
+
+
+def _cat(sub: Subparsers) -> None:
+    p = _object_command(sub, "cat", "argosy.commands:cat",
+                        "write an object to standard output, verified")
     p.add_argument("url")
-    p = add("stat", "argosy.commands:stat", "an object's size, ETag, checksum record and metadata")
+
+
+def _stat(sub: Subparsers) -> None:
+    p = _object_command(sub, "stat", "argosy.commands:stat",
+                        "an object's size, ETag, checksum record and metadata")
     p.add_argument("url")
-    p = add("demo", "argosy.demo:run",
-            "round-trip a file and a folder through an in-process S3, run Argo example "
-            "workflows on this machine, and garbage-collect their artifacts")
+
+
+def _demo(sub: Subparsers) -> None:
+    p = _object_command(sub, "demo", "argosy.demo:run",
+                        "round-trip a file and a folder through an in-process S3, run Argo "
+                        "example workflows on this machine, and garbage-collect their "
+                        "artifacts")
     p.add_argument("--size", type=int, default=256, metavar="MiB")
     p.add_argument("--workdir", metavar="DIR", help="where to put the demo's files "
                    "(the workflows' pod folders are kept there)")
@@ -115,6 +137,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-gc", action="store_true", help="leave the workflows' artifacts")
     p.add_argument("--keep", action="store_true",
                    help="keep the temporary work folder (with --workdir it is always kept)")
+
+
+def _repo(sub: Subparsers) -> None:
     help_text = "Argo artifact repositories (ConfigMap entries)"
     repo = sub.add_parser("repo", help=help_text, description=help_text)
     help_text = ("probe every entry of an artifact-repositories ConfigMap: write, read back, "
@@ -138,22 +163,34 @@ def parser() -> argparse.ArgumentParser:
                    help="longest one probe may take, retries included (default: 60)")
     p.add_argument("-v", "--verbose", action="store_true", help="log retries and requests")
     p.set_defaults(run=_lazy("argosy.repo_check:run"))
-    from argosy import pod_args
 
-    for name, help_text in (
-            ("init", "in a workflow pod: download every input artifact into its path"),
-            ("wait", "in a workflow pod: wait for main to exit, then upload every output")):
+
+def _pod_step(name: str, help_text: str) -> Callable[[Subparsers], None]:
+    def build(sub: Subparsers) -> None:
+        from argosy import pod_args
+
         p = sub.add_parser(name, help=help_text, description=help_text)
         pod_args.add_arguments(p)
         p.set_defaults(run=_lazy(f"argosy.pod:{name}"), standalone=True, sigterm=True)
-    p.add_argument("--timeout", type=float, metavar="S",
-                   help="give up when main has not exited after S seconds")
+        if name == "wait":
+            p.add_argument("--timeout", type=float, metavar="S",
+                           help="give up when main has not exited after S seconds")
+
+    return build
+
+
+def _emissary(sub: Subparsers) -> None:
+    from argosy import pod_args
+
     help_text = "run a command as a pod's main container, recording its exit code and log"
     p = sub.add_parser("emissary", help=help_text, description=help_text,
                        usage="argosy emissary [--var-dir D] -- COMMAND [ARGS...]")
     pod_args.add_arguments(p, with_template=False)
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND")
     p.set_defaults(run=_lazy("argosy.pod:emissary"), standalone=True, verbose=False)
+
+
+def _lint(sub: Subparsers) -> None:
     help_text = "show where each artifact of a workflow will be stored, and what is wrong"
     p = sub.add_parser("lint", help=help_text, description=help_text)
     p.add_argument("files", nargs="+", metavar="FILE",
@@ -165,13 +202,44 @@ def parser() -> argparse.ArgumentParser:
                    help="an artifact-repositories ConfigMap the workflows refer to "
                         "(repeatable; its secrets are not read)")
     p.set_defaults(run=_lazy("argosy.lint_command:run"), standalone=True, verbose=False)
+
+
+def _gc(sub: Subparsers) -> None:
     from argosy.gc import command as gc_command
 
     help_text = "the artifact GC controller (argosy.gc): deletes artifacts by policy"
     p = sub.add_parser("gc", help=help_text, description=help_text)
     gc_command.add_arguments(p)
     p.set_defaults(run=gc_command.run, standalone=True)  # needs no storage Config
+
+
+_COMMANDS: dict[str, Callable[[Subparsers], None]] = {
+    "cp": _cp, "ls": _ls, "rm": _rm, "cat": _cat, "stat": _stat, "demo": _demo,
+    "repo": _repo,
+    "init": _pod_step("init", "in a workflow pod: download every input artifact into its "
+                              "path"),
+    "wait": _pod_step("wait", "in a workflow pod: wait for main to exit, then upload every "
+                              "output"),
+    "emissary": _emissary, "lint": _lint, "gc": _gc,
+}
+
+
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `command` (one of its commands), that command alone:
+    defining every command's arguments took ~15 ms of each run, most of it argparse
+    asking gettext for translations of its help texts."""
+    top = argparse.ArgumentParser(prog="argosy", description="Artifacts for workflow pods.")
+    top.add_argument("--version", action="version", version=f"argosy {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+    for name, build in _COMMANDS.items():
+        if command not in _COMMANDS or name == command:
+            build(sub)
     return top
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command `argv` names, if its first argument is one."""
+    return argv[0] if argv and argv[0] in _COMMANDS else None
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -179,7 +247,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parser(_command_in(sys.argv[1:] if argv is None else argv)).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="argosy: %(message)s", stream=sys.stderr)
     standalone = getattr(args, "standalone", False)

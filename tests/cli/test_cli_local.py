@@ -85,3 +85,21 @@ def test_a_broken_or_missing_kubeconfig_is_one_line_naming_it(argosy_local, tmp_
     got = argosy_local(*command, "--kubeconfig", str(kubeconfig))
     assert got.code == 2, got.err
     assert got.err.count("\n") == 1 and str(kubeconfig) in got.err, got.err
+
+
+@pytest.mark.parametrize("argv", [
+    ["cp", "-q", "--archive", "tar.zst", "--level", "5", "d", "s3://b/k"],
+    ["ls", "-r", "--json", "s3://b/"], ["rm", "-r", "s3://b/p/"], ["cat", "s3://b/k"],
+    ["stat", "s3://b/k"], ["demo", "--size", "8", "--no-workflows"],
+    ["repo", "check", "-n", "argo"], ["init", "--template", "t.json"],
+    ["wait", "--timeout", "5"], ["emissary", "--", "echo", "hi"],
+    ["lint", "wf.yaml"], ["gc", "--once"],
+])
+def test_a_command_parses_the_same_with_only_its_own_arguments_defined(argv) -> None:
+    from argosy.main import _command_in, parser
+
+    def parsed(p) -> dict:
+        return {k: v for k, v in vars(p.parse_args(argv)).items() if not callable(v)}
+
+    assert _command_in(argv) == argv[0]
+    assert parsed(parser(argv[0])) == parsed(parser())

@@ -61,6 +61,24 @@ def test_a_pool_hands_out_at_most_its_count_and_reuses_what_comes_back() -> None
     assert got == [first] and got[0] is first and pool.allocated == 2
 
 
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.parametrize("mapped", [True, False])
+def test_a_mapped_pool_costs_memory_only_where_its_buffers_are_written(mapped: bool) -> None:
+    pool = BufferPool(1, 64 * MiB, mapped=mapped)
+    before = _rss()
+    buffer = pool.take()
+    grown = _rss() - before
+    assert grown < MiB if mapped else grown >= 60 * MiB  # a bytearray is zero-filled
+    view = memoryview(buffer)
+    view[10 * MiB:10 * MiB + 5] = b"bytes"
+    assert bytes(view[10 * MiB - 1:10 * MiB + 6]) == b"\0bytes\0"
+    assert len(buffer) == 64 * MiB
+
+
 def test_a_long_stream_uploads_with_stream_parts_in_flight_and_round_trips(
         driver: CountingDriver) -> None:
     data = os.urandom(40 * MiB + 11)  # 9 parts of 5 MiB
