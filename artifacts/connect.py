@@ -9,7 +9,6 @@ read, flags and environment already folded in by the caller.
 from __future__ import annotations
 
 from argosy.artifacts import repository as repo
-from argosy.artifacts.drivers.local import LocalDriver
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.protocol import Driver
 
@@ -58,6 +57,8 @@ def oss_driver(entry: repo.OssEntry, bucket: str, *, key_format: str = "",
 
 
 def local_driver(entry: repo.LocalEntry | None, bucket: str, *, default_root: str) -> Driver:
+    from argosy.artifacts.drivers.local import LocalDriver  # each driver loads when used
+
     return LocalDriver((entry.root if entry else None) or default_root, bucket)
 
 

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import threading
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ class Checkpoint:
 
 
 def _write_atomic(path: Path, doc: dict[str, Any]) -> None:
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    temp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
     temp.write_text(json.dumps(doc))
     os.replace(temp, path)
 

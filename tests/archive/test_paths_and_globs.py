@@ -78,4 +78,5 @@ def test_no_include_pattern_keeps_everything_and_an_empty_one_is_refused() -> No
 def test_the_public_surface_is_exactly_what_all_declares() -> None:
     public = {name for name in vars(archive) if not name.startswith("_")}
     modules = {name for name in public if type(getattr(archive, name)).__name__ == "module"}
-    assert public - modules == set(archive.__all__)
+    assert public - modules <= set(archive.__all__)  # the rest loads on first use
+    assert all(getattr(archive, name) is not None for name in archive.__all__)
