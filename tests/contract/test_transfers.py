@@ -184,10 +184,21 @@ def test_an_object_past_the_copy_limit_gets_its_record_by_a_multipart_copy(
     assert driver.list_uploads("past/") == []
 
 
+def _uploads_and_keeps_the_other_writers_object(driver: Driver, key: str, src: Path) -> None:
+    """Upload `src` while another writer replaces the object (patched in by the caller):
+    the upload ends unverified, the other writer's object stays, no upload is left."""
+    result = upload.upload_file(driver, key, src, settings=SMALL_PARTS)
+    assert result.record is None and "unverified" in result.note
+    out = io.BytesIO()
+    download.download_stream(driver, key, out, settings=SMALL_PARTS)
+    assert out.getvalue() == b"someone else's"
+    assert driver.list_uploads(key) == []
+
+
 def test_an_object_replaced_before_its_record_is_copied_stays_unverified_and_intact(
-        driver: Driver, tmp_path: Path) -> None:
+        driver: Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write(tmp_path / "src", 12 * MiB)
-    driver.copy_limit = 8 * MiB  # type: ignore[misc]
+    monkeypatch.setattr(driver, "copy_limit", 8 * MiB)
     real = driver.complete_upload
 
     def complete_then_overwrite(key, upload_id, parts):
@@ -195,20 +206,14 @@ def test_an_object_replaced_before_its_record_is_copied_stays_unverified_and_int
         driver.put(key, b"someone else's", size=14, metadata={})
         return etag
 
-    driver.complete_upload = complete_then_overwrite  # type: ignore[method-assign]
-    result = upload.upload_file(driver, "raced", tmp_path / "src", settings=SMALL_PARTS)
-    driver.complete_upload = real  # type: ignore[method-assign]
-    assert result.record is None and "unverified" in result.note
-    out = io.BytesIO()
-    download.download_stream(driver, "raced", out, settings=SMALL_PARTS)
-    assert out.getvalue() == b"someone else's"
-    assert driver.list_uploads("raced") == []
+    monkeypatch.setattr(driver, "complete_upload", complete_then_overwrite)
+    _uploads_and_keeps_the_other_writers_object(driver, "raced", tmp_path / "src")
 
 
 def test_an_object_replaced_while_its_record_is_copied_stays_the_new_one_unverified(
-        driver: Driver, tmp_path: Path) -> None:
+        driver: Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write(tmp_path / "src", 21 * MiB)
-    driver.copy_limit = 8 * MiB  # type: ignore[misc]
+    monkeypatch.setattr(driver, "copy_limit", 8 * MiB)
     real = driver.copy_part
 
     def copy_then_overwrite(key, upload_id, number, **kwargs):
@@ -217,11 +222,5 @@ def test_an_object_replaced_while_its_record_is_copied_stays_the_new_one_unverif
             driver.put(key, b"someone else's", size=14, metadata={})
         return part
 
-    driver.copy_part = copy_then_overwrite  # type: ignore[method-assign]
-    result = upload.upload_file(driver, "raced2", tmp_path / "src", settings=SMALL_PARTS)
-    driver.copy_part = real  # type: ignore[method-assign]
-    assert result.record is None and "unverified" in result.note
-    out = io.BytesIO()
-    download.download_stream(driver, "raced2", out, settings=SMALL_PARTS)
-    assert out.getvalue() == b"someone else's"
-    assert driver.list_uploads("raced2") == []
+    monkeypatch.setattr(driver, "copy_part", copy_then_overwrite)
+    _uploads_and_keeps_the_other_writers_object(driver, "raced2", tmp_path / "src")

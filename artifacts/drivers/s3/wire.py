@@ -31,6 +31,7 @@ from typing import Any
 BLOCK = 1 << 20  # bytes per write of a large or file-like body
 _MAX_LINE = 64 << 10  # longest status, header or chunk-size line accepted
 _MAX_HEADERS = 200
+_HEAD_READ = 64 << 10  # bytes per receive while reading an answer's head
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux
 
 
@@ -115,7 +116,7 @@ class Connection:
                 return line
             if len(self._buffer) >= _MAX_LINE:
                 raise WireError("an answer line longer than 64 KiB")
-            data = self.sock.recv(BLOCK)
+            data = self.sock.recv(_HEAD_READ)
             if not data:
                 raise WireError("the server closed the connection before its answer "
                                 "was complete")
@@ -184,12 +185,17 @@ class Response:
         return self._data
 
     def read(self, amount: int | None = None) -> bytes:
+        """The body (or its next `amount` bytes), in buffers no larger than what is left
+        of it: most answers have an empty or small body."""
         out = bytearray()
-        view = memoryview(bytearray(BLOCK if amount is None else min(amount, BLOCK)))
         while (amount is None or len(out) < amount) and not self._done:
-            want = len(view) if amount is None else min(len(view), amount - len(out))
-            got = self._read_some(view[:want])
-            out += view[:got]
+            if self._chunked and self._left == 0:
+                self._next_chunk()
+                continue
+            want = BLOCK if amount is None else min(BLOCK, amount - len(out))
+            buffer = bytearray(want if self._left is None else min(want, self._left))
+            got = self._read_some(memoryview(buffer))
+            out += memoryview(buffer)[:got]
         return bytes(out)
 
     def readinto(self, buffer: memoryview | bytearray) -> int:
@@ -213,19 +219,24 @@ class Response:
 
     close = release_conn
 
+    def _next_chunk(self) -> None:
+        """Read a chunk's size line: the next chunk's size in `_left`, or the end."""
+        size_line = self._conn.readline().split(b";", 1)[0].strip()
+        try:
+            size = int(size_line, 16)
+        except ValueError:
+            raise WireError(f"a malformed chunk size: {size_line[:40]!r}") from None
+        if size == 0:
+            while self._conn.readline() not in (b"\r\n", b"\n"):
+                pass  # trailers
+            self._finish()
+        self._left = size
+
     def _read_some(self, view: memoryview) -> int:
         if self._chunked and self._left == 0:
-            size_line = self._conn.readline().split(b";", 1)[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError:
-                raise WireError(f"a malformed chunk size: {size_line[:40]!r}") from None
-            if size == 0:
-                while self._conn.readline() not in (b"\r\n", b"\n"):
-                    pass  # trailers
-                self._finish()
+            self._next_chunk()
+            if self._done:
                 return 0
-            self._left = size
         want = len(view) if self._left is None else min(len(view), self._left)
         got = self._conn.recv_into(view[:want])
         if not got:
