@@ -114,6 +114,19 @@ def stats(root: Path) -> TreeStats:
     return TreeStats(files, size, other)
 
 
+def warm(root: Path) -> None:
+    """Read every regular file once, so the page cache holds the tree before the first
+    round: otherwise whichever tool runs first reads it from disk (measured: 2.1-2.5 s
+    instead of 1.1 s for the first tar.zst upload after other work evicted the tree)."""
+    for d, _dirs, names in os.walk(root):
+        for name in names:
+            path = os.path.join(d, name)
+            if not os.path.islink(path):
+                with open(path, "rb") as f:
+                    while f.read(1 << 20):
+                        pass
+
+
 def listing(root: Path) -> dict[str, int]:
     """Relative path -> size of every regular file under root."""
     out = {}

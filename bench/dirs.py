@@ -637,6 +637,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"<= {args.max_mib} MiB)")
             tree = corpus.build(tree_root, args.max_files, args.max_mib * MiB)
             log(f"corpus: {tree.files} files, {tree.bytes / MiB:.0f} MiB")
+        corpus.warm(tree_root)
         links = sum(1 for d, _, names in os.walk(tree_root) for n in names
                     if os.path.islink(os.path.join(d, n)))
         if links or tree.other:
