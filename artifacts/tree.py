@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from argosy.artifacts.archive.entry import EntryType
+from argosy.artifacts.archive.layout import (
+    Layout,
+    check_destination,
+    move_into,
+    new_staging,
+    remove_staging,
+)
 from argosy.artifacts.checksum import ALGORITHM
 from argosy.artifacts.download import DownloadResult, download_file, iter_object
-from argosy.artifacts.errors import IntegrityError, InvalidSpec, NotFound, PermanentError
+from argosy.artifacts.errors import IntegrityError, InvalidSpec, NotFound
 from argosy.artifacts.filewriter import process_umask
 from argosy.artifacts.manifest import NAME as MANIFEST
 from argosy.artifacts.manifest import FileEntry, Manifest, walk
@@ -146,10 +152,12 @@ def upload_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
                       sum(1 for r in results if r.record), [r.note for r in results if r.note])
 
 
-def _safe_relative(rel: str) -> str:
+def _key_path(rel: str, where: str) -> str:
+    """A key's path below the prefix, as it is: a key that needs normalising ('a//b',
+    './a') is refused with those that leave the destination, never repaired."""
     parts = rel.split("/")
-    if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise PermanentError(f"refusing key that leaves the destination: {rel!r}")
+    if rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\x00" in rel:
+        raise InvalidSpec(f"{where}: refusing a key that leaves the destination: {rel!r}")
     return rel
 
 
@@ -162,13 +170,47 @@ def _read_manifest(driver: Driver, folder: str, settings: TransferSettings) -> M
     return Manifest.from_json(b"".join(chunks), where=driver.url(folder + MANIFEST))
 
 
+@dataclass
+class _Plan:
+    """Every entry of a tree, claimed through the restore rules before anything is
+    written: folders (to make, in order), files (object -> path), then symlinks."""
+
+    layout: Layout
+    folders: list[str]
+    files: list[tuple[ObjectInfo, str]]
+    symlinks: list[tuple[str, str]]
+
+
+def _plan(driver: Driver, folder: str, objects: list[ObjectInfo],
+          tree_manifest: Manifest | None) -> _Plan:
+    layout = Layout("tree entry")
+    plan = _Plan(layout, [], [], [])
+    for rel, _ in sorted(tree_manifest.dirs if tree_manifest else []):
+        plan.folders += layout.claim(rel, EntryType.DIR)[1]
+    for info in objects:
+        path, new = layout.claim(_key_path(info.key[len(folder):], driver.url(folder)),
+                                 EntryType.FILE)
+        plan.folders += new
+        plan.files.append((info, path))
+    # links last, so no link exists while anything else is made; one under another
+    # link's path, or in a file's place, is refused by the layout
+    for rel, target in sorted(tree_manifest.symlinks if tree_manifest else []):
+        plan.folders += layout.claim(rel, EntryType.SYMLINK, linkname=target)[1]
+        plan.symlinks.append((rel, target))
+    return plan
+
+
 def download_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
                   settings: TransferSettings,
                   progress: Callable[[int], None] = lambda n: None) -> TreeResult:
-    """Every object under `prefix/` into `root`. When the prefix has a tree manifest the
-    whole tree is verified against it and restored into a staging folder that is moved
-    into place only when everything checked out (then `root` must be new or empty)."""
-    base = Path(root)
+    """Every object under `prefix/` into `root`, restored by the rules every tree restore
+    follows (`archive.layout`): the whole tree is claimed first (names that leave the
+    destination, clash, or go through a link are refused before anything is written),
+    built in a staging folder beside `root` and moved into place only when every file
+    is in. With a tree manifest the tree is verified against it and `root` must be new
+    or empty; without one, `root` may be an existing folder, which the tree joins
+    without replacing anything in it."""
+    base = os.path.abspath(os.fspath(root))
     folder = as_folder(prefix)
     tree_manifest = _read_manifest(driver, folder, settings)
     objects = [o for o in list_all(driver, folder)
@@ -188,28 +230,13 @@ def download_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
         objects = [o for o in objects if o.key[len(folder):] in wanted]
     elif not objects:
         raise NotFound(f"nothing under {driver.url(folder)}")
-    target_root = base
-    staging: Path | None = None
-    if tree_manifest is not None:
-        if base.exists() and (not base.is_dir() or any(base.iterdir())):
-            raise InvalidSpec(f"{base} already exists: a verified tree needs a new or empty "
-                              "folder")
-        base.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{base.name}.argosy-", suffix=".tmp",
-                                        dir=base.parent))
-        os.chmod(staging, 0o755)  # mkdtemp's 0700 would become the folder's mode
-        target_root = staging
-    else:
-        base.mkdir(parents=True, exist_ok=True)
+    plan = _plan(driver, folder, objects, tree_manifest)
+    check_destination(base, merge=tree_manifest is None)
+    stage = new_staging(base)
     sums = {f.path: f for f in tree_manifest.files} if tree_manifest else {}
-    made: set[Path] = {target_root}
 
-    def one(info: ObjectInfo) -> DownloadResult:
-        rel = _safe_relative(info.key[len(folder):])
-        target = target_root / rel
-        if target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made.add(target.parent)
+    def one(item: tuple[ObjectInfo, str]) -> DownloadResult:
+        info, rel = item
         entry = sums.get(rel)
         if entry is not None and entry.size != info.size:
             raise IntegrityError(f"{driver.url(info.key)}: {info.size} bytes, the tree "
@@ -220,8 +247,9 @@ def download_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
         # read the object's own record (its part checksums check each range as it
         # arrives; on S3 it comes with the first GET, still no stat).
         expect = _expected(entry) if entry and entry.size <= settings.part_size else None
-        result = download_file(driver, info.key, target, settings=settings, progress=progress,
-                               info=info if expect is not None else None, expect=expect,
+        result = download_file(driver, info.key, Path(stage, rel), settings=settings,
+                               progress=progress, info=info if expect is not None else None,
+                               expect=expect,
                                mode=entry.mode & 0o777 if entry is not None else 0o644)
         if entry is not None and (entry.checksum != result.checksum or
                                   entry.size != result.size):
@@ -230,17 +258,16 @@ def download_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
         return result
 
     try:
+        os.chmod(stage, 0o777 & ~process_umask())  # mkdtemp's 0700 would stay the root's
+        for rel in plan.folders:  # real folders, made by this restore, before any link
+            os.mkdir(os.path.join(stage, rel), 0o700)
         with ThreadPoolExecutor(settings.file_concurrency,
                                 thread_name_prefix="argosy-file") as pool:
-            results = list(pool.map(one, objects))
-        if tree_manifest is not None and staging is not None:
-            _restore_shape(staging, tree_manifest)
-            if base.exists():
-                base.rmdir()
-            os.rename(staging, base)
+            results = list(pool.map(one, plan.files))
+        _restore_shape(Path(stage), plan, tree_manifest)
+        move_into(stage, base)
     except BaseException:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+        remove_staging(stage)
         raise
     notes += sorted({r.note for r in results if r.note})
     verified = sum(1 for r in results if r.verified or tree_manifest is not None)
@@ -262,17 +289,20 @@ def _expected(entry: FileEntry | None) -> Record | None:
     return Record(crc, entry.size, max(entry.size, 1))
 
 
-def _restore_shape(root: Path, tree_manifest: Manifest) -> None:
-    """Symlinks, empty folders and modes: what the objects alone cannot carry."""
-    for rel, _ in tree_manifest.dirs:
-        (root / rel).mkdir(parents=True, exist_ok=True)
-    for rel, target in tree_manifest.symlinks:
-        link = root / rel
-        link.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(target, link)
+def _restore_shape(root: Path, plan: _Plan, tree_manifest: Manifest | None) -> None:
+    """Symlinks and modes, once every file is in: what the objects alone cannot carry.
+    Every path here was claimed by the plan, so each parent is a real folder this
+    restore made and no link is ever followed."""
+    for rel, target in plan.symlinks:
+        os.symlink(target, root / rel)
     umask = process_umask()
-    for entry in tree_manifest.files:  # created with their modes: only what umask took
-        if entry.mode & 0o1777 & (umask | 0o1000):
-            os.chmod(root / entry.path, entry.mode & 0o1777)
-    for rel, mode in sorted(tree_manifest.dirs, reverse=True):
-        os.chmod(root / rel, (mode & 0o1777) | 0o700)
+    modes = dict(tree_manifest.dirs) if tree_manifest else {}
+    for entry in tree_manifest.files if tree_manifest else []:
+        if entry.mode & 0o1777 & (umask | 0o1000):  # created with their modes: only what
+            os.chmod(root / entry.path, entry.mode & 0o1777)  # the umask took
+    for rel in plan.layout.folders():  # deepest first: a read-only folder blocks nothing
+        if not rel:
+            continue
+        mode = modes.get(rel)
+        os.chmod(root / rel, (mode & 0o1777) | 0o700 if mode is not None
+                 else 0o777 & ~umask)

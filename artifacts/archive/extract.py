@@ -7,12 +7,12 @@ renamed onto the destination only once every member is in: a failed extraction
 removes the temporary folder and leaves nothing under the destination's name. An
 existing destination must be an empty folder (it is replaced).
 
-Refused with InvalidSpec naming the member, before anything of it is written:
-absolute paths and `..` segments; symlinks whose target could resolve outside (see
-`paths.py`); hardlinks to anything but a regular file extracted before them; any
-path through an extracted symlink or file; device files and FIFOs; a name seen twice;
-more members than `ExtractLimits.max_members`; files whose declared size would take
-the total past `ExtractLimits.max_total_bytes`.
+Refused with InvalidSpec naming the member, before anything of it is written: what
+`layout.Layout` refuses for every restored tree (absolute paths and `..` segments;
+symlinks whose target could resolve outside; hardlinks to anything but a regular file
+extracted before them; any path through an extracted symlink or file; a name seen
+twice), and device files and FIFOs; more members than `ExtractLimits.max_members`;
+files whose declared size would take the total past `ExtractLimits.max_total_bytes`.
 
 Why nothing can land outside: the temporary folder is new and private (0700), every
 entry in it was made by this extraction and is tracked, so a path's parents are
@@ -28,17 +28,22 @@ only with `keep_mtime`. Folders that are only implied by deeper paths get
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from argosy.artifacts.archive.codecs import Codec
 from argosy.artifacts.archive.entry import Entry, EntryType, Member
 from argosy.artifacts.archive.globs import compile_include
+from argosy.artifacts.archive.layout import (
+    Layout,
+    check_destination,
+    move_into,
+    new_staging,
+    remove_staging,
+)
 from argosy.artifacts.archive.limits import ExtractLimits
-from argosy.artifacts.archive.paths import check_symlink, member_path, parents
+from argosy.artifacts.archive.paths import member_path
 from argosy.artifacts.archive.tarreader import read_tar
 from argosy.artifacts.archive.zipreader import ReadRange, read_zip
 from argosy.artifacts.errors import IntegrityError, InvalidSpec, LocalIOError
@@ -64,28 +69,17 @@ def extract_members(members: Iterable[Member], dest: str | os.PathLike[str], *,
     """Extract members from any reader into `dest`, all or nothing."""
     select = compile_include(include)
     final = os.path.abspath(os.fspath(dest))
-    parent, name = os.path.split(final.rstrip("/"))
-    if not name:
-        raise InvalidSpec("cannot extract onto the filesystem root")
-    _check_destination(final)
-    try:
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=f".{name}.argosy-", suffix=".tmp", dir=parent)
-    except OSError as e:
-        raise LocalIOError(f"cannot extract into {final}: {e.strerror or e}") from None
+    check_destination(final)
+    tmp = new_staging(final)
     it = iter(members)
     try:
         job = _Extraction(tmp, select, limits, keep_mtime, final)
         for member in it:
             job.add(member)
         job.finish()
-        try:
-            os.rename(tmp, final)
-        except OSError as e:
-            raise LocalIOError(f"cannot move the extracted tree onto {final}:"
-                               f" {e.strerror or e}") from None
+        move_into(tmp, final)
     except BaseException:
-        _remove(tmp)
+        remove_staging(tmp)
         raise
     finally:
         close = getattr(it, "close", None)
@@ -94,30 +88,11 @@ def extract_members(members: Iterable[Member], dest: str | os.PathLike[str], *,
     return job.result()
 
 
-def _check_destination(path: str) -> None:
-    if not os.path.lexists(path):
-        return
-    if os.path.isdir(path) and not os.path.islink(path):
-        try:
-            with os.scandir(path) as it:
-                if next(it, None) is None:
-                    return
-        except OSError as e:
-            raise LocalIOError(f"cannot read {path}: {e.strerror or e}") from None
-    raise InvalidSpec(f"{path} already exists: extraction needs a new or empty folder")
-
-
-def _remove(tmp: str) -> None:
-    def unlock(func: Callable[..., Any], path: str, _exc: object) -> None:
-        os.chmod(os.path.dirname(path), 0o700)
-        func(path)
-
+def _left_out(linkname: str, unselected: set[str]) -> bool:
     try:
-        for dirpath, _, _ in os.walk(tmp):  # folders may already carry read-only modes
-            os.chmod(dirpath, 0o700)
-        shutil.rmtree(tmp, onerror=unlock)
-    except OSError:
-        pass  # never hide the error that got us here
+        return member_path(linkname) in unselected
+    except InvalidSpec:
+        return False  # the layout refuses it, with its own reason
 
 
 def _times(mtime: int) -> tuple[int, int] | None:
@@ -134,8 +109,7 @@ class _Extraction:
         self.limits = limits
         self.keep_mtime = keep_mtime
         self.final = final
-        self.kinds: dict[str, EntryType] = {"": EntryType.DIR}
-        self.explicit: set[str] = set()
+        self.layout = Layout()
         self.dir_attrs: dict[str, tuple[int, int]] = {}  # folder -> (mode, mtime)
         self.unselected_dirs: dict[str, tuple[int, int]] = {}
         self.unselected_files: set[str] = set()
@@ -166,8 +140,6 @@ class _Extraction:
         if kind in (EntryType.CHARDEV, EntryType.BLOCKDEV, EntryType.FIFO):
             raise InvalidSpec(f"archive member {entry.path!r} is a {kind.value}: device"
                               " files and FIFOs are never extracted")
-        if not path and kind is not EntryType.DIR:
-            raise InvalidSpec(f"archive member {entry.path!r} has an empty name")
         if self.select is not None and path and not self.select(path):
             self.skipped += 1
             if kind is EntryType.DIR:
@@ -175,8 +147,13 @@ class _Extraction:
             elif kind in (EntryType.FILE, EntryType.HARDLINK):
                 self.unselected_files.add(path)
             return
-        self._check_place(entry, path)
+        if kind is EntryType.HARDLINK and _left_out(entry.linkname, self.unselected_files):
+            raise InvalidSpec(f"archive hardlink {entry.path!r} -> {entry.linkname!r}: the"
+                              " target was left out by the include patterns")
+        _, new = self.layout.claim(entry.path, kind, linkname=entry.linkname)
         try:
+            for parent in new:
+                os.mkdir(self._full(parent), 0o700)
             if kind is EntryType.DIR:
                 self._dir(entry, path)
             elif kind is EntryType.FILE:
@@ -188,33 +165,7 @@ class _Extraction:
         except OSError as e:
             raise self._os_error(entry, e) from None
 
-    def _check_place(self, entry: Entry, path: str) -> None:
-        existing = self.kinds.get(path)
-        if existing is not None and not (existing is EntryType.DIR
-                                         and entry.type is EntryType.DIR
-                                         and path not in self.explicit):
-            raise InvalidSpec(f"archive member {entry.path!r} appears twice (or clashes with"
-                              " a folder its earlier members need)")
-        if self.kinds.get(path.rpartition("/")[0]) is EntryType.DIR:
-            return  # a folder made here, after the same check of its own parents
-        for parent in parents(path):
-            kind = self.kinds.get(parent)
-            if kind is None:
-                try:
-                    os.mkdir(self._full(parent), 0o700)
-                except OSError as e:
-                    raise self._os_error(entry, e) from None
-                self.kinds[parent] = EntryType.DIR
-            elif kind is not EntryType.DIR:
-                what = "a symlink" if kind is EntryType.SYMLINK else "a file"
-                raise InvalidSpec(f"archive member {entry.path!r} goes through {parent!r},"
-                                  f" which is {what} extracted before it")
-
     def _dir(self, entry: Entry, path: str) -> None:
-        if path not in self.kinds:
-            os.mkdir(self._full(path), 0o700)
-            self.kinds[path] = EntryType.DIR
-        self.explicit.add(path)
         self.dir_attrs[path] = (entry.mode, entry.mtime)
         self.dirs += 1
 
@@ -229,7 +180,6 @@ class _Extraction:
         # Created with its final mode (writing through our own fd works even if that
         # mode is read-only); fchmod only when the umask would have taken bits away.
         fd = os.open(self._full(path), _FILE_FLAGS, mode)
-        self.kinds[path] = EntryType.FILE
         try:
             written = 0
             for piece in data:
@@ -254,38 +204,23 @@ class _Extraction:
         self.files += 1
 
     def _symlink(self, entry: Entry, path: str) -> None:
-        check_symlink(path, entry.linkname)
         os.symlink(entry.linkname, self._full(path))
-        self.kinds[path] = EntryType.SYMLINK
         times = _times(entry.mtime) if self.keep_mtime else None
         if times:
             os.utime(self._full(path), ns=times, follow_symlinks=False)
         self.symlinks += 1
 
     def _hardlink(self, entry: Entry, path: str) -> None:
-        try:
-            target = member_path(entry.linkname)
-        except InvalidSpec:
-            raise InvalidSpec(f"archive hardlink {entry.path!r} points to {entry.linkname!r},"
-                              " outside the destination") from None
-        kind = self.kinds.get(target)
-        if kind is not EntryType.FILE:
-            why = ("was left out by the include patterns" if target in self.unselected_files
-                   else "is not a regular file extracted before it")
-            raise InvalidSpec(f"archive hardlink {entry.path!r} -> {entry.linkname!r}: the"
-                              f" target {why}")
+        target = member_path(entry.linkname)
         os.link(self._full(target), self._full(path), follow_symlinks=False)
-        self.kinds[path] = EntryType.FILE
         self.hardlinks += 1
 
     def finish(self) -> None:
         for path, unselected in self.unselected_dirs.items():
-            if path in self.kinds and path not in self.dir_attrs:
+            if self.layout.kind(path) is not None and path not in self.dir_attrs:
                 self.dir_attrs[path] = unselected
-        folders = [p for p, k in self.kinds.items() if k is EntryType.DIR]
-        folders.sort(key=lambda p: p.count("/") + (p != ""), reverse=True)
         try:
-            for path in folders:
+            for path in self.layout.folders():
                 full = self._full(path)
                 attrs = self.dir_attrs.get(path)
                 if attrs is None:

@@ -139,3 +139,24 @@ def test_an_extra_object_in_a_manifested_tree_is_reported_and_left_out(
     got = argosy_local("cp", "--archive", "none", "local://bkt/t/src/", "back")
     assert got.code == 0 and "not in the tree manifest" in got.err
     assert not (tmp_path / "back" / "stray").exists()
+
+
+HOSTILE_MANIFEST = json.dumps({
+    "schema": "argosy.tree-manifest", "version": 1, "files": [],
+    "symlinks": [{"path": "x/l", "target": ".."}, {"path": "x/l/m", "target": "../.."}],
+    "dirs": []})
+
+
+@pytest.mark.parametrize("how", [["-r"], ["--archive", "none"]])
+def test_a_hostile_tree_manifest_writes_nothing_beside_the_destination(
+        argosy_local, tmp_path: Path, how: list[str]) -> None:
+    (tmp_path / "manifest.json").write_text(HOSTILE_MANIFEST)
+    (tmp_path / "f").write_text("f")
+    assert argosy_local("cp", "f", "local://bkt/evil/f").code == 0
+    assert argosy_local("cp", "manifest.json",
+                        "local://bkt/evil/.argosy-manifest.json").code == 0
+    before = sorted(os.listdir(tmp_path))
+    got = argosy_local("cp", *how, "local://bkt/evil/", "back")
+    assert got.code == 2 and "'x/l/m' goes through 'x/l', which is a symlink" in got.err
+    assert len(got.err.strip().splitlines()) == 1
+    assert sorted(os.listdir(tmp_path)) == before  # no 'back', no 'm', no staging folder

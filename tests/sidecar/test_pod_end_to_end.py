@@ -447,3 +447,21 @@ def test_init_with_a_var_dir_it_cannot_write_fails_before_downloading(tmp_path: 
     assert done.code != 0 and "cannot create" in done.err
     assert len(done.err.strip().splitlines()) == 1
     assert not (pod.root / "etc" / "note").exists()
+
+
+def test_init_refuses_a_hostile_tree_manifest_and_writes_nothing_outside_its_path(
+        tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    (store / "b" / "evil").mkdir(parents=True)
+    (store / "b" / "evil" / "f").write_text("f")
+    (store / "b" / "evil" / ".argosy-manifest.json").write_text(json.dumps({
+        "schema": "argosy.tree-manifest", "version": 1, "files": [],
+        "symlinks": [{"path": "x/l", "target": ".."}, {"path": "x/l/m", "target": "../.."}],
+        "dirs": []}))
+    repo = configmap({"local": {"root": str(store), "bucket": "b"}}, tmp_path / "repo.yaml")
+    pod = Pod(tmp_path / "pod", repo)
+    done = pod.init({"name": "t", "inputs": {"artifacts": [
+        {"name": "in", "path": "/data/in", "local": {"key": "evil"},
+         "archive": {"none": {}}}]}})
+    assert done.code != 0 and "goes through 'x/l', which is a symlink" in done.err
+    assert os.listdir(pod.root / "data") == []

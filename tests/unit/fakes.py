@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC
 
 from argosy.artifacts.drivers.local import LocalDriver
 
@@ -80,3 +81,56 @@ class DescribingDriver(MisbehavingDriver):
         if info.size == 0:
             raise IntegrityError("range of an empty object", code="InvalidRange")
         return info, self.read(key, start=start, end=end)
+
+
+class MemoryDriver:
+    """A bucket in a dict that takes any key a hostile writer could store ('a/../b',
+    'a' beside 'a/b', '/abs'): what a filesystem-backed driver cannot even hold. It
+    serves what a tree download uses: list, stat, ranged read."""
+
+    scheme, bucket, copy_limit = "mem", "b", 1 << 30
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = dict(objects)
+
+    def url(self, key: str) -> str:
+        return f"mem://b/{key}"
+
+    def stat(self, key: str):
+        import hashlib
+        from datetime import datetime
+
+        from argosy.artifacts.errors import NotFound
+        from argosy.artifacts.protocol import ObjectInfo
+
+        if key not in self.objects:
+            raise NotFound(f"no such key: {self.url(key)}")
+        data = self.objects[key]
+        return ObjectInfo(key, len(data), hashlib.md5(data).hexdigest(),
+                          datetime(2026, 1, 1, tzinfo=UTC))
+
+    def read(self, key: str, *, start: int = 0, end: int | None = None,
+             if_match: str | None = None):
+        import io
+
+        info = self.stat(key)
+        last = info.size - 1 if end is None else min(end, info.size - 1)
+        body = io.BytesIO(self.objects[key][start:last + 1])
+
+        class Stream:
+            def readinto(self, buffer: memoryview) -> int:
+                return body.readinto(buffer)
+
+            def close(self) -> None:
+                pass
+
+        stream = Stream()
+        stream.start, stream.end, stream.total, stream.etag = start, last, info.size, info.etag
+        return stream
+
+    def list(self, prefix: str = "", *, delimiter: str | None = None,
+             token: str | None = None, limit: int = 1000):
+        from argosy.artifacts.protocol import ListPage
+
+        keys = sorted(k for k in self.objects if k.startswith(prefix))
+        return ListPage([self.stat(k) for k in keys], [], None)

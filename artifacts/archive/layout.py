@@ -1,0 +1,199 @@
+"""The one set of rules for where an untrusted tree may put things on disk.
+
+Every way Argosy restores a tree goes through `Layout`: archive extraction (tar, zip)
+and the restore of a folder of objects (`archive: none`, with or without its tree
+manifest). The names come from whoever could write the archive or the prefix, so each
+entry is claimed here before anything of it is created:
+
+- its path is relative, without `..` or NUL (`paths.member_path`);
+- no path goes through a symlink or a file claimed before it: every parent is a folder
+  this restore made, so nothing is ever created through a link;
+- a path is claimed once (a folder first implied by deeper paths may be declared once);
+- a symlink's target resolves inside the destination (`paths.check_symlink`);
+- a hardlink names a regular file claimed before it.
+
+`Layout` only keeps books on strings; the caller creates what a claim allows inside a
+new, private staging folder that is renamed onto the destination once everything is in.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from argosy.artifacts.archive.entry import EntryType
+from argosy.artifacts.archive.paths import check_symlink, member_path, parents
+from argosy.artifacts.errors import InvalidSpec, LocalIOError
+
+
+class Layout:
+    """What a restore has claimed so far: path -> kind ('' is the destination itself)."""
+
+    def __init__(self, noun: str = "archive member") -> None:
+        self.noun = noun  # how messages name an entry: "archive member", "tree entry"
+        self.kinds: dict[str, EntryType] = {"": EntryType.DIR}
+        self._explicit: set[str] = set()
+
+    def kind(self, path: str) -> EntryType | None:
+        return self.kinds.get(path)
+
+    def claim(self, name: str, kind: EntryType, *, linkname: str = "") -> tuple[str, list[str]]:
+        """Check one entry against the rules and record it. Returns its normalised path
+        and the folders to make for it, outermost first (its parents that are new, and
+        the entry itself when it is a new folder): the caller makes them with mkdir, in
+        the staging folder, before the entry."""
+        path = member_path(name)
+        if not path and kind is not EntryType.DIR:
+            raise InvalidSpec(f"{self.noun} {name!r} has an empty name")
+        existing = self.kinds.get(path)
+        if existing is not None and not (existing is EntryType.DIR and kind is EntryType.DIR
+                                         and path not in self._explicit):
+            raise InvalidSpec(f"{self.noun} {name!r} appears twice (or clashes with a folder"
+                              " its earlier members need)")
+        if kind is EntryType.SYMLINK:
+            check_symlink(path, linkname)
+        elif kind is EntryType.HARDLINK:
+            self._check_hardlink(name, linkname)
+        new = self._parents(name, path)
+        if kind is EntryType.DIR:
+            self._explicit.add(path)
+            if existing is None:
+                new.append(path)
+        self.kinds[path] = EntryType.FILE if kind is EntryType.HARDLINK else kind
+        return path, new
+
+    def _parents(self, name: str, path: str) -> list[str]:
+        if self.kinds.get(path.rpartition("/")[0]) is EntryType.DIR:
+            return []  # a folder claimed after the same check of its own parents
+        new = []
+        for parent in parents(path):
+            kind = self.kinds.get(parent)
+            if kind is None:
+                self.kinds[parent] = EntryType.DIR
+                new.append(parent)
+            elif kind is not EntryType.DIR:
+                what = "a symlink" if kind is EntryType.SYMLINK else "a file"
+                raise InvalidSpec(f"{self.noun} {name!r} goes through {parent!r}, which is"
+                                  f" {what} restored before it")
+        return new
+
+    def _check_hardlink(self, name: str, linkname: str) -> None:
+        try:
+            target = member_path(linkname)
+        except InvalidSpec:
+            raise InvalidSpec(f"archive hardlink {name!r} points to {linkname!r}, outside the"
+                              " destination") from None
+        if self.kinds.get(target) is not EntryType.FILE:
+            raise InvalidSpec(f"archive hardlink {name!r} -> {linkname!r}: the target is not"
+                              " a regular file extracted before it")
+
+    def folders(self) -> list[str]:
+        """Every folder claimed or implied, deepest first (for modes applied last)."""
+        found = [p for p, k in self.kinds.items() if k is EntryType.DIR]
+        found.sort(key=lambda p: p.count("/") + (p != ""), reverse=True)
+        return found
+
+
+# -- staging: a restore is built beside its destination and renamed onto it --------------
+
+def check_destination(path: str, *, merge: bool = False) -> None:
+    """A restore goes into a new or empty folder; with `merge` (a folder of objects
+    without a manifest, as `cp -r` into a folder that exists) into an existing folder
+    too, where `move_into` then refuses to replace anything."""
+    if not os.path.lexists(path):
+        return
+    if os.path.isdir(path) and not os.path.islink(path):
+        if merge:
+            return
+        try:
+            with os.scandir(path) as it:
+                if next(it, None) is None:
+                    return
+        except OSError as e:
+            raise LocalIOError(f"cannot read {path}: {e.strerror or e}") from None
+    raise InvalidSpec(f"{path} already exists: a restore needs a new or empty folder")
+
+
+def new_staging(final: str) -> str:
+    """A new private folder beside `final`, on its file system (rename is atomic)."""
+    parent, name = os.path.split(final.rstrip("/"))
+    if not name:
+        raise InvalidSpec("cannot restore onto the filesystem root")
+    try:
+        os.makedirs(parent, exist_ok=True)
+        return tempfile.mkdtemp(prefix=f".{name}.argosy-", suffix=".tmp", dir=parent)
+    except OSError as e:
+        raise LocalIOError(f"cannot restore into {final}: {e.strerror or e}") from None
+
+
+def remove_staging(tmp: str) -> None:
+    """Remove a staging folder whatever modes its folders were given; never raises, so
+    the error that led here is the one reported."""
+    def unlock(func: Callable[..., Any], path: str, _exc: object) -> None:
+        os.chmod(os.path.dirname(path), 0o700)
+        func(path)
+
+    try:
+        for dirpath, _, _ in os.walk(tmp):  # folders may already carry read-only modes
+            os.chmod(dirpath, 0o700)
+        shutil.rmtree(tmp, onerror=unlock)
+    except OSError:
+        pass
+
+
+def move_into(tmp: str, final: str) -> None:
+    """Rename the staged tree onto `final` when that is new or empty; otherwise (a merge
+    that `check_destination` allowed) move its entries into the existing folder, after
+    checking that none of them would replace anything there (folders that are real on
+    both sides are joined)."""
+    try:
+        if not os.path.lexists(final) or _empty_folder(final):
+            os.rename(tmp, final)  # onto an empty folder too: rename(2) replaces it
+            return
+        check_destination(final, merge=True)
+        clashes = sorted(_clashes(tmp, final, ""))
+        if clashes:
+            raise InvalidSpec(f"{len(clashes)} of the restored entries already exist in "
+                              f"{final}, e.g. {', '.join(clashes[:5])}: nothing was written "
+                              "(a restore never replaces local files)")
+        _join(tmp, final)
+    except OSError as e:
+        raise LocalIOError(f"cannot move the restored tree onto {final}: {e.strerror or e}") \
+            from None
+
+
+def _empty_folder(path: str) -> bool:
+    if not os.path.isdir(path) or os.path.islink(path):
+        return False
+    with os.scandir(path) as it:
+        return next(it, None) is None
+
+
+def _real_dir(path: str) -> bool:
+    return os.path.isdir(path) and not os.path.islink(path)
+
+
+def _clashes(src: str, dst: str, rel: str) -> Iterator[str]:
+    with os.scandir(src) as entries:
+        for entry in entries:
+            there = os.path.join(dst, entry.name)
+            if not os.path.lexists(there):
+                continue
+            if entry.is_dir(follow_symlinks=False) and _real_dir(there):
+                yield from _clashes(entry.path, there, rel + entry.name + "/")
+            else:
+                yield rel + entry.name
+
+
+def _join(src: str, dst: str) -> None:
+    with os.scandir(src) as entries:
+        for entry in list(entries):
+            there = os.path.join(dst, entry.name)
+            if entry.is_dir(follow_symlinks=False) and _real_dir(there):
+                _join(entry.path, there)
+            else:
+                os.rename(entry.path, there)
+    os.rmdir(src)

@@ -1,0 +1,189 @@
+"""A folder of objects (`archive: none`) restored from a prefix someone else could write.
+
+Whoever can write under the prefix controls its keys and its tree manifest, so a tree
+restore obeys the extractor's rules: no path through a link made by the restore, no link
+leading out, staging then rename. The invariant, as for archives: the restore either
+succeeds with every entry inside the destination, or fails with an ArtifactError leaving
+nothing under the destination's name; nothing outside it ever changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from argosy.artifacts import tree
+from argosy.artifacts.checksum import crc32c, to_hex
+from argosy.artifacts.errors import ArtifactError, InvalidSpec
+from argosy.artifacts.settings import TransferSettings
+from tests.archive.helpers import listing
+from tests.unit.fakes import MemoryDriver
+
+SETTINGS = TransferSettings()
+MANIFEST = "run/.argosy-manifest.json"
+
+
+def _manifest(files: dict[str, bytes], symlinks: list[tuple[str, str]] = (),  # type: ignore[assignment]
+              dirs: list[str] = ()) -> bytes:  # type: ignore[assignment]
+    return json.dumps({
+        "schema": "argosy.tree-manifest", "version": 1,
+        "files": [{"path": p, "size": len(d), "checksum": "crc32c:" + to_hex(crc32c(d)),
+                   "mode": 0o644} for p, d in files.items()],
+        "symlinks": [{"path": p, "target": t} for p, t in symlinks],
+        "dirs": [{"path": p, "mode": 0o755} for p in dirs]}).encode()
+
+
+def _bucket(files: dict[str, bytes], *, symlinks: list[tuple[str, str]] = [],  # noqa: B006
+            dirs: list[str] = [], manifest: bool = True) -> MemoryDriver:  # noqa: B006
+    objects = {"run/" + p: d for p, d in files.items()}
+    if manifest:
+        objects[MANIFEST] = _manifest(files, symlinks, dirs)
+    return MemoryDriver(objects)
+
+
+def _remove(path: Path) -> None:
+    for dirpath, _, _ in os.walk(path):
+        os.chmod(dirpath, 0o700)
+    shutil.rmtree(path)
+
+
+def _holds(restore: Callable[[Path], object]) -> ArtifactError | None:
+    """One restore into world/in/dest, with a file beside and above it to protect; the
+    error it failed with, if it did."""
+    failure: ArtifactError | None = None
+    world = Path(tempfile.mkdtemp(prefix="argosy-tree-"))
+    try:
+        (world / "outside").mkdir()
+        (world / "outside" / "keep.txt").write_text("original")
+        (world / "in").mkdir()
+        (world / "in" / "keep.txt").write_text("original")
+        before = listing(world)
+        dest = world / "in" / "dest"
+        try:
+            restore(dest)
+        except ArtifactError as error:
+            failure = error
+            assert not dest.exists() and not dest.is_symlink()
+        else:
+            root = os.path.realpath(dest)
+            for rel in listing(dest):
+                resolved = os.path.realpath(dest / rel)
+                assert resolved == root or resolved.startswith(root + os.sep), rel
+        after = {p for p in listing(world) if not p.startswith(os.path.join("in", "dest"))}
+        assert after == before
+        assert (world / "outside" / "keep.txt").read_text() == "original"
+        assert (world / "in" / "keep.txt").read_text() == "original"
+    finally:
+        _remove(world)
+    return failure
+
+
+def _restore(driver: MemoryDriver) -> Callable[[Path], object]:
+    return lambda dest: tree.download_tree(driver, "run/", dest, settings=SETTINGS)
+
+
+def test_a_link_made_by_the_restore_is_never_followed_by_a_later_link() -> None:
+    hostile = _bucket({"f": b"x"}, symlinks=[("x/l", ".."), ("x/l/m", "../..")])
+    failure = _holds(_restore(hostile))
+    assert isinstance(failure, InvalidSpec)
+    assert re.search("'x/l/m' goes through 'x/l', which is a symlink", str(failure))
+
+
+def test_a_link_made_by_the_restore_is_never_followed_by_a_folder() -> None:
+    hostile = _bucket({"f": b"x"}, symlinks=[("x/up", "..")], dirs=["x/up/evil"])
+    failure = _holds(_restore(hostile))
+    assert isinstance(failure, InvalidSpec)
+    assert re.search("clashes|goes through", str(failure))
+
+
+def test_a_link_cannot_take_the_place_of_a_folder_holding_files() -> None:
+    hostile = _bucket({"x/l/f": b"x"}, symlinks=[("x/l", "..")])
+    failure = _holds(_restore(hostile))
+    assert isinstance(failure, InvalidSpec)
+    assert re.search("'x/l' appears twice", str(failure))
+
+
+def test_a_link_leading_out_of_the_destination_is_refused() -> None:
+    failure = _holds(_restore(_bucket({"f": b"x"}, symlinks=[("l", "../../outside/keep.txt")])))
+    assert isinstance(failure, ArtifactError)
+    assert re.search("outside", str(failure))
+
+
+def test_keys_that_clash_as_a_file_and_a_folder_are_refused_before_anything_is_written(
+) -> None:
+    clash = _bucket({"a": b"file", "a/b": b"under the file"}, manifest=False)
+    failure = _holds(_restore(clash))
+    assert isinstance(failure, InvalidSpec)
+    assert re.search("'a/b' goes through 'a', which is a file", str(failure))
+
+
+def test_a_tree_without_manifest_is_staged_and_leaves_nothing_when_an_object_fails(
+        tmp_path: Path) -> None:
+    broken = _bucket({"a": b"fine", "b/../c": b"hostile key"}, manifest=False)
+    with pytest.raises(ArtifactError):
+        tree.download_tree(broken, "run/", tmp_path / "dest", settings=SETTINGS)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_legitimate_tree_with_links_and_folders_is_restored_whole(tmp_path: Path) -> None:
+    good = _bucket({"sub/f.txt": b"hello", "g": b"x"},
+                   symlinks=[("link", "sub/f.txt"), ("sub/up", "../g")], dirs=["sub", "empty"])
+    tree.download_tree(good, "run/", tmp_path / "dest", settings=SETTINGS)
+    assert (tmp_path / "dest" / "link").read_bytes() == b"hello"
+    assert (tmp_path / "dest" / "sub" / "up").read_bytes() == b"x"
+    assert (tmp_path / "dest" / "empty").is_dir()
+
+
+def test_a_tree_without_manifest_joins_an_existing_folder_without_overwriting(
+        tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    (dest / "sub").mkdir(parents=True)
+    (dest / "mine.txt").write_text("mine")
+    tree.download_tree(_bucket({"sub/new.txt": b"new", "top.txt": b"t"}, manifest=False),
+                       "run/", dest, settings=SETTINGS)
+    assert (dest / "sub" / "new.txt").read_bytes() == b"new"
+    assert (dest / "top.txt").read_bytes() == b"t"
+    with pytest.raises(InvalidSpec, match="already exist"):
+        tree.download_tree(_bucket({"mine.txt": b"theirs", "other.txt": b"o"},
+                                   manifest=False), "run/", dest, settings=SETTINGS)
+    assert (dest / "mine.txt").read_text() == "mine"
+    assert not (dest / "other.txt").exists()
+    assert sorted(os.listdir(tmp_path)) == ["dest"]
+
+
+# -- generated hostile prefixes ---------------------------------------------------------
+
+NAMES = st.sampled_from(["a", "b", "sub", "l", "..", ".", "", "ü"])
+PATHS = st.builds(lambda lead, parts: lead + "/".join(parts),
+                  st.sampled_from(["", "", "", "/", "./", "../"]),
+                  st.lists(NAMES, min_size=1, max_size=4))
+TARGETS = st.one_of(PATHS, st.builds(lambda n, rest: "../" * n + rest, st.integers(0, 4),
+                                     PATHS), st.just("/etc/passwd"),
+                    st.just("../../outside/keep.txt"))
+FILES = st.dictionaries(PATHS, st.binary(max_size=40), max_size=6)
+LINKS = st.lists(st.tuples(PATHS, TARGETS), max_size=5)
+DIRS = st.lists(PATHS, max_size=4)
+FUZZ = settings(max_examples=int(os.environ.get("ARGOSY_HOSTILE_ITERATIONS", "300")),
+                deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+
+
+@FUZZ
+@given(files=FILES, symlinks=LINKS, dirs=DIRS, extra=FILES, with_manifest=st.booleans())
+def test_generated_manifests_and_key_sets_never_write_outside(
+        files: dict[str, bytes], symlinks: list[tuple[str, str]], dirs: list[str],
+        extra: dict[str, bytes], with_manifest: bool) -> None:
+    driver = _bucket(files, symlinks=symlinks, dirs=dirs, manifest=with_manifest)
+    for key, data in extra.items():  # objects the manifest does not know of
+        driver.objects.setdefault("run/" + key, data)
+    _holds(_restore(driver))
