@@ -5,6 +5,11 @@ username and password in secrets. Argosy also takes a header value from a secret
 (`valueFrom: {secretKeyRef: {name, key}}`), so a token never sits in the template.
 The body is streamed in fixed chunks (memory does not grow with its size) into a temp
 file beside the destination; the proxy variables are honoured (urllib reads them).
+
+Redirects are followed here, not by urllib (which sends every header to any host a
+redirect names): at most 10, http(s) only, never from https down to http, and when a hop
+changes origin (scheme, host, port) the credentials stay behind, as browsers and curl do:
+every header whose value came from a secret, Authorization, Cookie and Proxy-Authorization.
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ from __future__ import annotations
 import base64
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from http.client import HTTPResponse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +44,20 @@ if TYPE_CHECKING:
 
 _CHUNK = 1 << 20
 TIMEOUT = 60.0  # seconds without a byte before the fetch fails
+MAX_REDIRECTS = 10  # Go's http client stops there too, so Argo's does
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class HttpGet:
+    """An http input's request: its URL, its headers, and the (lower-cased) names of those
+    that carry credentials, sent to the URL's origin and to no other."""
+
+    url: str
+    headers: Mapping[str, str]
+    private: frozenset[str]
 
 
 def _secret(ref: Any, secrets_dir: Path, where: str) -> str:
@@ -45,21 +67,23 @@ def _secret(ref: Any, secrets_dir: Path, where: str) -> str:
     return value
 
 
-def request_for(config: Mapping[str, Any], secrets_dir: Path,
-                where: str) -> urllib.request.Request:
+def request_for(config: Mapping[str, Any], secrets_dir: Path, where: str) -> HttpGet:
     url = str(config["url"])
     if not url.startswith(("http://", "https://")):
         raise InvalidSpec(f"{where}.url must be an http(s) URL, not {url!r}")
-    request = urllib.request.Request(url, headers={"User-Agent": "argosy"})
+    headers = {"User-Agent": "argosy"}
+    private = set(_CREDENTIALS)
     for i, header in enumerate(config.get("headers") or []):
         if not isinstance(header, Mapping) or not header.get("name"):
             raise InvalidSpec(f"{where}.headers[{i}] needs a name")
+        name = str(header["name"]).capitalize()  # as urllib spells it: one name, one header
         value = header.get("value")
         source = header.get("valueFrom")
         if isinstance(source, Mapping) and "secretKeyRef" in source:
             value = _secret(source["secretKeyRef"], secrets_dir,
                             f"{where}.headers[{i}].valueFrom")
-        request.add_header(str(header["name"]), str(value or ""))
+            private.add(name.lower())
+        headers[name] = str(value or "")
     basic = (config.get("auth") or {}).get("basicAuth")
     if basic:
         user = _secret(basic.get("usernameSecret"), secrets_dir,
@@ -67,15 +91,77 @@ def request_for(config: Mapping[str, Any], secrets_dir: Path,
         password = _secret(basic.get("passwordSecret"), secrets_dir,
                            f"{where}.auth.basicAuth.passwordSecret")
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    return request
+        headers["Authorization"] = f"Basic {token}"
+    return HttpGet(url, headers, frozenset(private))
 
 
-def _open(request: urllib.request.Request, name: str) -> Any:
+class _RedirectsAsAnswers(urllib.request.HTTPErrorProcessor):
+    """Hands a redirect back as the answer, so `_open` chooses where the next hop goes
+    and which headers it carries (urllib's own handler sends them all anywhere)."""
+
+    def http_response(self, request: urllib.request.Request,
+                      response: HTTPResponse) -> Any:
+        if response.status in _REDIRECTS:
+            return response
+        return super().http_response(request, response)
+
+    https_response = http_response
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port), the port filled in when the URL leaves it to the scheme."""
+    parts = urllib.parse.urlsplit(url)
     try:
-        return urllib.request.urlopen(request, timeout=TIMEOUT)  # noqa: S310 (checked)
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.scheme, parts.hostname or "", port or _DEFAULT_PORTS.get(parts.scheme, 0)
+
+
+def _next_hop(url: str, response: Any, name: str) -> str:
+    """Where a redirect answer points, refused unless it stays http(s) and never steps
+    down from https to http (the credentials and the bytes would travel in clear)."""
+    location = str(response.headers.get("Location") or "")
+    if not location:
+        raise InvalidSpec(f"input {name}: {url} answered {response.status} without a Location")
+    target = urllib.parse.urljoin(url, location)
+    scheme = urllib.parse.urlsplit(target).scheme
+    if scheme not in ("http", "https"):
+        raise InvalidSpec(f"input {name}: {url} redirects to {target}, not an http(s) URL")
+    if scheme == "http" and urllib.parse.urlsplit(url).scheme == "https":
+        raise InvalidSpec(f"input {name}: refusing the redirect from https to http: "
+                          f"{url} -> {target}")
+    return target
+
+
+def _open(get: HttpGet, name: str) -> Any:
+    """The answer to a GET, redirects followed: every one (301, 302, 303, 307, 308) is
+    another GET without a body; the credentials are dropped for good at the first hop to
+    another origin."""
+    opener = urllib.request.build_opener(_RedirectsAsAnswers)
+    url, headers = get.url, dict(get.headers)
+    for _ in range(MAX_REDIRECTS + 1):
+        response = _send(opener, url, headers, name)
+        if response.status not in _REDIRECTS:
+            return response
+        try:
+            target = _next_hop(url, response, name)
+        finally:
+            response.close()
+        if _origin(target) != _origin(url):
+            headers = {k: v for k, v in headers.items() if k.lower() not in get.private}
+        url = target
+    raise InvalidSpec(f"input {name}: more than {MAX_REDIRECTS} redirects from {get.url} "
+                      f"(the last to {url})")
+
+
+def _send(opener: urllib.request.OpenerDirector, url: str, headers: Mapping[str, str],
+          name: str) -> Any:
+    request = urllib.request.Request(url, headers=dict(headers))
+    try:
+        return opener.open(request, timeout=TIMEOUT)
     except urllib.error.HTTPError as error:
-        what = f"input {name}: {request.full_url} answered {error.code} {error.reason}"
+        what = f"input {name}: {url} answered {error.code} {error.reason}"
         if error.code == 404:
             raise NotFound(what) from None
         if error.code in (401, 403):
@@ -85,8 +171,7 @@ def _open(request: urllib.request.Request, name: str) -> Any:
         raise InvalidSpec(what) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise TransientError(f"input {name}: cannot reach {request.full_url}: "
-                             f"{reason}") from None
+        raise TransientError(f"input {name}: cannot reach {url}: {reason}") from None
 
 
 class _Body:
@@ -114,9 +199,9 @@ def fetch_http(artifact: Artifact, dest: Path, *, secrets_dir: Path,
     from argosy.sidecar.inputs import InputResult
 
     assert artifact.location is not None
-    request = request_for(artifact.location.config, secrets_dir, f"{artifact.where}.http")
-    response = _open(request, artifact.name)
-    body = _Body(response, f"input {artifact.name}: {request.full_url}")
+    get = request_for(artifact.location.config, secrets_dir, f"{artifact.where}.http")
+    response = _open(get, artifact.name)
+    body = _Body(response, f"input {artifact.name}: {get.url}")
     try:
         head, stream = peek(body.chunks(), 512)
         found = None if artifact.archive and artifact.archive.fmt == "none" else \
@@ -135,7 +220,7 @@ def fetch_http(artifact: Artifact, dest: Path, *, secrets_dir: Path,
             fmt = "none"
     finally:
         response.close()
-    return InputResult(artifact.name, "downloaded", str(dest), request.full_url, body.size,
+    return InputResult(artifact.name, "downloaded", str(dest), get.url, body.size,
                        f"crc32c:{to_hex(body.crc)}", fmt)
 
 
