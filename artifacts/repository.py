@@ -2,12 +2,15 @@
 `artifact-repositories` ConfigMap, parsed into settings a driver can be opened with.
 
 Secrets named by an entry (`accessKeySecret: {name, key}`) are read from files laid out
-as Argo mounts them, `SECRETS_DIR/<name>/<key>`; the folder is given by the caller.
+as Argo mounts them, `SECRETS_DIR/<name>/<key>`; the folder is given by the caller. Every
+reference, here and wherever else Argosy reads a secret by name (http inputs, the GC, `repo
+check`), goes through `secret_ref`: only a valid Kubernetes Secret name and key are read.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,10 @@ from argosy.artifacts.errors import InvalidSpec
 
 DEFAULT_ANNOTATION = "workflows.argoproj.io/default-artifact-repository"
 DEFAULT_KEY_FORMAT = "{{workflow.name}}/{{pod.name}}"
+# Kubernetes' rules: a Secret's name is an RFC 1123 subdomain, its keys ConfigMap keys
+_SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+_MAX_SECRET_NAME = _MAX_SECRET_KEY = 253
 
 
 @dataclass(frozen=True)
@@ -68,17 +75,38 @@ class Repository:
     source: str = ""
 
 
-def read_secret(ref: Any, secrets_dir: Path, field_name: str) -> str | None:
-    """A secret named `{name, key}`, from Argo's layout SECRETS_DIR/<name>/<key>."""
-    if ref is None:
-        return None
+def secret_ref(ref: Any, field_name: str) -> tuple[str, str]:
+    """The (name, key) of a `{name, key}` reference, refused unless both are what
+    Kubernetes allows in a Secret: they become a path (SECRETS_DIR/<name>/<key>) or an API
+    request, and a `../` in either would send any file of the pod as a credential."""
     if not isinstance(ref, Mapping) or "name" not in ref or "key" not in ref:
         raise InvalidSpec(f"{field_name} must be {{name, key}}")
-    path = secrets_dir / str(ref["name"]) / str(ref["key"])
+    name, key = str(ref["name"]), str(ref["key"])
+    if len(name) > _MAX_SECRET_NAME or not _SECRET_NAME.fullmatch(name):
+        raise InvalidSpec(f"{field_name}.name: {name!r} is not a valid Kubernetes secret name")
+    if len(key) > _MAX_SECRET_KEY or not _SECRET_KEY.fullmatch(key) or key == "." \
+            or key.startswith(".."):
+        raise InvalidSpec(f"{field_name}.key: {key!r} is not a valid Kubernetes secret key")
+    return name, key
+
+
+def secret_path(ref: Any, secrets_dir: Path, field_name: str) -> Path | None:
+    """Where Argo mounts the secret a reference names (None for no reference)."""
+    if ref is None:
+        return None
+    name, key = secret_ref(ref, field_name)
+    return secrets_dir / name / key
+
+
+def read_secret(ref: Any, secrets_dir: Path, field_name: str) -> str | None:
+    """A secret named `{name, key}`, from Argo's layout SECRETS_DIR/<name>/<key>."""
+    path = secret_path(ref, secrets_dir, field_name)
+    if path is None:
+        return None
     try:
         return path.read_text().strip()
     except OSError:
-        raise InvalidSpec(f"{field_name}: secret {ref['name']}/{ref['key']} not found "
+        raise InvalidSpec(f"{field_name}: secret {path.parent.name}/{path.name} not found "
                           f"(looked for {path})") from None
 
 
@@ -102,7 +130,7 @@ def _s3(raw: Any, secrets_dir: Path) -> S3Entry:
     ca_pem = read_secret(raw.get("caSecret"), secrets_dir, "s3.caSecret")
     ca_bundle = None
     if ca_pem:
-        ca_bundle = str(secrets_dir / raw["caSecret"]["name"] / raw["caSecret"]["key"])
+        ca_bundle = str(secret_path(raw["caSecret"], secrets_dir, "s3.caSecret"))
     enc = raw.get("encryptionOptions") or {}
     if not isinstance(enc, Mapping):
         raise InvalidSpec("s3.encryptionOptions must be a mapping")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -26,12 +25,16 @@ import yaml
 
 from argosy.artifacts import connect
 from argosy.artifacts.errors import ArtifactError, InvalidSpec, NotFound
-from argosy.artifacts.repository import DEFAULT_ANNOTATION, parse_entry, static_prefix
+from argosy.artifacts.repository import (
+    DEFAULT_ANNOTATION,
+    parse_entry,
+    secret_ref,
+    static_prefix,
+)
 from argosy.config import Config, default_local_root
 from argosy.repo_probe import FAIL, PROBES, SKIPPED, Outcome, ProbeSettings, probe
 
 _KINDS = ("s3", "oss", "gcs", "azure", "hdfs", "artifactory", "local")
-_SAFE_NAME = re.compile(r"[-._a-zA-Z0-9]+")  # Kubernetes names and Secret keys
 Prepare = Callable[[Any], None]
 
 
@@ -87,14 +90,15 @@ def read_file(path: str) -> Source:
 
 
 def _secret_refs(raw: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
-    """(field, Secret name, key) of every `...Secret: {name, key}` in an entry."""
+    """(field, Secret name, key) of every `...Secret: {name, key}` in an entry, checked
+    (`secret_ref`) before it names an API request or a file."""
     if not isinstance(raw, Mapping):
         return
     for name, value in raw.items():
         where = f"{path}.{name}" if path else str(name)
         if str(name).endswith("Secret") and isinstance(value, Mapping) \
                 and "name" in value and "key" in value:
-            yield where, str(value["name"]), str(value["key"])
+            yield where, *secret_ref(value, where)
         else:
             yield from _secret_refs(value, where)
 
@@ -111,8 +115,6 @@ class _ApiSecrets:
     def __call__(self, raw: Any) -> None:
         ns = self.namespace
         for where, name, key in _secret_refs(raw):
-            if not all(_SAFE_NAME.fullmatch(s) and s not in (".", "..") for s in (name, key)):
-                raise InvalidSpec(f"{where}: {name!r}/{key!r} is not a Secret name and key")
             if name not in self._fetched:
                 self._fetched[name] = self.reader.secret(ns, name)
             data = self._fetched[name]

@@ -32,6 +32,7 @@ from argosy.artifacts.errors import (
     TransientError,
 )
 from argosy.artifacts.protocol import Driver
+from argosy.artifacts.repository import secret_ref
 from argosy.gc.locations import Target
 
 SecretReader = Callable[[str, str, str], str]  # (namespace, secret name, key) -> value
@@ -129,9 +130,8 @@ class DriverFactory:
     def _secret(self, namespace: str, ref: Any, field: str) -> str | None:
         if ref is None:
             return None
-        if not isinstance(ref, Mapping) or not ref.get("name") or not ref.get("key"):
-            raise InvalidSpec(f"{field} must name a Secret and a key")
-        return self._secrets(namespace, str(ref["name"]), str(ref["key"]))
+        name, key = secret_ref(ref, field)
+        return self._secrets(namespace, name, key)
 
     def _resolve(self, target: Target, namespace: str) -> dict[str, Any]:
         """The location with its secrets read: what the driver is built from."""

@@ -81,7 +81,7 @@ def request_for(config: Mapping[str, Any], secrets_dir: Path, where: str) -> Htt
         source = header.get("valueFrom")
         if isinstance(source, Mapping) and "secretKeyRef" in source:
             value = _secret(source["secretKeyRef"], secrets_dir,
-                            f"{where}.headers[{i}].valueFrom")
+                            f"{where}.headers[{i}].valueFrom.secretKeyRef")
             private.add(name.lower())
         headers[name] = str(value or "")
     basic = (config.get("auth") or {}).get("basicAuth")
