@@ -10,6 +10,17 @@ Objects are written to a temporary file beside their final name and renamed into
 place, so a reader never sees half an object. The ETag is derived from the file's
 inode, size and modification time: it changes whenever the bytes are replaced, and
 metadata whose ETag differs from the file's is treated as absent.
+
+Every key and prefix passes one check (`LocalDriver._checked`) before any operation
+touches the filesystem, so nothing a key says can reach outside the bucket folder: it
+may not be absolute, hold a NUL byte, or have an empty, `.` or `..` segment, and the
+path it names, with symbolic links resolved, must lie inside the bucket folder (itself
+resolved, so a bucket folder that is a link works). A link inside the bucket to a place
+inside it is followed; a link out of it is refused, never followed. Listing does not
+follow links at all. The check is made when the operation starts: it guards against
+hostile keys, not against someone swapping folders for links under a running command
+(whoever can do that can already write the repository). The metadata and upload folders
+mirror the checked keys; they are Argosy's own and are not resolved again.
 """
 
 from __future__ import annotations
@@ -47,11 +58,26 @@ def _etag(st: os.stat_result) -> str:
     return f"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"
 
 
-def _check_key(key: str) -> None:
-    parts = key.split("/")
-    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts[:-1]) \
-            or parts[-1] in (".", ".."):
-        raise InvalidSpec(f"invalid key for a local repository: {key!r}")
+def _key_fault(key: str, *, prefix: bool) -> str | None:
+    """What makes `key` unfit to name a place in a bucket folder, or None. A prefix may be
+    empty (the whole bucket); a key ending in '/' is a folder, as it always was."""
+    if not key:
+        return None if prefix else "it is empty"
+    if "\0" in key:
+        return "it holds a NUL byte"
+    if key.startswith("/"):
+        return "it is absolute"
+    segments = key.split("/")
+    if any(s in (".", "..") for s in segments):
+        return "it has a '.' or '..' segment"
+    if "" in segments[:-1]:
+        return "it has an empty segment"
+    return None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path`, its links resolved, lies in `folder` (its links resolved too)."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
 
 
 class LocalFileStream:
@@ -88,7 +114,7 @@ class LocalDriver:
     copy_limit = 1 << 62  # replace_metadata rewrites a small file, whatever the size
 
     def __init__(self, root: str | os.PathLike[str], bucket: str) -> None:
-        if not bucket or bucket.startswith(".") or "/" in bucket:
+        if not bucket or bucket.startswith(".") or "/" in bucket or "\0" in bucket:
             raise InvalidSpec(f"invalid bucket name for a local repository: {bucket!r}")
         self.root = Path(root)
         self.bucket = bucket
@@ -100,9 +126,20 @@ class LocalDriver:
         return f"local://{self.bucket}/{key}"
 
     # -- paths -------------------------------------------------------------------------
-    def _path(self, key: str) -> Path:
-        _check_key(key)
-        return self._data / key
+    def _checked(self, key: str, *, prefix: bool = False) -> Path:
+        """The one check every operation makes of its key (or listing prefix) before it
+        touches the filesystem, so none can reach outside the bucket folder (see the
+        module's docstring). Returns the key's path; for a prefix, the folder its listing
+        starts from."""
+        fault = _key_fault(key, prefix=prefix)
+        what = "prefix" if prefix else "key"
+        if fault:
+            raise InvalidSpec(f"invalid {what} for a local repository: {key!r} ({fault})")
+        path = self._data / (key.rpartition("/")[0] if prefix else key)
+        if not _inside(path, self._data):
+            raise InvalidSpec(f"invalid {what} for a local repository: {key!r} (a symbolic "
+                              f"link takes it outside {self._data})")
+        return path
 
     def _meta_path(self, key: str) -> Path:
         return self._meta / (key + ".json")
@@ -129,7 +166,7 @@ class LocalDriver:
         return ObjectInfo(key, st.st_size, etag, modified, metadata)
 
     def stat(self, key: str) -> ObjectInfo:
-        path = self._path(key)
+        path = self._checked(key)
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -143,7 +180,7 @@ class LocalDriver:
 
     def read(self, key: str, *, start: int = 0, end: int | None = None,
              if_match: str | None = None) -> LocalFileStream:
-        path = self._path(key)
+        path = self._checked(key)
         try:
             handle = open(path, "rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -167,7 +204,7 @@ class LocalDriver:
         return path.with_name(f".{path.name}.argosy-{uuid.uuid4().hex[:12]}.tmp")
 
     def _publish(self, key: str, temp: Path, metadata: Mapping[str, str]) -> str:
-        path = self._path(key)
+        path = self._checked(key)
         try:
             os.replace(temp, path)
         except IsADirectoryError:
@@ -187,7 +224,7 @@ class LocalDriver:
 
     def _open_temp(self, key: str) -> tuple[Path, BinaryIO]:
         self._ensure_bucket()
-        path = self._path(key)
+        path = self._checked(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -227,6 +264,7 @@ class LocalDriver:
         return self._uploads / upload_id
 
     def _open_upload(self, key: str, upload_id: str) -> Path:
+        self._checked(key)
         folder = self._upload_dir(upload_id)
         try:
             stored = json.loads((folder / "upload.json").read_text())
@@ -240,7 +278,7 @@ class LocalDriver:
 
     def create_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
         self._ensure_bucket()
-        _check_key(key)
+        self._checked(key)
         upload_id = uuid.uuid4().hex
         folder = self._upload_dir(upload_id)
         folder.mkdir(parents=True)
@@ -320,6 +358,7 @@ class LocalDriver:
         shutil.rmtree(folder, ignore_errors=True)
 
     def list_uploads(self, prefix: str = "") -> list[UploadInfo]:
+        self._checked(prefix, prefix=True)
         uploads: builtins.list[UploadInfo] = []
         if not self._uploads.is_dir():
             return uploads
@@ -352,8 +391,8 @@ class LocalDriver:
     def list(self, prefix: str = "", *, delimiter: str | None = None,
              token: str | None = None, limit: int = 1000) -> ListPage:
         self._ensure_bucket()
-        start_dir, _, _ = prefix.rpartition("/")
-        base = self._data / start_dir if start_dir else self._data
+        base = self._checked(prefix, prefix=True)
+        start_dir = prefix.rpartition("/")[0]
         rel = f"{start_dir}/" if start_dir else ""
         objects: builtins.list[ObjectInfo] = []
         prefixes: builtins.list[str] = []
@@ -384,7 +423,7 @@ class LocalDriver:
         failures = []
         for key in keys:
             try:
-                path = self._path(key)
+                path = self._checked(key)
                 path.unlink(missing_ok=True)
                 self._meta_path(key).unlink(missing_ok=True)
                 self._prune(path.parent)

@@ -75,6 +75,47 @@ def test_the_demo_with_a_work_folder_it_cannot_create_is_a_one_line_error(
                                f"{tmp_path / 'a-file' / 'work'}: Not a directory")
 
 
+@pytest.fixture
+def outside(tmp_path):
+    """A folder beside the local root, with one file, and a link to it inside bucket bkt."""
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret").write_text("not in the repository")
+    (tmp_path / "local-root" / "bkt" / "link").symlink_to(tmp_path / "outside")
+    return tmp_path / "outside"
+
+
+@pytest.mark.parametrize("args, prefix", [
+    (["ls", "local://bkt/../.."], "../.."),
+    (["ls", "local://bkt/../../"], "../../"),
+    (["ls", "-r", "local://bkt/../../outside/"], "../../outside/"),
+    (["ls", "-r", "--json", "local://bkt/sub/../../../outside/"], "sub/../../../outside/"),
+    (["ls", "-r", "local://bkt/link/"], "link/"),
+    (["rm", "-r", "local://bkt/../../outside/"], "../../outside/"),
+])
+def test_a_listing_that_would_leave_the_bucket_is_refused_in_one_line_naming_its_prefix(
+        argosy_local, outside, args, prefix) -> None:
+    got = argosy_local(*args)
+    assert got.code == 2, got.err
+    assert got.out == b"" and got.err.count("\n") == 1 and repr(prefix) in got.err, got.err
+    assert (outside / "secret").exists()
+
+
+@pytest.mark.parametrize("command", [["cat"], ["stat"], ["cp"]])
+def test_reading_through_a_link_out_of_the_bucket_is_refused(argosy_local, outside,
+                                                             command) -> None:
+    got = argosy_local(*command, "local://bkt/link/secret", *(["-"] if command == ["cp"]
+                                                              else []))
+    assert got.code == 2 and "'link/secret'" in got.err and got.out == b"", got.err
+
+
+def test_writing_or_deleting_through_a_link_out_of_the_bucket_changes_nothing_outside(
+        argosy_local, outside, tmp_path) -> None:
+    (tmp_path / "new").write_text("new")
+    assert argosy_local("cp", "new", "local://bkt/link/new").code == 2
+    assert argosy_local("rm", "local://bkt/link/secret").code == 1
+    assert sorted(p.name for p in outside.iterdir()) == ["secret"]
+
+
 @pytest.mark.parametrize("command", [["gc", "--once"], ["repo", "check", "-n", "team"]])
 @pytest.mark.parametrize("content", ["garbage: [\n", None])
 def test_a_broken_or_missing_kubeconfig_is_one_line_naming_it(argosy_local, tmp_path, command,
