@@ -16,7 +16,8 @@ alone: retry a `TransientError`, report a `PermanentError` at once.
         ├── SourceChanged       a local source changed or vanished while we read it
         └── LocalIOError        the local filesystem failed us (full disk, permissions)
 
-Messages never contain secrets: they name the bucket and key and the server's code.
+Messages never contain secrets: they name the bucket and key and the server's code, and
+a URL only as `redact_url` shows it.
 """
 
 from __future__ import annotations
@@ -86,3 +87,41 @@ def exit_code_for(error: BaseException) -> int:
     if isinstance(error, ArtifactError):
         return error.exit_code
     return 1
+
+
+def redact_url(url: str, *, endpoint: bool = False) -> str:
+    """`url` with its user info shown as `***` (`http://AK:SECRET@host:9000` becomes
+    `http://***@host:9000`): every message naming a URL that came from outside goes
+    through here, as such a URL can carry a password or a secret key. With `endpoint`,
+    everything before the last '@' counts as user info: a storage endpoint has no '@' of
+    its own (no path, no query), so one there can only end credentials."""
+    span = _user_info(url, endpoint=endpoint)
+    return url if span is None else f"{url[:span[0]]}***{url[span[1]:]}"
+
+
+def carries_user_info(url: str, *, endpoint: bool = False) -> bool:
+    return _user_info(url, endpoint=endpoint) is not None
+
+
+def _user_info(url: str, *, endpoint: bool) -> tuple[int, int] | None:
+    """Where the user info of `url` lies (from after `scheme://`, or from the start when
+    there is no scheme, to its last '@'), or None. The authority ends at the first '/', '?'
+    or '#', as URL parsers read it; but when that cuts it short of a HOST[:PORT] and an '@'
+    follows (a password holding a raw '/'), everything up to the last '@' counts: such a
+    URL cannot be used anyway, and whatever precedes the '@' may be the secret."""
+    scheme_end = url.find("://")
+    start = 0 if scheme_end < 0 else scheme_end + 3
+    end = next((i for i in range(start, len(url)) if url[i] in "/?#"), len(url))
+    at = url.rfind("@", start, end)
+    if at < 0 and (endpoint or not _host_port(url[start:end])):
+        at = url.rfind("@", start)
+    return None if at < 0 else (start, at)
+
+
+def _host_port(text: str) -> bool:
+    """Whether `text` reads as HOST, HOST:PORT, [IPv6] or [IPv6]:PORT."""
+    if text.endswith("]"):
+        return text.startswith("[")
+    host, colon, port = text.rpartition(":")
+    return not colon or (port.isdigit() or not port) and (
+        ":" not in host or host.startswith("[") and host.endswith("]"))

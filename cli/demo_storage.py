@@ -23,6 +23,7 @@ import yaml
 
 from argosy.artifacts import connect
 from argosy.artifacts import repository as repo
+from argosy.artifacts.drivers import check_endpoint
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.protocol import Driver
 
@@ -122,6 +123,10 @@ def oss_storage(endpoint: str, bucket: str, *, access: str | None, secret: str |
                        {"access": access, "secret": secret})
 
 
+_CREDENTIALS = {"s3": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                "oss": "OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET"}
+
+
 def remote_storage(*, endpoint: str | None, bucket: str | None, region: str | None,
                    env: Mapping[str, str]) -> DemoStorage | None:
     """The storage the flags and environment name, or None for the embedded default."""
@@ -139,6 +144,8 @@ def remote_storage(*, endpoint: str | None, bucket: str | None, region: str | No
         endpoint = endpoint or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     if not endpoint and not bucket:
         return None
+    if endpoint:  # refused before the demo writes it into its repository file or prints it
+        check_endpoint(endpoint, credentials=_CREDENTIALS[kind])
     if not bucket:
         raise InvalidSpec(f"--endpoint {endpoint}: give the bucket to use with --bucket NAME "
                           "(the demo writes under <workflow>/ and its GC deletes that again)")

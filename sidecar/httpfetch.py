@@ -3,6 +3,9 @@
 Argo's http artifact: `url`, `headers: [{name, value}]`, `auth.basicAuth` with its
 username and password in secrets. Argosy also takes a header value from a secret
 (`valueFrom: {secretKeyRef: {name, key}}`), so a token never sits in the template.
+User info in the URL (`https://user:password@host/x`) is sent as Basic auth, as Argo
+(Go's net/http) sends it, unless an Authorization header is already set; it is taken off
+the URL that is requested and reported, and messages show the URL only redacted.
 The body is streamed in fixed chunks (memory does not grow with its size) into a temp
 file beside the destination; the proxy variables are honoured (urllib reads them).
 
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from http.client import HTTPResponse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from argosy.artifacts import archive
 from argosy.artifacts.archive.codecs import peek
@@ -34,6 +38,7 @@ from argosy.artifacts.errors import (
     LocalIOError,
     NotFound,
     TransientError,
+    redact_url,
 )
 from argosy.artifacts.repository import read_secret
 from argosy.sidecar import placing
@@ -67,10 +72,29 @@ def _secret(ref: Any, secrets_dir: Path, where: str) -> str:
     return value
 
 
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _without_user_info(url: str, where: str) -> tuple[str, str | None]:
+    """`url` without its user info, and that user info (None when there is none): urllib
+    would take it for part of the host, and the URL without it can be named in messages.
+    A URL whose port does not parse (a password holding a raw '/') is refused, redacted."""
+    parts = urlsplit(url)
+    user_info, at, host = parts.netloc.rpartition("@")
+    without = parts._replace(netloc=host)
+    try:
+        _ = without.port
+    except ValueError:
+        raise InvalidSpec(f"{where}.url is not a valid URL: {redact_url(url)!r}") from None
+    return (urlunsplit(without), user_info) if at else (url, None)
+
+
 def request_for(config: Mapping[str, Any], secrets_dir: Path, where: str) -> HttpGet:
-    url = str(config["url"])
-    if not url.startswith(("http://", "https://")):
-        raise InvalidSpec(f"{where}.url must be an http(s) URL, not {url!r}")
+    given = str(config["url"])
+    if not given.startswith(("http://", "https://")):
+        raise InvalidSpec(f"{where}.url must be an http(s) URL, not {redact_url(given)!r}")
+    url, user_info = _without_user_info(given, where)
     headers = {"User-Agent": "argosy"}
     private = set(_CREDENTIALS)
     for i, header in enumerate(config.get("headers") or []):
@@ -90,8 +114,10 @@ def request_for(config: Mapping[str, Any], secrets_dir: Path, where: str) -> Htt
                        f"{where}.auth.basicAuth.usernameSecret")
         password = _secret(basic.get("passwordSecret"), secrets_dir,
                            f"{where}.auth.basicAuth.passwordSecret")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
+        headers["Authorization"] = _basic(user, password)
+    if user_info is not None and "Authorization" not in headers:
+        user, _, password = user_info.partition(":")
+        headers["Authorization"] = _basic(unquote(user), unquote(password))
     return HttpGet(url, headers, frozenset(private))
 
 
@@ -127,11 +153,12 @@ def _next_hop(url: str, response: Any, name: str) -> str:
     target = urllib.parse.urljoin(url, location)
     scheme = urllib.parse.urlsplit(target).scheme
     if scheme not in ("http", "https"):
-        raise InvalidSpec(f"input {name}: {url} redirects to {target}, not an http(s) URL")
+        raise InvalidSpec(f"input {name}: {url} redirects to {redact_url(target)}, not an "
+                          "http(s) URL")
     if scheme == "http" and urllib.parse.urlsplit(url).scheme == "https":
         raise InvalidSpec(f"input {name}: refusing the redirect from https to http: "
-                          f"{url} -> {target}")
-    return target
+                          f"{url} -> {redact_url(target)}")
+    return _without_user_info(target, f"input {name}: redirect")[0]  # never sent on
 
 
 def _open(get: HttpGet, name: str) -> Any:

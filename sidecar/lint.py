@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from argosy.artifacts.errors import InvalidSpec
+from argosy.artifacts.errors import InvalidSpec, redact_url
 from argosy.artifacts.repository import DEFAULT_ANNOTATION, DEFAULT_KEY_FORMAT
 from argosy.sidecar import keys
 from argosy.sidecar.template import (
@@ -510,7 +510,7 @@ def _elsewhere(kind: str, config: Mapping[str, Any]) -> tuple[str | None, str | 
         return config.get("container"), config.get("blob")
     for name in ("url", "repo", "path", "key"):  # http/artifactory, git, hdfs, plugin
         if isinstance(config.get(name), str):
-            return None, str(config[name])
+            return None, redact_url(str(config[name]))
     return None, None
 
 

@@ -144,3 +144,47 @@ def test_a_command_parses_the_same_with_only_its_own_arguments_defined(argv) -> 
 
     assert _command_in(argv) == argv[0]
     assert parsed(parser(argv[0])) == parsed(parser())
+
+
+USER_INFO_ENDPOINT = "http://KEYID:s3cr3t-v4lue@127.0.0.1:9"
+REDACTED_ENDPOINT = "http://***@127.0.0.1:9"
+
+
+def _refused_in_one_line_without_the_secret(got, shown: str = REDACTED_ENDPOINT) -> None:
+    assert got.code == 2, got.err
+    assert got.err.count("\n") == 1 and got.err.startswith("argosy: error: "), got.err
+    assert f"endpoint must not carry user info ({shown}): put credentials in " in got.err, \
+        got.err
+    for shown in (got.err, got.text):
+        assert "s3cr3t" not in shown and "KEYID" not in shown
+
+
+@pytest.mark.parametrize("args, env", [
+    (["ls", "--endpoint", USER_INFO_ENDPOINT, "s3://b/"], {}),
+    (["cp", "--endpoint", USER_INFO_ENDPOINT, "local://bkt/x", "s3://b/x"], {}),
+    (["ls", "s3://b/"], {"AWS_ENDPOINT_URL": USER_INFO_ENDPOINT}),
+    (["cat", "s3://b/k"], {"AWS_ENDPOINT_URL_S3": USER_INFO_ENDPOINT}),
+    (["ls", "oss://b/"], {"OSS_ENDPOINT": USER_INFO_ENDPOINT}),
+    (["stat", "--endpoint", USER_INFO_ENDPOINT, "oss://b/k"], {}),
+], ids=["flag", "flag-cp", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "OSS_ENDPOINT",
+        "flag-oss"])
+def test_an_endpoint_carrying_user_info_is_refused_without_showing_it(argosy_local, args,
+                                                                      env) -> None:
+    (argosy_local.cwd / "local-root" / "bkt" / "x").write_text("x")
+    _refused_in_one_line_without_the_secret(argosy_local(*args, env={
+        "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "OSS_ACCESS_KEY_ID": "k",
+        "OSS_ACCESS_KEY_SECRET": "s", **env}))
+
+
+@pytest.mark.parametrize("kind", ["s3", "oss"])
+def test_a_repository_entry_whose_endpoint_carries_user_info_is_refused_without_showing_it(
+        argosy_local, tmp_path, kind) -> None:
+    (tmp_path / "entry.yaml").write_text(
+        f"{kind}:\n  bucket: b\n  endpoint: {USER_INFO_ENDPOINT.removeprefix('http://')}\n"
+        + ("  insecure: true\n" if kind == "s3" else ""))
+    got = argosy_local("ls", "--repository", "entry.yaml", f"{kind}://b/", env={
+        "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "OSS_ACCESS_KEY_ID": "k",
+        "OSS_ACCESS_KEY_SECRET": "s"})
+    # Argo's OSS entries have no insecure: a bare host is https
+    _refused_in_one_line_without_the_secret(
+        got, REDACTED_ENDPOINT.replace("http:", "https:") if kind == "oss" else REDACTED_ENDPOINT)

@@ -352,6 +352,18 @@ def test_an_endpoint_without_a_bucket_is_refused() -> None:
         remote_storage(endpoint="http://s3.example:9000", bucket=None, region=None, env={})
 
 
+@pytest.mark.parametrize("endpoint, env", [
+    ("http://KEYID:s3cr3t@minio:9000", {}),
+    (None, {"AWS_ENDPOINT_URL": "http://KEYID:s3cr3t@minio:9000"}),
+])
+def test_an_endpoint_with_user_info_is_refused_before_it_is_written_or_shown(
+        endpoint: str | None, env: dict[str, str]) -> None:
+    with pytest.raises(InvalidSpec, match=re.escape("user info (http://***@minio:9000)")) \
+            as refused:
+        remote_storage(endpoint=endpoint, bucket=None, region=None, env=env)
+    assert "s3cr3t" not in str(refused.value)
+
+
 def test_the_environment_s_keys_become_secrets_or_the_sdk_chain() -> None:
     keyed = remote_storage(endpoint=None, bucket="b", region=None,
                            env={"AWS_ENDPOINT_URL": "https://s3.example",

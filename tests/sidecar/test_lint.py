@@ -540,3 +540,14 @@ def test_the_repositorys_copy_of_argos_examples_is_argos_byte_for_byte() -> None
     assert _digests(EXAMPLES) == recorded
     if SHARED.is_dir():
         assert _digests(SHARED) == recorded
+
+
+@pytest.mark.parametrize("kind, location, shown", [
+    ("http", "{url: 'https://reader:pa55-w0rd@example.com/tool'}", "https://***@example.com/tool"),
+    ("git", "{repo: 'https://x-token:pa55-w0rd@example.com/r.git'}",
+     "https://***@example.com/r.git"),
+])
+def test_a_url_with_user_info_is_shown_redacted(kind: str, location: str, shown: str) -> None:
+    text = f"name: t\ninputs:\n  artifacts:\n  - {{name: a, path: /a, {kind}: {location}}}\n"
+    (row,) = lint_text(text, file="t.yaml").rows
+    assert row.key == shown

@@ -4,6 +4,7 @@ inputs, the Kubernetes test API for the report."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.server
 import io
@@ -182,10 +183,13 @@ def test_a_1_gib_output_goes_up_in_parts_and_its_checksum_is_recorded(
 class _Files(http.server.BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
     token = "s3cret-token"
+    basic = "Basic " + base64.b64encode(b"reader:pa55-w0rd").decode()
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         if self.path.startswith("/private/") and \
-                self.headers.get("Authorization") != f"Bearer {self.token}":
+                self.headers.get("Authorization") != f"Bearer {self.token}" or \
+                self.path.startswith("/basic/") and \
+                self.headers.get("Authorization") != self.basic:
             self.send_response(403)
             self.end_headers()
             return
@@ -248,6 +252,45 @@ def test_an_http_input_refused_by_the_server_fails_init_naming_it(
     assert done.code == 1
     assert "input tool failed" in done.err and "403" in done.err
     assert not (pod.root / "bin" / "tool").exists()
+
+
+def _with_user_info(url: str, user_info: str = "reader:pa55-w0rd") -> str:
+    return url.replace("http://", f"http://{user_info}@", 1)
+
+
+@pytest.mark.parametrize("path, status", [("gone", "404"), ("private/tool", "403")])
+def test_an_http_input_failing_at_a_url_with_user_info_is_reported_without_the_password(
+        tmp_path: Path, http_files: str, path: str, status: str) -> None:
+    pod = Pod(tmp_path / "pod")
+    done = pod.init({"name": "t", "inputs": {"artifacts": [
+        {"name": "tool", "path": "/bin/tool", "http": {"url": _with_user_info(
+            f"{http_files}/{path}")}}]}})
+    assert done.code == 1 and "input tool failed" in done.err and status in done.err, done.err
+    assert f"{http_files}/{path}" in done.err
+    assert "pa55-w0rd" not in done.err and "reader" not in done.err
+    assert not any("pa55-w0rd" in f.read_text() for f in pod.var.rglob("*") if f.is_file())
+
+
+def test_an_http_input_url_with_a_raw_slash_in_its_password_is_refused_redacted(
+        tmp_path: Path, http_files: str) -> None:
+    pod = Pod(tmp_path / "pod")
+    done = pod.init({"name": "t", "inputs": {"artifacts": [
+        {"name": "tool", "path": "/bin/tool", "http": {"url": _with_user_info(
+            f"{http_files}/basic/tool", "reader:pa55/w0rd")}}]}})
+    assert done.code == 1 and "is not a valid URL" in done.err, done.err
+    assert "pa55" not in done.err and "w0rd" not in done.err
+
+
+def test_user_info_in_an_http_input_url_is_sent_as_basic_auth_and_reported_without_it(
+        tmp_path: Path, http_files: str) -> None:
+    pod = Pod(tmp_path / "pod")
+    done = pod.init({"name": "t", "inputs": {"artifacts": [
+        {"name": "tool", "path": "/bin/tool", "http": {"url": _with_user_info(
+            f"{http_files}/basic/tool")}}]}})
+    assert done.code == 0, done.err
+    assert (pod.root / "bin" / "tool").read_bytes() == _Files.files["tool"]
+    inputs = json.loads((pod.var / "inputs.json").read_text())
+    assert inputs["artifacts"][0]["url"] == f"{http_files}/basic/tool"
 
 
 def test_oss_outputs_and_inputs_round_trip_with_secrets_from_files(

@@ -17,6 +17,7 @@ from argosy.artifacts.errors import (
     PreconditionFailed,
     ThrottledError,
     TransientError,
+    redact_url,
 )
 
 # One table: OSS error code -> (class, what it means to a user).
@@ -79,7 +80,8 @@ def _request_error(error: ox.RequestError, where: str, endpoint: str) -> Artifac
     reason = getattr(cause.args[0], "reason", None) if cause is not None and cause.args \
         else None
     if isinstance(cause, rx.ConnectTimeout) or isinstance(reason, ux.NewConnectionError):
-        return TransientError(f"{where}: cannot reach the endpoint {endpoint}".rstrip(),
+        shown = redact_url(endpoint, endpoint=True)
+        return TransientError(f"{where}: cannot reach the endpoint {shown}".rstrip(),
                               code="EndpointUnreachable")
     name = type(cause).__name__ if cause is not None else "RequestError"
     return TransientError(f"{where}: connection failed ({name})", code=name)

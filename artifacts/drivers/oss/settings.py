@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from argosy.artifacts.drivers import check_trust
+from argosy.artifacts.drivers import check_endpoint, check_trust
 from argosy.artifacts.errors import InvalidSpec
+
+CREDENTIALS = ("OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, or the repository's "
+               "accessKeySecret and secretKeySecret")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class OssSettings:
     def __post_init__(self) -> None:
         check_trust(self.verify)
         if self.endpoint:  # a bare HOST means https://HOST (see make_bucket)
+            check_endpoint(self.endpoint, credentials=CREDENTIALS)  # before any message names it
             parts = urlsplit(self.endpoint if "://" in self.endpoint
                              else f"https://{self.endpoint}")
             if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -36,6 +36,7 @@ from argosy.artifacts.errors import (
     PermanentError,
     ThrottledError,
     TransientError,
+    redact_url,
 )
 
 log = logging.getLogger("argosy.oss.sts")
@@ -120,8 +121,13 @@ class OidcRoleProvider(oss2.credentials.CredentialsProvider):  # type: ignore[mi
         return self._held.credentials
 
     # -- one STS call ---------------------------------------------------------------------
+    def _shown_url(self) -> str:
+        """The STS endpoint as messages show it: ALIBABA_CLOUD_STS_ENDPOINT may hold user
+        info."""
+        return redact_url(self.role.url, endpoint=True)
+
     def _where(self) -> str:
-        return (f"OSS credentials: STS AssumeRoleWithOIDC at {self.role.url} for role "
+        return (f"OSS credentials: STS AssumeRoleWithOIDC at {self._shown_url()} for role "
                 f"{self.role.role_arn}")
 
     def _read_token(self) -> str:
@@ -150,7 +156,7 @@ class OidcRoleProvider(oss2.credentials.CredentialsProvider):  # type: ignore[mi
         except rx.SSLError:
             raise PermanentError(f"{self._where()}: TLS failed", code="TLSError") from None
         except (rx.ConnectionError, rx.Timeout) as error:
-            raise TransientError(f"OSS credentials: cannot reach STS at {self.role.url} "
+            raise TransientError(f"OSS credentials: cannot reach STS at {self._shown_url()} "
                                  f"({type(error).__name__})", code="StsUnreachable") from None
         except rx.RequestException as error:
             raise TransientError(f"{self._where()}: {type(error).__name__}",

@@ -23,6 +23,7 @@ from argosy.artifacts.errors import (
     PreconditionFailed,
     ThrottledError,
     TransientError,
+    redact_url,
 )
 
 # One table: S3 error code -> (class, what it means to a user).
@@ -123,7 +124,8 @@ def map_error(error: BaseException, where: str, endpoint: str = "") -> ArtifactE
     if isinstance(error, ConnectFailed) or urllib3 is not None and isinstance(
             error, (urllib3.exceptions.NewConnectionError,
                     urllib3.exceptions.ConnectTimeoutError)):
-        return TransientError(f"{where}: cannot reach the endpoint ({endpoint})",
+        return TransientError(f"{where}: cannot reach the endpoint "
+                              f"({redact_url(endpoint, endpoint=True)})",
                               code="EndpointUnreachable")
     if isinstance(error, (ConnectionError, TimeoutError)) or urllib3 is not None and \
             isinstance(error, urllib3.exceptions.HTTPError) or client is not None and \

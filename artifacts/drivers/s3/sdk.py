@@ -43,6 +43,7 @@ from argosy.artifacts.errors import (
     InvalidSpec,
     PermanentError,
     TransientError,
+    redact_url,
 )
 
 _TRANSIENT_SDK = (
@@ -71,7 +72,8 @@ def map_botocore(error: BaseException, where: str) -> ArtifactError | None:
                             code="NoCredentials")
     if isinstance(error, bx.EndpointConnectionError):
         endpoint = error.kwargs.get("endpoint_url", "")
-        return TransientError(f"{where}: cannot reach the endpoint ({endpoint})",
+        return TransientError(f"{where}: cannot reach the endpoint "
+                              f"({redact_url(endpoint, endpoint=True)})",
                               code="EndpointUnreachable")
     if isinstance(error, _TRANSIENT_SDK):
         return TransientError(f"{where}: connection failed ({type(error).__name__})",

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from argosy.artifacts.drivers import check_trust
+from argosy.artifacts.drivers import check_endpoint, check_trust
 from argosy.artifacts.errors import InvalidSpec
 
 EXPECT_CONTINUE_MIN = 1 << 20  # bytes: smaller bodies go without Expect: 100-continue
+CREDENTIALS = ("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, or the repository's "
+               "accessKeySecret and secretKeySecret")
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class S3Settings:
     def __post_init__(self) -> None:
         check_trust(self.verify)
         if self.endpoint is not None:
+            check_endpoint(self.endpoint, credentials=CREDENTIALS)  # before any message names it
             parts = urlsplit(self.endpoint)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise InvalidSpec(f"S3 endpoint {self.endpoint!r} is not a URL: give it as "
