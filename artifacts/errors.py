@@ -12,6 +12,8 @@ alone: retry a `TransientError`, report a `PermanentError` at once.
         ├── AccessDenied        bad or missing credentials, or not allowed
         ├── IntegrityError      bytes do not match their checksum, size or range
         ├── PreconditionFailed  the object changed while we were reading it
+        ├── Conflict            someone else changed it first (HTTP 409): read again, retry
+        ├── Gone                what was asked for is no longer kept (HTTP 410): start over
         ├── InvalidSpec         bad input: a URL, a setting, a repository file
         ├── SourceChanged       a local source changed or vanished while we read it
         └── LocalIOError        the local filesystem failed us (full disk, permissions)
@@ -67,6 +69,16 @@ class IntegrityError(PermanentError):
 
 class PreconditionFailed(PermanentError):
     """The object's ETag changed during a multi-request read."""
+
+
+class Conflict(PermanentError):
+    """Someone else wrote first (HTTP 409): a stale update, a name already taken. The
+    caller reads the current state and decides; repeating the same request never helps."""
+
+
+class Gone(PermanentError):
+    """What was asked for is no longer kept (HTTP 410): e.g. a Kubernetes watch from a
+    resourceVersion the API server has compacted away; list again."""
 
 
 class InvalidSpec(PermanentError):

@@ -57,12 +57,13 @@ def rss(kubeconfig: Path, workflows: int, resyncs: int) -> dict[str, Any]:
 
     from kubernetes import client
 
+    from argosy.argo.kube import Kube
     from argosy.gc.controller import Controller
-    from argosy.gc.kube import Kube
 
     kube = Kube.connect(str(kubeconfig))
-    custom = client.CustomObjectsApi(kube.api_client)
-    core: Any = client.CoreV1Api(kube.api_client)  # plain dicts as bodies
+    api_client = client.ApiClient(kube.configuration)  # the bench's own typed client
+    custom = client.CustomObjectsApi(api_client)
+    core: Any = client.CoreV1Api(api_client)  # plain dicts as bodies
     core.create_namespace({"metadata": {"name": "rss"}})
 
     def create(i: int) -> None:

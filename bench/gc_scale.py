@@ -138,13 +138,14 @@ def controller_deletes(rgw: Rgw, api: gc_kube.KubeApi, bucket: str, namespace: s
     after the previous one's artifacts are gone. Returns times and the lags."""
     from kubernetes import client
 
+    from argosy.argo.kube import Kube
     from argosy.gc.controller import Controller
-    from argosy.gc.kube import Kube
     from argosy.gc.outcome import ANNOTATION
 
     kube = Kube.connect(str(api.kubeconfig))
-    custom = client.CustomObjectsApi(kube.api_client)
-    gc_kube.setup_namespace(kube.api_client, rgw, bucket, namespace,
+    api_client = client.ApiClient(kube.configuration)  # the bench's own typed client
+    custom = client.CustomObjectsApi(api_client)
+    gc_kube.setup_namespace(api_client, rgw, bucket, namespace,
                             policy="OnWorkflowCompletion")
     names = {i: gc_objects.tree_prefix(i).split("/", 1)[0] for i in indexes}
     with ThreadPoolExecutor(8) as pool:

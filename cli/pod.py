@@ -70,6 +70,15 @@ def _namespace(env: Mapping[str, str]) -> str:
         return ""
 
 
+def _kube(args: argparse.Namespace, env: Mapping[str, str]) -> Any:
+    """The pod's Kubernetes API (its service account), or the one `--kubeconfig` names."""
+    from argosy.argo.kube import Kube
+
+    if not args.kubeconfig and not env.get("KUBERNETES_SERVICE_HOST"):
+        raise InvalidSpec("no Kubernetes API: not in a pod and no --kubeconfig")
+    return Kube.connect(args.kubeconfig)
+
+
 def variables(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
     found = {var: env[name] for name, var in _ENV_VARIABLES.items() if env.get(name)}
     namespace = _namespace(env)
@@ -102,10 +111,13 @@ def context(args: argparse.Namespace, env: Mapping[str, str]
     if args.repository:
         entry, _ = repo.read_entry(args.repository, key=args.repository_key)
     elif args.repository_configmap:
-        from argosy.sidecar import kube
+        from argosy.argo.resources import CONFIGMAPS
 
-        configmap = kube.read_configmap(_namespace(env), args.repository_configmap,
-                                        kubeconfig=args.kubeconfig)
+        kube = _kube(args, env)
+        try:
+            configmap = kube.get(CONFIGMAPS, _namespace(env), args.repository_configmap)
+        finally:
+            kube.close()
         _, entry = repo.choose_entry(configmap, args.repository_key,
                                      where=f"ConfigMap {args.repository_configmap}")
     found = variables(args, env)
@@ -171,16 +183,20 @@ def wait(args: argparse.Namespace) -> int:
     reported = "none"
     report_failed = False
     if not args.no_report and (args.kubeconfig or env.get("KUBERNETES_SERVICE_HOST")):
-        from argosy.sidecar import kube
+        from argosy.sidecar.taskresult import PodIdentity, report_outputs
 
-        pod = kube.PodIdentity(namespace=ctx.variables.get("workflow.namespace", ""),
+        pod = PodIdentity(namespace=ctx.variables.get("workflow.namespace", ""),
                                pod_name=ctx.variables.get("pod.name", ""),
                                pod_uid=env.get("ARGO_POD_UID", ""),
                                node_id=ctx.variables.get("node.id", ""),
                                workflow_name=ctx.variables.get("workflow.name", ""))
         try:
-            reported = kube.report_outputs(pod, report.argo_artifacts(template, results),
-                                           exit_code=exit_code, kubeconfig=args.kubeconfig)
+            kube = _kube(args, env)
+            try:
+                reported = report_outputs(kube, pod, report.argo_artifacts(template, results),
+                                          exit_code=exit_code)
+            finally:
+                kube.close()
         except ArtifactError as error:
             reported = f"failed: {error}"
             # Argo's controller learns of the outputs only from the report: a failure

@@ -108,15 +108,15 @@ class _ApiSecrets:
     (`DIR/<name>/<key>`), so an entry parses exactly as it does in a pod (a `caSecret`
     becomes a CA file). The folder is private (mode 0700) and removed after the check."""
 
-    def __init__(self, reader: Any, namespace: str, folder: Path) -> None:
-        self.reader, self.namespace, self.folder = reader, namespace, folder
+    def __init__(self, kube: Any, namespace: str, folder: Path) -> None:
+        self.kube, self.namespace, self.folder = kube, namespace, folder
         self._fetched: dict[str, dict[str, bytes] | None] = {}
 
     def __call__(self, raw: Any) -> None:
         ns = self.namespace
         for where, name, key in _secret_refs(raw):
             if name not in self._fetched:
-                self._fetched[name] = self.reader.secret(ns, name)
+                self._fetched[name] = self.kube.secret_data(ns, name)
             data = self._fetched[name]
             if data is None:
                 raise InvalidSpec(f"{where}: secret {name} not found in namespace {ns}")
@@ -129,20 +129,25 @@ class _ApiSecrets:
 
 
 def _namespace_source(cfg: Config, stack: contextlib.ExitStack) -> tuple[Source, Path, Prepare]:
-    from argosy.kube_read import KubeReader
-
+    try:
+        from argosy.argo.kube import Kube
+        from argosy.argo.resources import CONFIGMAPS
+    except ImportError:
+        raise InvalidSpec("--namespace needs the kubernetes client: "
+                          "pip install 'argosy[k8s]'") from None
     args = cfg.args
-    reader = KubeReader.connect(kubeconfig=args.kubeconfig, context=args.context,
-                                in_cluster=bool(cfg.env.get("KUBERNETES_SERVICE_HOST")))
-    stack.callback(reader.close)
+    kube = Kube.connect(args.kubeconfig, context=args.context,
+                        in_cluster=bool(cfg.env.get("KUBERNETES_SERVICE_HOST"))
+                        and not args.kubeconfig)
+    stack.callback(kube.close)
     name = f"{args.namespace}/{args.configmap}"
     try:
-        doc = reader.configmap(args.namespace, args.configmap)
+        doc = kube.get(CONFIGMAPS, args.namespace, args.configmap)
     except NotFound:
         raise InvalidSpec(f"no ConfigMap {name}") from None
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="argosy-secrets-")))
     return (_from_document(doc, f"ConfigMap {name}"), folder,
-            _ApiSecrets(reader, args.namespace, folder))
+            _ApiSecrets(kube, args.namespace, folder))
 
 
 def _peek(value: Any) -> tuple[str, str]:

@@ -142,9 +142,9 @@ def _print_summary(summary: Any, output: str, dry_run: bool, out: IO[str]) -> No
 
 def run(args: argparse.Namespace, *, out: IO[str] | None = None) -> int:
     """The entry point `argosy gc` calls."""
+    from argosy.argo.kube import Kube, KubeError
     from argosy.artifacts.errors import ArtifactError
     from argosy.gc.controller import Controller, NotLeader
-    from argosy.gc.kube import Kube, KubeApiError
 
     out = out or sys.stdout
     try:
@@ -156,11 +156,9 @@ def run(args: argparse.Namespace, *, out: IO[str] | None = None) -> int:
         logging.getLogger("argosy").setLevel(logging.INFO)
     try:
         kube = Kube.connect(args.kubeconfig, context=args.context)
-    except Exception as error:  # noqa: BLE001 - any kubeconfig problem is a usage error
-        why = " ".join(str(error).split())  # a YAML error spans lines: keep it to one
-        print(f"argosy: error: cannot load the Kubernetes configuration "
-              f"{args.kubeconfig or '(default)'}: {why}", file=sys.stderr)
-        return 2
+    except ArtifactError as error:  # a broken or missing kubeconfig: one line, exit 2
+        print(f"argosy: error: {error}", file=sys.stderr)
+        return error.exit_code
     sink = plan_printer(args.output, out) if args.dry_run else None
     controller = Controller(kube, settings, sink=sink)
     try:
@@ -172,7 +170,7 @@ def run(args: argparse.Namespace, *, out: IO[str] | None = None) -> int:
     except NotLeader as error:
         print(f"argosy: error: {error}", file=sys.stderr)
         return 1
-    except KubeApiError as error:
+    except KubeError as error:
         print(f"argosy: error: Kubernetes API: {error}", file=sys.stderr)
         return 1
     finally:

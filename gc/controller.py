@@ -20,17 +20,18 @@ from typing import Any
 
 import yaml
 
+from argosy.argo.kube import Kube, KubeError
+from argosy.argo.resources import WORKFLOWS
 from argosy.artifacts.protocol import Driver
 from argosy.gc.deleter import Deleter
 from argosy.gc.events import EventRecorder
 from argosy.gc.informer import Informer
-from argosy.gc.kube import Kube, KubeApiError
 from argosy.gc.leader import LeaderElector
 from argosy.gc.locations import DEFAULT_CONFIGMAP
 from argosy.gc.lookups import ClusterReader, PolicyBook
 from argosy.gc.metrics import Metrics
 from argosy.gc.outcome import Failure
-from argosy.gc.policy import POLICY_NAME, SweepPolicy
+from argosy.gc.policy import POLICIES, POLICY_NAME, SweepPolicy
 from argosy.gc.reconciler import PlanSink, Reconciler, ReconcileResult
 from argosy.gc.settings import GcSettings
 from argosy.gc.storage import DriverFactory
@@ -172,7 +173,7 @@ class Controller:
             result = self.reconciler.reconcile(wf)
             self._account(key, result)
             self._schedule(key, result, once)
-        except KubeApiError as error:  # e.g. RBAC refused a patch: say so, retry later
+        except KubeError as error:  # e.g. RBAC refused a patch: say so, retry later
             log.warning("reconciling %s/%s: Kubernetes API: %s", *key, error)
             with self._lock:
                 self._summary.errors.append(f"{key[0]}/{key[1]}: {error}")
@@ -296,8 +297,8 @@ class Controller:
         namespaces: list[str] = []
         for scope in scopes:
             try:
-                found = self.kube.list_policies(scope)
-            except KubeApiError as error:
+                found = self.kube.list(POLICIES, scope)
+            except KubeError as error:
                 log.warning("listing ArtifactGCPolicies failed: %s", error)
                 continue
             for obj in found:
@@ -316,7 +317,7 @@ class Controller:
     # -- sweeps --------------------------------------------------------------------------
     def _live_uids(self, namespace: str) -> set[str]:
         uids: set[str] = set()
-        for items, _ in self.kube.list_workflow_pages(namespace):
+        for items, _ in self.kube.list_pages(WORKFLOWS, namespace):
             uids |= {parse_workflow(i).uid for i in items}
         return uids
 
@@ -362,7 +363,7 @@ class Controller:
                                 orphans_after=sweeps.orphans_after,
                                 live_uids=lambda: self._live_uids(namespace), now=self.clock(),
                                 dry_run=self.settings.dry_run, fence=self.fence)
-        except KubeApiError as error:
+        except KubeError as error:
             return SweepReport(where, errors=[f"{where}: listing workflows failed: {error}"])
         log.info("swept %s: %d upload(s) aborted, %d orphan(s) deleted", report.repository,
                  report.uploads_aborted, report.orphans_deleted)

@@ -17,8 +17,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from argosy.argo.resources import EVENTS
+
 if TYPE_CHECKING:
-    from argosy.gc.kube import Kube
+    from argosy.argo.kube import Kube
 
 log = logging.getLogger("argosy.gc")
 COMPONENT = "argosy-gc"
@@ -78,7 +80,7 @@ class EventRecorder:
             "lastTimestamp": stamp, "count": 1,
         }
         try:
-            self.kube.create_event(namespace, event)
+            self.kube.create(EVENTS, namespace, event)
             return True
         except Exception as error:  # noqa: BLE001 - an event is never worth failing for
             log.warning("could not record event %s on %s/%s: %s", reason, namespace,

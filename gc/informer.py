@@ -17,7 +17,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 
-from argosy.gc.kube import GoneError, Kube, KubeApiError, WatchStream
+from argosy.argo.kube import Kube, KubeError, KubeGone, WatchStream
+from argosy.argo.resources import WORKFLOWS
 from argosy.gc.metrics import Metrics
 from argosy.gc.settings import WatchSettings
 from argosy.gc.workflow import Workflow, parse_workflow
@@ -60,8 +61,8 @@ class Informer:
         """Replace the cache with a fresh list; report additions, changes and vanishings."""
         seen: set[Key] = set()
         version = ""
-        for items, rv in self.kube.list_workflow_pages(self.namespace,
-                                                       limit=self.settings.page_size):
+        for items, rv in self.kube.list_pages(WORKFLOWS, self.namespace,
+                                              limit=self.settings.page_size):
             version = version or rv
             for item in items:
                 wf = parse_workflow(item)
@@ -93,7 +94,7 @@ class Informer:
                 if not version:
                     version = self.relist()
                     self.resource_version = version
-                stream = self.kube.watch_workflows(self.namespace, version,
+                stream = self.kube.watch(WORKFLOWS, self.namespace, version,
                                                    timeout_seconds=self.settings.watch_timeout)
                 self._stream = stream
                 if stop.is_set():
@@ -116,12 +117,12 @@ class Informer:
                     self.resource_version = version
                     if stop.is_set():
                         break
-            except GoneError:
+            except KubeGone:
                 log.info("watch of %s: resourceVersion %s expired; listing again", self.scope,
                          version)
                 self.metrics.inc("argosy_gc_watch_restarts_total", reason="gone")
                 version = ""
-            except KubeApiError as error:
+            except KubeError as error:
                 failures += 1
                 delay = self._backoff(failures)
                 log.warning("watch of %s failed (%s); reconnecting in %.1fs", self.scope, error,

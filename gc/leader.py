@@ -20,7 +20,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from argosy.gc.kube import ConflictError, Kube, KubeApiError
+from argosy.argo.kube import Kube, KubeConflict, KubeError
+from argosy.argo.resources import LEASES
 from argosy.gc.settings import LeaseSettings
 
 log = logging.getLogger("argosy.gc")
@@ -81,9 +82,9 @@ class LeaderElector:
         s = self.settings
         now = self.clock()
         try:
-            lease = self.kube.get_lease(s.namespace, s.name)
+            lease = self.kube.find(LEASES, s.namespace, s.name)
             if lease is None:
-                self.kube.create_lease(s.namespace, {
+                self.kube.create(LEASES, s.namespace, {
                     "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                     "metadata": {"name": s.name, "namespace": s.namespace},
                     "spec": self._spec(now, None, 0)})
@@ -106,11 +107,11 @@ class LeaderElector:
             acquired = spec.get("acquireTime") if mine else None
             body = dict(lease)
             body["spec"] = self._spec(now, acquired, transitions)
-            self.kube.replace_lease(s.namespace, s.name, body)
+            self.kube.replace(LEASES, s.namespace, s.name, body)
             return self._won(now)
-        except ConflictError:  # another replica wrote the Lease first
+        except KubeConflict:  # another replica wrote the Lease first
             return self.is_leader()
-        except KubeApiError as error:
+        except KubeError as error:
             log.warning("Lease %s/%s: %s", s.namespace, s.name, error)
             self.last_error = str(error)
             return self.is_leader()
@@ -129,14 +130,14 @@ class LeaderElector:
         s = self.settings
         self._set_leading(False)
         try:
-            lease = self.kube.get_lease(s.namespace, s.name)
+            lease = self.kube.find(LEASES, s.namespace, s.name)
             if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
                 return
             body = dict(lease)
             body["spec"] = {**(lease.get("spec") or {}), "holderIdentity": "",
                             "leaseDurationSeconds": 1, "renewTime": _micro(self.clock())}
-            self.kube.replace_lease(s.namespace, s.name, body)
-        except KubeApiError as error:
+            self.kube.replace(LEASES, s.namespace, s.name, body)
+        except KubeError as error:
             log.warning("could not release Lease %s/%s: %s", s.namespace, s.name, error)
 
     def run(self, stop: threading.Event, *, wait: Callable[[float], bool] | None = None) -> None:

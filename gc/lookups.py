@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from argosy.argo.kube import Kube, KubeError, KubeForbidden, KubeUnavailable
+from argosy.argo.resources import CONFIGMAPS, SECRETS
 from argosy.artifacts.errors import AccessDenied, ArtifactError, InvalidSpec, TransientError
 from argosy.gc.events import EventRecorder
-from argosy.gc.kube import ForbiddenError, Kube, KubeApiError, UnavailableError
-from argosy.gc.policy import KIND, POLICY_NAME, GcPolicy, judge_policy
+from argosy.gc.policy import KIND, POLICIES, POLICY_NAME, GcPolicy, judge_policy
 
 log = logging.getLogger("argosy.gc")
 T = TypeVar("T")
@@ -33,11 +34,11 @@ class PolicyUnavailable(TransientError):
     """The namespace's policy could not be read: nothing is deleted on a guess."""
 
 
-def _artifact_error(error: KubeApiError, what: str, code: str) -> ArtifactError:
-    if isinstance(error, ForbiddenError):
-        return AccessDenied(f"{what}: forbidden by RBAC ({error.message})",
+def _artifact_error(error: KubeError, what: str, code: str) -> ArtifactError:
+    if isinstance(error, KubeForbidden):
+        return AccessDenied(f"{what}: forbidden by RBAC ({error.detail})",
                             code=code + "Forbidden")
-    if isinstance(error, UnavailableError):
+    if isinstance(error, KubeUnavailable):
         return TransientError(f"{what}: the Kubernetes API is unavailable ({error})",
                               code="KubeUnavailable")
     return ArtifactError(f"{what}: {error}", code=code + "Failed")
@@ -98,8 +99,8 @@ class ClusterReader:
     def configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         def load() -> Mapping[str, Any] | None:
             try:
-                return self.kube.get_configmap(namespace, name)
-            except KubeApiError as error:
+                return self.kube.find(CONFIGMAPS, namespace, name)
+            except KubeError as error:
                 raise _artifact_error(error, f"ConfigMap {namespace}/{name}",
                                       "ConfigMap") from None
         return self._configmaps.get((namespace, name), load)
@@ -107,8 +108,8 @@ class ClusterReader:
     def secret(self, namespace: str, name: str, key: str) -> str:
         def load() -> Mapping[str, Any] | None:
             try:
-                return self.kube.get_secret(namespace, name)
-            except KubeApiError as error:
+                return self.kube.find(SECRETS, namespace, name)
+            except KubeError as error:
                 raise _artifact_error(error, f"Secret {namespace}/{name}", "Secret") from None
         secret = self._secrets.get((namespace, name), load)
         if secret is None:
@@ -145,8 +146,8 @@ class PolicyBook:
 
     def _load(self, namespace: str) -> GcPolicy | None:
         try:
-            obj = self.kube.get_policy(namespace, POLICY_NAME)
-        except KubeApiError as error:
+            obj = self.kube.find(POLICIES, namespace, POLICY_NAME)
+        except KubeError as error:
             raise PolicyUnavailable(f"ArtifactGCPolicy {namespace}/{POLICY_NAME} could not "
                                     f"be read: {error}", code="PolicyUnavailable") from None
         if obj is None:
@@ -164,8 +165,9 @@ class PolicyBook:
             log.warning("ArtifactGCPolicy %s/%s %s", namespace, POLICY_NAME, verdict.message)
         if verdict.status is not None and self.write:
             try:
-                self.kube.patch_policy_status(namespace, POLICY_NAME, verdict.status)
-            except KubeApiError as error:
+                self.kube.patch(POLICIES, namespace, POLICY_NAME, {"status": verdict.status},
+                                subresource="status")
+            except KubeError as error:
                 log.warning("could not write the status of ArtifactGCPolicy %s/%s: %s",
                             namespace, POLICY_NAME, error)
             if not verdict.accepted and self.events is not None:

@@ -20,10 +20,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from argosy.argo.resources import Resource
 from argosy.gc.duration import DurationError, format_duration, parse_duration
 from argosy.gc.selector import Selector, SelectorError, parse_selector
 
 GROUP, VERSION, PLURAL, KIND = "argosy.io", "v1alpha1", "artifactgcpolicies", "ArtifactGCPolicy"
+POLICIES = Resource(GROUP, VERSION, PLURAL, KIND)
 POLICY_NAME = "default"
 
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from argosy.argo.kube import Kube, KubeConflict, KubeNotFound
+from argosy.argo.resources import WORKFLOWS
 from argosy.artifacts.errors import ArtifactError
 from argosy.artifacts.protocol import Driver
 from argosy.gc.deleter import ArtifactOutcome, Deleter, LeadershipLost
 from argosy.gc.events import EventRecorder, workflow_ref
-from argosy.gc.kube import ConflictError, Kube, KubeApiError, NotFoundError
 from argosy.gc.locations import Target, repository_entry, resolve_target
 from argosy.gc.lookups import ClusterReader, PolicyBook
 from argosy.gc.metrics import Metrics
@@ -223,8 +224,8 @@ class Reconciler:
 
     def _fresh(self, wf: Workflow) -> Workflow | None:
         try:
-            return parse_workflow(self.kube.get_workflow(wf.namespace, wf.name))
-        except NotFoundError:
+            return parse_workflow(self.kube.get(WORKFLOWS, wf.namespace, wf.name))
+        except KubeNotFound:
             return None
 
     def _add_finalizer(self, wf: Workflow) -> Workflow | None:
@@ -237,12 +238,13 @@ class Reconciler:
             patch = {"metadata": {"resourceVersion": current.resource_version,
                                   "finalizers": [*current.finalizers, FINALIZER]}}
             try:
-                return parse_workflow(self.kube.patch_workflow(wf.namespace, wf.name, patch))
-            except ConflictError:
+                return parse_workflow(self.kube.patch(WORKFLOWS, wf.namespace, wf.name,
+                                                     patch))
+            except KubeConflict:
                 current = self._fresh(wf)
-            except NotFoundError:
+            except KubeNotFound:
                 return None
-        raise KubeApiError(409, "Conflict", f"{wf.ref}: could not add the finalizer")
+        raise KubeConflict(409, "Conflict", f"{wf.ref}: could not add the finalizer")
 
     def _write(self, wf: Workflow, record: GcRecord, finalizers: list[str],
                now: datetime) -> None:
@@ -257,13 +259,13 @@ class Reconciler:
                 meta["finalizers"] = [f for f in current.finalizers if f not in removed]
                 meta["resourceVersion"] = current.resource_version
             try:
-                self.kube.patch_workflow(wf.namespace, wf.name, {"metadata": meta})
+                self.kube.patch(WORKFLOWS, wf.namespace, wf.name, {"metadata": meta})
                 return
-            except ConflictError:
+            except KubeConflict:
                 current = self._fresh(wf)
-            except NotFoundError:
+            except KubeNotFound:
                 return
-        raise KubeApiError(409, "Conflict", f"{wf.ref}: could not record the GC outcome")
+        raise KubeConflict(409, "Conflict", f"{wf.ref}: could not record the GC outcome")
 
     def _tell(self, wf: Workflow, outcomes: list[tuple[Decision, ArtifactOutcome]],
               result: ReconcileResult, record: GcRecord) -> None:

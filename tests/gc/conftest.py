@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
+from argosy.argo.kube import Kube
 from argosy.artifacts.protocol import Driver
 from argosy.artifacts.retry import RetryPolicy
 from argosy.gc.controller import Controller
 from argosy.gc.deleter import DeleteSettings
-from argosy.gc.kube import Kube
 from argosy.gc.settings import GcSettings, LeaseSettings, WatchSettings
 from argosy.gc.storage import StorageSettings
 from argosy.testing.kube_api import KubeTestServer, ManualClock

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from argosy.argo.kube import Kube, KubeNotFound
+from argosy.argo.resources import WORKFLOWS as WF
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
-from argosy.gc.kube import Kube, NotFoundError
 from argosy.gc.settings import FinalizerSettings
 from tests.conftest import free_port
 from tests.gc.argo import ACCESS, SECRET, Argo, Art, repository_entry
@@ -83,7 +84,7 @@ def test_on_kmock_completed_workflows_lose_their_artifacts_and_never_stays(
 
     assert (summary.artifacts, summary.failed) == (2, False)
     assert keys(team) == ["done/never", "foreign/x", "running/out"]
-    assert "argosy.io/artifact-gc" in kube.get_workflow(NS, "done")["metadata"]["annotations"]
+    assert "argosy.io/artifact-gc" in kube.get(WF, NS, "done")["metadata"]["annotations"]
 
 
 def test_on_kmock_the_deletion_finalizer_holds_the_workflow_until_its_artifacts_are_gone(
@@ -94,16 +95,16 @@ def test_on_kmock_the_deletion_finalizer_holds_the_workflow_until_its_artifacts_
     workflow(fake, "wf", [Art("out", "wf/out")], strategy="OnWorkflowDeletion")
     gc = controller(kube)
     gc.run_once()
-    assert kube.get_workflow(NS, "wf")["metadata"]["finalizers"] == ["argosy.io/artifact-gc"]
-    client.CustomObjectsApi(kube.api_client).delete_namespaced_custom_object(
+    assert kube.get(WF, NS, "wf")["metadata"]["finalizers"] == ["argosy.io/artifact-gc"]
+    client.CustomObjectsApi(client.ApiClient(kube.configuration)).delete_namespaced_custom_object(
         "argoproj.io", "v1alpha1", NS, "workflows", "wf")
-    assert kube.get_workflow(NS, "wf")["metadata"]["deletionTimestamp"]
+    assert kube.get(WF, NS, "wf")["metadata"]["deletionTimestamp"]
 
     summary = gc.run_once()
 
     assert summary.finalizers == {"removed": 1} and keys(team) == []
-    with pytest.raises(NotFoundError):
-        kube.get_workflow(NS, "wf")
+    with pytest.raises(KubeNotFound):
+        kube.get(WF, NS, "wf")
 
 
 def test_on_kmock_the_finalizer_goes_after_the_last_allowed_attempt(
@@ -114,15 +115,15 @@ def test_on_kmock_the_finalizer_goes_after_the_last_allowed_attempt(
     workflow(fake, "wf", [Art("out", "wf/out")], strategy="OnWorkflowDeletion")
     gc = controller(kube, finalizer=FinalizerSettings(max_attempts=2))
     gc.run_once()
-    client.CustomObjectsApi(kube.api_client).delete_namespaced_custom_object(
+    client.CustomObjectsApi(client.ApiClient(kube.configuration)).delete_namespaced_custom_object(
         "argoproj.io", "v1alpha1", NS, "workflows", "wf")
 
     assert gc.run_once().failed
     last = gc.run_once()
 
     assert last.finalizers == {"forced": 1}
-    with pytest.raises(NotFoundError):
-        kube.get_workflow(NS, "wf")
+    with pytest.raises(KubeNotFound):
+        kube.get(WF, NS, "wf")
 
 
 def test_on_kmock_a_dry_run_sends_only_reads(fake: KmockServer, kube: Kube,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from kubernetes import client, config
 
+from argosy.argo.kube import Kube
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
-from argosy.gc.kube import Kube
 from argosy.testing.kube_api import KubeTestServer, ManualClock
 from tests.gc.argo import FINALIZER, Argo, Art
 from tests.gc.conftest import NS, gc_settings, keys, put

@@ -15,21 +15,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = {"artifacts": "argosy.artifacts", "sidecar": "argosy.sidecar", "gc": "argosy.gc",
-          "testing": "argosy.testing", "cli": "argosy"}
+LAYERS = {"artifacts": "argosy.artifacts", "argo": "argosy.argo", "sidecar": "argosy.sidecar",
+          "gc": "argosy.gc", "testing": "argosy.testing", "cli": "argosy"}
 COMMAND_LAYER = {"argosy.__main__", "argosy.main", "argosy.commands", "argosy.config",
                  "argosy.demo", "argosy.pod", "argosy.pod_args", "argosy.lint_command",
                  "argosy.progress", "argosy.workflow_demo", "argosy.demo_spec",
                  "argosy.demo_engine", "argosy.demo_pod", "argosy.demo_storage",
                  "argosy.demo_gc", "argosy.demo_report",
-                 "argosy.repo_check", "argosy.repo_probe", "argosy.kube_read"}
+                 "argosy.repo_check", "argosy.repo_probe"}
 SDK_HOMES = {
     "boto3": {"argosy.artifacts.drivers.s3.sdk"},
     "botocore": {"argosy.artifacts.drivers.s3.sdk"},
     "oss2": {f"argosy.artifacts.drivers.oss.{m}"
              for m in ("auth", "client", "driver", "errors", "sts")},
     "crcmod": {"argosy.artifacts.drivers.oss.crc"},
-    "kubernetes": {"argosy.gc.kube", "argosy.kube_read", "argosy.sidecar.kube"},
+    "kubernetes": {"argosy.argo.kube"},
 }
 
 
