@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from argosy.argo import repository as repo
 from argosy.artifacts import connect
-from argosy.artifacts import repository as repo
+from argosy.artifacts.connect import OssStorage, S3Storage
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.location import Location
 from argosy.artifacts.protocol import Driver
@@ -123,26 +124,19 @@ class Config:
             return connect.local_driver(entry, location.bucket,
                                         default_root=default_local_root(self.env))
         if location.scheme == "s3":
-            return connect.s3_driver(self._s3_entry(), location.bucket,
+            return connect.s3_driver(self._s3_storage(), location.bucket,
                                      max_connections=max_connections,
                                      profile=getattr(self.args, "profile", None))
         if location.scheme == "oss":
-            a = self.args
-            verify: bool | str = not getattr(a, "insecure", False)
-            if getattr(a, "ca_bundle", None):
-                verify = a.ca_bundle
-            return connect.oss_driver(
-                self._oss_entry(), location.bucket,
-                key_format=self.repository.key_format if self.repository else "",
-                region=self.env.get("OSS_REGION"), verify=verify,
-                max_connections=max_connections)
+            return connect.oss_driver(self._oss_storage(), location.bucket,
+                                      max_connections=max_connections)
         raise InvalidSpec(f"{location.scheme}:// is not supported yet")
 
-    def _s3_entry(self) -> repo.S3Entry:
-        """The repository's S3 entry (or none) with flags and environment folded in."""
+    def _s3_storage(self) -> S3Storage:
+        """The repository's S3 storage (or none) with flags and environment folded in."""
         entry = self.repository.s3 if self.repository and self.repository.s3 else None
         a, env = self.args, self.env
-        base = entry or repo.S3Entry()
+        base = entry or S3Storage()
         insecure = bool(getattr(a, "insecure", False)) or base.insecure
         endpoint = getattr(a, "endpoint", None) or base.endpoint \
             or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
@@ -160,18 +154,21 @@ class Config:
                            customer_key=_read_key(a.sse_c_key_file))
         return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
-    def _oss_entry(self) -> repo.OssEntry:
+    def _oss_storage(self) -> OssStorage:
         entry = self.repository.oss if self.repository and self.repository.oss else None
-        env = self.env
-        base = entry or repo.OssEntry()
-        if not (base.access_key or base.use_sdk_creds):
+        a, env = self.args, self.env
+        base = entry or OssStorage()
+        if not base.access_key and env.get("OSS_ACCESS_KEY_ID"):
             base = dataclasses.replace(
                 base, access_key=env.get("OSS_ACCESS_KEY_ID"),
                 secret_key=env.get("OSS_ACCESS_KEY_SECRET"),
-                security_token=env.get("OSS_SESSION_TOKEN"))
-        endpoint = getattr(self.args, "endpoint", None) or base.endpoint \
-            or env.get("OSS_ENDPOINT")
-        return dataclasses.replace(base, endpoint=endpoint)
+                security_token=env.get("OSS_SESSION_TOKEN"), use_sdk_creds=False)
+        verify: bool | str = base.verify if not getattr(a, "insecure", False) else False
+        if getattr(a, "ca_bundle", None):
+            verify = a.ca_bundle
+        endpoint = getattr(a, "endpoint", None) or base.endpoint or env.get("OSS_ENDPOINT")
+        return dataclasses.replace(base, endpoint=endpoint, verify=verify,
+                                   region=base.region or env.get("OSS_REGION"))
 
 
 def _read_key(path: str | None) -> bytes | None:

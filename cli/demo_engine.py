@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from argosy import demo_spec as spec
+from argosy.argo import keys
 from argosy.artifacts.errors import PermanentError
-from argosy.sidecar import keys
 
 Raw = Mapping[str, Any]
 

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from argosy.argo.template import parse_template
 from argosy.demo_engine import Pod, PodResult
 from argosy.demo_spec import SCRIPT_PATH
 from argosy.sidecar import placing, report
 from argosy.sidecar.outputs import OutputResult
 from argosy.sidecar.sandbox import Sandbox, launcher, tops_of
-from argosy.sidecar.template import parse_template
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 

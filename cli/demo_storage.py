@@ -21,8 +21,9 @@ from typing import Any
 
 import yaml
 
-from argosy.artifacts import connect
-from argosy.artifacts import repository as repo
+from argosy.argo import repository as repo
+from argosy.argo.names import DEFAULT_REPOSITORY_ANNOTATION
+from argosy.argo.secrets import FileSecrets
 from argosy.artifacts.drivers import check_endpoint
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.protocol import Driver
@@ -52,7 +53,7 @@ class DemoStorage:
     def configmap(self) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": "artifact-repositories",
-                             "annotations": {repo.DEFAULT_ANNOTATION: REPO_KEY}},
+                             "annotations": {DEFAULT_REPOSITORY_ANNOTATION: REPO_KEY}},
                 "data": {REPO_KEY: yaml.safe_dump(dict(self.entry), sort_keys=False)}}
 
     def secret(self) -> dict[str, Any]:
@@ -74,9 +75,9 @@ class DemoStorage:
 
     def driver(self, secrets_dir: Path) -> Driver:
         """A driver for the bucket, opened from the entry as the sidecar opens it."""
-        entry = repo.parse_entry(dict(self.entry), secrets_dir=secrets_dir,
+        entry = repo.parse_entry(dict(self.entry), secrets=FileSecrets(secrets_dir),
                                  source="the demo's repository")
-        return connect.repository_driver(entry, default_local_root=str(secrets_dir))
+        return repo.repository_driver(entry, default_local_root=str(secrets_dir))
 
 
 def _refs(*keys: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from argosy.sidecar.lint import ConfigMap, Diagnostic, Report, Row, lint_file, load_repositories
+from argosy.argo.lint import ConfigMap, Diagnostic, Report, Row, lint_file, load_repositories
 
 COLUMNS = ("FILE", "TEMPLATE", "DIR", "NAME", "KIND", "BUCKET", "KEY", "ARCHIVE", "OPTIONAL",
            "GC", "NOTES")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
 from argosy import __version__
+from argosy.argo.names import REPOSITORIES_CONFIGMAP
 from argosy.artifacts.errors import ArtifactError, exit_code_for
 
 
@@ -152,7 +153,7 @@ def _repo(sub: Subparsers) -> None:
                              "$ARGOSY_SECRETS_DIR/<name>/<key> (default /argo/secret)")
     source.add_argument("-n", "--namespace", metavar="NS",
                         help="read the ConfigMap and its Secrets from the Kubernetes API")
-    p.add_argument("--configmap", default="artifact-repositories", metavar="NAME",
+    p.add_argument("--configmap", default=REPOSITORIES_CONFIGMAP, metavar="NAME",
                    help="with --namespace: the ConfigMap's name (default: %(default)s)")
     p.add_argument("--kubeconfig", metavar="FILE",
                    help="with --namespace (default: in a pod its service account, else "

@@ -25,7 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from argosy.artifacts import repository as repo
+from argosy.argo import repository as repo
+from argosy.argo.template import Template, load_template
 from argosy.artifacts.errors import ArtifactError, InvalidSpec
 from argosy.artifacts.provenance import Provenance
 from argosy.artifacts.settings import MiB, TransferSettings
@@ -37,7 +38,6 @@ from argosy.sidecar.resolve import (
     DriverCache,
     repository_archive_logs,
 )
-from argosy.sidecar.template import Template, load_template
 from argosy.sidecar.vardir import ensure_container_dir
 
 SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

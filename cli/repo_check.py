@@ -15,27 +15,22 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from argosy.artifacts import connect
+from argosy.argo.names import DEFAULT_REPOSITORY_ANNOTATION as DEFAULT_ANNOTATION
+from argosy.argo.names import REPOSITORY_KINDS
+from argosy.argo.repository import parse_entry, repository_driver, static_prefix
+from argosy.argo.secrets import DEFAULT_SECRETS_DIR, ApiSecrets, FileSecrets, SecretSource
+from argosy.argo.secrets import read as read_secret
 from argosy.artifacts.errors import ArtifactError, InvalidSpec, NotFound
-from argosy.artifacts.repository import (
-    DEFAULT_ANNOTATION,
-    parse_entry,
-    secret_ref,
-    static_prefix,
-)
 from argosy.config import Config, default_local_root
 from argosy.repo_probe import FAIL, PROBES, SKIPPED, Outcome, ProbeSettings, probe
 
-_KINDS = ("s3", "oss", "gcs", "azure", "hdfs", "artifactory", "local")
-Prepare = Callable[[Any], None]
+_KINDS = REPOSITORY_KINDS
 
 
 @dataclass(frozen=True)
@@ -89,46 +84,20 @@ def read_file(path: str) -> Source:
     return _from_document(doc, path)
 
 
-def _secret_refs(raw: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
-    """(field, Secret name, key) of every `...Secret: {name, key}` in an entry, checked
-    (`secret_ref`) before it names an API request or a file."""
+def _secret_refs(raw: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """(field, reference) of every `...Secret: {name, key}` in an entry."""
     if not isinstance(raw, Mapping):
         return
     for name, value in raw.items():
         where = f"{path}.{name}" if path else str(name)
         if str(name).endswith("Secret") and isinstance(value, Mapping) \
                 and "name" in value and "key" in value:
-            yield where, *secret_ref(value, where)
+            yield where, value
         else:
             yield from _secret_refs(value, where)
 
 
-class _ApiSecrets:
-    """Secrets the entries name, read from the API and written as Argo mounts them
-    (`DIR/<name>/<key>`), so an entry parses exactly as it does in a pod (a `caSecret`
-    becomes a CA file). The folder is private (mode 0700) and removed after the check."""
-
-    def __init__(self, kube: Any, namespace: str, folder: Path) -> None:
-        self.kube, self.namespace, self.folder = kube, namespace, folder
-        self._fetched: dict[str, dict[str, bytes] | None] = {}
-
-    def __call__(self, raw: Any) -> None:
-        ns = self.namespace
-        for where, name, key in _secret_refs(raw):
-            if name not in self._fetched:
-                self._fetched[name] = self.kube.secret_data(ns, name)
-            data = self._fetched[name]
-            if data is None:
-                raise InvalidSpec(f"{where}: secret {name} not found in namespace {ns}")
-            if key not in data:
-                raise InvalidSpec(f"{where}: secret {name} in namespace {ns} has no key {key}")
-            path = self.folder / name / key
-            path.parent.mkdir(mode=0o700, exist_ok=True)
-            path.write_bytes(data[key])
-            path.chmod(0o600)
-
-
-def _namespace_source(cfg: Config, stack: contextlib.ExitStack) -> tuple[Source, Path, Prepare]:
+def _namespace_source(cfg: Config, stack: contextlib.ExitStack) -> tuple[Source, SecretSource]:
     try:
         from argosy.argo.kube import Kube
         from argosy.argo.resources import CONFIGMAPS
@@ -145,9 +114,10 @@ def _namespace_source(cfg: Config, stack: contextlib.ExitStack) -> tuple[Source,
         doc = kube.get(CONFIGMAPS, args.namespace, args.configmap)
     except NotFound:
         raise InvalidSpec(f"no ConfigMap {name}") from None
-    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="argosy-secrets-")))
-    return (_from_document(doc, f"ConfigMap {name}"), folder,
-            _ApiSecrets(kube, args.namespace, folder))
+    namespace = args.namespace
+    source = ApiSecrets(lambda secret: kube.secret_data(namespace, secret), namespace=namespace)
+    stack.callback(source.close)
+    return _from_document(doc, f"ConfigMap {name}"), source
 
 
 def _peek(value: Any) -> tuple[str, str]:
@@ -161,8 +131,11 @@ def _peek(value: Any) -> tuple[str, str]:
     return "?", ""
 
 
-def check_entry(name: str, raw: Any, *, default: bool, secrets_dir: Path,
-                prepare: Prepare | None, local_root: str, settings: ProbeSettings) -> Row:
+def check_entry(name: str, raw: Any, *, default: bool, secrets: SecretSource,
+                local_root: str, settings: ProbeSettings, api: bool = False) -> Row:
+    """One entry's row. With `api` (Secrets read through the Kubernetes API) the Secrets
+    it names are read first, as a stage of their own; from files they are read while
+    the entry is parsed."""
     def failed(stage: str, error: ArtifactError | str, kind: str = "?", bucket: str = ""
                ) -> Row:
         """A row for an entry that never reached its probes: the write, which it makes
@@ -179,12 +152,12 @@ def check_entry(name: str, raw: Any, *, default: bool, secrets_dir: Path,
     kind, bucket = _peek(value)
     stage = "secrets"
     try:
-        if prepare:
-            prepare(value)
+        for where, ref in _secret_refs(value) if api else ():
+            read_secret(secrets, ref, where)
         stage = "parse"
-        repository = parse_entry(value, secrets_dir=secrets_dir, source=name)
+        repository = parse_entry(value, secrets=secrets, source=name)
         stage = "open"
-        driver = connect.repository_driver(repository, default_local_root=local_root)
+        driver = repository_driver(repository, default_local_root=local_root)
     except ArtifactError as error:
         return failed(stage, error, kind, bucket)
     prefix = static_prefix(repository.key_format)
@@ -221,16 +194,16 @@ def run(cfg: Config) -> int:
         raise InvalidSpec("--timeout must be a positive number of seconds")
     settings = ProbeSettings(timeout=args.timeout)
     with contextlib.ExitStack() as stack:
-        prepare: Prepare | None = None
+        secrets: SecretSource
         if args.namespace:
-            source, secrets_dir, prepare = _namespace_source(cfg, stack)
+            source, secrets = _namespace_source(cfg, stack)
         else:
             source = read_file(args.file)
-            secrets_dir = Path(env.get("ARGOSY_SECRETS_DIR", "/argo/secret"))
+            secrets = FileSecrets(env.get("ARGOSY_SECRETS_DIR", DEFAULT_SECRETS_DIR))
         rows = []
         for name, raw in source.entries:
             row = check_entry(name, raw, default=name == source.default,
-                              secrets_dir=secrets_dir, prepare=prepare,
+                              secrets=secrets, api=bool(args.namespace),
                               local_root=default_local_root(env), settings=settings)
             rows.append(row)
             if args.json:

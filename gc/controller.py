@@ -22,6 +22,7 @@ import yaml
 
 from argosy.argo.kube import Kube, KubeError
 from argosy.argo.resources import WORKFLOWS
+from argosy.argo.workflow import Workflow, parse_workflow
 from argosy.artifacts.protocol import Driver
 from argosy.gc.deleter import Deleter
 from argosy.gc.events import EventRecorder
@@ -36,7 +37,6 @@ from argosy.gc.reconciler import PlanSink, Reconciler, ReconcileResult
 from argosy.gc.settings import GcSettings
 from argosy.gc.storage import DriverFactory
 from argosy.gc.sweep import SweepReport, repository_target, run_sweeps
-from argosy.gc.workflow import Workflow, parse_workflow
 from argosy.gc.workqueue import FairQueue, Key
 
 log = logging.getLogger("argosy.gc")
@@ -372,3 +372,4 @@ class Controller:
     def close(self) -> None:
         self.queue.close()
         self.deleter.close()
+        self.drivers.close()

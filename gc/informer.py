@@ -19,9 +19,9 @@ from dataclasses import replace
 
 from argosy.argo.kube import Kube, KubeError, KubeGone, WatchStream
 from argosy.argo.resources import WORKFLOWS
+from argosy.argo.workflow import Workflow, parse_workflow
 from argosy.gc.metrics import Metrics
 from argosy.gc.settings import WatchSettings
-from argosy.gc.workflow import Workflow, parse_workflow
 
 log = logging.getLogger("argosy.gc")
 Key = tuple[str, str]

@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from argosy.argo.names import REPOSITORIES_CONFIGMAP, REPOSITORY_KINDS, REPOSITORY_ONLY_FIELDS
+from argosy.argo.repository import choose_entry
+from argosy.argo.workflow import Artifact, Workflow
 from argosy.artifacts.errors import InvalidSpec
-from argosy.artifacts.repository import choose_entry
-from argosy.gc.workflow import Artifact, Workflow
 
-DEFAULT_CONFIGMAP = "artifact-repositories"
-_REPOSITORY_ONLY = ("keyFormat", "keyPrefix")
+DEFAULT_CONFIGMAP = REPOSITORIES_CONFIGMAP
+_REPOSITORY_ONLY = REPOSITORY_ONLY_FIELDS
 
 ConfigMapReader = Callable[[str, str], Mapping[str, Any] | None]  # (namespace, name)
 
@@ -93,7 +94,7 @@ def resolve_target(artifact: Artifact, entry: Callable[[], Mapping[str, Any]]) -
         repository = entry()
         base = repository.get(kind)
         if not isinstance(base, Mapping):
-            kinds = [k for k in ("s3", "oss", "local", "gcs", "azure") if k in repository]
+            kinds = [k for k in REPOSITORY_KINDS if k in repository]
             raise RepositoryMissing(f"artifact {artifact.id} is {kind} key-only but the "
                                     f"repository is {', '.join(kinds) or 'empty'}")
         merged = {k: v for k, v in base.items() if k not in _REPOSITORY_ONLY}

@@ -11,7 +11,6 @@ so they end up in the workflow's record and Events like any storage failure.
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
@@ -21,8 +20,8 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from argosy.argo.kube import Kube, KubeError, KubeForbidden, KubeUnavailable
-from argosy.argo.resources import CONFIGMAPS, SECRETS
-from argosy.artifacts.errors import AccessDenied, ArtifactError, InvalidSpec, TransientError
+from argosy.argo.resources import CONFIGMAPS
+from argosy.artifacts.errors import AccessDenied, ArtifactError, TransientError
 from argosy.gc.events import EventRecorder
 from argosy.gc.policy import KIND, POLICIES, POLICY_NAME, GcPolicy, judge_policy
 
@@ -94,7 +93,7 @@ class ClusterReader:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.kube = kube
         self._configmaps: TtlCache[Mapping[str, Any] | None] = TtlCache(ttl, monotonic)
-        self._secrets: TtlCache[Mapping[str, Any] | None] = TtlCache(ttl, monotonic)
+        self._secrets: TtlCache[Mapping[str, bytes] | None] = TtlCache(ttl, monotonic)
 
     def configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         def load() -> Mapping[str, Any] | None:
@@ -105,20 +104,14 @@ class ClusterReader:
                                       "ConfigMap") from None
         return self._configmaps.get((namespace, name), load)
 
-    def secret(self, namespace: str, name: str, key: str) -> str:
-        def load() -> Mapping[str, Any] | None:
+    def secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None:
+        """A Secret's data, decoded (None: there is no such Secret)."""
+        def load() -> Mapping[str, bytes] | None:
             try:
-                return self.kube.find(SECRETS, namespace, name)
+                return self.kube.secret_data(namespace, name)
             except KubeError as error:
                 raise _artifact_error(error, f"Secret {namespace}/{name}", "Secret") from None
-        secret = self._secrets.get((namespace, name), load)
-        if secret is None:
-            raise InvalidSpec(f"Secret {namespace}/{name} not found", code="SecretNotFound")
-        data = secret.get("data") or {}
-        if key not in data:
-            raise InvalidSpec(f"Secret {namespace}/{name} has no key {key!r}",
-                              code="SecretNotFound")
-        return base64.b64decode(data[key]).decode().strip()
+        return self._secrets.get((namespace, name), load)
 
 
 class PolicyBook:

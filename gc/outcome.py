@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from argosy.gc.workflow import parse_time
+from argosy.argo.workflow import parse_time
 
 ANNOTATION = "argosy.io/artifact-gc"
 MAX_DONE = 2000  # digests of 10 characters: ~26 KiB at most

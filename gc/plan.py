@@ -18,18 +18,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from argosy.argo.names import STORAGE_KINDS, Strategy
+from argosy.argo.workflow import Artifact, Workflow
 from argosy.gc.outcome import GcRecord, read_record
 from argosy.gc.policy import (
     GcPolicy,
     InvalidPolicy,
     Source,
-    Strategy,
     parse_strategy,
     resolve_strategy,
 )
-from argosy.gc.workflow import Artifact, Workflow
 
-SUPPORTED_KINDS = ("s3", "oss", "local")
+SUPPORTED_KINDS = STORAGE_KINDS
 
 
 class Action(StrEnum):

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from argosy.argo.names import Strategy
 from argosy.argo.resources import Resource
 from argosy.gc.duration import DurationError, format_duration, parse_duration
 from argosy.gc.selector import Selector, SelectorError, parse_selector
@@ -27,14 +28,6 @@ from argosy.gc.selector import Selector, SelectorError, parse_selector
 GROUP, VERSION, PLURAL, KIND = "argosy.io", "v1alpha1", "artifactgcpolicies", "ArtifactGCPolicy"
 POLICIES = Resource(GROUP, VERSION, PLURAL, KIND)
 POLICY_NAME = "default"
-
-
-class Strategy(StrEnum):
-    ON_COMPLETION = "OnWorkflowCompletion"
-    ON_SUCCESS = "OnWorkflowSuccess"
-    ON_FAILURE = "OnWorkflowFailure"
-    ON_DELETION = "OnWorkflowDeletion"
-    NEVER = "Never"
 
 
 class Source(StrEnum):

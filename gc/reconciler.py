@@ -19,6 +19,7 @@ from typing import Any
 
 from argosy.argo.kube import Kube, KubeConflict, KubeNotFound
 from argosy.argo.resources import WORKFLOWS
+from argosy.argo.workflow import FINALIZER, Workflow, parse_workflow
 from argosy.artifacts.errors import ArtifactError
 from argosy.artifacts.protocol import Driver
 from argosy.gc.deleter import ArtifactOutcome, Deleter, LeadershipLost
@@ -31,7 +32,6 @@ from argosy.gc.plan import Action, Decision, Plan, make_plan
 from argosy.gc.policy import GcPolicy
 from argosy.gc.settings import GcSettings
 from argosy.gc.storage import DriverFactory, cause_of
-from argosy.gc.workflow import FINALIZER, Workflow, parse_workflow
 
 log = logging.getLogger("argosy.gc")
 PlanSink = Callable[[dict[str, Any]], None]

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from argosy.argo.names import Strategy
 from argosy.gc.deleter import DeleteSettings
-from argosy.gc.policy import Strategy
 from argosy.gc.storage import StorageSettings
 
 

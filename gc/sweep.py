@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from argosy.argo.names import DEFAULT_KEY_FORMAT, STORAGE_KINDS, Strategy
+from argosy.argo.repository import static_prefix
 from argosy.artifacts.errors import ArtifactError, NotFound
 from argosy.artifacts.protocol import Driver
 from argosy.artifacts.provenance import read_provenance
-from argosy.artifacts.repository import DEFAULT_KEY_FORMAT, static_prefix
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.tree import BATCH, list_all
 from argosy.gc.deleter import LeadershipLost
 from argosy.gc.locations import Target
-from argosy.gc.policy import Strategy
 
 log = logging.getLogger("argosy.gc")
 DELETABLE = {Strategy.ON_DELETION.value, Strategy.ON_COMPLETION.value}
@@ -48,7 +48,7 @@ class SweepReport:
 
 def repository_target(name: str, entry: Mapping[str, Any]) -> Target | None:
     """The bucket and static prefix an `artifact-repositories` entry writes under."""
-    for kind in ("s3", "oss", "local"):
+    for kind in STORAGE_KINDS:
         location = entry.get(kind)
         if isinstance(location, Mapping) and location.get("bucket"):
             key_format = str(entry.get("keyFormat") or location.get("keyFormat")

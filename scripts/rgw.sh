@@ -372,7 +372,8 @@ EOF
   PHASES+=", radosgw $(elapsed "$t0")"
   FAIL_MSG="radosgw-admin user create failed" FAIL_LOGS="$LOGD/user-create.out $LOGD/ceph-$RGW_NAME.log"
   rgw_admin user create --uid=argosy --display-name="Argosy tests" \
-    --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >"$LOGD/user-create.out" 2>&1
+    --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" --max-buckets=100000 \
+    >"$LOGD/user-create.out" 2>&1  # the suite and its helpers make many buckets
   FAIL_MSG=''
   wait_until "an authenticated S3 request to succeed" "$LOGD/ceph-$RGW_NAME.log" s3_answers
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from argosy.argo import secrets
 from argosy.artifacts import archive
 from argosy.artifacts.archive.codecs import peek
 from argosy.artifacts.checksum import crc32c, to_hex
@@ -40,12 +41,11 @@ from argosy.artifacts.errors import (
     TransientError,
     redact_url,
 )
-from argosy.artifacts.repository import read_secret
 from argosy.sidecar import placing
 
 if TYPE_CHECKING:
+    from argosy.argo.template import Artifact
     from argosy.sidecar.inputs import InputResult
-    from argosy.sidecar.template import Artifact
 
 _CHUNK = 1 << 20
 TIMEOUT = 60.0  # seconds without a byte before the fetch fails
@@ -66,7 +66,7 @@ class HttpGet:
 
 
 def _secret(ref: Any, secrets_dir: Path, where: str) -> str:
-    value = read_secret(ref, secrets_dir, where)
+    value = secrets.read(secrets.FileSecrets(secrets_dir), ref, where)
     if value is None:
         raise InvalidSpec(f"{where} must name a secret and a key")
     return value

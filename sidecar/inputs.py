@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from argosy.argo.template import Artifact, Template
 from argosy.artifacts import archive, tree
 from argosy.artifacts.directory import download_directory, range_reader
 from argosy.artifacts.download import download_file
@@ -29,7 +30,6 @@ from argosy.sidecar import placing
 from argosy.sidecar.httpfetch import fetch_http
 from argosy.sidecar.options import Layers
 from argosy.sidecar.resolve import Context, Target, open_driver, target_for
-from argosy.sidecar.template import Artifact, Template
 
 _HEAD = 512  # enough to tell tar, gzip, zstd and zip apart
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
+from argosy.argo.template import ArgosyOptions, Artifact, FieldReader, argosy_options
 from argosy.artifacts.errors import InvalidSpec
-from argosy.sidecar.template import ArgosyOptions, Artifact, FieldReader, argosy_options
 
 ANNOTATION = "argosy.io/settings"
 _LINE = re.compile(r'^([^=]+)="(.*)"$')

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from argosy.argo import keys
+from argosy.argo.template import Artifact, Template
 from argosy.artifacts.directory import upload_directory
 from argosy.artifacts.errors import ArtifactError, InvalidSpec
 from argosy.artifacts.protocol import Driver
 from argosy.artifacts.provenance import Provenance
 from argosy.artifacts.settings import TransferSettings
 from argosy.artifacts.upload import upload_file
-from argosy.sidecar import keys, placing
+from argosy.sidecar import placing
 from argosy.sidecar.options import Layers
 from argosy.sidecar.resolve import (
     Context,
@@ -32,7 +34,6 @@ from argosy.sidecar.resolve import (
     repository_location,
     target_for,
 )
-from argosy.sidecar.template import Artifact, Template
 
 LOGS_NAME = "main-logs"  # the name Argo gives the archived log of the main container
 

@@ -15,10 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from argosy.argo.template import Template
 from argosy.artifacts.errors import LocalIOError
 from argosy.sidecar.inputs import InputResult
 from argosy.sidecar.outputs import OutputResult
-from argosy.sidecar.template import Template
 
 API_VERSION = "argosy.io/v1"
 

@@ -10,7 +10,6 @@ in, key prefix already expanded), the `artifact-repositories` entry given with
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -19,14 +18,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from argosy.artifacts import connect
-from argosy.artifacts import repository as repo
+from argosy.argo import keys
+from argosy.argo import repository as repo
+from argosy.argo.names import DEFAULT_KEY_FORMAT, STORAGE_KINDS
+from argosy.argo.secrets import FileSecrets
+from argosy.argo.template import Artifact, Location, Template
+from argosy.artifacts.connect import open_driver as open_storage
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.protocol import Driver
-from argosy.sidecar import keys
-from argosy.sidecar.template import Artifact, Location, Template
-
-STORAGE_KINDS = ("s3", "oss", "local")
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def repository_location(ctx: Context, template: Template, *,
         loc = template.archive_location
         prefix = loc.key
         if prefix is None and want_prefix:
-            key_format = str(loc.config.get("keyFormat") or repo.DEFAULT_KEY_FORMAT)
+            key_format = str(loc.config.get("keyFormat") or DEFAULT_KEY_FORMAT)
             prefix = keys.expand(key_format, ctx.variables, created=ctx.created)
         return loc, prefix or ""
     if ctx.repository:
@@ -75,7 +74,7 @@ def repository_location(ctx: Context, template: Template, *,
             raise InvalidSpec("the repository entry needs exactly one of s3, oss, local")
         config = dict(ctx.repository[kinds[0]] or {})
         key_format = str(ctx.repository.get("keyFormat") or config.pop("keyFormat", None)
-                         or repo.DEFAULT_KEY_FORMAT)
+                         or DEFAULT_KEY_FORMAT)
         prefix = keys.expand(key_format, ctx.variables, created=ctx.created) \
             if want_prefix else ""
         return Location(kinds[0], config), prefix
@@ -138,15 +137,9 @@ def open_driver(target: Target, ctx: Context) -> Driver:
     With no secrets named, the SDK's own chain applies: AWS's (environment, web identity,
     instance roles) for S3, Alibaba's for OSS (OSS_* or ALIBABA_CLOUD_* keys, then RRSA's
     OIDC token traded with STS)."""
-    entry = repo.parse_entry({target.kind: {k: v for k, v in target.config.items()
-                                            if k != "bucket"}},
-                             secrets_dir=ctx.secrets_dir, source=target.url)
-    if entry.oss is not None and not entry.oss.access_key:
-        entry = dataclasses.replace(entry, oss=dataclasses.replace(entry.oss,
-                                                                   use_sdk_creds=True))
-    return connect.repository_driver(entry, bucket=target.bucket,
-                                     default_local_root=ctx.local_root,
-                                     max_connections=ctx.max_connections)
+    storage = repo.storage_for(target.kind, target.config, FileSecrets(ctx.secrets_dir))
+    return open_storage(storage, target.bucket, default_local_root=ctx.local_root,
+                        max_connections=ctx.max_connections)
 
 
 class DriverCache:

@@ -270,8 +270,8 @@ def test_namespace_reads_the_configmap_and_its_secrets_from_the_api(
     assert probe_cells(got.text, "api") == ["ok"] * 5
     assert row(got.text, "api")[0] == "api (default)"
     assert probe_cells(got.text, "unshared") == ["FAIL secrets"] + ["skipped"] * 4
-    assert "unshared: secrets: s3.accessKeySecret: secret not-in-argo not found in " \
-        "namespace argo" in got.text
+    assert "unshared: secrets: s3.accessKeySecret: Secret argo/not-in-argo not found" \
+        in got.text
     assert_empty(driver)
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from kubernetes import client
 
+from argosy.argo.workflow import ARGO_FINALIZER, FINALIZER
 from argosy.gc.outcome import ANNOTATION
-from argosy.gc.workflow import ARGO_FINALIZER, FINALIZER
 
 GROUP, VERSION = "argoproj.io", "v1alpha1"
 ACCESS, SECRET = "argosy-test-access", "argosy-test-secret"

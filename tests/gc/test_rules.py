@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from argosy.argo.workflow import parse_workflow
 from argosy.gc.duration import DurationError, format_duration, parse_duration
 from argosy.gc.outcome import (
     ANNOTATION,
@@ -30,7 +31,6 @@ from argosy.gc.policy import (
     resolve_strategy,
 )
 from argosy.gc.selector import SelectorError, parse_selector
-from argosy.gc.workflow import parse_workflow
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

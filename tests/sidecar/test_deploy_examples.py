@@ -10,8 +10,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from argosy.argo.template import load_template
 from argosy.main import parser
-from argosy.sidecar.template import load_template
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from argosy.argo.template import Artifact, Location
 from argosy.artifacts.errors import InvalidSpec
 from argosy.sidecar.httpfetch import fetch_http
-from argosy.sidecar.template import Artifact, Location
 from tests.sidecar.pods import secrets
 from tests.tls_proxy import make_cert
 

@@ -12,9 +12,9 @@ from typing import NamedTuple
 import pytest
 import yaml
 
+from argosy.argo import yamlpos
+from argosy.argo.lint import Diagnostic, Row, lint_file, lint_text, load_repositories
 from argosy.main import main
-from argosy.sidecar import yamlpos
-from argosy.sidecar.lint import Diagnostic, Row, lint_file, lint_text, load_repositories
 
 # Argo's examples (argoproj/argo-workflows examples/, Apache-2.0), kept in the repository
 # so the suite runs on any clone; the test below checks them against the shared copy.

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from argosy.argo.template import parse_template
 from argosy.artifacts.errors import InvalidSpec
 from argosy.sidecar.resolve import Context, DriverCache, Target, target_for
-from argosy.sidecar.template import parse_template
 
 CTX = Context(variables={"workflow.name": "wf", "pod.name": "pod"},
               secrets_dir=Path("/nonexistent"), local_root="/nonexistent",

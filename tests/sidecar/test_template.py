@@ -8,9 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from argosy.artifacts.errors import InvalidSpec
-from argosy.sidecar import keys
-from argosy.sidecar.template import (
+from argosy.argo import keys
+from argosy.argo.template import (
     Archive,
     ArgosyOptions,
     TemplateError,
@@ -18,6 +17,7 @@ from argosy.sidecar.template import (
     parse_arguments,
     parse_template,
 )
+from argosy.artifacts.errors import InvalidSpec
 
 ARGO_TEMPLATE = {
     "name": "main",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from argosy.artifacts import repository
+from argosy.argo import repository
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.location import parse
 
@@ -47,7 +47,7 @@ def test_an_argo_s3_entry_resolves_endpoint_and_secrets(tmp_path: Path) -> None:
     (tmp_path / "repo.yaml").write_text(ENTRY)
     repo = repository.load(tmp_path / "repo.yaml", secrets_dir=_secrets(tmp_path))
     assert repo.s3 is not None
-    assert (repo.s3.bucket, repo.s3.endpoint) == ("my-bucket", "http://minio:9000")
+    assert (repo.bucket, repo.s3.endpoint) == ("my-bucket", "http://minio:9000")
     assert (repo.s3.access_key, repo.s3.secret_key) == ("AK", "SK")
     assert repo.key_format == "runs/{{workflow.name}}"
 
@@ -70,7 +70,7 @@ data:
     secrets = _secrets(tmp_path)
     assert repository.load(tmp_path / "cm.yaml", secrets_dir=secrets).s3 is not None
     other = repository.load(tmp_path / "cm.yaml", key="scratch", secrets_dir=secrets)
-    assert other.local is not None and other.local.bucket == "scratch"
+    assert other.local is not None and other.bucket == "scratch"
     with pytest.raises(InvalidSpec, match="no repository 'nope'"):
         repository.load(tmp_path / "cm.yaml", key="nope", secrets_dir=secrets)
 
@@ -110,7 +110,7 @@ def test_an_argo_oss_entry_resolves_secrets_token_and_lifecycle(tmp_path: Path) 
     (tmp_path / "oss.yaml").write_text(OSS_ENTRY)
     repo = repository.load(tmp_path / "oss.yaml", secrets_dir=_secrets(tmp_path))
     assert repo.oss is not None and repo.s3 is None
-    assert (repo.oss.bucket, repo.oss.endpoint) == (
+    assert (repo.bucket, repo.oss.endpoint) == (
         "my-oss-bucket", "https://oss-cn-hangzhou-internal.aliyuncs.com")
     assert (repo.oss.access_key, repo.oss.secret_key, repo.oss.security_token) == (
         "AK", "SK", "sts-token")

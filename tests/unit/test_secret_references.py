@@ -17,11 +17,13 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from argosy.artifacts import repository
+from argosy.argo import repository, secrets
+from argosy.argo.secrets import ApiSecrets, FileSecrets
 from argosy.artifacts.errors import InvalidSpec
 from argosy.gc.locations import Target
 from argosy.gc.storage import DriverFactory
-from argosy.repo_check import _ApiSecrets
+from argosy.repo_check import check_entry
+from argosy.repo_probe import ProbeSettings
 from argosy.sidecar.httpfetch import request_for
 
 ESCAPES = [  # (reference, the field's part that is wrong, its value)
@@ -66,7 +68,7 @@ def test_a_repository_entry_refuses_a_secret_reference_that_leaves_the_folder(
         secrets_dir: Path, kind: str, field: str, ref: dict[str, str], part: str,
         value: str) -> None:
     with pytest.raises(InvalidSpec, match=_refused(f"{kind}.{field}", part, value)):
-        repository.parse_entry(_entry(kind, field, ref), secrets_dir=secrets_dir)
+        repository.parse_entry(_entry(kind, field, ref), secrets=FileSecrets(secrets_dir))
 
 
 def test_a_repository_entry_with_valid_names_still_reads_its_secrets(secrets_dir: Path) -> None:
@@ -75,7 +77,7 @@ def test_a_repository_entry_with_valid_names_still_reads_its_secrets(secrets_dir
     entry = repository.parse_entry({"s3": {
         "bucket": "b", "accessKeySecret": {"name": "my-s3", "key": "accessKey"},
         "secretKeySecret": {"name": "s3.creds-1", "key": "secret_key.v2"}}},
-        secrets_dir=secrets_dir)
+        secrets=FileSecrets(secrets_dir))
     assert entry.s3 is not None and (entry.s3.access_key, entry.s3.secret_key) == ("AK", "SK")
 
 
@@ -108,11 +110,11 @@ def test_http_basic_auth_refuses_a_reference_that_leaves_the_folder(
 ])
 def test_the_gc_refuses_a_secret_name_or_key_kubernetes_would_not_have_before_asking_the_api(
         ref: dict[str, str], part: str, value: str) -> None:
-    asked: list[tuple[str, str, str]] = []
+    asked: list[tuple[str, str]] = []
 
-    def read(namespace: str, name: str, key: str) -> str:
-        asked.append((namespace, name, key))
-        return "value"
+    def read(namespace: str, name: str) -> dict[str, bytes]:
+        asked.append((namespace, name))
+        return {"token": b"value"}
 
     target = Target("s3", "b", "k", {"bucket": "b", "accessKeySecret": ref})
     with pytest.raises(InvalidSpec, match=_refused("s3.accessKeySecret", part, value)):
@@ -122,13 +124,16 @@ def test_the_gc_refuses_a_secret_name_or_key_kubernetes_would_not_have_before_as
 
 def test_repo_check_refuses_a_secret_name_kubernetes_would_not_have_before_asking_the_api(
         tmp_path: Path) -> None:
-    class Reader:
-        def secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
-            raise AssertionError(f"asked the API for {name!r}")
+    def fetch(name: str) -> dict[str, bytes] | None:
+        raise AssertionError(f"asked the API for {name!r}")
 
     entry = _entry("s3", "accessKeySecret", {"name": "Creds_1", "key": "token"})
-    with pytest.raises(InvalidSpec, match=_refused("s3.accessKeySecret", "name", "Creds_1")):
-        _ApiSecrets(Reader(), "ns", tmp_path)(entry)
+    row = check_entry("ns/artifact-repositories[main]", entry, default=True,
+                      secrets=ApiSecrets(fetch, namespace="ns"), local_root=str(tmp_path),
+                      settings=ProbeSettings(timeout=5), api=True)
+    [(stage, reason)] = row.failures
+    assert stage == "secrets"
+    assert re.search(_refused("s3.accessKeySecret", "name", "Creds_1"), reason)
 
 
 # -- the grammar ------------------------------------------------------------------------
@@ -160,7 +165,7 @@ BAD_KEYS = st.one_of(
 
 
 def _read(name: str, key: str, folder: Path) -> str | None:
-    return repository.read_secret({"name": name, "key": key}, folder, "s3.accessKeySecret")
+    return secrets.read(FileSecrets(folder), {"name": name, "key": key}, "s3.accessKeySecret")
 
 
 @given(name=NAMES, key=KEYS)

@@ -207,6 +207,12 @@ class S3Driver:
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
+    @property
+    def bucket_url(self) -> str | None:
+        """Where the bucket's object requests go (`https://b.host/` or `http://host/b/`),
+        as resolved when the driver was made; None when botocore sends them all."""
+        return self._direct.origin + self._direct.path("") if self._direct is not None else None
+
     @contextmanager
     def _errors(self, key: str | None = None) -> Iterator[None]:
         try:

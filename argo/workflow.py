@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-LOCATION_KINDS = ("s3", "oss", "local", "gcs", "azure", "hdfs", "http", "artifactory", "git",
-                  "raw", "plugin")
-COMPLETED_PHASES = ("Succeeded", "Failed", "Error")
+from argosy.argo.names import ARGO_GC_FINALIZER, COMPLETED_PHASES, LOCATION_KINDS
+
 FINALIZER = "argosy.io/artifact-gc"
-ARGO_FINALIZER = "workflows.argoproj.io/artifact-gc"
+ARGO_FINALIZER = ARGO_GC_FINALIZER
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -22,11 +22,16 @@ from typing import Any
 
 import yaml
 
-from argosy.artifacts.errors import InvalidSpec, redact_url
-from argosy.artifacts.repository import DEFAULT_ANNOTATION, DEFAULT_KEY_FORMAT
-from argosy.sidecar import keys
-from argosy.sidecar.template import (
+from argosy.argo import keys
+from argosy.argo.names import (
+    BUCKET_KINDS,
+    DEFAULT_KEY_FORMAT,
+    REPOSITORIES_CONFIGMAP,
+    REPOSITORY_KINDS,
     STRATEGIES,
+)
+from argosy.argo.names import DEFAULT_REPOSITORY_ANNOTATION as DEFAULT_ANNOTATION
+from argosy.argo.template import (
     Artifact,
     Finding,
     Location,
@@ -35,14 +40,13 @@ from argosy.sidecar.template import (
     parse_arguments,
     parse_template,
 )
-from argosy.sidecar.yamlpos import Document, join, load_all
+from argosy.argo.yamlpos import Document, join, load_all
+from argosy.artifacts.errors import InvalidSpec, redact_url
 
 WORKFLOW_KINDS = {"Workflow": "spec", "WorkflowTemplate": "spec",
                   "ClusterWorkflowTemplate": "spec", "CronWorkflow": "spec.workflowSpec"}
 TEMPLATE_FIELDS = ("inputs", "outputs", "container", "script")
-BUCKET_KINDS = ("s3", "oss", "gcs", "local")  # kinds whose key-only form takes the bucket
-REPOSITORY_KINDS = ("s3", "oss", "gcs", "azure", "hdfs", "artifactory", "local")
-CONFIGMAP = "artifact-repositories"
+CONFIGMAP = REPOSITORIES_CONFIGMAP
 ARGUMENTS = "(arguments)"  # the TEMPLATE of a workflow's own `spec.arguments` rows
 
 

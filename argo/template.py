@@ -19,16 +19,12 @@ from typing import Any
 
 import yaml
 
+from argosy.argo import yamlpos
+from argosy.argo.names import FETCHABLE_KINDS, LOCATION_KINDS, STRATEGIES
 from argosy.artifacts.errors import InvalidSpec
-from argosy.sidecar import yamlpos
 
 Locate = Callable[[str], int | None]  # a field path ("outputs.artifacts[0]") to its line
 
-LOCATION_KINDS = ("s3", "oss", "gcs", "azure", "hdfs", "http", "artifactory", "git", "raw",
-                  "plugin", "local")
-FETCHABLE = ("s3", "oss", "local", "http", "raw")
-STRATEGIES = ("OnWorkflowCompletion", "OnWorkflowDeletion", "OnWorkflowSuccess",
-              "OnWorkflowFailure", "Never")
 ARTIFACT_FIELDS = frozenset({
     "name", "path", "mode", "from", "fromExpression", "globalName", "optional", "subPath",
     "recurseMode", "archive", "archiveLogs", "artifactGC", "deleted", "argosy",
@@ -67,7 +63,7 @@ class Location:
 
     @property
     def supported(self) -> bool:
-        return self.kind in FETCHABLE
+        return self.kind in FETCHABLE_KINDS
 
 
 @dataclass(frozen=True)

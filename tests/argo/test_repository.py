@@ -1,0 +1,77 @@
+"""An Argo repository entry means one bucket URL wherever it is read: in a pod (secrets as
+files) and in the GC (secrets through the API), by Argo's addressing rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from argosy.argo.repository import addressing_style
+from argosy.argo.workflow import Artifact
+from argosy.gc.locations import resolve_target
+from argosy.gc.storage import DriverFactory
+from argosy.sidecar.resolve import Context, Target, open_driver
+
+KEYS = {"accessKeySecret": {"name": "s3-creds", "key": "accessKey"},
+        "secretKeySecret": {"name": "s3-creds", "key": "secretKey"}}
+
+
+@pytest.fixture(autouse=True)
+def plain_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No AWS settings of the machine's own may change where a request goes."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+
+def _pod_url(entry: dict[str, Any], tmp_path: Path) -> str | None:
+    folder = tmp_path / "secrets" / "s3-creds"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "accessKey").write_text("AK")
+    (folder / "secretKey").write_text("SK")
+    ctx = Context(variables={}, secrets_dir=tmp_path / "secrets", local_root=str(tmp_path))
+    driver = open_driver(Target("s3", "my-bucket", "k", {**entry, **KEYS}), ctx)
+    return driver.bucket_url  # type: ignore[attr-defined, no-any-return]
+
+
+def _gc_url(entry: dict[str, Any]) -> str | None:
+    def secret(namespace: str, name: str) -> dict[str, bytes]:
+        assert (namespace, name) == ("team", "s3-creds")
+        return {"accessKey": b"AK", "secretKey": b"SK"}
+
+    artifact = Artifact("node", "out", "s3", {"key": "wf/out.tgz"})
+    target = resolve_target(artifact, lambda: {"s3": {"bucket": "my-bucket", **entry, **KEYS}})
+    driver = DriverFactory(secret).open(target, "team")
+    return driver.bucket_url  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.mark.parametrize(("entry", "url"), [
+    ({"endpoint": "minio.team.svc:9000", "insecure": True},
+     "http://minio.team.svc:9000/my-bucket/"),
+    ({"endpoint": "10.0.0.7:7480", "insecure": True}, "http://10.0.0.7:7480/my-bucket/"),
+    ({"endpoint": "minio.team.svc:9000", "addressingStyle": "virtual-hosted"},
+     "https://my-bucket.minio.team.svc:9000/"),
+    ({"endpoint": "s3.eu-west-1.amazonaws.com", "region": "eu-west-1"},
+     "https://my-bucket.s3.eu-west-1.amazonaws.com/"),
+    ({"endpoint": "oss-cn-hangzhou.aliyuncs.com", "region": "cn-hangzhou"},
+     "https://my-bucket.oss-cn-hangzhou.aliyuncs.com/"),
+    ({"endpoint": "s3.eu-west-1.amazonaws.com", "region": "eu-west-1",
+      "addressingStyle": "path"}, "https://s3.eu-west-1.amazonaws.com/my-bucket/"),
+])
+def test_a_pod_and_the_gc_reach_the_same_bucket_url_for_one_entry(
+        entry: dict[str, Any], url: str, tmp_path: Path) -> None:
+    assert _pod_url(entry, tmp_path) == _gc_url(entry) == url
+
+
+def test_addressing_follows_argo_when_the_entry_does_not_say() -> None:
+    assert addressing_style({}, None, "s3") == "auto"  # AWS by region: botocore's choice
+    assert addressing_style({}, "https://s3.amazonaws.com", "s3") == "virtual"
+    assert addressing_style({}, "https://oss-cn-beijing.aliyuncs.com", "s3") == "virtual"
+    assert addressing_style({}, "http://minio:9000", "s3") == "path"
+    assert addressing_style({"addressingStyle": "path"}, "https://s3.amazonaws.com",
+                            "s3") == "path"
