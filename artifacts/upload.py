@@ -30,7 +30,7 @@ from argosy.artifacts.errors import (
     PreconditionFailed,
     SourceChanged,
 )
-from argosy.artifacts.protocol import Driver, Part
+from argosy.artifacts.protocol import Body, Driver, Part
 from argosy.artifacts.record import Record
 from argosy.artifacts.resume import Checkpoint, CheckpointStore, file_identity
 from argosy.artifacts.retry import Retrier
@@ -247,41 +247,40 @@ def _put_whole(driver: Driver, key: str, fd: int, size: int, name: str,
     A small file is read once instead: the bytes checksummed are the bytes sent, and they
     leave in the same write as the request's headers."""
     if size < SMALL_FILE:
-        return _put_small(driver, key, fd, size, name, metadata, retrier, check_unchanged)
+        data = os.pread(fd, size, 0)
+        if len(data) != size:
+            raise SourceChanged(f"{name}: file shrank while it was being read")
+        check_unchanged()
+        return _put_recorded(driver, key, lambda: data, crc=crc32c(data), size=size,
+                             metadata=metadata, retrier=retrier)
     scan = FileRange(fd, 0, size, name=name)
     while scan.read(1 << 20):
         pass
     crc = scan.crc
     check_unchanged()
-    record = Record(crc, size, max(size, 1), [crc])
-    meta = {**metadata, **record.to_metadata()}
-    sent: list[int] = []
+    sent: list[FileRange] = []  # the body of each attempt: the last one was stored
 
-    def once() -> str:
-        body = FileRange(fd, 0, size, name=name)
-        etag = driver.put(key, body, size=size, metadata=meta)
-        sent.append(body.crc)
-        return etag
+    def body() -> FileRange:
+        sent.append(FileRange(fd, 0, size, name=name))
+        return sent[-1]
 
-    etag = retrier.call(once, what=f"put {driver.url(key)}")
-    if sent[-1] != crc:
+    result = _put_recorded(driver, key, body, crc=crc, size=size, metadata=metadata,
+                           retrier=retrier)
+    if sent[-1].crc != crc:
         retrier.call(lambda: driver.delete([key]), what=f"remove {driver.url(key)}")
         raise SourceChanged(f"{name} changed while it was being uploaded; "
                             f"{driver.url(key)} was removed")
-    return UploadResult(driver.url(key), size, etag, record, 1)
+    return result
 
 
-def _put_small(driver: Driver, key: str, fd: int, size: int, name: str,
-               metadata: Mapping[str, str], retrier: Retrier,
-               check_unchanged: Callable[[], None]) -> UploadResult:
-    data = os.pread(fd, size, 0)
-    if len(data) != size:
-        raise SourceChanged(f"{name}: file shrank while it was being read")
-    check_unchanged()
-    crc = crc32c(data)
+def _put_recorded(driver: Driver, key: str, body: Callable[[], Body], *, crc: int, size: int,
+                  metadata: Mapping[str, str], retrier: Retrier) -> UploadResult:
+    """The object in one PUT, its checksum record (one part: the whole object) in the
+    request's own headers, which is why the CRC32C must be known before the body is sent.
+    `body` makes the request's body, afresh for each attempt."""
     record = Record(crc, size, max(size, 1), [crc])
     meta = {**metadata, **record.to_metadata()}
-    etag = retrier.call(lambda: driver.put(key, data, size=size, metadata=meta),
+    etag = retrier.call(lambda: driver.put(key, body(), size=size, metadata=meta),
                         what=f"put {driver.url(key)}")
     return UploadResult(driver.url(key), size, etag, record, 1)
 
@@ -402,13 +401,10 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
     filled = _read_full(stream, first)
     if filled < part_size:
         data = bytes(memoryview(first)[:filled])
-        crc = crc32c(data)
-        record = Record(crc, filled, max(filled, 1), [crc])
-        meta = {**metadata, **record.to_metadata()}
-        etag = retrier.call(lambda: driver.put(key, data, size=filled, metadata=meta),
-                            what=f"put {driver.url(key)}")
+        result = _put_recorded(driver, key, lambda: data, crc=crc32c(data), size=filled,
+                               metadata=metadata, retrier=retrier)
         progress(filled)
-        return UploadResult(driver.url(key), filled, etag, record, 1)
+        return result
 
     url = driver.url(key)
     checkpoint = None
