@@ -24,7 +24,7 @@ from argosy.artifacts.resume import CheckpointStore
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
 from argosy.artifacts.streams import ChunkReader
-from argosy.artifacts.upload import NotReproducible, StreamSource, upload_stream
+from argosy.artifacts.upload import NotReproducible, Source, upload_stream
 
 ArchiveFormat = Literal["tar", "tar.zst", "tar.gz", "zip", "none"]
 ARCHIVE_FORMATS: tuple[str, ...] = ("tar.zst", "tar.gz", "tar", "zip", "none")
@@ -69,7 +69,7 @@ def upload_directory(driver: Driver, key: str, root: str | os.PathLike[str], *,
         raise InvalidSpec(f"unknown archive format {fmt!r} (use {', '.join(ARCHIVE_FORMATS)})")
     source = None
     if checkpoints is not None:
-        source = StreamSource(f"tree:{base.resolve()}", {
+        source = Source(f"tree:{base.resolve()}", {
             "format": fmt, "level": level,
             "keep_mtime": keep_mtime, "root_name": root_name})
     for attempt in (1, 2):

@@ -1,9 +1,13 @@
 """Uploads: one PUT for small objects, parallel multipart for large ones and streams.
 
-The multipart upload's abort is registered the instant the upload is created: any
-failure or interrupt after that aborts it, so no half-written object ever appears
-under its final key. Each part's CRC32C is computed as its bytes are sent, combined
-into the whole object's, and recorded with the object (see `record.py`).
+A file and a stream differ only in how they make each part's body; both go through one
+multipart session (`_MultipartSession`), which creates the upload or resumes the one a
+checkpoint names (`resume.py`), sends and keeps parts, completes, records the checksum
+and clears the checkpoint. Its abort is registered the instant the upload is created:
+any failure or interrupt after that aborts it, so no half-written object ever appears
+under its final key. Each part's CRC32C is computed as its bytes are sent (a file's) or
+just before (a stream's, to compare with a resumed upload's), combined into the whole
+object's, and recorded with the object (see `record.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import random
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from argosy.artifacts.bodies import FileRange
 from argosy.artifacts.buffers import BufferPool, PartBuffer
@@ -38,6 +42,7 @@ from argosy.artifacts.settings import MAX_PARTS, MiB, TransferSettings
 
 log = logging.getLogger("argosy.upload")
 Progress = Callable[[int], None]
+B = TypeVar("B", bound=Body)
 _JITTER = random.Random()  # shared: seeding one from the OS costs ~15 us, every file
 
 
@@ -56,36 +61,117 @@ class UploadResult:
     resumed_parts: int = 0  # parts a checkpoint showed were already on the server
 
 
-class _Multipart:
-    """One multipart upload whose abort is armed from the moment it exists (or, when
-    resuming, from the moment it is taken over)."""
+@dataclass(frozen=True)
+class Source:
+    """What an upload's checkpoint is kept for: the source's name (a file's absolute path,
+    `tree:PATH` for a folder's archive) and what must not change for the upload to resume
+    (`resume.file_identity` for a file; the inputs of a reproducible stream's bytes)."""
 
-    def __init__(self, driver: Driver, key: str, retrier: Retrier,
-                 metadata: Mapping[str, str], *, upload_id: str | None = None,
-                 on_abort: Callable[[], None] | None = None) -> None:
+    name: str
+    identity: dict[str, object]
+
+
+class NotReproducible(ArtifactError):
+    """A resumed stream's bytes differ from what its checkpoint recorded: start afresh."""
+
+
+class _MultipartSession:
+    """One multipart upload, from its creation (or the resumption of the one a checkpoint
+    names) to its checksum record; the file and stream uploads only make part bodies.
+
+    The abort is armed from the moment the upload exists, or is taken over: leaving the
+    `with` block before Complete, by any error or interrupt, removes the checkpoint and
+    aborts the upload. With `checkpoints` and a `source`, a checkpoint of the same source,
+    URL and part size names the upload to resume, and the parts the server lists with the
+    checkpoint's ETag and size can be kept (`on_server`, `keep`) instead of sent; every
+    part sent goes into the checkpoint. An upload the server no longer knows (aborted,
+    swept, or completed) is started afresh."""
+
+    def __init__(self, driver: Driver, key: str, *, retrier: Retrier,
+                 metadata: Mapping[str, str], part_size: int = 0,
+                 progress: Progress = _no_progress,
+                 checkpoints: CheckpointStore | None = None,
+                 source: Source | None = None) -> None:
         self.driver, self.key, self.retrier = driver, key, retrier
-        self.upload_id = upload_id or retrier.call(
+        self.url = driver.url(key)
+        self.metadata, self.part_size, self.progress = metadata, part_size, progress
+        self._crcs: dict[int, tuple[int, int]] = {}  # part number -> (CRC32C, size)
+        self._completed = False
+        self.checkpoint: Checkpoint | None = None
+        if checkpoints is not None and source is not None:
+            self.checkpoint = checkpoints.load(self.url, source.name, dict(source.identity),
+                                               part_size)
+        try:
+            self._resumable = _resumable(driver, key, self.checkpoint, retrier)
+        except NotFound:  # the upload is gone (aborted, swept, or completed): start again
+            assert self.checkpoint is not None
+            self.checkpoint.remove()
+            self.checkpoint, self._resumable = None, {}
+        self.upload_id = self.checkpoint.upload_id if self.checkpoint else retrier.call(
             lambda: driver.create_upload(key, metadata=metadata),
-            what=f"create upload {driver.url(key)}")
-        self.done = False
-        self.on_abort = on_abort
+            what=f"create upload {self.url}")
+        if checkpoints is not None and source is not None and self.checkpoint is None:
+            try:
+                self.checkpoint = checkpoints.start(self.url, source.name,
+                                                    dict(source.identity), part_size,
+                                                    self.upload_id)
+            except BaseException:
+                self._abort()
+                raise
 
-    def __enter__(self) -> _Multipart:
+    def __enter__(self) -> _MultipartSession:
         return self
 
     def __exit__(self, kind: object, error: object, tb: object) -> None:
-        if self.done:
-            return
-        if self.on_abort:
-            self.on_abort()
+        if not self._completed:
+            self._abort()
+
+    def _abort(self) -> None:
+        if self.checkpoint:
+            self.checkpoint.remove()
         try:
             self.retrier.call(lambda: self.driver.abort_upload(self.key, self.upload_id),
                               what="abort upload")
         except ArtifactError as abort_error:
-            log.warning("could not abort upload %s of %s: %s", self.upload_id,
-                        self.driver.url(self.key), abort_error)
+            log.warning("could not abort upload %s of %s: %s", self.upload_id, self.url,
+                        abort_error)
+
+    @property
+    def resumed_parts(self) -> int:
+        """Parts the checkpoint showed were already on the server."""
+        return len(self._resumable)
+
+    def on_server(self, number: int) -> tuple[Part, int] | None:
+        """Part `number` and its CRC32C, when the resumed upload already has it."""
+        return self._resumable.get(number)
+
+    def keep(self, number: int) -> Part:
+        """Take part `number` as the resumed upload has it, instead of sending it."""
+        part, crc = self._resumable[number]
+        self._crcs[number] = (crc, part.size)
+        self.progress(part.size)
+        return part
+
+    def send(self, number: int, body: Callable[[], B], *, size: int,
+             crc: Callable[[B], int]) -> Part:
+        """Upload part `number`, retried, from a fresh `body` for each attempt; `crc` gives
+        the CRC32C of the bytes the successful attempt's body sent. The part goes into the
+        checkpoint and its size to `progress`."""
+
+        def once() -> Part:
+            sent = body()
+            part = self.driver.upload_part(self.key, self.upload_id, number, sent, size=size)
+            self._crcs[number] = (crc(sent), size)
+            return part
+
+        part = self.retrier.call(once, what=f"part {number} of {self.url}")
+        if self.checkpoint:
+            self.checkpoint.add_part(part, self._crcs[number][0])
+        self.progress(size)
+        return part
 
     def complete(self, parts: list[Part]) -> str:
+        """Complete the upload and clear its checkpoint; returns the object's ETag."""
         attempts = 0
 
         def attempt() -> str:
@@ -100,8 +186,10 @@ class _Multipart:
                     return self._check_stored(parts)
                 raise
 
-        etag = self.retrier.call(attempt, what=f"complete {self.driver.url(self.key)}")
-        self.done = True
+        etag = self.retrier.call(attempt, what=f"complete {self.url}")
+        self._completed = True
+        if self.checkpoint:
+            self.checkpoint.remove()
         return etag
 
     def _check_stored(self, parts: list[Part]) -> str:
@@ -110,8 +198,35 @@ class _Multipart:
         if info.size == sum(p.size for p in parts) and (
                 expected is None or info.etag.lower() == expected.lower()):
             return info.etag
-        raise IntegrityError(f"{self.driver.url(self.key)}: upload vanished and the "
+        raise IntegrityError(f"{self.url}: upload vanished and the "
                              "stored object is not the one uploaded")
+
+    def finish(self, parts: list[Part], *, concurrency: int) -> UploadResult:
+        """Complete the upload, sent and kept `parts` in order, then write its checksum
+        record (`_record_after`: up to `concurrency` copies at once past the copy limit)."""
+        etag = self.complete(parts)
+        crcs = [self._crcs[p.number] for p in parts]
+        size = sum(length for _, length in crcs)
+        record = Record(combine_all(crcs), size, self.part_size, [crc for crc, _ in crcs])
+        etag, kept, note = _record_after(self.driver, self.key, etag, record, self.metadata,
+                                         self.retrier, concurrency)
+        return UploadResult(self.url, size, etag, kept, len(parts), note,
+                            resumed_parts=self.resumed_parts)
+
+
+def _resumable(driver: Driver, key: str, checkpoint: Checkpoint | None,
+               retrier: Retrier) -> dict[int, tuple[Part, int]]:
+    """Parts of a checkpointed upload that the server really has, with their CRCs."""
+    if checkpoint is None:
+        return {}
+    listed = retrier.call(lambda: driver.list_parts(key, checkpoint.upload_id),
+                          what=f"list parts of {driver.url(key)}")
+    done = {}
+    for part in listed:
+        known = checkpoint.parts.get(part.number)
+        if known and known[0] == part.etag and known[1] == part.size:
+            done[part.number] = (part, known[2])
+    return done
 
 
 def multipart_etag(parts: list[Part]) -> str | None:
@@ -163,7 +278,7 @@ def _replace_by_parts(driver: Driver, key: str, etag: str, size: int,
             raise PreconditionFailed(f"{driver.url(key)} changed {when} its record was copied")
 
     unchanged("before")
-    with _Multipart(driver, key, retrier, metadata) as upload:
+    with _MultipartSession(driver, key, retrier=retrier, metadata=metadata) as upload:
 
         def copy(number: int) -> Part:
             start = (number - 1) * step
@@ -285,76 +400,30 @@ def _put_recorded(driver: Driver, key: str, body: Callable[[], Body], *, crc: in
     return UploadResult(driver.url(key), size, etag, record, 1)
 
 
-def _resumable(driver: Driver, key: str, checkpoint: Checkpoint | None,
-               retrier: Retrier) -> dict[int, tuple[Part, int]]:
-    """Parts of a checkpointed upload that the server really has, with their CRCs."""
-    if checkpoint is None:
-        return {}
-    listed = retrier.call(lambda: driver.list_parts(key, checkpoint.upload_id),
-                          what=f"list parts of {driver.url(key)}")
-    done = {}
-    for part in listed:
-        known = checkpoint.parts.get(part.number)
-        if known and known[0] == part.etag and known[1] == part.size:
-            done[part.number] = (part, known[2])
-    return done
-
-
 def _put_parts(driver: Driver, key: str, fd: int, st: os.stat_result, name: str,
                metadata: Mapping[str, str], retrier: Retrier, settings: TransferSettings,
                progress: Progress, check_unchanged: Callable[[], None],
                checkpoints: CheckpointStore | None) -> UploadResult:
+    """A file in parts, `concurrency` at once, each read from the file as it is sent."""
     size = st.st_size
     part_size = settings.part_size_for(size)
-    count = -(-size // part_size)
-    url = driver.url(key)
-    source, identity = os.path.abspath(name), file_identity(name, st)
-    checkpoint = checkpoints.load(url, source, identity, part_size) if checkpoints else None
-    try:
-        done = _resumable(driver, key, checkpoint, retrier)
-    except NotFound:  # the upload is gone (aborted, swept, or completed): start again
-        assert checkpoint is not None
-        checkpoint.remove()
-        checkpoint, done = None, {}
-    crcs: dict[int, int] = {n: crc for n, (_, crc) in done.items()}
-    with _Multipart(driver, key, retrier, metadata,
-                    upload_id=checkpoint.upload_id if checkpoint else None,
-                    on_abort=lambda: checkpoint.remove() if checkpoint else None) as upload:
-        if checkpoints and checkpoint is None:
-            checkpoint = checkpoints.start(url, source, identity, part_size,
-                                           upload.upload_id)
+    source = Source(os.path.abspath(name), file_identity(name, st))
+    with _MultipartSession(driver, key, retrier=retrier, metadata=metadata,
+                           part_size=part_size, progress=progress, checkpoints=checkpoints,
+                           source=source) as session:
 
-        def send(number: int) -> Part:
+        def part(number: int) -> Part:
+            if session.on_server(number) is not None:
+                return session.keep(number)
             offset = (number - 1) * part_size
             length = min(part_size, size - offset)
+            return session.send(number, lambda: FileRange(fd, offset, length, name=name),
+                                size=length, crc=lambda body: body.crc)
 
-            if number in done:
-                progress(length)
-                return done[number][0]
-
-            def once() -> Part:
-                body = FileRange(fd, offset, length, name=name)
-                part = driver.upload_part(key, upload.upload_id, number, body, size=length)
-                crcs[number] = body.crc
-                return part
-
-            part = retrier.call(once, what=f"part {number} of {driver.url(key)}")
-            if checkpoint:
-                checkpoint.add_part(part, crcs[number])
-            progress(length)
-            return part
-
-        parts = _run_parts(settings.concurrency,
-                           [functools.partial(send, n) for n in range(1, count + 1)])
+        parts = _run_parts(settings.concurrency, [functools.partial(part, n)
+                                                  for n in range(1, -(-size // part_size) + 1)])
         check_unchanged()
-        etag = upload.complete(parts)
-        if checkpoint:
-            checkpoint.remove()
-    record = Record(combine_all((crcs[p.number], p.size) for p in parts), size, part_size,
-                    [crcs[p.number] for p in parts])
-    etag, kept, note = _record_after(driver, key, etag, record, metadata, retrier,
-                                     settings.concurrency)
-    return UploadResult(url, size, etag, kept, count, note, resumed_parts=len(done))
+        return session.finish(parts, concurrency=settings.concurrency)
 
 
 def _read_full(stream: BinaryIO, buffer: PartBuffer) -> int:
@@ -368,23 +437,11 @@ def _read_full(stream: BinaryIO, buffer: PartBuffer) -> int:
     return filled
 
 
-class NotReproducible(ArtifactError):
-    """A resumed stream's bytes differ from what its checkpoint recorded: start afresh."""
-
-
-@dataclass(frozen=True)
-class StreamSource:
-    """What identifies a reproducible stream (e.g. a folder's archive) for resuming."""
-
-    name: str
-    identity: dict[str, object]
-
-
 def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
                   settings: TransferSettings, metadata: Mapping[str, str] | None = None,
                   progress: Progress = _no_progress,
                   checkpoints: CheckpointStore | None = None,
-                  source: StreamSource | None = None) -> UploadResult:
+                  source: Source | None = None) -> UploadResult:
     """Upload from a non-seekable stream in order, holding `stream_parts + 1` parts at most
     (a pool of part buffers reused throughout: see `buffers.py`).
 
@@ -407,50 +464,30 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
         return result
 
     url = driver.url(key)
-    checkpoint = None
-    if checkpoints is not None and source is not None:
-        checkpoint = checkpoints.load(url, source.name, dict(source.identity), part_size)
-    try:
-        done = _resumable(driver, key, checkpoint, retrier)
-    except NotFound:
-        assert checkpoint is not None
-        checkpoint.remove()
-        checkpoint, done = None, {}
-    crcs: list[tuple[int, int]] = []
-    with _Multipart(driver, key, retrier, metadata,
-                    upload_id=checkpoint.upload_id if checkpoint else None,
-                    on_abort=lambda: checkpoint.remove() if checkpoint else None) as upload, \
+    with _MultipartSession(driver, key, retrier=retrier, metadata=metadata,
+                           part_size=part_size, progress=progress, checkpoints=checkpoints,
+                           source=source) as session, \
             ThreadPoolExecutor(settings.stream_parts, thread_name_prefix="argosy-part") as workers:
-        if checkpoints is not None and source is not None and checkpoint is None:
-            checkpoint = checkpoints.start(url, source.name, dict(source.identity),
-                                           part_size, upload.upload_id)
         futures: list[Future[Part]] = []
 
         def send(number: int, buffer: PartBuffer, length: int, crc: int) -> Part:
             try:
                 view = memoryview(buffer)[:length]
-                part = retrier.call(lambda: driver.upload_part(
-                    key, upload.upload_id, number, view, size=length),
-                    what=f"part {number} of {driver.url(key)}")
-                if checkpoint:
-                    checkpoint.add_part(part, crc)
-                progress(length)
-                return part
+                return session.send(number, lambda: view, size=length, crc=lambda _: crc)
             finally:
                 pool.give(buffer)
 
         buffer, length, number = first, filled, 1
         while length:
             crc = crc32c(memoryview(buffer)[:length])
-            crcs.append((crc, length))
-            if number in done:
-                if done[number][1] != crc or done[number][0].size != length:
+            kept = session.on_server(number)
+            if kept is not None:
+                if kept[1] != crc or kept[0].size != length:
                     raise NotReproducible(f"{url}: part {number} differs from the "
                                           "interrupted upload's; starting afresh")
                 ready: Future[Part] = Future()
-                ready.set_result(done[number][0])
+                ready.set_result(session.keep(number))
                 futures.append(ready)
-                progress(length)
                 pool.give(buffer)
             else:
                 failed = [f for f in futures if f.done() and f.exception()]
@@ -470,11 +507,4 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
                     f"{part_size // MiB} MiB ({MAX_PARTS * part_size // MiB} MiB); nothing "
                     "was kept: raise the stream part size")
         parts = [f.result() for f in futures]
-        etag = upload.complete(parts)
-        if checkpoint:
-            checkpoint.remove()
-    size = sum(length for _, length in crcs)
-    record = Record(combine_all(crcs), size, part_size, [c for c, _ in crcs])
-    etag, kept, note = _record_after(driver, key, etag, record, metadata, retrier,
-                                     settings.concurrency)
-    return UploadResult(url, size, etag, kept, len(parts), note, resumed_parts=len(done))
+        return session.finish(parts, concurrency=settings.concurrency)
