@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, cast, runtime_checkable
+from typing import Any, BinaryIO, cast
 
 from argosy.artifacts.buffers import BufferPool, PartBuffer
 from argosy.artifacts.checksum import ALGORITHM, crc32c, crc32c_combine, to_hex
@@ -41,7 +41,7 @@ from argosy.artifacts.errors import (
     TransientError,
 )
 from argosy.artifacts.filewriter import BLOCK, FileWriter, thread_buffer
-from argosy.artifacts.protocol import Driver, ObjectInfo, ReadStream
+from argosy.artifacts.protocol import DescribingDriver, Driver, ObjectInfo, ReadStream
 from argosy.artifacts.record import Record, read_record
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
@@ -58,15 +58,6 @@ def _no_progress(_: int) -> None:
 
 def _ignore(offset: int, buffer: Any, length: int) -> None:
     pass
-
-
-@runtime_checkable
-class DescribingDriver(Protocol):
-    """An optional driver primitive: a ranged read whose answer also describes the
-    object (its size, ETag and user metadata), so a download needs no stat first."""
-
-    def read_described(self, key: str, *, start: int = 0,
-                       end: int | None = None) -> tuple[ObjectInfo, ReadStream]: ...
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,14 @@ above this protocol, in the transfer engine. The contract every driver keeps:
   lexicographic order, paged by an opaque token.
 - `metadata` is the object's user metadata with lower-case names and no SDK prefix
   (`argosy-checksum`, not `x-amz-meta-argosy-checksum`).
+
+Optional primitives: a driver whose service does something cheaper than the primitives
+above also implements the matching protocol below `Driver`; the transfer engine checks
+for it with `isinstance` and otherwise uses the primitives.
+
+- `DescribingDriver.read_described`: a ranged read whose answer also describes the
+  object (S3's GET carries Content-Range, ETag and the user metadata), so a download
+  starts with its first range instead of a stat.
 """
 
 from __future__ import annotations
@@ -151,6 +159,20 @@ class Driver(Protocol):
         """Copy bytes `start..end` (inclusive) of the object `key` itself, on the server,
         into part `number` of the multipart upload `upload_id` of the same key. Fails
         with PreconditionFailed when the object is no longer `if_match`."""
+        ...
+
+
+@runtime_checkable
+class DescribingDriver(Protocol):
+    """An optional driver primitive: a ranged read whose answer also describes the
+    object (its size, ETag and user metadata), so a download needs no stat first."""
+
+    def read_described(self, key: str, *, start: int = 0,
+                       end: int | None = None) -> tuple[ObjectInfo, ReadStream]:
+        """Bytes `start..end` inclusive as `Driver.read` gives them (unpinned: the
+        object's ETag is not known yet), with the object the answer describes. A range of
+        an empty object fails as `read` does (IntegrityError, code InvalidRange or 416):
+        the caller then falls back to a stat."""
         ...
 
 
