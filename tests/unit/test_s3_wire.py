@@ -1,6 +1,7 @@
 """The direct path's HTTP/1.1 (`drivers/s3/wire.py`) against a scripted server on
 127.0.0.1: framing by Content-Length, chunks or the connection's end; keep-alive and
-when not to keep a connection; answers cut short or malformed."""
+when not to keep a connection; interim (1xx) answers before the final one; answers cut
+short or malformed."""
 
 from __future__ import annotations
 
@@ -192,3 +193,61 @@ def test_a_head_answer_has_no_body_whatever_its_length_says(server) -> None:
     assert head.headers.get("content-length") == "1234" and head.data == b""
     assert pool.request("GET", "/a", headers={}).data == b"hello"
     assert s.connections == 1
+
+
+def _reused_for_the_next_request(s: Scripted, pool: Pool) -> None:
+    follow = pool.request("GET", "/next", headers={})
+    assert follow.status == 200 and follow.data == b"hello"
+    assert s.connections == 1 and pool.made == 1
+
+
+def test_a_100_continue_sent_unasked_is_skipped_for_the_answer_after_it(server) -> None:
+    s = _serve(server, b"HTTP/1.1 100 Continue\r\n\r\n" + OK, OK)
+    pool = s.pool()
+    answer = pool.request("PUT", "/b/k", headers={"content-length": "4"}, body=b"data")
+    assert answer.status == 200 and answer.data == b"hello"
+    assert answer.headers.get("etag") == '"e"'
+    _reused_for_the_next_request(s, pool)
+
+
+def test_early_hints_and_their_headers_are_skipped_for_the_final_answer(server) -> None:
+    hints = (b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n"
+             b"ETag: \"not-this-one\"\r\n\r\n")
+    s = _serve(server, hints + OK, OK)
+    pool = s.pool()
+    answer = pool.request("GET", "/b/k", headers={})
+    assert answer.status == 200 and answer.data == b"hello"
+    assert answer.headers.get("etag") == '"e"' and answer.headers.get("link") is None
+    _reused_for_the_next_request(s, pool)
+
+
+def test_several_interim_answers_in_a_row_are_all_skipped(server) -> None:
+    interim = (b"HTTP/1.1 100 Continue\r\n\r\n"
+               b"HTTP/1.1 102 Processing\r\n\r\n"
+               b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
+               b"HTTP/1.1 103 Early Hints\r\nLink: </b>; rel=preload\r\n\r\n")
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5\r\n<Comp\r\nb\r\nleteResult>\r\n0\r\n\r\n")
+    s = _serve(server, interim + chunked, OK)
+    pool = s.pool()
+    answer = pool.request("POST", "/b/k", headers={"content-length": "0"})
+    assert answer.status == 200 and answer.data == b"<CompleteResult>"
+    assert answer.headers.get("link") is None
+    _reused_for_the_next_request(s, pool)
+
+
+def test_a_switch_of_protocols_nobody_asked_for_is_a_wire_error_and_not_reused(
+        server) -> None:
+    s = _serve(server, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n" + OK, OK)
+    pool = s.pool()
+    with pytest.raises(WireError, match="101") as caught:
+        pool.request("GET", "/b/k", headers={})
+    assert isinstance(map_error(caught.value, "s3://b/k"), TransientError)
+    assert pool.request("GET", "/b/k", headers={}).data == b"hello"
+    assert s.connections == 2
+
+
+def test_a_server_that_never_stops_sending_interim_answers_is_a_wire_error(server) -> None:
+    s = _serve(server, Hangup(b"HTTP/1.1 100 Continue\r\n\r\n" * 40 + OK))
+    with pytest.raises(WireError, match="interim"):
+        s.pool().request("GET", "/b/k", headers={})

@@ -12,6 +12,9 @@ What it does, as urllib3 did for the direct path (no retries, no redirects):
 - the request's head and a small body (below 1 MiB, as bytes) in one write; a larger
   or file-like body after it, in reads of 1 MiB;
 - every answer is awaited with immediate ACKs asked for (`ack_at_once`);
+- interim answers (1xx, RFC 9110 15.2: a 100 Continue sent unasked, 103 Early Hints) are
+  skipped with their headers, and the answer after them is the request's; a 101 is an
+  error, as no request here asks to switch protocols;
 - a body read to its end gives its connection back to the pool; one closed early, or a
   connection the server will close, is dropped.
 
@@ -31,6 +34,7 @@ from typing import Any
 BLOCK = 1 << 20  # bytes per write of a large or file-like body
 _MAX_LINE = 64 << 10  # longest status, header or chunk-size line accepted
 _MAX_HEADERS = 200
+_MAX_INTERIM = 32  # 1xx answers skipped before the final one; past that the server is broken
 _HEAD_READ = 64 << 10  # bytes per receive while reading an answer's head
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux
 
@@ -131,35 +135,48 @@ class Connection:
             count -= got
 
 
+def _read_head(conn: Connection) -> tuple[bytes, int, Headers]:
+    """An answer's status line and headers: (HTTP version, status, headers)."""
+    status_line = conn.readline()
+    parts = status_line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise WireError(f"not an HTTP/1.x answer: {status_line[:60]!r}")
+    headers = Headers()
+    for _ in range(_MAX_HEADERS):
+        line = conn.readline()
+        if line in (b"\r\n", b"\n"):
+            break
+        name, sep, value = line.decode("latin-1").partition(":")
+        if not sep:
+            raise WireError(f"a malformed header line: {line[:60]!r}")
+        key, text = name.strip().lower(), value.strip()
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    else:
+        raise WireError(f"more than {_MAX_HEADERS} headers")
+    return parts[0], int(parts[1]), headers
+
+
 class Response:
     """One answer. `data` reads the whole body; `readinto` and `read` stream it."""
 
     def __init__(self, pool: Pool, conn: Connection, method: str) -> None:
         self._pool, self._conn = pool, conn
-        status_line = conn.readline()
-        parts = status_line.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise WireError(f"not an HTTP/1.x answer: {status_line[:60]!r}")
-        self.status = int(parts[1])
-        self.headers = Headers()
-        for _ in range(_MAX_HEADERS):
-            line = conn.readline()
-            if line in (b"\r\n", b"\n"):
+        for _ in range(_MAX_INTERIM + 1):
+            version, self.status, self.headers = _read_head(conn)
+            if not 100 <= self.status < 200:
                 break
-            name, sep, value = line.decode("latin-1").partition(":")
-            if not sep:
-                raise WireError(f"a malformed header line: {line[:60]!r}")
-            key, text = name.strip().lower(), value.strip()
-            self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers \
-                else text
+            if self.status == 101:
+                raise WireError("the server switched protocols (101) on a request that "
+                                "asked for no upgrade")
+            # an interim answer has no body: the request's own answer follows it
         else:
-            raise WireError(f"more than {_MAX_HEADERS} headers")
+            raise WireError(f"more than {_MAX_INTERIM} interim (1xx) answers")
         connection = self.headers.get("connection", "").lower()
         self._reuse = "close" not in connection and (
-            parts[0] != b"HTTP/1.0" or "keep-alive" in connection)
+            version != b"HTTP/1.0" or "keep-alive" in connection)
         self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
         self._left: int | None  # bytes left in the body (or chunk); None: until closed
-        if method == "HEAD" or self.status in (204, 304) or 100 <= self.status < 200:
+        if method == "HEAD" or self.status in (204, 304):
             self._left, self._chunked = 0, False
         elif self._chunked:
             self._left = 0
