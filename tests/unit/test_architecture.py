@@ -5,6 +5,8 @@
 - Drivers never import each other.
 - Each SDK is imported only by the modules that wrap it (one module, or for OSS the
   modules of one package).
+- No module of the storage core imports itself back, not even through an import inside
+  a function.
 """
 
 from __future__ import annotations
@@ -101,3 +103,45 @@ def test_the_rules_see_the_modules_they_guard() -> None:
     assert "oss2" in MODULES["argosy.artifacts.drivers.oss.client"]
     assert "crcmod" in MODULES["argosy.artifacts.drivers.oss.crc"]
     assert "argosy.artifacts.drivers.oss.crc" in MODULES["argosy.artifacts.drivers.oss.driver"]
+
+
+def _core_imports() -> dict[str, set[str]]:
+    """Each module of the storage core and the core modules it imports anywhere (inside
+    functions too; not under `if TYPE_CHECKING:`, which never runs). `from package import
+    module` imports the module."""
+    root = ROOT / "artifacts"
+    paths = {".".join(["argosy.artifacts", *[p for p in path.relative_to(root)
+                                              .with_suffix("").parts if p != "__init__"]]): path
+             for path in root.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text())
+        typing_only = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and "TYPE_CHECKING" in ast.unparse(node.test)
+                       for inner in ast.walk(node)}
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in paths
+                          else node.module for a in node.names}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        graph[name] = {i for i in found if i in paths and i != name}
+    return graph
+
+
+def test_no_module_of_the_storage_core_imports_itself_back() -> None:
+    graph = _core_imports()
+
+    def reached_from(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for module in graph[todo.pop()] - seen:
+                seen.add(module)
+                todo.append(module)
+        return seen
+
+    assert "argosy.artifacts.drivers.s3.dates" in graph["argosy.artifacts.drivers.s3.sdk"]
+    assert sorted(m for m in graph if m in reached_from(m)) == []

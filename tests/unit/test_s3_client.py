@@ -10,9 +10,9 @@ from botocore.exceptions import DataNotFoundError
 from botocore.loaders import Loader
 from botocore.utils import parse_timestamp
 
-from argosy.artifacts.drivers.s3 import EXPECT_CONTINUE_MIN, S3Settings
-from argosy.artifacts.drivers.s3.dates import timestamp as _timestamp
+from argosy.artifacts.drivers.s3 import EXPECT_CONTINUE_MIN, S3Driver, S3Settings
 from argosy.artifacts.drivers.s3.sdk import _expect_continue, _loader, make_client
+from argosy.artifacts.drivers.s3.sdk import timestamp as _timestamp
 
 
 def test_the_cheaper_service_list_still_names_every_service_botocore_ships() -> None:
@@ -82,3 +82,10 @@ def test_timestamps_parse_as_botocore_parses_them(value: object) -> None:
 def test_a_header_date_is_an_aware_utc_moment() -> None:
     assert _timestamp("Sun, 29 Nov 2026 06:11:29 GMT") == datetime(2026, 11, 29, 6, 11, 29,
                                                                   tzinfo=UTC)
+
+
+def test_a_last_modified_in_an_odd_form_still_parses_on_the_direct_path() -> None:
+    odd = "Sunday, 29-Nov-26 06:11:29 GMT"  # RFC 850: botocore's parser reads it
+    info = S3Driver._info_from_headers("k", 1, {"Last-Modified": odd})
+    assert info.modified == parse_timestamp(odd) == datetime(2026, 11, 29, 6, 11, 29,
+                                                             tzinfo=UTC)

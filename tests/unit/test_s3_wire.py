@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from argosy.artifacts.drivers.s3.errors import map_error
+from argosy.artifacts.drivers.s3 import map_error
 from argosy.artifacts.drivers.s3.wire import ConnectFailed, Pool, WireError
 from argosy.artifacts.errors import TransientError
 

@@ -4,8 +4,8 @@ else through botocore (`sdk.py`, loaded only when a request needs it)."""
 
 from typing import Any
 
-from argosy.artifacts.drivers.s3.driver import S3Driver, S3ReadStream
-from argosy.artifacts.drivers.s3.errors import ERROR_TABLE, map_error
+from argosy.artifacts.drivers.s3.driver import S3Driver, S3ReadStream, map_error
+from argosy.artifacts.drivers.s3.errors import ERROR_TABLE
 from argosy.artifacts.drivers.s3.settings import EXPECT_CONTINUE_MIN, Encryption, S3Settings
 
 __all__ = ["ERROR_TABLE", "EXPECT_CONTINUE_MIN", "Encryption", "S3Driver", "S3ReadStream",

@@ -1,7 +1,12 @@
-"""S3's dates, parsed natively."""
+"""S3's dates, parsed natively.
+
+The odd forms S3 never sends go to a parser the caller gives: botocore's, which only
+`sdk.py` may import (the client passes it; the direct path loads it for such a date).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,10 +29,11 @@ def http_date(value: str) -> datetime:
         raise ValueError(f"not an HTTP date: {value!r}") from error
 
 
-def timestamp(value: Any) -> datetime:
+def timestamp(value: Any, *, otherwise: Callable[[Any], datetime]) -> datetime:
     """The forms S3 sends, parsed natively (ISO 8601 in XML bodies, RFC 1123 in headers:
     ~0.1-17 us, where botocore's dateutil takes 50-300 us each); other RFC 2822 dates go
-    to `email.utils`; anything else, or a date without a zone, to botocore's parser."""
+    to `email.utils`; anything else, or a date without a zone, to `otherwise` (botocore's
+    parser)."""
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value) if value[:4].isdigit() else \
@@ -43,8 +49,4 @@ def timestamp(value: Any) -> datetime:
                 parsed = None
         if parsed is not None and parsed.tzinfo is not None:
             return parsed
-    from argosy.artifacts.drivers.s3.sdk import parse_any_timestamp  # the rare odd form
-
-    parsed = parse_any_timestamp(value)
-    assert isinstance(parsed, datetime)
-    return parsed
+    return otherwise(value)  # the rare odd form

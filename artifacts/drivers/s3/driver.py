@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from argosy.artifacts.drivers.s3.dates import timestamp
 from argosy.artifacts.drivers.s3.direct import DIRECT_MAX, Direct, Failure, Signer
-from argosy.artifacts.drivers.s3.errors import map_error, refused
+from argosy.artifacts.drivers.s3.errors import map_transport, refused
 from argosy.artifacts.drivers.s3.route import Route, static_route
 from argosy.artifacts.drivers.s3.settings import EXPECT_CONTINUE_MIN, S3Settings
 from argosy.artifacts.drivers.s3.wire import ack_at_once
@@ -44,6 +44,27 @@ from argosy.artifacts.protocol import (
 )
 
 T = TypeVar("T")
+
+
+def map_error(error: BaseException, where: str, endpoint: str = "") -> ArtifactError:
+    """Any failure of an S3 request in Argosy's tree: botocore's own exceptions through
+    `sdk.map_botocore`, every other one through `errors.map_transport`."""
+    if type(error).__module__.startswith("botocore"):
+        # botocore is in use (the error is its own): only then is sdk.py worth loading
+        from argosy.artifacts.drivers.s3.sdk import map_botocore
+
+        mapped = map_botocore(error, where)
+        if mapped is not None:
+            return mapped
+    return map_transport(error, where, endpoint)
+
+
+def _odd_date(value: Any) -> datetime:
+    """A Last-Modified in none of the forms S3 sends, by botocore's parser (`sdk.py`,
+    loaded for such a date only)."""
+    from argosy.artifacts.drivers.s3.sdk import parse_any_timestamp
+
+    return parse_any_timestamp(value)
 
 
 def _body(body: Body, size: int) -> Any:
@@ -247,8 +268,8 @@ class S3Driver:
     def _info_from_headers(key: str, size: int, head: Any) -> ObjectInfo:
         modified = head.get("Last-Modified")
         return ObjectInfo(key=key, size=size, etag=str(head.get("ETag", "")).strip('"'),
-                          modified=timestamp(modified).astimezone(UTC) if modified
-                          else datetime.now(UTC),
+                          modified=timestamp(modified, otherwise=_odd_date).astimezone(UTC)
+                          if modified else datetime.now(UTC),
                           metadata={k[11:].lower(): v for k, v in head.items()
                                     if k.lower().startswith("x-amz-meta-")})
 

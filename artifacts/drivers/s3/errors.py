@@ -1,10 +1,12 @@
-"""The S3 driver's one error table, and the mapping of every failure into Argosy's tree.
+"""The S3 driver's one error table, and the mapping of failures into Argosy's tree.
 
 Refusals (an S3 error code and an HTTP status) map through `ERROR_TABLE`, whichever path
 sent the request: botocore's (`sdk.py` hands its ClientError here) or the direct one.
 Transport failures of the direct path (`wire.py`), of urllib3 and http.client under
-botocore, and of the socket map here too; the modules of the latter are looked up only if
-loaded (importing them cost ~50 ms of a command's start). Nothing of the server's message
+botocore, and of the socket map here too (`map_transport`); the modules of the latter
+are looked up only if loaded (importing them cost ~50 ms of a command's start).
+botocore's own exceptions are mapped in `sdk.py`, the one module that imports botocore;
+`driver.map_error` sends each failure to the right one. Nothing of the server's message
 is repeated but the code: messages may quote a string-to-sign.
 """
 
@@ -77,7 +79,6 @@ ERROR_TABLE: dict[str, tuple[type[ArtifactError], str]] = {
 }
 
 
-
 def refused(code: str, status: int, message: str, where: str) -> ArtifactError:
     """The error for a server's refusal: by its code, else by its status."""
     code = code or str(status or "unknown")
@@ -104,18 +105,12 @@ def tls_failed(error: BaseException, where: str) -> ArtifactError:
                           code="TLSError")
 
 
-def map_error(error: BaseException, where: str, endpoint: str = "") -> ArtifactError:
-    """Translate one failure of botocore, or of urllib3 and http.client under the direct
-    path and a GET's body, into Argosy's tree; never leaks secrets. `endpoint` names the
-    server for failures that do not carry it (urllib3's)."""
+def map_transport(error: BaseException, where: str, endpoint: str = "") -> ArtifactError:
+    """Translate one failure of the direct path (`wire.py`), of urllib3 and http.client
+    under botocore and a GET's body, or of the socket, into Argosy's tree; never leaks
+    secrets. `endpoint` names the server for failures that do not carry it (urllib3's)."""
     if isinstance(error, ArtifactError):
         return error
-    if type(error).__module__.startswith("botocore"):
-        from argosy.artifacts.drivers.s3.sdk import map_botocore  # loaded only if in use
-
-        mapped = map_botocore(error, where)
-        if mapped is not None:
-            return mapped
     ssl, urllib3 = sys.modules.get("ssl"), sys.modules.get("urllib3")
     client = sys.modules.get("http.client")
     if ssl is not None and isinstance(error, ssl.SSLError) or urllib3 is not None and \
