@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from argosy.argo import keys
+from argosy.argo.location import Location
 from argosy.argo.names import (
     BUCKET_KINDS,
     DEFAULT_KEY_FORMAT,
@@ -34,7 +35,6 @@ from argosy.argo.names import DEFAULT_REPOSITORY_ANNOTATION as DEFAULT_ANNOTATIO
 from argosy.argo.template import (
     Artifact,
     Finding,
-    Location,
     Template,
     TemplateError,
     parse_arguments,

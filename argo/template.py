@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from argosy.argo import yamlpos
-from argosy.argo.names import FETCHABLE_KINDS, LOCATION_KINDS, STRATEGIES
+from argosy.argo.location import Location
+from argosy.argo.names import LOCATION_KINDS, STRATEGIES
 from argosy.artifacts.errors import InvalidSpec
 
 Locate = Callable[[str], int | None]  # a field path ("outputs.artifacts[0]") to its line
@@ -42,28 +43,6 @@ LOCATION_FIELDS: dict[str, frozenset[str]] = {
     "http": frozenset({"url", "headers", "auth"}),
     "raw": frozenset({"data"}),
 }
-
-
-@dataclass(frozen=True)
-class Location:
-    """One of Argo's location objects, as written (secret references unresolved)."""
-
-    kind: str
-    config: Mapping[str, Any] = field(hash=False)
-
-    @property
-    def key(self) -> str | None:
-        value = self.config.get("key")
-        return str(value) if value is not None else None
-
-    @property
-    def bucket(self) -> str | None:
-        value = self.config.get("bucket")
-        return str(value) if value else None
-
-    @property
-    def supported(self) -> bool:
-        return self.kind in FETCHABLE_KINDS
 
 
 @dataclass(frozen=True)

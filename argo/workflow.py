@@ -11,12 +11,23 @@ stay small in memory.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from argosy.argo.names import ARGO_GC_FINALIZER, COMPLETED_PHASES, LOCATION_KINDS
+from argosy.argo.location import Location, RepositoryMissing, Target, relocate
+from argosy.argo.names import (
+    ARGO_GC_FINALIZER,
+    COMPLETED_PHASES,
+    LOCATION_KINDS,
+    REPOSITORIES_CONFIGMAP,
+    REPOSITORY_KINDS,
+)
+from argosy.argo.repository import choose_entry
+from argosy.artifacts.errors import InvalidSpec
+
+ConfigMapReader = Callable[[str, str], Mapping[str, Any] | None]  # (namespace, name)
 
 FINALIZER = "argosy.io/artifact-gc"
 ARGO_FINALIZER = ARGO_GC_FINALIZER
@@ -177,3 +188,55 @@ def summary(workflow: Workflow) -> str:
     return json.dumps({"workflow": workflow.ref, "phase": workflow.phase,
                        "artifacts": len(workflow.artifacts),
                        "deleting": workflow.deleting})
+
+
+# -- where a workflow's artifacts are ---------------------------------------------------
+
+def entry_from_configmap(configmap: Mapping[str, Any], key: str | None,
+                         where: str) -> Mapping[str, Any]:
+    try:
+        return choose_entry(configmap, key, where=where,
+                            how_to_pick="set it, or artifactRepositoryRef.key")[1]
+    except InvalidSpec as error:
+        raise RepositoryMissing(str(error)) from None
+
+
+def recorded_repository(workflow: Workflow, read_configmap: ConfigMapReader, *,
+                        default: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """The repository entry the workflow wrote its artifacts with: inline in its status,
+    or the ConfigMap entry its `artifactRepositoryRef` names (the namespace's
+    `artifact-repositories` and its default annotation when it names none)."""
+    ref = workflow.repository
+    if ref.entry is not None:
+        return ref.entry
+    if ref.default and not ref.config_map:
+        if default is None:
+            raise RepositoryMissing(
+                f"{workflow.ref} used the Argo controller's default repository, which the "
+                "GC cannot see: give it with --default-repository FILE")
+        return default
+    namespace = ref.namespace or workflow.namespace
+    name = ref.config_map or REPOSITORIES_CONFIGMAP
+    configmap = read_configmap(namespace, name)
+    if configmap is None:
+        if ref.config_map is None and default is not None:
+            return default
+        raise RepositoryMissing(f"ConfigMap {namespace}/{name} not found (the repository of "
+                                f"{workflow.ref})")
+    return entry_from_configmap(configmap, ref.key, f"ConfigMap {namespace}/{name}")
+
+
+def entry_location(entry: Mapping[str, Any]) -> Location | None:
+    """A repository entry as the location its key-only artifacts are merged with."""
+    kinds = [k for k in REPOSITORY_KINDS if isinstance(entry.get(k), Mapping)]
+    return Location(kinds[0], entry[kinds[0]]) if len(kinds) == 1 else None
+
+
+def artifact_target(artifact: Artifact, entry: Callable[[], Mapping[str, Any]]) -> Target:
+    """Where a recorded artifact is (`entry`, the workflow's repository, is only read for
+    a key-only artifact)."""
+    if artifact.kind is None or not artifact.key:
+        raise InvalidSpec(f"artifact {artifact.id} records no storage location")
+    return relocate(Location(artifact.kind, artifact.location),
+                    lambda: entry_location(entry()), key=artifact.key,
+                    what=f"artifact {artifact.id}")

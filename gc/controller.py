@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from argosy.argo.kube import Kube, KubeError
+from argosy.argo.names import REPOSITORIES_CONFIGMAP as DEFAULT_CONFIGMAP
 from argosy.argo.resources import WORKFLOWS
 from argosy.argo.workflow import Workflow, parse_workflow
 from argosy.artifacts.protocol import Driver
@@ -28,7 +29,6 @@ from argosy.gc.deleter import Deleter
 from argosy.gc.events import EventRecorder
 from argosy.gc.informer import Informer
 from argosy.gc.leader import LeaderElector
-from argosy.gc.locations import DEFAULT_CONFIGMAP
 from argosy.gc.lookups import ClusterReader, PolicyBook
 from argosy.gc.metrics import Metrics
 from argosy.gc.outcome import Failure

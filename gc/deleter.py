@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from argosy.argo.location import Target
 from argosy.artifacts.errors import (
     AccessDenied,
     ArtifactError,
@@ -29,7 +30,6 @@ from argosy.artifacts.errors import (
 from argosy.artifacts.protocol import DeleteFailure, Driver
 from argosy.artifacts.retry import Retrier, RetryPolicy
 from argosy.artifacts.tree import BATCH, list_all
-from argosy.gc.locations import Target
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -18,13 +18,19 @@ from datetime import datetime
 from typing import Any
 
 from argosy.argo.kube import Kube, KubeConflict, KubeNotFound
+from argosy.argo.location import Target
 from argosy.argo.resources import WORKFLOWS
-from argosy.argo.workflow import FINALIZER, Workflow, parse_workflow
+from argosy.argo.workflow import (
+    FINALIZER,
+    Workflow,
+    artifact_target,
+    parse_workflow,
+    recorded_repository,
+)
 from argosy.artifacts.errors import ArtifactError
 from argosy.artifacts.protocol import Driver
 from argosy.gc.deleter import ArtifactOutcome, Deleter, LeadershipLost
 from argosy.gc.events import EventRecorder, workflow_ref
-from argosy.gc.locations import Target, repository_entry, resolve_target
 from argosy.gc.lookups import ClusterReader, PolicyBook
 from argosy.gc.metrics import Metrics
 from argosy.gc.outcome import ANNOTATION, Failure, GcRecord, Leak, encode_record, read_record
@@ -148,7 +154,7 @@ class Reconciler:
 
         def entry() -> Mapping[str, Any]:
             if not memo:
-                memo.append(repository_entry(wf, self.reader.configmap,
+                memo.append(recorded_repository(wf, self.reader.configmap,
                                              default=self.settings.default_repository))
             return memo[0]
         return entry
@@ -161,7 +167,7 @@ class Reconciler:
         for decision in due:  # resolving is cheap: the repository and drivers are cached
             artifact = decision.artifact
             try:
-                target = resolve_target(decision.artifact, entry)
+                target = artifact_target(decision.artifact, entry)
                 ready.append((decision, target, self.drivers.open(target, wf.namespace)))
             except ArtifactError as error:
                 outcomes.append((decision, ArtifactOutcome(artifact.id, artifact.key or "",
@@ -317,7 +323,7 @@ class Reconciler:
                 "source": decision.source.value if decision.source else None,
                 "reason": decision.reason}
             try:
-                target = resolve_target(decision.artifact, entry)
+                target = artifact_target(decision.artifact, entry)
                 key = target.key
                 line["url"] = target.url
                 line["prefix"] = key if key.endswith("/") else key + "/"

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from argosy.argo.location import Target
 from argosy.argo.repository import storage_for
 from argosy.argo.secrets import ApiSecrets
 from argosy.artifacts.connect import open_driver
@@ -28,7 +29,6 @@ from argosy.artifacts.errors import (
     TransientError,
 )
 from argosy.artifacts.protocol import Driver
-from argosy.gc.locations import Target
 
 SecretReader = Callable[[str, str], Mapping[str, bytes] | None]  # (namespace, name)
 _PER_ARTIFACT = frozenset({"key", "keyFormat"})

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from argosy.argo.location import Target
 from argosy.argo.names import DEFAULT_KEY_FORMAT, STORAGE_KINDS, Strategy
 from argosy.argo.repository import static_prefix
 from argosy.artifacts.errors import ArtifactError, NotFound
@@ -29,7 +30,6 @@ from argosy.artifacts.provenance import read_provenance
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.tree import BATCH, list_all
 from argosy.gc.deleter import LeadershipLost
-from argosy.gc.locations import Target
 
 log = logging.getLogger("argosy.gc")
 DELETABLE = {Strategy.ON_DELETION.value, Strategy.ON_COMPLETION.value}

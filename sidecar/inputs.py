@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from argosy.argo.location import Target
 from argosy.argo.template import Artifact, Template
 from argosy.artifacts import archive, tree
 from argosy.artifacts.directory import download_directory, range_reader
@@ -29,7 +30,7 @@ from argosy.artifacts.settings import TransferSettings
 from argosy.sidecar import placing
 from argosy.sidecar.httpfetch import fetch_http
 from argosy.sidecar.options import Layers
-from argosy.sidecar.resolve import Context, Target, open_driver, target_for
+from argosy.sidecar.resolve import Context, open_driver, target_for
 
 _HEAD = 512  # enough to tell tar, gzip, zstd and zip apart
 

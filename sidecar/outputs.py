@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from argosy.argo import keys
+from argosy.argo.location import Target
 from argosy.argo.template import Artifact, Template
 from argosy.artifacts.directory import upload_directory
 from argosy.artifacts.errors import ArtifactError, InvalidSpec
@@ -29,7 +30,6 @@ from argosy.sidecar import placing
 from argosy.sidecar.options import Layers
 from argosy.sidecar.resolve import (
     Context,
-    Target,
     open_driver,
     repository_location,
     target_for,

@@ -13,16 +13,17 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from argosy.argo import keys
 from argosy.argo import repository as repo
+from argosy.argo.location import Location, Target, relocate
 from argosy.argo.names import DEFAULT_KEY_FORMAT, STORAGE_KINDS
 from argosy.argo.secrets import FileSecrets
-from argosy.argo.template import Artifact, Location, Template
+from argosy.argo.template import Artifact, Template
 from argosy.artifacts.connect import open_driver as open_storage
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.protocol import Driver
@@ -38,22 +39,6 @@ class Context:
     created: datetime | None = None
     repository: Mapping[str, Any] | None = None  # a raw Argo entry, from --repository
     max_connections: int = 32
-
-
-@dataclass(frozen=True)
-class Target:
-    kind: str
-    bucket: str
-    key: str
-    config: Mapping[str, Any] = field(hash=False)  # the merged Argo location, as written
-
-    @property
-    def url(self) -> str:
-        return f"{self.kind}://{self.bucket}/{self.key}"
-
-    def location(self) -> dict[str, Any]:
-        """Argo's location object for this target (secret references, never values)."""
-        return {self.kind: {**self.config, "bucket": self.bucket, "key": self.key}}
 
 
 def repository_location(ctx: Context, template: Template, *,
@@ -96,28 +81,20 @@ def target_for(artifact: Artifact, *, ctx: Context, template: Template, fmt: str
                           "storage location")
     repo_loc, prefix = repository_location(ctx, template, want_prefix=output and not (
         own is not None and own.key))
-    if own is not None and own.bucket and not own.key and output and repo_loc is None:
-        raise InvalidSpec(f"{artifact.where} ({artifact.name}) names a bucket but no key, "
-                          "and there is no repository keyFormat to make one")
+    if repo_loc is None and not (own is not None and own.bucket):
+        raise InvalidSpec(f"{artifact.where} ({artifact.name}) has no location and there is "
+                          "no artifact repository (give --repository or an archiveLocation)")
     if own is not None and own.bucket:
         key = own.key
         if not key and output:  # Argo's rule: the keyFormat's key, in the artifact's bucket
+            if repo_loc is None:
+                raise InvalidSpec(f"{artifact.where} ({artifact.name}) names a bucket but no "
+                                  "key, and there is no repository keyFormat to make one")
             key = keys.output_key(prefix, artifact.name, artifact.path, fmt)
         if not key:
             raise InvalidSpec(f"{artifact.where}.{own.kind}.key: input {artifact.name} names "
                               "a bucket but no key")
-        return Target(own.kind, own.bucket, key, _without(own.config))
-    if repo_loc is None:
-        raise InvalidSpec(f"{artifact.where} ({artifact.name}) has no location and there is "
-                          "no artifact repository (give --repository or an archiveLocation)")
-    if own is not None and own.kind != repo_loc.kind:
-        raise InvalidSpec(f"{artifact.where} ({artifact.name}) is a key-only {own.kind} "
-                          f"artifact but the repository is {repo_loc.kind}")
-    config = {**_without(repo_loc.config), **_without(own.config if own else {})}
-    bucket = str(repo_loc.config.get("bucket") or "")
-    if not bucket:
-        raise InvalidSpec(f"the artifact repository ({repo_loc.kind}) names no bucket")
-    if own is not None and own.key:
+    elif own is not None and own.key:
         key = keys.expand(own.key, ctx.variables, created=ctx.created,
                           what=f"{artifact.where}.{own.kind}.key")
     elif output:
@@ -125,11 +102,7 @@ def target_for(artifact: Artifact, *, ctx: Context, template: Template, fmt: str
     else:
         raise InvalidSpec(f"{artifact.where} ({artifact.name}) is an input with no key: "
                           "its location must come from `from:` (resolved by the engine)")
-    return Target(repo_loc.kind, bucket, key, config)
-
-
-def _without(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in ("key", "keyFormat")}
+    return relocate(own, lambda: repo_loc, key=key, what=f"{artifact.where} ({artifact.name})")
 
 
 def open_driver(target: Target, ctx: Context) -> Driver:

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from argosy.argo.location import Target
 from argosy.argo.repository import addressing_style
-from argosy.argo.workflow import Artifact
-from argosy.gc.locations import resolve_target
+from argosy.argo.workflow import Artifact, artifact_target
 from argosy.gc.storage import DriverFactory
-from argosy.sidecar.resolve import Context, Target, open_driver
+from argosy.sidecar.resolve import Context, open_driver
 
 KEYS = {"accessKeySecret": {"name": "s3-creds", "key": "accessKey"},
         "secretKeySecret": {"name": "s3-creds", "key": "secretKey"}}
@@ -45,7 +45,7 @@ def _gc_url(entry: dict[str, Any]) -> str | None:
         return {"accessKey": b"AK", "secretKey": b"SK"}
 
     artifact = Artifact("node", "out", "s3", {"key": "wf/out.tgz"})
-    target = resolve_target(artifact, lambda: {"s3": {"bucket": "my-bucket", **entry, **KEYS}})
+    target = artifact_target(artifact, lambda: {"s3": {"bucket": "my-bucket", **entry, **KEYS}})
     driver = DriverFactory(secret).open(target, "team")
     return driver.bucket_url  # type: ignore[attr-defined, no-any-return]
 

@@ -263,7 +263,7 @@ def test_a_damaged_record_reads_as_empty_so_work_is_redone_not_skipped() -> None
 ])
 def test_a_repository_configmap_the_gc_cannot_use_is_reported_by_name(
         data: dict[str, str], annotations: dict[str, str], message: str) -> None:
-    from argosy.gc.locations import RepositoryMissing, entry_from_configmap
+    from argosy.argo.workflow import RepositoryMissing, entry_from_configmap
 
     configmap = {"metadata": {"annotations": annotations}, "data": data}
     with pytest.raises(RepositoryMissing, match=message) as caught:
@@ -272,7 +272,7 @@ def test_a_repository_configmap_the_gc_cannot_use_is_reported_by_name(
 
 
 def test_the_gc_takes_the_annotated_default_repository_of_several() -> None:
-    from argosy.gc.locations import entry_from_configmap
+    from argosy.argo.workflow import entry_from_configmap
 
     configmap = {"metadata": {"annotations": {
         "workflows.argoproj.io/default-artifact-repository": "b"}},

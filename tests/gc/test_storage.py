@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from argosy.argo.location import Target
 from argosy.artifacts.protocol import Driver
-from argosy.gc.locations import Target
 from argosy.gc.storage import DriverFactory, StorageSettings
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from argosy.argo.template import Artifact, Location
+from argosy.argo.location import Location
+from argosy.argo.template import Artifact
 from argosy.artifacts.errors import InvalidSpec
 from argosy.sidecar.httpfetch import fetch_http
 from tests.sidecar.pods import secrets

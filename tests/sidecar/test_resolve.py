@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from argosy.argo.location import Target
 from argosy.argo.template import parse_template
 from argosy.artifacts.errors import InvalidSpec
-from argosy.sidecar.resolve import Context, DriverCache, Target, target_for
+from argosy.sidecar.resolve import Context, DriverCache, target_for
 
 CTX = Context(variables={"workflow.name": "wf", "pod.name": "pod"},
               secrets_dir=Path("/nonexistent"), local_root="/nonexistent",

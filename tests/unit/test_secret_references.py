@@ -18,9 +18,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from argosy.argo import repository, secrets
+from argosy.argo.location import Target
 from argosy.argo.secrets import ApiSecrets, FileSecrets
 from argosy.artifacts.errors import InvalidSpec
-from argosy.gc.locations import Target
 from argosy.gc.storage import DriverFactory
 from argosy.repo_check import check_entry
 from argosy.repo_probe import ProbeSettings

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from argosy.argo.location import Target
 from argosy.artifacts.drivers.oss import OssSettings
 from argosy.artifacts.drivers.s3 import S3Settings
 from argosy.artifacts.errors import InvalidSpec, redact_url
-from argosy.gc.locations import Target
 from argosy.gc.storage import DriverFactory
 
 
