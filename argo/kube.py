@@ -32,14 +32,13 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import urllib3
 from kubernetes import client, config
 
-from argosy.argo.resources import SECRETS, Resource
+from argosy.argo.resources import SA_NAMESPACE, SECRETS, Resource
 from argosy.artifacts.errors import (
     AccessDenied,
     ArtifactError,
@@ -53,7 +52,6 @@ from argosy.artifacts.errors import (
 
 JsonDict = dict[str, Any]
 MERGE = "application/merge-patch+json"
-SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 class KubeError(ArtifactError):

@@ -4,7 +4,11 @@ the template reader and the GC's planning use these names without loading the cl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
+
+# a pod's own namespace, as its service account sees it
+SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 @dataclass(frozen=True)

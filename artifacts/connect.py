@@ -9,6 +9,8 @@ Argo entry into these settings is the Argo layer's job.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from argosy.artifacts.errors import InvalidSpec
@@ -75,6 +77,16 @@ class LocalStorage:
 
 
 Storage = S3Storage | OssStorage | LocalStorage
+
+
+def default_local_root(env: Mapping[str, str]) -> str:
+    """Where local repositories live when none is named: ARGOSY_LOCAL_ROOT, else the
+    user's data folder ($XDG_DATA_HOME or ~/.local/share, then /argosy)."""
+    if env.get("ARGOSY_LOCAL_ROOT"):
+        return env["ARGOSY_LOCAL_ROOT"]
+    data_home = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                          "share")
+    return os.path.join(data_home, "argosy")
 
 
 def scheme_of(storage: Storage) -> str:

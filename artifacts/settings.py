@@ -15,6 +15,7 @@ Child processes: none; the data path is threads in this process.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from argosy.artifacts.errors import InvalidSpec
@@ -74,3 +75,9 @@ class TransferSettings:
         while -(-size // part) > MAX_PARTS:
             part *= 2
         return part
+
+
+def direct_io_asked(env: Mapping[str, str]) -> bool:
+    """ARGOSY_DIRECT_IO=1 (or true/yes/on): write downloads with O_DIRECT, e.g. in a pod
+    whose memory limit should not carry the download's page cache (CLI and sidecar)."""
+    return env.get("ARGOSY_DIRECT_IO", "").strip().lower() in ("1", "true", "yes", "on")

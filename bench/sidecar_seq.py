@@ -3,7 +3,7 @@ bench/sidecar.py): Argo's order, without the start-up of one process per input.
 
     python -m bench.sidecar_seq INIT-ARGS...    (the arguments `argosy init` takes)
 
-It reads the pod exactly as `argosy init` does (argosy.pod.context) and calls the same
+It reads the pod exactly as `argosy init` does (argosy.sidecar.context.load) and calls the same
 fetch_inputs with artifact_concurrency=1 and the settings `argosy init` gives a single
 input (all parts in flight for it), so each input moves as fast as it would alone and
 only the overlap between inputs is taken away. Writes inputs.json like init, prints
@@ -17,18 +17,20 @@ import os
 import sys
 import time
 
-from argosy import pod
 from argosy.main import parser
+from argosy.pod import options
 from argosy.sidecar import report
+from argosy.sidecar.context import load, transfer_settings
 from argosy.sidecar.inputs import fetch_inputs
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(["init", *argv])
-    ctx, template, layers = pod.context(args, os.environ)
+    pod = load(options(args), os.environ)
+    template = pod.template
     t0 = time.perf_counter()
-    results = fetch_inputs(template, ctx=ctx, layers=layers, root=args.root,
-                           settings=pod.transfer_settings(1), artifact_concurrency=1)
+    results = fetch_inputs(template, ctx=pod.ctx, layers=pod.layers, root=args.root,
+                           settings=transfer_settings(1, os.environ), artifact_concurrency=1)
     seconds = time.perf_counter() - t0
     report.write_json(args.var_dir / "inputs.json",
                       report.inputs_document(results, template=template.name))

@@ -281,3 +281,10 @@ def rm(cfg: Config) -> int:
     _say(cfg, f"deleted {deleted} object(s) under {loc}" if cfg.args.recursive
          else f"deleted {loc}")
     return 1 if failures else 0
+
+
+def demo(cfg: Config) -> int:
+    """`argosy demo`: the round trip and the workflows, on this machine alone."""
+    from argosy.demo.roundtrip import run
+
+    return run(cfg.args, cfg.env, settings=cfg.transfer())

@@ -18,13 +18,13 @@ from typing import Any, cast
 
 from argosy.argo import repository as repo
 from argosy.artifacts import connect
-from argosy.artifacts.connect import OssStorage, S3Storage
+from argosy.artifacts.connect import OssStorage, S3Storage, default_local_root
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.location import Location
 from argosy.artifacts.protocol import Driver
 from argosy.artifacts.resume import CheckpointStore
 from argosy.artifacts.retry import RetryPolicy
-from argosy.artifacts.settings import MiB, TransferSettings
+from argosy.artifacts.settings import MiB, TransferSettings, direct_io_asked
 
 
 class _Deferred:
@@ -35,20 +35,6 @@ class _Deferred:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._future.result(), name)
-
-
-def default_local_root(env: Mapping[str, str]) -> str:
-    if env.get("ARGOSY_LOCAL_ROOT"):
-        return env["ARGOSY_LOCAL_ROOT"]
-    data_home = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local",
-                                                          "share")
-    return os.path.join(data_home, "argosy")
-
-
-def direct_io_asked(env: Mapping[str, str]) -> bool:
-    """ARGOSY_DIRECT_IO=1 (or true/yes/on): write downloads with O_DIRECT, e.g. in a pod
-    whose memory limit should not carry the download's page cache (CLI and sidecar)."""
-    return env.get("ARGOSY_DIRECT_IO", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass

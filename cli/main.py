@@ -113,7 +113,7 @@ def _stat(sub: Subparsers) -> None:
 
 
 def _demo(sub: Subparsers) -> None:
-    p = _object_command(sub, "demo", "argosy.demo:run",
+    p = _object_command(sub, "demo", "argosy.commands:demo",
                         "round-trip a file and a folder through an in-process S3, run Argo "
                         "example workflows on this machine, and garbage-collect their "
                         "artifacts")
@@ -206,7 +206,7 @@ def _lint(sub: Subparsers) -> None:
 
 
 def _gc(sub: Subparsers) -> None:
-    from argosy.gc import command as gc_command
+    from argosy import gc_command
 
     help_text = "the artifact GC controller (argosy.gc): deletes artifacts by policy"
     p = sub.add_parser("gc", help=help_text, description=help_text)

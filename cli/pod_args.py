@@ -1,5 +1,5 @@
 """The arguments of `argosy init`, `wait` and `emissary`, kept apart from their code: the
-command line is built on every start, and importing the sidecar (`argosy.pod`) just to
+command line is built on every start, and importing the sidecar (`argosy.sidecar.steps`) just to
 describe these commands cost every other command 25-40 ms."""
 
 from __future__ import annotations

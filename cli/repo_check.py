@@ -26,8 +26,9 @@ from argosy.argo.names import REPOSITORY_KINDS
 from argosy.argo.repository import parse_entry, repository_driver, static_prefix
 from argosy.argo.secrets import DEFAULT_SECRETS_DIR, ApiSecrets, FileSecrets, SecretSource
 from argosy.argo.secrets import read as read_secret
+from argosy.artifacts.connect import default_local_root
 from argosy.artifacts.errors import ArtifactError, InvalidSpec, NotFound
-from argosy.config import Config, default_local_root
+from argosy.config import Config
 from argosy.repo_probe import FAIL, PROBES, SKIPPED, Outcome, ProbeSettings, probe
 
 _KINDS = REPOSITORY_KINDS

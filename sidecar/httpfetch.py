@@ -26,10 +26,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.client import HTTPResponse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from argosy.argo import secrets
+from argosy.argo.template import Artifact
 from argosy.artifacts import archive
 from argosy.artifacts.archive.codecs import peek
 from argosy.artifacts.checksum import crc32c, to_hex
@@ -42,10 +43,7 @@ from argosy.artifacts.errors import (
     redact_url,
 )
 from argosy.sidecar import placing
-
-if TYPE_CHECKING:
-    from argosy.argo.template import Artifact
-    from argosy.sidecar.inputs import InputResult
+from argosy.sidecar.results import InputResult
 
 _CHUNK = 1 << 20
 TIMEOUT = 60.0  # seconds without a byte before the fetch fails
@@ -223,8 +221,6 @@ def fetch_http(artifact: Artifact, dest: Path, *, secrets_dir: Path,
                include: Sequence[str]) -> InputResult:
     """Stream the body straight into the extractor when its first bytes say it is a tar
     (gzip, zstd or plain), else into a temp file renamed into place: one pass either way."""
-    from argosy.sidecar.inputs import InputResult
-
     assert artifact.location is not None
     get = request_for(artifact.location.config, secrets_dir, f"{artifact.where}.http")
     response = _open(get, artifact.name)

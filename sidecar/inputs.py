@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -31,21 +31,9 @@ from argosy.sidecar import placing
 from argosy.sidecar.httpfetch import fetch_http
 from argosy.sidecar.options import Layers
 from argosy.sidecar.resolve import Context, open_driver, target_for
+from argosy.sidecar.results import InputResult
 
 _HEAD = 512  # enough to tell tar, gzip, zstd and zip apart
-
-
-@dataclass(frozen=True)
-class InputResult:
-    name: str
-    status: str  # downloaded | missing-optional | failed
-    path: str
-    url: str = ""
-    size: int = 0
-    checksum: str | None = None
-    archive: str = ""
-    seconds: float = 0.0
-    reason: str = ""
 
 
 def _fetch_stored(artifact: Artifact, target: Target, driver: Driver, dest: Path, *,

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from argosy.argo import keys
 from argosy.argo.location import Target
@@ -34,22 +33,9 @@ from argosy.sidecar.resolve import (
     repository_location,
     target_for,
 )
+from argosy.sidecar.results import OutputResult
 
 LOGS_NAME = "main-logs"  # the name Argo gives the archived log of the main container
-
-
-@dataclass(frozen=True)
-class OutputResult:
-    name: str
-    status: str  # uploaded | skipped | missing-optional | failed
-    path: str
-    reason: str = ""
-    url: str = ""
-    location: Mapping[str, Any] = field(default_factory=dict)
-    size: int = 0
-    checksum: str | None = None
-    archive: str = ""
-    seconds: float = 0.0
 
 
 def output_format(artifact: Artifact, layers: Layers) -> tuple[str, int | None]:

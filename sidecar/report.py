@@ -17,8 +17,7 @@ from typing import Any
 
 from argosy.argo.template import Template
 from argosy.artifacts.errors import LocalIOError
-from argosy.sidecar.inputs import InputResult
-from argosy.sidecar.outputs import OutputResult
+from argosy.sidecar.results import InputResult, OutputResult
 
 API_VERSION = "argosy.io/v1"
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from argosy import demo_spec as spec
 from argosy.artifacts.errors import InvalidSpec
-from argosy.demo_engine import Engine, Pod, PodResult, StepFailed
-from argosy.demo_pod import recorded_outputs
-from argosy.demo_report import rate, size
-from argosy.demo_storage import remote_storage, s3_storage
+from argosy.demo import spec
+from argosy.demo.engine import Engine, Pod, PodResult, StepFailed
+from argosy.demo.pod import recorded_outputs
+from argosy.demo.report import rate, size
+from argosy.demo.storage import remote_storage, s3_storage
 from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, s3_driver, unique_bucket
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from argosy.artifacts.errors import InvalidSpec
-from argosy.sidecar.sandbox import (
+from argosy.demo.sandbox import (
     Sandbox,
     SandboxUnavailable,
     launcher,
@@ -186,7 +186,7 @@ def test_paths_the_sandbox_cannot_own_are_refused(path: str) -> None:
 def test_the_launcher_runs_this_python(tmp_path: Path) -> None:
     argv = launcher(Sandbox(tmp_path, ("tmp", "mnt")), ["cat", "/tmp/x"], mode="rewrite")
 
-    assert argv == [sys.executable, "-m", "argosy.sidecar.sandbox", "--root", str(tmp_path),
+    assert argv == [sys.executable, "-m", "argosy.demo.sandbox", "--root", str(tmp_path),
                     "--bind", "tmp", "--bind", "mnt", "--mode", "rewrite", "--",
                     "cat", "/tmp/x"]
 

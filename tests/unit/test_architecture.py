@@ -21,9 +21,9 @@ LAYERS = {"artifacts": "argosy.artifacts", "argo": "argosy.argo", "sidecar": "ar
           "gc": "argosy.gc", "testing": "argosy.testing", "cli": "argosy"}
 COMMAND_LAYER = {"argosy.__main__", "argosy.main", "argosy.commands", "argosy.config",
                  "argosy.demo", "argosy.pod", "argosy.pod_args", "argosy.lint_command",
-                 "argosy.progress", "argosy.workflow_demo", "argosy.demo_spec",
-                 "argosy.demo_engine", "argosy.demo_pod", "argosy.demo_storage",
-                 "argosy.demo_gc", "argosy.demo_report",
+                 "argosy.progress", "argosy.demo.workflows", "argosy.demo.spec",
+                 "argosy.demo.engine", "argosy.demo.pod", "argosy.demo.storage",
+                 "argosy.demo.gc", "argosy.demo.report",
                  "argosy.repo_check", "argosy.repo_probe"}
 SDK_HOMES = {
     "boto3": {"argosy.artifacts.drivers.s3.sdk"},

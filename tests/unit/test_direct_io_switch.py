@@ -9,7 +9,7 @@ import pytest
 
 from argosy.artifacts.settings import TransferSettings
 from argosy.config import Config
-from argosy.pod import transfer_settings
+from argosy.sidecar.context import transfer_settings
 
 
 def _cli(direct_io: bool, env: dict[str, str]) -> TransferSettings:

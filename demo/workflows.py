@@ -4,7 +4,7 @@
 Why: the demo should show the job Argosy exists for, artifacts moving between the pods
 of an Argo workflow, with no cluster and no outside server. Every pod runs as Argo runs
 it, as separate processes (`argosy init`, then `argosy wait` beside `argosy emissary`),
-each step in its own sandbox (`argosy.sidecar.sandbox`: its /tmp is its own), the
+each step in its own sandbox (`argosy.demo.sandbox`: its /tmp is its own), the
 artifacts going through the embedded S3 server (or a real endpoint with `--endpoint
 --bucket`). What moved is printed from the sidecar's own reports. Last, the GC
 controller runs one pass against a Kubernetes test API holding the finished Workflows
@@ -13,6 +13,7 @@ and the namespace's ArtifactGCPolicy, and the bucket is listed before and after.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -26,15 +27,14 @@ from pathlib import Path
 
 import yaml
 
-from argosy import demo_report as show
 from argosy.artifacts.errors import InvalidSpec
-from argosy.config import Config
-from argosy.demo_engine import Engine, PodResult, Run, StepFailed
-from argosy.demo_gc import NAMESPACE, POLICY_SPEC, GcOutcome, collect, missing_modules
-from argosy.demo_pod import PodSettings, ProcessRunner
-from argosy.demo_spec import Workflow, parse_workflow
-from argosy.demo_storage import KEY_FORMAT, DemoStorage, embedded_s3, remote_storage
-from argosy.sidecar.sandbox import Sandbox, launcher
+from argosy.demo import report as show
+from argosy.demo.engine import Engine, PodResult, Run, StepFailed
+from argosy.demo.gc import NAMESPACE, POLICY_SPEC, GcOutcome, collect, missing_modules
+from argosy.demo.pod import PodSettings, ProcessRunner
+from argosy.demo.sandbox import Sandbox, launcher
+from argosy.demo.spec import Workflow, parse_workflow
+from argosy.demo.storage import KEY_FORMAT, DemoStorage, embedded_s3, remote_storage
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEFAULT_WORKFLOWS = ("argo/artifact-passing.yaml", "directory-passing.yaml")
@@ -79,9 +79,9 @@ def _workdir(given: str | None, keep: bool) -> Iterator[Path]:
 
 
 @contextmanager
-def _storage(cfg: Config) -> Iterator[DemoStorage]:
-    remote = remote_storage(endpoint=cfg.args.endpoint, bucket=cfg.args.bucket,
-                            region=cfg.args.region, env=cfg.env)
+def _storage(args: argparse.Namespace, env: Mapping[str, str]) -> Iterator[DemoStorage]:
+    remote = remote_storage(endpoint=args.endpoint, bucket=args.bucket,
+                            region=args.region, env=env)
     if remote is not None:
         yield remote
         return
@@ -153,16 +153,16 @@ def print_gc(outcome: GcOutcome, url: str) -> None:
         print(f"    left: {url}{obj.key}")
 
 
-def run(cfg: Config) -> int:
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Exit 0 when every workflow succeeded and the GC left none of their objects."""
-    args = cfg.args
     workflows = load(workflow_files(args.workflow))
-    mode = args.sandbox or cfg.env.get("ARGOSY_SANDBOX") or "auto"
+    mode = args.sandbox or env.get("ARGOSY_SANDBOX") or "auto"
     started = datetime.now(UTC)
-    with _workdir(args.workdir, args.keep) as workdir, _storage(cfg) as storage:
+    with _workdir(args.workdir, args.keep) as workdir, _storage(args, env) as storage:
         repository, secrets_dir = storage.write(workdir / "repository")
         driver = storage.driver(secrets_dir)
-        env = pod_env(cfg.env, secrets_dir=secrets_dir, workdir=workdir, storage=storage)
+        pod_environment = pod_env(env, secrets_dir=secrets_dir, workdir=workdir,
+                                  storage=storage)
         where = "embedded S3 (moto, in this process)" if storage.embedded else storage.endpoint
         kept = "" if args.workdir or args.keep else " (removed at the end; --keep keeps it)"
         print(f"argosy demo: workflows on this machine; artifacts in {storage.url} "
@@ -173,7 +173,8 @@ def run(cfg: Config) -> int:
             print(f"workflow {workflow.name} ({workflow.source})", flush=True)
             t0 = time.monotonic()
             settings = PodSettings(workdir=workdir / workflow.name, repository=repository,
-                                   env=env, sandbox_mode=mode, timeout=args.step_timeout,
+                                   env=pod_environment, sandbox_mode=mode,
+                                   timeout=args.step_timeout,
                                    python=sys.executable)
             run_record = run_workflow(workflow, storage, settings)
             runs.append(run_record)
@@ -191,7 +192,7 @@ def run(cfg: Config) -> int:
         print("artifact GC: the finished Workflows, their repository and the namespace's "
               "policy in a Kubernetes test API, then one pass of the controller", flush=True)
         outcome = collect(runs, storage, driver, folder=workdir, python=sys.executable,
-                          env=env, started=started)
+                          env=pod_environment, started=started)
         print(f"  Kubernetes test API at {outcome.api}, namespace {NAMESPACE}")
         print_gc(outcome, storage.url)
         return 0 if ok and outcome.code == 0 and not outcome.after and outcome.before \

@@ -3,7 +3,7 @@
 
 Each pod gets a folder W: `W/template.json` (what Argo passes as ARGO_TEMPLATE),
 `W/sandbox/` (the main container's filesystem: `/tmp/x` is `W/sandbox/tmp/x`, through
-`argosy.sidecar.sandbox`; init and wait reach it with `--root`, like Argo's
+`argosy.demo.sandbox`; init and wait reach it with `--root`, like Argo's
 /mainctrfs), `W/var/` (the var dir the emissary and wait share; the sidecar's reports
 `inputs.json` and `outputs.json` land there) and one log per process (`W/init.log`,
 `W/wait.log`, `W/main.log`). Pod variables reach the sidecar as Argo's environment
@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from argosy.argo.template import parse_template
-from argosy.demo_engine import Pod, PodResult
-from argosy.demo_spec import SCRIPT_PATH
+from argosy.demo.engine import Pod, PodResult
+from argosy.demo.sandbox import Sandbox, launcher, tops_of
+from argosy.demo.spec import SCRIPT_PATH
 from argosy.sidecar import placing, report
-from argosy.sidecar.outputs import OutputResult
-from argosy.sidecar.sandbox import Sandbox, launcher, tops_of
+from argosy.sidecar.results import OutputResult
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 

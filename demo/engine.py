@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from argosy import demo_spec as spec
 from argosy.argo import keys
 from argosy.artifacts.errors import PermanentError
+from argosy.demo import spec
 
 Raw = Mapping[str, Any]
 

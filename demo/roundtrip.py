@@ -8,19 +8,20 @@ download, and recomputed independently from the local bytes.
 
 from __future__ import annotations
 
+import argparse
 import filecmp
 import os
 import socket
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from argosy.artifacts import download, tree, upload
 from argosy.artifacts.checksum import crc32c, to_hex
 from argosy.artifacts.drivers.s3 import S3Driver, S3Settings
 from argosy.artifacts.errors import LocalIOError
-from argosy.artifacts.settings import MiB
-from argosy.config import Config
+from argosy.artifacts.settings import MiB, TransferSettings
 
 
 def _free_port() -> int:
@@ -52,26 +53,27 @@ def _make_tree(root: Path) -> int:
     return count + 2
 
 
-def run(cfg: Config) -> int:
+def run(args: argparse.Namespace, env: Mapping[str, str], *,
+        settings: TransferSettings) -> int:
+    """The round trip, then the workflows (`workflows.run`); exit 0 when all held."""
     import logging
 
     from moto.server import ThreadedMotoServer
 
-    from argosy import workflow_demo
+    from argosy.demo import workflows as workflow_demo
 
-    if cfg.args.workdir:
+    if args.workdir:
         try:
-            Path(cfg.args.workdir).mkdir(parents=True, exist_ok=True)
+            Path(args.workdir).mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise LocalIOError(f"cannot create the work folder {cfg.args.workdir}: "
+            raise LocalIOError(f"cannot create the work folder {args.workdir}: "
                                f"{error.strerror}") from None
-    if getattr(cfg.args, "workflows_only", False):
-        return workflow_demo.run(cfg)
+    if getattr(args, "workflows_only", False):
+        return workflow_demo.run(args, env)
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    size_mib = cfg.args.size
-    settings = cfg.transfer()
+    size_mib = args.size
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -80,7 +82,7 @@ def run(cfg: Config) -> int:
                                      access_key="demo", secret_key="demo-secret",
                                      addressing_style="path"), "argosy-demo")
         driver.create_bucket()
-        with tempfile.TemporaryDirectory(dir=cfg.args.workdir, prefix="argosy-demo-") as tmp:
+        with tempfile.TemporaryDirectory(dir=args.workdir, prefix="argosy-demo-") as tmp:
             work = Path(tmp)
             print(f"argosy demo: in-process S3 (moto) at http://127.0.0.1:{port}, "
                   f"bucket argosy-demo, work folder {work}")
@@ -135,11 +137,11 @@ def run(cfg: Config) -> int:
               "GET: its MiB/s are no benchmark; see bench/ for Ceph RGW figures)")
         ok = same and tree_same and down.verified and local_crc == down.checksum \
             and tdown.verified == files
-        if not ok or getattr(cfg.args, "no_workflows", False):
+        if not ok or getattr(args, "no_workflows", False):
             return 0 if ok else 1
     finally:
         server.stop()
-    return workflow_demo.run(cfg)
+    return workflow_demo.run(args, env)
 
 
 def _identical(compare: filecmp.dircmp[str]) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from argosy.demo_engine import PodResult
+from argosy.demo.engine import PodResult
 
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 

@@ -22,8 +22,8 @@ from typing import Any
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.protocol import Driver, ObjectInfo
 from argosy.artifacts.tree import list_all
-from argosy.demo_engine import Run
-from argosy.demo_storage import REPO_KEY, DemoStorage
+from argosy.demo.engine import Run
+from argosy.demo.storage import REPO_KEY, DemoStorage
 
 NAMESPACE = "argosy-demo"
 POLICY_SPEC: Mapping[str, Any] = {"strategy": "OnWorkflowCompletion"}

@@ -5,7 +5,7 @@ file. Argosy's local engine (`argosy demo`) runs several steps on one machine; e
 see its own `/tmp`, written by `argosy init` and read back by `argosy wait` under
 `--root ROOT` (Argo's `/mainctrfs`), and none may touch the host's `/tmp`.
 
-How: on Linux the launcher (`python -m argosy.sidecar.sandbox --root ROOT --bind tmp --
+How: on Linux the launcher (`python -m argosy.demo.sandbox --root ROOT --bind tmp --
 CMD...`) enters new user and mount namespaces (no privilege needed where user
 namespaces are allowed), makes every mount private so nothing leaks back to the host,
 assembles a view of `/` in which each top-level folder the step's artifacts use is
@@ -83,7 +83,7 @@ def check_top(top: str) -> None:
 def launcher(sandbox: Sandbox, command: Sequence[str], *, mode: str | None = None,
              workdir: str | None = None, python: str = sys.executable) -> list[str]:
     """The argv that runs `command` inside `sandbox`, for the emissary to start."""
-    argv = [python, "-m", "argosy.sidecar.sandbox", "--root", str(sandbox.root)]
+    argv = [python, "-m", "argosy.demo.sandbox", "--root", str(sandbox.root)]
     for top in sandbox.tops:
         argv += ["--bind", top]
     if mode:
@@ -277,7 +277,7 @@ def _exec(argv: list[str], workdir: str) -> int:
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    parser = argparse.ArgumentParser(prog="python -m argosy.sidecar.sandbox",
+    parser = argparse.ArgumentParser(prog="python -m argosy.demo.sandbox",
                                      description="Run a command with ROOT/<top> as /<top>.")
     parser.add_argument("--root", required=True, type=Path)
     parser.add_argument("--bind", action="append", default=[], metavar="TOP",
