@@ -126,7 +126,7 @@ def _fetch(driver: Driver, info: ObjectInfo, span: _Span, retrier: Retrier,
     stream = opened
     while position <= end:
         if stream is None:
-            stream = retrier.call(lambda: driver.read(info.key, start=position, end=end,
+            stream = retrier.call(lambda: driver.read(info.key, start=position, end=end,  # noqa: B023 - called in this iteration
                                                       if_match=info.etag),
                                   what=f"read {driver.url(info.key)} at {position}")
         try:
@@ -286,9 +286,9 @@ def _download(driver: Driver, info: ObjectInfo, target: Path, *, settings: Trans
         def one(span: _Span, buffer: Any) -> list[tuple[int, int]]:
             opened = handoff.pop() if span.start == 0 and handoff else None
             crcs = _fetch(driver, info, span, retrier, sink, buffer, opened=opened)
-            for crc, (start, length) in zip(crcs, span.pieces()):
+            for crc, (start, length) in zip(crcs, span.pieces(), strict=False):
                 _check_piece(url, record, part_size, start, length, crc)
-            return [(crc, length) for crc, (_, length) in zip(crcs, span.pieces())]
+            return [(crc, length) for crc, (_, length) in zip(crcs, span.pieces(), strict=False)]
 
         def pooled(span: _Span) -> list[tuple[int, int]]:
             return one(span, thread_buffer())

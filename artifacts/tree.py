@@ -46,7 +46,7 @@ def list_all(driver: Driver, prefix: str, *,
     retrier = retrier or Retrier()
     token: str | None = None
     while True:
-        page = retrier.call(lambda: driver.list(prefix, token=token),
+        page = retrier.call(lambda: driver.list(prefix, token=token),  # noqa: B023 - called in this iteration
                             what=f"list {driver.url(prefix)}")
         yield from page.objects
         if not page.next_token:
@@ -74,7 +74,7 @@ def delete_keys(driver: Driver, keys: Iterator[str], *, concurrency: int = 4,
                 batch = []
         if batch:
             batches.append(batch)
-        for batch_keys, result in zip(batches, pool.map(one, batches)):
+        for batch_keys, result in zip(batches, pool.map(one, batches), strict=False):
             failures += result
             deleted += len(batch_keys) - len(result)
     return deleted, failures
@@ -140,7 +140,7 @@ def upload_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
     with ThreadPoolExecutor(settings.file_concurrency, thread_name_prefix="argosy-file") as pool:
         results = list(pool.map(one, items))
     if manifest:
-        for (_, rel), result in zip(items, results):
+        for (_, rel), result in zip(items, results, strict=False):
             if result.record is None:
                 raise IntegrityError(f"{result.url}: no checksum record, so the tree "
                                      "manifest cannot vouch for it")

@@ -17,8 +17,8 @@ import os
 import sys
 import time
 
+from argosy.commands.pod import options
 from argosy.main import parser
-from argosy.pod import options
 from argosy.sidecar import report
 from argosy.sidecar.context import load, transfer_settings
 from argosy.sidecar.inputs import fetch_inputs

@@ -68,7 +68,7 @@ def _object_command(sub: Subparsers, name: str, target: str,
 
 
 def _cp(sub: Subparsers) -> None:
-    p = _object_command(sub, "cp", "argosy.commands:cp",
+    p = _object_command(sub, "cp", "argosy.commands.objects:cp",
                         "copy a file, stream or folder to or from a URL")
     p.add_argument("src")
     p.add_argument("dst")
@@ -85,7 +85,8 @@ def _cp(sub: Subparsers) -> None:
 
 
 def _ls(sub: Subparsers) -> None:
-    p = _object_command(sub, "ls", "argosy.commands:ls", "list objects: SIZE  MODIFIED  URL")
+    p = _object_command(sub, "ls", "argosy.commands.objects:ls",
+                        "list objects: SIZE  MODIFIED  URL")
     p.add_argument("url")
     p.add_argument("-r", "--recursive", action="store_true")
     p.add_argument("--json", action="store_true", help="JSON lines")
@@ -94,26 +95,26 @@ def _ls(sub: Subparsers) -> None:
 
 
 def _rm(sub: Subparsers) -> None:
-    p = _object_command(sub, "rm", "argosy.commands:rm",
+    p = _object_command(sub, "rm", "argosy.commands.objects:rm",
                         "delete an object, or a folder of objects with -r")
     p.add_argument("url")
     p.add_argument("-r", "--recursive", action="store_true")
 
 
 def _cat(sub: Subparsers) -> None:
-    p = _object_command(sub, "cat", "argosy.commands:cat",
+    p = _object_command(sub, "cat", "argosy.commands.objects:cat",
                         "write an object to standard output, verified")
     p.add_argument("url")
 
 
 def _stat(sub: Subparsers) -> None:
-    p = _object_command(sub, "stat", "argosy.commands:stat",
+    p = _object_command(sub, "stat", "argosy.commands.objects:stat",
                         "an object's size, ETag, checksum record and metadata")
     p.add_argument("url")
 
 
 def _demo(sub: Subparsers) -> None:
-    p = _object_command(sub, "demo", "argosy.commands:demo",
+    p = _object_command(sub, "demo", "argosy.commands.objects:demo",
                         "round-trip a file and a folder through an in-process S3, run Argo "
                         "example workflows on this machine, and garbage-collect their "
                         "artifacts")
@@ -163,16 +164,16 @@ def _repo(sub: Subparsers) -> None:
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                    help="longest one probe may take, retries included (default: 60)")
     p.add_argument("-v", "--verbose", action="store_true", help="log retries and requests")
-    p.set_defaults(run=_lazy("argosy.repo_check:run"))
+    p.set_defaults(run=_lazy("argosy.commands.repo_check:run"))
 
 
 def _pod_step(name: str, help_text: str) -> Callable[[Subparsers], None]:
     def build(sub: Subparsers) -> None:
-        from argosy import pod_args
+        from argosy.commands import pod_args
 
         p = sub.add_parser(name, help=help_text, description=help_text)
         pod_args.add_arguments(p)
-        p.set_defaults(run=_lazy(f"argosy.pod:{name}"), standalone=True, sigterm=True)
+        p.set_defaults(run=_lazy(f"argosy.commands.pod:{name}"), standalone=True, sigterm=True)
         if name == "wait":
             p.add_argument("--timeout", type=float, metavar="S",
                            help="give up when main has not exited after S seconds")
@@ -181,14 +182,14 @@ def _pod_step(name: str, help_text: str) -> Callable[[Subparsers], None]:
 
 
 def _emissary(sub: Subparsers) -> None:
-    from argosy import pod_args
+    from argosy.commands import pod_args
 
     help_text = "run a command as a pod's main container, recording its exit code and log"
     p = sub.add_parser("emissary", help=help_text, description=help_text,
                        usage="argosy emissary [--var-dir D] -- COMMAND [ARGS...]")
     pod_args.add_arguments(p, with_template=False)
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND")
-    p.set_defaults(run=_lazy("argosy.pod:emissary"), standalone=True, verbose=False)
+    p.set_defaults(run=_lazy("argosy.commands.pod:emissary"), standalone=True, verbose=False)
 
 
 def _lint(sub: Subparsers) -> None:
@@ -202,11 +203,11 @@ def _lint(sub: Subparsers) -> None:
     p.add_argument("--repositories", action="append", metavar="FILE", default=[],
                    help="an artifact-repositories ConfigMap the workflows refer to "
                         "(repeatable; its secrets are not read)")
-    p.set_defaults(run=_lazy("argosy.lint_command:run"), standalone=True, verbose=False)
+    p.set_defaults(run=_lazy("argosy.commands.lint:run"), standalone=True, verbose=False)
 
 
 def _gc(sub: Subparsers) -> None:
-    from argosy import gc_command
+    from argosy.commands import gc as gc_command
 
     help_text = "the artifact GC controller (argosy.gc): deletes artifacts by policy"
     p = sub.add_parser("gc", help=help_text, description=help_text)
@@ -259,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if standalone:  # commands that resolve their own configuration
             return int(args.run(args))
-        from argosy.config import Config
+        from argosy.commands.config import Config
 
         cfg = Config.from_args(args, os.environ)
         return int(args.run(cfg))

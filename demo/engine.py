@@ -155,7 +155,7 @@ class Engine:
         else:
             with ThreadPoolExecutor(len(jobs), thread_name_prefix="argosy-step") as pool:
                 outcomes = list(pool.map(lambda job: _attempt(one, job), jobs))
-        for (name, *_), outcome in zip(jobs, outcomes):
+        for (name, *_), outcome in zip(jobs, outcomes, strict=False):
             if isinstance(outcome, BaseException):
                 raise outcome
             scope.outputs[name] = outcome

@@ -58,7 +58,7 @@ def table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
     if not rows:
         return []
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [indent + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+    return [indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
             for row in rows]
 
 

@@ -128,7 +128,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str], *,
             ]
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         for row in rows:
-            print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)))
+            print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)))
         print(f"  local file checksum, computed independently: {local_crc} "
               f"({'matches' if local_crc == down.checksum else 'DIFFERS'}); "
               f"bytes identical: {same}")

@@ -72,7 +72,7 @@ class Metrics:
             lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
             if kind == "histogram":
                 running = 0
-                for bound, count in zip(LAG_BUCKETS, counts):
+                for bound, count in zip(LAG_BUCKETS, counts, strict=False):
                     running += count
                     lines.append(f'{name}_bucket{{le="{bound:g}"}} {running}')
                 running += counts[-1]

@@ -181,7 +181,7 @@ class Reconciler:
             busy = [d for d, t, _ in ready if t.bucket_id not in entered]
             results = self.deleter.each(
                 lambda item: self.deleter.delete(item[2], item[1], item[0].artifact.id), work)
-        outcomes += [(d, o) for (d, _, _), o in zip(work, results)]
+        outcomes += [(d, o) for (d, _, _), o in zip(work, results, strict=False)]
         return outcomes, busy
 
     def _record(self, record: GcRecord, outcomes: list[tuple[Decision, ArtifactOutcome]],

@@ -99,7 +99,7 @@ def sweep_orphans(driver: Driver, prefix: str, *, namespace: str, live_uids: set
         if now - info.modified < older_than:
             continue
         try:  # listings carry no metadata: one HEAD per old object
-            metadata = retrier.call(lambda: driver.stat(info.key), what="stat").metadata
+            metadata = retrier.call(lambda: driver.stat(info.key), what="stat").metadata  # noqa: B023 - called in this iteration
         except NotFound:
             continue
         owner = read_provenance(metadata)

@@ -42,7 +42,7 @@ from argosy.artifacts.archive.layout import (
     new_staging,
     remove_staging,
 )
-from argosy.artifacts.archive.limits import ExtractLimits
+from argosy.artifacts.archive.limits import DEFAULT_LIMITS, ExtractLimits
 from argosy.artifacts.archive.paths import member_path
 from argosy.artifacts.archive.tarreader import read_tar
 from argosy.artifacts.archive.zipreader import ReadRange, read_zip
@@ -64,7 +64,7 @@ class ExtractResult:
 
 
 def extract_members(members: Iterable[Member], dest: str | os.PathLike[str], *,
-                    include: Sequence[str] = (), limits: ExtractLimits = ExtractLimits(),
+                    include: Sequence[str] = (), limits: ExtractLimits = DEFAULT_LIMITS,
                     keep_mtime: bool = False) -> ExtractResult:
     """Extract members from any reader into `dest`, all or nothing."""
     select = compile_include(include)
@@ -237,7 +237,7 @@ class _Extraction:
 
 def extract_tar(chunks: Iterable[bytes], dest: str | os.PathLike[str], *,
                 compression: Codec | Literal["auto"] = "auto", include: Sequence[str] = (),
-                limits: ExtractLimits = ExtractLimits(),
+                limits: ExtractLimits = DEFAULT_LIMITS,
                 keep_mtime: bool = False) -> ExtractResult:
     """Extract a tar, tar.gz or tar.zst stream into `dest`, all or nothing. With
     `include`, unmatched members are read through and dropped, never written."""
@@ -246,7 +246,7 @@ def extract_tar(chunks: Iterable[bytes], dest: str | os.PathLike[str], *,
 
 
 def extract_zip(read_range: ReadRange, size: int, dest: str | os.PathLike[str], *,
-                include: Sequence[str] = (), limits: ExtractLimits = ExtractLimits(),
+                include: Sequence[str] = (), limits: ExtractLimits = DEFAULT_LIMITS,
                 keep_mtime: bool = False) -> ExtractResult:
     """Extract a zip read through `read_range(start, end)` into `dest`, all or nothing.
     With `include`, only the matching members' byte ranges are read."""

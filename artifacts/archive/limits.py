@@ -30,3 +30,6 @@ class ExtractLimits:
     def __post_init__(self) -> None:
         if min(self.max_total_bytes, self.max_members, self.max_header_bytes) < 0:
             raise InvalidSpec("extraction limits cannot be negative")
+
+
+DEFAULT_LIMITS = ExtractLimits()  # frozen: one shared default for every reader and extractor

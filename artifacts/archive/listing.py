@@ -13,7 +13,7 @@ from typing import Literal
 
 from argosy.artifacts.archive.codecs import Codec
 from argosy.artifacts.archive.entry import Entry
-from argosy.artifacts.archive.limits import ExtractLimits
+from argosy.artifacts.archive.limits import DEFAULT_LIMITS, ExtractLimits
 from argosy.artifacts.archive.tarreader import read_tar
 from argosy.artifacts.archive.zipreader import list_zip
 
@@ -21,7 +21,7 @@ __all__ = ["list_entries", "list_zip"]
 
 
 def list_entries(chunks: Iterable[bytes], *, compression: Codec | Literal["auto"] = "auto",
-                 limits: ExtractLimits = ExtractLimits()) -> Iterator[Entry]:
+                 limits: ExtractLimits = DEFAULT_LIMITS) -> Iterator[Entry]:
     """(path, type, size, mode, mtime, linkname) of every member of a tar stream."""
     for member in read_tar(chunks, compression=compression, limits=limits):
         yield member.entry

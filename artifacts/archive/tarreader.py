@@ -21,7 +21,7 @@ from typing import Literal
 from argosy.artifacts.archive import tarformat as tf
 from argosy.artifacts.archive.codecs import Codec, decompress, detect, peek
 from argosy.artifacts.archive.entry import Entry, EntryType, Member
-from argosy.artifacts.archive.limits import ExtractLimits
+from argosy.artifacts.archive.limits import DEFAULT_LIMITS, ExtractLimits
 from argosy.artifacts.archive.pipeline import background
 from argosy.artifacts.errors import IntegrityError, InvalidSpec
 
@@ -126,7 +126,7 @@ class _Data:
 
 
 def read_tar(chunks: Iterable[bytes], *, compression: Codec | Literal["auto"] = "auto",
-             limits: ExtractLimits = ExtractLimits()) -> Iterator[Member]:
+             limits: ExtractLimits = DEFAULT_LIMITS) -> Iterator[Member]:
     """Yield the members of a tar stream, in order; `auto` recognises zstd and gzip."""
     if compression == "auto":
         head, chunks = peek(chunks, 512)

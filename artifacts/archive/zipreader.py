@@ -25,7 +25,7 @@ from isal import isal_zlib
 from argosy.artifacts.archive import zipformat as zf
 from argosy.artifacts.archive.codecs import ISAL_ERROR
 from argosy.artifacts.archive.entry import Entry, EntryType, Member
-from argosy.artifacts.archive.limits import ExtractLimits
+from argosy.artifacts.archive.limits import DEFAULT_LIMITS, ExtractLimits
 from argosy.artifacts.archive.paths import member_path
 from argosy.artifacts.errors import IntegrityError, InvalidSpec
 
@@ -110,7 +110,7 @@ def _find_end(ranges: _Ranges) -> tuple[int, int, int]:
 
 
 def read_index(read_range: ReadRange, size: int, *,
-               limits: ExtractLimits = ExtractLimits()) -> list[ZipMember]:
+               limits: ExtractLimits = DEFAULT_LIMITS) -> list[ZipMember]:
     """Every member, from the central directory, in archive order."""
     ranges = _Ranges(read_range, size)
     return _index(ranges, limits)
@@ -208,7 +208,7 @@ def _with_extents(raw: list[tuple[Entry, int, int, int, int]], cd_offset: int,
 
 def read_zip(read_range: ReadRange, size: int, *,
              select: Callable[[str], bool] | None = None,
-             limits: ExtractLimits = ExtractLimits()) -> Iterator[Member]:
+             limits: ExtractLimits = DEFAULT_LIMITS) -> Iterator[Member]:
     """Yield the members in archive order. Data is read only when iterated; members
     that `select` (given normalised paths) turns down are yielded without data and
     without any read, so an extractor can still count and skip them."""
@@ -303,7 +303,7 @@ def _data(ranges: _Ranges, member: ZipMember) -> Iterator[bytes]:
 
 
 def list_zip(read_range: ReadRange, size: int, *,
-             limits: ExtractLimits = ExtractLimits()) -> Iterator[Entry]:
+             limits: ExtractLimits = DEFAULT_LIMITS) -> Iterator[Entry]:
     """Every member's entry; symlink targets are read (one small range each), nothing
     else beyond the central directory."""
     ranges = _Ranges(read_range, size)

@@ -21,7 +21,7 @@ from argosy.artifacts.drivers.local import LocalDriver
 from argosy.artifacts.errors import PermanentError
 from argosy.artifacts.protocol import Driver, ObjectInfo, Part
 from argosy.artifacts.tree import list_all
-from argosy.repo_probe import PROBES, ProbeSettings, probe
+from argosy.commands.repo_probe import PROBES, ProbeSettings, probe
 from argosy.testing.kube_api import KubeTestServer
 from argosy.testing.oss_server import OssTestServer
 from tests.cli.conftest import Argosy

@@ -8,7 +8,7 @@ import argparse
 import pytest
 
 from argosy.artifacts.settings import TransferSettings
-from argosy.config import Config
+from argosy.commands.config import Config
 from argosy.sidecar.context import transfer_settings
 
 

@@ -21,9 +21,9 @@ from argosy.argo import repository, secrets
 from argosy.argo.location import Target
 from argosy.argo.secrets import ApiSecrets, FileSecrets
 from argosy.artifacts.errors import InvalidSpec
+from argosy.commands.repo_check import check_entry
+from argosy.commands.repo_probe import ProbeSettings
 from argosy.gc.storage import DriverFactory
-from argosy.repo_check import check_entry
-from argosy.repo_probe import ProbeSettings
 from argosy.sidecar.httpfetch import request_for
 
 ESCAPES = [  # (reference, the field's part that is wrong, its value)

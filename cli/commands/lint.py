@@ -38,7 +38,8 @@ def table(rows: Sequence[Row]) -> str:
     """Columns padded to their widest cell, as `kubectl get` prints them."""
     lines = [COLUMNS, *(_cells(row) for row in rows)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
-    return "\n".join("   ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
+    return "\n".join("   ".join(cell.ljust(width)
+                               for cell, width in zip(line, widths, strict=False)).rstrip()
                      for line in lines)
 
 

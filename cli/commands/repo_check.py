@@ -28,8 +28,8 @@ from argosy.argo.secrets import DEFAULT_SECRETS_DIR, ApiSecrets, FileSecrets, Se
 from argosy.argo.secrets import read as read_secret
 from argosy.artifacts.connect import default_local_root
 from argosy.artifacts.errors import ArtifactError, InvalidSpec, NotFound
-from argosy.config import Config
-from argosy.repo_probe import FAIL, PROBES, SKIPPED, Outcome, ProbeSettings, probe
+from argosy.commands.config import Config
+from argosy.commands.repo_probe import FAIL, PROBES, SKIPPED, Outcome, ProbeSettings, probe
 
 _KINDS = REPOSITORY_KINDS
 

@@ -19,8 +19,8 @@ from argosy.artifacts.location import Location, parse
 from argosy.artifacts.protocol import Driver, ObjectInfo
 from argosy.artifacts.record import read_record
 from argosy.artifacts.streams import ChunkReader
-from argosy.config import Config
-from argosy.progress import Progress
+from argosy.commands.config import Config
+from argosy.commands.progress import Progress
 
 MiB = 1 << 20
 
