@@ -1,6 +1,6 @@
 """The demo's last act: Argosy's artifact GC deletes what the workflows wrote.
 
-No cluster is needed: the Kubernetes test API (`argosy.testing.kube_api`) runs in this
+No cluster is needed: the Kubernetes test API (`argosy.testing.kube`) runs in this
 process, and the demo writes into it what Argo and an administrator would have: the
 namespace's `artifact-repositories` ConfigMap and credential Secret, its
 `ArtifactGCPolicy` named `default`, and each finished Workflow with `status.nodes`
@@ -80,11 +80,11 @@ def collect(runs: Sequence[Run], storage: DemoStorage, driver: Driver, *, folder
             python: str, env: Mapping[str, str], started: datetime) -> GcOutcome:
     try:
         # Imported here: aiohttp is only there when the server extra is installed.
-        from argosy.testing import kube_api
+        from argosy.testing.kube.api import KubeTestServer
     except ImportError as error:
         raise InvalidSpec(f"the GC part of the demo needs {error.name}: pip install "
                           "'argosy[demo,k8s,server]'") from None
-    with kube_api.KubeTestServer(namespaces=(NAMESPACE, "argosy-system")) as server:
+    with KubeTestServer(namespaces=(NAMESPACE, "argosy-system")) as server:
         kubeconfig = server.write_kubeconfig(folder / "kubeconfig", namespace=NAMESPACE)
         for obj in (storage.secret(), storage.configmap()):
             server.create_object({**obj, "metadata": {**obj["metadata"],

@@ -52,7 +52,7 @@ def moto_endpoint() -> Iterator[str]:
 def oss_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One OSS protocol test server for the session; tests that inject faults start their
     own so that no fault leaks into another test."""
-    from argosy.testing.oss_server import OssTestServer
+    from argosy.testing.oss.server import OssTestServer
 
     server = OssTestServer(tmp_path_factory.mktemp("oss"), {OSS_ACCESS_KEY: OSS_SECRET})
     server.start()

@@ -25,7 +25,7 @@ from argosy.artifacts.errors import (
     NotFound,
     TransientError,
 )
-from argosy.testing.kube_api import KubeTestServer
+from argosy.testing.kube.api import KubeTestServer
 from tests.conftest import free_port
 
 

@@ -22,8 +22,8 @@ from argosy.artifacts.errors import PermanentError
 from argosy.artifacts.protocol import Driver, ObjectInfo, Part
 from argosy.artifacts.tree import list_all
 from argosy.commands.repo_probe import PROBES, ProbeSettings, probe
-from argosy.testing.kube_api import KubeTestServer
-from argosy.testing.oss_server import OssTestServer
+from argosy.testing.kube.api import KubeTestServer
+from argosy.testing.oss.server import OssTestServer
 from tests.cli.conftest import Argosy
 from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, s3_driver, unique_bucket
 

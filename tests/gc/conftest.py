@@ -20,7 +20,7 @@ from argosy.gc.controller import Controller
 from argosy.gc.deleter import DeleteSettings
 from argosy.gc.settings import GcSettings, LeaseSettings, WatchSettings
 from argosy.gc.storage import StorageSettings
-from argosy.testing.kube_api import KubeTestServer, ManualClock
+from argosy.testing.kube.api import KubeTestServer, ManualClock
 from tests.conftest import s3_driver, unique_bucket
 from tests.gc.argo import ACCESS, SECRET, Argo, repository_entry
 

@@ -12,7 +12,7 @@ import pytest
 
 from argosy.artifacts.protocol import Driver
 from argosy.main import main
-from argosy.testing.kube_api import KubeTestServer, ManualClock
+from argosy.testing.kube.api import KubeTestServer, ManualClock
 from tests.conftest import free_port
 from tests.gc.argo import Argo, Art, repository_entry
 from tests.gc.conftest import NS, keys, put

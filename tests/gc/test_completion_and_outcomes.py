@@ -9,7 +9,7 @@ from typing import Any
 from argosy.artifacts.manifest import NAME as MANIFEST
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
-from argosy.testing.kube_api import KubeTestServer, ManualClock
+from argosy.testing.kube.api import KubeTestServer, ManualClock
 from tests.gc.argo import Argo, Art
 from tests.gc.conftest import NS, keys, put
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
 from argosy.gc.settings import FinalizerSettings
-from argosy.testing.kube_api import ManualClock
+from argosy.testing.kube.api import ManualClock
 from tests.conftest import free_port
 from tests.gc.argo import ARGO_FINALIZER, FINALIZER, Argo, Art, repository_entry
 from tests.gc.conftest import NS, keys, put

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
-from argosy.testing.kube_api import KubeTestServer, ManualClock
+from argosy.testing.kube.api import KubeTestServer, ManualClock
 from tests.gc.argo import Argo, Art
 from tests.gc.conftest import NS, keys, put
 
@@ -74,7 +74,7 @@ def test_a_negative_duration_is_rejected_and_with_no_previous_policy_nothing_is_
 def test_an_unchanged_policy_status_is_not_written_again(
         server: object, argo: Argo, team: Driver,
         make_controller: Callable[..., Controller]) -> None:
-    from argosy.testing.kube_api import KubeTestServer
+    from argosy.testing.kube.api import KubeTestServer
 
     assert isinstance(server, KubeTestServer)
     argo.policy(NS, {"strategy": "Never"})

@@ -11,7 +11,7 @@ import pytest
 
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
-from argosy.testing.kube_api import ManualClock
+from argosy.testing.kube.api import ManualClock
 from tests.conftest import s3_driver, unique_bucket
 from tests.gc.argo import FINALIZER, Argo, Art, repository_entry
 from tests.gc.conftest import NS, keys

@@ -10,7 +10,7 @@ from datetime import timedelta
 from argosy.artifacts.protocol import Driver
 from argosy.artifacts.provenance import Provenance
 from argosy.gc.controller import Controller
-from argosy.testing.kube_api import ManualClock
+from argosy.testing.kube.api import ManualClock
 from tests.gc.argo import Argo
 from tests.gc.conftest import NS, keys, put
 

@@ -13,7 +13,7 @@ from kubernetes import client, config
 from argosy.argo.kube import Kube
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
-from argosy.testing.kube_api import KubeTestServer, ManualClock
+from argosy.testing.kube.api import KubeTestServer, ManualClock
 from tests.gc.argo import FINALIZER, Argo, Art
 from tests.gc.conftest import NS, gc_settings, keys, put
 from tests.gc.running import DeleteLog, eventually, running

@@ -36,7 +36,7 @@ from argosy.artifacts.protocol import Part
 from argosy.artifacts.record import Record
 from argosy.artifacts.retry import Retrier, RetryPolicy
 from argosy.artifacts.settings import TransferSettings
-from argosy.testing.oss_server import OssTestServer
+from argosy.testing.oss.server import OssTestServer
 from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, unique_bucket
 
 MiB = 1 << 20

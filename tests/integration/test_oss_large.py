@@ -35,8 +35,8 @@ import pytest
 from argosy.artifacts.drivers.oss import OssDriver
 from argosy.artifacts.settings import TransferSettings
 from argosy.artifacts.upload import COPY_PART
-from argosy.testing.oss_crc import crc64
-from argosy.testing.oss_server import OssTestServer
+from argosy.testing.oss.crc import crc64
+from argosy.testing.oss.server import OssTestServer
 from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, unique_bucket
 
 MiB, GiB = 1 << 20, 1 << 30

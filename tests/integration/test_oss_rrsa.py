@@ -25,8 +25,8 @@ from argosy.artifacts.errors import (
     ThrottledError,
     TransientError,
 )
-from argosy.testing.oss_server import OssTestServer
-from argosy.testing.oss_sts import StsTestServer
+from argosy.testing.oss.server import OssTestServer
+from argosy.testing.oss.sts import StsTestServer
 from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, free_port, oss_driver, unique_bucket
 
 ROLE = "acs:ram::1234567890123456:role/argo-artifacts"

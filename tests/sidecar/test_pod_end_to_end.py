@@ -426,7 +426,7 @@ def test_an_input_never_overwrites_an_existing_path(tmp_path: Path) -> None:
 
 def test_wait_reports_outputs_in_a_workflow_task_result_under_argo(
         tmp_path: Path) -> None:
-    from argosy.testing.kube_api import KubeTestServer
+    from argosy.testing.kube.api import KubeTestServer
 
     store = tmp_path / "store"
     (store / "b").mkdir(parents=True)
@@ -457,7 +457,7 @@ def test_wait_reports_outputs_in_a_workflow_task_result_under_argo(
 
 def test_init_reads_the_repository_from_the_namespaces_configmap_through_the_api(
         tmp_path: Path) -> None:
-    from argosy.testing.kube_api import KubeTestServer
+    from argosy.testing.kube.api import KubeTestServer
 
     store = tmp_path / "store"
     (store / "b").mkdir(parents=True)

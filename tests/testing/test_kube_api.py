@@ -26,7 +26,7 @@ import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from argosy.testing.kube_api import KubeTestServer, ManualClock, RequestAttributes, ResourceSpec
+from argosy.testing.kube.api import KubeTestServer, ManualClock, RequestAttributes, ResourceSpec
 
 ARGO = ("argoproj.io", "v1alpha1")
 POLICY = ("argosy.io", "v1alpha1")
@@ -702,6 +702,16 @@ def test_registered_and_unknown_custom_resources_are_both_served(
     widget = custom.create_namespaced_custom_object("example.io", "v1", "default", "widgets",
                                                     {"metadata": {"name": "w"}})
     assert widget["kind"] == "Widget"
+
+
+def test_the_command_module_exports_the_package_names() -> None:
+    from argosy.testing import kube, kube_api
+    from argosy.testing.kube import api as api_module
+
+    assert kube_api.KubeTestServer is kube.KubeTestServer is KubeTestServer
+    assert kube.ManualClock is ManualClock
+    assert all(getattr(kube_api, name) is getattr(api_module, name)
+               for name in kube_api.__all__)
 
 
 def test_the_command_line_serves_until_interrupted(tmp_path: Path) -> None:

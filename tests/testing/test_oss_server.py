@@ -29,10 +29,10 @@ import pytest
 import requests
 from oss2.models import BucketLifecycle, LifecycleExpiration, LifecycleRule, PartInfo
 
-from argosy.testing import oss_ops
-from argosy.testing.oss_crc import crc64, crc64_combine
-from argosy.testing.oss_server import OssTestServer
-from argosy.testing.oss_store import ObjectMeta
+from argosy.testing.oss import ops
+from argosy.testing.oss.crc import crc64, crc64_combine
+from argosy.testing.oss.server import OssTestServer
+from argosy.testing.oss.store import ObjectMeta
 
 AK, SECRET = "test-access-key", "test-secret-key"
 BUCKET = "argosy-test"
@@ -262,7 +262,7 @@ def _plant_sparse_object(server: OssTestServer, key: str, size: int) -> None:
 
 def test_copy_object_refuses_a_source_over_1_gb_as_entity_too_large(
         bucket: oss2.Bucket, server: OssTestServer) -> None:
-    assert oss_ops.COPY_OBJECT_LIMIT == 1_000_000_000  # OSS's: 1 GB, not 1 GiB
+    assert ops.COPY_OBJECT_LIMIT == 1_000_000_000  # OSS's: 1 GB, not 1 GiB
     _plant_sparse_object(server, "at-limit", 1_000_000_000)
     _plant_sparse_object(server, "past-limit", 1_000_000_001)
     bucket.copy_object(BUCKET, "at-limit", "copied")  # a hard link: cheap at any size
@@ -818,6 +818,15 @@ def test_a_restarted_server_keeps_objects_uploads_and_lifecycle(tmp_path: Path) 
         assert b2.get_object("kept").read() == b"still here"
         assert [p.size for p in b2.list_parts("pending", upload_id).parts] == [4]
         assert b2.get_bucket_lifecycle().rules[0].id == "r"
+
+
+def test_the_command_module_exports_the_package_names() -> None:
+    from argosy.testing import oss, oss_server
+    from argosy.testing.oss import server as server_module
+
+    assert oss_server.OssTestServer is oss.OssTestServer is OssTestServer
+    assert all(getattr(oss_server, name) is getattr(server_module, name)
+               for name in oss_server.__all__)
 
 
 def test_the_command_line_server_serves_oss2(tmp_path: Path) -> None:

@@ -21,14 +21,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
-from .oss_auth import SigningInput
-from .oss_buckets import OPERATIONS
-from .oss_ops import route
-from .oss_wire import BodyReader, OssRequest, Reply
-from .oss_xml import OssError, error_xml, head_error_header, new_request_id
+from .auth import SigningInput
+from .buckets import OPERATIONS
+from .ops import route
+from .wire import BodyReader, OssRequest, Reply
+from .xml import OssError, error_xml, head_error_header, new_request_id
 
 if TYPE_CHECKING:
-    from .oss_server import OssTestServer
+    from .server import OssTestServer
 
 logger = logging.getLogger(__name__)
 _SEND_CHUNK = 1 << 20

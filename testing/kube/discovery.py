@@ -7,7 +7,7 @@ resource registered for a test is discoverable the same way a CRD would be.
 
 from __future__ import annotations
 
-from argosy.testing.kube_model import JsonDict, ResourceSpec
+from argosy.testing.kube.model import JsonDict, ResourceSpec
 
 KUBE_VERSION: dict[str, str] = {
     "major": "1", "minor": "31", "gitVersion": "v1.31.0-argosy-test", "gitCommit": "0" * 40,

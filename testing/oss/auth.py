@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from .oss_xml import OssError, parse_http_date
+from .xml import OssError, parse_http_date
 
 SIGNED_SUBRESOURCES = frozenset([
     'response-content-type', 'response-content-language', 'response-cache-control', 'logging',

@@ -1,9 +1,9 @@
 """The OSS operations of the test server: object, listing, multipart and bucket calls.
 
-Each operation takes the :class:`~argosy.testing.oss_store.Store` and a parsed
-:class:`~argosy.testing.oss_wire.OssRequest` and returns a
-:class:`~argosy.testing.oss_wire.Reply` or raises
-:class:`~argosy.testing.oss_xml.OssError`.  Documents, headers and error codes
+Each operation takes the :class:`~argosy.testing.oss.store.Store` and a parsed
+:class:`~argosy.testing.oss.wire.OssRequest` and returns a
+:class:`~argosy.testing.oss.wire.Reply` or raises
+:class:`~argosy.testing.oss.xml.OssError`.  Documents, headers and error codes
 follow the OSS API reference closely enough for the oss2 client to parse them
 and for its CRC64 checks to pass: upper-case MD5 ETags, ``"<md5>-N"`` multipart
 ETags, ``x-oss-hash-crc64ecma`` everywhere OSS sends it, ``encoding-type=url``
@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from .oss_store import ObjectMeta, Store
-from .oss_wire import OssRequest, Reply
-from .oss_xml import (
+from .store import ObjectMeta, Store
+from .wire import OssRequest, Reply
+from .xml import (
     OssError,
     XmlChild,
     encode_name,

@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 from .serving import BackgroundServer
 
 if TYPE_CHECKING:
-    from .oss_server import OssTestServer
+    from .server import OssTestServer
 
 _SESSION_NAME = re.compile(r"^[A-Za-z0-9.@_-]{2,64}$")
 _REQUIRED = ("RoleArn", "OIDCProviderArn", "OIDCToken", "RoleSessionName")

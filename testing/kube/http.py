@@ -22,22 +22,22 @@ from typing import Any
 
 from aiohttp import web
 
-from argosy.testing.kube_discovery import discovery_document
-from argosy.testing.kube_model import (
+from argosy.testing.kube.discovery import discovery_document
+from argosy.testing.kube.model import (
     JsonDict,
     KubeError,
     ResourceRegistry,
     ResourceSpec,
     status_object,
 )
-from argosy.testing.kube_semantics import (
+from argosy.testing.kube.semantics import (
     json_patch,
     merge_patch,
     parse_field_selector,
     parse_label_selector,
     strip_directives,
 )
-from argosy.testing.kube_store import ABORT, CLOSE, Store, Watcher
+from argosy.testing.kube.store import ABORT, CLOSE, Store, Watcher
 
 
 @dataclass(frozen=True)

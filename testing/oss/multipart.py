@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from .oss_ops import (
+from .ops import (
     DEFAULT_CONTENT_TYPE,
     _bucket,
     _int_arg,
@@ -31,9 +31,9 @@ from .oss_ops import (
     check_copy_source_conditions,
     copy_source,
 )
-from .oss_store import MAX_PARTS, MIN_PART_SIZE, PartMeta, Store, Upload
-from .oss_wire import CHUNK_SIZE, OssRequest, Reply
-from .oss_xml import (
+from .store import MAX_PARTS, MIN_PART_SIZE, PartMeta, Store, Upload
+from .wire import CHUNK_SIZE, OssRequest, Reply
+from .xml import (
     OssError,
     XmlChild,
     encode_name,

@@ -8,7 +8,7 @@ stored verbatim and returned as given (NoSuchLifecycle while unset).
 
 from __future__ import annotations
 
-from .oss_multipart import (
+from .multipart import (
     abort_multipart_upload,
     complete_multipart_upload,
     initiate_multipart_upload,
@@ -17,7 +17,7 @@ from .oss_multipart import (
     upload_part,
     upload_part_copy,
 )
-from .oss_ops import (
+from .ops import (
     REGION,
     Operation,
     _bucket,
@@ -33,9 +33,9 @@ from .oss_ops import (
     list_objects_v2,
     put_object,
 )
-from .oss_store import Store
-from .oss_wire import OssRequest, Reply
-from .oss_xml import OssError, XmlChild, iso8601, parse_xml
+from .store import Store
+from .wire import OssRequest, Reply
+from .xml import OssError, XmlChild, iso8601, parse_xml
 
 _ACLS = ("private", "public-read", "public-read-write")
 
@@ -150,4 +150,4 @@ OPERATIONS: dict[str, Operation] = {
     "PutBucketLifecycle": put_bucket_lifecycle, "GetBucketLifecycle": get_bucket_lifecycle,
     "DeleteBucketLifecycle": delete_bucket_lifecycle,
 }
-"""OSS API name (as returned by ``oss_ops.route``) -> implementation."""
+"""OSS API name (as returned by ``ops.route``) -> implementation."""

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from argosy.testing.kube_model import JsonDict, KubeError
+from argosy.testing.kube.model import JsonDict, KubeError
 
 _KEY = re.compile(
     r"^([a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?/)?[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$"

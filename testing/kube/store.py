@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from argosy.testing.kube_model import (
+from argosy.testing.kube.model import (
     Clock,
     JsonDict,
     KubeError,
@@ -31,7 +31,7 @@ from argosy.testing.kube_model import (
     format_time,
     utc_now,
 )
-from argosy.testing.kube_semantics import Requirement, selects
+from argosy.testing.kube.semantics import Requirement, selects
 
 Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects
 Deliver = Callable[[tuple[str, JsonDict]], None]

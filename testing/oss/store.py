@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .oss_crc import crc64, crc64_of_parts
-from .oss_xml import OssError
+from .crc import crc64, crc64_of_parts
+from .xml import OssError
 
 MIN_PART_SIZE = 100 * 1024
 MAX_PARTS = 10000

@@ -1,6 +1,6 @@
 """Request and reply types of the OSS test server, and streaming request-body decoding.
 
-The operations in ``oss_ops`` see an :class:`OssRequest` (already split into
+The operations in ``ops`` see an :class:`OssRequest` (already split into
 bucket, key, decoded query and lower-cased headers) and answer a
 :class:`Reply`.  A reply body is either bytes or a byte range of an open file,
 which the HTTP layer sends with ``sendfile`` so GETs of large objects use
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from io import BufferedIOBase
 from typing import BinaryIO
 
-from .oss_xml import OssError
+from .xml import OssError
 
 CHUNK_SIZE = 1 << 20
 MAX_XML_BODY = 16 << 20
