@@ -25,8 +25,13 @@ _CREATED = "workflow.creationTimestamp"
 _STRFTIME = frozenset("aAbBcdHIjmMpSUwWxXyYZz%")
 
 
-def expand(text: str, variables: Mapping[str, str], *, created: datetime | None = None,
-           what: str = "keyFormat") -> str:
+def expand(
+    text: str,
+    variables: Mapping[str, str],
+    *,
+    created: datetime | None = None,
+    what: str = "keyFormat",
+) -> str:
     """`text` with every `{{variable}}` replaced; unknown ones are an InvalidSpec."""
 
     def value(match: re.Match[str]) -> str:
@@ -34,7 +39,7 @@ def expand(text: str, variables: Mapping[str, str], *, created: datetime | None 
         if name in variables:
             return variables[name]
         if name.startswith(_CREATED + ".") and created is not None:
-            part = name[len(_CREATED) + 1:]
+            part = name[len(_CREATED) + 1 :]
             if len(part) == 1 and part in _STRFTIME:
                 return created.strftime("%" + part)
         if name in (_CREATED, _CREATED + ".RFC3339") and created is not None:
@@ -42,8 +47,10 @@ def expand(text: str, variables: Mapping[str, str], *, created: datetime | None 
         if name == _CREATED + ".s" and created is not None:  # Unix seconds; naive is UTC
             return str(int(created.replace(tzinfo=created.tzinfo or UTC).timestamp()))
         known = ", ".join(sorted(variables)) or "none"
-        raise InvalidSpec(f"{what} {text!r}: cannot resolve {{{{{name}}}}} "
-                          f"(known: {known}; give it with --set {name}=...)")
+        raise InvalidSpec(
+            f"{what} {text!r}: cannot resolve {{{{{name}}}}} "
+            f"(known: {known}; give it with --set {name}=...)"
+        )
 
     return _VARIABLE.sub(value, text)
 
@@ -53,8 +60,12 @@ def file_name(name: str, path: str | None, fmt: str) -> str:
     if fmt == "none":
         base = posixpath.basename((path or "").rstrip("/"))
         return base or name
-    return {"tar.gz": f"{name}.tgz", "zip": f"{name}.zip", "tar.zst": f"{name}.tar.zst",
-            "tar": f"{name}.tar"}[fmt]
+    return {
+        "tar.gz": f"{name}.tgz",
+        "zip": f"{name}.zip",
+        "tar.zst": f"{name}.tar.zst",
+        "tar": f"{name}.tar",
+    }[fmt]
 
 
 def output_key(prefix: str, name: str, path: str | None, fmt: str) -> str:

@@ -57,8 +57,7 @@ MERGE = "application/merge-patch+json"
 class KubeError(ArtifactError):
     """A failed call to the Kubernetes API (status 0: the server could not be reached)."""
 
-    def __init__(self, status: int, reason: str, message: str = "", *,
-                 what: str = "") -> None:
+    def __init__(self, status: int, reason: str, message: str = "", *, what: str = "") -> None:
         text = f"{status} {reason}: {message}".strip(": ") if status else message or reason
         super().__init__(f"{what}: {text}" if what else text, code=reason or str(status))
         self.status, self.reason, self.detail = status, reason, message
@@ -92,8 +91,13 @@ def api_error(status: int, reason: str, message: str, *, what: str = "") -> Kube
     if status == 0 or status >= 500 or status == 429:
         cls: type[KubeError] = KubeUnavailable
     else:
-        cls = {404: KubeNotFound, 401: KubeForbidden, 403: KubeForbidden, 409: KubeConflict,
-               410: KubeGone}.get(status, KubeRefused)
+        cls = {
+            404: KubeNotFound,
+            401: KubeForbidden,
+            403: KubeForbidden,
+            409: KubeConflict,
+            410: KubeGone,
+        }.get(status, KubeRefused)
     return cls(status, reason, message, what=what)
 
 
@@ -136,8 +140,9 @@ class WatchStream:
             raise KubeUnavailable(0, "BadWatchEvent", str(error)[:200]) from None
         kind, obj = str(event.get("type", "")), event.get("object") or {}
         if kind == "ERROR":
-            raise api_error(int(obj.get("code") or 0), str(obj.get("reason", "")),
-                            str(obj.get("message", "")))
+            raise api_error(
+                int(obj.get("code") or 0), str(obj.get("reason", "")), str(obj.get("message", ""))
+            )
         return WatchEvent(kind, obj)
 
     def close(self) -> None:
@@ -154,8 +159,9 @@ class WatchStream:
             pass
 
 
-def _load(kubeconfig: str | None, context: str | None,
-          in_cluster: bool | None) -> tuple[Any, str | None]:
+def _load(
+    kubeconfig: str | None, context: str | None, in_cluster: bool | None
+) -> tuple[Any, str | None]:
     """The client configuration and the namespace the kubeconfig's context names."""
     import yaml
 
@@ -168,29 +174,41 @@ def _load(kubeconfig: str | None, context: str | None,
         if in_cluster:
             where = "(in-cluster service account)"
             config.load_incluster_config(  # type: ignore[no-untyped-call]
-                client_configuration=configuration)
+                client_configuration=configuration
+            )
         else:
             config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context, client_configuration=configuration)
+                config_file=kubeconfig, context=context, client_configuration=configuration
+            )
             contexts, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig)
-            chosen = next((c for c in contexts if c.get("name") == context), active) \
-                if context else active
+                config_file=kubeconfig
+            )
+            chosen = (
+                next((c for c in contexts if c.get("name") == context), active)
+                if context
+                else active
+            )
             namespace = ((chosen or {}).get("context") or {}).get("namespace")
-    except (config.ConfigException, OSError, TypeError, ValueError, KeyError,
-            yaml.YAMLError) as error:
+    except (
+        config.ConfigException,
+        OSError,
+        TypeError,
+        ValueError,
+        KeyError,
+        yaml.YAMLError,
+    ) as error:
         # any kubeconfig problem is bad input; its text names the file, never a token
         why = " ".join(str(error).split()) or repr(error)
-        raise InvalidSpec(f"cannot load the Kubernetes configuration {where}: {why}") \
-            from None
+        raise InvalidSpec(f"cannot load the Kubernetes configuration {where}: {why}") from None
     return configuration, namespace
 
 
 class Kube:
     """Calls to one API server, JSON dicts in and out."""
 
-    def __init__(self, configuration: Any, *, namespace: str | None = None,
-                 request_timeout: float = 30.0) -> None:
+    def __init__(
+        self, configuration: Any, *, namespace: str | None = None, request_timeout: float = 30.0
+    ) -> None:
         self.configuration = configuration
         self.timeout = request_timeout
         self._namespace = namespace
@@ -200,8 +218,14 @@ class Kube:
         self._lock = threading.Lock()
 
     @classmethod
-    def connect(cls, kubeconfig: str | None = None, *, context: str | None = None,
-                in_cluster: bool | None = None, request_timeout: float = 30.0) -> Kube:
+    def connect(
+        cls,
+        kubeconfig: str | None = None,
+        *,
+        context: str | None = None,
+        in_cluster: bool | None = None,
+        request_timeout: float = 30.0,
+    ) -> Kube:
         """A kubeconfig file if given; in a pod, its service account; else the default
         kubeconfig (KUBECONFIG or ~/.kube/config). A broken or missing configuration is
         one InvalidSpec naming it."""
@@ -246,10 +270,19 @@ class Kube:
                 self._token_pool = client.ApiClient(bare).rest_client.pool_manager
         return self._token_pool, {"Authorization": f"Bearer {token}"}
 
-    def request(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
-                body: Any = None, content_type: str = "application/json",
-                token: str | None = None, what: str = "", stream: bool = False,
-                timeout: float | tuple[float, float] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        token: str | None = None,
+        what: str = "",
+        stream: bool = False,
+        timeout: float | tuple[float, float] | None = None,
+    ) -> Any:
         """One call; JSON back (or, with `stream`, the open response)."""
         pool, headers = self._pool_for(token)
         headers["Accept"] = "application/json"
@@ -261,15 +294,28 @@ class Kube:
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         limit = timeout if timeout is not None else self.timeout
-        how = urllib3.Timeout(connect=limit[0], read=limit[1]) if isinstance(limit, tuple) \
+        how = (
+            urllib3.Timeout(connect=limit[0], read=limit[1])
+            if isinstance(limit, tuple)
             else urllib3.Timeout(total=limit)
+        )
         try:
-            response = pool.request(method, url, body=data, headers=headers, timeout=how,
-                                    preload_content=False, retries=False)
+            response = pool.request(
+                method,
+                url,
+                body=data,
+                headers=headers,
+                timeout=how,
+                preload_content=False,
+                retries=False,
+            )
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise KubeUnavailable(0, type(error).__name__,
-                                  f"cannot reach the Kubernetes API ({str(error)[:200]})",
-                                  what=what) from None
+            raise KubeUnavailable(
+                0,
+                type(error).__name__,
+                f"cannot reach the Kubernetes API ({str(error)[:200]})",
+                what=what,
+            ) from None
         if response.status >= 400:
             raise self._failure(response, what)
         if stream:
@@ -277,16 +323,18 @@ class Kube:
         try:
             raw = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise KubeUnavailable(0, type(error).__name__, str(error)[:200], what=what) \
-                from None
+            raise KubeUnavailable(0, type(error).__name__, str(error)[:200], what=what) from None
         finally:
             response.release_conn()
         try:
             return json.loads(raw) if raw else {}
         except ValueError:
-            raise KubeUnavailable(response.status, "BadAnswer",
-                                  "the Kubernetes API answered something other than JSON",
-                                  what=what) from None
+            raise KubeUnavailable(
+                response.status,
+                "BadAnswer",
+                "the Kubernetes API answered something other than JSON",
+                what=what,
+            ) from None
 
     @staticmethod
     def _failure(response: Any, what: str) -> KubeError:
@@ -306,31 +354,48 @@ class Kube:
         return api_error(int(response.status), reason, message, what=what)
 
     # -- the typed surface ---------------------------------------------------------------
-    def get(self, resource: Resource, namespace: str | None, name: str, *,
-            token: str | None = None) -> JsonDict:
+    def get(
+        self, resource: Resource, namespace: str | None, name: str, *, token: str | None = None
+    ) -> JsonDict:
         """The object; KubeNotFound when there is none."""
-        return dict(self.request("GET", resource.path(namespace, name), token=token,
-                                 what=_what(resource, namespace, name)))
+        return dict(
+            self.request(
+                "GET",
+                resource.path(namespace, name),
+                token=token,
+                what=_what(resource, namespace, name),
+            )
+        )
 
-    def find(self, resource: Resource, namespace: str | None, name: str, *,
-             token: str | None = None) -> JsonDict | None:
+    def find(
+        self, resource: Resource, namespace: str | None, name: str, *, token: str | None = None
+    ) -> JsonDict | None:
         """The object, or None when there is none (absence is an answer)."""
         try:
             return self.get(resource, namespace, name, token=token)
         except KubeNotFound:
             return None
 
-    def list_pages(self, resource: Resource, namespace: str | None, *, limit: int = 500,
-                   label_selector: str | None = None, token: str | None = None,
-                   ) -> Iterator[tuple[list[JsonDict], str]]:
+    def list_pages(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        *,
+        limit: int = 500,
+        label_selector: str | None = None,
+        token: str | None = None,
+    ) -> Iterator[tuple[list[JsonDict], str]]:
         """Pages of objects (`namespace` None: every namespace), each with the list's
         resourceVersion (the first page's is the snapshot to watch from)."""
         cont: str | None = None
         while True:
-            page = self.request("GET", resource.path(namespace), token=token,
-                                query={"limit": limit, "continue": cont,
-                                       "labelSelector": label_selector},
-                                what=_what(resource, namespace))
+            page = self.request(
+                "GET",
+                resource.path(namespace),
+                token=token,
+                query={"limit": limit, "continue": cont, "labelSelector": label_selector},
+                what=_what(resource, namespace),
+            )
             meta = page.get("metadata") or {}
             yield list(page.get("items") or []), str(meta.get("resourceVersion") or "")
             cont = meta.get("continue")
@@ -338,38 +403,91 @@ class Kube:
                 return
 
     def list(self, resource: Resource, namespace: str | None, **kwargs: Any) -> list[JsonDict]:
-        return [item for page, _ in self.list_pages(resource, namespace, **kwargs)
-                for item in page]
+        return [item for page, _ in self.list_pages(resource, namespace, **kwargs) for item in page]
 
-    def watch(self, resource: Resource, namespace: str | None, resource_version: str, *,
-              timeout_seconds: int, token: str | None = None) -> WatchStream:
+    def watch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        resource_version: str,
+        *,
+        timeout_seconds: int,
+        token: str | None = None,
+    ) -> WatchStream:
         response = self.request(
-            "GET", resource.path(namespace), token=token, stream=True,
-            query={"watch": "true", "resourceVersion": resource_version,
-                   "timeoutSeconds": timeout_seconds, "allowWatchBookmarks": "true"},
-            timeout=(self.timeout, timeout_seconds + 15), what=_what(resource, namespace))
+            "GET",
+            resource.path(namespace),
+            token=token,
+            stream=True,
+            query={
+                "watch": "true",
+                "resourceVersion": resource_version,
+                "timeoutSeconds": timeout_seconds,
+                "allowWatchBookmarks": "true",
+            },
+            timeout=(self.timeout, timeout_seconds + 15),
+            what=_what(resource, namespace),
+        )
         return WatchStream(response)
 
-    def patch(self, resource: Resource, namespace: str | None, name: str, patch: JsonDict,
-              *, subresource: str | None = None, token: str | None = None) -> JsonDict:
+    def patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        patch: JsonDict,
+        *,
+        subresource: str | None = None,
+        token: str | None = None,
+    ) -> JsonDict:
         """A JSON merge patch; put `metadata.resourceVersion` in it to get 409 when stale."""
-        return dict(self.request("PATCH", resource.path(namespace, name, subresource),
-                                 body=patch, content_type=MERGE, token=token,
-                                 what=_what(resource, namespace, name)))
+        return dict(
+            self.request(
+                "PATCH",
+                resource.path(namespace, name, subresource),
+                body=patch,
+                content_type=MERGE,
+                token=token,
+                what=_what(resource, namespace, name),
+            )
+        )
 
-    def create(self, resource: Resource, namespace: str | None, body: JsonDict, *,
-               token: str | None = None) -> JsonDict:
+    def create(
+        self, resource: Resource, namespace: str | None, body: JsonDict, *, token: str | None = None
+    ) -> JsonDict:
         name = (body.get("metadata") or {}).get("name")
-        return dict(self.request("POST", resource.path(namespace), body=body, token=token,
-                                 what=_what(resource, namespace, name)))
+        return dict(
+            self.request(
+                "POST",
+                resource.path(namespace),
+                body=body,
+                token=token,
+                what=_what(resource, namespace, name),
+            )
+        )
 
-    def replace(self, resource: Resource, namespace: str | None, name: str, body: JsonDict,
-                *, token: str | None = None) -> JsonDict:
-        return dict(self.request("PUT", resource.path(namespace, name), body=body,
-                                 token=token, what=_what(resource, namespace, name)))
+    def replace(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        body: JsonDict,
+        *,
+        token: str | None = None,
+    ) -> JsonDict:
+        return dict(
+            self.request(
+                "PUT",
+                resource.path(namespace, name),
+                body=body,
+                token=token,
+                what=_what(resource, namespace, name),
+            )
+        )
 
-    def secret_data(self, namespace: str, name: str, *,
-                    token: str | None = None) -> dict[str, bytes] | None:
+    def secret_data(
+        self, namespace: str, name: str, *, token: str | None = None
+    ) -> dict[str, bytes] | None:
         """A Secret's data, decoded; None when there is no such Secret."""
         found = self.find(SECRETS, namespace, name, token=token)
         if found is None:
@@ -379,8 +497,7 @@ class Kube:
             try:
                 decoded[str(key)] = base64.b64decode(str(value), validate=True)
             except (binascii.Error, ValueError):
-                raise InvalidSpec(f"Secret {namespace}/{name}: key {key} is not base64") \
-                    from None
+                raise InvalidSpec(f"Secret {namespace}/{name}: key {key} is not base64") from None
         return decoded
 
 

@@ -43,8 +43,12 @@ from argosy.argo.template import (
 from argosy.argo.yamlpos import Document, join, load_all
 from argosy.artifacts.errors import InvalidSpec, redact_url
 
-WORKFLOW_KINDS = {"Workflow": "spec", "WorkflowTemplate": "spec",
-                  "ClusterWorkflowTemplate": "spec", "CronWorkflow": "spec.workflowSpec"}
+WORKFLOW_KINDS = {
+    "Workflow": "spec",
+    "WorkflowTemplate": "spec",
+    "ClusterWorkflowTemplate": "spec",
+    "CronWorkflow": "spec.workflowSpec",
+}
 TEMPLATE_FIELDS = ("inputs", "outputs", "container", "script")
 CONFIGMAP = REPOSITORIES_CONFIGMAP
 ARGUMENTS = "(arguments)"  # the TEMPLATE of a workflow's own `spec.arguments` rows
@@ -116,14 +120,16 @@ class ConfigMap:
 
 # -- reading files ---------------------------------------------------------------------
 
+
 def _read(path: str, report: Report) -> str | None:
     try:
         if path == "-":
             return sys.stdin.read()
         return Path(path).read_text(encoding="utf-8")
     except OSError as error:
-        report.diagnostics.append(Diagnostic("error", path, None, None,
-                                             f"cannot be read ({error.strerror or error})"))
+        report.diagnostics.append(
+            Diagnostic("error", path, None, None, f"cannot be read ({error.strerror or error})")
+        )
     except UnicodeDecodeError:
         report.diagnostics.append(Diagnostic("error", path, None, None, "not UTF-8 text"))
     return None
@@ -133,8 +139,9 @@ def _parse(text: str, file: str, report: Report) -> list[Document]:
     """The documents before any broken one, which is reported with its line."""
     documents, broken = load_all(text)
     if broken is not None:
-        report.diagnostics.append(Diagnostic("error", file, broken.line, None,
-                                             f"not valid YAML ({broken.problem})"))
+        report.diagnostics.append(
+            Diagnostic("error", file, broken.line, None, f"not valid YAML ({broken.problem})")
+        )
     return documents
 
 
@@ -148,8 +155,10 @@ def _entry(raw: Any, label: str) -> RepositoryView | str:
         return "must be a repository entry (a mapping)"
     kinds = [k for k in REPOSITORY_KINDS if entry.get(k) is not None]
     if len(kinds) != 1:
-        return (f"needs exactly one of {', '.join(REPOSITORY_KINDS)} "
-                f"(found {', '.join(kinds) or 'none'})")
+        return (
+            f"needs exactly one of {', '.join(REPOSITORY_KINDS)} "
+            f"(found {', '.join(kinds) or 'none'})"
+        )
     config = entry[kinds[0]]
     if not isinstance(config, Mapping):
         return f"{kinds[0]} must be a mapping"
@@ -166,34 +175,47 @@ def load_repositories(path: str) -> tuple[list[ConfigMap], Report]:
     for document in _parse(text, path, report) if text is not None else []:
         doc = document.data
         if not isinstance(doc, Mapping) or doc.get("kind") != "ConfigMap":
-            report.diagnostics.append(Diagnostic(
-                "error", path, document.line, None,
-                "is not a ConfigMap (--repositories takes artifact-repositories ConfigMaps)"))
+            report.diagnostics.append(
+                Diagnostic(
+                    "error",
+                    path,
+                    document.line,
+                    None,
+                    "is not a ConfigMap (--repositories takes artifact-repositories ConfigMaps)",
+                )
+            )
             continue
         metadata = doc.get("metadata")
         if not isinstance(metadata, Mapping):
             metadata = {}
         name = str(metadata.get("name") or CONFIGMAP)
         annotations = metadata.get("annotations")
-        default = annotations.get(DEFAULT_ANNOTATION) if isinstance(annotations, Mapping) \
-            else None
+        default = annotations.get(DEFAULT_ANNOTATION) if isinstance(annotations, Mapping) else None
         data = doc.get("data") or {}
         if not isinstance(data, Mapping):
-            report.diagnostics.append(Diagnostic("error", path, document.line_of("data"),
-                                                 "data", "must be a mapping"))
+            report.diagnostics.append(
+                Diagnostic("error", path, document.line_of("data"), "data", "must be a mapping")
+            )
             data = {}
         if default is not None and default not in data:
-            report.diagnostics.append(Diagnostic(
-                "error", path, document.line_of("metadata.annotations"),
-                "metadata.annotations", f"names default repository {default!r}, which data "
-                f"does not have (has: {', '.join(sorted(map(str, data))) or 'none'})"))
+            report.diagnostics.append(
+                Diagnostic(
+                    "error",
+                    path,
+                    document.line_of("metadata.annotations"),
+                    "metadata.annotations",
+                    f"names default repository {default!r}, which data "
+                    f"does not have (has: {', '.join(sorted(map(str, data))) or 'none'})",
+                )
+            )
         entries: dict[str, RepositoryView | None] = {}
         for key, raw in data.items():
             entry = _entry(raw, f"{name}/{key}")
             if isinstance(entry, str):
                 where = join("data", str(key))
-                report.diagnostics.append(Diagnostic("error", path, document.line_of(where),
-                                                     where, entry))
+                report.diagnostics.append(
+                    Diagnostic("error", path, document.line_of(where), where, entry)
+                )
                 entries[str(key)] = None
             else:
                 entries[str(key)] = entry
@@ -203,11 +225,13 @@ def load_repositories(path: str) -> tuple[list[ConfigMap], Report]:
 
 # -- one workflow ------------------------------------------------------------------------
 
+
 class _Linter:
     """Lints one document: `base` is where its workflow spec (or bare template) sits."""
 
-    def __init__(self, file: str, document: Document, base: str,
-                 configmaps: Sequence[ConfigMap]) -> None:
+    def __init__(
+        self, file: str, document: Document, base: str, configmaps: Sequence[ConfigMap]
+    ) -> None:
         self.file, self.document, self.base = file, document, base
         self.configmaps = configmaps
         self.report = Report()
@@ -310,19 +334,29 @@ class _Linter:
                 return
         given = [c for c in self.configmaps if c.name == name]
         if not given:
-            self.say("warning", where, f"names ConfigMap {name}, which was not given "
-                                       "(--repositories): keys are shown with the default "
-                                       "keyFormat")
+            self.say(
+                "warning",
+                where,
+                f"names ConfigMap {name}, which was not given "
+                "(--repositories): keys are shown with the default "
+                "keyFormat",
+            )
             return
         configmap = given[0]
         chosen = key or configmap.default
         if not chosen:
-            self.say("error", where, f"names no key and ConfigMap {name} has no default "
-                                     f"({DEFAULT_ANNOTATION})")
+            self.say(
+                "error",
+                where,
+                f"names no key and ConfigMap {name} has no default ({DEFAULT_ANNOTATION})",
+            )
         elif chosen not in configmap.entries:
-            self.say("error", join(where, "key") if key else where,
-                     f"names {chosen!r}, which ConfigMap {name} does not have "
-                     f"(has: {', '.join(sorted(configmap.entries)) or 'none'})")
+            self.say(
+                "error",
+                join(where, "key") if key else where,
+                f"names {chosen!r}, which ConfigMap {name} does not have "
+                f"(has: {', '.join(sorted(configmap.entries)) or 'none'})",
+            )
         else:
             self.repository = configmap.entries[chosen] or RepositoryView()
 
@@ -338,8 +372,10 @@ class _Linter:
         if isinstance(steps, list):
             for g, group in enumerate(steps):
                 if isinstance(group, list):
-                    calls += [(step, join(join(join(prefix, "steps"), g), s))
-                              for s, step in enumerate(group)]
+                    calls += [
+                        (step, join(join(join(prefix, "steps"), g), s))
+                        for s, step in enumerate(group)
+                    ]
         dag = raw.get("dag")
         tasks = dag.get("tasks") if isinstance(dag, Mapping) else None
         if isinstance(tasks, list):
@@ -366,8 +402,14 @@ class _Linter:
         for artifact in template.outputs:
             self._row(template.name, "out", artifact, template, prefix)
 
-    def _row(self, template_name: str, direction: str, artifact: Artifact,
-             template: Template | None, prefix: str) -> None:
+    def _row(
+        self,
+        template_name: str,
+        direction: str,
+        artifact: Artifact,
+        template: Template | None,
+        prefix: str,
+    ) -> None:
         """An input with neither location nor `from` shows what its callers bind to it."""
         where = self.at(prefix, artifact.where)
         if direction == "in" and artifact.location is None and not _has_from(artifact):
@@ -376,8 +418,9 @@ class _Linter:
                 shown = self._describe(sources[0], "in", None, where)
                 others = {_summary(s) for s in sources[1:]} - {_summary(sources[0])}
                 if others:
-                    shown.notes.append(f"+{len(others)} other source"
-                                       + ("s" if len(others) > 1 else ""))
+                    shown.notes.append(
+                        f"+{len(others)} other source" + ("s" if len(others) > 1 else "")
+                    )
             else:
                 shown = _Shown("-", None, "(given by the caller)")
         else:
@@ -389,60 +432,90 @@ class _Linter:
             gc = "-"
         if artifact.deleted:
             shown.notes.append("deleted")
-        self.report.rows.append(Row(
-            file=self.file, line=self.document.line_of(where), template=template_name or "-",
-            direction=direction, name=artifact.name, kind=shown.kind, bucket=shown.bucket,
-            key=shown.key, archive="-" if from_ else _archive(artifact, direction),
-            optional=artifact.optional, gc=gc, supported=shown.supported,
-            notes=tuple(shown.notes)))
+        self.report.rows.append(
+            Row(
+                file=self.file,
+                line=self.document.line_of(where),
+                template=template_name or "-",
+                direction=direction,
+                name=artifact.name,
+                kind=shown.kind,
+                bucket=shown.bucket,
+                key=shown.key,
+                archive="-" if from_ else _archive(artifact, direction),
+                optional=artifact.optional,
+                gc=gc,
+                supported=shown.supported,
+                notes=tuple(shown.notes),
+            )
+        )
 
-    def _describe(self, artifact: Artifact, direction: str, template: Template | None,
-                  where: str) -> _Shown:
+    def _describe(
+        self, artifact: Artifact, direction: str, template: Template | None, where: str
+    ) -> _Shown:
         """Kind, bucket and key of an artifact with a location or a `from` of its own, or
         of an output that takes the repository's."""
         if artifact.from_ is not None:
-            return _Shown("from", None, f"from: {artifact.from_}",
-                          notes=_sub_path(artifact))
+            return _Shown("from", None, f"from: {artifact.from_}", notes=_sub_path(artifact))
         if artifact.from_expression is not None:
-            return _Shown("from", None, f"fromExpression: {artifact.from_expression}",
-                          notes=_sub_path(artifact))
+            return _Shown(
+                "from",
+                None,
+                f"fromExpression: {artifact.from_expression}",
+                notes=_sub_path(artifact),
+            )
         own = artifact.location
-        if own is None and direction == "out" and template is not None and \
-                template.archive_location is not None:
+        if (
+            own is None
+            and direction == "out"
+            and template is not None
+            and template.archive_location is not None
+        ):
             return self._archive_location(artifact, template.archive_location, where)
         if own is None:
             if direction != "out":
-                return _Shown("-", None, "(given at submit)" if direction == "arg"
-                              else "(given by the caller)", notes=_sub_path(artifact))
+                return _Shown(
+                    "-",
+                    None,
+                    "(given at submit)" if direction == "arg" else "(given by the caller)",
+                    notes=_sub_path(artifact),
+                )
             repo = self.repository
-            key = keys.output_key(repo.key_format, artifact.name, artifact.path,
-                                  _output_format(artifact)[0])
+            key = keys.output_key(
+                repo.key_format, artifact.name, artifact.path, _output_format(artifact)[0]
+            )
             notes = [f"repository {repo.label}"] if repo.label else []
             return _Shown("repository", repo.bucket, key, notes=notes)
         if own.kind in BUCKET_KINDS:
-            shown = self._stored(artifact, own.kind, own.bucket, own.key, None, where,
-                                 direction=direction)
+            shown = self._stored(
+                artifact, own.kind, own.bucket, own.key, None, where, direction=direction
+            )
         else:
-            shown = _Shown(own.kind, *_elsewhere(own.kind, own.config),
-                           notes=_sub_path(artifact))
+            shown = _Shown(own.kind, *_elsewhere(own.kind, own.config), notes=_sub_path(artifact))
         return _marked(shown, own)
 
-    def _archive_location(self, artifact: Artifact, location: Location,
-                          where: str) -> _Shown:
+    def _archive_location(self, artifact: Artifact, location: Location, where: str) -> _Shown:
         """An output with no location of its own, in a template whose archiveLocation
         names one: its key (else keyFormat) is the prefix, as the sidecar resolves it."""
         if location.kind not in BUCKET_KINDS:
             shown = _Shown(location.kind, *_elsewhere(location.kind, location.config))
         else:
-            prefix = location.key or str(location.config.get("keyFormat")
-                                         or DEFAULT_KEY_FORMAT)
-            shown = self._stored(artifact, location.kind, location.bucket, None, prefix,
-                                 where)
+            prefix = location.key or str(location.config.get("keyFormat") or DEFAULT_KEY_FORMAT)
+            shown = self._stored(artifact, location.kind, location.bucket, None, prefix, where)
         shown.notes.append("archiveLocation")
         return _marked(shown, location)
 
-    def _stored(self, artifact: Artifact, kind: str, bucket: str | None, key: str | None,
-                prefix: str | None, where: str, *, direction: str = "out") -> _Shown:
+    def _stored(
+        self,
+        artifact: Artifact,
+        kind: str,
+        bucket: str | None,
+        key: str | None,
+        prefix: str | None,
+        where: str,
+        *,
+        direction: str = "out",
+    ) -> _Shown:
         """An object store location: the key given, or the one an output will get."""
         notes = _sub_path(artifact)
         repo = self.repository
@@ -450,18 +523,28 @@ class _Linter:
             if key:
                 notes.insert(0, "key-only")
             if repo.kind is not None and repo.kind != kind:
-                self.say("warning", where, f"takes its bucket from repository {repo.label}, "
-                                           f"which is {repo.kind}, not {kind}")
+                self.say(
+                    "warning",
+                    where,
+                    f"takes its bucket from repository {repo.label}, "
+                    f"which is {repo.kind}, not {kind}",
+                )
             else:
                 bucket = repo.bucket
         if key is None:
             if direction != "out":
-                self.say("warning", join(where, kind), "names no key: an input cannot be "
-                                                       "fetched without one")
+                self.say(
+                    "warning",
+                    join(where, kind),
+                    "names no key: an input cannot be fetched without one",
+                )
             else:
-                key = keys.output_key(prefix if prefix is not None else repo.key_format,
-                                      artifact.name, artifact.path,
-                                      _output_format(artifact)[0])
+                key = keys.output_key(
+                    prefix if prefix is not None else repo.key_format,
+                    artifact.name,
+                    artifact.path,
+                    _output_format(artifact)[0],
+                )
         return _Shown(kind, bucket, key, notes=notes)
 
 
@@ -496,10 +579,16 @@ def _has_from(artifact: Artifact) -> bool:
 
 def _summary(artifact: Artifact) -> str:
     location = artifact.location
-    return "|".join(str(x) for x in (artifact.from_, artifact.from_expression,
-                                     location and location.kind,
-                                     location and sorted(location.config.items()),
-                                     artifact.sub_path))
+    return "|".join(
+        str(x)
+        for x in (
+            artifact.from_,
+            artifact.from_expression,
+            location and location.kind,
+            location and sorted(location.config.items()),
+            artifact.sub_path,
+        )
+    )
 
 
 def _sub_path(artifact: Artifact) -> list[str]:
@@ -543,6 +632,7 @@ def _namespace_default(configmaps: Sequence[ConfigMap]) -> RepositoryView:
 
 # -- files -----------------------------------------------------------------------------
 
+
 def _base(data: Mapping[str, Any]) -> str | None:
     """Where the workflow spec is ("" for a bare template); None: not ours to lint."""
     kind = data.get("kind")
@@ -561,19 +651,29 @@ def lint_text(text: str, *, file: str, configmaps: Sequence[ConfigMap] = ()) -> 
     return report
 
 
-def lint_document(document: Document, *, file: str,
-                  configmaps: Sequence[ConfigMap] = ()) -> Report:
+def lint_document(document: Document, *, file: str, configmaps: Sequence[ConfigMap] = ()) -> Report:
     """One document; one that is not a workflow or template is skipped with a warning."""
     data = document.data
     if data is None:
         return Report()
     base = _base(data) if isinstance(data, Mapping) else None
     if base is None:
-        what = f"a {data['kind']}" if isinstance(data, Mapping) and \
-            isinstance(data.get("kind"), str) else "this document"
-        return Report(diagnostics=[Diagnostic(
-            "warning", file, document.line, None,
-            f"{what} is not a workflow, workflow template or template; skipped")])
+        what = (
+            f"a {data['kind']}"
+            if isinstance(data, Mapping) and isinstance(data.get("kind"), str)
+            else "this document"
+        )
+        return Report(
+            diagnostics=[
+                Diagnostic(
+                    "warning",
+                    file,
+                    document.line,
+                    None,
+                    f"{what} is not a workflow, workflow template or template; skipped",
+                )
+            ]
+        )
     return _Linter(file, document, base, configmaps).run()
 
 

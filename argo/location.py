@@ -76,8 +76,9 @@ def _own(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in ("key", *REPOSITORY_ONLY_FIELDS)}
 
 
-def relocate(own: Location | None, repository: Callable[[], Location | None], *, key: str,
-             what: str) -> Target:
+def relocate(
+    own: Location | None, repository: Callable[[], Location | None], *, key: str, what: str
+) -> Target:
     """The target of an artifact whose key is `key`: `own` as it is when it names its
     bucket, else merged over the repository's location (`repository()`, asked only
     then). `what` names the artifact in messages."""
@@ -85,14 +86,17 @@ def relocate(own: Location | None, repository: Callable[[], Location | None], *,
         return Target(own.kind, own.bucket, key, _own(own.config))
     base = repository()
     if base is None:
-        raise RepositoryMissing(f"{what} has no bucket of its own and there is no artifact "
-                                "repository to take it from")
+        raise RepositoryMissing(
+            f"{what} has no bucket of its own and there is no artifact repository to take it from"
+        )
     if own is not None and own.kind != base.kind:
-        raise RepositoryMissing(f"{what} is a key-only {own.kind} artifact but the "
-                                f"repository is {base.kind}")
+        raise RepositoryMissing(
+            f"{what} is a key-only {own.kind} artifact but the repository is {base.kind}"
+        )
     merged = {**_own(base.config), **_own(own.config if own else {})}
     bucket = str(merged.get("bucket") or "")
     if not bucket:
-        raise RepositoryMissing(f"{what}: no bucket in the artifact nor its repository "
-                                f"({base.kind})")
+        raise RepositoryMissing(
+            f"{what}: no bucket in the artifact nor its repository ({base.kind})"
+        )
     return Target(base.kind, bucket, key, merged)

@@ -10,8 +10,19 @@ from __future__ import annotations
 from enum import StrEnum
 
 # Every location an Argo artifact can have (exactly one), plus Argosy's `local`.
-LOCATION_KINDS = ("s3", "oss", "gcs", "azure", "hdfs", "http", "artifactory", "git", "raw",
-                  "plugin", "local")
+LOCATION_KINDS = (
+    "s3",
+    "oss",
+    "gcs",
+    "azure",
+    "hdfs",
+    "http",
+    "artifactory",
+    "git",
+    "raw",
+    "plugin",
+    "local",
+)
 # Buckets of keys that Argosy reads, writes and deletes itself.
 STORAGE_KINDS = ("s3", "oss", "local")
 # What `init` can fetch: storage, plus Argo's http and raw inputs.

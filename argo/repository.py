@@ -84,11 +84,13 @@ def addressing_style(raw: Mapping[str, Any], endpoint: str | None, where: str) -
     """The style Argo's client would use (see the module's docstring)."""
     given = raw.get("addressingStyle", raw.get("addressing_style"))
     if given:
-        style = {"virtual-hosted": "virtual", "virtualhosted": "virtual"}.get(str(given),
-                                                                            str(given))
+        style = {"virtual-hosted": "virtual", "virtualhosted": "virtual"}.get(
+            str(given), str(given)
+        )
         if style not in ("path", "virtual", "auto"):
-            raise InvalidSpec(f"{where}.addressingStyle must be path or virtual-hosted, "
-                              f"not {given!r}")
+            raise InvalidSpec(
+                f"{where}.addressingStyle must be path or virtual-hosted, not {given!r}"
+            )
         return style
     if endpoint is None:
         return "auto"  # AWS by region: botocore goes virtual-hosted where the name allows
@@ -109,8 +111,11 @@ def s3_storage(raw: Any, source: SecretSource, where: str = "s3") -> S3Storage:
     enc = raw.get("encryptionOptions") or {}
     if not isinstance(enc, Mapping):
         raise InvalidSpec(f"{where}.encryptionOptions must be a mapping")
-    customer = secrets.read(source, enc.get("serverSideCustomerKeySecret"),
-                            f"{where}.encryptionOptions.serverSideCustomerKeySecret")
+    customer = secrets.read(
+        source,
+        enc.get("serverSideCustomerKeySecret"),
+        f"{where}.encryptionOptions.serverSideCustomerKeySecret",
+    )
     mode = "none"
     if customer:
         mode = "c"
@@ -119,17 +124,30 @@ def s3_storage(raw: Any, source: SecretSource, where: str = "s3") -> S3Storage:
     elif enc.get("enableEncryption"):
         mode = "s3"
     sdk = _bool(raw.get("useSDKCreds", False), f"{where}.useSDKCreds")
-    keys = {} if sdk else dict(
-        access_key=secrets.read(source, raw.get("accessKeySecret"), f"{where}.accessKeySecret"),
-        secret_key=secrets.read(source, raw.get("secretKeySecret"), f"{where}.secretKeySecret"),
-        session_token=secrets.read(source, raw.get("sessionTokenSecret"),
-                                   f"{where}.sessionTokenSecret"))
+    keys = (
+        {}
+        if sdk
+        else dict(
+            access_key=secrets.read(source, raw.get("accessKeySecret"), f"{where}.accessKeySecret"),
+            secret_key=secrets.read(source, raw.get("secretKeySecret"), f"{where}.secretKeySecret"),
+            session_token=secrets.read(
+                source, raw.get("sessionTokenSecret"), f"{where}.sessionTokenSecret"
+            ),
+        )
+    )
     return S3Storage(
-        endpoint=endpoint, region=raw.get("region") or None, insecure=insecure,
-        addressing_style=addressing_style(raw, endpoint, where), ca_bundle=ca_bundle,
-        use_sdk_creds=sdk, sse_mode=mode, kms_key_id=enc.get("kmsKeyId"),
+        endpoint=endpoint,
+        region=raw.get("region") or None,
+        insecure=insecure,
+        addressing_style=addressing_style(raw, endpoint, where),
+        ca_bundle=ca_bundle,
+        use_sdk_creds=sdk,
+        sse_mode=mode,
+        kms_key_id=enc.get("kmsKeyId"),
         kms_context=enc.get("kmsEncryptionContext"),
-        customer_key=customer.encode() if customer else None, **keys)
+        customer_key=customer.encode() if customer else None,
+        **keys,
+    )
 
 
 def _days(value: Any, name: str) -> int | None:
@@ -140,8 +158,9 @@ def _days(value: Any, name: str) -> int | None:
     return value
 
 
-def oss_storage(raw: Any, source: SecretSource, where: str = "oss", *,
-                key_format: str = "") -> OssStorage:
+def oss_storage(
+    raw: Any, source: SecretSource, where: str = "oss", *, key_format: str = ""
+) -> OssStorage:
     """Argo's OSS fields; `securityToken` is a plain string in Argo, not a secret. With no
     keys named, Alibaba's own credential chain applies (OSS_* or ALIBABA_CLOUD_* keys,
     then RRSA), as Argo's OSS driver does."""
@@ -153,19 +172,23 @@ def oss_storage(raw: Any, source: SecretSource, where: str = "oss", *,
     token = raw.get("securityToken")
     access = secrets.read(source, raw.get("accessKeySecret"), f"{where}.accessKeySecret")
     return OssStorage(
-        endpoint=_endpoint(raw, insecure=False), access_key=access,
+        endpoint=_endpoint(raw, insecure=False),
+        access_key=access,
         secret_key=secrets.read(source, raw.get("secretKeySecret"), f"{where}.secretKeySecret"),
         security_token=str(token) if token else None,
-        use_sdk_creds=_bool(raw.get("useSDKCreds", False), f"{where}.useSDKCreds")
-        or not access,
-        create_bucket_if_not_present=_bool(raw.get("createBucketIfNotPresent", False),
-                                           f"{where}.createBucketIfNotPresent"),
+        use_sdk_creds=_bool(raw.get("useSDKCreds", False), f"{where}.useSDKCreds") or not access,
+        create_bucket_if_not_present=_bool(
+            raw.get("createBucketIfNotPresent", False), f"{where}.createBucketIfNotPresent"
+        ),
         mark_infrequent_access_after_days=_days(
             rule.get("markInfrequentAccessAfterDays"),
-            f"{where}.lifecycleRule.markInfrequentAccessAfterDays"),
-        mark_deletion_after_days=_days(rule.get("markDeletionAfterDays"),
-                                       f"{where}.lifecycleRule.markDeletionAfterDays"),
-        lifecycle_prefix=static_prefix(key_format))
+            f"{where}.lifecycleRule.markInfrequentAccessAfterDays",
+        ),
+        mark_deletion_after_days=_days(
+            rule.get("markDeletionAfterDays"), f"{where}.lifecycleRule.markDeletionAfterDays"
+        ),
+        lifecycle_prefix=static_prefix(key_format),
+    )
 
 
 def local_storage(raw: Any, where: str = "local") -> LocalStorage:
@@ -175,8 +198,9 @@ def local_storage(raw: Any, where: str = "local") -> LocalStorage:
     return LocalStorage(str(root) if root else None)
 
 
-def storage_for(kind: str, raw: Any, source: SecretSource, *, where: str | None = None,
-                key_format: str = "") -> Storage:
+def storage_for(
+    kind: str, raw: Any, source: SecretSource, *, where: str | None = None, key_format: str = ""
+) -> Storage:
     """How to reach the storage an Argo location of `kind` describes, its secrets read."""
     where = where or kind
     if kind == "s3":
@@ -185,8 +209,9 @@ def storage_for(kind: str, raw: Any, source: SecretSource, *, where: str | None 
         return oss_storage(raw, source, where, key_format=key_format)
     if kind == "local":
         return local_storage(raw, where)
-    raise InvalidSpec(f"{where}: {kind} storage is not supported by Argosy "
-                      "(supported: s3, oss, local)")
+    raise InvalidSpec(
+        f"{where}: {kind} storage is not supported by Argosy (supported: s3, oss, local)"
+    )
 
 
 def static_prefix(key_format: str) -> str:
@@ -199,8 +224,10 @@ def static_prefix(key_format: str) -> str:
 def entry_kind(raw: Mapping[str, Any], source: str = "") -> str:
     kinds = [k for k in REPOSITORY_KINDS if k in raw]
     if len(kinds) != 1:
-        raise InvalidSpec(f"{source}: a repository entry needs exactly one of s3, oss, local "
-                          f"(found {', '.join(kinds) or 'none'})")
+        raise InvalidSpec(
+            f"{source}: a repository entry needs exactly one of s3, oss, local "
+            f"(found {', '.join(kinds) or 'none'})"
+        )
     return kinds[0]
 
 
@@ -211,31 +238,50 @@ def parse_entry(raw: Any, *, secrets: SecretSource, source: str = "") -> Reposit
     if kind not in ("s3", "oss", "local"):
         raise InvalidSpec(f"{source}: {kind} repositories are not supported yet")
     inner = raw.get(kind) or {}
-    key_format = str(raw.get("keyFormat") or (inner if isinstance(inner, Mapping) else {})
-                     .get("keyFormat") or DEFAULT_KEY_FORMAT)
+    key_format = str(
+        raw.get("keyFormat")
+        or (inner if isinstance(inner, Mapping) else {}).get("keyFormat")
+        or DEFAULT_KEY_FORMAT
+    )
     storage = storage_for(kind, inner, secrets, key_format=key_format)
     bucket = inner.get("bucket") if isinstance(inner, Mapping) else None
     return Repository(
         s3=storage if isinstance(storage, S3Storage) else None,
         oss=storage if isinstance(storage, OssStorage) else None,
         local=storage if isinstance(storage, LocalStorage) else None,
-        bucket=str(bucket) if bucket else None, key_format=key_format,
-        archive_logs=bool(raw.get("archiveLogs", False)), source=source)
+        bucket=str(bucket) if bucket else None,
+        key_format=key_format,
+        archive_logs=bool(raw.get("archiveLogs", False)),
+        source=source,
+    )
 
 
-def repository_driver(repository: Repository, *, bucket: str | None = None,
-                      default_local_root: str, max_connections: int = 32) -> Driver:
+def repository_driver(
+    repository: Repository,
+    *,
+    bucket: str | None = None,
+    default_local_root: str,
+    max_connections: int = 32,
+) -> Driver:
     """The driver for an entry's bucket (or `bucket`, for an artifact naming its own)."""
     name = bucket or repository.bucket
     if not name:
         raise InvalidSpec(f"{repository.source or 'the repository'} names no bucket")
-    return open_driver(repository.storage, name, default_local_root=default_local_root,
-                       max_connections=max_connections)
+    return open_driver(
+        repository.storage,
+        name,
+        default_local_root=default_local_root,
+        max_connections=max_connections,
+    )
 
 
-def choose_entry(configmap: Mapping[str, Any], key: str | None, *, where: str,
-                 how_to_pick: str = "name one with --repository-key",
-                 ) -> tuple[str, dict[str, Any]]:
+def choose_entry(
+    configmap: Mapping[str, Any],
+    key: str | None,
+    *,
+    where: str,
+    how_to_pick: str = "name one with --repository-key",
+) -> tuple[str, dict[str, Any]]:
     """The name and raw entry (secret references unread) an `artifact-repositories` ConfigMap
     holds under `key`, else under its default-repository annotation, else its only one.
     `how_to_pick` ends the error for several entries and no default."""
@@ -246,12 +292,15 @@ def choose_entry(configmap: Mapping[str, Any], key: str | None, *, where: str,
     chosen = key or annotations.get(DEFAULT_REPOSITORY_ANNOTATION)
     if not chosen:
         if len(data) != 1:
-            raise InvalidSpec(f"{where}: several repositories and no "
-                              f"{DEFAULT_REPOSITORY_ANNOTATION} annotation; {how_to_pick}")
+            raise InvalidSpec(
+                f"{where}: several repositories and no "
+                f"{DEFAULT_REPOSITORY_ANNOTATION} annotation; {how_to_pick}"
+            )
         chosen = next(iter(data))
     if chosen not in data:
-        raise InvalidSpec(f"{where}: no repository {chosen!r} "
-                          f"(has: {', '.join(sorted(data)) or 'none'})")
+        raise InvalidSpec(
+            f"{where}: no repository {chosen!r} (has: {', '.join(sorted(data)) or 'none'})"
+        )
     try:
         entry = yaml.safe_load(data[chosen])
     except yaml.YAMLError:
@@ -261,8 +310,9 @@ def choose_entry(configmap: Mapping[str, Any], key: str | None, *, where: str,
     return chosen, dict(entry)
 
 
-def read_entry(path: str | os.PathLike[str], *, key: str | None = None
-               ) -> tuple[dict[str, Any], str]:
+def read_entry(
+    path: str | os.PathLike[str], *, key: str | None = None
+) -> tuple[dict[str, Any], str]:
     """A repository file's raw entry (one entry, or an `artifact-repositories`
     ConfigMap's, see `choose_entry`) and a name for it in messages; secrets unread."""
     import yaml  # here, not at the top: ~12 ms of every start, for runs that read a file
@@ -287,8 +337,7 @@ def read_entry(path: str | os.PathLike[str], *, key: str | None = None
     return dict(doc), source
 
 
-def load(path: str | os.PathLike[str], *, key: str | None = None,
-         secrets_dir: Path) -> Repository:
+def load(path: str | os.PathLike[str], *, key: str | None = None, secrets_dir: Path) -> Repository:
     """Read a repository file and its secrets from files in Argo's layout."""
     entry, source = read_entry(path, key=key)
     return parse_entry(entry, secrets=secrets.FileSecrets(secrets_dir), source=source)

@@ -22,10 +22,10 @@ class Resource:
     kind: str
     namespaced: bool = True
 
-    def path(self, namespace: str | None = None, name: str | None = None,
-             subresource: str | None = None) -> str:
-        base = f"/api/{self.version}" if not self.group else \
-            f"/apis/{self.group}/{self.version}"
+    def path(
+        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+    ) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
         if self.namespaced and namespace:
             base += f"/namespaces/{quote(namespace, safe='')}"
         base += f"/{self.plural}"
@@ -41,13 +41,15 @@ SECRETS = Resource("", "v1", "secrets", "Secret")
 EVENTS = Resource("", "v1", "events", "Event")
 PODS = Resource("", "v1", "pods", "Pod")
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
-TOKEN_REVIEWS = Resource("authentication.k8s.io", "v1", "tokenreviews", "TokenReview",
-                         namespaced=False)
-SUBJECT_ACCESS_REVIEWS = Resource("authorization.k8s.io", "v1", "subjectaccessreviews",
-                                  "SubjectAccessReview", namespaced=False)
+TOKEN_REVIEWS = Resource(
+    "authentication.k8s.io", "v1", "tokenreviews", "TokenReview", namespaced=False
+)
+SUBJECT_ACCESS_REVIEWS = Resource(
+    "authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False
+)
 
 WORKFLOWS = Resource("argoproj.io", "v1alpha1", "workflows", "Workflow")
-WORKFLOW_TEMPLATES = Resource("argoproj.io", "v1alpha1", "workflowtemplates",
-                              "WorkflowTemplate")
-WORKFLOW_TASK_RESULTS = Resource("argoproj.io", "v1alpha1", "workflowtaskresults",
-                                 "WorkflowTaskResult")
+WORKFLOW_TEMPLATES = Resource("argoproj.io", "v1alpha1", "workflowtemplates", "WorkflowTemplate")
+WORKFLOW_TASK_RESULTS = Resource(
+    "argoproj.io", "v1alpha1", "workflowtaskresults", "WorkflowTaskResult"
+)

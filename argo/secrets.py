@@ -37,8 +37,12 @@ def secret_ref(ref: Any, field_name: str) -> tuple[str, str]:
     name, key = str(ref["name"]), str(ref["key"])
     if len(name) > _MAX_SECRET_NAME or not _SECRET_NAME.fullmatch(name):
         raise InvalidSpec(f"{field_name}.name: {name!r} is not a valid Kubernetes secret name")
-    if len(key) > _MAX_SECRET_KEY or not _SECRET_KEY.fullmatch(key) or key == "." \
-            or key.startswith(".."):
+    if (
+        len(key) > _MAX_SECRET_KEY
+        or not _SECRET_KEY.fullmatch(key)
+        or key == "."
+        or key.startswith("..")
+    ):
         raise InvalidSpec(f"{field_name}.key: {key!r} is not a valid Kubernetes secret key")
     return name, key
 
@@ -106,8 +110,9 @@ class ApiSecrets:
     file is written once per distinct value, private to this process, removed by
     `close()`."""
 
-    def __init__(self, fetch: Callable[[str], Mapping[str, bytes] | None], *,
-                 namespace: str) -> None:
+    def __init__(
+        self, fetch: Callable[[str], Mapping[str, bytes] | None], *, namespace: str
+    ) -> None:
         self._fetch = fetch
         self.namespace = namespace
         self._folder: Path | None = None
@@ -125,8 +130,9 @@ class ApiSecrets:
         try:
             return self._bytes(name, key, field).decode().strip()
         except UnicodeDecodeError:
-            raise _missing(field, f"Secret {self.namespace}/{name} key {key!r} is not "
-                                  "text") from None
+            raise _missing(
+                field, f"Secret {self.namespace}/{name} key {key!r} is not text"
+            ) from None
 
     def file(self, name: str, key: str, *, field: str) -> str:
         data = self._bytes(name, key, field)

@@ -26,19 +26,60 @@ from argosy.artifacts.errors import InvalidSpec
 
 Locate = Callable[[str], int | None]  # a field path ("outputs.artifacts[0]") to its line
 
-ARTIFACT_FIELDS = frozenset({
-    "name", "path", "mode", "from", "fromExpression", "globalName", "optional", "subPath",
-    "recurseMode", "archive", "archiveLogs", "artifactGC", "deleted", "argosy",
-    *LOCATION_KINDS})
+ARTIFACT_FIELDS = frozenset(
+    {
+        "name",
+        "path",
+        "mode",
+        "from",
+        "fromExpression",
+        "globalName",
+        "optional",
+        "subPath",
+        "recurseMode",
+        "archive",
+        "archiveLogs",
+        "artifactGC",
+        "deleted",
+        "argosy",
+        *LOCATION_KINDS,
+    }
+)
 ARGOSY_FIELDS = frozenset({"include", "uploadOnFailure", "archive", "level", "concurrency"})
 LOCATION_FIELDS: dict[str, frozenset[str]] = {
-    "s3": frozenset({"bucket", "key", "endpoint", "region", "insecure", "accessKeySecret",
-                     "secretKeySecret", "sessionTokenSecret", "roleARN", "useSDKCreds",
-                     "caSecret", "createBucketIfNotPresent", "encryptionOptions",
-                     "addressingStyle", "keyFormat"}),
-    "oss": frozenset({"bucket", "key", "endpoint", "accessKeySecret", "secretKeySecret",
-                      "securityToken", "useSDKCreds", "createBucketIfNotPresent",
-                      "lifecycleRule", "keyFormat"}),
+    "s3": frozenset(
+        {
+            "bucket",
+            "key",
+            "endpoint",
+            "region",
+            "insecure",
+            "accessKeySecret",
+            "secretKeySecret",
+            "sessionTokenSecret",
+            "roleARN",
+            "useSDKCreds",
+            "caSecret",
+            "createBucketIfNotPresent",
+            "encryptionOptions",
+            "addressingStyle",
+            "keyFormat",
+        }
+    ),
+    "oss": frozenset(
+        {
+            "bucket",
+            "key",
+            "endpoint",
+            "accessKeySecret",
+            "secretKeySecret",
+            "securityToken",
+            "useSDKCreds",
+            "createBucketIfNotPresent",
+            "lifecycleRule",
+            "keyFormat",
+        }
+    ),
     "local": frozenset({"root", "bucket", "key", "keyFormat"}),
     "http": frozenset({"url", "headers", "auth"}),
     "raw": frozenset({"data"}),
@@ -134,14 +175,12 @@ class FieldReader:
             prefix = f"{self.source}:{line}: " if line else f"{self.source}: "
         else:
             prefix = f"line {line}: " if line else ""
-        return TemplateError(f"{prefix}{where} {message}", field=where, problem=message,
-                             line=line)
+        return TemplateError(f"{prefix}{where} {message}", field=where, problem=message, line=line)
 
     def warn(self, where: str, message: str, *, text: str) -> None:
         """`text` is the warning as `Template.warnings` has always said it."""
         self.warnings.append(text)
-        self.findings.append(Finding(where, message,
-                                     self.locate(where) if self.locate else None))
+        self.findings.append(Finding(where, message, self.locate(where) if self.locate else None))
 
     def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
         if value is None:
@@ -179,8 +218,11 @@ class FieldReader:
     def unknown(self, raw: Mapping[str, Any], known: frozenset[str], where: str) -> None:
         for name in raw:
             if name not in known:
-                self.warn(f"{where}.{name}", "is an unknown field, ignored",
-                          text=f"{where}.{name}: unknown field, ignored")
+                self.warn(
+                    f"{where}.{name}",
+                    "is an unknown field, ignored",
+                    text=f"{where}.{name}: unknown field, ignored",
+                )
 
 
 def _mode(reader: FieldReader, value: Any, where: str) -> int | None:
@@ -207,8 +249,9 @@ def _archive(reader: FieldReader, raw: Any, where: str) -> Archive | None:
             raise reader.fail(f"{where}.tar.compressionLevel", "must be 0 to 9")
         return Archive("tar.gz", level)
     if kind == "zstd":
-        level = reader.integer(reader.mapping(spec["zstd"], f"{where}.zstd").get("level"),
-                               f"{where}.zstd.level")
+        level = reader.integer(
+            reader.mapping(spec["zstd"], f"{where}.zstd").get("level"), f"{where}.zstd.level"
+        )
         return Archive("tar.zst", level)
     return Archive(kind)
 
@@ -216,8 +259,9 @@ def _archive(reader: FieldReader, raw: Any, where: str) -> Archive | None:
 def _location(reader: FieldReader, raw: Mapping[str, Any], where: str) -> Location | None:
     kinds = [k for k in LOCATION_KINDS if k in raw and raw[k] is not None]
     if len(kinds) > 1:
-        raise reader.fail(where, f"has several locations ({', '.join(kinds)}); "
-                                 "an artifact has exactly one")
+        raise reader.fail(
+            where, f"has several locations ({', '.join(kinds)}); an artifact has exactly one"
+        )
     if not kinds:
         return None
     kind = kinds[0]
@@ -253,10 +297,11 @@ def argosy_options(reader: FieldReader, raw: Any, where: str) -> ArgosyOptions:
         raise reader.fail(f"{where}.archive", "must be tar.zst, tar.gz, tar, zip or none")
     return ArgosyOptions(
         include=tuple(include),
-        upload_on_failure=reader.boolean(spec.get("uploadOnFailure"),
-                                         f"{where}.uploadOnFailure"),
-        archive=archive, level=reader.integer(spec.get("level"), f"{where}.level"),
-        concurrency=reader.integer(spec.get("concurrency"), f"{where}.concurrency"))
+        upload_on_failure=reader.boolean(spec.get("uploadOnFailure"), f"{where}.uploadOnFailure"),
+        archive=archive,
+        level=reader.integer(spec.get("level"), f"{where}.level"),
+        concurrency=reader.integer(spec.get("concurrency"), f"{where}.concurrency"),
+    )
 
 
 def _gc_strategy(reader: FieldReader, raw: Any, where: str) -> str | None:
@@ -274,7 +319,8 @@ def parse_artifact(reader: FieldReader, raw: Any, where: str) -> Artifact:
     if not name:
         raise reader.fail(f"{where}.name", "is required")
     return Artifact(
-        name=name, where=where,
+        name=name,
+        where=where,
         path=reader.string(spec.get("path"), f"{where}.path"),
         location=_location(reader, spec, where),
         archive=_archive(reader, spec.get("archive"), f"{where}.archive"),
@@ -297,8 +343,9 @@ def _artifacts(reader: FieldReader, raw: Any, where: str) -> tuple[Artifact, ...
     items = side.get("artifacts") or []
     if not isinstance(items, list):
         raise reader.fail(f"{where}.artifacts", "must be a list")
-    found = tuple(parse_artifact(reader, item, f"{where}.artifacts[{i}]")
-                  for i, item in enumerate(items))
+    found = tuple(
+        parse_artifact(reader, item, f"{where}.artifacts[{i}]") for i, item in enumerate(items)
+    )
     names = [a.name for a in found]
     for name in {n for n in names if names.count(n) > 1}:
         raise reader.fail(f"{where}.artifacts", f"names {name!r} twice")
@@ -324,13 +371,20 @@ def parse_template(doc: Any, *, source: str = "", locate: Locate | None = None) 
         name=reader.string(spec.get("name"), "name") or "",
         inputs=_artifacts(reader, spec.get("inputs"), "inputs"),
         outputs=_artifacts(reader, spec.get("outputs"), "outputs"),
-        archive_location=archive_location, archive_logs=archive_logs,
-        warnings=tuple(reader.warnings), findings=tuple(reader.findings))
+        archive_location=archive_location,
+        archive_logs=archive_logs,
+        warnings=tuple(reader.warnings),
+        findings=tuple(reader.findings),
+    )
 
 
-def parse_arguments(doc: Any, *, where: str = "arguments", source: str = "",
-                    locate: Locate | None = None,
-                    ) -> tuple[tuple[Artifact, ...], tuple[Finding, ...]]:
+def parse_arguments(
+    doc: Any,
+    *,
+    where: str = "arguments",
+    source: str = "",
+    locate: Locate | None = None,
+) -> tuple[tuple[Artifact, ...], tuple[Finding, ...]]:
     """The artifacts of an `arguments` mapping (a workflow's `spec.arguments`, or a step's
     or task's), each named `<where>.artifacts[i]`; parameters are not ours to read."""
     reader = FieldReader(source, locate=locate)
@@ -348,8 +402,9 @@ def load_template(text: str, *, source: str) -> Template:
             document = yamlpos.load(text)
             doc, locate = document.data, document.line_of
     except json.JSONDecodeError as error:
-        raise InvalidSpec(f"{source}: line {error.lineno} is not valid JSON "
-                          f"({error.msg})") from None
+        raise InvalidSpec(
+            f"{source}: line {error.lineno} is not valid JSON ({error.msg})"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

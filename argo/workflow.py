@@ -127,9 +127,14 @@ def _strategy_of(holder: Any) -> str | None:
 def parse_artifact(node_id: str, raw: Mapping[str, Any]) -> Artifact:
     kinds = [k for k in LOCATION_KINDS if isinstance(raw.get(k), Mapping)]
     kind = kinds[0] if kinds else None
-    return Artifact(node_id=node_id, name=str(raw.get("name") or ""), kind=kind,
-                    location=dict(raw[kind]) if kind else {}, strategy=_strategy_of(raw),
-                    deleted=bool(raw.get("deleted", False)))
+    return Artifact(
+        node_id=node_id,
+        name=str(raw.get("name") or ""),
+        kind=kind,
+        location=dict(raw[kind]) if kind else {},
+        strategy=_strategy_of(raw),
+        deleted=bool(raw.get("deleted", False)),
+    )
 
 
 def _templates(obj: Mapping[str, Any]) -> list[Any]:
@@ -153,10 +158,13 @@ def _template_strategies(obj: Mapping[str, Any]) -> frozenset[str]:
 def _repository(status: Mapping[str, Any]) -> RepositoryRef:
     ref = _mapping(status.get("artifactRepositoryRef"))
     entry = ref.get("artifactRepository")
-    return RepositoryRef(config_map=ref.get("configMap") or None, key=ref.get("key") or None,
-                         namespace=ref.get("namespace") or None,
-                         default=bool(ref.get("default", False)),
-                         entry=dict(entry) if isinstance(entry, Mapping) else None)
+    return RepositoryRef(
+        config_map=ref.get("configMap") or None,
+        key=ref.get("key") or None,
+        namespace=ref.get("namespace") or None,
+        default=bool(ref.get("default", False)),
+        entry=dict(entry) if isinstance(entry, Mapping) else None,
+    )
 
 
 def parse_workflow(obj: Mapping[str, Any], *, gone: bool = False) -> Workflow:
@@ -171,38 +179,53 @@ def parse_workflow(obj: Mapping[str, Any], *, gone: bool = False) -> Workflow:
             if isinstance(raw, Mapping):
                 artifacts.append(parse_artifact(str(node.get("id") or node_id), raw))
     return Workflow(
-        namespace=str(meta.get("namespace") or ""), name=str(meta.get("name") or ""),
-        uid=str(meta.get("uid") or ""), resource_version=str(meta.get("resourceVersion") or ""),
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        uid=str(meta.get("uid") or ""),
+        resource_version=str(meta.get("resourceVersion") or ""),
         labels={str(k): str(v) for k, v in _mapping(meta.get("labels")).items()},
         annotations={str(k): str(v) for k, v in _mapping(meta.get("annotations")).items()},
         finalizers=tuple(str(f) for f in meta.get("finalizers") or []),
-        phase=str(status.get("phase") or ""), finished_at=parse_time(status.get("finishedAt")),
+        phase=str(status.get("phase") or ""),
+        finished_at=parse_time(status.get("finishedAt")),
         deletion_timestamp=parse_time(meta.get("deletionTimestamp")),
         strategy=_strategy_of(spec) or _strategy_of(stored),
-        template_strategies=_template_strategies(obj), repository=_repository(status),
-        artifacts=tuple(artifacts), gone=gone)
+        template_strategies=_template_strategies(obj),
+        repository=_repository(status),
+        artifacts=tuple(artifacts),
+        gone=gone,
+    )
 
 
 def summary(workflow: Workflow) -> str:
     """One line for logs."""
-    return json.dumps({"workflow": workflow.ref, "phase": workflow.phase,
-                       "artifacts": len(workflow.artifacts),
-                       "deleting": workflow.deleting})
+    return json.dumps(
+        {
+            "workflow": workflow.ref,
+            "phase": workflow.phase,
+            "artifacts": len(workflow.artifacts),
+            "deleting": workflow.deleting,
+        }
+    )
 
 
 # -- where a workflow's artifacts are ---------------------------------------------------
 
-def entry_from_configmap(configmap: Mapping[str, Any], key: str | None,
-                         where: str) -> Mapping[str, Any]:
+
+def entry_from_configmap(
+    configmap: Mapping[str, Any], key: str | None, where: str
+) -> Mapping[str, Any]:
     try:
-        return choose_entry(configmap, key, where=where,
-                            how_to_pick="set it, or artifactRepositoryRef.key")[1]
+        return choose_entry(
+            configmap, key, where=where, how_to_pick="set it, or artifactRepositoryRef.key"
+        )[1]
     except InvalidSpec as error:
         raise RepositoryMissing(str(error)) from None
 
 
-def recorded_repository(workflow: Workflow, read_configmap: ConfigMapReader, *,
-                        default: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+def recorded_repository(
+    workflow: Workflow, read_configmap: ConfigMapReader, *, default: Mapping[str, Any] | None = None
+) -> Mapping[str, Any]:
     """The repository entry the workflow wrote its artifacts with: inline in its status,
     or the ConfigMap entry its `artifactRepositoryRef` names (the namespace's
     `artifact-repositories` and its default annotation when it names none)."""
@@ -213,7 +236,8 @@ def recorded_repository(workflow: Workflow, read_configmap: ConfigMapReader, *,
         if default is None:
             raise RepositoryMissing(
                 f"{workflow.ref} used the Argo controller's default repository, which the "
-                "GC cannot see: give it with --default-repository FILE")
+                "GC cannot see: give it with --default-repository FILE"
+            )
         return default
     namespace = ref.namespace or workflow.namespace
     name = ref.config_map or REPOSITORIES_CONFIGMAP
@@ -221,8 +245,9 @@ def recorded_repository(workflow: Workflow, read_configmap: ConfigMapReader, *,
     if configmap is None:
         if ref.config_map is None and default is not None:
             return default
-        raise RepositoryMissing(f"ConfigMap {namespace}/{name} not found (the repository of "
-                                f"{workflow.ref})")
+        raise RepositoryMissing(
+            f"ConfigMap {namespace}/{name} not found (the repository of {workflow.ref})"
+        )
     return entry_from_configmap(configmap, ref.key, f"ConfigMap {namespace}/{name}")
 
 
@@ -237,6 +262,9 @@ def artifact_target(artifact: Artifact, entry: Callable[[], Mapping[str, Any]]) 
     a key-only artifact)."""
     if artifact.kind is None or not artifact.key:
         raise InvalidSpec(f"artifact {artifact.id} records no storage location")
-    return relocate(Location(artifact.kind, artifact.location),
-                    lambda: entry_location(entry()), key=artifact.key,
-                    what=f"artifact {artifact.id}")
+    return relocate(
+        Location(artifact.kind, artifact.location),
+        lambda: entry_location(entry()),
+        key=artifact.key,
+        what=f"artifact {artifact.id}",
+    )

@@ -58,8 +58,9 @@ def join(base: str, name: str | int) -> str:
     return f"{base}.{name}" if base else name
 
 
-def _walk(node: yaml.Node, path: str, lines: dict[str, int], duplicates: list[str],
-          seen: frozenset[int]) -> None:
+def _walk(
+    node: yaml.Node, path: str, lines: dict[str, int], duplicates: list[str], seen: frozenset[int]
+) -> None:
     if id(node) in seen:  # a recursive alias (`&a [*a]`): its lines are already known
         return
     seen = seen | {id(node)}

@@ -29,13 +29,17 @@ def _load_native() -> Any:
     back to the normal import."""
     spec = importlib.util.find_spec("crc32c")  # locates the package, runs nothing
     folders = list(spec.submodule_search_locations or []) if spec else []
-    for path in (os.path.join(folder, f"_crc32c{suffix}") for folder in folders
-                 for suffix in importlib.machinery.EXTENSION_SUFFIXES):
+    for path in (
+        os.path.join(folder, f"_crc32c{suffix}")
+        for folder in folders
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES
+    ):
         if os.path.exists(path):
             try:
                 loader = importlib.machinery.ExtensionFileLoader("crc32c._crc32c", path)
                 module = importlib.util.module_from_spec(
-                    importlib.machinery.ModuleSpec("crc32c._crc32c", loader, origin=path))
+                    importlib.machinery.ModuleSpec("crc32c._crc32c", loader, origin=path)
+                )
                 loader.exec_module(module)
                 return module
             except ImportError:

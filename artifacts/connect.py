@@ -84,19 +84,29 @@ def default_local_root(env: Mapping[str, str]) -> str:
     user's data folder ($XDG_DATA_HOME or ~/.local/share, then /argosy)."""
     if env.get("ARGOSY_LOCAL_ROOT"):
         return env["ARGOSY_LOCAL_ROOT"]
-    data_home = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local",
-                                                          "share")
+    data_home = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return os.path.join(data_home, "argosy")
 
 
 def scheme_of(storage: Storage) -> str:
-    return "s3" if isinstance(storage, S3Storage) else \
-        "oss" if isinstance(storage, OssStorage) else "local"
+    return (
+        "s3"
+        if isinstance(storage, S3Storage)
+        else "oss"
+        if isinstance(storage, OssStorage)
+        else "local"
+    )
 
 
-def s3_driver(storage: S3Storage, bucket: str, *, max_connections: int = 32,
-              profile: str | None = None, connect_timeout: float | None = None,
-              read_timeout: float | None = None) -> Driver:
+def s3_driver(
+    storage: S3Storage,
+    bucket: str,
+    *,
+    max_connections: int = 32,
+    profile: str | None = None,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
+) -> Driver:
     from argosy.artifacts.drivers.s3 import Encryption, S3Driver, S3Settings
 
     verify: bool | str = True
@@ -104,44 +114,73 @@ def s3_driver(storage: S3Storage, bucket: str, *, max_connections: int = 32,
         verify = False  # insecure on https means no TLS checks; on http it is plain http
     if storage.ca_bundle:
         verify = storage.ca_bundle
-    encryption = Encryption(mode=storage.sse_mode, kms_key_id=storage.kms_key_id,
-                            kms_context=storage.kms_context,
-                            customer_key=storage.customer_key)
+    encryption = Encryption(
+        mode=storage.sse_mode,
+        kms_key_id=storage.kms_key_id,
+        kms_context=storage.kms_context,
+        customer_key=storage.customer_key,
+    )
     sdk = storage.use_sdk_creds
-    timeouts = {k: v for k, v in (("connect_timeout", connect_timeout),
-                                  ("read_timeout", read_timeout)) if v is not None}
+    timeouts = {
+        k: v
+        for k, v in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout))
+        if v is not None
+    }
     settings = S3Settings(
-        endpoint=storage.endpoint, region=storage.region,
-        addressing_style=storage.addressing_style, verify=verify,
+        endpoint=storage.endpoint,
+        region=storage.region,
+        addressing_style=storage.addressing_style,
+        verify=verify,
         access_key=None if sdk else storage.access_key,
         secret_key=None if sdk else storage.secret_key,
         session_token=None if sdk else storage.session_token,
-        profile=profile, encryption=encryption, max_connections=max_connections,
-        **timeouts)
+        profile=profile,
+        encryption=encryption,
+        max_connections=max_connections,
+        **timeouts,
+    )
     return S3Driver(settings, bucket)
 
 
-def oss_driver(storage: OssStorage, bucket: str, *, max_connections: int = 32,
-               connect_timeout: float | None = None,
-               read_timeout: float | None = None) -> Driver:
+def oss_driver(
+    storage: OssStorage,
+    bucket: str,
+    *,
+    max_connections: int = 32,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
+) -> Driver:
     try:
         from argosy.artifacts.drivers.oss import Lifecycle, OssDriver, OssSettings
     except ImportError as error:
-        raise InvalidSpec(f"oss:// needs oss2 and crcmod ({error.name} is missing): "
-                          "pip install 'argosy[oss]'") from None
+        raise InvalidSpec(
+            f"oss:// needs oss2 and crcmod ({error.name} is missing): pip install 'argosy[oss]'"
+        ) from None
     lifecycle = None
     if storage.mark_infrequent_access_after_days or storage.mark_deletion_after_days:
-        lifecycle = Lifecycle(storage.mark_infrequent_access_after_days,
-                              storage.mark_deletion_after_days, storage.lifecycle_prefix)
-    timeouts = {k: v for k, v in (("connect_timeout", connect_timeout),
-                                  ("read_timeout", read_timeout)) if v is not None}
+        lifecycle = Lifecycle(
+            storage.mark_infrequent_access_after_days,
+            storage.mark_deletion_after_days,
+            storage.lifecycle_prefix,
+        )
+    timeouts = {
+        k: v
+        for k, v in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout))
+        if v is not None
+    }
     settings = OssSettings(
-        endpoint=storage.endpoint, access_key=storage.access_key,
-        secret_key=storage.secret_key, security_token=storage.security_token,
-        use_sdk_creds=storage.use_sdk_creds, region=storage.region, verify=storage.verify,
+        endpoint=storage.endpoint,
+        access_key=storage.access_key,
+        secret_key=storage.secret_key,
+        security_token=storage.security_token,
+        use_sdk_creds=storage.use_sdk_creds,
+        region=storage.region,
+        verify=storage.verify,
         create_bucket_if_not_present=storage.create_bucket_if_not_present,
-        lifecycle=lifecycle, max_connections=max_connections,
-        **timeouts)
+        lifecycle=lifecycle,
+        max_connections=max_connections,
+        **timeouts,
+    )
     return OssDriver(settings, bucket)
 
 
@@ -151,16 +190,32 @@ def local_driver(storage: LocalStorage | None, bucket: str, *, default_root: str
     return LocalDriver((storage.root if storage else None) or default_root, bucket)
 
 
-def open_driver(storage: Storage, bucket: str, *, default_local_root: str | None = None,
-                max_connections: int = 32, connect_timeout: float | None = None,
-                read_timeout: float | None = None) -> Driver:
+def open_driver(
+    storage: Storage,
+    bucket: str,
+    *,
+    default_local_root: str | None = None,
+    max_connections: int = 32,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
+) -> Driver:
     """The driver for one bucket of `storage`."""
     if isinstance(storage, S3Storage):
-        return s3_driver(storage, bucket, max_connections=max_connections,
-                         connect_timeout=connect_timeout, read_timeout=read_timeout)
+        return s3_driver(
+            storage,
+            bucket,
+            max_connections=max_connections,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
     if isinstance(storage, OssStorage):
-        return oss_driver(storage, bucket, max_connections=max_connections,
-                          connect_timeout=connect_timeout, read_timeout=read_timeout)
+        return oss_driver(
+            storage,
+            bucket,
+            max_connections=max_connections,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
     root = storage.root or default_local_root
     if not root:
         raise InvalidSpec("a local repository needs a root")

@@ -40,11 +40,20 @@ class DirectoryResult:
     note: str = ""
 
 
-def upload_directory(driver: Driver, key: str, root: str | os.PathLike[str], *,
-                     fmt: ArchiveFormat, settings: TransferSettings, level: int | None = None,
-                     keep_mtime: bool = False, checkpoints: CheckpointStore | None = None,
-                     metadata: Mapping[str, str] | None = None, root_name: str | None = None,
-                     progress: Callable[[int], None] = lambda n: None) -> DirectoryResult:
+def upload_directory(
+    driver: Driver,
+    key: str,
+    root: str | os.PathLike[str],
+    *,
+    fmt: ArchiveFormat,
+    settings: TransferSettings,
+    level: int | None = None,
+    keep_mtime: bool = False,
+    checkpoints: CheckpointStore | None = None,
+    metadata: Mapping[str, str] | None = None,
+    root_name: str | None = None,
+    progress: Callable[[int], None] = lambda n: None,
+) -> DirectoryResult:
     """Upload a folder (or, archived under `root_name`, a single file: Argo's `.tgz` of
     a file holds that one file under its own name). `metadata` goes on every object.
 
@@ -60,84 +69,142 @@ def upload_directory(driver: Driver, key: str, root: str | os.PathLike[str], *,
     if not base.is_dir() and not (root_name is not None and fmt != "none" and base.is_file()):
         raise InvalidSpec(f"{base} is not a folder")
     if fmt == "none":
-        result = tree.upload_tree(driver, key, base, settings=settings, manifest=True,
-                                  metadata=metadata, progress=progress)
-        return DirectoryResult(driver.url(tree.as_folder(key)), result.files, result.bytes,
-                               None, result.verified == result.files,
-                               "; ".join(result.notes))
+        result = tree.upload_tree(
+            driver,
+            key,
+            base,
+            settings=settings,
+            manifest=True,
+            metadata=metadata,
+            progress=progress,
+        )
+        return DirectoryResult(
+            driver.url(tree.as_folder(key)),
+            result.files,
+            result.bytes,
+            None,
+            result.verified == result.files,
+            "; ".join(result.notes),
+        )
     if fmt not in ARCHIVE_FORMATS:
         raise InvalidSpec(f"unknown archive format {fmt!r} (use {', '.join(ARCHIVE_FORMATS)})")
     source = None
     if checkpoints is not None:
-        source = Source(f"tree:{base.resolve()}", {
-            "format": fmt, "level": level,
-            "keep_mtime": keep_mtime, "root_name": root_name})
+        source = Source(
+            f"tree:{base.resolve()}",
+            {"format": fmt, "level": level, "keep_mtime": keep_mtime, "root_name": root_name},
+        )
     for attempt in (1, 2):
-        reader = ChunkReader(archive.write_archive(base, fmt, level=level,
-                                                   keep_mtime=keep_mtime, root_name=root_name))
+        reader = ChunkReader(
+            archive.write_archive(
+                base, fmt, level=level, keep_mtime=keep_mtime, root_name=root_name
+            )
+        )
         try:
-            up = upload_stream(driver, key, reader, settings=settings,  # type: ignore[arg-type]
-                               metadata=metadata, progress=progress,
-                               checkpoints=checkpoints, source=source)
+            up = upload_stream(
+                driver,
+                key,
+                reader,  # type: ignore[arg-type]
+                settings=settings,
+                metadata=metadata,
+                progress=progress,
+                checkpoints=checkpoints,
+                source=source,
+            )
             break
         except NotReproducible:
             if attempt == 2:
                 raise
         finally:
             reader.close()
-    return DirectoryResult(up.url, -1, up.size, up.record.checksum if up.record else None,
-                           up.record is not None, up.note)
+    return DirectoryResult(
+        up.url,
+        -1,
+        up.size,
+        up.record.checksum if up.record else None,
+        up.record is not None,
+        up.note,
+    )
 
 
-def download_directory(driver: Driver, key: str, dest: str | os.PathLike[str], *,
-                       fmt: ArchiveFormat | Literal["auto"], settings: TransferSettings,
-                       include: Sequence[str] = (), keep_mtime: bool = False,
-                       progress: Callable[[int], None] = lambda n: None) -> DirectoryResult:
+def download_directory(
+    driver: Driver,
+    key: str,
+    dest: str | os.PathLike[str],
+    *,
+    fmt: ArchiveFormat | Literal["auto"],
+    settings: TransferSettings,
+    include: Sequence[str] = (),
+    keep_mtime: bool = False,
+    progress: Callable[[int], None] = lambda n: None,
+) -> DirectoryResult:
     if fmt == "none":
         if include:
-            raise InvalidSpec("--include works on archives; for a folder of objects copy "
-                              "the keys you need")
+            raise InvalidSpec(
+                "--include works on archives; for a folder of objects copy the keys you need"
+            )
         result = tree.download_tree(driver, key, dest, settings=settings, progress=progress)
-        return DirectoryResult(driver.url(tree.as_folder(key)), result.files, result.bytes,
-                               None, result.verified == result.files,
-                               "; ".join(result.notes))
+        return DirectoryResult(
+            driver.url(tree.as_folder(key)),
+            result.files,
+            result.bytes,
+            None,
+            result.verified == result.files,
+            "; ".join(result.notes),
+        )
     retrier = Retrier(settings.retry)
     info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
     if fmt == "auto":
         head = range_reader(driver, key, info.etag, retrier)(0, min(info.size, 512))
         found = archive.detect(head)
         if found is None:
-            raise InvalidSpec(f"{driver.url(key)} is not an archive Argosy can read "
-                              "(tar, tar.zst, tar.gz, zip)")
+            raise InvalidSpec(
+                f"{driver.url(key)} is not an archive Argosy can read (tar, tar.zst, tar.gz, zip)"
+            )
         fmt = "zip" if found == "zip" else "auto"
     if fmt == "zip":
-        extracted = archive.extract_zip(range_reader(driver, key, info.etag, retrier),
-                                        info.size, dest, include=include,
-                                        keep_mtime=keep_mtime)
+        extracted = archive.extract_zip(
+            range_reader(driver, key, info.etag, retrier),
+            info.size,
+            dest,
+            include=include,
+            keep_mtime=keep_mtime,
+        )
         progress(info.size)
-        return DirectoryResult(driver.url(key), extracted.files, info.size, None, False,
-                               "zip members are checked by their own CRC32s")
+        return DirectoryResult(
+            driver.url(key),
+            extracted.files,
+            info.size,
+            None,
+            False,
+            "zip members are checked by their own CRC32s",
+        )
     outcome: list[DownloadResult] = []
 
     def counted() -> Iterator[bytes]:
-        for chunk in iter_object(driver, key, settings=settings, info=info,
-                                 on_done=outcome.append):
+        for chunk in iter_object(driver, key, settings=settings, info=info, on_done=outcome.append):
             progress(len(chunk))
             yield chunk
 
     compression: archive.Codec | Literal["auto"] = {
-        "tar": "none", "tar.zst": "zstd", "tar.gz": "gzip"}.get(fmt, "auto")  # type: ignore[assignment]
-    extracted = archive.extract_tar(counted(), dest, compression=compression,
-                                    include=include, keep_mtime=keep_mtime)
+        "tar": "none",
+        "tar.zst": "zstd",
+        "tar.gz": "gzip",
+    }.get(fmt, "auto")  # type: ignore[assignment]
+    extracted = archive.extract_tar(
+        counted(), dest, compression=compression, include=include, keep_mtime=keep_mtime
+    )
     if not outcome:  # the reader always drains the stream; this is a bug if it did not
         raise IntegrityError(f"{driver.url(key)}: the archive was not read to its end")
     done = outcome[0]
-    return DirectoryResult(driver.url(key), extracted.files, info.size, done.checksum,
-                           done.verified, done.note)
+    return DirectoryResult(
+        driver.url(key), extracted.files, info.size, done.checksum, done.verified, done.note
+    )
 
 
-def range_reader(driver: Driver, key: str, etag: str,
-                 retrier: Retrier) -> Callable[[int, int], bytes]:
+def range_reader(
+    driver: Driver, key: str, etag: str, retrier: Retrier
+) -> Callable[[int, int], bytes]:
     """Bytes [start, end) of one version of the object, for readers that seek (zip) and
     for sniffing an object's format from its first bytes."""
 
@@ -165,8 +232,7 @@ def range_reader(driver: Driver, key: str, etag: str,
     return read
 
 
-def list_archive(driver: Driver, key: str, *,
-                 settings: TransferSettings) -> list[archive.Entry]:
+def list_archive(driver: Driver, key: str, *, settings: TransferSettings) -> list[archive.Entry]:
     retrier = Retrier(settings.retry)
     info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
     read = range_reader(driver, key, info.etag, retrier)

@@ -21,6 +21,7 @@ later range is pinned to the ETag it answered with.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -74,8 +75,9 @@ def _ranges(size: int, part_size: int) -> list[tuple[int, int]]:
     return [(start, min(start + part_size, size) - 1) for start in range(0, size, part_size)]
 
 
-def _plan(info: ObjectInfo, settings: TransferSettings,
-          expect: Record | None = None) -> tuple[Record | None, str, int]:
+def _plan(
+    info: ObjectInfo, settings: TransferSettings, expect: Record | None = None
+) -> tuple[Record | None, str, int]:
     record: Record | None
     if expect is not None:
         if expect.size != info.size:
@@ -105,12 +107,19 @@ class _Span:
     def pieces(self) -> list[tuple[int, int]]:
         """(offset, length) of each piece, in order."""
         step = self.every or self.end - self.start + 1
-        return [(at, min(step, self.end + 1 - at)) for at in range(self.start, self.end + 1,
-                                                                    step)]
+        return [(at, min(step, self.end + 1 - at)) for at in range(self.start, self.end + 1, step)]
 
 
-def _fetch(driver: Driver, info: ObjectInfo, span: _Span, retrier: Retrier,
-           sink: Sink, buffer: Any, *, opened: ReadStream | None = None) -> list[int]:
+def _fetch(
+    driver: Driver,
+    info: ObjectInfo,
+    span: _Span,
+    retrier: Retrier,
+    sink: Sink,
+    buffer: Any,
+    *,
+    opened: ReadStream | None = None,
+) -> list[int]:
     """Read the span's bytes, handing `sink` full buffers (the last one may be short),
     resuming a broken stream at the byte it reached; returns each piece's CRC32C.
     `opened` is a stream already answering for the span's first byte onwards."""
@@ -126,21 +135,26 @@ def _fetch(driver: Driver, info: ObjectInfo, span: _Span, retrier: Retrier,
     stream = opened
     while position <= end:
         if stream is None:
-            stream = retrier.call(lambda: driver.read(info.key, start=position, end=end,  # noqa: B023 - called in this iteration
-                                                      if_match=info.etag),
-                                  what=f"read {driver.url(info.key)} at {position}")
+            stream = retrier.call(
+                functools.partial(
+                    driver.read, info.key, start=position, end=end, if_match=info.etag
+                ),
+                what=f"read {driver.url(info.key)} at {position}",
+            )
         try:
             if (stream.start, stream.end, stream.total) != (position, end, info.size):
                 raise IntegrityError(
                     f"{driver.url(info.key)}: asked for bytes {position}-{end}/{info.size}, "
-                    f"got {stream.start}-{stream.end}/{stream.total}")
+                    f"got {stream.start}-{stream.end}/{stream.total}"
+                )
             while position <= end:
                 room = min(len(view) - filled, cut - position)
-                n = stream.readinto(view[filled: filled + room])
+                n = stream.readinto(view[filled : filled + room])
                 if n == 0:
-                    raise TransientError(f"{driver.url(info.key)}: stream ended at byte "
-                                         f"{position} of {end + 1}")
-                crc = crc32c(view[filled: filled + n], crc)
+                    raise TransientError(
+                        f"{driver.url(info.key)}: stream ended at byte {position} of {end + 1}"
+                    )
+                crc = crc32c(view[filled : filled + n], crc)
                 filled += n
                 position += n
                 if position == cut:
@@ -172,30 +186,35 @@ class _Fold:
         self.crc = crc32c_combine(self.crc, crc, length)
 
 
-def _verify(driver: Driver, info: ObjectInfo, record: Record | None, reason: str,
-            whole: int) -> DownloadResult:
+def _verify(
+    driver: Driver, info: ObjectInfo, record: Record | None, reason: str, whole: int
+) -> DownloadResult:
     checksum = f"{ALGORITHM}:{to_hex(whole)}"
     url = driver.url(info.key)
     if record is None:
         return DownloadResult(url, info.size, info.etag, checksum, False, reason)
     if whole != record.crc:
-        raise IntegrityError(f"{url}: checksum mismatch: recorded {record.checksum}, "
-                             f"downloaded bytes have {checksum}")
+        raise IntegrityError(
+            f"{url}: checksum mismatch: recorded {record.checksum}, "
+            f"downloaded bytes have {checksum}"
+        )
     return DownloadResult(url, info.size, info.etag, checksum, True, "")
 
 
-def _check_piece(url: str, record: Record | None, part_size: int, start: int, length: int,
-                 crc: int) -> None:
+def _check_piece(
+    url: str, record: Record | None, part_size: int, start: int, length: int, crc: int
+) -> None:
     """Compare a piece with its recorded part, when ranges follow the recorded parts."""
     if not (record and record.part_crcs and record.part_size == part_size):
         return
     index, offset = divmod(start, part_size)
-    if offset or index >= len(record.part_crcs) or \
-            length != min(part_size, record.size - start):
+    if offset or index >= len(record.part_crcs) or length != min(part_size, record.size - start):
         return
     if record.part_crcs[index] != crc:
-        raise IntegrityError(f"{url}: part {index + 1} checksum mismatch: recorded "
-                             f"{to_hex(record.part_crcs[index])}, got {to_hex(crc)}")
+        raise IntegrityError(
+            f"{url}: part {index + 1} checksum mismatch: recorded "
+            f"{to_hex(record.part_crcs[index])}, got {to_hex(crc)}"
+        )
 
 
 _TEMP_NAMES = itertools.count()
@@ -206,23 +225,26 @@ def _temp_path(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.argosy-{_TEMP_PREFIX}{next(_TEMP_NAMES)}.part")
 
 
-def _describe(driver: Driver, key: str, settings: TransferSettings,
-              retrier: Retrier) -> tuple[ObjectInfo, ReadStream | None]:
+def _describe(
+    driver: Driver, key: str, settings: TransferSettings, retrier: Retrier
+) -> tuple[ObjectInfo, ReadStream | None]:
     """What the object is, from the first ranged read when the driver's answer says
     (the stream is returned to be read on), else from a stat."""
     if isinstance(driver, DescribingDriver):
         try:
-            return retrier.call(lambda: driver.read_described(key, start=0,
-                                                              end=settings.part_size - 1),
-                                what=f"read {driver.url(key)}")
+            return retrier.call(
+                lambda: driver.read_described(key, start=0, end=settings.part_size - 1),
+                what=f"read {driver.url(key)}",
+            )
         except IntegrityError as error:
             if error.code not in ("InvalidRange", "416"):
                 raise  # an empty object has no byte 0 to read: the stat says so
     return retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}"), None
 
 
-def _spans(info: ObjectInfo, record: Record | None, part_size: int,
-           first: ReadStream | None) -> tuple[list[_Span], ReadStream | None]:
+def _spans(
+    info: ObjectInfo, record: Record | None, part_size: int, first: ReadStream | None
+) -> tuple[list[_Span], ReadStream | None]:
     """The ranges to read. An already opened first stream covers bytes 0..first.end;
     the ranges after it follow the recorded part size, and it is checksummed in parts
     when they tile it. When they cannot, it is dropped and the plan starts afresh."""
@@ -234,16 +256,22 @@ def _spans(info: ObjectInfo, record: Record | None, part_size: int,
         first.close()  # the recorded parts do not tile the first range: start afresh
         return [_Span(s, e) for s, e in _ranges(info.size, part_size)], None
     every = part_size if aligned and head > part_size else 0
-    rest = [_Span(s, min(s + part_size, info.size) - 1)
-            for s in range(head, info.size, part_size)]
+    rest = [_Span(s, min(s + part_size, info.size) - 1) for s in range(head, info.size, part_size)]
     return [_Span(0, first.end, every)] + rest, first
 
 
-def download_file(driver: Driver, key: str, dest: str | os.PathLike[str], *,
-                  settings: TransferSettings, progress: Progress = _no_progress,
-                  info: ObjectInfo | None = None, expect: Record | None = None,
-                  on_info: Callable[[ObjectInfo], None] | None = None,
-                  mode: int = 0o644) -> DownloadResult:
+def download_file(
+    driver: Driver,
+    key: str,
+    dest: str | os.PathLike[str],
+    *,
+    settings: TransferSettings,
+    progress: Progress = _no_progress,
+    info: ObjectInfo | None = None,
+    expect: Record | None = None,
+    on_info: Callable[[ObjectInfo], None] | None = None,
+    mode: int = 0o644,
+) -> DownloadResult:
     """Download one object into `dest`, verified. `info` (e.g. from a listing) spares
     describing the object and pins every range to its ETag; `expect` is the record to
     verify against instead of the object's own (e.g. from a tree manifest); `on_info` is
@@ -260,25 +288,49 @@ def download_file(driver: Driver, key: str, dest: str | os.PathLike[str], *,
     try:
         if on_info is not None:
             on_info(info)
-        return _download(driver, info, target, settings=settings, progress=progress,
-                         expect=expect, retrier=retrier, handoff=handoff, mode=mode)
+        return _download(
+            driver,
+            info,
+            target,
+            settings=settings,
+            progress=progress,
+            expect=expect,
+            retrier=retrier,
+            handoff=handoff,
+            mode=mode,
+        )
     finally:
         for stream in handoff:
             stream.close()
 
 
-def _download(driver: Driver, info: ObjectInfo, target: Path, *, settings: TransferSettings,
-              progress: Progress, expect: Record | None, retrier: Retrier,
-              handoff: list[ReadStream], mode: int = 0o644) -> DownloadResult:
+def _download(
+    driver: Driver,
+    info: ObjectInfo,
+    target: Path,
+    *,
+    settings: TransferSettings,
+    progress: Progress,
+    expect: Record | None,
+    retrier: Retrier,
+    handoff: list[ReadStream],
+    mode: int = 0o644,
+) -> DownloadResult:
     record, reason, part_size = _plan(info, settings, expect)
     spans, first = _spans(info, record, part_size, handoff[0] if handoff else None)
     if first is None:
         handoff.clear()  # _spans closed it
     url = driver.url(info.key)
     # O_DIRECT pays off on large files; below a block it is only a second open
-    writer = FileWriter(_temp_path(target), info.size, target=target,
-                        direct=settings.direct_io and info.size > BLOCK, mode=mode)
+    writer = FileWriter(
+        _temp_path(target),
+        info.size,
+        target=target,
+        direct=settings.direct_io and info.size > BLOCK,
+        mode=mode,
+    )
     try:
+
         def sink(offset: int, buffer: Any, length: int) -> None:
             writer.write(offset, buffer, length)
             progress(length)
@@ -299,8 +351,9 @@ def _download(driver: Driver, info: ObjectInfo, target: Path, *, settings: Trans
             for piece in one(spans[0], thread_buffer()) if spans else []:
                 whole.add(*piece)
         else:
-            with ThreadPoolExecutor(min(settings.concurrency, len(spans)),
-                                    thread_name_prefix="argosy-get") as pool:
+            with ThreadPoolExecutor(
+                min(settings.concurrency, len(spans)), thread_name_prefix="argosy-get"
+            ) as pool:
                 futures = [pool.submit(pooled, span) for span in spans]
                 try:
                     for future in futures:
@@ -319,9 +372,14 @@ def _download(driver: Driver, info: ObjectInfo, target: Path, *, settings: Trans
         raise
 
 
-def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
-                info: ObjectInfo | None = None,
-                on_done: Callable[[DownloadResult], None] | None = None) -> Iterator[bytes]:
+def iter_object(
+    driver: Driver,
+    key: str,
+    *,
+    settings: TransferSettings,
+    info: ObjectInfo | None = None,
+    on_done: Callable[[DownloadResult], None] | None = None,
+) -> Iterator[bytes]:
     """The object's bytes in order, fetched ahead in parallel into a pool of
     `stream_parts + 1` buffers of `stream_part_size` (the one being read by the caller
     included): memory is that, whatever the object's size.
@@ -334,8 +392,10 @@ def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
     if info is None:
         info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
     record, reason, part_size = _plan(info, settings)
-    if not (record and record.part_crcs and record.part_size == part_size) or \
-            part_size > settings.stream_part_size:
+    if (
+        not (record and record.part_crcs and record.part_size == part_size)
+        or part_size > settings.stream_part_size
+    ):
         part_size = min(part_size, settings.stream_part_size)
     spans = _ranges(info.size, part_size)
     ahead = settings.stream_parts
@@ -344,8 +404,9 @@ def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
     def one(span: tuple[int, int], buffer: PartBuffer) -> tuple[PartBuffer, int, int]:
         length = span[1] - span[0] + 1
         # read straight into the part's buffer: one sink call, no copy
-        crc = _fetch(driver, info, _Span(span[0], span[1]), retrier, _ignore,
-                     memoryview(buffer)[:length])[0]
+        crc = _fetch(
+            driver, info, _Span(span[0], span[1]), retrier, _ignore, memoryview(buffer)[:length]
+        )[0]
         _check_piece(driver.url(key), record, part_size, span[0], length, crc)
         return buffer, length, crc
 
@@ -380,8 +441,14 @@ def iter_object(driver: Driver, key: str, *, settings: TransferSettings,
         on_done(result)
 
 
-def download_stream(driver: Driver, key: str, out: BinaryIO, *, settings: TransferSettings,
-                    progress: Progress = _no_progress) -> DownloadResult:
+def download_stream(
+    driver: Driver,
+    key: str,
+    out: BinaryIO,
+    *,
+    settings: TransferSettings,
+    progress: Progress = _no_progress,
+) -> DownloadResult:
     results: list[DownloadResult] = []
     for data in iter_object(driver, key, settings=settings, on_done=results.append):
         try:
@@ -393,5 +460,4 @@ def download_stream(driver: Driver, key: str, out: BinaryIO, *, settings: Transf
     return results[0]
 
 
-__all__ = ["DownloadResult", "download_file", "download_stream", "iter_object",
-           "ArtifactError"]
+__all__ = ["DownloadResult", "download_file", "download_stream", "iter_object", "ArtifactError"]

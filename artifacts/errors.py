@@ -108,7 +108,7 @@ def redact_url(url: str, *, endpoint: bool = False) -> str:
     everything before the last '@' counts as user info: a storage endpoint has no '@' of
     its own (no path, no query), so one there can only end credentials."""
     span = _user_info(url, endpoint=endpoint)
-    return url if span is None else f"{url[:span[0]]}***{url[span[1]:]}"
+    return url if span is None else f"{url[: span[0]]}***{url[span[1] :]}"
 
 
 def carries_user_info(url: str, *, endpoint: bool = False) -> bool:
@@ -135,5 +135,8 @@ def _host_port(text: str) -> bool:
     if text.endswith("]"):
         return text.startswith("[")
     host, colon, port = text.rpartition(":")
-    return not colon or (port.isdigit() or not port) and (
-        ":" not in host or host.startswith("[") and host.endswith("]"))
+    return (
+        not colon
+        or (port.isdigit() or not port)
+        and (":" not in host or host.startswith("[") and host.endswith("]"))
+    )

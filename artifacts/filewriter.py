@@ -66,8 +66,9 @@ class FileWriter:
     """A file of `size` bytes being written at offsets. A small file (one block or less)
     costs open, write, close: no reservation, no second descriptor, no truncation."""
 
-    def __init__(self, path: Path, size: int, *, target: Path, direct: bool = True,
-                 mode: int = 0o644) -> None:
+    def __init__(
+        self, path: Path, size: int, *, target: Path, direct: bool = True, mode: int = 0o644
+    ) -> None:
         """`mode` is the file's own, less the umask (as open(2) applies it)."""
         self.path, self.size, self.target = path, size, target
         try:
@@ -101,8 +102,7 @@ class FileWriter:
             os.posix_fallocate(self._fd, 0, self.size)
         except OSError as error:
             if error.errno == errno.ENOSPC:
-                raise LocalIOError(f"disk full: {self.target} needs {self.size} bytes") \
-                    from None
+                raise LocalIOError(f"disk full: {self.target} needs {self.size} bytes") from None
             if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
                 raise LocalIOError(f"cannot write {self.target}: {error.strerror}") from None
             os.ftruncate(self._fd, self.size)
@@ -125,7 +125,7 @@ class FileWriter:
         view = memoryview(buffer)[:length]
         try:
             for at in range(0, length, PIECE):
-                self._pwrite(self._fd, view[at:at + PIECE], offset + at)
+                self._pwrite(self._fd, view[at : at + PIECE], offset + at)
         except OSError as error:
             raise self._error(error) from None
 

@@ -43,8 +43,9 @@ def parse(text: str) -> Location:
             raise InvalidSpec("empty path")
         return Location("file", key=text)
     if scheme not in REMOTE_SCHEMES:
-        raise InvalidSpec(f"unknown scheme {scheme!r} in {text!r} (use s3://, oss://, "
-                          "local:// or a local path)")
+        raise InvalidSpec(
+            f"unknown scheme {scheme!r} in {text!r} (use s3://, oss://, local:// or a local path)"
+        )
     bucket, _, key = rest.partition("/")
     if not bucket:
         raise InvalidSpec(f"missing bucket in {text!r} (expected {scheme}://BUCKET/KEY)")

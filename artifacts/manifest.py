@@ -51,9 +51,12 @@ class Manifest:
 
     def to_json(self) -> bytes:
         doc = {
-            "schema": SCHEMA, "version": VERSION,
-            "files": [{"path": f.path, "size": f.size, "checksum": f.checksum, "mode": f.mode}
-                      for f in sorted(self.files, key=lambda f: f.path)],
+            "schema": SCHEMA,
+            "version": VERSION,
+            "files": [
+                {"path": f.path, "size": f.size, "checksum": f.checksum, "mode": f.mode}
+                for f in sorted(self.files, key=lambda f: f.path)
+            ],
             "symlinks": [{"path": p, "target": t} for p, t in sorted(self.symlinks)],
             "dirs": [{"path": p, "mode": m} for p, m in sorted(self.dirs)],
         }
@@ -66,18 +69,25 @@ class Manifest:
             if doc.get("schema") != SCHEMA:
                 raise ValueError("not a tree manifest")
             if doc.get("version") != VERSION:
-                raise InvalidSpec(f"{where}: tree manifest version {doc.get('version')} is "
-                                  f"newer than this Argosy understands ({VERSION})")
+                raise InvalidSpec(
+                    f"{where}: tree manifest version {doc.get('version')} is "
+                    f"newer than this Argosy understands ({VERSION})"
+                )
             manifest = cls(
-                [FileEntry(str(f["path"]), int(f["size"]), str(f["checksum"]),
-                           int(f["mode"])) for f in doc["files"]],
+                [
+                    FileEntry(str(f["path"]), int(f["size"]), str(f["checksum"]), int(f["mode"]))
+                    for f in doc["files"]
+                ],
                 [(str(s["path"]), str(s["target"])) for s in doc["symlinks"]],
                 [(str(d["path"]), int(d["mode"])) for d in doc["dirs"]],
             )
         except (ValueError, KeyError, TypeError) as error:
             raise IntegrityError(f"{where}: malformed tree manifest ({error})") from None
-        for path in [f.path for f in manifest.files] + [p for p, _ in manifest.symlinks] + \
-                [p for p, _ in manifest.dirs]:
+        for path in (
+            [f.path for f in manifest.files]
+            + [p for p, _ in manifest.symlinks]
+            + [p for p, _ in manifest.dirs]
+        ):
             safe_relative(path, where=where)
         for path, target in manifest.symlinks:
             check_symlink(path, target)
@@ -86,8 +96,7 @@ class Manifest:
 
 def safe_relative(rel: str, *, where: str = "") -> str:
     parts = rel.split("/")
-    if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts) \
-            or "\x00" in rel:
+    if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\x00" in rel:
         raise IntegrityError(f"{where}: refusing a path that leaves the destination: {rel!r}")
     return rel
 
@@ -108,5 +117,6 @@ def walk(root: Path) -> Iterator[tuple[str, os.stat_result, str | None]]:
             elif stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
                 yield rel, st, None
             else:
-                raise InvalidSpec(f"{full} is a socket, FIFO or device: an artifact cannot "
-                                  "carry it")
+                raise InvalidSpec(
+                    f"{full} is a socket, FIFO or device: an artifact cannot carry it"
+                )

@@ -117,20 +117,21 @@ class Driver(Protocol):
 
     def stat(self, key: str) -> ObjectInfo: ...
 
-    def read(self, key: str, *, start: int = 0, end: int | None = None,
-             if_match: str | None = None) -> ReadStream:
+    def read(
+        self, key: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
+    ) -> ReadStream:
         """Bytes `start..end` inclusive (`end=None`: to the end of the object)."""
         ...
 
-    def put(self, key: str, body: Body, *, size: int,
-            metadata: Mapping[str, str]) -> str:
+    def put(self, key: str, body: Body, *, size: int, metadata: Mapping[str, str]) -> str:
         """Write a whole object at once; returns its ETag."""
         ...
 
     def create_upload(self, key: str, *, metadata: Mapping[str, str]) -> str: ...
 
-    def upload_part(self, key: str, upload_id: str, number: int,
-                    body: Body, *, size: int) -> Part: ...
+    def upload_part(
+        self, key: str, upload_id: str, number: int, body: Body, *, size: int
+    ) -> Part: ...
 
     def complete_upload(self, key: str, upload_id: str, parts: Sequence[Part]) -> str: ...
 
@@ -138,8 +139,14 @@ class Driver(Protocol):
 
     def list_parts(self, key: str, upload_id: str) -> list[Part]: ...
 
-    def list(self, prefix: str = "", *, delimiter: str | None = None,
-             token: str | None = None, limit: int = 1000) -> ListPage: ...
+    def list(
+        self,
+        prefix: str = "",
+        *,
+        delimiter: str | None = None,
+        token: str | None = None,
+        limit: int = 1000,
+    ) -> ListPage: ...
 
     def list_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]: ...
 
@@ -147,15 +154,15 @@ class Driver(Protocol):
         """Delete up to 1000 keys; a missing key counts as deleted."""
         ...
 
-    def replace_metadata(self, key: str, metadata: Mapping[str, str], *,
-                         if_match: str) -> str:
+    def replace_metadata(self, key: str, metadata: Mapping[str, str], *, if_match: str) -> str:
         """Set the user metadata of an existing object of at most `copy_limit` bytes in
         place; returns the new ETag. Fails with PreconditionFailed when the object is no
         longer `if_match`."""
         ...
 
-    def copy_part(self, key: str, upload_id: str, number: int, *, start: int, end: int,
-                  if_match: str) -> Part:
+    def copy_part(
+        self, key: str, upload_id: str, number: int, *, start: int, end: int, if_match: str
+    ) -> Part:
         """Copy bytes `start..end` (inclusive) of the object `key` itself, on the server,
         into part `number` of the multipart upload `upload_id` of the same key. Fails
         with PreconditionFailed when the object is no longer `if_match`."""
@@ -167,8 +174,9 @@ class DescribingDriver(Protocol):
     """An optional driver primitive: a ranged read whose answer also describes the
     object (its size, ETag and user metadata), so a download needs no stat first."""
 
-    def read_described(self, key: str, *, start: int = 0,
-                       end: int | None = None) -> tuple[ObjectInfo, ReadStream]:
+    def read_described(
+        self, key: str, *, start: int = 0, end: int | None = None
+    ) -> tuple[ObjectInfo, ReadStream]:
         """Bytes `start..end` inclusive as `Driver.read` gives them (unpinned: the
         object's ETag is not known yet), with the object the answer describes. A range of
         an empty object fails as `read` does (IntegrityError, code InvalidRange or 416):
@@ -190,6 +198,7 @@ def answered_range(content_range: str | None, length: int, *, where: str) -> tup
     except ValueError:
         answer = None
     if answer is None or unit != "bytes" or (length and answer[1] - answer[0] + 1 != length):
-        raise IntegrityError(f"{where}: Content-Range {content_range} disagrees with "
-                             f"Content-Length {length}")
+        raise IntegrityError(
+            f"{where}: Content-Range {content_range} disagrees with Content-Length {length}"
+        )
     return answer

@@ -27,8 +27,12 @@ class Provenance:
     strategy: str  # the artifact's effective strategy when written ("" if unknown)
 
     def metadata(self) -> dict[str, str]:
-        return {WORKFLOW_UID: self.uid, WORKFLOW_NAMESPACE: self.namespace,
-                WORKFLOW_NAME: self.name, GC_STRATEGY: self.strategy}
+        return {
+            WORKFLOW_UID: self.uid,
+            WORKFLOW_NAMESPACE: self.namespace,
+            WORKFLOW_NAME: self.name,
+            GC_STRATEGY: self.strategy,
+        }
 
 
 def read_provenance(metadata: Mapping[str, str]) -> Provenance | None:
@@ -36,5 +40,6 @@ def read_provenance(metadata: Mapping[str, str]) -> Provenance | None:
     uid, namespace = metadata.get(WORKFLOW_UID), metadata.get(WORKFLOW_NAMESPACE)
     if not uid or not namespace:
         return None
-    return Provenance(uid, namespace, metadata.get(WORKFLOW_NAME, ""),
-                      metadata.get(GC_STRATEGY, ""))
+    return Provenance(
+        uid, namespace, metadata.get(WORKFLOW_NAME, ""), metadata.get(GC_STRATEGY, "")
+    )

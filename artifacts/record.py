@@ -105,8 +105,9 @@ def read_record(metadata: Mapping[str, str], *, size: int) -> Verdict:
     except (ValueError, struct.error):
         return Verdict(None, "malformed checksum record")
     if recorded_size != size:
-        return Verdict(None, f"stale checksum record (records {recorded_size} bytes, "
-                             f"object has {size})")
+        return Verdict(
+            None, f"stale checksum record (records {recorded_size} bytes, object has {size})"
+        )
     if part_crcs is not None and part_size > 0:
         expected_parts = max(1, -(-size // part_size))
         if len(part_crcs) != expected_parts:

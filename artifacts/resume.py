@@ -31,8 +31,12 @@ VERSION = 1
 
 def file_identity(path: str, st: os.stat_result) -> dict[str, Any]:
     """What must not change for a file upload to resume."""
-    return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "inode": st.st_ino}
+    return {
+        "path": os.path.abspath(path),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "inode": st.st_ino,
+    }
 
 
 @dataclass
@@ -70,20 +74,25 @@ class CheckpointStore:
         digest = hashlib.sha256(f"{url}\0{source}".encode()).hexdigest()
         return self.folder / f"{digest[:32]}.json"
 
-    def load(self, url: str, source: str, identity: dict[str, Any],
-             part_size: int) -> Checkpoint | None:
+    def load(
+        self, url: str, source: str, identity: dict[str, Any], part_size: int
+    ) -> Checkpoint | None:
         """The checkpoint of an upload of `source` to `url`, if its identity still holds."""
         path = self._file(url, source)
         try:
             doc = json.loads(path.read_text())
-            usable = (doc.get("version") == VERSION and doc.get("url") == url
-                      and doc.get("source") == identity
-                      and doc.get("part_size") == part_size)
+            usable = (
+                doc.get("version") == VERSION
+                and doc.get("url") == url
+                and doc.get("source") == identity
+                and doc.get("part_size") == part_size
+            )
             if not usable:
                 path.unlink(missing_ok=True)
                 return None
-            parts = {int(n): (str(v[0]), int(v[1]), int(v[2]))
-                     for n, v in doc.get("parts", {}).items()}
+            parts = {
+                int(n): (str(v[0]), int(v[1]), int(v[2])) for n, v in doc.get("parts", {}).items()
+            }
             return Checkpoint(path, str(doc["upload_id"]), part_size, parts, doc)
         except FileNotFoundError:
             return None
@@ -91,12 +100,18 @@ class CheckpointStore:
             path.unlink(missing_ok=True)
             return None
 
-    def start(self, url: str, source: str, identity: dict[str, Any], part_size: int,
-              upload_id: str) -> Checkpoint:
+    def start(
+        self, url: str, source: str, identity: dict[str, Any], part_size: int, upload_id: str
+    ) -> Checkpoint:
         self.folder.mkdir(parents=True, exist_ok=True)
-        doc: dict[str, Any] = {"version": VERSION, "url": url,
-                               "source": identity, "part_size": part_size,
-                               "upload_id": upload_id, "parts": {}}
+        doc: dict[str, Any] = {
+            "version": VERSION,
+            "url": url,
+            "source": identity,
+            "part_size": part_size,
+            "upload_id": upload_id,
+            "parts": {},
+        }
         path = self._file(url, source)
         _write_atomic(path, doc)
         return Checkpoint(path, upload_id, part_size, {}, doc)

@@ -58,7 +58,7 @@ class Retrier:
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-        return self.rng.uniform(0.0, min(self.policy.cap, self.policy.base * (2 ** attempt)))
+        return self.rng.uniform(0.0, min(self.policy.cap, self.policy.base * (2**attempt)))
 
     def call(self, fn: Callable[[], T], *, what: str = "request") -> T:
         attempt = 0
@@ -71,6 +71,12 @@ class Retrier:
                     raise
                 delay = error.delay if error.delay is not None else self.backoff(attempt - 1)
                 delay = min(delay, self.policy.cap)
-                log.info("retrying %s after %.2fs (%d/%d): %s", what, delay, attempt,
-                         self.policy.attempts - 1, error)
+                log.info(
+                    "retrying %s after %.2fs (%d/%d): %s",
+                    what,
+                    delay,
+                    attempt,
+                    self.policy.attempts - 1,
+                    error,
+                )
                 self.clock.sleep(delay)

@@ -6,6 +6,7 @@ A prefix is always a folder: `foo/`, never `foo`, so `foobar` is never touched.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import stat
@@ -41,21 +42,25 @@ def as_folder(prefix: str) -> str:
     return prefix if prefix == "" or prefix.endswith("/") else prefix + "/"
 
 
-def list_all(driver: Driver, prefix: str, *,
-             retrier: Retrier | None = None) -> Iterator[ObjectInfo]:
+def list_all(
+    driver: Driver, prefix: str, *, retrier: Retrier | None = None
+) -> Iterator[ObjectInfo]:
     retrier = retrier or Retrier()
     token: str | None = None
     while True:
-        page = retrier.call(lambda: driver.list(prefix, token=token),  # noqa: B023 - called in this iteration
-                            what=f"list {driver.url(prefix)}")
+        page = retrier.call(
+            functools.partial(driver.list, prefix, token=token),
+            what=f"list {driver.url(prefix)}",
+        )
         yield from page.objects
         if not page.next_token:
             return
         token = page.next_token
 
 
-def delete_keys(driver: Driver, keys: Iterator[str], *, concurrency: int = 4,
-                retrier: Retrier | None = None) -> tuple[int, list[DeleteFailure]]:
+def delete_keys(
+    driver: Driver, keys: Iterator[str], *, concurrency: int = 4, retrier: Retrier | None = None
+) -> tuple[int, list[DeleteFailure]]:
     """Delete keys in batches of 1000, `concurrency` batches at once."""
     retrier = retrier or Retrier()
     failures: list[DeleteFailure] = []
@@ -105,10 +110,16 @@ def _local_files(root: Path) -> Iterator[tuple[Path, str]]:
             yield path, path.relative_to(root).as_posix()
 
 
-def upload_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
-                settings: TransferSettings, manifest: bool = False,
-                metadata: Mapping[str, str] | None = None,
-                progress: Callable[[int], None] = lambda n: None) -> TreeResult:
+def upload_tree(
+    driver: Driver,
+    prefix: str,
+    root: str | os.PathLike[str],
+    *,
+    settings: TransferSettings,
+    manifest: bool = False,
+    metadata: Mapping[str, str] | None = None,
+    progress: Callable[[int], None] = lambda n: None,
+) -> TreeResult:
     """One object per file under `prefix/`. With `manifest`, symlinks stay links (kept in
     the manifest, not uploaded as copies), folders and modes are recorded, and the
     manifest is written last, once every file is in place. `metadata` goes on every
@@ -134,22 +145,32 @@ def upload_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
 
     def one(item: tuple[Path, str]) -> UploadResult:
         path, rel = item
-        return upload_file(driver, folder + rel, path, settings=settings, metadata=metadata,
-                           progress=progress)
+        return upload_file(
+            driver, folder + rel, path, settings=settings, metadata=metadata, progress=progress
+        )
 
     with ThreadPoolExecutor(settings.file_concurrency, thread_name_prefix="argosy-file") as pool:
         results = list(pool.map(one, items))
     if manifest:
         for (_, rel), result in zip(items, results, strict=False):
             if result.record is None:
-                raise IntegrityError(f"{result.url}: no checksum record, so the tree "
-                                     "manifest cannot vouch for it")
-            record.files.append(FileEntry(rel, result.size, result.record.checksum,
-                                          modes[rel]))
-        upload_stream(driver, folder + MANIFEST, io.BytesIO(record.to_json()),
-                      settings=settings, metadata=metadata)
-    return TreeResult(len(results), sum(r.size for r in results),
-                      sum(1 for r in results if r.record), [r.note for r in results if r.note])
+                raise IntegrityError(
+                    f"{result.url}: no checksum record, so the tree manifest cannot vouch for it"
+                )
+            record.files.append(FileEntry(rel, result.size, result.record.checksum, modes[rel]))
+        upload_stream(
+            driver,
+            folder + MANIFEST,
+            io.BytesIO(record.to_json()),
+            settings=settings,
+            metadata=metadata,
+        )
+    return TreeResult(
+        len(results),
+        sum(r.size for r in results),
+        sum(1 for r in results if r.record),
+        [r.note for r in results if r.note],
+    )
 
 
 def _key_path(rel: str, where: str) -> str:
@@ -181,15 +202,17 @@ class _Plan:
     symlinks: list[tuple[str, str]]
 
 
-def _plan(driver: Driver, folder: str, objects: list[ObjectInfo],
-          tree_manifest: Manifest | None) -> _Plan:
+def _plan(
+    driver: Driver, folder: str, objects: list[ObjectInfo], tree_manifest: Manifest | None
+) -> _Plan:
     layout = Layout("tree entry")
     plan = _Plan(layout, [], [], [])
     for rel, _ in sorted(tree_manifest.dirs if tree_manifest else []):
         plan.folders += layout.claim(rel, EntryType.DIR)[1]
     for info in objects:
-        path, new = layout.claim(_key_path(info.key[len(folder):], driver.url(folder)),
-                                 EntryType.FILE)
+        path, new = layout.claim(
+            _key_path(info.key[len(folder) :], driver.url(folder)), EntryType.FILE
+        )
         plan.folders += new
         plan.files.append((info, path))
     # links last, so no link exists while anything else is made; one under another
@@ -200,9 +223,14 @@ def _plan(driver: Driver, folder: str, objects: list[ObjectInfo],
     return plan
 
 
-def download_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
-                  settings: TransferSettings,
-                  progress: Callable[[int], None] = lambda n: None) -> TreeResult:
+def download_tree(
+    driver: Driver,
+    prefix: str,
+    root: str | os.PathLike[str],
+    *,
+    settings: TransferSettings,
+    progress: Callable[[int], None] = lambda n: None,
+) -> TreeResult:
     """Every object under `prefix/` into `root`, restored by the rules every tree restore
     follows (`archive.layout`): the whole tree is claimed first (names that leave the
     destination, clash, or go through a link are refused before anything is written),
@@ -213,21 +241,28 @@ def download_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
     base = os.path.abspath(os.fspath(root))
     folder = as_folder(prefix)
     tree_manifest = _read_manifest(driver, folder, settings)
-    objects = [o for o in list_all(driver, folder)
-               if not o.key.endswith("/") and o.key != folder + MANIFEST]
+    objects = [
+        o
+        for o in list_all(driver, folder)
+        if not o.key.endswith("/") and o.key != folder + MANIFEST
+    ]
     notes: list[str] = []
     if tree_manifest is not None:
-        listed = {o.key[len(folder):] for o in objects}
+        listed = {o.key[len(folder) :] for o in objects}
         wanted = {f.path for f in tree_manifest.files}
         missing = sorted(wanted - listed)
         if missing:
-            raise IntegrityError(f"{driver.url(folder)}: {len(missing)} file(s) of the tree "
-                                 f"manifest are missing, e.g. {', '.join(missing[:5])}")
+            raise IntegrityError(
+                f"{driver.url(folder)}: {len(missing)} file(s) of the tree "
+                f"manifest are missing, e.g. {', '.join(missing[:5])}"
+            )
         extra = sorted(listed - wanted)
         if extra:
-            notes.append(f"{len(extra)} object(s) not in the tree manifest were left out, "
-                         f"e.g. {', '.join(extra[:5])}")
-        objects = [o for o in objects if o.key[len(folder):] in wanted]
+            notes.append(
+                f"{len(extra)} object(s) not in the tree manifest were left out, "
+                f"e.g. {', '.join(extra[:5])}"
+            )
+        objects = [o for o in objects if o.key[len(folder) :] in wanted]
     elif not objects:
         raise NotFound(f"nothing under {driver.url(folder)}")
     plan = _plan(driver, folder, objects, tree_manifest)
@@ -239,30 +274,39 @@ def download_tree(driver: Driver, prefix: str, root: str | os.PathLike[str], *,
         info, rel = item
         entry = sums.get(rel)
         if entry is not None and entry.size != info.size:
-            raise IntegrityError(f"{driver.url(info.key)}: {info.size} bytes, the tree "
-                                 f"manifest says {entry.size}")
+            raise IntegrityError(
+                f"{driver.url(info.key)}: {info.size} bytes, the tree manifest says {entry.size}"
+            )
         # A listing carries no metadata, so no checksum record. For a file of one range
         # the listing (size, the ETag to pin to) and the manifest's checksum are all the
         # download needs: no stat per file. Larger files, and trees without a manifest,
         # read the object's own record (its part checksums check each range as it
         # arrives; on S3 it comes with the first GET, still no stat).
         expect = _expected(entry) if entry and entry.size <= settings.part_size else None
-        result = download_file(driver, info.key, Path(stage, rel), settings=settings,
-                               progress=progress, info=info if expect is not None else None,
-                               expect=expect,
-                               mode=entry.mode & 0o777 if entry is not None else 0o644)
-        if entry is not None and (entry.checksum != result.checksum or
-                                  entry.size != result.size):
-            raise IntegrityError(f"{result.url}: does not match the tree manifest "
-                                 f"({result.checksum}, manifest says {entry.checksum})")
+        result = download_file(
+            driver,
+            info.key,
+            Path(stage, rel),
+            settings=settings,
+            progress=progress,
+            info=info if expect is not None else None,
+            expect=expect,
+            mode=entry.mode & 0o777 if entry is not None else 0o644,
+        )
+        if entry is not None and (entry.checksum != result.checksum or entry.size != result.size):
+            raise IntegrityError(
+                f"{result.url}: does not match the tree manifest "
+                f"({result.checksum}, manifest says {entry.checksum})"
+            )
         return result
 
     try:
         os.chmod(stage, 0o777 & ~process_umask())  # mkdtemp's 0700 would stay the root's
         for rel in plan.folders:  # real folders, made by this restore, before any link
             os.mkdir(os.path.join(stage, rel), 0o700)
-        with ThreadPoolExecutor(settings.file_concurrency,
-                                thread_name_prefix="argosy-file") as pool:
+        with ThreadPoolExecutor(
+            settings.file_concurrency, thread_name_prefix="argosy-file"
+        ) as pool:
             results = list(pool.map(one, plan.files))
         _restore_shape(Path(stage), plan, tree_manifest)
         move_into(stage, base)
@@ -284,8 +328,9 @@ def _expected(entry: FileEntry | None) -> Record | None:
     except ValueError:
         crc = -1
     if algorithm != ALGORITHM or len(value) != 8 or crc < 0:
-        raise IntegrityError(f"tree manifest: unsupported checksum {entry.checksum!r} for "
-                             f"{entry.path}")
+        raise IntegrityError(
+            f"tree manifest: unsupported checksum {entry.checksum!r} for {entry.path}"
+        )
     return Record(crc, entry.size, max(entry.size, 1))
 
 
@@ -304,5 +349,4 @@ def _restore_shape(root: Path, plan: _Plan, tree_manifest: Manifest | None) -> N
         if not rel:
             continue
         mode = modes.get(rel)
-        os.chmod(root / rel, (mode & 0o1777) | 0o700 if mode is not None
-                 else 0o777 & ~umask)
+        os.chmod(root / rel, (mode & 0o1777) | 0o700 if mode is not None else 0o777 & ~umask)

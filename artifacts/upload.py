@@ -87,11 +87,18 @@ class _MultipartSession:
     part sent goes into the checkpoint. An upload the server no longer knows (aborted,
     swept, or completed) is started afresh."""
 
-    def __init__(self, driver: Driver, key: str, *, retrier: Retrier,
-                 metadata: Mapping[str, str], part_size: int = 0,
-                 progress: Progress = _no_progress,
-                 checkpoints: CheckpointStore | None = None,
-                 source: Source | None = None) -> None:
+    def __init__(
+        self,
+        driver: Driver,
+        key: str,
+        *,
+        retrier: Retrier,
+        metadata: Mapping[str, str],
+        part_size: int = 0,
+        progress: Progress = _no_progress,
+        checkpoints: CheckpointStore | None = None,
+        source: Source | None = None,
+    ) -> None:
         self.driver, self.key, self.retrier = driver, key, retrier
         self.url = driver.url(key)
         self.metadata, self.part_size, self.progress = metadata, part_size, progress
@@ -99,22 +106,28 @@ class _MultipartSession:
         self._completed = False
         self.checkpoint: Checkpoint | None = None
         if checkpoints is not None and source is not None:
-            self.checkpoint = checkpoints.load(self.url, source.name, dict(source.identity),
-                                               part_size)
+            self.checkpoint = checkpoints.load(
+                self.url, source.name, dict(source.identity), part_size
+            )
         try:
             self._resumable = _resumable(driver, key, self.checkpoint, retrier)
         except NotFound:  # the upload is gone (aborted, swept, or completed): start again
             assert self.checkpoint is not None
             self.checkpoint.remove()
             self.checkpoint, self._resumable = None, {}
-        self.upload_id = self.checkpoint.upload_id if self.checkpoint else retrier.call(
-            lambda: driver.create_upload(key, metadata=metadata),
-            what=f"create upload {self.url}")
+        self.upload_id = (
+            self.checkpoint.upload_id
+            if self.checkpoint
+            else retrier.call(
+                lambda: driver.create_upload(key, metadata=metadata),
+                what=f"create upload {self.url}",
+            )
+        )
         if checkpoints is not None and source is not None and self.checkpoint is None:
             try:
-                self.checkpoint = checkpoints.start(self.url, source.name,
-                                                    dict(source.identity), part_size,
-                                                    self.upload_id)
+                self.checkpoint = checkpoints.start(
+                    self.url, source.name, dict(source.identity), part_size, self.upload_id
+                )
             except BaseException:
                 self._abort()
                 raise
@@ -130,11 +143,13 @@ class _MultipartSession:
         if self.checkpoint:
             self.checkpoint.remove()
         try:
-            self.retrier.call(lambda: self.driver.abort_upload(self.key, self.upload_id),
-                              what="abort upload")
+            self.retrier.call(
+                lambda: self.driver.abort_upload(self.key, self.upload_id), what="abort upload"
+            )
         except ArtifactError as abort_error:
-            log.warning("could not abort upload %s of %s: %s", self.upload_id, self.url,
-                        abort_error)
+            log.warning(
+                "could not abort upload %s of %s: %s", self.upload_id, self.url, abort_error
+            )
 
     @property
     def resumed_parts(self) -> int:
@@ -152,8 +167,9 @@ class _MultipartSession:
         self.progress(part.size)
         return part
 
-    def send(self, number: int, body: Callable[[], B], *, size: int,
-             crc: Callable[[B], int]) -> Part:
+    def send(
+        self, number: int, body: Callable[[], B], *, size: int, crc: Callable[[B], int]
+    ) -> Part:
         """Upload part `number`, retried, from a fresh `body` for each attempt; `crc` gives
         the CRC32C of the bytes the successful attempt's body sent. The part goes into the
         checkpoint and its size to `progress`."""
@@ -196,10 +212,12 @@ class _MultipartSession:
         info = self.driver.stat(self.key)
         expected = multipart_etag(parts)
         if info.size == sum(p.size for p in parts) and (
-                expected is None or info.etag.lower() == expected.lower()):
+            expected is None or info.etag.lower() == expected.lower()
+        ):
             return info.etag
-        raise IntegrityError(f"{self.url}: upload vanished and the "
-                             "stored object is not the one uploaded")
+        raise IntegrityError(
+            f"{self.url}: upload vanished and the stored object is not the one uploaded"
+        )
 
     def finish(self, parts: list[Part], *, concurrency: int) -> UploadResult:
         """Complete the upload, sent and kept `parts` in order, then write its checksum
@@ -208,19 +226,24 @@ class _MultipartSession:
         crcs = [self._crcs[p.number] for p in parts]
         size = sum(length for _, length in crcs)
         record = Record(combine_all(crcs), size, self.part_size, [crc for crc, _ in crcs])
-        etag, kept, note = _record_after(self.driver, self.key, etag, record, self.metadata,
-                                         self.retrier, concurrency)
-        return UploadResult(self.url, size, etag, kept, len(parts), note,
-                            resumed_parts=self.resumed_parts)
+        etag, kept, note = _record_after(
+            self.driver, self.key, etag, record, self.metadata, self.retrier, concurrency
+        )
+        return UploadResult(
+            self.url, size, etag, kept, len(parts), note, resumed_parts=self.resumed_parts
+        )
 
 
-def _resumable(driver: Driver, key: str, checkpoint: Checkpoint | None,
-               retrier: Retrier) -> dict[int, tuple[Part, int]]:
+def _resumable(
+    driver: Driver, key: str, checkpoint: Checkpoint | None, retrier: Retrier
+) -> dict[int, tuple[Part, int]]:
     """Parts of a checkpointed upload that the server really has, with their CRCs."""
     if checkpoint is None:
         return {}
-    listed = retrier.call(lambda: driver.list_parts(key, checkpoint.upload_id),
-                          what=f"list parts of {driver.url(key)}")
+    listed = retrier.call(
+        lambda: driver.list_parts(key, checkpoint.upload_id),
+        what=f"list parts of {driver.url(key)}",
+    )
     done = {}
     for part in listed:
         known = checkpoint.parts.get(part.number)
@@ -238,17 +261,23 @@ def multipart_etag(parts: list[Part]) -> str | None:
     return f"{digest}-{len(parts)}"
 
 
-def _record_after(driver: Driver, key: str, etag: str, record: Record,
-                  metadata: Mapping[str, str], retrier: Retrier,
-                  concurrency: int) -> tuple[str, Record | None, str]:
+def _record_after(
+    driver: Driver,
+    key: str,
+    etag: str,
+    record: Record,
+    metadata: Mapping[str, str],
+    retrier: Retrier,
+    concurrency: int,
+) -> tuple[str, Record | None, str]:
     full = {**metadata, **record.to_metadata()}
     try:
         if record.size > driver.copy_limit:
-            new_etag = _replace_by_parts(driver, key, etag, record.size, full, retrier,
-                                         concurrency)
+            new_etag = _replace_by_parts(driver, key, etag, record.size, full, retrier, concurrency)
         else:
-            new_etag = retrier.call(lambda: driver.replace_metadata(key, full, if_match=etag),
-                                    what="record checksum")
+            new_etag = retrier.call(
+                lambda: driver.replace_metadata(key, full, if_match=etag), what="record checksum"
+            )
         return new_etag or driver.stat(key).etag, record, ""
     except ArtifactError as error:
         note = f"uploaded, but the checksum record was not written ({error}): unverified"
@@ -259,9 +288,15 @@ def _record_after(driver: Driver, key: str, etag: str, record: Record,
 COPY_PART = 1 << 30  # bytes per server-side copied part (S3 takes up to 5 GiB)
 
 
-def _replace_by_parts(driver: Driver, key: str, etag: str, size: int,
-                      metadata: Mapping[str, str], retrier: Retrier,
-                      concurrency: int) -> str:
+def _replace_by_parts(
+    driver: Driver,
+    key: str,
+    etag: str,
+    size: int,
+    metadata: Mapping[str, str],
+    retrier: Retrier,
+    concurrency: int,
+) -> str:
     """Set the metadata of an object too large for one copy request (S3 refuses to copy
     more than 5 GiB at once, OSS more than 1 GB): a multipart upload of the same key,
     created with the metadata, whose parts are server-side copies of the object's own
@@ -283,13 +318,15 @@ def _replace_by_parts(driver: Driver, key: str, etag: str, size: int,
         def copy(number: int) -> Part:
             start = (number - 1) * step
             end = min(start + step, size) - 1
-            return retrier.call(lambda: driver.copy_part(
-                key, upload.upload_id, number, start=start, end=end, if_match=etag),
-                what=f"copy part {number} of {driver.url(key)}")
+            return retrier.call(
+                lambda: driver.copy_part(
+                    key, upload.upload_id, number, start=start, end=end, if_match=etag
+                ),
+                what=f"copy part {number} of {driver.url(key)}",
+            )
 
         count = -(-size // step)
-        parts = _run_parts(concurrency, [functools.partial(copy, n)
-                                         for n in range(1, count + 1)])
+        parts = _run_parts(concurrency, [functools.partial(copy, n) for n in range(1, count + 1)])
         unchanged("while")
         return upload.complete(parts)
 
@@ -309,10 +346,16 @@ def _run_parts(pool_size: int, tasks: list[Callable[[], Part]]) -> list[Part]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def upload_file(driver: Driver, key: str, path: str | os.PathLike[str], *,
-                settings: TransferSettings, metadata: Mapping[str, str] | None = None,
-                progress: Progress = _no_progress,
-                checkpoints: CheckpointStore | None = None) -> UploadResult:
+def upload_file(
+    driver: Driver,
+    key: str,
+    path: str | os.PathLike[str],
+    *,
+    settings: TransferSettings,
+    metadata: Mapping[str, str] | None = None,
+    progress: Progress = _no_progress,
+    checkpoints: CheckpointStore | None = None,
+) -> UploadResult:
     """Upload a file. With `checkpoints`, a multipart upload left behind by a killed
     process for the same file and URL is resumed instead of started again."""
     retrier = Retrier(settings.retry, rng=_JITTER)
@@ -333,18 +376,33 @@ def upload_file(driver: Driver, key: str, path: str | os.PathLike[str], *,
         def check_unchanged() -> None:
             after = os.fstat(fd)
             if after.st_nlink == 0:
-                raise SourceChanged(f"{name} was deleted while it was being uploaded; "
-                                    f"nothing was written to {driver.url(key)}")
+                raise SourceChanged(
+                    f"{name} was deleted while it was being uploaded; "
+                    f"nothing was written to {driver.url(key)}"
+                )
             if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-                raise SourceChanged(f"{name} changed while it was being uploaded; "
-                                    f"nothing was written to {driver.url(key)}")
+                raise SourceChanged(
+                    f"{name} changed while it was being uploaded; "
+                    f"nothing was written to {driver.url(key)}"
+                )
 
         if size <= settings.multipart_threshold:
             result = _put_whole(driver, key, fd, size, name, metadata, retrier, check_unchanged)
             progress(size)
             return result
-        return _put_parts(driver, key, fd, before, name, metadata, retrier, settings,
-                          progress, check_unchanged, checkpoints)
+        return _put_parts(
+            driver,
+            key,
+            fd,
+            before,
+            name,
+            metadata,
+            retrier,
+            settings,
+            progress,
+            check_unchanged,
+            checkpoints,
+        )
     finally:
         os.close(fd)
 
@@ -352,9 +410,16 @@ def upload_file(driver: Driver, key: str, path: str | os.PathLike[str], *,
 SMALL_FILE = 1 << 20  # bytes: a file below this is read once and sent from memory
 
 
-def _put_whole(driver: Driver, key: str, fd: int, size: int, name: str,
-               metadata: Mapping[str, str], retrier: Retrier,
-               check_unchanged: Callable[[], None]) -> UploadResult:
+def _put_whole(
+    driver: Driver,
+    key: str,
+    fd: int,
+    size: int,
+    name: str,
+    metadata: Mapping[str, str],
+    retrier: Retrier,
+    check_unchanged: Callable[[], None],
+) -> UploadResult:
     """One PUT. Its record travels in the request's headers, so the CRC must be known
     before the body is sent: a quick first pass over the file (CRC32C at ~13 GB/s) finds
     it, the body then streams from the file in 1 MiB reads (memory stays bounded), and the
@@ -366,8 +431,15 @@ def _put_whole(driver: Driver, key: str, fd: int, size: int, name: str,
         if len(data) != size:
             raise SourceChanged(f"{name}: file shrank while it was being read")
         check_unchanged()
-        return _put_recorded(driver, key, lambda: data, crc=crc32c(data), size=size,
-                             metadata=metadata, retrier=retrier)
+        return _put_recorded(
+            driver,
+            key,
+            lambda: data,
+            crc=crc32c(data),
+            size=size,
+            metadata=metadata,
+            retrier=retrier,
+        )
     scan = FileRange(fd, 0, size, name=name)
     while scan.read(1 << 20):
         pass
@@ -379,49 +451,82 @@ def _put_whole(driver: Driver, key: str, fd: int, size: int, name: str,
         sent.append(FileRange(fd, 0, size, name=name))
         return sent[-1]
 
-    result = _put_recorded(driver, key, body, crc=crc, size=size, metadata=metadata,
-                           retrier=retrier)
+    result = _put_recorded(
+        driver, key, body, crc=crc, size=size, metadata=metadata, retrier=retrier
+    )
     if sent[-1].crc != crc:
         retrier.call(lambda: driver.delete([key]), what=f"remove {driver.url(key)}")
-        raise SourceChanged(f"{name} changed while it was being uploaded; "
-                            f"{driver.url(key)} was removed")
+        raise SourceChanged(
+            f"{name} changed while it was being uploaded; {driver.url(key)} was removed"
+        )
     return result
 
 
-def _put_recorded(driver: Driver, key: str, body: Callable[[], Body], *, crc: int, size: int,
-                  metadata: Mapping[str, str], retrier: Retrier) -> UploadResult:
+def _put_recorded(
+    driver: Driver,
+    key: str,
+    body: Callable[[], Body],
+    *,
+    crc: int,
+    size: int,
+    metadata: Mapping[str, str],
+    retrier: Retrier,
+) -> UploadResult:
     """The object in one PUT, its checksum record (one part: the whole object) in the
     request's own headers, which is why the CRC32C must be known before the body is sent.
     `body` makes the request's body, afresh for each attempt."""
     record = Record(crc, size, max(size, 1), [crc])
     meta = {**metadata, **record.to_metadata()}
-    etag = retrier.call(lambda: driver.put(key, body(), size=size, metadata=meta),
-                        what=f"put {driver.url(key)}")
+    etag = retrier.call(
+        lambda: driver.put(key, body(), size=size, metadata=meta), what=f"put {driver.url(key)}"
+    )
     return UploadResult(driver.url(key), size, etag, record, 1)
 
 
-def _put_parts(driver: Driver, key: str, fd: int, st: os.stat_result, name: str,
-               metadata: Mapping[str, str], retrier: Retrier, settings: TransferSettings,
-               progress: Progress, check_unchanged: Callable[[], None],
-               checkpoints: CheckpointStore | None) -> UploadResult:
+def _put_parts(
+    driver: Driver,
+    key: str,
+    fd: int,
+    st: os.stat_result,
+    name: str,
+    metadata: Mapping[str, str],
+    retrier: Retrier,
+    settings: TransferSettings,
+    progress: Progress,
+    check_unchanged: Callable[[], None],
+    checkpoints: CheckpointStore | None,
+) -> UploadResult:
     """A file in parts, `concurrency` at once, each read from the file as it is sent."""
     size = st.st_size
     part_size = settings.part_size_for(size)
     source = Source(os.path.abspath(name), file_identity(name, st))
-    with _MultipartSession(driver, key, retrier=retrier, metadata=metadata,
-                           part_size=part_size, progress=progress, checkpoints=checkpoints,
-                           source=source) as session:
+    with _MultipartSession(
+        driver,
+        key,
+        retrier=retrier,
+        metadata=metadata,
+        part_size=part_size,
+        progress=progress,
+        checkpoints=checkpoints,
+        source=source,
+    ) as session:
 
         def part(number: int) -> Part:
             if session.on_server(number) is not None:
                 return session.keep(number)
             offset = (number - 1) * part_size
             length = min(part_size, size - offset)
-            return session.send(number, lambda: FileRange(fd, offset, length, name=name),
-                                size=length, crc=lambda body: body.crc)
+            return session.send(
+                number,
+                lambda: FileRange(fd, offset, length, name=name),
+                size=length,
+                crc=lambda body: body.crc,
+            )
 
-        parts = _run_parts(settings.concurrency, [functools.partial(part, n)
-                                                  for n in range(1, -(-size // part_size) + 1)])
+        parts = _run_parts(
+            settings.concurrency,
+            [functools.partial(part, n) for n in range(1, -(-size // part_size) + 1)],
+        )
         check_unchanged()
         return session.finish(parts, concurrency=settings.concurrency)
 
@@ -437,11 +542,17 @@ def _read_full(stream: BinaryIO, buffer: PartBuffer) -> int:
     return filled
 
 
-def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
-                  settings: TransferSettings, metadata: Mapping[str, str] | None = None,
-                  progress: Progress = _no_progress,
-                  checkpoints: CheckpointStore | None = None,
-                  source: Source | None = None) -> UploadResult:
+def upload_stream(
+    driver: Driver,
+    key: str,
+    stream: BinaryIO,
+    *,
+    settings: TransferSettings,
+    metadata: Mapping[str, str] | None = None,
+    progress: Progress = _no_progress,
+    checkpoints: CheckpointStore | None = None,
+    source: Source | None = None,
+) -> UploadResult:
     """Upload from a non-seekable stream in order, holding `stream_parts + 1` parts at most
     (a pool of part buffers reused throughout: see `buffers.py`).
 
@@ -458,16 +569,32 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
     filled = _read_full(stream, first)
     if filled < part_size:
         data = bytes(memoryview(first)[:filled])
-        result = _put_recorded(driver, key, lambda: data, crc=crc32c(data), size=filled,
-                               metadata=metadata, retrier=retrier)
+        result = _put_recorded(
+            driver,
+            key,
+            lambda: data,
+            crc=crc32c(data),
+            size=filled,
+            metadata=metadata,
+            retrier=retrier,
+        )
         progress(filled)
         return result
 
     url = driver.url(key)
-    with _MultipartSession(driver, key, retrier=retrier, metadata=metadata,
-                           part_size=part_size, progress=progress, checkpoints=checkpoints,
-                           source=source) as session, \
-            ThreadPoolExecutor(settings.stream_parts, thread_name_prefix="argosy-part") as workers:
+    with (
+        _MultipartSession(
+            driver,
+            key,
+            retrier=retrier,
+            metadata=metadata,
+            part_size=part_size,
+            progress=progress,
+            checkpoints=checkpoints,
+            source=source,
+        ) as session,
+        ThreadPoolExecutor(settings.stream_parts, thread_name_prefix="argosy-part") as workers,
+    ):
         futures: list[Future[Part]] = []
 
         def send(number: int, buffer: PartBuffer, length: int, crc: int) -> Part:
@@ -483,8 +610,10 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
             kept = session.on_server(number)
             if kept is not None:
                 if kept[1] != crc or kept[0].size != length:
-                    raise NotReproducible(f"{url}: part {number} differs from the "
-                                          "interrupted upload's; starting afresh")
+                    raise NotReproducible(
+                        f"{url}: part {number} differs from the "
+                        "interrupted upload's; starting afresh"
+                    )
                 ready: Future[Part] = Future()
                 ready.set_result(session.keep(number))
                 futures.append(ready)
@@ -505,6 +634,7 @@ def upload_stream(driver: Driver, key: str, stream: BinaryIO, *,
                 raise InvalidSpec(
                     f"{url}: the stream is longer than {MAX_PARTS} parts of "
                     f"{part_size // MiB} MiB ({MAX_PARTS * part_size // MiB} MiB); nothing "
-                    "was kept: raise the stream part size")
+                    "was kept: raise the stream part size"
+                )
         parts = [f.result() for f in futures]
         return session.finish(parts, concurrency=settings.concurrency)

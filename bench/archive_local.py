@@ -13,6 +13,7 @@ machine do not decide the result); and the peak RSS of a child streaming tar.zst
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import os
 import shutil
@@ -59,6 +60,14 @@ def _drain(chunks: Iterator[bytes]) -> int:
     return sum(len(c) for c in chunks)
 
 
+def _drain_decompressed(blob: bytes, codec: str) -> int:
+    return _drain(decompress(_pieces(blob), codec))  # type: ignore[arg-type]
+
+
+def _drain_archive(root: str, fmt: str) -> int:
+    return _drain(write_archive(root, fmt))  # type: ignore[arg-type]
+
+
 class _Sink(io.RawIOBase):
     def writable(self) -> bool:
         return True
@@ -80,7 +89,7 @@ def _gnu_tar(root: str) -> None:
 def _pieces(data: bytes) -> Iterator[bytes]:
     view = memoryview(data)
     for i in range(0, len(data), MiB):
-        yield bytes(view[i:i + MiB])
+        yield bytes(view[i : i + MiB])
 
 
 def _zlib6(data: bytes) -> int:
@@ -90,12 +99,15 @@ def _zlib6(data: bytes) -> int:
 
 def _peak_rss_mib(root: str) -> float:
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the forking parent
-    code = ("import sys\n"
-            "from argosy.artifacts.archive import compress, write_tar\n"
-            "for _ in compress(write_tar(sys.argv[1]), 'zstd'): pass\n"
-            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
-    out = subprocess.run([sys.executable, "-c", code, root], check=True,
-                         capture_output=True, text=True).stdout
+    code = (
+        "import sys\n"
+        "from argosy.artifacts.archive import compress, write_tar\n"
+        "for _ in compress(write_tar(sys.argv[1]), 'zstd'): pass\n"
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, root], check=True, capture_output=True, text=True
+    ).stdout
     return int(out.strip()) / 1024
 
 
@@ -110,9 +122,11 @@ def main() -> None:
     print(f"tree: {files} files, {src:.0f} MiB; load average {os.getloadavg()[0]:.1f}")
 
     print("\n== tar writers (files/s, MiB/s of source)")
-    for name, fn in [("argosy write_tar", lambda: _drain(write_tar(root))),
-                     ("tarfile 'w|'", lambda: _tarfile_stream(root)),
-                     ("GNU tar (reference)", lambda: _gnu_tar(root))]:
+    for name, fn in [
+        ("argosy write_tar", lambda: _drain(write_tar(root))),
+        ("tarfile 'w|'", lambda: _tarfile_stream(root)),
+        ("GNU tar (reference)", lambda: _gnu_tar(root)),
+    ]:
         t = _median(runs, fn)
         print(f"{name:24s} {t:6.2f} s  {files / t:8.0f} files/s  {src / t:7.0f} MiB/s")
 
@@ -120,28 +134,47 @@ def main() -> None:
     mib = len(tar) / MiB
     print(f"\n== codecs on the {mib:.0f} MiB tar stream (MiB/s, ratio)")
     cases: list[tuple[str, str, int | None, int | None]] = [
-        ("zstd -3, 1 thread", "zstd", 3, 0), ("zstd -3, threads=-1", "zstd", 3, -1),
-        ("zstd -1, threads=-1", "zstd", 1, -1), ("gzip ISA-L level 1", "gzip", 1, None),
-        ("gzip ISA-L level 6 (3)", "gzip", 6, None)]
+        ("zstd -3, 1 thread", "zstd", 3, 0),
+        ("zstd -3, threads=-1", "zstd", 3, -1),
+        ("zstd -1, threads=-1", "zstd", 1, -1),
+        ("gzip ISA-L level 1", "gzip", 1, None),
+        ("gzip ISA-L level 6 (3)", "gzip", 6, None),
+    ]
     for name, codec, level, threads in cases:
         packed: list[bytes] = []
 
-        def run() -> None:
-            packed[:] = list(compress(_pieces(tar), codec, level=level,  # type: ignore[arg-type]  # noqa: B023
-                                      threads=threads))  # noqa: B023 - called in this iteration
+        def run(
+            codec: str = codec,
+            level: int = level,
+            threads: int | None = threads,
+            packed: list[bytes] = packed,
+        ) -> None:  # this case's values, bound now
+            packed[:] = list(
+                compress(
+                    _pieces(tar),
+                    codec,
+                    level=level,  # type: ignore[arg-type]
+                    threads=threads,
+                )
+            )
 
         t = _median(runs, run)
         blob = b"".join(packed)
-        back = _median(runs, lambda: _drain(decompress(_pieces(blob), codec)))  # type: ignore[arg-type]  # noqa: B023
-        print(f"{name:24s} compress {mib / t:6.0f}  decompress {mib / back:6.0f}"
-              f"  ratio {len(tar) / len(blob):4.2f}")
+        back = _median(runs, functools.partial(_drain_decompressed, blob, codec))
+        print(
+            f"{name:24s} compress {mib / t:6.0f}  decompress {mib / back:6.0f}"
+            f"  ratio {len(tar) / len(blob):4.2f}"
+        )
     t = _median(1, lambda: _zlib6(tar))
     print(f"{'zlib -6 (reference)':24s} compress {mib / t:6.0f}")
 
     print("\n== pipelines from the tree (MiB/s of source)")
-    for name, fmt in [("tar.zst (zstd -3)", "tar.zst"), ("tar.gz (ISA-L 1)", "tar.gz"),
-                      ("zip (ISA-L 1)", "zip")]:
-        t = _median(runs, lambda: _drain(write_archive(root, fmt)))  # type: ignore[arg-type]  # noqa: B023
+    for name, fmt in [
+        ("tar.zst (zstd -3)", "tar.zst"),
+        ("tar.gz (ISA-L 1)", "tar.gz"),
+        ("zip (ISA-L 1)", "zip"),
+    ]:
+        t = _median(runs, functools.partial(_drain_archive, root, fmt))
         print(f"{name:24s} {t:6.2f} s  {src / t:7.0f} MiB/s  {files / t:8.0f} files/s")
 
     print("\n== extraction into tmpfs (files/s)")
@@ -163,9 +196,11 @@ def main() -> None:
             subprocess.run(["tar", "xf", archive, "-C", dest], check=True)
             shutil.rmtree(dest)
 
-        for name, fn in [("argosy extract_tar (tar)", lambda: ours(tar, "none")),
-                         ("argosy extract_tar (zst)", lambda: ours(zst, "zstd")),
-                         ("GNU tar xf (reference)", gnu)]:
+        for name, fn in [
+            ("argosy extract_tar (tar)", lambda: ours(tar, "none")),
+            ("argosy extract_tar (zst)", lambda: ours(zst, "zstd")),
+            ("GNU tar xf (reference)", gnu),
+        ]:
             t = _median(runs, fn)
             print(f"{name:26s} {t:6.2f} s  {files / t:8.0f} files/s  {src / t:7.0f} MiB/s")
 

@@ -146,8 +146,7 @@ def compare(want: Path, got: Path, *, full: bool) -> str | None:
     missing = sorted(set(a) - set(b))
     extra = sorted(set(b) - set(a))
     if missing or extra:
-        return (f"{len(missing)} missing (e.g. {missing[:3]}), "
-                f"{len(extra)} extra (e.g. {extra[:3]})")
+        return f"{len(missing)} missing (e.g. {missing[:3]}), {len(extra)} extra (e.g. {extra[:3]})"
     sizes = [p for p in sorted(a) if a[p] != b[p]]
     if sizes:
         return f"{len(sizes)} files differ in size (e.g. {sizes[:3]})"

@@ -38,8 +38,9 @@ class Stats:
     bytes_down = 0
 
 
-async def _delayed_pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        delay: float, stats: Stats) -> None:
+async def _delayed_pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float, stats: Stats
+) -> None:
     """client -> server: each chunk is written `delay` seconds after it was read."""
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
     loop = asyncio.get_running_loop()
@@ -79,8 +80,7 @@ async def _delayed_pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
         reading.cancel()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                stats: Stats) -> None:
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stats: Stats) -> None:
     """server -> client, undelayed."""
     while True:
         data = await reader.read(CHUNK)
@@ -96,16 +96,23 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         await writer.drain()
 
 
-async def _serve_one(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter,
-                     upstream: tuple[str, int], delay: float, stats: Stats) -> None:
+async def _serve_one(
+    client_r: asyncio.StreamReader,
+    client_w: asyncio.StreamWriter,
+    upstream: tuple[str, int],
+    delay: float,
+    stats: Stats,
+) -> None:
     stats.connections += 1
     try:
         server_r, server_w = await asyncio.open_connection(*upstream)
     except OSError:
         client_w.close()
         return
-    tasks = [asyncio.create_task(_delayed_pipe(client_r, server_w, delay, stats)),
-             asyncio.create_task(_pipe(server_r, client_w, stats))]
+    tasks = [
+        asyncio.create_task(_delayed_pipe(client_r, server_w, delay, stats)),
+        asyncio.create_task(_pipe(server_r, client_w, stats)),
+    ]
     try:
         # a connection ends when either side closes; the other direction is then torn down
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -124,8 +131,8 @@ async def _serve_one(client_r: asyncio.StreamReader, client_w: asyncio.StreamWri
 async def serve(upstream: tuple[str, int], port: int, delay: float) -> Stats:
     stats = Stats()
     server = await asyncio.start_server(
-        lambda r, w: _serve_one(r, w, upstream, delay, stats), "127.0.0.1", port,
-        backlog=1024)
+        lambda r, w: _serve_one(r, w, upstream, delay, stats), "127.0.0.1", port, backlog=1024
+    )
     print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -144,11 +151,21 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     host, _, port = args.upstream.rpartition(":")
     t0 = time.monotonic()
-    stats = asyncio.run(serve((host or "127.0.0.1", int(port)), args.listen_port,
-                              args.delay_ms / 1000))
-    print(json.dumps({"connections": stats.connections, "chunks": stats.chunks,
-                      "bytes_up": stats.bytes_up, "bytes_down": stats.bytes_down,
-                      "seconds": round(time.monotonic() - t0, 1)}), flush=True)
+    stats = asyncio.run(
+        serve((host or "127.0.0.1", int(port)), args.listen_port, args.delay_ms / 1000)
+    )
+    print(
+        json.dumps(
+            {
+                "connections": stats.connections,
+                "chunks": stats.chunks,
+                "bytes_up": stats.bytes_up,
+                "bytes_down": stats.bytes_down,
+                "seconds": round(time.monotonic() - t0, 1),
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

@@ -83,8 +83,15 @@ ROOT = rgw.ROOT
 RESULTS = ROOT / "bench" / "results"
 PY = sys.executable
 ARGOSY = str(Path(sys.executable).parent / "argosy")
-S5CMD = str(Path(sys.executable).parent.parent / "lib" / "python3.11" / "site-packages" /
-            "s5cmd" / "bin" / "s5cmd")
+S5CMD = str(
+    Path(sys.executable).parent.parent
+    / "lib"
+    / "python3.11"
+    / "site-packages"
+    / "s5cmd"
+    / "bin"
+    / "s5cmd"
+)
 MANIFEST = ".argosy-manifest.json"
 
 
@@ -117,21 +124,27 @@ class Ctx:
 
 # ------------------------------------------------------------------ server side helpers
 
+
 def admin_client(gateway: rgw.Rgw) -> Any:
-    s3 = boto3.client("s3", endpoint_url=gateway.endpoint, region_name=gateway.region,
-                      aws_access_key_id=gateway.access_key,
-                      aws_secret_access_key=gateway.secret_key,
-                      config=Config(request_checksum_calculation="when_required",
-                                    response_checksum_validation="when_required",
-                                    retries={"max_attempts": 3, "mode": "standard"}))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=gateway.endpoint,
+        region_name=gateway.region,
+        aws_access_key_id=gateway.access_key,
+        aws_secret_access_key=gateway.secret_key,
+        config=Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"max_attempts": 3, "mode": "standard"},
+        ),
+    )
 
     def content_md5(params: dict[str, Any], **_: Any) -> None:
         # RGW 16 wants Content-MD5 on DeleteObjects; botocore >= 1.36 no longer sends it
         body = params["body"]
         if isinstance(body, str):
             body = body.encode()
-        params["headers"]["Content-MD5"] = base64.b64encode(
-            hashlib.md5(body).digest()).decode()
+        params["headers"]["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
 
     s3.meta.events.register("before-call.s3.DeleteObjects", content_md5)
     return s3
@@ -139,8 +152,9 @@ def admin_client(gateway: rgw.Rgw) -> Any:
 
 def list_keys(ctx: Ctx, prefix: str) -> dict[str, int]:
     out: dict[str, int] = {}
-    for page in ctx.admin.get_paginator("list_objects_v2").paginate(Bucket=ctx.bucket,
-                                                                    Prefix=prefix):
+    for page in ctx.admin.get_paginator("list_objects_v2").paginate(
+        Bucket=ctx.bucket, Prefix=prefix
+    ):
         for obj in page.get("Contents", []):
             out[obj["Key"]] = obj["Size"]
     return out
@@ -150,15 +164,18 @@ def clear_bucket(ctx: Ctx) -> None:
     """Delete every object (1000 a request) and abort every multipart upload."""
     keys = list(list_keys(ctx, ""))
     for i in range(0, len(keys), 1000):
-        done = ctx.admin.delete_objects(Bucket=ctx.bucket, Delete={
-            "Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
+        done = ctx.admin.delete_objects(
+            Bucket=ctx.bucket,
+            Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True},
+        )
         if done.get("Errors"):
             raise RuntimeError(f"delete_objects: {done['Errors'][:3]}")
     for _ in range(100):
         uploads = ctx.admin.list_multipart_uploads(Bucket=ctx.bucket)
         for upload in uploads.get("Uploads", []):
-            ctx.admin.abort_multipart_upload(Bucket=ctx.bucket, Key=upload["Key"],
-                                             UploadId=upload["UploadId"])
+            ctx.admin.abort_multipart_upload(
+                Bucket=ctx.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
         if not uploads.get("IsTruncated"):
             break
 
@@ -175,9 +192,13 @@ def between_runs(ctx: Ctx) -> None:
 
 def start_proxy(upstream: str, delay_ms: float) -> Proxy:
     host_port = upstream.split("://", 1)[-1].rstrip("/")
-    proc = subprocess.Popen([PY, "-m", "bench.delay_proxy", "--upstream", host_port,
-                             "--delay-ms", str(delay_ms)], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [PY, "-m", "bench.delay_proxy", "--upstream", host_port, "--delay-ms", str(delay_ms)],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     try:
@@ -205,6 +226,7 @@ def stop_proxy(proxy: Proxy) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ measuring
 
+
 def tool_env(ctx: Ctx, endpoint: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_"))}
     env.update(ctx.gateway.env())
@@ -214,9 +236,18 @@ def tool_env(ctx: Ctx, endpoint: str | None = None) -> dict[str, str]:
     return env
 
 
-def measure(ctx: Ctx, case: str, round_: int, cmd: list[str], *, files: int, size: int,
-            endpoint: str | None = None, timeout: float = 900,
-            extra_env: dict[str, str] | None = None) -> DirRun | None:
+def measure(
+    ctx: Ctx,
+    case: str,
+    round_: int,
+    cmd: list[str],
+    *,
+    files: int,
+    size: int,
+    endpoint: str | None = None,
+    timeout: float = 900,
+    extra_env: dict[str, str] | None = None,
+) -> DirRun | None:
     fs_us = None
     if ctx.fs is not None and case.startswith(("down:", "none-down:")):
         fs_us = ctx.fs.ready()
@@ -225,15 +256,17 @@ def measure(ctx: Ctx, case: str, round_: int, cmd: list[str], *, files: int, siz
         pids.append(ctx.proxy.proc.pid)  # the proxy's CPU counts as the server's
     watch = noise.CpuWatch(pids)
     watch.start()
-    m = rss.run(cmd, env={**tool_env(ctx, endpoint), **(extra_env or {})}, cwd=ROOT,
-                timeout=timeout)
+    m = rss.run(
+        cmd, env={**tool_env(ctx, endpoint), **(extra_env or {})}, cwd=ROOT, timeout=timeout
+    )
     server_cpu, foreign_cpu = watch.stop(m.cpu_seconds)
     shown = " ".join(cmd)
     if m.returncode != 0:
         why = "timed out" if m.timed_out else f"exit {m.returncode}"
         detail = (m.stderr.strip() or m.stdout.strip())[-800:]
-        ctx.failures.append(f"{case} round {round_ + 1}: {why} after {m.seconds:.1f} s: "
-                            f"{shown}\n    {detail}")
+        ctx.failures.append(
+            f"{case} round {round_ + 1}: {why} after {m.seconds:.1f} s: {shown}\n    {detail}"
+        )
         log(f"FAILED {case} ({why}): {detail}")
         return None
     inner = None
@@ -243,18 +276,36 @@ def measure(ctx: Ctx, case: str, round_: int, cmd: list[str], *, files: int, siz
             break
         except (ValueError, KeyError, TypeError):
             continue
-    return DirRun(case, round_, files, size, 0, m.seconds, inner, m.peak_rss, m.tree_rss,
-                  m.hwm_self, m.cpu_seconds, server_cpu, foreign_cpu, "", shown, fs_us)
+    return DirRun(
+        case,
+        round_,
+        files,
+        size,
+        0,
+        m.seconds,
+        inner,
+        m.peak_rss,
+        m.tree_rss,
+        m.hwm_self,
+        m.cpu_seconds,
+        server_cpu,
+        foreign_cpu,
+        "",
+        shown,
+        fs_us,
+    )
 
 
 def keep(ctx: Ctx, run: DirRun) -> None:
     ctx.runs.append(run)
     rate = f"{run.mib_s:6.0f} MiB/s {run.files_s:6.0f} files/s"
-    log(f"round {run.round + 1} {run.case:<18}{rate} {run.seconds:6.2f} s  "
+    log(
+        f"round {run.round + 1} {run.case:<18}{rate} {run.seconds:6.2f} s  "
         f"RSS {run.peak_rss / MiB:5.0f} MiB  CPU {run.cpu_seconds:5.2f} s  server "
         f"{run.server_cpu:5.2f} s  others {run.foreign_share:4.0%}"
         f"{f'  stored {run.stored_bytes / MiB:.1f} MiB' if run.stored_bytes else ''}"
-        f"{'  verified ' + run.verified if run.verified else ''}")
+        f"{'  verified ' + run.verified if run.verified else ''}"
+    )
 
 
 def fail(ctx: Ctx, case: str, round_: int, why: str) -> None:
@@ -284,14 +335,22 @@ def check_download(ctx: Ctx, run: DirRun, out: Path, full: bool) -> bool:
 def check_flat(ctx: Ctx, run: DirRun, prefix: str, source: Path) -> bool:
     """The objects under prefix hold every regular file of source at its size."""
     want = {rel.replace(os.sep, "/"): n for rel, n in corpus.listing(source).items()}
-    got = {k[len(prefix):]: n for k, n in list_keys(ctx, prefix).items()
-           if not k.endswith("/") and not k.endswith("/" + MANIFEST) and k != prefix + MANIFEST}
+    got = {
+        k[len(prefix) :]: n
+        for k, n in list_keys(ctx, prefix).items()
+        if not k.endswith("/") and not k.endswith("/" + MANIFEST) and k != prefix + MANIFEST
+    }
     missing = sorted(set(want) - set(got))
     wrong = sorted(k for k in want if k in got and got[k] != want[k])
     if missing or wrong:
-        fail(ctx, run.case, run.round, f"{len(missing)} files missing (e.g. {missing[:3]}), "
-             f"{len(wrong)} with a wrong size (e.g. {wrong[:3]}) under s3://{ctx.bucket}/"
-             f"{prefix}")
+        fail(
+            ctx,
+            run.case,
+            run.round,
+            f"{len(missing)} files missing (e.g. {missing[:3]}), "
+            f"{len(wrong)} with a wrong size (e.g. {wrong[:3]}) under s3://{ctx.bucket}/"
+            f"{prefix}",
+        )
         return False
     extra = len(set(got) - set(want))
     run.verified = "paths+sizes" + (f" (+{extra} extra objects)" if extra else "")
@@ -305,15 +364,22 @@ def check_zst_tar(ctx: Ctx, run: DirRun, key: str) -> bool:
 
     body = ctx.admin.get_object(Bucket=ctx.bucket, Key=key)["Body"]
     files = size = 0
-    with zstandard.ZstdDecompressor().stream_reader(body) as raw, \
-            tarfile.open(fileobj=raw, mode="r|") as tar:
+    with (
+        zstandard.ZstdDecompressor().stream_reader(body) as raw,
+        tarfile.open(fileobj=raw, mode="r|") as tar,
+    ):
         for member in tar:
             if member.isreg():
                 files += 1
                 size += member.size
     if (files, size) != (ctx.tree.files, ctx.tree.bytes):
-        fail(ctx, run.case, run.round, f"the archive holds {files} files, {size} bytes; "
-             f"the corpus {ctx.tree.files}, {ctx.tree.bytes}")
+        fail(
+            ctx,
+            run.case,
+            run.round,
+            f"the archive holds {files} files, {size} bytes; "
+            f"the corpus {ctx.tree.files}, {ctx.tree.bytes}",
+        )
         return False
     run.verified = "tar entries+sizes"
     return True
@@ -321,14 +387,20 @@ def check_zst_tar(ctx: Ctx, run: DirRun, key: str) -> bool:
 
 # ------------------------------------------------------------------ the cases
 
+
 def unit_argosy_archive(ctx: Ctx, r: int) -> None:
     key = f"argosy/r{r}/corpus.tar.zst"
     url = f"s3://{ctx.bucket}/{key}"
     out = ctx.work / "down" / f"argosy-r{r}"
     try:
-        up = measure(ctx, "up:argosy", r,
-                     [ARGOSY, "cp", "-q", "--archive", "tar.zst", str(ctx.root), url],
-                     files=ctx.tree.files, size=ctx.tree.bytes)
+        up = measure(
+            ctx,
+            "up:argosy",
+            r,
+            [ARGOSY, "cp", "-q", "--archive", "tar.zst", str(ctx.root), url],
+            files=ctx.tree.files,
+            size=ctx.tree.bytes,
+        )
         if up is None:
             return
         up.stored_bytes = stored_size(ctx, key)
@@ -337,9 +409,14 @@ def unit_argosy_archive(ctx: Ctx, r: int) -> None:
             return
         up.verified = "by the download"
         keep(ctx, up)
-        down = measure(ctx, "down:argosy", r,
-                       [ARGOSY, "cp", "-q", "--archive", "auto", url, str(out)],
-                       files=ctx.tree.files, size=ctx.tree.bytes)
+        down = measure(
+            ctx,
+            "down:argosy",
+            r,
+            [ARGOSY, "cp", "-q", "--archive", "auto", url, str(out)],
+            files=ctx.tree.files,
+            size=ctx.tree.bytes,
+        )
         if down is None:
             return
         down.stored_bytes = up.stored_bytes
@@ -349,10 +426,14 @@ def unit_argosy_archive(ctx: Ctx, r: int) -> None:
         between_runs(ctx)
 
 
-ARGO_UP = ('set -euo pipefail; tar czf "$1" -C "$2" . ; '
-           'exec "$3" -m bench.peer_boto3 default up "$1" "$4" "$5"')
-ARGO_DOWN = ('set -euo pipefail; "$3" -m bench.peer_dirs get "$4" "$5" "$1"; '
-             'mkdir "$2"; tar xzf "$1" -C "$2"')
+ARGO_UP = (
+    'set -euo pipefail; tar czf "$1" -C "$2" . ; '
+    'exec "$3" -m bench.peer_boto3 default up "$1" "$4" "$5"'
+)
+ARGO_DOWN = (
+    'set -euo pipefail; "$3" -m bench.peer_dirs get "$4" "$5" "$1"; '
+    'mkdir "$2"; tar xzf "$1" -C "$2"'
+)
 
 
 def unit_argo(ctx: Ctx, r: int) -> None:
@@ -361,22 +442,36 @@ def unit_argo(ctx: Ctx, r: int) -> None:
     tgz_down = ctx.work / f"argo-down-r{r}.tgz"
     out = ctx.work / "down" / f"argo-r{r}"
     try:
-        up = measure(ctx, "up:argo", r, ["bash", "-c", ARGO_UP, "bash", str(tgz),
-                                          str(ctx.root), PY, ctx.bucket, key],
-                     files=ctx.tree.files, size=ctx.tree.bytes)
+        up = measure(
+            ctx,
+            "up:argo",
+            r,
+            ["bash", "-c", ARGO_UP, "bash", str(tgz), str(ctx.root), PY, ctx.bucket, key],
+            files=ctx.tree.files,
+            size=ctx.tree.bytes,
+        )
         if up is None:
             return
         up.stored_bytes = stored_size(ctx, key)
         if up.stored_bytes != tgz.stat().st_size:
-            fail(ctx, up.case, r, f"stored {up.stored_bytes} bytes, the .tgz has "
-                 f"{tgz.stat().st_size}")
+            fail(
+                ctx,
+                up.case,
+                r,
+                f"stored {up.stored_bytes} bytes, the .tgz has {tgz.stat().st_size}",
+            )
             return
         up.verified = "size"
         keep(ctx, up)
         tgz.unlink()
-        down = measure(ctx, "down:argo", r, ["bash", "-c", ARGO_DOWN, "bash", str(tgz_down),
-                                              str(out), PY, ctx.bucket, key],
-                       files=ctx.tree.files, size=ctx.tree.bytes)
+        down = measure(
+            ctx,
+            "down:argo",
+            r,
+            ["bash", "-c", ARGO_DOWN, "bash", str(tgz_down), str(out), PY, ctx.bucket, key],
+            files=ctx.tree.files,
+            size=ctx.tree.bytes,
+        )
         if down is None:
             return
         down.stored_bytes = up.stored_bytes
@@ -387,17 +482,31 @@ def unit_argo(ctx: Ctx, r: int) -> None:
         between_runs(ctx)
 
 
-S5CMD_PIPE = ('set -euo pipefail; tar cf - -C "$1" . | zstd -q -3 -T0 | '
-              '"$2" --endpoint-url "$3" pipe "$4"')
+S5CMD_PIPE = (
+    'set -euo pipefail; tar cf - -C "$1" . | zstd -q -3 -T0 | "$2" --endpoint-url "$3" pipe "$4"'
+)
 
 
 def unit_s5cmd_pipe(ctx: Ctx, r: int) -> None:
     key = f"s5cmd/r{r}/corpus.tar.zst"
     try:
-        up = measure(ctx, "up:s5cmd-pipe", r,
-                     ["bash", "-c", S5CMD_PIPE, "bash", str(ctx.root), S5CMD,
-                      ctx.gateway.endpoint, f"s3://{ctx.bucket}/{key}"],
-                     files=ctx.tree.files, size=ctx.tree.bytes)
+        up = measure(
+            ctx,
+            "up:s5cmd-pipe",
+            r,
+            [
+                "bash",
+                "-c",
+                S5CMD_PIPE,
+                "bash",
+                str(ctx.root),
+                S5CMD,
+                ctx.gateway.endpoint,
+                f"s3://{ctx.bucket}/{key}",
+            ],
+            files=ctx.tree.files,
+            size=ctx.tree.bytes,
+        )
         if up is None:
             return
         up.stored_bytes = stored_size(ctx, key)
@@ -415,9 +524,14 @@ def unit_s5cmd_pipe(ctx: Ctx, r: int) -> None:
 Command = Callable[[Ctx, str, Path], list[str]]
 
 
-def flat_unit(case: str, command: Command, *, proxied: bool = False,
-              download: Command | None = None,
-              extra_env: dict[str, str] | None = None) -> Callable[[Ctx, int], None]:
+def flat_unit(
+    case: str,
+    command: Command,
+    *,
+    proxied: bool = False,
+    download: Command | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Callable[[Ctx, int], None]:
     """An upload of one object per file; the objects land under the returned prefix.
     With `download`, the same tool then reads them back into a new folder (measured as
     case "none-down:TOOL"), which must equal the source."""
@@ -429,9 +543,17 @@ def flat_unit(case: str, command: Command, *, proxied: bool = False,
         try:
             cmd = command(ctx, base, source)
             endpoint = ctx.proxy.endpoint if proxied and ctx.proxy else None
-            run = measure(ctx, case, r, cmd, files=tree.files, size=tree.bytes,
-                          endpoint=endpoint, timeout=120 + tree.files / 5,
-                          extra_env=extra_env)
+            run = measure(
+                ctx,
+                case,
+                r,
+                cmd,
+                files=tree.files,
+                size=tree.bytes,
+                endpoint=endpoint,
+                timeout=120 + tree.files / 5,
+                extra_env=extra_env,
+            )
             if run is None:
                 return
             # argosy nests the folder's name under a prefix URL ending in "/"
@@ -441,10 +563,17 @@ def flat_unit(case: str, command: Command, *, proxied: bool = False,
             keep(ctx, run)
             if download is None:
                 return
-            down = measure(ctx, "none-down:" + case.split(":", 1)[1], r,
-                           download(ctx, prefix, out), files=tree.files, size=tree.bytes,
-                           endpoint=endpoint, timeout=120 + tree.files / 5,
-                           extra_env=extra_env)
+            down = measure(
+                ctx,
+                "none-down:" + case.split(":", 1)[1],
+                r,
+                download(ctx, prefix, out),
+                files=tree.files,
+                size=tree.bytes,
+                endpoint=endpoint,
+                timeout=120 + tree.files / 5,
+                extra_env=extra_env,
+            )
             if down is not None:
                 down.stored_bytes = run.stored_bytes
                 if check_download(ctx, down, out, full=r == 0):
@@ -460,8 +589,14 @@ def _argosy_none(ctx: Ctx, base: str, source: Path) -> list[str]:
 
 
 def _s5cmd_cp(ctx: Ctx, base: str, source: Path) -> list[str]:
-    return [S5CMD, "--endpoint-url", ctx.gateway.endpoint, "cp", f"{source}/*",
-            f"s3://{ctx.bucket}/{base}"]
+    return [
+        S5CMD,
+        "--endpoint-url",
+        ctx.gateway.endpoint,
+        "cp",
+        f"{source}/*",
+        f"s3://{ctx.bucket}/{base}",
+    ]
 
 
 def _argosy_none_down(ctx: Ctx, prefix: str, out: Path) -> list[str]:
@@ -480,34 +615,56 @@ def baseline_units(package_dir: Path) -> list[Unit]:
     def down(ctx: Ctx, prefix: str, out: Path) -> list[str]:
         return [*command, *_argosy_none_down(ctx, prefix, out)[1:]]
 
-    return [Unit("argosy none (baseline)",
-                 flat_unit(f"none:{BASE}", up, download=down, extra_env=env)),
-            Unit("proxied argosy none (baseline)",
-                 flat_unit(f"proxy:{BASE}", up, proxied=True, extra_env=env), proxied=True)]
+    return [
+        Unit("argosy none (baseline)", flat_unit(f"none:{BASE}", up, download=down, extra_env=env)),
+        Unit(
+            "proxied argosy none (baseline)",
+            flat_unit(f"proxy:{BASE}", up, proxied=True, extra_env=env),
+            proxied=True,
+        ),
+    ]
 
 
 def baseline_lines(runs: list[DirRun]) -> list[str]:
     lines = []
-    for kind, label in (("none", "upload"), ("none-down", "download"),
-                        ("proxy", "upload behind the delay proxy")):
+    for kind, label in (
+        ("none", "upload"),
+        ("none-down", "download"),
+        ("proxy", "upload behind the delay proxy"),
+    ):
         now = [r.files_s for r in runs if r.case == f"{kind}:argosy"]
         base = [r.files_s for r in runs if r.case == f"{kind}:{BASE}"]
         if now and base:
             a, b = dirs_report.median(now), dirs_report.median(base)
-            lines.append(f"  none {label:<31}{a:7.0f} vs {b:7.0f} files/s  {a / b:.2f}x   "
-                         f"(base {min(base):.0f}-{max(base):.0f})")
-    return ["argosy now / argosy-base (the --baseline copy), same rounds:", *lines] \
-        if lines else []
+            lines.append(
+                f"  none {label:<31}{a:7.0f} vs {b:7.0f} files/s  {a / b:.2f}x   "
+                f"(base {min(base):.0f}-{max(base):.0f})"
+            )
+    return ["argosy now / argosy-base (the --baseline copy), same rounds:", *lines] if lines else []
 
 
 def _s5cmd_cp_down(ctx: Ctx, prefix: str, out: Path) -> list[str]:
-    return [S5CMD, "--endpoint-url", ctx.gateway.endpoint, "cp", f"s3://{ctx.bucket}/{prefix}*",
-            f"{out}/"]
+    return [
+        S5CMD,
+        "--endpoint-url",
+        ctx.gateway.endpoint,
+        "cp",
+        f"s3://{ctx.bucket}/{prefix}*",
+        f"{out}/",
+    ]
 
 
 def _boto3_each(threads: int) -> Callable[[Ctx, str, Path], list[str]]:
-    return lambda ctx, base, source: [PY, "-m", "bench.peer_dirs", "put-each", str(source),
-                                      ctx.bucket, base, str(threads)]
+    return lambda ctx, base, source: [
+        PY,
+        "-m",
+        "bench.peer_dirs",
+        "put-each",
+        str(source),
+        ctx.bucket,
+        base,
+        str(threads),
+    ]
 
 
 def corpus_rm(*paths: Path) -> None:
@@ -534,20 +691,27 @@ UNITS: tuple[Unit, ...] = (
     Unit("s5cmd cp", flat_unit("none:s5cmd", _s5cmd_cp, download=_s5cmd_cp_down)),
     Unit("boto3 16 threads", flat_unit("none:boto3-16", _boto3_each(16)), slow=True),
     Unit("boto3 sequential", flat_unit("none:boto3-seq", _boto3_each(1)), slow=True),
-    Unit("proxied argosy none", flat_unit("proxy:argosy", _argosy_none, proxied=True),
-         proxied=True),
-    Unit("proxied boto3 seq", flat_unit("proxy:boto3-seq", _boto3_each(1), proxied=True),
-         slow=True, proxied=True),
+    Unit(
+        "proxied argosy none", flat_unit("proxy:argosy", _argosy_none, proxied=True), proxied=True
+    ),
+    Unit(
+        "proxied boto3 seq",
+        flat_unit("proxy:boto3-seq", _boto3_each(1), proxied=True),
+        slow=True,
+        proxied=True,
+    ),
 )
 
 
 # ------------------------------------------------------------------ main
 
+
 def versions() -> dict[str, str]:
     def first_line(cmd: list[str]) -> str:
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, cwd=ROOT,
-                                  check=False)
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=30, cwd=ROOT, check=False
+            )
             return ((done.stdout or done.stderr).strip().splitlines() or [""])[0]
         except (OSError, subprocess.TimeoutExpired):
             return "?"
@@ -572,23 +736,33 @@ def versions() -> dict[str, str]:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.dirs",
-                                description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.dirs", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
     p.add_argument("--runs", type=int, default=3, help="interleaved rounds over the cases")
-    p.add_argument("--slow-runs", type=int, default=1,
-                   help="rounds that include the boto3 per-file cases (16 threads, "
-                   "sequential, proxied sequential: ~1-2 min each plus ~30 s of deletes)")
+    p.add_argument(
+        "--slow-runs",
+        type=int,
+        default=1,
+        help="rounds that include the boto3 per-file cases (16 threads, "
+        "sequential, proxied sequential: ~1-2 min each plus ~30 s of deletes)",
+    )
     p.add_argument("--corpus", type=Path, help="the tree to move (default: build one)")
     p.add_argument("--max-files", type=int, default=20_000, help="corpus build limit")
     p.add_argument("--max-mib", type=int, default=300, help="corpus build limit")
     p.add_argument("--subset", type=int, default=2000, help="files behind the delay proxy")
     p.add_argument("--delay-ms", type=float, default=20.0, help="delay proxy: ms a request")
-    p.add_argument("--only", help="comma-separated subset of the cases: "
-                   + ", ".join(u.name for u in UNITS))
+    p.add_argument(
+        "--only", help="comma-separated subset of the cases: " + ", ".join(u.name for u in UNITS)
+    )
     p.add_argument("--env", type=Path, help="use the RGW described by this env file")
     p.add_argument("--tmp", type=Path, help="where the temp folder goes (default: system temp)")
-    p.add_argument("--baseline", type=Path, metavar="PKGDIR",
-                   help="also run argosy's none cases from the argosy package in PKGDIR")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="PKGDIR",
+        help="also run argosy's none cases from the argosy package in PKGDIR",
+    )
     args = p.parse_args(argv)
     if args.baseline and not (args.baseline / "argosy" / "main.py").is_file():
         p.error(f"--baseline {args.baseline} holds no argosy/main.py")
@@ -613,8 +787,9 @@ def main(argv: list[str] | None = None) -> int:
         wanted = {n.strip() for n in args.only.split(",") if n.strip()}
         unknown = wanted - {u.name for u in units}
         if unknown:
-            raise SystemExit(f"unknown cases {sorted(unknown)}; known: "
-                             f"{', '.join(u.name for u in units)}")
+            raise SystemExit(
+                f"unknown cases {sorted(unknown)}; known: {', '.join(u.name for u in units)}"
+            )
         units = [u for u in units if u.name in wanted]
     for needed in ("tar", "zstd", "gzip", "bash"):
         if not shutil.which(needed):
@@ -633,17 +808,25 @@ def main(argv: list[str] | None = None) -> int:
             log(f"corpus {tree_root}: {tree.files} files, {tree.bytes / MiB:.0f} MiB")
         else:
             tree_root = work / "corpus"
-            log(f"building the corpus in {tree_root} (<= {args.max_files} files, "
-                f"<= {args.max_mib} MiB)")
+            log(
+                f"building the corpus in {tree_root} (<= {args.max_files} files, "
+                f"<= {args.max_mib} MiB)"
+            )
             tree = corpus.build(tree_root, args.max_files, args.max_mib * MiB)
             log(f"corpus: {tree.files} files, {tree.bytes / MiB:.0f} MiB")
         corpus.warm(tree_root)
-        links = sum(1 for d, _, names in os.walk(tree_root) for n in names
-                    if os.path.islink(os.path.join(d, n)))
+        links = sum(
+            1
+            for d, _, names in os.walk(tree_root)
+            for n in names
+            if os.path.islink(os.path.join(d, n))
+        )
         if links or tree.other:
-            log(f"WARNING: the corpus holds {links} symlinks and {tree.other} special files: "
+            log(
+                f"WARNING: the corpus holds {links} symlinks and {tree.other} special files: "
                 "the tools treat them differently (s5cmd follows links, boto3 peers skip "
-                "them); counts compare regular files only")
+                "them); counts compare regular files only"
+            )
         subset_root = work / "subset" / tree_root.name
         subset_tree = corpus.subset(tree_root, subset_root, args.subset)
         log(f"proxied subset: {subset_tree.files} files, {subset_tree.bytes / MiB:.1f} MiB")
@@ -655,21 +838,39 @@ def main(argv: list[str] | None = None) -> int:
             log(f"starting Ceph RGW in {state}")
             gateway = rgw.start(state)
             log(f"RGW at {gateway.endpoint}")
-        ctx = Ctx(gateway, f"argosy-dirs-{secrets.token_hex(4)}", admin_client(gateway), work,
-                  tree_root, tree, subset_root, subset_tree, fs=FsState(work / "fs", log))
+        ctx = Ctx(
+            gateway,
+            f"argosy-dirs-{secrets.token_hex(4)}",
+            admin_client(gateway),
+            work,
+            tree_root,
+            tree,
+            subset_root,
+            subset_tree,
+            fs=FsState(work / "fs", log),
+        )
         ctx.admin.create_bucket(Bucket=ctx.bucket)
         if any(u.proxied for u in units):
             proxy = start_proxy(gateway.endpoint, args.delay_ms)
             ctx.proxy = proxy
             log(f"delay proxy (+{args.delay_ms:g} ms a request) at {proxy.endpoint}")
         meta: dict[str, Any] = {
-            "started_utc": stamp, "runs": args.runs, "slow_runs": args.slow_runs,
+            "started_utc": stamp,
+            "runs": args.runs,
+            "slow_runs": args.slow_runs,
             "corpus": str(tree_root) if args.corpus else "built",
-            "corpus_files": tree.files, "corpus_bytes": tree.bytes, "corpus_symlinks": links,
-            "subset_files": subset_tree.files, "subset_bytes": subset_tree.bytes,
-            "delay_ms": args.delay_ms, "endpoint": gateway.endpoint, "own_rgw": not args.env,
-            "cpus": os.cpu_count(), "python": platform.python_version(),
-            "loadavg_start": os.getloadavg(), "versions": versions(),
+            "corpus_files": tree.files,
+            "corpus_bytes": tree.bytes,
+            "corpus_symlinks": links,
+            "subset_files": subset_tree.files,
+            "subset_bytes": subset_tree.bytes,
+            "delay_ms": args.delay_ms,
+            "endpoint": gateway.endpoint,
+            "own_rgw": not args.env,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_start": os.getloadavg(),
+            "versions": versions(),
             "cases": [u.name for u in units],
         }
         log(f"load average {fmt_load(meta['loadavg_start'])}; versions {meta['versions']}")
@@ -682,10 +883,14 @@ def main(argv: list[str] | None = None) -> int:
         if proxy:
             proxy_stats = stop_proxy(proxy)
             proxy = None
-        meta.update(loadavg_end=os.getloadavg(), seconds=round(time.monotonic() - began, 1),
-                    between_runs_seconds=round(ctx.overhead, 1), failures=ctx.failures,
-                    waited_for_fs_seconds=round(ctx.fs.waited_s, 1) if ctx.fs else 0.0,
-                    proxy=proxy_stats)
+        meta.update(
+            loadavg_end=os.getloadavg(),
+            seconds=round(time.monotonic() - began, 1),
+            between_runs_seconds=round(ctx.overhead, 1),
+            failures=ctx.failures,
+            waited_for_fs_seconds=round(ctx.fs.waited_s, 1) if ctx.fs else 0.0,
+            proxy=proxy_stats,
+        )
         text = dirs_report.table(ctx.runs, meta)
         extra = baseline_lines(ctx.runs)
         if extra:

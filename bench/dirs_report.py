@@ -79,15 +79,19 @@ SECTIONS = {
 # (label, numerator case, denominator case, metric, target, stretch)
 TARGETS: tuple[tuple[str, str, str, str, float, float | None], ...] = (
     ("tar.zst upload / Argo's method", "up:argosy", "up:argo", "mib_s", 5.0, None),
-    ("tar.zst upload / tar|zstd|s5cmd pipe", "up:argosy", "up:s5cmd-pipe", "mib_s", 1.0,
-     None),
+    ("tar.zst upload / tar|zstd|s5cmd pipe", "up:argosy", "up:s5cmd-pipe", "mib_s", 1.0, None),
     ("download+extract / Argo's method", "down:argosy", "down:argo", "mib_s", 1.5, None),
     ("none upload / s5cmd cp (files/s)", "none:argosy", "none:s5cmd", "files_s", 0.8, 1.0),
     # not one of issue 3's targets: the upload's bar, held to the download by us
-    ("none download / s5cmd (own bar)", "none-down:argosy", "none-down:s5cmd", "files_s",
-     0.8, 1.0),
-    ("none behind proxy / boto3 sequential", "proxy:argosy", "proxy:boto3-seq", "files_s",
-     10.0, None),
+    ("none download / s5cmd (own bar)", "none-down:argosy", "none-down:s5cmd", "files_s", 0.8, 1.0),
+    (
+        "none behind proxy / boto3 sequential",
+        "proxy:argosy",
+        "proxy:boto3-seq",
+        "files_s",
+        10.0,
+        None,
+    ),
 )
 RSS_TARGET_MIB = 200
 
@@ -144,8 +148,10 @@ def table(runs: list[DirRun], meta: dict[str, Any]) -> str:
             section = kind
             title = SECTIONS[kind]
             if kind == "proxy":
-                title += (f" (+{meta['delay_ms']:g} ms a request; {meta['subset_files']} "
-                          f"files, {meta['subset_bytes'] / MiB:.1f} MiB)")
+                title += (
+                    f" (+{meta['delay_ms']:g} ms a request; {meta['subset_files']} "
+                    f"files, {meta['subset_bytes'] / MiB:.1f} MiB)"
+                )
             lines.append(title)
         if not mine:
             lines.append(f"  {label:<34}{'no successful run':<42}{_peers(rng, unit)}")
@@ -157,8 +163,9 @@ def table(runs: list[DirRun], meta: dict[str, Any]) -> str:
             f"{stored:>10.1f}{max(r.peak_rss for r in mine) / MiB:>9.0f}"
             f"{median([r.cpu_seconds for r in mine]):>7.1f}"
             f"{median([r.server_cpu for r in mine]):>8.1f}"
-            f"{median([r.foreign_share for r in mine]):>7.0%}{len(mine):>3}")
-    lines += ["", "Targets (issue 3, \"Done when\"), medians of this run:"]
+            f"{median([r.foreign_share for r in mine]):>7.0%}{len(mine):>3}"
+        )
+    lines += ["", 'Targets (issue 3, "Done when"), medians of this run:']
     for label, num, den, metric, target, stretch in TARGETS:
         a = [getattr(r, metric) for r in _of(runs, num)]
         b = [getattr(r, metric) for r in _of(runs, den)]
@@ -167,56 +174,76 @@ def table(runs: list[DirRun], meta: dict[str, Any]) -> str:
             continue
         ratio = median(a) / median(b)
         verdict = "PASS" if ratio >= target else "MISS"
-        extra = f", stretch {stretch:g}x {'met' if ratio >= stretch else 'not met'}" \
-            if stretch else ""
+        extra = (
+            f", stretch {stretch:g}x {'met' if ratio >= stretch else 'not met'}" if stretch else ""
+        )
         unit = "MiB/s" if metric == "mib_s" else "files/s"
-        lines.append(f"  {label:<40}{ratio:6.2f}x  (target >= {target:g}x{extra})  {verdict}  "
-                     f"[{median(a):.1f} vs {median(b):.1f} {unit}]")
+        lines.append(
+            f"  {label:<40}{ratio:6.2f}x  (target >= {target:g}x{extra})  {verdict}  "
+            f"[{median(a):.1f} vs {median(b):.1f} {unit}]"
+        )
     argosy = [r for r in runs if r.case.endswith(":argosy")]
     if argosy:
         worst = max(argosy, key=lambda r: r.peak_rss)
         ok = worst.peak_rss / MiB < RSS_TARGET_MIB
-        lines.append(f"  {'argosy peak RSS, max over all its runs':<40}{worst.peak_rss / MiB:6.0f} "
-                     f"MiB (target < {RSS_TARGET_MIB} MiB)  {'PASS' if ok else 'MISS'}  "
-                     f"[{worst.case}, round {worst.round + 1}]")
-    inner = [(case, label) for case, label, _, _ in ROWS
-             if any(r.inner_seconds for r in _of(runs, case))]
+        lines.append(
+            f"  {'argosy peak RSS, max over all its runs':<40}{worst.peak_rss / MiB:6.0f} "
+            f"MiB (target < {RSS_TARGET_MIB} MiB)  {'PASS' if ok else 'MISS'}  "
+            f"[{worst.case}, round {worst.round + 1}]"
+        )
+    inner = [
+        (case, label) for case, label, _, _ in ROWS if any(r.inner_seconds for r in _of(runs, case))
+    ]
     if inner:
-        lines += ["", "Python peers timed inside the process (no interpreter start-up or "
-                  "imports), median:"]
+        lines += [
+            "",
+            "Python peers timed inside the process (no interpreter start-up or imports), median:",
+        ]
         for case, label in inner:
             mine = [r for r in _of(runs, case) if r.inner_seconds]
             wall = median([r.seconds for r in mine])
             ins = median([r.inner_seconds or 0.0 for r in mine])
-            what = {"up:argo": "of which boto3 upload_file",
-                    "down:argo": "of which boto3 get_object"}.get(case, "in-process")
-            rate = f"{median([r.files / (r.inner_seconds or 1) for r in mine]):.0f} files/s" \
-                if case.startswith(("none", "proxy")) else \
-                f"{median([r.stored_bytes / MiB / (r.inner_seconds or 1) for r in mine]):.0f} " \
+            what = {
+                "up:argo": "of which boto3 upload_file",
+                "down:argo": "of which boto3 get_object",
+            }.get(case, "in-process")
+            rate = (
+                f"{median([r.files / (r.inner_seconds or 1) for r in mine]):.0f} files/s"
+                if case.startswith(("none", "proxy"))
+                else f"{median([r.stored_bytes / MiB / (r.inner_seconds or 1) for r in mine]):.0f} "
                 "MiB/s of .tgz"
-            lines.append(f"  {case:<18}{label:<36} wall {wall:6.1f} s, {what} {ins:6.1f} s "
-                         f"({rate})")
+            )
+            lines.append(
+                f"  {case:<18}{label:<36} wall {wall:6.1f} s, {what} {ins:6.1f} s ({rate})"
+            )
     load0, load1 = meta.get("loadavg_start"), meta.get("loadavg_end")
-    lines += ["", f"load average 1/5/15 min: start {_load(load0)}, end {_load(load1)} "
-              f"({CPUS} CPUs; RGW, the tools and any other work share them); took "
-              f"{meta.get('seconds', 0):.0f} s, of which {meta.get('between_runs_seconds', 0):.0f}"
-              " s emptying the bucket between runs"]
+    lines += [
+        "",
+        f"load average 1/5/15 min: start {_load(load0)}, end {_load(load1)} "
+        f"({CPUS} CPUs; RGW, the tools and any other work share them); took "
+        f"{meta.get('seconds', 0):.0f} s, of which {meta.get('between_runs_seconds', 0):.0f}"
+        " s emptying the bucket between runs",
+    ]
     probed = [r.fs_create_us for r in runs if r.fs_create_us is not None]
     if probed:
-        lines.append(f"file creation probed before each extraction: {min(probed):.0f}-"
-                     f"{max(probed):.0f} us a file (normal <= 150; see bench/fsstate.py), "
-                     f"{meta.get('waited_for_fs_seconds', 0):.0f} s spent waiting for it")
+        lines.append(
+            f"file creation probed before each extraction: {min(probed):.0f}-"
+            f"{max(probed):.0f} us a file (normal <= 150; see bench/fsstate.py), "
+            f"{meta.get('waited_for_fs_seconds', 0):.0f} s spent waiting for it"
+        )
     if meta.get("proxy"):
         p = meta["proxy"]
         proxied = sum(r.files for r in runs if r.case.startswith("proxy:"))
         per_file = f" = {p.get('chunks', 0) / proxied:.2f} per file uploaded" if proxied else ""
-        lines.append(f"delay proxy: {p.get('connections')} connections, {p.get('chunks')} "
-                     f"client write bursts delayed{per_file} (a PUT sent with `Expect: "
-                     "100-continue` waits out the delay twice, headers then body, as it would "
-                     "pay two round trips on a real network: boto3 asks for it on every file "
-                     "body, Argosy only on bodies of 1 MiB or more), "
-                     f"{p.get('bytes_up', 0) / MiB:.1f} MiB up, "
-                     f"{p.get('bytes_down', 0) / MiB:.1f} MiB down")
+        lines.append(
+            f"delay proxy: {p.get('connections')} connections, {p.get('chunks')} "
+            f"client write bursts delayed{per_file} (a PUT sent with `Expect: "
+            "100-continue` waits out the delay twice, headers then body, as it would "
+            "pay two round trips on a real network: boto3 asks for it on every file "
+            "body, Argosy only on bodies of 1 MiB or more), "
+            f"{p.get('bytes_up', 0) / MiB:.1f} MiB up, "
+            f"{p.get('bytes_down', 0) / MiB:.1f} MiB down"
+        )
     versions = meta.get("versions", {})
     lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     return "\n".join(lines)
@@ -235,13 +262,17 @@ def write_json(path: Path, meta: dict[str, Any], runs: list[DirRun], text: str) 
             "mib_s_median": median([r.mib_s for r in mine]),
             "files_s_median": median([r.files_s for r in mine]),
             "peak_rss_mib_max": max((r.peak_rss for r in mine), default=0) / MiB,
-            "runs": len(mine), "peers_md": rng, "peers_md_unit": unit or None,
+            "runs": len(mine),
+            "peers_md": rng,
+            "peers_md_unit": unit or None,
         }
     doc = {
         "meta": meta,
         "summary": summary,
-        "runs": [{**asdict(r), "mib_s": r.mib_s, "files_s": r.files_s,
-                  "foreign_share": r.foreign_share} for r in runs],
+        "runs": [
+            {**asdict(r), "mib_s": r.mib_s, "files_s": r.files_s, "foreign_share": r.foreign_share}
+            for r in runs
+        ],
         "table": text.splitlines(),
     }
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")

@@ -25,8 +25,7 @@ NORMAL_US = 150.0  # ~30 us a 4 KiB file here normally; 600-750 us in the slow w
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 
 
-def create_cost_us(folder: Path, folders: int = PROBE_FOLDERS,
-                   files: int = PROBE_FILES) -> float:
+def create_cost_us(folder: Path, folders: int = PROBE_FOLDERS, files: int = PROBE_FILES) -> float:
     """Microseconds per file to create, write 4 KiB into and close `files` new files in
     each of `folders` new folders under the new folder `folder`."""
     folder.mkdir(parents=True)
@@ -47,8 +46,14 @@ def create_cost_us(folder: Path, folders: int = PROBE_FOLDERS,
 class FsState:
     """Probes under `base` (a folder removed with the rest of the benchmark's work)."""
 
-    def __init__(self, base: Path, log: Callable[[str], None], *,
-                 limit_s: float = 360.0, pause_s: float = 15.0) -> None:
+    def __init__(
+        self,
+        base: Path,
+        log: Callable[[str], None],
+        *,
+        limit_s: float = 360.0,
+        pause_s: float = 15.0,
+    ) -> None:
         self._base = base
         self._log = log
         self._limit_s = limit_s
@@ -67,11 +72,15 @@ class FsState:
             if cost <= NORMAL_US:
                 break
             if waited >= self._limit_s:
-                self._log(f"file creation still slow after {waited:.0f} s ({cost:.0f} us a "
-                          "file): measuring anyway, the figure is in the run's record")
+                self._log(
+                    f"file creation still slow after {waited:.0f} s ({cost:.0f} us a "
+                    "file): measuring anyway, the figure is in the run's record"
+                )
                 break
-            self._log(f"file creation is slow right now ({cost:.0f} us a file, normal <= "
-                      f"{NORMAL_US:.0f}): waiting {self._pause_s:.0f} s")
+            self._log(
+                f"file creation is slow right now ({cost:.0f} us a file, normal <= "
+                f"{NORMAL_US:.0f}): waiting {self._pause_s:.0f} s"
+            )
             time.sleep(self._pause_s)
         self.waited_s += time.monotonic() - began
         return round(cost, 1)

@@ -68,8 +68,10 @@ def rss(kubeconfig: Path, workflows: int, resyncs: int) -> dict[str, Any]:
 
     def create(i: int) -> None:
         keys = [f"wf{i}/pod/a{j}" for j in range(3)] + [f"wf{i}/pod/main.log"]
-        gc_kube.create(custom, "rss", gc_kube.workflow(f"wf{i}", keys, "Succeeded",
-                                                       strategy="Never"))
+        gc_kube.create(
+            custom, "rss", gc_kube.workflow(f"wf{i}", keys, "Succeeded", strategy="Never")
+        )
+
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(create, range(workflows)))
     controller = Controller(kube, gc_scale.settings("rss"))
@@ -83,18 +85,38 @@ def rss(kubeconfig: Path, workflows: int, resyncs: int) -> dict[str, Any]:
         assert summary.workflows == workflows and not summary.failed
         samples.append(me.memory_info().rss)
     controller.close()
-    return {"workflows": workflows, "resyncs": resyncs, "start_mib": start / MiB,
-            "samples_mib": [round(s / MiB, 1) for s in samples],
-            "min_mib": min(samples) / MiB, "max_mib": max(samples) / MiB,
-            "spread": max(samples) / min(samples), "pass_s": statistics.median(seconds)}
+    return {
+        "workflows": workflows,
+        "resyncs": resyncs,
+        "start_mib": start / MiB,
+        "samples_mib": [round(s / MiB, 1) for s in samples],
+        "min_mib": min(samples) / MiB,
+        "max_mib": max(samples) / MiB,
+        "spread": max(samples) / min(samples),
+        "pass_s": statistics.median(seconds),
+    }
 
 
 def rss_in_child(kubeconfig: Path, workflows: int, resyncs: int) -> dict[str, Any]:
     """`rss` in a fresh process: this one has grown creating and deleting objects."""
-    done = subprocess.run([sys.executable, "-m", "bench.gc", "--rss-only", str(kubeconfig),
-                           "--workflows", str(workflows), "--resyncs", str(resyncs)],
-                          capture_output=True, text=True, timeout=RSS_TIMEOUT_S, check=False,
-                          cwd=rgw.ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.gc",
+            "--rss-only",
+            str(kubeconfig),
+            "--workflows",
+            str(workflows),
+            "--resyncs",
+            str(resyncs),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RSS_TIMEOUT_S,
+        check=False,
+        cwd=rgw.ROOT,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the RSS run failed:\n{done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
@@ -112,10 +134,13 @@ def _lag(lag: dict[str, float]) -> str:
 def verdicts(doc: dict[str, Any]) -> dict[str, Any]:
     s, r = doc["scale"], doc["rss"]
     speedup = s["gc"]["rate"] / s["argo"]["rate"]
-    return {"speedup": speedup, "speedup_met": speedup >= TARGET_SPEEDUP,
-            "bucket_empty": s["gc"]["left_in_bucket"] == 0,
-            "rss_spread_met": r["spread"] <= TARGET_RSS_SPREAD,
-            "rss_under_limit": r["max_mib"] < TARGET_RSS_MIB}
+    return {
+        "speedup": speedup,
+        "speedup_met": speedup >= TARGET_SPEEDUP,
+        "bucket_empty": s["gc"]["left_in_bucket"] == 0,
+        "rss_spread_met": r["spread"] <= TARGET_RSS_SPREAD,
+        "rss_under_limit": r["max_mib"] < TARGET_RSS_MIB,
+    }
 
 
 def table(doc: dict[str, Any]) -> str:
@@ -123,76 +148,130 @@ def table(doc: dict[str, Any]) -> str:
     c, a, b, g = s["create"], s["argo"], s["batch_alone"], s["gc"]
     total = c["objects"]
     ok = {True: "met", False: "NOT MET"}
-    argo_what = (f"{a['objects']:,} objects ({len(a['trees'])} random trees, seed {a['seed']})"
-                 f"; {total:,} EXTRAPOLATED" if a["sampled"] else f"all {a['objects']:,} objects")
+    argo_what = (
+        f"{a['objects']:,} objects ({len(a['trees'])} random trees, seed {a['seed']})"
+        f"; {total:,} EXTRAPOLATED"
+        if a["sampled"]
+        else f"all {a['objects']:,} objects"
+    )
     halves = " and ".join(f"{h['rate']:,.0f}" for h in a["halves"])
     rows = [
-        ("create " + f"{total:,} objects ({s['per_tree'] - 1} files + manifest x "
-         f"{len(s['gc']['lags_s'])} trees), {c['processes']} processes x {c['threads']} "
-         "threads", f"{c['seconds']:,.1f} s ({c['rate']:,.0f} objects/s)", "as fast as "
-         "possible"),
-        (f"Argo's way, 1 DeleteObject at a time: {argo_what}",
-         f"{a['seconds']:,.1f} s ({a['rate']:,.0f} objects/s; halves before and after "
-         f"the GC run: {halves}/s)"
-         + (f"; {total:,} in ~{a['extrapolated_s']:,.0f} s (extrapolated)"
-            if a["sampled"] else ""), "the baseline"),
-        (f"DeleteObjects of 1000 keys, {b['concurrency']} in flight, no controller: "
-         f"{b['objects']:,} objects (the first half of that sample)",
-         f"{b['seconds']:,.1f} s ({b['rate']:,.0f} objects/s), {b['rate'] / a['rate']:.1f}x "
-         "Argo's way", "reference: RGW alone"),
-        (f"argosy gc (the controller, watching): {g['objects']:,} objects of "
-         f"{g['workflows']} workflows completed at once",
-         f"{g['seconds']:,.1f} s ({g['rate']:,.0f} objects/s), {g['left_in_bucket']} left "
-         f"in the bucket", f">= {TARGET_SPEEDUP:.0f}x Argo's way: {v['speedup']:.1f}x, "
-         f"{ok[v['speedup_met'] and v['bucket_empty']]}"),
-        (f"lag completion -> last object deleted, {g['workflows']} completing at once",
-         _lag(g["lag"]), "reported"),
-        (f"lag completion -> last object deleted, {lag1['workflows']} completing one at a "
-         f"time ({lag1['objects'] // lag1['workflows']} objects each)", _lag(lag1["lag"]),
-         "reported"),
-        (f"controller RSS after each of {r['resyncs']} full resyncs of {r['workflows']:,} "
-         "workflows", f"{r['min_mib']:.0f}-{r['max_mib']:.0f} MiB (max/min "
-         f"{r['spread']:.3f}), {r['pass_s']:.1f} s per pass",
-         f"within 10%, < {TARGET_RSS_MIB} MiB: "
-         f"{ok[v['rss_spread_met'] and v['rss_under_limit']]}"),
+        (
+            "create " + f"{total:,} objects ({s['per_tree'] - 1} files + manifest x "
+            f"{len(s['gc']['lags_s'])} trees), {c['processes']} processes x {c['threads']} "
+            "threads",
+            f"{c['seconds']:,.1f} s ({c['rate']:,.0f} objects/s)",
+            "as fast as possible",
+        ),
+        (
+            f"Argo's way, 1 DeleteObject at a time: {argo_what}",
+            f"{a['seconds']:,.1f} s ({a['rate']:,.0f} objects/s; halves before and after "
+            f"the GC run: {halves}/s)"
+            + (
+                f"; {total:,} in ~{a['extrapolated_s']:,.0f} s (extrapolated)"
+                if a["sampled"]
+                else ""
+            ),
+            "the baseline",
+        ),
+        (
+            f"DeleteObjects of 1000 keys, {b['concurrency']} in flight, no controller: "
+            f"{b['objects']:,} objects (the first half of that sample)",
+            f"{b['seconds']:,.1f} s ({b['rate']:,.0f} objects/s), {b['rate'] / a['rate']:.1f}x "
+            "Argo's way",
+            "reference: RGW alone",
+        ),
+        (
+            f"argosy gc (the controller, watching): {g['objects']:,} objects of "
+            f"{g['workflows']} workflows completed at once",
+            f"{g['seconds']:,.1f} s ({g['rate']:,.0f} objects/s), {g['left_in_bucket']} left "
+            f"in the bucket",
+            f">= {TARGET_SPEEDUP:.0f}x Argo's way: {v['speedup']:.1f}x, "
+            f"{ok[v['speedup_met'] and v['bucket_empty']]}",
+        ),
+        (
+            f"lag completion -> last object deleted, {g['workflows']} completing at once",
+            _lag(g["lag"]),
+            "reported",
+        ),
+        (
+            f"lag completion -> last object deleted, {lag1['workflows']} completing one at a "
+            f"time ({lag1['objects'] // lag1['workflows']} objects each)",
+            _lag(lag1["lag"]),
+            "reported",
+        ),
+        (
+            f"controller RSS after each of {r['resyncs']} full resyncs of {r['workflows']:,} "
+            "workflows",
+            f"{r['min_mib']:.0f}-{r['max_mib']:.0f} MiB (max/min "
+            f"{r['spread']:.3f}), {r['pass_s']:.1f} s per pass",
+            f"within 10%, < {TARGET_RSS_MIB} MiB: "
+            f"{ok[v['rss_spread_met'] and v['rss_under_limit']]}",
+        ),
     ]
     lines = ["| measure | result | target |", "|---|---|---|"]
     lines += [f"| {what} | {result} | {target} |" for what, result, target in rows]
     lines.append("")
-    lines.append("RSS per resync (MiB): " + ", ".join(f"{x:.0f}" for x in r["samples_mib"])
-                 + f" (before the first: {r['start_mib']:.0f})")
-    lines.append(f"argosy gc: {g['batches']} batch deletes (sizes {g['batch_sizes']}, "
-                 f"{g['batch_seconds'] / g['batches']:.2f} s each on average, "
-                 f"{g['batch_seconds'] / g['seconds']:.1f} in flight on average), "
-                 f"{g['drivers_built']} S3 clients built for {g['workflows']} artifacts, "
-                 f"outcomes recorded on {g['recorded']} workflows "
-                 f"{g['recorded_after_s']:,.1f} s after the first completion")
-    for name, phase in (("create", c), ("Argo's way", a), ("batch deletes alone", b),
-                        ("argosy gc", g)):
+    lines.append(
+        "RSS per resync (MiB): "
+        + ", ".join(f"{x:.0f}" for x in r["samples_mib"])
+        + f" (before the first: {r['start_mib']:.0f})"
+    )
+    lines.append(
+        f"argosy gc: {g['batches']} batch deletes (sizes {g['batch_sizes']}, "
+        f"{g['batch_seconds'] / g['batches']:.2f} s each on average, "
+        f"{g['batch_seconds'] / g['seconds']:.1f} in flight on average), "
+        f"{g['drivers_built']} S3 clients built for {g['workflows']} artifacts, "
+        f"outcomes recorded on {g['recorded']} workflows "
+        f"{g['recorded_after_s']:,.1f} s after the first completion"
+    )
+    for name, phase in (
+        ("create", c),
+        ("Argo's way", a),
+        ("batch deletes alone", b),
+        ("argosy gc", g),
+    ):
         cpu = phase["cpu"]
-        lines.append(f"{name}: client CPU {cpu['client_cpu_s']:.0f} s, RGW CPU "
-                     f"{cpu['rgw_cpu_s']:.0f} s, other work on the machine "
-                     f"{100 * cpu['other_share']:.0f}% of its CPU")
+        lines.append(
+            f"{name}: client CPU {cpu['client_cpu_s']:.0f} s, RGW CPU "
+            f"{cpu['rgw_cpu_s']:.0f} s, other work on the machine "
+            f"{100 * cpu['other_share']:.0f}% of its CPU"
+        )
     meta = doc["meta"]
-    lines.append(f"load average at start {meta['loadavg_start'][0]:.1f}, end "
-                 f"{meta['loadavg_end'][0]:.1f} ({meta['cpus']} CPUs; RGW shares them); "
-                 f"whole run {meta['seconds']:,.0f} s")
+    lines.append(
+        f"load average at start {meta['loadavg_start'][0]:.1f}, end "
+        f"{meta['loadavg_end'][0]:.1f} ({meta['cpus']} CPUs; RGW shares them); "
+        f"whole run {meta['seconds']:,.0f} s"
+    )
     return "\n".join(lines)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.gc", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rss-only", metavar="KUBECONFIG", type=Path,
-                        help=argparse.SUPPRESS)  # the child process of the RSS measure
-    parser.add_argument("--env", type=Path, default=os.environ.get("ARGOSY_RGW_ENV") or None,
-                        help="a running RGW's env file (default: start one)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.gc",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--rss-only", metavar="KUBECONFIG", type=Path, help=argparse.SUPPRESS
+    )  # the child process of the RSS measure
+    parser.add_argument(
+        "--env",
+        type=Path,
+        default=os.environ.get("ARGOSY_RGW_ENV") or None,
+        help="a running RGW's env file (default: start one)",
+    )
     parser.add_argument("--objects", type=int, default=100_000)
-    parser.add_argument("--trees", type=int, default=200,
-                        help="workflows, one directory artifact each")
-    parser.add_argument("--argo-objects", type=int, default=10_000,
-                        help="Argo's way on a random sample of about this many objects "
-                             "(whole trees); 0: all of them")
+    parser.add_argument(
+        "--trees", type=int, default=200, help="workflows, one directory artifact each"
+    )
+    parser.add_argument(
+        "--argo-objects",
+        type=int,
+        default=10_000,
+        help="Argo's way on a random sample of about this many objects "
+        "(whole trees); 0: all of them",
+    )
     parser.add_argument("--seed", type=int, default=20261129, help="of that sample")
     parser.add_argument("--fill-processes", type=int, default=2)
     parser.add_argument("--fill-threads", type=int, default=32)
@@ -220,21 +299,34 @@ def main(argv: list[str] | None = None) -> int:
             log(f"starting Ceph RGW in {state}")
             gateway = rgw.start(state)
         meta: dict[str, Any] = {
-            "started_utc": stamp, "endpoint": gateway.endpoint, "own_rgw": not args.env,
-            "cpus": os.cpu_count(), "python": platform.python_version(),
-            "loadavg_start": os.getloadavg(), "args": {k: str(v) for k, v in
-                                                       vars(args).items()}}
-        plan = gc_scale.Scale(args.objects, args.trees, args.argo_objects, args.seed,
-                              args.fill_processes, args.fill_threads)
+            "started_utc": stamp,
+            "endpoint": gateway.endpoint,
+            "own_rgw": not args.env,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_start": os.getloadavg(),
+            "args": {k: str(v) for k, v in vars(args).items()},
+        }
+        plan = gc_scale.Scale(
+            args.objects,
+            args.trees,
+            args.argo_objects,
+            args.seed,
+            args.fill_processes,
+            args.fill_threads,
+        )
         with gc_kube.KubeApi(work) as api:
-            lag_single = gc_scale.single_lag(gateway, api, args.lag_workflows, args.lag_files,
-                                             log)
+            lag_single = gc_scale.single_lag(gateway, api, args.lag_workflows, args.lag_files, log)
             scale = gc_scale.scale(gateway, api, plan, log)
             log(f"RSS: {args.resyncs} resyncs of {args.workflows} workflows")
             measured = rss_in_child(api.kubeconfig, args.workflows, args.resyncs)
         meta.update(loadavg_end=os.getloadavg(), seconds=round(time.monotonic() - began, 1))
-        doc: dict[str, Any] = {"meta": meta, "scale": scale, "lag_single": lag_single,
-                               "rss": measured}
+        doc: dict[str, Any] = {
+            "meta": meta,
+            "scale": scale,
+            "lag_single": lag_single,
+            "rss": measured,
+        }
         doc["verdicts"] = verdicts(doc)
         print(table(doc))
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -242,8 +334,13 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"results: {out}")
         v = doc["verdicts"]
-        return 0 if all(v[k] for k in ("speedup_met", "bucket_empty", "rss_spread_met",
-                                       "rss_under_limit")) else 1
+        return (
+            0
+            if all(
+                v[k] for k in ("speedup_met", "bucket_empty", "rss_spread_met", "rss_under_limit")
+            )
+            else 1
+        )
     finally:
         if not args.env:
             rgw.stop(state)

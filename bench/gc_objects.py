@@ -57,9 +57,17 @@ def tree(index: int, files: int) -> Iterator[tuple[str, bytes]]:
 def driver(rgw: Rgw, bucket: str, *, connections: int = 64) -> Any:
     from argosy.artifacts.drivers.s3 import S3Driver, S3Settings
 
-    return S3Driver(S3Settings(endpoint=rgw.endpoint, region=rgw.region,
-                               access_key=rgw.access_key, secret_key=rgw.secret_key,
-                               addressing_style="path", max_connections=connections), bucket)
+    return S3Driver(
+        S3Settings(
+            endpoint=rgw.endpoint,
+            region=rgw.region,
+            access_key=rgw.access_key,
+            secret_key=rgw.secret_key,
+            addressing_style="path",
+            max_connections=connections,
+        ),
+        bucket,
+    )
 
 
 def _fill_part(rgw: Rgw, bucket: str, indexes: list[int], files: int, threads: int) -> int:
@@ -88,16 +96,15 @@ class Filled:
         return self.objects / self.seconds
 
 
-def fill(rgw: Rgw, bucket: str, indexes: list[int], files: int, *, processes: int,
-         threads: int) -> Filled:
+def fill(
+    rgw: Rgw, bucket: str, indexes: list[int], files: int, *, processes: int, threads: int
+) -> Filled:
     """Create the trees of `indexes` with `processes` x `threads` puts in flight."""
     shares = [indexes[p::processes] for p in range(processes)]
     shares = [share for share in shares if share]
     start = time.monotonic()
-    with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("spawn")) \
-            as pool:
-        futures = [pool.submit(_fill_part, rgw, bucket, share, files, threads)
-                   for share in shares]
+    with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_fill_part, rgw, bucket, share, files, threads) for share in shares]
         objects = sum(future.result(timeout=PART_TIMEOUT_S) for future in futures)
     return Filled(objects, time.monotonic() - start)
 

@@ -53,8 +53,7 @@ class Recorder:
         with self.lock:
             return self.deleted.get(workflow, 0)
 
-    def note(self, keys: Sequence[str], failed: set[str], started: float,
-             ended: float) -> None:
+    def note(self, keys: Sequence[str], failed: set[str], started: float, ended: float) -> None:
         with self.lock:
             self.batches.append(len(keys))
             self.batch_seconds += ended - started
@@ -110,29 +109,47 @@ class Meter:
         seconds = time.monotonic() - self._start
         ours = self._cpu(self.extra) - self._ours
         server, foreign = self._watch.stop(ours)
-        self.result.update(seconds=seconds, client_cpu_s=ours, rgw_cpu_s=server,
-                           other_cpu_s=foreign, other_share=foreign / (seconds * (
-                               psutil.cpu_count() or 1)))
+        self.result.update(
+            seconds=seconds,
+            client_cpu_s=ours,
+            rgw_cpu_s=server,
+            other_cpu_s=foreign,
+            other_share=foreign / (seconds * (psutil.cpu_count() or 1)),
+        )
 
 
 def settings(*namespaces: str) -> Any:
     """The controller's defaults, without a Lease (one replica) and with long watches."""
     from argosy.gc.settings import GcSettings, WatchSettings
 
-    return GcSettings(namespaces=namespaces, lease=None,
-                      watch=replace(WatchSettings(), watch_timeout=60, resync=3600))
+    return GcSettings(
+        namespaces=namespaces,
+        lease=None,
+        watch=replace(WatchSettings(), watch_timeout=60, resync=3600),
+    )
 
 
 def quantiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
-    return {"p50_s": statistics.median(ordered), "p95_s": p95, "max_s": ordered[-1],
-            "mean_s": statistics.fmean(ordered)}
+    return {
+        "p50_s": statistics.median(ordered),
+        "p95_s": p95,
+        "max_s": ordered[-1],
+        "mean_s": statistics.fmean(ordered),
+    }
 
 
-def controller_deletes(rgw: Rgw, api: gc_kube.KubeApi, bucket: str, namespace: str,
-                       indexes: list[int], per_tree: int, *, one_at_a_time: bool) -> dict[
-                           str, Any]:
+def controller_deletes(
+    rgw: Rgw,
+    api: gc_kube.KubeApi,
+    bucket: str,
+    namespace: str,
+    indexes: list[int],
+    per_tree: int,
+    *,
+    one_at_a_time: bool,
+) -> dict[str, Any]:
     """Workflows `indexes` (one directory artifact of `per_tree` objects each) are created
     Running; the controller starts watching; then they complete, all at once or each
     after the previous one's artifacts are gone. Returns times and the lags."""
@@ -145,12 +162,21 @@ def controller_deletes(rgw: Rgw, api: gc_kube.KubeApi, bucket: str, namespace: s
     kube = Kube.connect(str(api.kubeconfig))
     api_client = client.ApiClient(kube.configuration)  # the bench's own typed client
     custom = client.CustomObjectsApi(api_client)
-    gc_kube.setup_namespace(api_client, rgw, bucket, namespace,
-                            policy="OnWorkflowCompletion")
+    gc_kube.setup_namespace(api_client, rgw, bucket, namespace, policy="OnWorkflowCompletion")
     names = {i: gc_objects.tree_prefix(i).split("/", 1)[0] for i in indexes}
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: gc_kube.create(custom, namespace, gc_kube.workflow(
-            names[i], [gc_objects.tree_prefix(i)], "Running", directory=True)), indexes))
+        list(
+            pool.map(
+                lambda i: gc_kube.create(
+                    custom,
+                    namespace,
+                    gc_kube.workflow(
+                        names[i], [gc_objects.tree_prefix(i)], "Running", directory=True
+                    ),
+                ),
+                indexes,
+            )
+        )
     recorder = Recorder()
     controller = Controller(kube, settings(namespace), decorate_driver=recorder.wrap)
     stop = threading.Event()
@@ -160,8 +186,7 @@ def controller_deletes(rgw: Rgw, api: gc_kube.KubeApi, bucket: str, namespace: s
     meter = Meter(rgw, [api.pid])
     try:
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while not (controller.ready() and len(controller.queue) == 0 and
-                   controller.queue.idle):
+        while not (controller.ready() and len(controller.queue) == 0 and controller.queue.idle):
             if time.monotonic() > deadline:
                 raise RuntimeError("the controller did not settle on the running workflows")
             time.sleep(0.05)
@@ -178,15 +203,17 @@ def controller_deletes(rgw: Rgw, api: gc_kube.KubeApi, bucket: str, namespace: s
                     time.sleep(0.002)
             while recorder.total() < total:
                 if time.monotonic() - marks[indexes[0]] > limit:
-                    raise RuntimeError(f"{recorder.total()} of {total} objects deleted "
-                                       f"after {limit:.0f} s")
+                    raise RuntimeError(
+                        f"{recorder.total()} of {total} objects deleted after {limit:.0f} s"
+                    )
                 time.sleep(0.01)
         left = gc_objects.count(gc_objects.driver(rgw, bucket))
         deadline = time.monotonic() + RECORD_TIMEOUT_S
         while True:
             items = gc_kube.list_workflows(custom, namespace)
-            recorded = sum(1 for wf in items
-                           if ANNOTATION in (wf["metadata"].get("annotations") or {}))
+            recorded = sum(
+                1 for wf in items if ANNOTATION in (wf["metadata"].get("annotations") or {})
+            )
             if recorded == len(indexes) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
@@ -198,14 +225,23 @@ def controller_deletes(rgw: Rgw, api: gc_kube.KubeApi, bucket: str, namespace: s
         kube.close()
     first, last = min(marks.values()), max(recorder.last.values())
     lags = [recorder.last[i] - marks[i] for i in indexes]
-    return {"workflows": len(indexes), "objects": recorder.total(), "left_in_bucket": left,
-            "seconds": last - first, "rate": recorder.total() / (last - first),
-            "batches": len(recorder.batches), "drivers_built": recorder.drivers_built,
-            "batch_seconds": recorder.batch_seconds,
-            "batch_sizes": sorted(set(recorder.batches)),
-            "recorded": recorded, "recorded_after_s": recorded_at - first,
-            "completing_s": max(marks.values()) - first, "lag": quantiles(lags),
-            "lags_s": [round(x, 4) for x in lags], "cpu": meter.result}
+    return {
+        "workflows": len(indexes),
+        "objects": recorder.total(),
+        "left_in_bucket": left,
+        "seconds": last - first,
+        "rate": recorder.total() / (last - first),
+        "batches": len(recorder.batches),
+        "drivers_built": recorder.drivers_built,
+        "batch_seconds": recorder.batch_seconds,
+        "batch_sizes": sorted(set(recorder.batches)),
+        "recorded": recorded,
+        "recorded_after_s": recorded_at - first,
+        "completing_s": max(marks.values()) - first,
+        "lag": quantiles(lags),
+        "lags_s": [round(x, 4) for x in lags],
+        "cpu": meter.result,
+    }
 
 
 @dataclass(frozen=True)
@@ -230,8 +266,13 @@ def _argo(rgw: Rgw, bucket: str, trees: list[int], log: Any) -> dict[str, Any]:
     log(f"Argo's way: {done.objects} in {done.seconds:.1f} s ({done.rate:.0f}/s)")
     if left:
         raise RuntimeError(f"Argo's way left {left} objects")
-    return {"trees": trees, "objects": done.objects, "seconds": done.seconds,
-            "rate": done.rate, "cpu": meter.result}
+    return {
+        "trees": trees,
+        "objects": done.objects,
+        "seconds": done.seconds,
+        "rate": done.rate,
+        "cpu": meter.result,
+    }
 
 
 def scale(rgw: Rgw, api: gc_kube.KubeApi, plan: Scale, log: Any) -> dict[str, Any]:
@@ -250,60 +291,101 @@ def scale(rgw: Rgw, api: gc_kube.KubeApi, plan: Scale, log: Any) -> dict[str, An
     out: dict[str, Any] = {"bucket": bucket, "per_tree": per_tree}
 
     def refill(trees: list[int]) -> dict[str, float]:
-        done = gc_objects.fill(rgw, bucket, trees, per_tree - 1,
-                               processes=plan.fill_processes, threads=plan.fill_threads)
+        done = gc_objects.fill(
+            rgw,
+            bucket,
+            trees,
+            per_tree - 1,
+            processes=plan.fill_processes,
+            threads=plan.fill_threads,
+        )
         return {"objects": done.objects, "seconds": done.seconds}
 
     try:
-        log(f"creating {per_tree * plan.trees} objects ({plan.trees} trees of {per_tree - 1} "
-            f"files + manifest), {plan.fill_processes} processes x {plan.fill_threads} threads")
+        log(
+            f"creating {per_tree * plan.trees} objects ({plan.trees} trees of {per_tree - 1} "
+            f"files + manifest), {plan.fill_processes} processes x {plan.fill_threads} threads"
+        )
         with Meter(rgw) as meter:
-            filled = gc_objects.fill(rgw, bucket, indexes, per_tree - 1,
-                                     processes=plan.fill_processes, threads=plan.fill_threads)
+            filled = gc_objects.fill(
+                rgw,
+                bucket,
+                indexes,
+                per_tree - 1,
+                processes=plan.fill_processes,
+                threads=plan.fill_threads,
+            )
         listed = gc_objects.count(target)
-        out["create"] = {"objects": filled.objects, "listed": listed, "seconds": filled.seconds,
-                         "rate": filled.rate, "processes": plan.fill_processes,
-                         "threads": plan.fill_threads, "cpu": meter.result}
-        log(f"created {filled.objects} in {filled.seconds:.1f} s ({filled.rate:.0f}/s); "
-            f"listed {listed}")
+        out["create"] = {
+            "objects": filled.objects,
+            "listed": listed,
+            "seconds": filled.seconds,
+            "rate": filled.rate,
+            "processes": plan.fill_processes,
+            "threads": plan.fill_threads,
+            "cpu": meter.result,
+        }
+        log(
+            f"created {filled.objects} in {filled.seconds:.1f} s ({filled.rate:.0f}/s); "
+            f"listed {listed}"
+        )
         if listed != per_tree * plan.trees:
             raise RuntimeError(f"{listed} objects listed, {per_tree * plan.trees} expected")
 
-        sample = plan.trees if plan.argo_objects <= 0 else \
-            min(plan.trees, max(2, -(-plan.argo_objects // per_tree)))
+        sample = (
+            plan.trees
+            if plan.argo_objects <= 0
+            else min(plan.trees, max(2, -(-plan.argo_objects // per_tree)))
+        )
         chosen = random.Random(plan.seed).sample(indexes, sample)
-        before, after = sorted(chosen[:sample // 2]), sorted(chosen[sample // 2:])
+        before, after = sorted(chosen[: sample // 2]), sorted(chosen[sample // 2 :])
         log(f"Argo's way, first half: {len(before)} trees ({len(before) * per_tree} objects)")
         halves = [_argo(rgw, bucket, before, log)]
         out["refill_before"] = refill(before)
         rgw_gc(rgw)
         with Meter(rgw) as meter:
-            raw = gc_objects.batch_delete(rgw, bucket, [gc_objects.tree_prefix(i)
-                                                        for i in before], concurrency=4)
-        out["batch_alone"] = {"objects": raw.objects, "seconds": raw.seconds,
-                              "rate": raw.rate, "concurrency": 4, "cpu": meter.result}
+            raw = gc_objects.batch_delete(
+                rgw, bucket, [gc_objects.tree_prefix(i) for i in before], concurrency=4
+            )
+        out["batch_alone"] = {
+            "objects": raw.objects,
+            "seconds": raw.seconds,
+            "rate": raw.rate,
+            "concurrency": 4,
+            "cpu": meter.result,
+        }
         log(f"batch deletes alone: {raw.objects} in {raw.seconds:.1f} s ({raw.rate:.0f}/s)")
         out["refill_batch"] = refill(before)
 
         rgw_gc(rgw)
         log(f"argosy gc: the controller deletes {per_tree * plan.trees} objects")
-        out["gc"] = controller_deletes(rgw, api, bucket, "scale", indexes, per_tree,
-                                       one_at_a_time=False)
-        log(f"argosy gc: {out['gc']['objects']} in {out['gc']['seconds']:.1f} s; "
-            f"{out['gc']['left_in_bucket']} left")
+        out["gc"] = controller_deletes(
+            rgw, api, bucket, "scale", indexes, per_tree, one_at_a_time=False
+        )
+        log(
+            f"argosy gc: {out['gc']['objects']} in {out['gc']['seconds']:.1f} s; "
+            f"{out['gc']['left_in_bucket']} left"
+        )
 
         out["refill_after"] = refill(after)
         log(f"Argo's way, second half: {len(after)} trees ({len(after) * per_tree} objects)")
         halves.append(_argo(rgw, bucket, after, log))
         objects = sum(h["objects"] for h in halves)
         seconds = sum(h["seconds"] for h in halves)
-        out["argo"] = {"objects": objects, "seconds": seconds, "rate": objects / seconds,
-                       "trees": sorted(chosen), "seed": plan.seed,
-                       "sampled": sample < plan.trees,
-                       "extrapolated_s": per_tree * plan.trees * seconds / objects,
-                       "halves": halves, "cpu": {
-                           k: sum(h["cpu"][k] for h in halves) for k in (
-                               "seconds", "client_cpu_s", "rgw_cpu_s", "other_cpu_s")}}
+        out["argo"] = {
+            "objects": objects,
+            "seconds": seconds,
+            "rate": objects / seconds,
+            "trees": sorted(chosen),
+            "seed": plan.seed,
+            "sampled": sample < plan.trees,
+            "extrapolated_s": per_tree * plan.trees * seconds / objects,
+            "halves": halves,
+            "cpu": {
+                k: sum(h["cpu"][k] for h in halves)
+                for k in ("seconds", "client_cpu_s", "rgw_cpu_s", "other_cpu_s")
+            },
+        }
         cpu = out["argo"]["cpu"]
         cpu["other_share"] = cpu["other_cpu_s"] / (cpu["seconds"] * (psutil.cpu_count() or 1))
     finally:
@@ -314,8 +396,9 @@ def scale(rgw: Rgw, api: gc_kube.KubeApi, plan: Scale, log: Any) -> dict[str, An
     return out
 
 
-def single_lag(rgw: Rgw, api: gc_kube.KubeApi, workflows: int, files: int,
-               log: Any) -> dict[str, Any]:
+def single_lag(
+    rgw: Rgw, api: gc_kube.KubeApi, workflows: int, files: int, log: Any
+) -> dict[str, Any]:
     """Workflows completing one at a time, each with a small directory artifact."""
     bucket = f"gc-lag-{int(time.time())}"
     target = gc_objects.driver(rgw, bucket)
@@ -324,8 +407,7 @@ def single_lag(rgw: Rgw, api: gc_kube.KubeApi, workflows: int, files: int,
         indexes = list(range(workflows))
         gc_objects.fill(rgw, bucket, indexes, files, processes=1, threads=16)
         log(f"lag: {workflows} workflows completing one at a time")
-        result = controller_deletes(rgw, api, bucket, "lag", indexes, files + 1,
-                                    one_at_a_time=True)
+        result = controller_deletes(rgw, api, bucket, "lag", indexes, files + 1, one_at_a_time=True)
     finally:
         try:
             gc_objects.remove_bucket(target)

@@ -39,16 +39,22 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 MiB = 1 << 20
-ARGO_TRANSFER = TransferConfig(multipart_threshold=16 * MiB, multipart_chunksize=16 * MiB,
-                               max_concurrency=4)
+ARGO_TRANSFER = TransferConfig(
+    multipart_threshold=16 * MiB, multipart_chunksize=16 * MiB, max_concurrency=4
+)
 GZIP_LEVEL = 6  # Go's gzip.DefaultCompression, Argo's default compressionLevel
 
 
 def client() -> Any:
-    return boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
-                        region_name=os.environ.get("AWS_REGION", "us-east-1"),
-                        config=Config(request_checksum_calculation="when_required",
-                                      response_checksum_validation="when_required"))
+    return boto3.client(
+        "s3",
+        endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        config=Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
 
 
 def up_file(path: Path, bucket: str, key: str) -> int:

@@ -28,18 +28,24 @@ MiB = 1 << 20
 
 
 def client_and_config(variant: str) -> tuple[Any, TransferConfig]:
-    options: dict[str, Any] = {"request_checksum_calculation": "when_required",
-                               "response_checksum_validation": "when_required"}
+    options: dict[str, Any] = {
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+    }
     transfer = TransferConfig()
     if variant == "tuned":
         options["s3"] = {"payload_signing_enabled": False}
-        transfer = TransferConfig(multipart_threshold=64 * MiB, multipart_chunksize=64 * MiB,
-                                  max_concurrency=16)
+        transfer = TransferConfig(
+            multipart_threshold=64 * MiB, multipart_chunksize=64 * MiB, max_concurrency=16
+        )
     elif variant != "default":
         raise SystemExit(f"unknown variant {variant!r}")
-    client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
-                          region_name=os.environ.get("AWS_REGION", "us-east-1"),
-                          config=Config(**options))
+    client = boto3.client(
+        "s3",
+        endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        config=Config(**options),
+    )
     return client, transfer
 
 

@@ -32,11 +32,16 @@ MiB = 1 << 20
 
 
 def client(pool: int = 10) -> Any:
-    return boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
-                        region_name=os.environ.get("AWS_REGION", "us-east-1"),
-                        config=Config(request_checksum_calculation="when_required",
-                                      response_checksum_validation="when_required",
-                                      max_pool_connections=max(pool, 10)))
+    return boto3.client(
+        "s3",
+        endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        config=Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            max_pool_connections=max(pool, 10),
+        ),
+    )
 
 
 def walk(root: str) -> Iterator[tuple[str, str]]:

@@ -26,8 +26,12 @@ def main(argv: list[str]) -> int:
     endpoint = urlsplit(os.environ["AWS_ENDPOINT_URL"])
     if endpoint.scheme != "http" or not endpoint.netloc:
         raise SystemExit(f"expected an http:// endpoint, got {endpoint.geturl()}")
-    client = Minio(endpoint.netloc, os.environ["AWS_ACCESS_KEY_ID"],
-                   os.environ["AWS_SECRET_ACCESS_KEY"], secure=False)
+    client = Minio(
+        endpoint.netloc,
+        os.environ["AWS_ACCESS_KEY_ID"],
+        os.environ["AWS_SECRET_ACCESS_KEY"],
+        secure=False,
+    )
     t0 = time.perf_counter()
     if direction == "up":
         client.fput_object(bucket, key, path)

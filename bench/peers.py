@@ -67,50 +67,80 @@ def _url(t: Transfer) -> str:
 
 def argosy(extra_args: str = "") -> Tool:
     exe, extra = str(VENV_BIN / "argosy"), shlex.split(extra_args)
-    return Tool("argosy",
-                up=lambda t: [exe, "cp", "-q", *extra, str(t.path), _url(t)],
-                down=lambda t: [exe, "cp", "-q", *extra, _url(t), str(t.path)])
+    return Tool(
+        "argosy",
+        up=lambda t: [exe, "cp", "-q", *extra, str(t.path), _url(t)],
+        down=lambda t: [exe, "cp", "-q", *extra, _url(t), str(t.path)],
+    )
 
 
 def boto3_tool(variant: str, up: Range, down: Range) -> Tool:
     def command(direction: str) -> CommandFor:
-        return lambda t: [sys.executable, "-m", "bench.peer_boto3", variant, direction,
-                          str(t.path), t.bucket, t.key]
-    return Tool(f"boto3-{variant}", command("up"), command("down"), up, down,
-                reports_inner_time=True)
+        return lambda t: [
+            sys.executable,
+            "-m",
+            "bench.peer_boto3",
+            variant,
+            direction,
+            str(t.path),
+            t.bucket,
+            t.key,
+        ]
+
+    return Tool(
+        f"boto3-{variant}", command("up"), command("down"), up, down, reports_inner_time=True
+    )
 
 
 def minio_tool() -> Tool:
     def command(direction: str) -> CommandFor:
-        return lambda t: [sys.executable, "-m", "bench.peer_minio", direction, str(t.path),
-                          t.bucket, t.key]
-    return Tool("minio-py", command("up"), command("down"), (213, 222), (541, 627),
-                reports_inner_time=True)
+        return lambda t: [
+            sys.executable,
+            "-m",
+            "bench.peer_minio",
+            direction,
+            str(t.path),
+            t.bucket,
+            t.key,
+        ]
+
+    return Tool(
+        "minio-py", command("up"), command("down"), (213, 222), (541, 627), reports_inner_time=True
+    )
 
 
 def s5cmd_tool() -> Tool:
     exe = str(s5cmd_binary())
-    return Tool("s5cmd",
-                up=lambda t: [exe, "--endpoint-url", t.rgw.endpoint, "cp", str(t.path), _url(t)],
-                down=lambda t: [exe, "--endpoint-url", t.rgw.endpoint, "cp", _url(t),
-                                str(t.path)],
-                peers_up=(243, 248), peers_down=(542, 628))
+    return Tool(
+        "s5cmd",
+        up=lambda t: [exe, "--endpoint-url", t.rgw.endpoint, "cp", str(t.path), _url(t)],
+        down=lambda t: [exe, "--endpoint-url", t.rgw.endpoint, "cp", _url(t), str(t.path)],
+        peers_up=(243, 248),
+        peers_down=(542, 628),
+    )
 
 
 def _rclone_env(rgw: Rgw) -> dict[str, str]:
-    return {"RCLONE_CONFIG_RGW_TYPE": "s3", "RCLONE_CONFIG_RGW_PROVIDER": "Ceph",
-            "RCLONE_CONFIG_RGW_ENDPOINT": rgw.endpoint,
-            "RCLONE_CONFIG_RGW_ACCESS_KEY_ID": rgw.access_key,
-            "RCLONE_CONFIG_RGW_SECRET_ACCESS_KEY": rgw.secret_key,
-            "RCLONE_CONFIG": "/dev/null"}  # no config file: the remote lives in the env
+    return {
+        "RCLONE_CONFIG_RGW_TYPE": "s3",
+        "RCLONE_CONFIG_RGW_PROVIDER": "Ceph",
+        "RCLONE_CONFIG_RGW_ENDPOINT": rgw.endpoint,
+        "RCLONE_CONFIG_RGW_ACCESS_KEY_ID": rgw.access_key,
+        "RCLONE_CONFIG_RGW_SECRET_ACCESS_KEY": rgw.secret_key,
+        "RCLONE_CONFIG": "/dev/null",
+    }  # no config file: the remote lives in the env
 
 
 def rclone_tool() -> Tool:
     exe = str(rclone_binary())
-    return Tool("rclone",
-                up=lambda t: [exe, "copyto", str(t.path), f"rgw:{t.bucket}/{t.key}"],
-                down=lambda t: [exe, "copyto", f"rgw:{t.bucket}/{t.key}", str(t.path)],
-                peers_up=(153, 154), peers_down=(581, 646), extra_env=_rclone_env)
+    return Tool(
+        "rclone",
+        up=lambda t: [exe, "copyto", str(t.path), f"rgw:{t.bucket}/{t.key}"],
+        down=lambda t: [exe, "copyto", f"rgw:{t.bucket}/{t.key}", str(t.path)],
+        peers_up=(153, 154),
+        peers_down=(581, 646),
+        extra_env=_rclone_env,
+    )
 
 
 def all_tools(argosy_args: str = "") -> list[Tool]:
@@ -132,8 +162,10 @@ def select(tools: list[Tool], names: str | None) -> list[Tool]:
     wanted = {n.strip() for n in names.split(",") if n.strip()} | {"argosy"}
     unknown = wanted - {t.name for t in tools}
     if unknown:
-        raise SystemExit(f"unknown tools: {', '.join(sorted(unknown))}; "
-                         f"known: {', '.join(t.name for t in tools)}")
+        raise SystemExit(
+            f"unknown tools: {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(t.name for t in tools)}"
+        )
     return [t for t in tools if t.name in wanted]
 
 

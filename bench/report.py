@@ -70,12 +70,15 @@ class Summary:
     def low(self, direction: str) -> bool:
         rng = self.peers_up if direction == "up" else self.peers_down
         values = self.up if direction == "up" else self.down
-        return rng is not None and bool(values) and \
-            self.median(values) < rng[0] * (1 - LOW_MARGIN)
+        return rng is not None and bool(values) and self.median(values) < rng[0] * (1 - LOW_MARGIN)
 
 
-def summarize(tool: str, runs: list[Run], peers_up: tuple[float, float] | None,
-              peers_down: tuple[float, float] | None) -> Summary:
+def summarize(
+    tool: str,
+    runs: list[Run],
+    peers_up: tuple[float, float] | None,
+    peers_down: tuple[float, float] | None,
+) -> Summary:
     def pick(direction: str) -> list[Run]:
         return [r for r in runs if r.tool == tool and r.direction == direction]
 
@@ -85,16 +88,26 @@ def summarize(tool: str, runs: list[Run], peers_up: tuple[float, float] | None,
         return [r.size / MiB / r.inner_seconds for r in rs if r.inner_seconds]
 
     def cpu_per_gib(rs: list[Run]) -> float:
-        return statistics.median([r.cpu_seconds / (r.size / (1 << 30)) for r in rs]) \
-            if rs else float("nan")
+        return (
+            statistics.median([r.cpu_seconds / (r.size / (1 << 30)) for r in rs])
+            if rs
+            else float("nan")
+        )
 
-    return Summary(tool, [r.mib_s for r in ups], [r.mib_s for r in downs], inner(ups),
-                   inner(downs), max((r.peak_rss for r in ups), default=0) / MiB,
-                   max((r.peak_rss for r in downs), default=0) / MiB, cpu_per_gib(ups),
-                   cpu_per_gib(downs),
-                   statistics.median([r.foreign_share for r in ups + downs])
-                   if ups or downs else float("nan"),
-                   peers_up, peers_down)
+    return Summary(
+        tool,
+        [r.mib_s for r in ups],
+        [r.mib_s for r in downs],
+        inner(ups),
+        inner(downs),
+        max((r.peak_rss for r in ups), default=0) / MiB,
+        max((r.peak_rss for r in downs), default=0) / MiB,
+        cpu_per_gib(ups),
+        cpu_per_gib(downs),
+        statistics.median([r.foreign_share for r in ups + downs]) if ups or downs else float("nan"),
+        peers_up,
+        peers_down,
+    )
 
 
 def _speed(values: list[float]) -> str:
@@ -126,14 +139,20 @@ def table(summaries: list[Summary], size_mib: int, runs: int) -> str:
             f"{_speed(s.down):<20}{_range(s.peers_down):<10}"
             f"{'LOW' if s.low('down') else '':<5}"
             f"{s.rss_up:>6.0f} / {s.rss_down:<12.0f}"
-            f"{s.cpu_up:5.1f} / {s.cpu_down:<10.1f}{s.others:4.0%}")
+            f"{s.cpu_up:5.1f} / {s.cpu_down:<10.1f}{s.others:4.0%}"
+        )
     inner = [s for s in summaries if s.up_inner or s.down_inner]
     if inner:
-        lines += ["", "Python peers timed inside the process (transfer only, no interpreter "
-                  "start-up or imports), median MiB/s:"]
+        lines += [
+            "",
+            "Python peers timed inside the process (transfer only, no interpreter "
+            "start-up or imports), median MiB/s:",
+        ]
         for s in inner:
-            lines.append(f"  {s.tool:<14}up {Summary.median(s.up_inner):5.0f}   "
-                         f"down {Summary.median(s.down_inner):5.0f}")
+            lines.append(
+                f"  {s.tool:<14}up {Summary.median(s.up_inner):5.0f}   "
+                f"down {Summary.median(s.down_inner):5.0f}"
+            )
     lines += ["", *ratios(summaries)]
     return "\n".join(lines)
 
@@ -146,21 +165,24 @@ def ratios(summaries: list[Summary]) -> list[str]:
         return []
     out = []
     for direction in ("up", "down"):
+
         def med(s: Summary, d: str = direction) -> float:
             return s.median(s.up if d == "up" else s.down)
+
         label = "upload" if direction == "up" else "download"
         ranked = [s for s in peers if med(s) == med(s)]  # drop NaN: a tool with no runs
         if not ranked or med(mine) != med(mine):
             out.append(f"argosy / best peer, {label}: n/a (no successful runs)")
             continue
         best = max(ranked, key=med)
-        out.append(f"argosy / best peer, {label}: {med(mine) / med(best):.2f}x "
-                   f"(argosy {med(mine):.0f} vs {best.tool} {med(best):.0f} MiB/s)")
+        out.append(
+            f"argosy / best peer, {label}: {med(mine) / med(best):.2f}x "
+            f"(argosy {med(mine):.0f} vs {best.tool} {med(best):.0f} MiB/s)"
+        )
     return out
 
 
-def big_file_lines(small: Summary | None, big: list[Run], big_mib: int,
-                   main_mib: int) -> list[str]:
+def big_file_lines(small: Summary | None, big: list[Run], big_mib: int, main_mib: int) -> list[str]:
     if not big:
         return []
     up = next((r for r in big if r.direction == "up"), None)
@@ -175,22 +197,32 @@ def big_file_lines(small: Summary | None, big: list[Run], big_mib: int,
     line = [f"argosy peak RSS MiB (up / down): {big_mib} MiB file {rss(up)} / {rss(down)}"]
     if small:
         line[0] += f"; {main_mib} MiB file {small.rss_up:.0f} / {small.rss_down:.0f} (max of runs)"
-    line.append(f"argosy at {big_mib} MiB: upload {speed(up)} MiB/s, download {speed(down)} "
-                "MiB/s (one run each)")
+    line.append(
+        f"argosy at {big_mib} MiB: upload {speed(up)} MiB/s, download {speed(down)} "
+        "MiB/s (one run each)"
+    )
     return line
 
 
-def write_json(path: Path, meta: dict[str, Any], runs: list[Run], summaries: list[Summary],
-               big: list[Run]) -> None:
+def write_json(
+    path: Path, meta: dict[str, Any], runs: list[Run], summaries: list[Summary], big: list[Run]
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "meta": meta,
-        "summary": [{**asdict(s), "up_median": s.median(s.up),
-                     "down_median": s.median(s.down), "low_up": s.low("up"),
-                     "low_down": s.low("down")} for s in summaries],
-        "runs": [{**asdict(r), "mib_s": r.mib_s, "foreign_share": r.foreign_share}
-                 for r in runs],
-        "big_file_runs": [{**asdict(r), "mib_s": r.mib_s, "foreign_share": r.foreign_share}
-                          for r in big],
+        "summary": [
+            {
+                **asdict(s),
+                "up_median": s.median(s.up),
+                "down_median": s.median(s.down),
+                "low_up": s.low("up"),
+                "low_down": s.low("down"),
+            }
+            for s in summaries
+        ],
+        "runs": [{**asdict(r), "mib_s": r.mib_s, "foreign_share": r.foreign_share} for r in runs],
+        "big_file_runs": [
+            {**asdict(r), "mib_s": r.mib_s, "foreign_share": r.foreign_share} for r in big
+        ],
     }
     path.write_text(json.dumps(doc, indent=2) + "\n")

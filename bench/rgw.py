@@ -59,27 +59,42 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def from_env_file(path: Path) -> Rgw:
     values = read_env_file(path)
-    missing = [k for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-               if k not in values]
+    missing = [
+        k
+        for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        if k not in values
+    ]
     if missing:
         raise SystemExit(f"{path}: missing {', '.join(missing)}")
     state = values.get("ARGOSY_RGW_STATE")
-    return Rgw(values["AWS_ENDPOINT_URL"], values["AWS_ACCESS_KEY_ID"],
-               values["AWS_SECRET_ACCESS_KEY"], values.get("AWS_REGION", "us-east-1"),
-               Path(state) if state else None)
+    return Rgw(
+        values["AWS_ENDPOINT_URL"],
+        values["AWS_ACCESS_KEY_ID"],
+        values["AWS_SECRET_ACCESS_KEY"],
+        values.get("AWS_REGION", "us-east-1"),
+        Path(state) if state else None,
+    )
 
 
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(SCRIPT), *args], cwd=ROOT, text=True, timeout=timeout,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        cwd=ROOT,
+        text=True,
+        timeout=timeout,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        check=False,
+    )
 
 
 def start(state_dir: Path) -> Rgw:
     """Start a fresh single-node cluster in state_dir; raise with rgw.sh's output on failure."""
     done = _run(["start", str(state_dir)], START_TIMEOUT_S)
     if done.returncode != 0:
-        raise RuntimeError(f"scripts/rgw.sh start failed (exit {done.returncode}):\n"
-                           f"{done.stdout.strip()}")
+        raise RuntimeError(
+            f"scripts/rgw.sh start failed (exit {done.returncode}):\n{done.stdout.strip()}"
+        )
     return from_env_file(state_dir / "env")
 
 

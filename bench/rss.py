@@ -57,7 +57,7 @@ def _tree(pid: int) -> list[int]:
                     stat = f.read()
             except OSError:
                 continue
-            parent = int(stat[stat.rindex(b")") + 2:].split(maxsplit=2)[1])
+            parent = int(stat[stat.rindex(b")") + 2 :].split(maxsplit=2)[1])
             children.setdefault(parent, []).append(int(entry.name))
     members, todo = [], [pid]
     while todo:
@@ -90,8 +90,9 @@ def _hwm(pid: int) -> int:
     return 0
 
 
-def _sample(pid: int, stop: threading.Event, deadline: float, peak: list[int],
-            killed: list[bool]) -> None:
+def _sample(
+    pid: int, stop: threading.Event, deadline: float, peak: list[int], killed: list[bool]
+) -> None:
     """Sample the tree until stop is set; kill the process group past the deadline.
     peak[0]: max summed tree RSS; peak[1]: max VmHWM of pid."""
     samples = 0
@@ -115,13 +116,22 @@ def run(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout: float) -> Me
     """Run cmd to completion (killed after timeout seconds) and measure it."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
         stop = threading.Event()
         peak, killed = [0, 0], [False]
-        sampler = threading.Thread(target=_sample, daemon=True,
-                                   args=(proc.pid, stop, time.monotonic() + timeout, peak,
-                                         killed))
+        sampler = threading.Thread(
+            target=_sample,
+            daemon=True,
+            args=(proc.pid, stop, time.monotonic() + timeout, peak, killed),
+        )
         sampler.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
@@ -140,7 +150,14 @@ def run(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout: float) -> Me
             pass
         out.seek(0)
         err.seek(0)
-        return Measured(seconds, max(peak), peak[0], peak[1],
-                        usage.ru_utime + usage.ru_stime, proc.returncode,
-                        out.read().decode(errors="replace"), err.read().decode(errors="replace"),
-                        killed[0])
+        return Measured(
+            seconds,
+            max(peak),
+            peak[0],
+            peak[1],
+            usage.ru_utime + usage.ru_stime,
+            proc.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            killed[0],
+        )

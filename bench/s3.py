@@ -64,12 +64,18 @@ class Context:
 
 
 def admin_client(gateway: rgw.Rgw) -> Any:
-    return boto3.client("s3", endpoint_url=gateway.endpoint, region_name=gateway.region,
-                        aws_access_key_id=gateway.access_key,
-                        aws_secret_access_key=gateway.secret_key,
-                        config=Config(request_checksum_calculation="when_required",
-                                      response_checksum_validation="when_required",
-                                      retries={"max_attempts": 3, "mode": "standard"}))
+    return boto3.client(
+        "s3",
+        endpoint_url=gateway.endpoint,
+        region_name=gateway.region,
+        aws_access_key_id=gateway.access_key,
+        aws_secret_access_key=gateway.secret_key,
+        config=Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"max_attempts": 3, "mode": "standard"},
+        ),
+    )
 
 
 def tool_env(base: dict[str, str], tool: peers.Tool, gateway: rgw.Rgw) -> dict[str, str]:
@@ -90,8 +96,9 @@ def clear_bucket(ctx: Context) -> None:
     for _ in range(100):
         uploads = ctx.admin.list_multipart_uploads(Bucket=ctx.bucket)
         for upload in uploads.get("Uploads", []):
-            ctx.admin.abort_multipart_upload(Bucket=ctx.bucket, Key=upload["Key"],
-                                             UploadId=upload["UploadId"])
+            ctx.admin.abort_multipart_upload(
+                Bucket=ctx.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
         if not uploads.get("IsTruncated"):
             break
 
@@ -104,14 +111,14 @@ def between_runs(ctx: Context) -> None:
     os.sync()
 
 
-def measure(ctx: Context, tool: peers.Tool, direction: str, transfer: peers.Transfer,
-            size: int, round_: int) -> Run | None:
+def measure(
+    ctx: Context, tool: peers.Tool, direction: str, transfer: peers.Transfer, size: int, round_: int
+) -> Run | None:
     command = (tool.up if direction == "up" else tool.down)(transfer)
     timeout = 60 + size / MIN_RATE
     watch = noise.CpuWatch(noise.daemon_pids(ctx.gateway.state_dir))
     watch.start()
-    m = rss.run(command, env=tool_env(ctx.env, tool, ctx.gateway), cwd=peers.CWD,
-                timeout=timeout)
+    m = rss.run(command, env=tool_env(ctx.env, tool, ctx.gateway), cwd=peers.CWD, timeout=timeout)
     server_cpu, foreign_cpu = watch.stop(m.cpu_seconds)
     if m.returncode != 0:
         why = "timed out" if m.timed_out else f"exit {m.returncode}"
@@ -125,30 +132,47 @@ def measure(ctx: Context, tool: peers.Tool, direction: str, transfer: peers.Tran
             inner = float(json.loads(m.stdout.strip().splitlines()[-1])["seconds"])
         except (ValueError, KeyError, IndexError):
             inner = None
-    return Run(tool.name, direction, round_, size, m.seconds, inner, m.peak_rss, m.tree_rss,
-               m.hwm_self, m.cpu_seconds, server_cpu, foreign_cpu, "")
+    return Run(
+        tool.name,
+        direction,
+        round_,
+        size,
+        m.seconds,
+        inner,
+        m.peak_rss,
+        m.tree_rss,
+        m.hwm_self,
+        m.cpu_seconds,
+        server_cpu,
+        foreign_cpu,
+        "",
+    )
 
 
-def round_trip(ctx: Context, tool: peers.Tool, source: Path, round_: int,
-               full_compare: bool) -> list[Run]:
+def round_trip(
+    ctx: Context, tool: peers.Tool, source: Path, round_: int, full_compare: bool
+) -> list[Run]:
     """Upload source, download it back, check the bytes, clean up. Returns the runs."""
     size = source.stat().st_size
     key = f"{tool.name}/r{round_}/{source.name}"
     out = ctx.work / "down" / f"{tool.name}-r{round_}"
     runs: list[Run] = []
     try:
-        up = measure(ctx, tool, "up", peers.Transfer(source, ctx.bucket, key, ctx.gateway),
-                     size, round_)
+        up = measure(
+            ctx, tool, "up", peers.Transfer(source, ctx.bucket, key, ctx.gateway), size, round_
+        )
         if up is None:
             return runs
         stored = ctx.admin.head_object(Bucket=ctx.bucket, Key=key)["ContentLength"]
         if stored != size:
-            ctx.failures.append(f"{tool.name} up round {round_}: stored {stored} bytes, "
-                                f"sent {size}")
+            ctx.failures.append(
+                f"{tool.name} up round {round_}: stored {stored} bytes, sent {size}"
+            )
             return runs
         runs.append(up)
-        down = measure(ctx, tool, "down", peers.Transfer(out, ctx.bucket, key, ctx.gateway),
-                       size, round_)
+        down = measure(
+            ctx, tool, "down", peers.Transfer(out, ctx.bucket, key, ctx.gateway), size, round_
+        )
         if down is None:
             return runs
         got = out.stat().st_size if out.exists() else -1
@@ -167,18 +191,21 @@ def round_trip(ctx: Context, tool: peers.Tool, source: Path, round_: int,
         files.remove(out)
         between_runs(ctx)
         for r in runs:
-            log(f"round {round_ + 1} {size // MiB} MiB {tool.name:<14} {r.direction:<5}"
+            log(
+                f"round {round_ + 1} {size // MiB} MiB {tool.name:<14} {r.direction:<5}"
                 f"{r.mib_s:7.0f} MiB/s {r.seconds:6.2f} s  RSS {r.peak_rss / MiB:5.0f} MiB  "
                 f"CPU {r.cpu_seconds:5.2f} s  server {r.server_cpu:5.2f} s  "
                 f"others {r.foreign_share:4.0%}"
-                f"{'  verified ' + r.verified if r.verified else ''}")
+                f"{'  verified ' + r.verified if r.verified else ''}"
+            )
 
 
 def tool_versions() -> dict[str, str]:
     def output(cmd: list[str]) -> str:
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False,
-                                  cwd=rgw.ROOT)
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=30, check=False, cwd=rgw.ROOT
+            )
             return (done.stdout.strip().splitlines() or [""])[0]
         except (OSError, subprocess.TimeoutExpired):
             return "?"
@@ -204,19 +231,31 @@ def tool_versions() -> dict[str, str]:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.s3",
-                                description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.s3", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
     p.add_argument("--size-mib", type=int, default=1024, help="size of the main file")
     p.add_argument("--runs", type=int, default=5, help="rounds over all tools")
-    p.add_argument("--also-size-mib", type=int, default=4096,
-                   help="argosy-only RSS check at this size (0: skip)")
+    p.add_argument(
+        "--also-size-mib",
+        type=int,
+        default=4096,
+        help="argosy-only RSS check at this size (0: skip)",
+    )
     p.add_argument("--env", type=Path, help="use the RGW described by this env file")
-    p.add_argument("--argosy-args", default="", help='extra argosy cp flags, e.g. '
-                   '--argosy-args="--part-size 32 --concurrency 8" (use "=")')
+    p.add_argument(
+        "--argosy-args",
+        default="",
+        help='extra argosy cp flags, e.g. --argosy-args="--part-size 32 --concurrency 8" (use "=")',
+    )
     p.add_argument("--tools", help="comma-separated subset of the peers (argosy always runs)")
     p.add_argument("--tmp", type=Path, help="where the temp folder goes (default: system temp)")
-    p.add_argument("--baseline", type=Path, metavar="PKGDIR",
-                   help="also run the argosy package found in PKGDIR, as argosy-base")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="PKGDIR",
+        help="also run the argosy package found in PKGDIR, as argosy-base",
+    )
     args = p.parse_args(argv)
     if args.baseline and not (args.baseline / "argosy" / "main.py").is_file():
         p.error(f"--baseline {args.baseline} holds no argosy/main.py")
@@ -237,7 +276,8 @@ def baseline_tool(package_dir: Path, argosy_args: str = "") -> peers.Tool:
         BASE,
         up=lambda t: [*command, str(t.path), f"s3://{t.bucket}/{t.key}"],
         down=lambda t: [*command, f"s3://{t.bucket}/{t.key}", str(t.path)],
-        extra_env=lambda gateway: {"PYTHONPATH": str(package_dir)})
+        extra_env=lambda gateway: {"PYTHONPATH": str(package_dir)},
+    )
 
 
 def baseline_lines(summaries: list[report.Summary]) -> list[str]:
@@ -249,8 +289,10 @@ def baseline_lines(summaries: list[report.Summary]) -> list[str]:
     lines = ["argosy now / argosy-base (the --baseline copy), same rounds:"]
     for label, a, b in (("upload", now.up, base.up), ("download", now.down, base.down)):
         if a and b:
-            lines.append(f"  {label:<9}{med(a):6.0f} vs {med(b):6.0f} MiB/s  "
-                         f"{med(a) / med(b):.2f}x   (base {min(b):.0f}-{max(b):.0f})")
+            lines.append(
+                f"  {label:<9}{med(a):6.0f} vs {med(b):6.0f} MiB/s  "
+                f"{med(a) / med(b):.2f}x   (base {min(b):.0f}-{max(b):.0f})"
+            )
     return lines
 
 
@@ -260,8 +302,9 @@ def compile_argosy(*extra: Path) -> None:
     (~0.1 s), a cost no installed peer pays."""
     folders = [str(rgw.ROOT / name) for name in ("artifacts", "cli", "sidecar", "gc")]
     folders += [str(path) for path in extra]
-    subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], check=True,
-                    stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", *folders], check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,15 +329,28 @@ def main(argv: list[str] | None = None) -> int:
         source = work / f"random-{args.size_mib}MiB"
         log(f"writing {source}")
         files.make_random_file(source, args.size_mib * MiB)
-        ctx = Context(gateway, f"argosy-bench-{secrets.token_hex(4)}", admin_client(gateway),
-                      work, dict(os.environ), [])
+        ctx = Context(
+            gateway,
+            f"argosy-bench-{secrets.token_hex(4)}",
+            admin_client(gateway),
+            work,
+            dict(os.environ),
+            [],
+        )
         ctx.admin.create_bucket(Bucket=ctx.bucket)
         meta: dict[str, Any] = {
-            "started_utc": stamp, "size_mib": args.size_mib, "runs": args.runs,
-            "also_size_mib": args.also_size_mib, "argosy_args": args.argosy_args,
-            "tools": [t.name for t in tools], "endpoint": gateway.endpoint,
-            "own_rgw": not args.env, "cpus": os.cpu_count(), "python": platform.python_version(),
-            "loadavg_start": os.getloadavg(), "versions": tool_versions(),
+            "started_utc": stamp,
+            "size_mib": args.size_mib,
+            "runs": args.runs,
+            "also_size_mib": args.also_size_mib,
+            "argosy_args": args.argosy_args,
+            "tools": [t.name for t in tools],
+            "endpoint": gateway.endpoint,
+            "own_rgw": not args.env,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_start": os.getloadavg(),
+            "versions": tool_versions(),
         }
         runs: list[Run] = []
         for round_ in range(args.runs):
@@ -310,11 +366,14 @@ def main(argv: list[str] | None = None) -> int:
             big = round_trip(ctx, tools[0], big_source, args.runs, full_compare=True)
             files.remove(big_source)
         summaries = [report.summarize(t.name, runs, t.peers_up, t.peers_down) for t in tools]
-        meta.update(loadavg_end=os.getloadavg(), seconds=round(time.monotonic() - began, 1),
-                    failures=ctx.failures, baseline=str(args.baseline or ""))
+        meta.update(
+            loadavg_end=os.getloadavg(),
+            seconds=round(time.monotonic() - began, 1),
+            failures=ctx.failures,
+            baseline=str(args.baseline or ""),
+        )
         # the baseline is Argosy itself, not a peer: kept out of the peers' table and ratios
-        print(report.table([s for s in summaries if s.tool != BASE], args.size_mib,
-                           args.runs))
+        print(report.table([s for s in summaries if s.tool != BASE], args.size_mib, args.runs))
         lines = baseline_lines(summaries)
         if lines:
             print()
@@ -324,8 +383,10 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print("\n".join(lines))
         print()
-        print(f"load average 1/5/15 min: start {fmt_load(meta['loadavg_start'])}, end "
-              f"{fmt_load(meta['loadavg_end'])} (2 CPUs; RGW and the client share them)")
+        print(
+            f"load average 1/5/15 min: start {fmt_load(meta['loadavg_start'])}, end "
+            f"{fmt_load(meta['loadavg_end'])} (2 CPUs; RGW and the client share them)"
+        )
         for failure in ctx.failures:
             print(f"FAILED: {failure}")
         out = RESULTS / f"s3-{stamp}.json"

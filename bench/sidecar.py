@@ -131,6 +131,7 @@ class Case:
 
 # ------------------------------------------------------------------ bucket and server
 
+
 def clear_bucket(b: Bench) -> None:
     """Delete every object and abort every multipart upload (bounded: 100 pages each)."""
     for _ in range(100):
@@ -143,8 +144,9 @@ def clear_bucket(b: Bench) -> None:
     for _ in range(100):
         uploads = b.admin.list_multipart_uploads(Bucket=b.bucket)
         for upload in uploads.get("Uploads", []):
-            b.admin.abort_multipart_upload(Bucket=b.bucket, Key=upload["Key"],
-                                           UploadId=upload["UploadId"])
+            b.admin.abort_multipart_upload(
+                Bucket=b.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
         if not uploads.get("IsTruncated"):
             break
 
@@ -164,14 +166,25 @@ def stored_size(b: Bench, key: str) -> int:
 
 # ------------------------------------------------------------------ measuring
 
+
 def peer_env(b: Bench, pod: pods.Pod) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     return {**env, **b.gateway.env(), "TMPDIR": str(pod.tmp)}
 
 
-def measure(b: Bench, *, part: str, case: str, tool: str, round_: int, size: int,
-            cmd: list[str], env: dict[str, str], watched: list[Path],
-            proxied: bool = False) -> Step | None:
+def measure(
+    b: Bench,
+    *,
+    part: str,
+    case: str,
+    tool: str,
+    round_: int,
+    size: int,
+    cmd: list[str],
+    env: dict[str, str],
+    watched: list[Path],
+    proxied: bool = False,
+) -> Step | None:
     pids = noise.daemon_pids(b.gateway.state_dir)
     if proxied and b.proxy is not None:
         pids.append(b.proxy.proc.pid)  # the proxy's CPU counts as the server's
@@ -192,8 +205,21 @@ def measure(b: Bench, *, part: str, case: str, tool: str, round_: int, size: int
             break
         except (ValueError, KeyError, TypeError):
             continue
-    return Step(part, case, tool, round_, size, m.seconds, inner, m.peak_rss, m.cpu_seconds,
-                server_cpu, foreign_cpu, used.peak, command=" ".join(cmd))
+    return Step(
+        part,
+        case,
+        tool,
+        round_,
+        size,
+        m.seconds,
+        inner,
+        m.peak_rss,
+        m.cpu_seconds,
+        server_cpu,
+        foreign_cpu,
+        used.peak,
+        command=" ".join(cmd),
+    )
 
 
 def fail(b: Bench, what: str, why: str) -> None:
@@ -203,11 +229,13 @@ def fail(b: Bench, what: str, why: str) -> None:
 
 def keep(b: Bench, step: Step) -> None:
     b.steps.append(step)
-    log(f"round {step.round + 1} {step.case:<24} {step.tool:<16}{step.mib_s:6.0f} MiB/s "
+    log(
+        f"round {step.round + 1} {step.case:<24} {step.tool:<16}{step.mib_s:6.0f} MiB/s "
         f"{step.seconds:6.2f} s  RSS {step.peak_rss / MiB:5.0f} MiB  disk "
         f"{step.disk_peak / MiB:5.0f} MiB  CPU {step.cpu_seconds:5.1f} s  server "
         f"{step.server_cpu:5.1f} s  others {step.foreign_share:4.0%}"
-        f"{'  verified ' + step.verified if step.verified else ''}")
+        f"{'  verified ' + step.verified if step.verified else ''}"
+    )
 
 
 def same_content(source: Path, got: Path, *, full: bool) -> str | None:
@@ -239,29 +267,50 @@ def verify(b: Bench, step: Step, source: Path, got: Path) -> bool:
 
 # ------------------------------------------------------------------ part 1
 
+
 def argosy_round_trip(b: Bench, case: Case, r: int) -> None:
     up_pod = pods.new_pod(b.pods, f"{case.slug}-r{r}-up", root=b.data)
     down_pod = pods.new_pod(b.pods, f"{case.slug}-r{r}-down")
     try:
-        up = measure(b, part="transfer", case=case.label, tool=WAIT, round_=r,
-                     size=case.size, cmd=pods.wait_command(up_pod, b.repo, [case.output()]),
-                     env=pods.env(b.repo, up_pod), watched=up_pod.watched)
+        up = measure(
+            b,
+            part="transfer",
+            case=case.label,
+            tool=WAIT,
+            round_=r,
+            size=case.size,
+            cmd=pods.wait_command(up_pod, b.repo, [case.output()]),
+            env=pods.env(b.repo, up_pod),
+            watched=up_pod.watched,
+        )
         if up is None:
             return
         key = pods.uploaded_key(up_pod, case.name)
         up.stored = stored_size(b, key) if key else 0
         if not key or not up.stored:
-            fail(b, f"{case.label} {WAIT} round {r + 1}",
-                 f"outputs.json: {pods.results(up_pod, 'outputs.json')}")
+            fail(
+                b,
+                f"{case.label} {WAIT} round {r + 1}",
+                f"outputs.json: {pods.results(up_pod, 'outputs.json')}",
+            )
             return
         up.verified = "by the download"
         keep(b, up)
         dest = down_pod.root / "tmp" / case.source.name
-        cmd = pods.init_command(down_pod, b.repo, [
-            {"name": case.name, "path": case.path, "s3": {"key": key}}])
-        down = measure(b, part="transfer", case=case.label, tool=INIT, round_=r,
-                       size=case.size, cmd=cmd, env=pods.env(b.repo, down_pod),
-                       watched=down_pod.watched)
+        cmd = pods.init_command(
+            down_pod, b.repo, [{"name": case.name, "path": case.path, "s3": {"key": key}}]
+        )
+        down = measure(
+            b,
+            part="transfer",
+            case=case.label,
+            tool=INIT,
+            round_=r,
+            size=case.size,
+            cmd=cmd,
+            env=pods.env(b.repo, down_pod),
+            watched=down_pod.watched,
+        )
         if down is None:
             return
         down.stored = up.stored
@@ -283,13 +332,29 @@ def argo_round_trip(b: Bench, case: Case, r: int) -> None:
         up_cmd = [PY, "-m", "bench.peer_argo", "up-file", str(case.source), b.bucket, key]
         down_cmd = [PY, "-m", "bench.peer_argo", "down-file", b.bucket, key, str(dest)]
     else:
-        up_cmd = [PY, "-m", "bench.peer_argo", "up-dir", str(case.source), b.bucket, key,
-                  str(pod.tmp)]
-        down_cmd = [PY, "-m", "bench.peer_argo", "down-dir", b.bucket, key, str(dest),
-                    str(pod.tmp)]
+        up_cmd = [
+            PY,
+            "-m",
+            "bench.peer_argo",
+            "up-dir",
+            str(case.source),
+            b.bucket,
+            key,
+            str(pod.tmp),
+        ]
+        down_cmd = [PY, "-m", "bench.peer_argo", "down-dir", b.bucket, key, str(dest), str(pod.tmp)]
     try:
-        up = measure(b, part="transfer", case=case.label, tool=ARGO_UP, round_=r,
-                     size=case.size, cmd=up_cmd, env=env, watched=pod.watched)
+        up = measure(
+            b,
+            part="transfer",
+            case=case.label,
+            tool=ARGO_UP,
+            round_=r,
+            size=case.size,
+            cmd=up_cmd,
+            env=env,
+            watched=pod.watched,
+        )
         if up is None:
             return
         up.stored = stored_size(b, key)
@@ -298,8 +363,17 @@ def argo_round_trip(b: Bench, case: Case, r: int) -> None:
             return
         up.verified = "by the download"
         keep(b, up)
-        down = measure(b, part="transfer", case=case.label, tool=ARGO_DOWN, round_=r,
-                       size=case.size, cmd=down_cmd, env=env, watched=pod.watched)
+        down = measure(
+            b,
+            part="transfer",
+            case=case.label,
+            tool=ARGO_DOWN,
+            round_=r,
+            size=case.size,
+            cmd=down_cmd,
+            env=env,
+            watched=pod.watched,
+        )
         if down is None:
             return
         down.stored = up.stored
@@ -314,8 +388,9 @@ def make_folder(folder: Path, size: int, count: int) -> None:
     folder.mkdir(parents=True)
     each = size // count
     for i in range(count):
-        files.make_random_file(folder / f"part-{i:02d}.bin",
-                               each if i < count - 1 else size - each * (count - 1))
+        files.make_random_file(
+            folder / f"part-{i:02d}.bin", each if i < count - 1 else size - each * (count - 1)
+        )
 
 
 def part_one(b: Bench, args: argparse.Namespace) -> None:
@@ -324,8 +399,9 @@ def part_one(b: Bench, args: argparse.Namespace) -> None:
         source = tmp / f"big-{mib}MiB.bin"
         log(f"writing {source}")
         files.make_random_file(source, mib * MiB)
-        case = Case(f"file {mib} MiB, none", f"file{mib}", "big", source, mib * MiB,
-                    "none", args.argo)
+        case = Case(
+            f"file {mib} MiB, none", f"file{mib}", "big", source, mib * MiB, "none", args.argo
+        )
         try:
             for r in range(args.runs):
                 for unit in rotate([argosy_round_trip, argo_round_trip], r):
@@ -342,9 +418,15 @@ def part_one(b: Bench, args: argparse.Namespace) -> None:
     try:
         for r in range(args.runs):
             for fmt in rotate(args.formats, r):
-                case = Case(f"folder {args.folder_mib} MiB {fmt}",
-                            f"folder-{fmt.replace('.', '')}", "folder", folder,
-                            args.folder_mib * MiB, fmt, args.argo and fmt == "tar.gz")
+                case = Case(
+                    f"folder {args.folder_mib} MiB {fmt}",
+                    f"folder-{fmt.replace('.', '')}",
+                    "folder",
+                    folder,
+                    args.folder_mib * MiB,
+                    fmt,
+                    args.argo and fmt == "tar.gz",
+                )
                 argosy_round_trip(b, case, r)
                 if case.argo:
                     argo_round_trip(b, case, r)
@@ -359,6 +441,7 @@ def rotate(items: list[Any], r: int) -> list[Any]:
 
 # ------------------------------------------------------------------ part 2
 
+
 def upload_inputs(b: Bench, count: int, mib: int) -> list[str]:
     """count objects of mib MiB and one of count x mib MiB (the last key), written by
     `argosy cp` so they carry Argosy's checksum record (init verifies them, as it would in
@@ -366,12 +449,19 @@ def upload_inputs(b: Bench, count: int, mib: int) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(b.gateway.env())
     keys = [f"inputs/in-{i}.bin" for i in range(count)] + ["inputs/all.bin"]
-    for key, source, size in [*((k, b.work / "input.bin", mib) for k in keys[:-1]),
-                              (keys[-1], b.work / "all.bin", count * mib)]:
+    for key, source, size in [
+        *((k, b.work / "input.bin", mib) for k in keys[:-1]),
+        (keys[-1], b.work / "all.bin", count * mib),
+    ]:
         if not source.exists():
             files.make_random_file(source, size * MiB)
-        subprocess.run([pods.ARGOSY, "cp", "-q", str(source), f"s3://{b.bucket}/{key}"],
-                       env=env, check=True, timeout=600, cwd=ROOT)
+        subprocess.run(
+            [pods.ARGOSY, "cp", "-q", str(source), f"s3://{b.bucket}/{key}"],
+            env=env,
+            check=True,
+            timeout=600,
+            cwd=ROOT,
+        )
     return keys
 
 
@@ -388,10 +478,13 @@ def inputs_case(b: Bench, args: argparse.Namespace, mib: int) -> None:
     *keys, all_key = upload_inputs(b, args.inputs, mib)
     sources = {"input": b.work / "input.bin", "all": b.work / "all.bin"}
     assert b.proxy is not None
-    repo = pods.write_repository(b.work, gateway=b.gateway, bucket=b.bucket,
-                                 endpoint=b.proxy.endpoint)
-    specs = [{"name": f"in{i}", "path": f"/tmp/in-{i}.bin", "s3": {"key": key}}
-             for i, key in enumerate(keys)]
+    repo = pods.write_repository(
+        b.work, gateway=b.gateway, bucket=b.bucket, endpoint=b.proxy.endpoint
+    )
+    specs = [
+        {"name": f"in{i}", "path": f"/tmp/in-{i}.bin", "s3": {"key": key}}
+        for i, key in enumerate(keys)
+    ]
     size = args.inputs * mib * MiB
     label = inputs_label(args, mib)
     units: list[tuple[str, list[dict[str, Any]]]] = [(MANY, specs), (SEQUENTIAL, specs)]
@@ -403,14 +496,21 @@ def inputs_case(b: Bench, args: argparse.Namespace, mib: int) -> None:
                 pod = pods.new_pod(b.pods, f"inputs-r{r}-{len(b.steps)}")
                 try:
                     if tool == SEQUENTIAL:
-                        cmd = [PY, "-m", "bench.sidecar_seq",
-                               *pods.init_args(pod, repo, inputs)]
+                        cmd = [PY, "-m", "bench.sidecar_seq", *pods.init_args(pod, repo, inputs)]
                     else:
                         cmd = pods.init_command(pod, repo, inputs)
-                    step = measure(b, part="inputs", case=label, tool=tool, round_=r,
-                                   size=size if tool == BULK else
-                                   len(inputs) * mib * MiB, cmd=cmd,
-                                   env=pods.env(repo, pod), watched=pod.watched, proxied=True)
+                    step = measure(
+                        b,
+                        part="inputs",
+                        case=label,
+                        tool=tool,
+                        round_=r,
+                        size=size if tool == BULK else len(inputs) * mib * MiB,
+                        cmd=cmd,
+                        env=pods.env(repo, pod),
+                        watched=pod.watched,
+                        proxied=True,
+                    )
                     if step is None:
                         continue
                     missing = pods.not_downloaded(pod)
@@ -431,11 +531,13 @@ def inputs_case(b: Bench, args: argparse.Namespace, mib: int) -> None:
 
 # ------------------------------------------------------------------ main
 
+
 def versions() -> dict[str, str]:
     def first_line(cmd: list[str]) -> str:
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, cwd=ROOT,
-                                  check=False)
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=30, cwd=ROOT, check=False
+            )
             return ((done.stdout or done.stderr).strip().splitlines() or [""])[0]
         except (OSError, subprocess.TimeoutExpired):
             return "?"
@@ -460,29 +562,51 @@ def _ints(text: str) -> list[int]:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.sidecar",
-                                description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.sidecar", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
     p.add_argument("--runs", type=int, default=2, help="rounds of every case")
-    p.add_argument("--sizes-mib", type=_ints, default=[1024, 4096],
-                   help="file outputs (archive none), comma-separated MiB")
+    p.add_argument(
+        "--sizes-mib",
+        type=_ints,
+        default=[1024, 4096],
+        help="file outputs (archive none), comma-separated MiB",
+    )
     p.add_argument("--folder-mib", type=int, default=1024, help="size of the folder output")
     p.add_argument("--folder-files", type=int, default=4, help="files in the folder")
-    p.add_argument("--formats", type=lambda s: [f for f in s.split(",") if f],
-                   default=["tar.gz", "tar.zst"], help="folder archives (\"\": no folder)")
+    p.add_argument(
+        "--formats",
+        type=lambda s: [f for f in s.split(",") if f],
+        default=["tar.gz", "tar.zst"],
+        help='folder archives ("": no folder)',
+    )
     p.add_argument("--inputs", type=int, default=8, help="part 2: inputs of one init")
-    p.add_argument("--input-mib", type=_ints, default=[4, 64],
-                   help="part 2: size of each input, comma-separated MiB (4: latency-bound,"
-                        " what running inputs together saves; 64: bound by the bandwidth"
-                        " through the proxy)")
+    p.add_argument(
+        "--input-mib",
+        type=_ints,
+        default=[4, 64],
+        help="part 2: size of each input, comma-separated MiB (4: latency-bound,"
+        " what running inputs together saves; 64: bound by the bandwidth"
+        " through the proxy)",
+    )
     p.add_argument("--delay-ms", type=float, default=20.0, help="part 2: delay a request")
     p.add_argument("--parts", type=_ints, default=[1, 2], help="which parts to run")
-    p.add_argument("--no-argo", dest="argo", action="store_false",
-                   help="skip Argo's method (bench/peer_argo.py)")
+    p.add_argument(
+        "--no-argo",
+        dest="argo",
+        action="store_false",
+        help="skip Argo's method (bench/peer_argo.py)",
+    )
     p.add_argument("--env", type=Path, help="use the RGW described by this env file")
     p.add_argument("--tmp", type=Path, help="where the temp folder goes (default: system temp)")
     args = p.parse_args(argv)
-    if args.runs < 1 or args.folder_files < 1 or args.inputs < 1 or \
-            not args.input_mib or min(args.input_mib) < 1:
+    if (
+        args.runs < 1
+        or args.folder_files < 1
+        or args.inputs < 1
+        or not args.input_mib
+        or min(args.input_mib) < 1
+    ):
         p.error("--runs, --folder-files, --inputs and --input-mib must be at least 1")
     if any(m < 1 for m in args.sizes_mib) or args.folder_mib < 1:
         p.error("sizes must be at least 1 MiB")
@@ -496,8 +620,7 @@ def compile_argosy() -> None:
     """Byte-compile Argosy as a wheel install would (PYTHONDONTWRITEBYTECODE would
     otherwise make every process recompile it, a start-up cost no real pod pays)."""
     folders = [str(ROOT / name) for name in ("artifacts", "cli", "sidecar")]
-    subprocess.run([PY, "-m", "compileall", "-q", *folders], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([PY, "-m", "compileall", "-q", *folders], check=True, stdout=subprocess.DEVNULL)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -517,16 +640,26 @@ def main(argv: list[str] | None = None) -> int:
             log(f"RGW at {gateway.endpoint}")
         bucket = f"argosy-sidecar-{secrets.token_hex(4)}"
         (work / "data" / "tmp").mkdir(parents=True)
-        b = Bench(gateway, bucket, admin_client(gateway), work, work / "data",
-                  pods.write_repository(work, gateway=gateway, bucket=bucket,
-                                        endpoint=gateway.endpoint), work / "pods")
+        b = Bench(
+            gateway,
+            bucket,
+            admin_client(gateway),
+            work,
+            work / "data",
+            pods.write_repository(work, gateway=gateway, bucket=bucket, endpoint=gateway.endpoint),
+            work / "pods",
+        )
         b.admin.create_bucket(Bucket=bucket)
         meta: dict[str, Any] = {
-            "started_utc": stamp, "args": {k: (str(v) if isinstance(v, Path) else v)
-                                           for k, v in vars(args).items()},
-            "endpoint": gateway.endpoint, "own_rgw": not args.env, "cpus": os.cpu_count(),
-            "python": platform.python_version(), "loadavg_start": os.getloadavg(),
-            "versions": versions(), "rss_target_mib": report.RSS_TARGET_MIB,
+            "started_utc": stamp,
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "endpoint": gateway.endpoint,
+            "own_rgw": not args.env,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_start": os.getloadavg(),
+            "versions": versions(),
+            "rss_target_mib": report.RSS_TARGET_MIB,
         }
         if 1 in args.parts:
             part_one(b, args)
@@ -540,14 +673,27 @@ def main(argv: list[str] | None = None) -> int:
         rounds = report.inputs_rounds(b.steps)
         blocks = [report.transfer_table(summaries), "\n".join(report.argo_lines(summaries))]
         if 2 in args.parts:
-            blocks += ["\n".join(report.inputs_lines(
-                report.inputs_rounds(b.steps, inputs_label(args, mib)), inputs=args.inputs,
-                input_mib=mib, delay_ms=args.delay_ms)) for mib in args.input_mib]
-        meta.update(loadavg_end=os.getloadavg(), seconds=round(time.monotonic() - began, 1),
-                    failures=b.failures)
-        blocks.append(f"load average 1/5/15 min: start {fmt_load(meta['loadavg_start'])}, "
-                      f"end {fmt_load(meta['loadavg_end'])} ({os.cpu_count()} CPUs, shared "
-                      "with RGW)")
+            blocks += [
+                "\n".join(
+                    report.inputs_lines(
+                        report.inputs_rounds(b.steps, inputs_label(args, mib)),
+                        inputs=args.inputs,
+                        input_mib=mib,
+                        delay_ms=args.delay_ms,
+                    )
+                )
+                for mib in args.input_mib
+            ]
+        meta.update(
+            loadavg_end=os.getloadavg(),
+            seconds=round(time.monotonic() - began, 1),
+            failures=b.failures,
+        )
+        blocks.append(
+            f"load average 1/5/15 min: start {fmt_load(meta['loadavg_start'])}, "
+            f"end {fmt_load(meta['loadavg_end'])} ({os.cpu_count()} CPUs, shared "
+            "with RGW)"
+        )
         text = "\n\n".join(x for x in blocks if x)
         print(text)
         for failure in b.failures:

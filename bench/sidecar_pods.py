@@ -37,24 +37,37 @@ class Repository:
     endpoint: str
 
 
-def write_repository(folder: Path, *, gateway: rgw.Rgw, bucket: str,
-                     endpoint: str) -> Repository:
+def write_repository(folder: Path, *, gateway: rgw.Rgw, bucket: str, endpoint: str) -> Repository:
     """An artifact-repositories ConfigMap (default entry: s3 at `endpoint`) and its secret."""
     secrets = folder / "secrets"
     (secrets / SECRET).mkdir(parents=True, exist_ok=True)
     (secrets / SECRET / "accessKey").write_text(gateway.access_key)
     (secrets / SECRET / "secretKey").write_text(gateway.secret_key)
-    entry = {"keyFormat": "{{workflow.name}}/{{pod.name}}",
-             "s3": {"endpoint": endpoint, "bucket": bucket, "insecure": True,
-                    "region": gateway.region,
-                    "accessKeySecret": {"name": SECRET, "key": "accessKey"},
-                    "secretKeySecret": {"name": SECRET, "key": "secretKey"}}}
+    entry = {
+        "keyFormat": "{{workflow.name}}/{{pod.name}}",
+        "s3": {
+            "endpoint": endpoint,
+            "bucket": bucket,
+            "insecure": True,
+            "region": gateway.region,
+            "accessKeySecret": {"name": SECRET, "key": "accessKey"},
+            "secretKeySecret": {"name": SECRET, "key": "secretKey"},
+        },
+    }
     configmap = folder / f"repositories-{endpoint.rsplit(':', 1)[-1]}.yaml"
-    configmap.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "artifact-repositories", "annotations": {
-            "workflows.argoproj.io/default-artifact-repository": "default"}},
-        "data": {"default": yaml.safe_dump(entry)}}))
+    configmap.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": "artifact-repositories",
+                    "annotations": {"workflows.argoproj.io/default-artifact-repository": "default"},
+                },
+                "data": {"default": yaml.safe_dump(entry)},
+            }
+        )
+    )
     return Repository(configmap, secrets, bucket, endpoint)
 
 
@@ -92,25 +105,45 @@ def new_pod(pods: Path, name: str, *, root: Path | None = None) -> Pod:
 
 
 def env(repo: Repository, pod: Pod) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("AWS_", "ARGOSY_", "OSS_", "ARGO_", "KUBERNETES_"))}
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "ARGOSY_", "OSS_", "ARGO_", "KUBERNETES_"))
+    }
     return {**keep, "ARGOSY_SECRETS_DIR": str(repo.secrets_dir), "TMPDIR": str(pod.tmp)}
 
 
 def _args(pod: Pod, repo: Repository, template: dict[str, Any]) -> list[str]:
     path = pod.workdir / "template.yaml"
     path.write_text(yaml.safe_dump(template))
-    return ["--template", str(path), "--var-dir", str(pod.var), "--root", str(pod.root),
-            "--repository", str(repo.configmap), "--annotations",
-            str(pod.workdir / "annotations"), "--set", f"workflow.name={WORKFLOW}",
-            "--set", f"pod.name={pod.name}", "--no-report", "-q"]
+    return [
+        "--template",
+        str(path),
+        "--var-dir",
+        str(pod.var),
+        "--root",
+        str(pod.root),
+        "--repository",
+        str(repo.configmap),
+        "--annotations",
+        str(pod.workdir / "annotations"),
+        "--set",
+        f"workflow.name={WORKFLOW}",
+        "--set",
+        f"pod.name={pod.name}",
+        "--no-report",
+        "-q",
+    ]
 
 
 def wait_command(pod: Pod, repo: Repository, outputs: list[dict[str, Any]]) -> list[str]:
     """`argosy wait` for a main that has already exited 0."""
     (pod.var / "ctr" / "main" / "exitcode").write_text("0")
-    return [ARGOSY, "wait", *_args(pod, repo, {"name": pod.name,
-                                                "outputs": {"artifacts": outputs}})]
+    return [
+        ARGOSY,
+        "wait",
+        *_args(pod, repo, {"name": pod.name, "outputs": {"artifacts": outputs}}),
+    ]
 
 
 def init_args(pod: Pod, repo: Repository, inputs: list[dict[str, Any]]) -> list[str]:
@@ -144,5 +177,8 @@ def not_downloaded(pod: Pod) -> list[str]:
     found = results(pod, "inputs.json")
     if not found:
         return ["(no inputs.json)"]
-    return [f"{a.get('name')}: {a.get('status')} {a.get('reason', '')}".strip()
-            for a in found if a.get("status") != "downloaded"]
+    return [
+        f"{a.get('name')}: {a.get('status')} {a.get('reason', '')}".strip()
+        for a in found
+        if a.get("status") != "downloaded"
+    ]

@@ -75,12 +75,20 @@ def summarize(steps: Iterable[Step]) -> list[Summary]:
     for s in steps:
         if s.part == "transfer":
             groups.setdefault((s.case, s.tool), []).append(s)
-    return [Summary(case, tool, len(g), statistics.median(s.seconds for s in g),
-                    statistics.median(s.mib_s for s in g), max(s.peak_rss for s in g) / MiB,
-                    max(s.disk_peak for s in g) / MiB,
-                    statistics.median(s.cpu_seconds for s in g),
-                    statistics.median(s.foreign_share for s in g))
-            for (case, tool), g in groups.items()]
+    return [
+        Summary(
+            case,
+            tool,
+            len(g),
+            statistics.median(s.seconds for s in g),
+            statistics.median(s.mib_s for s in g),
+            max(s.peak_rss for s in g) / MiB,
+            max(s.disk_peak for s in g) / MiB,
+            statistics.median(s.cpu_seconds for s in g),
+            statistics.median(s.foreign_share for s in g),
+        )
+        for (case, tool), g in groups.items()
+    ]
 
 
 def _rss_mark(mib: float) -> str:
@@ -90,19 +98,23 @@ def _rss_mark(mib: float) -> str:
 def transfer_table(summaries: list[Summary]) -> str:
     if not summaries:
         return ""
-    lines = [f"Part 1: peak RSS of the whole process tree (target: under {RSS_TARGET_MIB:.0f} "
-             "MiB each) and speed, against Ceph RGW;",
-             "MiB/s of payload per process, start-up included; seconds and MiB/s are "
-             "medians, RSS and disk the max over the rounds.",
-             f"{'case':<26}{'step':<12}{'MiB/s':>7}{'seconds':>9}{'RSS MiB':>9}"
-             f"{'target':>11}{'disk MiB':>10}{'CPU s':>7}{'others':>8}"]
+    lines = [
+        f"Part 1: peak RSS of the whole process tree (target: under {RSS_TARGET_MIB:.0f} "
+        "MiB each) and speed, against Ceph RGW;",
+        "MiB/s of payload per process, start-up included; seconds and MiB/s are "
+        "medians, RSS and disk the max over the rounds.",
+        f"{'case':<26}{'step':<12}{'MiB/s':>7}{'seconds':>9}{'RSS MiB':>9}"
+        f"{'target':>11}{'disk MiB':>10}{'CPU s':>7}{'others':>8}",
+    ]
     last = ""
     for s in summaries:
         argosy = s.tool in (WAIT, INIT)
         target = f"<200 {_rss_mark(s.peak_rss_mib)}" if argosy else "-"
-        lines.append(f"{s.case if s.case != last else '':<26}{s.tool:<12}{s.mib_s:7.0f}"
-                     f"{s.seconds:9.2f}{s.peak_rss_mib:9.0f}{target:>11}{s.disk_peak_mib:10.0f}"
-                     f"{s.cpu_seconds:7.1f}{s.foreign_share:8.0%}")
+        lines.append(
+            f"{s.case if s.case != last else '':<26}{s.tool:<12}{s.mib_s:7.0f}"
+            f"{s.seconds:9.2f}{s.peak_rss_mib:9.0f}{target:>11}{s.disk_peak_mib:10.0f}"
+            f"{s.cpu_seconds:7.1f}{s.foreign_share:8.0%}"
+        )
         last = s.case
     return "\n".join(lines)
 
@@ -116,14 +128,19 @@ def argo_lines(summaries: list[Summary]) -> list[str]:
             a, b = by.get((case, ours)), by.get((case, theirs))
             if a is None or b is None:
                 continue
-            lines.append(f"  {case:<24}{label} time {a.seconds:6.2f} vs {b.seconds:6.2f} s = "
-                         f"{a.seconds / b.seconds:4.2f} (target < 1)   CPU {a.cpu_seconds:5.1f} "
-                         f"vs {b.cpu_seconds:5.1f} s = {a.cpu_seconds / b.cpu_seconds:4.2f}   "
-                         f"disk {a.disk_peak_mib:4.0f} vs {b.disk_peak_mib:4.0f} MiB")
+            lines.append(
+                f"  {case:<24}{label} time {a.seconds:6.2f} vs {b.seconds:6.2f} s = "
+                f"{a.seconds / b.seconds:4.2f} (target < 1)   CPU {a.cpu_seconds:5.1f} "
+                f"vs {b.cpu_seconds:5.1f} s = {a.cpu_seconds / b.cpu_seconds:4.2f}   "
+                f"disk {a.disk_peak_mib:4.0f} vs {b.disk_peak_mib:4.0f} MiB"
+            )
     if lines:
-        lines.insert(0, "Argosy vs Argo's method (bench/peer_argo.py: tar w:gz level 6 staged "
-                        "on disk, boto3 upload_file 4 threads x 16 MiB; single-stream GET to "
-                        "disk, then extract), medians; ratios are argosy/argo:")
+        lines.insert(
+            0,
+            "Argosy vs Argo's method (bench/peer_argo.py: tar w:gz level 6 staged "
+            "on disk, boto3 upload_file 4 threads x 16 MiB; single-stream GET to "
+            "disk, then extract), medians; ratios are argosy/argo:",
+        )
     return lines
 
 
@@ -168,13 +185,22 @@ def inputs_rounds(steps: Iterable[Step], case: str | None = None) -> list[Inputs
         seq = [s.seconds for s in group if s.tool == SEQUENTIAL]
         bulk = [s.seconds for s in group if s.tool == BULK]
         if many and singles:
-            found.append(InputsRound(r, many[0].seconds, singles, seq[0] if seq else None,
-                                     bulk[0] if bulk else None, many[0].peak_rss))
+            found.append(
+                InputsRound(
+                    r,
+                    many[0].seconds,
+                    singles,
+                    seq[0] if seq else None,
+                    bulk[0] if bulk else None,
+                    many[0].peak_rss,
+                )
+            )
     return found
 
 
-def inputs_lines(rounds: list[InputsRound], *, inputs: int, input_mib: int,
-                 delay_ms: float) -> list[str]:
+def inputs_lines(
+    rounds: list[InputsRound], *, inputs: int, input_mib: int, delay_ms: float
+) -> list[str]:
     if not rounds:
         return ["Part 2: no complete round (see the failures)."]
 
@@ -195,38 +221,66 @@ def inputs_lines(rounds: list[InputsRound], *, inputs: int, input_mib: int,
     lines = [
         f"Part 2: `argosy init` with {inputs} inputs x {input_mib} MiB through the "
         f"{delay_ms:g} ms delay proxy, {len(rounds)} round(s); medians (ranges):",
-        row(f"{inputs}-input init, s", many,
-            f"peak RSS {rss:.0f} MiB (target <200 {_rss_mark(rss)})"),
+        row(
+            f"{inputs}-input init, s",
+            many,
+            f"peak RSS {rss:.0f} MiB (target <200 {_rss_mark(rss)})",
+        ),
         row("slowest single-input init, s", [r.slowest for r in rounds]),
-        row(f"sum of {inputs} single-input inits, s", [r.total for r in rounds],
-            "each pays its own start-up"),
+        row(
+            f"sum of {inputs} single-input inits, s",
+            [r.total for r in rounds],
+            "each pays its own start-up",
+        ),
     ]
     if seqs:
-        lines.append(row("one by one in one process, s", seqs,
-                         "Argo's order, start-up paid once"))
+        lines.append(row("one by one in one process, s", seqs, "Argo's order, start-up paid once"))
     if bulks:
-        lines.append(row("the same bytes as 1 input, s", bulks,
-                         "the floor set by bandwidth, not latency"))
-    lines.append(row(f"ratio {inputs}-input/slowest", [r.ratio for r in rounds],
-                     "target: close to 1"))
-    lines.append(row("position, slowest=0 .. sum=1", [r.position for r in rounds],
-                     "target: near 0"))
+        lines.append(
+            row("the same bytes as 1 input, s", bulks, "the floor set by bandwidth, not latency")
+        )
+    lines.append(
+        row(f"ratio {inputs}-input/slowest", [r.ratio for r in rounds], "target: close to 1")
+    )
+    lines.append(
+        row("position, slowest=0 .. sum=1", [r.position for r in rounds], "target: near 0")
+    )
     if bulks:
-        lines.append(row(f"ratio {inputs}-input/same bytes as 1",
-                         [r.many / r.bulk for r in rounds if r.bulk], "near 1: the "
-                         "inputs overlap as well as one transfer's parts do"))
+        lines.append(
+            row(
+                f"ratio {inputs}-input/same bytes as 1",
+                [r.many / r.bulk for r in rounds if r.bulk],
+                "near 1: the inputs overlap as well as one transfer's parts do",
+            )
+        )
     if seqs:
         lines.append(f"  {'speed-up over one by one':<34}{med(seqs) / med(many):6.2f}x")
     return lines
 
 
-def write_json(path: Path, meta: dict[str, Any], steps: list[Step],
-               summaries: list[Summary], rounds: list[InputsRound], text: str) -> None:
+def write_json(
+    path: Path,
+    meta: dict[str, Any],
+    steps: list[Step],
+    summaries: list[Summary],
+    rounds: list[InputsRound],
+    text: str,
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"meta": meta,
-           "steps": [{**asdict(s), "mib_s": round(s.mib_s, 1)} for s in steps],
-           "summaries": [asdict(s) for s in summaries],
-           "inputs_rounds": [{**asdict(r), "slowest": r.slowest, "sum": r.total,
-                              "ratio": r.ratio, "position": r.position} for r in rounds],
-           "table": text}
+    doc = {
+        "meta": meta,
+        "steps": [{**asdict(s), "mib_s": round(s.mib_s, 1)} for s in steps],
+        "summaries": [asdict(s) for s in summaries],
+        "inputs_rounds": [
+            {
+                **asdict(r),
+                "slowest": r.slowest,
+                "sum": r.total,
+                "ratio": r.ratio,
+                "position": r.position,
+            }
+            for r in rounds
+        ],
+        "table": text,
+    }
     path.write_text(json.dumps(doc, indent=1) + "\n")

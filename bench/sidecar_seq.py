@@ -29,11 +29,18 @@ def main(argv: list[str]) -> int:
     pod = load(options(args), os.environ)
     template = pod.template
     t0 = time.perf_counter()
-    results = fetch_inputs(template, ctx=pod.ctx, layers=pod.layers, root=args.root,
-                           settings=transfer_settings(1, os.environ), artifact_concurrency=1)
+    results = fetch_inputs(
+        template,
+        ctx=pod.ctx,
+        layers=pod.layers,
+        root=args.root,
+        settings=transfer_settings(1, os.environ),
+        artifact_concurrency=1,
+    )
     seconds = time.perf_counter() - t0
-    report.write_json(args.var_dir / "inputs.json",
-                      report.inputs_document(results, template=template.name))
+    report.write_json(
+        args.var_dir / "inputs.json", report.inputs_document(results, template=template.name)
+    )
     failed = [r for r in results if r.status != "downloaded"]
     for r in failed:
         print(f"bench.sidecar_seq: input {r.name}: {r.status} {r.reason}", file=sys.stderr)

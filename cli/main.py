@@ -21,12 +21,20 @@ from argosy.artifacts.errors import ArtifactError, exit_code_for
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--repository", metavar="FILE",
-                   help="an Argo repository entry, or an artifact-repositories ConfigMap")
-    p.add_argument("--repository-key", metavar="KEY",
-                   help="which entry of the ConfigMap (default: its annotation)")
-    p.add_argument("--endpoint", help="endpoint URL (default: AWS_ENDPOINT_URL for s3://, "
-                   "OSS_ENDPOINT for oss://)")
+    p.add_argument(
+        "--repository",
+        metavar="FILE",
+        help="an Argo repository entry, or an artifact-repositories ConfigMap",
+    )
+    p.add_argument(
+        "--repository-key",
+        metavar="KEY",
+        help="which entry of the ConfigMap (default: its annotation)",
+    )
+    p.add_argument(
+        "--endpoint",
+        help="endpoint URL (default: AWS_ENDPOINT_URL for s3://, OSS_ENDPOINT for oss://)",
+    )
     p.add_argument("--region", help="S3 region (default: AWS_REGION)")
     p.add_argument("--profile", help="AWS shared-config profile")
     p.add_argument("--addressing-style", choices=["path", "virtual", "auto"])
@@ -37,9 +45,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sse-c-key-file", metavar="FILE", help="32-byte SSE-C key")
     p.add_argument("--part-size", type=int, metavar="MiB", help="multipart part size")
     p.add_argument("--concurrency", type=int, metavar="N", help="parts in flight")
-    p.add_argument("--direct-io", action="store_true",
-                   help="write downloads with O_DIRECT, past the page cache "
-                        "(also ARGOSY_DIRECT_IO=1)")
+    p.add_argument(
+        "--direct-io",
+        action="store_true",
+        help="write downloads with O_DIRECT, past the page cache (also ARGOSY_DIRECT_IO=1)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     p.add_argument("-v", "--verbose", action="store_true", help="log retries and requests")
 
@@ -59,8 +69,9 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def _object_command(sub: Subparsers, name: str, target: str,
-                    help_text: str) -> argparse.ArgumentParser:
+def _object_command(
+    sub: Subparsers, name: str, target: str, help_text: str
+) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help_text, description=help_text)
     _common(p)
     p.set_defaults(run=_lazy(target))
@@ -68,101 +79,172 @@ def _object_command(sub: Subparsers, name: str, target: str,
 
 
 def _cp(sub: Subparsers) -> None:
-    p = _object_command(sub, "cp", "argosy.commands.objects:cp",
-                        "copy a file, stream or folder to or from a URL")
+    p = _object_command(
+        sub, "cp", "argosy.commands.objects:cp", "copy a file, stream or folder to or from a URL"
+    )
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("-r", "--recursive", action="store_true")
-    p.add_argument("--no-resume", action="store_true",
-                   help="start a killed upload afresh instead of resuming it")
-    p.add_argument("--archive", choices=["tar.zst", "tar.gz", "tar", "zip", "none", "auto"],
-                   help="move a folder as one archive (or one object per file: none); "
-                        "auto detects it on download")
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start a killed upload afresh instead of resuming it",
+    )
+    p.add_argument(
+        "--archive",
+        choices=["tar.zst", "tar.gz", "tar", "zip", "none", "auto"],
+        help="move a folder as one archive (or one object per file: none); "
+        "auto detects it on download",
+    )
     p.add_argument("--level", type=int, help="compression level (zstd 1-19, gzip 0-3)")
-    p.add_argument("--include", action="append", metavar="GLOB",
-                   help="extract only matching paths (* within a segment, ** across)")
+    p.add_argument(
+        "--include",
+        action="append",
+        metavar="GLOB",
+        help="extract only matching paths (* within a segment, ** across)",
+    )
     p.add_argument("--keep-mtime", action="store_true", help="keep modification times")
 
 
 def _ls(sub: Subparsers) -> None:
-    p = _object_command(sub, "ls", "argosy.commands.objects:ls",
-                        "list objects: SIZE  MODIFIED  URL")
+    p = _object_command(
+        sub, "ls", "argosy.commands.objects:ls", "list objects: SIZE  MODIFIED  URL"
+    )
     p.add_argument("url")
     p.add_argument("-r", "--recursive", action="store_true")
     p.add_argument("--json", action="store_true", help="JSON lines")
-    p.add_argument("--archive-contents", action="store_true",
-                   help="list the entries inside an archived artifact")
+    p.add_argument(
+        "--archive-contents",
+        action="store_true",
+        help="list the entries inside an archived artifact",
+    )
 
 
 def _rm(sub: Subparsers) -> None:
-    p = _object_command(sub, "rm", "argosy.commands.objects:rm",
-                        "delete an object, or a folder of objects with -r")
+    p = _object_command(
+        sub, "rm", "argosy.commands.objects:rm", "delete an object, or a folder of objects with -r"
+    )
     p.add_argument("url")
     p.add_argument("-r", "--recursive", action="store_true")
 
 
 def _cat(sub: Subparsers) -> None:
-    p = _object_command(sub, "cat", "argosy.commands.objects:cat",
-                        "write an object to standard output, verified")
+    p = _object_command(
+        sub, "cat", "argosy.commands.objects:cat", "write an object to standard output, verified"
+    )
     p.add_argument("url")
 
 
 def _stat(sub: Subparsers) -> None:
-    p = _object_command(sub, "stat", "argosy.commands.objects:stat",
-                        "an object's size, ETag, checksum record and metadata")
+    p = _object_command(
+        sub,
+        "stat",
+        "argosy.commands.objects:stat",
+        "an object's size, ETag, checksum record and metadata",
+    )
     p.add_argument("url")
 
 
 def _demo(sub: Subparsers) -> None:
-    p = _object_command(sub, "demo", "argosy.commands.objects:demo",
-                        "round-trip a file and a folder through an in-process S3, run Argo "
-                        "example workflows on this machine, and garbage-collect their "
-                        "artifacts")
+    p = _object_command(
+        sub,
+        "demo",
+        "argosy.commands.objects:demo",
+        "round-trip a file and a folder through an in-process S3, run Argo "
+        "example workflows on this machine, and garbage-collect their "
+        "artifacts",
+    )
     p.add_argument("--size", type=int, default=256, metavar="MiB")
-    p.add_argument("--workdir", metavar="DIR", help="where to put the demo's files "
-                   "(the workflows' pod folders are kept there)")
-    p.add_argument("--workflow", action="append", default=[], metavar="FILE",
-                   help="an Argo Workflow to run (repeatable; default: examples/"
-                        "argo/artifact-passing.yaml and examples/directory-passing.yaml)")
+    p.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="where to put the demo's files (the workflows' pod folders are kept there)",
+    )
+    p.add_argument(
+        "--workflow",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an Argo Workflow to run (repeatable; default: examples/"
+        "argo/artifact-passing.yaml and examples/directory-passing.yaml)",
+    )
     only = p.add_mutually_exclusive_group()
-    only.add_argument("--workflows-only", action="store_true",
-                      help="skip the file and folder round trip")
+    only.add_argument(
+        "--workflows-only", action="store_true", help="skip the file and folder round trip"
+    )
     only.add_argument("--no-workflows", action="store_true", help="only the round trip")
-    p.add_argument("--bucket", metavar="NAME",
-                   help="run the workflows against this bucket (s3://NAME or oss://NAME) at "
-                        "--endpoint (or AWS_ENDPOINT_URL / OSS_ENDPOINT) instead of the "
-                        "embedded S3")
-    p.add_argument("--sandbox", choices=["auto", "namespace", "rewrite"],
-                   help="how a step gets its own /tmp (default: ARGOSY_SANDBOX, else auto)")
-    p.add_argument("--step-timeout", type=float, default=120.0, metavar="S",
-                   help="kill a workflow step after S seconds (default: 120)")
+    p.add_argument(
+        "--bucket",
+        metavar="NAME",
+        help="run the workflows against this bucket (s3://NAME or oss://NAME) at "
+        "--endpoint (or AWS_ENDPOINT_URL / OSS_ENDPOINT) instead of the "
+        "embedded S3",
+    )
+    p.add_argument(
+        "--sandbox",
+        choices=["auto", "namespace", "rewrite"],
+        help="how a step gets its own /tmp (default: ARGOSY_SANDBOX, else auto)",
+    )
+    p.add_argument(
+        "--step-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="kill a workflow step after S seconds (default: 120)",
+    )
     p.add_argument("--no-gc", action="store_true", help="leave the workflows' artifacts")
-    p.add_argument("--keep", action="store_true",
-                   help="keep the temporary work folder (with --workdir it is always kept)")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary work folder (with --workdir it is always kept)",
+    )
 
 
 def _repo(sub: Subparsers) -> None:
     help_text = "Argo artifact repositories (ConfigMap entries)"
     repo = sub.add_parser("repo", help=help_text, description=help_text)
-    help_text = ("probe every entry of an artifact-repositories ConfigMap: write, read back, "
-                 "multipart, list, delete (exit 0 all ok, 1 a probe failed, 2 bad ConfigMap)")
+    help_text = (
+        "probe every entry of an artifact-repositories ConfigMap: write, read back, "
+        "multipart, list, delete (exit 0 all ok, 1 a probe failed, 2 bad ConfigMap)"
+    )
     p = repo.add_subparsers(dest="repo_command", required=True).add_parser(
-        "check", help=help_text, description=help_text)
+        "check", help=help_text, description=help_text
+    )
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("file", nargs="?", metavar="FILE",
-                        help="a ConfigMap (or one repository entry) as YAML; secrets from "
-                             "$ARGOSY_SECRETS_DIR/<name>/<key> (default /argo/secret)")
-    source.add_argument("-n", "--namespace", metavar="NS",
-                        help="read the ConfigMap and its Secrets from the Kubernetes API")
-    p.add_argument("--configmap", default=REPOSITORIES_CONFIGMAP, metavar="NAME",
-                   help="with --namespace: the ConfigMap's name (default: %(default)s)")
-    p.add_argument("--kubeconfig", metavar="FILE",
-                   help="with --namespace (default: in a pod its service account, else "
-                        "KUBECONFIG or ~/.kube/config)")
+    source.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="a ConfigMap (or one repository entry) as YAML; secrets from "
+        "$ARGOSY_SECRETS_DIR/<name>/<key> (default /argo/secret)",
+    )
+    source.add_argument(
+        "-n",
+        "--namespace",
+        metavar="NS",
+        help="read the ConfigMap and its Secrets from the Kubernetes API",
+    )
+    p.add_argument(
+        "--configmap",
+        default=REPOSITORIES_CONFIGMAP,
+        metavar="NAME",
+        help="with --namespace: the ConfigMap's name (default: %(default)s)",
+    )
+    p.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="with --namespace (default: in a pod its service account, else "
+        "KUBECONFIG or ~/.kube/config)",
+    )
     p.add_argument("--context", help="with --namespace: the kubeconfig context")
     p.add_argument("--json", action="store_true", help="JSON lines, one per entry")
-    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-                   help="longest one probe may take, retries included (default: 60)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="longest one probe may take, retries included (default: 60)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log retries and requests")
     p.set_defaults(run=_lazy("argosy.commands.repo_check:run"))
 
@@ -175,8 +257,12 @@ def _pod_step(name: str, help_text: str) -> Callable[[Subparsers], None]:
         pod_args.add_arguments(p)
         p.set_defaults(run=_lazy(f"argosy.commands.pod:{name}"), standalone=True, sigterm=True)
         if name == "wait":
-            p.add_argument("--timeout", type=float, metavar="S",
-                           help="give up when main has not exited after S seconds")
+            p.add_argument(
+                "--timeout",
+                type=float,
+                metavar="S",
+                help="give up when main has not exited after S seconds",
+            )
 
     return build
 
@@ -185,8 +271,12 @@ def _emissary(sub: Subparsers) -> None:
     from argosy.commands import pod_args
 
     help_text = "run a command as a pod's main container, recording its exit code and log"
-    p = sub.add_parser("emissary", help=help_text, description=help_text,
-                       usage="argosy emissary [--var-dir D] -- COMMAND [ARGS...]")
+    p = sub.add_parser(
+        "emissary",
+        help=help_text,
+        description=help_text,
+        usage="argosy emissary [--var-dir D] -- COMMAND [ARGS...]",
+    )
     pod_args.add_arguments(p, with_template=False)
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND")
     p.set_defaults(run=_lazy("argosy.commands.pod:emissary"), standalone=True, verbose=False)
@@ -195,14 +285,24 @@ def _emissary(sub: Subparsers) -> None:
 def _lint(sub: Subparsers) -> None:
     help_text = "show where each artifact of a workflow will be stored, and what is wrong"
     p = sub.add_parser("lint", help=help_text, description=help_text)
-    p.add_argument("files", nargs="+", metavar="FILE",
-                   help="Workflow, (Cluster)WorkflowTemplate, CronWorkflow or template YAML "
-                        "(several documents per file allowed; - reads standard input)")
-    p.add_argument("--json", action="store_true",
-                   help="JSON lines: one per artifact, error and warning")
-    p.add_argument("--repositories", action="append", metavar="FILE", default=[],
-                   help="an artifact-repositories ConfigMap the workflows refer to "
-                        "(repeatable; its secrets are not read)")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="Workflow, (Cluster)WorkflowTemplate, CronWorkflow or template YAML "
+        "(several documents per file allowed; - reads standard input)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="JSON lines: one per artifact, error and warning"
+    )
+    p.add_argument(
+        "--repositories",
+        action="append",
+        metavar="FILE",
+        default=[],
+        help="an artifact-repositories ConfigMap the workflows refer to "
+        "(repeatable; its secrets are not read)",
+    )
     p.set_defaults(run=_lazy("argosy.commands.lint:run"), standalone=True, verbose=False)
 
 
@@ -216,13 +316,18 @@ def _gc(sub: Subparsers) -> None:
 
 
 _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
-    "cp": _cp, "ls": _ls, "rm": _rm, "cat": _cat, "stat": _stat, "demo": _demo,
+    "cp": _cp,
+    "ls": _ls,
+    "rm": _rm,
+    "cat": _cat,
+    "stat": _stat,
+    "demo": _demo,
     "repo": _repo,
-    "init": _pod_step("init", "in a workflow pod: download every input artifact into its "
-                              "path"),
-    "wait": _pod_step("wait", "in a workflow pod: wait for main to exit, then upload every "
-                              "output"),
-    "emissary": _emissary, "lint": _lint, "gc": _gc,
+    "init": _pod_step("init", "in a workflow pod: download every input artifact into its path"),
+    "wait": _pod_step("wait", "in a workflow pod: wait for main to exit, then upload every output"),
+    "emissary": _emissary,
+    "lint": _lint,
+    "gc": _gc,
 }
 
 
@@ -250,8 +355,11 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser(_command_in(sys.argv[1:] if argv is None else argv)).parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="argosy: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="argosy: %(message)s",
+        stream=sys.stderr,
+    )
     standalone = getattr(args, "standalone", False)
     if not standalone or getattr(args, "sigterm", False):
         # SIGTERM (a pod being stopped) unwinds like Ctrl-C, so uploads in flight are
@@ -284,8 +392,11 @@ def leave(code: int) -> NoReturn:
     atexit callbacks run, output flushed; then skip the interpreter's teardown (freeing
     every module and object: ~16 ms of each command here, writing nothing). A thread
     still running takes the normal exit, which waits for it."""
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
-           if t is not threading.main_thread()):
+    if any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+    ):
         sys.exit(code)
     logging.shutdown()
     atexit._run_exitfuncs()

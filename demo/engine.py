@@ -85,9 +85,15 @@ class Run:
 
 
 class Engine:
-    def __init__(self, workflow: spec.Workflow, runner: PodRunner, *,
-                 repository: Raw, key_format: str,
-                 on_pod: Callable[[PodResult], None] = lambda result: None) -> None:
+    def __init__(
+        self,
+        workflow: spec.Workflow,
+        runner: PodRunner,
+        *,
+        repository: Raw,
+        key_format: str,
+        on_pod: Callable[[PodResult], None] = lambda result: None,
+    ) -> None:
         self.workflow = workflow
         self.runner = runner
         self.repository = repository
@@ -98,15 +104,23 @@ class Engine:
     def run(self) -> Run:
         wf = self.workflow
         template = wf.template(wf.entrypoint, "spec.entrypoint")
-        arguments = {str(a["name"]): a for a in
-                     ((wf.raw.get("spec") or {}).get("arguments") or {}).get("artifacts") or []
-                     if isinstance(a, Mapping) and a.get("name")}
+        arguments = {
+            str(a["name"]): a
+            for a in ((wf.raw.get("spec") or {}).get("arguments") or {}).get("artifacts") or []
+            if isinstance(a, Mapping) and a.get("name")
+        }
         self._template(template, arguments, wf.name, wf.name, parent=None)
         return self.run_record
 
     # -- the walk ------------------------------------------------------------------------
-    def _template(self, template: Raw, arguments: Mapping[str, Raw], node_name: str,
-                  display: str, parent: str | None) -> list[Raw]:
+    def _template(
+        self,
+        template: Raw,
+        arguments: Mapping[str, Raw],
+        node_name: str,
+        display: str,
+        parent: str | None,
+    ) -> list[Raw]:
         """Run `template` as node `node_name`; its output artifacts as recorded."""
         where = f"{self.workflow.source}: {display}"
         kind = spec.kind_of(template, self.workflow.source)
@@ -114,20 +128,26 @@ class Engine:
             return self._pod(template, arguments, node_name, display, parent)
         node_id = self._node_id(node_name)
         inputs = spec.bind_inputs(template, arguments, where)
-        self._add_node(node_id, node_name, display, "Steps" if kind == "steps" else "DAG",
-                       template, parent)
-        scope = spec.Scope("steps" if kind == "steps" else "tasks", {},
-                           {str(a["name"]): a for a in inputs})
+        self._add_node(
+            node_id, node_name, display, "Steps" if kind == "steps" else "DAG", template, parent
+        )
+        scope = spec.Scope(
+            "steps" if kind == "steps" else "tasks", {}, {str(a["name"]): a for a in inputs}
+        )
         try:
             if kind == "steps":
                 for i, group in enumerate(spec.step_groups(template, self.workflow.source)):
-                    self._together(group, scope, node_id,
-                                   functools.partial(_step_name, node_name, i))
+                    self._together(
+                        group, scope, node_id, functools.partial(_step_name, node_name, i)
+                    )
             else:
                 for wave in spec.dag_waves(template, self.workflow.source):
-                    self._together(wave, scope, node_id,
-                                   lambda task: spec.task_node_name(node_name,
-                                                                    str(task["name"])))
+                    self._together(
+                        wave,
+                        scope,
+                        node_id,
+                        lambda task: spec.task_node_name(node_name, str(task["name"])),
+                    )
             outputs = spec.template_outputs(template, scope, where)
         except Exception:
             self._finish_node(node_id, "Failed", [])
@@ -135,8 +155,9 @@ class Engine:
         self._finish_node(node_id, "Succeeded", outputs)
         return outputs
 
-    def _together(self, steps: Sequence[Raw], scope: spec.Scope, parent: str,
-                  name_of: Callable[[Raw], str]) -> None:
+    def _together(
+        self, steps: Sequence[Raw], scope: spec.Scope, parent: str, name_of: Callable[[Raw], str]
+    ) -> None:
         """Steps (or tasks) that may run at once; all are resolved before any starts, so a
         bad reference fails before a pod runs."""
         jobs = []
@@ -160,29 +181,46 @@ class Engine:
                 raise outcome
             scope.outputs[name] = outcome
 
-    def _pod(self, template: Raw, arguments: Mapping[str, Raw], node_name: str,
-             display: str, parent: str | None) -> list[Raw]:
+    def _pod(
+        self,
+        template: Raw,
+        arguments: Mapping[str, Raw],
+        node_name: str,
+        display: str,
+        parent: str | None,
+    ) -> list[Raw]:
         wf = self.workflow
         where = f"{wf.source}: {display}"
         pod_name = spec.pod_name(wf.name, str(template["name"]), node_name)
         node_id = pod_name
-        variables = {"workflow.name": wf.name, "workflow.namespace": wf.namespace,
-                     "workflow.uid": self.run_record.uid, "pod.name": pod_name}
+        variables = {
+            "workflow.name": wf.name,
+            "workflow.namespace": wf.namespace,
+            "workflow.uid": self.run_record.uid,
+            "pod.name": pod_name,
+        }
         prefix = keys.expand(self.key_format, variables)
         inputs = spec.bind_inputs(template, arguments, where)
-        pod = Pod(workflow=wf.name, namespace=wf.namespace, workflow_uid=self.run_record.uid,
-                  node_id=node_id, node_name=node_name, display=display, pod_name=pod_name,
-                  template=spec.pod_template(template, inputs,
-                                             spec.archive_location(self.repository, prefix)),
-                  command=spec.leaf_command(template, wf.source),
-                  env=spec.leaf_env(template, wf.source),
-                  script=spec.leaf_script(template, wf.source),
-                  workdir=spec.leaf_workdir(template, wf.source))
+        pod = Pod(
+            workflow=wf.name,
+            namespace=wf.namespace,
+            workflow_uid=self.run_record.uid,
+            node_id=node_id,
+            node_name=node_name,
+            display=display,
+            pod_name=pod_name,
+            template=spec.pod_template(
+                template, inputs, spec.archive_location(self.repository, prefix)
+            ),
+            command=spec.leaf_command(template, wf.source),
+            env=spec.leaf_env(template, wf.source),
+            script=spec.leaf_script(template, wf.source),
+            workdir=spec.leaf_workdir(template, wf.source),
+        )
         self._add_node(node_id, node_name, display, "Pod", template, parent)
         result = self.runner.run(pod)
         self.run_record.results.append(result)
-        self._finish_node(node_id, "Failed" if result.failure else "Succeeded",
-                          result.outputs)
+        self._finish_node(node_id, "Failed" if result.failure else "Succeeded", result.outputs)
         self.on_pod(result)
         if result.failure:
             raise StepFailed(f"step {display} (pod {pod_name}) failed: {result.failure}")
@@ -193,11 +231,23 @@ class Engine:
         wf = self.workflow.name
         return wf if node_name == wf else f"{wf}-{spec.fnv32a(node_name)}"
 
-    def _add_node(self, node_id: str, node_name: str, display: str, kind: str,
-                  template: Raw, parent: str | None) -> None:
+    def _add_node(
+        self,
+        node_id: str,
+        node_name: str,
+        display: str,
+        kind: str,
+        template: Raw,
+        parent: str | None,
+    ) -> None:
         self.run_record.nodes[node_id] = {
-            "id": node_id, "name": node_name, "displayName": display, "type": kind,
-            "templateName": str(template.get("name")), "phase": "Running"}
+            "id": node_id,
+            "name": node_name,
+            "displayName": display,
+            "type": kind,
+            "templateName": str(template.get("name")),
+            "phase": "Running",
+        }
         if parent is not None:
             children = self.run_record.nodes[parent].setdefault("children", [])
             children.append(node_id)

@@ -50,17 +50,29 @@ def workflow_object(run: Run, *, started: datetime, finished: datetime) -> dict[
     """The Workflow as Argo leaves it when it has finished."""
     wf = run.workflow
     return {
-        "apiVersion": ARGO, "kind": "Workflow",
-        "metadata": {"name": wf.name, "namespace": NAMESPACE,
-                     "labels": {"workflows.argoproj.io/completed": "true",
-                                "workflows.argoproj.io/phase":
-                                    "Succeeded" if run.succeeded else "Failed"}},
+        "apiVersion": ARGO,
+        "kind": "Workflow",
+        "metadata": {
+            "name": wf.name,
+            "namespace": NAMESPACE,
+            "labels": {
+                "workflows.argoproj.io/completed": "true",
+                "workflows.argoproj.io/phase": "Succeeded" if run.succeeded else "Failed",
+            },
+        },
         "spec": dict(wf.raw.get("spec") or {}),
-        "status": {"phase": "Succeeded" if run.succeeded else "Failed",
-                   "startedAt": _stamp(started), "finishedAt": _stamp(finished),
-                   "nodes": run.nodes,
-                   "artifactRepositoryRef": {"configMap": "artifact-repositories",
-                                             "key": REPO_KEY, "namespace": NAMESPACE}}}
+        "status": {
+            "phase": "Succeeded" if run.succeeded else "Failed",
+            "startedAt": _stamp(started),
+            "finishedAt": _stamp(finished),
+            "nodes": run.nodes,
+            "artifactRepositoryRef": {
+                "configMap": "artifact-repositories",
+                "key": REPO_KEY,
+                "namespace": NAMESPACE,
+            },
+        },
+    }
 
 
 def list_workflow_objects(driver: Driver, runs: Sequence[Run]) -> list[ObjectInfo]:
@@ -76,39 +88,75 @@ def missing_modules() -> list[str]:
     return [name for name in ("kubernetes", "aiohttp") if importlib.util.find_spec(name) is None]
 
 
-def collect(runs: Sequence[Run], storage: DemoStorage, driver: Driver, *, folder: Path,
-            python: str, env: Mapping[str, str], started: datetime) -> GcOutcome:
+def collect(
+    runs: Sequence[Run],
+    storage: DemoStorage,
+    driver: Driver,
+    *,
+    folder: Path,
+    python: str,
+    env: Mapping[str, str],
+    started: datetime,
+) -> GcOutcome:
     try:
         # Imported here: aiohttp is only there when the server extra is installed.
         from argosy.testing.kube.api import KubeTestServer
     except ImportError as error:
-        raise InvalidSpec(f"the GC part of the demo needs {error.name}: pip install "
-                          "'argosy[demo,k8s,server]'") from None
+        raise InvalidSpec(
+            f"the GC part of the demo needs {error.name}: pip install 'argosy[demo,k8s,server]'"
+        ) from None
     with KubeTestServer(namespaces=(NAMESPACE, "argosy-system")) as server:
         kubeconfig = server.write_kubeconfig(folder / "kubeconfig", namespace=NAMESPACE)
         for obj in (storage.secret(), storage.configmap()):
-            server.create_object({**obj, "metadata": {**obj["metadata"],
-                                                      "namespace": NAMESPACE}})
-        server.create_object({"apiVersion": "argosy.io/v1alpha1", "kind": "ArtifactGCPolicy",
-                              "metadata": {"name": "default", "namespace": NAMESPACE},
-                              "spec": dict(POLICY_SPEC)}, plural="artifactgcpolicies")
+            server.create_object({**obj, "metadata": {**obj["metadata"], "namespace": NAMESPACE}})
+        server.create_object(
+            {
+                "apiVersion": "argosy.io/v1alpha1",
+                "kind": "ArtifactGCPolicy",
+                "metadata": {"name": "default", "namespace": NAMESPACE},
+                "spec": dict(POLICY_SPEC),
+            },
+            plural="artifactgcpolicies",
+        )
         finished = datetime.now(UTC)
         for run in runs:
-            server.create_object(workflow_object(run, started=started, finished=finished),
-                                 plural="workflows")
+            server.create_object(
+                workflow_object(run, started=started, finished=finished), plural="workflows"
+            )
         before = list_workflow_objects(driver, runs)
-        command = ["argosy", "gc", "--once", "--kubeconfig", str(kubeconfig),
-                   "--namespace", NAMESPACE]
-        done = subprocess.run([python, "-m", *command], capture_output=True, text=True,
-                              env=dict(env), timeout=120, stdin=subprocess.DEVNULL)
-        policy = server.get_object("argosy.io/v1alpha1", "artifactgcpolicies", "default",
-                                   NAMESPACE) or {}
+        command = [
+            "argosy",
+            "gc",
+            "--once",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--namespace",
+            NAMESPACE,
+        ]
+        done = subprocess.run(
+            [python, "-m", *command],
+            capture_output=True,
+            text=True,
+            env=dict(env),
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        policy = (
+            server.get_object("argosy.io/v1alpha1", "artifactgcpolicies", "default", NAMESPACE)
+            or {}
+        )
         records = {}
         for run in runs:
             obj = server.get_object(ARGO, "workflows", run.workflow.name, NAMESPACE) or {}
             annotations = (obj.get("metadata") or {}).get("annotations") or {}
             records[run.workflow.name] = str(annotations.get("argosy.io/artifact-gc", ""))
-        return GcOutcome(command=command, code=done.returncode,
-                         output=(done.stdout + done.stderr).strip(), before=before,
-                         after=list_workflow_objects(driver, runs), policy=policy,
-                         records=records, api=server.url)
+        return GcOutcome(
+            command=command,
+            code=done.returncode,
+            output=(done.stdout + done.stderr).strip(),
+            before=before,
+            after=list_workflow_objects(driver, runs),
+            policy=policy,
+            records=records,
+            api=server.url,
+        )

@@ -83,36 +83,59 @@ class ProcessRunner:
         template_file.write_text(json.dumps(pod.template, indent=2) + "\n")
         result = PodResult(pod, folder=str(folder))
         deadline = time.monotonic() + s.timeout
-        env = {**s.env, "ARGO_WORKFLOW_NAME": pod.workflow, "ARGO_POD_NAME": pod.pod_name,
-               "ARGO_NODE_ID": pod.node_id, "ARGO_WORKFLOW_NAMESPACE": pod.namespace,
-               "ARGO_WORKFLOW_UID": pod.workflow_uid}
-        sidecar = ["--template", str(template_file), "--var-dir", str(var_dir),
-                   "--root", str(sandbox_root), "--repository", str(s.repository),
-                   "--no-report"]
+        env = {
+            **s.env,
+            "ARGO_WORKFLOW_NAME": pod.workflow,
+            "ARGO_POD_NAME": pod.pod_name,
+            "ARGO_NODE_ID": pod.node_id,
+            "ARGO_WORKFLOW_NAMESPACE": pod.namespace,
+            "ARGO_WORKFLOW_UID": pod.workflow_uid,
+        }
+        sidecar = [
+            "--template",
+            str(template_file),
+            "--var-dir",
+            str(var_dir),
+            "--root",
+            str(sandbox_root),
+            "--repository",
+            str(s.repository),
+            "--no-report",
+        ]
         if (pod.template.get("inputs") or {}).get("artifacts"):
             started = time.monotonic()
-            code = self._finish(self._start("init", ["init", *sidecar], folder, env),
-                                deadline)
+            code = self._finish(self._start("init", ["init", *sidecar], folder, env), deadline)
             result.seconds["init"] = time.monotonic() - started
             result.inputs_report = _read_json(var_dir / "inputs.json")
             if code != 0:
                 result.failure = f"init exited {code}: {_last_line(folder / 'init.log')}"
                 return result
-        paths = [str(a["path"]) for side in ("inputs", "outputs")
-                 for a in (pod.template.get(side) or {}).get("artifacts") or []
-                 if a.get("path")]
+        paths = [
+            str(a["path"])
+            for side in ("inputs", "outputs")
+            for a in (pod.template.get(side) or {}).get("artifacts") or []
+            if a.get("path")
+        ]
         if pod.script is not None:
             script = placing.destination(SCRIPT_PATH, sandbox_root)
             script.parent.mkdir(parents=True, exist_ok=True)
             script.write_text(pod.script)
             paths.append(SCRIPT_PATH)
-        command = launcher(Sandbox(sandbox_root.resolve(), tops_of(paths)), pod.command,
-                           mode=s.sandbox_mode, workdir=pod.workdir, python=s.python)
+        command = launcher(
+            Sandbox(sandbox_root.resolve(), tops_of(paths)),
+            pod.command,
+            mode=s.sandbox_mode,
+            workdir=pod.workdir,
+            python=s.python,
+        )
         started = time.monotonic()
-        wait = self._start("wait", ["wait", *sidecar, "--timeout", f"{s.timeout:g}"], folder,
-                           env)
-        main = self._start("main", ["emissary", "--var-dir", str(var_dir), "--", *command],
-                           folder, {**env, **pod.env})
+        wait = self._start("wait", ["wait", *sidecar, "--timeout", f"{s.timeout:g}"], folder, env)
+        main = self._start(
+            "main",
+            ["emissary", "--var-dir", str(var_dir), "--", *command],
+            folder,
+            {**env, **pod.env},
+        )
         main_code = self._finish(main, deadline)
         result.seconds["main"] = time.monotonic() - started
         wait_started = time.monotonic()
@@ -123,16 +146,21 @@ class ProcessRunner:
         result.failure = _failure(main_code, wait_code, result, folder)
         return result
 
-    def _start(self, name: str, args: Sequence[str], folder: Path,
-               env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    def _start(
+        self, name: str, args: Sequence[str], folder: Path, env: Mapping[str, str]
+    ) -> subprocess.Popen[bytes]:
         log = open(folder / f"{name}.log", "wb")
         try:
             # A session of its own: on a timeout the whole pod (the sandboxed command
             # included) is killed by its process group, and nothing else.
-            return subprocess.Popen([self.settings.python, "-m", "argosy", *args],
-                                    stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, env=dict(env),
-                                    start_new_session=True)
+            return subprocess.Popen(
+                [self.settings.python, "-m", "argosy", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                start_new_session=True,
+            )
         finally:
             log.close()
 
@@ -149,8 +177,10 @@ class ProcessRunner:
             return 124  # as timeout(1) reports it
 
 
-def recorded_outputs(template: Mapping[str, Any], document: Mapping[str, Any] | None,
-                     ) -> list[Mapping[str, Any]]:
+def recorded_outputs(
+    template: Mapping[str, Any],
+    document: Mapping[str, Any] | None,
+) -> list[Mapping[str, Any]]:
     """The uploaded outputs as Argo records them in the node's status (what wait reports
     to a WorkflowTaskResult in a cluster), rebuilt from `outputs.json`."""
     if not document:
@@ -158,23 +188,31 @@ def recorded_outputs(template: Mapping[str, Any], document: Mapping[str, Any] | 
     results = []
     for entry in document.get("artifacts") or []:
         checksum = entry.get("checksum") or None
-        results.append(OutputResult(
-            name=str(entry.get("name")), status=str(entry.get("status")),
-            path=str(entry.get("path") or ""), reason=str(entry.get("reason") or ""),
-            url=str(entry.get("url") or ""), location=entry.get("location") or {},
-            size=int(entry.get("size") or 0),
-            checksum=f"{checksum['algorithm']}:{checksum['value']}" if checksum else None,
-            archive=str(entry.get("archive") or ""),
-            seconds=float(entry.get("seconds") or 0.0)))
-    return list(report.argo_artifacts(parse_template(template, source="template.json"),
-                                      results))
+        results.append(
+            OutputResult(
+                name=str(entry.get("name")),
+                status=str(entry.get("status")),
+                path=str(entry.get("path") or ""),
+                reason=str(entry.get("reason") or ""),
+                url=str(entry.get("url") or ""),
+                location=entry.get("location") or {},
+                size=int(entry.get("size") or 0),
+                checksum=f"{checksum['algorithm']}:{checksum['value']}" if checksum else None,
+                archive=str(entry.get("archive") or ""),
+                seconds=float(entry.get("seconds") or 0.0),
+            )
+        )
+    return list(report.argo_artifacts(parse_template(template, source="template.json"), results))
 
 
 def _failure(main_code: int, wait_code: int, result: PodResult, folder: Path) -> str | None:
     if main_code != 0:
         return f"main exited {main_code} (its log: {folder / 'var/ctr/main/combined'})"
-    failed = [a for a in (result.outputs_report or {}).get("artifacts") or []
-              if a.get("status") == "failed"]
+    failed = [
+        a
+        for a in (result.outputs_report or {}).get("artifacts") or []
+        if a.get("status") == "failed"
+    ]
     if failed:
         return "; ".join(f"output {a.get('name')}: {a.get('reason')}" for a in failed)
     if wait_code != 0:

@@ -50,16 +50,25 @@ def transfers(result: PodResult) -> Iterator[tuple[str, ...]]:
                 yield step, direction, name, f"{status}: {reason}".rstrip(": "), "", "", ""
                 continue
             n = float(entry.get("size") or 0)
-            yield (step, direction, name, str(entry.get("url") or ""), size(n),
-                   rate(n, float(entry.get("seconds") or 0.0)), checksum(entry))
+            yield (
+                step,
+                direction,
+                name,
+                str(entry.get("url") or ""),
+                size(n),
+                rate(n, float(entry.get("seconds") or 0.0)),
+                checksum(entry),
+            )
 
 
 def table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
     if not rows:
         return []
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
-            for row in rows]
+    return [
+        indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+        for row in rows
+    ]
 
 
 def pod_line(result: PodResult) -> str:

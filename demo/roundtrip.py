@@ -46,15 +46,15 @@ def _make_tree(root: Path) -> int:
         folder.mkdir(parents=True)
         for f in range(25):
             (folder / f"rows-{f:03d}.csv").write_text(
-                "".join(f"{d},{f},{i},{i * i % 97}\n" for i in range(200)))
+                "".join(f"{d},{f},{i},{i * i % 97}\n" for i in range(200))
+            )
             count += 1
     (root / "model.bin").write_bytes(os.urandom(12 * MiB))
     (root / "EMPTY").write_bytes(b"")
     return count + 2
 
 
-def run(args: argparse.Namespace, env: Mapping[str, str], *,
-        settings: TransferSettings) -> int:
+def run(args: argparse.Namespace, env: Mapping[str, str], *, settings: TransferSettings) -> int:
     """The round trip, then the workflows (`workflows.run`); exit 0 when all held."""
     import logging
 
@@ -66,8 +66,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str], *,
         try:
             Path(args.workdir).mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise LocalIOError(f"cannot create the work folder {args.workdir}: "
-                               f"{error.strerror}") from None
+            raise LocalIOError(
+                f"cannot create the work folder {args.workdir}: {error.strerror}"
+            ) from None
     if getattr(args, "workflows_only", False):
         return workflow_demo.run(args, env)
 
@@ -78,14 +79,23 @@ def run(args: argparse.Namespace, env: Mapping[str, str], *,
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
-        driver = S3Driver(S3Settings(endpoint=f"http://127.0.0.1:{port}", region="us-east-1",
-                                     access_key="demo", secret_key="demo-secret",
-                                     addressing_style="path"), "argosy-demo")
+        driver = S3Driver(
+            S3Settings(
+                endpoint=f"http://127.0.0.1:{port}",
+                region="us-east-1",
+                access_key="demo",
+                secret_key="demo-secret",
+                addressing_style="path",
+            ),
+            "argosy-demo",
+        )
         driver.create_bucket()
         with tempfile.TemporaryDirectory(dir=args.workdir, prefix="argosy-demo-") as tmp:
             work = Path(tmp)
-            print(f"argosy demo: in-process S3 (moto) at http://127.0.0.1:{port}, "
-                  f"bucket argosy-demo, work folder {work}")
+            print(
+                f"argosy demo: in-process S3 (moto) at http://127.0.0.1:{port}, "
+                f"bucket argosy-demo, work folder {work}"
+            )
             source = work / "input.bin"
             with open(source, "wb") as handle:
                 for _ in range(size_mib):
@@ -101,12 +111,20 @@ def run(args: argparse.Namespace, env: Mapping[str, str], *,
             t_down = time.monotonic() - t0
             same = filecmp.cmp(source, back, shallow=False)
             rows = [
-                ("file upload", f"{up.size / MiB:.0f} MiB", f"{up.parts} parts",
-                 f"{up.size / MiB / t_up:.0f} MiB/s",
-                 up.record.checksum if up.record else up.note),
-                ("file download", f"{down.size / MiB:.0f} MiB", "",
-                 f"{down.size / MiB / t_down:.0f} MiB/s",
-                 ("verified " if down.verified else "UNVERIFIED ") + down.checksum),
+                (
+                    "file upload",
+                    f"{up.size / MiB:.0f} MiB",
+                    f"{up.parts} parts",
+                    f"{up.size / MiB / t_up:.0f} MiB/s",
+                    up.record.checksum if up.record else up.note,
+                ),
+                (
+                    "file download",
+                    f"{down.size / MiB:.0f} MiB",
+                    "",
+                    f"{down.size / MiB / t_down:.0f} MiB/s",
+                    ("verified " if down.verified else "UNVERIFIED ") + down.checksum,
+                ),
             ]
 
             folder = work / "folder"
@@ -121,22 +139,41 @@ def run(args: argparse.Namespace, env: Mapping[str, str], *,
             compare = filecmp.dircmp(folder, restored)
             tree_same = _identical(compare)
             rows += [
-                ("folder upload", f"{tup.bytes / MiB:.1f} MiB", f"{tup.files} files",
-                 f"{tup.files / t_tup:.0f} files/s", f"{tup.verified} recorded"),
-                ("folder download", f"{tdown.bytes / MiB:.1f} MiB", f"{tdown.files} files",
-                 f"{tdown.files / t_tdown:.0f} files/s", f"{tdown.verified} verified"),
+                (
+                    "folder upload",
+                    f"{tup.bytes / MiB:.1f} MiB",
+                    f"{tup.files} files",
+                    f"{tup.files / t_tup:.0f} files/s",
+                    f"{tup.verified} recorded",
+                ),
+                (
+                    "folder download",
+                    f"{tdown.bytes / MiB:.1f} MiB",
+                    f"{tdown.files} files",
+                    f"{tdown.files / t_tdown:.0f} files/s",
+                    f"{tdown.verified} verified",
+                ),
             ]
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         for row in rows:
             print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)))
-        print(f"  local file checksum, computed independently: {local_crc} "
-              f"({'matches' if local_crc == down.checksum else 'DIFFERS'}); "
-              f"bytes identical: {same}")
+        print(
+            f"  local file checksum, computed independently: {local_crc} "
+            f"({'matches' if local_crc == down.checksum else 'DIFFERS'}); "
+            f"bytes identical: {same}"
+        )
         print(f"  folder: {files} files written, restored tree identical: {tree_same}")
-        print("  (moto keeps objects in memory and copies the whole object for every ranged "
-              "GET: its MiB/s are no benchmark; see bench/ for Ceph RGW figures)")
-        ok = same and tree_same and down.verified and local_crc == down.checksum \
+        print(
+            "  (moto keeps objects in memory and copies the whole object for every ranged "
+            "GET: its MiB/s are no benchmark; see bench/ for Ceph RGW figures)"
+        )
+        ok = (
+            same
+            and tree_same
+            and down.verified
+            and local_crc == down.checksum
             and tdown.verified == files
+        )
         if not ok or getattr(args, "no_workflows", False):
             return 0 if ok else 1
     finally:
@@ -147,6 +184,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str], *,
 def _identical(compare: filecmp.dircmp[str]) -> bool:
     if compare.left_only or compare.right_only or compare.diff_files or compare.funny_files:
         return False
-    _, mismatch, errors = filecmp.cmpfiles(compare.left, compare.right, compare.common_files,
-                                           shallow=False)
+    _, mismatch, errors = filecmp.cmpfiles(
+        compare.left, compare.right, compare.common_files, shallow=False
+    )
     return not mismatch and not errors and all(_identical(s) for s in compare.subdirs.values())

@@ -37,8 +37,9 @@ CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000  # <sched.h>
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000  # <sys/mount.h>
 MODES = ("auto", "namespace", "rewrite")
 # Folders the command itself runs from: a bind over them would hide the shell.
-SYSTEM_TOPS = frozenset({"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc",
-                         "dev", "proc", "sys", "boot"})
+SYSTEM_TOPS = frozenset(
+    {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "dev", "proc", "sys", "boot"}
+)
 VIEW = ".argosy-root"  # under ROOT: where the step's view of / is assembled
 ALWAYS = ("tmp",)  # a step's scratch space is never the host's, artifacts or not
 EXEC_FAILED = 127  # as a shell reports a command it cannot run
@@ -66,8 +67,10 @@ def tops_of(paths: Iterable[str]) -> tuple[str, ...]:
         path = PurePosixPath(text)
         if not path.is_absolute() or len(path.parts) < 3:
             # "/x" alone would need "/" itself bound; a relative path has no top.
-            raise InvalidSpec(f"artifact path {text!r} must be absolute and below a "
-                              "top-level folder (like /tmp/x) to be sandboxed")
+            raise InvalidSpec(
+                f"artifact path {text!r} must be absolute and below a "
+                "top-level folder (like /tmp/x) to be sandboxed"
+            )
         found[path.parts[1]] = None
     tops = tuple(found)
     for top in tops:
@@ -80,8 +83,14 @@ def check_top(top: str) -> None:
         raise InvalidSpec(f"cannot sandbox /{top}: it is not a folder a step may own")
 
 
-def launcher(sandbox: Sandbox, command: Sequence[str], *, mode: str | None = None,
-             workdir: str | None = None, python: str = sys.executable) -> list[str]:
+def launcher(
+    sandbox: Sandbox,
+    command: Sequence[str],
+    *,
+    mode: str | None = None,
+    workdir: str | None = None,
+    python: str = sys.executable,
+) -> list[str]:
     """The argv that runs `command` inside `sandbox`, for the emissary to start."""
     argv = [python, "-m", "argosy.demo.sandbox", "--root", str(sandbox.root)]
     for top in sandbox.tops:
@@ -93,16 +102,16 @@ def launcher(sandbox: Sandbox, command: Sequence[str], *, mode: str | None = Non
     return [*argv, "--", *command]
 
 
-def rewrite_args(command: Sequence[str], sandbox: Sandbox,
-                 tops: Iterable[str] | None = None) -> list[str]:
+def rewrite_args(
+    command: Sequence[str], sandbox: Sandbox, tops: Iterable[str] | None = None
+) -> list[str]:
     """Each `/<top>` that starts a path in an argument replaced by `root/<top>`.
 
     Only whole segments: `/tmpfoo` and `/var/tmp/x` stay as they are."""
     chosen = tuple(sandbox.tops if tops is None else tops)
     if not chosen:
         return list(command)
-    pattern = re.compile(r"(?<![\w./-])/(" + "|".join(map(re.escape, chosen))
-                         + r")(?![\w.-])")
+    pattern = re.compile(r"(?<![\w./-])/(" + "|".join(map(re.escape, chosen)) + r")(?![\w.-])")
     return [pattern.sub(lambda m: str(sandbox.source(m.group(1))), arg) for arg in command]
 
 
@@ -111,8 +120,13 @@ def rewrite_args(command: Sequence[str], sandbox: Sandbox,
 def _libc() -> ctypes.CDLL:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.unshare.argtypes = [ctypes.c_int]
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                           ctypes.c_ulong, ctypes.c_void_p]
+    libc.mount.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_ulong,
+        ctypes.c_void_p,
+    ]
     return libc
 
 
@@ -127,8 +141,9 @@ def _write(path: str, text: str) -> None:
         with open(path, "w") as handle:
             handle.write(text)
     except OSError as error:
-        raise SandboxUnavailable(error.errno or errno.EPERM,
-                                 f"write {path}: {error.strerror}") from None
+        raise SandboxUnavailable(
+            error.errno or errno.EPERM, f"write {path}: {error.strerror}"
+        ) from None
 
 
 def enter_namespace(sandbox: Sandbox) -> None:
@@ -154,8 +169,7 @@ def enter_namespace(sandbox: Sandbox) -> None:
     _write("/proc/self/uid_map", f"{uid} {uid} 1")
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-    _check(libc.mount(b"tmpfs", os.fsencode(view), b"tmpfs", 0, b"mode=0755"),
-           f"tmpfs on {view}")
+    _check(libc.mount(b"tmpfs", os.fsencode(view), b"tmpfs", 0, b"mode=0755"), f"tmpfs on {view}")
     for entry in sorted(os.scandir("/"), key=lambda e: e.name):
         if entry.name not in sandbox.tops:
             _host_entry(libc, entry, view / entry.name)
@@ -165,8 +179,9 @@ def enter_namespace(sandbox: Sandbox) -> None:
     try:
         os.chroot(view)
     except OSError as error:
-        raise SandboxUnavailable(error.errno or errno.EPERM,
-                                 f"chroot {view}: {error.strerror}") from None
+        raise SandboxUnavailable(
+            error.errno or errno.EPERM, f"chroot {view}: {error.strerror}"
+        ) from None
 
 
 def _host_entry(libc: ctypes.CDLL, entry: os.DirEntry[str], target: Path) -> None:
@@ -183,8 +198,10 @@ def _host_entry(libc: ctypes.CDLL, entry: os.DirEntry[str], target: Path) -> Non
 
 
 def _bind(libc: ctypes.CDLL, source: Path, target: Path, flags: int) -> None:
-    _check(libc.mount(os.fsencode(source), os.fsencode(target), None, MS_BIND | flags, None),
-           f"bind {source} on {target}")
+    _check(
+        libc.mount(os.fsencode(source), os.fsencode(target), None, MS_BIND | flags, None),
+        f"bind {source} on {target}",
+    )
 
 
 def probe(sandbox: Sandbox) -> SandboxUnavailable | None:
@@ -229,9 +246,14 @@ class Prepared:
     note: str | None = None  # said once on stderr
 
 
-def prepare(sandbox: Sandbox, command: Sequence[str], *, mode: str = "auto",
-            workdir: str | None = None,
-            try_namespace: Callable[[Sandbox], SandboxUnavailable | None] = probe) -> Prepared:
+def prepare(
+    sandbox: Sandbox,
+    command: Sequence[str],
+    *,
+    mode: str = "auto",
+    workdir: str | None = None,
+    try_namespace: Callable[[Sandbox], SandboxUnavailable | None] = probe,
+) -> Prepared:
     if not command:
         raise InvalidSpec("argosy sandbox: no command to run")
     if mode not in MODES:
@@ -251,10 +273,15 @@ def prepare(sandbox: Sandbox, command: Sequence[str], *, mode: str = "auto",
         if mode == "namespace":
             raise failure
     targets = ", ".join(f"/{t}/ -> {sandbox.source(t)}/" for t in sandbox.tops)
-    reason = "rewrite mode, as asked" if failure is None else \
-        f"user namespaces are not available here ({failure.strerror})"
-    note = (f"argosy sandbox: {reason}; rewriting paths in the command's arguments instead "
-            f"({targets}); paths the command builds at run time are not redirected")
+    reason = (
+        "rewrite mode, as asked"
+        if failure is None
+        else f"user namespaces are not available here ({failure.strerror})"
+    )
+    note = (
+        f"argosy sandbox: {reason}; rewriting paths in the command's arguments instead "
+        f"({targets}); paths the command builds at run time are not redirected"
+    )
     where = rewrite_args([workdir], sandbox)[0] if workdir else str(sandbox.root)
     return Prepared(rewrite_args(command, sandbox), where, False, note)
 
@@ -263,35 +290,52 @@ def _exec(argv: list[str], workdir: str) -> int:
     try:
         os.chdir(workdir)
     except OSError as error:
-        print(f"argosy sandbox: cannot work in {workdir}: {error.strerror or error}",
-              file=sys.stderr, flush=True)
+        print(
+            f"argosy sandbox: cannot work in {workdir}: {error.strerror or error}",
+            file=sys.stderr,
+            flush=True,
+        )
         return 126
     try:
         os.execvp(argv[0], argv)
     except OSError as error:
-        print(f"argosy sandbox: cannot run {argv[0]}: {error.strerror or error}",
-              file=sys.stderr, flush=True)
+        print(
+            f"argosy sandbox: cannot run {argv[0]}: {error.strerror or error}",
+            file=sys.stderr,
+            flush=True,
+        )
         return 126 if not isinstance(error, FileNotFoundError) else EXEC_FAILED
     return EXEC_FAILED  # pragma: no cover - execvp does not return
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    parser = argparse.ArgumentParser(prog="python -m argosy.demo.sandbox",
-                                     description="Run a command with ROOT/<top> as /<top>.")
+    parser = argparse.ArgumentParser(
+        prog="python -m argosy.demo.sandbox", description="Run a command with ROOT/<top> as /<top>."
+    )
     parser.add_argument("--root", required=True, type=Path)
-    parser.add_argument("--bind", action="append", default=[], metavar="TOP",
-                        help="a top-level folder to take from ROOT (tmp is always bound)")
-    parser.add_argument("--mode", choices=MODES,
-                        help="default: ARGOSY_SANDBOX, else auto (namespace, else rewrite)")
+    parser.add_argument(
+        "--bind",
+        action="append",
+        default=[],
+        metavar="TOP",
+        help="a top-level folder to take from ROOT (tmp is always bound)",
+    )
+    parser.add_argument(
+        "--mode", choices=MODES, help="default: ARGOSY_SANDBOX, else auto (namespace, else rewrite)"
+    )
     parser.add_argument("--workdir", help="the command's working folder (default /)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     sandbox = Sandbox(args.root.resolve(), tuple(dict.fromkeys([*ALWAYS, *args.bind])))
     try:
-        prepared = prepare(sandbox, command, mode=args.mode or env.get("ARGOSY_SANDBOX")
-                           or "auto", workdir=args.workdir)
+        prepared = prepare(
+            sandbox,
+            command,
+            mode=args.mode or env.get("ARGOSY_SANDBOX") or "auto",
+            workdir=args.workdir,
+        )
         if prepared.namespace:
             enter_namespace(sandbox)
     except (InvalidSpec, OSError) as error:

@@ -23,16 +23,17 @@ import yaml
 from argosy.artifacts.errors import InvalidSpec
 
 Raw = Mapping[str, Any]
-_REFERENCE = re.compile(r"^\{\{\s*(steps|tasks)\.([^.\s{}]+)\.outputs\.artifacts\.([^.\s{}]+)"
-                        r"\s*\}\}$")
+_REFERENCE = re.compile(
+    r"^\{\{\s*(steps|tasks)\.([^.\s{}]+)\.outputs\.artifacts\.([^.\s{}]+)"
+    r"\s*\}\}$"
+)
 _INPUT = re.compile(r"^\{\{\s*inputs\.artifacts\.([^.\s{}]+)\s*\}\}$")
 _DEPENDS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z]+)?")
 LEAF_KINDS = ("container", "script")
 # Fields of a step or task the engine honours; any other is refused, not ignored, so
 # the demo never runs a workflow differently from how Argo would.
 STEP_FIELDS = frozenset({"name", "template", "arguments", "dependencies", "depends"})
-LOCATION_KINDS = ("s3", "oss", "local", "http", "raw", "gcs", "azure", "git", "artifactory",
-                  "hdfs")
+LOCATION_KINDS = ("s3", "oss", "local", "http", "raw", "gcs", "azure", "git", "artifactory", "hdfs")
 CARRIED = frozenset({*LOCATION_KINDS, "archive", "subPath"})  # argument -> pod input
 
 
@@ -48,19 +49,22 @@ class Workflow:
     def template(self, name: str, where: str) -> Raw:
         found = self.templates.get(name)
         if found is None:
-            raise InvalidSpec(f"{self.source}: {where} names template {name!r}, which the "
-                              f"workflow does not have")
+            raise InvalidSpec(
+                f"{self.source}: {where} names template {name!r}, which the workflow does not have"
+            )
         return found
 
 
-def generated_name(prefix: str, *, alphabet: str = string.ascii_lowercase + string.digits,
-                   length: int = 5) -> str:
+def generated_name(
+    prefix: str, *, alphabet: str = string.ascii_lowercase + string.digits, length: int = 5
+) -> str:
     """Argo's `generateName`: the prefix and five random lowercase letters or digits."""
     return prefix + "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def parse_workflow(text: str, *, source: str, name: str | None = None,
-                   namespace: str = "argo") -> Workflow:
+def parse_workflow(
+    text: str, *, source: str, name: str | None = None, namespace: str = "argo"
+) -> Workflow:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -85,19 +89,24 @@ def parse_workflow(text: str, *, source: str, name: str | None = None,
         templates[str(template["name"])] = template
     entrypoint = str(spec.get("entrypoint") or "")
     if entrypoint not in templates:
-        raise InvalidSpec(f"{source}: spec.entrypoint {entrypoint!r} is not one of its "
-                          f"templates ({', '.join(templates) or 'none'})")
-    return Workflow(name, str(meta.get("namespace") or namespace), entrypoint, templates,
-                    source, doc)
+        raise InvalidSpec(
+            f"{source}: spec.entrypoint {entrypoint!r} is not one of its "
+            f"templates ({', '.join(templates) or 'none'})"
+        )
+    return Workflow(
+        name, str(meta.get("namespace") or namespace), entrypoint, templates, source, doc
+    )
 
 
 def kind_of(template: Raw, source: str) -> str:
     kinds = [k for k in ("steps", "dag", *LEAF_KINDS) if template.get(k) is not None]
     if len(kinds) != 1:
         found = ", ".join(k for k in template if k not in ("name", "inputs", "outputs"))
-        raise InvalidSpec(f"{source}: template {template.get('name')!r} must have exactly one "
-                          f"of steps, dag, container, script (the demo engine runs no "
-                          f"other kind; found: {found or 'none'})")
+        raise InvalidSpec(
+            f"{source}: template {template.get('name')!r} must have exactly one "
+            f"of steps, dag, container, script (the demo engine runs no "
+            f"other kind; found: {found or 'none'})"
+        )
     return kinds[0]
 
 
@@ -106,8 +115,9 @@ def check_step(step: Any, where: str) -> Raw:
         raise InvalidSpec(f"{where} needs a name and a template")
     unknown = sorted(set(step) - STEP_FIELDS)
     if unknown:
-        raise InvalidSpec(f"{where} ({step['name']}): {', '.join(unknown)} not supported by "
-                          "the demo engine")
+        raise InvalidSpec(
+            f"{where} ({step['name']}): {', '.join(unknown)} not supported by the demo engine"
+        )
     return step
 
 
@@ -122,8 +132,12 @@ def step_groups(template: Raw, source: str) -> list[list[Raw]]:
             group = [group]  # a lone step where a group belongs: Argo accepts it too
         if not isinstance(group, list):
             raise InvalidSpec(f"{source}: {template.get('name')}.steps[{i}] must be a list")
-        found.append([check_step(s, f"{source}: {template.get('name')}.steps[{i}][{j}]")
-                      for j, s in enumerate(group)])
+        found.append(
+            [
+                check_step(s, f"{source}: {template.get('name')}.steps[{i}][{j}]")
+                for j, s in enumerate(group)
+            ]
+        )
     return found
 
 
@@ -155,8 +169,9 @@ def dag_waves(template: Raw, source: str) -> list[list[Raw]]:
     for name, deps in needs.items():
         for dep in deps:
             if dep not in tasks:
-                raise InvalidSpec(f"{source}: task {name!r} depends on {dep!r}, which is not "
-                                  "a task of this dag")
+                raise InvalidSpec(
+                    f"{source}: task {name!r} depends on {dep!r}, which is not a task of this dag"
+                )
     waves: list[list[Raw]] = []
     done: set[str] = set()
     while len(done) < len(tasks):
@@ -181,7 +196,7 @@ def pod_name(workflow: str, template: str, node_name: str) -> str:
     the whole stays a valid name (Argo cuts at 63 characters less the hash)."""
     if workflow == node_name:
         return workflow
-    prefix = f"{workflow}-{template}"[:(63 - 11)].rstrip("-")
+    prefix = f"{workflow}-{template}"[: (63 - 11)].rstrip("-")
     return f"{prefix}-{fnv32a(node_name)}"
 
 
@@ -201,9 +216,11 @@ def parse_reference(text: str, where: str) -> tuple[str, str, str]:
     match = _INPUT.match(text.strip())
     if match:
         return "inputs", "", match.group(1)
-    raise InvalidSpec(f"{where}: cannot resolve from {text!r} (the demo engine knows "
-                      "{{steps.X.outputs.artifacts.Y}}, {{tasks.X.outputs.artifacts.Y}} "
-                      "and {{inputs.artifacts.Y}})")
+    raise InvalidSpec(
+        f"{where}: cannot resolve from {text!r} (the demo engine knows "
+        "{{steps.X.outputs.artifacts.Y}}, {{tasks.X.outputs.artifacts.Y}} "
+        "and {{inputs.artifacts.Y}})"
+    )
 
 
 @dataclass
@@ -219,21 +236,26 @@ class Scope:
         kind, producer, name = parse_reference(text, where)
         if kind == "inputs":
             if name not in self.inputs:
-                raise InvalidSpec(f"{where}: {text} names input {name!r}, which this template "
-                                  "was not given")
+                raise InvalidSpec(
+                    f"{where}: {text} names input {name!r}, which this template was not given"
+                )
             return self.inputs[name]
         if kind != self.kind:
-            raise InvalidSpec(f"{where}: {text} refers to {kind} inside a "
-                              f"{'dag' if self.kind == 'tasks' else 'steps'} template")
+            raise InvalidSpec(
+                f"{where}: {text} refers to {kind} inside a "
+                f"{'dag' if self.kind == 'tasks' else 'steps'} template"
+            )
         if producer not in self.outputs:
-            raise InvalidSpec(f"{where}: {text}: {producer!r} has not run before this "
-                              "step (or does not exist)")
+            raise InvalidSpec(
+                f"{where}: {text}: {producer!r} has not run before this step (or does not exist)"
+            )
         for artifact in self.outputs[producer]:
             if artifact.get("name") == name:
                 return artifact
         have = ", ".join(str(a.get("name")) for a in self.outputs[producer]) or "none"
-        raise InvalidSpec(f"{where}: {text}: {producer} has no output artifact {name!r} "
-                          f"(it has: {have})")
+        raise InvalidSpec(
+            f"{where}: {text}: {producer} has no output artifact {name!r} (it has: {have})"
+        )
 
 
 def resolve_arguments(step: Raw, scope: Scope, where: str) -> dict[str, Raw]:
@@ -245,8 +267,11 @@ def resolve_arguments(step: Raw, scope: Scope, where: str) -> dict[str, Raw]:
             raise InvalidSpec(f"{where}.arguments.artifacts[{i}] needs a name")
         name = str(argument["name"])
         if argument.get("from"):
-            found = dict(copy.deepcopy(scope.lookup(str(argument["from"]),
-                                                    f"{where}.arguments.artifacts[{i}]")))
+            found = dict(
+                copy.deepcopy(
+                    scope.lookup(str(argument["from"]), f"{where}.arguments.artifacts[{i}]")
+                )
+            )
             found["name"] = name
             resolved[name] = found
         else:
@@ -265,8 +290,9 @@ def bind_inputs(template: Raw, arguments: Mapping[str, Raw], where: str) -> list
         argument = arguments.get(name)
         merged: dict[str, Any] = dict(copy.deepcopy(declared))
         if argument is not None:
-            merged.update(copy.deepcopy({k: v for k, v in argument.items()
-                                         if k in CARRIED and v is not None}))
+            merged.update(
+                copy.deepcopy({k: v for k, v in argument.items() if k in CARRIED and v is not None})
+            )
         elif not _has_source(declared) and not declared.get("optional"):
             raise InvalidSpec(f"{where}: input artifact {name!r} was given no argument")
         bound.append(merged)
@@ -282,8 +308,11 @@ def template_outputs(template: Raw, scope: Scope, where: str) -> list[Raw]:
     found: list[Raw] = []
     for i, declared in enumerate((template.get("outputs") or {}).get("artifacts") or []):
         if isinstance(declared, Mapping) and declared.get("from"):
-            artifact = dict(copy.deepcopy(scope.lookup(str(declared["from"]),
-                                                       f"{where}.outputs.artifacts[{i}]")))
+            artifact = dict(
+                copy.deepcopy(
+                    scope.lookup(str(declared["from"]), f"{where}.outputs.artifacts[{i}]")
+                )
+            )
             artifact["name"] = declared.get("name", artifact.get("name"))
             found.append(artifact)
     return found
@@ -295,8 +324,9 @@ SCRIPT_PATH = "/argo/staging/script"  # where Argo's executor puts a script's so
 def _main(template: Raw, source: str) -> Mapping[str, Any]:
     main = template.get("container") or template.get("script")
     if not isinstance(main, Mapping):
-        raise InvalidSpec(f"{source}: template {template.get('name')!r}: container or script "
-                          "must be a mapping")
+        raise InvalidSpec(
+            f"{source}: template {template.get('name')!r}: container or script must be a mapping"
+        )
     return main
 
 
@@ -309,8 +339,10 @@ def leaf_command(template: Raw, source: str) -> list[str]:
         command.append(SCRIPT_PATH)
     command += list(main.get("args") or [])
     if not command or not all(isinstance(a, str | int | float) for a in command):
-        raise InvalidSpec(f"{source}: template {template.get('name')!r} needs a command "
-                          "(the demo engine runs no image entrypoints)")
+        raise InvalidSpec(
+            f"{source}: template {template.get('name')!r} needs a command "
+            "(the demo engine runs no image entrypoints)"
+        )
     return [str(a) for a in command]
 
 
@@ -356,8 +388,9 @@ def archive_location(entry: Raw, key: str) -> dict[str, Any]:
     return location
 
 
-def pod_template(template: Raw, inputs: list[dict[str, Any]],
-                 location: Mapping[str, Any]) -> dict[str, Any]:
+def pod_template(
+    template: Raw, inputs: list[dict[str, Any]], location: Mapping[str, Any]
+) -> dict[str, Any]:
     """The template as the controller hands it to the pod (Argo's ARGO_TEMPLATE): inputs
     bound to their sources, and an archiveLocation unless the template has its own."""
     resolved = dict(copy.deepcopy(template))

@@ -51,14 +51,24 @@ class DemoStorage:
         return f"{self.kind}://{self.bucket}/"
 
     def configmap(self) -> dict[str, Any]:
-        return {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": "artifact-repositories",
-                             "annotations": {DEFAULT_REPOSITORY_ANNOTATION: REPO_KEY}},
-                "data": {REPO_KEY: yaml.safe_dump(dict(self.entry), sort_keys=False)}}
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": "artifact-repositories",
+                "annotations": {DEFAULT_REPOSITORY_ANNOTATION: REPO_KEY},
+            },
+            "data": {REPO_KEY: yaml.safe_dump(dict(self.entry), sort_keys=False)},
+        }
 
     def secret(self) -> dict[str, Any]:
-        return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SECRET},
-                "type": "Opaque", "stringData": dict(self.secrets)}
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": SECRET},
+            "type": "Opaque",
+            "stringData": dict(self.secrets),
+        }
 
     def write(self, folder: Path) -> tuple[Path, Path]:
         """REPO.yaml and the secrets folder, under `folder`."""
@@ -75,14 +85,18 @@ class DemoStorage:
 
     def driver(self, secrets_dir: Path) -> Driver:
         """A driver for the bucket, opened from the entry as the sidecar opens it."""
-        entry = repo.parse_entry(dict(self.entry), secrets=FileSecrets(secrets_dir),
-                                 source="the demo's repository")
+        entry = repo.parse_entry(
+            dict(self.entry), secrets=FileSecrets(secrets_dir), source="the demo's repository"
+        )
         return repo.repository_driver(entry, default_local_root=str(secrets_dir))
 
 
 def _refs(*keys: str) -> dict[str, Any]:
-    names = {"access": "accessKeySecret", "secret": "secretKeySecret",
-             "token": "sessionTokenSecret"}
+    names = {
+        "access": "accessKeySecret",
+        "secret": "secretKeySecret",
+        "token": "sessionTokenSecret",
+    }
     return {names[k]: {"name": SECRET, "key": k} for k in keys}
 
 
@@ -94,9 +108,16 @@ def _host(endpoint: str) -> tuple[str, bool]:
     return rest.rstrip("/"), scheme == "http"
 
 
-def s3_storage(endpoint: str, bucket: str, *, access: str | None, secret: str | None,
-               token: str | None = None, region: str | None = None,
-               embedded: bool = False) -> DemoStorage:
+def s3_storage(
+    endpoint: str,
+    bucket: str,
+    *,
+    access: str | None,
+    secret: str | None,
+    token: str | None = None,
+    region: str | None = None,
+    embedded: bool = False,
+) -> DemoStorage:
     host, insecure = _host(endpoint)
     config: dict[str, Any] = {"endpoint": host, "bucket": bucket, "insecure": insecure}
     if region:
@@ -109,27 +130,44 @@ def s3_storage(endpoint: str, bucket: str, *, access: str | None, secret: str | 
         config.update(_refs(*values))
     else:
         config["useSDKCreds"] = True  # the AWS default chain: profile, IRSA, instance role
-    return DemoStorage("s3", bucket, endpoint,
-                       {"archiveLogs": True, "s3": config, "keyFormat": KEY_FORMAT},
-                       values, embedded)
+    return DemoStorage(
+        "s3",
+        bucket,
+        endpoint,
+        {"archiveLogs": True, "s3": config, "keyFormat": KEY_FORMAT},
+        values,
+        embedded,
+    )
 
 
-def oss_storage(endpoint: str, bucket: str, *, access: str | None, secret: str | None,
-                ) -> DemoStorage:
+def oss_storage(
+    endpoint: str,
+    bucket: str,
+    *,
+    access: str | None,
+    secret: str | None,
+) -> DemoStorage:
     if not (access and secret):
         raise InvalidSpec("OSS needs OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET")
     config = {"endpoint": endpoint, "bucket": bucket, **_refs("access", "secret")}
-    return DemoStorage("oss", bucket, endpoint,
-                       {"archiveLogs": True, "oss": config, "keyFormat": KEY_FORMAT},
-                       {"access": access, "secret": secret})
+    return DemoStorage(
+        "oss",
+        bucket,
+        endpoint,
+        {"archiveLogs": True, "oss": config, "keyFormat": KEY_FORMAT},
+        {"access": access, "secret": secret},
+    )
 
 
-_CREDENTIALS = {"s3": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-                "oss": "OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET"}
+_CREDENTIALS = {
+    "s3": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+    "oss": "OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET",
+}
 
 
-def remote_storage(*, endpoint: str | None, bucket: str | None, region: str | None,
-                   env: Mapping[str, str]) -> DemoStorage | None:
+def remote_storage(
+    *, endpoint: str | None, bucket: str | None, region: str | None, env: Mapping[str, str]
+) -> DemoStorage | None:
     """The storage the flags and environment name, or None for the embedded default."""
     kind = "s3"
     if bucket and "://" in bucket:
@@ -148,19 +186,29 @@ def remote_storage(*, endpoint: str | None, bucket: str | None, region: str | No
     if endpoint:  # refused before the demo writes it into its repository file or prints it
         check_endpoint(endpoint, credentials=_CREDENTIALS[kind])
     if not bucket:
-        raise InvalidSpec(f"--endpoint {endpoint}: give the bucket to use with --bucket NAME "
-                          "(the demo writes under <workflow>/ and its GC deletes that again)")
+        raise InvalidSpec(
+            f"--endpoint {endpoint}: give the bucket to use with --bucket NAME "
+            "(the demo writes under <workflow>/ and its GC deletes that again)"
+        )
     if kind == "oss":
         if not endpoint:
             raise InvalidSpec("--bucket oss://...: give --endpoint or OSS_ENDPOINT")
-        return oss_storage(endpoint, bucket, access=env.get("OSS_ACCESS_KEY_ID"),
-                           secret=env.get("OSS_ACCESS_KEY_SECRET"))
+        return oss_storage(
+            endpoint,
+            bucket,
+            access=env.get("OSS_ACCESS_KEY_ID"),
+            secret=env.get("OSS_ACCESS_KEY_SECRET"),
+        )
     if not endpoint:
         endpoint = f"https://s3.{region or env.get('AWS_REGION') or 'us-east-1'}.amazonaws.com"
-    return s3_storage(endpoint, bucket, access=env.get("AWS_ACCESS_KEY_ID"),
-                      secret=env.get("AWS_SECRET_ACCESS_KEY"),
-                      token=env.get("AWS_SESSION_TOKEN"),
-                      region=region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+    return s3_storage(
+        endpoint,
+        bucket,
+        access=env.get("AWS_ACCESS_KEY_ID"),
+        secret=env.get("AWS_SECRET_ACCESS_KEY"),
+        token=env.get("AWS_SESSION_TOKEN"),
+        region=region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+    )
 
 
 def _free_port() -> int:
@@ -175,8 +223,10 @@ def embedded_s3(bucket: str = DEMO_BUCKET) -> Iterator[DemoStorage]:
     try:
         from moto.server import ThreadedMotoServer
     except ImportError:
-        raise InvalidSpec("the embedded S3 server needs moto: pip install 'argosy[demo]' "
-                          "(or give --endpoint and --bucket)") from None
+        raise InvalidSpec(
+            "the embedded S3 server needs moto: pip install 'argosy[demo]' "
+            "(or give --endpoint and --bucket)"
+        ) from None
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -185,10 +235,23 @@ def embedded_s3(bucket: str = DEMO_BUCKET) -> Iterator[DemoStorage]:
         from argosy.artifacts.drivers.s3 import S3Driver, S3Settings
 
         endpoint = f"http://127.0.0.1:{port}"
-        S3Driver(S3Settings(endpoint=endpoint, region="us-east-1", access_key=MOTO_ACCESS,
-                            secret_key=MOTO_SECRET, addressing_style="path"),
-                 bucket).create_bucket()
-        yield s3_storage(endpoint, bucket, access=MOTO_ACCESS, secret=MOTO_SECRET,
-                         region="us-east-1", embedded=True)
+        S3Driver(
+            S3Settings(
+                endpoint=endpoint,
+                region="us-east-1",
+                access_key=MOTO_ACCESS,
+                secret_key=MOTO_SECRET,
+                addressing_style="path",
+            ),
+            bucket,
+        ).create_bucket()
+        yield s3_storage(
+            endpoint,
+            bucket,
+            access=MOTO_ACCESS,
+            secret=MOTO_SECRET,
+            region="us-east-1",
+            embedded=True,
+        )
     finally:
         server.stop()

@@ -46,8 +46,10 @@ def workflow_files(given: list[str]) -> list[Path]:
     if given:
         return [Path(p) for p in given]
     if not EXAMPLES.is_dir():
-        raise InvalidSpec(f"no examples folder at {EXAMPLES} (this is not a source checkout): "
-                          "give the workflows to run with --workflow FILE")
+        raise InvalidSpec(
+            f"no examples folder at {EXAMPLES} (this is not a source checkout): "
+            "give the workflows to run with --workflow FILE"
+        )
     return [EXAMPLES / name for name in DEFAULT_WORKFLOWS]
 
 
@@ -80,8 +82,7 @@ def _workdir(given: str | None, keep: bool) -> Iterator[Path]:
 
 @contextmanager
 def _storage(args: argparse.Namespace, env: Mapping[str, str]) -> Iterator[DemoStorage]:
-    remote = remote_storage(endpoint=args.endpoint, bucket=args.bucket,
-                            region=args.region, env=env)
+    remote = remote_storage(endpoint=args.endpoint, bucket=args.bucket, region=args.region, env=env)
     if remote is not None:
         yield remote
         return
@@ -89,28 +90,36 @@ def _storage(args: argparse.Namespace, env: Mapping[str, str]) -> Iterator[DemoS
         yield storage
 
 
-def pod_env(env: Mapping[str, str], *, secrets_dir: Path, workdir: Path,
-            storage: DemoStorage) -> dict[str, str]:
+def pod_env(
+    env: Mapping[str, str], *, secrets_dir: Path, workdir: Path, storage: DemoStorage
+) -> dict[str, str]:
     kept = {k: v for k, v in env.items() if not k.startswith(_DROPPED) and k != "KUBECONFIG"}
     if not storage.embedded:
         # A real endpoint may rely on the AWS default chain (profile, IRSA): keep it.
         kept.update({k: v for k, v in env.items() if k.startswith(("AWS_", "OSS_"))})
-    return {**kept, "ARGOSY_SECRETS_DIR": str(secrets_dir),
-            "ARGOSY_CHECKPOINT_DIR": str(workdir / "checkpoints"),
-            "ARGOSY_LOCAL_ROOT": str(workdir / "local")}
+    return {
+        **kept,
+        "ARGOSY_SECRETS_DIR": str(secrets_dir),
+        "ARGOSY_CHECKPOINT_DIR": str(workdir / "checkpoints"),
+        "ARGOSY_LOCAL_ROOT": str(workdir / "local"),
+    }
 
 
 def sandbox_kind(mode: str, workdir: Path) -> str:
     """Which way the sandbox will go here, found by asking it once."""
     probe = Sandbox(workdir / "sandbox-probe")
-    done = subprocess.run(launcher(probe, ["true"], mode=mode), capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        launcher(probe, ["true"], mode=mode), capture_output=True, text=True, timeout=60
+    )
     shutil.rmtree(probe.root, ignore_errors=True)
     if done.returncode != 0:
         raise InvalidSpec(f"the step sandbox does not work here: {done.stderr.strip()}")
     if "rewriting" in done.stderr:
-        return "arguments rewritten (" + done.stderr.split(";", 1)[0].removeprefix(
-            "argosy sandbox: ") + ")"
+        return (
+            "arguments rewritten ("
+            + done.stderr.split(";", 1)[0].removeprefix("argosy sandbox: ")
+            + ")"
+        )
     return "private user+mount namespaces (W/sandbox/tmp is the step's /tmp)"
 
 
@@ -123,8 +132,13 @@ def run_workflow(workflow: Workflow, storage: DemoStorage, settings: PodSettings
             for line in show.table(list(show.transfers(result)), indent="    "):
                 print(line, flush=True)
 
-    engine = Engine(workflow, ProcessRunner(settings), repository=storage.entry,
-                    key_format=KEY_FORMAT, on_pod=finished)
+    engine = Engine(
+        workflow,
+        ProcessRunner(settings),
+        repository=storage.entry,
+        key_format=KEY_FORMAT,
+        on_pod=finished,
+    )
     try:
         return engine.run()
     except StepFailed as error:
@@ -137,18 +151,23 @@ def print_gc(outcome: GcOutcome, url: str) -> None:
     conditions = (outcome.policy.get("status") or {}).get("conditions") or []
     accepted = "; ".join(str(c.get("message")) for c in conditions) or "no status yet"
     print(f"  ArtifactGCPolicy {NAMESPACE}/default: spec {spec}  ({accepted})")
-    print("  precedence: an artifact's artifactGC.strategy, else the workflow's "
-          "spec.artifactGC.strategy, else this policy, else Never")
+    print(
+        "  precedence: an artifact's artifactGC.strategy, else the workflow's "
+        "spec.artifactGC.strategy, else this policy, else Never"
+    )
     total = sum(o.size for o in outcome.before)
     print(f"  before: {len(outcome.before)} object(s), {show.size(total)}")
-    for line in show.table([(url + obj.key, show.size(obj.size)) for obj in outcome.before],
-                           indent="    "):
+    for line in show.table(
+        [(url + obj.key, show.size(obj.size)) for obj in outcome.before], indent="    "
+    ):
         print(line)
     print(f"  $ {' '.join(outcome.command)}")
     for line in outcome.output.splitlines():
         print(f"    {line}")
-    print(f"  after: {len(outcome.after)} object(s)"
-          + ("; every artifact the workflows wrote is gone" if not outcome.after else ""))
+    print(
+        f"  after: {len(outcome.after)} object(s)"
+        + ("; every artifact the workflows wrote is gone" if not outcome.after else "")
+    )
     for obj in outcome.after:
         print(f"    left: {url}{obj.key}")
 
@@ -161,39 +180,58 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     with _workdir(args.workdir, args.keep) as workdir, _storage(args, env) as storage:
         repository, secrets_dir = storage.write(workdir / "repository")
         driver = storage.driver(secrets_dir)
-        pod_environment = pod_env(env, secrets_dir=secrets_dir, workdir=workdir,
-                                  storage=storage)
+        pod_environment = pod_env(env, secrets_dir=secrets_dir, workdir=workdir, storage=storage)
         where = "embedded S3 (moto, in this process)" if storage.embedded else storage.endpoint
         kept = "" if args.workdir or args.keep else " (removed at the end; --keep keeps it)"
-        print(f"argosy demo: workflows on this machine; artifacts in {storage.url} "
-              f"({where}); repository {repository}; work folder {workdir}{kept}")
+        print(
+            f"argosy demo: workflows on this machine; artifacts in {storage.url} "
+            f"({where}); repository {repository}; work folder {workdir}{kept}"
+        )
         print(f"  step sandbox: {sandbox_kind(mode, workdir)}")
         runs = []
         for workflow in workflows:
             print(f"workflow {workflow.name} ({workflow.source})", flush=True)
             t0 = time.monotonic()
-            settings = PodSettings(workdir=workdir / workflow.name, repository=repository,
-                                   env=pod_environment, sandbox_mode=mode,
-                                   timeout=args.step_timeout,
-                                   python=sys.executable)
+            settings = PodSettings(
+                workdir=workdir / workflow.name,
+                repository=repository,
+                env=pod_environment,
+                sandbox_mode=mode,
+                timeout=args.step_timeout,
+                python=sys.executable,
+            )
             run_record = run_workflow(workflow, storage, settings)
             runs.append(run_record)
             state = "Succeeded" if run_record.succeeded else "Failed"
-            print(f"  {state} in {time.monotonic() - t0:.1f} s; pods' folders under "
-                  f"{settings.workdir}", flush=True)
+            print(
+                f"  {state} in {time.monotonic() - t0:.1f} s; pods' folders under "
+                f"{settings.workdir}",
+                flush=True,
+            )
         ok = all(r.succeeded for r in runs)
         if args.no_gc:
             return 0 if ok else 1
         missing = missing_modules()
         if missing:
-            print(f"artifact GC: skipped, it needs {' and '.join(missing)}: "
-                  "pip install 'argosy[demo,k8s,server]'")
+            print(
+                f"artifact GC: skipped, it needs {' and '.join(missing)}: "
+                "pip install 'argosy[demo,k8s,server]'"
+            )
             return 0 if ok else 1
-        print("artifact GC: the finished Workflows, their repository and the namespace's "
-              "policy in a Kubernetes test API, then one pass of the controller", flush=True)
-        outcome = collect(runs, storage, driver, folder=workdir, python=sys.executable,
-                          env=pod_environment, started=started)
+        print(
+            "artifact GC: the finished Workflows, their repository and the namespace's "
+            "policy in a Kubernetes test API, then one pass of the controller",
+            flush=True,
+        )
+        outcome = collect(
+            runs,
+            storage,
+            driver,
+            folder=workdir,
+            python=sys.executable,
+            env=pod_environment,
+            started=started,
+        )
         print(f"  Kubernetes test API at {outcome.api}, namespace {NAMESPACE}")
         print_gc(outcome, storage.url)
-        return 0 if ok and outcome.code == 0 and not outcome.after and outcome.before \
-            else 1
+        return 0 if ok and outcome.code == 0 and not outcome.after and outcome.before else 1

@@ -67,38 +67,69 @@ class PassSummary:
 
 
 class Controller:
-    def __init__(self, kube: Kube, settings: GcSettings, *,
-                 clock: Callable[[], datetime] = utc_now, sink: PlanSink | None = None,
-                 metrics: Metrics | None = None,
-                 decorate_driver: Callable[[Driver], Driver] = lambda driver: driver,
-                 monotonic: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        settings: GcSettings,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        sink: PlanSink | None = None,
+        metrics: Metrics | None = None,
+        decorate_driver: Callable[[Driver], Driver] = lambda driver: driver,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
         self.kube, self.settings, self.clock = kube, settings, clock
         self.metrics = metrics or Metrics()
         self.monotonic = monotonic
         self.rng = rng or random.Random()
         write = not settings.dry_run
-        self.events = EventRecorder(kube, clock=clock, interval=settings.event_interval,
-                                    write=write)
+        self.events = EventRecorder(
+            kube, clock=clock, interval=settings.event_interval, write=write
+        )
         self.reader = ClusterReader(kube, ttl=settings.lookup_ttl, monotonic=monotonic)
-        self.policies = PolicyBook(kube, clock=clock, ttl=settings.lookup_ttl, write=write,
-                                   events=self.events, monotonic=monotonic)
-        self.elector = LeaderElector(kube, settings.lease, clock=clock) \
-            if settings.lease is not None and write else None
-        self.fence: Callable[[], bool] = self.elector.is_leader if self.elector \
-            else (lambda: True)
+        self.policies = PolicyBook(
+            kube,
+            clock=clock,
+            ttl=settings.lookup_ttl,
+            write=write,
+            events=self.events,
+            monotonic=monotonic,
+        )
+        self.elector = (
+            LeaderElector(kube, settings.lease, clock=clock)
+            if settings.lease is not None and write
+            else None
+        )
+        self.fence: Callable[[], bool] = self.elector.is_leader if self.elector else (lambda: True)
         self.deleter = Deleter(settings.delete, fence=self.fence)
-        self.drivers = DriverFactory(self.reader.secret, settings.storage,
-                                     decorate=decorate_driver)
-        self.reconciler = Reconciler(kube=kube, reader=self.reader, policies=self.policies,
-                                     drivers=self.drivers, deleter=self.deleter,
-                                     events=self.events, metrics=self.metrics,
-                                     settings=settings, clock=clock, fence=self.fence,
-                                     sink=sink)
+        self.drivers = DriverFactory(self.reader.secret, settings.storage, decorate=decorate_driver)
+        self.reconciler = Reconciler(
+            kube=kube,
+            reader=self.reader,
+            policies=self.policies,
+            drivers=self.drivers,
+            deleter=self.deleter,
+            events=self.events,
+            metrics=self.metrics,
+            settings=settings,
+            clock=clock,
+            fence=self.fence,
+            sink=sink,
+        )
         self.queue = FairQueue(settings.queue_capacity, monotonic)
         scopes: list[str | None] = list(settings.namespaces) or [None]
-        self.informers = [Informer(kube, ns, on_change=self._changed, settings=settings.watch,
-                                   metrics=self.metrics, rng=self.rng) for ns in scopes]
+        self.informers = [
+            Informer(
+                kube,
+                ns,
+                on_change=self._changed,
+                settings=settings.watch,
+                metrics=self.metrics,
+                rng=self.rng,
+            )
+            for ns in scopes
+        ]
         self._gone: dict[Key, Workflow] = {}
         self._lock = threading.Lock()
         self._summary = PassSummary()
@@ -130,8 +161,10 @@ class Controller:
 
     # -- workers -------------------------------------------------------------------------
     def _backoff(self, attempts: int) -> float:
-        window = min(self.settings.failure_backoff_cap,
-                     self.settings.failure_backoff * 2 ** max(0, attempts - 1))
+        window = min(
+            self.settings.failure_backoff_cap,
+            self.settings.failure_backoff * 2 ** max(0, attempts - 1),
+        )
         return self.rng.uniform(window / 2, window)
 
     def _schedule(self, key: Key, result: ReconcileResult, once: bool) -> None:
@@ -164,8 +197,9 @@ class Controller:
         try:
             if self.elector is not None and not self.elector.is_leader():
                 if not once:
-                    self.queue.add_after(key, self.settings.lease.retry_period
-                                         if self.settings.lease else 1.0)
+                    self.queue.add_after(
+                        key, self.settings.lease.retry_period if self.settings.lease else 1.0
+                    )
                 return
             wf = self._lookup(key)
             if wf is None:
@@ -202,9 +236,12 @@ class Controller:
             self._work_one(key, once)
 
     def _run_workers(self, stop: threading.Event, once: bool) -> list[threading.Thread]:
-        threads = [threading.Thread(target=self._worker, args=(stop, once), daemon=True,
-                                    name=f"argosy-gc-worker-{i}")
-                   for i in range(max(1, self.settings.workers))]
+        threads = [
+            threading.Thread(
+                target=self._worker, args=(stop, once), daemon=True, name=f"argosy-gc-worker-{i}"
+            )
+            for i in range(max(1, self.settings.workers))
+        ]
         for thread in threads:
             thread.start()
         return threads
@@ -219,9 +256,10 @@ class Controller:
         while not self.elector.try_acquire_or_renew():
             if self.monotonic() >= end:
                 why = self.elector.last_error
-                raise NotLeader(f"could not take the Lease {lease.namespace}/{lease.name}: "
-                                + (why if why else "it is held by another replica; not "
-                                   "running beside it"))
+                raise NotLeader(
+                    f"could not take the Lease {lease.namespace}/{lease.name}: "
+                    + (why if why else "it is held by another replica; not running beside it")
+                )
             wait(min(1.0, lease.retry_period))
 
     def run_once(self, *, lease_timeout: float = 0.0, sweeps: bool = True) -> PassSummary:
@@ -255,12 +293,22 @@ class Controller:
     def run(self, stop: threading.Event) -> None:
         threads: list[threading.Thread] = []
         if self.elector is not None:
-            threads.append(threading.Thread(target=self.elector.run, args=(stop,),
-                                            name="argosy-gc-lease", daemon=True))
-        threads += [threading.Thread(target=i.run, args=(stop,), daemon=True,
-                                     name=f"argosy-gc-watch-{i.scope}") for i in self.informers]
-        threads.append(threading.Thread(target=self._resync_loop, args=(stop,), daemon=True,
-                                        name="argosy-gc-resync"))
+            threads.append(
+                threading.Thread(
+                    target=self.elector.run, args=(stop,), name="argosy-gc-lease", daemon=True
+                )
+            )
+        threads += [
+            threading.Thread(
+                target=i.run, args=(stop,), daemon=True, name=f"argosy-gc-watch-{i.scope}"
+            )
+            for i in self.informers
+        ]
+        threads.append(
+            threading.Thread(
+                target=self._resync_loop, args=(stop,), daemon=True, name="argosy-gc-resync"
+            )
+        )
         for thread in threads:
             thread.start()
         workers = self._run_workers(stop, once=False)
@@ -284,9 +332,11 @@ class Controller:
                     self.queue.add(key)
             self.check_policies()
             interval = self.settings.sweep_interval
-            if interval > 0 and (self._last_sweep is None or
-                                 self.monotonic() - self._last_sweep >= interval) \
-                    and self.fence():
+            if (
+                interval > 0
+                and (self._last_sweep is None or self.monotonic() - self._last_sweep >= interval)
+                and self.fence()
+            ):
                 self._last_sweep = self.monotonic()
                 self.sweep()
 
@@ -342,8 +392,9 @@ class Controller:
                 reports.append(self._sweep_one(namespace, name, data.get(name), policy.sweeps))
         return reports
 
-    def _sweep_one(self, namespace: str, name: str, raw: str | None,
-                   sweeps: SweepPolicy) -> SweepReport:
+    def _sweep_one(
+        self, namespace: str, name: str, raw: str | None, sweeps: SweepPolicy
+    ) -> SweepReport:
         where = f"{namespace}/{DEFAULT_CONFIGMAP}[{name}]"
         try:
             entry = yaml.safe_load(raw) if raw else None
@@ -351,22 +402,31 @@ class Controller:
             entry = None
         target = repository_target(name, entry) if isinstance(entry, dict) else None
         if target is None:
-            return SweepReport(where, errors=[f"{where}: no s3/oss/local repository with a "
-                                              "bucket"])
+            return SweepReport(where, errors=[f"{where}: no s3/oss/local repository with a bucket"])
         try:
             driver = self.drivers.open(target, namespace)
         except Exception as error:  # noqa: BLE001
             return SweepReport(where, errors=[f"{where}: {error}"])
         try:
-            report = run_sweeps(driver, target, namespace=namespace,
-                                uploads_after=sweeps.incomplete_uploads_after,
-                                orphans_after=sweeps.orphans_after,
-                                live_uids=lambda: self._live_uids(namespace), now=self.clock(),
-                                dry_run=self.settings.dry_run, fence=self.fence)
+            report = run_sweeps(
+                driver,
+                target,
+                namespace=namespace,
+                uploads_after=sweeps.incomplete_uploads_after,
+                orphans_after=sweeps.orphans_after,
+                live_uids=lambda: self._live_uids(namespace),
+                now=self.clock(),
+                dry_run=self.settings.dry_run,
+                fence=self.fence,
+            )
         except KubeError as error:
             return SweepReport(where, errors=[f"{where}: listing workflows failed: {error}"])
-        log.info("swept %s: %d upload(s) aborted, %d orphan(s) deleted", report.repository,
-                 report.uploads_aborted, report.orphans_deleted)
+        log.info(
+            "swept %s: %d upload(s) aborted, %d orphan(s) deleted",
+            report.repository,
+            report.uploads_aborted,
+            report.orphans_deleted,
+        )
         return report
 
     def close(self) -> None:

@@ -41,8 +41,9 @@ class LeadershipLost(ArtifactError):
     """This controller no longer holds the Lease: it must stop deleting at once."""
 
     def __init__(self) -> None:
-        super().__init__("this controller lost its leadership Lease; stopped deleting",
-                         code="LeadershipLost")
+        super().__init__(
+            "this controller lost its leadership Lease; stopped deleting", code="LeadershipLost"
+        )
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,7 @@ class DeleteSettings:
     lanes_per_bucket: int = 4
     pool_size: int = 16
     artifact_concurrency: int = 8
-    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3, base=0.2,
-                                                                    cap=2.0))
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3, base=0.2, cap=2.0))
 
 
 @dataclass
@@ -95,16 +95,22 @@ def _failure_error(failure: DeleteFailure, url: str, count: int) -> ArtifactErro
 
 
 class Deleter:
-    def __init__(self, settings: DeleteSettings | None = None, *,
-                 retrier: Retrier | None = None,
-                 fence: Callable[[], bool] = lambda: True) -> None:
+    def __init__(
+        self,
+        settings: DeleteSettings | None = None,
+        *,
+        retrier: Retrier | None = None,
+        fence: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.settings = settings or DeleteSettings()
         self.retrier = retrier or Retrier(self.settings.retry)
         self.fence = fence
-        self._pool = ThreadPoolExecutor(self.settings.pool_size,
-                                        thread_name_prefix="argosy-gc-delete")
-        self._artifacts = ThreadPoolExecutor(self.settings.artifact_concurrency,
-                                             thread_name_prefix="argosy-gc-artifact")
+        self._pool = ThreadPoolExecutor(
+            self.settings.pool_size, thread_name_prefix="argosy-gc-delete"
+        )
+        self._artifacts = ThreadPoolExecutor(
+            self.settings.artifact_concurrency, thread_name_prefix="argosy-gc-artifact"
+        )
         self._lock = threading.Lock()
         self._inflight: dict[str, threading.BoundedSemaphore] = {}
         self._lanes: dict[str, int] = {}
@@ -141,19 +147,21 @@ class Deleter:
             sem = self._inflight.get(bucket_id)
             if sem is None:
                 sem = self._inflight[bucket_id] = threading.BoundedSemaphore(
-                    self.settings.bucket_concurrency)
+                    self.settings.bucket_concurrency
+                )
             return sem
 
-    def _batch(self, driver: Driver, batch: list[tuple[str, int]]) -> tuple[int, int, list[
-            DeleteFailure]]:
+    def _batch(
+        self, driver: Driver, batch: list[tuple[str, int]]
+    ) -> tuple[int, int, list[DeleteFailure]]:
         sizes = dict(batch)
         keys = list(sizes)
-        failures = self.retrier.call(lambda: driver.delete(keys),
-                                     what=f"delete {len(keys)} keys")
+        failures = self.retrier.call(lambda: driver.delete(keys), what=f"delete {len(keys)} keys")
         retry = [f.key for f in failures if f.code in _TRANSIENT_CODES]
         if retry:  # keys the server could not delete this time get one more go
-            failures = [f for f in failures if f.code not in _TRANSIENT_CODES] + \
-                self.retrier.call(lambda: driver.delete(retry), what="delete again")
+            failures = [f for f in failures if f.code not in _TRANSIENT_CODES] + self.retrier.call(
+                lambda: driver.delete(retry), what="delete again"
+            )
         failed = {f.key for f in failures}
         deleted = [k for k in keys if k not in failed]
         return len(deleted), sum(sizes[k] for k in deleted), failures
@@ -207,8 +215,7 @@ class Deleter:
                 outcome.error = outcome.error or error
                 outcome.remaining = None
         if failures:
-            outcome.error = outcome.error or _failure_error(failures[0], target.url,
-                                                            len(failures))
+            outcome.error = outcome.error or _failure_error(failures[0], target.url, len(failures))
             if outcome.remaining is not None:
                 outcome.remaining += len(failures)
         return outcome

@@ -12,7 +12,13 @@ import re
 from datetime import timedelta
 
 _UNITS: dict[str, float] = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
     "d": 86400.0,
 }
 _TERM = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
@@ -26,7 +32,7 @@ class DurationError(ValueError):
 def parse_duration(text: object) -> timedelta:
     """`"1h30m"` -> 1.5 hours; raises DurationError for anything else, negatives included."""
     if not isinstance(text, str):
-        raise DurationError(f"a duration must be a string such as \"720h\", not {text!r}")
+        raise DurationError(f'a duration must be a string such as "720h", not {text!r}')
     value = text.strip()
     if value.startswith("-"):
         raise DurationError(f"a duration cannot be negative: {text!r}")
@@ -41,8 +47,7 @@ def parse_duration(text: object) -> timedelta:
         seconds += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if not value or pos != len(value):
-        raise DurationError(f"not a duration: {text!r} (write e.g. \"720h\", \"30d\", "
-                            "\"1h30m\")")
+        raise DurationError(f'not a duration: {text!r} (write e.g. "720h", "30d", "1h30m")')
     return timedelta(seconds=seconds)
 
 

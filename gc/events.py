@@ -28,29 +28,41 @@ MAX_MESSAGE = 1024  # the API server caps messages; a leak list must stay readab
 
 
 def workflow_ref(namespace: str, name: str, uid: str) -> dict[str, Any]:
-    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "namespace": namespace,
-            "name": name, "uid": uid}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "namespace": namespace,
+        "name": name,
+        "uid": uid,
+    }
 
 
 class EventRecorder:
-    def __init__(self, kube: Kube | None, *, clock: Callable[[], datetime],
-                 interval: timedelta = timedelta(minutes=10), write: bool = True,
-                 instance: str | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube | None,
+        *,
+        clock: Callable[[], datetime],
+        interval: timedelta = timedelta(minutes=10),
+        write: bool = True,
+        instance: str | None = None,
+    ) -> None:
         self.kube, self.clock, self.interval, self.write = kube, clock, interval, write
         self.instance = instance or socket.gethostname()
         self._last: dict[tuple[str, str], datetime] = {}
         self._lock = threading.Lock()
 
-    def warn(self, namespace: str, involved: Mapping[str, Any], reason: str,
-             message: str) -> bool:
+    def warn(self, namespace: str, involved: Mapping[str, Any], reason: str, message: str) -> bool:
         return self._emit("Warning", namespace, involved, reason, message)
 
-    def normal(self, namespace: str, involved: Mapping[str, Any], reason: str,
-               message: str) -> bool:
+    def normal(
+        self, namespace: str, involved: Mapping[str, Any], reason: str, message: str
+    ) -> bool:
         return self._emit("Normal", namespace, involved, reason, message)
 
-    def _emit(self, kind: str, namespace: str, involved: Mapping[str, Any], reason: str,
-              message: str) -> bool:
+    def _emit(
+        self, kind: str, namespace: str, involved: Mapping[str, Any], reason: str, message: str
+    ) -> bool:
         now = self.clock()
         who = str(involved.get("uid") or f"{namespace}/{involved.get('name')}")
         with self._lock:
@@ -62,27 +74,46 @@ class EventRecorder:
                 for key in sorted(self._last, key=self._last.__getitem__)[:5000]:
                     del self._last[key]
         text = message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
-        log.log(logging.WARNING if kind == "Warning" else logging.INFO, "%s %s/%s: %s", reason,
-                namespace, involved.get("name"), text)
+        log.log(
+            logging.WARNING if kind == "Warning" else logging.INFO,
+            "%s %s/%s: %s",
+            reason,
+            namespace,
+            involved.get("name"),
+            text,
+        )
         if not self.write or self.kube is None:
             return False
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
-            "apiVersion": "v1", "kind": "Event",
+            "apiVersion": "v1",
+            "kind": "Event",
             # named as client-go names events (object name + a nanosecond stamp), not by
             # generateName: unique without a server round-trip, and fakes handle it too
-            "metadata": {"name": f"{involved.get('name')}.{time.time_ns():x}",
-                         "namespace": namespace},
+            "metadata": {
+                "name": f"{involved.get('name')}.{time.time_ns():x}",
+                "namespace": namespace,
+            },
             "involvedObject": {k: v for k, v in involved.items() if v is not None},
-            "reason": reason, "message": text, "type": kind,
-            "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
-            "reportingInstance": self.instance, "firstTimestamp": stamp,
-            "lastTimestamp": stamp, "count": 1,
+            "reason": reason,
+            "message": text,
+            "type": kind,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": self.instance,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
         }
         try:
             self.kube.create(EVENTS, namespace, event)
             return True
         except Exception as error:  # noqa: BLE001 - an event is never worth failing for
-            log.warning("could not record event %s on %s/%s: %s", reason, namespace,
-                        involved.get("name"), error)
+            log.warning(
+                "could not record event %s on %s/%s: %s",
+                reason,
+                namespace,
+                involved.get("name"),
+                error,
+            )
             return False

@@ -13,16 +13,24 @@ from argosy.gc.metrics import Metrics
 
 
 class HealthServer:
-    def __init__(self, metrics: Metrics, *, alive: Callable[[], bool],
-                 ready: Callable[[], bool], host: str = "0.0.0.0", port: int = 0) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        alive: Callable[[], bool],
+        ready: Callable[[], bool],
+        host: str = "0.0.0.0",
+        port: int = 0,
+    ) -> None:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
-                    self._send(200, owner.metrics.render(),
-                               "text/plain; version=0.0.4; charset=utf-8")
+                    self._send(
+                        200, owner.metrics.render(), "text/plain; version=0.0.4; charset=utf-8"
+                    )
                 elif path in ("/healthz", "/livez"):
                     ok = owner.alive()
                     self._send(200 if ok else 503, "ok\n" if ok else "workers stalled\n")
@@ -46,8 +54,9 @@ class HealthServer:
         self.metrics, self.alive, self.ready = metrics, alive, ready
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="argosy-gc-health", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="argosy-gc-health", daemon=True
+        )
 
     @property
     def port(self) -> int:

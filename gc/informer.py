@@ -29,9 +29,16 @@ OnChange = Callable[[Workflow], None]
 
 
 class Informer:
-    def __init__(self, kube: Kube, namespace: str | None, *, on_change: OnChange,
-                 settings: WatchSettings, metrics: Metrics | None = None,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str | None,
+        *,
+        on_change: OnChange,
+        settings: WatchSettings,
+        metrics: Metrics | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.kube, self.namespace, self.on_change = kube, namespace, on_change
         self.settings, self.metrics = settings, metrics or Metrics()
         self.rng = rng or random.Random()
@@ -61,8 +68,9 @@ class Informer:
         """Replace the cache with a fresh list; report additions, changes and vanishings."""
         seen: set[Key] = set()
         version = ""
-        for items, rv in self.kube.list_pages(WORKFLOWS, self.namespace,
-                                              limit=self.settings.page_size):
+        for items, rv in self.kube.list_pages(
+            WORKFLOWS, self.namespace, limit=self.settings.page_size
+        ):
             version = version or rv
             for item in items:
                 wf = parse_workflow(item)
@@ -83,7 +91,7 @@ class Informer:
             self.on_change(wf)
 
     def _backoff(self, failures: int) -> float:
-        window = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** failures)
+        window = min(self.settings.backoff_cap, self.settings.backoff_base * 2**failures)
         return self.rng.uniform(0, window)
 
     def run(self, stop: threading.Event) -> None:
@@ -94,8 +102,9 @@ class Informer:
                 if not version:
                     version = self.relist()
                     self.resource_version = version
-                stream = self.kube.watch(WORKFLOWS, self.namespace, version,
-                                                   timeout_seconds=self.settings.watch_timeout)
+                stream = self.kube.watch(
+                    WORKFLOWS, self.namespace, version, timeout_seconds=self.settings.watch_timeout
+                )
                 self._stream = stream
                 if stop.is_set():
                     stream.close()
@@ -118,15 +127,17 @@ class Informer:
                     if stop.is_set():
                         break
             except KubeGone:
-                log.info("watch of %s: resourceVersion %s expired; listing again", self.scope,
-                         version)
+                log.info(
+                    "watch of %s: resourceVersion %s expired; listing again", self.scope, version
+                )
                 self.metrics.inc("argosy_gc_watch_restarts_total", reason="gone")
                 version = ""
             except KubeError as error:
                 failures += 1
                 delay = self._backoff(failures)
-                log.warning("watch of %s failed (%s); reconnecting in %.1fs", self.scope, error,
-                            delay)
+                log.warning(
+                    "watch of %s failed (%s); reconnecting in %.1fs", self.scope, error, delay
+                )
                 self.metrics.inc("argosy_gc_watch_restarts_total", reason="error")
                 stop.wait(delay)
             finally:

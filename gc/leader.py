@@ -36,9 +36,14 @@ def default_identity() -> str:
 
 
 class LeaderElector:
-    def __init__(self, kube: Kube, settings: LeaseSettings, *,
-                 clock: Callable[[], datetime],
-                 on_change: Callable[[bool], None] = lambda leading: None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        settings: LeaseSettings,
+        *,
+        clock: Callable[[], datetime],
+        on_change: Callable[[bool], None] = lambda leading: None,
+    ) -> None:
         self.kube, self.settings, self.clock = kube, settings, clock
         self.identity = settings.identity or default_identity()
         self.on_change = on_change
@@ -54,7 +59,8 @@ class LeaderElector:
             if not self._leading or self._renewed_at is None:
                 return False
             fresh = self.clock() - self._renewed_at < timedelta(
-                seconds=self.settings.renew_deadline)
+                seconds=self.settings.renew_deadline
+            )
         if not fresh:
             self._set_leading(False)
         return fresh
@@ -66,16 +72,23 @@ class LeaderElector:
             if not leading:
                 self._renewed_at = None
         if changed:
-            log.info("%s %s the Lease %s/%s", self.identity,
-                     "holds" if leading else "no longer holds", self.settings.namespace,
-                     self.settings.name)
+            log.info(
+                "%s %s the Lease %s/%s",
+                self.identity,
+                "holds" if leading else "no longer holds",
+                self.settings.namespace,
+                self.settings.name,
+            )
             self.on_change(leading)
 
     def _spec(self, now: datetime, acquired: Any, transitions: int) -> dict[str, Any]:
-        return {"holderIdentity": self.identity,
-                "leaseDurationSeconds": max(1, round(self.settings.lease_duration)),
-                "acquireTime": acquired or _micro(now), "renewTime": _micro(now),
-                "leaseTransitions": transitions}
+        return {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": max(1, round(self.settings.lease_duration)),
+            "acquireTime": acquired or _micro(now),
+            "renewTime": _micro(now),
+            "leaseTransitions": transitions,
+        }
 
     def try_acquire_or_renew(self) -> bool:
         """One round of the algorithm; True while this replica leads."""
@@ -84,10 +97,16 @@ class LeaderElector:
         try:
             lease = self.kube.find(LEASES, s.namespace, s.name)
             if lease is None:
-                self.kube.create(LEASES, s.namespace, {
-                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": s.name, "namespace": s.namespace},
-                    "spec": self._spec(now, None, 0)})
+                self.kube.create(
+                    LEASES,
+                    s.namespace,
+                    {
+                        "apiVersion": "coordination.k8s.io/v1",
+                        "kind": "Lease",
+                        "metadata": {"name": s.name, "namespace": s.namespace},
+                        "spec": self._spec(now, None, 0),
+                    },
+                )
                 return self._won(now)
             self.last_error = None
             spec = lease.get("spec") or {}
@@ -95,11 +114,15 @@ class LeaderElector:
             record = (holder, str(spec.get("renewTime") or ""))
             if record != self._observed:
                 self._observed, self._observed_at = record, now
-            duration = timedelta(seconds=float(spec.get("leaseDurationSeconds")
-                                               or s.lease_duration))
+            duration = timedelta(
+                seconds=float(spec.get("leaseDurationSeconds") or s.lease_duration)
+            )
             mine = holder == self.identity
-            held = bool(holder) and self._observed_at is not None and \
-                now - self._observed_at < duration
+            held = (
+                bool(holder)
+                and self._observed_at is not None
+                and now - self._observed_at < duration
+            )
             if not mine and held:
                 self._set_leading(False)
                 return False
@@ -134,8 +157,12 @@ class LeaderElector:
             if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
                 return
             body = dict(lease)
-            body["spec"] = {**(lease.get("spec") or {}), "holderIdentity": "",
-                            "leaseDurationSeconds": 1, "renewTime": _micro(self.clock())}
+            body["spec"] = {
+                **(lease.get("spec") or {}),
+                "holderIdentity": "",
+                "leaseDurationSeconds": 1,
+                "renewTime": _micro(self.clock()),
+            }
             self.kube.replace(LEASES, s.namespace, s.name, body)
         except KubeError as error:
             log.warning("could not release Lease %s/%s: %s", s.namespace, s.name, error)
@@ -151,4 +178,3 @@ class LeaderElector:
 
 def lease_holder(lease: dict[str, Any] | None) -> str:
     return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
-

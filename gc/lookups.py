@@ -35,11 +35,11 @@ class PolicyUnavailable(TransientError):
 
 def _artifact_error(error: KubeError, what: str, code: str) -> ArtifactError:
     if isinstance(error, KubeForbidden):
-        return AccessDenied(f"{what}: forbidden by RBAC ({error.detail})",
-                            code=code + "Forbidden")
+        return AccessDenied(f"{what}: forbidden by RBAC ({error.detail})", code=code + "Forbidden")
     if isinstance(error, KubeUnavailable):
-        return TransientError(f"{what}: the Kubernetes API is unavailable ({error})",
-                              code="KubeUnavailable")
+        return TransientError(
+            f"{what}: the Kubernetes API is unavailable ({error})", code="KubeUnavailable"
+        )
     return ArtifactError(f"{what}: {error}", code=code + "Failed")
 
 
@@ -89,8 +89,9 @@ class TtlCache(Generic[T]):
 class ClusterReader:
     """ConfigMaps and Secrets, cached."""
 
-    def __init__(self, kube: Kube, *, ttl: float = 30.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, kube: Kube, *, ttl: float = 30.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.kube = kube
         self._configmaps: TtlCache[Mapping[str, Any] | None] = TtlCache(ttl, monotonic)
         self._secrets: TtlCache[Mapping[str, bytes] | None] = TtlCache(ttl, monotonic)
@@ -100,17 +101,19 @@ class ClusterReader:
             try:
                 return self.kube.find(CONFIGMAPS, namespace, name)
             except KubeError as error:
-                raise _artifact_error(error, f"ConfigMap {namespace}/{name}",
-                                      "ConfigMap") from None
+                raise _artifact_error(error, f"ConfigMap {namespace}/{name}", "ConfigMap") from None
+
         return self._configmaps.get((namespace, name), load)
 
     def secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None:
         """A Secret's data, decoded (None: there is no such Secret)."""
+
         def load() -> Mapping[str, bytes] | None:
             try:
                 return self.kube.secret_data(namespace, name)
             except KubeError as error:
                 raise _artifact_error(error, f"Secret {namespace}/{name}", "Secret") from None
+
         return self._secrets.get((namespace, name), load)
 
 
@@ -118,9 +121,16 @@ class PolicyBook:
     """The policy in force per namespace: validated, its status kept current (unless in
     a dry run), the last accepted one kept when an edit is rejected."""
 
-    def __init__(self, kube: Kube, *, clock: Callable[[], datetime], ttl: float = 30.0,
-                 write: bool = True, events: EventRecorder | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        clock: Callable[[], datetime],
+        ttl: float = 30.0,
+        write: bool = True,
+        events: EventRecorder | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.kube, self.clock, self.write, self.events = kube, clock, write, events
         self._cache: TtlCache[GcPolicy | None] = TtlCache(ttl, monotonic)
         self._accepted: dict[str, GcPolicy] = {}
@@ -141,8 +151,10 @@ class PolicyBook:
         try:
             obj = self.kube.find(POLICIES, namespace, POLICY_NAME)
         except KubeError as error:
-            raise PolicyUnavailable(f"ArtifactGCPolicy {namespace}/{POLICY_NAME} could not "
-                                    f"be read: {error}", code="PolicyUnavailable") from None
+            raise PolicyUnavailable(
+                f"ArtifactGCPolicy {namespace}/{POLICY_NAME} could not be read: {error}",
+                code="PolicyUnavailable",
+            ) from None
         if obj is None:
             with self._lock:
                 self._accepted.pop(namespace, None)
@@ -158,14 +170,31 @@ class PolicyBook:
             log.warning("ArtifactGCPolicy %s/%s %s", namespace, POLICY_NAME, verdict.message)
         if verdict.status is not None and self.write:
             try:
-                self.kube.patch(POLICIES, namespace, POLICY_NAME, {"status": verdict.status},
-                                subresource="status")
+                self.kube.patch(
+                    POLICIES,
+                    namespace,
+                    POLICY_NAME,
+                    {"status": verdict.status},
+                    subresource="status",
+                )
             except KubeError as error:
-                log.warning("could not write the status of ArtifactGCPolicy %s/%s: %s",
-                            namespace, POLICY_NAME, error)
+                log.warning(
+                    "could not write the status of ArtifactGCPolicy %s/%s: %s",
+                    namespace,
+                    POLICY_NAME,
+                    error,
+                )
             if not verdict.accepted and self.events is not None:
-                self.events.warn(namespace, {"apiVersion": "argosy.io/v1alpha1", "kind": KIND,
-                                             "name": POLICY_NAME, "namespace": namespace,
-                                             "uid": (obj.get("metadata") or {}).get("uid")},
-                                 "InvalidPolicy", verdict.message)
+                self.events.warn(
+                    namespace,
+                    {
+                        "apiVersion": "argosy.io/v1alpha1",
+                        "kind": KIND,
+                        "name": POLICY_NAME,
+                        "namespace": namespace,
+                        "uid": (obj.get("metadata") or {}).get("uid"),
+                    },
+                    "InvalidPolicy",
+                    verdict.message,
+                )
         return policy

@@ -17,14 +17,18 @@ _HELP = {
     "argosy_gc_bytes_deleted_total": ("counter", "Bytes deleted from storage."),
     "argosy_gc_artifacts_deleted_total": ("counter", "Artifacts fully deleted."),
     "argosy_gc_failures_total": ("counter", "Artifacts whose deletion failed, by cause."),
-    "argosy_gc_finalizers_forced_total": ("counter", "Finalizers removed after the deadline "
-                                                     "or attempts ran out."),
+    "argosy_gc_finalizers_forced_total": (
+        "counter",
+        "Finalizers removed after the deadline or attempts ran out.",
+    ),
     "argosy_gc_reconciles_total": ("counter", "Workflows reconciled."),
     "argosy_gc_watch_restarts_total": ("counter", "Watches restarted, by reason."),
     "argosy_gc_queue_depth": ("gauge", "Workflows waiting in the work queue."),
     "argosy_gc_leader": ("gauge", "1 while this replica holds the Lease."),
-    "argosy_gc_lag_seconds": ("histogram", "From the moment artifacts became due "
-                                           "(completion, deletion, expiry) to their deletion."),
+    "argosy_gc_lag_seconds": (
+        "histogram",
+        "From the moment artifacts became due (completion, deletion, expiry) to their deletion.",
+    ),
 }
 
 
@@ -76,8 +80,11 @@ class Metrics:
                     running += count
                     lines.append(f'{name}_bucket{{le="{bound:g}"}} {running}')
                 running += counts[-1]
-                lines += [f'{name}_bucket{{le="+Inf"}} {running}', f"{name}_sum {_num(total)}",
-                          f"{name}_count {running}"]
+                lines += [
+                    f'{name}_bucket{{le="+Inf"}} {running}',
+                    f"{name}_sum {_num(total)}",
+                    f"{name}_count {running}",
+                ]
             elif kind == "gauge" and name in gauges:
                 lines.append(f"{name} {_num(gauges[name])}")
             else:

@@ -44,8 +44,12 @@ class Failure:
     message: str
 
     def as_json(self) -> dict[str, str]:
-        return {"artifact": _cut(self.artifact, 120), "url": _cut(self.url, 200),
-                "cause": self.cause, "message": _cut(self.message)}
+        return {
+            "artifact": _cut(self.artifact, 120),
+            "url": _cut(self.url, 200),
+            "cause": self.cause,
+            "message": _cut(self.message),
+        }
 
 
 @dataclass(frozen=True)
@@ -84,19 +88,32 @@ class GcRecord:
         if len(done) > MAX_DONE:  # forgetting means redoing (idempotent), never skipping
             done = set(sorted(done)[:MAX_DONE])
         names = tuple(dict.fromkeys([*self.deleted, *ids]))[:MAX_NAMES]
-        return replace(self, done=frozenset(done), deleted=names,
-                       objects=self.objects + objects, bytes=self.bytes + size)
+        return replace(
+            self,
+            done=frozenset(done),
+            deleted=names,
+            objects=self.objects + objects,
+            bytes=self.bytes + size,
+        )
 
     def with_failures(self, failures: list[Failure], now: datetime) -> GcRecord:
         if not failures:
             return replace(self, failures=(), more_failures=0)
-        return replace(self, failures=tuple(failures[:MAX_NOTES]),
-                       more_failures=max(0, len(failures) - MAX_NOTES),
-                       attempts=self.attempts + 1, first_failure=self.first_failure or now)
+        return replace(
+            self,
+            failures=tuple(failures[:MAX_NOTES]),
+            more_failures=max(0, len(failures) - MAX_NOTES),
+            attempts=self.attempts + 1,
+            first_failure=self.first_failure or now,
+        )
 
     def with_leaks(self, leaks: list[Leak]) -> GcRecord:
-        return replace(self, leaks=tuple(leaks[:MAX_NOTES]),
-                       more_leaks=max(0, len(leaks) - MAX_NOTES), forced=True)
+        return replace(
+            self,
+            leaks=tuple(leaks[:MAX_NOTES]),
+            more_leaks=max(0, len(leaks) - MAX_NOTES),
+            forced=True,
+        )
 
 
 def read_record(annotations: Mapping[str, str]) -> GcRecord:
@@ -109,25 +126,40 @@ def read_record(annotations: Mapping[str, str]) -> GcRecord:
         return GcRecord(
             done=frozenset(str(d) for d in data.get("done") or []),
             deleted=tuple(str(d) for d in data.get("deleted") or [])[:MAX_NAMES],
-            objects=int(data.get("objects") or 0), bytes=int(data.get("bytes") or 0),
-            failures=tuple(Failure(str(f.get("artifact", "")), str(f.get("url", "")),
-                                   str(f.get("cause", "")), str(f.get("message", "")))
-                           for f in data.get("failures") or []),
+            objects=int(data.get("objects") or 0),
+            bytes=int(data.get("bytes") or 0),
+            failures=tuple(
+                Failure(
+                    str(f.get("artifact", "")),
+                    str(f.get("url", "")),
+                    str(f.get("cause", "")),
+                    str(f.get("message", "")),
+                )
+                for f in data.get("failures") or []
+            ),
             more_failures=int(data.get("moreFailures") or 0),
             attempts=int(data.get("attempts") or 0),
             first_failure=parse_time(data.get("firstFailure")),
-            leaks=tuple(Leak(str(x.get("url", "")), x.get("objects"), str(x.get("cause", "")))
-                        for x in data.get("leaks") or []),
-            more_leaks=int(data.get("moreLeaks") or 0), forced=bool(data.get("forced")))
+            leaks=tuple(
+                Leak(str(x.get("url", "")), x.get("objects"), str(x.get("cause", "")))
+                for x in data.get("leaks") or []
+            ),
+            more_leaks=int(data.get("moreLeaks") or 0),
+            forced=bool(data.get("forced")),
+        )
     except (ValueError, TypeError, AttributeError):
         return GcRecord()
 
 
 def encode_record(record: GcRecord, now: datetime) -> str:
-    data: dict[str, Any] = {"version": 1, "deleted": [_cut(d, 120) for d in record.deleted],
-                            "done": sorted(record.done),
-                            "objects": record.objects, "bytes": record.bytes,
-                            "updated": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    data: dict[str, Any] = {
+        "version": 1,
+        "deleted": [_cut(d, 120) for d in record.deleted],
+        "done": sorted(record.done),
+        "objects": record.objects,
+        "bytes": record.bytes,
+        "updated": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     if record.failures:
         data["failures"] = [f.as_json() for f in record.failures]
         if record.more_failures:

@@ -107,10 +107,12 @@ def _sweeps(raw: Any) -> SweepPolicy | None:
     if not isinstance(repos, list) or not all(isinstance(r, str) for r in repos):
         raise InvalidPolicy("spec.sweeps.repositories must be a list of ConfigMap keys")
     return SweepPolicy(
-        incomplete_uploads_after=_duration(raw.get("incompleteUploadsAfter"),
-                                           "spec.sweeps.incompleteUploadsAfter"),
+        incomplete_uploads_after=_duration(
+            raw.get("incompleteUploadsAfter"), "spec.sweeps.incompleteUploadsAfter"
+        ),
         orphans_after=_duration(raw.get("orphansAfter"), "spec.sweeps.orphansAfter"),
-        repositories=tuple(repos))
+        repositories=tuple(repos),
+    )
 
 
 def parse_spec(spec: Any, namespace: str) -> GcPolicy:
@@ -129,10 +131,14 @@ def parse_spec(spec: Any, namespace: str) -> GcPolicy:
         selector = parse_selector(spec.get("selector"), "spec.selector")
     except SelectorError as error:
         raise InvalidPolicy(str(error)) from None
-    return GcPolicy(namespace=namespace,
-                    strategy=parse_strategy(spec.get("strategy"), "spec.strategy"),
-                    expire_after=_duration(spec.get("expireAfter"), "spec.expireAfter"),
-                    selector=selector, dry_run=dry_run, sweeps=_sweeps(spec.get("sweeps")))
+    return GcPolicy(
+        namespace=namespace,
+        strategy=parse_strategy(spec.get("strategy"), "spec.strategy"),
+        expire_after=_duration(spec.get("expireAfter"), "spec.expireAfter"),
+        selector=selector,
+        dry_run=dry_run,
+        sweeps=_sweeps(spec.get("sweeps")),
+    )
 
 
 @dataclass(frozen=True)
@@ -146,15 +152,20 @@ class PolicyVerdict:
     message: str
 
 
-def _condition(accepted: bool, message: str, now: datetime,
-               previous: Mapping[str, Any] | None) -> dict[str, Any]:
+def _condition(
+    accepted: bool, message: str, now: datetime, previous: Mapping[str, Any] | None
+) -> dict[str, Any]:
     status = "True" if accepted else "False"
     since = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     if previous and previous.get("status") == status and previous.get("lastTransitionTime"):
         since = str(previous["lastTransitionTime"])
-    return {"type": "Accepted", "status": status,
-            "reason": "Valid" if accepted else "InvalidSpec", "message": message,
-            "lastTransitionTime": since}
+    return {
+        "type": "Accepted",
+        "status": status,
+        "reason": "Valid" if accepted else "InvalidSpec",
+        "message": message,
+        "lastTransitionTime": since,
+    }
 
 
 def judge_policy(obj: Mapping[str, Any], now: datetime) -> PolicyVerdict:
@@ -163,8 +174,14 @@ def judge_policy(obj: Mapping[str, Any], now: datetime) -> PolicyVerdict:
     namespace = str(meta.get("namespace") or "")
     generation = meta.get("generation")
     old_status = obj.get("status") or {}
-    old_condition = next((c for c in old_status.get("conditions") or []
-                          if isinstance(c, Mapping) and c.get("type") == "Accepted"), None)
+    old_condition = next(
+        (
+            c
+            for c in old_status.get("conditions") or []
+            if isinstance(c, Mapping) and c.get("type") == "Accepted"
+        ),
+        None,
+    )
     try:
         policy = parse_spec(obj.get("spec"), namespace)
     except InvalidPolicy as error:
@@ -175,17 +192,22 @@ def judge_policy(obj: Mapping[str, Any], now: datetime) -> PolicyVerdict:
                 kept = parse_spec(accepted_spec, namespace)
             except InvalidPolicy:
                 kept = None
-        message = (f"rejected: {error}; " + ("the previously accepted spec stays in force"
-                                             if kept else "no policy applies (Never)"))
-        status: dict[str, Any] = {"observedGeneration": generation,
-                                  "conditions": [_condition(False, message, now, old_condition)]}
+        message = f"rejected: {error}; " + (
+            "the previously accepted spec stays in force" if kept else "no policy applies (Never)"
+        )
+        status: dict[str, Any] = {
+            "observedGeneration": generation,
+            "conditions": [_condition(False, message, now, old_condition)],
+        }
         if accepted_spec is not None:
             status["acceptedSpec"] = accepted_spec
         return PolicyVerdict(kept, None if _same(old_status, status) else status, False, message)
     message = describe(policy)
-    status = {"observedGeneration": generation,
-              "conditions": [_condition(True, message, now, old_condition)],
-              "acceptedSpec": copy.deepcopy(obj.get("spec") or {})}
+    status = {
+        "observedGeneration": generation,
+        "conditions": [_condition(True, message, now, old_condition)],
+        "acceptedSpec": copy.deepcopy(obj.get("spec") or {}),
+    }
     return PolicyVerdict(policy, None if _same(old_status, status) else status, True, message)
 
 
@@ -204,9 +226,14 @@ def describe(policy: GcPolicy) -> str:
     return "accepted: " + ", ".join(parts)
 
 
-def resolve_strategy(artifact: Strategy | None, workflow: Strategy | None,
-                     policy: GcPolicy | None, labels: Mapping[str, str], *,
-                     default: Strategy = Strategy.NEVER) -> tuple[Strategy, Source]:
+def resolve_strategy(
+    artifact: Strategy | None,
+    workflow: Strategy | None,
+    policy: GcPolicy | None,
+    labels: Mapping[str, str],
+    *,
+    default: Strategy = Strategy.NEVER,
+) -> tuple[Strategy, Source]:
     """The precedence chain; the first level that says something wins."""
     if artifact is not None:
         return artifact, Source.ARTIFACT

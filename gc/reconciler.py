@@ -64,11 +64,21 @@ class ReconcileResult:
 
 
 class Reconciler:
-    def __init__(self, *, kube: Kube, reader: ClusterReader, policies: PolicyBook,
-                 drivers: DriverFactory, deleter: Deleter, events: EventRecorder,
-                 metrics: Metrics, settings: GcSettings, clock: Callable[[], datetime],
-                 fence: Callable[[], bool] = lambda: True,
-                 sink: PlanSink | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        kube: Kube,
+        reader: ClusterReader,
+        policies: PolicyBook,
+        drivers: DriverFactory,
+        deleter: Deleter,
+        events: EventRecorder,
+        metrics: Metrics,
+        settings: GcSettings,
+        clock: Callable[[], datetime],
+        fence: Callable[[], bool] = lambda: True,
+        sink: PlanSink | None = None,
+    ) -> None:
         self.kube, self.reader, self.policies = kube, reader, policies
         self.drivers, self.deleter, self.events = drivers, deleter, events
         self.metrics, self.settings, self.clock = metrics, settings, clock
@@ -107,8 +117,9 @@ class Reconciler:
             return result
         result.busy = bool(busy)
         new_record = self._record(record, outcomes, now, result)
-        after = make_plan(wf, policy, now, default=self.settings.default_strategy,
-                          record=new_record)
+        after = make_plan(
+            wf, policy, now, default=self.settings.default_strategy, record=new_record
+        )
         result.requeue_at = after.next_check
         finalizers = list(wf.finalizers)
         if FINALIZER in finalizers:
@@ -133,20 +144,19 @@ class Reconciler:
         return result
 
     # -- pieces --------------------------------------------------------------------------
-    def _plan(self, wf: Workflow, now: datetime,
-              record: GcRecord) -> tuple[GcPolicy | None, Plan]:
+    def _plan(self, wf: Workflow, now: datetime, record: GcRecord) -> tuple[GcPolicy | None, Plan]:
         """The plan under the namespace's policy; one that deletes anything is made again
         under the policy as it is now (deleting cannot be undone, and the cached copy may
         be up to the lookup TTL old)."""
         policy = self.policies.get(wf.namespace)
-        plan = make_plan(wf, policy, now, default=self.settings.default_strategy,
-                         record=record)
+        plan = make_plan(wf, policy, now, default=self.settings.default_strategy, record=record)
         if plan.deletions and not self.settings.dry_run:
             current = self.policies.fresh(wf.namespace)
             if current != policy:
                 policy = current
-                plan = make_plan(wf, policy, now, default=self.settings.default_strategy,
-                                 record=record)
+                plan = make_plan(
+                    wf, policy, now, default=self.settings.default_strategy, record=record
+                )
         return policy, plan
 
     def _entry_for(self, wf: Workflow) -> Callable[[], Mapping[str, Any]]:
@@ -154,13 +164,18 @@ class Reconciler:
 
         def entry() -> Mapping[str, Any]:
             if not memo:
-                memo.append(recorded_repository(wf, self.reader.configmap,
-                                             default=self.settings.default_repository))
+                memo.append(
+                    recorded_repository(
+                        wf, self.reader.configmap, default=self.settings.default_repository
+                    )
+                )
             return memo[0]
+
         return entry
 
-    def _delete(self, wf: Workflow, due: list[Decision]) -> tuple[
-            list[tuple[Decision, ArtifactOutcome]], list[Decision]]:
+    def _delete(
+        self, wf: Workflow, due: list[Decision]
+    ) -> tuple[list[tuple[Decision, ArtifactOutcome]], list[Decision]]:
         entry = self._entry_for(wf)
         outcomes: list[tuple[Decision, ArtifactOutcome]] = []
         ready: list[tuple[Decision, Target, Driver]] = []
@@ -170,25 +185,43 @@ class Reconciler:
                 target = artifact_target(decision.artifact, entry)
                 ready.append((decision, target, self.drivers.open(target, wf.namespace)))
             except ArtifactError as error:
-                outcomes.append((decision, ArtifactOutcome(artifact.id, artifact.key or "",
-                                                           remaining=None, error=error)))
+                outcomes.append(
+                    (
+                        decision,
+                        ArtifactOutcome(
+                            artifact.id, artifact.key or "", remaining=None, error=error
+                        ),
+                    )
+                )
         with ExitStack() as lanes:
             # one lane per bucket for this workflow; a bucket whose lanes are all taken by
             # other workflows is left for a retry instead of holding this worker
-            entered = {b for b in sorted({t.bucket_id for _, t, _ in ready})
-                       if lanes.enter_context(self.deleter.lane(b))}
+            entered = {
+                b
+                for b in sorted({t.bucket_id for _, t, _ in ready})
+                if lanes.enter_context(self.deleter.lane(b))
+            }
             work = [item for item in ready if item[1].bucket_id in entered]
             busy = [d for d, t, _ in ready if t.bucket_id not in entered]
             results = self.deleter.each(
-                lambda item: self.deleter.delete(item[2], item[1], item[0].artifact.id), work)
+                lambda item: self.deleter.delete(item[2], item[1], item[0].artifact.id), work
+            )
         outcomes += [(d, o) for (d, _, _), o in zip(work, results, strict=False)]
         return outcomes, busy
 
-    def _record(self, record: GcRecord, outcomes: list[tuple[Decision, ArtifactOutcome]],
-                now: datetime, result: ReconcileResult) -> GcRecord:
+    def _record(
+        self,
+        record: GcRecord,
+        outcomes: list[tuple[Decision, ArtifactOutcome]],
+        now: datetime,
+        result: ReconcileResult,
+    ) -> GcRecord:
         done = [(d, o) for d, o in outcomes if o.ok]
-        failures = [Failure(o.artifact_id, o.url, cause_of(o.error), str(o.error))
-                    for _, o in outcomes if o.error is not None]
+        failures = [
+            Failure(o.artifact_id, o.url, cause_of(o.error), str(o.error))
+            for _, o in outcomes
+            if o.error is not None
+        ]
         objects, size = sum(o.objects for _, o in outcomes), sum(o.bytes for _, o in outcomes)
         for decision, _ in done:
             if decision.triggered_at is not None:
@@ -214,16 +247,21 @@ class Reconciler:
         return record.attempts >= rules.max_attempts or now - since >= rules.deadline
 
     @staticmethod
-    def _leaks(left: list[Decision],
-               outcomes: list[tuple[Decision, ArtifactOutcome]]) -> list[Leak]:
+    def _leaks(
+        left: list[Decision], outcomes: list[tuple[Decision, ArtifactOutcome]]
+    ) -> list[Leak]:
         by_id = {o.artifact_id: o for _, o in outcomes}
         leaks = []
         for decision in left:
             outcome = by_id.get(decision.artifact.id)
-            url = outcome.url if outcome is not None and outcome.url else \
-                decision.artifact.key or decision.artifact.id
-            cause = cause_of(outcome.error) if outcome is not None and outcome.error \
-                else "NotAttempted"
+            url = (
+                outcome.url
+                if outcome is not None and outcome.url
+                else decision.artifact.key or decision.artifact.id
+            )
+            cause = (
+                cause_of(outcome.error) if outcome is not None and outcome.error else "NotAttempted"
+            )
             where = url if url.endswith("/") else f"{url} and {url}/"
             leaks.append(Leak(where, outcome.remaining if outcome is not None else None, cause))
         return leaks
@@ -241,19 +279,21 @@ class Reconciler:
                 return current
             if FINALIZER in current.finalizers:
                 return current
-            patch = {"metadata": {"resourceVersion": current.resource_version,
-                                  "finalizers": [*current.finalizers, FINALIZER]}}
+            patch = {
+                "metadata": {
+                    "resourceVersion": current.resource_version,
+                    "finalizers": [*current.finalizers, FINALIZER],
+                }
+            }
             try:
-                return parse_workflow(self.kube.patch(WORKFLOWS, wf.namespace, wf.name,
-                                                     patch))
+                return parse_workflow(self.kube.patch(WORKFLOWS, wf.namespace, wf.name, patch))
             except KubeConflict:
                 current = self._fresh(wf)
             except KubeNotFound:
                 return None
         raise KubeConflict(409, "Conflict", f"{wf.ref}: could not add the finalizer")
 
-    def _write(self, wf: Workflow, record: GcRecord, finalizers: list[str],
-               now: datetime) -> None:
+    def _write(self, wf: Workflow, record: GcRecord, finalizers: list[str], now: datetime) -> None:
         annotation = encode_record(record, now)
         current: Workflow | None = wf
         for _ in range(3):
@@ -273,8 +313,13 @@ class Reconciler:
                 return
         raise KubeConflict(409, "Conflict", f"{wf.ref}: could not record the GC outcome")
 
-    def _tell(self, wf: Workflow, outcomes: list[tuple[Decision, ArtifactOutcome]],
-              result: ReconcileResult, record: GcRecord) -> None:
+    def _tell(
+        self,
+        wf: Workflow,
+        outcomes: list[tuple[Decision, ArtifactOutcome]],
+        result: ReconcileResult,
+        record: GcRecord,
+    ) -> None:
         involved = workflow_ref(wf.namespace, wf.name, wf.uid)
         by_cause: dict[str, list[ArtifactOutcome]] = {}
         for _, outcome in outcomes:
@@ -283,23 +328,39 @@ class Reconciler:
         for cause, failed in sorted(by_cause.items()):
             shown = "; ".join(str(o.error) for o in failed[:3])
             more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
-            self.events.warn(wf.namespace, involved, f"ArtifactGC{cause}",
-                             f"{len(failed)} artifact(s) not deleted: {shown}{more}; attempt "
-                             f"{record.attempts}")
+            self.events.warn(
+                wf.namespace,
+                involved,
+                f"ArtifactGC{cause}",
+                f"{len(failed)} artifact(s) not deleted: {shown}{more}; attempt {record.attempts}",
+            )
         if result.finalizer == "forced":
             self.metrics.inc("argosy_gc_finalizers_forced_total")
-            leaks = ", ".join(f"{leak.url}: {leak.objects if leak.objects is not None else '?'}"
-                              f" object(s) ({leak.cause})" for leak in record.leaks[:10])
+            leaks = ", ".join(
+                f"{leak.url}: {leak.objects if leak.objects is not None else '?'}"
+                f" object(s) ({leak.cause})"
+                for leak in record.leaks[:10]
+            )
             more = f" and {record.more_leaks} more" if record.more_leaks else ""
-            self.events.warn(wf.namespace, involved, "ArtifactGCFinalizerForced",
-                             f"removed {FINALIZER} after {record.attempts} failed attempt(s) "
-                             f"so the workflow can be deleted; left behind: {leaks}{more}")
+            self.events.warn(
+                wf.namespace,
+                involved,
+                "ArtifactGCFinalizerForced",
+                f"removed {FINALIZER} after {record.attempts} failed attempt(s) "
+                f"so the workflow can be deleted; left behind: {leaks}{more}",
+            )
         if result.deleted:
-            log.info("%s: deleted %d artifact(s), %d object(s), %d bytes", wf.ref,
-                     result.deleted, result.objects, result.bytes)
+            log.info(
+                "%s: deleted %d artifact(s), %d object(s), %d bytes",
+                wf.ref,
+                result.deleted,
+                result.objects,
+                result.bytes,
+            )
 
-    def _gone(self, wf: Workflow, plan: Plan, record: GcRecord,
-              result: ReconcileResult) -> ReconcileResult:
+    def _gone(
+        self, wf: Workflow, plan: Plan, record: GcRecord, result: ReconcileResult
+    ) -> ReconcileResult:
         """Best effort for a workflow deleted without our finalizer (added too late, the
         policy changed, or someone removed it by hand): what is due, once, nothing
         recorded (there is no object left to record it on)."""
@@ -317,11 +378,15 @@ class Reconciler:
         entry = self._entry_for(wf)
         for decision in plan.deletions:
             line: dict[str, Any] = {
-                "namespace": wf.namespace, "workflow": wf.name, "uid": wf.uid,
-                "artifact": decision.artifact.id, "action": "delete",
+                "namespace": wf.namespace,
+                "workflow": wf.name,
+                "uid": wf.uid,
+                "artifact": decision.artifact.id,
+                "action": "delete",
                 "strategy": decision.strategy.value if decision.strategy else None,
                 "source": decision.source.value if decision.source else None,
-                "reason": decision.reason}
+                "reason": decision.reason,
+            }
             try:
                 target = artifact_target(decision.artifact, entry)
                 key = target.key
@@ -337,5 +402,12 @@ class Reconciler:
         elif has and (wf.deleting or not plan.needs_finalizer):
             action = "remove-finalizer"
         if action:
-            self.sink({"namespace": wf.namespace, "workflow": wf.name, "uid": wf.uid,
-                       "action": action, "finalizer": FINALIZER})
+            self.sink(
+                {
+                    "namespace": wf.namespace,
+                    "workflow": wf.name,
+                    "uid": wf.uid,
+                    "action": action,
+                    "finalizer": FINALIZER,
+                }
+            )

@@ -73,8 +73,9 @@ def parse_selector(raw: Any, where: str = "selector") -> Selector:
             raise SelectorError(f"{here} needs a key")
         operator = expr.get("operator")
         if operator not in OPERATORS:
-            raise SelectorError(f"{here}: operator must be one of {', '.join(OPERATORS)}, "
-                                f"not {operator!r}")
+            raise SelectorError(
+                f"{here}: operator must be one of {', '.join(OPERATORS)}, not {operator!r}"
+            )
         values = expr.get("values") or []
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise SelectorError(f"{here}.values must be a list of strings")

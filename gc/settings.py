@@ -31,10 +31,10 @@ class FinalizerSettings:
 @dataclass(frozen=True)
 class WatchSettings:
     """watch_timeout: seconds one watch request lasts before it is renewed (the server
-        may end it sooner). resync: seconds between re-queues of every known workflow
-        (expiry and retries are caught even without events). backoff_base/backoff_cap:
-        seconds, reconnecting after errors with capped full jitter. page_size: workflows
-        per list request."""
+    may end it sooner). resync: seconds between re-queues of every known workflow
+    (expiry and retries are caught even without events). backoff_base/backoff_cap:
+    seconds, reconnecting after errors with capped full jitter. page_size: workflows
+    per list request."""
 
     watch_timeout: int = 300
     resync: float = 300.0

@@ -56,16 +56,25 @@ class StorageSettings:
 def cause_of(error: BaseException) -> str:
     """A short, stable name for why storage failed, used in Events and metrics."""
     code = getattr(error, "code", None)
-    if code in ("NoSuchBucket", "RepositoryMissing", "SecretNotFound", "SecretForbidden",
-                "EndpointUnreachable", "LeadershipLost"):
+    if code in (
+        "NoSuchBucket",
+        "RepositoryMissing",
+        "SecretNotFound",
+        "SecretForbidden",
+        "EndpointUnreachable",
+        "LeadershipLost",
+    ):
         return str(code)
     if isinstance(error, AccessDenied):
         return "AccessDenied"
     if isinstance(error, ThrottledError):
         return "Throttled"
     if isinstance(error, TransientError):
-        return "EndpointUnreachable" if code in ("ConnectTimeoutError", "ConnectionError") \
+        return (
+            "EndpointUnreachable"
+            if code in ("ConnectTimeoutError", "ConnectionError")
             else "Unavailable"
+        )
     if isinstance(error, InvalidSpec):
         return "InvalidLocation"
     return "Failed"
@@ -74,8 +83,13 @@ def cause_of(error: BaseException) -> str:
 class DriverFactory:
     """Opens (and caches) a driver for a target, reading its secrets when needed."""
 
-    def __init__(self, secrets: SecretReader, settings: StorageSettings | None = None, *,
-                 decorate: Callable[[Driver], Driver] = lambda driver: driver) -> None:
+    def __init__(
+        self,
+        secrets: SecretReader,
+        settings: StorageSettings | None = None,
+        *,
+        decorate: Callable[[Driver], Driver] = lambda driver: driver,
+    ) -> None:
         """`secrets(namespace, name)` is a Secret's decoded data (None: no such Secret);
         `decorate` wraps every driver opened (logging, accounting, tests' recorders)."""
         self.settings = settings or StorageSettings()
@@ -88,22 +102,32 @@ class DriverFactory:
     def open(self, target: Target, namespace: str) -> Driver:
         # the artifact's own key is not part of where the client goes: one per bucket
         where = {k: v for k, v in target.config.items() if k not in _PER_ARTIFACT}
-        cache_key = hashlib.sha256(json.dumps([namespace, target.kind, target.bucket, where],
-                                              sort_keys=True, default=str).encode()).hexdigest()
+        cache_key = hashlib.sha256(
+            json.dumps(
+                [namespace, target.kind, target.bucket, where], sort_keys=True, default=str
+            ).encode()
+        ).hexdigest()
         with self._lock:
             driver = self._cache.get(cache_key)
             if driver is not None:
                 self._cache.move_to_end(cache_key)
                 return driver
         if target.config.get("roleARN"):
-            raise InvalidSpec(f"{target.url}: roleARN is not supported by the Argosy GC yet; "
-                              "give keys or useSDKCreds (IRSA)")
+            raise InvalidSpec(
+                f"{target.url}: roleARN is not supported by the Argosy GC yet; "
+                "give keys or useSDKCreds (IRSA)"
+            )
         storage = storage_for(target.kind, where, self._source(namespace))
-        driver = self._decorate(open_driver(
-            storage, target.bucket, default_local_root=self.settings.local_root,
-            max_connections=self.settings.max_connections,
-            connect_timeout=self.settings.connect_timeout,
-            read_timeout=self.settings.read_timeout))
+        driver = self._decorate(
+            open_driver(
+                storage,
+                target.bucket,
+                default_local_root=self.settings.local_root,
+                max_connections=self.settings.max_connections,
+                connect_timeout=self.settings.connect_timeout,
+                read_timeout=self.settings.read_timeout,
+            )
+        )
         with self._lock:
             self._cache[cache_key] = driver
             while len(self._cache) > self.settings.cache_size:
@@ -114,7 +138,8 @@ class DriverFactory:
         with self._lock:
             if namespace not in self._sources:
                 self._sources[namespace] = ApiSecrets(
-                    lambda name: self._secrets(namespace, name), namespace=namespace)
+                    lambda name: self._secrets(namespace, name), namespace=namespace
+                )
             return self._sources[namespace]
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ variable) are considered.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -51,16 +52,24 @@ def repository_target(name: str, entry: Mapping[str, Any]) -> Target | None:
     for kind in STORAGE_KINDS:
         location = entry.get(kind)
         if isinstance(location, Mapping) and location.get("bucket"):
-            key_format = str(entry.get("keyFormat") or location.get("keyFormat")
-                             or DEFAULT_KEY_FORMAT)
+            key_format = str(
+                entry.get("keyFormat") or location.get("keyFormat") or DEFAULT_KEY_FORMAT
+            )
             config = {k: v for k, v in location.items() if k not in ("keyFormat", "keyPrefix")}
             return Target(kind, str(location["bucket"]), static_prefix(key_format), config)
     return None
 
 
-def abort_stale_uploads(driver: Driver, prefix: str, *, older_than: timedelta,
-                        now: datetime, report: SweepReport, dry_run: bool = False,
-                        fence: Callable[[], bool] = lambda: True) -> None:
+def abort_stale_uploads(
+    driver: Driver,
+    prefix: str,
+    *,
+    older_than: timedelta,
+    now: datetime,
+    report: SweepReport,
+    dry_run: bool = False,
+    fence: Callable[[], bool] = lambda: True,
+) -> None:
     for upload in driver.list_uploads(prefix):
         if now - upload.initiated < older_than:
             continue
@@ -76,10 +85,19 @@ def abort_stale_uploads(driver: Driver, prefix: str, *, older_than: timedelta,
         report.uploads_aborted += 1
 
 
-def sweep_orphans(driver: Driver, prefix: str, *, namespace: str, live_uids: set[str],
-                  older_than: timedelta, now: datetime, report: SweepReport,
-                  dry_run: bool = False, retrier: Retrier | None = None,
-                  fence: Callable[[], bool] = lambda: True) -> None:
+def sweep_orphans(
+    driver: Driver,
+    prefix: str,
+    *,
+    namespace: str,
+    live_uids: set[str],
+    older_than: timedelta,
+    now: datetime,
+    report: SweepReport,
+    dry_run: bool = False,
+    retrier: Retrier | None = None,
+    fence: Callable[[], bool] = lambda: True,
+) -> None:
     retrier = retrier or Retrier()
     batch: list[tuple[str, int]] = []
 
@@ -99,17 +117,23 @@ def sweep_orphans(driver: Driver, prefix: str, *, namespace: str, live_uids: set
         if now - info.modified < older_than:
             continue
         try:  # listings carry no metadata: one HEAD per old object
-            metadata = retrier.call(lambda: driver.stat(info.key), what="stat").metadata  # noqa: B023 - called in this iteration
+            metadata = retrier.call(functools.partial(driver.stat, info.key), what="stat").metadata
         except NotFound:
             continue
         owner = read_provenance(metadata)
-        if owner is None or owner.namespace != namespace or owner.uid in live_uids \
-                or owner.strategy not in DELETABLE:
+        if (
+            owner is None
+            or owner.namespace != namespace
+            or owner.uid in live_uids
+            or owner.strategy not in DELETABLE
+        ):
             report.kept += 1
             continue
         if dry_run:
-            report.plan.append(f"delete orphan {driver.url(info.key)} (workflow "
-                               f"{owner.namespace}/{owner.name} {owner.uid} is gone)")
+            report.plan.append(
+                f"delete orphan {driver.url(info.key)} (workflow "
+                f"{owner.namespace}/{owner.name} {owner.uid} is gone)"
+            )
             continue
         batch.append((info.key, info.size))
         if len(batch) == BATCH:
@@ -117,19 +141,44 @@ def sweep_orphans(driver: Driver, prefix: str, *, namespace: str, live_uids: set
     flush()
 
 
-def run_sweeps(driver: Driver, target: Target, *, namespace: str,
-               uploads_after: timedelta | None, orphans_after: timedelta | None,
-               live_uids: Callable[[], set[str]], now: datetime, dry_run: bool,
-               fence: Callable[[], bool], retrier: Retrier | None = None) -> SweepReport:
+def run_sweeps(
+    driver: Driver,
+    target: Target,
+    *,
+    namespace: str,
+    uploads_after: timedelta | None,
+    orphans_after: timedelta | None,
+    live_uids: Callable[[], set[str]],
+    now: datetime,
+    dry_run: bool,
+    fence: Callable[[], bool],
+    retrier: Retrier | None = None,
+) -> SweepReport:
     report = SweepReport(driver.url(target.key))
     try:
         if uploads_after is not None:
-            abort_stale_uploads(driver, target.key, older_than=uploads_after, now=now,
-                                report=report, dry_run=dry_run, fence=fence)
+            abort_stale_uploads(
+                driver,
+                target.key,
+                older_than=uploads_after,
+                now=now,
+                report=report,
+                dry_run=dry_run,
+                fence=fence,
+            )
         if orphans_after is not None:
-            sweep_orphans(driver, target.key, namespace=namespace, live_uids=live_uids(),
-                          older_than=orphans_after, now=now, report=report, dry_run=dry_run,
-                          retrier=retrier, fence=fence)
+            sweep_orphans(
+                driver,
+                target.key,
+                namespace=namespace,
+                live_uids=live_uids(),
+                older_than=orphans_after,
+                now=now,
+                report=report,
+                dry_run=dry_run,
+                retrier=retrier,
+                fence=fence,
+            )
     except ArtifactError as error:
         report.errors.append(str(error))
         log.warning("sweep of %s: %s", report.repository, error)

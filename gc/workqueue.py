@@ -22,8 +22,9 @@ Key = tuple[str, str]
 
 
 class FairQueue:
-    def __init__(self, capacity: int = 100_000,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, capacity: int = 100_000, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.capacity = capacity
         self._monotonic = monotonic
         self._cond = threading.Condition()

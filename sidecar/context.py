@@ -32,9 +32,13 @@ if TYPE_CHECKING:
     from argosy.argo.kube import Kube
 
 PARTS_IN_FLIGHT = 8
-_ENV_VARIABLES = {"ARGO_WORKFLOW_NAME": "workflow.name", "ARGO_WORKFLOW_UID": "workflow.uid",
-                  "ARGO_POD_NAME": "pod.name", "ARGO_NODE_ID": "node.id",
-                  "ARGO_WORKFLOW_NAMESPACE": "workflow.namespace"}
+_ENV_VARIABLES = {
+    "ARGO_WORKFLOW_NAME": "workflow.name",
+    "ARGO_WORKFLOW_UID": "workflow.uid",
+    "ARGO_POD_NAME": "pod.name",
+    "ARGO_NODE_ID": "node.id",
+    "ARGO_WORKFLOW_NAMESPACE": "workflow.namespace",
+}
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,9 @@ def _template(options: PodOptions, env: Mapping[str, str]) -> Template:
         try:
             text = Path(options.template).read_text()
         except OSError as error:
-            raise InvalidSpec(f"cannot read template {options.template}: "
-                              f"{error.strerror}") from None
+            raise InvalidSpec(
+                f"cannot read template {options.template}: {error.strerror}"
+            ) from None
         except UnicodeDecodeError:
             raise InvalidSpec(f"template {options.template} is not text") from None
         return load_template(text, source=options.template)
@@ -124,8 +129,9 @@ def _repository_entry(options: PodOptions, env: Mapping[str, str]) -> dict[str, 
             configmap = api.get(CONFIGMAPS, namespace(env), options.repository_configmap)
         finally:
             api.close()
-        return repo.choose_entry(configmap, options.repository_key,
-                                 where=f"ConfigMap {options.repository_configmap}")[1]
+        return repo.choose_entry(
+            configmap, options.repository_key, where=f"ConfigMap {options.repository_configmap}"
+        )[1]
     return None
 
 
@@ -144,8 +150,13 @@ def load(options: PodOptions, env: Mapping[str, str]) -> Pod:
     entry = _repository_entry(options, env)
     found = variables(options, env)
     secrets = options.secrets_dir or Path(env.get("ARGOSY_SECRETS_DIR", DEFAULT_SECRETS_DIR))
-    ctx = Context(variables=found, secrets_dir=secrets, local_root=default_local_root(env),
-                  created=_created(found), repository=entry)
+    ctx = Context(
+        variables=found,
+        secrets_dir=secrets,
+        local_root=default_local_root(env),
+        created=_created(found),
+        repository=entry,
+    )
     annotations = read_annotations(options.annotations) if options.annotations else {}
     return Pod(ctx, template, Layers.build(annotations, entry))
 
@@ -157,8 +168,11 @@ def transfer_settings(artifacts: int, env: Mapping[str, str]) -> TransferSetting
     within 5 x 8 MiB = 40 MiB for one archive and about 64 MiB for four, whatever their
     sizes."""
     at_once = max(1, min(4, artifacts))
-    return TransferSettings(concurrency=max(2, PARTS_IN_FLIGHT // at_once),
-                            stream_part_size=8 * MiB, direct_io=direct_io_asked(env))
+    return TransferSettings(
+        concurrency=max(2, PARTS_IN_FLIGHT // at_once),
+        stream_part_size=8 * MiB,
+        direct_io=direct_io_asked(env),
+    )
 
 
 def provenance(ctx: Context) -> Provenance | None:

@@ -29,14 +29,25 @@ from argosy.sidecar.vardir import (
     write_exit_code,
 )
 
-FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
-                     signal.SIGUSR1, signal.SIGUSR2)
+FORWARDED_SIGNALS = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
 CHUNK = 64 * 1024  # per pump: the emissary's memory for output is 2 x CHUNK
 DRAIN_GRACE = 5.0  # seconds to collect trailing output once the command has exited
 
 
-def run_emissary(command: list[str], *, var_dir: Path, container: str = DEFAULT_CONTAINER,
-                 drain_grace: float = DRAIN_GRACE) -> int:
+def run_emissary(
+    command: list[str],
+    *,
+    var_dir: Path,
+    container: str = DEFAULT_CONTAINER,
+    drain_grace: float = DRAIN_GRACE,
+) -> int:
     """Run `command`, tee its output into the combined log, write its exit code, return it.
 
     The exit code is the command's, 128+N when signal N killed it, and 127 (not found)
@@ -63,8 +74,7 @@ def run_emissary(command: list[str], *, var_dir: Path, container: str = DEFAULT_
             tee.close()
         if tee.error is not None:
             # The command's result matters more than its log: report, and carry on.
-            _say(f"argosy emissary: {log_path} is incomplete: "
-                 f"{tee.error.strerror or tee.error}")
+            _say(f"argosy emissary: {log_path} is incomplete: {tee.error.strerror or tee.error}")
         # Last, and only once the log is closed: the wait side reads the log as soon as
         # this file appears. Still under our handlers, so a late SIGTERM cannot lose it.
         write_exit_code(var_dir, code, container)
@@ -73,8 +83,7 @@ def run_emissary(command: list[str], *, var_dir: Path, container: str = DEFAULT_
 
 def _run(command: list[str], tee: _Tee, forward: _Forwarder, drain_grace: float) -> int:
     try:
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 bufsize=0)
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     except OSError as error:
         # A shell's codes: 127 for a command that is not there, 126 for one that is
         # there but cannot be executed (no permission, not a program, a folder).
@@ -84,8 +93,10 @@ def _run(command: list[str], tee: _Tee, forward: _Forwarder, drain_grace: float)
         return 127 if isinstance(error, FileNotFoundError) else 126
     forward.to(child)
     assert child.stdout is not None and child.stderr is not None
-    pumps = [_start_pump(child.stdout, _binary(sys.stdout), tee, "stdout"),
-             _start_pump(child.stderr, _binary(sys.stderr), tee, "stderr")]
+    pumps = [
+        _start_pump(child.stdout, _binary(sys.stdout), tee, "stdout"),
+        _start_pump(child.stderr, _binary(sys.stderr), tee, "stderr"),
+    ]
     returncode = child.wait()
     deadline = time.monotonic() + drain_grace
     for pump in pumps:
@@ -125,8 +136,7 @@ class _Tee:
                 self.error = self.error or error
 
 
-def _start_pump(source: IO[bytes], echo: BinaryIO | None, tee: _Tee,
-                name: str) -> threading.Thread:
+def _start_pump(source: IO[bytes], echo: BinaryIO | None, tee: _Tee, name: str) -> threading.Thread:
     def pump() -> None:
         echoing = echo is not None
         try:

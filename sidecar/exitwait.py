@@ -36,8 +36,9 @@ class WaitTimeout(PermanentError):
     the same deadline would not help, so this is permanent."""
 
 
-def wait_for_exit_code(var_dir: Path, *, timeout: float | None,
-                       container: str = DEFAULT_CONTAINER) -> int:
+def wait_for_exit_code(
+    var_dir: Path, *, timeout: float | None, container: str = DEFAULT_CONTAINER
+) -> int:
     """Block until the emissary has written `container`'s exit code, and return it.
 
     `timeout` is in seconds; None waits for as long as it takes. The container's folder
@@ -55,8 +56,10 @@ def wait_for_exit_code(var_dir: Path, *, timeout: float | None,
                 return code
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise WaitTimeout(f"{container} did not finish within {timeout:g} s "
-                                  f"(no {exit_code_path(var_dir, container)})")
+                raise WaitTimeout(
+                    f"{container} did not finish within {timeout:g} s "
+                    f"(no {exit_code_path(var_dir, container)})"
+                )
             waiter.wait(remaining)
     finally:
         waiter.close()

@@ -102,16 +102,19 @@ def request_for(config: Mapping[str, Any], secrets_dir: Path, where: str) -> Htt
         value = header.get("value")
         source = header.get("valueFrom")
         if isinstance(source, Mapping) and "secretKeyRef" in source:
-            value = _secret(source["secretKeyRef"], secrets_dir,
-                            f"{where}.headers[{i}].valueFrom.secretKeyRef")
+            value = _secret(
+                source["secretKeyRef"], secrets_dir, f"{where}.headers[{i}].valueFrom.secretKeyRef"
+            )
             private.add(name.lower())
         headers[name] = str(value or "")
     basic = (config.get("auth") or {}).get("basicAuth")
     if basic:
-        user = _secret(basic.get("usernameSecret"), secrets_dir,
-                       f"{where}.auth.basicAuth.usernameSecret")
-        password = _secret(basic.get("passwordSecret"), secrets_dir,
-                           f"{where}.auth.basicAuth.passwordSecret")
+        user = _secret(
+            basic.get("usernameSecret"), secrets_dir, f"{where}.auth.basicAuth.usernameSecret"
+        )
+        password = _secret(
+            basic.get("passwordSecret"), secrets_dir, f"{where}.auth.basicAuth.passwordSecret"
+        )
         headers["Authorization"] = _basic(user, password)
     if user_info is not None and "Authorization" not in headers:
         user, _, password = user_info.partition(":")
@@ -123,8 +126,7 @@ class _RedirectsAsAnswers(urllib.request.HTTPErrorProcessor):
     """Hands a redirect back as the answer, so `_open` chooses where the next hop goes
     and which headers it carries (urllib's own handler sends them all anywhere)."""
 
-    def http_response(self, request: urllib.request.Request,
-                      response: HTTPResponse) -> Any:
+    def http_response(self, request: urllib.request.Request, response: HTTPResponse) -> Any:
         if response.status in _REDIRECTS:
             return response
         return super().http_response(request, response)
@@ -151,11 +153,13 @@ def _next_hop(url: str, response: Any, name: str) -> str:
     target = urllib.parse.urljoin(url, location)
     scheme = urllib.parse.urlsplit(target).scheme
     if scheme not in ("http", "https"):
-        raise InvalidSpec(f"input {name}: {url} redirects to {redact_url(target)}, not an "
-                          "http(s) URL")
+        raise InvalidSpec(
+            f"input {name}: {url} redirects to {redact_url(target)}, not an http(s) URL"
+        )
     if scheme == "http" and urllib.parse.urlsplit(url).scheme == "https":
-        raise InvalidSpec(f"input {name}: refusing the redirect from https to http: "
-                          f"{url} -> {redact_url(target)}")
+        raise InvalidSpec(
+            f"input {name}: refusing the redirect from https to http: {url} -> {redact_url(target)}"
+        )
     return _without_user_info(target, f"input {name}: redirect")[0]  # never sent on
 
 
@@ -176,12 +180,14 @@ def _open(get: HttpGet, name: str) -> Any:
         if _origin(target) != _origin(url):
             headers = {k: v for k, v in headers.items() if k.lower() not in get.private}
         url = target
-    raise InvalidSpec(f"input {name}: more than {MAX_REDIRECTS} redirects from {get.url} "
-                      f"(the last to {url})")
+    raise InvalidSpec(
+        f"input {name}: more than {MAX_REDIRECTS} redirects from {get.url} (the last to {url})"
+    )
 
 
-def _send(opener: urllib.request.OpenerDirector, url: str, headers: Mapping[str, str],
-          name: str) -> Any:
+def _send(
+    opener: urllib.request.OpenerDirector, url: str, headers: Mapping[str, str], name: str
+) -> Any:
     request = urllib.request.Request(url, headers=dict(headers))
     try:
         return opener.open(request, timeout=TIMEOUT)
@@ -217,8 +223,9 @@ class _Body:
             raise TransientError(f"{self.what} sent {self.size} of {declared} bytes")
 
 
-def fetch_http(artifact: Artifact, dest: Path, *, secrets_dir: Path,
-               include: Sequence[str]) -> InputResult:
+def fetch_http(
+    artifact: Artifact, dest: Path, *, secrets_dir: Path, include: Sequence[str]
+) -> InputResult:
     """Stream the body straight into the extractor when its first bytes say it is a tar
     (gzip, zstd or plain), else into a temp file renamed into place: one pass either way."""
     assert artifact.location is not None
@@ -227,14 +234,16 @@ def fetch_http(artifact: Artifact, dest: Path, *, secrets_dir: Path,
     body = _Body(response, f"input {artifact.name}: {get.url}")
     try:
         head, stream = peek(body.chunks(), 512)
-        found = None if artifact.archive and artifact.archive.fmt == "none" else \
-            archive.detect(head)
+        found = (
+            None if artifact.archive and artifact.archive.fmt == "none" else archive.detect(head)
+        )
         if found in ("gzip", "zstd", "tar"):
             stage = placing.staging(dest)
             try:
                 archive.extract_tar(stream, stage / "x", include=include)
-                placing.place(stage / "x", dest, name=artifact.name,
-                              sub_path=artifact.sub_path, unwrap=True)
+                placing.place(
+                    stage / "x", dest, name=artifact.name, sub_path=artifact.sub_path, unwrap=True
+                )
             finally:
                 placing.discard(stage)
             fmt = {"gzip": "tar.gz", "zstd": "tar.zst"}.get(found, found)
@@ -243,8 +252,15 @@ def fetch_http(artifact: Artifact, dest: Path, *, secrets_dir: Path,
             fmt = "none"
     finally:
         response.close()
-    return InputResult(artifact.name, "downloaded", str(dest), get.url, body.size,
-                       f"crc32c:{to_hex(body.crc)}", fmt)
+    return InputResult(
+        artifact.name,
+        "downloaded",
+        str(dest),
+        get.url,
+        body.size,
+        f"crc32c:{to_hex(body.crc)}",
+        fmt,
+    )
 
 
 def _write(chunks: Iterator[bytes], dest: Path, name: str) -> None:
@@ -255,7 +271,8 @@ def _write(chunks: Iterator[bytes], dest: Path, name: str) -> None:
                 out.write(chunk)
         os.replace(temp, dest)
     except OSError as error:
-        raise LocalIOError(f"input {name}: cannot write {temp}: "
-                           f"{error.strerror or error}") from None
+        raise LocalIOError(
+            f"input {name}: cannot write {temp}: {error.strerror or error}"
+        ) from None
     finally:
         temp.unlink(missing_ok=True)

@@ -36,8 +36,15 @@ from argosy.sidecar.results import InputResult
 _HEAD = 512  # enough to tell tar, gzip, zstd and zip apart
 
 
-def _fetch_stored(artifact: Artifact, target: Target, driver: Driver, dest: Path, *,
-                  include: Sequence[str], settings: TransferSettings) -> InputResult:
+def _fetch_stored(
+    artifact: Artifact,
+    target: Target,
+    driver: Driver,
+    dest: Path,
+    *,
+    include: Sequence[str],
+    settings: TransferSettings,
+) -> InputResult:
     """An object (a file or an archive) or a folder of objects (`archive: none`)."""
     sub = (artifact.sub_path or "").strip("/")
     key = target.key
@@ -45,8 +52,7 @@ def _fetch_stored(artifact: Artifact, target: Target, driver: Driver, dest: Path
         info = driver.stat(key) if not key.endswith("/") else None
     except NotFound:
         info = None
-    if info is not None and sub and artifact.archive is not None \
-            and artifact.archive.fmt == "none":
+    if info is not None and sub and artifact.archive is not None and artifact.archive.fmt == "none":
         info = None  # a subPath into a folder of objects: see below
     if info is None:  # `archive: none` folders are a prefix of objects
         folder = tree.as_folder(key) + (sub + "/" if sub else "")
@@ -54,42 +60,57 @@ def _fetch_stored(artifact: Artifact, target: Target, driver: Driver, dest: Path
             try:
                 one = driver.stat(folder.rstrip("/"))
                 result = download_file(driver, one.key, dest, settings=settings, info=one)
-                return InputResult(artifact.name, "downloaded", str(dest), result.url,
-                                   result.size, result.checksum, "none")
+                return InputResult(
+                    artifact.name,
+                    "downloaded",
+                    str(dest),
+                    result.url,
+                    result.size,
+                    result.checksum,
+                    "none",
+                )
             except NotFound:
                 pass
         stage = placing.staging(dest)
         try:
             got = tree.download_tree(driver, folder, stage / "tree", settings=settings)
-            placing.place(stage / "tree", dest, name=artifact.name, sub_path=None,
-                          unwrap=False)
+            placing.place(stage / "tree", dest, name=artifact.name, sub_path=None, unwrap=False)
         finally:
             placing.discard(stage)
-        return InputResult(artifact.name, "downloaded", str(dest), driver.url(folder),
-                           got.bytes, None, "none")
+        return InputResult(
+            artifact.name, "downloaded", str(dest), driver.url(folder), got.bytes, None, "none"
+        )
     explicit = artifact.archive.fmt if artifact.archive else None
     found = None
     if explicit != "none" and info.size > 0:
-        found = archive.detect(range_reader(driver, key, info.etag, Retrier(settings.retry))(
-            0, min(info.size, _HEAD)))
+        found = archive.detect(
+            range_reader(driver, key, info.etag, Retrier(settings.retry))(0, min(info.size, _HEAD))
+        )
     if found in (None, "xz", "bzip2") or explicit == "none":
         if sub:
             raise InvalidSpec(f"input {artifact.name}: subPath needs a folder or an archive")
         result = download_file(driver, key, dest, settings=settings, info=info)
-        return InputResult(artifact.name, "downloaded", str(dest), result.url, result.size,
-                           result.checksum, "none")
+        return InputResult(
+            artifact.name, "downloaded", str(dest), result.url, result.size, result.checksum, "none"
+        )
     stage = placing.staging(dest)
     try:
         fmt: Literal["zip", "auto"] = "zip" if found == "zip" else "auto"
-        unpacked = download_directory(driver, key, stage / "x", fmt=fmt, settings=settings,
-                                      include=include)
-        placing.place(stage / "x", dest, name=artifact.name, sub_path=sub or None,
-                      unwrap=True)
+        unpacked = download_directory(
+            driver, key, stage / "x", fmt=fmt, settings=settings, include=include
+        )
+        placing.place(stage / "x", dest, name=artifact.name, sub_path=sub or None, unwrap=True)
     finally:
         placing.discard(stage)
-    return InputResult(artifact.name, "downloaded", str(dest), unpacked.url, unpacked.bytes,
-                       unpacked.checksum,
-                       {"gzip": "tar.gz", "zstd": "tar.zst"}.get(found, found))
+    return InputResult(
+        artifact.name,
+        "downloaded",
+        str(dest),
+        unpacked.url,
+        unpacked.bytes,
+        unpacked.checksum,
+        {"gzip": "tar.gz", "zstd": "tar.zst"}.get(found, found),
+    )
 
 
 def _write_raw(artifact: Artifact, dest: Path) -> InputResult:
@@ -101,17 +122,26 @@ def _write_raw(artifact: Artifact, dest: Path) -> InputResult:
     return InputResult(artifact.name, "downloaded", str(dest), "raw:", len(data))
 
 
-def fetch_input(artifact: Artifact, *, template: Template, ctx: Context, layers: Layers,
-                root: Path | None, settings: TransferSettings,
-                open_driver: Callable[[Target, Context], Driver] = open_driver) -> InputResult:
+def fetch_input(
+    artifact: Artifact,
+    *,
+    template: Template,
+    ctx: Context,
+    layers: Layers,
+    root: Path | None,
+    settings: TransferSettings,
+    open_driver: Callable[[Target, Context], Driver] = open_driver,
+) -> InputResult:
     started = time.monotonic()
     if not artifact.path:
         raise InvalidSpec(f"{artifact.where} ({artifact.name}) has no path")
     dest = placing.destination(artifact.path, root)
     loc = artifact.location
     if loc is not None and not loc.supported:
-        raise InvalidSpec(f"input {artifact.name}: {loc.kind} artifacts are not supported by "
-                          "Argosy (supported: s3, oss, local, http, raw)")
+        raise InvalidSpec(
+            f"input {artifact.name}: {loc.kind} artifacts are not supported by "
+            "Argosy (supported: s3, oss, local, http, raw)"
+        )
     placing.check_free(dest, artifact.name)
     include = layers.for_artifact(artifact).include
     try:
@@ -121,33 +151,49 @@ def fetch_input(artifact: Artifact, *, template: Template, ctx: Context, layers:
             result = fetch_http(artifact, dest, secrets_dir=ctx.secrets_dir, include=include)
         else:
             target = target_for(artifact, ctx=ctx, template=template, fmt="", output=False)
-            result = _fetch_stored(artifact, target, open_driver(target, ctx), dest,
-                                   include=include, settings=settings)
+            result = _fetch_stored(
+                artifact, target, open_driver(target, ctx), dest, include=include, settings=settings
+            )
     except NotFound as error:
         if artifact.optional:
-            return InputResult(artifact.name, "missing-optional", artifact.path,
-                               reason=str(error))
+            return InputResult(artifact.name, "missing-optional", artifact.path, reason=str(error))
         raise
     placing.set_mode(dest, artifact.mode, recurse=artifact.recurse_mode)
     return replace(result, path=artifact.path, seconds=time.monotonic() - started)
 
 
-def fetch_inputs(template: Template, *, ctx: Context, layers: Layers, root: Path | None,
-                 settings: TransferSettings, artifact_concurrency: int = 8,
-                 open_driver: Callable[[Target, Context], Driver] = open_driver,
-                 ) -> list[InputResult]:
+def fetch_inputs(
+    template: Template,
+    *,
+    ctx: Context,
+    layers: Layers,
+    root: Path | None,
+    settings: TransferSettings,
+    artifact_concurrency: int = 8,
+    open_driver: Callable[[Target, Context], Driver] = open_driver,
+) -> list[InputResult]:
     """Every input, at once; a failure is reported per artifact, never raised."""
 
     def one(artifact: Artifact) -> InputResult:
         try:
-            return fetch_input(artifact, template=template, ctx=ctx, layers=layers,
-                               root=root, settings=settings, open_driver=open_driver)
+            return fetch_input(
+                artifact,
+                template=template,
+                ctx=ctx,
+                layers=layers,
+                root=root,
+                settings=settings,
+                open_driver=open_driver,
+            )
         except ArtifactError as error:
-            return InputResult(artifact.name, "failed", artifact.path or "",
-                               reason=str(error))
+            return InputResult(artifact.name, "failed", artifact.path or "", reason=str(error))
         except OSError as error:
-            return InputResult(artifact.name, "failed", artifact.path or "",
-                               reason=f"{error.filename or ''}: {error.strerror or error}")
+            return InputResult(
+                artifact.name,
+                "failed",
+                artifact.path or "",
+                reason=f"{error.filename or ''}: {error.strerror or error}",
+            )
 
     workers = max(1, min(artifact_concurrency, len(template.inputs)))
     with ThreadPoolExecutor(workers, thread_name_prefix="argosy-input") as pool:

@@ -62,8 +62,9 @@ class Layers:
     repository: Mapping[str, Any]
 
     @classmethod
-    def build(cls, annotations: Mapping[str, str],
-              repository_entry: Mapping[str, Any] | None) -> Layers:
+    def build(
+        cls, annotations: Mapping[str, str], repository_entry: Mapping[str, Any] | None
+    ) -> Layers:
         raw = annotations.get(ANNOTATION)
         annotation: Any = {}
         if raw:
@@ -95,8 +96,10 @@ class Layers:
             return None
 
         upload_on_failure = first("upload_on_failure")
-        return Effective(archive=first("archive") or "tar.gz", level=first("level"),
-                         include=first("include") or (),
-                         upload_on_failure=True if upload_on_failure is None
-                         else upload_on_failure,
-                         concurrency=first("concurrency"))
+        return Effective(
+            archive=first("archive") or "tar.gz",
+            level=first("level"),
+            include=first("include") or (),
+            upload_on_failure=True if upload_on_failure is None else upload_on_failure,
+            concurrency=first("concurrency"),
+        )

@@ -27,21 +27,20 @@ def destination(path: str, root: Path | None) -> Path:
 
 def check_free(dest: Path, name: str) -> None:
     if dest.exists() or dest.is_symlink():
-        raise InvalidSpec(f"input {name}: {dest} already exists; an input is never written "
-                          "over existing files")
+        raise InvalidSpec(
+            f"input {name}: {dest} already exists; an input is never written over existing files"
+        )
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise LocalIOError(f"input {name}: cannot create {dest.parent}: "
-                           f"{error.strerror}") from None
+        raise LocalIOError(f"input {name}: cannot create {dest.parent}: {error.strerror}") from None
 
 
 def staging(dest: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{dest.name}.argosy-in-", dir=dest.parent))
 
 
-def place(stage: Path, dest: Path, *, name: str, sub_path: str | None,
-          unwrap: bool) -> None:
+def place(stage: Path, dest: Path, *, name: str, sub_path: str | None, unwrap: bool) -> None:
     """Move what was extracted into `stage` to `dest`. With `unwrap`, a stage holding one
     entry is that entry (Argo's archives hold the path under its own base name)."""
     source = stage

@@ -35,31 +35,58 @@ def _checksum(value: str | None) -> dict[str, str] | None:
 
 
 def output_entry(result: OutputResult) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": result.name, "status": result.status,
-                             "path": result.path}
+    entry: dict[str, Any] = {"name": result.name, "status": result.status, "path": result.path}
     if result.reason:
         entry["reason"] = result.reason
     if result.status == "uploaded":
-        entry.update(url=result.url, location=dict(result.location), size=result.size,
-                     checksum=_checksum(result.checksum), archive=result.archive,
-                     seconds=round(result.seconds, 3))
+        entry.update(
+            url=result.url,
+            location=dict(result.location),
+            size=result.size,
+            checksum=_checksum(result.checksum),
+            archive=result.archive,
+            seconds=round(result.seconds, 3),
+        )
     return entry
 
 
-def outputs_document(results: Sequence[OutputResult], *, exit_code: int, template: str,
-                     reported_to: str) -> dict[str, Any]:
-    return {"apiVersion": API_VERSION, "kind": "Outputs", "exitCode": exit_code,
-            "template": template, "reportedTo": reported_to,
-            "artifacts": [output_entry(r) for r in results]}
+def outputs_document(
+    results: Sequence[OutputResult], *, exit_code: int, template: str, reported_to: str
+) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Outputs",
+        "exitCode": exit_code,
+        "template": template,
+        "reportedTo": reported_to,
+        "artifacts": [output_entry(r) for r in results],
+    }
 
 
 def inputs_document(results: Sequence[InputResult], *, template: str) -> dict[str, Any]:
-    return {"apiVersion": API_VERSION, "kind": "Inputs", "template": template,
-            "artifacts": [{k: v for k, v in {
-                "name": r.name, "status": r.status, "path": r.path, "reason": r.reason,
-                "url": r.url, "size": r.size, "checksum": _checksum(r.checksum),
-                "archive": r.archive, "seconds": round(r.seconds, 3)}.items()
-                if v not in ("", None)} for r in results]}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Inputs",
+        "template": template,
+        "artifacts": [
+            {
+                k: v
+                for k, v in {
+                    "name": r.name,
+                    "status": r.status,
+                    "path": r.path,
+                    "reason": r.reason,
+                    "url": r.url,
+                    "size": r.size,
+                    "checksum": _checksum(r.checksum),
+                    "archive": r.archive,
+                    "seconds": round(r.seconds, 3),
+                }.items()
+                if v not in ("", None)
+            }
+            for r in results
+        ],
+    }
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:

@@ -41,12 +41,12 @@ class Context:
     max_connections: int = 32
 
 
-def repository_location(ctx: Context, template: Template, *,
-                        want_prefix: bool = True) -> tuple[Location | None, str]:
+def repository_location(
+    ctx: Context, template: Template, *, want_prefix: bool = True
+) -> tuple[Location | None, str]:
     """The repository as a location, and the key prefix outputs go under (expanded only
     when wanted: inputs name their keys, and need no workflow variables)."""
-    if template.archive_location is not None and template.archive_location.kind in \
-            STORAGE_KINDS:
+    if template.archive_location is not None and template.archive_location.kind in STORAGE_KINDS:
         loc = template.archive_location
         prefix = loc.key
         if prefix is None and want_prefix:
@@ -58,10 +58,10 @@ def repository_location(ctx: Context, template: Template, *,
         if len(kinds) != 1:
             raise InvalidSpec("the repository entry needs exactly one of s3, oss, local")
         config = dict(ctx.repository[kinds[0]] or {})
-        key_format = str(ctx.repository.get("keyFormat") or config.pop("keyFormat", None)
-                         or DEFAULT_KEY_FORMAT)
-        prefix = keys.expand(key_format, ctx.variables, created=ctx.created) \
-            if want_prefix else ""
+        key_format = str(
+            ctx.repository.get("keyFormat") or config.pop("keyFormat", None) or DEFAULT_KEY_FORMAT
+        )
+        prefix = keys.expand(key_format, ctx.variables, created=ctx.created) if want_prefix else ""
         return Location(kinds[0], config), prefix
     return None, ""
 
@@ -72,36 +72,47 @@ def repository_archive_logs(ctx: Context, template: Template) -> bool:
     return bool(ctx.repository and ctx.repository.get("archiveLogs"))
 
 
-def target_for(artifact: Artifact, *, ctx: Context, template: Template, fmt: str,
-               output: bool) -> Target:
+def target_for(
+    artifact: Artifact, *, ctx: Context, template: Template, fmt: str, output: bool
+) -> Target:
     """Where `artifact` lives; `fmt` names the output's file when the key is derived."""
     own = artifact.location
     if own is not None and own.kind not in STORAGE_KINDS:
-        raise InvalidSpec(f"{artifact.where} ({artifact.name}): {own.kind} is not a "
-                          "storage location")
-    repo_loc, prefix = repository_location(ctx, template, want_prefix=output and not (
-        own is not None and own.key))
+        raise InvalidSpec(
+            f"{artifact.where} ({artifact.name}): {own.kind} is not a storage location"
+        )
+    repo_loc, prefix = repository_location(
+        ctx, template, want_prefix=output and not (own is not None and own.key)
+    )
     if repo_loc is None and not (own is not None and own.bucket):
-        raise InvalidSpec(f"{artifact.where} ({artifact.name}) has no location and there is "
-                          "no artifact repository (give --repository or an archiveLocation)")
+        raise InvalidSpec(
+            f"{artifact.where} ({artifact.name}) has no location and there is "
+            "no artifact repository (give --repository or an archiveLocation)"
+        )
     if own is not None and own.bucket:
         key = own.key
         if not key and output:  # Argo's rule: the keyFormat's key, in the artifact's bucket
             if repo_loc is None:
-                raise InvalidSpec(f"{artifact.where} ({artifact.name}) names a bucket but no "
-                                  "key, and there is no repository keyFormat to make one")
+                raise InvalidSpec(
+                    f"{artifact.where} ({artifact.name}) names a bucket but no "
+                    "key, and there is no repository keyFormat to make one"
+                )
             key = keys.output_key(prefix, artifact.name, artifact.path, fmt)
         if not key:
-            raise InvalidSpec(f"{artifact.where}.{own.kind}.key: input {artifact.name} names "
-                              "a bucket but no key")
+            raise InvalidSpec(
+                f"{artifact.where}.{own.kind}.key: input {artifact.name} names a bucket but no key"
+            )
     elif own is not None and own.key:
-        key = keys.expand(own.key, ctx.variables, created=ctx.created,
-                          what=f"{artifact.where}.{own.kind}.key")
+        key = keys.expand(
+            own.key, ctx.variables, created=ctx.created, what=f"{artifact.where}.{own.kind}.key"
+        )
     elif output:
         key = keys.output_key(prefix, artifact.name, artifact.path, fmt)
     else:
-        raise InvalidSpec(f"{artifact.where} ({artifact.name}) is an input with no key: "
-                          "its location must come from `from:` (resolved by the engine)")
+        raise InvalidSpec(
+            f"{artifact.where} ({artifact.name}) is an input with no key: "
+            "its location must come from `from:` (resolved by the engine)"
+        )
     return relocate(own, lambda: repo_loc, key=key, what=f"{artifact.where} ({artifact.name})")
 
 
@@ -111,8 +122,12 @@ def open_driver(target: Target, ctx: Context) -> Driver:
     instance roles) for S3, Alibaba's for OSS (OSS_* or ALIBABA_CLOUD_* keys, then RRSA's
     OIDC token traded with STS)."""
     storage = repo.storage_for(target.kind, target.config, FileSecrets(ctx.secrets_dir))
-    return open_storage(storage, target.bucket, default_local_root=ctx.local_root,
-                        max_connections=ctx.max_connections)
+    return open_storage(
+        storage,
+        target.bucket,
+        default_local_root=ctx.local_root,
+        max_connections=ctx.max_connections,
+    )
 
 
 class DriverCache:
@@ -126,8 +141,7 @@ class DriverCache:
         self._lock = threading.Lock()
 
     def __call__(self, target: Target, ctx: Context) -> Driver:
-        key = json.dumps([target.kind, target.bucket, target.config], sort_keys=True,
-                         default=str)
+        key = json.dumps([target.kind, target.bucket, target.config], sort_keys=True, default=str)
         with self._lock:  # building under the lock: botocore sessions are not thread-safe
             if key not in self._drivers:
                 self._drivers[key] = self._opener(target, ctx)

@@ -20,8 +20,9 @@ def _nothing(_: str) -> None:
     pass
 
 
-def init(options: PodOptions, env: Mapping[str, str], *,
-         warn: Callable[[str], None] = _nothing) -> list[InputResult]:
+def init(
+    options: PodOptions, env: Mapping[str, str], *, warn: Callable[[str], None] = _nothing
+) -> list[InputResult]:
     """Every input fetched into its path; the results also go to VAR_DIR/inputs.json."""
     from argosy.sidecar.inputs import fetch_inputs
 
@@ -29,11 +30,17 @@ def init(options: PodOptions, env: Mapping[str, str], *,
     for warning in pod.template.warnings:
         warn(warning)
     ensure_container_dir(options.var_dir)  # an unwritable var dir fails before any download
-    results = fetch_inputs(pod.template, ctx=pod.ctx, layers=pod.layers, root=options.root,
-                           settings=transfer_settings(len(pod.template.inputs), env),
-                           open_driver=DriverCache())
-    report.write_json(options.var_dir / "inputs.json",
-                      report.inputs_document(results, template=pod.template.name))
+    results = fetch_inputs(
+        pod.template,
+        ctx=pod.ctx,
+        layers=pod.layers,
+        root=options.root,
+        settings=transfer_settings(len(pod.template.inputs), env),
+        open_driver=DriverCache(),
+    )
+    report.write_json(
+        options.var_dir / "inputs.json", report.inputs_document(results, template=pod.template.name)
+    )
     return results
 
 
@@ -46,9 +53,13 @@ class WaitOutcome:
     report_fatal: bool = False  # under Argo the controller learns of outputs only so
 
 
-def wait(options: PodOptions, env: Mapping[str, str], *,
-         warn: Callable[[str], None] = _nothing,
-         main_exited: Callable[[], None] = lambda: None) -> WaitOutcome:
+def wait(
+    options: PodOptions,
+    env: Mapping[str, str],
+    *,
+    warn: Callable[[str], None] = _nothing,
+    main_exited: Callable[[], None] = lambda: None,
+) -> WaitOutcome:
     """Wait for main's exit code, upload every output, report where they went (a
     WorkflowTaskResult under Argo, else the pod's annotation); the results also go to
     VAR_DIR/outputs.json. `main_exited` is called once main's exit code is known."""
@@ -63,31 +74,49 @@ def wait(options: PodOptions, env: Mapping[str, str], *,
     main_exited()
     log = options.var_dir / "ctr" / "main" / "combined"
     archive_logs = repository_archive_logs(ctx, template) or any(
-        a.archive_logs for a in template.outputs)
+        a.archive_logs for a in template.outputs
+    )
     results = upload_outputs(
-        template, ctx=ctx, layers=pod.layers, root=options.root,
-        settings=transfer_settings(len(template.outputs), env), main_failed=exit_code != 0,
-        open_driver=DriverCache(), provenance=provenance(ctx),
-        log=log if archive_logs else None)
+        template,
+        ctx=ctx,
+        layers=pod.layers,
+        root=options.root,
+        settings=transfer_settings(len(template.outputs), env),
+        main_failed=exit_code != 0,
+        open_driver=DriverCache(),
+        provenance=provenance(ctx),
+        log=log if archive_logs else None,
+    )
     outcome = WaitOutcome(exit_code, results, "none")
     if not options.no_report and (options.kubeconfig or env.get("KUBERNETES_SERVICE_HOST")):
-        outcome = _report(options, env, pod.ctx.variables, outcome,
-                          report.argo_artifacts(template, results))
-    report.write_json(options.var_dir / "outputs.json", report.outputs_document(
-        results, exit_code=exit_code, template=template.name,
-        reported_to=outcome.reported_to))
+        outcome = _report(
+            options, env, pod.ctx.variables, outcome, report.argo_artifacts(template, results)
+        )
+    report.write_json(
+        options.var_dir / "outputs.json",
+        report.outputs_document(
+            results, exit_code=exit_code, template=template.name, reported_to=outcome.reported_to
+        ),
+    )
     return outcome
 
 
-def _report(options: PodOptions, env: Mapping[str, str], variables: Mapping[str, str],
-            outcome: WaitOutcome, artifacts: list[dict[str, object]]) -> WaitOutcome:
+def _report(
+    options: PodOptions,
+    env: Mapping[str, str],
+    variables: Mapping[str, str],
+    outcome: WaitOutcome,
+    artifacts: list[dict[str, object]],
+) -> WaitOutcome:
     from argosy.sidecar.taskresult import PodIdentity, report_outputs
 
-    pod = PodIdentity(namespace=variables.get("workflow.namespace", ""),
-                      pod_name=variables.get("pod.name", ""),
-                      pod_uid=env.get("ARGO_POD_UID", ""),
-                      node_id=variables.get("node.id", ""),
-                      workflow_name=variables.get("workflow.name", ""))
+    pod = PodIdentity(
+        namespace=variables.get("workflow.namespace", ""),
+        pod_name=variables.get("pod.name", ""),
+        pod_uid=env.get("ARGO_POD_UID", ""),
+        node_id=variables.get("node.id", ""),
+        workflow_name=variables.get("workflow.name", ""),
+    )
     try:
         api = kube(options, env)
         try:
@@ -95,6 +124,7 @@ def _report(options: PodOptions, env: Mapping[str, str], variables: Mapping[str,
         finally:
             api.close()
     except ArtifactError as error:
-        return WaitOutcome(outcome.exit_code, outcome.results, f"failed: {error}", error,
-                           pod.under_argo)
+        return WaitOutcome(
+            outcome.exit_code, outcome.results, f"failed: {error}", error, pod.under_argo
+        )
     return WaitOutcome(outcome.exit_code, outcome.results, where)

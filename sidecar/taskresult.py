@@ -37,30 +37,45 @@ class PodIdentity:
         return bool(self.node_id and self.workflow_name)
 
 
-def report_outputs(kube: Kube, pod: PodIdentity, artifacts: Sequence[Mapping[str, Any]], *,
-                   exit_code: int) -> str:
+def report_outputs(
+    kube: Kube, pod: PodIdentity, artifacts: Sequence[Mapping[str, Any]], *, exit_code: int
+) -> str:
     """Record the outputs; returns where (`WorkflowTaskResult/NAME` or `pod/NAME`)."""
     if pod.under_argo:
         return _task_result(kube, pod, artifacts, exit_code)
     if not pod.pod_name:
         raise InvalidSpec("cannot report outputs: the pod's name is unknown")
-    body = {"metadata": {"annotations": {OUTPUTS_ANNOTATION: json.dumps(
-        {"exitCode": exit_code, "artifacts": list(artifacts)}, separators=(",", ":"))}}}
+    body = {
+        "metadata": {
+            "annotations": {
+                OUTPUTS_ANNOTATION: json.dumps(
+                    {"exitCode": exit_code, "artifacts": list(artifacts)}, separators=(",", ":")
+                )
+            }
+        }
+    }
     kube.patch(PODS, pod.namespace, pod.pod_name, body)
     return f"pod/{pod.pod_name}"
 
 
-def _task_result(kube: Kube, pod: PodIdentity, artifacts: Sequence[Mapping[str, Any]],
-                 exit_code: int) -> str:
+def _task_result(
+    kube: Kube, pod: PodIdentity, artifacts: Sequence[Mapping[str, Any]], exit_code: int
+) -> str:
     outputs = {"artifacts": list(artifacts), "exitCode": str(exit_code)}
     metadata: dict[str, Any] = {
         "name": pod.node_id,
-        "labels": {WORKFLOW_LABEL: pod.workflow_name, COMPLETED_LABEL: "true"}}
+        "labels": {WORKFLOW_LABEL: pod.workflow_name, COMPLETED_LABEL: "true"},
+    }
     if pod.pod_name and pod.pod_uid:
-        metadata["ownerReferences"] = [{"apiVersion": "v1", "kind": "Pod",
-                                        "name": pod.pod_name, "uid": pod.pod_uid}]
-    body = {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTaskResult",
-            "metadata": metadata, "outputs": outputs}
+        metadata["ownerReferences"] = [
+            {"apiVersion": "v1", "kind": "Pod", "name": pod.pod_name, "uid": pod.pod_uid}
+        ]
+    body = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "WorkflowTaskResult",
+        "metadata": metadata,
+        "outputs": outputs,
+    }
     try:
         kube.create(WORKFLOW_TASK_RESULTS, pod.namespace, body)
     except Conflict:  # Argo may have made it already (progress reports): merge ours in

@@ -21,8 +21,15 @@ from argosy.testing.kube.api import (
 )
 
 __all__ = [
-    "DEFAULT_TOKEN", "Fault", "KubeError", "KubeTestServer", "ManualClock",
-    "RequestAttributes", "RequestRecord", "ResourceSpec", "main",
+    "DEFAULT_TOKEN",
+    "Fault",
+    "KubeError",
+    "KubeTestServer",
+    "ManualClock",
+    "RequestAttributes",
+    "RequestRecord",
+    "ResourceSpec",
+    "main",
 ]
 
 if __name__ == "__main__":

@@ -17,8 +17,16 @@ from argosy.testing.oss.server import (
     main,
 )
 
-__all__ = ["DEFAULT_ACCESS_KEY", "DEFAULT_SECRET", "Fault", "OssTestServer", "RequestRecord",
-           "ServerStats", "StsToken", "main"]
+__all__ = [
+    "DEFAULT_ACCESS_KEY",
+    "DEFAULT_SECRET",
+    "Fault",
+    "OssTestServer",
+    "RequestRecord",
+    "ServerStats",
+    "StsToken",
+    "main",
+]
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -31,7 +31,7 @@ def read_env_file(path: str) -> dict[str, str]:
     for line in Path(path).read_text().splitlines():
         line = line.strip()
         if line.startswith("export "):
-            name, _, value = line[len("export "):].partition("=")
+            name, _, value = line[len("export ") :].partition("=")
             env[name] = value.strip("'\"")
     return env
 
@@ -64,8 +64,10 @@ def oss_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def rgw() -> dict[str, str]:
     path = os.environ.get("ARGOSY_RGW_ENV")
     if not path or not Path(path).is_file():
-        pytest.fail("Ceph RGW is not running: start it with scripts/test (or scripts/rgw.sh "
-                    "start DIR and export ARGOSY_RGW_ENV=DIR/env), or deselect with -m 'not rgw'")
+        pytest.fail(
+            "Ceph RGW is not running: start it with scripts/test (or scripts/rgw.sh "
+            "start DIR and export ARGOSY_RGW_ENV=DIR/env), or deselect with -m 'not rgw'"
+        )
     return read_env_file(path)
 
 
@@ -76,8 +78,16 @@ def unique_bucket(prefix: str = "t") -> str:
 def s3_driver(endpoint: str, access: str, secret: str, bucket: str, *, create: bool = True):
     from argosy.artifacts.drivers.s3 import S3Driver, S3Settings
 
-    driver = S3Driver(S3Settings(endpoint=endpoint, region="us-east-1", access_key=access,
-                                 secret_key=secret, addressing_style="path"), bucket)
+    driver = S3Driver(
+        S3Settings(
+            endpoint=endpoint,
+            region="us-east-1",
+            access_key=access,
+            secret_key=secret,
+            addressing_style="path",
+        ),
+        bucket,
+    )
     if create:
         driver.create_bucket()
     return driver

@@ -32,14 +32,29 @@ if _typing.TYPE_CHECKING:
     from argosy.artifacts.archive.zipwriter import write_zip
 
 _WHERE = {
-    "Codec": "codecs", "compress": "codecs", "decompress": "codecs", "detect": "codecs",
-    "Entry": "entry", "EntryType": "entry", "Member": "entry",
-    "ExtractResult": "extract", "extract_members": "extract", "extract_tar": "extract",
+    "Codec": "codecs",
+    "compress": "codecs",
+    "decompress": "codecs",
+    "detect": "codecs",
+    "Entry": "entry",
+    "EntryType": "entry",
+    "Member": "entry",
+    "ExtractResult": "extract",
+    "extract_members": "extract",
+    "extract_tar": "extract",
     "extract_zip": "extract",
-    "FORMATS": "formats", "Format": "formats", "write_archive": "formats",
-    "ExtractLimits": "limits", "list_entries": "listing", "read_tar": "tarreader",
-    "write_tar": "tarwriter", "ReadRange": "zipreader", "list_zip": "zipreader",
-    "read_index": "zipreader", "read_zip": "zipreader", "write_zip": "zipwriter",
+    "FORMATS": "formats",
+    "Format": "formats",
+    "write_archive": "formats",
+    "ExtractLimits": "limits",
+    "list_entries": "listing",
+    "read_tar": "tarreader",
+    "write_tar": "tarwriter",
+    "ReadRange": "zipreader",
+    "list_zip": "zipreader",
+    "read_index": "zipreader",
+    "read_zip": "zipreader",
+    "write_zip": "zipwriter",
 }
 
 __all__ = [

@@ -51,8 +51,9 @@ ZSTD_JOB_SIZE = 4 << 20  # 3% faster tar.zst uploads here than 2 MiB jobs; 8 MiB
 def usable_cpus() -> int:
     """The CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (in
     a pod, `os.cpu_count()` is the whole node's)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-        (os.cpu_count() or 1)
+    cpus = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     try:
         quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
         if quota != "max":
@@ -77,8 +78,9 @@ def isal_level(level: int | None) -> int:
     return _ISAL_LEVEL[lvl]
 
 
-def compress(chunks: Iterable[bytes], codec: Codec, *, level: int | None = None,
-             threads: int | None = None) -> Iterator[bytes]:
+def compress(
+    chunks: Iterable[bytes], codec: Codec, *, level: int | None = None, threads: int | None = None
+) -> Iterator[bytes]:
     """Compress a stream of chunks; `threads` applies to zstd only (default: all cores)."""
     if codec == "none":
         return (c for c in chunks if c)
@@ -88,8 +90,8 @@ def compress(chunks: Iterable[bytes], codec: Codec, *, level: int | None = None,
             raise InvalidSpec(f"zstd level must be between -7 and 22, not {lvl}")
         workers = default_threads() if threads is None else threads
         params = zstandard.ZstdCompressionParameters.from_level(
-            lvl, threads=workers, job_size=ZSTD_JOB_SIZE if workers > 0 else 0,
-            write_checksum=1)
+            lvl, threads=workers, job_size=ZSTD_JOB_SIZE if workers > 0 else 0, write_checksum=1
+        )
         cctx = zstandard.ZstdCompressor(compression_params=params)
         return _run(chunks, cctx.compressobj())
     if codec == "gzip":
@@ -97,8 +99,10 @@ def compress(chunks: Iterable[bytes], codec: Codec, *, level: int | None = None,
     raise InvalidSpec(f"unknown compression {codec!r} (zstd, gzip or none)")
 
 
-def _run(chunks: Iterable[bytes], engine: zstandard.ZstdCompressionObj | isal_zlib.Compress,
-         ) -> Iterator[bytes]:
+def _run(
+    chunks: Iterable[bytes],
+    engine: zstandard.ZstdCompressionObj | isal_zlib.Compress,
+) -> Iterator[bytes]:
     for chunk in chunks:
         out = engine.compress(chunk)
         if out:
@@ -189,7 +193,7 @@ def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
                     budget += piece.max_out
                     if budget >= CHUNK or piece.unit is Unit.END:
                         assert dobj is not None
-                        out = dobj.decompress(view[start:piece.end])
+                        out = dobj.decompress(view[start : piece.end])
                         if out:
                             yield out
                         start, budget = piece.end, 0
@@ -197,7 +201,8 @@ def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
                             if not dobj.eof:
                                 raise IntegrityError(
                                     f"zstd frame {frames} did not end where its last block"
-                                    " did: corrupt stream")
+                                    " did: corrupt stream"
+                                )
                             dobj = None
                 pos = piece.end
             if start < pos and dobj is not None:
@@ -209,8 +214,9 @@ def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
     except zstandard.ZstdError as e:
         raise IntegrityError(f"zstd stream corrupt: {e}") from None
     if left or not walker.at_frame_boundary:
-        raise IntegrityError(f"zstd stream truncated: it ends inside a frame at byte"
-                             f" {walker.offset + len(left)}")
+        raise IntegrityError(
+            f"zstd stream truncated: it ends inside a frame at byte {walker.offset + len(left)}"
+        )
     if not frames:
         raise IntegrityError("zstd stream holds no frame: empty or not zstd")
 
@@ -223,7 +229,7 @@ def _slices(chunks: Iterable[bytes]) -> Iterator[bytes]:
             yield chunk
         else:
             for i in range(0, len(chunk), CHUNK):
-                yield chunk[i:i + CHUNK]
+                yield chunk[i : i + CHUNK]
 
 
 def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -259,7 +265,6 @@ def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
     except ISAL_ERROR as e:
         raise IntegrityError(f"gzip stream corrupt near byte {seen}: {e}") from None
     if in_member:
-        raise IntegrityError(f"gzip stream truncated: it ends inside a member after {seen}"
-                             " bytes")
+        raise IntegrityError(f"gzip stream truncated: it ends inside a member after {seen} bytes")
     if not seen:
         raise IntegrityError("gzip stream is empty")

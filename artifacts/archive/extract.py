@@ -63,9 +63,14 @@ class ExtractResult:
     skipped: int  # members left out by `include`
 
 
-def extract_members(members: Iterable[Member], dest: str | os.PathLike[str], *,
-                    include: Sequence[str] = (), limits: ExtractLimits = DEFAULT_LIMITS,
-                    keep_mtime: bool = False) -> ExtractResult:
+def extract_members(
+    members: Iterable[Member],
+    dest: str | os.PathLike[str],
+    *,
+    include: Sequence[str] = (),
+    limits: ExtractLimits = DEFAULT_LIMITS,
+    keep_mtime: bool = False,
+) -> ExtractResult:
     """Extract members from any reader into `dest`, all or nothing."""
     select = compile_include(include)
     final = os.path.abspath(os.fspath(dest))
@@ -102,8 +107,14 @@ def _times(mtime: int) -> tuple[int, int] | None:
 
 
 class _Extraction:
-    def __init__(self, root: str, select: Callable[[str], bool] | None,
-                 limits: ExtractLimits, keep_mtime: bool, final: str) -> None:
+    def __init__(
+        self,
+        root: str,
+        select: Callable[[str], bool] | None,
+        limits: ExtractLimits,
+        keep_mtime: bool,
+        final: str,
+    ) -> None:
         self.root = root
         self.select = select
         self.limits = limits
@@ -119,27 +130,33 @@ class _Extraction:
         self.bytes = self.skipped = 0
 
     def result(self) -> ExtractResult:
-        return ExtractResult(self.files, self.dirs, self.symlinks, self.hardlinks,
-                             self.bytes, self.skipped)
+        return ExtractResult(
+            self.files, self.dirs, self.symlinks, self.hardlinks, self.bytes, self.skipped
+        )
 
     def _full(self, path: str) -> str:
         return f"{self.root}/{path}" if path else self.root
 
     def _os_error(self, entry: Entry, error: OSError) -> LocalIOError:
-        return LocalIOError(f"cannot extract {entry.path!r} into {self.final}:"
-                            f" {error.strerror or error}")
+        return LocalIOError(
+            f"cannot extract {entry.path!r} into {self.final}: {error.strerror or error}"
+        )
 
     def add(self, member: Member) -> None:
         entry = member.entry
         self.members += 1
         if self.members > self.limits.max_members:
-            raise InvalidSpec(f"archive has more than {self.limits.max_members} members"
-                              " (ExtractLimits.max_members)")
+            raise InvalidSpec(
+                f"archive has more than {self.limits.max_members} members"
+                " (ExtractLimits.max_members)"
+            )
         path = member_path(entry.path)
         kind = entry.type
         if kind in (EntryType.CHARDEV, EntryType.BLOCKDEV, EntryType.FIFO):
-            raise InvalidSpec(f"archive member {entry.path!r} is a {kind.value}: device"
-                              " files and FIFOs are never extracted")
+            raise InvalidSpec(
+                f"archive member {entry.path!r} is a {kind.value}: device"
+                " files and FIFOs are never extracted"
+            )
         if self.select is not None and path and not self.select(path):
             self.skipped += 1
             if kind is EntryType.DIR:
@@ -148,8 +165,10 @@ class _Extraction:
                 self.unselected_files.add(path)
             return
         if kind is EntryType.HARDLINK and _left_out(entry.linkname, self.unselected_files):
-            raise InvalidSpec(f"archive hardlink {entry.path!r} -> {entry.linkname!r}: the"
-                              " target was left out by the include patterns")
+            raise InvalidSpec(
+                f"archive hardlink {entry.path!r} -> {entry.linkname!r}: the"
+                " target was left out by the include patterns"
+            )
         _, new = self.layout.claim(entry.path, kind, linkname=entry.linkname)
         try:
             for parent in new:
@@ -172,10 +191,12 @@ class _Extraction:
     def _file(self, entry: Entry, path: str, data: Iterable[bytes]) -> None:
         size = entry.size
         if self.bytes + size > self.limits.max_total_bytes:
-            raise InvalidSpec(f"archive member {entry.path!r} declares {size} bytes, which"
-                              f" would take the extraction past its cap of"
-                              f" {self.limits.max_total_bytes} bytes"
-                              " (ExtractLimits.max_total_bytes)")
+            raise InvalidSpec(
+                f"archive member {entry.path!r} declares {size} bytes, which"
+                f" would take the extraction past its cap of"
+                f" {self.limits.max_total_bytes} bytes"
+                " (ExtractLimits.max_total_bytes)"
+            )
         mode = entry.mode & _KEEP_BITS
         # Created with its final mode (writing through our own fd works even if that
         # mode is read-only); fchmod only when the umask would have taken bits away.
@@ -185,14 +206,17 @@ class _Extraction:
             for piece in data:
                 written += len(piece)
                 if written > size:
-                    raise IntegrityError(f"archive member {entry.path!r} holds more than the"
-                                         f" {size} bytes it declares")
+                    raise IntegrityError(
+                        f"archive member {entry.path!r} holds more than the"
+                        f" {size} bytes it declares"
+                    )
                 done = os.write(fd, piece)
                 while done < len(piece):
                     done += os.write(fd, memoryview(piece)[done:])
             if written != size:
-                raise IntegrityError(f"archive member {entry.path!r} holds {written} of the"
-                                     f" {size} bytes it declares")
+                raise IntegrityError(
+                    f"archive member {entry.path!r} holds {written} of the {size} bytes it declares"
+                )
             if mode & self.umask:
                 os.fchmod(fd, mode)
             times = _times(entry.mtime) if self.keep_mtime else None
@@ -231,25 +255,47 @@ class _Extraction:
                     os.utime(full, ns=stamp)
                 os.chmod(full, attrs[0] & _KEEP_BITS)
         except OSError as e:
-            raise LocalIOError(f"cannot set folder modes in {self.final}:"
-                               f" {e.strerror or e}") from None
+            raise LocalIOError(
+                f"cannot set folder modes in {self.final}: {e.strerror or e}"
+            ) from None
 
 
-def extract_tar(chunks: Iterable[bytes], dest: str | os.PathLike[str], *,
-                compression: Codec | Literal["auto"] = "auto", include: Sequence[str] = (),
-                limits: ExtractLimits = DEFAULT_LIMITS,
-                keep_mtime: bool = False) -> ExtractResult:
+def extract_tar(
+    chunks: Iterable[bytes],
+    dest: str | os.PathLike[str],
+    *,
+    compression: Codec | Literal["auto"] = "auto",
+    include: Sequence[str] = (),
+    limits: ExtractLimits = DEFAULT_LIMITS,
+    keep_mtime: bool = False,
+) -> ExtractResult:
     """Extract a tar, tar.gz or tar.zst stream into `dest`, all or nothing. With
     `include`, unmatched members are read through and dropped, never written."""
-    return extract_members(read_tar(chunks, compression=compression, limits=limits), dest,
-                           include=include, limits=limits, keep_mtime=keep_mtime)
+    return extract_members(
+        read_tar(chunks, compression=compression, limits=limits),
+        dest,
+        include=include,
+        limits=limits,
+        keep_mtime=keep_mtime,
+    )
 
 
-def extract_zip(read_range: ReadRange, size: int, dest: str | os.PathLike[str], *,
-                include: Sequence[str] = (), limits: ExtractLimits = DEFAULT_LIMITS,
-                keep_mtime: bool = False) -> ExtractResult:
+def extract_zip(
+    read_range: ReadRange,
+    size: int,
+    dest: str | os.PathLike[str],
+    *,
+    include: Sequence[str] = (),
+    limits: ExtractLimits = DEFAULT_LIMITS,
+    keep_mtime: bool = False,
+) -> ExtractResult:
     """Extract a zip read through `read_range(start, end)` into `dest`, all or nothing.
     With `include`, only the matching members' byte ranges are read."""
     select = compile_include(include)
-    return extract_members(read_zip(read_range, size, select=select, limits=limits), dest,
-                           include=include, limits=limits, keep_mtime=keep_mtime)
+    return extract_members(
+        read_zip(read_range, size, select=select, limits=limits),
+        dest,
+        include=include,
+        limits=limits,
+        keep_mtime=keep_mtime,
+    )

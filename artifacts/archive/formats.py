@@ -24,17 +24,23 @@ Format = Literal["tar", "tar.zst", "tar.gz", "zip"]
 FORMATS: tuple[str, ...] = get_args(Format)
 
 
-def write_archive(root: str | os.PathLike[str], fmt: Format, *, level: int | None = None,
-                  keep_mtime: bool = False, skip_special: bool = False,
-                  root_name: str | None = None) -> Iterator[bytes]:
+def write_archive(
+    root: str | os.PathLike[str],
+    fmt: Format,
+    *,
+    level: int | None = None,
+    keep_mtime: bool = False,
+    skip_special: bool = False,
+    root_name: str | None = None,
+) -> Iterator[bytes]:
     """The archive of `root` in format `fmt`, as a stream of chunks."""
     if fmt == "zip":
-        return write_zip(root, level=level, keep_mtime=keep_mtime, skip_special=skip_special,
-                         root_name=root_name)
+        return write_zip(
+            root, level=level, keep_mtime=keep_mtime, skip_special=skip_special, root_name=root_name
+        )
     if fmt not in ("tar", "tar.zst", "tar.gz"):
         raise InvalidSpec(f"unknown archive format {fmt!r} ({', '.join(FORMATS)})")
-    tar = write_tar(root, keep_mtime=keep_mtime, skip_special=skip_special,
-                    root_name=root_name)
+    tar = write_tar(root, keep_mtime=keep_mtime, skip_special=skip_special, root_name=root_name)
     if fmt == "tar":
         return tar
     # the tree is read and framed in a second thread while this one compresses

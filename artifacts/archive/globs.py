@@ -26,7 +26,7 @@ def _segment(segment: str) -> str:
             out.append("[^/]")
         elif ch == "[" and segment.find("]", i + 2) > 0:
             end = segment.find("]", i + 2)  # a ']' right after '[' is a member of the set
-            body = segment[i + 1:end]
+            body = segment[i + 1 : end]
             negate = body[:1] in ("!", "^")
             body = body[1:] if negate else body
             body = body.replace("\\", "\\\\").replace("[", "\\[")
@@ -68,8 +68,7 @@ def compile_include(patterns: Sequence[str]) -> Callable[[str], bool] | None:
     if not patterns:
         return None
     try:
-        regex = re.compile("(?:" + "|".join(_pattern(p) for p in patterns) + ")(?:/.*)?",
-                           re.DOTALL)
+        regex = re.compile("(?:" + "|".join(_pattern(p) for p in patterns) + ")(?:/.*)?", re.DOTALL)
     except (re.error, ValueError) as e:
         raise InvalidSpec(f"bad include pattern in {list(patterns)!r}: {e}") from None
     return lambda path: regex.fullmatch(path) is not None

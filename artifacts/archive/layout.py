@@ -49,10 +49,13 @@ class Layout:
         if not path and kind is not EntryType.DIR:
             raise InvalidSpec(f"{self.noun} {name!r} has an empty name")
         existing = self.kinds.get(path)
-        if existing is not None and not (existing is EntryType.DIR and kind is EntryType.DIR
-                                         and path not in self._explicit):
-            raise InvalidSpec(f"{self.noun} {name!r} appears twice (or clashes with a folder"
-                              " its earlier members need)")
+        if existing is not None and not (
+            existing is EntryType.DIR and kind is EntryType.DIR and path not in self._explicit
+        ):
+            raise InvalidSpec(
+                f"{self.noun} {name!r} appears twice (or clashes with a folder"
+                " its earlier members need)"
+            )
         if kind is EntryType.SYMLINK:
             check_symlink(path, linkname)
         elif kind is EntryType.HARDLINK:
@@ -76,19 +79,24 @@ class Layout:
                 new.append(parent)
             elif kind is not EntryType.DIR:
                 what = "a symlink" if kind is EntryType.SYMLINK else "a file"
-                raise InvalidSpec(f"{self.noun} {name!r} goes through {parent!r}, which is"
-                                  f" {what} restored before it")
+                raise InvalidSpec(
+                    f"{self.noun} {name!r} goes through {parent!r}, which is"
+                    f" {what} restored before it"
+                )
         return new
 
     def _check_hardlink(self, name: str, linkname: str) -> None:
         try:
             target = member_path(linkname)
         except InvalidSpec:
-            raise InvalidSpec(f"archive hardlink {name!r} points to {linkname!r}, outside the"
-                              " destination") from None
+            raise InvalidSpec(
+                f"archive hardlink {name!r} points to {linkname!r}, outside the destination"
+            ) from None
         if self.kinds.get(target) is not EntryType.FILE:
-            raise InvalidSpec(f"archive hardlink {name!r} -> {linkname!r}: the target is not"
-                              " a regular file extracted before it")
+            raise InvalidSpec(
+                f"archive hardlink {name!r} -> {linkname!r}: the target is not"
+                " a regular file extracted before it"
+            )
 
     def folders(self) -> list[str]:
         """Every folder claimed or implied, deepest first (for modes applied last)."""
@@ -98,6 +106,7 @@ class Layout:
 
 
 # -- staging: a restore is built beside its destination and renamed onto it --------------
+
 
 def check_destination(path: str, *, merge: bool = False) -> None:
     """A restore goes into a new or empty folder; with `merge` (a folder of objects
@@ -132,6 +141,7 @@ def new_staging(final: str) -> str:
 def remove_staging(tmp: str) -> None:
     """Remove a staging folder whatever modes its folders were given; never raises, so
     the error that led here is the one reported."""
+
     def unlock(func: Callable[..., Any], path: str, _exc: object) -> None:
         os.chmod(os.path.dirname(path), 0o700)
         func(path)
@@ -156,13 +166,16 @@ def move_into(tmp: str, final: str) -> None:
         check_destination(final, merge=True)
         clashes = sorted(_clashes(tmp, final, ""))
         if clashes:
-            raise InvalidSpec(f"{len(clashes)} of the restored entries already exist in "
-                              f"{final}, e.g. {', '.join(clashes[:5])}: nothing was written "
-                              "(a restore never replaces local files)")
+            raise InvalidSpec(
+                f"{len(clashes)} of the restored entries already exist in "
+                f"{final}, e.g. {', '.join(clashes[:5])}: nothing was written "
+                "(a restore never replaces local files)"
+            )
         _join(tmp, final)
     except OSError as e:
-        raise LocalIOError(f"cannot move the restored tree onto {final}: {e.strerror or e}") \
-            from None
+        raise LocalIOError(
+            f"cannot move the restored tree onto {final}: {e.strerror or e}"
+        ) from None
 
 
 def _empty_folder(path: str) -> bool:

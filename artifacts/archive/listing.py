@@ -20,8 +20,12 @@ from argosy.artifacts.archive.zipreader import list_zip
 __all__ = ["list_entries", "list_zip"]
 
 
-def list_entries(chunks: Iterable[bytes], *, compression: Codec | Literal["auto"] = "auto",
-                 limits: ExtractLimits = DEFAULT_LIMITS) -> Iterator[Entry]:
+def list_entries(
+    chunks: Iterable[bytes],
+    *,
+    compression: Codec | Literal["auto"] = "auto",
+    limits: ExtractLimits = DEFAULT_LIMITS,
+) -> Iterator[Entry]:
     """(path, type, size, mode, mtime, linkname) of every member of a tar stream."""
     for member in read_tar(chunks, compression=compression, limits=limits):
         yield member.entry

@@ -42,18 +42,21 @@ def check_symlink(path: str, target: str) -> None:
     if "\x00" in target:
         raise InvalidSpec(f"archive symlink {path!r} has a NUL byte in its target")
     if target.startswith("/"):
-        raise InvalidSpec(f"archive symlink {path!r} points to the absolute path {target!r},"
-                          " outside the destination")
+        raise InvalidSpec(
+            f"archive symlink {path!r} points to the absolute path {target!r},"
+            " outside the destination"
+        )
     parts = _segments(target)
     ups = 0
     while ups < len(parts) and parts[ups] == "..":
         ups += 1
     if ".." in parts[ups:]:
-        raise InvalidSpec(f"archive symlink {path!r} -> {target!r} has a '..' after a name;"
-                          " only leading '..' segments are accepted")
+        raise InvalidSpec(
+            f"archive symlink {path!r} -> {target!r} has a '..' after a name;"
+            " only leading '..' segments are accepted"
+        )
     if ups > path.count("/"):
-        raise InvalidSpec(f"archive symlink {path!r} -> {target!r} leads outside the"
-                          " destination")
+        raise InvalidSpec(f"archive symlink {path!r} -> {target!r} leads outside the destination")
 
 
 def parents(path: str) -> list[str]:

@@ -48,18 +48,39 @@ def _field(value: bytes, width: int) -> bytes:
     return value + bytes(width - len(value))
 
 
-def _ustar(name: bytes, prefix: bytes, mode: int, size: int, mtime: int, typeflag: bytes,
-           linkname: bytes) -> bytes:
+def _ustar(
+    name: bytes, prefix: bytes, mode: int, size: int, mtime: int, typeflag: bytes, linkname: bytes
+) -> bytes:
     mode_f = b"%07o\x00" % mode
     size_f = b"%011o\x00" % size
     mtime_f = b"%011o\x00" % mtime
-    checksum = (_CONSTANT_SUM + sum(name) + sum(prefix) + sum(linkname) + sum(mode_f)
-                + sum(size_f) + sum(mtime_f) + typeflag[0])
-    return b"".join((
-        _field(name, 100), mode_f, _OWNER_IDS, size_f, mtime_f, b"%06o\x00 " % checksum,
-        typeflag, _field(linkname, 100), _MAGIC, bytes(64), _DEVICE, _field(prefix, 155),
-        bytes(12),
-    ))
+    checksum = (
+        _CONSTANT_SUM
+        + sum(name)
+        + sum(prefix)
+        + sum(linkname)
+        + sum(mode_f)
+        + sum(size_f)
+        + sum(mtime_f)
+        + typeflag[0]
+    )
+    return b"".join(
+        (
+            _field(name, 100),
+            mode_f,
+            _OWNER_IDS,
+            size_f,
+            mtime_f,
+            b"%06o\x00 " % checksum,
+            typeflag,
+            _field(linkname, 100),
+            _MAGIC,
+            bytes(64),
+            _DEVICE,
+            _field(prefix, 155),
+            bytes(12),
+        )
+    )
 
 
 def _split_name(name: bytes) -> tuple[bytes, bytes] | None:
@@ -71,7 +92,7 @@ def _split_name(name: bytes) -> tuple[bytes, bytes] | None:
     cut = name.rfind(b"/", len(name) - 101, 156)
     if cut <= 0:
         return None
-    return name[:cut], name[cut + 1:]
+    return name[:cut], name[cut + 1 :]
 
 
 def pax_record(key: bytes, value: bytes) -> bytes:
@@ -91,14 +112,14 @@ def _is_utf8(value: bytes) -> bool:
     return True
 
 
-def encode_header(name: bytes, *, mode: int, size: int, mtime: int, typeflag: bytes,
-                  linkname: bytes = b"") -> bytes:
+def encode_header(
+    name: bytes, *, mode: int, size: int, mtime: int, typeflag: bytes, linkname: bytes = b""
+) -> bytes:
     """The header block(s) of one member: a ustar block, preceded by a pax header when
     a value does not fit ustar. Owner ids are 0 and owner names empty, always."""
     split = _split_name(name) if name.isascii() else None
     link_fits = len(linkname) <= 100 and linkname.isascii()
-    if (split is not None and link_fits and size < MAX_OCTAL_11
-            and 0 <= mtime < MAX_OCTAL_11):
+    if split is not None and link_fits and size < MAX_OCTAL_11 and 0 <= mtime < MAX_OCTAL_11:
         return _ustar(split[1], split[0], mode, size, mtime, typeflag, linkname)
     records = []
     if not (_is_utf8(name) and _is_utf8(linkname)):
@@ -116,11 +137,14 @@ def encode_header(name: bytes, *, mode: int, size: int, mtime: int, typeflag: by
         records.append(pax_record(b"mtime", b"%d" % mtime))
         mtime = 0
     pax = b"".join(records)
-    return b"".join((
-        _ustar(PAX_NAME, b"", 0o644, len(pax), 0, PAX_LOCAL, b""),
-        pax, padding(len(pax)),
-        _ustar(split[1], split[0], mode, size, mtime, typeflag, linkname),
-    ))
+    return b"".join(
+        (
+            _ustar(PAX_NAME, b"", 0o644, len(pax), 0, PAX_LOCAL, b""),
+            pax,
+            padding(len(pax)),
+            _ustar(split[1], split[0], mode, size, mtime, typeflag, linkname),
+        )
+    )
 
 
 def padding(size: int) -> bytes:
@@ -173,13 +197,31 @@ def _byte_sum(block: bytes) -> int:
 
 
 def decode_header(block: bytes) -> RawHeader:
-    (name, mode_f, _, _, size_f, mtime_f, checksum_f, typeflag, linkname, magic, _, _, _, _,
-     prefix, _) = _FIELDS.unpack(block)
+    (
+        name,
+        mode_f,
+        _,
+        _,
+        size_f,
+        mtime_f,
+        checksum_f,
+        typeflag,
+        linkname,
+        magic,
+        _,
+        _,
+        _,
+        _,
+        prefix,
+        _,
+    ) = _FIELDS.unpack(block)
     try:  # the usual case, plain octal, in one go; anything else field by field
-        stored, mode, size, mtime = (int(checksum_f.partition(b"\x00")[0], 8),
-                                     int(mode_f.partition(b"\x00")[0], 8),
-                                     int(size_f.partition(b"\x00")[0], 8),
-                                     int(mtime_f.partition(b"\x00")[0], 8))
+        stored, mode, size, mtime = (
+            int(checksum_f.partition(b"\x00")[0], 8),
+            int(mode_f.partition(b"\x00")[0], 8),
+            int(size_f.partition(b"\x00")[0], 8),
+            int(mtime_f.partition(b"\x00")[0], 8),
+        )
     except ValueError:
         stored, mode = parse_number(checksum_f, "checksum"), -1
     if _byte_sum(block) - sum(checksum_f) + 256 != stored:
@@ -192,8 +234,11 @@ def decode_header(block: bytes) -> RawHeader:
         if prefix:
             name = prefix + b"/" + name
     if mode < 0:  # checked only now: a header that is not one reports its checksum first
-        mode, size, mtime = (parse_number(mode_f, "mode"), parse_number(size_f, "size"),
-                             parse_number(mtime_f, "mtime"))
+        mode, size, mtime = (
+            parse_number(mode_f, "mode"),
+            parse_number(size_f, "size"),
+            parse_number(mtime_f, "mtime"),
+        )
     if size < 0:
         raise IntegrityError(f"tar header for {name!r} declares a negative size")
     return RawHeader(name, mode & 0o7777, size, mtime, typeflag, _cstring(linkname))
@@ -213,7 +258,7 @@ def parse_pax(data: bytes) -> dict[bytes, bytes]:
         end = pos + int(digits)
         if end > len(data) or end <= space + 1 or data[end - 1] != 0x0A:
             raise IntegrityError("malformed pax header: record runs past its length")
-        key, eq, value = data[space + 1:end - 1].partition(b"=")
+        key, eq, value = data[space + 1 : end - 1].partition(b"=")
         if not eq or not key:
             raise IntegrityError("malformed pax header: record without key=value")
         records[key] = value

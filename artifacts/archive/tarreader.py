@@ -26,13 +26,23 @@ from argosy.artifacts.archive.pipeline import background
 from argosy.artifacts.errors import IntegrityError, InvalidSpec
 
 _TYPES = {
-    tf.REGULAR: EntryType.FILE, b"\x00": EntryType.FILE, tf.CONTIGUOUS: EntryType.FILE,
-    tf.HARDLINK: EntryType.HARDLINK, tf.SYMLINK: EntryType.SYMLINK,
-    tf.CHARDEV: EntryType.CHARDEV, tf.BLOCKDEV: EntryType.BLOCKDEV,
-    tf.DIRECTORY: EntryType.DIR, b"D": EntryType.DIR, tf.FIFO: EntryType.FIFO,
+    tf.REGULAR: EntryType.FILE,
+    b"\x00": EntryType.FILE,
+    tf.CONTIGUOUS: EntryType.FILE,
+    tf.HARDLINK: EntryType.HARDLINK,
+    tf.SYMLINK: EntryType.SYMLINK,
+    tf.CHARDEV: EntryType.CHARDEV,
+    tf.BLOCKDEV: EntryType.BLOCKDEV,
+    tf.DIRECTORY: EntryType.DIR,
+    b"D": EntryType.DIR,
+    tf.FIFO: EntryType.FIFO,
 }
-_UNSUPPORTED = {b"S": "a GNU sparse file", b"M": "a multi-volume continuation",
-                b"V": "a volume label", b"N": "an old GNU long-name record"}
+_UNSUPPORTED = {
+    b"S": "a GNU sparse file",
+    b"M": "a multi-volume continuation",
+    b"V": "a volume label",
+    b"N": "an old GNU long-name record",
+}
 _MAX_META_IN_A_ROW = 16  # pax/long-name headers before a real member
 
 
@@ -56,7 +66,7 @@ class _Input:
     def read(self, n: int) -> bytes:
         """n bytes, or fewer at the end of the stream."""
         if self._pos + n <= len(self._buf):
-            out = self._buf[self._pos:self._pos + n]
+            out = self._buf[self._pos : self._pos + n]
             self._pos += n
             self.offset += n
             return out
@@ -64,7 +74,7 @@ class _Input:
         while n:
             if self._pos >= len(self._buf) and not self._fill():
                 break
-            part = self._buf[self._pos:self._pos + n]
+            part = self._buf[self._pos : self._pos + n]
             self._pos += len(part)
             self.offset += len(part)
             n -= len(part)
@@ -78,7 +88,7 @@ class _Input:
         if self._pos == 0 and len(self._buf) <= n:
             part = self._buf
         else:
-            part = self._buf[self._pos:self._pos + n]
+            part = self._buf[self._pos : self._pos + n]
         self._pos += len(part)
         self.offset += len(part)
         return part
@@ -114,8 +124,9 @@ class _Data:
         if piece:
             self.left -= len(piece)
             return piece
-        raise IntegrityError(f"tar archive truncated inside member {self._name!r}"
-                             f" ({self.left} bytes missing)")
+        raise IntegrityError(
+            f"tar archive truncated inside member {self._name!r} ({self.left} bytes missing)"
+        )
 
     def finish(self) -> None:
         while self.left:
@@ -125,15 +136,20 @@ class _Data:
         self._padding = 0
 
 
-def read_tar(chunks: Iterable[bytes], *, compression: Codec | Literal["auto"] = "auto",
-             limits: ExtractLimits = DEFAULT_LIMITS) -> Iterator[Member]:
+def read_tar(
+    chunks: Iterable[bytes],
+    *,
+    compression: Codec | Literal["auto"] = "auto",
+    limits: ExtractLimits = DEFAULT_LIMITS,
+) -> Iterator[Member]:
     """Yield the members of a tar stream, in order; `auto` recognises zstd and gzip."""
     if compression == "auto":
         head, chunks = peek(chunks, 512)
         found = detect(head)
         if found == "zip":
-            raise InvalidSpec("this is a zip archive, not a tar stream: read it with the zip"
-                              " reader")
+            raise InvalidSpec(
+                "this is a zip archive, not a tar stream: read it with the zip reader"
+            )
         if found in ("xz", "bzip2"):
             raise InvalidSpec(f"{found}-compressed archives are not supported (zstd, gzip)")
         compression = "zstd" if found == "zstd" else "gzip" if found == "gzip" else "none"
@@ -163,7 +179,9 @@ def _parse(source: _Input, limits: ExtractLimits) -> Iterator[Member]:
         if len(block) < tf.BLOCK:
             raise IntegrityError(
                 "tar archive truncated: it ends without its end-of-archive marker"
-                if not block else f"tar archive truncated inside a header at byte {at}")
+                if not block
+                else f"tar archive truncated inside a header at byte {at}"
+            )
         if block == tf.ZERO_BLOCK:
             source.drain()
             return
@@ -174,16 +192,20 @@ def _parse(source: _Input, limits: ExtractLimits) -> Iterator[Member]:
         if raw.typeflag in (tf.PAX_LOCAL, tf.PAX_GLOBAL, tf.GNU_LONGNAME, tf.GNU_LONGLINK):
             meta_in_a_row += 1
             if meta_in_a_row > _MAX_META_IN_A_ROW:
-                raise IntegrityError(f"tar archive has {meta_in_a_row} extended headers in a"
-                                     f" row at byte {at}: corrupt")
+                raise IntegrityError(
+                    f"tar archive has {meta_in_a_row} extended headers in a"
+                    f" row at byte {at}: corrupt"
+                )
             payload = _read_meta(source, raw, limits)
             if raw.typeflag == tf.PAX_LOCAL:
                 local.update(tf.parse_pax(payload))
             elif raw.typeflag == tf.PAX_GLOBAL:
                 global_.update(tf.parse_pax(payload))
                 if sum(len(k) + len(v) for k, v in global_.items()) > limits.max_header_bytes:
-                    raise InvalidSpec("tar archive's global pax records exceed the cap of"
-                                      f" {limits.max_header_bytes} bytes")
+                    raise InvalidSpec(
+                        "tar archive's global pax records exceed the cap of"
+                        f" {limits.max_header_bytes} bytes"
+                    )
             else:
                 key = b"path" if raw.typeflag == tf.GNU_LONGNAME else b"linkpath"
                 local[key] = payload.split(b"\x00", 1)[0]
@@ -192,19 +214,24 @@ def _parse(source: _Input, limits: ExtractLimits) -> Iterator[Member]:
         records = {**global_, **local} if global_ else local
         local = {}
         entry = _entry(raw, records)
-        data = _Data(source, entry.size if entry.type is EntryType.FILE
-                     else raw.size if raw.typeflag == b"D" else 0, entry.path)
+        data = _Data(
+            source,
+            entry.size if entry.type is EntryType.FILE else raw.size if raw.typeflag == b"D" else 0,
+            entry.path,
+        )
         yield Member(entry, data)
 
 
 def _read_meta(source: _Input, raw: tf.RawHeader, limits: ExtractLimits) -> bytes:
     if raw.size > limits.max_header_bytes:
-        raise InvalidSpec(f"tar archive has an extended header of {raw.size} bytes, above"
-                          f" the cap of {limits.max_header_bytes}")
+        raise InvalidSpec(
+            f"tar archive has an extended header of {raw.size} bytes, above"
+            f" the cap of {limits.max_header_bytes}"
+        )
     payload = source.read(raw.size + (-raw.size % tf.BLOCK))
     if len(payload) < raw.size:
         raise IntegrityError("tar archive truncated inside an extended header")
-    return payload[:raw.size]
+    return payload[: raw.size]
 
 
 def _text(value: bytes) -> str:

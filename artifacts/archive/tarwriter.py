@@ -21,9 +21,14 @@ from argosy.artifacts.archive import tarformat as tf
 from argosy.artifacts.archive.walk import CHUNK, read_file, read_link, walk
 
 
-def write_tar(root: str | os.PathLike[str], *, keep_mtime: bool = False,
-              skip_special: bool = False, root_name: str | None = None,
-              chunk_size: int = CHUNK) -> Iterator[bytes]:
+def write_tar(
+    root: str | os.PathLike[str],
+    *,
+    keep_mtime: bool = False,
+    skip_special: bool = False,
+    root_name: str | None = None,
+    chunk_size: int = CHUNK,
+) -> Iterator[bytes]:
     """Yield the tar archive of `root` in chunks of about `chunk_size` bytes (at most
     `chunk_size` plus one 1 MiB read). Members are named relative to `root`
     ('a/b.txt'), or under the one top-level folder `root_name` ('out/a/b.txt', the
@@ -37,8 +42,15 @@ def write_tar(root: str | os.PathLike[str], *, keep_mtime: bool = False,
         kind = stat.S_IFMT(st.st_mode)
         if kind == stat.S_IFREG:
             size = st.st_size
-            pieces.append(tf.encode_header(found.name, mode=stat.S_IMODE(st.st_mode),
-                                           size=size, mtime=mtime, typeflag=tf.REGULAR))
+            pieces.append(
+                tf.encode_header(
+                    found.name,
+                    mode=stat.S_IMODE(st.st_mode),
+                    size=size,
+                    mtime=mtime,
+                    typeflag=tf.REGULAR,
+                )
+            )
             buffered += len(pieces[-1])
             for data in read_file(found.path, st):
                 pieces.append(data)
@@ -50,13 +62,27 @@ def write_tar(root: str | os.PathLike[str], *, keep_mtime: bool = False,
                 pieces.append(tf.padding(size))
                 buffered += len(pieces[-1])
         elif kind == stat.S_IFDIR:
-            pieces.append(tf.encode_header(found.name + b"/", mode=stat.S_IMODE(st.st_mode),
-                                           size=0, mtime=mtime, typeflag=tf.DIRECTORY))
+            pieces.append(
+                tf.encode_header(
+                    found.name + b"/",
+                    mode=stat.S_IMODE(st.st_mode),
+                    size=0,
+                    mtime=mtime,
+                    typeflag=tf.DIRECTORY,
+                )
+            )
             buffered += len(pieces[-1])
         else:
-            pieces.append(tf.encode_header(found.name, mode=0o777, size=0, mtime=mtime,
-                                           typeflag=tf.SYMLINK,
-                                           linkname=read_link(found.path)))
+            pieces.append(
+                tf.encode_header(
+                    found.name,
+                    mode=0o777,
+                    size=0,
+                    mtime=mtime,
+                    typeflag=tf.SYMLINK,
+                    linkname=read_link(found.path),
+                )
+            )
             buffered += len(pieces[-1])
         if buffered >= chunk_size:
             yield b"".join(pieces)

@@ -45,8 +45,9 @@ def io_error(path: bytes, error: OSError) -> LocalIOError | SourceChanged:
     return LocalIOError(f"cannot archive {name}: {error.strerror or error}")
 
 
-def walk(root: str | os.PathLike[str], *, root_name: str | None = None,
-         skip_special: bool = False) -> Iterator[Found]:
+def walk(
+    root: str | os.PathLike[str], *, root_name: str | None = None, skip_special: bool = False
+) -> Iterator[Found]:
     """Everything under `root` (a folder or a regular file), named relative to it, or
     under the one top-level folder `root_name` (which then carries the root's mode).
     `root` itself is followed if it is a symlink, as tar follows its arguments."""
@@ -85,7 +86,8 @@ def walk(root: str | os.PathLike[str], *, root_name: str | None = None,
                 raise InvalidSpec(
                     f"{os.fsdecode(entry.path)} is a {_kind_name(kind)}: archives hold"
                     " files, folders and symlinks only (skip_special=True leaves such"
-                    " entries out)")
+                    " entries out)"
+                )
         else:
             stack.pop()
 
@@ -99,8 +101,12 @@ def _scan(path: bytes) -> list[os.DirEntry[bytes]]:
 
 
 def _kind_name(kind: int) -> str:
-    return {stat.S_IFSOCK: "socket", stat.S_IFIFO: "FIFO", stat.S_IFCHR: "character device",
-            stat.S_IFBLK: "block device"}.get(kind, "special file")
+    return {
+        stat.S_IFSOCK: "socket",
+        stat.S_IFIFO: "FIFO",
+        stat.S_IFCHR: "character device",
+        stat.S_IFBLK: "block device",
+    }.get(kind, "special file")
 
 
 def read_link(path: bytes) -> bytes:
@@ -139,11 +145,12 @@ def read_file(path: bytes, st: os.stat_result) -> Iterator[bytes]:
         raise io_error(path, e) from None
     finally:
         os.close(fd)
-    if (after.st_ino, after.st_dev, after.st_mtime_ns) != (st.st_ino, st.st_dev,
-                                                           st.st_mtime_ns):
+    if (after.st_ino, after.st_dev, after.st_mtime_ns) != (st.st_ino, st.st_dev, st.st_mtime_ns):
         raise _changed(path, "was modified or replaced")
 
 
 def _changed(path: bytes, what: str) -> SourceChanged:
-    return SourceChanged(f"{os.fsdecode(path)} {what} while it was being archived; the"
-                         " archive is unusable: archive it again once the file is stable")
+    return SourceChanged(
+        f"{os.fsdecode(path)} {what} while it was being archived; the"
+        " archive is unusable: archive it again once the file is stable"
+    )

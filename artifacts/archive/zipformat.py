@@ -50,8 +50,17 @@ def dos_datetime(mtime: int) -> tuple[int, int]:
 
 def from_dos(date: int, clock: int) -> int:
     """A Unix mtime from DOS fields, read as local time (as unzip and zipfile do)."""
-    fields = ((date >> 9) + 1980, (date >> 5) & 0xF, date & 0x1F,
-              clock >> 11, (clock >> 5) & 0x3F, (clock & 0x1F) * 2, 0, 0, -1)
+    fields = (
+        (date >> 9) + 1980,
+        (date >> 5) & 0xF,
+        date & 0x1F,
+        clock >> 11,
+        (clock >> 5) & 0x3F,
+        (clock & 0x1F) * 2,
+        0,
+        0,
+        -1,
+    )
     try:
         return int(time.mktime(fields))
     except (OverflowError, ValueError):
@@ -64,6 +73,6 @@ def extras(data: bytes) -> dict[int, bytes]:
     pos = 0
     while pos + 4 <= len(data):
         tag, size = struct.unpack_from("<HH", data, pos)
-        out.setdefault(tag, data[pos + 4:pos + 4 + size])
+        out.setdefault(tag, data[pos + 4 : pos + 4 + size])
         pos += 4 + size
     return out

@@ -35,9 +35,14 @@ WINDOW = 8 << 20
 _TAIL = zf.EOCD.size + zf.MAX16 + zf.LOCATOR64.size  # EOCD, the longest comment, locator
 _MAX_LINK = 64 * 1024
 _MAX_DIRECTORY = 512 << 20  # ~3 million members with typical names
-_KINDS = {stat.S_IFREG: EntryType.FILE, stat.S_IFDIR: EntryType.DIR,
-          stat.S_IFLNK: EntryType.SYMLINK, stat.S_IFCHR: EntryType.CHARDEV,
-          stat.S_IFBLK: EntryType.BLOCKDEV, stat.S_IFIFO: EntryType.FIFO}
+_KINDS = {
+    stat.S_IFREG: EntryType.FILE,
+    stat.S_IFDIR: EntryType.DIR,
+    stat.S_IFLNK: EntryType.SYMLINK,
+    stat.S_IFCHR: EntryType.CHARDEV,
+    stat.S_IFBLK: EntryType.BLOCKDEV,
+    stat.S_IFIFO: EntryType.FIFO,
+}
 
 
 class ZipMember(NamedTuple):
@@ -62,17 +67,17 @@ class _Ranges:
 
     def read(self, start: int, end: int) -> bytes:
         if end > self.size or start < 0:
-            raise IntegrityError(f"zip archive truncated: needs bytes up to {end} of"
-                                 f" {self.size}")
+            raise IntegrityError(f"zip archive truncated: needs bytes up to {end} of {self.size}")
         if not (self._start <= start and end <= self._end):
             fetch_end = max(end, min(start + WINDOW, self.limit))
             data = self._read(start, fetch_end)
             self.requests += 1
             if len(data) != fetch_end - start:
-                raise IntegrityError(f"zip read of bytes {start}-{fetch_end} returned"
-                                     f" {len(data)} bytes")
+                raise IntegrityError(
+                    f"zip read of bytes {start}-{fetch_end} returned {len(data)} bytes"
+                )
             self._buf, self._start, self._end = data, start, fetch_end
-        return self._buf[start - self._start:end - self._start]
+        return self._buf[start - self._start : end - self._start]
 
 
 def _find_end(ranges: _Ranges) -> tuple[int, int, int]:
@@ -84,8 +89,9 @@ def _find_end(ranges: _Ranges) -> tuple[int, int, int]:
     signature = struct.pack("<I", zf.EOCD_SIG)
     at = tail.rfind(signature)
     while at >= 0:  # the record whose comment ends exactly at the end of the archive
-        if (at + zf.EOCD.size <= len(tail) and at + zf.EOCD.size
-                + struct.unpack_from("<H", tail, at + 20)[0] == len(tail)):
+        if at + zf.EOCD.size <= len(tail) and at + zf.EOCD.size + struct.unpack_from(
+            "<H", tail, at + 20
+        )[0] == len(tail):
             break
         at = tail.rfind(signature, 0, at)
     if at < 0:
@@ -104,13 +110,15 @@ def _find_end(ranges: _Ranges) -> tuple[int, int, int]:
         count, cd_size, cd_offset = fields[7], fields[8], fields[9]
         eocd_at = eocd64_at
     if cd_offset + cd_size > eocd_at:
-        raise IntegrityError("zip central directory runs past the end records: corrupt or"
-                             " truncated archive")
+        raise IntegrityError(
+            "zip central directory runs past the end records: corrupt or truncated archive"
+        )
     return count, cd_offset, cd_size
 
 
-def read_index(read_range: ReadRange, size: int, *,
-               limits: ExtractLimits = DEFAULT_LIMITS) -> list[ZipMember]:
+def read_index(
+    read_range: ReadRange, size: int, *, limits: ExtractLimits = DEFAULT_LIMITS
+) -> list[ZipMember]:
     """Every member, from the central directory, in archive order."""
     ranges = _Ranges(read_range, size)
     return _index(ranges, limits)
@@ -119,11 +127,14 @@ def read_index(read_range: ReadRange, size: int, *,
 def _index(ranges: _Ranges, limits: ExtractLimits) -> list[ZipMember]:
     count, cd_offset, cd_size = _find_end(ranges)
     if count > limits.max_members:
-        raise InvalidSpec(f"zip archive has {count} members, above the cap of"
-                          f" {limits.max_members} (ExtractLimits.max_members)")
+        raise InvalidSpec(
+            f"zip archive has {count} members, above the cap of"
+            f" {limits.max_members} (ExtractLimits.max_members)"
+        )
     if cd_size > _MAX_DIRECTORY:
-        raise InvalidSpec(f"zip central directory of {cd_size} bytes is above the cap of"
-                          f" {_MAX_DIRECTORY}")
+        raise InvalidSpec(
+            f"zip central directory of {cd_size} bytes is above the cap of {_MAX_DIRECTORY}"
+        )
     ranges.limit = cd_offset + cd_size
     directory = ranges.read(cd_offset, cd_offset + cd_size)
     raw: list[tuple[Entry, int, int, int, int]] = []
@@ -131,23 +142,45 @@ def _index(ranges: _Ranges, limits: ExtractLimits) -> list[ZipMember]:
     for _ in range(count):
         if pos + zf.CENTRAL.size > len(directory):
             raise IntegrityError("zip central directory is shorter than its entry count")
-        (sig, made_by, _, flags, method, clock, date, crc, packed, size, name_len, extra_len,
-         comment_len, _, _, attrs, offset) = zf.CENTRAL.unpack_from(directory, pos)
+        (
+            sig,
+            made_by,
+            _,
+            flags,
+            method,
+            clock,
+            date,
+            crc,
+            packed,
+            size,
+            name_len,
+            extra_len,
+            comment_len,
+            _,
+            _,
+            attrs,
+            offset,
+        ) = zf.CENTRAL.unpack_from(directory, pos)
         if sig != zf.CENTRAL_SIG:
             raise IntegrityError(f"zip central directory corrupt at byte {cd_offset + pos}")
         pos += zf.CENTRAL.size
-        name_raw = directory[pos:pos + name_len]
-        extra = zf.extras(directory[pos + name_len:pos + name_len + extra_len])
+        name_raw = directory[pos : pos + name_len]
+        extra = zf.extras(directory[pos + name_len : pos + name_len + extra_len])
         pos += name_len + extra_len + comment_len
-        name = name_raw.decode("utf-8", "surrogateescape") if flags & zf.FLAG_UTF8 \
+        name = (
+            name_raw.decode("utf-8", "surrogateescape")
+            if flags & zf.FLAG_UTF8
             else name_raw.decode("cp437")
+        )
         if zf.EXTRA_ZIP64 in extra:
             size, packed, offset = _zip64(extra[zf.EXTRA_ZIP64], size, packed, offset, name)
         if flags & zf.FLAG_ENCRYPTED:
             raise InvalidSpec(f"zip member {name!r} is encrypted: not supported")
         if method not in (zf.STORED, zf.DEFLATED):
-            raise InvalidSpec(f"zip member {name!r} uses compression method {method}: only"
-                              " stored and deflate are supported")
+            raise InvalidSpec(
+                f"zip member {name!r} uses compression method {method}: only"
+                " stored and deflate are supported"
+            )
         kind, mode = _kind_and_mode(name, made_by, attrs)
         data_size = size if kind in (EntryType.FILE, EntryType.SYMLINK) else 0
         entry = Entry(name, kind, data_size, mode, _mtime(extra, date, clock))
@@ -176,8 +209,9 @@ def _kind_and_mode(name: str, made_by: int, attrs: int) -> tuple[EntryType, int]
         if kind is None and stat.S_IFMT(mode) == 0:
             kind = EntryType.DIR if name.endswith("/") else EntryType.FILE
         if kind is None:
-            raise InvalidSpec(f"zip member {name!r} has an unsupported file type"
-                              f" {oct(stat.S_IFMT(mode))}")
+            raise InvalidSpec(
+                f"zip member {name!r} has an unsupported file type {oct(stat.S_IFMT(mode))}"
+            )
         return kind, stat.S_IMODE(mode)
     if name.endswith("/") or attrs & 0x10:
         return EntryType.DIR, 0o755
@@ -191,8 +225,10 @@ def _mtime(extra: dict[int, bytes], date: int, clock: int) -> int:
     return zf.from_dos(date, clock)
 
 
-def _with_extents(raw: list[tuple[Entry, int, int, int, int]], cd_offset: int,
-                  ) -> list[ZipMember]:
+def _with_extents(
+    raw: list[tuple[Entry, int, int, int, int]],
+    cd_offset: int,
+) -> list[ZipMember]:
     order = sorted(range(len(raw)), key=lambda i: raw[i][4])
     ends = [0] * len(raw)
     for rank, i in enumerate(order):
@@ -200,15 +236,23 @@ def _with_extents(raw: list[tuple[Entry, int, int, int, int]], cd_offset: int,
         entry, _, _, packed, offset = raw[i]
         minimum = offset + zf.LOCAL.size + packed
         if minimum > ends[i]:
-            raise IntegrityError(f"zip member {entry.path!r} overlaps the next member or the"
-                                 " central directory: malformed archive (or a zip bomb)")
-    return [ZipMember(entry, method, crc, packed, offset, ends[i])
-            for i, (entry, method, crc, packed, offset) in enumerate(raw)]
+            raise IntegrityError(
+                f"zip member {entry.path!r} overlaps the next member or the"
+                " central directory: malformed archive (or a zip bomb)"
+            )
+    return [
+        ZipMember(entry, method, crc, packed, offset, ends[i])
+        for i, (entry, method, crc, packed, offset) in enumerate(raw)
+    ]
 
 
-def read_zip(read_range: ReadRange, size: int, *,
-             select: Callable[[str], bool] | None = None,
-             limits: ExtractLimits = DEFAULT_LIMITS) -> Iterator[Member]:
+def read_zip(
+    read_range: ReadRange,
+    size: int,
+    *,
+    select: Callable[[str], bool] | None = None,
+    limits: ExtractLimits = DEFAULT_LIMITS,
+) -> Iterator[Member]:
     """Yield the members in archive order. Data is read only when iterated; members
     that `select` (given normalised paths) turns down are yielded without data and
     without any read, so an extractor can still count and skip them."""
@@ -258,8 +302,7 @@ def _data(ranges: _Ranges, member: ZipMember) -> Iterator[bytes]:
     header = ranges.read(member.offset, member.offset + zf.LOCAL.size)
     fields = zf.LOCAL.unpack(header)
     if fields[0] != zf.LOCAL_SIG:
-        raise IntegrityError(f"zip member {entry.path!r}: no local header at byte"
-                             f" {member.offset}")
+        raise IntegrityError(f"zip member {entry.path!r}: no local header at byte {member.offset}")
     start = member.offset + zf.LOCAL.size + fields[9] + fields[10]
     end = start + member.packed
     if end > member.end:
@@ -277,8 +320,9 @@ def _data(ranges: _Ranges, member: ZipMember) -> Iterator[bytes]:
                     piece = inflater.unconsumed_tail
                 produced += len(out)
                 if produced > entry.size:
-                    raise IntegrityError(f"zip member {entry.path!r} expands past the"
-                                         f" {entry.size} bytes it declares")
+                    raise IntegrityError(
+                        f"zip member {entry.path!r} expands past the {entry.size} bytes it declares"
+                    )
                 crc = isal_zlib.crc32(out, crc)
                 if out:
                     yield out
@@ -290,20 +334,24 @@ def _data(ranges: _Ranges, member: ZipMember) -> Iterator[bytes]:
                 raise IntegrityError(f"zip member {entry.path!r}: deflate data truncated")
             produced += len(out)
             if produced > entry.size:
-                raise IntegrityError(f"zip member {entry.path!r} expands past the"
-                                     f" {entry.size} bytes it declares")
+                raise IntegrityError(
+                    f"zip member {entry.path!r} expands past the {entry.size} bytes it declares"
+                )
             crc = isal_zlib.crc32(out, crc)
             yield out
     except ISAL_ERROR as e:
         raise IntegrityError(f"zip member {entry.path!r}: corrupt deflate data: {e}") from None
     if produced != entry.size or crc != member.crc:
-        raise IntegrityError(f"zip member {entry.path!r} fails its check: {produced} of"
-                             f" {entry.size} bytes, CRC-32 {crc:08x} where {member.crc:08x}"
-                             " was recorded")
+        raise IntegrityError(
+            f"zip member {entry.path!r} fails its check: {produced} of"
+            f" {entry.size} bytes, CRC-32 {crc:08x} where {member.crc:08x}"
+            " was recorded"
+        )
 
 
-def list_zip(read_range: ReadRange, size: int, *,
-             limits: ExtractLimits = DEFAULT_LIMITS) -> Iterator[Entry]:
+def list_zip(
+    read_range: ReadRange, size: int, *, limits: ExtractLimits = DEFAULT_LIMITS
+) -> Iterator[Entry]:
     """Every member's entry; symlink targets are read (one small range each), nothing
     else beyond the central directory."""
     ranges = _Ranges(read_range, size)
@@ -318,7 +366,8 @@ def list_zip(read_range: ReadRange, size: int, *,
 def _with_target(ranges: _Ranges, member: ZipMember) -> Entry:
     """A symlink's entry with its target, which zip keeps as the member's data."""
     if member.entry.size > _MAX_LINK:
-        raise IntegrityError(f"zip symlink {member.entry.path!r} has a"
-                             f" {member.entry.size}-byte target")
+        raise IntegrityError(
+            f"zip symlink {member.entry.path!r} has a {member.entry.size}-byte target"
+        )
     target = b"".join(_data(ranges, member)).decode("utf-8", "surrogateescape")
     return member.entry._replace(size=0, linkname=target)

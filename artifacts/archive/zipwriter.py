@@ -30,11 +30,16 @@ from argosy.artifacts.errors import InvalidSpec
 ZIP64_FROM = 0xFF000000  # deflate can grow data by ~0.01%: stay clear of 4 GiB
 
 
-def write_zip(root: str | os.PathLike[str], *, keep_mtime: bool = False,
-              skip_special: bool = False, root_name: str | None = None,
-              level: int | None = None,
-              compression: Literal["deflate", "stored"] = "deflate",
-              chunk_size: int = CHUNK) -> Iterator[bytes]:
+def write_zip(
+    root: str | os.PathLike[str],
+    *,
+    keep_mtime: bool = False,
+    skip_special: bool = False,
+    root_name: str | None = None,
+    level: int | None = None,
+    compression: Literal["deflate", "stored"] = "deflate",
+    chunk_size: int = CHUNK,
+) -> Iterator[bytes]:
     """Yield the zip archive of `root` in chunks of about `chunk_size` bytes; `level`
     is zlib's 0-9 scale (default 1), see `codecs.py`."""
     if compression not in ("deflate", "stored"):
@@ -44,8 +49,10 @@ def write_zip(root: str | os.PathLike[str], *, keep_mtime: bool = False,
         try:
             found.name.decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidSpec(f"{os.fsdecode(found.path)}: zip stores names as UTF-8 and"
-                              " this name is not; use a tar format") from None
+            raise InvalidSpec(
+                f"{os.fsdecode(found.path)}: zip stores names as UTF-8 and"
+                " this name is not; use a tar format"
+            ) from None
         yield from out.add(found.name, found.path, found.st)
     yield from out.finish()
 
@@ -99,25 +106,73 @@ class _Zip:
             packed = isal_zlib.compress(data, self.level, wbits=-15)
             if len(packed) < len(data):
                 method, body = zf.DEFLATED, packed
-        yield from self._put(zf.LOCAL.pack(
-            zf.LOCAL_SIG, zf.NEEDED, flags, method, clock, date, crc, len(body), len(data),
-            len(name), len(extra)) + name + extra)
+        yield from self._put(
+            zf.LOCAL.pack(
+                zf.LOCAL_SIG,
+                zf.NEEDED,
+                flags,
+                method,
+                clock,
+                date,
+                crc,
+                len(body),
+                len(data),
+                len(name),
+                len(extra),
+            )
+            + name
+            + extra
+        )
         if body:
             yield from self._put(body)
-        self._central(name, st.st_mode, flags, method, date, clock, crc, len(body), len(data),
-                      offset, central_extra)
+        self._central(
+            name,
+            st.st_mode,
+            flags,
+            method,
+            date,
+            clock,
+            crc,
+            len(body),
+            len(data),
+            offset,
+            central_extra,
+        )
 
-    def _stream(self, name: bytes, path: bytes, st: os.stat_result, flags: int, date: int,
-                clock: int, extra: bytes, central_extra: bytes) -> Iterator[bytes]:
+    def _stream(
+        self,
+        name: bytes,
+        path: bytes,
+        st: os.stat_result,
+        flags: int,
+        date: int,
+        clock: int,
+        extra: bytes,
+        central_extra: bytes,
+    ) -> Iterator[bytes]:
         offset = self.offset
         big = st.st_size >= ZIP64_FROM
         flags |= zf.FLAG_DESCRIPTOR
         method = zf.DEFLATED if self.deflate else zf.STORED
         local_extra = extra + (struct.pack("<HHQQ", zf.EXTRA_ZIP64, 16, 0, 0) if big else b"")
         sizes = zf.MAX32 if big else 0
-        yield from self._put(zf.LOCAL.pack(
-            zf.LOCAL_SIG, zf.NEEDED64 if big else zf.NEEDED, flags, method, clock, date, 0,
-            sizes, sizes, len(name), len(local_extra)) + name + local_extra)
+        yield from self._put(
+            zf.LOCAL.pack(
+                zf.LOCAL_SIG,
+                zf.NEEDED64 if big else zf.NEEDED,
+                flags,
+                method,
+                clock,
+                date,
+                0,
+                sizes,
+                sizes,
+                len(name),
+                len(local_extra),
+            )
+            + name
+            + local_extra
+        )
         crc = packed_size = 0
         engine = isal_zlib.compressobj(self.level, isal_zlib.DEFLATED, -15)
         for data in read_file(path, st):
@@ -133,20 +188,63 @@ class _Zip:
         size = st.st_size
         descriptor = zf.DESCRIPTOR64 if big else zf.DESCRIPTOR32
         yield from self._put(descriptor.pack(zf.DESCRIPTOR_SIG, crc, packed_size, size))
-        self._central(name, st.st_mode, flags, method, date, clock, crc, packed_size, size,
-                      offset, central_extra, zip64=big)
+        self._central(
+            name,
+            st.st_mode,
+            flags,
+            method,
+            date,
+            clock,
+            crc,
+            packed_size,
+            size,
+            offset,
+            central_extra,
+            zip64=big,
+        )
 
-    def _central(self, name: bytes, mode: int, flags: int, method: int, date: int, clock: int,
-                 crc: int, packed: int, size: int, offset: int, extra: bytes,
-                 zip64: bool = False) -> None:
+    def _central(
+        self,
+        name: bytes,
+        mode: int,
+        flags: int,
+        method: int,
+        date: int,
+        clock: int,
+        crc: int,
+        packed: int,
+        size: int,
+        offset: int,
+        extra: bytes,
+        zip64: bool = False,
+    ) -> None:
         wide = [v for v in (size, packed, offset) if v >= zf.MAX32]
         if wide:
             extra = struct.pack(f"<HH{len(wide)}Q", zf.EXTRA_ZIP64, 8 * len(wide), *wide) + extra
         attrs = (mode & 0xFFFF) << 16 | (0x10 if stat.S_ISDIR(mode) else 0)
-        self.central.append(zf.CENTRAL.pack(
-            zf.CENTRAL_SIG, zf.MADE_BY, zf.NEEDED64 if wide or zip64 else zf.NEEDED, flags,
-            method, clock, date, crc, min(packed, zf.MAX32), min(size, zf.MAX32), len(name),
-            len(extra), 0, 0, 0, attrs, min(offset, zf.MAX32)) + name + extra)
+        self.central.append(
+            zf.CENTRAL.pack(
+                zf.CENTRAL_SIG,
+                zf.MADE_BY,
+                zf.NEEDED64 if wide or zip64 else zf.NEEDED,
+                flags,
+                method,
+                clock,
+                date,
+                crc,
+                min(packed, zf.MAX32),
+                min(size, zf.MAX32),
+                len(name),
+                len(extra),
+                0,
+                0,
+                0,
+                attrs,
+                min(offset, zf.MAX32),
+            )
+            + name
+            + extra
+        )
 
     def finish(self) -> Iterator[bytes]:
         start = self.offset
@@ -156,12 +254,24 @@ class _Zip:
         self.central = []
         if count >= zf.MAX16 or start >= zf.MAX32 or length >= zf.MAX32:
             at = self.offset
-            yield from self._put(zf.EOCD64.pack(zf.EOCD64_SIG, 44, zf.MADE_BY, zf.NEEDED64,
-                                                0, 0, count, count, length, start))
+            yield from self._put(
+                zf.EOCD64.pack(
+                    zf.EOCD64_SIG, 44, zf.MADE_BY, zf.NEEDED64, 0, 0, count, count, length, start
+                )
+            )
             yield from self._put(zf.LOCATOR64.pack(zf.LOCATOR64_SIG, 0, at, 1))
-        yield from self._put(zf.EOCD.pack(zf.EOCD_SIG, 0, 0, min(count, zf.MAX16),
-                                          min(count, zf.MAX16), min(length, zf.MAX32),
-                                          min(start, zf.MAX32), 0))
+        yield from self._put(
+            zf.EOCD.pack(
+                zf.EOCD_SIG,
+                0,
+                0,
+                min(count, zf.MAX16),
+                min(count, zf.MAX16),
+                min(length, zf.MAX32),
+                min(start, zf.MAX32),
+                0,
+            )
+        )
         if self.pieces:
             yield b"".join(self.pieces)
             self.pieces, self.buffered = [], 0

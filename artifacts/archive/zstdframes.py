@@ -78,7 +78,7 @@ class FrameWalker:
         if self._state == "block":
             if size - pos < 3:
                 return None
-            header = int.from_bytes(buf[pos:pos + 3], "little")
+            header = int.from_bytes(buf[pos : pos + 3], "little")
             last, kind, block_size = header & 1, (header >> 1) & 3, header >> 3
             if kind == 3:
                 raise self._corrupt("reserved block type")
@@ -102,11 +102,11 @@ class FrameWalker:
             return Piece(pos + 4, 0, Unit.END)
         if size - pos < 4:
             return None
-        head = bytes(buf[pos:pos + 4])
+        head = bytes(buf[pos : pos + 4])
         if is_skippable(head):
             if size - pos < 8:
                 return None
-            self._skip_left = int.from_bytes(buf[pos + 4:pos + 8], "little")
+            self._skip_left = int.from_bytes(buf[pos + 4 : pos + 8], "little")
             self._state = "skip" if self._skip_left else "frame"
             return Piece(pos + 8, 0, Unit.SKIP)
         if head != MAGIC:

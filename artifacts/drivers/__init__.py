@@ -19,6 +19,8 @@ def check_endpoint(endpoint: str, *, credentials: str) -> None:
     drivers take credentials from their settings, never from a URL. `credentials` says
     where they belong instead."""
     if carries_user_info(endpoint, endpoint=True):
-        raise InvalidSpec(f"endpoint must not carry user info "
-                          f"({redact_url(endpoint, endpoint=True)}): "
-                          f"put credentials in {credentials}")
+        raise InvalidSpec(
+            f"endpoint must not carry user info "
+            f"({redact_url(endpoint, endpoint=True)}): "
+            f"put credentials in {credentials}"
+        )

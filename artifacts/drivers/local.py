@@ -97,8 +97,7 @@ class LocalFileStream:
     def read(self, amount: int = -1) -> bytes:
         if self._remaining <= 0:
             return b""
-        data = self._handle.read(self._remaining if amount < 0
-                                 else min(amount, self._remaining))
+        data = self._handle.read(self._remaining if amount < 0 else min(amount, self._remaining))
         self._remaining -= len(data)
         return data
 
@@ -137,8 +136,10 @@ class LocalDriver:
             raise InvalidSpec(f"invalid {what} for a local repository: {key!r} ({fault})")
         path = self._data / (key.rpartition("/")[0] if prefix else key)
         if not _inside(path, self._data):
-            raise InvalidSpec(f"invalid {what} for a local repository: {key!r} (a symbolic "
-                              f"link takes it outside {self._data})")
+            raise InvalidSpec(
+                f"invalid {what} for a local repository: {key!r} (a symbolic "
+                f"link takes it outside {self._data})"
+            )
         return path
 
     def _meta_path(self, key: str) -> Path:
@@ -146,8 +147,9 @@ class LocalDriver:
 
     def _ensure_bucket(self) -> None:
         if not self._data.is_dir():
-            raise NotFound(f"no such bucket: local://{self.bucket} (under {self.root})",
-                           code="NoSuchBucket")
+            raise NotFound(
+                f"no such bucket: local://{self.bucket} (under {self.root})", code="NoSuchBucket"
+            )
 
     def create_bucket(self) -> None:
         self._data.mkdir(parents=True, exist_ok=True)
@@ -178,8 +180,9 @@ class LocalDriver:
             raise NotFound(f"no such key: {self.url(key)}", code="NoSuchKey")
         return self._info(key, st)
 
-    def read(self, key: str, *, start: int = 0, end: int | None = None,
-             if_match: str | None = None) -> LocalFileStream:
+    def read(
+        self, key: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
+    ) -> LocalFileStream:
         path = self._checked(key)
         try:
             handle = open(path, "rb")
@@ -194,8 +197,10 @@ class LocalDriver:
         last = st.st_size - 1 if end is None else min(end, st.st_size - 1)
         if start > max(last, 0) and not (start == 0 and st.st_size == 0):
             handle.close()
-            raise IntegrityError(f"range {start}-{end} is outside {self.url(key)} "
-                                 f"({st.st_size} bytes)", code="InvalidRange")
+            raise IntegrityError(
+                f"range {start}-{end} is outside {self.url(key)} ({st.st_size} bytes)",
+                code="InvalidRange",
+            )
         handle.seek(start)
         return LocalFileStream(handle, start, last, st.st_size, etag)
 
@@ -209,8 +214,7 @@ class LocalDriver:
             os.replace(temp, path)
         except IsADirectoryError:
             temp.unlink(missing_ok=True)
-            raise InvalidSpec(f"{self.url(key)}: a folder of keys already has this name") \
-                from None
+            raise InvalidSpec(f"{self.url(key)}: a folder of keys already has this name") from None
         etag = _etag(path.stat())
         self._write_meta(key, etag, metadata)
         return etag
@@ -232,8 +236,7 @@ class LocalDriver:
         temp = self._temp_beside(path)
         return temp, open(temp, "wb")
 
-    def put(self, key: str, body: Body, *, size: int,
-            metadata: Mapping[str, str]) -> str:
+    def put(self, key: str, body: Body, *, size: int, metadata: Mapping[str, str]) -> str:
         temp, handle = self._open_temp(key)
         try:
             with handle:
@@ -242,15 +245,15 @@ class LocalDriver:
                 else:
                     shutil.copyfileobj(body, handle, _COPY_CHUNK)
             if temp.stat().st_size != size:
-                raise IntegrityError(f"{self.url(key)}: wrote {temp.stat().st_size} bytes, "
-                                     f"expected {size}")
+                raise IntegrityError(
+                    f"{self.url(key)}: wrote {temp.stat().st_size} bytes, expected {size}"
+                )
             return self._publish(key, temp, metadata)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
 
-    def replace_metadata(self, key: str, metadata: Mapping[str, str], *,
-                         if_match: str) -> str:
+    def replace_metadata(self, key: str, metadata: Mapping[str, str], *, if_match: str) -> str:
         info = self.stat(key)
         if info.etag != if_match:
             raise PreconditionFailed(f"{self.url(key)} changed before its metadata was set")
@@ -269,11 +272,11 @@ class LocalDriver:
         try:
             stored = json.loads((folder / "upload.json").read_text())
         except (OSError, ValueError):
-            raise NotFound(f"no such upload {upload_id} for {self.url(key)}",
-                           code="NoSuchUpload") from None
+            raise NotFound(
+                f"no such upload {upload_id} for {self.url(key)}", code="NoSuchUpload"
+            ) from None
         if stored["key"] != key:
-            raise NotFound(f"no such upload {upload_id} for {self.url(key)}",
-                           code="NoSuchUpload")
+            raise NotFound(f"no such upload {upload_id} for {self.url(key)}", code="NoSuchUpload")
         return folder
 
     def create_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
@@ -284,11 +287,11 @@ class LocalDriver:
         folder.mkdir(parents=True)
         now = datetime.now(UTC).isoformat()
         (folder / "upload.json").write_text(
-            json.dumps({"key": key, "metadata": dict(metadata), "initiated": now}))
+            json.dumps({"key": key, "metadata": dict(metadata), "initiated": now})
+        )
         return upload_id
 
-    def upload_part(self, key: str, upload_id: str, number: int,
-                    body: Body, *, size: int) -> Part:
+    def upload_part(self, key: str, upload_id: str, number: int, body: Body, *, size: int) -> Part:
         folder = self._open_upload(key, upload_id)
         final = folder / f"{number:05d}.part"
         temp = self._temp_beside(final)
@@ -300,8 +303,9 @@ class LocalDriver:
                     shutil.copyfileobj(body, handle, _COPY_CHUNK)
             written = temp.stat().st_size
             if written != size:
-                raise IntegrityError(f"part {number} of {self.url(key)}: got {written} "
-                                     f"bytes, expected {size}")
+                raise IntegrityError(
+                    f"part {number} of {self.url(key)}: got {written} bytes, expected {size}"
+                )
             os.replace(temp, final)
         except BaseException:
             temp.unlink(missing_ok=True)
@@ -309,13 +313,16 @@ class LocalDriver:
         st = final.stat()
         return Part(number, _etag(st), st.st_size)
 
-    def copy_part(self, key: str, upload_id: str, number: int, *, start: int, end: int,
-                  if_match: str) -> Part:
+    def copy_part(
+        self, key: str, upload_id: str, number: int, *, start: int, end: int, if_match: str
+    ) -> Part:
         stream = self.read(key, start=start, end=end, if_match=if_match)
         try:
             if stream.end != end:
-                raise IntegrityError(f"range {start}-{end} is outside {self.url(key)} "
-                                     f"({stream.total} bytes)", code="InvalidRange")
+                raise IntegrityError(
+                    f"range {start}-{end} is outside {self.url(key)} ({stream.total} bytes)",
+                    code="InvalidRange",
+                )
             return self.upload_part(key, upload_id, number, stream, size=end - start + 1)
         finally:
             stream.close()
@@ -334,12 +341,15 @@ class LocalDriver:
         have = {p.number: p for p in self.list_parts(key, upload_id)}
         numbers = [p.number for p in parts]
         if numbers != sorted(set(numbers)):
-            raise InvalidSpec(f"parts of {self.url(key)} must be ascending and unique",
-                              code="InvalidPartOrder")
+            raise InvalidSpec(
+                f"parts of {self.url(key)} must be ascending and unique", code="InvalidPartOrder"
+            )
         for part in parts:
             if part.number not in have or have[part.number].etag != part.etag:
-                raise InvalidSpec(f"part {part.number} of {self.url(key)} is missing or "
-                                  "different", code="InvalidPart")
+                raise InvalidSpec(
+                    f"part {part.number} of {self.url(key)} is missing or different",
+                    code="InvalidPart",
+                )
         temp, handle = self._open_temp(key)
         try:
             with handle:
@@ -368,16 +378,21 @@ class LocalDriver:
             except (OSError, ValueError):
                 continue
             if stored["key"].startswith(prefix):
-                uploads.append(UploadInfo(stored["key"], folder.name,
-                                          datetime.fromisoformat(stored["initiated"])))
+                uploads.append(
+                    UploadInfo(
+                        stored["key"], folder.name, datetime.fromisoformat(stored["initiated"])
+                    )
+                )
         return sorted(uploads, key=lambda u: (u.key, u.initiated))
 
     # -- listing and deleting -------------------------------------------------------------
     def _walk(self, folder: Path, rel: str) -> Iterator[str]:
         """Every key under `folder`, in lexicographic key order."""
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name + ("/" if e.is_dir(
-                follow_symlinks=False) else ""))
+            entries = sorted(
+                os.scandir(folder),
+                key=lambda e: e.name + ("/" if e.is_dir(follow_symlinks=False) else ""),
+            )
         except FileNotFoundError:
             return
         for entry in entries:
@@ -388,8 +403,14 @@ class LocalDriver:
             elif entry.is_file(follow_symlinks=False):
                 yield rel + entry.name
 
-    def list(self, prefix: str = "", *, delimiter: str | None = None,
-             token: str | None = None, limit: int = 1000) -> ListPage:
+    def list(
+        self,
+        prefix: str = "",
+        *,
+        delimiter: str | None = None,
+        token: str | None = None,
+        limit: int = 1000,
+    ) -> ListPage:
         self._ensure_bucket()
         base = self._checked(prefix, prefix=True)
         start_dir = prefix.rpartition("/")[0]

@@ -61,7 +61,8 @@ class Config:
         folder = self.env.get("ARGOSY_CHECKPOINT_DIR")
         if not folder:
             cache = self.env.get("XDG_CACHE_HOME") or os.path.join(
-                os.path.expanduser("~"), ".cache")
+                os.path.expanduser("~"), ".cache"
+            )
             folder = os.path.join(cache, "argosy", "uploads")
         return CheckpointStore(folder)
 
@@ -73,11 +74,11 @@ class Config:
         return TransferSettings(
             part_size=defaults.part_size if part is None else part * MiB,
             multipart_threshold=defaults.multipart_threshold if part is None else part * MiB,
-            stream_part_size=defaults.stream_part_size if part is None
+            stream_part_size=defaults.stream_part_size
+            if part is None
             else min(part * MiB, defaults.stream_part_size),
             concurrency=defaults.concurrency if conc is None else conc,
-            direct_io=bool(getattr(self.args, "direct_io", False))
-            or direct_io_asked(self.env),
+            direct_io=bool(getattr(self.args, "direct_io", False)) or direct_io_asked(self.env),
             retry=RetryPolicy(),
         )
 
@@ -107,15 +108,20 @@ class Config:
         max_connections = max(32, self.transfer().concurrency * 2 + 8)
         if location.scheme == "local":
             entry = self.repository.local if self.repository else None
-            return connect.local_driver(entry, location.bucket,
-                                        default_root=default_local_root(self.env))
+            return connect.local_driver(
+                entry, location.bucket, default_root=default_local_root(self.env)
+            )
         if location.scheme == "s3":
-            return connect.s3_driver(self._s3_storage(), location.bucket,
-                                     max_connections=max_connections,
-                                     profile=getattr(self.args, "profile", None))
+            return connect.s3_driver(
+                self._s3_storage(),
+                location.bucket,
+                max_connections=max_connections,
+                profile=getattr(self.args, "profile", None),
+            )
         if location.scheme == "oss":
-            return connect.oss_driver(self._oss_storage(), location.bucket,
-                                      max_connections=max_connections)
+            return connect.oss_driver(
+                self._oss_storage(), location.bucket, max_connections=max_connections
+            )
         raise InvalidSpec(f"{location.scheme}:// is not supported yet")
 
     def _s3_storage(self) -> S3Storage:
@@ -124,20 +130,29 @@ class Config:
         a, env = self.args, self.env
         base = entry or S3Storage()
         insecure = bool(getattr(a, "insecure", False)) or base.insecure
-        endpoint = getattr(a, "endpoint", None) or base.endpoint \
-            or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        endpoint = (
+            getattr(a, "endpoint", None)
+            or base.endpoint
+            or env.get("AWS_ENDPOINT_URL_S3")
+            or env.get("AWS_ENDPOINT_URL")
+        )
         changes: dict[str, object] = dict(
             endpoint=endpoint,
-            region=getattr(a, "region", None) or base.region or env.get("AWS_REGION")
+            region=getattr(a, "region", None)
+            or base.region
+            or env.get("AWS_REGION")
             or env.get("AWS_DEFAULT_REGION"),
             addressing_style=getattr(a, "addressing_style", None) or base.addressing_style,
             insecure=insecure,
-            ca_bundle=getattr(a, "ca_bundle", None) or base.ca_bundle
-            or env.get("AWS_CA_BUNDLE"),
+            ca_bundle=getattr(a, "ca_bundle", None) or base.ca_bundle or env.get("AWS_CA_BUNDLE"),
         )
         if getattr(a, "sse", None):
-            changes.update(sse_mode=a.sse, kms_key_id=a.sse_kms_key_id, kms_context=None,
-                           customer_key=_read_key(a.sse_c_key_file))
+            changes.update(
+                sse_mode=a.sse,
+                kms_key_id=a.sse_kms_key_id,
+                kms_context=None,
+                customer_key=_read_key(a.sse_c_key_file),
+            )
         return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
     def _oss_storage(self) -> OssStorage:
@@ -146,15 +161,19 @@ class Config:
         base = entry or OssStorage()
         if not base.access_key and env.get("OSS_ACCESS_KEY_ID"):
             base = dataclasses.replace(
-                base, access_key=env.get("OSS_ACCESS_KEY_ID"),
+                base,
+                access_key=env.get("OSS_ACCESS_KEY_ID"),
                 secret_key=env.get("OSS_ACCESS_KEY_SECRET"),
-                security_token=env.get("OSS_SESSION_TOKEN"), use_sdk_creds=False)
+                security_token=env.get("OSS_SESSION_TOKEN"),
+                use_sdk_creds=False,
+            )
         verify: bool | str = base.verify if not getattr(a, "insecure", False) else False
         if getattr(a, "ca_bundle", None):
             verify = a.ca_bundle
         endpoint = getattr(a, "endpoint", None) or base.endpoint or env.get("OSS_ENDPOINT")
-        return dataclasses.replace(base, endpoint=endpoint, verify=verify,
-                                   region=base.region or env.get("OSS_REGION"))
+        return dataclasses.replace(
+            base, endpoint=endpoint, verify=verify, region=base.region or env.get("OSS_REGION")
+        )
 
 
 def _read_key(path: str | None) -> bytes | None:

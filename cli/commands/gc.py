@@ -21,38 +21,82 @@ log = logging.getLogger("argosy.gc")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kubeconfig", metavar="FILE",
-                   help="kubeconfig to use (default: in a pod its service account, else "
-                        "KUBECONFIG or ~/.kube/config)")
+    p.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig to use (default: in a pod its service account, else "
+        "KUBECONFIG or ~/.kube/config)",
+    )
     p.add_argument("--context", help="kubeconfig context")
-    p.add_argument("-n", "--namespace", action="append", default=[], metavar="NS",
-                   help="watch only this namespace (repeatable; default: all)")
-    p.add_argument("--once", action="store_true",
-                   help="one reconcile pass, then exit (non-zero if any deletion failed)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="write nothing anywhere (no delete, finalizer, annotation, Event, "
-                        "Lease); print the plan")
-    p.add_argument("--output", choices=["text", "json"], default="text",
-                   help="plan and results as text or JSON lines")
-    p.add_argument("--default-strategy", default="Never",
-                   help="the cluster default strategy (default: Never)")
+    p.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="watch only this namespace (repeatable; default: all)",
+    )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="one reconcile pass, then exit (non-zero if any deletion failed)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing anywhere (no delete, finalizer, annotation, Event, "
+        "Lease); print the plan",
+    )
+    p.add_argument(
+        "--output",
+        choices=["text", "json"],
+        default="text",
+        help="plan and results as text or JSON lines",
+    )
+    p.add_argument(
+        "--default-strategy", default="Never", help="the cluster default strategy (default: Never)"
+    )
     p.add_argument("--workers", type=int, default=4, metavar="N")
-    p.add_argument("--finalizer-attempts", type=int, default=10, metavar="N",
-                   help="failed deletion passes before the finalizer is removed anyway")
-    p.add_argument("--finalizer-deadline", default="1h", metavar="DURATION",
-                   help="time after deletion before the finalizer is removed anyway")
+    p.add_argument(
+        "--finalizer-attempts",
+        type=int,
+        default=10,
+        metavar="N",
+        help="failed deletion passes before the finalizer is removed anyway",
+    )
+    p.add_argument(
+        "--finalizer-deadline",
+        default="1h",
+        metavar="DURATION",
+        help="time after deletion before the finalizer is removed anyway",
+    )
     p.add_argument("--resync", type=float, default=300.0, metavar="SECONDS")
     p.add_argument("--lease-namespace", default="argosy-system")
     p.add_argument("--lease-name", default="argosy-gc")
-    p.add_argument("--lease-timeout", type=float, default=20.0, metavar="SECONDS",
-                   help="with --once: how long to wait for the Lease")
-    p.add_argument("--no-leader-election", action="store_true",
-                   help="run without the Lease (only when a single replica can run)")
-    p.add_argument("--metrics-port", type=int, default=0, metavar="PORT",
-                   help="serve /metrics, /healthz and /readyz on this port (0: off)")
-    p.add_argument("--default-repository", metavar="FILE",
-                   help="the Argo controller's default repository entry (YAML), for "
-                        "workflows that used it")
+    p.add_argument(
+        "--lease-timeout",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="with --once: how long to wait for the Lease",
+    )
+    p.add_argument(
+        "--no-leader-election",
+        action="store_true",
+        help="run without the Lease (only when a single replica can run)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="serve /metrics, /healthz and /readyz on this port (0: off)",
+    )
+    p.add_argument(
+        "--default-repository",
+        metavar="FILE",
+        help="the Argo controller's default repository entry (YAML), for workflows that used it",
+    )
     p.add_argument("--local-root", metavar="DIR", help="root of local: repositories")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
 
@@ -80,15 +124,22 @@ def _settings(args: argparse.Namespace) -> Any:
             raise InvalidSpec(f"--default-repository: {error}") from None
     if args.workers < 1 or args.finalizer_attempts < 1:
         raise InvalidSpec("--workers and --finalizer-attempts must be at least 1")
-    lease = None if args.no_leader_election else LeaseSettings(
-        namespace=args.lease_namespace, name=args.lease_name)
+    lease = (
+        None
+        if args.no_leader_election
+        else LeaseSettings(namespace=args.lease_namespace, name=args.lease_name)
+    )
     return GcSettings(
-        namespaces=tuple(dict.fromkeys(args.namespace)), dry_run=args.dry_run,
-        default_strategy=strategy or GcSettings().default_strategy, workers=args.workers,
+        namespaces=tuple(dict.fromkeys(args.namespace)),
+        dry_run=args.dry_run,
+        default_strategy=strategy or GcSettings().default_strategy,
+        workers=args.workers,
         finalizer=FinalizerSettings(max_attempts=args.finalizer_attempts, deadline=deadline),
-        watch=WatchSettings(resync=args.resync), lease=lease,
+        watch=WatchSettings(resync=args.resync),
+        lease=lease,
         storage=StorageSettings(local_root=args.local_root),
-        default_repository=default_repository)
+        default_repository=default_repository,
+    )
 
 
 def plan_printer(output: str, out: IO[str]) -> Callable[[dict[str, Any]], None]:
@@ -99,13 +150,18 @@ def plan_printer(output: str, out: IO[str]) -> Callable[[dict[str, Any]], None]:
             text = json.dumps(line, sort_keys=True)
         elif line["action"] == "delete":
             where = line.get("url") or f"(unresolved: {line.get('error')})"
-            text = (f"delete  {line['namespace']}/{line['workflow']}  {line['artifact']}  "
-                    f"{where}  [{line['strategy']} from {line['source']}: {line['reason']}]")
+            text = (
+                f"delete  {line['namespace']}/{line['workflow']}  {line['artifact']}  "
+                f"{where}  [{line['strategy']} from {line['source']}: {line['reason']}]"
+            )
         else:
-            text = f"{line['action']}  {line['namespace']}/{line['workflow']}  " \
-                   f"{line.get('finalizer', '')}"
+            text = (
+                f"{line['action']}  {line['namespace']}/{line['workflow']}  "
+                f"{line.get('finalizer', '')}"
+            )
         with lock:
             print(text, file=out, flush=True)
+
     return emit
 
 
@@ -113,31 +169,57 @@ def _print_summary(summary: Any, output: str, dry_run: bool, out: IO[str]) -> No
     if output == "json":
         for where, failure in summary.failures:
             print(json.dumps({"failure": {"workflow": where, **failure.as_json()}}), file=out)
-        print(json.dumps({"summary": {
-            "workflows": summary.workflows, "artifacts": summary.artifacts,
-            "objects": summary.objects, "bytes": summary.bytes,
-            "failures": len(summary.failures), "errors": summary.errors,
-            "finalizers": summary.finalizers, "dryRun": dry_run,
-            "sweeps": [{"repository": s.repository, "uploadsAborted": s.uploads_aborted,
-                        "orphansDeleted": s.orphans_deleted, "errors": s.errors,
-                        "plan": s.plan} for s in summary.sweeps]}}), file=out)
+        print(
+            json.dumps(
+                {
+                    "summary": {
+                        "workflows": summary.workflows,
+                        "artifacts": summary.artifacts,
+                        "objects": summary.objects,
+                        "bytes": summary.bytes,
+                        "failures": len(summary.failures),
+                        "errors": summary.errors,
+                        "finalizers": summary.finalizers,
+                        "dryRun": dry_run,
+                        "sweeps": [
+                            {
+                                "repository": s.repository,
+                                "uploadsAborted": s.uploads_aborted,
+                                "orphansDeleted": s.orphans_deleted,
+                                "errors": s.errors,
+                                "plan": s.plan,
+                            }
+                            for s in summary.sweeps
+                        ],
+                    }
+                }
+            ),
+            file=out,
+        )
         return
     for where, failure in summary.failures:
-        print(f"failed  {where}  {failure.artifact}  {failure.cause}: {failure.message}",
-              file=out)
+        print(f"failed  {where}  {failure.artifact}  {failure.cause}: {failure.message}", file=out)
     for error in summary.errors:
         print(f"error  {error}", file=out)
     for sweep in summary.sweeps:
         for line in sweep.plan:
             print(f"sweep  {line}", file=out)
-        print(f"swept  {sweep.repository}: {sweep.uploads_aborted} upload(s) aborted, "
-              f"{sweep.orphans_deleted} orphan(s) deleted"
-              + (f"; errors: {'; '.join(sweep.errors)}" if sweep.errors else ""), file=out)
-    verb = "would delete per the plan above" if dry_run else \
-        f"deleted {summary.artifacts} artifact(s), {summary.objects} object(s), " \
+        print(
+            f"swept  {sweep.repository}: {sweep.uploads_aborted} upload(s) aborted, "
+            f"{sweep.orphans_deleted} orphan(s) deleted"
+            + (f"; errors: {'; '.join(sweep.errors)}" if sweep.errors else ""),
+            file=out,
+        )
+    verb = (
+        "would delete per the plan above"
+        if dry_run
+        else f"deleted {summary.artifacts} artifact(s), {summary.objects} object(s), "
         f"{summary.bytes} bytes"
-    print(f"{summary.workflows} workflow(s) reconciled; {verb}; "
-          f"{len(summary.failures)} failure(s)", file=out)
+    )
+    print(
+        f"{summary.workflows} workflow(s) reconciled; {verb}; {len(summary.failures)} failure(s)",
+        file=out,
+    )
 
 
 def run(args: argparse.Namespace, *, out: IO[str] | None = None) -> int:
@@ -190,8 +272,12 @@ def _run_forever(controller: Any, metrics_port: int) -> int:
     health = None
     if metrics_port:
         stall = timedelta(minutes=2).total_seconds()
-        health = HealthServer(controller.metrics, port=metrics_port, ready=controller.ready,
-                              alive=lambda: time.monotonic() - controller.heartbeat < stall)
+        health = HealthServer(
+            controller.metrics,
+            port=metrics_port,
+            ready=controller.ready,
+            alive=lambda: time.monotonic() - controller.heartbeat < stall,
+        )
         health.start()
     try:
         controller.run(stop)

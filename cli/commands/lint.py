@@ -11,8 +11,19 @@ from typing import Any, TextIO
 
 from argosy.argo.lint import ConfigMap, Diagnostic, Report, Row, lint_file, load_repositories
 
-COLUMNS = ("FILE", "TEMPLATE", "DIR", "NAME", "KIND", "BUCKET", "KEY", "ARCHIVE", "OPTIONAL",
-           "GC", "NOTES")
+COLUMNS = (
+    "FILE",
+    "TEMPLATE",
+    "DIR",
+    "NAME",
+    "KIND",
+    "BUCKET",
+    "KEY",
+    "ARCHIVE",
+    "OPTIONAL",
+    "GC",
+    "NOTES",
+)
 
 
 def lint(files: Sequence[str], *, repositories: Sequence[str] = ()) -> Report:
@@ -29,31 +40,58 @@ def lint(files: Sequence[str], *, repositories: Sequence[str] = ()) -> Report:
 
 
 def _cells(row: Row) -> tuple[str, ...]:
-    return (f"{row.file}:{row.line}", row.template, row.direction, row.name, row.kind,
-            row.bucket or "-", row.key or "-", row.archive, str(row.optional).lower(),
-            row.gc, ",".join(row.notes) or "-")
+    return (
+        f"{row.file}:{row.line}",
+        row.template,
+        row.direction,
+        row.name,
+        row.kind,
+        row.bucket or "-",
+        row.key or "-",
+        row.archive,
+        str(row.optional).lower(),
+        row.gc,
+        ",".join(row.notes) or "-",
+    )
 
 
 def table(rows: Sequence[Row]) -> str:
     """Columns padded to their widest cell, as `kubectl get` prints them."""
     lines = [COLUMNS, *(_cells(row) for row in rows)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
-    return "\n".join("   ".join(cell.ljust(width)
-                               for cell, width in zip(line, widths, strict=False)).rstrip()
-                     for line in lines)
+    return "\n".join(
+        "   ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip()
+        for line in lines
+    )
 
 
 def row_json(row: Row) -> dict[str, Any]:
-    return {"type": "artifact", "file": row.file, "line": row.line, "template": row.template,
-            "direction": row.direction, "name": row.name, "kind": row.kind,
-            "bucket": row.bucket, "key": row.key, "archive": row.archive,
-            "optional": row.optional, "gc": row.gc, "supported": row.supported,
-            "notes": list(row.notes)}
+    return {
+        "type": "artifact",
+        "file": row.file,
+        "line": row.line,
+        "template": row.template,
+        "direction": row.direction,
+        "name": row.name,
+        "kind": row.kind,
+        "bucket": row.bucket,
+        "key": row.key,
+        "archive": row.archive,
+        "optional": row.optional,
+        "gc": row.gc,
+        "supported": row.supported,
+        "notes": list(row.notes),
+    }
 
 
 def diagnostic_json(diagnostic: Diagnostic) -> dict[str, Any]:
-    return {"type": diagnostic.level, "file": diagnostic.file, "line": diagnostic.line,
-            "field": diagnostic.field, "message": diagnostic.message}
+    return {
+        "type": diagnostic.level,
+        "file": diagnostic.file,
+        "line": diagnostic.line,
+        "field": diagnostic.field,
+        "message": diagnostic.message,
+    }
 
 
 def _plural(count: int, word: str) -> str:
@@ -75,8 +113,10 @@ def show(report: Report, *, as_json: bool, out: TextIO, err: TextIO) -> None:
         print(diagnostic, file=err)
     if report.diagnostics:
         errors = len(report.errors)
-        print(f"{_plural(errors, 'error')}, "
-              f"{_plural(len(report.diagnostics) - errors, 'warning')}", file=err)
+        print(
+            f"{_plural(errors, 'error')}, {_plural(len(report.diagnostics) - errors, 'warning')}",
+            file=err,
+        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -61,12 +61,13 @@ def cp(cfg: Config) -> int:
         if dst.is_prefix:
             if src.scheme == "stdio":
                 raise InvalidSpec("uploading from - needs a full key, not a folder")
-            key += (Path(src.key).name if src.scheme == "file" else src.key.rsplit("/", 1)[-1])
+            key += Path(src.key).name if src.scheme == "file" else src.key.rsplit("/", 1)[-1]
         if src.scheme == "file":
             size = os.path.getsize(src.key) if os.path.isfile(src.key) else None
             bar = Progress(size, enabled=not cfg.args.quiet)
-            result = upload.upload_file(driver, key, src.key, settings=settings, progress=bar,
-                                        checkpoints=cfg.checkpoints())
+            result = upload.upload_file(
+                driver, key, src.key, settings=settings, progress=bar, checkpoints=cfg.checkpoints()
+            )
         else:
             bar = Progress(None, enabled=not cfg.args.quiet)
             stream: Any
@@ -78,10 +79,16 @@ def cp(cfg: Config) -> int:
             result = upload.upload_stream(driver, key, stream, settings=settings, progress=bar)
         bar.finish()
         record = f"crc32c recorded: {result.record.checksum}" if result.record else result.note
-        resumed = (f"  resumed: {result.resumed_parts} of {result.parts} parts were already "
-                   "uploaded" if result.resumed_parts else "")
-        _say(cfg, f"uploaded {src} -> {result.url}  {result.size} bytes  "
-                  f"{_rate(result.size, bar.elapsed)}  {record}{resumed}")
+        resumed = (
+            f"  resumed: {result.resumed_parts} of {result.parts} parts were already uploaded"
+            if result.resumed_parts
+            else ""
+        )
+        _say(
+            cfg,
+            f"uploaded {src} -> {result.url}  {result.size} bytes  "
+            f"{_rate(result.size, bar.elapsed)}  {record}{resumed}",
+        )
         return 0
 
     driver = cfg.driver(src)
@@ -95,11 +102,15 @@ def cp(cfg: Config) -> int:
     def sized(info: ObjectInfo) -> None:
         bar.total = info.size
 
-    got = download.download_file(driver, src.key, target, settings=settings, progress=bar,
-                                 on_info=sized)
+    got = download.download_file(
+        driver, src.key, target, settings=settings, progress=bar, on_info=sized
+    )
     bar.finish()
-    _say(cfg, f"downloaded {got.url} -> {target}  {got.size} bytes  "
-              f"{_rate(got.size, bar.elapsed)}  " + _verdict(got))
+    _say(
+        cfg,
+        f"downloaded {got.url} -> {target}  {got.size} bytes  "
+        f"{_rate(got.size, bar.elapsed)}  " + _verdict(got),
+    )
     return 0
 
 
@@ -115,20 +126,25 @@ def _cp_tree(cfg: Config, src: Location, dst: Location) -> int:
     settings = cfg.transfer()
     if src.scheme == "file" and dst.remote:
         bar = Progress(None, enabled=not cfg.args.quiet)
-        result = tree.upload_tree(cfg.driver(dst), dst.key, src.key, settings=settings,
-                                  progress=bar)
+        result = tree.upload_tree(
+            cfg.driver(dst), dst.key, src.key, settings=settings, progress=bar
+        )
         verb = "uploaded"
     elif src.remote and dst.scheme == "file":
         bar = Progress(None, enabled=not cfg.args.quiet)
-        result = tree.download_tree(cfg.driver(src), src.key, dst.key, settings=settings,
-                                    progress=bar)
+        result = tree.download_tree(
+            cfg.driver(src), src.key, dst.key, settings=settings, progress=bar
+        )
         verb = "downloaded"
     else:
         raise InvalidSpec("cp -r copies a local folder to a URL/ or a URL/ to a local folder")
     bar.finish()
     notes = f"; {len(result.notes)} note(s): {result.notes[0]}" if result.notes else ""
-    _say(cfg, f"{verb} {result.files} files, {result.bytes} bytes  "
-              f"{_rate(result.bytes, bar.elapsed)}  {result.verified} verified{notes}")
+    _say(
+        cfg,
+        f"{verb} {result.files} files, {result.bytes} bytes  "
+        f"{_rate(result.bytes, bar.elapsed)}  {result.verified} verified{notes}",
+    )
     return 0
 
 
@@ -146,31 +162,54 @@ def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
             name = Path(src.key.rstrip("/")).name
             key += name + ("/" if fmt == "none" else f".{'tgz' if fmt == 'tar.gz' else fmt}")
         bar = Progress(None, enabled=not cfg.args.quiet)
-        result = directory.upload_directory(cfg.driver_soon(dst), key, src.key, fmt=fmt,
-                                            settings=settings, level=cfg.args.level,
-                                            keep_mtime=cfg.args.keep_mtime, progress=bar,
-                                            checkpoints=cfg.checkpoints())
+        result = directory.upload_directory(
+            cfg.driver_soon(dst),
+            key,
+            src.key,
+            fmt=fmt,
+            settings=settings,
+            level=cfg.args.level,
+            keep_mtime=cfg.args.keep_mtime,
+            progress=bar,
+            checkpoints=cfg.checkpoints(),
+        )
         bar.finish()
         record = f"crc32c recorded: {result.checksum}" if result.checksum else result.note
-        _say(cfg, f"uploaded {src} -> {result.url} as {fmt}  {result.bytes} bytes  "
-                  f"{_rate(result.bytes, bar.elapsed)}  {record}")
+        _say(
+            cfg,
+            f"uploaded {src} -> {result.url} as {fmt}  {result.bytes} bytes  "
+            f"{_rate(result.bytes, bar.elapsed)}  {record}",
+        )
         return 0
     if src.remote and dst.scheme == "file":
         if fmt == "none" and not src.is_prefix:
             src = src.child("/")
         bar = Progress(None, enabled=not cfg.args.quiet)
         result = directory.download_directory(
-            cfg.driver(src), src.key, dst.key, fmt=fmt, settings=settings,
-            include=cfg.args.include or (), keep_mtime=cfg.args.keep_mtime, progress=bar)
+            cfg.driver(src),
+            src.key,
+            dst.key,
+            fmt=fmt,
+            settings=settings,
+            include=cfg.args.include or (),
+            keep_mtime=cfg.args.keep_mtime,
+            progress=bar,
+        )
         bar.finish()
         if result.verified:
-            verdict = f"verified {result.checksum}" if result.checksum else \
-                "every file verified against the tree manifest"
+            verdict = (
+                f"verified {result.checksum}"
+                if result.checksum
+                else "every file verified against the tree manifest"
+            )
             verdict += f"; {result.note}" if result.note else ""
         else:
             verdict = f"unverified: {result.note}"
-        _say(cfg, f"extracted {result.url} -> {dst}  {result.files} files  "
-                  f"{_rate(result.bytes, bar.elapsed)}  {verdict}")
+        _say(
+            cfg,
+            f"extracted {result.url} -> {dst}  {result.files} files  "
+            f"{_rate(result.bytes, bar.elapsed)}  {verdict}",
+        )
         return 0
     raise InvalidSpec("cp --archive moves a local folder to a URL or a URL to a local folder")
 
@@ -196,8 +235,11 @@ def _object_json(driver: Driver, info: ObjectInfo) -> dict[str, Any]:
     if verdict.record:
         checksum = {"algorithm": "crc32c", "value": verdict.record.checksum.split(":", 1)[1]}
     return {
-        "url": driver.url(info.key), "size": info.size, "etag": info.etag,
-        "modified": _iso(info.modified), "checksum": checksum,
+        "url": driver.url(info.key),
+        "size": info.size,
+        "etag": info.etag,
+        "modified": _iso(info.modified),
+        "checksum": checksum,
         "verified": verdict.record is not None,
         **({"unverified_reason": verdict.reason} if verdict.reason else {}),
         "metadata": dict(info.metadata),
@@ -232,8 +274,16 @@ def ls(cfg: Config) -> int:
         for info in page.objects:
             found = True
             if cfg.args.json:
-                print(json.dumps({"url": driver.url(info.key), "size": info.size,
-                                  "etag": info.etag, "modified": _iso(info.modified)}))
+                print(
+                    json.dumps(
+                        {
+                            "url": driver.url(info.key),
+                            "size": info.size,
+                            "etag": info.etag,
+                            "modified": _iso(info.modified),
+                        }
+                    )
+                )
             else:
                 print(f"{info.size:>12}  {_iso(info.modified):20}  {driver.url(info.key)}")
         if not page.next_token:
@@ -249,13 +299,21 @@ def _ls_archive(cfg: Config, driver: Driver, loc: Location) -> int:
 
     for entry in directory.list_archive(driver, loc.key, settings=cfg.transfer()):
         if cfg.args.json:
-            print(json.dumps({"path": entry.path, "type": str(entry.type), "size": entry.size,
-                              "mode": oct(entry.mode), "mtime": entry.mtime,
-                              **({"link": entry.linkname} if entry.linkname else {})}))
+            print(
+                json.dumps(
+                    {
+                        "path": entry.path,
+                        "type": str(entry.type),
+                        "size": entry.size,
+                        "mode": oct(entry.mode),
+                        "mtime": entry.mtime,
+                        **({"link": entry.linkname} if entry.linkname else {}),
+                    }
+                )
+            )
         else:
             link = f" -> {entry.linkname}" if entry.linkname else ""
-            print(f"{entry.type!s:8} {oct(entry.mode)[2:]:>4} {entry.size:>12}  "
-                  f"{entry.path}{link}")
+            print(f"{entry.type!s:8} {oct(entry.mode)[2:]:>4} {entry.size:>12}  {entry.path}{link}")
     return 0
 
 
@@ -276,10 +334,13 @@ def rm(cfg: Config) -> int:
         failures = driver.delete([loc.key])
         deleted = 1 - len(failures)
     for failure in failures[:10]:
-        print(f"argosy: could not delete {driver.url(failure.key)}: {failure.code} "
-              f"{failure.message}", file=sys.stderr)
-    _say(cfg, f"deleted {deleted} object(s) under {loc}" if cfg.args.recursive
-         else f"deleted {loc}")
+        print(
+            f"argosy: could not delete {driver.url(failure.key)}: {failure.code} {failure.message}",
+            file=sys.stderr,
+        )
+    _say(
+        cfg, f"deleted {deleted} object(s) under {loc}" if cfg.args.recursive else f"deleted {loc}"
+    )
     return 1 if failures else 0
 
 

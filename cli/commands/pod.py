@@ -15,11 +15,19 @@ from argosy.sidecar.context import PodOptions
 
 def options(args: argparse.Namespace) -> PodOptions:
     return PodOptions(
-        var_dir=args.var_dir, template=args.template, repository=args.repository,
-        repository_key=args.repository_key, repository_configmap=args.repository_configmap,
-        secrets_dir=args.secrets_dir, annotations=args.annotations, root=args.root,
-        sets=tuple(args.set), kubeconfig=args.kubeconfig, no_report=args.no_report,
-        timeout=getattr(args, "timeout", None))
+        var_dir=args.var_dir,
+        template=args.template,
+        repository=args.repository,
+        repository_key=args.repository_key,
+        repository_configmap=args.repository_configmap,
+        secrets_dir=args.secrets_dir,
+        annotations=args.annotations,
+        root=args.root,
+        sets=tuple(args.set),
+        kubeconfig=args.kubeconfig,
+        no_report=args.no_report,
+        timeout=getattr(args, "timeout", None),
+    )
 
 
 def _warn(warning: str) -> None:
@@ -34,8 +42,10 @@ def init(args: argparse.Namespace) -> int:
         if r.status == "failed":
             print(f"argosy init: input {r.name} failed: {r.reason}", file=sys.stderr)
         elif not args.quiet:
-            print(f"argosy init: {r.name}: {r.status} {r.url} -> {r.path} ({r.size} B)",
-                  file=sys.stderr)
+            print(
+                f"argosy init: {r.name}: {r.status} {r.url} -> {r.path} ({r.size} B)",
+                file=sys.stderr,
+            )
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
@@ -56,8 +66,11 @@ def wait(args: argparse.Namespace) -> int:
     if outcome.report_error is not None:
         # Argo's controller learns of the outputs only from the report: a failure there
         # fails the pod. Elsewhere the annotation is a courtesy.
-        print(f"argosy wait: {'error' if outcome.report_fatal else 'warning'}: cannot "
-              f"report outputs: {outcome.report_error}", file=sys.stderr)
+        print(
+            f"argosy wait: {'error' if outcome.report_fatal else 'warning'}: cannot "
+            f"report outputs: {outcome.report_error}",
+            file=sys.stderr,
+        )
     for r in outcome.results:
         if r.status == "failed":
             print(f"argosy wait: output {r.name} failed: {r.reason}", file=sys.stderr)

@@ -29,8 +29,10 @@ class Progress:
     def _draw(self, now: float) -> None:
         rate = self.done / max(now - self._start, 1e-6) / (1 << 20)
         if self.total:
-            line = (f"\r{self.done / (1 << 20):9.1f} / {self.total / (1 << 20):.1f} MiB "
-                    f"{100 * self.done / self.total:5.1f}%  {rate:7.1f} MiB/s")
+            line = (
+                f"\r{self.done / (1 << 20):9.1f} / {self.total / (1 << 20):.1f} MiB "
+                f"{100 * self.done / self.total:5.1f}%  {rate:7.1f} MiB/s"
+            )
         else:
             line = f"\r{self.done / (1 << 20):9.1f} MiB  {rate:7.1f} MiB/s"
         self._out.write(line)

@@ -57,8 +57,9 @@ class Row:
 
 def _from_document(doc: Any, name: str) -> Source:
     if not isinstance(doc, Mapping):
-        raise InvalidSpec(f"{name}: neither an artifact-repositories ConfigMap nor a "
-                          "repository entry")
+        raise InvalidSpec(
+            f"{name}: neither an artifact-repositories ConfigMap nor a repository entry"
+        )
     if doc.get("kind") != "ConfigMap":
         return Source(name, [(name, doc)])
     data = doc.get("data")
@@ -91,8 +92,12 @@ def _secret_refs(raw: Any, path: str = "") -> Iterator[tuple[str, Any]]:
         return
     for name, value in raw.items():
         where = f"{path}.{name}" if path else str(name)
-        if str(name).endswith("Secret") and isinstance(value, Mapping) \
-                and "name" in value and "key" in value:
+        if (
+            str(name).endswith("Secret")
+            and isinstance(value, Mapping)
+            and "name" in value
+            and "key" in value
+        ):
             yield where, value
         else:
             yield from _secret_refs(value, where)
@@ -103,12 +108,15 @@ def _namespace_source(cfg: Config, stack: contextlib.ExitStack) -> tuple[Source,
         from argosy.argo.kube import Kube
         from argosy.argo.resources import CONFIGMAPS
     except ImportError:
-        raise InvalidSpec("--namespace needs the kubernetes client: "
-                          "pip install 'argosy[k8s]'") from None
+        raise InvalidSpec(
+            "--namespace needs the kubernetes client: pip install 'argosy[k8s]'"
+        ) from None
     args = cfg.args
-    kube = Kube.connect(args.kubeconfig, context=args.context,
-                        in_cluster=bool(cfg.env.get("KUBERNETES_SERVICE_HOST"))
-                        and not args.kubeconfig)
+    kube = Kube.connect(
+        args.kubeconfig,
+        context=args.context,
+        in_cluster=bool(cfg.env.get("KUBERNETES_SERVICE_HOST")) and not args.kubeconfig,
+    )
     stack.callback(kube.close)
     name = f"{args.namespace}/{args.configmap}"
     try:
@@ -132,13 +140,21 @@ def _peek(value: Any) -> tuple[str, str]:
     return "?", ""
 
 
-def check_entry(name: str, raw: Any, *, default: bool, secrets: SecretSource,
-                local_root: str, settings: ProbeSettings, api: bool = False) -> Row:
+def check_entry(
+    name: str,
+    raw: Any,
+    *,
+    default: bool,
+    secrets: SecretSource,
+    local_root: str,
+    settings: ProbeSettings,
+    api: bool = False,
+) -> Row:
     """One entry's row. With `api` (Secrets read through the Kubernetes API) the Secrets
     it names are read first, as a stage of their own; from files they are read while
     the entry is parsed."""
-    def failed(stage: str, error: ArtifactError | str, kind: str = "?", bucket: str = ""
-               ) -> Row:
+
+    def failed(stage: str, error: ArtifactError | str, kind: str = "?", bucket: str = "") -> Row:
         """A row for an entry that never reached its probes: the write, which it makes
         impossible, fails with the stage that stopped it; the rest are skipped."""
         reason = str(error).removeprefix(f"{name}: ")
@@ -171,22 +187,43 @@ def check_entry(name: str, raw: Any, *, default: bool, secrets: SecretSource,
 
 def _table(rows: list[Row]) -> list[str]:
     header = ["ENTRY", "KIND", "BUCKET", "PREFIX", *(p.upper() for p in PROBES)]
-    body = [[f"{r.entry} (default)" if r.default else r.entry, r.kind, r.bucket or "-",
-             "-" if r.prefix is None else r.prefix or "(root)",
-             *(r.outcomes[p].cell for p in PROBES)] for r in rows]
+    body = [
+        [
+            f"{r.entry} (default)" if r.default else r.entry,
+            r.kind,
+            r.bucket or "-",
+            "-" if r.prefix is None else r.prefix or "(root)",
+            *(r.outcomes[p].cell for p in PROBES),
+        ]
+        for r in rows
+    ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    return ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-            for line in [header, *body]]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *body]
+    ]
 
 
 def _json(row: Row) -> str:
-    return json.dumps({
-        "entry": row.entry, "default": row.default, "kind": row.kind,
-        "bucket": row.bucket or None, "prefix": row.prefix, "ok": not row.failures,
-        "probes": {p: {"status": o.status.lower(), "cause": o.cause or None,
-                       "reason": o.reason or None} for p, o in row.outcomes.items()},
-        "failures": [{"stage": stage, "reason": reason} for stage, reason in row.failures],
-    })
+    return json.dumps(
+        {
+            "entry": row.entry,
+            "default": row.default,
+            "kind": row.kind,
+            "bucket": row.bucket or None,
+            "prefix": row.prefix,
+            "ok": not row.failures,
+            "probes": {
+                p: {
+                    "status": o.status.lower(),
+                    "cause": o.cause or None,
+                    "reason": o.reason or None,
+                }
+                for p, o in row.outcomes.items()
+            },
+            "failures": [{"stage": stage, "reason": reason} for stage, reason in row.failures],
+        }
+    )
 
 
 def run(cfg: Config) -> int:
@@ -203,9 +240,15 @@ def run(cfg: Config) -> int:
             secrets = FileSecrets(env.get("ARGOSY_SECRETS_DIR", DEFAULT_SECRETS_DIR))
         rows = []
         for name, raw in source.entries:
-            row = check_entry(name, raw, default=name == source.default,
-                              secrets=secrets, api=bool(args.namespace),
-                              local_root=default_local_root(env), settings=settings)
+            row = check_entry(
+                name,
+                raw,
+                default=name == source.default,
+                secrets=secrets,
+                api=bool(args.namespace),
+                local_root=default_local_root(env),
+                settings=settings,
+            )
             rows.append(row)
             if args.json:
                 print(_json(row), flush=True)

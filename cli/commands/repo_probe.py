@@ -12,6 +12,7 @@ cleanup fails the report says what may remain.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import secrets
@@ -137,9 +138,13 @@ class _Run:
     def __init__(self, driver: Driver, folder: str, settings: ProbeSettings) -> None:
         self.driver, self.folder = driver, folder
         self.retrier = Retrier(settings.retry)
-        self.transfer = TransferSettings(part_size=MIN_PART, multipart_threshold=MIN_PART,
-                                         stream_part_size=MIN_PART, concurrency=1,
-                                         retry=settings.retry)
+        self.transfer = TransferSettings(
+            part_size=MIN_PART,
+            multipart_threshold=MIN_PART,
+            stream_part_size=MIN_PART,
+            concurrency=1,
+            retry=settings.retry,
+        )
         self.small_key, self.large_key = folder + "put", folder + "multipart"
         self.small = os.urandom(settings.small)
         self.tail = settings.tail
@@ -159,8 +164,12 @@ class _Run:
             raise
 
     def write(self) -> None:
-        self._landing(self.small_key, lambda: upload_stream(
-            self.driver, self.small_key, io.BytesIO(self.small), settings=self.transfer))
+        self._landing(
+            self.small_key,
+            lambda: upload_stream(
+                self.driver, self.small_key, io.BytesIO(self.small), settings=self.transfer
+            ),
+        )
         self.written[self.small_key] = len(self.small)
 
     def read(self) -> None:
@@ -168,58 +177,84 @@ class _Run:
         result = download_stream(self.driver, self.small_key, out, settings=self.transfer)
         url = self.driver.url(self.small_key)
         if out.getvalue() != self.small:
-            raise IntegrityError(f"{url}: the bytes read back differ from those written",
-                                 code="BytesDiffer")
+            raise IntegrityError(
+                f"{url}: the bytes read back differ from those written", code="BytesDiffer"
+            )
         if not result.verified:
-            raise IntegrityError(f"{url}: read back unverified ({result.note}); is user "
-                                 "metadata dropped on the way?", code="Unverified")
+            raise IntegrityError(
+                f"{url}: read back unverified ({result.note}); is user "
+                "metadata dropped on the way?",
+                code="Unverified",
+            )
 
     def multipart(self) -> None:
         key, url = self.large_key, self.driver.url(self.large_key)
         self.upload = upload_id = self.retrier.call(
-            lambda: self.driver.create_upload(key, metadata={}), what=f"create upload {url}")
+            lambda: self.driver.create_upload(key, metadata={}), what=f"create upload {url}"
+        )
         bodies = [os.urandom(MIN_PART), os.urandom(self.tail)]
         parts: list[Part] = []
         for number, body in enumerate(bodies, start=1):
-            parts.append(self.retrier.call(
-                lambda: self.driver.upload_part(key, upload_id, number, body, size=len(body)),  # noqa: B023 - called in this iteration
-                what=f"part {number} of {url}"))
-        self._landing(key, lambda: self.retrier.call(
-            lambda: self.driver.complete_upload(key, upload_id, parts), what=f"complete {url}"))
+            parts.append(
+                self.retrier.call(
+                    functools.partial(
+                        self.driver.upload_part, key, upload_id, number, body, size=len(body)
+                    ),
+                    what=f"part {number} of {url}",
+                )
+            )
+        self._landing(
+            key,
+            lambda: self.retrier.call(
+                lambda: self.driver.complete_upload(key, upload_id, parts), what=f"complete {url}"
+            ),
+        )
         self.upload = None
         size = sum(len(body) for body in bodies)
         info = self.retrier.call(lambda: self.driver.stat(key), what=f"stat {url}")
         self.written[key] = info.size
         if info.size != size:
-            raise IntegrityError(f"{url}: completed with {info.size} bytes, not the {size} "
-                                 "sent", code="SizeDiffers")
+            raise IntegrityError(
+                f"{url}: completed with {info.size} bytes, not the {size} sent", code="SizeDiffers"
+            )
 
     def list(self) -> None:
-        listed = {info.key: info.size
-                  for info in list_all(self.driver, self.folder, retrier=self.retrier)}
+        listed = {
+            info.key: info.size for info in list_all(self.driver, self.folder, retrier=self.retrier)
+        }
         missing = sorted(key for key in self.written if key not in listed)
         if missing:
-            raise PermanentError(f"listing {self.driver.url(self.folder)} lacks "
-                                 f"{', '.join(missing)}", code="ListingIncomplete")
+            raise PermanentError(
+                f"listing {self.driver.url(self.folder)} lacks {', '.join(missing)}",
+                code="ListingIncomplete",
+            )
         wrong = sorted(key for key, size in self.written.items() if listed[key] != size)
         if wrong:
-            raise IntegrityError(f"listing {self.driver.url(self.folder)} gives the wrong "
-                                 f"size for {', '.join(wrong)}", code="SizeDiffers")
+            raise IntegrityError(
+                f"listing {self.driver.url(self.folder)} gives the wrong "
+                f"size for {', '.join(wrong)}",
+                code="SizeDiffers",
+            )
 
     def delete(self) -> None:
         keys = sorted(self.present)
-        failures = self.retrier.call(lambda: self.driver.delete(keys),
-                                     what=f"delete under {self.driver.url(self.folder)}")
+        failures = self.retrier.call(
+            lambda: self.driver.delete(keys), what=f"delete under {self.driver.url(self.folder)}"
+        )
         if failures:
             raise _delete_error(self.driver, failures[0])
         for key in keys:
             try:
-                self.retrier.call(lambda: self.driver.stat(key),  # noqa: B023 - called in this iteration
-                                  what=f"stat {self.driver.url(key)}")
+                self.retrier.call(
+                    functools.partial(self.driver.stat, key),
+                    what=f"stat {self.driver.url(key)}",
+                )
             except NotFound:
                 continue
-            raise PermanentError(f"{self.driver.url(key)} is still there after its delete "
-                                 "succeeded", code="StillThere")
+            raise PermanentError(
+                f"{self.driver.url(key)} is still there after its delete succeeded",
+                code="StillThere",
+            )
         self.present.clear()
 
     def cleanup(self) -> None:
@@ -228,14 +263,18 @@ class _Run:
         upload, self.upload = self.upload, None
         if upload:
             try:
-                self.retrier.call(lambda: self.driver.abort_upload(self.large_key, upload),
-                                  what="abort the multipart probe")
+                self.retrier.call(
+                    lambda: self.driver.abort_upload(self.large_key, upload),
+                    what="abort the multipart probe",
+                )
             except NotFound:
                 pass
         if self.present:
             try:
-                failures = self.retrier.call(lambda: self.driver.delete(sorted(self.present)),
-                                             what="delete the probe objects")
+                failures = self.retrier.call(
+                    lambda: self.driver.delete(sorted(self.present)),
+                    what="delete the probe objects",
+                )
             except NotFound:
                 failures = []
             if failures:
@@ -247,8 +286,9 @@ def _attempt(seconds: float, step: Callable[[], None]) -> Outcome:
     try:
         _within(seconds, step)
     except ArtifactError as error:
-        return Outcome(FAIL, cause_of(error), str(error).splitlines()[0] if str(error)
-                       else cause_of(error))
+        return Outcome(
+            FAIL, cause_of(error), str(error).splitlines()[0] if str(error) else cause_of(error)
+        )
     return Outcome(OK)
 
 
@@ -258,8 +298,12 @@ def probe(driver: Driver, prefix: str, *, settings: ProbeSettings) -> ProbeRepor
     folder = f"{prefix}{FOLDER}/{secrets.token_hex(8)}/"
     run = _Run(driver, folder, settings)
     steps: dict[str, Callable[[], None]] = {
-        "write": run.write, "read": run.read, "multipart": run.multipart,
-        "list": run.list, "delete": run.delete}
+        "write": run.write,
+        "read": run.read,
+        "multipart": run.multipart,
+        "list": run.list,
+        "delete": run.delete,
+    }
     outcomes: dict[str, Outcome] = {}
     leftover: str | None = None
     try:

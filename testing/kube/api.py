@@ -51,8 +51,14 @@ from argosy.testing.kube.model import (
 from argosy.testing.kube.store import Store
 
 __all__ = [
-    "Fault", "KubeError", "KubeTestServer", "ManualClock", "RequestAttributes",
-    "RequestRecord", "ResourceSpec", "main",
+    "Fault",
+    "KubeError",
+    "KubeTestServer",
+    "ManualClock",
+    "RequestAttributes",
+    "RequestRecord",
+    "ResourceSpec",
+    "main",
 ]
 DEFAULT_TOKEN = "argosy-test-token"
 
@@ -86,17 +92,25 @@ class KubeTestServer:
         self.host, self._port = host, port
         self.token = token
         self.registry = ResourceRegistry(tuple(resources), strict=strict_resources)
-        self.store = Store(clock=clock, history_limit=history_limit,
-                           require_namespaces=require_namespaces)
-        self._http = KubeHttpApp(self.store, self.registry, HttpSettings(
-            token=token, bookmark_interval=bookmark_interval,
-            default_watch_timeout=default_watch_timeout))
+        self.store = Store(
+            clock=clock, history_limit=history_limit, require_namespaces=require_namespaces
+        )
+        self._http = KubeHttpApp(
+            self.store,
+            self.registry,
+            HttpSettings(
+                token=token,
+                bookmark_interval=bookmark_interval,
+                default_watch_timeout=default_watch_timeout,
+            ),
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         for namespace in namespaces:
-            self.create_object({"apiVersion": "v1", "kind": "Namespace",
-                                "metadata": {"name": namespace}})
+            self.create_object(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+            )
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Self:
@@ -104,8 +118,9 @@ class KubeTestServer:
             raise RuntimeError("the server is already running")
         ready = threading.Event()
         failure: list[BaseException] = []
-        self._thread = threading.Thread(target=self._serve, args=(ready, failure),
-                                        name="kube-test-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready, failure), name="kube-test-server", daemon=True
+        )
         self._thread.start()
         ready.wait()
         if failure:
@@ -136,8 +151,12 @@ class KubeTestServer:
             loop.close()
 
     async def _startup(self) -> None:
-        runner = web.AppRunner(self._http.application(), access_log=None,
-                               handler_cancellation=True, shutdown_timeout=1.0)
+        runner = web.AppRunner(
+            self._http.application(),
+            access_log=None,
+            handler_cancellation=True,
+            shutdown_timeout=1.0,
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._port)
         await site.start()
@@ -178,11 +197,14 @@ class KubeTestServer:
     def kubeconfig(self, *, namespace: str = "default", name: str = "argosy-test") -> JsonDict:
         user: JsonDict = {"token": self.token} if self.token else {}
         return {
-            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
             "clusters": [{"name": name, "cluster": {"server": self.url}}],
             "users": [{"name": name, "user": user}],
-            "contexts": [{"name": name, "context": {"cluster": name, "user": name,
-                                                    "namespace": namespace}}],
+            "contexts": [
+                {"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}
+            ],
             "current-context": name,
         }
 
@@ -199,7 +221,8 @@ class KubeTestServer:
 
         configuration = client.Configuration()
         config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
-            self.kubeconfig(), client_configuration=configuration)
+            self.kubeconfig(), client_configuration=configuration
+        )
         return configuration
 
     # -- test hooks ----------------------------------------------------------------------
@@ -227,9 +250,17 @@ class KubeTestServer:
     def register_resource(self, spec: ResourceSpec) -> None:
         self.registry.register(spec)
 
-    def inject_fault(self, method: str, path_regex: str, status: int, times: int | None = 1,
-                     *, message: str = "injected fault", retry_after: int | None = None,
-                     watch: bool | None = None) -> Fault:
+    def inject_fault(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        times: int | None = 1,
+        *,
+        message: str = "injected fault",
+        retry_after: int | None = None,
+        watch: bool | None = None,
+    ) -> Fault:
         """Answer the next ``times`` requests whose method (or "*") and path match with a
         ``Status`` of ``status``; ``watch`` narrows it to watches (True) or non-watches."""
         fault = Fault(method.upper(), path_regex, status, times, message, retry_after, watch)
@@ -268,8 +299,9 @@ class KubeTestServer:
         return str(self.store.resource_version)
 
     # -- direct object access (no HTTP, no auth, no faults) ------------------------------
-    def _spec(self, api_version: str, plural: str | None, kind: str | None,
-              namespaced: bool) -> ResourceSpec:
+    def _spec(
+        self, api_version: str, plural: str | None, kind: str | None, namespaced: bool
+    ) -> ResourceSpec:
         group, _, version = api_version.rpartition("/")
         if plural is None:
             found = self.registry.find_kind(api_version, kind or "")
@@ -285,23 +317,27 @@ class KubeTestServer:
         namespace = str(meta.get("namespace") or "default") if spec.namespaced else ""
         return self.store.create(spec, namespace, obj)
 
-    def get_object(self, api_version: str, plural: str, name: str,
-                   namespace: str | None = None) -> JsonDict | None:
+    def get_object(
+        self, api_version: str, plural: str, name: str, namespace: str | None = None
+    ) -> JsonDict | None:
         spec = self._spec(api_version, plural, None, namespace is not None)
         try:
             return self.store.get(spec, namespace or "", name)
         except KubeError:
             return None
 
-    def list_objects(self, api_version: str, plural: str,
-                     namespace: str | None = None) -> list[JsonDict]:
+    def list_objects(
+        self, api_version: str, plural: str, namespace: str | None = None
+    ) -> list[JsonDict]:
         spec = self._spec(api_version, plural, None, True)
         return self.store.select(spec, namespace, [], [])[0]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m argosy.testing.kube_api",
-                                     description="Serve the Kubernetes test API server.")
+    parser = argparse.ArgumentParser(
+        prog="python -m argosy.testing.kube_api",
+        description="Serve the Kubernetes test API server.",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--kubeconfig", type=Path, help="write a kubeconfig for it here")
@@ -313,15 +349,18 @@ def main(argv: list[str] | None = None) -> int:
     # shell's background job is), where Python would not raise KeyboardInterrupt.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    server = KubeTestServer(host=args.host, port=args.port, token=args.token or None,
-                            history_limit=args.history).start()
+    server = KubeTestServer(
+        host=args.host, port=args.port, token=args.token or None, history_limit=args.history
+    ).start()
     try:
         print(f"Kubernetes test API server listening on {server.url}")
         if args.kubeconfig:
             server.write_kubeconfig(args.kubeconfig)
-            print(f"kubeconfig written to {args.kubeconfig}\n"
-                  f"  export KUBECONFIG={args.kubeconfig.resolve()}\n"
-                  f"  python: kubernetes.config.load_kube_config({str(args.kubeconfig)!r})")
+            print(
+                f"kubeconfig written to {args.kubeconfig}\n"
+                f"  export KUBECONFIG={args.kubeconfig.resolve()}\n"
+                f"  python: kubernetes.config.load_kube_config({str(args.kubeconfig)!r})"
+            )
         if server.token:
             print(f"  bearer token: {server.token}")
         print("Press Ctrl-C to stop.", flush=True)

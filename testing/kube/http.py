@@ -71,9 +71,12 @@ class Fault:
     hits: int = 0
 
     def matches(self, method: str, path: str, watch: bool) -> bool:
-        return ((self.method in ("*", method)) and re.search(self.path_regex, path) is not None
-                and (self.watch is None or self.watch == watch)
-                and (self.times is None or self.hits < self.times))
+        return (
+            (self.method in ("*", method))
+            and re.search(self.path_regex, path) is not None
+            and (self.watch is None or self.watch == watch)
+            and (self.times is None or self.hits < self.times)
+        )
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,17 @@ class KubeHttpApp:
             return web.json_response(status_object(400, str(error)), status=400)
         finally:
             with self.lock:
-                self.log.append(RequestRecord(request.method, request.path, query, status,
-                                              request.headers.get("Content-Type"), body, watch))
+                self.log.append(
+                    RequestRecord(
+                        request.method,
+                        request.path,
+                        query,
+                        status,
+                        request.headers.get("Content-Type"),
+                        body,
+                        watch,
+                    )
+                )
 
     def _fault(self, method: str, path: str, watch: bool) -> web.Response | None:
         with self.lock:
@@ -161,8 +173,9 @@ class KubeHttpApp:
                 return None
             fault.hits += 1
         headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
-        return web.json_response(status_object(fault.status, fault.message),
-                                 status=fault.status, headers=headers)
+        return web.json_response(
+            status_object(fault.status, fault.message), status=fault.status, headers=headers
+        )
 
     def _authenticate(self, request: web.Request) -> str:
         if self.settings.token is None:
@@ -176,8 +189,9 @@ class KubeHttpApp:
         raise KubeError(401, "Unauthorized")
 
     # -- routing -------------------------------------------------------------------------
-    async def _dispatch(self, request: web.Request, user: str, body: Any,
-                        watch: bool) -> web.StreamResponse:
+    async def _dispatch(
+        self, request: web.Request, user: str, body: Any, watch: bool
+    ) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
         if len(parts) == 1 and parts[0] in ("healthz", "livez", "readyz"):
             return web.Response(text="ok")
@@ -203,9 +217,16 @@ class KubeHttpApp:
         if verb == "create":
             return web.json_response(self.store.create(spec, ns, body), status=201)
         if verb == "update":
-            return web.json_response(self.store.update(
-                spec, ns, name, body, subresource=target.subresource,
-                require_rv=not spec.builtin))
+            return web.json_response(
+                self.store.update(
+                    spec,
+                    ns,
+                    name,
+                    body,
+                    subresource=target.subresource,
+                    require_rv=not spec.builtin,
+                )
+            )
         if verb == "patch":
             return web.json_response(self._patch(target, request.content_type, body))
         if verb == "delete":
@@ -231,7 +252,8 @@ class KubeHttpApp:
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
         if (namespace is not None and not spec.namespaced) or (
-                spec.namespaced and namespace is None and name is not None):
+            spec.namespaced and namespace is None and name is not None
+        ):
             raise KubeError(404, "the server could not find the requested resource")
         if sub is not None and not (sub == "status" and spec.status_subresource):
             raise KubeError(404, "the server could not find the requested resource")
@@ -239,39 +261,60 @@ class KubeHttpApp:
 
     @staticmethod
     def _verb(method: str, target: Target, watch: bool) -> str:
-        table = {("GET", True): "watch" if watch else "get", ("GET", False):
-                 "watch" if watch else "list", ("POST", False): "create",
-                 ("PUT", True): "update", ("PATCH", True): "patch",
-                 ("DELETE", True): "delete", ("DELETE", False): "deletecollection"}
+        table = {
+            ("GET", True): "watch" if watch else "get",
+            ("GET", False): "watch" if watch else "list",
+            ("POST", False): "create",
+            ("PUT", True): "update",
+            ("PATCH", True): "patch",
+            ("DELETE", True): "delete",
+            ("DELETE", False): "deletecollection",
+        }
         verb = table.get((method, target.name is not None))
-        if verb is None or (verb == "create" and target.spec.namespaced
-                            and target.namespace is None):
-            raise KubeError(405, f"the server does not allow this method on the requested "
-                                 f"resource ({method})")
+        if verb is None or (
+            verb == "create" and target.spec.namespaced and target.namespace is None
+        ):
+            raise KubeError(
+                405, f"the server does not allow this method on the requested resource ({method})"
+            )
         return verb
 
     def _authorize(self, user: str, verb: str, target: Target) -> None:
         if self.authorizer is None:
             return
         spec = target.spec
-        attrs = RequestAttributes(user, verb, spec.group, spec.version, spec.plural,
-                                  target.subresource or "", target.namespace or "",
-                                  target.name or "")
+        attrs = RequestAttributes(
+            user,
+            verb,
+            spec.group,
+            spec.version,
+            spec.plural,
+            target.subresource or "",
+            target.namespace or "",
+            target.name or "",
+        )
         if self.authorizer(attrs):
             return
-        where = (f' in the namespace "{attrs.namespace}"' if attrs.namespace
-                 else " at the cluster scope")
+        where = (
+            f' in the namespace "{attrs.namespace}"' if attrs.namespace else " at the cluster scope"
+        )
         subject = f'{spec.qualified} "{attrs.name}"' if attrs.name else spec.qualified
-        raise KubeError(403, f'{subject} is forbidden: User "{user}" cannot {verb} resource '
-                             f'"{spec.plural}" in API group "{spec.group}"{where}',
-                        details={"name": attrs.name, "group": spec.group, "kind": spec.plural})
+        raise KubeError(
+            403,
+            f'{subject} is forbidden: User "{user}" cannot {verb} resource '
+            f'"{spec.plural}" in API group "{spec.group}"{where}',
+            details={"name": attrs.name, "group": spec.group, "kind": spec.plural},
+        )
 
     # -- verbs ---------------------------------------------------------------------------
     def _list(self, target: Target, query: Any) -> JsonDict:
         spec = target.spec
-        items, rv = self.store.select(spec, target.namespace,
-                                    parse_label_selector(query.get("labelSelector")),
-                                    parse_field_selector(query.get("fieldSelector")))
+        items, rv = self.store.select(
+            spec,
+            target.namespace,
+            parse_label_selector(query.get("labelSelector")),
+            parse_field_selector(query.get("fieldSelector")),
+        )
         meta: JsonDict = {"resourceVersion": str(rv)}
         token = query.get("continue")
         if token:
@@ -279,17 +322,25 @@ class KubeHttpApp:
                 after = tuple(json.loads(base64.urlsafe_b64decode(token)))
             except ValueError as exc:
                 raise KubeError(400, "invalid continue token") from exc
-            items = [i for i in items if (i["metadata"].get("namespace", ""),
-                                          i["metadata"]["name"]) > after]
+            items = [
+                i
+                for i in items
+                if (i["metadata"].get("namespace", ""), i["metadata"]["name"]) > after
+            ]
         limit = int(query.get("limit") or 0)
         if 0 < limit < len(items):
             last = items[limit - 1]["metadata"]
-            meta["continue"] = base64.urlsafe_b64encode(json.dumps(
-                [last.get("namespace", ""), last["name"]]).encode()).decode()
+            meta["continue"] = base64.urlsafe_b64encode(
+                json.dumps([last.get("namespace", ""), last["name"]]).encode()
+            ).decode()
             meta["remainingItemCount"] = len(items) - limit
             items = items[:limit]
-        return {"kind": spec.list_kind, "apiVersion": spec.api_version, "metadata": meta,
-                "items": items}
+        return {
+            "kind": spec.list_kind,
+            "apiVersion": spec.api_version,
+            "metadata": meta,
+            "items": items,
+        }
 
     def _patch(self, target: Target, content_type: str, body: Any) -> JsonDict:
         spec = target.spec
@@ -297,8 +348,11 @@ class KubeHttpApp:
         if spec.builtin:  # custom resources have no schema to merge strategically by
             accepted.append("application/strategic-merge-patch+json")
         if content_type not in accepted:
-            raise KubeError(415, "the body of the request was in an unknown format - accepted "
-                                 f"media types include: {', '.join(accepted)}")
+            raise KubeError(
+                415,
+                "the body of the request was in an unknown format - accepted "
+                f"media types include: {', '.join(accepted)}",
+            )
         if content_type != accepted[0] and not isinstance(body, dict):
             raise KubeError(400, "a merge patch must be a JSON object")
 
@@ -307,8 +361,9 @@ class KubeHttpApp:
                 return json_patch(obj, body)
             return merge_patch(obj, strip_directives(body))
 
-        return self.store.patch(spec, target.namespace or "", target.name or "", apply,
-                                subresource=target.subresource)
+        return self.store.patch(
+            spec, target.namespace or "", target.name or "", apply, subresource=target.subresource
+        )
 
     def _delete(self, spec: ResourceSpec, ns: str, name: str, body: Any) -> JsonDict:
         preconditions = body.get("preconditions") if isinstance(body, dict) else None
@@ -347,11 +402,16 @@ class KubeHttpApp:
             except RuntimeError:  # the server's loop is already closed
                 pass
 
-        watcher = Watcher(spec.group, spec.plural, target.namespace,
-                          parse_label_selector(query.get("labelSelector")),
-                          parse_field_selector(query.get("fieldSelector")), deliver,
-                          query.get("allowWatchBookmarks", "").lower() in ("true", "1"),
-                          {"kind": spec.kind, "apiVersion": spec.api_version})
+        watcher = Watcher(
+            spec.group,
+            spec.plural,
+            target.namespace,
+            parse_label_selector(query.get("labelSelector")),
+            parse_field_selector(query.get("fieldSelector")),
+            deliver,
+            query.get("allowWatchBookmarks", "").lower() in ("true", "1"),
+            {"kind": spec.kind, "apiVersion": spec.api_version},
+        )
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         try:
@@ -367,8 +427,11 @@ class KubeHttpApp:
                 await response.write(_line(event_type, obj))
             deadline = loop.time() + timeout
             while (remaining := deadline - loop.time()) > 0:
-                wait = min(remaining, self.settings.bookmark_interval) \
-                    if watcher.bookmarks else remaining
+                wait = (
+                    min(remaining, self.settings.bookmark_interval)
+                    if watcher.bookmarks
+                    else remaining
+                )
                 try:
                     event_type, obj = await asyncio.wait_for(queue.get(), wait)
                 except TimeoutError:

@@ -129,7 +129,10 @@ DEFAULT_RESOURCES: tuple[ResourceSpec, ...] = (
     ResourceSpec("argoproj.io", "v1alpha1", "workflowtaskresults", "WorkflowTaskResult"),
     ResourceSpec("argoproj.io", "v1alpha1", "workflowtemplates", "WorkflowTemplate"),
     ResourceSpec(
-        "argosy.io", "v1alpha1", "artifactgcpolicies", "ArtifactGCPolicy",
+        "argosy.io",
+        "v1alpha1",
+        "artifactgcpolicies",
+        "ArtifactGCPolicy",
         status_subresource=True,
     ),
 )
@@ -138,8 +141,9 @@ DEFAULT_RESOURCES: tuple[ResourceSpec, ...] = (
 class ResourceRegistry:
     """Known resource types; unknown ones are admitted as custom resources unless strict."""
 
-    def __init__(self, specs: tuple[ResourceSpec, ...] = DEFAULT_RESOURCES, *,
-                 strict: bool = False) -> None:
+    def __init__(
+        self, specs: tuple[ResourceSpec, ...] = DEFAULT_RESOURCES, *, strict: bool = False
+    ) -> None:
         self._lock = threading.Lock()
         self._specs: dict[tuple[str, str, str], ResourceSpec] = {}
         self.strict = strict
@@ -168,8 +172,9 @@ class ResourceRegistry:
         if self.strict or not group:
             raise KubeError(404, "the server could not find the requested resource")
         kind = plural.removesuffix("s")
-        return ResourceSpec(group, version, plural, kind[:1].upper() + kind[1:],
-                            namespaced=namespaced)
+        return ResourceSpec(
+            group, version, plural, kind[:1].upper() + kind[1:], namespaced=namespaced
+        )
 
 
 def utc_now() -> datetime:

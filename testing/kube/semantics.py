@@ -95,8 +95,7 @@ def parse_label_selector(text: str | None) -> list[Requirement]:
             values = [v.strip() for v in raw.split(",")] if raw.strip() else []
             if not values:
                 raise _bad_selector(term, "for 'in', 'notin' operators, values set can't be empty")
-            requirements.append(Requirement(_check_key(key, term), op,
-                                            _check_values(values, term)))
+            requirements.append(Requirement(_check_key(key, term), op, _check_values(values, term)))
             continue
         if term.startswith("!"):
             requirements.append(Requirement(_check_key(term[1:].strip(), term), "!"))
@@ -107,8 +106,9 @@ def parse_label_selector(text: str | None) -> list[Requirement]:
             op = "=" if op == "==" else op
             if op in "<>" and not value.isdigit():
                 raise _bad_selector(term, "for 'Gt', 'Lt' operators, the value must be an integer")
-            requirements.append(Requirement(_check_key(key, term), op,
-                                            _check_values([value], term)))
+            requirements.append(
+                Requirement(_check_key(key, term), op, _check_values([value], term))
+            )
             continue
         if re.search(r"[\s=!<>()]", term):
             raise _bad_selector(term, "found unexpected token")

@@ -37,8 +37,14 @@ Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped o
 Deliver = Callable[[tuple[str, JsonDict]], None]
 CLOSE, ABORT = "CLOSE", "ABORT"  # pseudo event types that end a watch stream
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # what apiserver's generateName draws from
-_SERVER_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp",
-                  "deletionGracePeriodSeconds", "generation", "selfLink")
+_SERVER_FIELDS = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "selfLink",
+)
 
 
 @dataclass(frozen=True)
@@ -97,8 +103,9 @@ def _rv_of(obj: JsonDict) -> str:
 class Store:
     """All objects, the resourceVersion counter, the event history and the watchers."""
 
-    def __init__(self, *, clock: Clock = utc_now, history_limit: int = 1000,
-                 require_namespaces: bool = False) -> None:
+    def __init__(
+        self, *, clock: Clock = utc_now, history_limit: int = 1000, require_namespaces: bool = False
+    ) -> None:
         self.clock = clock
         self.require_namespaces = require_namespaces
         self._lock = threading.RLock()
@@ -118,21 +125,29 @@ class Store:
         with self._lock:
             return copy.deepcopy(self._current(spec, namespace, name))
 
-    def select(self, spec: ResourceSpec, namespace: str | None, labels: list[Requirement],
-             fields: list[tuple[str, bool, str]]) -> tuple[list[JsonDict], int]:
+    def select(
+        self,
+        spec: ResourceSpec,
+        namespace: str | None,
+        labels: list[Requirement],
+        fields: list[tuple[str, bool, str]],
+    ) -> tuple[list[JsonDict], int]:
         """Matching objects sorted by (namespace, name), and the version they reflect."""
         with self._lock:
             bucket = self._objects.get((spec.group, spec.plural), {})
-            items = [copy.deepcopy(obj) for key, obj in sorted(bucket.items())
-                     if (namespace is None or key[0] == namespace)
-                     and selects(obj, labels, fields)]
+            items = [
+                copy.deepcopy(obj)
+                for key, obj in sorted(bucket.items())
+                if (namespace is None or key[0] == namespace) and selects(obj, labels, fields)
+            ]
             return items, self._rv
 
     def _current(self, spec: ResourceSpec, namespace: str, name: str) -> JsonDict:
         obj = self._objects.get((spec.group, spec.plural), {}).get((namespace, name))
         if obj is None:
-            raise KubeError(404, f'{spec.qualified} "{name}" not found',
-                            details=self._details(spec, name))
+            raise KubeError(
+                404, f'{spec.qualified} "{name}" not found', details=self._details(spec, name)
+            )
         return obj
 
     @staticmethod
@@ -143,8 +158,9 @@ class Store:
         return details
 
     # -- writing -------------------------------------------------------------------------
-    def _commit(self, spec: ResourceSpec, type_: str, old: JsonDict | None,
-                obj: JsonDict) -> JsonDict:
+    def _commit(
+        self, spec: ResourceSpec, type_: str, old: JsonDict | None, obj: JsonDict
+    ) -> JsonDict:
         """Give ``obj`` the next resourceVersion, store (or drop) it and emit the event."""
         self._rv += 1
         _meta(obj)["resourceVersion"] = str(self._rv)
@@ -173,29 +189,43 @@ class Store:
         with self._lock:
             if spec.namespaced:
                 if meta.get("namespace") and meta["namespace"] != namespace:
-                    raise KubeError(400, "the namespace of the provided object does not match "
-                                         "the namespace sent on the request")
+                    raise KubeError(
+                        400,
+                        "the namespace of the provided object does not match "
+                        "the namespace sent on the request",
+                    )
                 meta["namespace"] = namespace
                 if self.require_namespaces and ("", namespace) not in self._objects.get(
-                        ("", "namespaces"), {}):
-                    raise KubeError(404, f'namespaces "{namespace}" not found',
-                                    details={"name": namespace, "kind": "namespaces"})
+                    ("", "namespaces"), {}
+                ):
+                    raise KubeError(
+                        404,
+                        f'namespaces "{namespace}" not found',
+                        details={"name": namespace, "kind": "namespaces"},
+                    )
             else:
                 meta.pop("namespace", None)
             if not meta.get("name"):
                 if not meta.get("generateName"):
-                    raise KubeError(422, "metadata.name: Required value: name or generateName "
-                                         "is required")
+                    raise KubeError(
+                        422, "metadata.name: Required value: name or generateName is required"
+                    )
                 meta["name"] = self._generate_name(spec, namespace, str(meta["generateName"]))
             name = str(meta["name"])
             if (namespace if spec.namespaced else "", name) in self._objects.get(
-                    (spec.group, spec.plural), {}):
-                raise KubeError(409, f'{spec.qualified} "{name}" already exists',
-                                reason="AlreadyExists", details=self._details(spec, name))
+                (spec.group, spec.plural), {}
+            ):
+                raise KubeError(
+                    409,
+                    f'{spec.qualified} "{name}" already exists',
+                    reason="AlreadyExists",
+                    details=self._details(spec, name),
+                )
             for field in _SERVER_FIELDS + ("resourceVersion",):
                 meta.pop(field, None)
-            meta.update(uid=str(uuid.uuid4()), creationTimestamp=format_time(self.clock()),
-                        generation=1)
+            meta.update(
+                uid=str(uuid.uuid4()), creationTimestamp=format_time(self.clock()), generation=1
+            )
             if spec.status_subresource:
                 obj.pop("status", None)
             return self._commit(spec, "ADDED", None, _normalize(spec, obj))
@@ -207,26 +237,47 @@ class Store:
             if (namespace if spec.namespaced else "", name) not in bucket:
                 return name
 
-    def update(self, spec: ResourceSpec, namespace: str, name: str, body: JsonDict, *,
-               subresource: str | None = None, require_rv: bool = False) -> JsonDict:
+    def update(
+        self,
+        spec: ResourceSpec,
+        namespace: str,
+        name: str,
+        body: JsonDict,
+        *,
+        subresource: str | None = None,
+        require_rv: bool = False,
+    ) -> JsonDict:
         """A PUT: ``body`` replaces the object (or only its status, for ``/status``)."""
         with self._lock:
             old = self._current(spec, namespace, name)
             meta = _meta(body)
             if meta.get("name") not in (None, name):
-                raise KubeError(400, f"the name of the object ({meta.get('name')}) does not "
-                                     f"match the name on the URL ({name})")
+                raise KubeError(
+                    400,
+                    f"the name of the object ({meta.get('name')}) does not "
+                    f"match the name on the URL ({name})",
+                )
             given = str(meta.get("resourceVersion") or "")
             if not given and require_rv:
-                raise KubeError(422, f'{spec.qualified} "{name}" is invalid: '
-                                     "metadata.resourceVersion: Invalid value: 0x0: "
-                                     "must be specified for an update")
+                raise KubeError(
+                    422,
+                    f'{spec.qualified} "{name}" is invalid: '
+                    "metadata.resourceVersion: Invalid value: 0x0: "
+                    "must be specified for an update",
+                )
             if given and given != _rv_of(old):
                 raise self._conflict(spec, name)
             return self._replace(spec, old, copy.deepcopy(body), subresource)
 
-    def patch(self, spec: ResourceSpec, namespace: str, name: str,
-              apply: Callable[[JsonDict], Any], *, subresource: str | None = None) -> JsonDict:
+    def patch(
+        self,
+        spec: ResourceSpec,
+        namespace: str,
+        name: str,
+        apply: Callable[[JsonDict], Any],
+        *,
+        subresource: str | None = None,
+    ) -> JsonDict:
         """A PATCH: ``apply`` turns the current object into the wanted one, atomically."""
         with self._lock:
             old = self._current(spec, namespace, name)
@@ -242,12 +293,15 @@ class Store:
     @staticmethod
     def _conflict(spec: ResourceSpec, name: str) -> KubeError:
         return KubeError(
-            409, f'Operation cannot be fulfilled on {spec.qualified} "{name}": the object has '
-                 "been modified; please apply your changes to the latest version and try again",
-            details=Store._details(spec, name))
+            409,
+            f'Operation cannot be fulfilled on {spec.qualified} "{name}": the object has '
+            "been modified; please apply your changes to the latest version and try again",
+            details=Store._details(spec, name),
+        )
 
-    def _replace(self, spec: ResourceSpec, old: JsonDict, new: JsonDict,
-                 subresource: str | None) -> JsonDict:
+    def _replace(
+        self, spec: ResourceSpec, old: JsonDict, new: JsonDict, subresource: str | None
+    ) -> JsonDict:
         if subresource == "status":
             status = new.get("status")
             new = copy.deepcopy(old)
@@ -285,16 +339,26 @@ class Store:
         if added:
             name = old["metadata"]["name"]
             raise KubeError(
-                422, f'{spec.kind} "{name}" is invalid: metadata.finalizers: Forbidden: no new '
-                     f"finalizers can be added if the object is being deleted, found new "
-                     f"finalizers {added}",
-                details={**Store._details(spec, name), "causes": [{
-                    "reason": "FieldValueForbidden", "field": "metadata.finalizers",
-                    "message": "Forbidden: no new finalizers can be added if the object "
-                               "is being deleted"}]})
+                422,
+                f'{spec.kind} "{name}" is invalid: metadata.finalizers: Forbidden: no new '
+                f"finalizers can be added if the object is being deleted, found new "
+                f"finalizers {added}",
+                details={
+                    **Store._details(spec, name),
+                    "causes": [
+                        {
+                            "reason": "FieldValueForbidden",
+                            "field": "metadata.finalizers",
+                            "message": "Forbidden: no new finalizers can be added if the object "
+                            "is being deleted",
+                        }
+                    ],
+                },
+            )
 
-    def delete(self, spec: ResourceSpec, namespace: str, name: str,
-               preconditions: JsonDict | None = None) -> tuple[JsonDict, bool]:
+    def delete(
+        self, spec: ResourceSpec, namespace: str, name: str, preconditions: JsonDict | None = None
+    ) -> tuple[JsonDict, bool]:
         """Delete now, or mark for deletion if finalizers remain; says which happened."""
         with self._lock:
             old = self._current(spec, namespace, name)
@@ -302,9 +366,12 @@ class Store:
             for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
                 wanted = (preconditions or {}).get(field)
                 if wanted and str(wanted) != str(meta.get(field)):
-                    raise KubeError(409, f"Precondition failed: {label} in precondition: "
-                                         f"{wanted}, {label} in object meta: {meta.get(field)}",
-                                    details=self._details(spec, name))
+                    raise KubeError(
+                        409,
+                        f"Precondition failed: {label} in precondition: "
+                        f"{wanted}, {label} in object meta: {meta.get(field)}",
+                        details=self._details(spec, name),
+                    )
             if not meta.get("finalizers"):
                 if spec.plural == "namespaces" and not spec.group:
                     self._delete_namespace_contents(name)
@@ -312,9 +379,11 @@ class Store:
             if meta.get("deletionTimestamp"):
                 return copy.deepcopy(old), False
             new = copy.deepcopy(old)
-            new["metadata"].update(deletionTimestamp=format_time(self.clock()),
-                                   deletionGracePeriodSeconds=0,
-                                   generation=int(meta.get("generation", 1)) + 1)
+            new["metadata"].update(
+                deletionTimestamp=format_time(self.clock()),
+                deletionGracePeriodSeconds=0,
+                generation=int(meta.get("generation", 1)) + 1,
+            )
             return self._commit(spec, "MODIFIED", old, new), False
 
     def _delete_namespace_contents(self, namespace: str) -> None:
@@ -334,15 +403,26 @@ class Store:
         with self._lock:
             if since is None:
                 bucket = self._objects.get((watcher.group, watcher.plural), {})
-                initial = [("ADDED", copy.deepcopy(obj)) for key, obj in sorted(bucket.items())
-                           if (watcher.namespace is None or key[0] == watcher.namespace)
-                           and selects(obj, watcher.labels, watcher.fields)]
+                initial = [
+                    ("ADDED", copy.deepcopy(obj))
+                    for key, obj in sorted(bucket.items())
+                    if (watcher.namespace is None or key[0] == watcher.namespace)
+                    and selects(obj, watcher.labels, watcher.fields)
+                ]
             elif since < self._compacted_rv:
-                raise KubeError(410, f"too old resource version: {since} ({self._compacted_rv})",
-                                reason="Expired")
+                raise KubeError(
+                    410,
+                    f"too old resource version: {since} ({self._compacted_rv})",
+                    reason="Expired",
+                )
             else:
-                initial = [seen for event in self._history if event.rv > since
-                           for seen in [watcher.translate(event)] if seen is not None]
+                initial = [
+                    seen
+                    for event in self._history
+                    if event.rv > since
+                    for seen in [watcher.translate(event)]
+                    if seen is not None
+                ]
             self._watchers.append(watcher)
             return initial
 

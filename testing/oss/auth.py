@@ -34,25 +34,96 @@ from urllib.parse import quote
 
 from .xml import OssError, parse_http_date
 
-SIGNED_SUBRESOURCES = frozenset([
-    'response-content-type', 'response-content-language', 'response-cache-control', 'logging',
-    'response-content-encoding', 'acl', 'uploadId', 'uploads', 'partNumber', 'group', 'link',
-    'delete', 'website', 'location', 'objectInfo', 'objectMeta', 'response-expires',
-    'response-content-disposition', 'cors', 'lifecycle', 'restore', 'qos', 'referer', 'stat',
-    'bucketInfo', 'append', 'position', 'security-token', 'live', 'comp', 'status', 'vod',
-    'startTime', 'endTime', 'x-oss-process', 'symlink', 'callback', 'callback-var', 'tagging',
-    'encryption', 'versions', 'versioning', 'versionId', 'policy', 'requestPayment',
-    'x-oss-traffic-limit', 'qosInfo', 'asyncFetch', 'x-oss-request-payer', 'sequential',
-    'inventory', 'inventoryId', 'continuation-token', 'worm', 'wormId', 'wormExtend',
-    'replication', 'replicationLocation', 'replicationProgress', 'transferAcceleration', 'cname',
-    'metaQuery', 'x-oss-ac-source-ip', 'x-oss-ac-subnet-mask', 'x-oss-ac-vpc-id',
-    'x-oss-ac-forward-allow', 'resourceGroup', 'style', 'styleName', 'x-oss-async-process',
-    'regionList', 'x-oss-write-get-object-response', 'bucketArchiveDirectRead', 'httpsConfig',
-    'redundancyTransition', 'x-oss-target-redundancy-type', 'x-oss-redundancy-transition-taskid',
-    'accessPoint', 'accessPointPolicy', 'publicAccessBlock', 'x-oss-access-point-name',
-    'requesterQosInfo', 'qosRequester', 'resourcePoolInfo', 'resourcePool',
-    'resourcePoolBuckets',
-])
+SIGNED_SUBRESOURCES = frozenset(
+    [
+        "response-content-type",
+        "response-content-language",
+        "response-cache-control",
+        "logging",
+        "response-content-encoding",
+        "acl",
+        "uploadId",
+        "uploads",
+        "partNumber",
+        "group",
+        "link",
+        "delete",
+        "website",
+        "location",
+        "objectInfo",
+        "objectMeta",
+        "response-expires",
+        "response-content-disposition",
+        "cors",
+        "lifecycle",
+        "restore",
+        "qos",
+        "referer",
+        "stat",
+        "bucketInfo",
+        "append",
+        "position",
+        "security-token",
+        "live",
+        "comp",
+        "status",
+        "vod",
+        "startTime",
+        "endTime",
+        "x-oss-process",
+        "symlink",
+        "callback",
+        "callback-var",
+        "tagging",
+        "encryption",
+        "versions",
+        "versioning",
+        "versionId",
+        "policy",
+        "requestPayment",
+        "x-oss-traffic-limit",
+        "qosInfo",
+        "asyncFetch",
+        "x-oss-request-payer",
+        "sequential",
+        "inventory",
+        "inventoryId",
+        "continuation-token",
+        "worm",
+        "wormId",
+        "wormExtend",
+        "replication",
+        "replicationLocation",
+        "replicationProgress",
+        "transferAcceleration",
+        "cname",
+        "metaQuery",
+        "x-oss-ac-source-ip",
+        "x-oss-ac-subnet-mask",
+        "x-oss-ac-vpc-id",
+        "x-oss-ac-forward-allow",
+        "resourceGroup",
+        "style",
+        "styleName",
+        "x-oss-async-process",
+        "regionList",
+        "x-oss-write-get-object-response",
+        "bucketArchiveDirectRead",
+        "httpsConfig",
+        "redundancyTransition",
+        "x-oss-target-redundancy-type",
+        "x-oss-redundancy-transition-taskid",
+        "accessPoint",
+        "accessPointPolicy",
+        "publicAccessBlock",
+        "x-oss-access-point-name",
+        "requesterQosInfo",
+        "qosRequester",
+        "resourcePoolInfo",
+        "resourcePool",
+        "resourcePoolBuckets",
+    ]
+)
 """The query parameters V1 signs, copied from ``oss2.auth.ProviderAuth`` (oss2 2.19)."""
 
 V4_ALGORITHM = "OSS4-HMAC-SHA256"
@@ -90,9 +161,15 @@ def canonical_resource(bucket: str | None, key: str, query: Mapping[str, str]) -
 def v1_string_to_sign(req: SigningInput, date: str) -> str:
     oss_headers = sorted((k, v) for k, v in req.headers.items() if k.startswith("x-oss-"))
     canonical_headers = "".join(f"{k}:{v}\n" for k, v in oss_headers)
-    return "\n".join([req.method, req.headers.get("content-md5", ""),
-                      req.headers.get("content-type", ""), date,
-                      canonical_headers + canonical_resource(req.bucket, req.key, req.query)])
+    return "\n".join(
+        [
+            req.method,
+            req.headers.get("content-md5", ""),
+            req.headers.get("content-type", ""),
+            date,
+            canonical_headers + canonical_resource(req.bucket, req.key, req.query),
+        ]
+    )
 
 
 def v1_signature(secret: str, string_to_sign: str) -> str:
@@ -100,17 +177,20 @@ def v1_signature(secret: str, string_to_sign: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-def v4_canonical_request(req: SigningInput, additional: list[str],
-                         query: Mapping[str, str]) -> str:
+def v4_canonical_request(req: SigningInput, additional: list[str], query: Mapping[str, str]) -> str:
     uri = quote(f"/{req.bucket}/{req.key}" if req.bucket else "/", safe="/")
     encoded = sorted((quote(k, safe=""), quote(v, safe="")) for k, v in query.items())
     canonical_query = "&".join(f"{k}={v}" if v else k for k, v in encoded)
-    signed = sorted((k, v) for k, v in req.headers.items()
-                    if k.startswith("x-oss-") or k in _V4_DEFAULT_SIGNED or k in additional)
+    signed = sorted(
+        (k, v)
+        for k, v in req.headers.items()
+        if k.startswith("x-oss-") or k in _V4_DEFAULT_SIGNED or k in additional
+    )
     canonical_headers = "".join(f"{k}:{v}\n" for k, v in signed)
     payload = req.headers.get("x-oss-content-sha256", "UNSIGNED-PAYLOAD")
-    return "\n".join([req.method, uri, canonical_query, canonical_headers,
-                      ";".join(sorted(additional)), payload])
+    return "\n".join(
+        [req.method, uri, canonical_query, canonical_headers, ";".join(sorted(additional)), payload]
+    )
 
 
 def v4_signature(secret: str, date_time: str, scope: str, canonical_request: str) -> str:
@@ -118,8 +198,9 @@ def v4_signature(secret: str, date_time: str, scope: str, canonical_request: str
     key = ("aliyun_v4" + secret).encode()
     for part in (day, region, product, "aliyun_v4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    string_to_sign = "\n".join([V4_ALGORITHM, date_time, scope,
-                                hashlib.sha256(canonical_request.encode()).hexdigest()])
+    string_to_sign = "\n".join(
+        [V4_ALGORITHM, date_time, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
+    )
     return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
@@ -133,9 +214,15 @@ def _parse_iso_basic(value: str) -> float | None:
 class Authenticator:
     """Checks a request's credentials; ``authenticate`` returns the access key id or raises."""
 
-    def __init__(self, credentials: Mapping[str, str], sts_tokens: Mapping[str, StsToken],
-                 *, max_skew_seconds: float = 900.0, region: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        credentials: Mapping[str, str],
+        sts_tokens: Mapping[str, StsToken],
+        *,
+        max_skew_seconds: float = 900.0,
+        region: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.credentials: dict[str, str] = dict(credentials)
         self.sts_tokens: dict[str, StsToken] = dict(sts_tokens)
         self.max_skew_seconds = max_skew_seconds
@@ -170,21 +257,27 @@ class Authenticator:
         if authorization.startswith("OSS "):
             return self._header_v1(req, authorization[4:])
         if authorization.startswith(V4_ALGORITHM + " "):
-            return self._header_v4(req, authorization[len(V4_ALGORITHM) + 1:])
+            return self._header_v4(req, authorization[len(V4_ALGORITHM) + 1 :])
         if authorization:
             raise OssError("InvalidArgument", "Authorization header is invalid.")
         if "OSSAccessKeyId" in req.query:
             return self._url_v1(req)
         if req.query.get("x-oss-signature-version") == V4_ALGORITHM:
             return self._url_v4(req)
-        raise OssError("AccessDenied", "You have no right to access this object because of "
-                                       "bucket acl.")
+        raise OssError(
+            "AccessDenied", "You have no right to access this object because of bucket acl."
+        )
 
     def _compare(self, expected: str, provided: str, access_key_id: str, string: str) -> None:
         if not hmac.compare_digest(expected.encode(), provided.encode()):
-            raise OssError("SignatureDoesNotMatch", extra={
-                "StringToSign": string, "SignatureProvided": provided,
-                "OSSAccessKeyId": access_key_id})
+            raise OssError(
+                "SignatureDoesNotMatch",
+                extra={
+                    "StringToSign": string,
+                    "SignatureProvided": provided,
+                    "OSSAccessKeyId": access_key_id,
+                },
+            )
 
     def _header_v1(self, req: SigningInput, credential: str) -> str:
         access_key_id, sep, provided = credential.rpartition(":")
@@ -205,12 +298,16 @@ class Authenticator:
             raise OssError("InvalidArgument", "Invalid Expires.")
         if int(expires) < self.clock():
             raise OssError("AccessDenied", "Request has expired.")
-        query = {k: v for k, v in req.query.items()
-                 if k not in ("OSSAccessKeyId", "Expires", "Signature")}
+        query = {
+            k: v
+            for k, v in req.query.items()
+            if k not in ("OSSAccessKeyId", "Expires", "Signature")
+        }
         unsigned = SigningInput(req.method, req.bucket, req.key, query, req.headers)
         string = v1_string_to_sign(unsigned, expires)
-        self._compare(v1_signature(secret, string), req.query.get("Signature", ""),
-                      access_key_id, string)
+        self._compare(
+            v1_signature(secret, string), req.query.get("Signature", ""), access_key_id, string
+        )
         return access_key_id
 
     def _scope(self, credential: str, date_time: str) -> tuple[str, str]:
@@ -219,8 +316,10 @@ class Authenticator:
         if len(parts) != 4 or parts[3] != "aliyun_v4_request" or parts[2] != "oss":
             raise OssError("InvalidArgument", "Invalid credential scope in request.")
         if parts[0] != date_time[:8]:
-            raise OssError("SignatureDoesNotMatch", "The date in the credential scope does "
-                                                    "not match x-oss-date.")
+            raise OssError(
+                "SignatureDoesNotMatch",
+                "The date in the credential scope does not match x-oss-date.",
+            )
         if self.region is not None and parts[1] != self.region:
             raise OssError("InvalidArgument", f"Invalid signing region: {parts[1]}.")
         return access_key_id, scope
@@ -233,11 +332,16 @@ class Authenticator:
         self._check_skew(_parse_iso_basic(date_time))
         access_key_id, scope = self._scope(fields["Credential"], date_time)
         secret = self._secret_for(access_key_id, req.headers.get("x-oss-security-token"))
-        additional = [h.strip().lower() for h in fields.get("AdditionalHeaders", "").split(";")
-                      if h.strip()]
+        additional = [
+            h.strip().lower() for h in fields.get("AdditionalHeaders", "").split(";") if h.strip()
+        ]
         canonical = v4_canonical_request(req, additional, req.query)
-        self._compare(v4_signature(secret, date_time, scope, canonical), fields["Signature"],
-                      access_key_id, canonical)
+        self._compare(
+            v4_signature(secret, date_time, scope, canonical),
+            fields["Signature"],
+            access_key_id,
+            canonical,
+        )
         return access_key_id
 
     def _url_v4(self, req: SigningInput) -> str:
@@ -252,10 +356,18 @@ class Authenticator:
         secret = self._secret_for(access_key_id, req.query.get("x-oss-security-token"))
         additional = [h for h in req.query.get("x-oss-additional-headers", "").split(";") if h]
         query = {k: v for k, v in req.query.items() if k != "x-oss-signature"}
-        unsigned = SigningInput(req.method, req.bucket, req.key, query,
-                                {k: v for k, v in req.headers.items()
-                                 if k != "x-oss-content-sha256"})
+        unsigned = SigningInput(
+            req.method,
+            req.bucket,
+            req.key,
+            query,
+            {k: v for k, v in req.headers.items() if k != "x-oss-content-sha256"},
+        )
         canonical = v4_canonical_request(unsigned, additional, query)
-        self._compare(v4_signature(secret, date_time, scope, canonical),
-                      req.query.get("x-oss-signature", ""), access_key_id, canonical)
+        self._compare(
+            v4_signature(secret, date_time, scope, canonical),
+            req.query.get("x-oss-signature", ""),
+            access_key_id,
+            canonical,
+        )
         return access_key_id

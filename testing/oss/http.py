@@ -112,9 +112,19 @@ class OssRequestHandler(BaseHTTPRequestHandler):
         app.stats.begin(operation)
         try:
             body = BodyReader(self.rfile, headers)
-            req = OssRequest(self.command, raw_path, bucket, key, query, headers, body,
-                             request_id, operation, host,
-                             standard_ranges=app.standard_ranges)
+            req = OssRequest(
+                self.command,
+                raw_path,
+                bucket,
+                key,
+                query,
+                headers,
+                body,
+                request_id,
+                operation,
+                host,
+                standard_ranges=app.standard_ranges,
+            )
             reply = self._process(app, req)
         except OssError as err:
             reply = self._error_reply(err, request_id, bucket, host)
@@ -122,25 +132,31 @@ class OssRequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         except Exception as exc:  # a server bug: answer 500 like OSS's InternalError
             logger.exception("OSS test server failed on %s %s", self.command, self.path)
-            reply = self._error_reply(OssError("InternalError", str(exc), status=500),
-                                      request_id, bucket, host)
+            reply = self._error_reply(
+                OssError("InternalError", str(exc), status=500), request_id, bucket, host
+            )
         if body is None:  # the body's framing is unknown: the connection cannot be reused
             self.close_connection = True
         if reply is not None:
             self._drain(body)
         # Book-keeping happens before the answer leaves, so a client that has its answer
         # always finds its request in ``server.requests`` and ``server.stats``.
-        app.stats.end(operation, reply.status if reply else 0,
-                      body.received if body is not None else 0,
-                      reply.content_length if reply else 0)
-        app.record(self.command, raw_path, query, operation, reply.status if reply else 0,
-                   request_id)
+        app.stats.end(
+            operation,
+            reply.status if reply else 0,
+            body.received if body is not None else 0,
+            reply.content_length if reply else 0,
+        )
+        app.record(
+            self.command, raw_path, query, operation, reply.status if reply else 0, request_id
+        )
         if reply is not None:
             self._send(reply, request_id)
 
     def _process(self, app: OssTestServer, req: OssRequest) -> Reply | None:
         req.access_key_id = app.authenticator.authenticate(
-            SigningInput(req.method, req.bucket, req.key, req.query, req.headers))
+            SigningInput(req.method, req.bucket, req.key, req.query, req.headers)
+        )
         fault = app.faults.take(req.operation, req.bucket, req.key)
         if fault is not None:
             if fault.delay_seconds:
@@ -154,14 +170,15 @@ class OssRequestHandler(BaseHTTPRequestHandler):
             req.corrupt_body = fault.kind == "corrupt"
         operation = OPERATIONS.get(req.operation)
         if operation is None:
-            raise OssError("NotImplemented", f"{req.method} {self.path} is not supported by the "
-                                             "OSS test server.")
+            raise OssError(
+                "NotImplemented",
+                f"{req.method} {self.path} is not supported by the OSS test server.",
+            )
         if req.bucket is not None and req.key and len(req.key.encode("utf-8")) > 1023:
             raise OssError("InvalidObjectName", extra={"Key": req.key[:64]})
         return operation(app.store, req)
 
-    def _error_reply(self, err: OssError, request_id: str, bucket: str | None,
-                     host: str) -> Reply:
+    def _error_reply(self, err: OssError, request_id: str, bucket: str | None, host: str) -> Reply:
         if err.status == 304:
             return Reply(304, dict(err.headers))
         document = error_xml(err, request_id, f"{bucket}.{host}" if bucket else host)
@@ -187,8 +204,11 @@ class OssRequestHandler(BaseHTTPRequestHandler):
                 if name.lower() != "content-length":
                     self.send_header(name, value)
             if reply.status not in (204, 304):
-                length = (reply.headers.get("Content-Length", "0") if self.command == "HEAD"
-                          else str(reply.content_length))
+                length = (
+                    reply.headers.get("Content-Length", "0")
+                    if self.command == "HEAD"
+                    else str(reply.content_length)
+                )
                 self.send_header("Content-Length", length)
             if self.close_connection:
                 self.send_header("Connection", "close")

@@ -48,21 +48,31 @@ _COPY_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 def initiate_multipart_upload(store: Store, req: OssRequest) -> Reply:
     req.body.drain()
-    upload = store.initiate(_bucket(req), req.key,
-                            req.header("content-type") or DEFAULT_CONTENT_TYPE,
-                            req.user_meta(), req.stored_headers())
+    upload = store.initiate(
+        _bucket(req),
+        req.key,
+        req.header("content-type") or DEFAULT_CONTENT_TYPE,
+        req.user_meta(),
+        req.stored_headers(),
+    )
     url = _url_encoding(req)
     children: list[XmlChild] = [("EncodingType", "url")] if url else []
-    children += [("Bucket", req.bucket), ("Key", encode_name(req.key, url)),
-                 ("UploadId", upload.upload_id)]
+    children += [
+        ("Bucket", req.bucket),
+        ("Key", encode_name(req.key, url)),
+        ("UploadId", upload.upload_id),
+    ]
     return _xml_reply("InitiateMultipartUploadResult", children)
 
 
 def _part_number(req: OssRequest) -> int:
     number = _int_arg(req, "partNumber", 0, 1, MAX_PARTS)
     if number == 0:
-        raise OssError("InvalidArgument", "Part number must be an integer between 1 and 10000.",
-                       extra={"ArgumentName": "partNumber"})
+        raise OssError(
+            "InvalidArgument",
+            "Part number must be an integer between 1 and 10000.",
+            extra={"ArgumentName": "partNumber"},
+        )
     return number
 
 
@@ -74,11 +84,23 @@ def upload_part(store: Store, req: OssRequest) -> Reply:
     if expected is not None and received.md5 != expected:
         received.path.unlink()
         raise OssError("InvalidDigest", extra={"Content-MD5": req.header("content-md5")})
-    part = PartMeta(number, received.size, received.md5.hex().upper(), received.crc64,
-                    time.time(), received.path.name)
+    part = PartMeta(
+        number,
+        received.size,
+        received.md5.hex().upper(),
+        received.crc64,
+        time.time(),
+        received.path.name,
+    )
     store.commit_part(_bucket(req), upload, part)
-    return Reply(200, {"ETag": quoted_etag(part.etag), "x-oss-hash-crc64ecma": str(part.crc64),
-                       "Content-MD5": base64.b64encode(received.md5).decode()})
+    return Reply(
+        200,
+        {
+            "ETag": quoted_etag(part.etag),
+            "x-oss-hash-crc64ecma": str(part.crc64),
+            "Content-MD5": base64.b64encode(received.md5).decode(),
+        },
+    )
 
 
 def _copy_range(req: OssRequest, size: int) -> tuple[int, int] | None:
@@ -92,8 +114,11 @@ def _copy_range(req: OssRequest, size: int) -> tuple[int, int] | None:
     first = int(match[1]) if match else 0
     last = int(match[2]) if match and match[2] else size - 1
     if match is None or first > last or last >= size:
-        raise OssError("InvalidArgument", "The x-oss-copy-source-range is invalid.",
-                       extra={"ArgumentName": "x-oss-copy-source-range", "ArgumentValue": value})
+        raise OssError(
+            "InvalidArgument",
+            "The x-oss-copy-source-range is invalid.",
+            extra={"ArgumentName": "x-oss-copy-source-range", "ArgumentValue": value},
+        )
     return first, last
 
 
@@ -102,8 +127,7 @@ def _read_span(data: BinaryIO, first: int, length: int) -> Iterator[bytes]:
     while length > 0:
         chunk = data.read(min(CHUNK_SIZE, length))
         if not chunk:
-            raise OssError("InternalError", "source data file shorter than recorded",
-                           status=500)
+            raise OssError("InternalError", "source data file shorter than recorded", status=500)
         length -= len(chunk)
         yield chunk
 
@@ -114,9 +138,14 @@ def upload_part_copy(store: Store, req: OssRequest) -> Reply:
     number = _part_number(req)
     upload = store.upload(_bucket(req), req.key, req.query["uploadId"])
     if not req.header("x-oss-copy-source").startswith("/"):
-        raise OssError("InvalidArgument", "x-oss-copy-source is invalid, it must start "
-                       "with /.", extra={"ArgumentName": "x-oss-copy-source",
-                                         "ArgumentValue": req.header("x-oss-copy-source")})
+        raise OssError(
+            "InvalidArgument",
+            "x-oss-copy-source is invalid, it must start with /.",
+            extra={
+                "ArgumentName": "x-oss-copy-source",
+                "ArgumentValue": req.header("x-oss-copy-source"),
+            },
+        )
     req.body.drain()
     source_bucket, source_key = copy_source(req)
     # the file is opened with its metadata, so the bytes copied are the version checked
@@ -125,15 +154,24 @@ def upload_part_copy(store: Store, req: OssRequest) -> Reply:
         check_copy_source_conditions(req, meta, not_modified=False)
         span = _copy_range(req, meta.size)
         first, last = span if span is not None else (0, meta.size - 1)
-        received = store.receive(_bucket(req), _read_span(data, first, last - first + 1),
-                                 upload.upload_id)
-    part = PartMeta(number, received.size, received.md5.hex().upper(), received.crc64,
-                    time.time(), received.path.name)
+        received = store.receive(
+            _bucket(req), _read_span(data, first, last - first + 1), upload.upload_id
+        )
+    part = PartMeta(
+        number,
+        received.size,
+        received.md5.hex().upper(),
+        received.crc64,
+        time.time(),
+        received.path.name,
+    )
     store.commit_part(_bucket(req), upload, part)
     # as OSS answers it: the ETag both in the document and as a header, and the range
     # copied when one was asked for
-    reply = _xml_reply("CopyPartResult", [("LastModified", iso8601(part.last_modified)),
-                                          ("ETag", quoted_etag(part.etag))])
+    reply = _xml_reply(
+        "CopyPartResult",
+        [("LastModified", iso8601(part.last_modified)), ("ETag", quoted_etag(part.etag))],
+    )
     reply.headers["ETag"] = quoted_etag(part.etag)
     if span is not None:
         reply.headers["Content-Range"] = f"bytes {first}-{last}/{meta.size}"
@@ -165,15 +203,25 @@ def _chosen_parts(req: OssRequest, upload: Upload, body: bytes) -> list[PartMeta
         for number, etag in wanted:
             part = upload.parts.get(number)
             if part is None or part.etag != etag:
-                raise OssError("InvalidPart", extra={"PartNumber": str(number),
-                                                     "ETag": quoted_etag(etag),
-                                                     "UploadId": upload.upload_id})
+                raise OssError(
+                    "InvalidPart",
+                    extra={
+                        "PartNumber": str(number),
+                        "ETag": quoted_etag(etag),
+                        "UploadId": upload.upload_id,
+                    },
+                )
             chosen.append(part)
     for part in chosen[:-1]:
         if part.size < MIN_PART_SIZE:
-            raise OssError("EntityTooSmall", extra={
-                "PartNumber": str(part.number), "ProposedSize": str(part.size),
-                "MinSizeAllowed": str(MIN_PART_SIZE)})
+            raise OssError(
+                "EntityTooSmall",
+                extra={
+                    "PartNumber": str(part.number),
+                    "ProposedSize": str(part.size),
+                    "MinSizeAllowed": str(MIN_PART_SIZE),
+                },
+            )
     return chosen
 
 
@@ -186,12 +234,14 @@ def complete_multipart_upload(store: Store, req: OssRequest) -> Reply:
     store.finish_upload(_bucket(req), upload, meta)
     url = _url_encoding(req)
     children: list[XmlChild] = [("EncodingType", "url")] if url else []
-    children += [("Location", f"http://{req.endpoint_host}/{req.bucket}/{req.key}"),
-                 ("Bucket", req.bucket), ("Key", encode_name(req.key, url)),
-                 ("ETag", quoted_etag(meta.etag))]
+    children += [
+        ("Location", f"http://{req.endpoint_host}/{req.bucket}/{req.key}"),
+        ("Bucket", req.bucket),
+        ("Key", encode_name(req.key, url)),
+        ("ETag", quoted_etag(meta.etag)),
+    ]
     reply = _xml_reply("CompleteMultipartUploadResult", children)
-    reply.headers.update({"ETag": quoted_etag(meta.etag),
-                          "x-oss-hash-crc64ecma": str(meta.crc64)})
+    reply.headers.update({"ETag": quoted_etag(meta.etag), "x-oss-hash-crc64ecma": str(meta.crc64)})
     return reply
 
 
@@ -210,13 +260,27 @@ def list_parts(store: Store, req: OssRequest) -> Reply:
     url = _url_encoding(req)
     children: list[XmlChild] = [("EncodingType", "url")] if url else []
     children += [
-        ("Bucket", req.bucket), ("Key", encode_name(req.key, url)),
-        ("UploadId", upload.upload_id), ("PartNumberMarker", marker),
+        ("Bucket", req.bucket),
+        ("Key", encode_name(req.key, url)),
+        ("UploadId", upload.upload_id),
+        ("PartNumberMarker", marker),
         ("NextPartNumberMarker", page[-1].number if page else marker),
-        ("MaxParts", max_parts), ("IsTruncated", len(numbers) > max_parts)]
-    children += [("Part", [("PartNumber", p.number), ("LastModified", iso8601(p.last_modified)),
-                           ("ETag", quoted_etag(p.etag)), ("HashCrc64ecma", p.crc64),
-                           ("Size", p.size)]) for p in page]
+        ("MaxParts", max_parts),
+        ("IsTruncated", len(numbers) > max_parts),
+    ]
+    children += [
+        (
+            "Part",
+            [
+                ("PartNumber", p.number),
+                ("LastModified", iso8601(p.last_modified)),
+                ("ETag", quoted_etag(p.etag)),
+                ("HashCrc64ecma", p.crc64),
+                ("Size", p.size),
+            ],
+        )
+        for p in page
+    ]
     return _xml_reply("ListPartsResult", children)
 
 
@@ -230,13 +294,15 @@ def list_multipart_uploads(store: Store, req: OssRequest) -> Reply:
     truncated = False
     next_key = next_id = ""
     for upload in store.iter_uploads(_bucket(req)):
-        after_marker = (not key_marker or upload.key > key_marker
-                        or (upload.key == key_marker and bool(id_marker)
-                            and upload.upload_id > id_marker))
+        after_marker = (
+            not key_marker
+            or upload.key > key_marker
+            or (upload.key == key_marker and bool(id_marker) and upload.upload_id > id_marker)
+        )
         if not upload.key.startswith(prefix) or not after_marker:
             continue
         pos = upload.key.find(delimiter, len(prefix)) if delimiter else -1
-        common = upload.key[:pos + len(delimiter)] if pos >= 0 else None
+        common = upload.key[: pos + len(delimiter)] if pos >= 0 else None
         if common is not None and (common == key_marker or common in prefixes):
             continue
         if len(uploads) + len(prefixes) >= max_uploads:
@@ -252,13 +318,26 @@ def list_multipart_uploads(store: Store, req: OssRequest) -> Reply:
     if url:
         children.append(("EncodingType", "url"))
     children += [
-        ("KeyMarker", encode_name(key_marker, url)), ("UploadIdMarker", id_marker),
+        ("KeyMarker", encode_name(key_marker, url)),
+        ("UploadIdMarker", id_marker),
         ("NextKeyMarker", encode_name(next_key if truncated else "", url)),
         ("NextUploadIdMarker", next_id if truncated else ""),
-        ("Delimiter", encode_name(delimiter, url)), ("Prefix", encode_name(prefix, url)),
-        ("MaxUploads", max_uploads), ("IsTruncated", truncated)]
-    children += [("Upload", [("Key", encode_name(u.key, url)), ("UploadId", u.upload_id),
-                             ("StorageClass", "Standard"), ("Initiated", iso8601(u.initiated))])
-                 for u in uploads]
+        ("Delimiter", encode_name(delimiter, url)),
+        ("Prefix", encode_name(prefix, url)),
+        ("MaxUploads", max_uploads),
+        ("IsTruncated", truncated),
+    ]
+    children += [
+        (
+            "Upload",
+            [
+                ("Key", encode_name(u.key, url)),
+                ("UploadId", u.upload_id),
+                ("StorageClass", "Standard"),
+                ("Initiated", iso8601(u.initiated)),
+            ],
+        )
+        for u in uploads
+    ]
     children += [("CommonPrefixes", [("Prefix", encode_name(p, url))]) for p in prefixes]
     return _xml_reply("ListMultipartUploadsResult", children)

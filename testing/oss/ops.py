@@ -41,45 +41,77 @@ COPY_OBJECT_LIMIT = 1_000_000_000
 and larger ones only part by part (UploadPartCopy). Read at each request, so a test may
 lower it."""
 _RANGE = re.compile(r"^\s*bytes=(\d*)-(\d*)\s*$")
-_RESPONSE_OVERRIDES = {"response-content-type": "Content-Type",
-                       "response-content-language": "Content-Language",
-                       "response-expires": "Expires", "response-cache-control": "Cache-Control",
-                       "response-content-disposition": "Content-Disposition",
-                       "response-content-encoding": "Content-Encoding"}
+_RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
 
 Operation = Callable[[Store, OssRequest], Reply]
 
 
-def route(method: str, bucket: str | None, key: str, query: dict[str, str],
-          headers: dict[str, str]) -> str:
+def route(
+    method: str, bucket: str | None, key: str, query: dict[str, str], headers: dict[str, str]
+) -> str:
     """The OSS API name of a request (used for dispatch, stats, logs and fault injection)."""
     if bucket is None:
         return "ListBuckets" if method == "GET" else "Unsupported"
     if not key:
-        for sub, names in (("lifecycle", {"GET": "GetBucketLifecycle", "PUT": "PutBucketLifecycle",
-                                          "DELETE": "DeleteBucketLifecycle"}),
-                           ("bucketInfo", {"GET": "GetBucketInfo"}),
-                           ("location", {"GET": "GetBucketLocation"}),
-                           ("acl", {"GET": "GetBucketAcl", "PUT": "PutBucketAcl"}),
-                           ("uploads", {"GET": "ListMultipartUploads"}),
-                           ("delete", {"POST": "DeleteMultipleObjects"})):
+        for sub, names in (
+            (
+                "lifecycle",
+                {
+                    "GET": "GetBucketLifecycle",
+                    "PUT": "PutBucketLifecycle",
+                    "DELETE": "DeleteBucketLifecycle",
+                },
+            ),
+            ("bucketInfo", {"GET": "GetBucketInfo"}),
+            ("location", {"GET": "GetBucketLocation"}),
+            ("acl", {"GET": "GetBucketAcl", "PUT": "PutBucketAcl"}),
+            ("uploads", {"GET": "ListMultipartUploads"}),
+            ("delete", {"POST": "DeleteMultipleObjects"}),
+        ):
             if sub in query:
                 return names.get(method, "Unsupported")
-        if any(k in query for k in ("cors", "website", "referer", "logging", "policy", "tagging",
-                                    "versioning", "versions", "encryption", "stat")):
+        if any(
+            k in query
+            for k in (
+                "cors",
+                "website",
+                "referer",
+                "logging",
+                "policy",
+                "tagging",
+                "versioning",
+                "versions",
+                "encryption",
+                "stat",
+            )
+        ):
             return "Unsupported"
         if method == "GET":
             return "ListObjectsV2" if query.get("list-type") == "2" else "ListObjects"
         return {"PUT": "PutBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket"}.get(
-            method, "Unsupported")
-    if any(k in query for k in ("acl", "tagging", "symlink", "append", "restore", "x-oss-process",
-                                "versionId")):
+            method, "Unsupported"
+        )
+    if any(
+        k in query
+        for k in ("acl", "tagging", "symlink", "append", "restore", "x-oss-process", "versionId")
+    ):
         return "Unsupported"
     if "uploadId" in query:
         if method == "PUT" and "x-oss-copy-source" in headers:
             return "UploadPartCopy"  # an UploadPart with a copy source, as oss2 sends it
-        return {"PUT": "UploadPart", "POST": "CompleteMultipartUpload", "GET": "ListParts",
-                "DELETE": "AbortMultipartUpload"}.get(method, "Unsupported")
+        return {
+            "PUT": "UploadPart",
+            "POST": "CompleteMultipartUpload",
+            "GET": "ListParts",
+            "DELETE": "AbortMultipartUpload",
+        }.get(method, "Unsupported")
     if "uploads" in query:
         return "InitiateMultipartUpload" if method == "POST" else "Unsupported"
     if method == "PUT":
@@ -104,16 +136,22 @@ def _int_arg(req: OssRequest, name: str, default: int, low: int, high: int) -> i
     if raw == "":
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
-        raise OssError("InvalidArgument", f"Argument {name} is invalid.",
-                       extra={"ArgumentName": name, "ArgumentValue": raw})
+        raise OssError(
+            "InvalidArgument",
+            f"Argument {name} is invalid.",
+            extra={"ArgumentName": name, "ArgumentValue": raw},
+        )
     return int(raw)
 
 
 def _url_encoding(req: OssRequest) -> bool:
     encoding = req.query.get("encoding-type", "")
     if encoding not in ("", "url"):
-        raise OssError("InvalidArgument", "The encoding-type is invalid.",
-                       extra={"ArgumentName": "encoding-type", "ArgumentValue": encoding})
+        raise OssError(
+            "InvalidArgument",
+            "The encoding-type is invalid.",
+            extra={"ArgumentName": "encoding-type", "ArgumentValue": encoding},
+        )
     return encoding == "url"
 
 
@@ -122,10 +160,15 @@ def _owner(req: OssRequest) -> list[XmlChild]:
 
 
 def object_headers(meta: ObjectMeta) -> dict[str, str]:
-    headers = {"Content-Type": meta.content_type, "ETag": quoted_etag(meta.etag),
-               "Last-Modified": http_date(meta.last_modified), "Accept-Ranges": "bytes",
-               "x-oss-object-type": meta.object_type, "x-oss-storage-class": "Standard",
-               "x-oss-hash-crc64ecma": str(meta.crc64)}
+    headers = {
+        "Content-Type": meta.content_type,
+        "ETag": quoted_etag(meta.etag),
+        "Last-Modified": http_date(meta.last_modified),
+        "Accept-Ranges": "bytes",
+        "x-oss-object-type": meta.object_type,
+        "x-oss-storage-class": "Standard",
+        "x-oss-hash-crc64ecma": str(meta.crc64),
+    }
     if meta.content_md5:
         headers["Content-MD5"] = meta.content_md5
     headers.update(meta.headers)
@@ -156,8 +199,7 @@ def check_conditions(req: OssRequest, meta: ObjectMeta) -> None:
         raise OssError("NotModified", headers=unchanged)
 
 
-def check_copy_source_conditions(req: OssRequest, meta: ObjectMeta, *,
-                                 not_modified: bool) -> None:
+def check_copy_source_conditions(req: OssRequest, meta: ObjectMeta, *, not_modified: bool) -> None:
     """The ``x-oss-copy-source-if-*`` headers, checked against the copy's source object.
 
     An unmet ``-if-match`` or ``-if-unmodified-since`` is 412 PreconditionFailed. An unmet
@@ -231,12 +273,28 @@ def put_object(store: Store, req: OssRequest) -> Reply:
         received.path.unlink()
         raise OssError("InvalidDigest", extra={"Content-MD5": req.header("content-md5")})
     md5_b64 = base64.b64encode(received.md5).decode()
-    meta = ObjectMeta(req.key, received.size, received.md5.hex().upper(), received.crc64,
-                      req.header("content-type") or DEFAULT_CONTENT_TYPE, time.time(), "Normal",
-                      received.path.name, md5_b64, req.user_meta(), req.stored_headers())
+    meta = ObjectMeta(
+        req.key,
+        received.size,
+        received.md5.hex().upper(),
+        received.crc64,
+        req.header("content-type") or DEFAULT_CONTENT_TYPE,
+        time.time(),
+        "Normal",
+        received.path.name,
+        md5_b64,
+        req.user_meta(),
+        req.stored_headers(),
+    )
     store.commit_object(_bucket(req), meta, req.header("x-oss-forbid-overwrite") == "true")
-    return Reply(200, {"ETag": quoted_etag(meta.etag), "x-oss-hash-crc64ecma": str(meta.crc64),
-                       "Content-MD5": md5_b64})
+    return Reply(
+        200,
+        {
+            "ETag": quoted_etag(meta.etag),
+            "x-oss-hash-crc64ecma": str(meta.crc64),
+            "Content-MD5": md5_b64,
+        },
+    )
 
 
 def copy_object(store: Store, req: OssRequest) -> Reply:
@@ -249,18 +307,29 @@ def copy_object(store: Store, req: OssRequest) -> Reply:
             # Code and message as Alibaba's HTTP 400 error reference gives them for a copy
             # source over the limit (EntityTooLarge, "Source object Length exceeds ...");
             # not checked against a live OSS. Larger objects need UploadPartCopy.
-            raise OssError("EntityTooLarge",
-                           "Source object Length exceeds the maximum allowed size.")
+            raise OssError(
+                "EntityTooLarge", "Source object Length exceeds the maximum allowed size."
+            )
         data_file = store.link_copy(source_bucket, meta, _bucket(req))
     replace = req.header("x-oss-metadata-directive").upper() == "REPLACE"
-    copied = ObjectMeta(req.key, meta.size, meta.etag, meta.crc64,
-                        (req.header("content-type") or DEFAULT_CONTENT_TYPE) if replace
-                        else meta.content_type, time.time(), meta.object_type, data_file,
-                        meta.content_md5, req.user_meta() if replace else dict(meta.user_meta),
-                        req.stored_headers() if replace else dict(meta.headers))
+    copied = ObjectMeta(
+        req.key,
+        meta.size,
+        meta.etag,
+        meta.crc64,
+        (req.header("content-type") or DEFAULT_CONTENT_TYPE) if replace else meta.content_type,
+        time.time(),
+        meta.object_type,
+        data_file,
+        meta.content_md5,
+        req.user_meta() if replace else dict(meta.user_meta),
+        req.stored_headers() if replace else dict(meta.headers),
+    )
     store.commit_object(_bucket(req), copied, req.header("x-oss-forbid-overwrite") == "true")
-    reply = _xml_reply("CopyObjectResult", [("ETag", quoted_etag(copied.etag)),
-                                            ("LastModified", iso8601(copied.last_modified))])
+    reply = _xml_reply(
+        "CopyObjectResult",
+        [("ETag", quoted_etag(copied.etag)), ("LastModified", iso8601(copied.last_modified))],
+    )
     reply.headers["x-oss-hash-crc64ecma"] = str(copied.crc64)
     return reply
 
@@ -270,8 +339,7 @@ def get_object(store: Store, req: OssRequest) -> Reply:
     try:
         check_conditions(req, meta)
         headers = object_headers(meta)
-        standard = (req.standard_ranges
-                    or req.header("x-oss-range-behavior").lower() == "standard")
+        standard = req.standard_ranges or req.header("x-oss-range-behavior").lower() == "standard"
         span = parse_range(req.header("range"), meta.size, standard)
         first, last, status = 0, meta.size - 1, 200
         if span is not None:
@@ -281,8 +349,14 @@ def get_object(store: Store, req: OssRequest) -> Reply:
         for param, header in _RESPONSE_OVERRIDES.items():
             if param in req.query:
                 headers[header] = req.query[param]
-        return Reply(status, headers, file=data, offset=first, length=last - first + 1,
-                     corrupt=req.corrupt_body)
+        return Reply(
+            status,
+            headers,
+            file=data,
+            offset=first,
+            length=last - first + 1,
+            corrupt=req.corrupt_body,
+        )
     except BaseException:
         data.close()
         raise
@@ -298,9 +372,15 @@ def head_object(store: Store, req: OssRequest) -> Reply:
 
 def get_object_meta(store: Store, req: OssRequest) -> Reply:
     meta = store.head(_bucket(req), req.key)
-    return Reply(200, {"ETag": quoted_etag(meta.etag), "Content-Length": str(meta.size),
-                       "Last-Modified": http_date(meta.last_modified),
-                       "x-oss-hash-crc64ecma": str(meta.crc64)})
+    return Reply(
+        200,
+        {
+            "ETag": quoted_etag(meta.etag),
+            "Content-Length": str(meta.size),
+            "Last-Modified": http_date(meta.last_modified),
+            "x-oss-hash-crc64ecma": str(meta.crc64),
+        },
+    )
 
 
 def delete_object(store: Store, req: OssRequest) -> Reply:
@@ -328,9 +408,13 @@ def delete_multiple_objects(store: Store, req: OssRequest) -> Reply:
 # -- listings ----------------------------------------------------------------------------------
 def _contents(req: OssRequest, meta: ObjectMeta, url: bool, owner: bool) -> XmlChild:
     children: list[XmlChild] = [
-        ("Key", encode_name(meta.key, url)), ("LastModified", iso8601(meta.last_modified)),
-        ("ETag", quoted_etag(meta.etag)), ("Type", meta.object_type), ("Size", meta.size),
-        ("StorageClass", "Standard")]
+        ("Key", encode_name(meta.key, url)),
+        ("LastModified", iso8601(meta.last_modified)),
+        ("ETag", quoted_etag(meta.etag)),
+        ("Type", meta.object_type),
+        ("Size", meta.size),
+        ("StorageClass", "Standard"),
+    ]
     if owner:
         children.append(("Owner", _owner(req)))
     return ("Contents", children)
@@ -343,9 +427,13 @@ def list_objects(store: Store, req: OssRequest) -> Reply:
     max_keys = _int_arg(req, "max-keys", 100, 0, 1000)
     page = store.list_keys(_bucket(req), prefix, delimiter, marker, max_keys)
     children: list[XmlChild] = [
-        ("Name", req.bucket), ("Prefix", encode_name(prefix, url)),
-        ("Marker", encode_name(marker, url)), ("MaxKeys", max_keys),
-        ("Delimiter", encode_name(delimiter, url)), ("IsTruncated", page.truncated)]
+        ("Name", req.bucket),
+        ("Prefix", encode_name(prefix, url)),
+        ("Marker", encode_name(marker, url)),
+        ("MaxKeys", max_keys),
+        ("Delimiter", encode_name(delimiter, url)),
+        ("IsTruncated", page.truncated),
+    ]
     if url:
         children.append(("EncodingType", "url"))
     if page.truncated:
@@ -365,8 +453,11 @@ def list_objects_v2(store: Store, req: OssRequest) -> Reply:
         try:
             marker = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         except (binascii.Error, UnicodeDecodeError) as exc:
-            raise OssError("InvalidArgument", "The continuation token is invalid.",
-                           extra={"ArgumentName": "continuation-token"}) from exc
+            raise OssError(
+                "InvalidArgument",
+                "The continuation token is invalid.",
+                extra={"ArgumentName": "continuation-token"},
+            ) from exc
     page = store.list_keys(_bucket(req), prefix, delimiter, marker, max_keys)
     children: list[XmlChild] = [("Name", req.bucket), ("Prefix", encode_name(prefix, url))]
     if start_after:

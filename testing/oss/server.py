@@ -42,8 +42,16 @@ from .http import OssHTTPServer
 from .serving import BackgroundServer
 from .store import Store
 
-__all__ = ["DEFAULT_ACCESS_KEY", "DEFAULT_SECRET", "Fault", "OssTestServer", "RequestRecord",
-           "ServerStats", "StsToken", "main"]
+__all__ = [
+    "DEFAULT_ACCESS_KEY",
+    "DEFAULT_SECRET",
+    "Fault",
+    "OssTestServer",
+    "RequestRecord",
+    "ServerStats",
+    "StsToken",
+    "main",
+]
 
 DEFAULT_ACCESS_KEY = "argosy-test-access-key"
 DEFAULT_SECRET = "argosy-test-secret"
@@ -90,8 +98,9 @@ class ServerStats:
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             if operation == "UploadPart":
                 self.upload_parts_in_flight += 1
-                self.max_concurrent_upload_parts = max(self.max_concurrent_upload_parts,
-                                                       self.upload_parts_in_flight)
+                self.max_concurrent_upload_parts = max(
+                    self.max_concurrent_upload_parts, self.upload_parts_in_flight
+                )
             self._changed.notify_all()
 
     def end(self, operation: str, status: int, received: int, sent: int) -> None:
@@ -145,8 +154,11 @@ class FaultInjector:
     def take(self, operation: str, bucket: str | None, key: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if (fault.operation in (operation, "*")
-                        and fault.bucket in (None, bucket) and fault.key in (None, key)):
+                if (
+                    fault.operation in (operation, "*")
+                    and fault.bucket in (None, bucket)
+                    and fault.key in (None, key)
+                ):
                     fault.fired += 1
                     if fault.times is not None and fault.fired >= fault.times:
                         self._faults.remove(fault)
@@ -159,13 +171,21 @@ class OssTestServer(BackgroundServer):
 
     thread_name = "oss-test-server"
 
-    def __init__(self, root_dir: str | os.PathLike[str],
-                 credentials: Mapping[str, str] | None = None,
-                 sts_tokens: Mapping[str, StsToken] | None = None, *,
-                 host: str = "127.0.0.1", port: int = 0, buckets: Iterable[str] = (),
-                 max_skew_seconds: float = 900.0, region: str | None = None,
-                 clock: Callable[[], float] = time.time, request_log_limit: int = 100_000,
-                 standard_ranges: bool = False) -> None:
+    def __init__(
+        self,
+        root_dir: str | os.PathLike[str],
+        credentials: Mapping[str, str] | None = None,
+        sts_tokens: Mapping[str, StsToken] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        buckets: Iterable[str] = (),
+        max_skew_seconds: float = 900.0,
+        region: str | None = None,
+        clock: Callable[[], float] = time.time,
+        request_log_limit: int = 100_000,
+        standard_ranges: bool = False,
+    ) -> None:
         """``standard_ranges=True`` answers every GetObject as if it carried
         ``x-oss-range-behavior: standard`` (416 / clamping instead of OSS's default of
         ignoring a range that does not fit the object)."""
@@ -175,11 +195,14 @@ class OssTestServer(BackgroundServer):
         self.store = Store(root_dir)
         self.authenticator = Authenticator(
             credentials if credentials is not None else {DEFAULT_ACCESS_KEY: DEFAULT_SECRET},
-            sts_tokens or {}, max_skew_seconds=max_skew_seconds, region=region, clock=clock)
+            sts_tokens or {},
+            max_skew_seconds=max_skew_seconds,
+            region=region,
+            clock=clock,
+        )
         self.stats = ServerStats()
         self.faults = FaultInjector()
-        self._log: collections.deque[RequestRecord] = collections.deque(
-            maxlen=request_log_limit)
+        self._log: collections.deque[RequestRecord] = collections.deque(maxlen=request_log_limit)
         self._log_lock = threading.Lock()
         for name in buckets:
             self.store.create_bucket(name, exist_ok=True)
@@ -195,10 +218,12 @@ class OssTestServer(BackgroundServer):
     def add_credentials(self, access_key_id: str, access_key_secret: str) -> None:
         self.authenticator.credentials[access_key_id] = access_key_secret
 
-    def add_sts_token(self, token: str, access_key_id: str, access_key_secret: str,
-                      expires_at: float) -> None:
-        self.authenticator.sts_tokens[token] = StsToken(access_key_id, access_key_secret,
-                                                        expires_at)
+    def add_sts_token(
+        self, token: str, access_key_id: str, access_key_secret: str, expires_at: float
+    ) -> None:
+        self.authenticator.sts_tokens[token] = StsToken(
+            access_key_id, access_key_secret, expires_at
+        )
 
     def issue_sts_credentials(self, ttl_seconds: float = 3600.0) -> tuple[str, str, str]:
         """Mint temporary ``(access_key_id, access_key_secret, security_token)``."""
@@ -208,29 +233,53 @@ class OssTestServer(BackgroundServer):
         return access_key_id, secret, token
 
     # -- faults -------------------------------------------------------------------------------
-    def inject_fault(self, operation: str, *, status: int = 503,
-                     code: str = "ServiceUnavailable", message: str | None = None,
-                     times: int | None = 1, bucket: str | None = None, key: str | None = None,
-                     disconnect: bool = False, delay_seconds: float = 0.0) -> Fault:
+    def inject_fault(
+        self,
+        operation: str,
+        *,
+        status: int = 503,
+        code: str = "ServiceUnavailable",
+        message: str | None = None,
+        times: int | None = 1,
+        bucket: str | None = None,
+        key: str | None = None,
+        disconnect: bool = False,
+        delay_seconds: float = 0.0,
+    ) -> Fault:
         """Make the next ``times`` ``operation`` requests (``"*"`` = any) fail."""
-        fault = Fault(operation, "disconnect" if disconnect else "error", status, code,
-                      times=times, bucket=bucket, key=key, delay_seconds=delay_seconds)
+        fault = Fault(
+            operation,
+            "disconnect" if disconnect else "error",
+            status,
+            code,
+            times=times,
+            bucket=bucket,
+            key=key,
+            delay_seconds=delay_seconds,
+        )
         if message is not None:
             fault.message = message
         return self.faults.add(fault)
 
-    def corrupt_get(self, *, times: int | None = 1, bucket: str | None = None,
-                    key: str | None = None) -> Fault:
+    def corrupt_get(
+        self, *, times: int | None = 1, bucket: str | None = None, key: str | None = None
+    ) -> Fault:
         """Serve the next ``times`` GetObject bodies with one byte flipped (CRC mismatch)."""
-        return self.faults.add(Fault("GetObject", "corrupt", times=times, bucket=bucket,
-                                     key=key))
+        return self.faults.add(Fault("GetObject", "corrupt", times=times, bucket=bucket, key=key))
 
     def clear_faults(self) -> None:
         self.faults.clear()
 
     # -- request log --------------------------------------------------------------------------
-    def record(self, method: str, path: str, query: dict[str, str], operation: str,
-               status: int, request_id: str) -> None:
+    def record(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        operation: str,
+        status: int,
+        request_id: str,
+    ) -> None:
         with self._log_lock:
             self._log.append(RequestRecord(method, path, query, operation, status, request_id))
 
@@ -247,19 +296,26 @@ class OssTestServer(BackgroundServer):
 
 def main(argv: list[str] | None = None) -> int:
     """Run the server in the foreground until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m argosy.testing.oss_server",
-                                     description="Alibaba OSS protocol test server.")
+    parser = argparse.ArgumentParser(
+        prog="python -m argosy.testing.oss_server", description="Alibaba OSS protocol test server."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--data", required=True, help="directory holding buckets and objects")
     parser.add_argument("--access-key", default=DEFAULT_ACCESS_KEY)
     parser.add_argument("--secret", default=DEFAULT_SECRET)
     parser.add_argument("--bucket", action="append", default=[], help="create if missing")
-    parser.add_argument("--sts-token", action="append", default=[],
-                        metavar="TOKEN:ACCESS_KEY:SECRET:TTL_SECONDS")
+    parser.add_argument(
+        "--sts-token", action="append", default=[], metavar="TOKEN:ACCESS_KEY:SECRET:TTL_SECONDS"
+    )
     args = parser.parse_args(argv)
-    server = OssTestServer(args.data, {args.access_key: args.secret}, host=args.host,
-                           port=args.port, buckets=args.bucket)
+    server = OssTestServer(
+        args.data,
+        {args.access_key: args.secret},
+        host=args.host,
+        port=args.port,
+        buckets=args.bucket,
+    )
     for spec in args.sts_token:
         token, access_key, secret, ttl = spec.rsplit(":", 3)
         server.add_sts_token(token, access_key, secret, time.time() + float(ttl))

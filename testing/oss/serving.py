@@ -27,8 +27,11 @@ class BackgroundServer:
             self._httpd = self._make_server()
             self.port = self._httpd.server_address[1]
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                name=f"{self.thread_name}-{self.port}", daemon=True)
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"{self.thread_name}-{self.port}",
+                daemon=True,
+            )
             self._thread.start()
         return self.endpoint
 
@@ -48,8 +51,12 @@ class BackgroundServer:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     @property

@@ -139,8 +139,9 @@ class Store:
             for sub in ("meta", "data", "uploads"):
                 (bucket_dir / sub).mkdir(exist_ok=True)
             info = json.loads(info_path.read_text(encoding="utf-8"))
-            bucket = Bucket(info["name"], info["created"], info.get("acl", "private"),
-                            info.get("lifecycle"))
+            bucket = Bucket(
+                info["name"], info["created"], info.get("acl", "private"), info.get("lifecycle")
+            )
             for meta_path in (bucket_dir / "meta").glob("*.json"):
                 meta = ObjectMeta(**json.loads(meta_path.read_text(encoding="utf-8")))
                 bucket.objects[meta.key] = meta
@@ -165,9 +166,15 @@ class Store:
         return self.root / bucket
 
     def _save_bucket(self, bucket: Bucket) -> None:
-        _write_json(self._dir(bucket.name) / "bucket.json", {
-            "name": bucket.name, "created": bucket.created, "acl": bucket.acl,
-            "lifecycle": bucket.lifecycle})
+        _write_json(
+            self._dir(bucket.name) / "bucket.json",
+            {
+                "name": bucket.name,
+                "created": bucket.created,
+                "acl": bucket.acl,
+                "lifecycle": bucket.lifecycle,
+            },
+        )
 
     def _meta_path(self, bucket: str, key: str) -> Path:
         return self._dir(bucket) / "meta" / (hashlib.sha1(key.encode()).hexdigest() + ".json")
@@ -210,8 +217,12 @@ class Store:
             self._save_bucket(bucket)
 
     # -- receiving bodies ---------------------------------------------------------------------
-    def receive(self, bucket: str, chunks: Iterable[bytes], upload_id: str | None = None,
-                ) -> Received:
+    def receive(
+        self,
+        bucket: str,
+        chunks: Iterable[bytes],
+        upload_id: str | None = None,
+    ) -> Received:
         """Stream ``chunks`` to a new file, hashing as it goes; the caller commits or drops it."""
         self.bucket(bucket)
         folder = self._dir(bucket) / ("uploads/" + upload_id if upload_id else "data")
@@ -222,8 +233,11 @@ class Store:
         try:
             out = open(path, "wb")  # noqa: SIM115 - closed by the with below
         except FileNotFoundError as exc:  # aborted (or bucket deleted) meanwhile
-            raise (OssError("NoSuchUpload", extra={"UploadId": upload_id}) if upload_id
-                   else OssError("NoSuchBucket", extra={"BucketName": bucket})) from exc
+            raise (
+                OssError("NoSuchUpload", extra={"UploadId": upload_id})
+                if upload_id
+                else OssError("NoSuchBucket", extra={"BucketName": bucket})
+            ) from exc
         try:
             with out:
                 for chunk in chunks:
@@ -237,8 +251,9 @@ class Store:
         return Received(path, size, md5.digest(), crc)
 
     # -- objects ------------------------------------------------------------------------------
-    def commit_object(self, bucket_name: str, meta: ObjectMeta,
-                      forbid_overwrite: bool = False) -> None:
+    def commit_object(
+        self, bucket_name: str, meta: ObjectMeta, forbid_overwrite: bool = False
+    ) -> None:
         data = self._dir(bucket_name) / "data" / meta.data_file
         with self.lock:
             bucket = self.buckets.get(bucket_name)
@@ -269,8 +284,10 @@ class Store:
         """A new data file sharing the source's bytes (hard link; data files never change)."""
         name = uuid.uuid4().hex
         with self.lock:
-            os.link(self._dir(source_bucket) / "data" / source.data_file,
-                    self._dir(target_bucket) / "data" / name)
+            os.link(
+                self._dir(source_bucket) / "data" / source.data_file,
+                self._dir(target_bucket) / "data" / name,
+            )
         return name
 
     def delete(self, bucket_name: str, key: str) -> bool:
@@ -284,8 +301,9 @@ class Store:
             _unlink(self._dir(bucket_name) / "data" / meta.data_file)
             return True
 
-    def list_keys(self, bucket_name: str, prefix: str, delimiter: str, marker: str,
-             max_keys: int) -> Listing:
+    def list_keys(
+        self, bucket_name: str, prefix: str, delimiter: str, marker: str, max_keys: int
+    ) -> Listing:
         """Keys after ``marker`` under ``prefix``; ``delimiter`` rolls keys into prefixes."""
         with self.lock:
             bucket = self.bucket(bucket_name)
@@ -297,7 +315,7 @@ class Store:
             while index < len(keys) and keys[index].startswith(prefix):
                 key = keys[index]
                 pos = key.find(delimiter, len(prefix)) if delimiter else -1
-                common = key[:pos + len(delimiter)] if pos >= 0 else None
+                common = key[: pos + len(delimiter)] if pos >= 0 else None
                 if common is not None and common == marker:
                     index = bisect.bisect_left(keys, common + "\U0010ffff")
                     continue
@@ -324,8 +342,14 @@ class Store:
             raise OssError("NoSuchUpload", extra={"UploadId": upload_id})
         return upload
 
-    def initiate(self, bucket_name: str, key: str, content_type: str,
-                 user_meta: dict[str, str], headers: dict[str, str]) -> Upload:
+    def initiate(
+        self,
+        bucket_name: str,
+        key: str,
+        content_type: str,
+        user_meta: dict[str, str],
+        headers: dict[str, str],
+    ) -> Upload:
         upload_id = f"{time.time_ns():016X}{uuid.uuid4().hex[:16].upper()}"
         upload = Upload(upload_id, key, time.time(), content_type, user_meta, headers)
         with self.lock:
@@ -370,10 +394,19 @@ class Store:
             raise OssError("InvalidPart", extra={"UploadId": upload.upload_id}) from exc
         md5s = b"".join(bytes.fromhex(p.etag) for p in chosen)
         etag = f"{hashlib.md5(md5s).hexdigest().upper()}-{len(chosen)}"
-        return ObjectMeta(upload.key, sum(p.size for p in chosen), etag,
-                          crc64_of_parts((p.crc64, p.size) for p in chosen),
-                          upload.content_type, time.time(), "Multipart", name, None,
-                          dict(upload.user_meta), dict(upload.headers))
+        return ObjectMeta(
+            upload.key,
+            sum(p.size for p in chosen),
+            etag,
+            crc64_of_parts((p.crc64, p.size) for p in chosen),
+            upload.content_type,
+            time.time(),
+            "Multipart",
+            name,
+            None,
+            dict(upload.user_meta),
+            dict(upload.headers),
+        )
 
     def finish_upload(self, bucket_name: str, upload: Upload, meta: ObjectMeta) -> None:
         """Commit an assembled object and forget its upload, unless it was aborted meanwhile."""
@@ -387,8 +420,9 @@ class Store:
 
     def iter_uploads(self, bucket_name: str) -> Iterator[Upload]:
         with self.lock:
-            uploads = sorted(self.bucket(bucket_name).uploads.values(),
-                             key=lambda u: (u.key, u.upload_id))
+            uploads = sorted(
+                self.bucket(bucket_name).uploads.values(), key=lambda u: (u.key, u.upload_id)
+            )
         return iter(uploads)
 
 

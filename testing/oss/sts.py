@@ -96,38 +96,56 @@ class StsTestServer(BackgroundServer):
         try:
             document = self._assume_role(params)
         except StsError as error:
-            return error.status, json.dumps({
-                "RequestId": request_id, "HostId": f"{self.host}:{self.port}",
-                "Code": error.code, "Message": error.message,
-                "Recommend": "https://api.aliyun.com/troubleshoot?q=" + error.code}).encode()
+            return error.status, json.dumps(
+                {
+                    "RequestId": request_id,
+                    "HostId": f"{self.host}:{self.port}",
+                    "Code": error.code,
+                    "Message": error.message,
+                    "Recommend": "https://api.aliyun.com/troubleshoot?q=" + error.code,
+                }
+            ).encode()
         return 200, json.dumps({"RequestId": request_id, **document}).encode()
 
     def _assume_role(self, params: dict[str, str]) -> dict[str, Any]:
         if params.get("Action") != "AssumeRoleWithOIDC":
-            raise StsError(404, "InvalidAction.NotFound",
-                           "Specified api is not found, please check your url and method.")
+            raise StsError(
+                404,
+                "InvalidAction.NotFound",
+                "Specified api is not found, please check your url and method.",
+            )
         for name in _REQUIRED:
             if not params.get(name):
                 raise StsError(400, f"Missing{name}", f"{name} is mandatory for this action.")
         duration = params.get("DurationSeconds", "3600")
         if not duration.isdigit() or not 900 <= int(duration) <= 43200:
-            raise StsError(400, "InvalidParameter.DurationSeconds",
-                           "The Min/Max value of DurationSeconds is 15min/12hr.")
+            raise StsError(
+                400,
+                "InvalidParameter.DurationSeconds",
+                "The Min/Max value of DurationSeconds is 15min/12hr.",
+            )
         session = params["RoleSessionName"]
         if not _SESSION_NAME.match(session):
-            raise StsError(400, "InvalidParameter.RoleSessionName",
-                           "The parameter RoleSessionName is wrongly formed.")
+            raise StsError(
+                400,
+                "InvalidParameter.RoleSessionName",
+                "The parameter RoleSessionName is wrongly formed.",
+            )
         role = params["RoleArn"]
         with self._lock:
             allowed = self._roles.get(role)
         if allowed is None:
             raise StsError(403, "EntityNotExist.Role", f"The specified Role not exists: {role}")
         if params["OIDCProviderArn"] != allowed[0]:
-            raise StsError(401, "AuthenticationFail.NoPermission",
-                           "No such OIDC Provider registered.")
+            raise StsError(
+                401, "AuthenticationFail.NoPermission", "No such OIDC Provider registered."
+            )
         if not secrets.compare_digest(params["OIDCToken"], allowed[1]):
-            raise StsError(401, "AuthenticationFail.OIDCToken.Invalid",
-                           "The Jwt content is invalid that cannot be recognized.")
+            raise StsError(
+                401,
+                "AuthenticationFail.OIDCToken.Invalid",
+                "The Jwt content is invalid that cannot be recognized.",
+            )
         expires_at = float(int(self.oss.authenticator.clock() + int(duration)))
         access_key_id = "STS." + secrets.token_hex(10)
         secret, token = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
@@ -135,13 +153,18 @@ class StsTestServer(BackgroundServer):
         with self._lock:
             self.issued.append(Issued(role, session, access_key_id, expires_at))
         return {
-            "AssumedRoleUser": {"Arn": f"{role}/{session}",
-                                "AssumedRoleId": f"{secrets.randbelow(10**18)}:{session}"},
+            "AssumedRoleUser": {
+                "Arn": f"{role}/{session}",
+                "AssumedRoleId": f"{secrets.randbelow(10**18)}:{session}",
+            },
             "Credentials": {
-                "AccessKeyId": access_key_id, "AccessKeySecret": secret,
+                "AccessKeyId": access_key_id,
+                "AccessKeySecret": secret,
                 "SecurityToken": token,
                 "Expiration": datetime.fromtimestamp(expires_at, UTC).strftime(
-                    "%Y-%m-%dT%H:%M:%SZ")},
+                    "%Y-%m-%dT%H:%M:%SZ"
+                ),
+            },
         }
 
 

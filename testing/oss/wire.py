@@ -139,9 +139,13 @@ class OssRequest:
 
     def stored_headers(self) -> dict[str, str]:
         """Standard headers OSS keeps with an object and returns on GET/HEAD."""
-        names = {"cache-control": "Cache-Control", "content-disposition": "Content-Disposition",
-                 "content-encoding": "Content-Encoding", "content-language": "Content-Language",
-                 "expires": "Expires"}
+        names = {
+            "cache-control": "Cache-Control",
+            "content-disposition": "Content-Disposition",
+            "content-encoding": "Content-Encoding",
+            "content-language": "Content-Language",
+            "expires": "Expires",
+        }
         return {proper: self.headers[low] for low, proper in names.items() if low in self.headers}
 
     def content_md5(self) -> bytes | None:

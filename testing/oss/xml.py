@@ -25,37 +25,68 @@ ERRORS: dict[str, tuple[int, str]] = {
     "BucketNotEmpty": (409, "The bucket you tried to delete is not empty."),
     "EntityTooLarge": (400, "Your proposed upload exceeds the maximum allowed size."),
     "EntityTooSmall": (400, "Your proposed upload smaller than the minimum allowed size."),
-    "FileAlreadyExists": (409, ("The object you specified already exists and can not be "
-                                "overwritten.")),
-    "InvalidAccessKeyId": (403, ("The OSS Access Key Id you provided does not exist in our "
-                                 "records.")),
+    "FileAlreadyExists": (
+        409,
+        ("The object you specified already exists and can not be overwritten."),
+    ),
+    "InvalidAccessKeyId": (
+        403,
+        ("The OSS Access Key Id you provided does not exist in our records."),
+    ),
     "InvalidArgument": (400, "Invalid argument."),
     "InvalidBucketName": (400, "The specified bucket is not valid."),
     "InvalidDigest": (400, "The Content-MD5 you specified is not valid."),
     "InvalidObjectName": (400, "The specified object name is not valid."),
-    "InvalidPart": (400, ("One or more of the specified parts could not be found or the "
-                          "specified entity tag might not have matched the part's entity tag.")),
-    "InvalidPartOrder": (400, ("The list of parts was not in ascending order. Parts list must "
-                               "specified in order by part number.")),
+    "InvalidPart": (
+        400,
+        (
+            "One or more of the specified parts could not be found or the "
+            "specified entity tag might not have matched the part's entity tag."
+        ),
+    ),
+    "InvalidPartOrder": (
+        400,
+        (
+            "The list of parts was not in ascending order. Parts list must "
+            "specified in order by part number."
+        ),
+    ),
     "InvalidRange": (416, "The requested range cannot be satisfied."),
     "InvalidSecurityToken": (403, "The security token you provided is invalid."),
-    "MalformedXML": (400, ("The XML you provided was not well-formed or did not validate "
-                           "against our published schema.")),
+    "MalformedXML": (
+        400,
+        (
+            "The XML you provided was not well-formed or did not validate "
+            "against our published schema."
+        ),
+    ),
     "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
     "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
     "NoSuchBucket": (404, "The specified bucket does not exist."),
     "NoSuchKey": (404, "The specified key does not exist."),
     "NoSuchLifecycle": (404, "No Row found in Lifecycle Table."),
-    "NoSuchUpload": (404, ("The specified upload does not exist. The upload ID may be invalid, "
-                           "or the upload may have been aborted or completed.")),
+    "NoSuchUpload": (
+        404,
+        (
+            "The specified upload does not exist. The upload ID may be invalid, "
+            "or the upload may have been aborted or completed."
+        ),
+    ),
     "NotImplemented": (501, "A header you provided implies functionality that is not implemented."),
     "NotModified": (304, ""),
     "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold."),
-    "RequestTimeTooSkewed": (403, ("The difference between the request time and the current time "
-                                   "is too large.")),
+    "RequestTimeTooSkewed": (
+        403,
+        ("The difference between the request time and the current time is too large."),
+    ),
     "SecurityTokenExpired": (403, "The security token you provided has expired."),
-    "SignatureDoesNotMatch": (403, ("The request signature we calculated does not match the "
-                                    "signature you provided. Check your key and signing method.")),
+    "SignatureDoesNotMatch": (
+        403,
+        (
+            "The request signature we calculated does not match the "
+            "signature you provided. Check your key and signing method."
+        ),
+    ),
     "TooManyBuckets": (400, "You have attempted to create more buckets than allowed."),
 }
 
@@ -63,9 +94,15 @@ ERRORS: dict[str, tuple[int, str]] = {
 class OssError(Exception):
     """An OSS error answer: HTTP status, OSS ``Code``, message and extra elements."""
 
-    def __init__(self, code: str, message: str | None = None, *, status: int | None = None,
-                 extra: Mapping[str, str] | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        status: int | None = None,
+        extra: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         default_status, default_message = ERRORS.get(code, (500, code))
         self.code = code
         self.status = status if status is not None else default_status
@@ -100,8 +137,12 @@ def to_xml(root_tag: str, children: Iterable[XmlChild]) -> bytes:
 
 
 def error_xml(error: OssError, request_id: str, host_id: str) -> bytes:
-    children: list[XmlChild] = [("Code", error.code), ("Message", error.message),
-                                ("RequestId", request_id), ("HostId", host_id)]
+    children: list[XmlChild] = [
+        ("Code", error.code),
+        ("Message", error.message),
+        ("RequestId", request_id),
+        ("HostId", host_id),
+    ]
     children.extend(error.extra.items())
     return to_xml("Error", children)
 

@@ -83,11 +83,12 @@ def listing(root: Path) -> set[str]:
 
 def chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
     for i in range(0, len(data), size):
-        yield data[i:i + size]
+        yield data[i : i + size]
 
 
-def tar_bytes(*members: tuple[tarfile.TarInfo, bytes | None],
-              fmt: int = tarfile.PAX_FORMAT) -> bytes:
+def tar_bytes(
+    *members: tuple[tarfile.TarInfo, bytes | None], fmt: int = tarfile.PAX_FORMAT
+) -> bytes:
     """A tar built by Python's tarfile: it writes hostile names as given."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
@@ -96,8 +97,14 @@ def tar_bytes(*members: tuple[tarfile.TarInfo, bytes | None],
     return buf.getvalue()
 
 
-def info(name: str, kind: bytes = tarfile.REGTYPE, *, size: int = 0, linkname: str = "",
-         mode: int = 0o644) -> tarfile.TarInfo:
+def info(
+    name: str,
+    kind: bytes = tarfile.REGTYPE,
+    *,
+    size: int = 0,
+    linkname: str = "",
+    mode: int = 0o644,
+) -> tarfile.TarInfo:
     ti = tarfile.TarInfo(name)
     ti.type = kind
     ti.size = size

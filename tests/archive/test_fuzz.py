@@ -31,26 +31,46 @@ SAFE = st.lists(st.sampled_from(["a", "b", "sub", "ü"]), min_size=1, max_size=3
 HOSTILE = st.builds(
     lambda lead, parts: lead + "/".join(parts),
     st.sampled_from(["", "/", "./", "../", OUTSIDE + "/"]),
-    st.lists(st.sampled_from(["a", "sub", "..", ".", "", "x" * 101, OUTSIDE]), min_size=1,
-             max_size=4))
+    st.lists(
+        st.sampled_from(["a", "sub", "..", ".", "", "x" * 101, OUTSIDE]), min_size=1, max_size=4
+    ),
+)
 PATHS = st.one_of(SAFE, SAFE, HOSTILE)  # two thirds plain: enough survive to build on
 UPWARD = st.builds(lambda ups, rest: "../" * ups + rest, st.integers(0, 3), SAFE)
 TARGETS = st.one_of(SAFE, UPWARD, HOSTILE)
-TYPES = st.sampled_from([tarfile.REGTYPE] * 3 + [tarfile.DIRTYPE] * 2 + [tarfile.SYMTYPE] * 2
-                        + [tarfile.LNKTYPE] * 2 + [tarfile.AREGTYPE, tarfile.CONTTYPE,
-                                                   tarfile.CHRTYPE, tarfile.FIFOTYPE,
-                                                   tarfile.BLKTYPE, b"S", b"Z"])
-MEMBERS = st.lists(st.tuples(PATHS, TYPES, TARGETS, st.binary(max_size=700),
-                             st.integers(0, 0o7777)), max_size=10)
-CORRUPTION = st.one_of(st.none(), st.none(), st.tuples(st.just("cut"), st.integers(0, 20000)),
-                       st.tuples(st.just("flip"), st.integers(0, 20000), st.integers(1, 255)))
-SETTINGS = settings(max_examples=250, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+TYPES = st.sampled_from(
+    [tarfile.REGTYPE] * 3
+    + [tarfile.DIRTYPE] * 2
+    + [tarfile.SYMTYPE] * 2
+    + [tarfile.LNKTYPE] * 2
+    + [
+        tarfile.AREGTYPE,
+        tarfile.CONTTYPE,
+        tarfile.CHRTYPE,
+        tarfile.FIFOTYPE,
+        tarfile.BLKTYPE,
+        b"S",
+        b"Z",
+    ]
+)
+MEMBERS = st.lists(
+    st.tuples(PATHS, TYPES, TARGETS, st.binary(max_size=700), st.integers(0, 0o7777)), max_size=10
+)
+CORRUPTION = st.one_of(
+    st.none(),
+    st.none(),
+    st.tuples(st.just("cut"), st.integers(0, 20000)),
+    st.tuples(st.just("flip"), st.integers(0, 20000), st.integers(1, 255)),
+)
+SETTINGS = settings(
+    max_examples=250,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
-def _build(members: list[tuple[str, bytes, str, bytes, int]], outside: str,
-           fmt: int) -> bytes:
+def _build(members: list[tuple[str, bytes, str, bytes, int]], outside: str, fmt: int) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
         for name, kind, link, data, mode in members:
@@ -73,7 +93,7 @@ def _corrupt(data: bytes, how: tuple[object, ...] | None) -> bytes:
     if how[0] == "cut":
         return data[: int(how[1]) % len(data)]  # type: ignore[call-overload]
     at = int(how[1]) % len(data)  # type: ignore[call-overload]
-    return data[:at] + bytes([data[at] ^ int(how[2])]) + data[at + 1:]  # type: ignore[call-overload]
+    return data[:at] + bytes([data[at] ^ int(how[2])]) + data[at + 1 :]  # type: ignore[call-overload]
 
 
 def _remove(path: str) -> None:
@@ -108,40 +128,70 @@ def _holds(extract: Callable[[Path], object]) -> None:
 
 
 @SETTINGS
-@given(members=MEMBERS, fmt=st.sampled_from([tarfile.PAX_FORMAT, tarfile.GNU_FORMAT]),
-       codec=st.sampled_from(["none", "gzip", "zstd"]), corruption=CORRUPTION,
-       include=st.sampled_from([(), ("a",), ("**/b",), ("sub/**",)]))
+@given(
+    members=MEMBERS,
+    fmt=st.sampled_from([tarfile.PAX_FORMAT, tarfile.GNU_FORMAT]),
+    codec=st.sampled_from(["none", "gzip", "zstd"]),
+    corruption=CORRUPTION,
+    include=st.sampled_from([(), ("a",), ("**/b",), ("sub/**",)]),
+)
 def test_generated_tar_structures_never_write_outside(
-        members: list[tuple[str, bytes, str, bytes, int]], fmt: int, codec: str,
-        corruption: tuple[object, ...] | None, include: tuple[str, ...]) -> None:
+    members: list[tuple[str, bytes, str, bytes, int]],
+    fmt: int,
+    codec: str,
+    corruption: tuple[object, ...] | None,
+    include: tuple[str, ...],
+) -> None:
     def extract(dest: Path) -> object:
         outside = str(dest.parent.parent / "outside")
         data = _build(members, outside, fmt)
         packed = b"".join(compress([data], codec))  # type: ignore[arg-type]
-        return extract_tar(chunks(_corrupt(packed, corruption), 777), dest, include=include,
-                           limits=ExtractLimits(max_total_bytes=4000, max_members=9))
+        return extract_tar(
+            chunks(_corrupt(packed, corruption), 777),
+            dest,
+            include=include,
+            limits=ExtractLimits(max_total_bytes=4000, max_members=9),
+        )
 
     _holds(extract)
 
 
-PREFIXES = st.sampled_from([b"", b"\x1f\x8b\x08\x00", b"\x28\xb5\x2f\xfd",
-                            b"\x50\x2a\x4d\x18\x04\x00\x00\x00", b"PK\x03\x04",
-                            b"a" * 100 + b"\x00" * 157 + b"ustar\x0000"])
+PREFIXES = st.sampled_from(
+    [
+        b"",
+        b"\x1f\x8b\x08\x00",
+        b"\x28\xb5\x2f\xfd",
+        b"\x50\x2a\x4d\x18\x04\x00\x00\x00",
+        b"PK\x03\x04",
+        b"a" * 100 + b"\x00" * 157 + b"ustar\x0000",
+    ]
+)
 
 
-@settings(max_examples=300, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(prefix=PREFIXES, body=st.binary(max_size=2000), chunk=st.integers(1, 600))
-def test_random_bytes_are_refused_cleanly_or_extract_inside(prefix: bytes, body: bytes,
-                                                           chunk: int) -> None:
+def test_random_bytes_are_refused_cleanly_or_extract_inside(
+    prefix: bytes, body: bytes, chunk: int
+) -> None:
     _holds(lambda dest: extract_tar(chunks(prefix + body, chunk), dest))
 
 
 def _sample_archives() -> dict[str, bytes]:
-    tar = _build([("d", tarfile.DIRTYPE, "", b"", 0o755),
-                  ("d/f.txt", tarfile.REGTYPE, "", b"hello " * 200, 0o644),
-                  ("l", tarfile.SYMTYPE, "d/f.txt", b"", 0o777),
-                  ("h", tarfile.LNKTYPE, "d/f.txt", b"", 0o644)], "", tarfile.PAX_FORMAT)
+    tar = _build(
+        [
+            ("d", tarfile.DIRTYPE, "", b"", 0o755),
+            ("d/f.txt", tarfile.REGTYPE, "", b"hello " * 200, 0o644),
+            ("l", tarfile.SYMTYPE, "d/f.txt", b"", 0o777),
+            ("h", tarfile.LNKTYPE, "d/f.txt", b"", 0o644),
+        ],
+        "",
+        tarfile.PAX_FORMAT,
+    )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("d/f.txt", "hello " * 200)
@@ -149,21 +199,28 @@ def _sample_archives() -> dict[str, bytes]:
         link = zipfile.ZipInfo("l")
         link.create_system, link.external_attr = 3, 0o120777 << 16
         zf.writestr(link, "d/f.txt")
-    return {"tar": tar, "tar.gz": b"".join(compress([tar], "gzip")),
-            "tar.zst": zstandard.ZstdCompressor(write_checksum=True).compress(tar),
-            "zip": buf.getvalue()}
+    return {
+        "tar": tar,
+        "tar.gz": b"".join(compress([tar], "gzip")),
+        "tar.zst": zstandard.ZstdCompressor(write_checksum=True).compress(tar),
+        "zip": buf.getvalue(),
+    }
 
 
 SAMPLES = _sample_archives()
 
 
 @settings(max_examples=300, deadline=None, database=None)
-@given(kind=st.sampled_from(sorted(SAMPLES)),
-       mutations=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(1, 255)),
-                          min_size=1, max_size=4),
-       cut=st.none() | st.integers(0, 1 << 20))
+@given(
+    kind=st.sampled_from(sorted(SAMPLES)),
+    mutations=st.lists(
+        st.tuples(st.integers(0, 1 << 20), st.integers(1, 255)), min_size=1, max_size=4
+    ),
+    cut=st.none() | st.integers(0, 1 << 20),
+)
 def test_mutated_archives_of_every_format_are_refused_cleanly_or_extract_inside(
-        kind: str, mutations: list[tuple[int, int]], cut: int | None) -> None:
+    kind: str, mutations: list[tuple[int, int]], cut: int | None
+) -> None:
     data = bytearray(SAMPLES[kind])
     for at, flip in mutations:
         data[at % len(data)] ^= flip

@@ -36,8 +36,9 @@ def world(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _refused(world: Path, extract: Callable[[Path], object], error: type[ArtifactError],
-             match: str) -> None:
+def _refused(
+    world: Path, extract: Callable[[Path], object], error: type[ArtifactError], match: str
+) -> None:
     before = listing(world)
     with pytest.raises(error, match=match):
         extract(world / "a" / "b" / "dest")
@@ -45,11 +46,20 @@ def _refused(world: Path, extract: Callable[[Path], object], error: type[Artifac
     assert (world / "victim" / "keep.txt").read_text() == "original"
 
 
-def _tar_case(world: Path, members: list[tuple[tarfile.TarInfo, bytes | None]],
-              error: type[ArtifactError], match: str, **kwargs: object) -> None:
+def _tar_case(
+    world: Path,
+    members: list[tuple[tarfile.TarInfo, bytes | None]],
+    error: type[ArtifactError],
+    match: str,
+    **kwargs: object,
+) -> None:
     data = tar_bytes(*members)
-    _refused(world, lambda dest: extract_tar(chunks(data), dest, **kwargs),  # type: ignore[arg-type]
-             error, match)
+    _refused(
+        world,
+        lambda dest: extract_tar(chunks(data), dest, **kwargs),  # type: ignore[arg-type]
+        error,
+        match,
+    )
 
 
 def _victim(world: Path) -> str:
@@ -57,54 +67,75 @@ def _victim(world: Path) -> str:
 
 
 CASES: dict[str, Callable[[Path], tuple[list[tuple[tarfile.TarInfo, bytes | None]], str]]] = {
-    "an absolute path": lambda w: (
-        [file(f"{_victim(w)}/pwned")], "has an absolute path"),
+    "an absolute path": lambda w: ([file(f"{_victim(w)}/pwned")], "has an absolute path"),
     "a parent-folder escape": lambda w: (
-        [file("../../etc/passwd")], r"'\.\./\.\./etc/passwd' has a '\.\.' segment"),
-    "a dot-dot in the middle": lambda w: (
-        [file("ok/../../../victim/pwned")], "has a '..' segment"),
+        [file("../../etc/passwd")],
+        r"'\.\./\.\./etc/passwd' has a '\.\.' segment",
+    ),
+    "a dot-dot in the middle": lambda w: ([file("ok/../../../victim/pwned")], "has a '..' segment"),
     "a symlink to an absolute folder, then a file through it": lambda w: (
         [(info("etc", SYM, linkname=_victim(w)), None), file("etc/pwned")],
-        "'etc' points to the absolute path"),
+        "'etc' points to the absolute path",
+    ),
     "a file through a symlink that stays inside": lambda w: (
-        [(info("sub", DIR, mode=0o755), None), (info("ok", SYM, linkname="sub"), None),
-         file("ok/pwned")], "'ok/pwned' goes through 'ok', which is a symlink"),
+        [
+            (info("sub", DIR, mode=0o755), None),
+            (info("ok", SYM, linkname="sub"), None),
+            file("ok/pwned"),
+        ],
+        "'ok/pwned' goes through 'ok', which is a symlink",
+    ),
     "a relative symlink climbing out": lambda w: (
-        [(info("x/up", SYM, linkname="../../../victim"), None)], "leads outside"),
+        [(info("x/up", SYM, linkname="../../../victim"), None)],
+        "leads outside",
+    ),
     "a symlink chain that escapes only when resolved": lambda w: (
         [(info("a", SYM, linkname="."), None), (info("b", SYM, linkname="a/a/a/.."), None)],
-        "'b' -> 'a/a/a/..' has a '..' after a name"),
+        "'b' -> 'a/a/a/..' has a '..' after a name",
+    ),
     "a dangling symlink later aimed outside": lambda w: (
         [(info("x", SYM, linkname="y"), None), (info("y", SYM, linkname=".."), None)],
-        "'y' -> '..' leads outside"),
+        "'y' -> '..' leads outside",
+    ),
     "a deep chain past the depth of its folder (CVE-2025-4517 shape)": lambda w: (
         [(info("/".join(["d" * 200] * 8) + "/l", SYM, linkname="../" * 9 + "victim"), None)],
-        "leads outside"),
+        "leads outside",
+    ),
     "a hardlink to a file outside": lambda w: (
         [(info("h", LNK, linkname="../../victim/keep.txt"), None)],
-        "hardlink 'h' points to '../../victim/keep.txt', outside"),
+        "hardlink 'h' points to '../../victim/keep.txt', outside",
+    ),
     "a hardlink to an absolute path": lambda w: (
-        [(info("h", LNK, linkname=f"{_victim(w)}/keep.txt"), None)], "outside the destination"),
+        [(info("h", LNK, linkname=f"{_victim(w)}/keep.txt"), None)],
+        "outside the destination",
+    ),
     "a hardlink to a symlink": lambda w: (
         [file("f"), (info("s", SYM, linkname="f"), None), (info("h", LNK, linkname="s"), None)],
-        "target is not a regular file"),
+        "target is not a regular file",
+    ),
     "a character device": lambda w: (
-        [(info("null", tarfile.CHRTYPE), None)], "'null' is a chardev"),
-    "a FIFO": lambda w: (
-        [(info("pipe", tarfile.FIFOTYPE), None)], "'pipe' is a fifo"),
-    "a duplicate file name": lambda w: (
-        [file("dup"), file("dup")], "'dup' appears twice"),
+        [(info("null", tarfile.CHRTYPE), None)],
+        "'null' is a chardev",
+    ),
+    "a FIFO": lambda w: ([(info("pipe", tarfile.FIFOTYPE), None)], "'pipe' is a fifo"),
+    "a duplicate file name": lambda w: ([file("dup"), file("dup")], "'dup' appears twice"),
     "a file replaced by a symlink of the same name": lambda w: (
-        [file("dup"), (info("dup", SYM, linkname="."), None)], "'dup' appears twice"),
+        [file("dup"), (info("dup", SYM, linkname="."), None)],
+        "'dup' appears twice",
+    ),
     "a folder replaced by a symlink": lambda w: (
         [(info("d", DIR, mode=0o755), None), file("d/f"), (info("d", SYM, linkname="."), None)],
-        "'d' appears twice"),
+        "'d' appears twice",
+    ),
     "a file inside a file": lambda w: (
-        [file("f"), file("f/g")], "'f/g' goes through 'f', which is a file"),
+        [file("f"), file("f/g")],
+        "'f/g' goes through 'f', which is a file",
+    ),
     "a member declaring 1 TiB": lambda w: (
-        [(info("huge", size=1 << 40), None)], "'huge' declares 1099511627776 bytes"),
-    "a member with an empty name": lambda w: (
-        [file("./")], "has an empty name"),
+        [(info("huge", size=1 << 40), None)],
+        "'huge' declares 1099511627776 bytes",
+    ),
+    "a member with an empty name": lambda w: ([file("./")], "has an empty name"),
 }
 
 
@@ -117,37 +148,57 @@ def test_a_hostile_tar_is_refused_and_nothing_escapes(case: str, world: Path) ->
 def test_a_1_tib_member_in_gnu_base_256_is_refused_before_any_byte(world: Path) -> None:
     data = tar_bytes((info("huge", size=1 << 40), None), fmt=tarfile.GNU_FORMAT)
     assert data[124] == 0x80  # the size field is base-256
-    _refused(world, lambda dest: extract_tar([data], dest), InvalidSpec,
-             "declares 1099511627776 bytes")
+    _refused(
+        world, lambda dest: extract_tar([data], dest), InvalidSpec, "declares 1099511627776 bytes"
+    )
 
 
 def test_more_members_than_the_cap_is_refused(world: Path) -> None:
     members = [file(f"f{i}") for i in range(11)]
-    _tar_case(world, members, InvalidSpec, "more than 10 members",  # type: ignore[arg-type]
-              limits=ExtractLimits(max_members=10))
+    _tar_case(
+        world,
+        members,
+        InvalidSpec,
+        "more than 10 members",  # type: ignore[arg-type]
+        limits=ExtractLimits(max_members=10),
+    )
 
 
 def test_more_bytes_than_the_cap_is_refused(world: Path) -> None:
     members = [file("one", b"x" * 600), file("two", b"y" * 600)]
-    _tar_case(world, members, InvalidSpec, "'two' declares 600 bytes",  # type: ignore[arg-type]
-              limits=ExtractLimits(max_total_bytes=1000))
+    _tar_case(
+        world,
+        members,
+        InvalidSpec,
+        "'two' declares 600 bytes",  # type: ignore[arg-type]
+        limits=ExtractLimits(max_total_bytes=1000),
+    )
 
 
 def test_a_pax_header_bigger_than_the_cap_is_refused(world: Path) -> None:
     records = pax_record(b"comment", b"z" * 5000)
-    data = (encode_header(b"././@PaxHeader", mode=0o644, size=len(records), mtime=0,
-                          typeflag=b"x") + records + bytes(-len(records) % 512))
+    data = (
+        encode_header(b"././@PaxHeader", mode=0o644, size=len(records), mtime=0, typeflag=b"x")
+        + records
+        + bytes(-len(records) % 512)
+    )
     data += encode_header(b"f", mode=0o644, size=0, mtime=0, typeflag=b"0")
     data += end_of_archive(len(data))
-    _refused(world, lambda dest: extract_tar([data], dest,
-                                             limits=ExtractLimits(max_header_bytes=4096)),
-             InvalidSpec, r"extended header of \d+ bytes, above the cap of 4096")
+    _refused(
+        world,
+        lambda dest: extract_tar([data], dest, limits=ExtractLimits(max_header_bytes=4096)),
+        InvalidSpec,
+        r"extended header of \d+ bytes, above the cap of 4096",
+    )
 
 
 def test_a_nul_byte_smuggled_into_a_pax_path_is_refused(world: Path) -> None:
     records = pax_record(b"path", b"ok\x00/../../victim/x")
-    data = (encode_header(b"././@PaxHeader", mode=0o644, size=len(records), mtime=0,
-                          typeflag=b"x") + records + bytes(-len(records) % 512))
+    data = (
+        encode_header(b"././@PaxHeader", mode=0o644, size=len(records), mtime=0, typeflag=b"x")
+        + records
+        + bytes(-len(records) % 512)
+    )
     data += encode_header(b"f", mode=0o644, size=0, mtime=0, typeflag=b"0")
     data += end_of_archive(len(data))
     _refused(world, lambda dest: extract_tar([data], dest), InvalidSpec, "NUL byte")
@@ -165,33 +216,50 @@ def _good_tar() -> bytes:
 
 def test_a_truncated_zstd_frame_is_refused_and_nothing_is_left(world: Path) -> None:
     packed = zstandard.ZstdCompressor().compress(_good_tar())
-    _refused(world, lambda dest: extract_tar(chunks(packed[: len(packed) // 2], 1000), dest),
-             IntegrityError, "zstd stream truncated")
+    _refused(
+        world,
+        lambda dest: extract_tar(chunks(packed[: len(packed) // 2], 1000), dest),
+        IntegrityError,
+        "zstd stream truncated",
+    )
 
 
 def test_a_truncated_gzip_is_refused_and_nothing_is_left(world: Path) -> None:
     packed = gzip.compress(_good_tar())
-    _refused(world, lambda dest: extract_tar(chunks(packed[:-9], 1000), dest),
-             IntegrityError, "gzip stream truncated")
+    _refused(
+        world,
+        lambda dest: extract_tar(chunks(packed[:-9], 1000), dest),
+        IntegrityError,
+        "gzip stream truncated",
+    )
 
 
 def test_a_tar_cut_inside_a_member_is_refused(world: Path) -> None:
     data = _good_tar()
-    _refused(world, lambda dest: extract_tar([data[:512 * 20 + 100]], dest),
-             IntegrityError, "truncated inside member")
+    _refused(
+        world,
+        lambda dest: extract_tar([data[: 512 * 20 + 100]], dest),
+        IntegrityError,
+        "truncated inside member",
+    )
 
 
 def test_a_tar_without_its_end_marker_is_refused(world: Path) -> None:
     data = tar_bytes(file("a", b"x" * 512))
-    _refused(world, lambda dest: extract_tar([data[:1024]], dest), IntegrityError,
-             "without its end-of-archive marker")
+    _refused(
+        world,
+        lambda dest: extract_tar([data[:1024]], dest),
+        IntegrityError,
+        "without its end-of-archive marker",
+    )
 
 
 def test_a_corrupt_header_checksum_is_refused(world: Path) -> None:
     data = bytearray(_good_tar())
     data[3] ^= 1
-    _refused(world, lambda dest: extract_tar([bytes(data)], dest), IntegrityError,
-             "checksum mismatch")
+    _refused(
+        world, lambda dest: extract_tar([bytes(data)], dest), IntegrityError, "checksum mismatch"
+    )
 
 
 # ---- zip ----------------------------------------------------------------------------
@@ -208,19 +276,21 @@ def _zip(*members: tuple[zipfile.ZipInfo | str, bytes]) -> bytes:
 def _symlink_info(name: str) -> zipfile.ZipInfo:
     zi = zipfile.ZipInfo(name)
     zi.create_system = 3
-    zi.external_attr = (0o120777 << 16)
+    zi.external_attr = 0o120777 << 16
     return zi
 
 
 def _zip_refused(world: Path, data: bytes, error: type[ArtifactError], match: str) -> None:
-    _refused(world, lambda dest: extract_zip(lambda s, e: data[s:e], len(data), dest),
-             error, match)
+    _refused(world, lambda dest: extract_zip(lambda s, e: data[s:e], len(data), dest), error, match)
 
 
-@pytest.mark.parametrize("name, match", [
-    ("../../victim/pwned", "has a '..' segment"),
-    ("/abs/pwned", "has an absolute path"),
-])
+@pytest.mark.parametrize(
+    "name, match",
+    [
+        ("../../victim/pwned", "has a '..' segment"),
+        ("/abs/pwned", "has an absolute path"),
+    ],
+)
 def test_a_zip_member_escaping_by_name_is_refused(world: Path, name: str, match: str) -> None:
     _zip_refused(world, _zip(("ok.txt", b"fine"), (name, b"evil")), InvalidSpec, match)
 

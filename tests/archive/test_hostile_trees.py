@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -32,18 +32,37 @@ SETTINGS = TransferSettings()
 MANIFEST = "run/.argosy-manifest.json"
 
 
-def _manifest(files: dict[str, bytes], symlinks: list[tuple[str, str]] = (),  # type: ignore[assignment]
-              dirs: list[str] = ()) -> bytes:  # type: ignore[assignment]
-    return json.dumps({
-        "schema": "argosy.tree-manifest", "version": 1,
-        "files": [{"path": p, "size": len(d), "checksum": "crc32c:" + to_hex(crc32c(d)),
-                   "mode": 0o644} for p, d in files.items()],
-        "symlinks": [{"path": p, "target": t} for p, t in symlinks],
-        "dirs": [{"path": p, "mode": 0o755} for p in dirs]}).encode()
+def _manifest(
+    files: dict[str, bytes],
+    symlinks: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    dirs: list[str] = (),
+) -> bytes:  # type: ignore[assignment]
+    return json.dumps(
+        {
+            "schema": "argosy.tree-manifest",
+            "version": 1,
+            "files": [
+                {
+                    "path": p,
+                    "size": len(d),
+                    "checksum": "crc32c:" + to_hex(crc32c(d)),
+                    "mode": 0o644,
+                }
+                for p, d in files.items()
+            ],
+            "symlinks": [{"path": p, "target": t} for p, t in symlinks],
+            "dirs": [{"path": p, "mode": 0o755} for p in dirs],
+        }
+    ).encode()
 
 
-def _bucket(files: dict[str, bytes], *, symlinks: list[tuple[str, str]] = [],  # noqa: B006
-            dirs: list[str] = [], manifest: bool = True) -> MemoryDriver:  # noqa: B006
+def _bucket(
+    files: dict[str, bytes],
+    *,
+    symlinks: Sequence[tuple[str, str]] = (),
+    dirs: Sequence[str] = (),
+    manifest: bool = True,
+) -> MemoryDriver:
     objects = {"run/" + p: d for p, d in files.items()}
     if manifest:
         objects[MANIFEST] = _manifest(files, symlinks, dirs)
@@ -118,8 +137,7 @@ def test_a_link_leading_out_of_the_destination_is_refused() -> None:
     assert re.search("outside", str(failure))
 
 
-def test_keys_that_clash_as_a_file_and_a_folder_are_refused_before_anything_is_written(
-) -> None:
+def test_keys_that_clash_as_a_file_and_a_folder_are_refused_before_anything_is_written() -> None:
     clash = _bucket({"a": b"file", "a/b": b"under the file"}, manifest=False)
     failure = _holds(_restore(clash))
     assert isinstance(failure, InvalidSpec)
@@ -127,7 +145,8 @@ def test_keys_that_clash_as_a_file_and_a_folder_are_refused_before_anything_is_w
 
 
 def test_a_tree_without_manifest_is_staged_and_leaves_nothing_when_an_object_fails(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     broken = _bucket({"a": b"fine", "b/../c": b"hostile key"}, manifest=False)
     with pytest.raises(ArtifactError):
         tree.download_tree(broken, "run/", tmp_path / "dest", settings=SETTINGS)
@@ -135,8 +154,11 @@ def test_a_tree_without_manifest_is_staged_and_leaves_nothing_when_an_object_fai
 
 
 def test_a_legitimate_tree_with_links_and_folders_is_restored_whole(tmp_path: Path) -> None:
-    good = _bucket({"sub/f.txt": b"hello", "g": b"x"},
-                   symlinks=[("link", "sub/f.txt"), ("sub/up", "../g")], dirs=["sub", "empty"])
+    good = _bucket(
+        {"sub/f.txt": b"hello", "g": b"x"},
+        symlinks=[("link", "sub/f.txt"), ("sub/up", "../g")],
+        dirs=["sub", "empty"],
+    )
     tree.download_tree(good, "run/", tmp_path / "dest", settings=SETTINGS)
     assert (tmp_path / "dest" / "link").read_bytes() == b"hello"
     assert (tmp_path / "dest" / "sub" / "up").read_bytes() == b"x"
@@ -144,17 +166,26 @@ def test_a_legitimate_tree_with_links_and_folders_is_restored_whole(tmp_path: Pa
 
 
 def test_a_tree_without_manifest_joins_an_existing_folder_without_overwriting(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     dest = tmp_path / "dest"
     (dest / "sub").mkdir(parents=True)
     (dest / "mine.txt").write_text("mine")
-    tree.download_tree(_bucket({"sub/new.txt": b"new", "top.txt": b"t"}, manifest=False),
-                       "run/", dest, settings=SETTINGS)
+    tree.download_tree(
+        _bucket({"sub/new.txt": b"new", "top.txt": b"t"}, manifest=False),
+        "run/",
+        dest,
+        settings=SETTINGS,
+    )
     assert (dest / "sub" / "new.txt").read_bytes() == b"new"
     assert (dest / "top.txt").read_bytes() == b"t"
     with pytest.raises(InvalidSpec, match="already exist"):
-        tree.download_tree(_bucket({"mine.txt": b"theirs", "other.txt": b"o"},
-                                   manifest=False), "run/", dest, settings=SETTINGS)
+        tree.download_tree(
+            _bucket({"mine.txt": b"theirs", "other.txt": b"o"}, manifest=False),
+            "run/",
+            dest,
+            settings=SETTINGS,
+        )
     assert (dest / "mine.txt").read_text() == "mine"
     assert not (dest / "other.txt").exists()
     assert sorted(os.listdir(tmp_path)) == ["dest"]
@@ -163,26 +194,37 @@ def test_a_tree_without_manifest_joins_an_existing_folder_without_overwriting(
 # -- generated hostile prefixes ---------------------------------------------------------
 
 NAMES = st.sampled_from(["a", "b", "sub", "l", "..", ".", "", "ü"])
-PATHS = st.builds(lambda lead, parts: lead + "/".join(parts),
-                  st.sampled_from(["", "", "", "/", "./", "../"]),
-                  st.lists(NAMES, min_size=1, max_size=4))
-TARGETS = st.one_of(PATHS, st.builds(lambda n, rest: "../" * n + rest, st.integers(0, 4),
-                                     PATHS), st.just("/etc/passwd"),
-                    st.just("../../outside/keep.txt"))
+PATHS = st.builds(
+    lambda lead, parts: lead + "/".join(parts),
+    st.sampled_from(["", "", "", "/", "./", "../"]),
+    st.lists(NAMES, min_size=1, max_size=4),
+)
+TARGETS = st.one_of(
+    PATHS,
+    st.builds(lambda n, rest: "../" * n + rest, st.integers(0, 4), PATHS),
+    st.just("/etc/passwd"),
+    st.just("../../outside/keep.txt"),
+)
 FILES = st.dictionaries(PATHS, st.binary(max_size=40), max_size=6)
 LINKS = st.lists(st.tuples(PATHS, TARGETS), max_size=5)
 DIRS = st.lists(PATHS, max_size=4)
-FUZZ = settings(max_examples=int(os.environ.get("ARGOSY_HOSTILE_ITERATIONS", "300")),
-                deadline=None, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("ARGOSY_HOSTILE_ITERATIONS", "300")),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @FUZZ
 @given(files=FILES, symlinks=LINKS, dirs=DIRS, extra=FILES, with_manifest=st.booleans())
 def test_generated_manifests_and_key_sets_never_write_outside(
-        files: dict[str, bytes], symlinks: list[tuple[str, str]], dirs: list[str],
-        extra: dict[str, bytes], with_manifest: bool) -> None:
+    files: dict[str, bytes],
+    symlinks: list[tuple[str, str]],
+    dirs: list[str],
+    extra: dict[str, bytes],
+    with_manifest: bool,
+) -> None:
     driver = _bucket(files, symlinks=symlinks, dirs=dirs, manifest=with_manifest)
     for key, data in extra.items():  # objects the manifest does not know of
         driver.objects.setdefault("run/" + key, data)

@@ -11,10 +11,17 @@ from argosy.artifacts.archive.paths import check_symlink, member_path, parents
 from argosy.artifacts.errors import InvalidSpec
 
 
-@pytest.mark.parametrize("name, normal", [
-    ("a/b", "a/b"), ("./a//b/", "a/b"), ("./", ""), ("a/./b", "a/b"), ("...", "..."),
-    ("a/..b", "a/..b"),
-])
+@pytest.mark.parametrize(
+    "name, normal",
+    [
+        ("a/b", "a/b"),
+        ("./a//b/", "a/b"),
+        ("./", ""),
+        ("a/./b", "a/b"),
+        ("...", "..."),
+        ("a/..b", "a/..b"),
+    ],
+)
 def test_member_paths_are_normalised_without_changing_meaning(name: str, normal: str) -> None:
     assert member_path(name) == normal
 
@@ -25,18 +32,34 @@ def test_member_paths_that_could_escape_are_refused(name: str) -> None:
         member_path(name)
 
 
-@pytest.mark.parametrize("path, target", [
-    ("link", "a.txt"), ("d/link", "../a.txt"), ("d/e/link", "../../x/y"), ("link", "."),
-    ("d/link", ".."), ("link", "./a//b"),
-])
+@pytest.mark.parametrize(
+    "path, target",
+    [
+        ("link", "a.txt"),
+        ("d/link", "../a.txt"),
+        ("d/e/link", "../../x/y"),
+        ("link", "."),
+        ("d/link", ".."),
+        ("link", "./a//b"),
+    ],
+)
 def test_symlinks_that_stay_inside_are_accepted(path: str, target: str) -> None:
     check_symlink(path, target)
 
 
-@pytest.mark.parametrize("path, target", [
-    ("link", "/etc"), ("link", ".."), ("d/link", "../.."), ("link", "a/../b"),
-    ("link", "a/.."), ("link", ""), ("link", "a\x00"), ("d/e/link", "../../../x"),
-])
+@pytest.mark.parametrize(
+    "path, target",
+    [
+        ("link", "/etc"),
+        ("link", ".."),
+        ("d/link", "../.."),
+        ("link", "a/../b"),
+        ("link", "a/.."),
+        ("link", ""),
+        ("link", "a\x00"),
+        ("d/e/link", "../../../x"),
+    ],
+)
 def test_symlinks_that_could_lead_outside_are_refused(path: str, target: str) -> None:
     with pytest.raises(InvalidSpec):
         check_symlink(path, target)
@@ -47,24 +70,28 @@ def test_parents_lists_every_enclosing_folder_outermost_first() -> None:
     assert parents("a") == []
 
 
-@pytest.mark.parametrize("pattern, path, matches", [
-    ("*.txt", "a.txt", True),
-    ("*.txt", "d/a.txt", False),  # '*' stays within one segment
-    ("**/*.txt", "a.txt", True),  # '**' may span no segment at all
-    ("**/*.txt", "x/y/a.txt", True),
-    ("data", "data/x/y", True),  # a folder brings its contents
-    ("data", "database", False),
-    ("d/**", "d", True),
-    ("a/**/b", "a/x/y/b", True),
-    ("a/**/b", "a/x/yb", False),
-    ("[ab].c", "b.c", True),
-    ("[!ab].c", "a.c", False),
-    ("?.c", "ab.c", False),
-    ("./x/", "x/y", True),
-    ("a*b", "a/b", False),
-])
-def test_include_patterns_match_like_globs_with_double_star(pattern: str, path: str,
-                                                           matches: bool) -> None:
+@pytest.mark.parametrize(
+    "pattern, path, matches",
+    [
+        ("*.txt", "a.txt", True),
+        ("*.txt", "d/a.txt", False),  # '*' stays within one segment
+        ("**/*.txt", "a.txt", True),  # '**' may span no segment at all
+        ("**/*.txt", "x/y/a.txt", True),
+        ("data", "data/x/y", True),  # a folder brings its contents
+        ("data", "database", False),
+        ("d/**", "d", True),
+        ("a/**/b", "a/x/y/b", True),
+        ("a/**/b", "a/x/yb", False),
+        ("[ab].c", "b.c", True),
+        ("[!ab].c", "a.c", False),
+        ("?.c", "ab.c", False),
+        ("./x/", "x/y", True),
+        ("a*b", "a/b", False),
+    ],
+)
+def test_include_patterns_match_like_globs_with_double_star(
+    pattern: str, path: str, matches: bool
+) -> None:
     select = compile_include([pattern])
     assert select is not None and select(path) is matches
 

@@ -66,7 +66,7 @@ def test_a_refused_archive_stops_reading_its_stream_at_once(tmp_path: Path) -> N
         try:
             for i in range(0, len(data), 512):
                 served.append(i)
-                yield data[i:i + 512]
+                yield data[i : i + 512]
         finally:
             closed.set()
 

@@ -55,7 +55,8 @@ def _extract(fmt: str, data: bytes, dest: Path, **kwargs: object) -> object:
 
 @pytest.mark.parametrize("fmt", TAR_FORMATS + ["zip"])
 def test_a_tree_round_trips_with_modes_symlinks_and_empty_folders(
-        fmt: str, tree: Path, tmp_path: Path) -> None:
+    fmt: str, tree: Path, tmp_path: Path
+) -> None:
     data = b"".join(write_archive(tree, fmt))  # type: ignore[arg-type]
     _extract(fmt, data, tmp_path / "out")
     assert snapshot(tmp_path / "out") == snapshot(tree)
@@ -81,7 +82,8 @@ def test_every_format_is_reproducible(fmt: str, tree: Path) -> None:
 
 @pytest.mark.parametrize("fmt", TAR_FORMATS + ["zip"])
 def test_include_extracts_only_matching_paths_and_the_folders_they_need(
-        fmt: str, tree: Path, tmp_path: Path) -> None:
+    fmt: str, tree: Path, tmp_path: Path
+) -> None:
     data = b"".join(write_archive(tree, fmt))  # type: ignore[arg-type]
     result = _extract(fmt, data, tmp_path / "out", include=["**/*.txt", "empty_dir"])
     found = {p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*")}
@@ -107,8 +109,7 @@ def test_a_whole_zip_is_read_in_few_large_requests(tree: Path, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("fmt", TAR_FORMATS)
-def test_a_tar_listing_shows_every_entry_with_its_type_and_target(fmt: str,
-                                                                 tree: Path) -> None:
+def test_a_tar_listing_shows_every_entry_with_its_type_and_target(fmt: str, tree: Path) -> None:
     data = b"".join(write_archive(tree, fmt))  # type: ignore[arg-type]
     entries = {e.path.rstrip("/"): e for e in list_entries(chunks(data))}
     assert entries["a.txt"][1:] == (EntryType.FILE, 6, 0o640, 0, "")
@@ -126,8 +127,9 @@ def test_a_zip_listing_reads_symlink_targets_and_nothing_else(tree: Path) -> Non
     assert source.fetched < 100 * 1024
 
 
-def test_an_existing_empty_folder_is_replaced_and_a_full_one_refused(tree: Path,
-                                                                    tmp_path: Path) -> None:
+def test_an_existing_empty_folder_is_replaced_and_a_full_one_refused(
+    tree: Path, tmp_path: Path
+) -> None:
     data = b"".join(write_archive(tree, "tar"))
     (tmp_path / "empty").mkdir()
     extract_tar(chunks(data), tmp_path / "empty")
@@ -146,8 +148,9 @@ def test_setuid_and_setgid_bits_are_dropped_on_extraction(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("gnu_format", ["gnu", "posix", "ustar"])
-def test_archives_made_by_gnu_tar_are_extracted_exactly(gnu_format: str, tree: Path,
-                                                        tmp_path: Path) -> None:
+def test_archives_made_by_gnu_tar_are_extracted_exactly(
+    gnu_format: str, tree: Path, tmp_path: Path
+) -> None:
     if gnu_format == "ustar":  # ustar cannot hold names over 256 bytes
         src = tmp_path / "small"
         src.mkdir()
@@ -156,8 +159,11 @@ def test_archives_made_by_gnu_tar_are_extracted_exactly(gnu_format: str, tree: P
         (src / "e").mkdir()
     else:
         src = tree
-    made = subprocess.run(["tar", "czf", "-", f"--format={gnu_format}", "-C", str(src), "."],
-                          check=True, capture_output=True).stdout
+    made = subprocess.run(
+        ["tar", "czf", "-", f"--format={gnu_format}", "-C", str(src), "."],
+        check=True,
+        capture_output=True,
+    ).stdout
     extract_tar(chunks(made), tmp_path / "out", keep_mtime=True)
     assert snapshot(tmp_path / "out", mtimes=True) == snapshot(src, mtimes=True)
 
@@ -209,8 +215,9 @@ def test_hardlinks_in_a_gnu_tar_archive_come_back_as_hardlinks(tmp_path: Path) -
     src.mkdir()
     (src / "a.txt").write_text("shared")
     os.link(src / "a.txt", src / "b.txt")
-    made = subprocess.run(["tar", "cf", "-", "-C", str(src), "."], check=True,
-                          capture_output=True).stdout
+    made = subprocess.run(
+        ["tar", "cf", "-", "-C", str(src), "."], check=True, capture_output=True
+    ).stdout
     result = extract_tar(chunks(made), tmp_path / "out")
     out = tmp_path / "out"
     assert result.hardlinks == 1  # type: ignore[attr-defined]
@@ -222,15 +229,15 @@ def test_a_hardlink_whose_target_was_not_included_is_refused_by_name(tmp_path: P
     src.mkdir()
     (src / "a.txt").write_text("shared")
     os.link(src / "a.txt", src / "b.txt")
-    made = subprocess.run(["tar", "cf", "-", "-C", str(src), "a.txt", "b.txt"], check=True,
-                          capture_output=True).stdout
+    made = subprocess.run(
+        ["tar", "cf", "-", "-C", str(src), "a.txt", "b.txt"], check=True, capture_output=True
+    ).stdout
     with pytest.raises(InvalidSpec, match="'b.txt' -> 'a.txt': the target was left out"):
         extract_tar(chunks(made), tmp_path / "out", include=["b.txt"])
     assert not (tmp_path / "out").exists()
 
 
-def test_a_name_that_is_not_utf8_round_trips_through_tar_but_zip_refuses_it(
-        tmp_path: Path) -> None:
+def test_a_name_that_is_not_utf8_round_trips_through_tar_but_zip_refuses_it(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
     with open(os.path.join(os.fsencode(src), b"caf\xe9.txt"), "wb") as f:

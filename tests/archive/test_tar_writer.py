@@ -60,14 +60,14 @@ def test_python_tarfile_reads_every_entry_back_exactly(tree: Path, tmp_path: Pat
 def test_gnu_tar_lists_and_extracts_it_exactly(tree: Path, tmp_path: Path) -> None:
     archive = tmp_path / "a.tar"
     archive.write_bytes(_tar(tree, keep_mtime=True))
-    listed = subprocess.run(["tar", "tvf", str(archive)], check=True, capture_output=True,
-                            text=True)
+    listed = subprocess.run(
+        ["tar", "tvf", str(archive)], check=True, capture_output=True, text=True
+    )
     assert listed.stderr == ""
     assert "longlink -> " + VERY_LONG in listed.stdout
     out = tmp_path / "gnu"
     out.mkdir()
-    subprocess.run(["tar", "xf", str(archive), "-C", str(out)], check=True,
-                   capture_output=True)
+    subprocess.run(["tar", "xf", str(archive), "-C", str(out)], check=True, capture_output=True)
     assert snapshot(out, mtimes=True) == snapshot(tree, mtimes=True)
 
 
@@ -87,8 +87,7 @@ def test_names_that_are_not_utf8_survive_through_pax(tmp_path: Path) -> None:
     with open(os.path.join(os.fsencode(root), b"caf\xe9.txt"), "wb") as f:
         f.write(b"latin-1 name")
     data = _tar(root)
-    with tarfile.open(fileobj=io.BytesIO(data), encoding="utf-8",
-                      errors="surrogateescape") as tar:
+    with tarfile.open(fileobj=io.BytesIO(data), encoding="utf-8", errors="surrogateescape") as tar:
         assert os.fsencode(tar.getnames()[0]) == b"caf\xe9.txt"
 
 

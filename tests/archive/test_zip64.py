@@ -18,7 +18,8 @@ def _zip(tree: Path) -> bytes:
 
 
 def test_a_large_member_gets_zip64_sizes_that_every_reader_understands(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tree = make_tree(tmp_path / "src")
     monkeypatch.setattr(zipwriter, "ZIP64_FROM", 1 << 20)
     data = _zip(tree)
@@ -34,7 +35,8 @@ def test_a_large_member_gets_zip64_sizes_that_every_reader_understands(
 
 
 def test_zip64_end_records_are_written_and_read_when_counts_overflow(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tree = tmp_path / "src"
     tree.mkdir()
     for i in range(5):

@@ -37,15 +37,20 @@ def server() -> Iterator[KubeTestServer]:
 
 @pytest.fixture
 def kube(server: KubeTestServer, tmp_path: Path) -> Iterator[Kube]:
-    connected = Kube.connect(str(server.write_kubeconfig(tmp_path / "kc", namespace="team")),
-                             request_timeout=10)
+    connected = Kube.connect(
+        str(server.write_kubeconfig(tmp_path / "kc", namespace="team")), request_timeout=10
+    )
     yield connected
     connected.close()
 
 
 def _configmap(name: str, namespace: str = "team") -> dict[str, object]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": namespace}, "data": {"k": "v"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"k": "v"},
+    }
 
 
 def test_the_namespace_comes_from_the_kubeconfig_context(kube: Kube) -> None:
@@ -53,7 +58,8 @@ def test_the_namespace_comes_from_the_kubeconfig_context(kube: Kube) -> None:
 
 
 def test_a_call_with_a_token_is_made_as_that_tokens_user_not_the_kubeconfigs(
-        server: KubeTestServer, kube: Kube) -> None:
+    server: KubeTestServer, kube: Kube
+) -> None:
     server.create_object(_configmap("cm"))
     server.add_token("reader-token", "reader")
     seen: list[str] = []
@@ -70,8 +76,7 @@ def test_a_call_with_a_token_is_made_as_that_tokens_user_not_the_kubeconfigs(
     assert seen[0] == "reader" and seen[1] != "reader"
 
 
-def test_an_unknown_token_is_refused_as_access_denied(server: KubeTestServer,
-                                                      kube: Kube) -> None:
+def test_an_unknown_token_is_refused_as_access_denied(server: KubeTestServer, kube: Kube) -> None:
     with pytest.raises(KubeForbidden) as refused:
         kube.get(CONFIGMAPS, "team", "cm", token="nobody-knows-me")
     assert refused.value.status == 401
@@ -89,8 +94,10 @@ def test_missing_objects_are_not_found_or_none(kube: Kube) -> None:
 def test_a_stale_update_is_a_conflict(server: KubeTestServer, kube: Kube) -> None:
     made = kube.create(CONFIGMAPS, "team", _configmap("cm"))
     kube.patch(CONFIGMAPS, "team", "cm", {"data": {"k": "new"}})
-    stale = {"metadata": {"resourceVersion": made["metadata"]["resourceVersion"]},
-             "data": {"k": "old"}}
+    stale = {
+        "metadata": {"resourceVersion": made["metadata"]["resourceVersion"]},
+        "data": {"k": "old"},
+    }
     with pytest.raises(KubeConflict) as conflict:
         kube.patch(CONFIGMAPS, "team", "cm", stale)
     assert isinstance(conflict.value, Conflict)
@@ -98,8 +105,7 @@ def test_a_stale_update_is_a_conflict(server: KubeTestServer, kube: Kube) -> Non
         kube.create(CONFIGMAPS, "team", _configmap("cm"))
 
 
-def test_a_watch_from_a_compacted_version_is_gone(server: KubeTestServer,
-                                                  kube: Kube) -> None:
+def test_a_watch_from_a_compacted_version_is_gone(server: KubeTestServer, kube: Kube) -> None:
     first = kube.create(CONFIGMAPS, "team", _configmap("a"))["metadata"]["resourceVersion"]
     kube.create(CONFIGMAPS, "team", _configmap("b"))
     server.compact()
@@ -121,22 +127,31 @@ def test_pages_and_watch_events_arrive_as_json(kube: Kube) -> None:
 
 
 def test_secrets_are_decoded(server: KubeTestServer, kube: Kube) -> None:
-    server.create_object({"apiVersion": "v1", "kind": "Secret",
-                          "metadata": {"name": "s", "namespace": "team"},
-                          "data": {"token": "c2VjcmV0"}})
+    server.create_object(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "team"},
+            "data": {"token": "c2VjcmV0"},
+        }
+    )
     assert kube.secret_data("team", "s") == {"token": b"secret"}
     assert kube.get(SECRETS, "team", "s")["data"]["token"] == "c2VjcmV0"
 
 
 def test_a_server_error_and_an_unreachable_server_are_transient(
-        server: KubeTestServer, kube: Kube, tmp_path: Path) -> None:
+    server: KubeTestServer, kube: Kube, tmp_path: Path
+) -> None:
     server.inject_fault("GET", "/configmaps/cm$", 503)
     with pytest.raises(KubeUnavailable) as busy:
         kube.get(CONFIGMAPS, "team", "cm")
     assert isinstance(busy.value, TransientError) and busy.value.status == 503
     config = tmp_path / "dead"
-    config.write_text(server.write_kubeconfig(tmp_path / "kc2").read_text().replace(
-        f":{server.port}", f":{free_port()}"))
+    config.write_text(
+        server.write_kubeconfig(tmp_path / "kc2")
+        .read_text()
+        .replace(f":{server.port}", f":{free_port()}")
+    )
     dead = Kube.connect(str(config), request_timeout=2)
     with pytest.raises(KubeUnavailable) as unreachable:
         dead.get(CONFIGMAPS, "team", "cm")

@@ -14,8 +14,10 @@ from argosy.argo.workflow import Artifact, artifact_target
 from argosy.gc.storage import DriverFactory
 from argosy.sidecar.resolve import Context, open_driver
 
-KEYS = {"accessKeySecret": {"name": "s3-creds", "key": "accessKey"},
-        "secretKeySecret": {"name": "s3-creds", "key": "secretKey"}}
+KEYS = {
+    "accessKeySecret": {"name": "s3-creds", "key": "accessKey"},
+    "secretKeySecret": {"name": "s3-creds", "key": "secretKey"},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -50,21 +52,39 @@ def _gc_url(entry: dict[str, Any]) -> str | None:
     return driver.bucket_url  # type: ignore[attr-defined, no-any-return]
 
 
-@pytest.mark.parametrize(("entry", "url"), [
-    ({"endpoint": "minio.team.svc:9000", "insecure": True},
-     "http://minio.team.svc:9000/my-bucket/"),
-    ({"endpoint": "10.0.0.7:7480", "insecure": True}, "http://10.0.0.7:7480/my-bucket/"),
-    ({"endpoint": "minio.team.svc:9000", "addressingStyle": "virtual-hosted"},
-     "https://my-bucket.minio.team.svc:9000/"),
-    ({"endpoint": "s3.eu-west-1.amazonaws.com", "region": "eu-west-1"},
-     "https://my-bucket.s3.eu-west-1.amazonaws.com/"),
-    ({"endpoint": "oss-cn-hangzhou.aliyuncs.com", "region": "cn-hangzhou"},
-     "https://my-bucket.oss-cn-hangzhou.aliyuncs.com/"),
-    ({"endpoint": "s3.eu-west-1.amazonaws.com", "region": "eu-west-1",
-      "addressingStyle": "path"}, "https://s3.eu-west-1.amazonaws.com/my-bucket/"),
-])
+@pytest.mark.parametrize(
+    ("entry", "url"),
+    [
+        (
+            {"endpoint": "minio.team.svc:9000", "insecure": True},
+            "http://minio.team.svc:9000/my-bucket/",
+        ),
+        ({"endpoint": "10.0.0.7:7480", "insecure": True}, "http://10.0.0.7:7480/my-bucket/"),
+        (
+            {"endpoint": "minio.team.svc:9000", "addressingStyle": "virtual-hosted"},
+            "https://my-bucket.minio.team.svc:9000/",
+        ),
+        (
+            {"endpoint": "s3.eu-west-1.amazonaws.com", "region": "eu-west-1"},
+            "https://my-bucket.s3.eu-west-1.amazonaws.com/",
+        ),
+        (
+            {"endpoint": "oss-cn-hangzhou.aliyuncs.com", "region": "cn-hangzhou"},
+            "https://my-bucket.oss-cn-hangzhou.aliyuncs.com/",
+        ),
+        (
+            {
+                "endpoint": "s3.eu-west-1.amazonaws.com",
+                "region": "eu-west-1",
+                "addressingStyle": "path",
+            },
+            "https://s3.eu-west-1.amazonaws.com/my-bucket/",
+        ),
+    ],
+)
 def test_a_pod_and_the_gc_reach_the_same_bucket_url_for_one_entry(
-        entry: dict[str, Any], url: str, tmp_path: Path) -> None:
+    entry: dict[str, Any], url: str, tmp_path: Path
+) -> None:
     assert _pod_url(entry, tmp_path) == _gc_url(entry) == url
 
 
@@ -73,5 +93,4 @@ def test_addressing_follows_argo_when_the_entry_does_not_say() -> None:
     assert addressing_style({}, "https://s3.amazonaws.com", "s3") == "virtual"
     assert addressing_style({}, "https://oss-cn-beijing.aliyuncs.com", "s3") == "virtual"
     assert addressing_style({}, "http://minio:9000", "s3") == "path"
-    assert addressing_style({"addressingStyle": "path"}, "https://s3.amazonaws.com",
-                            "s3") == "path"
+    assert addressing_style({"addressingStyle": "path"}, "https://s3.amazonaws.com", "s3") == "path"

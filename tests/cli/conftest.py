@@ -29,19 +29,32 @@ class Argosy:
         self.env = env
         self.cwd = cwd
 
-    def __call__(self, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
-                 python: bool = False) -> Run:
+    def __call__(
+        self,
+        *args: str,
+        stdin: bytes | None = None,
+        env: dict[str, str] | None = None,
+        python: bool = False,
+    ) -> Run:
         """`argosy ARGS`; with `python`, `python ARGS` (e.g. `-c CODE` then argosy's)."""
         command = [sys.executable, *args] if python else [sys.executable, "-m", "argosy", *args]
-        proc = subprocess.run(command, input=stdin,
-                              capture_output=True, env={**self.env, **(env or {})},
-                              cwd=self.cwd, timeout=300)
+        proc = subprocess.run(
+            command,
+            input=stdin,
+            capture_output=True,
+            env={**self.env, **(env or {})},
+            cwd=self.cwd,
+            timeout=300,
+        )
         return Run(proc.returncode, proc.stdout, proc.stderr.decode())
 
 
 def _base_env(tmp_path: Path) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith("AWS_") and not k.startswith("ARGOSY_")}
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_") and not k.startswith("ARGOSY_")
+    }
     return {**keep, "ARGOSY_LOCAL_ROOT": str(tmp_path / "local-root"), "HOME": str(tmp_path)}
 
 
@@ -56,8 +69,9 @@ def rgw_bucket(rgw: dict[str, str]) -> str:
     from tests.conftest import s3_driver
 
     bucket = unique_bucket("cli")
-    s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"], rgw["AWS_SECRET_ACCESS_KEY"],
-              bucket)
+    s3_driver(
+        rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"], rgw["AWS_SECRET_ACCESS_KEY"], bucket
+    )
     return bucket
 
 

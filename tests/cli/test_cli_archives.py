@@ -48,19 +48,27 @@ def test_a_folder_round_trips_as_one_archive(argosy_local, tmp_path: Path, fmt: 
 def test_include_extracts_only_the_matching_paths(argosy_local, tmp_path: Path) -> None:
     _tree(tmp_path / "src")
     argosy_local("cp", "--archive", "tar.zst", "src", "local://bkt/a.tar.zst")
-    got = argosy_local("cp", "--archive", "auto", "--include", "data/**/*.bin",
-                       "local://bkt/a.tar.zst", "part")
+    got = argosy_local(
+        "cp", "--archive", "auto", "--include", "data/**/*.bin", "local://bkt/a.tar.zst", "part"
+    )
     assert got.code == 0, got.err
-    files = sorted(p.relative_to(tmp_path / "part").as_posix()
-                   for p in (tmp_path / "part").rglob("*") if p.is_file())
+    files = sorted(
+        p.relative_to(tmp_path / "part").as_posix()
+        for p in (tmp_path / "part").rglob("*")
+        if p.is_file()
+    )
     assert files == ["data/deep/b.bin"]
 
 
 def test_ls_archive_contents_lists_entries(argosy_local, tmp_path: Path) -> None:
     _tree(tmp_path / "src")
     argosy_local("cp", "--archive", "tar.gz", "src", "local://bkt/a.tgz")
-    rows = [json.loads(x) for x in
-            argosy_local("ls", "--archive-contents", "--json", "local://bkt/a.tgz").text.splitlines()]
+    rows = [
+        json.loads(x)
+        for x in argosy_local(
+            "ls", "--archive-contents", "--json", "local://bkt/a.tgz"
+        ).text.splitlines()
+    ]
     by_path = {r["path"].rstrip("/"): r for r in rows}
     assert by_path["run.sh"]["mode"] == "0o755"
     assert by_path["link"]["type"] == "symlink" and by_path["link"]["link"] == "data/a.csv"
@@ -76,8 +84,10 @@ def test_a_corrupted_archive_leaves_no_destination_folder(argosy_local, tmp_path
     meta = tmp_path / "local-root" / ".argosy-meta" / "bkt" / "a.tar.json"
     record = json.loads(meta.read_text())
     stored.write_bytes(bytes(data))
-    record["etag"] = argosy_local("stat", "local://bkt/a.tar").text and \
-        json.loads(argosy_local("stat", "local://bkt/a.tar").text)["etag"]
+    record["etag"] = (
+        argosy_local("stat", "local://bkt/a.tar").text
+        and json.loads(argosy_local("stat", "local://bkt/a.tar").text)["etag"]
+    )
     meta.write_text(json.dumps(record))
     got = argosy_local("cp", "--archive", "auto", "local://bkt/a.tar", "back")
     assert got.code == 4, got.err
@@ -103,10 +113,14 @@ def test_archive_none_is_one_object_per_file(argosy_local, tmp_path: Path) -> No
 
 
 def test_archive_none_keeps_links_empty_folders_and_modes_through_its_manifest(
-        argosy_local, tmp_path: Path) -> None:
+    argosy_local, tmp_path: Path
+) -> None:
     _tree(tmp_path / "src")
-    for name, mode in (("read-only.txt", 0o440), ("group-writable.txt", 0o664),
-                       ("sticky.txt", 0o1644)):  # created with their modes, or chmodded
+    for name, mode in (
+        ("read-only.txt", 0o440),
+        ("group-writable.txt", 0o664),
+        ("sticky.txt", 0o1644),
+    ):  # created with their modes, or chmodded
         (tmp_path / "src" / name).write_text(name)
         (tmp_path / "src" / name).chmod(mode)
     assert argosy_local("cp", "--archive", "none", "src", "local://bkt/t/").code == 0
@@ -121,7 +135,8 @@ def test_archive_none_keeps_links_empty_folders_and_modes_through_its_manifest(
 
 
 def test_a_file_missing_from_a_manifested_tree_fails_and_leaves_nothing(
-        argosy_local, tmp_path: Path) -> None:
+    argosy_local, tmp_path: Path
+) -> None:
     _tree(tmp_path / "src")
     argosy_local("cp", "--archive", "none", "src", "local://bkt/t/")
     assert argosy_local("rm", "local://bkt/t/src/data/a.csv").code == 0
@@ -131,7 +146,8 @@ def test_a_file_missing_from_a_manifested_tree_fails_and_leaves_nothing(
 
 
 def test_an_extra_object_in_a_manifested_tree_is_reported_and_left_out(
-        argosy_local, tmp_path: Path) -> None:
+    argosy_local, tmp_path: Path
+) -> None:
     _tree(tmp_path / "src")
     argosy_local("cp", "--archive", "none", "src", "local://bkt/t/")
     (tmp_path / "stray").write_text("not part of it")
@@ -141,20 +157,25 @@ def test_an_extra_object_in_a_manifested_tree_is_reported_and_left_out(
     assert not (tmp_path / "back" / "stray").exists()
 
 
-HOSTILE_MANIFEST = json.dumps({
-    "schema": "argosy.tree-manifest", "version": 1, "files": [],
-    "symlinks": [{"path": "x/l", "target": ".."}, {"path": "x/l/m", "target": "../.."}],
-    "dirs": []})
+HOSTILE_MANIFEST = json.dumps(
+    {
+        "schema": "argosy.tree-manifest",
+        "version": 1,
+        "files": [],
+        "symlinks": [{"path": "x/l", "target": ".."}, {"path": "x/l/m", "target": "../.."}],
+        "dirs": [],
+    }
+)
 
 
 @pytest.mark.parametrize("how", [["-r"], ["--archive", "none"]])
 def test_a_hostile_tree_manifest_writes_nothing_beside_the_destination(
-        argosy_local, tmp_path: Path, how: list[str]) -> None:
+    argosy_local, tmp_path: Path, how: list[str]
+) -> None:
     (tmp_path / "manifest.json").write_text(HOSTILE_MANIFEST)
     (tmp_path / "f").write_text("f")
     assert argosy_local("cp", "f", "local://bkt/evil/f").code == 0
-    assert argosy_local("cp", "manifest.json",
-                        "local://bkt/evil/.argosy-manifest.json").code == 0
+    assert argosy_local("cp", "manifest.json", "local://bkt/evil/.argosy-manifest.json").code == 0
     before = sorted(os.listdir(tmp_path))
     got = argosy_local("cp", *how, "local://bkt/evil/", "back")
     assert got.code == 2 and "'x/l/m' goes through 'x/l', which is a symlink" in got.err

@@ -11,28 +11,33 @@ import pytest
 
 
 def test_version_prints_the_version() -> None:
-    out = subprocess.run([sys.executable, "-m", "argosy", "--version"], capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "argosy", "--version"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and out.stdout.startswith("argosy 0.")
 
 
 def _leaving(body: str) -> subprocess.CompletedProcess[str]:
-    script = ("import atexit, sys, threading, time\nfrom argosy.main import leave\n"
-              "atexit.register(lambda: print('atexit ran', flush=True))\n" + body)
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=30)
+    script = (
+        "import atexit, sys, threading, time\nfrom argosy.main import leave\n"
+        "atexit.register(lambda: print('atexit ran', flush=True))\n" + body
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
 
 
 def test_the_command_leaves_with_its_code_its_output_flushed_and_atexit_run() -> None:
-    out = _leaving("print('partial line', end='')\nsys.stderr.write('no newline')\n"
-                   "leave(3)")
+    out = _leaving("print('partial line', end='')\nsys.stderr.write('no newline')\nleave(3)")
     assert out.returncode == 3
     assert out.stdout == "partial lineatexit ran\n" and out.stderr == "no newline"
 
 
 def test_the_command_leaving_with_a_thread_still_running_waits_for_it() -> None:
-    out = _leaving("def late(): time.sleep(0.3); print('thread done', flush=True)\n"
-                   "threading.Thread(target=late).start()\nleave(0)")
+    out = _leaving(
+        "def late(): time.sleep(0.3); print('thread done', flush=True)\n"
+        "threading.Thread(target=late).start()\nleave(0)"
+    )
     assert out.returncode == 0 and out.stdout == "thread done\natexit ran\n"
 
 
@@ -67,12 +72,15 @@ def test_two_local_paths_are_refused(argosy_local) -> None:
 
 
 def test_the_demo_with_a_work_folder_it_cannot_create_is_a_one_line_error(
-        argosy_local, tmp_path) -> None:
+    argosy_local, tmp_path
+) -> None:
     (tmp_path / "a-file").write_text("not a folder")
     run = argosy_local("demo", "--workdir", str(tmp_path / "a-file" / "work"))
     assert run.code != 0
-    assert run.err.strip() == (f"argosy: error: cannot create the work folder "
-                               f"{tmp_path / 'a-file' / 'work'}: Not a directory")
+    assert run.err.strip() == (
+        f"argosy: error: cannot create the work folder "
+        f"{tmp_path / 'a-file' / 'work'}: Not a directory"
+    )
 
 
 @pytest.fixture
@@ -84,16 +92,20 @@ def outside(tmp_path):
     return tmp_path / "outside"
 
 
-@pytest.mark.parametrize("args, prefix", [
-    (["ls", "local://bkt/../.."], "../.."),
-    (["ls", "local://bkt/../../"], "../../"),
-    (["ls", "-r", "local://bkt/../../outside/"], "../../outside/"),
-    (["ls", "-r", "--json", "local://bkt/sub/../../../outside/"], "sub/../../../outside/"),
-    (["ls", "-r", "local://bkt/link/"], "link/"),
-    (["rm", "-r", "local://bkt/../../outside/"], "../../outside/"),
-])
+@pytest.mark.parametrize(
+    "args, prefix",
+    [
+        (["ls", "local://bkt/../.."], "../.."),
+        (["ls", "local://bkt/../../"], "../../"),
+        (["ls", "-r", "local://bkt/../../outside/"], "../../outside/"),
+        (["ls", "-r", "--json", "local://bkt/sub/../../../outside/"], "sub/../../../outside/"),
+        (["ls", "-r", "local://bkt/link/"], "link/"),
+        (["rm", "-r", "local://bkt/../../outside/"], "../../outside/"),
+    ],
+)
 def test_a_listing_that_would_leave_the_bucket_is_refused_in_one_line_naming_its_prefix(
-        argosy_local, outside, args, prefix) -> None:
+    argosy_local, outside, args, prefix
+) -> None:
     got = argosy_local(*args)
     assert got.code == 2, got.err
     assert got.out == b"" and got.err.count("\n") == 1 and repr(prefix) in got.err, got.err
@@ -101,15 +113,16 @@ def test_a_listing_that_would_leave_the_bucket_is_refused_in_one_line_naming_its
 
 
 @pytest.mark.parametrize("command", [["cat"], ["stat"], ["cp"]])
-def test_reading_through_a_link_out_of_the_bucket_is_refused(argosy_local, outside,
-                                                             command) -> None:
-    got = argosy_local(*command, "local://bkt/link/secret", *(["-"] if command == ["cp"]
-                                                              else []))
+def test_reading_through_a_link_out_of_the_bucket_is_refused(
+    argosy_local, outside, command
+) -> None:
+    got = argosy_local(*command, "local://bkt/link/secret", *(["-"] if command == ["cp"] else []))
     assert got.code == 2 and "'link/secret'" in got.err and got.out == b"", got.err
 
 
 def test_writing_or_deleting_through_a_link_out_of_the_bucket_changes_nothing_outside(
-        argosy_local, outside, tmp_path) -> None:
+    argosy_local, outside, tmp_path
+) -> None:
     (tmp_path / "new").write_text("new")
     assert argosy_local("cp", "new", "local://bkt/link/new").code == 2
     assert argosy_local("rm", "local://bkt/link/secret").code == 1
@@ -118,8 +131,9 @@ def test_writing_or_deleting_through_a_link_out_of_the_bucket_changes_nothing_ou
 
 @pytest.mark.parametrize("command", [["gc", "--once"], ["repo", "check", "-n", "team"]])
 @pytest.mark.parametrize("content", ["garbage: [\n", None])
-def test_a_broken_or_missing_kubeconfig_is_one_line_naming_it(argosy_local, tmp_path, command,
-                                                              content):
+def test_a_broken_or_missing_kubeconfig_is_one_line_naming_it(
+    argosy_local, tmp_path, command, content
+):
     kubeconfig = tmp_path / "kubeconfig"
     if content is not None:
         kubeconfig.write_text(content)
@@ -128,14 +142,23 @@ def test_a_broken_or_missing_kubeconfig_is_one_line_naming_it(argosy_local, tmp_
     assert got.err.count("\n") == 1 and str(kubeconfig) in got.err, got.err
 
 
-@pytest.mark.parametrize("argv", [
-    ["cp", "-q", "--archive", "tar.zst", "--level", "5", "d", "s3://b/k"],
-    ["ls", "-r", "--json", "s3://b/"], ["rm", "-r", "s3://b/p/"], ["cat", "s3://b/k"],
-    ["stat", "s3://b/k"], ["demo", "--size", "8", "--no-workflows"],
-    ["repo", "check", "-n", "argo"], ["init", "--template", "t.json"],
-    ["wait", "--timeout", "5"], ["emissary", "--", "echo", "hi"],
-    ["lint", "wf.yaml"], ["gc", "--once"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["cp", "-q", "--archive", "tar.zst", "--level", "5", "d", "s3://b/k"],
+        ["ls", "-r", "--json", "s3://b/"],
+        ["rm", "-r", "s3://b/p/"],
+        ["cat", "s3://b/k"],
+        ["stat", "s3://b/k"],
+        ["demo", "--size", "8", "--no-workflows"],
+        ["repo", "check", "-n", "argo"],
+        ["init", "--template", "t.json"],
+        ["wait", "--timeout", "5"],
+        ["emissary", "--", "echo", "hi"],
+        ["lint", "wf.yaml"],
+        ["gc", "--once"],
+    ],
+)
 def test_a_command_parses_the_same_with_only_its_own_arguments_defined(argv) -> None:
     from argosy.main import _command_in, parser
 
@@ -153,38 +176,62 @@ REDACTED_ENDPOINT = "http://***@127.0.0.1:9"
 def _refused_in_one_line_without_the_secret(got, shown: str = REDACTED_ENDPOINT) -> None:
     assert got.code == 2, got.err
     assert got.err.count("\n") == 1 and got.err.startswith("argosy: error: "), got.err
-    assert f"endpoint must not carry user info ({shown}): put credentials in " in got.err, \
-        got.err
+    assert f"endpoint must not carry user info ({shown}): put credentials in " in got.err, got.err
     for shown in (got.err, got.text):
         assert "s3cr3t" not in shown and "KEYID" not in shown
 
 
-@pytest.mark.parametrize("args, env", [
-    (["ls", "--endpoint", USER_INFO_ENDPOINT, "s3://b/"], {}),
-    (["cp", "--endpoint", USER_INFO_ENDPOINT, "local://bkt/x", "s3://b/x"], {}),
-    (["ls", "s3://b/"], {"AWS_ENDPOINT_URL": USER_INFO_ENDPOINT}),
-    (["cat", "s3://b/k"], {"AWS_ENDPOINT_URL_S3": USER_INFO_ENDPOINT}),
-    (["ls", "oss://b/"], {"OSS_ENDPOINT": USER_INFO_ENDPOINT}),
-    (["stat", "--endpoint", USER_INFO_ENDPOINT, "oss://b/k"], {}),
-], ids=["flag", "flag-cp", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "OSS_ENDPOINT",
-        "flag-oss"])
-def test_an_endpoint_carrying_user_info_is_refused_without_showing_it(argosy_local, args,
-                                                                      env) -> None:
+@pytest.mark.parametrize(
+    "args, env",
+    [
+        (["ls", "--endpoint", USER_INFO_ENDPOINT, "s3://b/"], {}),
+        (["cp", "--endpoint", USER_INFO_ENDPOINT, "local://bkt/x", "s3://b/x"], {}),
+        (["ls", "s3://b/"], {"AWS_ENDPOINT_URL": USER_INFO_ENDPOINT}),
+        (["cat", "s3://b/k"], {"AWS_ENDPOINT_URL_S3": USER_INFO_ENDPOINT}),
+        (["ls", "oss://b/"], {"OSS_ENDPOINT": USER_INFO_ENDPOINT}),
+        (["stat", "--endpoint", USER_INFO_ENDPOINT, "oss://b/k"], {}),
+    ],
+    ids=["flag", "flag-cp", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "OSS_ENDPOINT", "flag-oss"],
+)
+def test_an_endpoint_carrying_user_info_is_refused_without_showing_it(
+    argosy_local, args, env
+) -> None:
     (argosy_local.cwd / "local-root" / "bkt" / "x").write_text("x")
-    _refused_in_one_line_without_the_secret(argosy_local(*args, env={
-        "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "OSS_ACCESS_KEY_ID": "k",
-        "OSS_ACCESS_KEY_SECRET": "s", **env}))
+    _refused_in_one_line_without_the_secret(
+        argosy_local(
+            *args,
+            env={
+                "AWS_ACCESS_KEY_ID": "k",
+                "AWS_SECRET_ACCESS_KEY": "s",
+                "OSS_ACCESS_KEY_ID": "k",
+                "OSS_ACCESS_KEY_SECRET": "s",
+                **env,
+            },
+        )
+    )
 
 
 @pytest.mark.parametrize("kind", ["s3", "oss"])
 def test_a_repository_entry_whose_endpoint_carries_user_info_is_refused_without_showing_it(
-        argosy_local, tmp_path, kind) -> None:
+    argosy_local, tmp_path, kind
+) -> None:
     (tmp_path / "entry.yaml").write_text(
         f"{kind}:\n  bucket: b\n  endpoint: {USER_INFO_ENDPOINT.removeprefix('http://')}\n"
-        + ("  insecure: true\n" if kind == "s3" else ""))
-    got = argosy_local("ls", "--repository", "entry.yaml", f"{kind}://b/", env={
-        "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "OSS_ACCESS_KEY_ID": "k",
-        "OSS_ACCESS_KEY_SECRET": "s"})
+        + ("  insecure: true\n" if kind == "s3" else "")
+    )
+    got = argosy_local(
+        "ls",
+        "--repository",
+        "entry.yaml",
+        f"{kind}://b/",
+        env={
+            "AWS_ACCESS_KEY_ID": "k",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "OSS_ACCESS_KEY_ID": "k",
+            "OSS_ACCESS_KEY_SECRET": "s",
+        },
+    )
     # Argo's OSS entries have no insecure: a bare host is https
     _refused_in_one_line_without_the_secret(
-        got, REDACTED_ENDPOINT.replace("http:", "https:") if kind == "oss" else REDACTED_ENDPOINT)
+        got, REDACTED_ENDPOINT.replace("http:", "https:") if kind == "oss" else REDACTED_ENDPOINT
+    )

@@ -24,9 +24,11 @@ def test_a_file_goes_up_in_parts_and_comes_back_verified(argosy_rgw, rgw_bucket,
     assert (tmp_path / "out.bin").read_bytes() == data
 
 
-_LOADS = ("import sys; from argosy.main import main; sys.argv[0] = 'argosy'; code = main(); "
-          "print('botocore loaded:', 'botocore' in sys.modules, file=sys.stderr); "
-          "sys.exit(code)")
+_LOADS = (
+    "import sys; from argosy.main import main; sys.argv[0] = 'argosy'; code = main(); "
+    "print('botocore loaded:', 'botocore' in sys.modules, file=sys.stderr); "
+    "sys.exit(code)"
+)
 
 
 def test_moving_files_and_folders_never_loads_botocore(argosy_rgw, rgw_bucket, tmp_path):
@@ -36,10 +38,13 @@ def test_moving_files_and_folders_never_loads_botocore(argosy_rgw, rgw_bucket, t
     (tmp_path / "tree" / "d").mkdir(parents=True)
     (tmp_path / "tree" / "d" / "f").write_text("x")
     url = f"s3://{rgw_bucket}/moved"
-    for args in (["cp", "--part-size", "5", "in.bin", f"{url}/in.bin"],
-                 ["cp", f"{url}/in.bin", "out.bin"], ["stat", f"{url}/in.bin"],
-                 ["cp", "tree", f"{url}/tree.tzst", "--archive", "tar.zst"],
-                 ["cp", f"{url}/tree.tzst", "back", "--archive", "auto"]):
+    for args in (
+        ["cp", "--part-size", "5", "in.bin", f"{url}/in.bin"],
+        ["cp", f"{url}/in.bin", "out.bin"],
+        ["stat", f"{url}/in.bin"],
+        ["cp", "tree", f"{url}/tree.tzst", "--archive", "tar.zst"],
+        ["cp", f"{url}/tree.tzst", "back", "--archive", "auto"],
+    ):
         run = argosy_rgw("-c", _LOADS, *args, python=True)
         assert run.code == 0, run.err
         assert "botocore loaded: False" in run.err, args
@@ -74,8 +79,10 @@ def test_ls_prints_size_time_and_url_with_folders_as_pre(argosy_rgw, rgw_bucket,
     assert re.fullmatch(rf"\s+PRE\s+s3://{rgw_bucket}/dir/", lines[0])
     assert re.fullmatch(rf"\s+5  \S+Z\s+s3://{rgw_bucket}/top", lines[1])
     recursive = argosy_rgw("ls", "-r", "--json", f"s3://{rgw_bucket}/dir/").text.splitlines()
-    assert [json.loads(x)["url"] for x in recursive] == [f"s3://{rgw_bucket}/dir/a",
-                                                         f"s3://{rgw_bucket}/dir/b"]
+    assert [json.loads(x)["url"] for x in recursive] == [
+        f"s3://{rgw_bucket}/dir/a",
+        f"s3://{rgw_bucket}/dir/b",
+    ]
 
 
 def test_rm_r_deletes_a_folder_and_spares_its_lookalike(argosy_rgw, rgw_bucket, tmp_path):
@@ -111,8 +118,9 @@ def test_a_missing_bucket_exits_3_naming_it(argosy_rgw):
 
 def test_a_wrong_secret_exits_5_and_never_prints_the_secret(argosy_rgw, rgw_bucket, tmp_path):
     (tmp_path / "f").write_bytes(b"x")
-    got = argosy_rgw("cp", "f", f"s3://{rgw_bucket}/f",
-                     env={"AWS_SECRET_ACCESS_KEY": "wrong-secret-value-123"})
+    got = argosy_rgw(
+        "cp", "f", f"s3://{rgw_bucket}/f", env={"AWS_SECRET_ACCESS_KEY": "wrong-secret-value-123"}
+    )
     assert got.code == 5, got.err
     assert "wrong-secret-value-123" not in got.err
     assert got.err.count("\n") == 1
@@ -136,21 +144,28 @@ def test_an_endpoint_that_is_not_a_url_exits_2_with_one_line(argosy_rgw, tmp_pat
 
 @pytest.mark.parametrize("endpoint", ["ftp://127.0.0.1", "http://"])
 def test_an_oss_endpoint_that_is_not_a_url_exits_2_with_one_line(argosy_rgw, endpoint):
-    got = argosy_rgw("stat", "oss://bucket/k", env={
-        "OSS_ENDPOINT": endpoint, "OSS_ACCESS_KEY_ID": "a", "OSS_ACCESS_KEY_SECRET": "b"})
+    got = argosy_rgw(
+        "stat",
+        "oss://bucket/k",
+        env={"OSS_ENDPOINT": endpoint, "OSS_ACCESS_KEY_ID": "a", "OSS_ACCESS_KEY_SECRET": "b"},
+    )
     assert got.code == 2 and f"OSS endpoint {endpoint!r} is not a URL" in got.err, got.err
     assert got.err.count("\n") == 1
 
 
-@pytest.mark.parametrize(("flags", "says"), [
-    (["--part-size", "0"], "part size must be at least 5 MiB"),
-    (["--part-size", "6000"], "part size must be at most 5120 MiB"),
-    (["--concurrency", "0"], "concurrency must be at least 1"),
-    (["--sse", "c"], "SSE-C needs a 32-byte customer key"),
-    (["--ca-bundle", "no-such-ca.pem"], "CA bundle no-such-ca.pem: no such file"),
-])
-def test_a_setting_asked_for_but_unusable_is_refused_not_ignored(argosy_rgw, rgw_bucket,
-                                                                 tmp_path, flags, says):
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--part-size", "0"], "part size must be at least 5 MiB"),
+        (["--part-size", "6000"], "part size must be at most 5120 MiB"),
+        (["--concurrency", "0"], "concurrency must be at least 1"),
+        (["--sse", "c"], "SSE-C needs a 32-byte customer key"),
+        (["--ca-bundle", "no-such-ca.pem"], "CA bundle no-such-ca.pem: no such file"),
+    ],
+)
+def test_a_setting_asked_for_but_unusable_is_refused_not_ignored(
+    argosy_rgw, rgw_bucket, tmp_path, flags, says
+):
     (tmp_path / "f").write_bytes(b"x")
     got = argosy_rgw("cp", *flags, "f", f"s3://{rgw_bucket}/refused")
     assert got.code == 2 and says in got.err, got.err
@@ -158,7 +173,8 @@ def test_a_setting_asked_for_but_unusable_is_refused_not_ignored(argosy_rgw, rgw
 
 
 def test_a_stream_upload_opens_its_driver_alongside_and_still_reports_its_errors(
-        argosy_rgw, rgw_bucket):
+    argosy_rgw, rgw_bucket
+):
     ok = argosy_rgw("cp", "-", f"s3://{rgw_bucket}/from-stdin", stdin=b"piped bytes")
     assert ok.code == 0, ok.err
     assert argosy_rgw("cat", f"s3://{rgw_bucket}/from-stdin").out == b"piped bytes"
@@ -178,8 +194,13 @@ def test_a_corrupted_object_exits_4_and_leaves_no_file(argosy_rgw, rgw_bucket, r
 
     (tmp_path / "f").write_bytes(b"original")
     argosy_rgw("cp", "f", f"s3://{rgw_bucket}/f")
-    driver = s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"],
-                       rgw["AWS_SECRET_ACCESS_KEY"], rgw_bucket, create=False)
+    driver = s3_driver(
+        rgw["AWS_ENDPOINT_URL"],
+        rgw["AWS_ACCESS_KEY_ID"],
+        rgw["AWS_SECRET_ACCESS_KEY"],
+        rgw_bucket,
+        create=False,
+    )
     driver.put("f", b"0riginal", size=8, metadata=driver.stat("f").metadata)
     got = argosy_rgw("cp", f"s3://{rgw_bucket}/f", "g")
     assert got.code == 4 and "checksum mismatch" in got.err
@@ -191,8 +212,13 @@ def test_a_corrupted_object_exits_4_and_leaves_no_file(argosy_rgw, rgw_bucket, r
 def test_a_foreign_object_downloads_with_an_unverified_note(argosy_rgw, rgw_bucket, rgw, tmp_path):
     from tests.conftest import s3_driver
 
-    driver = s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"],
-                       rgw["AWS_SECRET_ACCESS_KEY"], rgw_bucket, create=False)
+    driver = s3_driver(
+        rgw["AWS_ENDPOINT_URL"],
+        rgw["AWS_ACCESS_KEY_ID"],
+        rgw["AWS_SECRET_ACCESS_KEY"],
+        rgw_bucket,
+        create=False,
+    )
     driver.put("foreign", b"x", size=1, metadata={})
     got = argosy_rgw("cp", f"s3://{rgw_bucket}/foreign", "h")
     assert got.code == 0 and "unverified" in got.err
@@ -220,8 +246,12 @@ data:
       secretKeySecret: {{name: rgw-creds, key: secret}}
 """)
     (tmp_path / "f").write_bytes(b"via repository")
-    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x",
-           "AWS_SECRET_ACCESS_KEY": "y", "ARGOSY_SECRETS_DIR": str(tmp_path / "secrets")}
+    env = {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "y",
+        "ARGOSY_SECRETS_DIR": str(tmp_path / "secrets"),
+    }
     got = argosy_rgw("cp", "--repository", "cm.yaml", "f", f"s3://{rgw_bucket}/r", env=env)
     assert got.code == 0, got.err
     assert argosy_rgw("cat", f"s3://{rgw_bucket}/r").out == b"via repository"
@@ -232,25 +262,42 @@ def test_remote_to_remote_copies_between_repositories_verified(argosy_rgw, rgw_b
     (tmp_path / "local-root" / "src").mkdir(parents=True)
     (tmp_path / "in").write_bytes(data)
     assert argosy_rgw("cp", "in", "local://src/in").code == 0
-    assert argosy_rgw("cp", "--part-size", "5", "local://src/in",
-                      f"s3://{rgw_bucket}/copied").code == 0
+    assert (
+        argosy_rgw("cp", "--part-size", "5", "local://src/in", f"s3://{rgw_bucket}/copied").code
+        == 0
+    )
     again = argosy_rgw("cp", f"s3://{rgw_bucket}/copied", f"s3://{rgw_bucket}/copied-again")
     assert again.code == 0, again.err
     got = argosy_rgw("cp", f"s3://{rgw_bucket}/copied-again", "out")
     assert "verified" in got.err and (tmp_path / "out").read_bytes() == data
 
 
-def test_a_progress_line_is_drawn_on_a_terminal_and_never_when_piped(argosy_rgw, rgw_bucket,
-                                                                     tmp_path):
+def test_a_progress_line_is_drawn_on_a_terminal_and_never_when_piped(
+    argosy_rgw, rgw_bucket, tmp_path
+):
     import pty
     import subprocess
     import sys
 
     (tmp_path / "f").write_bytes(os.urandom(30 * MiB))
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "argosy", "cp", "--part-size", "5",
-                             "--concurrency", "1", "f", f"s3://{rgw_bucket}/tty"],
-                            cwd=tmp_path, env=argosy_rgw.env, stderr=follower)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "argosy",
+            "cp",
+            "--part-size",
+            "5",
+            "--concurrency",
+            "1",
+            "f",
+            f"s3://{rgw_bucket}/tty",
+        ],
+        cwd=tmp_path,
+        env=argosy_rgw.env,
+        stderr=follower,
+    )
     os.close(follower)
     seen = b""
     while True:

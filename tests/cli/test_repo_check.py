@@ -35,9 +35,15 @@ def configmap(entries: Mapping[str, str], *, default: str | None = None) -> str:
     metadata: dict[str, Any] = {"name": "artifact-repositories"}
     if default:
         metadata["annotations"] = {DEFAULT: default}
-    return yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
-                           "data": {k: textwrap.dedent(v) for k, v in entries.items()}},
-                          sort_keys=False)
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata,
+            "data": {k: textwrap.dedent(v) for k, v in entries.items()},
+        },
+        sort_keys=False,
+    )
 
 
 def s3_entry(endpoint: str, bucket: str, *, secret: str = "s3-creds") -> str:
@@ -78,7 +84,7 @@ def row(text: str, entry: str) -> list[str]:
 
 
 def probe_cells(text: str, entry: str) -> list[str]:
-    return row(text, entry)[-len(PROBES):]
+    return row(text, entry)[-len(PROBES) :]
 
 
 def assert_empty(driver: Driver) -> None:
@@ -102,16 +108,29 @@ def check(argosy_local: Argosy, secrets_dir: Path) -> Argosy:
 
 # -- the local repository --------------------------------------------------------------------
 def test_a_local_entry_passes_every_probe_and_leaves_nothing_behind(
-        check: Argosy, tmp_path: Path) -> None:
+    check: Argosy, tmp_path: Path
+) -> None:
     (tmp_path / "bkt").mkdir()
-    (tmp_path / "cm.yaml").write_text(configmap({"local-repo": f"""
+    (tmp_path / "cm.yaml").write_text(
+        configmap(
+            {
+                "local-repo": f"""
         local: {{root: {tmp_path}, bucket: bkt}}
         keyFormat: "artifacts/{{{{workflow.name}}}}/{{{{pod.name}}}}"
-        """}, default="local-repo"))
+        """
+            },
+            default="local-repo",
+        )
+    )
     got = check("repo", "check", "cm.yaml")
     assert got.code == 0, got.text + got.err
-    assert row(got.text, "local-repo")[:5] == ["local-repo (default)", "local", "bkt",
-                                               "artifacts/", "ok"]
+    assert row(got.text, "local-repo")[:5] == [
+        "local-repo (default)",
+        "local",
+        "bkt",
+        "artifacts/",
+        "ok",
+    ]
     assert probe_cells(got.text, "local-repo") == ["ok"] * 5
     assert len(got.text.splitlines()) == 2  # the header and the row, no failure lines
     assert_empty(LocalDriver(tmp_path, "bkt"))
@@ -128,7 +147,8 @@ def test_a_single_entry_file_is_one_row_named_by_the_file(check: Argosy, tmp_pat
 
 # -- S3 on moto --------------------------------------------------------------------------------
 def test_an_s3_entry_whose_bucket_exists_passes_every_probe(
-        check: Argosy, tmp_path: Path, moto_endpoint: str) -> None:
+    check: Argosy, tmp_path: Path, moto_endpoint: str
+) -> None:
     driver = s3_driver(moto_endpoint, MOTO_KEY, MOTO_SECRET, unique_bucket("check"))
     (tmp_path / "cm.yaml").write_text(configmap({"s3": s3_entry(moto_endpoint, driver.bucket)}))
     got = check("repo", "check", "cm.yaml")
@@ -139,7 +159,8 @@ def test_an_s3_entry_whose_bucket_exists_passes_every_probe(
 
 
 def test_an_s3_entry_whose_bucket_is_missing_fails_its_write_and_skips_the_rest(
-        check: Argosy, tmp_path: Path, moto_endpoint: str) -> None:
+    check: Argosy, tmp_path: Path, moto_endpoint: str
+) -> None:
     missing = unique_bucket("absent")
     (tmp_path / "cm.yaml").write_text(configmap({"gone": s3_entry(moto_endpoint, missing)}))
     got = check("repo", "check", "cm.yaml")
@@ -151,11 +172,18 @@ def test_an_s3_entry_whose_bucket_is_missing_fails_its_write_and_skips_the_rest(
 
 
 def test_json_gives_one_line_per_entry_with_every_probe(
-        check: Argosy, tmp_path: Path, moto_endpoint: str) -> None:
+    check: Argosy, tmp_path: Path, moto_endpoint: str
+) -> None:
     driver = s3_driver(moto_endpoint, MOTO_KEY, MOTO_SECRET, unique_bucket("check"))
-    (tmp_path / "cm.yaml").write_text(configmap({
-        "good": s3_entry(moto_endpoint, driver.bucket),
-        "gone": s3_entry(moto_endpoint, unique_bucket("absent"))}, default="good"))
+    (tmp_path / "cm.yaml").write_text(
+        configmap(
+            {
+                "good": s3_entry(moto_endpoint, driver.bucket),
+                "gone": s3_entry(moto_endpoint, unique_bucket("absent")),
+            },
+            default="good",
+        )
+    )
     got = check("repo", "check", "cm.yaml", "--json")
     assert got.code == 1, got.err
     rows = {r["entry"]: r for r in map(json.loads, got.text.splitlines())}
@@ -164,13 +192,11 @@ def test_json_gives_one_line_per_entry_with_every_probe(
     assert (good["default"], good["ok"], good["prefix"]) == (True, True, "runs/")
     assert {p: v["status"] for p, v in good["probes"].items()} == dict.fromkeys(PROBES, "ok")
     assert gone["ok"] is False and gone["probes"]["write"]["cause"] == "NoSuchBucket"
-    assert gone["failures"] == [{"stage": "write",
-                                 "reason": gone["probes"]["write"]["reason"]}]
+    assert gone["failures"] == [{"stage": "write", "reason": gone["probes"]["write"]["reason"]}]
     assert_empty(driver)
 
 
-def test_a_probe_that_gets_no_answer_fails_after_the_timeout(
-        check: Argosy, tmp_path: Path) -> None:
+def test_a_probe_that_gets_no_answer_fails_after_the_timeout(check: Argosy, tmp_path: Path) -> None:
     with socket.socket() as silent:  # accepts connections (the backlog) and never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
@@ -186,14 +212,21 @@ def test_a_probe_that_gets_no_answer_fails_after_the_timeout(
 
 # -- OSS on the OSS test server ----------------------------------------------------------------
 def test_wrong_oss_credentials_fail_the_write_as_access_denied(
-        check: Argosy, tmp_path: Path, secrets_dir: Path, oss_server: OssTestServer) -> None:
+    check: Argosy, tmp_path: Path, secrets_dir: Path, oss_server: OssTestServer
+) -> None:
     driver = oss_driver(oss_server.endpoint, unique_bucket("check"))
     write_secret(secrets_dir, "oss-good", {"accessKey": OSS_ACCESS_KEY, "secretKey": OSS_SECRET})
-    write_secret(secrets_dir, "oss-bad", {"accessKey": OSS_ACCESS_KEY,
-                                          "secretKey": "not-the-secret-123"})
-    (tmp_path / "cm.yaml").write_text(configmap({
-        "right": oss_entry(oss_server.endpoint, driver.bucket, secret="oss-good"),
-        "wrong": oss_entry(oss_server.endpoint, driver.bucket, secret="oss-bad")}))
+    write_secret(
+        secrets_dir, "oss-bad", {"accessKey": OSS_ACCESS_KEY, "secretKey": "not-the-secret-123"}
+    )
+    (tmp_path / "cm.yaml").write_text(
+        configmap(
+            {
+                "right": oss_entry(oss_server.endpoint, driver.bucket, secret="oss-good"),
+                "wrong": oss_entry(oss_server.endpoint, driver.bucket, secret="oss-bad"),
+            }
+        )
+    )
     got = check("repo", "check", "cm.yaml")
     assert got.code == 1, got.text + got.err
     assert probe_cells(got.text, "right") == ["ok"] * 5
@@ -205,16 +238,16 @@ def test_wrong_oss_credentials_fail_the_write_as_access_denied(
 
 
 # -- the ConfigMap and its secrets ------------------------------------------------------------
-def test_a_configmap_that_is_not_yaml_exits_2_naming_the_file(check: Argosy,
-                                                              tmp_path: Path) -> None:
+def test_a_configmap_that_is_not_yaml_exits_2_naming_the_file(
+    check: Argosy, tmp_path: Path
+) -> None:
     (tmp_path / "cm.yaml").write_text("kind: ConfigMap\ndata: {a: [\n")
     got = check("repo", "check", "cm.yaml")
     assert got.code == 2 and got.text == ""
     assert got.err.splitlines() == [got.err.strip()] and "cm.yaml" in got.err
 
 
-def test_a_configmap_without_data_exits_2_naming_the_file(check: Argosy,
-                                                          tmp_path: Path) -> None:
+def test_a_configmap_without_data_exits_2_naming_the_file(check: Argosy, tmp_path: Path) -> None:
     (tmp_path / "cm.yaml").write_text("kind: ConfigMap\nmetadata: {name: x}\n")
     got = check("repo", "check", "cm.yaml")
     assert got.code == 2 and len(got.err.splitlines()) == 1
@@ -222,25 +255,32 @@ def test_a_configmap_without_data_exits_2_naming_the_file(check: Argosy,
 
 
 def test_a_missing_secret_fails_its_entry_naming_the_secret_and_the_others_still_run(
-        check: Argosy, tmp_path: Path) -> None:
+    check: Argosy, tmp_path: Path
+) -> None:
     (tmp_path / "bkt").mkdir()
-    (tmp_path / "cm.yaml").write_text(configmap({
-        "local": f"local: {{root: {tmp_path}, bucket: bkt}}",
-        "nokey": """
+    (tmp_path / "cm.yaml").write_text(
+        configmap(
+            {
+                "local": f"local: {{root: {tmp_path}, bucket: bkt}}",
+                "nokey": """
             s3:
               bucket: b
               accessKeySecret: {name: absent-creds, key: accessKey}
               secretKeySecret: {name: absent-creds, key: secretKey}
             """,
-        "broken": "s3: [unclosed"}))
+                "broken": "s3: [unclosed",
+            }
+        )
+    )
     got = check("repo", "check", "cm.yaml")
     assert got.code == 1, got.text + got.err
     assert probe_cells(got.text, "local") == ["ok"] * 5
     assert row(got.text, "nokey")[1:4] == ["s3", "b", "-"]
     assert probe_cells(got.text, "nokey") == ["FAIL parse"] + ["skipped"] * 4
     failures = got.text.split("\n\n", 1)[1].splitlines()
-    assert failures[0].startswith("nokey: parse: s3.accessKeySecret: secret "
-                                  "absent-creds/accessKey not found")
+    assert failures[0].startswith(
+        "nokey: parse: s3.accessKeySecret: secret absent-creds/accessKey not found"
+    )
     assert failures[1] == "broken: parse: not valid YAML"
 
 
@@ -252,17 +292,30 @@ def kube(tmp_path: Path) -> Iterator[tuple[KubeTestServer, Path]]:
 
 
 def test_namespace_reads_the_configmap_and_its_secrets_from_the_api(
-        check: Argosy, kube: tuple[KubeTestServer, Path], moto_endpoint: str) -> None:
+    check: Argosy, kube: tuple[KubeTestServer, Path], moto_endpoint: str
+) -> None:
     server, kubeconfig = kube
     driver = s3_driver(moto_endpoint, MOTO_KEY, MOTO_SECRET, unique_bucket("check"))
-    server.create_object({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-api", "namespace": "argo"},
-        "data": {"accessKey": base64.b64encode(MOTO_KEY.encode()).decode(),
-                 "secretKey": base64.b64encode(MOTO_SECRET.encode()).decode()}})
-    cm = yaml.safe_load(configmap({
-        "api": s3_entry(moto_endpoint, driver.bucket, secret="s3-api"),
-        "unshared": s3_entry(moto_endpoint, driver.bucket, secret="not-in-argo")},
-        default="api"))
+    server.create_object(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s3-api", "namespace": "argo"},
+            "data": {
+                "accessKey": base64.b64encode(MOTO_KEY.encode()).decode(),
+                "secretKey": base64.b64encode(MOTO_SECRET.encode()).decode(),
+            },
+        }
+    )
+    cm = yaml.safe_load(
+        configmap(
+            {
+                "api": s3_entry(moto_endpoint, driver.bucket, secret="s3-api"),
+                "unshared": s3_entry(moto_endpoint, driver.bucket, secret="not-in-argo"),
+            },
+            default="api",
+        )
+    )
     cm["metadata"]["namespace"] = "argo"
     server.create_object(cm)
     got = check("repo", "check", "--namespace", "argo", "--kubeconfig", str(kubeconfig))
@@ -270,13 +323,13 @@ def test_namespace_reads_the_configmap_and_its_secrets_from_the_api(
     assert probe_cells(got.text, "api") == ["ok"] * 5
     assert row(got.text, "api")[0] == "api (default)"
     assert probe_cells(got.text, "unshared") == ["FAIL secrets"] + ["skipped"] * 4
-    assert "unshared: secrets: s3.accessKeySecret: Secret argo/not-in-argo not found" \
-        in got.text
+    assert "unshared: secrets: s3.accessKeySecret: Secret argo/not-in-argo not found" in got.text
     assert_empty(driver)
 
 
 def test_namespace_without_the_configmap_exits_2(
-        check: Argosy, kube: tuple[KubeTestServer, Path]) -> None:
+    check: Argosy, kube: tuple[KubeTestServer, Path]
+) -> None:
     got = check("repo", "check", "-n", "argo", "--kubeconfig", str(kube[1]))
     assert got.code == 2 and "no ConfigMap argo/artifact-repositories" in got.err
 
@@ -296,19 +349,23 @@ class _RefusesComplete(LocalDriver):
 
 
 def test_a_repository_that_drops_metadata_fails_the_read_back_and_the_rest_still_run(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     driver = _DropsMetadata(tmp_path, "bkt")
     driver.create_bucket()
     report = probe(driver, "a/", settings=ProbeSettings())
     assert {p: o.cell for p, o in report.outcomes.items()} == {
-        "write": "ok", "read": "FAIL Unverified", "multipart": "ok", "list": "ok",
-        "delete": "ok"}
+        "write": "ok",
+        "read": "FAIL Unverified",
+        "multipart": "ok",
+        "list": "ok",
+        "delete": "ok",
+    }
     assert "unverified" in report.outcomes["read"].reason and report.leftover is None
     assert_empty(driver)
 
 
-def test_a_failed_multipart_upload_is_aborted_and_its_probe_objects_removed(
-        tmp_path: Path) -> None:
+def test_a_failed_multipart_upload_is_aborted_and_its_probe_objects_removed(tmp_path: Path) -> None:
     driver = _RefusesComplete(tmp_path, "bkt")
     driver.create_bucket()
     report = probe(driver, "", settings=ProbeSettings())

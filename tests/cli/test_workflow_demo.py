@@ -27,18 +27,29 @@ from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, s3_driver, un
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 # Where the examples' steps write, as their containers see it: never on this host.
-EXAMPLE_PATHS = [Path("/tmp/hello_world.txt"), Path("/tmp/message"), Path("/tmp/out"),
-                 Path("/tmp/in")]
+EXAMPLE_PATHS = [
+    Path("/tmp/hello_world.txt"),
+    Path("/tmp/message"),
+    Path("/tmp/out"),
+    Path("/tmp/in"),
+]
 
 
-def argosy(*args: str, env: Mapping[str, str] | None = None,
-           ) -> subprocess.CompletedProcess[str]:
+def argosy(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).with_name("argosy")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "argosy"]
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("AWS_", "OSS_", "ARGOSY_"))}
-    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=300,
-                          env={**base, **(env or {})}, stdin=subprocess.DEVNULL)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OSS_", "ARGOSY_"))}
+    return subprocess.run(
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**base, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def snapshot(paths: list[Path]) -> dict[Path, tuple[int, int] | None]:
@@ -61,15 +72,15 @@ def one(pattern: str, folder: Path) -> Path:
 def uploaded(folder: Path) -> list[dict[str, Any]]:
     found = []
     for path in sorted(folder.glob("*/*/var/outputs.json")):
-        found += [a for a in json.loads(path.read_text())["artifacts"]
-                  if a["status"] == "uploaded"]
+        found += [a for a in json.loads(path.read_text())["artifacts"] if a["status"] == "uploaded"]
     return found
 
 
 # -- as a user runs it ---------------------------------------------------------------------
 @pytest.mark.parametrize("sandbox", ["auto", "rewrite"])
 def test_the_demo_passes_the_examples_artifacts_and_the_gc_deletes_them(
-        tmp_path: Path, sandbox: str) -> None:
+    tmp_path: Path, sandbox: str
+) -> None:
     before = snapshot(EXAMPLE_PATHS)
     work = tmp_path / "work"
 
@@ -98,15 +109,27 @@ def test_the_demo_passes_the_examples_artifacts_and_the_gc_deletes_them(
 
 
 def test_the_demo_runs_against_an_s3_endpoint_and_bucket_given(
-        tmp_path: Path, moto_endpoint: str) -> None:
+    tmp_path: Path, moto_endpoint: str
+) -> None:
     bucket = unique_bucket("demo")
     driver = s3_driver(moto_endpoint, "id", "secret", bucket)
     work = tmp_path / "work"
 
-    done = argosy("demo", "--workflows-only", "--workdir", str(work), "--endpoint",
-                  moto_endpoint, "--bucket", bucket,
-                  env={"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret",
-                       "AWS_REGION": "us-east-1"})
+    done = argosy(
+        "demo",
+        "--workflows-only",
+        "--workdir",
+        str(work),
+        "--endpoint",
+        moto_endpoint,
+        "--bucket",
+        bucket,
+        env={
+            "AWS_ACCESS_KEY_ID": "id",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+            "AWS_REGION": "us-east-1",
+        },
+    )
 
     assert done.returncode == 0, done.stdout + done.stderr
     urls = [a["url"] for a in uploaded(work)]
@@ -118,10 +141,19 @@ def test_the_demo_runs_against_an_oss_endpoint(tmp_path: Path, oss_server: Any) 
     driver = oss_driver(oss_server.endpoint, unique_bucket("demo"))
     work = tmp_path / "work"
 
-    done = argosy("demo", "--workflows-only", "--workdir", str(work), "--bucket",
-                  f"oss://{driver.bucket}",
-                  env={"OSS_ENDPOINT": oss_server.endpoint,
-                       "OSS_ACCESS_KEY_ID": OSS_ACCESS_KEY, "OSS_ACCESS_KEY_SECRET": OSS_SECRET})
+    done = argosy(
+        "demo",
+        "--workflows-only",
+        "--workdir",
+        str(work),
+        "--bucket",
+        f"oss://{driver.bucket}",
+        env={
+            "OSS_ENDPOINT": oss_server.endpoint,
+            "OSS_ACCESS_KEY_ID": OSS_ACCESS_KEY,
+            "OSS_ACCESS_KEY_SECRET": OSS_SECRET,
+        },
+    )
 
     assert done.returncode == 0, done.stdout + done.stderr
     urls = [a["url"] for a in uploaded(work)]
@@ -132,15 +164,24 @@ def test_the_demo_runs_against_an_oss_endpoint(tmp_path: Path, oss_server: Any) 
 def test_a_failing_step_fails_the_demo_and_names_the_step(tmp_path: Path) -> None:
     workflow = tmp_path / "broken.yaml"
     text = (EXAMPLES / "argo" / "artifact-passing.yaml").read_text()
-    workflow.write_text(text.replace('args: ["cat /tmp/message"]',
-                                     'args: ["cat /tmp/no-such-file"]'))
+    workflow.write_text(
+        text.replace('args: ["cat /tmp/message"]', 'args: ["cat /tmp/no-such-file"]')
+    )
 
-    done = argosy("demo", "--workflows-only", "--no-gc", "--workflow", str(workflow),
-                  "--workdir", str(tmp_path / "work"))
+    done = argosy(
+        "demo",
+        "--workflows-only",
+        "--no-gc",
+        "--workflow",
+        str(workflow),
+        "--workdir",
+        str(tmp_path / "work"),
+    )
 
     assert done.returncode == 1
-    assert re.search(r"step consume-artifact \(pod \S+\) failed: main exited 1",
-                     done.stdout), done.stdout
+    assert re.search(r"step consume-artifact \(pod \S+\) failed: main exited 1", done.stdout), (
+        done.stdout
+    )
 
 
 SCRIPT = """
@@ -169,8 +210,7 @@ def test_a_script_template_runs_in_its_working_folder(tmp_path: Path) -> None:
     workflow.write_text(SCRIPT)
     work = tmp_path / "work"
 
-    done = argosy("demo", "--workflows-only", "--workflow", str(workflow), "--workdir",
-                  str(work))
+    done = argosy("demo", "--workflows-only", "--workflow", str(workflow), "--workdir", str(work))
 
     assert done.returncode == 0, done.stdout + done.stderr
     [result] = [a for a in uploaded(work) if a["name"] == "result"]
@@ -197,8 +237,13 @@ class FakeRunner:
             self.barrier.wait(timeout=10)  # both parallel steps must be running at once
         declared = (pod.template.get("outputs") or {}).get("artifacts") or []
         outputs: list[Mapping[str, Any]] = [
-            {"name": a["name"], "path": a.get("path"),
-             "s3": {"bucket": "bkt", "key": f"{pod.pod_name}/{a['name']}"}} for a in declared]
+            {
+                "name": a["name"],
+                "path": a.get("path"),
+                "s3": {"bucket": "bkt", "key": f"{pod.pod_name}/{a['name']}"},
+            }
+            for a in declared
+        ]
         failure = "main exited 1" if pod.display == self.fail else None
         return PodResult(pod, outputs=outputs, failure=failure)
 
@@ -208,8 +253,9 @@ def workflow(text: str) -> spec.Workflow:
 
 
 def engine(text: str, runner: FakeRunner) -> Engine:
-    return Engine(workflow(text), runner, repository=REPOSITORY,
-                  key_format="{{workflow.name}}/{{pod.name}}")
+    return Engine(
+        workflow(text), runner, repository=REPOSITORY, key_format="{{workflow.name}}/{{pod.name}}"
+    )
 
 
 def example(name: str) -> str:
@@ -224,12 +270,14 @@ def test_a_consumer_gets_the_producer_s_recorded_location_as_its_input() -> None
     producer, consumer = runner.pods
     assert [p.display for p in runner.pods] == ["generate-artifact", "consume-artifact"]
     [message] = consumer.template["inputs"]["artifacts"]
-    assert message == {"name": "message", "path": "/tmp/message",
-                       "s3": {"bucket": "bkt", "key": f"{producer.pod_name}/hello-art"}}
+    assert message == {
+        "name": "message",
+        "path": "/tmp/message",
+        "s3": {"bucket": "bkt", "key": f"{producer.pod_name}/hello-art"},
+    }
     assert run.succeeded
     pods = [n for n in run.nodes.values() if n["type"] == "Pod"]
-    assert [n["outputs"]["artifacts"][0]["name"] for n in pods if "outputs" in n] == \
-        ["hello-art"]
+    assert [n["outputs"]["artifacts"][0]["name"] for n in pods if "outputs" in n] == ["hello-art"]
 
 
 def test_a_pod_s_archive_location_is_the_repository_with_its_key_prefix_expanded() -> None:
@@ -291,39 +339,57 @@ def test_a_failed_step_stops_the_workflow_after_its_group_and_names_it() -> None
 
 
 def test_a_reference_to_a_missing_output_names_what_the_producer_has() -> None:
-    text = example("argo/artifact-passing.yaml").replace("artifacts.hello-art}}",
-                                                    "artifacts.nope}}")
+    text = example("argo/artifact-passing.yaml").replace(
+        "artifacts.hello-art}}", "artifacts.nope}}"
+    )
 
     with pytest.raises(InvalidSpec, match=r"no output artifact 'nope' \(it has: hello-art\)"):
         engine(text, FakeRunner()).run()
 
 
 def test_dag_order_follows_depends_expressions_and_dependencies() -> None:
-    template = {"name": "d", "dag": {"tasks": [
-        {"name": "c", "template": "t", "depends": "a && (b.Succeeded || a)"},
-        {"name": "b", "template": "t", "dependencies": ["a"]},
-        {"name": "a", "template": "t"}]}}
+    template = {
+        "name": "d",
+        "dag": {
+            "tasks": [
+                {"name": "c", "template": "t", "depends": "a && (b.Succeeded || a)"},
+                {"name": "b", "template": "t", "dependencies": ["a"]},
+                {"name": "a", "template": "t"},
+            ]
+        },
+    }
 
     waves = spec.dag_waves(template, "wf.yaml")
 
     assert [[t["name"] for t in wave] for wave in waves] == [["a"], ["b"], ["c"]]
 
 
-@pytest.mark.parametrize("tasks, message", [
-    ([{"name": "a", "template": "t", "dependencies": ["b"]},
-      {"name": "b", "template": "t", "dependencies": ["a"]}], "form a cycle"),
-    ([{"name": "a", "template": "t", "dependencies": ["x"]}], "depends on 'x'"),
-    ([{"name": "a", "template": "t", "when": "1 == 1"}], "when not supported"),
-])
+@pytest.mark.parametrize(
+    "tasks, message",
+    [
+        (
+            [
+                {"name": "a", "template": "t", "dependencies": ["b"]},
+                {"name": "b", "template": "t", "dependencies": ["a"]},
+            ],
+            "form a cycle",
+        ),
+        ([{"name": "a", "template": "t", "dependencies": ["x"]}], "depends on 'x'"),
+        ([{"name": "a", "template": "t", "when": "1 == 1"}], "when not supported"),
+    ],
+)
 def test_dags_the_engine_cannot_run_as_argo_would_are_refused(
-        tasks: list[dict[str, Any]], message: str) -> None:
+    tasks: list[dict[str, Any]], message: str
+) -> None:
     with pytest.raises(InvalidSpec, match=message):
         spec.dag_waves({"name": "d", "dag": {"tasks": tasks}}, "wf.yaml")
 
 
 def test_a_script_runs_as_argo_s_executor_runs_it() -> None:
-    template = {"name": "s", "script": {"command": ["python"], "args": ["-u"],
-                                        "source": "print(1)"}}
+    template = {
+        "name": "s",
+        "script": {"command": ["python"], "args": ["-u"], "source": "print(1)"},
+    }
 
     assert spec.leaf_command(template, "wf") == ["python", spec.SCRIPT_PATH, "-u"]
     assert spec.leaf_script(template, "wf") == "print(1)"
@@ -352,22 +418,34 @@ def test_an_endpoint_without_a_bucket_is_refused() -> None:
         remote_storage(endpoint="http://s3.example:9000", bucket=None, region=None, env={})
 
 
-@pytest.mark.parametrize("endpoint, env", [
-    ("http://KEYID:s3cr3t@minio:9000", {}),
-    (None, {"AWS_ENDPOINT_URL": "http://KEYID:s3cr3t@minio:9000"}),
-])
+@pytest.mark.parametrize(
+    "endpoint, env",
+    [
+        ("http://KEYID:s3cr3t@minio:9000", {}),
+        (None, {"AWS_ENDPOINT_URL": "http://KEYID:s3cr3t@minio:9000"}),
+    ],
+)
 def test_an_endpoint_with_user_info_is_refused_before_it_is_written_or_shown(
-        endpoint: str | None, env: dict[str, str]) -> None:
-    with pytest.raises(InvalidSpec, match=re.escape("user info (http://***@minio:9000)")) \
-            as refused:
+    endpoint: str | None, env: dict[str, str]
+) -> None:
+    with pytest.raises(
+        InvalidSpec, match=re.escape("user info (http://***@minio:9000)")
+    ) as refused:
         remote_storage(endpoint=endpoint, bucket=None, region=None, env=env)
     assert "s3cr3t" not in str(refused.value)
 
 
 def test_the_environment_s_keys_become_secrets_or_the_sdk_chain() -> None:
-    keyed = remote_storage(endpoint=None, bucket="b", region=None,
-                           env={"AWS_ENDPOINT_URL": "https://s3.example",
-                                "AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "sk"})
+    keyed = remote_storage(
+        endpoint=None,
+        bucket="b",
+        region=None,
+        env={
+            "AWS_ENDPOINT_URL": "https://s3.example",
+            "AWS_ACCESS_KEY_ID": "id",
+            "AWS_SECRET_ACCESS_KEY": "sk",
+        },
+    )
     chain = remote_storage(endpoint="http://minio:9000", bucket="b", region=None, env={})
 
     assert keyed is not None and chain is not None
@@ -377,29 +455,55 @@ def test_the_environment_s_keys_become_secrets_or_the_sdk_chain() -> None:
 
 
 def test_an_oss_bucket_makes_an_oss_repository() -> None:
-    found = remote_storage(endpoint=None, bucket="oss://b", region=None,
-                           env={"OSS_ENDPOINT": "https://oss-cn-hangzhou.aliyuncs.com",
-                                "OSS_ACCESS_KEY_ID": "id", "OSS_ACCESS_KEY_SECRET": "sk"})
+    found = remote_storage(
+        endpoint=None,
+        bucket="oss://b",
+        region=None,
+        env={
+            "OSS_ENDPOINT": "https://oss-cn-hangzhou.aliyuncs.com",
+            "OSS_ACCESS_KEY_ID": "id",
+            "OSS_ACCESS_KEY_SECRET": "sk",
+        },
+    )
 
     assert found is not None and found.kind == "oss" and found.entry["oss"]["bucket"] == "b"
 
 
 def test_recorded_outputs_are_argo_s_node_outputs() -> None:
-    template = {"name": "t", "outputs": {"artifacts": [
-        {"name": "files", "path": "/tmp/out", "archive": {"none": {}}}]}}
-    document = {"artifacts": [
-        {"name": "files", "status": "uploaded", "path": "/w/tmp/out", "url": "s3://b/k/out/",
-         "location": {"s3": {"bucket": "b", "key": "k/out"}}, "size": 3, "checksum": None,
-         "archive": "none", "seconds": 0.1},
-        {"name": "gone", "status": "failed", "path": "/w/tmp/x", "reason": "missing"}]}
+    template = {
+        "name": "t",
+        "outputs": {"artifacts": [{"name": "files", "path": "/tmp/out", "archive": {"none": {}}}]},
+    }
+    document = {
+        "artifacts": [
+            {
+                "name": "files",
+                "status": "uploaded",
+                "path": "/w/tmp/out",
+                "url": "s3://b/k/out/",
+                "location": {"s3": {"bucket": "b", "key": "k/out"}},
+                "size": 3,
+                "checksum": None,
+                "archive": "none",
+                "seconds": 0.1,
+            },
+            {"name": "gone", "status": "failed", "path": "/w/tmp/x", "reason": "missing"},
+        ]
+    }
 
     assert recorded_outputs(template, document) == [
-        {"name": "files", "s3": {"bucket": "b", "key": "k/out"}, "path": "/tmp/out",
-         "archive": {"none": {}}}]
+        {
+            "name": "files",
+            "s3": {"bucket": "b", "key": "k/out"},
+            "path": "/tmp/out",
+            "archive": {"none": {}},
+        }
+    ]
 
 
-@pytest.mark.parametrize("n, text", [(12, "12 B"), (4400, "4.3 KiB"), (3 * 2**20, "3.0 MiB"),
-                                     (300 * 2**20, "300 MiB")])
+@pytest.mark.parametrize(
+    "n, text", [(12, "12 B"), (4400, "4.3 KiB"), (3 * 2**20, "3.0 MiB"), (300 * 2**20, "300 MiB")]
+)
 def test_sizes_read_as_people_write_them(n: int, text: str) -> None:
     assert size(n) == text
 

@@ -10,9 +10,16 @@ import pytest
 from tests.conftest import oss_driver, s3_driver, unique_bucket
 
 
-@pytest.fixture(params=["local", "moto", "moto-sdk", "oss",
-                        pytest.param("rgw", marks=pytest.mark.rgw),
-                        pytest.param("rgw-sdk", marks=pytest.mark.rgw)])
+@pytest.fixture(
+    params=[
+        "local",
+        "moto",
+        "moto-sdk",
+        "oss",
+        pytest.param("rgw", marks=pytest.mark.rgw),
+        pytest.param("rgw-sdk", marks=pytest.mark.rgw),
+    ]
+)
 def driver(request: pytest.FixtureRequest, tmp_path):
     if request.param == "local":
         from argosy.artifacts.drivers.local import LocalDriver
@@ -24,12 +31,17 @@ def driver(request: pytest.FixtureRequest, tmp_path):
         server = request.getfixturevalue("oss_server")
         return oss_driver(server.endpoint, unique_bucket())
     if request.param.startswith("moto"):
-        made = s3_driver(request.getfixturevalue("moto_endpoint"), "moto-key", "moto-secret",
-                         unique_bucket())
+        made = s3_driver(
+            request.getfixturevalue("moto_endpoint"), "moto-key", "moto-secret", unique_bucket()
+        )
     else:
         env = request.getfixturevalue("rgw")
-        made = s3_driver(env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"],
-                         env["AWS_SECRET_ACCESS_KEY"], unique_bucket())
+        made = s3_driver(
+            env["AWS_ENDPOINT_URL"],
+            env["AWS_ACCESS_KEY_ID"],
+            env["AWS_SECRET_ACCESS_KEY"],
+            unique_bucket(),
+        )
     return on_route(made, sdk=request.param.endswith("-sdk"))
 
 

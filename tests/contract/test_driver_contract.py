@@ -127,9 +127,12 @@ def test_metadata_is_replaced_only_on_the_object_it_was_meant_for(driver: Driver
 
 
 def test_no_sdk_exception_escapes_a_driver(driver: Driver) -> None:
-    for call in (lambda: driver.stat(""), lambda: driver.read("missing"),
-                 lambda: driver.abort_upload("k", "nosuchupload"),
-                 lambda: driver.list_parts("k", "nosuchupload")):
+    for call in (
+        lambda: driver.stat(""),
+        lambda: driver.read("missing"),
+        lambda: driver.abort_upload("k", "nosuchupload"),
+        lambda: driver.list_parts("k", "nosuchupload"),
+    ):
         with pytest.raises(ArtifactError):
             call()
 
@@ -138,9 +141,10 @@ def test_a_part_copied_from_the_object_itself_holds_that_range(driver: Driver) -
     data = os.urandom(11 * MiB)
     etag = driver.put("pc", data, size=len(data), metadata={"a": "1"})
     upload_id = driver.create_upload("pc", metadata={"b": "2"})
-    parts = [driver.copy_part("pc", upload_id, 1, start=0, end=5 * MiB - 1, if_match=etag),
-             driver.copy_part("pc", upload_id, 2, start=5 * MiB, end=len(data) - 1,
-                              if_match=etag)]
+    parts = [
+        driver.copy_part("pc", upload_id, 1, start=0, end=5 * MiB - 1, if_match=etag),
+        driver.copy_part("pc", upload_id, 2, start=5 * MiB, end=len(data) - 1, if_match=etag),
+    ]
     assert [p.size for p in parts] == [5 * MiB, 6 * MiB]
     driver.complete_upload("pc", upload_id, parts)
     assert _read_all(driver, "pc") == data
@@ -148,7 +152,8 @@ def test_a_part_copied_from_the_object_itself_holds_that_range(driver: Driver) -
 
 
 def test_a_part_copy_pinned_to_an_old_etag_is_refused_where_the_server_checks_it(
-        driver: Driver) -> None:
+    driver: Driver,
+) -> None:
     etag = driver.put("pc2", b"x" * MiB, size=MiB, metadata={})
     driver.put("pc2", b"y" * MiB, size=MiB, metadata={})
     upload_id = driver.create_upload("pc2", metadata={})

@@ -15,8 +15,15 @@ from argosy.artifacts.drivers.s3 import Encryption, S3Driver, S3Settings, wire
 from argosy.artifacts.errors import AccessDenied, NotFound, PreconditionFailed
 from tests.conftest import s3_driver, unique_bucket
 
-ODD_KEYS = ["plain.txt", "with space/and+plus", "percent%41and~tilde", "ünïcödé/ключ",
-            "a//double/slash", "star*(paren)!'quote", "q?mark&amp=eq#hash"]
+ODD_KEYS = [
+    "plain.txt",
+    "with space/and+plus",
+    "percent%41and~tilde",
+    "ünïcödé/ключ",
+    "a//double/slash",
+    "star*(paren)!'quote",
+    "q?mark&amp=eq#hash",
+]
 
 
 @pytest.fixture(params=["moto", pytest.param("rgw", marks=pytest.mark.rgw)])
@@ -46,13 +53,15 @@ def resolved(driver: S3Driver) -> S3Driver:
 def _botocore_puts(driver: S3Driver) -> list[str]:
     seen: list[str] = []
     driver._client.meta.events.register(
-        "before-send.s3.PutObject", lambda request, **_: seen.append(request.url))
+        "before-send.s3.PutObject", lambda request, **_: seen.append(request.url)
+    )
     return seen
 
 
 @pytest.mark.parametrize("key", ODD_KEYS)
 def test_a_small_put_goes_direct_and_reads_back_through_botocore_under_the_same_key(
-        driver: S3Driver, key: str) -> None:
+    driver: S3Driver, key: str
+) -> None:
     assert driver._direct is not None
     static = driver._wire
     botocore_puts = [] if static else _botocore_puts(driver)
@@ -83,13 +92,15 @@ def test_a_large_body_goes_direct_on_a_static_route_only(driver: S3Driver) -> No
 
 
 def test_a_multipart_upload_on_a_static_route_never_loads_botocore(
-        endpoint: tuple[str, str, str]) -> None:
+    endpoint: tuple[str, str, str],
+) -> None:
     made = s3_driver(*endpoint, unique_bucket())  # creates the bucket through botocore
     driver = S3Driver(made.settings, made.bucket)
     parts = [os.urandom(5 << 20), b"tail"]
     upload = driver.create_upload("mp", metadata={"argosy-test": "v3"})
-    sent = [driver.upload_part("mp", upload, n, body, size=len(body))
-            for n, body in enumerate(parts, 1)]
+    sent = [
+        driver.upload_part("mp", upload, n, body, size=len(body)) for n, body in enumerate(parts, 1)
+    ]
     etag = driver.complete_upload("mp", upload, sent)
     new_etag = driver.replace_metadata("mp", {"argosy-test": "v4"}, if_match=etag)
     info = driver.stat("mp")
@@ -107,7 +118,8 @@ def test_a_multipart_upload_on_a_static_route_never_loads_botocore(
 
 
 def test_every_direct_answer_is_awaited_with_immediate_acks_asked_for(
-        endpoint: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """RGW sends an answer's body only once its headers are ACKed (Nagle's algorithm) and
     Linux delays that ACK up to 40 ms: each request asks for the ACK at once, on the
     socket the answer arrives on, whatever the request and its outcome."""
@@ -115,8 +127,11 @@ def test_every_direct_answer_is_awaited_with_immediate_acks_asked_for(
     driver = S3Driver(made.settings, made.bucket)
     asked: list[int] = []  # the type of each socket asked on
     ask = wire.ack_at_once
-    monkeypatch.setattr(wire, "ack_at_once", lambda sock: (
-        asked.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)), ask(sock)))
+    monkeypatch.setattr(
+        wire,
+        "ack_at_once",
+        lambda sock: (asked.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)), ask(sock)),
+    )
     upload = driver.create_upload("k", metadata={})
     part = driver.upload_part("k", upload, 1, b"body", size=4)
     driver.complete_upload("k", upload, [part])
@@ -127,12 +142,22 @@ def test_every_direct_answer_is_awaited_with_immediate_acks_asked_for(
 
 @pytest.mark.rgw
 def test_rgw_refuses_a_direct_part_signed_with_the_wrong_secret_as_access_denied(
-        rgw: dict[str, str]) -> None:
-    good = s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"],
-                     rgw["AWS_SECRET_ACCESS_KEY"], unique_bucket())
+    rgw: dict[str, str],
+) -> None:
+    good = s3_driver(
+        rgw["AWS_ENDPOINT_URL"],
+        rgw["AWS_ACCESS_KEY_ID"],
+        rgw["AWS_SECRET_ACCESS_KEY"],
+        unique_bucket(),
+    )
     upload = good.create_upload("k", metadata={})
-    bad = s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"], "not-the-secret",
-                    good.bucket, create=False)
+    bad = s3_driver(
+        rgw["AWS_ENDPOINT_URL"],
+        rgw["AWS_ACCESS_KEY_ID"],
+        "not-the-secret",
+        good.bucket,
+        create=False,
+    )
     assert bad._wire
     body = b"x" * (8 << 20)  # sent whole (no Expect): the refusal still reads as one
     with pytest.raises(AccessDenied, match="signature does not match"):
@@ -145,7 +170,8 @@ def test_rgw_refuses_a_direct_part_signed_with_the_wrong_secret_as_access_denied
 
 @pytest.mark.parametrize("route", ["static", "resolved"])
 def test_a_direct_put_to_a_missing_bucket_is_not_found_as_through_botocore(
-        endpoint: tuple[str, str, str], route: str) -> None:
+    endpoint: tuple[str, str, str], route: str
+) -> None:
     driver = s3_driver(*endpoint, unique_bucket(), create=False)
     driver = driver if route == "static" else resolved(driver)
     assert driver._direct is not None
@@ -155,12 +181,22 @@ def test_a_direct_put_to_a_missing_bucket_is_not_found_as_through_botocore(
 
 
 @pytest.mark.rgw
-def test_rgw_refuses_a_direct_put_signed_with_the_wrong_secret(
-        rgw: dict[str, str]) -> None:
-    good = s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"],
-                     rgw["AWS_SECRET_ACCESS_KEY"], unique_bucket())
-    bad = resolved(s3_driver(rgw["AWS_ENDPOINT_URL"], rgw["AWS_ACCESS_KEY_ID"],
-                             "not-the-secret", good.bucket, create=False))
+def test_rgw_refuses_a_direct_put_signed_with_the_wrong_secret(rgw: dict[str, str]) -> None:
+    good = s3_driver(
+        rgw["AWS_ENDPOINT_URL"],
+        rgw["AWS_ACCESS_KEY_ID"],
+        rgw["AWS_SECRET_ACCESS_KEY"],
+        unique_bucket(),
+    )
+    bad = resolved(
+        s3_driver(
+            rgw["AWS_ENDPOINT_URL"],
+            rgw["AWS_ACCESS_KEY_ID"],
+            "not-the-secret",
+            good.bucket,
+            create=False,
+        )
+    )
     assert bad._direct is not None
     with pytest.raises(AccessDenied, match="signature does not match"):
         bad.put("k", b"abc", size=3, metadata={})
@@ -170,9 +206,14 @@ def test_rgw_refuses_a_direct_put_signed_with_the_wrong_secret(
 
 @pytest.mark.parametrize("route", ["static", "resolved"])
 def test_sse_s3_rides_along_as_its_header(moto_endpoint: str, route: str) -> None:
-    settings = S3Settings(endpoint=moto_endpoint, region="us-east-1", access_key="moto-key",
-                          secret_key="moto-secret", addressing_style="path",
-                          encryption=Encryption(mode="s3"))
+    settings = S3Settings(
+        endpoint=moto_endpoint,
+        region="us-east-1",
+        access_key="moto-key",
+        secret_key="moto-secret",
+        addressing_style="path",
+        encryption=Encryption(mode="s3"),
+    )
     driver = S3Driver(settings, unique_bucket())
     driver = driver if route == "static" else resolved(driver)
     driver.create_bucket()
@@ -187,9 +228,14 @@ def test_sse_s3_rides_along_as_its_header(moto_endpoint: str, route: str) -> Non
 
 
 def test_customer_keys_and_proxies_keep_small_puts_on_botocore(
-        moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    base = {"endpoint": moto_endpoint, "region": "us-east-1", "access_key": "moto-key",
-            "secret_key": "moto-secret"}
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = {
+        "endpoint": moto_endpoint,
+        "region": "us-east-1",
+        "access_key": "moto-key",
+        "secret_key": "moto-secret",
+    }
     assert S3Driver(S3Settings(**base), "b")._wire
     sse_c = S3Settings(**base, encryption=Encryption(mode="c", customer_key=b"k" * 32))
     assert S3Driver(sse_c, "b")._direct is None
@@ -201,7 +247,8 @@ def test_customer_keys_and_proxies_keep_small_puts_on_botocore(
 def _botocore_gets(driver: S3Driver) -> list[str]:
     seen: list[str] = []
     driver._client.meta.events.register(
-        "before-send.s3.GetObject", lambda request, **_: seen.append(request.url))
+        "before-send.s3.GetObject", lambda request, **_: seen.append(request.url)
+    )
     return seen
 
 
@@ -219,7 +266,8 @@ def _read(stream, size: int) -> bytes:
 
 @pytest.mark.parametrize("key", ODD_KEYS)
 def test_a_small_range_is_read_direct_and_describes_the_object_as_botocore_does(
-        driver: S3Driver, key: str) -> None:
+    driver: S3Driver, key: str
+) -> None:
     body = bytes(range(256)) * 40
     direct, driver._direct = driver._direct, None
     driver.put(key, body, size=len(body), metadata={"argosy-test": "v2"})
@@ -238,7 +286,8 @@ def test_a_small_range_is_read_direct_and_describes_the_object_as_botocore_does(
 
 
 def test_direct_reads_answer_missing_keys_and_changed_objects_as_botocore_does(
-        driver: S3Driver) -> None:
+    driver: S3Driver,
+) -> None:
     driver.put("k", b"abcdef", size=6, metadata={})
     with pytest.raises(NotFound, match="no such key"):
         driver.read("missing", start=0, end=5)
@@ -247,7 +296,8 @@ def test_direct_reads_answer_missing_keys_and_changed_objects_as_botocore_does(
 
 
 def test_a_direct_read_to_its_end_gives_its_connection_back(
-        driver: S3Driver, request: pytest.FixtureRequest) -> None:
+    driver: S3Driver, request: pytest.FixtureRequest
+) -> None:
     """RGW keeps connections open: one serves every read. moto answers `Connection:
     close`: each read then needs a connection of its own, none reused after its close."""
     driver.put("k", b"abc" * 100, size=300, metadata={})
@@ -259,8 +309,7 @@ def test_a_direct_read_to_its_end_gives_its_connection_back(
     assert driver._direct._pool.made - made == (0 if keeps_alive else 5)
 
 
-def test_a_folder_downloads_its_small_files_without_botocore(
-        driver: S3Driver, tmp_path) -> None:
+def test_a_folder_downloads_its_small_files_without_botocore(driver: S3Driver, tmp_path) -> None:
     from argosy.artifacts import tree
     from argosy.artifacts.settings import TransferSettings
 

@@ -25,8 +25,12 @@ def driver(request: pytest.FixtureRequest) -> S3Driver:
         endpoint = request.getfixturevalue("moto_endpoint")
         return s3_driver(endpoint, "moto-key", "moto-secret", unique_bucket())
     env = request.getfixturevalue("rgw")
-    return s3_driver(env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"],
-                     env["AWS_SECRET_ACCESS_KEY"], unique_bucket())
+    return s3_driver(
+        env["AWS_ENDPOINT_URL"],
+        env["AWS_ACCESS_KEY_ID"],
+        env["AWS_SECRET_ACCESS_KEY"],
+        unique_bucket(),
+    )
 
 
 class Wire:
@@ -40,16 +44,28 @@ class Wire:
             send = pool.request
 
             def recorded(method: str, url: str, **kwargs: Any) -> Any:
-                self.sent.append((method, url, {k.lower(): str(v) for k, v in
-                                                (kwargs.get("headers") or {}).items()}))
+                self.sent.append(
+                    (
+                        method,
+                        url,
+                        {k.lower(): str(v) for k, v in (kwargs.get("headers") or {}).items()},
+                    )
+                )
                 return send(method, url, **kwargs)
 
             pool.request = recorded  # type: ignore[method-assign]
 
     def _record(self, request: Any, **_: Any) -> None:
-        self.sent.append((request.method, request.url.split("?")[0],
-                          {k.lower(): v.decode() if isinstance(v, bytes) else str(v)
-                           for k, v in request.headers.items()}))
+        self.sent.append(
+            (
+                request.method,
+                request.url.split("?")[0],
+                {
+                    k.lower(): v.decode() if isinstance(v, bytes) else str(v)
+                    for k, v in request.headers.items()
+                },
+            )
+        )
 
     def methods(self) -> list[str]:
         return [method for method, _, _ in self.sent]
@@ -73,16 +89,18 @@ def test_a_file_download_sends_gets_only(driver: S3Driver, tmp_path: Path) -> No
     assert small.verified and wire.methods() == ["GET"]
 
 
-def test_an_empty_object_downloads_after_its_first_range_is_refused(driver: S3Driver,
-                                                                   tmp_path: Path) -> None:
+def test_an_empty_object_downloads_after_its_first_range_is_refused(
+    driver: S3Driver, tmp_path: Path
+) -> None:
     (tmp_path / "empty").write_bytes(b"")
     upload.upload_file(driver, "empty", tmp_path / "empty", settings=SETTINGS)
     got = download.download_file(driver, "empty", tmp_path / "out", settings=SETTINGS)
     assert got.verified and (tmp_path / "out").read_bytes() == b""
 
 
-def test_a_tree_with_a_manifest_downloads_with_one_get_per_small_file(driver: S3Driver,
-                                                                     tmp_path: Path) -> None:
+def test_a_tree_with_a_manifest_downloads_with_one_get_per_small_file(
+    driver: S3Driver, tmp_path: Path
+) -> None:
     src = tmp_path / "tree"
     src.mkdir()
     for i in range(4):
@@ -96,7 +114,8 @@ def test_a_tree_with_a_manifest_downloads_with_one_get_per_small_file(driver: S3
 
 
 def test_small_bodies_go_without_expect_100_continue_and_large_ones_with_it(
-        driver: S3Driver, tmp_path: Path) -> None:
+    driver: S3Driver, tmp_path: Path
+) -> None:
     wire = Wire(driver)
     driver._direct = None  # botocore's path: the direct one never sends Expect
     driver.put("small", b"x" * 1000, size=1000, metadata={})

@@ -16,8 +16,9 @@ from argosy.artifacts.record import read_record
 from argosy.artifacts.settings import TransferSettings
 
 MiB = 1 << 20
-SMALL_PARTS = TransferSettings(part_size=5 * MiB, multipart_threshold=5 * MiB,
-                               stream_part_size=5 * MiB, concurrency=4)
+SMALL_PARTS = TransferSettings(
+    part_size=5 * MiB, multipart_threshold=5 * MiB, stream_part_size=5 * MiB, concurrency=4
+)
 
 
 def _write(path: Path, size: int) -> bytes:
@@ -26,8 +27,9 @@ def _write(path: Path, size: int) -> bytes:
     return data
 
 
-def test_a_multipart_file_upload_downloads_verified_and_identical(driver: Driver,
-                                                                  tmp_path: Path) -> None:
+def test_a_multipart_file_upload_downloads_verified_and_identical(
+    driver: Driver, tmp_path: Path
+) -> None:
     data = _write(tmp_path / "src", 12 * MiB + 7)
     result = upload.upload_file(driver, "big/file", tmp_path / "src", settings=SMALL_PARTS)
     assert result.parts == 3
@@ -44,14 +46,16 @@ def test_the_record_is_stored_with_the_object(driver: Driver, tmp_path: Path) ->
     verdict = read_record(driver.stat("rec").metadata, size=len(data))
     assert verdict.record is not None
     assert verdict.record.crc == crc32c(data)
-    assert verdict.record.part_crcs == [crc32c(data[i:i + 5 * MiB])
-                                        for i in range(0, len(data), 5 * MiB)]
+    assert verdict.record.part_crcs == [
+        crc32c(data[i : i + 5 * MiB]) for i in range(0, len(data), 5 * MiB)
+    ]
 
 
 def test_a_stream_uploads_in_parts_and_streams_back_in_order(driver: Driver) -> None:
     data = os.urandom(11 * MiB + 3)
-    result = upload.upload_stream(driver, "s/stream", io.BufferedReader(io.BytesIO(data)),
-                                  settings=SMALL_PARTS)
+    result = upload.upload_stream(
+        driver, "s/stream", io.BufferedReader(io.BytesIO(data)), settings=SMALL_PARTS
+    )
     assert result.parts == 3 and result.record is not None
     out = io.BytesIO()
     got = download.download_stream(driver, "s/stream", out, settings=SMALL_PARTS)
@@ -66,7 +70,8 @@ def test_an_empty_file_round_trips(driver: Driver, tmp_path: Path) -> None:
 
 
 def test_an_object_whose_bytes_no_longer_match_its_record_leaves_no_file(
-        driver: Driver, tmp_path: Path) -> None:
+    driver: Driver, tmp_path: Path
+) -> None:
     (tmp_path / "out").mkdir()
     data = _write(tmp_path / "src", 1000)
     upload.upload_file(driver, "c", tmp_path / "src", settings=SMALL_PARTS)
@@ -89,7 +94,8 @@ def test_a_mismatch_on_a_stream_is_raised_after_the_bytes(driver: Driver, tmp_pa
 
 
 def test_an_object_not_written_by_argosy_downloads_unverified_with_a_note(
-        driver: Driver, tmp_path: Path) -> None:
+    driver: Driver, tmp_path: Path
+) -> None:
     driver.put("foreign", b"theirs", size=6, metadata={})
     got = download.download_file(driver, "foreign", tmp_path / "f", settings=SMALL_PARTS)
     assert not got.verified
@@ -97,8 +103,9 @@ def test_an_object_not_written_by_argosy_downloads_unverified_with_a_note(
     assert (tmp_path / "f").read_bytes() == b"theirs"
 
 
-def test_a_record_for_a_different_size_is_stale_and_never_verified(driver: Driver,
-                                                                   tmp_path: Path) -> None:
+def test_a_record_for_a_different_size_is_stale_and_never_verified(
+    driver: Driver, tmp_path: Path
+) -> None:
     upload.upload_stream(driver, "st", io.BytesIO(b"12345"), settings=SMALL_PARTS)
     meta = driver.stat("st").metadata
     driver.put("st", b"123456", size=6, metadata=meta)
@@ -106,8 +113,9 @@ def test_a_record_for_a_different_size_is_stale_and_never_verified(driver: Drive
     assert not got.verified and "stale" in got.note
 
 
-def test_a_failed_part_aborts_the_upload_and_leaves_no_object(driver: Driver,
-                                                              tmp_path: Path) -> None:
+def test_a_failed_part_aborts_the_upload_and_leaves_no_object(
+    driver: Driver, tmp_path: Path
+) -> None:
     _write(tmp_path / "src", 12 * MiB)
     real = driver.upload_part
     calls = []
@@ -169,15 +177,15 @@ def test_deleting_a_prefix_spares_siblings_that_share_its_start(driver: Driver) 
 
 
 def test_an_object_past_the_copy_limit_gets_its_record_by_a_multipart_copy(
-        driver: Driver, tmp_path: Path) -> None:
+    driver: Driver, tmp_path: Path
+) -> None:
     # S3 copies at most 5 GiB in one request and OSS 1 GB; a lowered limit takes the same
     # road with 21 MiB
     data = _write(tmp_path / "src", 21 * MiB)
     driver.copy_limit = 8 * MiB  # type: ignore[misc]
     result = upload.upload_file(driver, "past/limit", tmp_path / "src", settings=SMALL_PARTS)
     assert result.record is not None and not result.note
-    assert read_record(driver.stat("past/limit").metadata, size=len(data)).record == \
-        result.record
+    assert read_record(driver.stat("past/limit").metadata, size=len(data)).record == result.record
     assert result.etag == driver.stat("past/limit").etag
     got = download.download_file(driver, "past/limit", tmp_path / "dst", settings=SMALL_PARTS)
     assert got.verified and (tmp_path / "dst").read_bytes() == data
@@ -196,7 +204,8 @@ def _uploads_and_keeps_the_other_writers_object(driver: Driver, key: str, src: P
 
 
 def test_an_object_replaced_before_its_record_is_copied_stays_unverified_and_intact(
-        driver: Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    driver: Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _write(tmp_path / "src", 12 * MiB)
     monkeypatch.setattr(driver, "copy_limit", 8 * MiB)
     real = driver.complete_upload
@@ -211,7 +220,8 @@ def test_an_object_replaced_before_its_record_is_copied_stays_unverified_and_int
 
 
 def test_an_object_replaced_while_its_record_is_copied_stays_the_new_one_unverified(
-        driver: Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    driver: Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _write(tmp_path / "src", 21 * MiB)
     monkeypatch.setattr(driver, "copy_limit", 8 * MiB)
     real = driver.copy_part

@@ -44,13 +44,25 @@ class Art:
         return raw
 
 
-def repository_entry(bucket: str, endpoint: str, *, secret: str = "s3-creds",
-                     key_format: str = "{{workflow.name}}/{{pod.name}}") -> dict[str, Any]:
-    return {"archiveLogs": True, "s3": {
-        "bucket": bucket, "endpoint": endpoint.removeprefix("http://"), "insecure": True,
-        "region": "us-east-1", "keyFormat": key_format,
-        "accessKeySecret": {"name": secret, "key": "accesskey"},
-        "secretKeySecret": {"name": secret, "key": "secretkey"}}}
+def repository_entry(
+    bucket: str,
+    endpoint: str,
+    *,
+    secret: str = "s3-creds",
+    key_format: str = "{{workflow.name}}/{{pod.name}}",
+) -> dict[str, Any]:
+    return {
+        "archiveLogs": True,
+        "s3": {
+            "bucket": bucket,
+            "endpoint": endpoint.removeprefix("http://"),
+            "insecure": True,
+            "region": "us-east-1",
+            "keyFormat": key_format,
+            "accessKeySecret": {"name": secret, "key": "accesskey"},
+            "secretKeySecret": {"name": secret, "key": "secretkey"},
+        },
+    }
 
 
 class Argo:
@@ -64,47 +76,67 @@ class Argo:
     def namespace(self, name: str) -> None:
         self.core.create_namespace({"metadata": {"name": name}})
 
-    def secret(self, namespace: str, name: str = "s3-creds", access: str = ACCESS,
-               secret: str = SECRET) -> None:
-        self.core.create_namespaced_secret(namespace, {
-            "metadata": {"name": name},
-            "stringData": {"accesskey": access, "secretkey": secret}})
+    def secret(
+        self, namespace: str, name: str = "s3-creds", access: str = ACCESS, secret: str = SECRET
+    ) -> None:
+        self.core.create_namespaced_secret(
+            namespace,
+            {"metadata": {"name": name}, "stringData": {"accesskey": access, "secretkey": secret}},
+        )
 
-    def repositories(self, namespace: str, entries: dict[str, dict[str, Any]], *,
-                     default: str | None = None) -> None:
+    def repositories(
+        self, namespace: str, entries: dict[str, dict[str, Any]], *, default: str | None = None
+    ) -> None:
         import yaml
 
         meta: dict[str, Any] = {"name": "artifact-repositories"}
         if default:
-            meta["annotations"] = {
-                "workflows.argoproj.io/default-artifact-repository": default}
-        self.core.create_namespaced_config_map(namespace, {
-            "metadata": meta, "data": {k: yaml.safe_dump(v) for k, v in entries.items()}})
+            meta["annotations"] = {"workflows.argoproj.io/default-artifact-repository": default}
+        self.core.create_namespaced_config_map(
+            namespace,
+            {"metadata": meta, "data": {k: yaml.safe_dump(v) for k, v in entries.items()}},
+        )
 
     def policy(self, namespace: str, spec: dict[str, Any], name: str = "default") -> None:
-        body = {"apiVersion": "argosy.io/v1alpha1", "kind": "ArtifactGCPolicy",
-                "metadata": {"name": name}, "spec": spec}
+        body = {
+            "apiVersion": "argosy.io/v1alpha1",
+            "kind": "ArtifactGCPolicy",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
         try:
             current = self.custom.get_namespaced_custom_object(
-                "argosy.io", "v1alpha1", namespace, "artifactgcpolicies", name)
+                "argosy.io", "v1alpha1", namespace, "artifactgcpolicies", name
+            )
         except client.ApiException:
-            self.custom.create_namespaced_custom_object("argosy.io", "v1alpha1", namespace,
-                                                        "artifactgcpolicies", body)
+            self.custom.create_namespaced_custom_object(
+                "argosy.io", "v1alpha1", namespace, "artifactgcpolicies", body
+            )
             return
         current["spec"] = spec
-        self.custom.replace_namespaced_custom_object("argosy.io", "v1alpha1", namespace,
-                                                     "artifactgcpolicies", name, current)
+        self.custom.replace_namespaced_custom_object(
+            "argosy.io", "v1alpha1", namespace, "artifactgcpolicies", name, current
+        )
 
     def get_policy(self, namespace: str, name: str = "default") -> dict[str, Any]:
-        return self.custom.get_namespaced_custom_object("argosy.io", "v1alpha1", namespace,
-                                                        "artifactgcpolicies", name)
+        return self.custom.get_namespaced_custom_object(
+            "argosy.io", "v1alpha1", namespace, "artifactgcpolicies", name
+        )
 
     # -- workflows -----------------------------------------------------------------------
-    def submit(self, namespace: str, name: str, artifacts: Iterable[Art] = (), *,
-               strategy: str | None = None, labels: dict[str, str] | None = None,
-               argo_finalizer: bool = False, repository: dict[str, Any] | None = None,
-               templates: list[dict[str, Any]] | None = None,
-               phase: str = "Running") -> dict[str, Any]:
+    def submit(
+        self,
+        namespace: str,
+        name: str,
+        artifacts: Iterable[Art] = (),
+        *,
+        strategy: str | None = None,
+        labels: dict[str, str] | None = None,
+        argo_finalizer: bool = False,
+        repository: dict[str, Any] | None = None,
+        templates: list[dict[str, Any]] | None = None,
+        phase: str = "Running",
+    ) -> dict[str, Any]:
         """A running workflow whose pods already reported `artifacts`."""
         spec: dict[str, Any] = {"entrypoint": "main", "templates": templates or []}
         if strategy is not None:
@@ -112,22 +144,38 @@ class Argo:
         meta: dict[str, Any] = {"name": name, "labels": labels or {}}
         if argo_finalizer:
             meta["finalizers"] = [ARGO_FINALIZER]
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workflow", "metadata": meta,
-                "spec": spec, "status": self._status(name, list(artifacts), phase, None,
-                                                     repository)}
-        return self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace,
-                                                           "workflows", body)
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Workflow",
+            "metadata": meta,
+            "spec": spec,
+            "status": self._status(name, list(artifacts), phase, None, repository),
+        }
+        return self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "workflows", body
+        )
 
     @staticmethod
-    def _status(name: str, artifacts: list[Art], phase: str, finished: datetime | None,
-                repository: dict[str, Any] | None) -> dict[str, Any]:
-        nodes: dict[str, Any] = {name: {"id": name, "name": name, "type": "Steps",
-                                        "phase": phase}}
+    def _status(
+        name: str,
+        artifacts: list[Art],
+        phase: str,
+        finished: datetime | None,
+        repository: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        nodes: dict[str, Any] = {name: {"id": name, "name": name, "type": "Steps", "phase": phase}}
         for art in artifacts:
             node_id = f"{name}-{art.node}"
-            node = nodes.setdefault(node_id, {"id": node_id, "name": f"{name}.{art.node}",
-                                              "type": "Pod", "phase": phase,
-                                              "outputs": {"artifacts": []}})
+            node = nodes.setdefault(
+                node_id,
+                {
+                    "id": node_id,
+                    "name": f"{name}.{art.node}",
+                    "type": "Pod",
+                    "phase": phase,
+                    "outputs": {"artifacts": []},
+                },
+            )
             node["outputs"]["artifacts"].append(art.status())
         status: dict[str, Any] = {"phase": phase, "nodes": nodes}
         if finished is not None:
@@ -141,29 +189,45 @@ class Argo:
     def finish(self, namespace: str, name: str, phase: str, at: datetime) -> dict[str, Any]:
         """The workflow completed: Argo sets the phase, finishedAt and the completed label."""
         return self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, "workflows", name,
-            {"metadata": {"labels": {"workflows.argoproj.io/completed": "true"}},
-             "status": {"phase": phase, "finishedAt": stamp(at)}},
-            _content_type="application/merge-patch+json")
+            GROUP,
+            VERSION,
+            namespace,
+            "workflows",
+            name,
+            {
+                "metadata": {"labels": {"workflows.argoproj.io/completed": "true"}},
+                "status": {"phase": phase, "finishedAt": stamp(at)},
+            },
+            _content_type="application/merge-patch+json",
+        )
 
     def delete(self, namespace: str, name: str) -> None:
-        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "workflows",
-                                                    name)
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "workflows", name)
 
     def drop_argo_finalizer(self, namespace: str, name: str) -> None:
         wf = self.get(namespace, name)
         assert wf is not None
         left = [f for f in wf["metadata"].get("finalizers", []) if f != ARGO_FINALIZER]
         self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, "workflows", name,
-            {"metadata": {"finalizers": left,
-                          "resourceVersion": wf["metadata"]["resourceVersion"]}},
-            _content_type="application/merge-patch+json")
+            GROUP,
+            VERSION,
+            namespace,
+            "workflows",
+            name,
+            {
+                "metadata": {
+                    "finalizers": left,
+                    "resourceVersion": wf["metadata"]["resourceVersion"],
+                }
+            },
+            _content_type="application/merge-patch+json",
+        )
 
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace,
-                                                            "workflows", name)
+            return self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, "workflows", name
+            )
         except client.ApiException as error:
             if error.status == 404:
                 return None
@@ -182,9 +246,16 @@ class Argo:
 
     def events(self, namespace: str, name: str | None = None) -> list[dict[str, Any]]:
         items = self.core.list_namespaced_event(namespace).items
-        return [{"reason": e.reason, "type": e.type, "message": e.message,
-                 "object": e.involved_object.name} for e in items
-                if name is None or e.involved_object.name == name]
+        return [
+            {
+                "reason": e.reason,
+                "type": e.type,
+                "message": e.message,
+                "object": e.involved_object.name,
+            }
+            for e in items
+            if name is None or e.involved_object.name == name
+        ]
 
 
 def later(start: datetime, **delta: float) -> datetime:

@@ -35,8 +35,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def server(clock: ManualClock) -> Iterator[KubeTestServer]:
-    with KubeTestServer(clock=clock, namespaces=("default", NS, "team-b",
-                                                 "argosy-system")) as running:
+    with KubeTestServer(
+        clock=clock, namespaces=("default", NS, "team-b", "argosy-system")
+    ) as running:
         yield running
 
 
@@ -62,12 +63,17 @@ def kube(server: KubeTestServer) -> Iterator[Kube]:
 def gc_settings(**overrides: Any) -> GcSettings:
     """Production defaults, with periods shrunk to test size and no retry sleeps."""
     base = GcSettings(
-        workers=2, lookup_ttl=0.0, failure_backoff=0.05, failure_backoff_cap=0.2,
+        workers=2,
+        lookup_ttl=0.0,
+        failure_backoff=0.05,
+        failure_backoff_cap=0.2,
         watch=WatchSettings(watch_timeout=5, resync=30.0, backoff_base=0.01, backoff_cap=0.05),
-        lease=LeaseSettings(namespace="argosy-system", lease_duration=15, renew_deadline=10,
-                            retry_period=0.05),
+        lease=LeaseSettings(
+            namespace="argosy-system", lease_duration=15, renew_deadline=10, retry_period=0.05
+        ),
         delete=DeleteSettings(retry=RetryPolicy(attempts=2, base=0.01, cap=0.02)),
-        storage=StorageSettings(connect_timeout=1.0, read_timeout=10.0))
+        storage=StorageSettings(connect_timeout=1.0, read_timeout=10.0),
+    )
     return replace(base, **overrides)
 
 
@@ -75,11 +81,20 @@ def gc_settings(**overrides: Any) -> GcSettings:
 def make_controller(kube: Kube, clock: ManualClock) -> Iterator[Callable[..., Controller]]:
     made: list[Controller] = []
 
-    def make(*, kube_client: Kube | None = None, sink: Any = None,
-             decorate_driver: Callable[[Driver], Driver] = lambda d: d,
-             **overrides: Any) -> Controller:
-        controller = Controller(kube_client or kube, gc_settings(**overrides), clock=clock,
-                                sink=sink, decorate_driver=decorate_driver)
+    def make(
+        *,
+        kube_client: Kube | None = None,
+        sink: Any = None,
+        decorate_driver: Callable[[Driver], Driver] = lambda d: d,
+        **overrides: Any,
+    ) -> Controller:
+        controller = Controller(
+            kube_client or kube,
+            gc_settings(**overrides),
+            clock=clock,
+            sink=sink,
+            decorate_driver=decorate_driver,
+        )
         made.append(controller)
         return controller
 
@@ -98,13 +113,13 @@ def bucket(moto_endpoint: str) -> tuple[str, Driver]:
 def team(argo: Argo, bucket: tuple[str, Driver], moto_endpoint: str) -> Driver:
     """Namespace team-a with its S3 credentials and its artifact-repositories ConfigMap."""
     argo.secret(NS)
-    argo.repositories(NS, {"default": repository_entry(bucket[0], moto_endpoint)},
-                      default="default")
+    argo.repositories(
+        NS, {"default": repository_entry(bucket[0], moto_endpoint)}, default="default"
+    )
     return bucket[1]
 
 
-def put(driver: Driver, *keys: str, size: int = 10,
-        metadata: dict[str, str] | None = None) -> None:
+def put(driver: Driver, *keys: str, size: int = 10, metadata: dict[str, str] | None = None) -> None:
     for key in keys:
         driver.put(key, b"x" * size, size=size, metadata=metadata or {})
 

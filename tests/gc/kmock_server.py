@@ -13,8 +13,13 @@ from typing import Any
 import kmock
 from kubernetes import client
 
-RESOURCES = ("argoproj.io/v1alpha1/workflows", "argosy.io/v1alpha1/artifactgcpolicies",
-             "v1/configmaps", "v1/secrets", "v1/events")
+RESOURCES = (
+    "argoproj.io/v1alpha1/workflows",
+    "argosy.io/v1alpha1/artifactgcpolicies",
+    "v1/configmaps",
+    "v1/secrets",
+    "v1/events",
+)
 
 
 class KmockServer:
@@ -56,15 +61,27 @@ class KmockServer:
 
     # -- objects, written straight into kmock's store ----------------------------------
     def put(self, resource: str, namespace: str, name: str, obj: dict[str, Any]) -> None:
-        body = {**obj, "metadata": {**obj.get("metadata", {}), "name": name,
-                                    "namespace": namespace}}
+        body = {
+            **obj,
+            "metadata": {**obj.get("metadata", {}), "name": name, "namespace": namespace},
+        }
         self.emulator.objects[resource, namespace, name] = body
 
     def secret(self, namespace: str, name: str, data: dict[str, str]) -> None:
-        self.put("v1/secrets", namespace, name, {"apiVersion": "v1", "kind": "Secret", "data": {
-            k: base64.b64encode(v.encode()).decode() for k, v in data.items()}})
+        self.put(
+            "v1/secrets",
+            namespace,
+            name,
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+            },
+        )
 
     def methods(self) -> list[str]:
         # kmock keeps every request it served; its public DSL filters them, a list suffices
-        return [str(r.method.value if hasattr(r.method, "value") else r.method).upper()
-                for r in self.emulator._requests]
+        return [
+            str(r.method.value if hasattr(r.method, "value") else r.method).upper()
+            for r in self.emulator._requests
+        ]

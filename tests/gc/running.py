@@ -14,8 +14,9 @@ from argosy.artifacts.protocol import DeleteFailure, Driver
 from argosy.gc.controller import Controller
 
 
-def eventually(condition: Callable[[], Any], *, timeout: float = 10.0,
-               what: str = "the condition") -> Any:
+def eventually(
+    condition: Callable[[], Any], *, timeout: float = 10.0, what: str = "the condition"
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -57,8 +58,12 @@ class DeleteLog:
         """Pairs of calls by different controllers whose time spans overlap."""
         with self.lock:
             calls = list(self.calls)
-        return [(a[0], b[0]) for i, a in enumerate(calls) for b in calls[i + 1:]
-                if a[0] != b[0] and a[1] < b[2] and b[1] < a[2]]
+        return [
+            (a[0], b[0])
+            for i, a in enumerate(calls)
+            for b in calls[i + 1 :]
+            if a[0] != b[0] and a[1] < b[2] and b[1] < a[2]
+        ]
 
 
 class RecordingDriver:

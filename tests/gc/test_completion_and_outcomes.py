@@ -15,13 +15,29 @@ from tests.gc.conftest import NS, keys, put
 
 
 def test_artifacts_are_deleted_in_the_first_reconcile_after_the_workflow_completes(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
-    put(team, "wf/pod/out.tgz", "wf/pod/main.log", "wf/pod/dir/a", "wf/pod/dir/sub/b",
-        f"wf/pod/dir/{MANIFEST}", "wf/pod/dirx/c", "wf/pod/dir.tgz", "other/keep")
-    argo.submit(NS, "wf", [Art("out", "wf/pod/out.tgz"), Art("main-logs", "wf/pod/main.log"),
-                           Art("dir", "wf/pod/dir")])
+    put(
+        team,
+        "wf/pod/out.tgz",
+        "wf/pod/main.log",
+        "wf/pod/dir/a",
+        "wf/pod/dir/sub/b",
+        f"wf/pod/dir/{MANIFEST}",
+        "wf/pod/dirx/c",
+        "wf/pod/dir.tgz",
+        "other/keep",
+    )
+    argo.submit(
+        NS,
+        "wf",
+        [
+            Art("out", "wf/pod/out.tgz"),
+            Art("main-logs", "wf/pod/main.log"),
+            Art("dir", "wf/pod/dir"),
+        ],
+    )
     controller = make_controller()
 
     running = controller.run_once()
@@ -41,13 +57,14 @@ def test_artifacts_are_deleted_in_the_first_reconcile_after_the_workflow_complet
 
 
 def test_success_and_failure_strategies_pick_by_the_workflows_outcome(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowSuccess"})
     put(team, "ok/out", "bad/out", "bad/debug")
     argo.submit(NS, "ok", [Art("out", "ok/out")])
-    argo.submit(NS, "bad", [Art("out", "bad/out"),
-                            Art("debug", "bad/debug", strategy="OnWorkflowFailure")])
+    argo.submit(
+        NS, "bad", [Art("out", "bad/out"), Art("debug", "bad/debug", strategy="OnWorkflowFailure")]
+    )
     argo.finish(NS, "ok", "Succeeded", clock())
     argo.finish(NS, "bad", "Failed", clock())
 
@@ -59,15 +76,25 @@ def test_success_and_failure_strategies_pick_by_the_workflows_outcome(
 
 
 def test_the_artifacts_strategy_beats_the_workflows_which_beats_the_policy(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "a/never", "a/unset", "a/empty", "b/out", "b/own")
-    argo.submit(NS, "a", [Art("never", "a/never", strategy="Never"),
-                          Art("unset", "a/unset"), Art("empty", "a/empty", strategy="")])
-    argo.submit(NS, "b", [Art("out", "b/out"),
-                          Art("own", "b/own", strategy="OnWorkflowCompletion")],
-                strategy="Never")
+    argo.submit(
+        NS,
+        "a",
+        [
+            Art("never", "a/never", strategy="Never"),
+            Art("unset", "a/unset"),
+            Art("empty", "a/empty", strategy=""),
+        ],
+    )
+    argo.submit(
+        NS,
+        "b",
+        [Art("out", "b/out"), Art("own", "b/own", strategy="OnWorkflowCompletion")],
+        strategy="Never",
+    )
     for name in ("a", "b"):
         argo.finish(NS, name, "Succeeded", clock())
 
@@ -78,8 +105,8 @@ def test_the_artifacts_strategy_beats_the_workflows_which_beats_the_policy(
 
 
 def test_without_a_policy_the_cluster_default_keeps_everything(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     put(team, "wf/out")
     argo.submit(NS, "wf", [Art("out", "wf/out")])
     argo.finish(NS, "wf", "Succeeded", clock())
@@ -91,10 +118,11 @@ def test_without_a_policy_the_cluster_default_keeps_everything(
 
 
 def test_a_policy_selector_limits_it_to_the_workflows_it_picks(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion",
-                     "selector": {"matchLabels": {"gc": "yes"}}})
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
+    argo.policy(
+        NS, {"strategy": "OnWorkflowCompletion", "selector": {"matchLabels": {"gc": "yes"}}}
+    )
     put(team, "picked/out", "other/out")
     argo.submit(NS, "picked", [Art("out", "picked/out")], labels={"gc": "yes"})
     argo.submit(NS, "other", [Art("out", "other/out")], labels={"gc": "no"})
@@ -107,8 +135,12 @@ def test_a_policy_selector_limits_it_to_the_workflows_it_picks(
 
 
 def test_an_artifact_naming_its_own_bucket_is_deleted_there(
-        argo: Argo, team: Driver, clock: ManualClock, moto_endpoint: str,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo,
+    team: Driver,
+    clock: ManualClock,
+    moto_endpoint: str,
+    make_controller: Callable[..., Controller],
+) -> None:
     from tests.conftest import s3_driver, unique_bucket
     from tests.gc.argo import ACCESS, SECRET
 
@@ -116,9 +148,22 @@ def test_an_artifact_naming_its_own_bucket_is_deleted_there(
     own = s3_driver(moto_endpoint, ACCESS, SECRET, name)
     put(own, "x/out")
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
-    argo.submit(NS, "wf", [Art("out", "x/out", bucket=name, extra={
-        "endpoint": moto_endpoint, "accessKeySecret": {"name": "s3-creds", "key": "accesskey"},
-        "secretKeySecret": {"name": "s3-creds", "key": "secretkey"}})])
+    argo.submit(
+        NS,
+        "wf",
+        [
+            Art(
+                "out",
+                "x/out",
+                bucket=name,
+                extra={
+                    "endpoint": moto_endpoint,
+                    "accessKeySecret": {"name": "s3-creds", "key": "accesskey"},
+                    "secretKeySecret": {"name": "s3-creds", "key": "secretkey"},
+                },
+            )
+        ],
+    )
     argo.finish(NS, "wf", "Failed", clock())
 
     assert make_controller().run_once().artifacts == 1
@@ -126,8 +171,12 @@ def test_an_artifact_naming_its_own_bucket_is_deleted_there(
 
 
 def test_a_dry_run_writes_nothing_and_prints_the_plan(
-        server: KubeTestServer, argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    server: KubeTestServer,
+    argo: Argo,
+    team: Driver,
+    clock: ManualClock,
+    make_controller: Callable[..., Controller],
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "wf/out", "wf/dir/a", "del/out")
     argo.submit(NS, "wf", [Art("out", "wf/out"), Art("dir", "wf/dir/")])
@@ -142,18 +191,28 @@ def test_a_dry_run_writes_nothing_and_prints_the_plan(
     assert not summary.failed
     assert keys(team) == ["del/out", "wf/dir/a", "wf/out"]
     assert argo.finalizers(NS, "del") == [] and argo.record(NS, "wf") == {}
-    deletes = sorted((line["workflow"], line["artifact"], line["url"]) for line in lines
-                     if line["action"] == "delete")
+    deletes = sorted(
+        (line["workflow"], line["artifact"], line["url"])
+        for line in lines
+        if line["action"] == "delete"
+    )
     bucket = team.bucket
-    assert deletes == [("wf", "wf-pod/dir", f"s3://{bucket}/wf/dir/"),
-                       ("wf", "wf-pod/out", f"s3://{bucket}/wf/out")]
-    assert [(line["workflow"], line["action"]) for line in lines
-            if line["action"] != "delete"] == [("del", "add-finalizer")]
+    assert deletes == [
+        ("wf", "wf-pod/dir", f"s3://{bucket}/wf/dir/"),
+        ("wf", "wf-pod/out", f"s3://{bucket}/wf/out"),
+    ]
+    assert [(line["workflow"], line["action"]) for line in lines if line["action"] != "delete"] == [
+        ("del", "add-finalizer")
+    ]
 
 
 def test_a_policy_in_dry_run_deletes_nothing_in_its_namespace(
-        server: KubeTestServer, argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    server: KubeTestServer,
+    argo: Argo,
+    team: Driver,
+    clock: ManualClock,
+    make_controller: Callable[..., Controller],
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion", "dryRun": True})
     put(team, "wf/out")
     argo.submit(NS, "wf", [Art("out", "wf/out")])
@@ -167,8 +226,8 @@ def test_a_policy_in_dry_run_deletes_nothing_in_its_namespace(
 
 
 def test_a_bucket_busy_with_another_workflow_makes_the_next_wait_its_turn_in_the_same_pass(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     from dataclasses import replace
 
     from tests.gc.conftest import gc_settings
@@ -187,17 +246,26 @@ def test_a_bucket_busy_with_another_workflow_makes_the_next_wait_its_turn_in_the
 
 
 def test_an_oss_repository_gets_its_directory_artifacts_deleted_whole(
-        argo: Argo, oss_server: Any, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, oss_server: Any, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, unique_bucket
 
     driver = oss_driver(oss_server.endpoint, unique_bucket("gc"))
     put(driver, "wf/dir/a", "wf/dir/sub/b", "wf/dir.tgz", "wf/out")
     argo.secret(NS, "oss-creds", access=OSS_ACCESS_KEY, secret=OSS_SECRET)
-    argo.repositories(NS, {"default": {"oss": {
-        "bucket": driver.bucket, "endpoint": oss_server.endpoint,
-        "accessKeySecret": {"name": "oss-creds", "key": "accesskey"},
-        "secretKeySecret": {"name": "oss-creds", "key": "secretkey"}}}})
+    argo.repositories(
+        NS,
+        {
+            "default": {
+                "oss": {
+                    "bucket": driver.bucket,
+                    "endpoint": oss_server.endpoint,
+                    "accessKeySecret": {"name": "oss-creds", "key": "accesskey"},
+                    "secretKeySecret": {"name": "oss-creds", "key": "secretkey"},
+                }
+            }
+        },
+    )
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     argo.submit(NS, "wf", [Art("dir", "wf/dir", kind="oss"), Art("out", "wf/out", kind="oss")])
     argo.finish(NS, "wf", "Succeeded", clock())

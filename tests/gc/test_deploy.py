@@ -35,15 +35,22 @@ def crd_schema() -> dict[str, Any]:
 
 
 def policy(spec: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "argosy.io/v1alpha1", "kind": "ArtifactGCPolicy",
-            "metadata": {"name": "default"}, "spec": spec}
+    return {
+        "apiVersion": "argosy.io/v1alpha1",
+        "kind": "ArtifactGCPolicy",
+        "metadata": {"name": "default"},
+        "spec": spec,
+    }
 
 
-@pytest.mark.parametrize("where, doc", [d for d in documents()
-                                        if d[1]["kind"] != "ArtifactGCPolicy"],
-                         ids=lambda v: v if isinstance(v, str) else "")
-def test_every_manifest_validates_against_the_kubernetes_schemas(where: str,
-                                                                 doc: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "where, doc",
+    [d for d in documents() if d[1]["kind"] != "ArtifactGCPolicy"],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_every_manifest_validates_against_the_kubernetes_schemas(
+    where: str, doc: dict[str, Any]
+) -> None:
     kubernetes_validate.validate(doc, VERSION, strict=True)
 
 
@@ -59,10 +66,16 @@ def test_the_example_policy_validates_against_the_crd() -> None:
     jsonschema.validate(example, crd_schema())
 
 
-@pytest.mark.parametrize("spec", [{"strategy": "Sometimes"}, {"expireAfter": "-1h"},
-                                  {"expireAfter": "30 days"}, {"dryRun": "yes"},
-                                  {"selector": {"matchExpressions": [
-                                      {"key": "a", "operator": "Near"}]}}])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"strategy": "Sometimes"},
+        {"expireAfter": "-1h"},
+        {"expireAfter": "30 days"},
+        {"dryRun": "yes"},
+        {"selector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}},
+    ],
+)
 def test_the_crd_refuses_what_the_controller_refuses(spec: dict[str, Any]) -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(policy(spec), crd_schema())

@@ -16,12 +16,15 @@ from tests.gc.conftest import NS, keys, put
 
 
 def test_deleting_a_workflow_deletes_its_artifacts_then_drops_the_finalizer_then_it_is_gone(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     put(team, "wf/out", "wf/dir/a", "wf/dir/b", "wf/kept")
-    argo.submit(NS, "wf", [Art("out", "wf/out"), Art("dir", "wf/dir"),
-                           Art("kept", "wf/kept", strategy="Never")],
-                strategy="OnWorkflowDeletion")
+    argo.submit(
+        NS,
+        "wf",
+        [Art("out", "wf/out"), Art("dir", "wf/dir"), Art("kept", "wf/kept", strategy="Never")],
+        strategy="OnWorkflowDeletion",
+    )
     controller = make_controller()
 
     first = controller.run_once()
@@ -41,11 +44,12 @@ def test_deleting_a_workflow_deletes_its_artifacts_then_drops_the_finalizer_then
 
 
 def test_argos_own_finalizer_is_never_touched(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     put(team, "wf/out")
-    argo.submit(NS, "wf", [Art("out", "wf/out")], strategy="OnWorkflowDeletion",
-                argo_finalizer=True)
+    argo.submit(
+        NS, "wf", [Art("out", "wf/out")], strategy="OnWorkflowDeletion", argo_finalizer=True
+    )
     controller = make_controller()
     controller.run_once()
     assert argo.finalizers(NS, "wf") == [ARGO_FINALIZER, FINALIZER]
@@ -60,10 +64,26 @@ def test_argos_own_finalizer_is_never_touched(
 
 
 def test_the_finalizer_is_added_while_running_when_templates_or_the_policy_ask_for_deletion(
-        argo: Argo, team: Driver, make_controller: Callable[..., Controller]) -> None:
-    argo.submit(NS, "by-template", templates=[{"name": "main", "outputs": {"artifacts": [
-        {"name": "out", "path": "/tmp/out",
-         "artifactGC": {"strategy": "OnWorkflowDeletion"}}]}}])
+    argo: Argo, team: Driver, make_controller: Callable[..., Controller]
+) -> None:
+    argo.submit(
+        NS,
+        "by-template",
+        templates=[
+            {
+                "name": "main",
+                "outputs": {
+                    "artifacts": [
+                        {
+                            "name": "out",
+                            "path": "/tmp/out",
+                            "artifactGC": {"strategy": "OnWorkflowDeletion"},
+                        }
+                    ]
+                },
+            }
+        ],
+    )
     argo.submit(NS, "plain")
     argo.policy("team-b", {"strategy": "OnWorkflowDeletion"})
     argo.submit("team-b", "by-policy")
@@ -76,8 +96,8 @@ def test_the_finalizer_is_added_while_running_when_templates_or_the_policy_ask_f
 
 
 def test_expired_artifacts_are_deleted_while_the_workflow_stays(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowDeletion", "expireAfter": "2h"})
     put(team, "wf/out", "wf/never")
     argo.submit(NS, "wf", [Art("out", "wf/out"), Art("never", "wf/never", strategy="Never")])
@@ -100,12 +120,14 @@ def test_expired_artifacts_are_deleted_while_the_workflow_stays(
 
 
 def test_a_storage_outage_is_retried_and_after_the_deadline_the_finalizer_goes_with_a_warning(
-        argo: Argo, clock: ManualClock, make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     argo.secret(NS)
     argo.repositories(NS, {"default": repository_entry("gone-bucket", dead)})
-    argo.submit(NS, "wf", [Art("out", "wf/out"), Art("dir", "wf/dir")],
-                strategy="OnWorkflowDeletion")
+    argo.submit(
+        NS, "wf", [Art("out", "wf/out"), Art("dir", "wf/dir")], strategy="OnWorkflowDeletion"
+    )
     controller = make_controller(finalizer=FinalizerSettings(max_attempts=10))
     controller.run_once()
     argo.finish(NS, "wf", "Succeeded", clock())
@@ -128,19 +150,22 @@ def test_a_storage_outage_is_retried_and_after_the_deadline_the_finalizer_goes_w
     assert {e["type"] for e in events} == {"Warning"}
     # one event per cause per 10 minutes, not one per retry
     assert sorted(e["reason"] for e in events) == ["ArtifactGCEndpointUnreachable"] * 3 + [
-        "ArtifactGCFinalizerForced"]
+        "ArtifactGCFinalizerForced"
+    ]
     forced = next(e["message"] for e in events if e["reason"] == "ArtifactGCFinalizerForced")
     assert "after 3 failed attempt(s)" in forced
-    assert "s3://gone-bucket/wf/out and s3://gone-bucket/wf/out/: ? object(s) " \
-           "(EndpointUnreachable)" in forced
+    assert (
+        "s3://gone-bucket/wf/out and s3://gone-bucket/wf/out/: ? object(s) "
+        "(EndpointUnreachable)" in forced
+    )
     assert "s3://gone-bucket/wf/dir and s3://gone-bucket/wf/dir/" in forced
 
 
 def test_after_the_last_allowed_attempt_the_finalizer_goes_even_before_the_deadline(
-        argo: Argo, clock: ManualClock, make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     argo.secret(NS)
-    argo.repositories(NS, {"default": repository_entry(
-        "b", f"http://127.0.0.1:{free_port()}")})
+    argo.repositories(NS, {"default": repository_entry("b", f"http://127.0.0.1:{free_port()}")})
     argo.submit(NS, "wf", [Art("out", "wf/out")], strategy="OnWorkflowDeletion")
     controller = make_controller(finalizer=FinalizerSettings(max_attempts=2))
     controller.run_once()
@@ -152,13 +177,21 @@ def test_after_the_last_allowed_attempt_the_finalizer_goes_even_before_the_deadl
 
 
 def test_a_missing_bucket_and_a_missing_repository_are_reported_as_events(
-        argo: Argo, team: Driver, clock: ManualClock, moto_endpoint: str,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo,
+    team: Driver,
+    clock: ManualClock,
+    moto_endpoint: str,
+    make_controller: Callable[..., Controller],
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "fine/out")
     argo.submit(NS, "fine", [Art("out", "fine/out")])
-    argo.submit(NS, "nobucket", [Art("out", "x/out")],
-                repository=repository_entry("no-such-bucket-here", moto_endpoint))
+    argo.submit(
+        NS,
+        "nobucket",
+        [Art("out", "x/out")],
+        repository=repository_entry("no-such-bucket-here", moto_endpoint),
+    )
     argo.policy("team-b", {"strategy": "OnWorkflowCompletion"})
     argo.submit("team-b", "norepo", [Art("out", "y/out")])
     for ns, name in ((NS, "fine"), (NS, "nobucket"), ("team-b", "norepo")):
@@ -167,8 +200,7 @@ def test_a_missing_bucket_and_a_missing_repository_are_reported_as_events(
     summary = make_controller().run_once()
 
     assert summary.artifacts == 1 and keys(team) == []
-    assert sorted(f.cause for _, f in summary.failures) == ["NoSuchBucket",
-                                                           "RepositoryMissing"]
+    assert sorted(f.cause for _, f in summary.failures) == ["NoSuchBucket", "RepositoryMissing"]
     assert [e["reason"] for e in argo.events(NS, "nobucket")] == ["ArtifactGCNoSuchBucket"]
     [event] = argo.events("team-b", "norepo")
     assert event["reason"] == "ArtifactGCRepositoryMissing"
@@ -176,10 +208,15 @@ def test_a_missing_bucket_and_a_missing_repository_are_reported_as_events(
 
 
 def test_a_secret_that_is_missing_is_named_in_the_event(
-        argo: Argo, bucket: tuple[str, Driver], clock: ManualClock, moto_endpoint: str,
-        make_controller: Callable[..., Controller]) -> None:
-    argo.repositories(NS, {"default": repository_entry(bucket[0], moto_endpoint,
-                                                       secret="not-there")})
+    argo: Argo,
+    bucket: tuple[str, Driver],
+    clock: ManualClock,
+    moto_endpoint: str,
+    make_controller: Callable[..., Controller],
+) -> None:
+    argo.repositories(
+        NS, {"default": repository_entry(bucket[0], moto_endpoint, secret="not-there")}
+    )
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     argo.submit(NS, "wf", [Art("out", "wf/out")])
     argo.finish(NS, "wf", "Succeeded", clock())

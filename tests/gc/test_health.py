@@ -26,17 +26,23 @@ def test_metrics_and_probes_are_served() -> None:
     metrics.observe_lag(7200.0)
     metrics.gauges["argosy_gc_queue_depth"] = lambda: 42
     ready = [False]
-    server = HealthServer(metrics, alive=lambda: True, ready=lambda: ready[0],
-                          host="127.0.0.1").start()
+    server = HealthServer(
+        metrics, alive=lambda: True, ready=lambda: ready[0], host="127.0.0.1"
+    ).start()
     try:
         status, text = fetch(server.port, "/metrics")
         assert status == 200
         lines = set(text.splitlines())
-        assert {"argosy_gc_objects_deleted_total 1000", "argosy_gc_bytes_deleted_total 5242880",
-                'argosy_gc_failures_total{cause="AccessDenied"} 1', "argosy_gc_queue_depth 42",
-                'argosy_gc_lag_seconds_bucket{le="5"} 1',
-                'argosy_gc_lag_seconds_bucket{le="+Inf"} 2', "argosy_gc_lag_seconds_count 2",
-                "# TYPE argosy_gc_lag_seconds histogram"} <= lines
+        assert {
+            "argosy_gc_objects_deleted_total 1000",
+            "argosy_gc_bytes_deleted_total 5242880",
+            'argosy_gc_failures_total{cause="AccessDenied"} 1',
+            "argosy_gc_queue_depth 42",
+            'argosy_gc_lag_seconds_bucket{le="5"} 1',
+            'argosy_gc_lag_seconds_bucket{le="+Inf"} 2',
+            "argosy_gc_lag_seconds_count 2",
+            "# TYPE argosy_gc_lag_seconds histogram",
+        } <= lines
         assert fetch(server.port, "/healthz") == (200, "ok\n")
         assert fetch(server.port, "/readyz")[0] == 503
         ready[0] = True

@@ -18,7 +18,8 @@ def accepted(argo: Argo) -> dict[str, str]:
 
 
 def test_a_valid_policy_is_marked_accepted_with_what_it_says(
-        argo: Argo, team: Driver, make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, make_controller: Callable[..., Controller]
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion", "expireAfter": "720h"})
     argo.submit(NS, "wf")
 
@@ -26,14 +27,17 @@ def test_a_valid_policy_is_marked_accepted_with_what_it_says(
 
     condition = accepted(argo)
     assert (condition["type"], condition["status"], condition["reason"]) == (
-        "Accepted", "True", "Valid")
+        "Accepted",
+        "True",
+        "Valid",
+    )
     assert condition["message"] == "accepted: strategy OnWorkflowCompletion, expireAfter 720h"
     assert argo.get_policy(NS)["status"]["acceptedSpec"]["expireAfter"] == "720h"
 
 
 def test_a_rejected_edit_keeps_the_previous_policy_in_force(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     controller = make_controller()
     controller.run_once()
@@ -55,8 +59,8 @@ def test_a_rejected_edit_keeps_the_previous_policy_in_force(
 
 
 def test_a_negative_duration_is_rejected_and_with_no_previous_policy_nothing_is_deleted(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion", "expireAfter": "-1h"})
     put(team, "wf/out")
     argo.submit(NS, "wf", [Art("out", "wf/out")])
@@ -72,8 +76,8 @@ def test_a_negative_duration_is_rejected_and_with_no_previous_policy_nothing_is_
 
 
 def test_an_unchanged_policy_status_is_not_written_again(
-        server: object, argo: Argo, team: Driver,
-        make_controller: Callable[..., Controller]) -> None:
+    server: object, argo: Argo, team: Driver, make_controller: Callable[..., Controller]
+) -> None:
     from argosy.testing.kube.api import KubeTestServer
 
     assert isinstance(server, KubeTestServer)
@@ -89,8 +93,8 @@ def test_an_unchanged_policy_status_is_not_written_again(
 
 
 def test_an_edit_that_keeps_artifacts_holds_at_once_not_when_the_cached_copy_expires(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     controller = make_controller(lookup_ttl=3600.0)
     controller.run_once()  # the policy is read and cached for an hour
@@ -109,8 +113,12 @@ def test_an_edit_that_keeps_artifacts_holds_at_once_not_when_the_cached_copy_exp
 
 
 def test_when_the_policy_cannot_be_read_afresh_nothing_is_deleted_and_it_is_tried_again(
-        server: KubeTestServer, argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    server: KubeTestServer,
+    argo: Argo,
+    team: Driver,
+    clock: ManualClock,
+    make_controller: Callable[..., Controller],
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     controller = make_controller(lookup_ttl=3600.0)
     controller.run_once()
@@ -122,8 +130,10 @@ def test_when_the_policy_cannot_be_read_afresh_nothing_is_deleted_and_it_is_trie
     controller.run_once()
 
     assert keys(team) == ["wf/out"]
-    assert any(r.path.endswith("/artifactgcpolicies/default") and r.method == "GET"
-               and r.status == 503 for r in server.requests)
+    assert any(
+        r.path.endswith("/artifactgcpolicies/default") and r.method == "GET" and r.status == 503
+        for r in server.requests
+    )
     server.clear_faults()
     controller.run_once()
     assert keys(team) == []

@@ -15,7 +15,8 @@ def _target(bucket: str, key: str, root: Path) -> Target:
 
 
 def test_artifacts_of_one_bucket_share_one_driver_and_another_bucket_gets_its_own(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     built: list[Driver] = []
 
     def count(driver: Driver) -> Driver:
@@ -33,5 +34,6 @@ def test_artifacts_of_one_bucket_share_one_driver_and_another_bucket_gets_its_ow
 
 def test_the_same_bucket_in_another_namespace_gets_its_own_driver(tmp_path: Path) -> None:
     factory = DriverFactory(lambda ns, name, key: "", StorageSettings())
-    assert factory.open(_target("b", "k", tmp_path), "ns-1") is not \
-        factory.open(_target("b", "k", tmp_path), "ns-2")
+    assert factory.open(_target("b", "k", tmp_path), "ns-1") is not factory.open(
+        _target("b", "k", tmp_path), "ns-2"
+    )

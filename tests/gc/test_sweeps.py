@@ -20,15 +20,14 @@ def owned(uid: str, strategy: str, namespace: str = NS) -> dict[str, str]:
 
 
 def test_orphans_of_deleted_workflows_are_swept_and_nothing_else(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     live = argo.submit(NS, "live")["metadata"]["uid"]
     put(team, "gone/deletion", metadata=owned("uid-gone", "OnWorkflowDeletion"))
     put(team, "gone/completion", metadata=owned("uid-gone", "OnWorkflowCompletion"))
     put(team, "gone/never", metadata=owned("uid-gone", "Never"))
     put(team, "gone/success", metadata=owned("uid-gone", "OnWorkflowSuccess"))
-    put(team, "gone/other-namespace", metadata=owned("uid-gone", "OnWorkflowDeletion",
-                                                     "team-b"))
+    put(team, "gone/other-namespace", metadata=owned("uid-gone", "OnWorkflowDeletion", "team-b"))
     put(team, "live/out", metadata=owned(live, "OnWorkflowDeletion"))
     put(team, "foreign/file")
     argo.policy(NS, {"sweeps": {"orphansAfter": "1h"}})
@@ -41,13 +40,18 @@ def test_orphans_of_deleted_workflows_are_swept_and_nothing_else(
 
     [report] = summary.sweeps
     assert (report.orphans_deleted, report.kept, report.errors) == (2, 5, [])
-    assert keys(team) == ["foreign/file", "gone/never", "gone/other-namespace",
-                          "gone/success", "live/out"]
+    assert keys(team) == [
+        "foreign/file",
+        "gone/never",
+        "gone/other-namespace",
+        "gone/success",
+        "live/out",
+    ]
 
 
 def test_incomplete_uploads_older_than_the_limit_are_aborted(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     team.create_upload("wf/big", metadata={})
     [upload] = team.list_uploads("")
     argo.policy(NS, {"sweeps": {"incompleteUploadsAfter": "24h"}})
@@ -63,14 +67,15 @@ def test_incomplete_uploads_older_than_the_limit_are_aborted(
 
 
 def test_a_dry_run_sweep_only_reports(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     put(team, "gone/out", metadata=owned("uid-gone", "OnWorkflowDeletion"))
     argo.policy(NS, {"sweeps": {"orphansAfter": "1h"}})
     clock.set(clock().replace(year=2099))
 
     [report] = make_controller(dry_run=True).run_once().sweeps
 
-    assert report.plan == [f"delete orphan s3://{team.bucket}/gone/out (workflow "
-                           f"{NS}/some-workflow uid-gone is gone)"]
+    assert report.plan == [
+        f"delete orphan s3://{team.bucket}/gone/out (workflow {NS}/some-workflow uid-gone is gone)"
+    ]
     assert keys(team) == ["gone/out"]

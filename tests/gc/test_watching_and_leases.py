@@ -20,8 +20,8 @@ from tests.gc.running import DeleteLog, eventually, running
 
 
 def test_a_running_controller_deletes_as_soon_as_the_watch_says_a_workflow_completed(
-        argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "wf/out", "wf/dir/a")
     argo.submit(NS, "wf", [Art("out", "wf/out"), Art("dir", "wf/dir")])
@@ -35,8 +35,12 @@ def test_a_running_controller_deletes_as_soon_as_the_watch_says_a_workflow_compl
 
 
 def test_an_expired_watch_is_followed_by_a_relist_and_nothing_is_missed(
-        server: KubeTestServer, argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    server: KubeTestServer,
+    argo: Argo,
+    team: Driver,
+    clock: ManualClock,
+    make_controller: Callable[..., Controller],
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "a/out", "b/out")
     argo.submit(NS, "a", [Art("out", "a/out")])
@@ -63,8 +67,12 @@ def test_an_expired_watch_is_followed_by_a_relist_and_nothing_is_missed(
 
 
 def test_a_controller_restarted_midway_misses_nothing(
-        server: KubeTestServer, argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    server: KubeTestServer,
+    argo: Argo,
+    team: Driver,
+    clock: ManualClock,
+    make_controller: Callable[..., Controller],
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "one/out", "two/out", "three/out", "four/out")
     argo.submit(NS, "one", [Art("out", "one/out")])
@@ -98,17 +106,26 @@ def _kube_as(server: KubeTestServer, token: str, user: str, tmp_path: Path) -> K
 
 
 def test_two_controllers_at_once_never_both_delete_and_the_other_takes_over(
-        server: KubeTestServer, argo: Argo, team: Driver, clock: ManualClock, tmp_path: Path,
-        make_controller: Callable[..., Controller]) -> None:
+    server: KubeTestServer,
+    argo: Argo,
+    team: Driver,
+    clock: ManualClock,
+    tmp_path: Path,
+    make_controller: Callable[..., Controller],
+) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     deletes = DeleteLog()
     base = gc_settings().lease
     assert base is not None
-    a = make_controller(lease=replace(base, identity="replica-a"),
-                        decorate_driver=deletes.decorator("a"))
+    a = make_controller(
+        lease=replace(base, identity="replica-a"), decorate_driver=deletes.decorator("a")
+    )
     kube_b = _kube_as(server, "token-b", "replica-b", tmp_path)
-    b = make_controller(kube_client=kube_b, lease=replace(base, identity="replica-b"),
-                        decorate_driver=deletes.decorator("b"))
+    b = make_controller(
+        kube_client=kube_b,
+        lease=replace(base, identity="replica-b"),
+        decorate_driver=deletes.decorator("b"),
+    )
     with running(a), running(b):
         eventually(lambda: a.fence() != b.fence(), what="one leader")
         leader, follower = ("a", "b") if a.fence() else ("b", "a")
@@ -123,8 +140,9 @@ def test_two_controllers_at_once_never_both_delete_and_the_other_takes_over(
         # the leader can no longer renew; once the Lease is older than its duration by
         # the follower's clock, the follower takes over, and the old leader has stopped
         holder = {"a": "argosy-test", "b": "replica-b"}[leader]
-        server.authorizer = lambda r: not (r.user == holder and r.resource == "leases"
-                                           and r.verb != "get")
+        server.authorizer = lambda r: (
+            not (r.user == holder and r.resource == "leases" and r.verb != "get")
+        )
         clock.advance(seconds=16)
         old, new = (a, b) if leader == "a" else (b, a)
         assert not old.fence()
@@ -140,22 +158,31 @@ def test_two_controllers_at_once_never_both_delete_and_the_other_takes_over(
     kube_b.close()
 
 
-
 def test_a_workflow_that_vanished_while_the_watch_was_down_still_loses_its_artifacts(
-        server: KubeTestServer, argo: Argo, team: Driver, clock: ManualClock,
-        make_controller: Callable[..., Controller]) -> None:
+    server: KubeTestServer,
+    argo: Argo,
+    team: Driver,
+    clock: ManualClock,
+    make_controller: Callable[..., Controller],
+) -> None:
     put(team, "wf/out", "wf/never")
-    argo.submit(NS, "wf", [Art("out", "wf/out"), Art("never", "wf/never", strategy="Never")],
-                strategy="OnWorkflowDeletion")
+    argo.submit(
+        NS,
+        "wf",
+        [Art("out", "wf/out"), Art("never", "wf/never", strategy="Never")],
+        strategy="OnWorkflowDeletion",
+    )
     with running(make_controller()):
         eventually(lambda: argo.finalizers(NS, "wf") == [FINALIZER], what="the finalizer")
         server.inject_fault("GET", "/workflows", 500, times=None, watch=True)
         server.close_watches()
         # someone strips the finalizer by hand and deletes the workflow: it is gone at once
-        server.store.patch(server.registry.resolve("argoproj.io", "v1alpha1", "workflows",
-                                                   namespaced=True), NS, "wf",
-                           lambda obj: {**obj, "metadata": {**obj["metadata"],
-                                                            "finalizers": []}})
+        server.store.patch(
+            server.registry.resolve("argoproj.io", "v1alpha1", "workflows", namespaced=True),
+            NS,
+            "wf",
+            lambda obj: {**obj, "metadata": {**obj["metadata"], "finalizers": []}},
+        )
         argo.delete(NS, "wf")
         server.compact()
         server.clear_faults()  # 410, relist: the cached workflow is no longer listed

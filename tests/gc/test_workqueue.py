@@ -28,8 +28,15 @@ def test_namespaces_take_turns_so_a_busy_one_cannot_starve_the_others() -> None:
         queue.add(("busy", f"wf{i}"))
     queue.add(("quiet", "one"))
     queue.add(("other", "two"))
-    assert [k[0] for k in drain(queue)] == ["busy", "quiet", "other", "busy", "busy", "busy",
-                                            "busy"]
+    assert [k[0] for k in drain(queue)] == [
+        "busy",
+        "quiet",
+        "other",
+        "busy",
+        "busy",
+        "busy",
+        "busy",
+    ]
 
 
 def test_a_key_added_while_it_is_processed_comes_back_once_after_done() -> None:

@@ -30,24 +30,43 @@ def tiny_disk(tmp_path: Path):
     subprocess.run(["umount", str(mount)], check=True)
 
 
-def test_a_full_disk_fails_the_download_and_leaves_nothing(tiny_disk: Path,
-                                                           tmp_path: Path) -> None:
+def test_a_full_disk_fails_the_download_and_leaves_nothing(tiny_disk: Path, tmp_path: Path) -> None:
     driver = LocalDriver(tmp_path / "repo", "b")
     driver.create_bucket()
     data = os.urandom(4 * MiB)
     driver.put("big", data, size=len(data), metadata={})
     with pytest.raises(LocalIOError, match="disk full"):
-        download.download_file(driver, "big", tiny_disk / "big",
-                               settings=TransferSettings(part_size=5 * MiB))
+        download.download_file(
+            driver, "big", tiny_disk / "big", settings=TransferSettings(part_size=5 * MiB)
+        )
     assert os.listdir(tiny_disk) == []
 
 
 def _start_upload(endpoint: str, bucket: str, source: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "k",
-           "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1"}
-    return subprocess.Popen([sys.executable, "-m", "argosy", "cp", "-q", "--part-size", "5",
-                             "--concurrency", "1", str(source), f"s3://{bucket}/big"],
-                            env=env, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_REGION": "us-east-1",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "argosy",
+            "cp",
+            "-q",
+            "--part-size",
+            "5",
+            "--concurrency",
+            "1",
+            str(source),
+            f"s3://{bucket}/big",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_for_upload(driver, deadline: float = 30.0) -> None:
@@ -61,7 +80,8 @@ def _wait_for_upload(driver, deadline: float = 30.0) -> None:
 
 
 def test_an_upload_stopped_with_sigterm_is_aborted_and_leaves_no_object(
-        moto_endpoint: str, tmp_path: Path) -> None:
+    moto_endpoint: str, tmp_path: Path
+) -> None:
     bucket = unique_bucket()
     driver = s3_driver(moto_endpoint, "k", "s", bucket)
     source = tmp_path / "big"
@@ -76,8 +96,7 @@ def test_an_upload_stopped_with_sigterm_is_aborted_and_leaves_no_object(
     assert driver.list("").objects == []
 
 
-def test_a_killed_upload_leaves_no_object_under_its_key(moto_endpoint: str,
-                                                        tmp_path: Path) -> None:
+def test_a_killed_upload_leaves_no_object_under_its_key(moto_endpoint: str, tmp_path: Path) -> None:
     bucket = unique_bucket()
     driver = s3_driver(moto_endpoint, "k", "s", bucket)
     source = tmp_path / "big"

@@ -41,8 +41,13 @@ from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, unique_bucket
 
 MiB = 1 << 20
 FAST_RETRY = RetryPolicy(attempts=5, base=0.01, cap=0.05)
-SMALL_PARTS = TransferSettings(part_size=5 * MiB, multipart_threshold=5 * MiB,
-                               stream_part_size=5 * MiB, concurrency=4, retry=FAST_RETRY)
+SMALL_PARTS = TransferSettings(
+    part_size=5 * MiB,
+    multipart_threshold=5 * MiB,
+    stream_part_size=5 * MiB,
+    concurrency=4,
+    retry=FAST_RETRY,
+)
 
 
 @pytest.fixture
@@ -65,28 +70,31 @@ def _oss2_bucket(server: OssTestServer, name: str) -> oss2.Bucket:
 def test_the_crc64_is_oss_s_and_part_crcs_combine_into_the_whole_objects() -> None:
     assert oss.crc64(b"123456789") == 0x995DC9BBDF1939FA
     first, second = os.urandom(5 * MiB), os.urandom(12345)
-    assert oss.crc64_combine(oss.crc64(first), oss.crc64(second), len(second)) == \
-        oss.crc64(first + second)
+    assert oss.crc64_combine(oss.crc64(first), oss.crc64(second), len(second)) == oss.crc64(
+        first + second
+    )
 
 
 def test_a_download_corrupted_in_transit_fails_its_crc64_check_and_leaves_no_file(
-        driver: OssDriver, server: OssTestServer, tmp_path: Path) -> None:
+    driver: OssDriver, server: OssTestServer, tmp_path: Path
+) -> None:
     # no Argosy record on this object: the CRC64 is the only check that can catch it
     data = os.urandom(300 * 1024)
     driver.put("foreign.bin", data, size=len(data), metadata={})
     (tmp_path / "out").mkdir()
     server.corrupt_get(key="foreign.bin")
     with pytest.raises(IntegrityError, match="CRC64 mismatch"):
-        download.download_file(driver, "foreign.bin", tmp_path / "out" / "f",
-                               settings=SMALL_PARTS)
+        download.download_file(driver, "foreign.bin", tmp_path / "out" / "f", settings=SMALL_PARTS)
     assert os.listdir(tmp_path / "out") == []
-    got = download.download_file(driver, "foreign.bin", tmp_path / "out" / "f",
-                                 settings=SMALL_PARTS)
+    got = download.download_file(
+        driver, "foreign.bin", tmp_path / "out" / "f", settings=SMALL_PARTS
+    )
     assert (tmp_path / "out" / "f").read_bytes() == data and not got.verified
 
 
 def test_a_part_whose_crc64_differs_from_the_servers_fails_and_the_upload_is_aborted(
-        driver: OssDriver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    driver: OssDriver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "src").write_bytes(os.urandom(12 * MiB))
     monkeypatch.setattr(streams, "crc64", lambda data, crc=0: 0)  # what we sent "differs"
     with pytest.raises(IntegrityError, match="part .*CRC64"):
@@ -97,7 +105,8 @@ def test_a_part_whose_crc64_differs_from_the_servers_fails_and_the_upload_is_abo
 
 
 def test_a_put_whose_crc64_differs_from_the_servers_leaves_no_object(
-        driver: OssDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    driver: OssDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(streams, "crc64", lambda data, crc=0: 0)
     with pytest.raises(IntegrityError, match="deleted"):
         driver.put("bad/put", b"some bytes", size=10, metadata={})
@@ -118,38 +127,48 @@ def test_complete_checks_the_whole_objects_crc64_against_the_parts(driver: OssDr
 
 
 def test_listed_parts_carry_their_crc64_so_a_resumed_upload_is_checked_whole(
-        driver: OssDriver) -> None:
+    driver: OssDriver,
+) -> None:
     upload_id = driver.create_upload("resumed", metadata={})
-    sent = driver.upload_part("resumed", upload_id, 1, os.urandom(200 * 1024),
-                              size=200 * 1024)
+    sent = driver.upload_part("resumed", upload_id, 1, os.urandom(200 * 1024), size=200 * 1024)
     (listed,) = driver.list_parts("resumed", upload_id)
     assert isinstance(listed, OssPart) and listed == sent
 
 
 def test_a_missing_crcmod_extension_is_an_error_naming_the_fix(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(importlib.import_module("crcmod.crcmod"), "_usingExtension", False)
     with pytest.raises(InvalidSpec, match="crcmod's C extension.*pip install"):
-        OssDriver(OssSettings(endpoint="http://127.0.0.1:1", access_key="a", secret_key="s"),
-                  "b")
+        OssDriver(OssSettings(endpoint="http://127.0.0.1:1", access_key="a", secret_key="s"), "b")
 
 
 # -- credentials ------------------------------------------------------------------------------
 def test_a_wrong_secret_is_access_denied_and_the_secret_is_never_shown(
-        server: OssTestServer, driver: OssDriver) -> None:
-    wrong = OssDriver(OssSettings(endpoint=server.endpoint, access_key=OSS_ACCESS_KEY,
-                                  secret_key="not-the-secret-xyz"), driver.bucket)
+    server: OssTestServer, driver: OssDriver
+) -> None:
+    wrong = OssDriver(
+        OssSettings(
+            endpoint=server.endpoint, access_key=OSS_ACCESS_KEY, secret_key="not-the-secret-xyz"
+        ),
+        driver.bucket,
+    )
     with pytest.raises(AccessDenied, match="SignatureDoesNotMatch") as error:
         wrong.put("k", b"x", size=1, metadata={})
     assert "not-the-secret-xyz" not in str(error.value)
     assert "not-the-secret-xyz" not in repr(wrong.settings)
 
 
-def test_sts_credentials_work_until_the_token_expires(server: OssTestServer,
-                                                     driver: OssDriver) -> None:
+def test_sts_credentials_work_until_the_token_expires(
+    server: OssTestServer, driver: OssDriver
+) -> None:
     access_key, secret, token = server.issue_sts_credentials(ttl_seconds=900)
-    sts = OssDriver(OssSettings(endpoint=server.endpoint, access_key=access_key,
-                                secret_key=secret, security_token=token), driver.bucket)
+    sts = OssDriver(
+        OssSettings(
+            endpoint=server.endpoint, access_key=access_key, secret_key=secret, security_token=token
+        ),
+        driver.bucket,
+    )
     sts.put("sts", b"temporary", size=9, metadata={})
     server.add_sts_token(token, access_key, secret, expires_at=time.time() - 1)
     with pytest.raises(AccessDenied, match="expired") as error:
@@ -158,7 +177,8 @@ def test_sts_credentials_work_until_the_token_expires(server: OssTestServer,
 
 
 def test_no_credentials_at_all_is_access_denied_not_a_crash(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for name in list(os.environ):
         if name.startswith(("OSS_", "ALIBABA_CLOUD_")):
             monkeypatch.delenv(name)
@@ -169,37 +189,43 @@ def test_no_credentials_at_all_is_access_denied_not_a_crash(
 
 
 def test_sdk_credentials_come_from_the_oss_environment_variables(
-        server: OssTestServer, driver: OssDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    server: OssTestServer, driver: OssDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OSS_ACCESS_KEY_ID", OSS_ACCESS_KEY)
     monkeypatch.setenv("OSS_ACCESS_KEY_SECRET", OSS_SECRET)
-    from_env = OssDriver(OssSettings(endpoint=server.endpoint, use_sdk_creds=True),
-                         driver.bucket)
+    from_env = OssDriver(OssSettings(endpoint=server.endpoint, use_sdk_creds=True), driver.bucket)
     from_env.put("env", b"ok", size=2, metadata={})
     assert from_env.stat("env").size == 2
 
 
 def test_signature_v4_is_used_when_a_region_is_set(tmp_path: Path) -> None:
-    with OssTestServer(tmp_path / "v4", {OSS_ACCESS_KEY: OSS_SECRET},
-                       region="cn-hangzhou") as v4_server:
+    with OssTestServer(
+        tmp_path / "v4", {OSS_ACCESS_KEY: OSS_SECRET}, region="cn-hangzhou"
+    ) as v4_server:
         driver = oss_driver(v4_server.endpoint, unique_bucket(), region="cn-hangzhou")
         driver.put("v4", b"signed", size=6, metadata={"a": "1"})
         assert driver.stat("v4").metadata == {"a": "1"}
-        wrong_region = oss_driver(v4_server.endpoint, driver.bucket, create=False,
-                                  region="cn-beijing")
+        wrong_region = oss_driver(
+            v4_server.endpoint, driver.bucket, create=False, region="cn-beijing"
+        )
         with pytest.raises(InvalidSpec, match="InvalidArgument"):
             wrong_region.stat("v4")
 
 
 def test_a_bucket_in_another_region_names_the_endpoint_to_use() -> None:
     error = oss2.exceptions.AccessDenied(
-        403, {"x-oss-request-id": "R1"}, b"",
-        {"Code": "AccessDenied", "Endpoint": "oss-cn-beijing.aliyuncs.com"})
+        403,
+        {"x-oss-request-id": "R1"},
+        b"",
+        {"Code": "AccessDenied", "Endpoint": "oss-cn-beijing.aliyuncs.com"},
+    )
     mapped = oss.map_error(error, "oss://b/k")
     assert isinstance(mapped, InvalidSpec) and "oss-cn-beijing.aliyuncs.com" in str(mapped)
 
 
 def test_tls_with_a_custom_ca_bundle_works_and_without_it_fails_clearly(
-        server: OssTestServer, driver: OssDriver, tmp_path: Path) -> None:
+    server: OssTestServer, driver: OssDriver, tmp_path: Path
+) -> None:
     from tests.tls_proxy import TlsProxy, make_cert
 
     cert, key = make_cert(tmp_path)
@@ -218,10 +244,12 @@ def test_tls_with_a_custom_ca_bundle_works_and_without_it_fails_clearly(
 
 
 # -- retries and parallel parts ---------------------------------------------------------------
-@pytest.mark.parametrize("operation", ["UploadPart", "CompleteMultipartUpload", "GetObject",
-                                       "HeadObject"])
+@pytest.mark.parametrize(
+    "operation", ["UploadPart", "CompleteMultipartUpload", "GetObject", "HeadObject"]
+)
 def test_a_503_injected_once_is_retried_by_the_engine_and_the_copy_succeeds(
-        driver: OssDriver, server: OssTestServer, tmp_path: Path, operation: str) -> None:
+    driver: OssDriver, server: OssTestServer, tmp_path: Path, operation: str
+) -> None:
     data = os.urandom(11 * MiB)
     (tmp_path / "src").write_bytes(data)
     server.inject_fault(operation, status=503, code="ServiceUnavailable", times=1)
@@ -232,7 +260,8 @@ def test_a_503_injected_once_is_retried_by_the_engine_and_the_copy_succeeds(
 
 
 def test_a_dropped_connection_during_a_part_is_retried(
-        driver: OssDriver, server: OssTestServer, tmp_path: Path) -> None:
+    driver: OssDriver, server: OssTestServer, tmp_path: Path
+) -> None:
     (tmp_path / "src").write_bytes(os.urandom(11 * MiB))
     server.inject_fault("UploadPart", disconnect=True, times=1)
     result = upload.upload_file(driver, "drop/me", tmp_path / "src", settings=SMALL_PARTS)
@@ -240,7 +269,8 @@ def test_a_dropped_connection_during_a_part_is_retried(
 
 
 def test_a_complete_whose_answer_was_lost_is_accepted_when_the_object_is_ours(
-        driver: OssDriver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    driver: OssDriver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "src").write_bytes(os.urandom(11 * MiB))
     real = driver.complete_upload
     calls: list[str] = []
@@ -257,8 +287,9 @@ def test_a_complete_whose_answer_was_lost_is_accepted_when_the_object_is_ours(
     assert len(calls) == 2 and result.record is not None
 
 
-def test_a_200_mib_upload_sends_several_parts_at_once(driver: OssDriver, server: OssTestServer,
-                                                     tmp_path: Path) -> None:
+def test_a_200_mib_upload_sends_several_parts_at_once(
+    driver: OssDriver, server: OssTestServer, tmp_path: Path
+) -> None:
     data = os.urandom(200 * MiB)
     (tmp_path / "big").write_bytes(data)
     result = upload.upload_file(driver, "big", tmp_path / "big", settings=SMALL_PARTS)
@@ -276,7 +307,8 @@ def test_the_copy_limit_is_oss_s_1_gb() -> None:
 
 
 def test_an_object_past_the_copy_limit_gets_its_record_by_a_multipart_copy(
-        driver: OssDriver, server: OssTestServer, tmp_path: Path) -> None:
+    driver: OssDriver, server: OssTestServer, tmp_path: Path
+) -> None:
     driver.copy_limit = 8 * MiB  # as if this 20 MiB file were past OSS's 1 GB
     data = os.urandom(20 * MiB + 12345)
     (tmp_path / "src").write_bytes(data)
@@ -295,12 +327,12 @@ def test_an_object_past_the_copy_limit_gets_its_record_by_a_multipart_copy(
 
 
 def test_a_copied_part_is_the_range_asked_and_a_stale_etag_is_precondition_failed(
-        driver: OssDriver) -> None:
+    driver: OssDriver,
+) -> None:
     data = os.urandom(300 * 1024)
     etag = driver.put("part/src", data, size=len(data), metadata={})
     upload_id = driver.create_upload("part/src", metadata={"note": "copied"})
-    part = driver.copy_part("part/src", upload_id, 1, start=1000, end=200 * 1024 - 1,
-                            if_match=etag)
+    part = driver.copy_part("part/src", upload_id, 1, start=1000, end=200 * 1024 - 1, if_match=etag)
     assert isinstance(part, OssPart) and part.size == 200 * 1024 - 1000
     assert part.crc64 is None  # the test server, like OSS's recorded answers, sends none
     (listed,) = driver.list_parts("part/src", upload_id)
@@ -313,18 +345,24 @@ def test_a_copied_part_is_the_range_asked_and_a_stale_etag_is_precondition_faile
 
 
 def test_a_copied_part_with_a_server_crc64_is_checked_whole_at_complete(
-        driver: OssDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    driver: OssDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = os.urandom(300 * 1024)
     etag = driver.put("crc/src", data, size=len(data), metadata={})
     real = driver._client.upload_part_copy
     told: list[int] = []
 
-    def reporting_crc64(source_bucket: str, source_key: str, byte_range: tuple[int, int],
-                        *args: object, **kwargs: object) -> object:
+    def reporting_crc64(
+        source_bucket: str,
+        source_key: str,
+        byte_range: tuple[int, int],
+        *args: object,
+        **kwargs: object,
+    ) -> object:
         """An OSS that does send x-oss-hash-crc64ecma with the copied part (the first one
         a wrong value)."""
         result = real(source_bucket, source_key, byte_range, *args, **kwargs)
-        crc = oss.crc64(data[byte_range[0]:byte_range[1] + 1])
+        crc = oss.crc64(data[byte_range[0] : byte_range[1] + 1])
         result.headers["x-oss-hash-crc64ecma"] = str(crc ^ 1 if not told else crc)
         told.append(crc)
         return result
@@ -332,10 +370,12 @@ def test_a_copied_part_with_a_server_crc64_is_checked_whole_at_complete(
     monkeypatch.setattr(driver._client, "upload_part_copy", reporting_crc64)
     for attempt in ("wrong", "right"):
         upload_id = driver.create_upload("crc/src", metadata={})
-        parts = [driver.copy_part("crc/src", upload_id, 1, start=0, end=200 * 1024 - 1,
-                                  if_match=etag),
-                 driver.copy_part("crc/src", upload_id, 2, start=200 * 1024,
-                                  end=len(data) - 1, if_match=etag)]
+        parts = [
+            driver.copy_part("crc/src", upload_id, 1, start=0, end=200 * 1024 - 1, if_match=etag),
+            driver.copy_part(
+                "crc/src", upload_id, 2, start=200 * 1024, end=len(data) - 1, if_match=etag
+            ),
+        ]
         assert all(isinstance(p, OssPart) and p.crc64 is not None for p in parts)
         if attempt == "wrong":
             with pytest.raises(IntegrityError, match="complete"):
@@ -349,7 +389,8 @@ def test_a_copied_part_with_a_server_crc64_is_checked_whole_at_complete(
 
 
 def test_an_object_that_changed_before_its_record_was_copied_stays_unverified_and_whole(
-        driver: OssDriver, tmp_path: Path) -> None:
+    driver: OssDriver, tmp_path: Path
+) -> None:
     driver.copy_limit = 8 * MiB
     ours, theirs = os.urandom(12 * MiB), os.urandom(12 * MiB)
     ours_etag = driver.put("raced", ours, size=len(ours), metadata={})
@@ -357,8 +398,9 @@ def test_an_object_that_changed_before_its_record_was_copied_stays_unverified_an
     record = Record(crc32c(ours), len(ours), len(ours), [crc32c(ours)])
     retrier = Retrier(FAST_RETRY)
     with pytest.raises(PreconditionFailed):
-        upload._replace_by_parts(driver, "raced", ours_etag, len(ours),
-                                 record.to_metadata(), retrier, 2)
+        upload._replace_by_parts(
+            driver, "raced", ours_etag, len(ours), record.to_metadata(), retrier, 2
+        )
     etag, kept, note = upload._record_after(driver, "raced", ours_etag, record, {}, retrier, 2)
     assert kept is None and "unverified" in note and etag == ours_etag
     stored = driver.stat("raced")  # the other writer's object, untouched, nothing lost
@@ -373,10 +415,12 @@ def _rules(server: OssTestServer, bucket: str) -> dict[str, LifecycleRule]:
     return {r.id: r for r in _oss2_bucket(server, bucket).get_bucket_lifecycle().rules}
 
 
-def test_the_lifecycle_merge_keeps_the_buckets_other_rules(driver: OssDriver,
-                                                          server: OssTestServer) -> None:
-    theirs = LifecycleRule("their-tmp", "tmp/", status=LifecycleRule.ENABLED,
-                           expiration=LifecycleExpiration(days=3))
+def test_the_lifecycle_merge_keeps_the_buckets_other_rules(
+    driver: OssDriver, server: OssTestServer
+) -> None:
+    theirs = LifecycleRule(
+        "their-tmp", "tmp/", status=LifecycleRule.ENABLED, expiration=LifecycleExpiration(days=3)
+    )
     _oss2_bucket(server, driver.bucket).put_bucket_lifecycle(BucketLifecycle([theirs]))
     driver.merge_lifecycle(30, 90, prefix="runs/")
     driver.merge_lifecycle(7, 60, prefix="runs/")  # replaces our rule, not theirs
@@ -390,12 +434,17 @@ def test_the_lifecycle_merge_keeps_the_buckets_other_rules(driver: OssDriver,
     assert sorted(_rules(server, driver.bucket)) == ["their-tmp"]
 
 
-def test_a_bucket_without_lifecycle_gets_argosy_s_rule_alone(driver: OssDriver,
-                                                            server: OssTestServer) -> None:
+def test_a_bucket_without_lifecycle_gets_argosy_s_rule_alone(
+    driver: OssDriver, server: OssTestServer
+) -> None:
     driver.merge_lifecycle(None, 14)
     (rule,) = _rules(server, driver.bucket).values()
     assert (rule.id, rule.prefix, rule.expiration.days, rule.storage_transitions) == (
-        oss.LIFECYCLE_RULE_ID, "", 14, [])
+        oss.LIFECYCLE_RULE_ID,
+        "",
+        14,
+        [],
+    )
 
 
 def test_infrequent_access_must_come_before_deletion(driver: OssDriver) -> None:
@@ -404,11 +453,16 @@ def test_infrequent_access_must_come_before_deletion(driver: OssDriver) -> None:
 
 
 def test_the_first_write_creates_a_missing_bucket_and_sets_the_lifecycle(
-        server: OssTestServer) -> None:
+    server: OssTestServer,
+) -> None:
     bucket = unique_bucket()
-    driver = oss_driver(server.endpoint, bucket, create=False,
-                        create_bucket_if_not_present=True,
-                        lifecycle=Lifecycle(10, 20, prefix="argo/"))
+    driver = oss_driver(
+        server.endpoint,
+        bucket,
+        create=False,
+        create_bucket_if_not_present=True,
+        lifecycle=Lifecycle(10, 20, prefix="argo/"),
+    )
     driver.put("argo/x", b"x", size=1, metadata={})
     assert driver.stat("argo/x").size == 1
     assert _rules(server, bucket)[oss.LIFECYCLE_RULE_ID].prefix == "argo/"
@@ -416,21 +470,32 @@ def test_the_first_write_creates_a_missing_bucket_and_sets_the_lifecycle(
 
 # -- the command line ---------------------------------------------------------------------------
 def _argosy(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "argosy", *args], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "argosy", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 @pytest.fixture
 def cli_env(oss_server: OssTestServer, tmp_path: Path) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("AWS_", "OSS_", "ARGOSY_"))}
-    return {**keep, "HOME": str(tmp_path), "ARGOSY_CHECKPOINT_DIR": str(tmp_path / "ckpt"),
-            "OSS_ENDPOINT": oss_server.endpoint, "OSS_ACCESS_KEY_ID": OSS_ACCESS_KEY,
-            "OSS_ACCESS_KEY_SECRET": OSS_SECRET}
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OSS_", "ARGOSY_"))}
+    return {
+        **keep,
+        "HOME": str(tmp_path),
+        "ARGOSY_CHECKPOINT_DIR": str(tmp_path / "ckpt"),
+        "OSS_ENDPOINT": oss_server.endpoint,
+        "OSS_ACCESS_KEY_ID": OSS_ACCESS_KEY,
+        "OSS_ACCESS_KEY_SECRET": OSS_SECRET,
+    }
 
 
 def test_the_cli_copies_lists_and_removes_with_oss_environment_variables(
-        oss_server: OssTestServer, cli_env: dict[str, str], tmp_path: Path) -> None:
+    oss_server: OssTestServer, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     bucket = oss_driver(oss_server.endpoint, unique_bucket()).bucket
     data = os.urandom(7 * MiB + 5)
     (tmp_path / "file.bin").write_bytes(data)
@@ -438,11 +503,11 @@ def test_the_cli_copies_lists_and_removes_with_oss_environment_variables(
     (tmp_path / "dir" / "a.txt").write_text("a")
     (tmp_path / "dir" / "sub" / "b.txt").write_text("b")
 
-    up = _argosy(cli_env, tmp_path, "cp", "--part-size", "5", "file.bin",
-                 f"oss://{bucket}/run/file.bin")
+    up = _argosy(
+        cli_env, tmp_path, "cp", "--part-size", "5", "file.bin", f"oss://{bucket}/run/file.bin"
+    )
     assert up.returncode == 0, up.stderr
-    assert _argosy(cli_env, tmp_path, "cp", "-r", "dir", f"oss://{bucket}/run/dir/"
-                   ).returncode == 0
+    assert _argosy(cli_env, tmp_path, "cp", "-r", "dir", f"oss://{bucket}/run/dir/").returncode == 0
     back = _argosy(cli_env, tmp_path, "cp", f"oss://{bucket}/run/file.bin", "back.bin")
     assert back.returncode == 0, back.stderr
     assert (tmp_path / "back.bin").read_bytes() == data
@@ -459,18 +524,21 @@ def test_the_cli_copies_lists_and_removes_with_oss_environment_variables(
 
 
 def test_the_cli_exits_5_on_a_wrong_secret_and_3_on_a_missing_key(
-        oss_server: OssTestServer, cli_env: dict[str, str], tmp_path: Path) -> None:
+    oss_server: OssTestServer, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     bucket = oss_driver(oss_server.endpoint, unique_bucket()).bucket
     missing = _argosy(cli_env, tmp_path, "cat", f"oss://{bucket}/nothing")
     assert missing.returncode == 3 and f"oss://{bucket}/nothing" in missing.stderr
-    wrong = _argosy({**cli_env, "OSS_ACCESS_KEY_SECRET": "wrong-secret-123"}, tmp_path,
-                    "ls", f"oss://{bucket}/")
+    wrong = _argosy(
+        {**cli_env, "OSS_ACCESS_KEY_SECRET": "wrong-secret-123"}, tmp_path, "ls", f"oss://{bucket}/"
+    )
     assert wrong.returncode == 5, wrong.stderr
     assert "wrong-secret-123" not in wrong.stderr and len(wrong.stderr.splitlines()) == 1
 
 
 def test_the_cli_takes_an_argo_oss_repository_entry(
-        oss_server: OssTestServer, cli_env: dict[str, str], tmp_path: Path) -> None:
+    oss_server: OssTestServer, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     secrets = tmp_path / "secrets" / "oss-creds"
     secrets.mkdir(parents=True)
     (secrets / "accessKey").write_text(OSS_ACCESS_KEY)
@@ -489,11 +557,14 @@ keyFormat: "artifacts/{{{{workflow.name}}}}/{{{{pod.name}}}}"
     env = {k: v for k, v in cli_env.items() if not k.startswith("OSS_")}
     env["ARGOSY_SECRETS_DIR"] = str(tmp_path / "secrets")
     (tmp_path / "f").write_text("from a repository entry")
-    got = _argosy(env, tmp_path, "cp", "--repository", "repo.yaml", "f",
-                  f"oss://{bucket}/artifacts/wf/f")
+    got = _argosy(
+        env, tmp_path, "cp", "--repository", "repo.yaml", "f", f"oss://{bucket}/artifacts/wf/f"
+    )
     assert got.returncode == 0, got.stderr
-    assert _oss2_bucket(oss_server, bucket).get_object("artifacts/wf/f").read() == \
-        b"from a repository entry"
+    assert (
+        _oss2_bucket(oss_server, bucket).get_object("artifacts/wf/f").read()
+        == b"from a repository entry"
+    )
     rule = _rules(oss_server, bucket)[oss.LIFECYCLE_RULE_ID]
     assert (rule.prefix, rule.expiration.days) == ("artifacts/", 30)
 
@@ -504,17 +575,32 @@ def _checkpointed(folder: Path) -> set[int]:
 
 
 def test_a_killed_cli_upload_resumes_sending_only_the_missing_parts(
-        server: OssTestServer, tmp_path: Path) -> None:
+    server: OssTestServer, tmp_path: Path
+) -> None:
     parts = 30
     driver = oss_driver(server.endpoint, unique_bucket())
     data = os.urandom(parts * 5 * MiB)
     (tmp_path / "big").write_bytes(data)
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("AWS_", "OSS_", "ARGOSY_"))}
-    env = {**keep, "OSS_ENDPOINT": server.endpoint, "OSS_ACCESS_KEY_ID": OSS_ACCESS_KEY,
-           "OSS_ACCESS_KEY_SECRET": OSS_SECRET, "ARGOSY_CHECKPOINT_DIR": str(tmp_path / "ckpt")}
-    args = [sys.executable, "-m", "argosy", "cp", "--part-size", "5", "--concurrency", "2",
-            str(tmp_path / "big"), f"oss://{driver.bucket}/big"]
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OSS_", "ARGOSY_"))}
+    env = {
+        **keep,
+        "OSS_ENDPOINT": server.endpoint,
+        "OSS_ACCESS_KEY_ID": OSS_ACCESS_KEY,
+        "OSS_ACCESS_KEY_SECRET": OSS_SECRET,
+        "ARGOSY_CHECKPOINT_DIR": str(tmp_path / "ckpt"),
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "argosy",
+        "cp",
+        "--part-size",
+        "5",
+        "--concurrency",
+        "2",
+        str(tmp_path / "big"),
+        f"oss://{driver.bucket}/big",
+    ]
 
     first = subprocess.Popen(args, env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60

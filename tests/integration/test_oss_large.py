@@ -62,8 +62,9 @@ class Digests:
 def _cpu_seconds() -> float:
     """CPU time of this process (the test and the in-process server) and its waited-for
     children (the CLI runs): beside the wall time, it tells a busy machine from slow code."""
-    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
-                                                         resource.RUSAGE_CHILDREN))
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
@@ -83,8 +84,9 @@ class Stopwatch:
             self.phases[name] = (time.monotonic() - wall, _cpu_seconds() - cpu)
 
     def summary(self) -> str:
-        parts = ", ".join(f"{name} {wall:.1f} s (cpu {cpu:.1f} s)"
-                          for name, (wall, cpu) in self.phases.items())
+        parts = ", ".join(
+            f"{name} {wall:.1f} s (cpu {cpu:.1f} s)" for name, (wall, cpu) in self.phases.items()
+        )
         total = sum(wall for wall, _ in self.phases.values())
         return f"{SIZE // GiB} GiB over OSS: {parts}; total {total:.1f} s"
 
@@ -102,9 +104,12 @@ def _roomy_folder(tmp_path: Path) -> Path:
         if available >= DISK_NEEDED:
             return candidate
         free.append(f"{candidate}: {available / GiB:.1f} GiB free")
-    pytest.fail(f"the {SIZE // GiB} GiB OSS test needs {DISK_NEEDED / GiB:.0f} GiB free on one "
-                f"disk and none has it ({'; '.join(free)}); run pytest with --basetemp on a "
-                "disk with room", pytrace=False)
+    pytest.fail(
+        f"the {SIZE // GiB} GiB OSS test needs {DISK_NEEDED / GiB:.0f} GiB free on one "
+        f"disk and none has it ({'; '.join(free)}); run pytest with --basetemp on a "
+        "disk with room",
+        pytrace=False,
+    )
 
 
 @pytest.fixture
@@ -130,7 +135,8 @@ def _write_random_file(path: Path, size: int) -> Digests:
     crc, castagnoli, sha = 0, 0, hashlib.sha256()
     with ThreadPoolExecutor(max_workers=1) as pool, open(path, "wb") as out:
         pending: deque[Future[bytes]] = deque(
-            pool.submit(os.urandom, n) for n in itertools.islice(sizes, BLOCKS_AHEAD))
+            pool.submit(os.urandom, n) for n in itertools.islice(sizes, BLOCKS_AHEAD)
+        )
         while pending:
             block = pending.popleft().result()
             pending.extend(pool.submit(os.urandom, n) for n in itertools.islice(sizes, 1))
@@ -159,10 +165,16 @@ def _checkpointed(folder: Path) -> set[int]:
 def _user_env(server: OssTestServer, home: Path) -> dict[str, str]:
     """The environment of a user with OSS credentials and nothing else of Argosy's set:
     checkpoints go to the default place under HOME."""
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("AWS_", "OSS_", "ARGOSY_", "XDG_"))}
-    return {**keep, "HOME": str(home), "OSS_ENDPOINT": server.endpoint,
-            "OSS_ACCESS_KEY_ID": OSS_ACCESS_KEY, "OSS_ACCESS_KEY_SECRET": OSS_SECRET}
+    keep = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OSS_", "ARGOSY_", "XDG_"))
+    }
+    return {
+        **keep,
+        "HOME": str(home),
+        "OSS_ENDPOINT": server.endpoint,
+        "OSS_ACCESS_KEY_ID": OSS_ACCESS_KEY,
+        "OSS_ACCESS_KEY_SECRET": OSS_SECRET,
+    }
 
 
 def _cli_command(*args: str) -> list[str]:
@@ -170,7 +182,8 @@ def _cli_command(*args: str) -> list[str]:
 
 
 def test_a_2_gib_upload_goes_in_parallel_parts_resumes_after_a_kill_and_downloads_intact(
-        workdir: Path, stopwatch: Stopwatch) -> None:
+    workdir: Path, stopwatch: Stopwatch
+) -> None:
     bucket, key = unique_bucket(), "runs/large/2gib.bin"
     url = f"oss://{bucket}/{key}"
     source = workdir / "2gib.bin"
@@ -178,24 +191,26 @@ def test_a_2_gib_upload_goes_in_parallel_parts_resumes_after_a_kill_and_download
     with stopwatch.phase("generate and hash"):
         digests = _write_random_file(source, SIZE)
 
-    with OssTestServer(workdir / "oss", {OSS_ACCESS_KEY: OSS_SECRET},
-                       buckets=[bucket]) as server:
+    with OssTestServer(workdir / "oss", {OSS_ACCESS_KEY: OSS_SECRET}, buckets=[bucket]) as server:
         env = _user_env(server, workdir)
         upload = _cli_command("cp", str(source), url)
 
-        with stopwatch.phase("upload until killed"), \
-                open(workdir / "first.err", "wb") as first_err:
+        with stopwatch.phase("upload until killed"), open(workdir / "first.err", "wb") as first_err:
             first = subprocess.Popen(upload, env=env, cwd=workdir, stderr=first_err)
             deadline = time.monotonic() + 240
-            while (len(_checkpointed(checkpoints)) < KILL_AFTER and first.poll() is None
-                   and time.monotonic() < deadline):
+            while (
+                len(_checkpointed(checkpoints)) < KILL_AFTER
+                and first.poll() is None
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.02)
             exited = first.poll()
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=30)
         assert exited is None, (
             f"the first upload exited ({exited}) before it could be killed: "
-            f"{(workdir / 'first.err').read_text()}")
+            f"{(workdir / 'first.err').read_text()}"
+        )
         kept = _checkpointed(checkpoints)
         assert KILL_AFTER <= len(kept) < PARTS
 
@@ -209,13 +224,16 @@ def test_a_2_gib_upload_goes_in_parallel_parts_resumes_after_a_kill_and_download
         assert 2 <= most_at_once <= CONCURRENCY
 
         with stopwatch.phase("resumed upload"):
-            second = subprocess.run(upload, env=env, cwd=workdir, capture_output=True,
-                                    text=True, timeout=600)
+            second = subprocess.run(
+                upload, env=env, cwd=workdir, capture_output=True, text=True, timeout=600
+            )
         assert second.returncode == 0, second.stderr
         second_sent = server.stats.operations["UploadPart"] - first_sent
-        print(f"{PARTS} parts of {PART_SIZE // MiB} MiB; first run: {first_sent} UploadPart "
-              f"sent, {len(kept)} checkpointed, {len(on_server)} on the server, at most "
-              f"{most_at_once} at once; resumed run: {second_sent} sent")
+        print(
+            f"{PARTS} parts of {PART_SIZE // MiB} MiB; first run: {first_sent} UploadPart "
+            f"sent, {len(kept)} checkpointed, {len(on_server)} on the server, at most "
+            f"{most_at_once} at once; resumed run: {second_sent} sent"
+        )
         assert second_sent == PARTS - len(kept)
         assert first_sent + second_sent < 2 * PARTS
         assert f"resumed: {len(kept)} of {PARTS} parts" in second.stderr
@@ -234,8 +252,14 @@ def test_a_2_gib_upload_goes_in_parallel_parts_resumes_after_a_kill_and_download
         assert record["argosy-checksum"] == f"crc32c:{digests.crc32c:08x}"
 
         with stopwatch.phase("download"):
-            back = subprocess.run(_cli_command("cp", url, "back.bin"), env=env, cwd=workdir,
-                                  capture_output=True, text=True, timeout=600)
+            back = subprocess.run(
+                _cli_command("cp", url, "back.bin"),
+                env=env,
+                cwd=workdir,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
         assert back.returncode == 0, back.stderr
         assert f"verified crc32c:{digests.crc32c:08x}" in back.stderr
     with stopwatch.phase("hash the download"):

@@ -54,8 +54,9 @@ def clock() -> Clock:
 @pytest.fixture
 def oss(tmp_path: Path, clock: Clock) -> Iterator[OssTestServer]:
     # the fake clock runs hours ahead of the Date header oss2 signs with: allow any skew
-    with OssTestServer(tmp_path / "oss", {OSS_ACCESS_KEY: OSS_SECRET}, clock=clock,
-                       max_skew_seconds=10**9) as running:
+    with OssTestServer(
+        tmp_path / "oss", {OSS_ACCESS_KEY: OSS_SECRET}, clock=clock, max_skew_seconds=10**9
+    ) as running:
         yield running
 
 
@@ -75,15 +76,19 @@ def token_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def pod_env(monkeypatch: pytest.MonkeyPatch, sts: StsTestServer,
-            token_file: Path) -> dict[str, str]:
+def pod_env(
+    monkeypatch: pytest.MonkeyPatch, sts: StsTestServer, token_file: Path
+) -> dict[str, str]:
     """The environment ACK's RRSA webhook gives a pod, and no other credentials."""
     for name in list(os.environ):
         if name.startswith(("OSS_", "ALIBABA_CLOUD_", "ALIBABACLOUD_")):
             monkeypatch.delenv(name)
-    env = {"ALIBABA_CLOUD_ROLE_ARN": ROLE, "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": PROVIDER,
-           "ALIBABA_CLOUD_OIDC_TOKEN_FILE": str(token_file),
-           "ALIBABA_CLOUD_STS_ENDPOINT": sts.endpoint}
+    env = {
+        "ALIBABA_CLOUD_ROLE_ARN": ROLE,
+        "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": PROVIDER,
+        "ALIBABA_CLOUD_OIDC_TOKEN_FILE": str(token_file),
+        "ALIBABA_CLOUD_STS_ENDPOINT": sts.endpoint,
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
@@ -95,8 +100,7 @@ def bucket(oss: OssTestServer) -> str:
 
 
 def rrsa_driver(oss: OssTestServer, bucket: str, clock: Clock) -> OssDriver:
-    return OssDriver(OssSettings(endpoint=oss.endpoint, use_sdk_creds=True), bucket,
-                     clock=clock)
+    return OssDriver(OssSettings(endpoint=oss.endpoint, use_sdk_creds=True), bucket, clock=clock)
 
 
 def static_driver(oss: OssTestServer, bucket: str) -> OssDriver:
@@ -110,7 +114,8 @@ def put_requests(oss: OssTestServer) -> list[str]:
 # -- the happy path ----------------------------------------------------------------------------
 @pytest.mark.usefixtures("pod_env")
 def test_a_pod_with_only_the_rrsa_variables_puts_and_reads_an_object(
-        oss: OssTestServer, sts: StsTestServer, bucket: str, clock: Clock) -> None:
+    oss: OssTestServer, sts: StsTestServer, bucket: str, clock: Clock
+) -> None:
     driver = rrsa_driver(oss, bucket, clock)
     driver.put("rrsa/object", b"signed by STS", size=13, metadata={"from": "rrsa"})
     stream = driver.read("rrsa/object")
@@ -126,7 +131,8 @@ def test_a_pod_with_only_the_rrsa_variables_puts_and_reads_an_object(
 
 @pytest.mark.usefixtures("pod_env")
 def test_upload_threads_starting_together_share_one_sts_call(
-        oss: OssTestServer, sts: StsTestServer, bucket: str, clock: Clock) -> None:
+    oss: OssTestServer, sts: StsTestServer, bucket: str, clock: Clock
+) -> None:
     provider = rrsa_driver(oss, bucket, clock)._client.auth.credentials_provider
     start = threading.Barrier(8)
     keys: list[str] = []
@@ -146,7 +152,8 @@ def test_upload_threads_starting_together_share_one_sts_call(
 # -- refresh and expiry ------------------------------------------------------------------------
 @pytest.mark.usefixtures("pod_env")
 def test_credentials_are_refreshed_shortly_before_they_expire_and_not_used_after(
-        oss: OssTestServer, sts: StsTestServer, bucket: str, clock: Clock) -> None:
+    oss: OssTestServer, sts: StsTestServer, bucket: str, clock: Clock
+) -> None:
     driver = rrsa_driver(oss, bucket, clock)
     driver.put("a", b"1", size=1, metadata={})
     first = sts.issued[0]
@@ -165,11 +172,15 @@ def test_credentials_are_refreshed_shortly_before_they_expire_and_not_used_after
 
 @pytest.mark.usefixtures("pod_env")
 def test_the_oss_server_refuses_sts_issued_credentials_after_their_expiry(
-        oss: OssTestServer, sts: StsTestServer, bucket: str, clock: Clock) -> None:
+    oss: OssTestServer, sts: StsTestServer, bucket: str, clock: Clock
+) -> None:
     provider = rrsa_driver(oss, bucket, clock)._client.auth.credentials_provider
     held = provider.get_credentials()
-    raw = oss2.Bucket(oss2.StsAuth(held.access_key_id, held.access_key_secret,
-                                   held.security_token), oss.endpoint, bucket)
+    raw = oss2.Bucket(
+        oss2.StsAuth(held.access_key_id, held.access_key_secret, held.security_token),
+        oss.endpoint,
+        bucket,
+    )
     raw.put_object("in-time", b"ok")
     clock.now = sts.issued[0].expires_at + 1
     with pytest.raises(oss2.exceptions.ServerError) as error:
@@ -179,8 +190,8 @@ def test_the_oss_server_refuses_sts_issued_credentials_after_their_expiry(
 
 @pytest.mark.usefixtures("pod_env")
 def test_the_rotated_token_file_is_read_again_at_each_refresh(
-        oss: OssTestServer, sts: StsTestServer, bucket: str, clock: Clock,
-        token_file: Path) -> None:
+    oss: OssTestServer, sts: StsTestServer, bucket: str, clock: Clock, token_file: Path
+) -> None:
     driver = rrsa_driver(oss, bucket, clock)
     driver.put("before", b"1", size=1, metadata={})
     token_file.write_text("eyJhbGciOiJSUzI1NiJ9.second-token.signature\n")  # kubelet rotates it
@@ -193,7 +204,8 @@ def test_the_rotated_token_file_is_read_again_at_each_refresh(
 
 @pytest.mark.usefixtures("pod_env")
 def test_a_failed_refresh_keeps_the_still_valid_credentials_and_fails_once_they_expire(
-        oss: OssTestServer, sts: StsTestServer, bucket: str, clock: Clock) -> None:
+    oss: OssTestServer, sts: StsTestServer, bucket: str, clock: Clock
+) -> None:
     driver = rrsa_driver(oss, bucket, clock)
     driver.put("a", b"1", size=1, metadata={})
     first = sts.issued[0]
@@ -211,16 +223,30 @@ def test_a_failed_refresh_keeps_the_still_valid_credentials_and_fails_once_they_
 
 
 # -- failures ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("change, code", [
-    ({"token": "eyJhbGciOiJSUzI1NiJ9.someone-elses.token"}, "AuthenticationFail.OIDCToken.Invalid"),
-    ({"role": "acs:ram::1234567890123456:role/no-such-role"}, "EntityNotExist.Role"),
-    ({"provider": "acs:ram::1234567890123456:oidc-provider/other"},
-     "AuthenticationFail.NoPermission"),
-])
+@pytest.mark.parametrize(
+    "change, code",
+    [
+        (
+            {"token": "eyJhbGciOiJSUzI1NiJ9.someone-elses.token"},
+            "AuthenticationFail.OIDCToken.Invalid",
+        ),
+        ({"role": "acs:ram::1234567890123456:role/no-such-role"}, "EntityNotExist.Role"),
+        (
+            {"provider": "acs:ram::1234567890123456:oidc-provider/other"},
+            "AuthenticationFail.NoPermission",
+        ),
+    ],
+)
 def test_sts_refusing_the_token_is_access_denied_naming_sts_and_the_role_and_writes_nothing(
-        oss: OssTestServer, bucket: str, clock: Clock, pod_env: dict[str, str],
-        token_file: Path, monkeypatch: pytest.MonkeyPatch, change: dict[str, str],
-        code: str) -> None:
+    oss: OssTestServer,
+    bucket: str,
+    clock: Clock,
+    pod_env: dict[str, str],
+    token_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    change: dict[str, str],
+    code: str,
+) -> None:
     role = change.get("role", ROLE)
     monkeypatch.setenv("ALIBABA_CLOUD_ROLE_ARN", role)
     monkeypatch.setenv("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", change.get("provider", PROVIDER))
@@ -237,8 +263,12 @@ def test_sts_refusing_the_token_is_access_denied_naming_sts_and_the_role_and_wri
 
 
 def test_an_unreachable_sts_endpoint_fails_with_a_transient_error_naming_it(
-        oss: OssTestServer, bucket: str, clock: Clock, pod_env: dict[str, str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    oss: OssTestServer,
+    bucket: str,
+    clock: Clock,
+    pod_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("ALIBABA_CLOUD_STS_ENDPOINT", nowhere)
     with pytest.raises(TransientError) as error:
@@ -248,18 +278,37 @@ def test_an_unreachable_sts_endpoint_fails_with_a_transient_error_naming_it(
 
 
 @pytest.mark.usefixtures("pod_env")
-@pytest.mark.parametrize("status, body, expected, code", [
-    (503, '{"Code": "ServiceUnavailable", "Message": "busy"}', TransientError,
-     "ServiceUnavailable"),
-    (500, "", TransientError, "500"),
-    (400, '{"Code": "Throttling.User", "Message": "Request was denied due to user flow '
-          'control."}', ThrottledError, "Throttling.User"),
-    (200, "<html>captive portal</html>", PermanentError, "StsMalformedAnswer"),
-    (200, '{"Credentials": {"AccessKeyId": "STS.x"}}', PermanentError, "StsMalformedAnswer"),
-])
+@pytest.mark.parametrize(
+    "status, body, expected, code",
+    [
+        (
+            503,
+            '{"Code": "ServiceUnavailable", "Message": "busy"}',
+            TransientError,
+            "ServiceUnavailable",
+        ),
+        (500, "", TransientError, "500"),
+        (
+            400,
+            '{"Code": "Throttling.User", "Message": "Request was denied due to user flow '
+            'control."}',
+            ThrottledError,
+            "Throttling.User",
+        ),
+        (200, "<html>captive portal</html>", PermanentError, "StsMalformedAnswer"),
+        (200, '{"Credentials": {"AccessKeyId": "STS.x"}}', PermanentError, "StsMalformedAnswer"),
+    ],
+)
 def test_sts_server_errors_and_malformed_answers_map_onto_the_error_tree(
-        oss: OssTestServer, sts: StsTestServer, bucket: str, clock: Clock, status: int,
-        body: str, expected: type[ArtifactError], code: str) -> None:
+    oss: OssTestServer,
+    sts: StsTestServer,
+    bucket: str,
+    clock: Clock,
+    status: int,
+    body: str,
+    expected: type[ArtifactError],
+    code: str,
+) -> None:
     sts.fail_next(status, body)
     with pytest.raises(expected) as error:
         rrsa_driver(oss, bucket, clock).put("k", b"x", size=1, metadata={})
@@ -268,10 +317,18 @@ def test_sts_server_errors_and_malformed_answers_map_onto_the_error_tree(
 
 
 def test_the_oss_server_rejects_a_request_signed_with_a_made_up_security_token(
-        oss: OssTestServer, bucket: str) -> None:
+    oss: OssTestServer, bucket: str
+) -> None:
     access_key, secret, _token = oss.issue_sts_credentials()
-    forged = OssDriver(OssSettings(endpoint=oss.endpoint, access_key=access_key,
-                                   secret_key=secret, security_token="made-up-token"), bucket)
+    forged = OssDriver(
+        OssSettings(
+            endpoint=oss.endpoint,
+            access_key=access_key,
+            secret_key=secret,
+            security_token="made-up-token",
+        ),
+        bucket,
+    )
     with pytest.raises(AccessDenied) as error:
         forged.put("forged", b"x", size=1, metadata={})
     assert error.value.code == "InvalidSecurityToken"
@@ -281,8 +338,8 @@ def test_the_oss_server_rejects_a_request_signed_with_a_made_up_security_token(
 
 # -- the CLI -----------------------------------------------------------------------------------
 def test_the_cli_uses_rrsa_for_an_oss_repository_with_use_sdk_creds(
-        oss: OssTestServer, sts: StsTestServer, bucket: str, token_file: Path,
-        tmp_path: Path) -> None:
+    oss: OssTestServer, sts: StsTestServer, bucket: str, token_file: Path, tmp_path: Path
+) -> None:
     (tmp_path / "repo.yaml").write_text(f"""
 oss:
   bucket: {bucket}
@@ -290,24 +347,60 @@ oss:
   useSDKCreds: true
 """)
     (tmp_path / "f").write_text("uploaded by a pod with RRSA")
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("AWS_", "OSS_", "ARGOSY_", "ALIBABA_CLOUD_", "ALIBABACLOUD_"))}
-    env = {**keep, "HOME": str(tmp_path), "ARGOSY_CHECKPOINT_DIR": str(tmp_path / "ckpt"),
-           "ALIBABA_CLOUD_ROLE_ARN": ROLE, "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": PROVIDER,
-           "ALIBABA_CLOUD_OIDC_TOKEN_FILE": str(token_file),
-           "ALIBABA_CLOUD_ROLE_SESSION_NAME": "argo-wf-pod-1",
-           "ALIBABA_CLOUD_STS_ENDPOINT": sts.endpoint}
-    got = subprocess.run([sys.executable, "-m", "argosy", "cp", "--repository", "repo.yaml",
-                          "f", f"oss://{bucket}/artifacts/f"], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=300)
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "OSS_", "ARGOSY_", "ALIBABA_CLOUD_", "ALIBABACLOUD_"))
+    }
+    env = {
+        **keep,
+        "HOME": str(tmp_path),
+        "ARGOSY_CHECKPOINT_DIR": str(tmp_path / "ckpt"),
+        "ALIBABA_CLOUD_ROLE_ARN": ROLE,
+        "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": PROVIDER,
+        "ALIBABA_CLOUD_OIDC_TOKEN_FILE": str(token_file),
+        "ALIBABA_CLOUD_ROLE_SESSION_NAME": "argo-wf-pod-1",
+        "ALIBABA_CLOUD_STS_ENDPOINT": sts.endpoint,
+    }
+    got = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "argosy",
+            "cp",
+            "--repository",
+            "repo.yaml",
+            "f",
+            f"oss://{bucket}/artifacts/f",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert got.returncode == 0, got.stderr
     assert [(i.role_arn, i.session_name) for i in sts.issued] == [(ROLE, "argo-wf-pod-1")]
     assert static_driver(oss, bucket).stat("artifacts/f").size == len("uploaded by a pod with RRSA")
 
     token_file.write_text("not-the-token")
-    denied = subprocess.run([sys.executable, "-m", "argosy", "cp", "--repository", "repo.yaml",
-                             "f", f"oss://{bucket}/artifacts/g"], capture_output=True,
-                            text=True, env=env, cwd=tmp_path, timeout=300)
+    denied = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "argosy",
+            "cp",
+            "--repository",
+            "repo.yaml",
+            "f",
+            f"oss://{bucket}/artifacts/g",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert denied.returncode == 5, denied.stderr
     assert ROLE in denied.stderr and "STS" in denied.stderr
     assert "not-the-token" not in denied.stderr

@@ -50,12 +50,30 @@ def part_counter(moto_endpoint: str):
 
 
 def _cp(endpoint: str, bucket: str, source: Path, checkpoints: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "k",
-           "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1",
-           "ARGOSY_CHECKPOINT_DIR": str(checkpoints)}
-    return subprocess.Popen([sys.executable, "-m", "argosy", "cp", "--part-size", "5",
-                             "--concurrency", "2", str(source), f"s3://{bucket}/big"],
-                            env=env, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_REGION": "us-east-1",
+        "ARGOSY_CHECKPOINT_DIR": str(checkpoints),
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "argosy",
+            "cp",
+            "--part-size",
+            "5",
+            "--concurrency",
+            "2",
+            str(source),
+            f"s3://{bucket}/big",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _checkpointed(folder: Path) -> set[int]:
@@ -66,7 +84,8 @@ def _checkpointed(folder: Path) -> set[int]:
 
 
 def test_a_killed_upload_resumes_sending_only_the_missing_parts(
-        moto_endpoint: str, part_counter, tmp_path: Path) -> None:
+    moto_endpoint: str, part_counter, tmp_path: Path
+) -> None:
     bucket, counter = part_counter
     driver = s3_driver(moto_endpoint, "k", "s", bucket)
     source = tmp_path / "big"
@@ -100,8 +119,9 @@ def test_a_killed_upload_resumes_sending_only_the_missing_parts(
     assert stored.metadata["argosy-checksum"] == f"crc32c:{crc32c(data):08x}"
 
 
-def test_a_checkpoint_is_ignored_when_the_source_changed(moto_endpoint: str, part_counter,
-                                                         tmp_path: Path) -> None:
+def test_a_checkpoint_is_ignored_when_the_source_changed(
+    moto_endpoint: str, part_counter, tmp_path: Path
+) -> None:
     bucket, counter = part_counter
     driver = s3_driver(moto_endpoint, "k", "s", bucket)
     source = tmp_path / "big"
@@ -123,18 +143,40 @@ def test_a_checkpoint_is_ignored_when_the_source_changed(moto_endpoint: str, par
     assert driver.stat("big").metadata["argosy-checksum"] == f"crc32c:{crc32c(new_data):08x}"
 
 
-def _cp_archive(endpoint: str, bucket: str, folder: Path,
-                checkpoints: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "k",
-           "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1",
-           "ARGOSY_CHECKPOINT_DIR": str(checkpoints)}
-    return subprocess.Popen([sys.executable, "-m", "argosy", "cp", "--archive", "tar",
-                             "--part-size", "5", "--concurrency", "2", str(folder),
-                             f"s3://{bucket}/big"], env=env, stderr=subprocess.PIPE)
+def _cp_archive(
+    endpoint: str, bucket: str, folder: Path, checkpoints: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_REGION": "us-east-1",
+        "ARGOSY_CHECKPOINT_DIR": str(checkpoints),
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "argosy",
+            "cp",
+            "--archive",
+            "tar",
+            "--part-size",
+            "5",
+            "--concurrency",
+            "2",
+            str(folder),
+            f"s3://{bucket}/big",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_a_killed_archive_upload_resumes_from_its_reproducible_parts(
-        moto_endpoint: str, part_counter, tmp_path: Path) -> None:
+    moto_endpoint: str, part_counter, tmp_path: Path
+) -> None:
     bucket, counter = part_counter
     driver = s3_driver(moto_endpoint, "k", "s", bucket)
     folder = tmp_path / "tree"
@@ -165,14 +207,16 @@ def test_a_killed_archive_upload_resumes_from_its_reproducible_parts(
     with tarfile.open(out) as archive:
         names = sorted(m.name for m in archive.getmembers() if m.isfile())
         assert len(names) == 24
-        member = archive.extractfile([m for m in archive.getmembers()
-                                      if m.name.endswith("f00.bin")][0])
+        member = archive.extractfile(
+            [m for m in archive.getmembers() if m.name.endswith("f00.bin")][0]
+        )
         assert member is not None
         assert member.read() == (folder / "f00.bin").read_bytes()
 
 
-def _rerun_counting_parts(endpoint: str, bucket: str, folder: Path, checkpoints: Path,
-                          counter: _PartCounter) -> int:
+def _rerun_counting_parts(
+    endpoint: str, bucket: str, folder: Path, checkpoints: Path, counter: _PartCounter
+) -> int:
     """The same archive upload run again to its end: the parts it sent."""
     time.sleep(0.5)  # let the server log requests the killed client had in flight
     counter.count = 0
@@ -199,7 +243,8 @@ def _killed_archive_upload(endpoint: str, bucket: str, tmp_path: Path) -> tuple[
 
 
 def test_an_archive_upload_starts_afresh_when_the_tree_changed(
-        moto_endpoint: str, part_counter, tmp_path: Path) -> None:
+    moto_endpoint: str, part_counter, tmp_path: Path
+) -> None:
     bucket, counter = part_counter
     s3_driver(moto_endpoint, "k", "s", bucket)
     folder, checkpoints = _killed_archive_upload(moto_endpoint, bucket, tmp_path)
@@ -209,7 +254,8 @@ def test_an_archive_upload_starts_afresh_when_the_tree_changed(
 
 
 def test_a_change_past_the_kept_parts_resumes_into_the_archive_of_the_tree_as_it_is_now(
-        moto_endpoint: str, part_counter, tmp_path: Path) -> None:
+    moto_endpoint: str, part_counter, tmp_path: Path
+) -> None:
     bucket, counter = part_counter
     driver = s3_driver(moto_endpoint, "k", "s", bucket)
     folder, checkpoints = _killed_archive_upload(moto_endpoint, bucket, tmp_path)

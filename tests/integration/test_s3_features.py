@@ -24,16 +24,27 @@ SETTINGS = TransferSettings(part_size=5 * MiB, multipart_threshold=5 * MiB, conc
 
 
 def _driver(endpoint: str, bucket: str, **kwargs) -> S3Driver:
-    settings = S3Settings(endpoint=endpoint, region="us-east-1", access_key="k",
-                          secret_key="s", addressing_style="path", **kwargs)
+    settings = S3Settings(
+        endpoint=endpoint,
+        region="us-east-1",
+        access_key="k",
+        secret_key="s",
+        addressing_style="path",
+        **kwargs,
+    )
     driver = S3Driver(settings, bucket)
     driver.create_bucket()
     return driver
 
 
 def _head(endpoint: str, bucket: str, key: str, **extra) -> dict:
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="k", aws_secret_access_key="s")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+    )
     return client.head_object(Bucket=bucket, Key=key, **extra)
 
 
@@ -46,8 +57,13 @@ def test_sse_s3_on_moto_since_rgw16_lacks_it(moto_endpoint: str, tmp_path: Path)
 
 
 def test_sse_kms_on_moto_since_rgw16_lacks_it(moto_endpoint: str, tmp_path: Path) -> None:
-    kms = boto3.client("kms", endpoint_url=moto_endpoint, region_name="us-east-1",
-                       aws_access_key_id="k", aws_secret_access_key="s")
+    kms = boto3.client(
+        "kms",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+    )
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
     bucket = unique_bucket()
     driver = _driver(moto_endpoint, bucket, encryption=Encryption(mode="kms", kms_key_id=key_id))
@@ -59,20 +75,28 @@ def test_sse_kms_on_moto_since_rgw16_lacks_it(moto_endpoint: str, tmp_path: Path
 
 @pytest.mark.rgw
 def test_sse_c_objects_round_trip_with_their_key_and_refuse_readers_without_it_on_rgw(
-        rgw, tmp_path: Path) -> None:
+    rgw, tmp_path: Path
+) -> None:
     key = b"k" * 32
-    settings = S3Settings(endpoint=rgw["AWS_ENDPOINT_URL"], region="us-east-1",
-                          access_key=rgw["AWS_ACCESS_KEY_ID"],
-                          secret_key=rgw["AWS_SECRET_ACCESS_KEY"], addressing_style="path")
+    settings = S3Settings(
+        endpoint=rgw["AWS_ENDPOINT_URL"],
+        region="us-east-1",
+        access_key=rgw["AWS_ACCESS_KEY_ID"],
+        secret_key=rgw["AWS_SECRET_ACCESS_KEY"],
+        addressing_style="path",
+    )
     bucket = unique_bucket()
-    with_key = S3Driver(S3Settings(**{**settings.__dict__,
-                                      "encryption": Encryption(mode="c", customer_key=key)}),
-                        bucket)
+    with_key = S3Driver(
+        S3Settings(**{**settings.__dict__, "encryption": Encryption(mode="c", customer_key=key)}),
+        bucket,
+    )
     with_key.create_bucket()
     small = os.urandom(1 * MiB)
     (tmp_path / "small").write_bytes(small)
-    assert upload.upload_file(with_key, "small", tmp_path / "small",
-                              settings=SETTINGS).record is not None
+    assert (
+        upload.upload_file(with_key, "small", tmp_path / "small", settings=SETTINGS).record
+        is not None
+    )
     got = download.download_file(with_key, "small", tmp_path / "small.back", settings=SETTINGS)
     assert got.verified and (tmp_path / "small.back").read_bytes() == small
     with pytest.raises(ArtifactError):
@@ -83,10 +107,14 @@ def test_sse_c_objects_round_trip_with_their_key_and_refuse_readers_without_it_o
 def test_a_multipart_sse_c_object_on_rgw16_stays_honestly_unverified(rgw, tmp_path: Path) -> None:
     # RGW 16 answers 501 to a copy of an SSE-C object, so the record cannot be added
     # after Complete: the object must read as unverified, never as verified.
-    settings = S3Settings(endpoint=rgw["AWS_ENDPOINT_URL"], region="us-east-1",
-                          access_key=rgw["AWS_ACCESS_KEY_ID"],
-                          secret_key=rgw["AWS_SECRET_ACCESS_KEY"], addressing_style="path",
-                          encryption=Encryption(mode="c", customer_key=b"k" * 32))
+    settings = S3Settings(
+        endpoint=rgw["AWS_ENDPOINT_URL"],
+        region="us-east-1",
+        access_key=rgw["AWS_ACCESS_KEY_ID"],
+        secret_key=rgw["AWS_SECRET_ACCESS_KEY"],
+        addressing_style="path",
+        encryption=Encryption(mode="c", customer_key=b"k" * 32),
+    )
     driver = S3Driver(settings, unique_bucket())
     driver.create_bucket()
     data = os.urandom(6 * MiB)
@@ -98,39 +126,58 @@ def test_a_multipart_sse_c_object_on_rgw16_stays_honestly_unverified(rgw, tmp_pa
 
 
 def test_web_identity_irsa_credentials_on_moto_since_rgw16_lacks_sts(
-        moto_endpoint: str, tmp_path: Path) -> None:
+    moto_endpoint: str, tmp_path: Path
+) -> None:
     bucket = unique_bucket()
     _driver(moto_endpoint, bucket)
     (tmp_path / "token").write_text("eyJhbGciOiJSUzI1NiJ9.e30.c2ln")
     (tmp_path / "f").write_bytes(b"from a pod with IRSA")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ROLE_ARN="arn:aws:iam::123456789012:role/argosy",
-               AWS_WEB_IDENTITY_TOKEN_FILE=str(tmp_path / "token"),
-               AWS_ENDPOINT_URL=moto_endpoint, AWS_REGION="us-east-1",
-               AWS_CONFIG_FILE=str(tmp_path / "none"),
-               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
-               AWS_EC2_METADATA_DISABLED="true")
-    run = subprocess.run([sys.executable, "-m", "argosy", "cp", "-q", str(tmp_path / "f"),
-                          f"s3://{bucket}/irsa"], env=env, capture_output=True, text=True,
-                         timeout=60)
+    env.update(
+        AWS_ROLE_ARN="arn:aws:iam::123456789012:role/argosy",
+        AWS_WEB_IDENTITY_TOKEN_FILE=str(tmp_path / "token"),
+        AWS_ENDPOINT_URL=moto_endpoint,
+        AWS_REGION="us-east-1",
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "argosy", "cp", "-q", str(tmp_path / "f"), f"s3://{bucket}/irsa"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     assert _head(moto_endpoint, bucket, "irsa")["ContentLength"] == 20
 
 
-def test_no_credentials_at_all_is_access_denied_not_a_crash(moto_endpoint: str,
-                                                           tmp_path: Path) -> None:
+def test_no_credentials_at_all_is_access_denied_not_a_crash(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL=moto_endpoint, AWS_CONFIG_FILE=str(tmp_path / "none"),
-               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
-               AWS_EC2_METADATA_DISABLED="true")
-    run = subprocess.run([sys.executable, "-m", "argosy", "ls", "s3://b/"], env=env,
-                         capture_output=True, text=True, timeout=60)
+    env.update(
+        AWS_ENDPOINT_URL=moto_endpoint,
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "argosy", "ls", "s3://b/"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 5 and "no usable credentials" in run.stderr
 
 
-_EMPTY_LISTING = (b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult '
-                  b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name>'
-                  b'<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>')
+_EMPTY_LISTING = (
+    b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult '
+    b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name>'
+    b"<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>"
+)
 
 
 class _Raw:
@@ -156,8 +203,9 @@ def _captured_url(settings: S3Settings, bucket: str) -> tuple[str, dict]:
 
 
 def test_virtual_hosted_and_path_addressing_are_honoured() -> None:
-    base = dict(endpoint="http://s3.example.test:9000", region="us-east-1", access_key="k",
-                secret_key="s")
+    base = dict(
+        endpoint="http://s3.example.test:9000", region="us-east-1", access_key="k", secret_key="s"
+    )
     virtual, _ = _captured_url(S3Settings(addressing_style="virtual", **base), "bkt")
     path, _ = _captured_url(S3Settings(addressing_style="path", **base), "bkt")
     assert virtual.startswith("http://bkt.s3.example.test:9000/")
@@ -165,9 +213,16 @@ def test_virtual_hosted_and_path_addressing_are_honoured() -> None:
 
 
 def test_a_session_token_is_sent_with_static_keys() -> None:
-    _, headers = _captured_url(S3Settings(endpoint="http://s3.example.test", region="us-east-1",
-                                          access_key="k", secret_key="s",
-                                          session_token="tok123"), "bkt")
+    _, headers = _captured_url(
+        S3Settings(
+            endpoint="http://s3.example.test",
+            region="us-east-1",
+            access_key="k",
+            secret_key="s",
+            session_token="tok123",
+        ),
+        "bkt",
+    )
     assert headers.get("X-Amz-Security-Token") == b"tok123"
 
 
@@ -187,19 +242,43 @@ def test_tls_with_a_custom_ca_bundle_works_and_without_it_fails_clearly(tls_moto
     bucket = unique_bucket()
     trusted = _driver(endpoint, bucket, verify=str(cert))
     trusted.put("x", b"over tls", size=8, metadata={})
-    untrusted = S3Driver(S3Settings(endpoint=endpoint, region="us-east-1", access_key="k",
-                                    secret_key="s", addressing_style="path"), bucket)
+    untrusted = S3Driver(
+        S3Settings(
+            endpoint=endpoint,
+            region="us-east-1",
+            access_key="k",
+            secret_key="s",
+            addressing_style="path",
+        ),
+        bucket,
+    )
     with pytest.raises(ArtifactError, match="certificate"):
         untrusted.stat("x")
-    insecure = S3Driver(S3Settings(endpoint=endpoint, region="us-east-1", access_key="k",
-                                   secret_key="s", addressing_style="path", verify=False), bucket)
+    insecure = S3Driver(
+        S3Settings(
+            endpoint=endpoint,
+            region="us-east-1",
+            access_key="k",
+            secret_key="s",
+            addressing_style="path",
+            verify=False,
+        ),
+        bucket,
+    )
     assert insecure.stat("x").size == 8
 
 
 @pytest.mark.rgw
 def test_a_wrong_secret_on_rgw_is_access_denied_through_the_driver(rgw) -> None:
-    driver = S3Driver(S3Settings(endpoint=rgw["AWS_ENDPOINT_URL"], region="us-east-1",
-                                 access_key=rgw["AWS_ACCESS_KEY_ID"], secret_key="wrong",
-                                 addressing_style="path"), "any")
+    driver = S3Driver(
+        S3Settings(
+            endpoint=rgw["AWS_ENDPOINT_URL"],
+            region="us-east-1",
+            access_key=rgw["AWS_ACCESS_KEY_ID"],
+            secret_key="wrong",
+            addressing_style="path",
+        ),
+        "any",
+    )
     with pytest.raises(AccessDenied):
         driver.list("")

@@ -25,8 +25,9 @@ class Pod:
     workdir: Path
     repository: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
-    variables: dict[str, str] = field(default_factory=lambda: {
-        "workflow.name": "wf-1", "pod.name": "pod-1"})
+    variables: dict[str, str] = field(
+        default_factory=lambda: {"workflow.name": "wf-1", "pod.name": "pod-1"}
+    )
 
     @property
     def var(self) -> Path:
@@ -43,18 +44,33 @@ class Pod:
         return path
 
     def _base(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items()
-                if not k.startswith(("AWS_", "ARGOSY_", "OSS_", "ARGO_"))}
+        keep = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AWS_", "ARGOSY_", "OSS_", "ARGO_"))
+        }
         return {**keep, "HOME": str(self.workdir), **self.env}
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "argosy", *args], env=self._base(),
-                                cwd=self.workdir, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        return subprocess.Popen(
+            [sys.executable, "-m", "argosy", *args],
+            env=self._base(),
+            cwd=self.workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
 
     def _sidecar_args(self, template: Path, extra: tuple[str, ...]) -> list[str]:
-        args = ["--template", str(template), "--var-dir", str(self.var), "--root",
-                str(self.root), "--annotations", str(self.workdir / "annotations")]
+        args = [
+            "--template",
+            str(template),
+            "--var-dir",
+            str(self.var),
+            "--root",
+            str(self.root),
+            "--annotations",
+            str(self.workdir / "annotations"),
+        ]
         if self.repository is not None:
             args += ["--repository", str(self.repository)]
         for name, value in self.variables.items():
@@ -66,20 +82,26 @@ class Pod:
 
     def run_file(self, command: str, *extra: str) -> Done:
         """`command` on the template file already in the work folder, as it is."""
-        return finish(self.start(command, *self._sidecar_args(
-            self.workdir / "template.yaml", extra)))
+        return finish(
+            self.start(command, *self._sidecar_args(self.workdir / "template.yaml", extra))
+        )
 
     def init(self, template: dict[str, Any], *extra: str) -> Done:
         return self.run("init", template, *extra)
 
-    def main_and_wait(self, script: str, template: dict[str, Any], *extra: str,
-                      ) -> tuple[Done, Done]:
+    def main_and_wait(
+        self,
+        script: str,
+        template: dict[str, Any],
+        *extra: str,
+    ) -> tuple[Done, Done]:
         """`wait` starts first and blocks on the exit code; main runs under emissary."""
         path = self.template(template)
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
         waiting = self.start("wait", *self._sidecar_args(path, extra))
-        main = self.start("emissary", "--var-dir", str(self.var), "--", "sh", "-c",
-                          f"cd {self.root} && {script}")
+        main = self.start(
+            "emissary", "--var-dir", str(self.var), "--", "sh", "-c", f"cd {self.root} && {script}"
+        )
         return finish(main), finish(waiting)
 
     def outputs(self) -> dict[str, Any]:
@@ -95,11 +117,19 @@ def finish(proc: subprocess.Popen[bytes], timeout: float = 300) -> Done:
 
 
 def configmap(entry: dict[str, Any], path: Path) -> Path:
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "artifact-repositories", "annotations": {
-            "workflows.argoproj.io/default-artifact-repository": "default"}},
-        "data": {"default": yaml.safe_dump(entry)}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": "artifact-repositories",
+                    "annotations": {"workflows.argoproj.io/default-artifact-repository": "default"},
+                },
+                "data": {"default": yaml.safe_dump(entry)},
+            }
+        )
+    )
     return path
 
 

@@ -17,8 +17,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 
 
 def documents() -> list[dict[str, Any]]:
-    found = [doc for path in sorted(EXAMPLES.glob("*.yaml"))
-             for doc in yaml.safe_load_all(path.read_text()) if doc]
+    found = [
+        doc
+        for path in sorted(EXAMPLES.glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
     assert found, f"no examples under {EXAMPLES}"
     return found
 
@@ -32,8 +36,7 @@ def test_every_example_validates_against_the_kubernetes_schemas(doc: dict[str, A
     kubernetes_validate.validate(doc, "1.30", strict=True)
 
 
-def test_the_pod_runs_init_first_then_wait_as_a_native_sidecar_around_an_emissary_main(
-        ) -> None:
+def test_the_pod_runs_init_first_then_wait_as_a_native_sidecar_around_an_emissary_main() -> None:
     spec = _pod()["spec"]
     init, wait = spec["initContainers"]
     assert init["command"][:2] == ["argosy", "init"] and "restartPolicy" not in init
@@ -48,8 +51,7 @@ def test_the_pod_runs_init_first_then_wait_as_a_native_sidecar_around_an_emissar
 @pytest.mark.parametrize("container", ["init", "wait", "main"])
 def test_each_containers_command_is_one_argosy_accepts(container: str) -> None:
     spec = _pod()["spec"]
-    found = next(c for c in spec["initContainers"] + spec["containers"]
-                 if c["name"] == container)
+    found = next(c for c in spec["initContainers"] + spec["containers"] if c["name"] == container)
     args = parser().parse_args(found["command"][1:] + found.get("args", []))
     assert args.command == found["command"][1]
 

@@ -25,9 +25,11 @@ from argosy.sidecar.vardir import (
     write_exit_code,
 )
 
-EMISSARY = ("import sys; from pathlib import Path; "
-            "from argosy.sidecar.emissary import run_emissary; "
-            "sys.exit(run_emissary(sys.argv[2:], var_dir=Path(sys.argv[1])))")
+EMISSARY = (
+    "import sys; from pathlib import Path; "
+    "from argosy.sidecar.emissary import run_emissary; "
+    "sys.exit(run_emissary(sys.argv[2:], var_dir=Path(sys.argv[1])))"
+)
 
 
 def python(code: str) -> list[str]:
@@ -36,12 +38,14 @@ def python(code: str) -> list[str]:
 
 def start_emissary(var_dir: Path, command: list[str]) -> subprocess.Popen[bytes]:
     """The emissary in its own process, as it runs in a pod, so signals can be sent to it."""
-    return subprocess.Popen([sys.executable, "-c", EMISSARY, str(var_dir), *command],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", EMISSARY, str(var_dir), *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
-def test_emissary_writes_and_returns_the_exit_code_of_a_successful_command(
-        tmp_path: Path) -> None:
+def test_emissary_writes_and_returns_the_exit_code_of_a_successful_command(tmp_path: Path) -> None:
     assert run_emissary(python("pass"), var_dir=tmp_path) == 0
     assert exit_code_path(tmp_path).read_text() == "0"
     assert sorted(os.listdir(container_dir(tmp_path))) == ["combined", "exitcode"]
@@ -54,10 +58,12 @@ def test_emissary_writes_the_exit_code_of_a_failing_command(tmp_path: Path) -> N
 
 def test_the_combined_log_holds_both_stdout_and_stderr(tmp_path: Path) -> None:
     # One write per line: how two streams interleave inside a line is up to the command.
-    command = python("import os\n"
-                     "os.write(1, b'to stdout\\n')\n"
-                     "os.write(2, b'to stderr\\n')\n"
-                     "os.write(1, b'stdout again\\n')")
+    command = python(
+        "import os\n"
+        "os.write(1, b'to stdout\\n')\n"
+        "os.write(2, b'to stderr\\n')\n"
+        "os.write(1, b'stdout again\\n')"
+    )
     run_emissary(command, var_dir=tmp_path, container="step")
     lines = combined_log_path(tmp_path, "step").read_bytes().splitlines()
     assert sorted(lines) == [b"stdout again", b"to stderr", b"to stdout"]
@@ -78,10 +84,12 @@ def test_a_stale_exit_code_is_cleared_before_the_command_runs(tmp_path: Path) ->
 
 
 def test_sigterm_sent_to_the_emissary_reaches_the_command(tmp_path: Path) -> None:
-    command = python("import signal, sys, time\n"
-                     "signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))\n"
-                     "print('ready', flush=True)\n"
-                     "time.sleep(10)")
+    command = python(
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(10)"
+    )
     emissary = start_emissary(tmp_path, command)
     assert emissary.stdout is not None
     assert emissary.stdout.readline() == b"ready\n"  # the command's handler is in place
@@ -97,7 +105,8 @@ def test_a_command_killed_by_sigkill_yields_137(tmp_path: Path) -> None:
 
 
 def test_a_command_that_does_not_exist_yields_127_and_says_why(
-        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     missing = str(tmp_path / "no-such-program")
     assert run_emissary([missing, "--flag"], var_dir=tmp_path) == 127
     line = f"argosy emissary: cannot run {missing}: No such file or directory\n"
@@ -151,11 +160,14 @@ def test_the_exit_code_waits_for_the_last_of_the_output(tmp_path: Path) -> None:
 
 
 def test_a_background_process_holding_the_pipes_does_not_hold_up_the_exit_code(
-        tmp_path: Path) -> None:
-    command = python("import subprocess, sys\n"
-                     "child = subprocess.Popen([sys.executable, '-c', "
-                     "'import time; time.sleep(30)'])\n"
-                     "print(child.pid, flush=True)")
+    tmp_path: Path,
+) -> None:
+    command = python(
+        "import subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-c', "
+        "'import time; time.sleep(30)'])\n"
+        "print(child.pid, flush=True)"
+    )
     started = time.monotonic()
     try:
         assert run_emissary(command, var_dir=tmp_path, drain_grace=0.2) == 0

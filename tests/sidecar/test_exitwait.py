@@ -45,11 +45,16 @@ def test_wait_returns_at_once_when_the_exit_code_is_already_there(tmp_path: Path
 
 def test_wait_returns_when_another_process_writes_the_exit_code_later(tmp_path: Path) -> None:
     var_dir = tmp_path / "not" / "yet" / "there"
-    writer = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time; from pathlib import Path\n"
-                               "from argosy.sidecar.vardir import write_exit_code\n"
-                               "time.sleep(0.3); write_exit_code(Path(sys.argv[1]), 4)",
-                               str(var_dir)])
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path\n"
+            "from argosy.sidecar.vardir import write_exit_code\n"
+            "time.sleep(0.3); write_exit_code(Path(sys.argv[1]), 4)",
+            str(var_dir),
+        ]
+    )
     started = time.monotonic()
     try:
         assert wait_for_exit_code(var_dir, timeout=5) == 4
@@ -79,7 +84,8 @@ def test_wait_times_out_with_wait_timeout_naming_the_file(tmp_path: Path) -> Non
 
 
 def test_wait_falls_back_to_polling_where_inotify_is_missing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(exitwait, "_watch", lambda folder: None)
     with written_later(tmp_path, 6, after=0.2):
         assert wait_for_exit_code(tmp_path, timeout=5) == 6

@@ -90,26 +90,37 @@ def serve() -> Iterator[Serve]:
 
 @pytest.fixture
 def secrets_dir(tmp_path: Path) -> Path:
-    return secrets(tmp_path / "secrets", {
-        "web": {"user": "robot", "password": "hunter2", "token": "t0ken"}})
+    return secrets(
+        tmp_path / "secrets", {"web": {"user": "robot", "password": "hunter2", "token": "t0ken"}}
+    )
 
 
-def _fetch(url: str, secrets_dir: Path, dest: Path, headers: list[Any] | None = None,
-           basic: bool = True) -> Path:
-    config: dict[str, Any] = {"url": url, "headers": headers or [
-        {"name": "X-Token", "valueFrom": {"secretKeyRef": {"name": "web", "key": "token"}}}]}
+def _fetch(
+    url: str, secrets_dir: Path, dest: Path, headers: list[Any] | None = None, basic: bool = True
+) -> Path:
+    config: dict[str, Any] = {
+        "url": url,
+        "headers": headers
+        or [{"name": "X-Token", "valueFrom": {"secretKeyRef": {"name": "web", "key": "token"}}}],
+    }
     if basic:
-        config["auth"] = {"basicAuth": {"usernameSecret": {"name": "web", "key": "user"},
-                                        "passwordSecret": {"name": "web", "key": "password"}}}
-    artifact = Artifact("tool", "inputs.artifacts[0]", path="/bin/tool",
-                        location=Location("http", config))
+        config["auth"] = {
+            "basicAuth": {
+                "usernameSecret": {"name": "web", "key": "user"},
+                "passwordSecret": {"name": "web", "key": "password"},
+            }
+        }
+    artifact = Artifact(
+        "tool", "inputs.artifacts[0]", path="/bin/tool", location=Location("http", config)
+    )
     fetch_http(artifact, dest, secrets_dir=secrets_dir, include=())
     return dest
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_a_redirect_to_another_port_carries_neither_basic_auth_nor_headers_from_secrets(
-        serve: Serve, secrets_dir: Path, tmp_path: Path, status: int) -> None:
+    serve: Serve, secrets_dir: Path, tmp_path: Path, status: int
+) -> None:
     first, other = serve(), serve()
     first.redirects["/tool"] = (status, f"{other.url}/tool")
     assert _fetch(f"{first.url}/tool", secrets_dir, tmp_path / "tool").read_bytes() == BODY
@@ -121,7 +132,8 @@ def test_a_redirect_to_another_port_carries_neither_basic_auth_nor_headers_from_
 
 
 def test_a_redirect_within_the_origin_keeps_the_credentials(
-        serve: Serve, secrets_dir: Path, tmp_path: Path) -> None:
+    serve: Serve, secrets_dir: Path, tmp_path: Path
+) -> None:
     origin = serve()
     origin.redirects["/tool"] = (302, "/v2/tool")
     assert _fetch(f"{origin.url}/tool", secrets_dir, tmp_path / "tool").read_bytes() == BODY
@@ -130,19 +142,28 @@ def test_a_redirect_within_the_origin_keeps_the_credentials(
 
 
 def test_plain_template_headers_follow_to_another_origin_but_cookies_do_not(
-        serve: Serve, secrets_dir: Path, tmp_path: Path) -> None:
+    serve: Serve, secrets_dir: Path, tmp_path: Path
+) -> None:
     first, other = serve(), serve()
     first.redirects["/tool"] = (302, f"{other.url}/tool")
-    _fetch(f"{first.url}/tool", secrets_dir, tmp_path / "tool", basic=False, headers=[
-        {"name": "Accept", "value": "application/octet-stream"},
-        {"name": "Cookie", "value": "session=abc"}])
+    _fetch(
+        f"{first.url}/tool",
+        secrets_dir,
+        tmp_path / "tool",
+        basic=False,
+        headers=[
+            {"name": "Accept", "value": "application/octet-stream"},
+            {"name": "Cookie", "value": "session=abc"},
+        ],
+    )
     assert first.headers_at("/tool")["cookie"] == "session=abc"
     followed = other.headers_at("/tool")
     assert followed["accept"] == "application/octet-stream" and "cookie" not in followed
 
 
 def test_credentials_dropped_at_one_hop_stay_dropped_when_a_later_hop_comes_back(
-        serve: Serve, secrets_dir: Path, tmp_path: Path) -> None:
+    serve: Serve, secrets_dir: Path, tmp_path: Path
+) -> None:
     first, other = serve(), serve()
     first.redirects["/tool"] = (302, f"{other.url}/bounce")
     other.redirects["/bounce"] = (302, f"{first.url}/back")
@@ -151,8 +172,8 @@ def test_credentials_dropped_at_one_hop_stay_dropped_when_a_later_hop_comes_back
 
 
 def test_a_redirect_from_https_down_to_http_is_refused_naming_the_input_and_both_urls(
-        serve: Serve, secrets_dir: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    serve: Serve, secrets_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cert, key = make_cert(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the fetch trusts the test's CA
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -161,17 +182,23 @@ def test_a_redirect_from_https_down_to_http_is_refused_naming_the_input_and_both
     secure.redirects["/tool"] = (302, f"{plain.url}/tool")
     with pytest.raises(InvalidSpec) as refused:
         _fetch(f"{secure.url}/tool", secrets_dir, tmp_path / "tool")
-    assert str(refused.value) == (f"input tool: refusing the redirect from https to http: "
-                                  f"{secure.url}/tool -> {plain.url}/tool")
+    assert str(refused.value) == (
+        f"input tool: refusing the redirect from https to http: "
+        f"{secure.url}/tool -> {plain.url}/tool"
+    )
     assert secure.seen and not plain.seen
     assert not (tmp_path / "tool").exists()
 
 
 def test_ten_redirects_are_followed_and_an_eleventh_is_refused_naming_the_limit(
-        serve: Serve, secrets_dir: Path, tmp_path: Path) -> None:
+    serve: Serve, secrets_dir: Path, tmp_path: Path
+) -> None:
     origin = serve()
     assert _fetch(f"{origin.url}/chain/10", secrets_dir, tmp_path / "ten").read_bytes() == BODY
-    with pytest.raises(InvalidSpec, match=r"^input tool: more than 10 redirects from "
-                       rf"{origin.url}/chain/11 \(the last to {origin.url}/chain/0\)$"):
+    with pytest.raises(
+        InvalidSpec,
+        match=r"^input tool: more than 10 redirects from "
+        rf"{origin.url}/chain/11 \(the last to {origin.url}/chain/0\)$",
+    ):
         _fetch(f"{origin.url}/chain/11", secrets_dir, tmp_path / "eleven")
     assert not (tmp_path / "eleven").exists()

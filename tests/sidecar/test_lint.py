@@ -39,13 +39,26 @@ class Shown(NamedTuple):
 
 
 def shown(row: Row) -> Shown:
-    return Shown(row.line, row.template, row.direction, row.name, row.kind, row.bucket,
-                 row.key, row.archive, row.gc, row.notes, row.optional)
+    return Shown(
+        row.line,
+        row.template,
+        row.direction,
+        row.name,
+        row.kind,
+        row.bucket,
+        row.key,
+        row.archive,
+        row.gc,
+        row.notes,
+        row.optional,
+    )
 
 
 KUBECTL = "https://storage.googleapis.com/kubernetes-release/release/v1.8.0/bin/linux/amd64/kubectl"
-FLIP = ("fromExpression: steps['flip-coin'].outputs.result == 'heads' ? "
-        "steps.heads.outputs.artifacts.result : steps.tails.outputs.artifacts.result")
+FLIP = (
+    "fromExpression: steps['flip-coin'].outputs.result == 'heads' ? "
+    "steps.heads.outputs.artifacts.result : steps.tails.outputs.artifacts.result"
+)
 
 
 def _from(step: str, artifact: str) -> str:
@@ -58,72 +71,254 @@ EXPECTED: dict[str, list[Shown]] = {
     "arguments-artifacts.yaml": [
         Shown(17, "(arguments)", "arg", "kubectl", "http", None, KUBECTL, "auto", "-"),
         # the entrypoint's input is bound to the workflow's argument of the same name
-        Shown(25, "kubectl-input-artifact", "in", "kubectl", "http", None, KUBECTL, "auto",
-              "-"),
+        Shown(25, "kubectl-input-artifact", "in", "kubectl", "http", None, KUBECTL, "auto", "-"),
     ],
     "artifact-disable-archive.yaml": [
-        Shown(37, "hello-world-to-file", "out", "etc", "repository", None, f"{DEFAULT}/etc",
-              "none", "(default)"),
-        Shown(41, "hello-world-to-file", "out", "hello-txt", "repository", None,
-              f"{DEFAULT}/hello_world.txt", "none", "(default)"),
-        Shown(45, "hello-world-to-file", "out", "hello-txt-nc", "repository", None,
-              f"{DEFAULT}/hello-txt-nc.tgz", "tar.gz level 0", "(default)"),
-        Shown(55, "print-message-from-files", "in", "etc", "from", None,
-              _from("generate-artifact", "etc"), "auto", "-"),
-        Shown(57, "print-message-from-files", "in", "hello-txt", "from", None,
-              _from("generate-artifact", "hello-txt"), "auto", "-"),
-        Shown(59, "print-message-from-files", "in", "hello-txt-nc", "from", None,
-              _from("generate-artifact", "hello-txt-nc"), "auto", "-"),
+        Shown(
+            37,
+            "hello-world-to-file",
+            "out",
+            "etc",
+            "repository",
+            None,
+            f"{DEFAULT}/etc",
+            "none",
+            "(default)",
+        ),
+        Shown(
+            41,
+            "hello-world-to-file",
+            "out",
+            "hello-txt",
+            "repository",
+            None,
+            f"{DEFAULT}/hello_world.txt",
+            "none",
+            "(default)",
+        ),
+        Shown(
+            45,
+            "hello-world-to-file",
+            "out",
+            "hello-txt-nc",
+            "repository",
+            None,
+            f"{DEFAULT}/hello-txt-nc.tgz",
+            "tar.gz level 0",
+            "(default)",
+        ),
+        Shown(
+            55,
+            "print-message-from-files",
+            "in",
+            "etc",
+            "from",
+            None,
+            _from("generate-artifact", "etc"),
+            "auto",
+            "-",
+        ),
+        Shown(
+            57,
+            "print-message-from-files",
+            "in",
+            "hello-txt",
+            "from",
+            None,
+            _from("generate-artifact", "hello-txt"),
+            "auto",
+            "-",
+        ),
+        Shown(
+            59,
+            "print-message-from-files",
+            "in",
+            "hello-txt-nc",
+            "from",
+            None,
+            _from("generate-artifact", "hello-txt-nc"),
+            "auto",
+            "-",
+        ),
     ],
     "artifact-gc-workflow.yaml": [
-        Shown(27, "main", "out", "on-completion", "s3", None, "on-completion.txt", "tar.gz",
-              "OnWorkflowCompletion", ("key-only",)),
+        Shown(
+            27,
+            "main",
+            "out",
+            "on-completion",
+            "s3",
+            None,
+            "on-completion.txt",
+            "tar.gz",
+            "OnWorkflowCompletion",
+            ("key-only",),
+        ),
         # no strategy of its own: the workflow's spec.artifactGC
-        Shown(33, "main", "out", "on-deletion", "s3", None, "on-deletion.txt", "tar.gz",
-              "OnWorkflowDeletion", ("key-only",)),
+        Shown(
+            33,
+            "main",
+            "out",
+            "on-deletion",
+            "s3",
+            None,
+            "on-deletion.txt",
+            "tar.gz",
+            "OnWorkflowDeletion",
+            ("key-only",),
+        ),
     ],
     "artifact-passing-subpath.yaml": [
-        Shown(36, "hello-world-to-file", "out", "hello-art", "repository", None,
-              f"{DEFAULT}/tmp", "none", "(default)"),
-        Shown(44, "print-message-dir", "in", "message", "from", None,
-              _from("generate-artifact", "hello-art"), "auto", "-"),
-        Shown(54, "print-message-from-file", "in", "message", "from", None,
-              _from("generate-artifact", "hello-art"), "auto", "-",
-              ("subPath hello_world.txt",)),
+        Shown(
+            36,
+            "hello-world-to-file",
+            "out",
+            "hello-art",
+            "repository",
+            None,
+            f"{DEFAULT}/tmp",
+            "none",
+            "(default)",
+        ),
+        Shown(
+            44,
+            "print-message-dir",
+            "in",
+            "message",
+            "from",
+            None,
+            _from("generate-artifact", "hello-art"),
+            "auto",
+            "-",
+        ),
+        Shown(
+            54,
+            "print-message-from-file",
+            "in",
+            "message",
+            "from",
+            None,
+            _from("generate-artifact", "hello-art"),
+            "auto",
+            "-",
+            ("subPath hello_world.txt",),
+        ),
     ],
     "artifact-passing.yaml": [
-        Shown(28, "hello-world-to-file", "out", "hello-art", "repository", None,
-              f"{DEFAULT}/hello-art.tgz", "tar.gz", "(default)"),
-        Shown(34, "print-message-from-file", "in", "message", "from", None,
-              _from("generate-artifact", "hello-art"), "auto", "-"),
+        Shown(
+            28,
+            "hello-world-to-file",
+            "out",
+            "hello-art",
+            "repository",
+            None,
+            f"{DEFAULT}/hello-art.tgz",
+            "tar.gz",
+            "(default)",
+        ),
+        Shown(
+            34,
+            "print-message-from-file",
+            "in",
+            "message",
+            "from",
+            None,
+            _from("generate-artifact", "hello-art"),
+            "auto",
+            "-",
+        ),
     ],
     "artifact-repository-ref.yaml": [
-        Shown(17, "main", "out", "hello_world", "repository", None,
-              f"{DEFAULT}/hello_world.tgz", "tar.gz", "(default)"),
+        Shown(
+            17,
+            "main",
+            "out",
+            "hello_world",
+            "repository",
+            None,
+            f"{DEFAULT}/hello_world.tgz",
+            "tar.gz",
+            "(default)",
+        ),
     ],
     "conditional-artifacts.yaml": [
         Shown(29, "main", "out", "result", "from", None, FLIP, "-", "-"),
-        Shown(49, "heads", "out", "result", "repository", None, f"{DEFAULT}/result.tgz",
-              "tar.gz", "(default)"),
-        Shown(61, "tails", "out", "result", "repository", None, f"{DEFAULT}/result.tgz",
-              "tar.gz", "(default)"),
+        Shown(
+            49,
+            "heads",
+            "out",
+            "result",
+            "repository",
+            None,
+            f"{DEFAULT}/result.tgz",
+            "tar.gz",
+            "(default)",
+        ),
+        Shown(
+            61,
+            "tails",
+            "out",
+            "result",
+            "repository",
+            None,
+            f"{DEFAULT}/result.tgz",
+            "tar.gz",
+            "(default)",
+        ),
     ],
     "input-artifact-oss.yaml": [
-        Shown(19, "input-artifact-oss-example", "in", "my-art", "oss", "test-bucket-name",
-              "test/mydirectory/", "auto", "-"),
+        Shown(
+            19,
+            "input-artifact-oss-example",
+            "in",
+            "my-art",
+            "oss",
+            "test-bucket-name",
+            "test/mydirectory/",
+            "auto",
+            "-",
+        ),
     ],
     "input-artifact-s3.yaml": [
-        Shown(20, "input-artifact-s3-example", "in", "my-art", "s3", "my-bucket-name",
-              "path/in/bucket", "auto", "-"),
+        Shown(
+            20,
+            "input-artifact-s3-example",
+            "in",
+            "my-art",
+            "s3",
+            "my-bucket-name",
+            "path/in/bucket",
+            "auto",
+            "-",
+        ),
     ],
     "key-only-artifact.yaml": [
-        Shown(24, "generate", "out", "file", "s3", None, "my-file", "tar.gz", "(default)",
-              ("key-only",)),
+        Shown(
+            24,
+            "generate",
+            "out",
+            "file",
+            "s3",
+            None,
+            "my-file",
+            "tar.gz",
+            "(default)",
+            ("key-only",),
+        ),
         Shown(34, "consume", "in", "file", "s3", None, "my-file", "auto", "-", ("key-only",)),
     ],
     "output-artifact-s3.yaml": [
-        Shown(20, "hello-world-to-file", "out", "message", "s3", "my-bucket",
-              "path/in/bucket/hello_world.txt.tgz", "tar.gz", "(default)"),
+        Shown(
+            20,
+            "hello-world-to-file",
+            "out",
+            "message",
+            "s3",
+            "my-bucket",
+            "path/in/bucket/hello_world.txt.tgz",
+            "tar.gz",
+            "(default)",
+        ),
     ],
     "workflow-archive-logs.yaml": [],  # spec.archiveLogs: logs only, no artifact
 }
@@ -151,15 +346,31 @@ def test_linting_every_example_at_once_exits_0(capsys: pytest.CaptureFixture[str
     assert main(["lint", *files]) == 0
     out, err = capsys.readouterr()
     header, *lines = out.splitlines()
-    assert header.split() == ["FILE", "TEMPLATE", "DIR", "NAME", "KIND", "BUCKET", "KEY",
-                              "ARCHIVE", "OPTIONAL", "GC", "NOTES"]
+    assert header.split() == [
+        "FILE",
+        "TEMPLATE",
+        "DIR",
+        "NAME",
+        "KIND",
+        "BUCKET",
+        "KEY",
+        "ARCHIVE",
+        "OPTIONAL",
+        "GC",
+        "NOTES",
+    ]
     assert len(lines) == sum(len(rows) for rows in EXPECTED.values())
     starts = {header.index(column) for column in ("KIND", "KEY", "GC")}
     passing = next(line for line in lines if "artifact-passing.yaml:28" in line)
-    assert {passing.index("repository"), passing.index(f"{DEFAULT}/hello-art.tgz"),
-            passing.index("(default)")} == starts
-    assert "artifact-repository-ref.yaml:7: warning: spec.artifactRepositoryRef names " \
-           "ConfigMap artifact-repositories, which was not given" in err
+    assert {
+        passing.index("repository"),
+        passing.index(f"{DEFAULT}/hello-art.tgz"),
+        passing.index("(default)"),
+    } == starts
+    assert (
+        "artifact-repository-ref.yaml:7: warning: spec.artifactRepositoryRef names "
+        "ConfigMap artifact-repositories, which was not given" in err
+    )
     assert err.splitlines()[-1] == "0 errors, 1 warning"
 
 
@@ -193,16 +404,28 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
 
 
 def test_a_referenced_repository_gives_its_bucket_and_key_format_without_its_secrets(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     repositories = _write(tmp_path, "repos.yaml", CONFIGMAP)
     workflow = str(EXAMPLES / "artifact-repository-ref.yaml")
     assert main(["lint", "--json", "--repositories", repositories, workflow]) == 0
     (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert row == {"type": "artifact", "file": workflow, "line": 17, "template": "main",
-                   "direction": "out", "name": "hello_world", "kind": "repository",
-                   "bucket": "my-bucket", "key": "runs/{{workflow.name}}/hello_world.tgz",
-                   "archive": "tar.gz", "optional": False, "gc": "(default)",
-                   "supported": True, "notes": ["repository artifact-repositories/my-key"]}
+    assert row == {
+        "type": "artifact",
+        "file": workflow,
+        "line": 17,
+        "template": "main",
+        "direction": "out",
+        "name": "hello_world",
+        "kind": "repository",
+        "bucket": "my-bucket",
+        "key": "runs/{{workflow.name}}/hello_world.tgz",
+        "archive": "tar.gz",
+        "optional": False,
+        "gc": "(default)",
+        "supported": True,
+        "notes": ["repository artifact-repositories/my-key"],
+    }
 
 
 def test_a_referenced_key_the_configmap_lacks_is_an_error_at_the_ref(tmp_path: Path) -> None:
@@ -212,10 +435,16 @@ def test_a_referenced_key_the_configmap_lacks_is_an_error_at_the_ref(tmp_path: P
     report = lint_file(str(EXAMPLES / "artifact-repository-ref.yaml"), configmaps=configmaps)
     (error,) = report.errors
     assert (error.line, error.field) == (8, "spec.artifactRepositoryRef.key")
-    assert "names 'my-key', which ConfigMap artifact-repositories does not have " \
-           "(has: default-v1)" in error.message
-    assert main(["lint", "--repositories", repositories,
-                 str(EXAMPLES / "artifact-repository-ref.yaml")]) == 1
+    assert (
+        "names 'my-key', which ConfigMap artifact-repositories does not have "
+        "(has: default-v1)" in error.message
+    )
+    assert (
+        main(
+            ["lint", "--repositories", repositories, str(EXAMPLES / "artifact-repository-ref.yaml")]
+        )
+        == 1
+    )
 
 
 def test_without_a_ref_the_configmaps_annotated_default_is_used(tmp_path: Path) -> None:
@@ -226,10 +455,10 @@ def test_without_a_ref_the_configmaps_annotated_default_is_used(tmp_path: Path) 
     assert [(r.bucket, r.key) for r in key_only.rows] == [("default-bucket", "my-file")] * 2
 
 
-def test_a_broken_repository_entry_is_an_error_in_the_repositories_file(
-        tmp_path: Path) -> None:
-    text = CONFIGMAP.replace("    s3:\n      bucket: my-bucket", "    gcs: {}\n    s3:\n"
-                             "      bucket: my-bucket")
+def test_a_broken_repository_entry_is_an_error_in_the_repositories_file(tmp_path: Path) -> None:
+    text = CONFIGMAP.replace(
+        "    s3:\n      bucket: my-bucket", "    gcs: {}\n    s3:\n      bucket: my-bucket"
+    )
     path = _write(tmp_path, "repos.yaml", text)
     _, problems = load_repositories(path)
     (error,) = problems.errors
@@ -267,57 +496,98 @@ spec:
 
 
 def test_a_wrong_type_names_file_line_and_field_and_exits_1(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = _write(tmp_path, "wf.yaml", WORKFLOW.replace("OPTIONAL", "maybe"))
     assert main(["lint", path]) == 1
     err = capsys.readouterr().err
-    assert f"{path}:16: error: spec.templates[1].outputs.artifacts[0].optional must be true " \
-           "or false, not 'maybe'" in err.splitlines()
+    assert (
+        f"{path}:16: error: spec.templates[1].outputs.artifacts[0].optional must be true "
+        "or false, not 'maybe'" in err.splitlines()
+    )
     assert err.splitlines()[-1] == "1 error, 0 warnings"
 
 
 def test_errors_and_warnings_are_json_objects_with_file_line_and_field(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    text = WORKFLOW.replace("OPTIONAL", "[maybe]").replace("path: /tmp/result",
-                                                         "path: /tmp/result\n        colour: red")
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = WORKFLOW.replace("OPTIONAL", "[maybe]").replace(
+        "path: /tmp/result", "path: /tmp/result\n        colour: red"
+    )
     path = _write(tmp_path, "wf.yaml", text)
     assert main(["lint", "--json", path]) == 1
     objects = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert objects == [
-        {"type": "error", "file": path, "line": 17,
-         "field": "spec.templates[1].outputs.artifacts[0].optional",
-         "message": "must be true or false, not ['maybe']"},
+        {
+            "type": "error",
+            "file": path,
+            "line": 17,
+            "field": "spec.templates[1].outputs.artifacts[0].optional",
+            "message": "must be true or false, not ['maybe']",
+        },
     ]  # a template with an error shows only the error, not the warnings before it
 
 
 def test_an_unknown_field_is_a_warning_with_its_line_and_exit_0(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    text = WORKFLOW.replace("OPTIONAL", "true").replace("path: /tmp/result",
-                                                        "path: /tmp/result\n        colour: red")
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = WORKFLOW.replace("OPTIONAL", "true").replace(
+        "path: /tmp/result", "path: /tmp/result\n        colour: red"
+    )
     path = _write(tmp_path, "wf.yaml", text)
     assert main(["lint", path]) == 0
     out, err = capsys.readouterr()
-    assert f"{path}:16: warning: spec.templates[1].outputs.artifacts[0].colour is an unknown " \
-           "field, ignored" in err.splitlines()
+    assert (
+        f"{path}:16: warning: spec.templates[1].outputs.artifacts[0].colour is an unknown "
+        "field, ignored" in err.splitlines()
+    )
     assert "true" in out.splitlines()[1].split()  # OPTIONAL column
 
 
-@pytest.mark.parametrize("change, line, field, message", [
-    (("optional: OPTIONAL", "s3: {key: a}\n        oss: {key: b}"), 14,
-     "spec.templates[1].outputs.artifacts[0]", "has several locations (s3, oss)"),
-    (("optional: OPTIONAL", "artifactGC: {strategy: Sometimes}"), 16,
-     "spec.templates[1].outputs.artifacts[0].artifactGC.strategy", "must be one of"),
-    (("  entrypoint: main", "  entrypoint: main\n  artifactGC:\n    strategy: Later"), 8,
-     "spec.artifactGC.strategy", "must be one of"),
-    (("optional: OPTIONAL", "archive: {tar: {compressionLevel: 11}}"), 16,
-     "spec.templates[1].outputs.artifacts[0].archive.tar.compressionLevel", "must be 0 to 9"),
-    (("  templates:", "  templates: {main: {}}\n  old:"), 7, "spec.templates", "must be a list"),
-    (("  artifacts:", "  artifacts: {result: {}}\n      old:"), 13,
-     "spec.templates[1].outputs.artifacts", "must be a list"),
-])
-def test_each_wrong_spec_is_an_error_at_its_line(change: tuple[str, str], line: int,
-                                                 field: str, message: str,
-                                                 tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "change, line, field, message",
+    [
+        (
+            ("optional: OPTIONAL", "s3: {key: a}\n        oss: {key: b}"),
+            14,
+            "spec.templates[1].outputs.artifacts[0]",
+            "has several locations (s3, oss)",
+        ),
+        (
+            ("optional: OPTIONAL", "artifactGC: {strategy: Sometimes}"),
+            16,
+            "spec.templates[1].outputs.artifacts[0].artifactGC.strategy",
+            "must be one of",
+        ),
+        (
+            ("  entrypoint: main", "  entrypoint: main\n  artifactGC:\n    strategy: Later"),
+            8,
+            "spec.artifactGC.strategy",
+            "must be one of",
+        ),
+        (
+            ("optional: OPTIONAL", "archive: {tar: {compressionLevel: 11}}"),
+            16,
+            "spec.templates[1].outputs.artifacts[0].archive.tar.compressionLevel",
+            "must be 0 to 9",
+        ),
+        (
+            ("  templates:", "  templates: {main: {}}\n  old:"),
+            7,
+            "spec.templates",
+            "must be a list",
+        ),
+        (
+            ("  artifacts:", "  artifacts: {result: {}}\n      old:"),
+            13,
+            "spec.templates[1].outputs.artifacts",
+            "must be a list",
+        ),
+    ],
+)
+def test_each_wrong_spec_is_an_error_at_its_line(
+    change: tuple[str, str], line: int, field: str, message: str, tmp_path: Path
+) -> None:
     text = WORKFLOW.replace(*change).replace("OPTIONAL", "true")
     report = lint_text(text, file="wf.yaml")
     (error,) = report.errors
@@ -326,9 +596,13 @@ def test_each_wrong_spec_is_an_error_at_its_line(change: tuple[str, str], line: 
 
 
 def test_broken_yaml_names_the_file_and_line_and_exits_1(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = _write(tmp_path, "wf.yaml", WORKFLOW.replace("        path: /tmp/result",
-                                                        "       path: [/tmp/result"))
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(
+        tmp_path,
+        "wf.yaml",
+        WORKFLOW.replace("        path: /tmp/result", "       path: [/tmp/result"),
+    )
     assert main(["lint", path]) == 1
     (first, summary) = capsys.readouterr().err.splitlines()[-2:]
     assert first.startswith(f"{path}:15: error: not valid YAML (")
@@ -343,8 +617,9 @@ def test_documents_before_a_broken_one_are_still_linted() -> None:
     assert error.line == 42 and "not valid YAML" in error.message
 
 
-def test_a_file_that_cannot_be_read_is_an_error(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_file_that_cannot_be_read_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = str(tmp_path / "nope.yaml")
     assert main(["lint", missing, str(EXAMPLES / "artifact-passing.yaml")]) == 1
     out, err = capsys.readouterr()
@@ -353,7 +628,8 @@ def test_a_file_that_cannot_be_read_is_an_error(tmp_path: Path,
 
 
 def test_an_unsupported_git_input_is_marked_not_an_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     text = """\
 name: build
 inputs:
@@ -368,8 +644,12 @@ container: {image: golang}
     path = _write(tmp_path, "template.yaml", text)
     assert main(["lint", "--json", path]) == 0
     (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert (row["template"], row["direction"], row["kind"], row["key"]) == \
-        ("build", "in", "git", "https://github.com/argoproj/argo-workflows.git")
+    assert (row["template"], row["direction"], row["kind"], row["key"]) == (
+        "build",
+        "in",
+        "git",
+        "https://github.com/argoproj/argo-workflows.git",
+    )
     assert row["supported"] is False and row["notes"] == ["unsupported"]
     assert main(["lint", path]) == 0
     assert "unsupported" in capsys.readouterr().out.splitlines()[1].split()
@@ -430,20 +710,54 @@ spec:
 def test_a_multi_document_file_lints_each_workflow_kind_at_its_own_lines() -> None:
     report = lint_text(MULTI, file="multi.yaml")
     assert [shown(row) for row in report.rows] == [
-        Shown(17, "dump", "out", "dump", "repository", None, f"{DEFAULT}/dump.zip", "zip",
-              "OnWorkflowCompletion"),
-        Shown(20, "dump", "out", "kept", "repository", None, f"{DEFAULT}/kept.tgz", "tar.gz",
-              "Never", optional=True),
+        Shown(
+            17,
+            "dump",
+            "out",
+            "dump",
+            "repository",
+            None,
+            f"{DEFAULT}/dump.zip",
+            "zip",
+            "OnWorkflowCompletion",
+        ),
+        Shown(
+            20,
+            "dump",
+            "out",
+            "kept",
+            "repository",
+            None,
+            f"{DEFAULT}/kept.tgz",
+            "tar.gz",
+            "Never",
+            optional=True,
+        ),
         Shown(31, "(arguments)", "arg", "data", "-", None, "(given at submit)", "auto", "-"),
         Shown(38, "fetch", "in", "data", "-", None, "(given by the caller)", "none", "-"),
         Shown(41, "fetch", "in", "notes", "raw", None, "(inline, 5 characters)", "auto", "-"),
-        Shown(46, "fetch", "out", "table", "s3", "archive-bucket",
-              "archive/{{workflow.name}}/table.tar.zst", "tar.zst", "(default)",
-              ("archiveLocation",)),
+        Shown(
+            46,
+            "fetch",
+            "out",
+            "table",
+            "s3",
+            "archive-bucket",
+            "archive/{{workflow.name}}/table.tar.zst",
+            "tar.zst",
+            "(default)",
+            ("archiveLocation",),
+        ),
     ]
-    assert report.diagnostics == [Diagnostic(
-        "warning", "multi.yaml", 1, None,
-        "a ConfigMap is not a workflow, workflow template or template; skipped")]
+    assert report.diagnostics == [
+        Diagnostic(
+            "warning",
+            "multi.yaml",
+            1,
+            None,
+            "a ConfigMap is not a workflow, workflow template or template; skipped",
+        )
+    ]
 
 
 def test_an_input_bound_by_several_tasks_shows_the_first_source_and_counts_the_rest() -> None:
@@ -467,8 +781,11 @@ spec:
       artifacts: [{name: in, path: /in}]
 """
     (row,) = lint_text(text, file="wf.yaml").rows
-    assert (row.kind, row.key, row.notes) == ("from", "from: {{tasks.x.outputs.artifacts.o}}",
-                                              ("+1 other source",))
+    assert (row.kind, row.key, row.notes) == (
+        "from",
+        "from: {{tasks.x.outputs.artifacts.o}}",
+        ("+1 other source",),
+    )
 
 
 def test_a_wrong_step_argument_is_an_error_at_the_step() -> None:
@@ -487,17 +804,23 @@ spec:
 """
     (error,) = lint_text(text, file="wf.yaml").errors
     assert (error.line, error.field) == (
-        11, "spec.templates[0].steps[0][0].arguments.artifacts[0].optional")
+        11,
+        "spec.templates[0].steps[0][0].arguments.artifacts[0].optional",
+    )
 
 
 def test_a_key_given_twice_is_a_warning() -> None:
     text = WORKFLOW.replace("OPTIONAL", "true\n        optional: false")
     (warning,) = lint_text(text, file="wf.yaml").diagnostics
     assert (warning.level, warning.line, warning.field) == (
-        "warning", 17, "spec.templates[1].outputs.artifacts[0].optional")
+        "warning",
+        17,
+        "spec.templates[1].outputs.artifacts[0].optional",
+    )
 
 
 # -- yamlpos ----------------------------------------------------------------------------
+
 
 def test_yamlpos_keeps_the_data_safe_load_gives_and_each_fields_line() -> None:
     text = (EXAMPLES / "artifact-disable-archive.yaml").read_text()
@@ -510,27 +833,37 @@ def test_yamlpos_keeps_the_data_safe_load_gives_and_each_fields_line() -> None:
     assert document.line_of("nowhere") == document.line
 
 
-@pytest.mark.parametrize("kind, location, bucket, key", [
-    ("git", "{repo: 'https://example.com/r.git'}", None, "https://example.com/r.git"),
-    ("gcs", "{bucket: g, key: k}", "g", "k"),
-    ("azure", "{container: c, blob: b}", "c", "b"),
-    ("hdfs", "{path: /data/x}", None, "/data/x"),
-    ("artifactory", "{url: 'https://example.com/a'}", None, "https://example.com/a"),
-    ("plugin", "{name: mine, key: k}", None, "k"),
-])
+@pytest.mark.parametrize(
+    "kind, location, bucket, key",
+    [
+        ("git", "{repo: 'https://example.com/r.git'}", None, "https://example.com/r.git"),
+        ("gcs", "{bucket: g, key: k}", "g", "k"),
+        ("azure", "{container: c, blob: b}", "c", "b"),
+        ("hdfs", "{path: /data/x}", None, "/data/x"),
+        ("artifactory", "{url: 'https://example.com/a'}", None, "https://example.com/a"),
+        ("plugin", "{name: mine, key: k}", None, "k"),
+    ],
+)
 def test_every_unsupported_kind_is_shown_and_marked_without_an_error(
-        kind: str, location: str, bucket: str | None, key: str) -> None:
+    kind: str, location: str, bucket: str | None, key: str
+) -> None:
     text = f"name: t\noutputs:\n  artifacts:\n  - {{name: a, path: /a, {kind}: {location}}}\n"
     report = lint_text(text, file="t.yaml")
     (row,) = report.rows
-    assert (row.kind, row.bucket, row.key, row.supported, row.notes) == \
-        (kind, bucket, key, False, ("unsupported",))
+    assert (row.kind, row.bucket, row.key, row.supported, row.notes) == (
+        kind,
+        bucket,
+        key,
+        False,
+        ("unsupported",),
+    )
     assert report.diagnostics == []
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in folder.iterdir() if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()
+    }
 
 
 def test_the_repositorys_copy_of_argos_examples_is_argos_byte_for_byte() -> None:
@@ -542,11 +875,21 @@ def test_the_repositorys_copy_of_argos_examples_is_argos_byte_for_byte() -> None
         assert _digests(SHARED) == recorded
 
 
-@pytest.mark.parametrize("kind, location, shown", [
-    ("http", "{url: 'https://reader:pa55-w0rd@example.com/tool'}", "https://***@example.com/tool"),
-    ("git", "{repo: 'https://x-token:pa55-w0rd@example.com/r.git'}",
-     "https://***@example.com/r.git"),
-])
+@pytest.mark.parametrize(
+    "kind, location, shown",
+    [
+        (
+            "http",
+            "{url: 'https://reader:pa55-w0rd@example.com/tool'}",
+            "https://***@example.com/tool",
+        ),
+        (
+            "git",
+            "{repo: 'https://x-token:pa55-w0rd@example.com/r.git'}",
+            "https://***@example.com/r.git",
+        ),
+    ],
+)
 def test_a_url_with_user_info_is_shown_redacted(kind: str, location: str, shown: str) -> None:
     text = f"name: t\ninputs:\n  artifacts:\n  - {{name: a, path: /a, {kind}: {location}}}\n"
     (row,) = lint_text(text, file="t.yaml").rows

@@ -27,11 +27,16 @@ from argosy.demo.sandbox import (
 )
 
 
-def run(sandbox: Sandbox, script: str, *, mode: str | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(launcher(sandbox, ["sh", "-c", script], mode=mode),
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+def run(
+    sandbox: Sandbox, script: str, *, mode: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        launcher(sandbox, ["sh", "-c", script], mode=mode),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture
@@ -50,8 +55,12 @@ def namespaces_work(tmp_path: Path) -> bool:
     tool = shutil.which("unshare")
     if tool is None:
         pytest.fail("util-linux's unshare is needed to check the kernel independently")
-    kernel = subprocess.run([tool, "--user", "--map-root-user", "--mount", "true"],
-                            capture_output=True).returncode == 0
+    kernel = (
+        subprocess.run(
+            [tool, "--user", "--map-root-user", "--mount", "true"], capture_output=True
+        ).returncode
+        == 0
+    )
     ours = probe(Sandbox(tmp_path / "probe")) is None
     assert ours == kernel, f"our probe says {ours}, unshare(1) says {kernel}"
     return kernel
@@ -62,8 +71,10 @@ def test_the_namespace_path_is_taken_on_this_machine(tmp_path: Path, host_name: 
         pytest.skip("this kernel refuses user namespaces; the fallback is tested below")
     sandbox = Sandbox(tmp_path / "sandbox")
 
-    done = run(sandbox, f"echo written > /tmp/{host_name}; readlink /proc/self/ns/mnt; "
-                        f"echo /tmp/{host_name}")
+    done = run(
+        sandbox,
+        f"echo written > /tmp/{host_name}; readlink /proc/self/ns/mnt; echo /tmp/{host_name}",
+    )
 
     assert done.returncode == 0, done.stderr
     mount_ns, argument = done.stdout.split()
@@ -86,12 +97,14 @@ def test_in_the_namespace_the_step_sees_only_its_own_tmp(tmp_path: Path) -> None
     assert done.stdout.split() == ["mine", "/"]
 
 
-def test_the_fallback_rewrites_arguments_and_says_so_once(tmp_path: Path,
-                                                          host_name: str) -> None:
+def test_the_fallback_rewrites_arguments_and_says_so_once(tmp_path: Path, host_name: str) -> None:
     sandbox = Sandbox(tmp_path / "sandbox")
 
-    done = run(sandbox, f"echo written > /tmp/{host_name}; echo /tmp/{host_name}",
-               env={"ARGOSY_SANDBOX": "rewrite"})
+    done = run(
+        sandbox,
+        f"echo written > /tmp/{host_name}; echo /tmp/{host_name}",
+        env={"ARGOSY_SANDBOX": "rewrite"},
+    )
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{sandbox.root}/tmp/{host_name}"
@@ -107,8 +120,12 @@ def test_the_command_s_exit_code_is_the_launcher_s(tmp_path: Path) -> None:
 
 
 def test_a_command_that_does_not_exist_exits_127_as_in_a_shell(tmp_path: Path) -> None:
-    done = subprocess.run(launcher(Sandbox(tmp_path / "s"), ["no-such-command-here"]),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        launcher(Sandbox(tmp_path / "s"), ["no-such-command-here"]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert done.returncode == 127
     assert "cannot run no-such-command-here" in done.stderr
@@ -130,9 +147,11 @@ def test_other_tops_the_artifacts_use_are_bound_too(tmp_path: Path) -> None:
 def test_auto_falls_back_when_the_kernel_refuses_namespaces(tmp_path: Path) -> None:
     sandbox = Sandbox(tmp_path / "s")
 
-    prepared = prepare(sandbox, ["cat", "/tmp/message"],
-                       try_namespace=lambda _: SandboxUnavailable(errno.EPERM,
-                                                                  "Operation not permitted"))
+    prepared = prepare(
+        sandbox,
+        ["cat", "/tmp/message"],
+        try_namespace=lambda _: SandboxUnavailable(errno.EPERM, "Operation not permitted"),
+    )
 
     assert not prepared.namespace
     assert prepared.argv == ["cat", f"{sandbox.root}/tmp/message"]
@@ -144,28 +163,33 @@ def test_namespace_mode_refuses_to_fall_back(tmp_path: Path) -> None:
     refused = SandboxUnavailable(errno.EPERM, "Operation not permitted")
 
     with pytest.raises(SandboxUnavailable):
-        prepare(Sandbox(tmp_path / "s"), ["true"], mode="namespace",
-                try_namespace=lambda _: refused)
+        prepare(
+            Sandbox(tmp_path / "s"), ["true"], mode="namespace", try_namespace=lambda _: refused
+        )
 
 
 def test_the_namespace_path_leaves_arguments_alone(tmp_path: Path) -> None:
-    prepared = prepare(Sandbox(tmp_path / "s"), ["cat", "/tmp/message"],
-                       try_namespace=lambda _: None)
+    prepared = prepare(
+        Sandbox(tmp_path / "s"), ["cat", "/tmp/message"], try_namespace=lambda _: None
+    )
 
     assert prepared == type(prepared)(["cat", "/tmp/message"], "/", True, None)
 
 
-@pytest.mark.parametrize("arg, expected", [
-    ("/tmp/message", "R/tmp/message"),
-    ("/tmp", "R/tmp"),
-    ("cat /tmp/a /tmp/b", "cat R/tmp/a R/tmp/b"),
-    ("--out=/tmp/x", "--out=R/tmp/x"),
-    ("'/tmp/x'", "'R/tmp/x'"),
-    ("/tmpfile", "/tmpfile"),
-    ("/var/tmp/x", "/var/tmp/x"),
-    ("a/tmp/x", "a/tmp/x"),
-    ("/mnt/data", "R/mnt/data"),
-])
+@pytest.mark.parametrize(
+    "arg, expected",
+    [
+        ("/tmp/message", "R/tmp/message"),
+        ("/tmp", "R/tmp"),
+        ("cat /tmp/a /tmp/b", "cat R/tmp/a R/tmp/b"),
+        ("--out=/tmp/x", "--out=R/tmp/x"),
+        ("'/tmp/x'", "'R/tmp/x'"),
+        ("/tmpfile", "/tmpfile"),
+        ("/var/tmp/x", "/var/tmp/x"),
+        ("a/tmp/x", "a/tmp/x"),
+        ("/mnt/data", "R/mnt/data"),
+    ],
+)
 def test_rewriting_replaces_whole_leading_segments_only(arg: str, expected: str) -> None:
     sandbox = Sandbox(Path("R"), ("tmp", "mnt"))
 
@@ -186,9 +210,22 @@ def test_paths_the_sandbox_cannot_own_are_refused(path: str) -> None:
 def test_the_launcher_runs_this_python(tmp_path: Path) -> None:
     argv = launcher(Sandbox(tmp_path, ("tmp", "mnt")), ["cat", "/tmp/x"], mode="rewrite")
 
-    assert argv == [sys.executable, "-m", "argosy.demo.sandbox", "--root", str(tmp_path),
-                    "--bind", "tmp", "--bind", "mnt", "--mode", "rewrite", "--",
-                    "cat", "/tmp/x"]
+    assert argv == [
+        sys.executable,
+        "-m",
+        "argosy.demo.sandbox",
+        "--root",
+        str(tmp_path),
+        "--bind",
+        "tmp",
+        "--bind",
+        "mnt",
+        "--mode",
+        "rewrite",
+        "--",
+        "cat",
+        "/tmp/x",
+    ]
 
 
 def test_the_working_folder_is_made_inside_the_sandbox(tmp_path: Path) -> None:
@@ -196,8 +233,9 @@ def test_the_working_folder_is_made_inside_the_sandbox(tmp_path: Path) -> None:
         pytest.skip("this kernel refuses user namespaces")
     sandbox = Sandbox(tmp_path / "sandbox")
 
-    done = subprocess.run(launcher(sandbox, ["pwd"], workdir="/tmp/work"),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        launcher(sandbox, ["pwd"], workdir="/tmp/work"), capture_output=True, text=True, timeout=60
+    )
 
     assert done.stdout.strip() == "/tmp/work"
     assert (sandbox.root / "tmp" / "work").is_dir()
@@ -206,8 +244,12 @@ def test_the_working_folder_is_made_inside_the_sandbox(tmp_path: Path) -> None:
 def test_in_the_fallback_the_working_folder_is_the_sandbox_s(tmp_path: Path) -> None:
     sandbox = Sandbox(tmp_path / "sandbox")
 
-    done = subprocess.run(launcher(sandbox, ["pwd"], workdir="/tmp/work", mode="rewrite"),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        launcher(sandbox, ["pwd"], workdir="/tmp/work", mode="rewrite"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert done.stdout.strip() == str(sandbox.root / "tmp" / "work")
 

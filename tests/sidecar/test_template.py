@@ -21,23 +21,28 @@ from argosy.artifacts.errors import InvalidSpec
 
 ARGO_TEMPLATE = {
     "name": "main",
-    "inputs": {"artifacts": [
-        {"name": "data", "path": "/in/data", "s3": {"bucket": "in-bucket", "key": "k/data.tgz",
-                                                    "endpoint": "minio:9000"}}]},
+    "inputs": {
+        "artifacts": [
+            {
+                "name": "data",
+                "path": "/in/data",
+                "s3": {"bucket": "in-bucket", "key": "k/data.tgz", "endpoint": "minio:9000"},
+            }
+        ]
+    },
     "outputs": {"artifacts": [{"name": "result", "path": "/tmp/out.txt", "mode": 420}]},
-    "archiveLocation": {"archiveLogs": True,
-                        "s3": {"bucket": "my-bucket", "endpoint": "minio:9000",
-                               "key": "wf-1/wf-1-main-123"}},
+    "archiveLocation": {
+        "archiveLogs": True,
+        "s3": {"bucket": "my-bucket", "endpoint": "minio:9000", "key": "wf-1/wf-1-main-123"},
+    },
 }
 
 
 def _one_output(artifact: str) -> str:
     """A YAML template whose single output artifact is `artifact` (indented YAML)."""
-    return ("name: main\n"
-            "outputs:\n"
-            "  artifacts:\n"
-            "  - name: out\n"
-            "    path: /tmp/out\n" + "".join(f"    {line}\n" for line in artifact.splitlines()))
+    return "name: main\noutputs:\n  artifacts:\n  - name: out\n    path: /tmp/out\n" + "".join(
+        f"    {line}\n" for line in artifact.splitlines()
+    )
 
 
 def test_argo_template_json_gives_inputs_outputs_and_the_archive_location() -> None:
@@ -66,14 +71,17 @@ def test_a_mode_beyond_07777_is_refused() -> None:
         load_template(_one_output("mode: 70000"), source="t.yaml")
 
 
-@pytest.mark.parametrize("archive, expected", [
-    ("{tar: {compressionLevel: 0}}", Archive("tar.gz", 0)),
-    ("{tar: {compressionLevel: 9}}", Archive("tar.gz", 9)),
-    ("{tar: {}}", Archive("tar.gz", None)),
-    ("{none: {}}", Archive("none")),
-    ("{zip: {}}", Archive("zip")),
-    ("{zstd: {level: 3}}", Archive("tar.zst", 3)),
-])
+@pytest.mark.parametrize(
+    "archive, expected",
+    [
+        ("{tar: {compressionLevel: 0}}", Archive("tar.gz", 0)),
+        ("{tar: {compressionLevel: 9}}", Archive("tar.gz", 9)),
+        ("{tar: {}}", Archive("tar.gz", None)),
+        ("{none: {}}", Archive("none")),
+        ("{zip: {}}", Archive("zip")),
+        ("{zstd: {level: 3}}", Archive("tar.zst", 3)),
+    ],
+)
 def test_each_archive_form_is_read_with_its_level(archive: str, expected: Archive) -> None:
     template = load_template(_one_output(f"archive: {archive}"), source="t.yaml")
     assert template.outputs[0].archive == expected
@@ -87,10 +95,21 @@ def test_a_key_only_artifact_has_a_key_and_no_bucket() -> None:
 
 
 def test_raw_and_http_inputs_keep_their_data_and_url() -> None:
-    template = parse_template({"name": "t", "inputs": {"artifacts": [
-        {"name": "note", "path": "/in/note", "raw": {"data": "hello\n"}},
-        {"name": "tool", "path": "/bin/tool", "http": {"url": "https://example.com/tool"}},
-    ]}})
+    template = parse_template(
+        {
+            "name": "t",
+            "inputs": {
+                "artifacts": [
+                    {"name": "note", "path": "/in/note", "raw": {"data": "hello\n"}},
+                    {
+                        "name": "tool",
+                        "path": "/bin/tool",
+                        "http": {"url": "https://example.com/tool"},
+                    },
+                ]
+            },
+        }
+    )
     raw, http = template.inputs
     assert raw.location is not None and raw.location.kind == "raw"
     assert raw.location.config["data"] == "hello\n" and raw.location.supported
@@ -99,56 +118,96 @@ def test_raw_and_http_inputs_keep_their_data_and_url() -> None:
 
 
 def test_a_git_input_parses_but_is_not_supported() -> None:
-    template = parse_template({"name": "t", "inputs": {"artifacts": [
-        {"name": "src", "path": "/src", "git": {"repo": "https://github.com/argoproj/argo"}}]}})
+    template = parse_template(
+        {
+            "name": "t",
+            "inputs": {
+                "artifacts": [
+                    {
+                        "name": "src",
+                        "path": "/src",
+                        "git": {"repo": "https://github.com/argoproj/argo"},
+                    }
+                ]
+            },
+        }
+    )
     location = template.inputs[0].location
     assert location is not None and location.kind == "git" and not location.supported
 
 
 def test_the_argosy_block_carries_argosys_own_settings() -> None:
-    text = _one_output("argosy:\n"
-                       "  include: ['*.csv', 'logs/**']\n"
-                       "  uploadOnFailure: false\n"
-                       "  archive: tar.zst\n"
-                       "  level: 7\n"
-                       "  concurrency: 4")
+    text = _one_output(
+        "argosy:\n"
+        "  include: ['*.csv', 'logs/**']\n"
+        "  uploadOnFailure: false\n"
+        "  archive: tar.zst\n"
+        "  level: 7\n"
+        "  concurrency: 4"
+    )
     (artifact,) = load_template(text, source="t.yaml").outputs
-    assert artifact.argosy == ArgosyOptions(include=("*.csv", "logs/**"),
-                                            upload_on_failure=False, archive="tar.zst",
-                                            level=7, concurrency=4)
+    assert artifact.argosy == ArgosyOptions(
+        include=("*.csv", "logs/**"),
+        upload_on_failure=False,
+        archive="tar.zst",
+        level=7,
+        concurrency=4,
+    )
 
 
 def test_every_other_argo_field_is_read() -> None:
-    text = _one_output("optional: true\n"
-                       "recurseMode: true\n"
-                       "subPath: a/b\n"
-                       "globalName: shared\n"
-                       "archiveLogs: false\n"
-                       "deleted: true\n"
-                       "artifactGC: {strategy: OnWorkflowDeletion}")
+    text = _one_output(
+        "optional: true\n"
+        "recurseMode: true\n"
+        "subPath: a/b\n"
+        "globalName: shared\n"
+        "archiveLogs: false\n"
+        "deleted: true\n"
+        "artifactGC: {strategy: OnWorkflowDeletion}"
+    )
     (artifact,) = load_template(text, source="t.yaml").outputs
     assert artifact.optional and artifact.recurse_mode and artifact.deleted
     assert (artifact.sub_path, artifact.global_name) == ("a/b", "shared")
     assert (artifact.archive_logs, artifact.gc_strategy) == (False, "OnWorkflowDeletion")
 
 
-@pytest.mark.parametrize("artifact, field, line, message", [
-    ("optional: maybe", "outputs.artifacts[0].optional", 6, "must be true or false"),
-    ("mode: rwx", "outputs.artifacts[0].mode", 6, "must be a number"),
-    ("archive:\n  tar: {compressionLevel: 12}",
-     "outputs.artifacts[0].archive.tar.compressionLevel", 7, "must be 0 to 9"),
-    ("archive: {tar: {}, none: {}}", "outputs.artifacts[0].archive", 6, "needs exactly one"),
-    ("s3: {key: a}\noss: {key: b}", "outputs.artifacts[0]", 4,
-     "has several locations (s3, oss)"),
-    ("artifactGC:\n  strategy: Sometimes", "outputs.artifacts[0].artifactGC.strategy", 7,
-     "must be one of"),
-    ("http: {}", "outputs.artifacts[0].http.url", 6, "must be a string"),
-    ("s3: {bucket: [a, b]}", "outputs.artifacts[0].s3.bucket", 6, "must be a string"),
-    ("argosy: {include: 3}", "outputs.artifacts[0].argosy.include", 6,
-     "must be a list of globs"),
-])
+@pytest.mark.parametrize(
+    "artifact, field, line, message",
+    [
+        ("optional: maybe", "outputs.artifacts[0].optional", 6, "must be true or false"),
+        ("mode: rwx", "outputs.artifacts[0].mode", 6, "must be a number"),
+        (
+            "archive:\n  tar: {compressionLevel: 12}",
+            "outputs.artifacts[0].archive.tar.compressionLevel",
+            7,
+            "must be 0 to 9",
+        ),
+        ("archive: {tar: {}, none: {}}", "outputs.artifacts[0].archive", 6, "needs exactly one"),
+        (
+            "s3: {key: a}\noss: {key: b}",
+            "outputs.artifacts[0]",
+            4,
+            "has several locations (s3, oss)",
+        ),
+        (
+            "artifactGC:\n  strategy: Sometimes",
+            "outputs.artifacts[0].artifactGC.strategy",
+            7,
+            "must be one of",
+        ),
+        ("http: {}", "outputs.artifacts[0].http.url", 6, "must be a string"),
+        ("s3: {bucket: [a, b]}", "outputs.artifacts[0].s3.bucket", 6, "must be a string"),
+        (
+            "argosy: {include: 3}",
+            "outputs.artifacts[0].argosy.include",
+            6,
+            "must be a list of globs",
+        ),
+    ],
+)
 def test_a_wrong_field_is_an_error_naming_the_field_and_its_line(
-        artifact: str, field: str, line: int, message: str) -> None:
+    artifact: str, field: str, line: int, message: str
+) -> None:
     with pytest.raises(TemplateError) as caught:
         load_template(_one_output(artifact), source="t.yaml")
     error = caught.value
@@ -166,8 +225,10 @@ def test_an_artifact_without_a_name_and_a_name_given_twice_are_errors() -> None:
 
 def test_errors_name_the_source_when_no_line_is_known() -> None:
     with pytest.raises(InvalidSpec, match=r"^ARGO_TEMPLATE: outputs.artifacts\[0\].optional"):
-        load_template('{"name": "t", "outputs": {"artifacts": [{"name": "a", "optional": 3}]}}',
-                      source="ARGO_TEMPLATE")
+        load_template(
+            '{"name": "t", "outputs": {"artifacts": [{"name": "a", "optional": 3}]}}',
+            source="ARGO_TEMPLATE",
+        )
 
 
 def test_broken_json_and_yaml_name_the_line() -> None:
@@ -188,16 +249,27 @@ def test_an_unknown_field_is_a_warning_with_its_line_not_an_error() -> None:
 def test_a_locate_hook_gives_lines_to_errors_of_a_template_parsed_from_data() -> None:
     lines = {"outputs.artifacts[0].optional": 23}
     with pytest.raises(TemplateError) as caught:
-        parse_template({"name": "t", "outputs": {"artifacts": [{"name": "a", "optional": 3}]}},
-                       source="wf.yaml", locate=lines.get)
-    assert str(caught.value) == "wf.yaml:23: outputs.artifacts[0].optional must be true " \
-                                "or false, not 3"
+        parse_template(
+            {"name": "t", "outputs": {"artifacts": [{"name": "a", "optional": 3}]}},
+            source="wf.yaml",
+            locate=lines.get,
+        )
+    assert (
+        str(caught.value) == "wf.yaml:23: outputs.artifacts[0].optional must be true "
+        "or false, not 3"
+    )
 
 
 def test_arguments_give_their_artifacts_named_where_they_are() -> None:
-    artifacts, findings = parse_arguments({"parameters": [{"name": "p"}], "artifacts": [
-        {"name": "kubectl", "http": {"url": "https://example.com/kubectl"}},
-        {"name": "message", "from": "{{steps.a.outputs.artifacts.b}}", "subPath": "x.txt"}]})
+    artifacts, findings = parse_arguments(
+        {
+            "parameters": [{"name": "p"}],
+            "artifacts": [
+                {"name": "kubectl", "http": {"url": "https://example.com/kubectl"}},
+                {"name": "message", "from": "{{steps.a.outputs.artifacts.b}}", "subPath": "x.txt"},
+            ],
+        }
+    )
     assert [a.where for a in artifacts] == ["arguments.artifacts[0]", "arguments.artifacts[1]"]
     assert artifacts[1].from_ == "{{steps.a.outputs.artifacts.b}}"
     assert artifacts[1].sub_path == "x.txt" and findings == ()
@@ -209,18 +281,28 @@ CREATED = datetime(2024, 3, 9, 14, 5, 6)
 
 
 def test_the_default_key_format_expands_workflow_and_pod_names() -> None:
-    assert keys.expand("{{workflow.name}}/{{ pod.name }}",
-                       {"workflow.name": "wf-1", "pod.name": "wf-1-main-42"}) == "wf-1/wf-1-main-42"
+    assert (
+        keys.expand(
+            "{{workflow.name}}/{{ pod.name }}",
+            {"workflow.name": "wf-1", "pod.name": "wf-1-main-42"},
+        )
+        == "wf-1/wf-1-main-42"
+    )
 
 
 def test_creation_timestamp_parts_expand_like_strftime() -> None:
-    text = ("{{workflow.creationTimestamp.Y}}/{{workflow.creationTimestamp.m}}/"
-            "{{workflow.creationTimestamp.d}}/{{workflow.name}}")
+    text = (
+        "{{workflow.creationTimestamp.Y}}/{{workflow.creationTimestamp.m}}/"
+        "{{workflow.creationTimestamp.d}}/{{workflow.name}}"
+    )
     assert keys.expand(text, {"workflow.name": "wf"}, created=CREATED) == "2024/03/09/wf"
-    assert keys.expand("{{workflow.creationTimestamp}}", {}, created=CREATED) == \
-        "2024-03-09T14:05:06Z"
-    assert keys.expand("{{workflow.creationTimestamp.RFC3339}}", {}, created=CREATED) == \
-        "2024-03-09T14:05:06Z"
+    assert (
+        keys.expand("{{workflow.creationTimestamp}}", {}, created=CREATED) == "2024-03-09T14:05:06Z"
+    )
+    assert (
+        keys.expand("{{workflow.creationTimestamp.RFC3339}}", {}, created=CREATED)
+        == "2024-03-09T14:05:06Z"
+    )
     assert keys.expand("{{workflow.creationTimestamp.s}}", {}, created=CREATED) == "1709993106"
 
 
@@ -232,22 +314,28 @@ def test_a_variable_that_cannot_be_resolved_is_an_error_naming_it() -> None:
         keys.expand("{{workflow.creationTimestamp.Y}}", {})  # no creation time given
 
 
-@pytest.mark.parametrize("fmt, path, key", [
-    ("tar.gz", "/tmp/hello_world.txt", "wf/pod/hello-art.tgz"),
-    ("zip", "/tmp/hello_world.txt", "wf/pod/hello-art.zip"),
-    ("tar.zst", "/tmp/hello_world.txt", "wf/pod/hello-art.tar.zst"),
-    ("none", "/tmp/hello_world.txt", "wf/pod/hello_world.txt"),
-    ("none", "/tmp/", "wf/pod/tmp"),
-    ("none", None, "wf/pod/hello-art"),
-])
+@pytest.mark.parametrize(
+    "fmt, path, key",
+    [
+        ("tar.gz", "/tmp/hello_world.txt", "wf/pod/hello-art.tgz"),
+        ("zip", "/tmp/hello_world.txt", "wf/pod/hello-art.zip"),
+        ("tar.zst", "/tmp/hello_world.txt", "wf/pod/hello-art.tar.zst"),
+        ("none", "/tmp/hello_world.txt", "wf/pod/hello_world.txt"),
+        ("none", "/tmp/", "wf/pod/tmp"),
+        ("none", None, "wf/pod/hello-art"),
+    ],
+)
 def test_an_outputs_key_is_the_prefix_and_argos_file_name_for_its_archive(
-        fmt: str, path: str | None, key: str) -> None:
+    fmt: str, path: str | None, key: str
+) -> None:
     assert keys.output_key("/wf/pod/", "hello-art", path, fmt) == key
 
 
 def test_an_unexpanded_key_format_still_gives_the_key_lint_shows() -> None:
-    assert keys.output_key("{{workflow.name}}/{{pod.name}}", "hello-art", "/tmp/x", "tar.gz") \
+    assert (
+        keys.output_key("{{workflow.name}}/{{pod.name}}", "hello-art", "/tmp/x", "tar.gz")
         == "{{workflow.name}}/{{pod.name}}/hello-art.tgz"
+    )
 
 
 def test_logs_go_under_the_key_as_argo_puts_them() -> None:

@@ -67,29 +67,43 @@ def custom(api: client.ApiClient) -> client.CustomObjectsApi:
 
 
 def workflow(name: str, **metadata: Any) -> dict[str, Any]:
-    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-            "metadata": {"name": name, **metadata}, "spec": {"entrypoint": "main"}}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": name, **metadata},
+        "spec": {"entrypoint": "main"},
+    }
 
 
-def create_wf(custom: client.CustomObjectsApi, name: str, ns: str = "default",
-              **metadata: Any) -> dict[str, Any]:
-    return custom.create_namespaced_custom_object(*ARGO, ns, "workflows",
-                                                  workflow(name, **metadata))
+def create_wf(
+    custom: client.CustomObjectsApi, name: str, ns: str = "default", **metadata: Any
+) -> dict[str, Any]:
+    return custom.create_namespaced_custom_object(
+        *ARGO, ns, "workflows", workflow(name, **metadata)
+    )
 
 
 def replay(custom: client.CustomObjectsApi, since: str, **kwargs: Any) -> list[tuple[str, str]]:
     """(type, name) of every workflow event after ``since``, read until the watch times out."""
-    stream = watch.Watch().stream(custom.list_namespaced_custom_object, *ARGO, "default",
-                                  "workflows", resource_version=since,
-                                  timeout_seconds=1, _request_timeout=10, **kwargs)
+    stream = watch.Watch().stream(
+        custom.list_namespaced_custom_object,
+        *ARGO,
+        "default",
+        "workflows",
+        resource_version=since,
+        timeout_seconds=1,
+        _request_timeout=10,
+        **kwargs,
+    )
     return [(e["type"], e["raw_object"]["metadata"]["name"]) for e in stream]
 
 
 class LiveWatch:
     """A watch running on a thread; ``next()`` waits (with a deadline) for its next event."""
 
-    def __init__(self, server: KubeTestServer, func: Callable[..., Any], *args: Any,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, server: KubeTestServer, func: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> None:
         self.events: queue.Queue[Any] = queue.Queue()
         before = server.open_watches
         self.thread = threading.Thread(target=self._run, args=(func, args, kwargs), daemon=True)
@@ -113,8 +127,10 @@ class LiveWatch:
 
 # -- connection, discovery, authentication --------------------------------------------------
 
+
 def test_the_kubeconfig_the_server_writes_lets_the_official_client_connect(
-        server: KubeTestServer, api: client.ApiClient, core: client.CoreV1Api) -> None:
+    server: KubeTestServer, api: client.ApiClient, core: client.CoreV1Api
+) -> None:
     assert client.VersionApi(api).get_code().git_version.startswith("v1.")
     names = [n.metadata.name for n in core.list_namespace().items]
     assert names == ["default", "kube-system"]
@@ -122,7 +138,8 @@ def test_the_kubeconfig_the_server_writes_lets_the_official_client_connect(
 
 
 def test_discovery_lists_the_groups_and_resources_the_controller_uses(
-        api: client.ApiClient) -> None:
+    api: client.ApiClient,
+) -> None:
     groups = {g.name for g in client.ApisApi(api).get_api_versions().groups}
     assert {"argoproj.io", "argosy.io", "coordination.k8s.io", "events.k8s.io"} <= groups
     resources = client.CustomObjectsApi(api).get_api_resources(*ARGO).resources
@@ -143,7 +160,8 @@ def test_a_wrong_or_missing_token_answers_401(server: KubeTestServer, tmp_path: 
 
 
 def test_the_authorizer_can_deny_one_verb_on_one_resource_with_403(
-        server: KubeTestServer, core: client.CoreV1Api) -> None:
+    server: KubeTestServer, core: client.CoreV1Api
+) -> None:
     seen: list[RequestAttributes] = []
 
     def no_secret_reads(attrs: RequestAttributes) -> bool:
@@ -157,16 +175,21 @@ def test_the_authorizer_can_deny_one_verb_on_one_resource_with_403(
     assert caught.value.status == 403
     assert 'cannot get resource "secrets"' in json.loads(caught.value.body)["message"]
     assert [(a.verb, a.resource, a.namespace, a.name) for a in seen] == [
-        ("create", "secrets", "default", ""), ("get", "secrets", "default", "s3")]
+        ("create", "secrets", "default", ""),
+        ("get", "secrets", "default", "s3"),
+    ]
 
 
 # -- create, get, list -----------------------------------------------------------------------
 
+
 def test_create_assigns_uid_resource_version_generation_and_the_injected_clock_time(
-        clock: ManualClock, core: client.CoreV1Api) -> None:
+    clock: ManualClock, core: client.CoreV1Api
+) -> None:
     clock.advance(90)
     created = core.create_namespaced_config_map(
-        "default", {"metadata": {"name": "cfg"}, "data": {"k": "v"}})
+        "default", {"metadata": {"name": "cfg"}, "data": {"k": "v"}}
+    )
     assert created.metadata.creation_timestamp == START + timedelta(seconds=90)
     assert created.metadata.uid and int(created.metadata.resource_version) > 0
     fetched = core.read_namespaced_config_map("cfg", "default")
@@ -174,27 +197,31 @@ def test_create_assigns_uid_resource_version_generation_and_the_injected_clock_t
 
 
 def test_secret_string_data_is_stored_base64_encoded_in_data(core: client.CoreV1Api) -> None:
-    core.create_namespaced_secret("default", {"metadata": {"name": "s3"},
-                                              "stringData": {"accessKey": "AKIA"}})
+    core.create_namespaced_secret(
+        "default", {"metadata": {"name": "s3"}, "stringData": {"accessKey": "AKIA"}}
+    )
     secret = core.read_namespaced_secret("s3", "default")
     assert secret.data == {"accessKey": "QUtJQQ=="} and secret.string_data is None
     assert secret.type == "Opaque"
 
 
 def test_resource_versions_grow_across_all_resources_and_lists_carry_the_latest(
-        core: client.CoreV1Api, custom: client.CustomObjectsApi) -> None:
+    core: client.CoreV1Api, custom: client.CustomObjectsApi
+) -> None:
     first = core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
     second = create_wf(custom, "wf")
     third = core.create_namespaced_secret("default", {"metadata": {"name": "b"}})
-    versions = [int(first.metadata.resource_version),
-                int(second["metadata"]["resourceVersion"]), int(third.metadata.resource_version)]
+    versions = [
+        int(first.metadata.resource_version),
+        int(second["metadata"]["resourceVersion"]),
+        int(third.metadata.resource_version),
+    ]
     assert versions == sorted(versions) and len(set(versions)) == 3
     listed = core.list_namespaced_config_map("default")
     assert listed.metadata.resource_version == third.metadata.resource_version
 
 
-def test_creating_a_duplicate_answers_409_already_exists(
-        custom: client.CustomObjectsApi) -> None:
+def test_creating_a_duplicate_answers_409_already_exists(custom: client.CustomObjectsApi) -> None:
     create_wf(custom, "dup")
     with pytest.raises(ApiException) as caught:
         create_wf(custom, "dup")
@@ -206,8 +233,12 @@ def test_creating_a_duplicate_answers_409_already_exists(
 
 def test_generate_name_gives_each_object_its_own_name(custom: client.CustomObjectsApi) -> None:
     body = workflow("", generateName="run-")
-    names = {custom.create_namespaced_custom_object(*ARGO, "default", "workflows", body)
-             ["metadata"]["name"] for _ in range(5)}
+    names = {
+        custom.create_namespaced_custom_object(*ARGO, "default", "workflows", body)["metadata"][
+            "name"
+        ]
+        for _ in range(5)
+    }
     assert len(names) == 5 and all(n.startswith("run-") and len(n) == 9 for n in names)
 
 
@@ -218,44 +249,57 @@ def test_reading_a_missing_object_answers_404(custom: client.CustomObjectsApi) -
     assert json.loads(caught.value.body)["reason"] == "NotFound"
 
 
-@pytest.mark.parametrize(("selector", "expected"), [
-    ("app=gc", {"a", "b"}),
-    ("app==gc,tier=hot", {"a"}),
-    ("app!=gc", {"c", "d"}),
-    ("tier in (hot, cold)", {"a", "b", "c"}),
-    ("tier notin (hot)", {"b", "c", "d"}),
-    ("tier", {"a", "b", "c"}),
-    ("!tier", {"d"}),
-])
-def test_label_selectors_filter_lists(custom: client.CustomObjectsApi, selector: str,
-                                      expected: set[str]) -> None:
-    for name, labels in {"a": {"app": "gc", "tier": "hot"}, "b": {"app": "gc", "tier": "cold"},
-                         "c": {"app": "ui", "tier": "cold"}, "d": {}}.items():
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("app=gc", {"a", "b"}),
+        ("app==gc,tier=hot", {"a"}),
+        ("app!=gc", {"c", "d"}),
+        ("tier in (hot, cold)", {"a", "b", "c"}),
+        ("tier notin (hot)", {"b", "c", "d"}),
+        ("tier", {"a", "b", "c"}),
+        ("!tier", {"d"}),
+    ],
+)
+def test_label_selectors_filter_lists(
+    custom: client.CustomObjectsApi, selector: str, expected: set[str]
+) -> None:
+    for name, labels in {
+        "a": {"app": "gc", "tier": "hot"},
+        "b": {"app": "gc", "tier": "cold"},
+        "c": {"app": "ui", "tier": "cold"},
+        "d": {},
+    }.items():
         create_wf(custom, name, labels=labels)
-    listed = custom.list_namespaced_custom_object(*ARGO, "default", "workflows",
-                                                  label_selector=selector)
+    listed = custom.list_namespaced_custom_object(
+        *ARGO, "default", "workflows", label_selector=selector
+    )
     assert {i["metadata"]["name"] for i in listed["items"]} == expected
 
 
 def test_a_malformed_label_selector_answers_400(custom: client.CustomObjectsApi) -> None:
     with pytest.raises(ApiException) as caught:
-        custom.list_namespaced_custom_object(*ARGO, "default", "workflows",
-                                             label_selector="tier in hot")
+        custom.list_namespaced_custom_object(
+            *ARGO, "default", "workflows", label_selector="tier in hot"
+        )
     assert caught.value.status == 400
 
 
 def test_field_selectors_and_cluster_wide_lists_span_namespaces(
-        custom: client.CustomObjectsApi) -> None:
+    custom: client.CustomObjectsApi,
+) -> None:
     for ns in ("team-a", "team-b"):
         create_wf(custom, "nightly", ns)
         create_wf(custom, f"only-{ns}", ns)
     everywhere = custom.list_cluster_custom_object(*ARGO, "workflows")
     assert len(everywhere["items"]) == 4 and everywhere["kind"] == "WorkflowList"
-    named = custom.list_cluster_custom_object(*ARGO, "workflows",
-                                              field_selector="metadata.name=nightly")
+    named = custom.list_cluster_custom_object(
+        *ARGO, "workflows", field_selector="metadata.name=nightly"
+    )
     assert sorted(i["metadata"]["namespace"] for i in named["items"]) == ["team-a", "team-b"]
     in_b = custom.list_cluster_custom_object(
-        *ARGO, "workflows", field_selector="metadata.namespace=team-b,metadata.name!=nightly")
+        *ARGO, "workflows", field_selector="metadata.namespace=team-b,metadata.name!=nightly"
+    )
     assert [i["metadata"]["name"] for i in in_b["items"]] == ["only-team-b"]
 
 
@@ -263,25 +307,25 @@ def test_lists_page_with_limit_and_continue(core: client.CoreV1Api) -> None:
     for index in range(5):
         core.create_namespaced_config_map("default", {"metadata": {"name": f"cm-{index}"}})
     first = core.list_namespaced_config_map("default", limit=2)
-    second = core.list_namespaced_config_map("default", limit=2,
-                                             _continue=first.metadata._continue)
-    third = core.list_namespaced_config_map("default", limit=2,
-                                            _continue=second.metadata._continue)
+    second = core.list_namespaced_config_map("default", limit=2, _continue=first.metadata._continue)
+    third = core.list_namespaced_config_map("default", limit=2, _continue=second.metadata._continue)
     names = [i.metadata.name for page in (first, second, third) for i in page.items]
     assert names == [f"cm-{i}" for i in range(5)] and third.metadata._continue is None
 
 
 # -- replace and patch -----------------------------------------------------------------------
 
+
 def test_replace_with_the_current_version_succeeds_and_with_a_stale_one_answers_409(
-        custom: client.CustomObjectsApi) -> None:
+    custom: client.CustomObjectsApi,
+) -> None:
     original = create_wf(custom, "wf")
     original["spec"]["entrypoint"] = "second"
-    updated = custom.replace_namespaced_custom_object(*ARGO, "default", "workflows", "wf",
-                                                      original)
+    updated = custom.replace_namespaced_custom_object(*ARGO, "default", "workflows", "wf", original)
     assert updated["metadata"]["generation"] == 2
     assert int(updated["metadata"]["resourceVersion"]) > int(
-        original["metadata"]["resourceVersion"])
+        original["metadata"]["resourceVersion"]
+    )
     with pytest.raises(ApiException) as caught:  # `original` still carries the old version
         custom.replace_namespaced_custom_object(*ARGO, "default", "workflows", "wf", original)
     assert caught.value.status == 409
@@ -291,18 +335,18 @@ def test_replace_with_the_current_version_succeeds_and_with_a_stale_one_answers_
 
 
 def test_replacing_a_custom_resource_without_a_resource_version_answers_422(
-        custom: client.CustomObjectsApi) -> None:
+    custom: client.CustomObjectsApi,
+) -> None:
     create_wf(custom, "wf")
     with pytest.raises(ApiException) as caught:
-        custom.replace_namespaced_custom_object(*ARGO, "default", "workflows", "wf",
-                                                workflow("wf"))
+        custom.replace_namespaced_custom_object(*ARGO, "default", "workflows", "wf", workflow("wf"))
     assert caught.value.status == 422
 
 
-def test_a_write_that_changes_nothing_keeps_the_resource_version(
-        core: client.CoreV1Api) -> None:
+def test_a_write_that_changes_nothing_keeps_the_resource_version(core: client.CoreV1Api) -> None:
     created = core.create_namespaced_config_map(
-        "default", {"metadata": {"name": "same"}, "data": {"k": "v"}})
+        "default", {"metadata": {"name": "same"}, "data": {"k": "v"}}
+    )
     patched = core.patch_namespaced_config_map("same", "default", {"data": {"k": "v"}})
     assert patched.metadata.resource_version == created.metadata.resource_version
 
@@ -310,96 +354,144 @@ def test_a_write_that_changes_nothing_keeps_the_resource_version(
 def test_merge_patch_merges_maps_and_null_removes_keys(custom: client.CustomObjectsApi) -> None:
     create_wf(custom, "wf", annotations={"keep": "1", "drop": "2"})
     patched = custom.patch_namespaced_custom_object(
-        *ARGO, "default", "workflows", "wf",
-        {"metadata": {"annotations": {"drop": None, "new": "3"}}})
+        *ARGO,
+        "default",
+        "workflows",
+        "wf",
+        {"metadata": {"annotations": {"drop": None, "new": "3"}}},
+    )
     assert patched["metadata"]["annotations"] == {"keep": "1", "new": "3"}
     assert patched["spec"] == {"entrypoint": "main"}
 
 
 def test_strategic_merge_patch_acts_as_a_merge_patch_on_built_in_resources(
-        core: client.CoreV1Api) -> None:
-    core.create_namespaced_pod("default", {"metadata": {"name": "p", "annotations": {"a": "1"}},
-                                           "spec": {"containers": [{"name": "main"}]}})
+    core: client.CoreV1Api,
+) -> None:
+    core.create_namespaced_pod(
+        "default",
+        {
+            "metadata": {"name": "p", "annotations": {"a": "1"}},
+            "spec": {"containers": [{"name": "main"}]},
+        },
+    )
     patched = core.patch_namespaced_pod("p", "default", {"metadata": {"annotations": {"b": "2"}}})
     assert patched.metadata.annotations == {"a": "1", "b": "2"}
 
 
 def test_strategic_merge_patch_on_a_custom_resource_answers_415_as_for_real(
-        custom: client.CustomObjectsApi) -> None:
+    custom: client.CustomObjectsApi,
+) -> None:
     create_wf(custom, "wf")
     with pytest.raises(ApiException) as caught:
         custom.patch_namespaced_custom_object(
-            *ARGO, "default", "workflows", "wf", {"metadata": {"labels": {"a": "b"}}},
-            _content_type="application/strategic-merge-patch+json")
+            *ARGO,
+            "default",
+            "workflows",
+            "wf",
+            {"metadata": {"labels": {"a": "b"}}},
+            _content_type="application/strategic-merge-patch+json",
+        )
     assert caught.value.status == 415
 
 
 def test_json_patch_applies_operations_in_order(custom: client.CustomObjectsApi) -> None:
     create_wf(custom, "wf", finalizers=["a.io/x", "a.io/y"])
     patched = custom.patch_namespaced_custom_object(
-        *ARGO, "default", "workflows", "wf", [
+        *ARGO,
+        "default",
+        "workflows",
+        "wf",
+        [
             {"op": "test", "path": "/metadata/finalizers/1", "value": "a.io/y"},
             {"op": "remove", "path": "/metadata/finalizers/1"},
             {"op": "add", "path": "/metadata/annotations", "value": {"k~/": "v"}},
             {"op": "copy", "from": "/metadata/annotations/k~0~1", "path": "/spec/copied"},
             {"op": "replace", "path": "/spec/entrypoint", "value": "other"},
-        ], _content_type="application/json-patch+json")
+        ],
+        _content_type="application/json-patch+json",
+    )
     assert patched["metadata"]["finalizers"] == ["a.io/x"]
     assert patched["spec"] == {"entrypoint": "other", "copied": "v"}
 
 
 def test_a_failed_json_patch_test_answers_422_and_writes_nothing(
-        custom: client.CustomObjectsApi) -> None:
+    custom: client.CustomObjectsApi,
+) -> None:
     created = create_wf(custom, "wf", finalizers=["a.io/x"])
     with pytest.raises(ApiException) as caught:
         custom.patch_namespaced_custom_object(
-            *ARGO, "default", "workflows", "wf", [
+            *ARGO,
+            "default",
+            "workflows",
+            "wf",
+            [
                 {"op": "remove", "path": "/metadata/finalizers/0"},
                 {"op": "test", "path": "/spec/entrypoint", "value": "not-main"},
-            ], _content_type="application/json-patch+json")
+            ],
+            _content_type="application/json-patch+json",
+        )
     assert caught.value.status == 422
     current = custom.get_namespaced_custom_object(*ARGO, "default", "workflows", "wf")
     assert current == created
 
 
 def test_a_patch_carrying_a_stale_resource_version_answers_409(
-        custom: client.CustomObjectsApi) -> None:
+    custom: client.CustomObjectsApi,
+) -> None:
     created = create_wf(custom, "wf")
     stale = created["metadata"]["resourceVersion"]
-    custom.patch_namespaced_custom_object(*ARGO, "default", "workflows", "wf",
-                                          {"metadata": {"labels": {"step": "1"}}})
+    custom.patch_namespaced_custom_object(
+        *ARGO, "default", "workflows", "wf", {"metadata": {"labels": {"step": "1"}}}
+    )
     with pytest.raises(ApiException) as caught:
         custom.patch_namespaced_custom_object(
-            *ARGO, "default", "workflows", "wf",
-            {"metadata": {"resourceVersion": stale, "labels": {"step": "2"}}})
+            *ARGO,
+            "default",
+            "workflows",
+            "wf",
+            {"metadata": {"resourceVersion": stale, "labels": {"step": "2"}}},
+        )
     assert caught.value.status == 409
     current = custom.get_namespaced_custom_object(*ARGO, "default", "workflows", "wf")
     assert current["metadata"]["labels"] == {"step": "1"}
 
 
 def test_the_status_subresource_writes_only_status_and_the_main_endpoint_ignores_status(
-        custom: client.CustomObjectsApi) -> None:
-    body = {"apiVersion": "argosy.io/v1alpha1", "kind": "ArtifactGCPolicy",
-            "metadata": {"name": "p"}, "spec": {"ttl": "1h"}, "status": {"ignored": True}}
-    created = custom.create_namespaced_custom_object(*POLICY, "default", "artifactgcpolicies",
-                                                     body)
+    custom: client.CustomObjectsApi,
+) -> None:
+    body = {
+        "apiVersion": "argosy.io/v1alpha1",
+        "kind": "ArtifactGCPolicy",
+        "metadata": {"name": "p"},
+        "spec": {"ttl": "1h"},
+        "status": {"ignored": True},
+    }
+    created = custom.create_namespaced_custom_object(*POLICY, "default", "artifactgcpolicies", body)
     assert "status" not in created
     after_status = custom.patch_namespaced_custom_object_status(
-        *POLICY, "default", "artifactgcpolicies", "p",
-        {"spec": {"ttl": "9h"}, "status": {"swept": 3}})
+        *POLICY,
+        "default",
+        "artifactgcpolicies",
+        "p",
+        {"spec": {"ttl": "9h"}, "status": {"swept": 3}},
+    )
     assert after_status["status"] == {"swept": 3} and after_status["spec"] == {"ttl": "1h"}
     assert after_status["metadata"]["generation"] == 1
     after_main = custom.patch_namespaced_custom_object(
-        *POLICY, "default", "artifactgcpolicies", "p",
-        {"spec": {"ttl": "2h"}, "status": {"swept": 99}})
+        *POLICY,
+        "default",
+        "artifactgcpolicies",
+        "p",
+        {"spec": {"ttl": "2h"}, "status": {"swept": 99}},
+    )
     assert after_main["status"] == {"swept": 3} and after_main["spec"] == {"ttl": "2h"}
     assert after_main["metadata"]["generation"] == 2
 
 
 # -- delete and finalizers -------------------------------------------------------------------
 
-def test_deleting_an_object_without_finalizers_removes_it_at_once(
-        core: client.CoreV1Api) -> None:
+
+def test_deleting_an_object_without_finalizers_removes_it_at_once(core: client.CoreV1Api) -> None:
     core.create_namespaced_config_map("default", {"metadata": {"name": "gone"}})
     status = core.delete_namespaced_config_map("gone", "default")
     assert (status["kind"], status["status"]) == ("Status", "Success")
@@ -409,22 +501,29 @@ def test_deleting_an_object_without_finalizers_removes_it_at_once(
 
 
 def test_a_delete_precondition_on_a_stale_resource_version_answers_409(
-        core: client.CoreV1Api) -> None:
+    core: client.CoreV1Api,
+) -> None:
     created = core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
     core.patch_namespaced_config_map("cm", "default", {"data": {"k": "v"}})
     with pytest.raises(ApiException) as caught:
-        core.delete_namespaced_config_map("cm", "default", body=client.V1DeleteOptions(
-            preconditions=client.V1Preconditions(
-                resource_version=created.metadata.resource_version)))
+        core.delete_namespaced_config_map(
+            "cm",
+            "default",
+            body=client.V1DeleteOptions(
+                preconditions=client.V1Preconditions(
+                    resource_version=created.metadata.resource_version
+                )
+            ),
+        )
     assert caught.value.status == 409
     assert core.read_namespaced_config_map("cm", "default").data == {"k": "v"}
 
 
 def test_finalizers_hold_a_deleted_object_until_the_last_one_is_removed(
-        server: KubeTestServer, clock: ManualClock, custom: client.CustomObjectsApi) -> None:
+    server: KubeTestServer, clock: ManualClock, custom: client.CustomObjectsApi
+) -> None:
     create_wf(custom, "wf", finalizers=["argosy.io/artifact-gc", "other.io/x"])
-    live = LiveWatch(server, custom.list_namespaced_custom_object, *ARGO, "default",
-                     "workflows")
+    live = LiveWatch(server, custom.list_namespaced_custom_object, *ARGO, "default", "workflows")
     assert live.next()["type"] == "ADDED"
     clock.advance(60)
     held = custom.delete_namespaced_custom_object(*ARGO, "default", "workflows", "wf")
@@ -432,14 +531,19 @@ def test_finalizers_hold_a_deleted_object_until_the_last_one_is_removed(
     assert held["metadata"]["deletionGracePeriodSeconds"] == 0
     event = live.next()
     assert event["type"] == "MODIFIED" and event["raw_object"]["metadata"]["deletionTimestamp"]
-    custom.patch_namespaced_custom_object(*ARGO, "default", "workflows", "wf",
-                                          {"metadata": {"finalizers": ["other.io/x"]}})
+    custom.patch_namespaced_custom_object(
+        *ARGO, "default", "workflows", "wf", {"metadata": {"finalizers": ["other.io/x"]}}
+    )
     assert live.next()["type"] == "MODIFIED"
     assert custom.get_namespaced_custom_object(*ARGO, "default", "workflows", "wf")
     custom.patch_namespaced_custom_object(
-        *ARGO, "default", "workflows", "wf",
+        *ARGO,
+        "default",
+        "workflows",
+        "wf",
         [{"op": "remove", "path": "/metadata/finalizers"}],
-        _content_type="application/json-patch+json")
+        _content_type="application/json-patch+json",
+    )
     deleted = live.next()
     assert deleted["type"] == "DELETED" and deleted["raw_object"]["metadata"]["name"] == "wf"
     with pytest.raises(ApiException) as caught:
@@ -448,19 +552,25 @@ def test_finalizers_hold_a_deleted_object_until_the_last_one_is_removed(
 
 
 def test_adding_a_finalizer_to_an_object_being_deleted_answers_422(
-        custom: client.CustomObjectsApi) -> None:
+    custom: client.CustomObjectsApi,
+) -> None:
     create_wf(custom, "wf", finalizers=["a.io/x"])
     custom.delete_namespaced_custom_object(*ARGO, "default", "workflows", "wf")
     with pytest.raises(ApiException) as caught:
         custom.patch_namespaced_custom_object(
-            *ARGO, "default", "workflows", "wf",
-            {"metadata": {"finalizers": ["a.io/x", "argosy.io/artifact-gc"]}})
+            *ARGO,
+            "default",
+            "workflows",
+            "wf",
+            {"metadata": {"finalizers": ["a.io/x", "argosy.io/artifact-gc"]}},
+        )
     assert caught.value.status == 422
     assert "no new finalizers" in json.loads(caught.value.body)["message"]
 
 
 def test_deleting_a_namespace_deletes_what_it_contains(
-        core: client.CoreV1Api, custom: client.CustomObjectsApi) -> None:
+    core: client.CoreV1Api, custom: client.CustomObjectsApi
+) -> None:
     core.create_namespace({"metadata": {"name": "team"}})
     core.create_namespaced_config_map("team", {"metadata": {"name": "cm"}})
     create_wf(custom, "held", "team", finalizers=["argosy.io/artifact-gc"])
@@ -471,9 +581,12 @@ def test_deleting_a_namespace_deletes_what_it_contains(
 
 
 def test_creating_in_a_missing_namespace_answers_404_when_namespaces_are_required(
-        tmp_path: Path) -> None:
-    with (KubeTestServer(require_namespaces=True) as strict,
-          api_client_for(strict, tmp_path / "kc") as api_client):
+    tmp_path: Path,
+) -> None:
+    with (
+        KubeTestServer(require_namespaces=True) as strict,
+        api_client_for(strict, tmp_path / "kc") as api_client,
+    ):
         core = client.CoreV1Api(api_client)
         with pytest.raises(ApiException) as caught:
             core.create_namespaced_config_map("nowhere", {"metadata": {"name": "cm"}})
@@ -483,25 +596,31 @@ def test_creating_in_a_missing_namespace_answers_404_when_namespaces_are_require
 
 # -- watch -----------------------------------------------------------------------------------
 
+
 def test_a_watch_from_a_resource_version_sees_exactly_the_later_events_in_order(
-        custom: client.CustomObjectsApi, core: client.CoreV1Api) -> None:
+    custom: client.CustomObjectsApi, core: client.CoreV1Api
+) -> None:
     create_wf(custom, "before")
     mark = custom.list_namespaced_custom_object(*ARGO, "default", "workflows")
     create_wf(custom, "one")
     core.create_namespaced_config_map("default", {"metadata": {"name": "unrelated"}})
     create_wf(custom, "two", "elsewhere")
-    custom.patch_namespaced_custom_object(*ARGO, "default", "workflows", "one",
-                                          {"metadata": {"labels": {"x": "y"}}})
+    custom.patch_namespaced_custom_object(
+        *ARGO, "default", "workflows", "one", {"metadata": {"labels": {"x": "y"}}}
+    )
     custom.delete_namespaced_custom_object(*ARGO, "default", "workflows", "before")
     assert replay(custom, mark["metadata"]["resourceVersion"]) == [
-        ("ADDED", "one"), ("MODIFIED", "one"), ("DELETED", "before")]
+        ("ADDED", "one"),
+        ("MODIFIED", "one"),
+        ("DELETED", "before"),
+    ]
 
 
 def test_a_watch_without_a_resource_version_starts_with_the_current_objects(
-        server: KubeTestServer, custom: client.CustomObjectsApi) -> None:
+    server: KubeTestServer, custom: client.CustomObjectsApi
+) -> None:
     create_wf(custom, "existing")
-    live = LiveWatch(server, custom.list_namespaced_custom_object, *ARGO, "default",
-                     "workflows")
+    live = LiveWatch(server, custom.list_namespaced_custom_object, *ARGO, "default", "workflows")
     assert live.next()["raw_object"]["metadata"]["name"] == "existing"
     create_wf(custom, "new")
     event = live.next()
@@ -509,18 +628,25 @@ def test_a_watch_without_a_resource_version_starts_with_the_current_objects(
 
 
 def test_a_label_filtered_watch_reports_objects_leaving_the_selection_as_deleted(
-        custom: client.CustomObjectsApi) -> None:
+    custom: client.CustomObjectsApi,
+) -> None:
     start = create_wf(custom, "wf", labels={"gc": "pending"})["metadata"]["resourceVersion"]
-    custom.patch_namespaced_custom_object(*ARGO, "default", "workflows", "wf",
-                                          {"metadata": {"labels": {"gc": "done"}}})
-    custom.patch_namespaced_custom_object(*ARGO, "default", "workflows", "wf",
-                                          {"metadata": {"labels": {"gc": "pending"}}})
+    custom.patch_namespaced_custom_object(
+        *ARGO, "default", "workflows", "wf", {"metadata": {"labels": {"gc": "done"}}}
+    )
+    custom.patch_namespaced_custom_object(
+        *ARGO, "default", "workflows", "wf", {"metadata": {"labels": {"gc": "pending"}}}
+    )
     assert replay(custom, str(int(start) - 1), label_selector="gc=pending") == [
-        ("ADDED", "wf"), ("DELETED", "wf"), ("ADDED", "wf")]
+        ("ADDED", "wf"),
+        ("DELETED", "wf"),
+        ("ADDED", "wf"),
+    ]
 
 
 def test_a_watch_from_a_compacted_resource_version_raises_410(
-        server: KubeTestServer, custom: client.CustomObjectsApi) -> None:
+    server: KubeTestServer, custom: client.CustomObjectsApi
+) -> None:
     old = create_wf(custom, "wf")["metadata"]["resourceVersion"]
     create_wf(custom, "later")
     assert replay(custom, old) == [("ADDED", "later")]  # still retained: no error
@@ -531,9 +657,12 @@ def test_a_watch_from_a_compacted_resource_version_raises_410(
 
 
 def test_a_watch_older_than_the_retained_history_raises_410(
-        clock: ManualClock, tmp_path: Path) -> None:
-    with (KubeTestServer(clock=clock, history_limit=3) as small,
-          api_client_for(small, tmp_path / "kc") as api_client):
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    with (
+        KubeTestServer(clock=clock, history_limit=3) as small,
+        api_client_for(small, tmp_path / "kc") as api_client,
+    ):
         custom = client.CustomObjectsApi(api_client)
         first = create_wf(custom, "w0")["metadata"]["resourceVersion"]
         for index in range(1, 4):
@@ -545,27 +674,34 @@ def test_a_watch_older_than_the_retained_history_raises_410(
         assert caught.value.status == 410
 
 
-def test_watch_1_streams_newline_delimited_json_over_plain_http(
-        server: KubeTestServer) -> None:
+def test_watch_1_streams_newline_delimited_json_over_plain_http(server: KubeTestServer) -> None:
     request = urllib.request.Request(
         f"{server.url}/api/v1/namespaces?watch=1&timeoutSeconds=5",
-        headers={"Authorization": f"Bearer {server.token}"})
+        headers={"Authorization": f"Bearer {server.token}"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.headers["Content-Type"].startswith("application/json")
         first = json.loads(response.readline())
     assert first["type"] == "ADDED" and first["object"]["kind"] == "Namespace"
 
 
-def test_a_watch_ends_cleanly_when_timeout_seconds_elapse(
-        custom: client.CustomObjectsApi) -> None:
+def test_a_watch_ends_cleanly_when_timeout_seconds_elapse(custom: client.CustomObjectsApi) -> None:
     began = time.monotonic()
-    events = list(watch.Watch().stream(custom.list_cluster_custom_object, *ARGO, "workflows",
-                                       timeout_seconds=1, _request_timeout=10))
+    events = list(
+        watch.Watch().stream(
+            custom.list_cluster_custom_object,
+            *ARGO,
+            "workflows",
+            timeout_seconds=1,
+            _request_timeout=10,
+        )
+    )
     assert events == [] and 0.9 < time.monotonic() - began < 3
 
 
 def test_close_watches_ends_streams_cleanly_or_drops_the_connection(
-        server: KubeTestServer, core: client.CoreV1Api) -> None:
+    server: KubeTestServer, core: client.CoreV1Api
+) -> None:
     clean = LiveWatch(server, core.list_namespaced_config_map, "default")
     assert server.close_watches() == 1
     assert clean.next() == "END"
@@ -574,13 +710,19 @@ def test_close_watches_ends_streams_cleanly_or_drops_the_connection(
     assert isinstance(dropped.next(), urllib3.exceptions.ProtocolError)
 
 
-def test_bookmarks_carry_the_current_resource_version(
-        clock: ManualClock, tmp_path: Path) -> None:
-    with (KubeTestServer(clock=clock, bookmark_interval=0.05) as quick,
-          api_client_for(quick, tmp_path / "kc") as api_client):
+def test_bookmarks_carry_the_current_resource_version(clock: ManualClock, tmp_path: Path) -> None:
+    with (
+        KubeTestServer(clock=clock, bookmark_interval=0.05) as quick,
+        api_client_for(quick, tmp_path / "kc") as api_client,
+    ):
         core = client.CoreV1Api(api_client)
-        live = LiveWatch(quick, core.list_namespaced_config_map, "default",
-                         allow_watch_bookmarks=True, resource_version=quick.resource_version)
+        live = LiveWatch(
+            quick,
+            core.list_namespaced_config_map,
+            "default",
+            allow_watch_bookmarks=True,
+            resource_version=quick.resource_version,
+        )
         core.create_namespaced_secret("default", {"metadata": {"name": "elsewhere"}})
         event = live.next()
         assert event["type"] == "BOOKMARK"
@@ -589,12 +731,18 @@ def test_bookmarks_carry_the_current_resource_version(
 
 # -- leases, events, sidecar resources -------------------------------------------------------
 
+
 def test_leases_renew_with_the_current_version_and_a_stale_renewal_answers_409(
-        api: client.ApiClient) -> None:
+    api: client.ApiClient,
+) -> None:
     leases = client.CoordinationV1Api(api)
-    lease = leases.create_namespaced_lease("default", client.V1Lease(
-        metadata=client.V1ObjectMeta(name="argosy-gc"),
-        spec=client.V1LeaseSpec(holder_identity="pod-a", lease_duration_seconds=15)))
+    lease = leases.create_namespaced_lease(
+        "default",
+        client.V1Lease(
+            metadata=client.V1ObjectMeta(name="argosy-gc"),
+            spec=client.V1LeaseSpec(holder_identity="pod-a", lease_duration_seconds=15),
+        ),
+    )
     stale_copy = leases.read_namespaced_lease("argosy-gc", "default")
     lease.spec.holder_identity = "pod-b"
     renewed = leases.replace_namespaced_lease("argosy-gc", "default", lease)
@@ -606,43 +754,68 @@ def test_leases_renew_with_the_current_version_and_a_stale_renewal_answers_409(
     assert leases.read_namespaced_lease("argosy-gc", "default").spec.holder_identity == "pod-b"
 
 
-def test_events_can_be_written_through_both_event_apis(api: client.ApiClient,
-                                                       clock: ManualClock) -> None:
+def test_events_can_be_written_through_both_event_apis(
+    api: client.ApiClient, clock: ManualClock
+) -> None:
     core = client.CoreV1Api(api)
-    core.create_namespaced_event("default", client.CoreV1Event(
-        metadata=client.V1ObjectMeta(generate_name="wf."), reason="ArtifactsDeleted",
-        message="3 deleted", type="Normal",
-        involved_object=client.V1ObjectReference(kind="Workflow", name="wf")))
-    client.EventsV1Api(api).create_namespaced_event("default", client.EventsV1Event(
-        metadata=client.V1ObjectMeta(name="wf.1"), event_time=clock(),
-        reason="ArtifactGCFailed", action="Delete", type="Warning",
-        reporting_controller="argosy.io/gc", reporting_instance="pod-a"))
-    listed = core.list_namespaced_event("default",
-                                        field_selector="involvedObject.name=wf")
+    core.create_namespaced_event(
+        "default",
+        client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name="wf."),
+            reason="ArtifactsDeleted",
+            message="3 deleted",
+            type="Normal",
+            involved_object=client.V1ObjectReference(kind="Workflow", name="wf"),
+        ),
+    )
+    client.EventsV1Api(api).create_namespaced_event(
+        "default",
+        client.EventsV1Event(
+            metadata=client.V1ObjectMeta(name="wf.1"),
+            event_time=clock(),
+            reason="ArtifactGCFailed",
+            action="Delete",
+            type="Warning",
+            reporting_controller="argosy.io/gc",
+            reporting_instance="pod-a",
+        ),
+    )
+    listed = core.list_namespaced_event("default", field_selector="involvedObject.name=wf")
     assert [e.reason for e in listed.items] == ["ArtifactsDeleted"]
     newer = client.EventsV1Api(api).list_namespaced_event("default")
     assert [e.reason for e in newer.items] == ["ArtifactGCFailed"]
 
 
 def test_the_sidecar_can_create_task_results_and_patch_its_pod(
-        core: client.CoreV1Api, custom: client.CustomObjectsApi) -> None:
-    core.create_namespaced_pod("default", {"metadata": {"name": "wf-step"},
-                                           "spec": {"containers": [{"name": "main"}]}})
+    core: client.CoreV1Api, custom: client.CustomObjectsApi
+) -> None:
+    core.create_namespaced_pod(
+        "default", {"metadata": {"name": "wf-step"}, "spec": {"containers": [{"name": "main"}]}}
+    )
     result = custom.create_namespaced_custom_object(
-        *ARGO, "default", "workflowtaskresults",
-        {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTaskResult",
-         "metadata": {"name": "wf-step", "labels": {"workflows.argoproj.io/workflow": "wf"}},
-         "outputs": {"artifacts": [{"name": "out", "s3": {"key": "a/b"}}]}})
+        *ARGO,
+        "default",
+        "workflowtaskresults",
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "WorkflowTaskResult",
+            "metadata": {"name": "wf-step", "labels": {"workflows.argoproj.io/workflow": "wf"}},
+            "outputs": {"artifacts": [{"name": "out", "s3": {"key": "a/b"}}]},
+        },
+    )
     assert result["outputs"]["artifacts"][0]["name"] == "out"
-    pod = core.patch_namespaced_pod("wf-step", "default", {"metadata": {"annotations": {
-        "workflows.argoproj.io/outputs": "{}"}}})
+    pod = core.patch_namespaced_pod(
+        "wf-step", "default", {"metadata": {"annotations": {"workflows.argoproj.io/outputs": "{}"}}}
+    )
     assert pod.metadata.annotations == {"workflows.argoproj.io/outputs": "{}"}
 
 
 # -- test hooks ------------------------------------------------------------------------------
 
+
 def test_injected_faults_answer_their_status_the_given_number_of_times(
-        server: KubeTestServer, core: client.CoreV1Api) -> None:
+    server: KubeTestServer, core: client.CoreV1Api
+) -> None:
     fault = server.inject_fault("GET", r"/configmaps$", 500, times=2)
     for _ in range(2):
         with pytest.raises(ApiException) as caught:
@@ -661,30 +834,36 @@ def test_injected_faults_answer_their_status_the_given_number_of_times(
 
 
 def test_a_503_with_retry_after_is_retried_by_the_client_itself(
-        server: KubeTestServer, core: client.CoreV1Api) -> None:
+    server: KubeTestServer, core: client.CoreV1Api
+) -> None:
     # urllib3's default Retry honours Retry-After on 413/429/503, so callers never see these
     fault = server.inject_fault("GET", r"/configmaps$", 503, times=2, retry_after=0)
     assert core.list_namespaced_config_map("default").items == []
     assert fault.hits == 2
-    assert [r.status for r in server.requests if r.path.endswith("/configmaps")] == [
-        503, 503, 200]
+    assert [r.status for r in server.requests if r.path.endswith("/configmaps")] == [503, 503, 200]
 
 
 def test_the_request_log_records_what_the_client_sent(
-        server: KubeTestServer, custom: client.CustomObjectsApi) -> None:
+    server: KubeTestServer, custom: client.CustomObjectsApi
+) -> None:
     create_wf(custom, "wf")
     server.clear_requests()
-    custom.patch_namespaced_custom_object(*ARGO, "default", "workflows", "wf",
-                                          {"metadata": {"finalizers": ["argosy.io/gc"]}})
+    custom.patch_namespaced_custom_object(
+        *ARGO, "default", "workflows", "wf", {"metadata": {"finalizers": ["argosy.io/gc"]}}
+    )
     [record] = server.requests
     assert (record.method, record.path, record.status) == (
-        "PATCH", "/apis/argoproj.io/v1alpha1/namespaces/default/workflows/wf", 200)
+        "PATCH",
+        "/apis/argoproj.io/v1alpha1/namespaces/default/workflows/wf",
+        200,
+    )
     assert record.content_type == "application/merge-patch+json"
     assert record.body == {"metadata": {"finalizers": ["argosy.io/gc"]}}
 
 
 def test_objects_can_be_seeded_and_inspected_from_python_and_are_seen_over_http(
-        server: KubeTestServer, custom: client.CustomObjectsApi) -> None:
+    server: KubeTestServer, custom: client.CustomObjectsApi
+) -> None:
     server.create_object(workflow("seeded", namespace="argo"))
     fetched = custom.get_namespaced_custom_object(*ARGO, "argo", "workflows", "seeded")
     assert fetched["metadata"]["uid"]
@@ -693,14 +872,18 @@ def test_objects_can_be_seeded_and_inspected_from_python_and_are_seen_over_http(
 
 
 def test_registered_and_unknown_custom_resources_are_both_served(
-        server: KubeTestServer, custom: client.CustomObjectsApi) -> None:
-    server.register_resource(ResourceSpec("example.io", "v1", "gadgets", "Gadget",
-                                           namespaced=False))
-    made = custom.create_cluster_custom_object("example.io", "v1", "gadgets",
-                                               {"metadata": {"name": "g"}})
+    server: KubeTestServer, custom: client.CustomObjectsApi
+) -> None:
+    server.register_resource(
+        ResourceSpec("example.io", "v1", "gadgets", "Gadget", namespaced=False)
+    )
+    made = custom.create_cluster_custom_object(
+        "example.io", "v1", "gadgets", {"metadata": {"name": "g"}}
+    )
     assert (made["kind"], "namespace" in made["metadata"]) == ("Gadget", False)
-    widget = custom.create_namespaced_custom_object("example.io", "v1", "default", "widgets",
-                                                    {"metadata": {"name": "w"}})
+    widget = custom.create_namespaced_custom_object(
+        "example.io", "v1", "default", "widgets", {"metadata": {"name": "w"}}
+    )
     assert widget["kind"] == "Widget"
 
 
@@ -710,15 +893,24 @@ def test_the_command_module_exports_the_package_names() -> None:
 
     assert kube_api.KubeTestServer is kube.KubeTestServer is KubeTestServer
     assert kube.ManualClock is ManualClock
-    assert all(getattr(kube_api, name) is getattr(api_module, name)
-               for name in kube_api.__all__)
+    assert all(getattr(kube_api, name) is getattr(api_module, name) for name in kube_api.__all__)
 
 
 def test_the_command_line_serves_until_interrupted(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen(
-        [sys.executable, "-m", "argosy.testing.kube_api", "--port", "0",
-         "--kubeconfig", str(kubeconfig)], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "argosy.testing.kube_api",
+            "--port",
+            "0",
+            "--kubeconfig",
+            str(kubeconfig),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         lines: list[str] = []
@@ -727,8 +919,10 @@ def test_the_command_line_serves_until_interrupted(tmp_path: Path) -> None:
         assert "listening on http://127.0.0.1:" in lines[0]
         assert lines[-1].startswith("Press Ctrl-C")
         with config.new_client_from_config(config_file=str(kubeconfig)) as api_client:
-            names = [n.metadata.name for n in client.CoreV1Api(api_client).list_namespace(
-                _request_timeout=5).items]
+            names = [
+                n.metadata.name
+                for n in client.CoreV1Api(api_client).list_namespace(_request_timeout=5).items
+            ]
         assert "default" in names
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0

@@ -54,9 +54,16 @@ def md5_hex(data: bytes) -> str:
     return hashlib.md5(data).hexdigest().upper()
 
 
-def signed(server: OssTestServer, method: str, key: str = "", *, data: bytes = b"",
-           headers: dict[str, str] | None = None, params: dict[str, str] | None = None,
-           auth: Any = None) -> oss2.http.Request:
+def signed(
+    server: OssTestServer,
+    method: str,
+    key: str = "",
+    *,
+    data: bytes = b"",
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+    auth: Any = None,
+) -> oss2.http.Request:
     """A request signed by oss2's own Auth, ready to be altered and sent."""
     url = f"{server.endpoint}/{BUCKET}/{quote(key, safe='')}"
     request = oss2.http.Request(method, url, data=data, params=params, headers=headers)
@@ -66,8 +73,14 @@ def signed(server: OssTestServer, method: str, key: str = "", *, data: bytes = b
 
 def send(request: oss2.http.Request) -> requests.Response:
     headers = {k: v for k, v in request.headers.items() if v is not None}
-    return requests.request(request.method, request.url, params=request.params,
-                            data=request.data, headers=headers, timeout=10)
+    return requests.request(
+        request.method,
+        request.url,
+        params=request.params,
+        data=request.data,
+        headers=headers,
+        timeout=10,
+    )
 
 
 def error_code(response: requests.Response) -> str:
@@ -79,11 +92,15 @@ def parts_of(sizes: list[int]) -> list[bytes]:
 
 
 # -- objects ---------------------------------------------------------------------------------
-def test_put_then_get_returns_the_bytes_with_oss_headers_and_metadata(bucket: oss2.Bucket,
-                                                                      ) -> None:
+def test_put_then_get_returns_the_bytes_with_oss_headers_and_metadata(
+    bucket: oss2.Bucket,
+) -> None:
     data = b"hello world"
-    put = bucket.put_object("docs/hello.txt", data,
-                            headers={"x-oss-meta-owner": "argosy", "Content-Type": "text/x-demo"})
+    put = bucket.put_object(
+        "docs/hello.txt",
+        data,
+        headers={"x-oss-meta-owner": "argosy", "Content-Type": "text/x-demo"},
+    )
     assert put.etag == md5_hex(data)
     assert put.crc == crc64(data)
     assert len(put.request_id) == 24
@@ -126,16 +143,18 @@ def test_a_missing_bucket_answers_no_such_bucket(server: OssTestServer) -> None:
         other.list_objects_v2()
 
 
-def test_delete_removes_an_object_and_deleting_it_again_still_succeeds(bucket: oss2.Bucket,
-                                                                       ) -> None:
+def test_delete_removes_an_object_and_deleting_it_again_still_succeeds(
+    bucket: oss2.Bucket,
+) -> None:
     bucket.put_object("gone", b"1")
     assert bucket.delete_object("gone").status == 204
     assert bucket.delete_object("gone").status == 204
     assert not bucket.object_exists("gone")
 
 
-def test_a_content_md5_that_does_not_match_the_body_is_invalid_digest(bucket: oss2.Bucket,
-                                                                      ) -> None:
+def test_a_content_md5_that_does_not_match_the_body_is_invalid_digest(
+    bucket: oss2.Bucket,
+) -> None:
     wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
     with pytest.raises(oss2.exceptions.InvalidDigest):
         bucket.put_object("k", b"body", headers={"Content-MD5": wrong})
@@ -150,10 +169,11 @@ def test_range_reads_answer_206_with_content_range(bucket: oss2.Bucket) -> None:
     data = bytes(range(256)) * 4
     bucket.put_object("r", data)
     for byte_range, expected, content_range, headers in [
-            ((0, 9), data[:10], "bytes 0-9/1024", None),
-            ((1000, None), data[1000:], "bytes 1000-1023/1024", None),
-            ((None, 24), data[-24:], "bytes 1000-1023/1024", None),
-            ((1020, 5000), data[1020:], "bytes 1020-1023/1024", STANDARD_RANGES)]:
+        ((0, 9), data[:10], "bytes 0-9/1024", None),
+        ((1000, None), data[1000:], "bytes 1000-1023/1024", None),
+        ((None, 24), data[-24:], "bytes 1000-1023/1024", None),
+        ((1020, 5000), data[1020:], "bytes 1020-1023/1024", STANDARD_RANGES),
+    ]:
         result = bucket.get_object("r", byte_range=byte_range, headers=headers)
         assert result.status == 206
         assert result.headers["Content-Range"] == content_range
@@ -161,7 +181,8 @@ def test_range_reads_answer_206_with_content_range(bucket: oss2.Bucket) -> None:
 
 
 def test_with_standard_range_behaviour_a_range_past_the_end_answers_416(
-        bucket: oss2.Bucket) -> None:
+    bucket: oss2.Bucket,
+) -> None:
     bucket.put_object("r", b"0123456789")
     with pytest.raises(oss2.exceptions.ServerError) as error:
         bucket.get_object("r", byte_range=(10, 20), headers=STANDARD_RANGES)
@@ -170,7 +191,8 @@ def test_with_standard_range_behaviour_a_range_past_the_end_answers_416(
 
 
 def test_by_default_a_range_that_does_not_fit_returns_the_whole_object_like_oss(
-        bucket: oss2.Bucket) -> None:
+    bucket: oss2.Bucket,
+) -> None:
     bucket.put_object("r", b"0123456789")
     for byte_range in [(10, 20), (5, 10), (None, 11)]:
         result = bucket.get_object("r", byte_range=byte_range)
@@ -206,7 +228,8 @@ def test_the_crc64_is_crc64_xz_as_oss2_computes_it() -> None:
 
 
 def test_oss2_verifies_the_crc_and_a_corrupted_get_raises_inconsistent_error(
-        bucket: oss2.Bucket, server: OssTestServer, tmp_path: Path) -> None:
+    bucket: oss2.Bucket, server: OssTestServer, tmp_path: Path
+) -> None:
     data = os.urandom(300 * KIB)
     bucket.put_object("crc.bin", data)
     bucket.get_object_to_file("crc.bin", str(tmp_path / "good"))
@@ -237,13 +260,15 @@ def test_copy_object_honours_the_copy_source_conditions(bucket: oss2.Bucket) -> 
     etag = bucket.put_object("src", b"copy me").etag
     stale = md5_hex(b"an older version")
     with pytest.raises(oss2.exceptions.PreconditionFailed) as error:
-        bucket.copy_object(BUCKET, "src", "dst",
-                           headers={"x-oss-copy-source-if-match": f'"{stale}"'})
+        bucket.copy_object(
+            BUCKET, "src", "dst", headers={"x-oss-copy-source-if-match": f'"{stale}"'}
+        )
     assert error.value.status == 412
     assert not bucket.object_exists("dst")
     with pytest.raises(oss2.exceptions.NotModified):  # CopyObject answers 304 for this one
-        bucket.copy_object(BUCKET, "src", "dst",
-                           headers={"x-oss-copy-source-if-none-match": f'"{etag}"'})
+        bucket.copy_object(
+            BUCKET, "src", "dst", headers={"x-oss-copy-source-if-none-match": f'"{etag}"'}
+        )
     bucket.copy_object(BUCKET, "src", "dst", headers={"x-oss-copy-source-if-match": f'"{etag}"'})
     assert bucket.get_object("dst").read() == b"copy me"
 
@@ -255,22 +280,36 @@ def _plant_sparse_object(server: OssTestServer, key: str, size: int) -> None:
     name = uuid.uuid4().hex
     with open(server.store.root / BUCKET / "data" / name, "wb") as data:
         data.truncate(size)
-    server.store.commit_object(BUCKET, ObjectMeta(key, size, md5_hex(key.encode()), 0,
-                                                  "application/octet-stream", time.time(),
-                                                  "Normal", name))
+    server.store.commit_object(
+        BUCKET,
+        ObjectMeta(
+            key,
+            size,
+            md5_hex(key.encode()),
+            0,
+            "application/octet-stream",
+            time.time(),
+            "Normal",
+            name,
+        ),
+    )
 
 
 def test_copy_object_refuses_a_source_over_1_gb_as_entity_too_large(
-        bucket: oss2.Bucket, server: OssTestServer) -> None:
+    bucket: oss2.Bucket, server: OssTestServer
+) -> None:
     assert ops.COPY_OBJECT_LIMIT == 1_000_000_000  # OSS's: 1 GB, not 1 GiB
     _plant_sparse_object(server, "at-limit", 1_000_000_000)
     _plant_sparse_object(server, "past-limit", 1_000_000_001)
     bucket.copy_object(BUCKET, "at-limit", "copied")  # a hard link: cheap at any size
     assert bucket.head_object("copied").content_length == 1_000_000_000
     with pytest.raises(oss2.exceptions.ServerError) as error:  # not even onto itself
-        bucket.copy_object(BUCKET, "past-limit", "past-limit",
-                           headers={"x-oss-metadata-directive": "REPLACE",
-                                    "x-oss-meta-replaced": "yes"})
+        bucket.copy_object(
+            BUCKET,
+            "past-limit",
+            "past-limit",
+            headers={"x-oss-metadata-directive": "REPLACE", "x-oss-meta-replaced": "yes"},
+        )
     assert (error.value.status, error.value.code) == (400, "EntityTooLarge")
     assert "x-oss-meta-replaced" not in bucket.head_object("past-limit").headers
 
@@ -309,8 +348,9 @@ def test_a_delimiter_rolls_keys_into_common_prefixes(bucket: oss2.Bucket) -> Non
     assert nested.prefix_list == ["d/x/"] and nested.object_list == []
 
 
-def test_the_v1_object_iterator_pages_with_markers(bucket: oss2.Bucket,
-                                                   server: OssTestServer) -> None:
+def test_the_v1_object_iterator_pages_with_markers(
+    bucket: oss2.Bucket, server: OssTestServer
+) -> None:
     keys = sorted(f"v1/{n}" for n in range(5))
     for key in keys:
         bucket.put_object(key, b"x")
@@ -322,7 +362,8 @@ def test_the_v1_object_iterator_pages_with_markers(bucket: oss2.Bucket,
 
 
 def test_keys_with_special_characters_round_trip_through_url_encoded_listings(
-        bucket: oss2.Bucket) -> None:
+    bucket: oss2.Bucket,
+) -> None:
     keys = sorted(["dir/ü & space+plus%.txt", "dir/a?b=c#d", "dir/line\u00e9/x"])
     for key in keys:
         bucket.put_object(key, key.encode())
@@ -350,20 +391,35 @@ def _delete_body(keys: list[str], quiet: bool) -> bytes:
     return f"<Delete><Quiet>{str(quiet).lower()}</Quiet>{objects}</Delete>".encode()
 
 
-def test_batch_delete_in_quiet_mode_answers_without_keys(bucket: oss2.Bucket,
-                                                         server: OssTestServer) -> None:
+def test_batch_delete_in_quiet_mode_answers_without_keys(
+    bucket: oss2.Bucket, server: OssTestServer
+) -> None:
     bucket.put_object("q", b"x")
     body = _delete_body(["q"], quiet=True)
-    response = send(signed(server, "POST", data=body, params={"delete": ""},
-                           headers={"Content-MD5": oss2.utils.content_md5(body)}))
+    response = send(
+        signed(
+            server,
+            "POST",
+            data=body,
+            params={"delete": ""},
+            headers={"Content-MD5": oss2.utils.content_md5(body)},
+        )
+    )
     assert response.status_code == 200 and b"<Deleted>" not in response.content
     assert not bucket.object_exists("q")
 
 
 def test_batch_delete_requires_a_matching_content_md5(server: OssTestServer) -> None:
     body = _delete_body(["a"], quiet=False)
-    wrong = send(signed(server, "POST", data=body, params={"delete": ""},
-                        headers={"Content-MD5": oss2.utils.content_md5(b"other")}))
+    wrong = send(
+        signed(
+            server,
+            "POST",
+            data=body,
+            params={"delete": ""},
+            headers={"Content-MD5": oss2.utils.content_md5(b"other")},
+        )
+    )
     assert (wrong.status_code, error_code(wrong)) == (400, "InvalidDigest")
     missing = send(signed(server, "POST", data=body, params={"delete": ""}))
     assert (missing.status_code, error_code(missing)) == (400, "InvalidDigest")
@@ -375,8 +431,7 @@ def test_batch_delete_of_more_than_1000_keys_is_malformed(bucket: oss2.Bucket) -
 
 
 # -- multipart -------------------------------------------------------------------------------
-def _upload(bucket: oss2.Bucket, key: str, sizes: list[int]) -> tuple[str, list[PartInfo],
-                                                                         bytes]:
+def _upload(bucket: oss2.Bucket, key: str, sizes: list[int]) -> tuple[str, list[PartInfo], bytes]:
     upload_id = bucket.init_multipart_upload(key).upload_id
     parts = []
     for number, data in enumerate(parts_of(sizes), start=1):
@@ -386,7 +441,8 @@ def _upload(bucket: oss2.Bucket, key: str, sizes: list[int]) -> tuple[str, list[
 
 
 def test_a_three_part_upload_gets_an_oss_style_etag_and_whole_object_crc(
-        bucket: oss2.Bucket) -> None:
+    bucket: oss2.Bucket,
+) -> None:
     upload_id, parts, data = _upload(bucket, "mp/obj", [100 * KIB, 150 * KIB, 10])
     done = bucket.complete_multipart_upload("mp/obj", upload_id, parts)  # oss2 checks the CRC
     part_md5s = b"".join(hashlib.md5(p).digest() for p in parts_of([100 * KIB, 150 * KIB, 10]))
@@ -399,12 +455,12 @@ def test_a_three_part_upload_gets_an_oss_style_etag_and_whole_object_crc(
         bucket.list_parts("mp/obj", upload_id)
 
 
-def test_parts_listed_out_of_order_fail_with_invalid_part_order(bucket: oss2.Bucket,
-                                                                server: OssTestServer) -> None:
+def test_parts_listed_out_of_order_fail_with_invalid_part_order(
+    bucket: oss2.Bucket, server: OssTestServer
+) -> None:
     upload_id, parts, _ = _upload(bucket, "mp/order", [100 * KIB, 100 * KIB])
     body = oss2.xml_utils.to_complete_upload_request(list(reversed(parts)))
-    response = send(signed(server, "POST", "mp/order", data=body,
-                           params={"uploadId": upload_id}))
+    response = send(signed(server, "POST", "mp/order", data=body, params={"uploadId": upload_id}))
     assert (response.status_code, error_code(response)) == (400, "InvalidPartOrder")
 
 
@@ -419,8 +475,9 @@ def test_a_part_etag_that_does_not_match_fails_with_invalid_part(bucket: oss2.Bu
         bucket.complete_multipart_upload("mp/etag", upload_id, parts)
 
 
-def test_a_non_final_part_under_100_kib_fails_with_entity_too_small(bucket: oss2.Bucket,
-                                                                    ) -> None:
+def test_a_non_final_part_under_100_kib_fails_with_entity_too_small(
+    bucket: oss2.Bucket,
+) -> None:
     upload_id, parts, _ = _upload(bucket, "mp/small", [100 * KIB - 1, 100 * KIB])
     with pytest.raises(oss2.exceptions.ServerError) as error:
         bucket.complete_multipart_upload("mp/small", upload_id, parts)
@@ -429,7 +486,8 @@ def test_a_non_final_part_under_100_kib_fails_with_entity_too_small(bucket: oss2
 
 
 def test_abort_discards_an_upload_and_later_calls_answer_no_such_upload(
-        bucket: oss2.Bucket) -> None:
+    bucket: oss2.Bucket,
+) -> None:
     upload_id, parts, _ = _upload(bucket, "mp/abort", [10])
     assert bucket.abort_multipart_upload("mp/abort", upload_id).status == 204
     with pytest.raises(oss2.exceptions.NoSuchUpload):
@@ -453,25 +511,33 @@ def test_list_parts_pages_with_part_number_markers(bucket: oss2.Bucket) -> None:
 
 
 def test_upload_part_copy_copies_the_range_asked_and_completes_into_those_bytes(
-        bucket: oss2.Bucket) -> None:
+    bucket: oss2.Bucket,
+) -> None:
     source = os.urandom(300 * KIB)
     bucket.put_object("copy/src", source)
     upload_id = bucket.init_multipart_upload("copy/dst").upload_id
-    first = bucket.upload_part_copy(BUCKET, "copy/src", (100 * KIB, 250 * KIB - 1),
-                                    "copy/dst", upload_id, 1)
-    second = bucket.upload_part_copy(BUCKET, "copy/src", (0, 100 * KIB - 1),
-                                     "copy/dst", upload_id, 2)
+    first = bucket.upload_part_copy(
+        BUCKET, "copy/src", (100 * KIB, 250 * KIB - 1), "copy/dst", upload_id, 1
+    )
+    second = bucket.upload_part_copy(
+        BUCKET, "copy/src", (0, 100 * KIB - 1), "copy/dst", upload_id, 2
+    )
     tail = bucket.upload_part("copy/dst", upload_id, 3, b"uploaded, not copied")
-    assert first.etag == md5_hex(source[100 * KIB:250 * KIB])
+    assert first.etag == md5_hex(source[100 * KIB : 250 * KIB])
     assert first.headers["Content-Range"] == f"bytes {100 * KIB}-{250 * KIB - 1}/{300 * KIB}"
     assert b"<CopyPartResult>" in first.resp.read()
     listed = bucket.list_parts("copy/dst", upload_id).parts
     assert [(p.part_number, p.size, p.etag) for p in listed] == [
-        (1, 150 * KIB, first.etag), (2, 100 * KIB, second.etag),
-        (3, 20, tail.etag)]
-    expected = source[100 * KIB:250 * KIB] + source[:100 * KIB] + b"uploaded, not copied"
-    done = bucket.complete_multipart_upload("copy/dst", upload_id, [
-        PartInfo(1, first.etag), PartInfo(2, second.etag), PartInfo(3, tail.etag)])
+        (1, 150 * KIB, first.etag),
+        (2, 100 * KIB, second.etag),
+        (3, 20, tail.etag),
+    ]
+    expected = source[100 * KIB : 250 * KIB] + source[: 100 * KIB] + b"uploaded, not copied"
+    done = bucket.complete_multipart_upload(
+        "copy/dst",
+        upload_id,
+        [PartInfo(1, first.etag), PartInfo(2, second.etag), PartInfo(3, tail.etag)],
+    )
     assert done.crc == crc64(expected)
     assert bucket.get_object("copy/dst").read() == expected
 
@@ -485,27 +551,36 @@ def test_upload_part_copy_without_a_range_copies_the_whole_source(bucket: oss2.B
     assert bucket.get_object("whole/dst").read() == b"all of it"
 
 
-def test_upload_part_copy_with_a_stale_if_match_is_precondition_failed(
-        bucket: oss2.Bucket) -> None:
+def test_upload_part_copy_with_a_stale_if_match_is_precondition_failed(bucket: oss2.Bucket) -> None:
     etag = bucket.put_object("cond/src", b"v1" * 1000).etag
     upload_id = bucket.init_multipart_upload("cond/src").upload_id
     bucket.put_object("cond/src", b"v2" * 1000)  # the source changes after the ETag was read
-    for header, value in [("x-oss-copy-source-if-match", f'"{etag}"'),
-                          ("x-oss-copy-source-if-none-match", f'"{md5_hex(b"v2" * 1000)}"')]:
+    for header, value in [
+        ("x-oss-copy-source-if-match", f'"{etag}"'),
+        ("x-oss-copy-source-if-none-match", f'"{md5_hex(b"v2" * 1000)}"'),
+    ]:
         with pytest.raises(oss2.exceptions.PreconditionFailed) as error:
-            bucket.upload_part_copy(BUCKET, "cond/src", (0, 99), "cond/src", upload_id, 1,
-                                    headers={header: value})
+            bucket.upload_part_copy(
+                BUCKET, "cond/src", (0, 99), "cond/src", upload_id, 1, headers={header: value}
+            )
         assert error.value.status == 412
     assert bucket.list_parts("cond/src", upload_id).parts == []
-    fresh = bucket.upload_part_copy(BUCKET, "cond/src", (0, 99), "cond/src", upload_id, 1,
-                                    headers={"x-oss-copy-source-if-match":
-                                             f'"{md5_hex(b"v2" * 1000)}"'})
+    fresh = bucket.upload_part_copy(
+        BUCKET,
+        "cond/src",
+        (0, 99),
+        "cond/src",
+        upload_id,
+        1,
+        headers={"x-oss-copy-source-if-match": f'"{md5_hex(b"v2" * 1000)}"'},
+    )
     assert fresh.etag == md5_hex((b"v2" * 1000)[:100])
 
 
 @pytest.mark.parametrize("byte_range", [(0, 1000), (1000, 1000), (10, 5)])
 def test_upload_part_copy_of_a_range_outside_the_source_is_invalid_argument(
-        bucket: oss2.Bucket, byte_range: tuple[int, int]) -> None:
+    bucket: oss2.Bucket, byte_range: tuple[int, int]
+) -> None:
     bucket.put_object("range/src", b"x" * 1000)
     upload_id = bucket.init_multipart_upload("range/dst").upload_id
     with pytest.raises(oss2.exceptions.ServerError) as error:
@@ -524,21 +599,23 @@ def test_upload_part_copy_needs_an_existing_source_and_upload(bucket: oss2.Bucke
 
 
 def test_an_upload_part_copy_whose_copy_source_changed_after_signing_is_rejected(
-        server: OssTestServer, bucket: oss2.Bucket) -> None:
+    server: OssTestServer, bucket: oss2.Bucket
+) -> None:
     bucket.put_object("sig/a", b"a" * 10)
     bucket.put_object("sig/b", b"b" * 10)
     upload_id = bucket.init_multipart_upload("sig/dst").upload_id
     params = {"partNumber": "1", "uploadId": upload_id}
-    request = signed(server, "PUT", "sig/dst", params=params,
-                     headers={"x-oss-copy-source": f"/{BUCKET}/sig%2Fa"})
+    request = signed(
+        server, "PUT", "sig/dst", params=params, headers={"x-oss-copy-source": f"/{BUCKET}/sig%2Fa"}
+    )
     assert send(request).status_code == 200
-    request = signed(server, "PUT", "sig/dst", params=params,
-                     headers={"x-oss-copy-source": f"/{BUCKET}/sig%2Fa"})
+    request = signed(
+        server, "PUT", "sig/dst", params=params, headers={"x-oss-copy-source": f"/{BUCKET}/sig%2Fa"}
+    )
     request.headers["x-oss-copy-source"] = f"/{BUCKET}/sig%2Fb"
     response = send(request)
     assert (response.status_code, error_code(response)) == (403, "SignatureDoesNotMatch")
-    assert [p.etag for p in bucket.list_parts("sig/dst", upload_id).parts] == [
-        md5_hex(b"a" * 10)]
+    assert [p.etag for p in bucket.list_parts("sig/dst", upload_id).parts] == [md5_hex(b"a" * 10)]
     assert server.stats.operations["UploadPartCopy"] == 2
 
 
@@ -552,8 +629,9 @@ def test_list_multipart_uploads_shows_uploads_in_progress(bucket: oss2.Bucket) -
     assert [u.key for u in bucket.list_multipart_uploads(prefix="v").upload_list] == []
 
 
-def test_concurrent_upload_parts_are_seen_in_flight_together(bucket: oss2.Bucket,
-                                                            server: OssTestServer) -> None:
+def test_concurrent_upload_parts_are_seen_in_flight_together(
+    bucket: oss2.Bucket, server: OssTestServer
+) -> None:
     upload_id = bucket.init_multipart_upload("mp/parallel").upload_id
     in_flight = threading.Barrier(3, timeout=10)
 
@@ -574,25 +652,41 @@ def test_concurrent_upload_parts_are_seen_in_flight_together(bucket: oss2.Bucket
     for thread in threads:
         thread.join(timeout=20)
     assert server.stats.max_concurrent_upload_parts == 3
-    parts = [PartInfo(n, results[n].etag, size=100 * KIB, part_crc=results[n].crc)
-             for n in (1, 2, 3)]
+    parts = [
+        PartInfo(n, results[n].etag, size=100 * KIB, part_crc=results[n].crc) for n in (1, 2, 3)
+    ]
     bucket.complete_multipart_upload("mp/parallel", upload_id, parts)
-    assert bucket.get_object("mp/parallel").read() == b"".join(bytes([n]) * (100 * KIB)
-                                                               for n in (1, 2, 3))
+    assert bucket.get_object("mp/parallel").read() == b"".join(
+        bytes([n]) * (100 * KIB) for n in (1, 2, 3)
+    )
 
 
-def test_resumable_upload_and_download_with_threads_round_trip(bucket: oss2.Bucket,
-                                                                tmp_path: Path) -> None:
+def test_resumable_upload_and_download_with_threads_round_trip(
+    bucket: oss2.Bucket, tmp_path: Path
+) -> None:
     source = tmp_path / "source.bin"
     source.write_bytes(os.urandom(1024 * KIB + 7))
     store = oss2.ResumableStore(root=str(tmp_path / "resume"))
-    oss2.resumable_upload(bucket, "big/file", str(source), store=store,
-                          multipart_threshold=200 * KIB, part_size=100 * KIB, num_threads=4)
+    oss2.resumable_upload(
+        bucket,
+        "big/file",
+        str(source),
+        store=store,
+        multipart_threshold=200 * KIB,
+        part_size=100 * KIB,
+        num_threads=4,
+    )
     assert bucket.head_object("big/file").object_type == "Multipart"
     target = tmp_path / "target.bin"
-    oss2.resumable_download(bucket, "big/file", str(target), multiget_threshold=200 * KIB,
-                            part_size=128 * KIB, num_threads=4,
-                            store=oss2.ResumableDownloadStore(root=str(tmp_path / "resume")))
+    oss2.resumable_download(
+        bucket,
+        "big/file",
+        str(target),
+        multiget_threshold=200 * KIB,
+        part_size=128 * KIB,
+        num_threads=4,
+        store=oss2.ResumableDownloadStore(root=str(tmp_path / "resume")),
+    )
     assert target.read_bytes() == source.read_bytes()
 
 
@@ -600,19 +694,25 @@ def test_resumable_upload_and_download_with_threads_round_trip(bucket: oss2.Buck
 def test_lifecycle_round_trips_and_is_no_such_lifecycle_when_unset(bucket: oss2.Bucket) -> None:
     with pytest.raises(oss2.exceptions.NoSuchLifecycle):
         bucket.get_bucket_lifecycle()
-    rule = LifecycleRule("expire-tmp", "tmp/", status=LifecycleRule.ENABLED,
-                         expiration=LifecycleExpiration(days=3))
+    rule = LifecycleRule(
+        "expire-tmp", "tmp/", status=LifecycleRule.ENABLED, expiration=LifecycleExpiration(days=3)
+    )
     bucket.put_bucket_lifecycle(BucketLifecycle([rule]))
     (got,) = bucket.get_bucket_lifecycle().rules
-    assert (got.id, got.prefix, got.status, got.expiration.days) == ("expire-tmp", "tmp/",
-                                                                     "Enabled", 3)
+    assert (got.id, got.prefix, got.status, got.expiration.days) == (
+        "expire-tmp",
+        "tmp/",
+        "Enabled",
+        3,
+    )
     bucket.delete_bucket_lifecycle()
     with pytest.raises(oss2.exceptions.NoSuchLifecycle):
         bucket.get_bucket_lifecycle()
 
 
 def test_head_bucket_answers_200_for_a_bucket_and_404_with_x_oss_err_otherwise(
-        server: OssTestServer) -> None:
+    server: OssTestServer,
+) -> None:
     assert send(signed(server, "HEAD")).status_code == 200
     missing = oss2.http.Request("HEAD", f"{server.endpoint}/nobucket/")
     oss2.Auth(AK, SECRET)._sign_request(missing, "nobucket", "")
@@ -622,17 +722,22 @@ def test_head_bucket_answers_200_for_a_bucket_and_404_with_x_oss_err_otherwise(
 
 
 def test_create_bucket_then_get_bucket_info_and_a_second_create_conflicts(
-        server: OssTestServer) -> None:
+    server: OssTestServer,
+) -> None:
     fresh = oss2.Bucket(oss2.Auth(AK, SECRET), server.endpoint, "fresh-bucket")
     fresh.create_bucket(oss2.BUCKET_ACL_PUBLIC_READ)
     info = fresh.get_bucket_info()
-    assert (info.name, info.acl.grant, info.storage_class) == ("fresh-bucket", "public-read",
-                                                               "Standard")
+    assert (info.name, info.acl.grant, info.storage_class) == (
+        "fresh-bucket",
+        "public-read",
+        "Standard",
+    )
     with pytest.raises(oss2.exceptions.ServerError) as error:
         fresh.create_bucket()
     assert (error.value.status, error.value.code) == (409, "BucketAlreadyExists")
-    names = [b.name for b in oss2.BucketIterator(oss2.Service(oss2.Auth(AK, SECRET),
-                                                              server.endpoint))]
+    names = [
+        b.name for b in oss2.BucketIterator(oss2.Service(oss2.Auth(AK, SECRET), server.endpoint))
+    ]
     assert names == [BUCKET, "fresh-bucket"]
     fresh.put_object("k", b"x")
     with pytest.raises(oss2.exceptions.BucketNotEmpty):
@@ -645,8 +750,15 @@ def test_create_bucket_then_get_bucket_info_and_a_second_create_conflicts(
 
 # -- authentication --------------------------------------------------------------------------
 def test_a_correctly_signed_raw_request_is_accepted(server: OssTestServer) -> None:
-    response = send(signed(server, "PUT", "raw", data=b"raw body",
-                           headers={"Content-Type": "text/plain", "x-oss-meta-a": "1"}))
+    response = send(
+        signed(
+            server,
+            "PUT",
+            "raw",
+            data=b"raw body",
+            headers={"Content-Type": "text/plain", "x-oss-meta-a": "1"},
+        )
+    )
     assert response.status_code == 200, response.text
     assert response.headers["ETag"] == f'"{md5_hex(b"raw body")}"'
 
@@ -667,14 +779,28 @@ def test_an_unknown_access_key_is_rejected(server: OssTestServer) -> None:
     assert (error.value.status, error.value.code) == (403, "InvalidAccessKeyId")
 
 
-@pytest.mark.parametrize("header, new_value", [("Content-Type", "text/html"),
-                                               ("x-oss-meta-a", "2"),
-                                               ("Content-MD5", "1B2M2Y8AsgTpgAmY7PhCfg==")])
-def test_changing_one_signed_header_after_signing_is_rejected(server: OssTestServer,
-                                                              header: str, new_value: str) -> None:
-    request = signed(server, "PUT", "tamper", data=b"hello world",
-                     headers={"Content-Type": "text/plain", "x-oss-meta-a": "1",
-                              "Content-MD5": oss2.utils.content_md5(b"hello world")})
+@pytest.mark.parametrize(
+    "header, new_value",
+    [
+        ("Content-Type", "text/html"),
+        ("x-oss-meta-a", "2"),
+        ("Content-MD5", "1B2M2Y8AsgTpgAmY7PhCfg=="),
+    ],
+)
+def test_changing_one_signed_header_after_signing_is_rejected(
+    server: OssTestServer, header: str, new_value: str
+) -> None:
+    request = signed(
+        server,
+        "PUT",
+        "tamper",
+        data=b"hello world",
+        headers={
+            "Content-Type": "text/plain",
+            "x-oss-meta-a": "1",
+            "Content-MD5": oss2.utils.content_md5(b"hello world"),
+        },
+    )
     request.headers[header] = new_value
     response = send(request)
     assert (response.status_code, error_code(response)) == (403, "SignatureDoesNotMatch")
@@ -688,10 +814,13 @@ def test_changing_a_signed_subresource_after_signing_is_rejected(server: OssTest
 
 
 def test_a_date_twenty_minutes_old_is_rejected_as_too_skewed(
-        server: OssTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(oss2.utils, "http_date",
-                        lambda timeval=None: email.utils.formatdate(time.time() - 1200,
-                                                                    usegmt=True))
+    server: OssTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        oss2.utils,
+        "http_date",
+        lambda timeval=None: email.utils.formatdate(time.time() - 1200, usegmt=True),
+    )
     response = send(signed(server, "GET", "k"))
     assert (response.status_code, error_code(response)) == (403, "RequestTimeTooSkewed")
 
@@ -722,13 +851,13 @@ def test_sts_credentials_with_a_live_token_are_accepted(server: OssTestServer) -
 
 def test_an_expired_sts_token_is_rejected(server: OssTestServer) -> None:
     server.add_sts_token("old-token", "STS.old", "old-secret", expires_at=time.time() - 1)
-    expired = oss2.Bucket(oss2.StsAuth("STS.old", "old-secret", "old-token"), server.endpoint,
-                          BUCKET)
+    expired = oss2.Bucket(
+        oss2.StsAuth("STS.old", "old-secret", "old-token"), server.endpoint, BUCKET
+    )
     with pytest.raises(oss2.exceptions.ServerError) as error:
         expired.list_objects()
     assert (error.value.status, error.value.code) == (403, "SecurityTokenExpired")
-    forged = oss2.Bucket(oss2.StsAuth("STS.old", "old-secret", "forged"), server.endpoint,
-                         BUCKET)
+    forged = oss2.Bucket(oss2.StsAuth("STS.old", "old-secret", "forged"), server.endpoint, BUCKET)
     with pytest.raises(oss2.exceptions.ServerError, match="InvalidSecurityToken"):
         forged.list_objects()
 
@@ -747,11 +876,14 @@ def test_signature_v4_requests_are_verified(server: OssTestServer) -> None:
         wrong.get_object("v4/key one")
 
 
-def test_sts_credentials_work_with_signature_v4_and_expire_there_too(
-        server: OssTestServer) -> None:
+def test_sts_credentials_work_with_signature_v4_and_expire_there_too(server: OssTestServer) -> None:
     access_key, secret, token = server.issue_sts_credentials(ttl_seconds=60)
-    v4 = oss2.Bucket(oss2.StsAuth(access_key, secret, token, auth_version=oss2.AUTH_VERSION_4),
-                     server.endpoint, BUCKET, region="cn-hangzhou")
+    v4 = oss2.Bucket(
+        oss2.StsAuth(access_key, secret, token, auth_version=oss2.AUTH_VERSION_4),
+        server.endpoint,
+        BUCKET,
+        region="cn-hangzhou",
+    )
     v4.put_object("sts-v4", b"ok")
     server.add_sts_token(token, access_key, secret, expires_at=time.time() - 1)
     with pytest.raises(oss2.exceptions.ServerError, match="SecurityTokenExpired"):
@@ -769,7 +901,8 @@ def test_presigned_v1_urls_work_until_they_expire_or_are_altered(bucket: oss2.Bu
 
 # -- faults, logs, keep-alive, restart, command line -----------------------------------------
 def test_an_injected_fault_fails_the_next_request_then_the_server_recovers(
-        bucket: oss2.Bucket, server: OssTestServer) -> None:
+    bucket: oss2.Bucket, server: OssTestServer
+) -> None:
     bucket.put_object("f", b"x")
     server.inject_fault("GetObject", status=503, code="ServiceUnavailable", times=1)
     with pytest.raises(oss2.exceptions.ServerError) as error:
@@ -782,20 +915,21 @@ def test_an_injected_fault_fails_the_next_request_then_the_server_recovers(
     assert bucket.get_object("f").read() == b"x"
 
 
-def test_the_request_log_records_method_path_and_query(bucket: oss2.Bucket,
-                                                       server: OssTestServer) -> None:
+def test_the_request_log_records_method_path_and_query(
+    bucket: oss2.Bucket, server: OssTestServer
+) -> None:
     bucket.put_object("a/b c", b"x")
     bucket.list_objects_v2(prefix="a/")
     put, listing = server.requests[-2:]
-    assert (put.method, put.path, put.query, put.status) == ("PUT", f"/{BUCKET}/a%2Fb%20c", {},
-                                                             200)
+    assert (put.method, put.path, put.query, put.status) == ("PUT", f"/{BUCKET}/a%2Fb%20c", {}, 200)
     assert listing.method == "GET" and listing.operation == "ListObjectsV2"
     assert listing.query["list-type"] == "2" and listing.query["prefix"] == "a/"
     assert server.stats.operations["PutObject"] == 1
 
 
-def test_an_error_with_an_unread_body_leaves_the_connection_usable(server: OssTestServer,
-                                                                   ) -> None:
+def test_an_error_with_an_unread_body_leaves_the_connection_usable(
+    server: OssTestServer,
+) -> None:
     session = oss2.Session(pool_size=1)
     wrong = oss2.Bucket(oss2.Auth(AK, "bad"), server.endpoint, BUCKET, session=session)
     right = oss2.Bucket(oss2.Auth(AK, SECRET), server.endpoint, BUCKET, session=session)
@@ -825,15 +959,31 @@ def test_the_command_module_exports_the_package_names() -> None:
     from argosy.testing.oss import server as server_module
 
     assert oss_server.OssTestServer is oss.OssTestServer is OssTestServer
-    assert all(getattr(oss_server, name) is getattr(server_module, name)
-               for name in oss_server.__all__)
+    assert all(
+        getattr(oss_server, name) is getattr(server_module, name) for name in oss_server.__all__
+    )
 
 
 def test_the_command_line_server_serves_oss2(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "argosy.testing.oss_server", "--port", "0", "--data",
-         str(tmp_path / "cli"), "--access-key", AK, "--secret", SECRET, "--bucket", BUCKET],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "argosy.testing.oss_server",
+            "--port",
+            "0",
+            "--data",
+            str(tmp_path / "cli"),
+            "--access-key",
+            AK,
+            "--secret",
+            SECRET,
+            "--bucket",
+            BUCKET,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()

@@ -57,8 +57,9 @@ class MisbehavingDriver(LocalDriver):
         if self.shift_range:
             stream.start += 1
         if self.break_after:
-            return BreakingStream(stream, self.break_after.pop(0),
-                                  TransientError("connection reset"))
+            return BreakingStream(
+                stream, self.break_after.pop(0), TransientError("connection reset")
+            )
         return stream
 
 
@@ -106,16 +107,18 @@ class MemoryDriver:
         if key not in self.objects:
             raise NotFound(f"no such key: {self.url(key)}")
         data = self.objects[key]
-        return ObjectInfo(key, len(data), hashlib.md5(data).hexdigest(),
-                          datetime(2026, 1, 1, tzinfo=UTC))
+        return ObjectInfo(
+            key, len(data), hashlib.md5(data).hexdigest(), datetime(2026, 1, 1, tzinfo=UTC)
+        )
 
-    def read(self, key: str, *, start: int = 0, end: int | None = None,
-             if_match: str | None = None):
+    def read(
+        self, key: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
+    ):
         import io
 
         info = self.stat(key)
         last = info.size - 1 if end is None else min(end, info.size - 1)
-        body = io.BytesIO(self.objects[key][start:last + 1])
+        body = io.BytesIO(self.objects[key][start : last + 1])
 
         class Stream:
             def readinto(self, buffer: memoryview) -> int:
@@ -128,8 +131,14 @@ class MemoryDriver:
         stream.start, stream.end, stream.total, stream.etag = start, last, info.size, info.etag
         return stream
 
-    def list(self, prefix: str = "", *, delimiter: str | None = None,
-             token: str | None = None, limit: int = 1000):
+    def list(
+        self,
+        prefix: str = "",
+        *,
+        delimiter: str | None = None,
+        token: str | None = None,
+        limit: int = 1000,
+    ):
         from argosy.artifacts.protocol import ListPage
 
         keys = sorted(k for k in self.objects if k.startswith(prefix))

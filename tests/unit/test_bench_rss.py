@@ -20,7 +20,8 @@ def test_a_pipelines_peak_is_the_sum_of_its_processes_held_at_once() -> None:
 
 
 def test_a_single_process_peak_is_its_own_high_water_mark() -> None:
-    measured = rss.run([sys.executable, "-c", HOLD.format(n=120)], env={}, cwd=Path("."),
-                       timeout=30)
+    measured = rss.run(
+        [sys.executable, "-c", HOLD.format(n=120)], env={}, cwd=Path("."), timeout=30
+    )
     assert 120 * MiB <= measured.peak_rss < 200 * MiB
     assert measured.cpu_seconds > 0 and 0.6 <= measured.seconds < 30

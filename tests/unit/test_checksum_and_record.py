@@ -34,8 +34,9 @@ def test_missing_malformed_unknown_or_stale_records_are_unverified() -> None:
     assert "not written by Argosy" in read_record({}, size=30).reason
     assert "stale" in read_record(good, size=31).reason
     assert "unknown record format" in read_record({**good, "argosy-format": "9"}, size=30).reason
-    assert "malformed" in read_record({**good, "argosy-checksum": "crc32c:zzzzzzzz"},
-                                      size=30).reason
+    assert (
+        "malformed" in read_record({**good, "argosy-checksum": "crc32c:zzzzzzzz"}, size=30).reason
+    )
     assert "unsupported" in read_record({**good, "argosy-checksum": "md5:abc"}, size=30).reason
     for meta in ({}, {**good, "argosy-format": "9"}):
         assert read_record(meta, size=30).record is None

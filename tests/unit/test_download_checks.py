@@ -15,8 +15,12 @@ from argosy.artifacts.settings import TransferSettings
 from tests.unit.fakes import MisbehavingDriver
 
 MiB = 1 << 20
-SETTINGS = TransferSettings(part_size=5 * MiB, multipart_threshold=5 * MiB, concurrency=1,
-                            retry=RetryPolicy(attempts=3, base=0.0, cap=0.0))
+SETTINGS = TransferSettings(
+    part_size=5 * MiB,
+    multipart_threshold=5 * MiB,
+    concurrency=1,
+    retry=RetryPolicy(attempts=3, base=0.0, cap=0.0),
+)
 
 
 @pytest.fixture

@@ -21,8 +21,12 @@ NO_WAIT = RetryPolicy(attempts=3, base=0.0, cap=0.0)
 
 
 def _settings(part_mib: int, *, concurrency: int = 2) -> TransferSettings:
-    return TransferSettings(part_size=part_mib * MiB, multipart_threshold=part_mib * MiB,
-                            concurrency=concurrency, retry=NO_WAIT)
+    return TransferSettings(
+        part_size=part_mib * MiB,
+        multipart_threshold=part_mib * MiB,
+        concurrency=concurrency,
+        retry=NO_WAIT,
+    )
 
 
 @pytest.fixture
@@ -48,23 +52,31 @@ def test_a_driver_that_describes_its_reads_downloads_without_a_stat(driver, tmp_
 
 
 def test_the_first_range_is_unpinned_and_the_rest_are_pinned_to_the_etag_it_answered(
-        driver, tmp_path) -> None:
+    driver, tmp_path
+) -> None:
     _put(driver, tmp_path, 12 * MiB)
     etag = _head(driver, "k").etag
     download.download_file(driver, "k", tmp_path / "out", settings=_settings(5))
     assert driver.reads[0] == (0, 5 * MiB - 1, None)
-    assert sorted(driver.reads[1:]) == [(5 * MiB, 10 * MiB - 1, etag),
-                                        (10 * MiB, 12 * MiB - 1, etag)]
+    assert sorted(driver.reads[1:]) == [
+        (5 * MiB, 10 * MiB - 1, etag),
+        (10 * MiB, 12 * MiB - 1, etag),
+    ]
 
 
 def test_a_first_range_covering_several_recorded_parts_checks_each_of_them(
-        driver, tmp_path) -> None:
+    driver, tmp_path
+) -> None:
     _put(driver, tmp_path, 12 * MiB)  # parts of 5 MiB
     meta = dict(_head(driver, "k").metadata)
     record = read_record(meta, size=12 * MiB).record
     assert record is not None and record.part_crcs is not None
-    wrong = Record(record.crc, record.size, record.part_size,
-                   [record.part_crcs[0], record.part_crcs[1] ^ 1, record.part_crcs[2]])
+    wrong = Record(
+        record.crc,
+        record.size,
+        record.part_size,
+        [record.part_crcs[0], record.part_crcs[1] ^ 1, record.part_crcs[2]],
+    )
     meta[KEY_PARTS] = wrong.to_metadata()[KEY_PARTS]
     driver.replace_metadata("k", meta, if_match=_head(driver, "k").etag)
     with pytest.raises(IntegrityError, match="part 2 checksum mismatch"):
@@ -74,14 +86,18 @@ def test_a_first_range_covering_several_recorded_parts_checks_each_of_them(
 
 
 def test_recorded_parts_that_do_not_tile_the_first_range_restart_the_plan_aligned(
-        driver, tmp_path) -> None:
+    driver, tmp_path
+) -> None:
     data = _put(driver, tmp_path, 14 * MiB, part_mib=6)
     result = download.download_file(driver, "k", tmp_path / "out", settings=_settings(10))
     assert result.verified and (tmp_path / "out").read_bytes() == data
     etag = _head(driver, "k").etag
     assert driver.reads[0] == (0, 10 * MiB - 1, None)
-    assert sorted(driver.reads[1:]) == [(0, 6 * MiB - 1, etag), (6 * MiB, 12 * MiB - 1, etag),
-                                        (12 * MiB, 14 * MiB - 1, etag)]
+    assert sorted(driver.reads[1:]) == [
+        (0, 6 * MiB - 1, etag),
+        (6 * MiB, 12 * MiB - 1, etag),
+        (12 * MiB, 14 * MiB - 1, etag),
+    ]
 
 
 def test_an_object_smaller_than_the_first_range_takes_one_read(driver, tmp_path) -> None:
@@ -91,8 +107,7 @@ def test_an_object_smaller_than_the_first_range_takes_one_read(driver, tmp_path)
     assert driver.reads == [(0, 5 * MiB - 1, None)] and driver.stats == 0
 
 
-def test_an_empty_object_is_described_by_a_stat_when_it_has_no_first_byte(
-        driver, tmp_path) -> None:
+def test_an_empty_object_is_described_by_a_stat_when_it_has_no_first_byte(driver, tmp_path) -> None:
     (tmp_path / "src").write_bytes(b"")
     upload.upload_file(driver, "k", tmp_path / "src", settings=_settings(5))
     result = download.download_file(driver, "k", tmp_path / "out", settings=_settings(5))
@@ -111,9 +126,14 @@ def test_a_broken_first_range_resumes_pinned_to_the_etag_it_answered(driver, tmp
 def test_the_progress_total_is_known_before_the_first_byte_is_counted(driver, tmp_path) -> None:
     _put(driver, tmp_path, 6 * MiB)
     events: list[str] = []
-    download.download_file(driver, "k", tmp_path / "out", settings=_settings(5),
-                           on_info=lambda info: events.append(f"size {info.size}"),
-                           progress=lambda n: events.append("bytes"))
+    download.download_file(
+        driver,
+        "k",
+        tmp_path / "out",
+        settings=_settings(5),
+        on_info=lambda info: events.append(f"size {info.size}"),
+        progress=lambda n: events.append("bytes"),
+    )
     assert events[0] == f"size {6 * MiB}" and events[1:] and set(events[1:]) == {"bytes"}
 
 
@@ -133,8 +153,7 @@ def test_a_tree_with_a_manifest_downloads_small_files_without_a_stat_each(tmp_pa
         assert (tmp_path / "back" / "d" / f"{i}.txt").read_text() == f"file {i}" * (i + 1)
 
 
-def test_a_tree_file_whose_bytes_differ_from_the_manifest_fails_without_a_stat(
-        tmp_path) -> None:
+def test_a_tree_file_whose_bytes_differ_from_the_manifest_fails_without_a_stat(tmp_path) -> None:
     driver = CountingStats(tmp_path / "repo", "b")
     driver.create_bucket()
     src = tmp_path / "tree"

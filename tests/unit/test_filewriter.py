@@ -14,15 +14,16 @@ from argosy.artifacts.filewriter import ALIGN, BLOCK, FileWriter, aligned_buffer
 def _write_all(writer: FileWriter, data: bytes) -> None:
     buffer = aligned_buffer()
     for offset in range(0, len(data), BLOCK):
-        chunk = data[offset: offset + BLOCK]
+        chunk = data[offset : offset + BLOCK]
         buffer[: len(chunk)] = chunk
         writer.write(offset, buffer, len(chunk))
 
 
 @pytest.mark.parametrize("size", [1, ALIGN - 1, ALIGN, BLOCK, 3 * BLOCK + 7])
 @pytest.mark.parametrize("direct", [True, False])
-def test_blocks_written_at_offsets_make_exactly_the_file(tmp_path: Path, size: int,
-                                                         direct: bool) -> None:
+def test_blocks_written_at_offsets_make_exactly_the_file(
+    tmp_path: Path, size: int, direct: bool
+) -> None:
     data = os.urandom(size)
     writer = FileWriter(tmp_path / "f.tmp", size, target=tmp_path / "f", direct=direct)
     _write_all(writer, data)
@@ -49,8 +50,9 @@ def test_an_unaligned_block_goes_through_the_page_cache(tmp_path: Path) -> None:
     assert (tmp_path / "f.tmp").read_bytes() == data
 
 
-def test_the_page_cache_gets_writes_of_at_most_a_piece(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_page_cache_gets_writes_of_at_most_a_piece(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from argosy.artifacts import filewriter
 
     sizes: list[int] = []

@@ -38,14 +38,25 @@ def driver(tmp_path: Path, outside: Path) -> LocalDriver:
 
 
 # `{outside}` stands for the folder outside the repository
-HOSTILE_KEYS = {"through-a-folder-link": "link/secret", "a-file-link": "secret-link",
-                "a-nul-byte": "a\0b", "dot-dot": "../../outside/secret",
-                "absolute": "{outside}/secret"}
-HOSTILE_PREFIXES = {"dot-dot": "..", "dot-dot-folder": "../", "the-parent": "../../",
-                    "a-sibling": "../../outside/", "dot-dot-inside": "sub/../../",
-                    "the-filesystem-root": "/", "absolute": "{outside}/",
-                    "a-folder-link": "link/", "under-a-folder-link": "link/x",
-                    "a-nul-byte": "sub\0/"}
+HOSTILE_KEYS = {
+    "through-a-folder-link": "link/secret",
+    "a-file-link": "secret-link",
+    "a-nul-byte": "a\0b",
+    "dot-dot": "../../outside/secret",
+    "absolute": "{outside}/secret",
+}
+HOSTILE_PREFIXES = {
+    "dot-dot": "..",
+    "dot-dot-folder": "../",
+    "the-parent": "../../",
+    "a-sibling": "../../outside/",
+    "dot-dot-inside": "sub/../../",
+    "the-filesystem-root": "/",
+    "absolute": "{outside}/",
+    "a-folder-link": "link/",
+    "under-a-folder-link": "link/x",
+    "a-nul-byte": "sub\0/",
+}
 
 Operation = Callable[[LocalDriver, str], Any]
 OPERATIONS: dict[str, Operation] = {
@@ -63,14 +74,17 @@ OPERATIONS: dict[str, Operation] = {
 
 
 def _untouched(outside: Path) -> bool:
-    return sorted(p.name for p in outside.iterdir()) == ["secret"] and \
-        (outside / "secret").read_bytes() == SECRET
+    return (
+        sorted(p.name for p in outside.iterdir()) == ["secret"]
+        and (outside / "secret").read_bytes() == SECRET
+    )
 
 
 @pytest.mark.parametrize("hostile", HOSTILE_KEYS)
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_every_operation_refuses_a_key_that_leads_outside_the_bucket(
-        driver: LocalDriver, outside: Path, operation: str, hostile: str) -> None:
+    driver: LocalDriver, outside: Path, operation: str, hostile: str
+) -> None:
     key = HOSTILE_KEYS[hostile].format(outside=outside)
     with pytest.raises(InvalidSpec, match="invalid key for a local repository") as refused:
         OPERATIONS[operation](driver, key)
@@ -81,7 +95,8 @@ def test_every_operation_refuses_a_key_that_leads_outside_the_bucket(
 
 @pytest.mark.parametrize("hostile", HOSTILE_KEYS)
 def test_deleting_a_key_that_leads_outside_the_bucket_fails_it_and_removes_nothing(
-        driver: LocalDriver, outside: Path, hostile: str) -> None:
+    driver: LocalDriver, outside: Path, hostile: str
+) -> None:
     key = HOSTILE_KEYS[hostile].format(outside=outside)
     [failure] = driver.delete([key])
     assert (failure.key, failure.code) == (key, "InvalidKey")
@@ -92,7 +107,8 @@ def test_deleting_a_key_that_leads_outside_the_bucket_fails_it_and_removes_nothi
 @pytest.mark.parametrize("recursive", [True, False], ids=["recursive", "by-folder"])
 @pytest.mark.parametrize("hostile", HOSTILE_PREFIXES)
 def test_a_listing_prefix_that_leads_outside_the_bucket_is_refused_naming_it(
-        driver: LocalDriver, outside: Path, hostile: str, recursive: bool) -> None:
+    driver: LocalDriver, outside: Path, hostile: str, recursive: bool
+) -> None:
     prefix = HOSTILE_PREFIXES[hostile].format(outside=outside)
     with pytest.raises(InvalidSpec, match="invalid prefix for a local repository") as refused:
         driver.list(prefix, delimiter=None if recursive else "/")
@@ -101,20 +117,23 @@ def test_a_listing_prefix_that_leads_outside_the_bucket_is_refused_naming_it(
 
 @pytest.mark.parametrize("prefix", ["../", "/", "link/", "a\0"])
 def test_listing_uploads_under_a_prefix_that_leads_outside_the_bucket_is_refused(
-        driver: LocalDriver, prefix: str) -> None:
+    driver: LocalDriver, prefix: str
+) -> None:
     with pytest.raises(InvalidSpec, match="invalid prefix for a local repository"):
         driver.list_uploads(prefix)
 
 
 def test_listing_neither_follows_nor_shows_links_and_still_lists_the_bucket(
-        driver: LocalDriver) -> None:
+    driver: LocalDriver,
+) -> None:
     page = driver.list("")
     assert [o.key for o in page.objects] == ["inside.txt"] and page.prefixes == []
     assert [o.key for o in driver.list("inside").objects] == ["inside.txt"]
 
 
-def test_a_link_that_stays_inside_the_bucket_is_followed(driver: LocalDriver,
-                                                         tmp_path: Path) -> None:
+def test_a_link_that_stays_inside_the_bucket_is_followed(
+    driver: LocalDriver, tmp_path: Path
+) -> None:
     (tmp_path / "repo" / "b" / "alias.txt").symlink_to(tmp_path / "repo" / "b" / "inside.txt")
     assert driver.stat("alias.txt").size == 2
 

@@ -18,8 +18,9 @@ def test_urls_paths_and_dash_are_told_apart() -> None:
     assert parse("some/file").scheme == "file"
 
 
-@pytest.mark.parametrize("text, message", [("gs://b/k", "unknown scheme"),
-                                           ("s3:///k", "missing bucket")])
+@pytest.mark.parametrize(
+    "text, message", [("gs://b/k", "unknown scheme"), ("s3:///k", "missing bucket")]
+)
 def test_bad_urls_are_refused_naming_the_problem(text: str, message: str) -> None:
     with pytest.raises(InvalidSpec, match=message):
         parse(text)
@@ -111,25 +112,38 @@ def test_an_argo_oss_entry_resolves_secrets_token_and_lifecycle(tmp_path: Path) 
     repo = repository.load(tmp_path / "oss.yaml", secrets_dir=_secrets(tmp_path))
     assert repo.oss is not None and repo.s3 is None
     assert (repo.bucket, repo.oss.endpoint) == (
-        "my-oss-bucket", "https://oss-cn-hangzhou-internal.aliyuncs.com")
+        "my-oss-bucket",
+        "https://oss-cn-hangzhou-internal.aliyuncs.com",
+    )
     assert (repo.oss.access_key, repo.oss.secret_key, repo.oss.security_token) == (
-        "AK", "SK", "sts-token")
+        "AK",
+        "SK",
+        "sts-token",
+    )
     assert repo.oss.create_bucket_if_not_present and not repo.oss.use_sdk_creds
     assert (repo.oss.mark_infrequent_access_after_days, repo.oss.mark_deletion_after_days) == (
-        10, None)
+        10,
+        None,
+    )
     assert repository.static_prefix(repo.key_format) == "runs/"
 
 
 def test_an_oss_entry_with_a_bad_lifecycle_is_refused(tmp_path: Path) -> None:
     (tmp_path / "oss.yaml").write_text(
-        "oss: {bucket: b, lifecycleRule: {markDeletionAfterDays: soon}}\n")
+        "oss: {bucket: b, lifecycleRule: {markDeletionAfterDays: soon}}\n"
+    )
     with pytest.raises(InvalidSpec, match="markDeletionAfterDays"):
         repository.load(tmp_path / "oss.yaml", secrets_dir=tmp_path)
 
 
-@pytest.mark.parametrize("key_format, prefix", [("{{workflow.name}}/{{pod.name}}", ""),
-                                                ("a/b/{{pod.name}}", "a/b/"),
-                                                ("a/fixed-{{pod.name}}", "a/"),
-                                                ("plain/key", "plain/")])
+@pytest.mark.parametrize(
+    "key_format, prefix",
+    [
+        ("{{workflow.name}}/{{pod.name}}", ""),
+        ("a/b/{{pod.name}}", "a/b/"),
+        ("a/fixed-{{pod.name}}", "a/"),
+        ("plain/key", "plain/"),
+    ],
+)
 def test_the_static_prefix_of_a_key_format_is_a_folder(key_format: str, prefix: str) -> None:
     assert repository.static_prefix(key_format) == prefix

@@ -50,7 +50,7 @@ def test_backoff_is_full_jitter_within_a_capped_window() -> None:
     retrier = Retrier(RetryPolicy(base=1.0, cap=5.0), FakeClock(), random.Random(7))
     for attempt in range(10):
         waits = [retrier.backoff(attempt) for _ in range(200)]
-        window = min(5.0, 1.0 * 2 ** attempt)
+        window = min(5.0, 1.0 * 2**attempt)
         assert all(0.0 <= w <= window for w in waits)
         assert max(waits) > window * 0.8  # the whole window is used, not a fixed delay
 

@@ -25,16 +25,24 @@ def test_the_cheaper_service_list_still_names_every_service_botocore_ships() -> 
 def test_a_client_for_the_credential_chain_can_still_be_made_from_the_session() -> None:
     session = botocore.session.Session()
     session.register_component("data_loader", _loader(session))
-    sts = session.create_client("sts", region_name="us-east-1", aws_access_key_id="k",
-                                aws_secret_access_key="s")
+    sts = session.create_client(
+        "sts", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
     assert sts.meta.service_model.service_name == "sts"
     with pytest.raises(DataNotFoundError):
         session.create_client("no-such-service", region_name="us-east-1")
 
 
 def test_the_driver_client_answers_to_s3_with_path_addressing() -> None:
-    client = make_client(S3Settings(endpoint="http://127.0.0.1:9", region="us-east-1",
-                                    access_key="k", secret_key="s", addressing_style="path"))
+    client = make_client(
+        S3Settings(
+            endpoint="http://127.0.0.1:9",
+            region="us-east-1",
+            access_key="k",
+            secret_key="s",
+            addressing_style="path",
+        )
+    )
     assert client.meta.service_model.service_name == "s3"
     assert client.meta.config.s3["addressing_style"] == "path"
 
@@ -49,43 +57,50 @@ class _Body:
         return b""
 
 
-@pytest.mark.parametrize(("method", "length", "expect"), [
-    ("PUT", EXPECT_CONTINUE_MIN - 1, False),
-    ("PUT", EXPECT_CONTINUE_MIN, True),
-    ("POST", EXPECT_CONTINUE_MIN * 8, True),
-    ("GET", EXPECT_CONTINUE_MIN * 8, False),
-])
-def test_expect_100_continue_is_asked_only_for_large_uploads(method: str, length: int,
-                                                             expect: bool) -> None:
+@pytest.mark.parametrize(
+    ("method", "length", "expect"),
+    [
+        ("PUT", EXPECT_CONTINUE_MIN - 1, False),
+        ("PUT", EXPECT_CONTINUE_MIN, True),
+        ("POST", EXPECT_CONTINUE_MIN * 8, True),
+        ("GET", EXPECT_CONTINUE_MIN * 8, False),
+    ],
+)
+def test_expect_100_continue_is_asked_only_for_large_uploads(
+    method: str, length: int, expect: bool
+) -> None:
     params = {"body": _Body(), "headers": {"Content-Length": str(length)}}
     _expect_continue(_Model(method), params)
     assert ("Expect" in params["headers"]) is expect
 
 
-@pytest.mark.parametrize("value", [
-    "Sun, 29 Nov 2026 06:11:29 GMT",  # headers (RFC 1123)
-    "2026-11-29T06:11:29.000Z",  # XML bodies (ISO 8601)
-    "2026-11-29T06:11:29Z",
-    "2026-11-29T07:11:29+01:00",
-    1795760000,  # epoch seconds
-    "Sun, 29 Nov 2026 06:11:29 -0000",  # no zone stated: botocore decides
-    "Sun, 29 Nov 2026 07:11:29 +0100",  # RFC 2822 forms other than HTTP's
-    "Sun, 29 Nov 2026 06:11:29 UTC",
-    "Sunday, 29-Nov-26 06:11:29 GMT",  # RFC 850
-    "2026-11-29T06:11:29",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Sun, 29 Nov 2026 06:11:29 GMT",  # headers (RFC 1123)
+        "2026-11-29T06:11:29.000Z",  # XML bodies (ISO 8601)
+        "2026-11-29T06:11:29Z",
+        "2026-11-29T07:11:29+01:00",
+        1795760000,  # epoch seconds
+        "Sun, 29 Nov 2026 06:11:29 -0000",  # no zone stated: botocore decides
+        "Sun, 29 Nov 2026 07:11:29 +0100",  # RFC 2822 forms other than HTTP's
+        "Sun, 29 Nov 2026 06:11:29 UTC",
+        "Sunday, 29-Nov-26 06:11:29 GMT",  # RFC 850
+        "2026-11-29T06:11:29",
+    ],
+)
 def test_timestamps_parse_as_botocore_parses_them(value: object) -> None:
     ours, theirs = _timestamp(value), parse_timestamp(value)
     assert ours == theirs and (ours.tzinfo is None) == (theirs.tzinfo is None)
 
 
 def test_a_header_date_is_an_aware_utc_moment() -> None:
-    assert _timestamp("Sun, 29 Nov 2026 06:11:29 GMT") == datetime(2026, 11, 29, 6, 11, 29,
-                                                                  tzinfo=UTC)
+    assert _timestamp("Sun, 29 Nov 2026 06:11:29 GMT") == datetime(
+        2026, 11, 29, 6, 11, 29, tzinfo=UTC
+    )
 
 
 def test_a_last_modified_in_an_odd_form_still_parses_on_the_direct_path() -> None:
     odd = "Sunday, 29-Nov-26 06:11:29 GMT"  # RFC 850: botocore's parser reads it
     info = S3Driver._info_from_headers("k", 1, {"Last-Modified": odd})
-    assert info.modified == parse_timestamp(odd) == datetime(2026, 11, 29, 6, 11, 29,
-                                                             tzinfo=UTC)
+    assert info.modified == parse_timestamp(odd) == datetime(2026, 11, 29, 6, 11, 29, tzinfo=UTC)

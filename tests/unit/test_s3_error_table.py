@@ -10,28 +10,33 @@ from argosy.artifacts.drivers.s3 import map_error
 
 
 def _client_error(code: str, status: int) -> bx.ClientError:
-    return bx.ClientError({"Error": {"Code": code, "Message": "m"},
-                           "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+    return bx.ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "GetObject",
+    )
 
 
-@pytest.mark.parametrize("code, status, expected", [
-    ("NoSuchKey", 404, errors.NotFound),
-    ("NoSuchBucket", 404, errors.NotFound),
-    ("404", 404, errors.NotFound),
-    ("AccessDenied", 403, errors.AccessDenied),
-    ("SignatureDoesNotMatch", 403, errors.AccessDenied),
-    ("InvalidAccessKeyId", 403, errors.AccessDenied),
-    ("ExpiredToken", 400, errors.AccessDenied),
-    ("PreconditionFailed", 412, errors.PreconditionFailed),
-    ("SlowDown", 503, errors.ThrottledError),
-    ("503", 503, errors.ThrottledError),
-    ("RequestTimeout", 400, errors.TransientError),
-    ("InternalError", 500, errors.TransientError),
-    ("SomethingNew", 502, errors.TransientError),
-    ("SomethingNew", 400, errors.PermanentError),
-    ("NotImplemented", 501, errors.PermanentError),
-    ("InvalidRange", 416, errors.IntegrityError),
-])
+@pytest.mark.parametrize(
+    "code, status, expected",
+    [
+        ("NoSuchKey", 404, errors.NotFound),
+        ("NoSuchBucket", 404, errors.NotFound),
+        ("404", 404, errors.NotFound),
+        ("AccessDenied", 403, errors.AccessDenied),
+        ("SignatureDoesNotMatch", 403, errors.AccessDenied),
+        ("InvalidAccessKeyId", 403, errors.AccessDenied),
+        ("ExpiredToken", 400, errors.AccessDenied),
+        ("PreconditionFailed", 412, errors.PreconditionFailed),
+        ("SlowDown", 503, errors.ThrottledError),
+        ("503", 503, errors.ThrottledError),
+        ("RequestTimeout", 400, errors.TransientError),
+        ("InternalError", 500, errors.TransientError),
+        ("SomethingNew", 502, errors.TransientError),
+        ("SomethingNew", 400, errors.PermanentError),
+        ("NotImplemented", 501, errors.PermanentError),
+        ("InvalidRange", 416, errors.IntegrityError),
+    ],
+)
 def test_client_errors_map_by_code_then_status(code: str, status: int, expected: type) -> None:
     mapped = map_error(_client_error(code, status), "s3://b/k")
     assert type(mapped) is expected
@@ -39,26 +44,38 @@ def test_client_errors_map_by_code_then_status(code: str, status: int, expected:
 
 
 def test_not_implemented_is_not_retried_as_a_server_error() -> None:
-    assert not isinstance(map_error(_client_error("NotImplemented", 501), "x"),
-                          errors.TransientError)
+    assert not isinstance(
+        map_error(_client_error("NotImplemented", 501), "x"), errors.TransientError
+    )
 
 
-@pytest.mark.parametrize("error, expected", [
-    (bx.EndpointConnectionError(endpoint_url="http://h:1"), errors.TransientError),
-    (bx.ReadTimeoutError(endpoint_url="http://h:1"), errors.TransientError),
-    (bx.ConnectionClosedError(endpoint_url="http://h:1"), errors.TransientError),
-    (bx.NoCredentialsError(), errors.AccessDenied),
-    (bx.SSLError(endpoint_url="http://h:1", error="CERTIFICATE_VERIFY_FAILED"),
-     errors.PermanentError),
-    (ConnectionResetError(), errors.TransientError),
-])
-def test_transport_failures_map_to_transient_or_permanent(error: Exception,
-                                                          expected: type) -> None:
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (bx.EndpointConnectionError(endpoint_url="http://h:1"), errors.TransientError),
+        (bx.ReadTimeoutError(endpoint_url="http://h:1"), errors.TransientError),
+        (bx.ConnectionClosedError(endpoint_url="http://h:1"), errors.TransientError),
+        (bx.NoCredentialsError(), errors.AccessDenied),
+        (
+            bx.SSLError(endpoint_url="http://h:1", error="CERTIFICATE_VERIFY_FAILED"),
+            errors.PermanentError,
+        ),
+        (ConnectionResetError(), errors.TransientError),
+    ],
+)
+def test_transport_failures_map_to_transient_or_permanent(error: Exception, expected: type) -> None:
     assert type(map_error(error, "s3://b/k")) is expected
 
 
 def test_a_secret_in_the_server_message_never_reaches_ours() -> None:
-    error = bx.ClientError({"Error": {"Code": "SignatureDoesNotMatch",
-                                      "Message": "StringToSign with secret AKIASECRET"},
-                            "ResponseMetadata": {"HTTPStatusCode": 403}}, "PutObject")
+    error = bx.ClientError(
+        {
+            "Error": {
+                "Code": "SignatureDoesNotMatch",
+                "Message": "StringToSign with secret AKIASECRET",
+            },
+            "ResponseMetadata": {"HTTPStatusCode": 403},
+        },
+        "PutObject",
+    )
     assert "AKIASECRET" not in str(map_error(error, "s3://b/k"))

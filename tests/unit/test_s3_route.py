@@ -13,16 +13,23 @@ from argosy.artifacts.drivers.s3 import Encryption, S3Settings
 from argosy.artifacts.drivers.s3.route import static_route
 from argosy.artifacts.drivers.s3.sdk import make_client
 
-ENDPOINTS = ["http://127.0.0.1:9000", "http://localhost:9000", "https://minio.example.com",
-             "https://s3.example.com/prefix/", "http://[::1]:7480",
-             "https://s3.us-west-2.amazonaws.com", "http://rgw.svc.cluster.local:7480/"]
+ENDPOINTS = [
+    "http://127.0.0.1:9000",
+    "http://localhost:9000",
+    "https://minio.example.com",
+    "https://s3.example.com/prefix/",
+    "http://[::1]:7480",
+    "https://s3.us-west-2.amazonaws.com",
+    "http://rgw.svc.cluster.local:7480/",
+]
 BUCKETS = ["bucket", "my.bucket", "Bad_Bucket", "ab", "a-b-c-1"]
 KEYS = {"access_key": "AKID", "secret_key": "secret"}
 
 
 def _botocore_base(settings: S3Settings, bucket: str) -> str:
     url = make_client(settings).generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": "K"})
+        "get_object", Params={"Bucket": bucket, "Key": "K"}
+    )
     return str(url).split("?", 1)[0][:-1]
 
 
@@ -30,10 +37,10 @@ def _botocore_base(settings: S3Settings, bucket: str) -> str:
 @pytest.mark.parametrize("style", ["auto", "path", "virtual"])
 @pytest.mark.parametrize("bucket", BUCKETS)
 def test_the_bucket_url_is_botocores_or_there_is_no_static_route(
-        endpoint: str, style: str, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint: str, style: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
-    settings = S3Settings(endpoint=endpoint, region="eu-west-1", addressing_style=style,
-                          **KEYS)
+    settings = S3Settings(endpoint=endpoint, region="eu-west-1", addressing_style=style, **KEYS)
     route = static_route(settings, bucket, env={"AWS_CONFIG_FILE": "/nonexistent"})
     if route is None:
         assert style == "virtual" and "." in bucket  # the one case left to botocore
@@ -50,11 +57,14 @@ def test_region_defaults_as_botocores_do() -> None:
     assert static_route(settings, "b", env=with_default).region == "ap-south-1"  # type: ignore[union-attr]
 
 
-def test_keys_come_from_the_settings_else_the_environment_as_botocores_chain_takes_them(
-        ) -> None:
-    env = {"AWS_CONFIG_FILE": "/nonexistent", "AWS_ACCESS_KEY_ID": "ENVKEY",
-           "AWS_SECRET_ACCESS_KEY": "envsecret", "AWS_SESSION_TOKEN": "session",
-           "AWS_SECURITY_TOKEN": "legacy"}
+def test_keys_come_from_the_settings_else_the_environment_as_botocores_chain_takes_them() -> None:
+    env = {
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_ACCESS_KEY_ID": "ENVKEY",
+        "AWS_SECRET_ACCESS_KEY": "envsecret",
+        "AWS_SESSION_TOKEN": "session",
+        "AWS_SECURITY_TOKEN": "legacy",
+    }
     from_settings = static_route(S3Settings(endpoint="http://h:1", **KEYS), "b", env=env)
     assert from_settings is not None
     assert from_settings.credentials() == ("AKID", "secret", None)
@@ -63,11 +73,25 @@ def test_keys_come_from_the_settings_else_the_environment_as_botocores_chain_tak
     assert from_env.credentials() == ("ENVKEY", "envsecret", "legacy")
 
 
-@pytest.mark.parametrize("case", [
-    "no endpoint", "no keys", "half the keys", "a profile", "sse-kms", "sse-c",
-    "a proxy", "a proxy for all", "expiring keys", "fips", "a shared config file"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no endpoint",
+        "no keys",
+        "half the keys",
+        "a profile",
+        "sse-kms",
+        "sse-c",
+        "a proxy",
+        "a proxy for all",
+        "expiring keys",
+        "fips",
+        "a shared config file",
+    ],
+)
 def test_whatever_botocore_would_resolve_itself_gets_no_static_route(
-        case: str, tmp_path: Path) -> None:
+    case: str, tmp_path: Path
+) -> None:
     config = tmp_path / "config"
     env = {"AWS_CONFIG_FILE": str(config)}
     fields: dict[str, object] = {"endpoint": "http://h:1", **KEYS}
@@ -94,8 +118,14 @@ def test_whatever_botocore_would_resolve_itself_gets_no_static_route(
     else:
         config.write_text("[default]\nregion = eu-north-1\n")
     assert static_route(S3Settings(**fields), "b", env=env) is None  # type: ignore[arg-type]
-    assert static_route(S3Settings(endpoint="http://h:1", **KEYS), "b",
-                        env={"AWS_CONFIG_FILE": str(tmp_path / "none")}) is not None
+    assert (
+        static_route(
+            S3Settings(endpoint="http://h:1", **KEYS),
+            "b",
+            env={"AWS_CONFIG_FILE": str(tmp_path / "none")},
+        )
+        is not None
+    )
 
 
 def test_tls_trust_is_botocores(tmp_path: Path) -> None:
@@ -107,8 +137,11 @@ def test_tls_trust_is_botocores(tmp_path: Path) -> None:
     ca = str(tmp_path / "ca.pem")
     bundle = static_route(S3Settings(**https, verify=ca), "b", env=env)  # type: ignore[arg-type]
     assert bundle is not None and bundle.ca_certs == ca
-    from_env = static_route(S3Settings(**https), "b",  # type: ignore[arg-type]
-                            env={**env, "AWS_CA_BUNDLE": "/env-ca.pem"})
+    from_env = static_route(
+        S3Settings(**https),
+        "b",  # type: ignore[arg-type]
+        env={**env, "AWS_CA_BUNDLE": "/env-ca.pem"},
+    )
     assert from_env is not None and from_env.ca_certs == "/env-ca.pem"
     default = static_route(S3Settings(**https), "b", env=env)  # type: ignore[arg-type]
     assert default is not None and default.verify

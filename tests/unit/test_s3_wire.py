@@ -67,8 +67,14 @@ class Scripted:
                 return None
             data += chunk
         head, _, body = data.partition(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
         while len(body) < length:
             body += conn.recv(65536)
         return head + b"\r\n\r\n" + body
@@ -91,7 +97,7 @@ def _serve(made: list[Scripted], *answers: bytes | None) -> Scripted:
     return s
 
 
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"e\"\r\n\r\nhello"
+OK = b'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: "e"\r\n\r\nhello'
 
 
 def test_answers_framed_by_length_share_one_kept_alive_connection(server) -> None:
@@ -106,18 +112,18 @@ def test_answers_framed_by_length_share_one_kept_alive_connection(server) -> Non
 
 
 def test_a_chunked_answer_is_joined_and_its_connection_kept(server) -> None:
-    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-               b"5;ext=1\r\n<Comp\r\nb\r\nleteResult>\r\n0\r\nTrailer: x\r\n\r\n")
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;ext=1\r\n<Comp\r\nb\r\nleteResult>\r\n0\r\nTrailer: x\r\n\r\n"
+    )
     s = _serve(server, chunked, OK)
     pool = s.pool()
-    assert pool.request("POST", "/b/k", headers={"content-length": "0"}).data == \
-        b"<CompleteResult>"
+    assert pool.request("POST", "/b/k", headers={"content-length": "0"}).data == b"<CompleteResult>"
     assert pool.request("GET", "/b/k", headers={}).data == b"hello"
     assert s.connections == 1
 
 
-def test_an_answer_without_length_runs_to_the_connections_end_and_is_not_kept(
-        server) -> None:
+def test_an_answer_without_length_runs_to_the_connections_end_and_is_not_kept(server) -> None:
     s = _serve(server, Hangup(b"HTTP/1.1 200 OK\r\n\r\nuntil the end"), OK)
     pool = s.pool()
     assert pool.request("GET", "/a", headers={}).data == b"until the end"
@@ -125,10 +131,13 @@ def test_an_answer_without_length_runs_to_the_connections_end_and_is_not_kept(
     assert s.connections == 2
 
 
-@pytest.mark.parametrize("closing", [
-    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello",
-    b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello",
-])
+@pytest.mark.parametrize(
+    "closing",
+    [
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello",
+        b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    ],
+)
 def test_a_connection_the_server_will_close_is_not_reused(server, closing: bytes) -> None:
     s = _serve(server, closing, OK)  # the server would answer on the same connection
     pool = s.pool()
@@ -154,13 +163,16 @@ def test_a_body_cut_short_is_a_transient_failure(server) -> None:
     assert isinstance(map_error(caught.value, "s3://b/a"), TransientError)
 
 
-@pytest.mark.parametrize("answer", [
-    b"SSH-2.0-OpenSSH_9\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-    b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * (70 << 10) + b"\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"SSH-2.0-OpenSSH_9\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * (70 << 10) + b"\r\n\r\n",
+    ],
+)
 def test_a_malformed_answer_is_a_wire_error(server, answer: bytes) -> None:
     s = _serve(server, Hangup(answer))
     with pytest.raises(WireError):
@@ -180,8 +192,9 @@ def test_a_refused_connection_means_the_endpoint_cannot_be_reached() -> None:
 def test_a_large_body_is_sent_whole_after_the_head(server) -> None:
     s = _serve(server, OK)
     body = bytes(range(256)) * 8192  # 2 MiB
-    answer = s.pool().request("PUT", "/a", headers={"content-length": str(len(body))},
-                              body=memoryview(body))
+    answer = s.pool().request(
+        "PUT", "/a", headers={"content-length": str(len(body))}, body=memoryview(body)
+    )
     assert answer.data == b"hello"
     assert s.requests[0].endswith(b"\r\n\r\n" + body)
 
@@ -211,8 +224,10 @@ def test_a_100_continue_sent_unasked_is_skipped_for_the_answer_after_it(server) 
 
 
 def test_early_hints_and_their_headers_are_skipped_for_the_final_answer(server) -> None:
-    hints = (b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n"
-             b"ETag: \"not-this-one\"\r\n\r\n")
+    hints = (
+        b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n"
+        b'ETag: "not-this-one"\r\n\r\n'
+    )
     s = _serve(server, hints + OK, OK)
     pool = s.pool()
     answer = pool.request("GET", "/b/k", headers={})
@@ -222,12 +237,16 @@ def test_early_hints_and_their_headers_are_skipped_for_the_final_answer(server) 
 
 
 def test_several_interim_answers_in_a_row_are_all_skipped(server) -> None:
-    interim = (b"HTTP/1.1 100 Continue\r\n\r\n"
-               b"HTTP/1.1 102 Processing\r\n\r\n"
-               b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
-               b"HTTP/1.1 103 Early Hints\r\nLink: </b>; rel=preload\r\n\r\n")
-    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-               b"5\r\n<Comp\r\nb\r\nleteResult>\r\n0\r\n\r\n")
+    interim = (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 102 Processing\r\n\r\n"
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
+        b"HTTP/1.1 103 Early Hints\r\nLink: </b>; rel=preload\r\n\r\n"
+    )
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\n<Comp\r\nb\r\nleteResult>\r\n0\r\n\r\n"
+    )
     s = _serve(server, interim + chunked, OK)
     pool = s.pool()
     answer = pool.request("POST", "/b/k", headers={"content-length": "0"})
@@ -236,8 +255,7 @@ def test_several_interim_answers_in_a_row_are_all_skipped(server) -> None:
     _reused_for_the_next_request(s, pool)
 
 
-def test_a_switch_of_protocols_nobody_asked_for_is_a_wire_error_and_not_reused(
-        server) -> None:
+def test_a_switch_of_protocols_nobody_asked_for_is_a_wire_error_and_not_reused(server) -> None:
     s = _serve(server, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n" + OK, OK)
     pool = s.pool()
     with pytest.raises(WireError, match="101") as caught:

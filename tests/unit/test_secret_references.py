@@ -31,9 +31,13 @@ ESCAPES = [  # (reference, the field's part that is wrong, its value)
     ({"name": "my-s3", "key": "../../outside-token"}, "key", "../../outside-token"),
 ]
 ENTRY_FIELDS = [
-    ("s3", "accessKeySecret"), ("s3", "secretKeySecret"), ("s3", "sessionTokenSecret"),
-    ("s3", "caSecret"), ("s3", "encryptionOptions.serverSideCustomerKeySecret"),
-    ("oss", "accessKeySecret"), ("oss", "secretKeySecret"),
+    ("s3", "accessKeySecret"),
+    ("s3", "secretKeySecret"),
+    ("s3", "sessionTokenSecret"),
+    ("s3", "caSecret"),
+    ("s3", "encryptionOptions.serverSideCustomerKeySecret"),
+    ("oss", "accessKeySecret"),
+    ("oss", "secretKeySecret"),
 ]
 
 
@@ -65,8 +69,8 @@ def _entry(kind: str, field: str, ref: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(("kind", "field"), ENTRY_FIELDS)
 @pytest.mark.parametrize(("ref", "part", "value"), ESCAPES)
 def test_a_repository_entry_refuses_a_secret_reference_that_leaves_the_folder(
-        secrets_dir: Path, kind: str, field: str, ref: dict[str, str], part: str,
-        value: str) -> None:
+    secrets_dir: Path, kind: str, field: str, ref: dict[str, str], part: str, value: str
+) -> None:
     with pytest.raises(InvalidSpec, match=_refused(f"{kind}.{field}", part, value)):
         repository.parse_entry(_entry(kind, field, ref), secrets=FileSecrets(secrets_dir))
 
@@ -74,18 +78,27 @@ def test_a_repository_entry_refuses_a_secret_reference_that_leaves_the_folder(
 def test_a_repository_entry_with_valid_names_still_reads_its_secrets(secrets_dir: Path) -> None:
     (secrets_dir / "s3.creds-1").mkdir()
     (secrets_dir / "s3.creds-1" / "secret_key.v2").write_text("SK\n")
-    entry = repository.parse_entry({"s3": {
-        "bucket": "b", "accessKeySecret": {"name": "my-s3", "key": "accessKey"},
-        "secretKeySecret": {"name": "s3.creds-1", "key": "secret_key.v2"}}},
-        secrets=FileSecrets(secrets_dir))
+    entry = repository.parse_entry(
+        {
+            "s3": {
+                "bucket": "b",
+                "accessKeySecret": {"name": "my-s3", "key": "accessKey"},
+                "secretKeySecret": {"name": "s3.creds-1", "key": "secret_key.v2"},
+            }
+        },
+        secrets=FileSecrets(secrets_dir),
+    )
     assert entry.s3 is not None and (entry.s3.access_key, entry.s3.secret_key) == ("AK", "SK")
 
 
 @pytest.mark.parametrize(("ref", "part", "value"), ESCAPES)
 def test_an_http_header_from_a_secret_refuses_a_reference_that_leaves_the_folder(
-        secrets_dir: Path, ref: dict[str, str], part: str, value: str) -> None:
-    config = {"url": "http://127.0.0.1:9/x", "headers": [
-        {"name": "X-Token", "valueFrom": {"secretKeyRef": ref}}]}
+    secrets_dir: Path, ref: dict[str, str], part: str, value: str
+) -> None:
+    config = {
+        "url": "http://127.0.0.1:9/x",
+        "headers": [{"name": "X-Token", "valueFrom": {"secretKeyRef": ref}}],
+    }
     field = "inputs.artifacts[0].http.headers[0].valueFrom.secretKeyRef"
     with pytest.raises(InvalidSpec, match=_refused(field, part, value)):
         request_for(config, secrets_dir, "inputs.artifacts[0].http")
@@ -94,22 +107,30 @@ def test_an_http_header_from_a_secret_refuses_a_reference_that_leaves_the_folder
 @pytest.mark.parametrize("which", ["usernameSecret", "passwordSecret"])
 @pytest.mark.parametrize(("ref", "part", "value"), ESCAPES)
 def test_http_basic_auth_refuses_a_reference_that_leaves_the_folder(
-        secrets_dir: Path, which: str, ref: dict[str, str], part: str, value: str) -> None:
-    basic = {"usernameSecret": {"name": "my-s3", "key": "accessKey"},
-             "passwordSecret": {"name": "my-s3", "key": "accessKey"}, which: ref}
+    secrets_dir: Path, which: str, ref: dict[str, str], part: str, value: str
+) -> None:
+    basic = {
+        "usernameSecret": {"name": "my-s3", "key": "accessKey"},
+        "passwordSecret": {"name": "my-s3", "key": "accessKey"},
+        which: ref,
+    }
     config = {"url": "http://127.0.0.1:9/x", "auth": {"basicAuth": basic}}
     field = f"inputs.artifacts[0].http.auth.basicAuth.{which}"
     with pytest.raises(InvalidSpec, match=_refused(field, part, value)):
         request_for(config, secrets_dir, "inputs.artifacts[0].http")
 
 
-@pytest.mark.parametrize(("ref", "part", "value"), [
-    ({"name": "../kube-system/admin", "key": "token"}, "name", "../kube-system/admin"),
-    ({"name": "Creds_1", "key": "token"}, "name", "Creds_1"),
-    ({"name": "creds", "key": ".."}, "key", ".."),
-])
+@pytest.mark.parametrize(
+    ("ref", "part", "value"),
+    [
+        ({"name": "../kube-system/admin", "key": "token"}, "name", "../kube-system/admin"),
+        ({"name": "Creds_1", "key": "token"}, "name", "Creds_1"),
+        ({"name": "creds", "key": ".."}, "key", ".."),
+    ],
+)
 def test_the_gc_refuses_a_secret_name_or_key_kubernetes_would_not_have_before_asking_the_api(
-        ref: dict[str, str], part: str, value: str) -> None:
+    ref: dict[str, str], part: str, value: str
+) -> None:
     asked: list[tuple[str, str]] = []
 
     def read(namespace: str, name: str) -> dict[str, bytes]:
@@ -123,14 +144,21 @@ def test_the_gc_refuses_a_secret_name_or_key_kubernetes_would_not_have_before_as
 
 
 def test_repo_check_refuses_a_secret_name_kubernetes_would_not_have_before_asking_the_api(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     def fetch(name: str) -> dict[str, bytes] | None:
         raise AssertionError(f"asked the API for {name!r}")
 
     entry = _entry("s3", "accessKeySecret", {"name": "Creds_1", "key": "token"})
-    row = check_entry("ns/artifact-repositories[main]", entry, default=True,
-                      secrets=ApiSecrets(fetch, namespace="ns"), local_root=str(tmp_path),
-                      settings=ProbeSettings(timeout=5), api=True)
+    row = check_entry(
+        "ns/artifact-repositories[main]",
+        entry,
+        default=True,
+        secrets=ApiSecrets(fetch, namespace="ns"),
+        local_root=str(tmp_path),
+        settings=ProbeSettings(timeout=5),
+        api=True,
+    )
     [(stage, reason)] = row.failures
     assert stage == "secrets"
     assert re.search(_refused("s3.accessKeySecret", "name", "Creds_1"), reason)
@@ -140,14 +168,14 @@ def test_repo_check_refuses_a_secret_name_kubernetes_would_not_have_before_askin
 _LABEL = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?", fullmatch=True)
 NAMES = st.lists(_LABEL, min_size=1, max_size=5).map(".".join)
 KEYS = st.from_regex(r"[-._a-zA-Z0-9]{1,40}", fullmatch=True).filter(
-    lambda key: key != "." and not key.startswith(".."))
+    lambda key: key != "." and not key.startswith("..")
+)
 _NEVER_IN_NAMES = st.sampled_from(list("/\\_ A:@%\n\x00") + ["..", "é"])
 _NEVER_IN_KEYS = st.sampled_from(list("/\\ :@%\n\x00") + ["é"])
 
 
 @st.composite
-def _with(draw: st.DrawFn, valid: st.SearchStrategy[str], bad: st.SearchStrategy[str]
-          ) -> str:
+def _with(draw: st.DrawFn, valid: st.SearchStrategy[str], bad: st.SearchStrategy[str]) -> str:
     """A valid name or key with something it may not hold put somewhere inside."""
     text, where = draw(valid), draw(st.integers(min_value=0))
     where %= len(text) + 1
@@ -156,12 +184,17 @@ def _with(draw: st.DrawFn, valid: st.SearchStrategy[str], bad: st.SearchStrategy
 
 BAD_NAMES = st.one_of(
     _with(NAMES, _NEVER_IN_NAMES),
-    NAMES.map(lambda name: f"-{name}"), NAMES.map(lambda name: f"{name}-"),
-    NAMES.map(lambda name: f".{name}"), NAMES.map(lambda name: f"{name}."),
-    st.sampled_from(["", ".", "..", "../outside", "x/../y", "a" * 254]))
+    NAMES.map(lambda name: f"-{name}"),
+    NAMES.map(lambda name: f"{name}-"),
+    NAMES.map(lambda name: f".{name}"),
+    NAMES.map(lambda name: f"{name}."),
+    st.sampled_from(["", ".", "..", "../outside", "x/../y", "a" * 254]),
+)
 BAD_KEYS = st.one_of(
-    _with(KEYS, _NEVER_IN_KEYS), KEYS.map(lambda key: f"..{key}"),
-    st.sampled_from(["", ".", "..", "../outside-token", "a" * 254]))
+    _with(KEYS, _NEVER_IN_KEYS),
+    KEYS.map(lambda key: f"..{key}"),
+    st.sampled_from(["", ".", "..", "../outside-token", "a" * 254]),
+)
 
 
 def _read(name: str, key: str, folder: Path) -> str | None:

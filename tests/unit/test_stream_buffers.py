@@ -74,16 +74,16 @@ def test_a_mapped_pool_costs_memory_only_where_its_buffers_are_written(mapped: b
     grown = _rss() - before
     assert grown < MiB if mapped else grown >= 60 * MiB  # a bytearray is zero-filled
     view = memoryview(buffer)
-    view[10 * MiB:10 * MiB + 5] = b"bytes"
-    assert bytes(view[10 * MiB - 1:10 * MiB + 6]) == b"\0bytes\0"
+    view[10 * MiB : 10 * MiB + 5] = b"bytes"
+    assert bytes(view[10 * MiB - 1 : 10 * MiB + 6]) == b"\0bytes\0"
     assert len(buffer) == 64 * MiB
 
 
 def test_a_long_stream_uploads_with_stream_parts_in_flight_and_round_trips(
-        driver: CountingDriver) -> None:
+    driver: CountingDriver,
+) -> None:
     data = os.urandom(40 * MiB + 11)  # 9 parts of 5 MiB
-    result = upload.upload_stream(driver, "s", io.BufferedReader(io.BytesIO(data)),
-                                  settings=STREAM)
+    result = upload.upload_stream(driver, "s", io.BufferedReader(io.BytesIO(data)), settings=STREAM)
     assert result.parts == 9
     assert 2 <= driver.most_in_flight <= STREAM.stream_parts == 3
     out = io.BytesIO()
@@ -92,7 +92,8 @@ def test_a_long_stream_uploads_with_stream_parts_in_flight_and_round_trips(
 
 
 def test_reading_a_stream_reuses_the_same_few_buffers_whatever_its_length(
-        driver: CountingDriver) -> None:
+    driver: CountingDriver,
+) -> None:
     data = os.urandom(50 * MiB)  # 10 parts
     upload.upload_stream(driver, "s", io.BufferedReader(io.BytesIO(data)), settings=STREAM)
     seen: set[int] = set()
@@ -105,7 +106,8 @@ def test_reading_a_stream_reuses_the_same_few_buffers_whatever_its_length(
 
 
 def test_a_stream_longer_than_ten_thousand_parts_fails_and_keeps_nothing(
-        driver: CountingDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    driver: CountingDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(upload, "MAX_PARTS", 3)
     data = io.BufferedReader(io.BytesIO(os.urandom(16 * MiB)))  # a 4th part is needed
     with pytest.raises(InvalidSpec, match="longer than 3 parts of 5 MiB"):
@@ -116,9 +118,11 @@ def test_a_stream_longer_than_ten_thousand_parts_fails_and_keeps_nothing(
 
 
 def test_a_stream_of_exactly_the_part_limit_is_accepted(
-        driver: CountingDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    driver: CountingDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(upload, "MAX_PARTS", 3)
     data = os.urandom(15 * MiB)
-    result = upload.upload_stream(driver, "just", io.BufferedReader(io.BytesIO(data)),
-                                  settings=STREAM)
+    result = upload.upload_stream(
+        driver, "just", io.BufferedReader(io.BytesIO(data)), settings=STREAM
+    )
     assert result.parts == 3 and driver.stat("just").size == len(data)

@@ -8,12 +8,14 @@ from argosy.artifacts.settings import TransferSettings
 from tests.unit.fakes import MisbehavingDriver
 
 MiB = 1 << 20
-SETTINGS = TransferSettings(part_size=5 * MiB, multipart_threshold=5 * MiB,
-                            retry=RetryPolicy(attempts=3, base=0.0, cap=0.0))
+SETTINGS = TransferSettings(
+    part_size=5 * MiB, multipart_threshold=5 * MiB, retry=RetryPolicy(attempts=3, base=0.0, cap=0.0)
+)
 
 
 def test_a_small_file_is_read_once_and_sent_as_the_bytes_that_were_checksummed(
-        tmp_path, monkeypatch) -> None:
+    tmp_path, monkeypatch
+) -> None:
     driver = MisbehavingDriver(tmp_path / "repo", "b")
     driver.create_bucket()
     (tmp_path / "small").write_bytes(b"small file" * 100)
@@ -35,5 +37,8 @@ def test_a_small_file_is_read_once_and_sent_as_the_bytes_that_were_checksummed(
     driver.put = put  # type: ignore[method-assign]
     result = upload.upload_file(driver, "k", tmp_path / "small", settings=SETTINGS)
     assert reads == [1000] and sent == [b"small file" * 100]
-    assert result.record is not None and result.record.checksum == \
-        download.download_file(driver, "k", tmp_path / "out", settings=SETTINGS).checksum
+    assert (
+        result.record is not None
+        and result.record.checksum
+        == download.download_file(driver, "k", tmp_path / "out", settings=SETTINGS).checksum
+    )

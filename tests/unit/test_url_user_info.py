@@ -15,18 +15,22 @@ from argosy.artifacts.errors import InvalidSpec, redact_url
 from argosy.gc.storage import DriverFactory
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("http://AK:SECRET@host:9000", "http://***@host:9000"),
-    ("https://user@host/x?a=b", "https://***@host/x?a=b"),
-    ("AK:SECRET@host:9000", "***@host:9000"),
-    ("http://u@[::1]:9000/", "http://***@[::1]:9000/"),
-    ("https://AK:SE/CRET@host/x", "https://***@host/x"),  # a raw '/' in the password
-    ("http://AK:SE#CR@ET@host", "http://***@host"),
-    ("http://host:9000", "http://host:9000"),
-    ("https://registry.example/@scope/pkg.tgz", "https://registry.example/@scope/pkg.tgz"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("http://AK:SECRET@host:9000", "http://***@host:9000"),
+        ("https://user@host/x?a=b", "https://***@host/x?a=b"),
+        ("AK:SECRET@host:9000", "***@host:9000"),
+        ("http://u@[::1]:9000/", "http://***@[::1]:9000/"),
+        ("https://AK:SE/CRET@host/x", "https://***@host/x"),  # a raw '/' in the password
+        ("http://AK:SE#CR@ET@host", "http://***@host"),
+        ("http://host:9000", "http://host:9000"),
+        ("https://registry.example/@scope/pkg.tgz", "https://registry.example/@scope/pkg.tgz"),
+    ],
+)
 def test_a_url_is_shown_with_its_user_info_redacted_and_nothing_else_changed(
-        url: str, shown: str) -> None:
+    url: str, shown: str
+) -> None:
     assert redact_url(url) == shown
 
 
@@ -39,21 +43,33 @@ OSS = "put credentials in OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET"
 ENDPOINTS: dict[str, tuple[Callable[[str], Any], str]] = {
     "s3": (lambda endpoint: S3Settings(endpoint=endpoint), S3),
     "oss": (lambda endpoint: OssSettings(endpoint=endpoint), OSS),
-    "gc-s3": (lambda endpoint: DriverFactory(lambda ns, name, key: "").open(
-        Target("s3", "b", "k", {"bucket": "b", "key": "k", "endpoint": endpoint}), "ns"), S3),
-    "gc-oss": (lambda endpoint: DriverFactory(lambda ns, name, key: "").open(
-        Target("oss", "b", "k", {"bucket": "b", "key": "k", "endpoint": endpoint}), "ns"), OSS),
+    "gc-s3": (
+        lambda endpoint: DriverFactory(lambda ns, name, key: "").open(
+            Target("s3", "b", "k", {"bucket": "b", "key": "k", "endpoint": endpoint}), "ns"
+        ),
+        S3,
+    ),
+    "gc-oss": (
+        lambda endpoint: DriverFactory(lambda ns, name, key: "").open(
+            Target("oss", "b", "k", {"bucket": "b", "key": "k", "endpoint": endpoint}), "ns"
+        ),
+        OSS,
+    ),
 }
 
 
-@pytest.mark.parametrize("endpoint, shown", [
-    ("http://KEYID:s3cr3t@127.0.0.1:9000", "http://***@127.0.0.1:9000"),
-    ("https://KEYID:s3c/r3t@host", "https://***@host"),
-    ("https://KEYID:7/s3cr3t@host", "https://***@host"),
-])
+@pytest.mark.parametrize(
+    "endpoint, shown",
+    [
+        ("http://KEYID:s3cr3t@127.0.0.1:9000", "http://***@127.0.0.1:9000"),
+        ("https://KEYID:s3c/r3t@host", "https://***@host"),
+        ("https://KEYID:7/s3cr3t@host", "https://***@host"),
+    ],
+)
 @pytest.mark.parametrize("where", ENDPOINTS)
-def test_an_endpoint_with_user_info_is_refused_shown_redacted(where: str, endpoint: str,
-                                                              shown: str) -> None:
+def test_an_endpoint_with_user_info_is_refused_shown_redacted(
+    where: str, endpoint: str, shown: str
+) -> None:
     build, advice = ENDPOINTS[where]
     if where.startswith("gc-"):
         endpoint = endpoint.partition("://")[2]  # Argo's form: no scheme

@@ -28,7 +28,17 @@ from argosy.artifacts.drivers.oss.settings import Lifecycle, OssSettings
 from argosy.artifacts.drivers.oss.streams import OssReadStream
 
 __all__ = [
-    "ERROR_TABLE", "LIFECYCLE_RULE_ID", "Lifecycle", "OssDriver", "OssPart", "OssReadStream",
-    "OssSettings", "crc64", "crc64_combine", "crc_extension_loaded", "make_bucket",
-    "map_error", "require_crc_extension",
+    "ERROR_TABLE",
+    "LIFECYCLE_RULE_ID",
+    "Lifecycle",
+    "OssDriver",
+    "OssPart",
+    "OssReadStream",
+    "OssSettings",
+    "crc64",
+    "crc64_combine",
+    "crc_extension_loaded",
+    "make_bucket",
+    "map_error",
+    "require_crc_extension",
 ]

@@ -36,44 +36,62 @@ from argosy.artifacts.errors import AccessDenied
 
 _OSS_PAIR = ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET")
 _ALIBABA_PAIR = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-_RRSA = ("ALIBABA_CLOUD_ROLE_ARN", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
-         "ALIBABA_CLOUD_OIDC_TOKEN_FILE")
+_RRSA = (
+    "ALIBABA_CLOUD_ROLE_ARN",
+    "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+    "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
+)
 _SESSION_NAME = re.compile(r"[^A-Za-z0-9.@_-]")
 
 
-def sign_with(settings: OssSettings, environ: Mapping[str, str], *,
-              clock: Callable[[], float] = time.time) -> Any:
+def sign_with(
+    settings: OssSettings, environ: Mapping[str, str], *, clock: Callable[[], float] = time.time
+) -> Any:
     """oss2's signer (V4 when a region is set, else V1) over the settings' credentials."""
     provider = credentials_provider(settings, environ, clock=clock)
     return oss2.ProviderAuthV4(provider) if settings.region else oss2.ProviderAuth(provider)
 
 
-def credentials_provider(settings: OssSettings, environ: Mapping[str, str], *,
-                         clock: Callable[[], float] = time.time) -> Any:
+def credentials_provider(
+    settings: OssSettings, environ: Mapping[str, str], *, clock: Callable[[], float] = time.time
+) -> Any:
     if settings.access_key and settings.secret_key:
         return oss2.credentials.StaticCredentialsProvider(
-            settings.access_key, settings.secret_key, settings.security_token or "")
+            settings.access_key, settings.secret_key, settings.security_token or ""
+        )
     if not settings.use_sdk_creds:
-        raise AccessDenied("OSS: no credentials: set OSS_ACCESS_KEY_ID and "
-                           "OSS_ACCESS_KEY_SECRET, give accessKeySecret/secretKeySecret, or "
-                           "useSDKCreds", code="NoCredentials")
+        raise AccessDenied(
+            "OSS: no credentials: set OSS_ACCESS_KEY_ID and "
+            "OSS_ACCESS_KEY_SECRET, give accessKeySecret/secretKeySecret, or "
+            "useSDKCreds",
+            code="NoCredentials",
+        )
     env = {k: v for k, v in environ.items() if v}
     if _wants(env, _OSS_PAIR):
         return oss2.credentials.EnvironmentVariableCredentialsProvider()
     if _wants(env, _ALIBABA_PAIR):
         return oss2.credentials.StaticCredentialsProvider(
-            env[_ALIBABA_PAIR[0]], env[_ALIBABA_PAIR[1]],
-            env.get("ALIBABA_CLOUD_SECURITY_TOKEN", ""))
+            env[_ALIBABA_PAIR[0]],
+            env[_ALIBABA_PAIR[1]],
+            env.get("ALIBABA_CLOUD_SECURITY_TOKEN", ""),
+        )
     if _wants(env, _RRSA):
-        role = OidcRole(role_arn=env[_RRSA[0]], provider_arn=env[_RRSA[1]],
-                        token_file=env[_RRSA[2]], session_name=session_name(env),
-                        endpoint=sts_endpoint(env))
-        return OidcRoleProvider(role, timeout=(settings.connect_timeout,
-                                               settings.read_timeout), clock=clock)
-    raise AccessDenied("OSS: useSDKCreds is set but no credentials were found: set "
-                       "OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, ALIBABA_CLOUD_ACCESS_KEY_ID "
-                       "and ALIBABA_CLOUD_ACCESS_KEY_SECRET, or for RRSA "
-                       + ", ".join(_RRSA), code="NoCredentials")
+        role = OidcRole(
+            role_arn=env[_RRSA[0]],
+            provider_arn=env[_RRSA[1]],
+            token_file=env[_RRSA[2]],
+            session_name=session_name(env),
+            endpoint=sts_endpoint(env),
+        )
+        return OidcRoleProvider(
+            role, timeout=(settings.connect_timeout, settings.read_timeout), clock=clock
+        )
+    raise AccessDenied(
+        "OSS: useSDKCreds is set but no credentials were found: set "
+        "OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, ALIBABA_CLOUD_ACCESS_KEY_ID "
+        "and ALIBABA_CLOUD_ACCESS_KEY_SECRET, or for RRSA " + ", ".join(_RRSA),
+        code="NoCredentials",
+    )
 
 
 def _wants(env: Mapping[str, str], names: tuple[str, ...]) -> bool:
@@ -81,8 +99,9 @@ def _wants(env: Mapping[str, str], names: tuple[str, ...]) -> bool:
     missing = [name for name in names if name not in env]
     if missing and len(missing) < len(names):
         given = ", ".join(name for name in names if name in env)
-        raise AccessDenied(f"OSS: useSDKCreds found {given} but not {', '.join(missing)}",
-                           code="NoCredentials")
+        raise AccessDenied(
+            f"OSS: useSDKCreds found {given} but not {', '.join(missing)}", code="NoCredentials"
+        )
     return not missing
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import oss2
@@ -32,29 +32,45 @@ class _VerifyAdapter(requests.adapters.HTTPAdapter):
         super().__init__(pool_connections=pool_size, pool_maxsize=pool_size)
         self._verify = verify
 
-    def send(self, request: PreparedRequest, stream: bool = False,
-             timeout: float | tuple[float | None, float | None] | None = None,
-             verify: bool | str = True, cert: str | tuple[str, str] | None = None,
-             proxies: dict[str, str] | None = None) -> Response:
-        return super().send(request, stream=stream, timeout=timeout, verify=self._verify,
-                            cert=cert, proxies=proxies)
+    def send(
+        self,
+        request: PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> Response:
+        return super().send(
+            request, stream=stream, timeout=timeout, verify=self._verify, cert=cert, proxies=proxies
+        )
 
 
-def make_bucket(settings: OssSettings, bucket: str, *,
-                clock: Callable[[], float] = time.time) -> Any:
+def make_bucket(
+    settings: OssSettings, bucket: str, *, clock: Callable[[], float] = time.time
+) -> Any:
     """`clock` (Unix seconds) decides when STS credentials need refreshing. useSDKCreds
     reads the process environment here, once: it is the SDK chain's input."""
     if not settings.endpoint:
-        raise InvalidSpec("OSS needs an endpoint (--endpoint, OSS_ENDPOINT or the "
-                          "repository's endpoint)")
-    endpoint = settings.endpoint if "://" in settings.endpoint else \
-        f"https://{settings.endpoint}"
+        raise InvalidSpec(
+            "OSS needs an endpoint (--endpoint, OSS_ENDPOINT or the repository's endpoint)"
+        )
+    endpoint = settings.endpoint if "://" in settings.endpoint else f"https://{settings.endpoint}"
     if settings.verify is False:
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
-    adapter = None if settings.verify is True else \
-        _VerifyAdapter(settings.verify, settings.max_connections)
+    adapter = (
+        None
+        if settings.verify is True
+        else _VerifyAdapter(settings.verify, settings.max_connections)
+    )
     session = oss2.Session(pool_size=settings.max_connections, adapter=adapter)
     auth = sign_with(settings, os.environ, clock=clock)
-    return oss2.Bucket(auth, endpoint, bucket, session=session,
-                       connect_timeout=(settings.connect_timeout, settings.read_timeout),
-                       enable_crc=False, region=settings.region)
+    return oss2.Bucket(
+        auth,
+        endpoint,
+        bucket,
+        session=session,
+        connect_timeout=(settings.connect_timeout, settings.read_timeout),
+        enable_crc=False,
+        region=settings.region,
+    )

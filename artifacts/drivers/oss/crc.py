@@ -28,7 +28,8 @@ def require_crc_extension() -> None:
             "the OSS driver needs crcmod's C extension (CRC64 in pure Python runs at ~13 MB/s)"
             ": install a C compiler and Python headers (e.g. apt-get install gcc python3-dev), "
             "then pip install --force-reinstall --no-binary crcmod crcmod",
-            code="CrcmodExtensionMissing")
+            code="CrcmodExtensionMissing",
+        )
 
 
 def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
@@ -39,4 +40,3 @@ def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
 # CRC64 of A+B from crc64(A), crc64(B) and len(B), by the storage core's combiner
 # (oss2's own rebuilds its matrices every call, ~8 ms a part)
 crc64_combine = crc_combiner(_CRC64_REFLECTED, 64)
-

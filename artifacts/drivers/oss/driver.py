@@ -72,8 +72,14 @@ class OssDriver:
     scheme = "oss"
     copy_limit = 1_000_000_000  # CopyObject copies objects under 1 GB; larger copy by parts
 
-    def __init__(self, settings: OssSettings, bucket: str, *, client: Any | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: OssSettings,
+        bucket: str,
+        *,
+        client: Any | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         """`client`: an oss2 Bucket to use instead of one built from `settings`; `clock`
         (Unix seconds): when STS credentials need refreshing."""
         if not bucket:
@@ -109,15 +115,21 @@ class OssDriver:
                 self.create_bucket()
             rule = self.settings.lifecycle
             if rule is not None:
-                self.merge_lifecycle(rule.mark_infrequent_access_after_days,
-                                     rule.mark_deletion_after_days, prefix=rule.prefix)
+                self.merge_lifecycle(
+                    rule.mark_infrequent_access_after_days,
+                    rule.mark_deletion_after_days,
+                    prefix=rule.prefix,
+                )
             self._prepared = True
 
     def _check_crc(self, key: str, what: str, sent: int, result: Any) -> None:
         if result.crc is not None and int(result.crc) != sent:
-            raise IntegrityError(f"{self.url(key)}: {what}: CRC64 of the bytes sent "
-                                 f"({sent:016x}) differs from the server's "
-                                 f"({int(result.crc):016x})", code="Crc64Mismatch")
+            raise IntegrityError(
+                f"{self.url(key)}: {what}: CRC64 of the bytes sent "
+                f"({sent:016x}) differs from the server's "
+                f"({int(result.crc):016x})",
+                code="Crc64Mismatch",
+            )
 
     def _discard_corrupt(self, key: str, error: IntegrityError) -> IntegrityError:
         """An object whose bytes are known wrong is not left under its key."""
@@ -126,20 +138,28 @@ class OssDriver:
                 self._client.delete_object(key)
             return IntegrityError(f"{error}; the object was deleted", code=error.code)
         except ArtifactError as delete_error:
-            return IntegrityError(f"{error}; deleting it failed too ({delete_error})",
-                                  code=error.code)
+            return IntegrityError(
+                f"{error}; deleting it failed too ({delete_error})", code=error.code
+            )
 
     def stat(self, key: str) -> ObjectInfo:
         with self._errors(key):
             head = self._client.head_object(key)
         return ObjectInfo(
-            key=key, size=int(head.content_length or 0), etag=str(head.etag or "").strip('"'),
+            key=key,
+            size=int(head.content_length or 0),
+            etag=str(head.etag or "").strip('"'),
             modified=_when(head.last_modified),
-            metadata={k.lower()[len(_META):]: v for k, v in head.headers.items()
-                      if k.lower().startswith(_META)})
+            metadata={
+                k.lower()[len(_META) :]: v
+                for k, v in head.headers.items()
+                if k.lower().startswith(_META)
+            },
+        )
 
-    def read(self, key: str, *, start: int = 0, end: int | None = None,
-             if_match: str | None = None) -> OssReadStream:
+    def read(
+        self, key: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
+    ) -> OssReadStream:
         headers = dict(_STANDARD_RANGES)
         if if_match:
             headers["If-Match"] = f'"{if_match}"'
@@ -147,16 +167,23 @@ class OssDriver:
         with self._errors(key):
             result = self._client.get_object(key, byte_range=byte_range, headers=headers)
         try:
-            first, last, total = answered_range(result.content_range,
-                                                int(result.content_length or 0),
-                                                where=self.url(key))
+            first, last, total = answered_range(
+                result.content_range, int(result.content_length or 0), where=self.url(key)
+            )
         except IntegrityError:
             result.resp.response.close()
             raise
         whole = first == 0 and last == total - 1
         server_crc = result.headers.get("x-oss-hash-crc64ecma")
-        return OssReadStream(result, first, last, total, str(result.etag or "").strip('"'),
-                             int(server_crc) if whole and server_crc else None, self.url(key))
+        return OssReadStream(
+            result,
+            first,
+            last,
+            total,
+            str(result.etag or "").strip('"'),
+            int(server_crc) if whole and server_crc else None,
+            self.url(key),
+        )
 
     def put(self, key: str, body: Body, *, size: int, metadata: Mapping[str, str]) -> str:
         self._before_write()
@@ -175,8 +202,9 @@ class OssDriver:
             result = self._client.init_multipart_upload(key, headers=_meta_headers(metadata))
         return str(result.upload_id)
 
-    def upload_part(self, key: str, upload_id: str, number: int,
-                    body: Body, *, size: int) -> OssPart:
+    def upload_part(
+        self, key: str, upload_id: str, number: int, body: Body, *, size: int
+    ) -> OssPart:
         sent = Crc64Body(body, size)
         with self._errors(key):
             result = self._client.upload_part(key, upload_id, number, sent)
@@ -186,7 +214,8 @@ class OssDriver:
     def complete_upload(self, key: str, upload_id: str, parts: Sequence[Part]) -> str:
         with self._errors(key):
             result = self._client.complete_multipart_upload(
-                key, upload_id, [PartInfo(p.number, p.etag) for p in parts])
+                key, upload_id, [PartInfo(p.number, p.etag) for p in parts]
+            )
         crcs = [p.crc64 for p in parts if isinstance(p, OssPart)]
         if len(crcs) == len(parts) and all(c is not None for c in crcs):
             whole = 0
@@ -209,27 +238,50 @@ class OssDriver:
         marker = "0"
         with self._errors(key):
             while True:
-                answer = self._client._do("GET", self.bucket, key, params={
-                    "uploadId": upload_id, "part-number-marker": marker, "max-parts": "1000"})
+                answer = self._client._do(
+                    "GET",
+                    self.bucket,
+                    key,
+                    params={
+                        "uploadId": upload_id,
+                        "part-number-marker": marker,
+                        "max-parts": "1000",
+                    },
+                )
                 root = ET.fromstring(answer.read())
                 for node in root.findall("Part"):
                     crc = node.findtext("HashCrc64ecma")
-                    parts.append(OssPart(int(node.findtext("PartNumber") or 0),
-                                         (node.findtext("ETag") or "").strip('"'),
-                                         int(node.findtext("Size") or 0),
-                                         crc64=int(crc) if crc else None))
+                    parts.append(
+                        OssPart(
+                            int(node.findtext("PartNumber") or 0),
+                            (node.findtext("ETag") or "").strip('"'),
+                            int(node.findtext("Size") or 0),
+                            crc64=int(crc) if crc else None,
+                        )
+                    )
                 if (root.findtext("IsTruncated") or "").strip().lower() != "true":
                     return parts
                 marker = root.findtext("NextPartNumberMarker") or ""
 
-    def list(self, prefix: str = "", *, delimiter: str | None = None,
-             token: str | None = None, limit: int = 1000) -> ListPage:
+    def list(
+        self,
+        prefix: str = "",
+        *,
+        delimiter: str | None = None,
+        token: str | None = None,
+        limit: int = 1000,
+    ) -> ListPage:
         with self._errors(prefix):
-            result = self._client.list_objects_v2(prefix=prefix, delimiter=delimiter or "",
-                                                  continuation_token=token or "",
-                                                  max_keys=limit)
-        objects = [ObjectInfo(o.key, int(o.size), str(o.etag).strip('"'),
-                              _when(o.last_modified)) for o in result.object_list]
+            result = self._client.list_objects_v2(
+                prefix=prefix,
+                delimiter=delimiter or "",
+                continuation_token=token or "",
+                max_keys=limit,
+            )
+        objects = [
+            ObjectInfo(o.key, int(o.size), str(o.etag).strip('"'), _when(o.last_modified))
+            for o in result.object_list
+        ]
         token = result.next_continuation_token if result.is_truncated else None
         return ListPage(objects, list(result.prefix_list), token or None)
 
@@ -239,9 +291,12 @@ class OssDriver:
         with self._errors(prefix):
             while True:
                 result = self._client.list_multipart_uploads(
-                    prefix=prefix, key_marker=key_marker, upload_id_marker=upload_marker)
-                uploads += [UploadInfo(u.key, u.upload_id, _when(u.initiation_date))
-                            for u in result.upload_list]
+                    prefix=prefix, key_marker=key_marker, upload_id_marker=upload_marker
+                )
+                uploads += [
+                    UploadInfo(u.key, u.upload_id, _when(u.initiation_date))
+                    for u in result.upload_list
+                ]
                 if not result.is_truncated:
                     return uploads
                 key_marker = result.next_key_marker
@@ -256,19 +311,24 @@ class OssDriver:
             result = self._client.batch_delete_objects(builtins.list(keys))
         # OSS lists every key it was asked to delete, missing ones included
         deleted = set(result.deleted_keys)
-        return [DeleteFailure(k, "NotDeleted", "the server did not report it deleted")
-                for k in keys if k not in deleted]
+        return [
+            DeleteFailure(k, "NotDeleted", "the server did not report it deleted")
+            for k in keys
+            if k not in deleted
+        ]
 
-    def replace_metadata(self, key: str, metadata: Mapping[str, str], *,
-                         if_match: str) -> str:
+    def replace_metadata(self, key: str, metadata: Mapping[str, str], *, if_match: str) -> str:
         # x-oss-copy-source-if-match is the real guard; the HEAD first also covers servers
         # that ignore the condition, and gives the Content-Type to keep.
         with self._errors(key):
             head = self._client.head_object(key)
         if str(head.etag or "").strip('"') != if_match:
             raise PreconditionFailed(f"{self.url(key)} changed before its metadata was set")
-        headers = {"x-oss-metadata-directive": "REPLACE",
-                   "x-oss-copy-source-if-match": f'"{if_match}"', **_meta_headers(metadata)}
+        headers = {
+            "x-oss-metadata-directive": "REPLACE",
+            "x-oss-copy-source-if-match": f'"{if_match}"',
+            **_meta_headers(metadata),
+        }
         if head.content_type:
             headers["Content-Type"] = head.content_type
         with self._errors(key):
@@ -277,15 +337,17 @@ class OssDriver:
         etag = result.etag or (ET.fromstring(body).findtext("ETag") if body else None)
         return str(etag or "").strip('"')
 
-    def copy_part(self, key: str, upload_id: str, number: int, *, start: int, end: int,
-                  if_match: str) -> OssPart:
+    def copy_part(
+        self, key: str, upload_id: str, number: int, *, start: int, end: int, if_match: str
+    ) -> OssPart:
         """UploadPartCopy of bytes `start..end` of the object itself, pinned to `if_match`
         (412 -> PreconditionFailed). The part carries the CRC64 the server reports for it,
         when it reports one, so that Complete still checks the whole object."""
         headers = {"x-oss-copy-source-if-match": f'"{if_match}"'}
         with self._errors(key):
-            result = self._client.upload_part_copy(self.bucket, key, (start, end), key,
-                                                   upload_id, number, headers=headers)
+            result = self._client.upload_part_copy(
+                self.bucket, key, (start, end), key, upload_id, number, headers=headers
+            )
             body = result.resp.read()  # CopyPartResult; reading it frees the connection
         etag = result.etag
         if not etag and body:
@@ -294,11 +356,14 @@ class OssDriver:
             except ET.ParseError:
                 etag = None
         if not etag:
-            raise IntegrityError(f"{self.url(key)}: the copy of part {number} was answered "
-                                 "without an ETag", code="NoETag")
+            raise IntegrityError(
+                f"{self.url(key)}: the copy of part {number} was answered without an ETag",
+                code="NoETag",
+            )
         crc = result.headers.get("x-oss-hash-crc64ecma")
-        return OssPart(number, str(etag).strip('"'), end - start + 1,
-                       crc64=int(crc) if crc else None)
+        return OssPart(
+            number, str(etag).strip('"'), end - start + 1, crc64=int(crc) if crc else None
+        )
 
     def create_bucket(self) -> None:
         """Create the bucket if it is missing. Refused for lack of permission is not an
@@ -312,16 +377,22 @@ class OssDriver:
                     return
                 raise
 
-    def merge_lifecycle(self, mark_infrequent_access_after_days: int | None,
-                        mark_deletion_after_days: int | None, *, prefix: str = "") -> None:
+    def merge_lifecycle(
+        self,
+        mark_infrequent_access_after_days: int | None,
+        mark_deletion_after_days: int | None,
+        *,
+        prefix: str = "",
+    ) -> None:
         """Set Argosy's own lifecycle rule (`lifecycle.LIFECYCLE_RULE_ID`), keeping every
         other rule of the bucket as it was (Argo replaces them all). Both None removes it."""
         ia, expire = mark_infrequent_access_after_days, mark_deletion_after_days
         check_days(ia, expire)
         with self._errors():
             try:
-                current: bytes | None = self._client._do("GET", self.bucket, "",
-                                                         params={"lifecycle": ""}).read()
+                current: bytes | None = self._client._do(
+                    "GET", self.bucket, "", params={"lifecycle": ""}
+                ).read()
             except ox.NoSuchLifecycle:
                 current = None
             document = merge_rule(current, prefix=prefix, ia=ia, expire=expire)

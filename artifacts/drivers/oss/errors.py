@@ -31,8 +31,10 @@ ERROR_TABLE: dict[str, tuple[type[ArtifactError], str]] = {
     "SignatureDoesNotMatch": (AccessDenied, "signature does not match (wrong secret key?)"),
     "SecurityTokenExpired": (AccessDenied, "the STS security token has expired"),
     "InvalidSecurityToken": (AccessDenied, "invalid STS security token"),
-    "RequestTimeTooSkewed": (AccessDenied, "this machine's clock is more than 15 minutes "
-                                           "off the server's"),
+    "RequestTimeTooSkewed": (
+        AccessDenied,
+        "this machine's clock is more than 15 minutes off the server's",
+    ),
     "PreconditionFailed": (PreconditionFailed, "the object changed while being read"),
     "InvalidRange": (IntegrityError, "requested range is outside the object"),
     "InvalidDigest": (IntegrityError, "the server computed a different Content-MD5"),
@@ -62,27 +64,39 @@ _BY_STATUS: dict[int, tuple[type[ArtifactError], str]] = {
     429: (ThrottledError, "too many requests"),
     503: (ThrottledError, "service unavailable"),
 }
-_TRANSIENT = (rx.ConnectionError, rx.Timeout, rx.ChunkedEncodingError, ux.HTTPError,
-              ConnectionError, TimeoutError)
+_TRANSIENT = (
+    rx.ConnectionError,
+    rx.Timeout,
+    rx.ChunkedEncodingError,
+    ux.HTTPError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def _request_error(error: ox.RequestError, where: str, endpoint: str) -> ArtifactError:
     cause = getattr(error, "exception", None)
     if isinstance(cause, rx.SSLError):
         text = str(cause)
-        tls = ("certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text else
-               "the endpoint does not speak TLS" if "WRONG_VERSION_NUMBER" in text else
-               "handshake failed")
-        return PermanentError(f"{where}: TLS failed ({tls}); trust the server with "
-                              "--ca-bundle FILE, or skip checks with --insecure",
-                              code="TLSError")
+        tls = (
+            "certificate verify failed"
+            if "CERTIFICATE_VERIFY_FAILED" in text
+            else "the endpoint does not speak TLS"
+            if "WRONG_VERSION_NUMBER" in text
+            else "handshake failed"
+        )
+        return PermanentError(
+            f"{where}: TLS failed ({tls}); trust the server with "
+            "--ca-bundle FILE, or skip checks with --insecure",
+            code="TLSError",
+        )
     # requests wraps urllib3's MaxRetryError, whose reason tells a refused connection
-    reason = getattr(cause.args[0], "reason", None) if cause is not None and cause.args \
-        else None
+    reason = getattr(cause.args[0], "reason", None) if cause is not None and cause.args else None
     if isinstance(cause, rx.ConnectTimeout) or isinstance(reason, ux.NewConnectionError):
         shown = redact_url(endpoint, endpoint=True)
-        return TransientError(f"{where}: cannot reach the endpoint {shown}".rstrip(),
-                              code="EndpointUnreachable")
+        return TransientError(
+            f"{where}: cannot reach the endpoint {shown}".rstrip(), code="EndpointUnreachable"
+        )
     name = type(cause).__name__ if cause is not None else "RequestError"
     return TransientError(f"{where}: connection failed ({name})", code=name)
 
@@ -93,8 +107,9 @@ def map_error(error: BaseException, where: str, endpoint: str = "") -> ArtifactE
     if isinstance(error, ArtifactError):
         return error
     if isinstance(error, ox.InconsistentError):
-        return IntegrityError(f"{where}: CRC64 of the bytes sent differs from the server's",
-                              code="InconsistentError")
+        return IntegrityError(
+            f"{where}: CRC64 of the bytes sent differs from the server's", code="InconsistentError"
+        )
     if isinstance(error, ox.RequestError):
         return _request_error(error, where, endpoint)
     if isinstance(error, ox.ClientError):
@@ -107,19 +122,29 @@ def map_error(error: BaseException, where: str, endpoint: str = "") -> ArtifactE
         code = str(error.code or status)
         details = getattr(error, "details", None) or {}
         if details.get("Endpoint"):  # OSS names the endpoint a bucket must be reached at
-            return InvalidSpec(f"{where}: the bucket is in another region; use the endpoint "
-                               f"{details['Endpoint']}", code=code)
-        cls, meaning = ERROR_TABLE.get(code) or _BY_STATUS.get(status) or (
-            (TransientError, f"server error {status}") if status >= 500 else
-            (PermanentError, "request failed"))
+            return InvalidSpec(
+                f"{where}: the bucket is in another region; use the endpoint {details['Endpoint']}",
+                code=code,
+            )
+        cls, meaning = (
+            ERROR_TABLE.get(code)
+            or _BY_STATUS.get(status)
+            or (
+                (TransientError, f"server error {status}")
+                if status >= 500
+                else (PermanentError, "request failed")
+            )
+        )
         request = f", request {error.request_id}" if error.request_id else ""
         return cls(f"{where}: {meaning} ({code}{request})", code=code)
     if isinstance(error, _TRANSIENT):
-        return TransientError(f"{where}: connection failed ({type(error).__name__})",
-                              code=type(error).__name__)
+        return TransientError(
+            f"{where}: connection failed ({type(error).__name__})", code=type(error).__name__
+        )
     if isinstance(error, (ValueError, TypeError)):
         return InvalidSpec(f"{where}: {error}", code="InvalidParameter")
     if isinstance(error, OSError):
-        return TransientError(f"{where}: {type(error).__name__}: {error.strerror or ''}",
-                              code=type(error).__name__)
+        return TransientError(
+            f"{where}: {type(error).__name__}: {error.strerror or ''}", code=type(error).__name__
+        )
     raise error

@@ -16,12 +16,14 @@ def check_days(ia: int | None, expire: int | None) -> None:
         if days is not None and (not isinstance(days, int) or days <= 0):
             raise InvalidSpec(f"lifecycleRule.{name} must be a positive number of days")
     if ia is not None and expire is not None and ia >= expire:
-        raise InvalidSpec("lifecycleRule.markInfrequentAccessAfterDays must be less than "
-                          "markDeletionAfterDays")
+        raise InvalidSpec(
+            "lifecycleRule.markInfrequentAccessAfterDays must be less than markDeletionAfterDays"
+        )
 
 
-def merge_rule(current: bytes | None, *, prefix: str, ia: int | None,
-               expire: int | None) -> bytes | None:
+def merge_rule(
+    current: bytes | None, *, prefix: str, ia: int | None, expire: int | None
+) -> bytes | None:
     """The bucket's lifecycle document (`current`, None when it has none) with our rule set,
     or removed when both days are None. None when no rule is left: delete the lifecycle."""
     root = ET.fromstring(current) if current else ET.Element("LifecycleConfiguration")

@@ -8,8 +8,10 @@ from urllib.parse import urlsplit
 from argosy.artifacts.drivers import check_endpoint, check_trust
 from argosy.artifacts.errors import InvalidSpec
 
-CREDENTIALS = ("OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, or the repository's "
-               "accessKeySecret and secretKeySecret")
+CREDENTIALS = (
+    "OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, or the repository's "
+    "accessKeySecret and secretKeySecret"
+)
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,11 @@ class OssSettings:
         check_trust(self.verify)
         if self.endpoint:  # a bare HOST means https://HOST (see make_bucket)
             check_endpoint(self.endpoint, credentials=CREDENTIALS)  # before any message names it
-            parts = urlsplit(self.endpoint if "://" in self.endpoint
-                             else f"https://{self.endpoint}")
+            parts = urlsplit(
+                self.endpoint if "://" in self.endpoint else f"https://{self.endpoint}"
+            )
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InvalidSpec(f"OSS endpoint {self.endpoint!r} is not a URL: give it as "
-                                  "HOST, https://HOST or http://HOST")
+                raise InvalidSpec(
+                    f"OSS endpoint {self.endpoint!r} is not a URL: give it as "
+                    "HOST, https://HOST or http://HOST"
+                )

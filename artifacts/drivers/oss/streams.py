@@ -20,8 +20,9 @@ class Crc64Body(ChunkedBody):
 
     def __init__(self, body: Body, size: int) -> None:
         super().__init__(size)
-        self._buffer = memoryview(body).cast("B") if isinstance(
-            body, (bytes, bytearray, memoryview)) else None
+        self._buffer = (
+            memoryview(body).cast("B") if isinstance(body, (bytes, bytearray, memoryview)) else None
+        )
         self._body: Any = body
         self.crc = 0
 
@@ -31,8 +32,11 @@ class Crc64Body(ChunkedBody):
         self.crc = 0
 
     def _take(self, count: int) -> bytes | memoryview:
-        data = self._buffer[self._pos:self._pos + count] if self._buffer is not None \
+        data = (
+            self._buffer[self._pos : self._pos + count]
+            if self._buffer is not None
             else self._body.read(count)
+        )
         if not data:
             raise SourceChanged(f"the body ended at byte {self._pos} of {self._size}")
         self.crc = crc64(data, self.crc)
@@ -44,8 +48,16 @@ class OssReadStream:
     """One GET's bytes; when they are the whole object, their CRC64 is checked against the
     server's at the last byte, before that byte is handed over."""
 
-    def __init__(self, result: Any, start: int, end: int, total: int, etag: str,
-                 whole_crc: int | None, where: str) -> None:
+    def __init__(
+        self,
+        result: Any,
+        start: int,
+        end: int,
+        total: int,
+        etag: str,
+        whole_crc: int | None,
+        where: str,
+    ) -> None:
         self._result = result
         self._raw = result.resp.response.raw  # exact stored bytes: no content decoding
         self.start, self.end, self.total, self.etag = start, end, total, etag
@@ -63,11 +75,13 @@ class OssReadStream:
             self._crc = crc64(buffer[:n], self._crc)
             self._left -= n
             if self._left <= 0 and self._crc != self._expected:
-                raise IntegrityError(f"{self._where}: CRC64 mismatch: the server records "
-                                     f"{self._expected:016x}, the bytes read have "
-                                     f"{self._crc:016x}", code="Crc64Mismatch")
+                raise IntegrityError(
+                    f"{self._where}: CRC64 mismatch: the server records "
+                    f"{self._expected:016x}, the bytes read have "
+                    f"{self._crc:016x}",
+                    code="Crc64Mismatch",
+                )
         return n
 
     def close(self) -> None:
         self._result.resp.response.close()
-

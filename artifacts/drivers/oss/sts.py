@@ -80,9 +80,14 @@ class _Held:
 class OidcRoleProvider(oss2.credentials.CredentialsProvider):  # type: ignore[misc]
     """oss2's credentials provider for RRSA; thread-safe, `clock` is Unix seconds."""
 
-    def __init__(self, role: OidcRole, *, timeout: tuple[float, float],
-                 clock: Callable[[], float] = time.time,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        role: OidcRole,
+        *,
+        timeout: tuple[float, float],
+        clock: Callable[[], float] = time.time,
+        session: requests.Session | None = None,
+    ) -> None:
         self.role = role
         self._timeout = timeout
         self._clock = clock
@@ -113,10 +118,16 @@ class OidcRoleProvider(oss2.credentials.CredentialsProvider):  # type: ignore[mi
         except ArtifactError as error:
             if held is None or now >= held.expires_at:
                 raise
-            log.warning("%s; the current credentials hold until %s", error,
-                        datetime.fromtimestamp(held.expires_at, UTC).isoformat())
-            self._held = _Held(held.credentials, held.expires_at,
-                               min(now + self.role.retry_after_seconds, held.expires_at))
+            log.warning(
+                "%s; the current credentials hold until %s",
+                error,
+                datetime.fromtimestamp(held.expires_at, UTC).isoformat(),
+            )
+            self._held = _Held(
+                held.credentials,
+                held.expires_at,
+                min(now + self.role.retry_after_seconds, held.expires_at),
+            )
             return held.credentials
         return self._held.credentials
 
@@ -127,28 +138,38 @@ class OidcRoleProvider(oss2.credentials.CredentialsProvider):  # type: ignore[mi
         return redact_url(self.role.url, endpoint=True)
 
     def _where(self) -> str:
-        return (f"OSS credentials: STS AssumeRoleWithOIDC at {self._shown_url()} for role "
-                f"{self.role.role_arn}")
+        return (
+            f"OSS credentials: STS AssumeRoleWithOIDC at {self._shown_url()} for role "
+            f"{self.role.role_arn}"
+        )
 
     def _read_token(self) -> str:
         try:
             with open(self.role.token_file, encoding="utf-8") as file:
                 token = file.read().strip()
         except OSError as error:
-            raise AccessDenied(f"{self._where()}: cannot read the OIDC token file "
-                               f"{self.role.token_file} ({error.strerror or error})",
-                               code="OidcTokenFileUnreadable") from None
+            raise AccessDenied(
+                f"{self._where()}: cannot read the OIDC token file "
+                f"{self.role.token_file} ({error.strerror or error})",
+                code="OidcTokenFileUnreadable",
+            ) from None
         if not token:
-            raise AccessDenied(f"{self._where()}: the OIDC token file {self.role.token_file} "
-                               "is empty", code="OidcTokenFileEmpty")
+            raise AccessDenied(
+                f"{self._where()}: the OIDC token file {self.role.token_file} is empty",
+                code="OidcTokenFileEmpty",
+            )
         return token
 
     def _assume_role(self, now: float) -> _Held:
         form = {
-            "Action": "AssumeRoleWithOIDC", "Format": "JSON", "Version": "2015-04-01",
+            "Action": "AssumeRoleWithOIDC",
+            "Format": "JSON",
+            "Version": "2015-04-01",
             "Timestamp": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "RoleArn": self.role.role_arn, "OIDCProviderArn": self.role.provider_arn,
-            "OIDCToken": self._read_token(), "RoleSessionName": self.role.session_name,
+            "RoleArn": self.role.role_arn,
+            "OIDCProviderArn": self.role.provider_arn,
+            "OIDCToken": self._read_token(),
+            "RoleSessionName": self.role.session_name,
             "DurationSeconds": str(self.role.duration_seconds),
         }
         try:  # POST: the token goes in the body, never in a URL a proxy might log
@@ -156,11 +177,15 @@ class OidcRoleProvider(oss2.credentials.CredentialsProvider):  # type: ignore[mi
         except rx.SSLError:
             raise PermanentError(f"{self._where()}: TLS failed", code="TLSError") from None
         except (rx.ConnectionError, rx.Timeout) as error:
-            raise TransientError(f"OSS credentials: cannot reach STS at {self._shown_url()} "
-                                 f"({type(error).__name__})", code="StsUnreachable") from None
+            raise TransientError(
+                f"OSS credentials: cannot reach STS at {self._shown_url()} "
+                f"({type(error).__name__})",
+                code="StsUnreachable",
+            ) from None
         except rx.RequestException as error:
-            raise TransientError(f"{self._where()}: {type(error).__name__}",
-                                 code=type(error).__name__) from None
+            raise TransientError(
+                f"{self._where()}: {type(error).__name__}", code=type(error).__name__
+            ) from None
         if answer.status_code != 200:
             raise self._refused(answer.status_code, answer.content)
         return self._held_from(answer.content, now)
@@ -170,17 +195,18 @@ class OidcRoleProvider(oss2.credentials.CredentialsProvider):  # type: ignore[mi
         code = str(document.get("Code") or status)
         said = " ".join(str(document.get("Message") or "").split())[:200]
         request = document.get("RequestId")
-        detail = code + (f": {said.rstrip('.')}" if said else "") + \
-            (f"; request {request}" if request else "")
+        detail = (
+            code
+            + (f": {said.rstrip('.')}" if said else "")
+            + (f"; request {request}" if request else "")
+        )
         if status == 429 or code.startswith("Throttling"):
             return ThrottledError(f"{self._where()}: throttled ({detail})", code=code)
         if status >= 500:
-            return TransientError(f"{self._where()}: server error {status} ({detail})",
-                                  code=code)
+            return TransientError(f"{self._where()}: server error {status} ({detail})", code=code)
         if 400 <= status < 500:
             return AccessDenied(f"{self._where()}: refused ({detail})", code=code)
-        return PermanentError(f"{self._where()}: unexpected HTTP {status} ({detail})",
-                              code=code)
+        return PermanentError(f"{self._where()}: unexpected HTTP {status} ({detail})", code=code)
 
     def _held_from(self, body: bytes, now: float) -> _Held:
         document = _json(body) or {}
@@ -189,13 +215,17 @@ class OidcRoleProvider(oss2.credentials.CredentialsProvider):  # type: ignore[mi
             if not isinstance(found, dict):
                 raise KeyError("Credentials")
             credentials = oss2.credentials.Credentials(
-                str(found["AccessKeyId"]), str(found["AccessKeySecret"]),
-                str(found["SecurityToken"]))
+                str(found["AccessKeyId"]),
+                str(found["AccessKeySecret"]),
+                str(found["SecurityToken"]),
+            )
             expiration = datetime.fromisoformat(str(found["Expiration"]))
         except (KeyError, ValueError):
-            raise PermanentError(f"{self._where()}: the answer holds no credentials with an "
-                                 "Expiration (is the endpoint STS?)",
-                                 code="StsMalformedAnswer") from None
+            raise PermanentError(
+                f"{self._where()}: the answer holds no credentials with an "
+                "Expiration (is the endpoint STS?)",
+                code="StsMalformedAnswer",
+            ) from None
         if expiration.tzinfo is None:  # STS writes UTC ("...Z"); never read it as local
             expiration = expiration.replace(tzinfo=UTC)
         expires_at = expiration.timestamp()

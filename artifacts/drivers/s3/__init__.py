@@ -8,8 +8,16 @@ from argosy.artifacts.drivers.s3.driver import S3Driver, S3ReadStream, map_error
 from argosy.artifacts.drivers.s3.errors import ERROR_TABLE
 from argosy.artifacts.drivers.s3.settings import EXPECT_CONTINUE_MIN, Encryption, S3Settings
 
-__all__ = ["ERROR_TABLE", "EXPECT_CONTINUE_MIN", "Encryption", "S3Driver", "S3ReadStream",
-           "S3Settings", "make_client", "map_error"]
+__all__ = [
+    "ERROR_TABLE",
+    "EXPECT_CONTINUE_MIN",
+    "Encryption",
+    "S3Driver",
+    "S3ReadStream",
+    "S3Settings",
+    "make_client",
+    "map_error",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -10,8 +10,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-_MONTHS = {name: number for number, name in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
 
 
 def http_date(value: str) -> datetime:
@@ -23,8 +27,9 @@ def http_date(value: str) -> datetime:
         hour, minute, second = clock.split(":")
         if zone != "GMT":
             raise ValueError(value)
-        return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute),
-                        int(second), tzinfo=UTC)
+        return datetime(
+            int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=UTC
+        )
     except (KeyError, ValueError) as error:
         raise ValueError(f"not an HTTP date: {value!r}") from error
 
@@ -36,8 +41,7 @@ def timestamp(value: Any, *, otherwise: Callable[[Any], datetime]) -> datetime:
     parser)."""
     if isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value) if value[:4].isdigit() else \
-                http_date(value)
+            parsed = datetime.fromisoformat(value) if value[:4].isdigit() else http_date(value)
         except (ValueError, TypeError, IndexError):
             parsed = None
         if parsed is None and not value[:4].isdigit():

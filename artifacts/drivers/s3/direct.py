@@ -82,8 +82,15 @@ class Signer:
             self._keys = {(secret, day): key}  # one day at a time: rotate, not grow
         return key
 
-    def sign(self, method: str, host: str, path: str, headers: dict[str, str],
-             now: float | None = None, query: str = "") -> None:
+    def sign(
+        self,
+        method: str,
+        host: str,
+        path: str,
+        headers: dict[str, str],
+        now: float | None = None,
+        query: str = "",
+    ) -> None:
         """Add x-amz-date, the token and Authorization to `headers` (lower-case names);
         `path` is already URI-encoded, as it goes on the wire, and `query` is canonical
         (`canonical_query`)."""
@@ -95,23 +102,34 @@ class Signer:
             headers["x-amz-security-token"] = token
         signed = sorted(["host", *(h for h in headers if h.startswith("x-amz-"))])
         values = {**headers, "host": host}
-        canonical = "\n".join([
-            method, path, query,
-            "".join(f"{h}:{' '.join(values[h].split())}\n" for h in signed),
-            ";".join(signed), _UNSIGNED])
+        canonical = "\n".join(
+            [
+                method,
+                path,
+                query,
+                "".join(f"{h}:{' '.join(values[h].split())}\n" for h in signed),
+                ";".join(signed),
+                _UNSIGNED,
+            ]
+        )
         scope = f"{stamp[:8]}/{self.region}/s3/aws4_request"
-        to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope,
-                             hashlib.sha256(canonical.encode()).hexdigest()])
-        signature = hmac.new(self._key(secret, stamp[:8]), to_sign.encode(),
-                             hashlib.sha256).hexdigest()
-        headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={access}/{scope}, "
-                                    f"SignedHeaders={';'.join(signed)}, Signature={signature}")
+        to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
+        signature = hmac.new(
+            self._key(secret, stamp[:8]), to_sign.encode(), hashlib.sha256
+        ).hexdigest()
+        headers["authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={access}/{scope}, "
+            f"SignedHeaders={';'.join(signed)}, Signature={signature}"
+        )
 
 
 def canonical_query(params: Mapping[str, str]) -> str:
     """SigV4's canonical query string, which is also what goes on the wire."""
-    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
-                    for k, v in sorted(params.items()))
+    return "&".join(
+        f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(params.items())
+    )
 
 
 class Direct:
@@ -120,16 +138,30 @@ class Direct:
     server answered with; a connection that fails raises its error (`wire.py`), which the
     driver maps as it maps botocore's."""
 
-    def __init__(self, base: str, signer: Signer, *, extra: Mapping[str, str],
-                 pool_size: int, timeout: tuple[float, float],
-                 ca_certs: str | None, verify: bool) -> None:
+    def __init__(
+        self,
+        base: str,
+        signer: Signer,
+        *,
+        extra: Mapping[str, str],
+        pool_size: int,
+        timeout: tuple[float, float],
+        ca_certs: str | None,
+        verify: bool,
+    ) -> None:
         parts = urlsplit(base)
         self._host = parts.netloc
         self._prefix = parts.path
         self._signer = signer
         self._extra = dict(extra)
-        self._pool = Pool(parts.scheme, parts.netloc, maxsize=pool_size, timeout=timeout,
-                          ca_certs=ca_certs, verify=verify)
+        self._pool = Pool(
+            parts.scheme,
+            parts.netloc,
+            maxsize=pool_size,
+            timeout=timeout,
+            ca_certs=ca_certs,
+            verify=verify,
+        )
 
     def path(self, key: str) -> str:
         return self._prefix + quote(key, safe="/~")
@@ -138,9 +170,17 @@ class Direct:
     def origin(self) -> str:
         return f"{self._pool.scheme}://{self._host}"
 
-    def _send(self, method: str, key: str, *, query: Mapping[str, str] | None = None,
-              headers: Mapping[str, str] | None = None, body: Any = None,
-              length: int | None = None, stream: bool = False) -> Response:
+    def _send(
+        self,
+        method: str,
+        key: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        length: int | None = None,
+        stream: bool = False,
+    ) -> Response:
         if not key:
             raise ValueError("an object key must not be empty")  # as botocore refuses it
         path = self.path(key)
@@ -149,8 +189,9 @@ class Direct:
         self._signer.sign(method, self._host, path, signed, query=canonical)
         if length is not None:
             signed["content-length"] = str(length)
-        response = self._pool.request(method, f"{path}?{canonical}" if canonical else path,
-                                      headers=signed, body=body)
+        response = self._pool.request(
+            method, f"{path}?{canonical}" if canonical else path, headers=signed, body=body
+        )
         if not stream:
             response.data  # read now: the connection goes back to the pool  # noqa: B018
         return response
@@ -159,12 +200,16 @@ class Direct:
     def _failure(status: int, data: bytes) -> Failure:
         code = _CODE.search(data)
         message = _MESSAGE.search(data)
-        return Failure(status, code.group(1).decode() if code else "",
-                       message.group(1).decode(errors="replace") if message else "")
+        return Failure(
+            status,
+            code.group(1).decode() if code else "",
+            message.group(1).decode(errors="replace") if message else "",
+        )
 
     @classmethod
-    def _answer(cls, response: Response, pattern: re.Pattern[bytes] | None,
-                ok: int = 200) -> str | Failure:
+    def _answer(
+        cls, response: Response, pattern: re.Pattern[bytes] | None, ok: int = 200
+    ) -> str | Failure:
         """The text `pattern` finds in a 200's body (or "" with no pattern); an error
         inside a 200 (S3 may answer Complete and Copy that way) is the Failure it is."""
         data = response.data or b""
@@ -175,15 +220,17 @@ class Direct:
         found = pattern.search(data)
         if found is None:
             failure = cls._failure(500, data)
-            return failure if failure.code else Failure(500, "InternalError",
-                                                        "no answer in the response body")
+            return (
+                failure
+                if failure.code
+                else Failure(500, "InternalError", "no answer in the response body")
+            )
         return unescape(found.group(1).decode())
 
     def _metadata_headers(self, metadata: Mapping[str, str]) -> dict[str, str]:
         return {**self._extra, **{f"x-amz-meta-{k.lower()}": v for k, v in metadata.items()}}
 
-    def head(self, key: str, headers: Mapping[str, str] | None = None
-             ) -> Response | Failure:
+    def head(self, key: str, headers: Mapping[str, str] | None = None) -> Response | Failure:
         response = self._send("HEAD", key, headers=headers)
         return response if response.status == 200 else Failure(response.status, "", "")
 
@@ -197,38 +244,49 @@ class Direct:
         finally:
             response.release_conn()
 
-    def put(self, key: str, body: Any, length: int, metadata: Mapping[str, str]
-            ) -> str | Failure:
+    def put(self, key: str, body: Any, length: int, metadata: Mapping[str, str]) -> str | Failure:
         """The ETag the server answered, or its Failure. `body` is bytes or a file-like
         object read to `length` bytes."""
-        response = self._send("PUT", key, headers=self._metadata_headers(metadata),
-                              body=body, length=length)
+        response = self._send(
+            "PUT", key, headers=self._metadata_headers(metadata), body=body, length=length
+        )
         if response.status == 200:
             return str(response.headers.get("ETag", "")).strip('"')
         return self._failure(response.status, response.data or b"")
 
     def create_upload(self, key: str, metadata: Mapping[str, str]) -> str | Failure:
-        response = self._send("POST", key, query={"uploads": ""},
-                              headers=self._metadata_headers(metadata), length=0)
+        response = self._send(
+            "POST", key, query={"uploads": ""}, headers=self._metadata_headers(metadata), length=0
+        )
         return self._answer(response, _UPLOAD_ID)
 
-    def upload_part(self, key: str, upload_id: str, number: int, body: Any,
-                    length: int) -> str | Failure:
-        response = self._send("PUT", key, query={"partNumber": str(number),
-                                                 "uploadId": upload_id},
-                              body=body, length=length)
+    def upload_part(
+        self, key: str, upload_id: str, number: int, body: Any, length: int
+    ) -> str | Failure:
+        response = self._send(
+            "PUT",
+            key,
+            query={"partNumber": str(number), "uploadId": upload_id},
+            body=body,
+            length=length,
+        )
         if response.status == 200:
             return str(response.headers.get("ETag", "")).strip('"')
         return self._failure(response.status, response.data or b"")
 
-    def complete(self, key: str, upload_id: str,
-                 parts: Sequence[tuple[int, str]]) -> str | Failure:
+    def complete(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> str | Failure:
         """The ETag answered ("" if the server sent none), or the Failure."""
-        body = ("<CompleteMultipartUpload>" + "".join(
-            f"<Part><PartNumber>{n}</PartNumber><ETag>&quot;{escape(e)}&quot;</ETag></Part>"
-            for n, e in parts) + "</CompleteMultipartUpload>").encode()
-        response = self._send("POST", key, query={"uploadId": upload_id}, body=body,
-                              length=len(body))
+        body = (
+            "<CompleteMultipartUpload>"
+            + "".join(
+                f"<Part><PartNumber>{n}</PartNumber><ETag>&quot;{escape(e)}&quot;</ETag></Part>"
+                for n, e in parts
+            )
+            + "</CompleteMultipartUpload>"
+        ).encode()
+        response = self._send(
+            "POST", key, query={"uploadId": upload_id}, body=body, length=len(body)
+        )
         answer = self._answer(response, None)
         if isinstance(answer, Failure):
             return answer
@@ -238,29 +296,45 @@ class Direct:
         return unescape(found.group(1).decode()).strip('"') if found else ""
 
     def abort(self, key: str, upload_id: str) -> str | Failure:
-        return self._answer(self._send("DELETE", key, query={"uploadId": upload_id}), None,
-                            ok=204)
+        return self._answer(self._send("DELETE", key, query={"uploadId": upload_id}), None, ok=204)
 
-    def copy_part(self, key: str, upload_id: str, number: int, source: str, start: int,
-                  end: int, if_match: str) -> str | Failure:
+    def copy_part(
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        source: str,
+        start: int,
+        end: int,
+        if_match: str,
+    ) -> str | Failure:
         """Copy bytes `start..end` of `source` (`bucket/key`), if its ETag is still
         `if_match`, into part `number` of an upload; the part's ETag or the Failure."""
-        headers = {"x-amz-copy-source": quote(source, safe="-._~/"),
-                   "x-amz-copy-source-range": f"bytes={start}-{end}",
-                   "x-amz-copy-source-if-match": f'"{if_match}"'}
-        response = self._send("PUT", key, query={"partNumber": str(number),
-                                                 "uploadId": upload_id},
-                              headers=headers, length=0)
+        headers = {
+            "x-amz-copy-source": quote(source, safe="-._~/"),
+            "x-amz-copy-source-range": f"bytes={start}-{end}",
+            "x-amz-copy-source-if-match": f'"{if_match}"',
+        }
+        response = self._send(
+            "PUT",
+            key,
+            query={"partNumber": str(number), "uploadId": upload_id},
+            headers=headers,
+            length=0,
+        )
         answer = self._answer(response, _ETAG)
         return answer.strip('"') if isinstance(answer, str) else answer
 
-    def copy_in_place(self, key: str, source: str, metadata: Mapping[str, str],
-                      if_match: str) -> str | Failure:
+    def copy_in_place(
+        self, key: str, source: str, metadata: Mapping[str, str], if_match: str
+    ) -> str | Failure:
         """Replace the object's metadata by copying it onto itself, if its ETag is
         still `if_match`; `source` is `bucket/key` as the copy-source header takes it."""
-        headers = {**self._metadata_headers(metadata),
-                   "x-amz-copy-source": quote(source, safe="-._~/"),
-                   "x-amz-copy-source-if-match": f'"{if_match}"',
-                   "x-amz-metadata-directive": "REPLACE"}
+        headers = {
+            **self._metadata_headers(metadata),
+            "x-amz-copy-source": quote(source, safe="-._~/"),
+            "x-amz-copy-source-if-match": f'"{if_match}"',
+            "x-amz-metadata-directive": "REPLACE",
+        }
         answer = self._answer(self._send("PUT", key, headers=headers, length=0), _ETAG)
         return answer.strip('"') if isinstance(answer, str) else answer

@@ -74,8 +74,11 @@ def _body(body: Body, size: int) -> Any:
     if isinstance(body, (bytes, bytearray, memoryview)):
         if size >= EXPECT_CONTINUE_MIN:
             return _Slice(body, size)
-        return body if isinstance(body, bytes) and len(body) == size else \
-            bytes(memoryview(body)[:size])
+        return (
+            body
+            if isinstance(body, bytes) and len(body) == size
+            else bytes(memoryview(body)[:size])
+        )
     if not hasattr(body, "__len__"):
         return _Slice(body, size)
     return body
@@ -91,8 +94,11 @@ class _Slice:
         self._body: Any = body
         self._size = size
         self._pos = 0
-        self._origin = body.tell() if hasattr(body, "tell") and not isinstance(
-            body, (bytes, bytearray, memoryview)) else 0
+        self._origin = (
+            body.tell()
+            if hasattr(body, "tell") and not isinstance(body, (bytes, bytearray, memoryview))
+            else 0
+        )
 
     def __len__(self) -> int:
         return self._size
@@ -108,13 +114,14 @@ class _Slice:
         remaining = self._size - self._pos
         if remaining <= 0:
             return b""
-        count = remaining if amount is None or amount < 0 else \
-            min(remaining, max(amount, self.CHUNK))
+        count = (
+            remaining if amount is None or amount < 0 else min(remaining, max(amount, self.CHUNK))
+        )
         data: bytes | memoryview
         if isinstance(self._body, (bytes, bytearray, memoryview)):
             # a view, not a copy: the hashing and the socket take any buffer, and a copy
             # per read of every streamed part cost CPU and, freed by other threads, RSS
-            data = memoryview(self._body)[self._pos: self._pos + count]
+            data = memoryview(self._body)[self._pos : self._pos + count]
         else:
             self._body.seek(self._origin + self._pos)
             data = self._body.read(count)
@@ -133,18 +140,23 @@ class S3ReadStream:
     would only do that on its own read path); a body closed early drops its connection.
     `info` describes the object as this GET's headers saw it."""
 
-    def __init__(self, body: Any, start: int, end: int, total: int, etag: str,
-                 info: ObjectInfo) -> None:
+    def __init__(
+        self, body: Any, start: int, end: int, total: int, etag: str, info: ObjectInfo
+    ) -> None:
         self._body = body
         self.start, self.end, self.total, self.etag = start, end, total, etag
         self.info = info
         raw = getattr(body, "_raw_stream", None)
         self._raw = raw
         direct = getattr(raw, "_fp", None)
-        encoded = raw is not None and raw.headers.get("content-encoding") not in (None, "",
-                                                                                  "identity")
-        self._direct = direct if direct is not None and hasattr(direct, "readinto") \
-            and not encoded else None
+        encoded = raw is not None and raw.headers.get("content-encoding") not in (
+            None,
+            "",
+            "identity",
+        )
+        self._direct = (
+            direct if direct is not None and hasattr(direct, "readinto") and not encoded else None
+        )
         ack_at_once(getattr(getattr(raw, "_connection", None), "sock", None))
 
     def readinto(self, buffer: memoryview) -> int:
@@ -187,8 +199,9 @@ class S3Driver:
         if not bucket:
             raise InvalidSpec("an S3 URL needs a bucket: s3://BUCKET/KEY")
         if settings.addressing_style not in ("auto", "path", "virtual"):
-            raise InvalidSpec(f"addressing style must be path or virtual, not "
-                              f"{settings.addressing_style!r}")
+            raise InvalidSpec(
+                f"addressing style must be path or virtual, not {settings.addressing_style!r}"
+            )
         self.settings = settings
         self.bucket = bucket
         self._enc = settings.encryption
@@ -206,10 +219,15 @@ class S3Driver:
 
     def _open_direct(self, route: Route) -> Direct:
         extra = {"x-amz-server-side-encryption": "AES256"} if self._enc.mode == "s3" else {}
-        return Direct(route.base, Signer(route.region, route.credentials), extra=extra,
-                      pool_size=self.settings.max_connections,
-                      timeout=(self.settings.connect_timeout, self.settings.read_timeout),
-                      ca_certs=route.ca_certs, verify=route.verify)
+        return Direct(
+            route.base,
+            Signer(route.region, route.credentials),
+            extra=extra,
+            pool_size=self.settings.max_connections,
+            timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+            ca_certs=route.ca_certs,
+            verify=route.verify,
+        )
 
     @property
     def _client(self) -> Any:
@@ -241,9 +259,11 @@ class S3Driver:
         except ArtifactError:
             raise
         except Exception as error:  # noqa: BLE001 - mapped through the one table
-            raise map_error(error, self.url(key) if key is not None else f"s3://{self.bucket}",
-                            self._direct.origin if self._direct is not None else "") \
-                from error
+            raise map_error(
+                error,
+                self.url(key) if key is not None else f"s3://{self.bucket}",
+                self._direct.origin if self._direct is not None else "",
+            ) from error
 
     def _ask(self, key: str, request: Callable[[], T | Failure]) -> T:
         """One direct request: its answer, or the error its refusal or failure maps to."""
@@ -267,27 +287,37 @@ class S3Driver:
     @staticmethod
     def _info_from_headers(key: str, size: int, head: Any) -> ObjectInfo:
         modified = head.get("Last-Modified")
-        return ObjectInfo(key=key, size=size, etag=str(head.get("ETag", "")).strip('"'),
-                          modified=timestamp(modified, otherwise=_odd_date).astimezone(UTC)
-                          if modified else datetime.now(UTC),
-                          metadata={k[11:].lower(): v for k, v in head.items()
-                                    if k.lower().startswith("x-amz-meta-")})
+        return ObjectInfo(
+            key=key,
+            size=size,
+            etag=str(head.get("ETag", "")).strip('"'),
+            modified=timestamp(modified, otherwise=_odd_date).astimezone(UTC)
+            if modified
+            else datetime.now(UTC),
+            metadata={
+                k[11:].lower(): v for k, v in head.items() if k.lower().startswith("x-amz-meta-")
+            },
+        )
 
     def stat(self, key: str) -> ObjectInfo:
         direct = self._all_direct()
         if direct is not None:
             answer = self._ask(key, lambda: direct.head(key))
-            return self._info_from_headers(key, int(answer.headers.get("Content-Length", 0)),
-                                           answer.headers)
+            return self._info_from_headers(
+                key, int(answer.headers.get("Content-Length", 0)), answer.headers
+            )
         with self._errors(key):
-            head = self._client.head_object(Bucket=self.bucket, Key=key,
-                                            **self._enc.customer_args())
+            head = self._client.head_object(
+                Bucket=self.bucket, Key=key, **self._enc.customer_args()
+            )
         return self._info(key, head)
 
-    def read(self, key: str, *, start: int = 0, end: int | None = None,
-             if_match: str | None = None) -> S3ReadStream:
-        if self._direct is not None and (self._wire or (
-                end is not None and end - start < DIRECT_MAX)):
+    def read(
+        self, key: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
+    ) -> S3ReadStream:
+        if self._direct is not None and (
+            self._wire or (end is not None and end - start < DIRECT_MAX)
+        ):
             return self._read_direct(self._direct, key, start, end, if_match)
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, **self._enc.customer_args()}
         if start or end is not None:
@@ -297,8 +327,9 @@ class S3Driver:
         with self._errors(key):
             resp = self._client.get_object(**args)
         try:
-            first, last, total = answered_range(resp.get("ContentRange"),
-                                                int(resp["ContentLength"]), where=self.url(key))
+            first, last, total = answered_range(
+                resp.get("ContentRange"), int(resp["ContentLength"]), where=self.url(key)
+            )
         except IntegrityError:
             resp["Body"].close()
             raise
@@ -306,8 +337,9 @@ class S3Driver:
         info = self._info(key, {**resp, "ContentLength": total})
         return S3ReadStream(resp["Body"], first, last, total, etag, info)
 
-    def _read_direct(self, direct: Direct, key: str, start: int, end: int | None,
-                     if_match: str | None) -> S3ReadStream:
+    def _read_direct(
+        self, direct: Direct, key: str, start: int, end: int | None, if_match: str | None
+    ) -> S3ReadStream:
         headers = {}
         if start or end is not None:
             headers["range"] = f"bytes={start}-{'' if end is None else end}"
@@ -316,32 +348,42 @@ class S3Driver:
         answer = self._ask(key, lambda: direct.get(key, headers))
         head = answer.headers
         try:
-            first, last, total = answered_range(head.get("Content-Range"),
-                                                int(head.get("Content-Length", "0")),
-                                                where=self.url(key))
+            first, last, total = answered_range(
+                head.get("Content-Range"), int(head.get("Content-Length", "0")), where=self.url(key)
+            )
         except IntegrityError:
             answer.release_conn()
             raise
         info = self._info_from_headers(key, total, head)
         return S3ReadStream(_Body(answer), first, last, total, info.etag, info)
 
-    def read_described(self, key: str, *, start: int = 0,
-                       end: int | None = None) -> tuple[ObjectInfo, S3ReadStream]:
+    def read_described(
+        self, key: str, *, start: int = 0, end: int | None = None
+    ) -> tuple[ObjectInfo, S3ReadStream]:
         """A ranged read whose answer also describes the object: a GET's headers carry
         the size (Content-Range), the ETag and the user metadata a HEAD would give."""
         stream = self.read(key, start=start, end=end)
         return stream.info, stream
 
-    def put(self, key: str, body: Body, *, size: int,
-            metadata: Mapping[str, str]) -> str:
+    def put(self, key: str, body: Body, *, size: int, metadata: Mapping[str, str]) -> str:
         direct = self._direct
-        if direct is not None and _ascii(metadata) and (self._wire or (
-                isinstance(body, bytes) and len(body) == size and size < DIRECT_MAX)):
+        if (
+            direct is not None
+            and _ascii(metadata)
+            and (
+                self._wire or (isinstance(body, bytes) and len(body) == size and size < DIRECT_MAX)
+            )
+        ):
             return self._ask(key, lambda: direct.put(key, _body(body, size), size, metadata))
         with self._errors(key):
-            resp = self._client.put_object(Bucket=self.bucket, Key=key,
-                                           Body=_body(body, size), ContentLength=size,
-                                           Metadata=dict(metadata), **self._enc.write_args())
+            resp = self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=_body(body, size),
+                ContentLength=size,
+                Metadata=dict(metadata),
+                **self._enc.write_args(),
+            )
         return str(resp.get("ETag", "")).strip('"')
 
     def create_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
@@ -350,20 +392,27 @@ class S3Driver:
             return self._ask(key, lambda: direct.create_upload(key, metadata))
         with self._errors(key):
             resp = self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=key, Metadata=dict(metadata), **self._enc.write_args())
+                Bucket=self.bucket, Key=key, Metadata=dict(metadata), **self._enc.write_args()
+            )
         return str(resp["UploadId"])
 
-    def upload_part(self, key: str, upload_id: str, number: int,
-                    body: Body, *, size: int) -> Part:
+    def upload_part(self, key: str, upload_id: str, number: int, body: Body, *, size: int) -> Part:
         direct = self._all_direct()
         if direct is not None:
-            etag = self._ask(key, lambda: direct.upload_part(key, upload_id, number,
-                                                             _body(body, size), size))
+            etag = self._ask(
+                key, lambda: direct.upload_part(key, upload_id, number, _body(body, size), size)
+            )
             return Part(number, etag, size)
         with self._errors(key):
             resp = self._client.upload_part(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                Body=_body(body, size), ContentLength=size, **self._enc.customer_args())
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=_body(body, size),
+                ContentLength=size,
+                **self._enc.customer_args(),
+            )
         return Part(number, str(resp["ETag"]).strip('"'), size)
 
     def complete_upload(self, key: str, upload_id: str, parts: Sequence[Part]) -> str:
@@ -374,9 +423,13 @@ class S3Driver:
         else:
             with self._errors(key):
                 resp = self._client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id,
-                    MultipartUpload={"Parts": [{"PartNumber": p.number,
-                                                "ETag": f'"{p.etag}"'} for p in parts]})
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={
+                        "Parts": [{"PartNumber": p.number, "ETag": f'"{p.etag}"'} for p in parts]
+                    },
+                )
             etag = str(resp.get("ETag") or "").strip('"')
         if not etag:  # Ceph RGW 16 answers an empty ETag; HEAD has the right one
             etag = self.stat(key).etag
@@ -395,16 +448,25 @@ class S3Driver:
         marker = 0
         with self._errors(key):
             while True:
-                resp = self._client.list_parts(Bucket=self.bucket, Key=key, UploadId=upload_id,
-                                               PartNumberMarker=marker)
-                parts += [Part(int(p["PartNumber"]), str(p["ETag"]).strip('"'), int(p["Size"]))
-                          for p in resp.get("Parts", [])]
+                resp = self._client.list_parts(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
+                )
+                parts += [
+                    Part(int(p["PartNumber"]), str(p["ETag"]).strip('"'), int(p["Size"]))
+                    for p in resp.get("Parts", [])
+                ]
                 if not resp.get("IsTruncated"):
                     return parts
                 marker = int(resp["NextPartNumberMarker"])
 
-    def list(self, prefix: str = "", *, delimiter: str | None = None,
-             token: str | None = None, limit: int = 1000) -> ListPage:
+    def list(
+        self,
+        prefix: str = "",
+        *,
+        delimiter: str | None = None,
+        token: str | None = None,
+        limit: int = 1000,
+    ) -> ListPage:
         args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
         if delimiter:
             args["Delimiter"] = delimiter
@@ -414,8 +476,11 @@ class S3Driver:
             resp = self._client.list_objects_v2(**args)
         objects = [self._info(o["Key"], o) for o in resp.get("Contents", [])]
         prefixes = [p["Prefix"] for p in resp.get("CommonPrefixes", [])]
-        return ListPage(objects, prefixes,
-                        resp.get("NextContinuationToken") if resp.get("IsTruncated") else None)
+        return ListPage(
+            objects,
+            prefixes,
+            resp.get("NextContinuationToken") if resp.get("IsTruncated") else None,
+        )
 
     def list_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]:
         uploads: builtins.list[UploadInfo] = []
@@ -423,8 +488,10 @@ class S3Driver:
         with self._errors(prefix):
             while True:
                 resp = self._client.list_multipart_uploads(**args)
-                uploads += [UploadInfo(u["Key"], u["UploadId"], u["Initiated"])
-                            for u in resp.get("Uploads", [])]
+                uploads += [
+                    UploadInfo(u["Key"], u["UploadId"], u["Initiated"])
+                    for u in resp.get("Uploads", [])
+                ]
                 if not resp.get("IsTruncated"):
                     return uploads
                 args["KeyMarker"] = resp["NextKeyMarker"]
@@ -438,11 +505,13 @@ class S3Driver:
         body = {"Objects": [{"Key": k} for k in keys], "Quiet": True}
         with self._errors(keys[0]):
             resp = self._client.delete_objects(Bucket=self.bucket, Delete=body)
-        return [DeleteFailure(e["Key"], e.get("Code", ""), e.get("Message", ""))
-                for e in resp.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+        return [
+            DeleteFailure(e["Key"], e.get("Code", ""), e.get("Message", ""))
+            for e in resp.get("Errors", [])
+            if e.get("Code") != "NoSuchKey"
+        ]
 
-    def replace_metadata(self, key: str, metadata: Mapping[str, str], *,
-                         if_match: str) -> str:
+    def replace_metadata(self, key: str, metadata: Mapping[str, str], *, if_match: str) -> str:
         # CopySourceIfMatch is the real guard; the HEAD first also covers servers that
         # ignore the condition (moto).
         if self.stat(key).etag != if_match:
@@ -453,26 +522,39 @@ class S3Driver:
             return self._ask(key, lambda: direct.copy_in_place(key, source, metadata, if_match))
         with self._errors(key):
             resp = self._client.copy_object(
-                Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},
-                CopySourceIfMatch=f'"{if_match}"', MetadataDirective="REPLACE",
-                Metadata=dict(metadata), **self._enc.write_args(),
-                **self._enc.copy_source_args())
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                CopySourceIfMatch=f'"{if_match}"',
+                MetadataDirective="REPLACE",
+                Metadata=dict(metadata),
+                **self._enc.write_args(),
+                **self._enc.copy_source_args(),
+            )
         return str(resp.get("CopyObjectResult", {}).get("ETag", "")).strip('"')
 
-    def copy_part(self, key: str, upload_id: str, number: int, *, start: int, end: int,
-                  if_match: str) -> Part:
+    def copy_part(
+        self, key: str, upload_id: str, number: int, *, start: int, end: int, if_match: str
+    ) -> Part:
         direct = self._all_direct()
         if direct is not None:
             source = f"{self.bucket}/{key}"
-            etag = self._ask(key, lambda: direct.copy_part(key, upload_id, number, source,
-                                                           start, end, if_match))
+            etag = self._ask(
+                key, lambda: direct.copy_part(key, upload_id, number, source, start, end, if_match)
+            )
             return Part(number, etag, end - start + 1)
         with self._errors(key):
             resp = self._client.upload_part_copy(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
                 CopySource={"Bucket": self.bucket, "Key": key},
-                CopySourceRange=f"bytes={start}-{end}", CopySourceIfMatch=f'"{if_match}"',
-                **self._enc.customer_args(), **self._enc.copy_source_args())
+                CopySourceRange=f"bytes={start}-{end}",
+                CopySourceIfMatch=f'"{if_match}"',
+                **self._enc.customer_args(),
+                **self._enc.copy_source_args(),
+            )
         return Part(number, str(resp["CopyPartResult"]["ETag"]).strip('"'), end - start + 1)
 
     def create_bucket(self) -> None:
@@ -481,6 +563,7 @@ class S3Driver:
                 self._client.create_bucket(Bucket=self.bucket)
             except Exception as error:  # noqa: BLE001 - botocore's ClientError, or mapped
                 if getattr(error, "response", {}).get("Error", {}).get("Code") not in (
-                        "BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    "BucketAlreadyOwnedByYou",
+                    "BucketAlreadyExists",
+                ):
                     raise
-

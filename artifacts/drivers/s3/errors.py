@@ -43,8 +43,10 @@ ERROR_TABLE: dict[str, tuple[type[ArtifactError], str]] = {
     "ExpiredToken": (AccessDenied, "the session token has expired"),
     "InvalidToken": (AccessDenied, "invalid session token"),
     "TokenRefreshRequired": (AccessDenied, "the session token must be refreshed"),
-    "AuthorizationHeaderMalformed": (AccessDenied, "authorization header malformed "
-                                                   "(wrong region?)"),
+    "AuthorizationHeaderMalformed": (
+        AccessDenied,
+        "authorization header malformed (wrong region?)",
+    ),
     "PermanentRedirect": (InvalidSpec, "the bucket is in another region or endpoint"),
     "PreconditionFailed": (PreconditionFailed, "the object changed while being read"),
     "412": (PreconditionFailed, "the object changed while being read"),
@@ -97,12 +99,18 @@ def refused(code: str, status: int, message: str, where: str) -> ArtifactError:
 
 def tls_failed(error: BaseException, where: str) -> ArtifactError:
     text = str(error)
-    reason = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text else \
-        "the endpoint does not speak TLS" if "WRONG_VERSION_NUMBER" in text else \
-        "handshake failed"
-    return PermanentError(f"{where}: TLS failed ({reason}); trust the server "
-                          "with --ca-bundle FILE, or skip checks with --insecure",
-                          code="TLSError")
+    reason = (
+        "certificate verify failed"
+        if "CERTIFICATE_VERIFY_FAILED" in text
+        else "the endpoint does not speak TLS"
+        if "WRONG_VERSION_NUMBER" in text
+        else "handshake failed"
+    )
+    return PermanentError(
+        f"{where}: TLS failed ({reason}); trust the server "
+        "with --ca-bundle FILE, or skip checks with --insecure",
+        code="TLSError",
+    )
 
 
 def map_transport(error: BaseException, where: str, endpoint: str = "") -> ArtifactError:
@@ -113,23 +121,38 @@ def map_transport(error: BaseException, where: str, endpoint: str = "") -> Artif
         return error
     ssl, urllib3 = sys.modules.get("ssl"), sys.modules.get("urllib3")
     client = sys.modules.get("http.client")
-    if ssl is not None and isinstance(error, ssl.SSLError) or urllib3 is not None and \
-            isinstance(error, urllib3.exceptions.SSLError):
+    if (
+        ssl is not None
+        and isinstance(error, ssl.SSLError)
+        or urllib3 is not None
+        and isinstance(error, urllib3.exceptions.SSLError)
+    ):
         return tls_failed(error, where)
-    if isinstance(error, ConnectFailed) or urllib3 is not None and isinstance(
-            error, (urllib3.exceptions.NewConnectionError,
-                    urllib3.exceptions.ConnectTimeoutError)):
-        return TransientError(f"{where}: cannot reach the endpoint "
-                              f"({redact_url(endpoint, endpoint=True)})",
-                              code="EndpointUnreachable")
-    if isinstance(error, (ConnectionError, TimeoutError)) or urllib3 is not None and \
-            isinstance(error, urllib3.exceptions.HTTPError) or client is not None and \
-            isinstance(error, client.HTTPException):
-        return TransientError(f"{where}: connection failed ({type(error).__name__})",
-                              code=type(error).__name__)
+    if (
+        isinstance(error, ConnectFailed)
+        or urllib3 is not None
+        and isinstance(
+            error, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
+        )
+    ):
+        return TransientError(
+            f"{where}: cannot reach the endpoint ({redact_url(endpoint, endpoint=True)})",
+            code="EndpointUnreachable",
+        )
+    if (
+        isinstance(error, (ConnectionError, TimeoutError))
+        or urllib3 is not None
+        and isinstance(error, urllib3.exceptions.HTTPError)
+        or client is not None
+        and isinstance(error, client.HTTPException)
+    ):
+        return TransientError(
+            f"{where}: connection failed ({type(error).__name__})", code=type(error).__name__
+        )
     if isinstance(error, ValueError):
         return InvalidSpec(f"{where}: {error}", code="InvalidParameter")
     if isinstance(error, OSError):
-        return TransientError(f"{where}: {type(error).__name__}: {error.strerror or ''}",
-                              code=type(error).__name__)
+        return TransientError(
+            f"{where}: {type(error).__name__}: {error.strerror or ''}", code=type(error).__name__
+        )
     raise error

@@ -28,8 +28,11 @@ from argosy.artifacts.drivers.s3.settings import S3Settings
 _DNS_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 _BUCKET = re.compile(r"[A-Za-z0-9._-]{1,255}")
 # environment that changes what botocore sends, beyond what is read here
-_BOTOCORE_ONLY = ("AWS_CREDENTIAL_EXPIRATION", "AWS_USE_FIPS_ENDPOINT",
-                  "AWS_USE_DUALSTACK_ENDPOINT")
+_BOTOCORE_ONLY = (
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+)
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,9 @@ def proxied(env: Mapping[str, str] | None = None) -> bool:
     return bool(found & {"http", "https", "all"})
 
 
-def static_route(settings: S3Settings, bucket: str,
-                 env: Mapping[str, str] | None = None) -> Route | None:
+def static_route(
+    settings: S3Settings, bucket: str, env: Mapping[str, str] | None = None
+) -> Route | None:
     env = os.environ if env is None else env
     if settings.encryption.mode not in ("none", "s3") or proxied(env) or settings.profile:
         return None
@@ -65,9 +69,13 @@ def static_route(settings: S3Settings, bucket: str,
     if keys is None or base is None:
         return None
     trust = _trust(settings.verify, env)
-    return Route(base, settings.region or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-                 lambda: keys, verify=trust is not False,
-                 ca_certs=trust if isinstance(trust, str) else None)
+    return Route(
+        base,
+        settings.region or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        lambda: keys,
+        verify=trust is not False,
+        ca_certs=trust if isinstance(trust, str) else None,
+    )
 
 
 def _shared_config(env: Mapping[str, str]) -> Path:
@@ -82,16 +90,20 @@ def _keys(settings: S3Settings, env: Mapping[str, str]) -> tuple[str, str, str |
     access, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
     if not (access and secret):
         return None  # the rest of the chain (files, web identity, roles) is botocore's
-    return access, secret, env.get("AWS_SECURITY_TOKEN") or env.get("AWS_SESSION_TOKEN") \
-        or None
+    return access, secret, env.get("AWS_SECURITY_TOKEN") or env.get("AWS_SESSION_TOKEN") or None
 
 
 def _base(endpoint: str, style: str, bucket: str) -> str | None:
     """botocore's URL for a bucket on a custom endpoint: path style unless asked for
     virtual-hosted and the bucket is a DNS label on a named host."""
     parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
-            or parts.fragment or not _BUCKET.fullmatch(bucket):
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or not _BUCKET.fullmatch(bucket)
+    ):
         return None
     path = parts.path.rstrip("/")
     if style == "virtual":

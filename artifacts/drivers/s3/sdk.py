@@ -48,8 +48,12 @@ from argosy.artifacts.errors import (
 )
 
 _TRANSIENT_SDK = (
-    bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError,
-    bx.ConnectionClosedError, bx.ResponseStreamingError, bx.IncompleteReadError,
+    bx.EndpointConnectionError,
+    bx.ConnectTimeoutError,
+    bx.ReadTimeoutError,
+    bx.ConnectionClosedError,
+    bx.ResponseStreamingError,
+    bx.IncompleteReadError,
     bx.HTTPClientError,
 )
 
@@ -72,21 +76,28 @@ def map_botocore(error: BaseException, where: str) -> ArtifactError | None:
     if isinstance(error, bx.ClientError):
         err = error.response.get("Error", {})
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-        return refused(str(err.get("Code") or status or "unknown"), status,
-                       str(err.get("Message") or ""), where)
+        return refused(
+            str(err.get("Code") or status or "unknown"),
+            status,
+            str(err.get("Message") or ""),
+            where,
+        )
     if isinstance(error, bx.SSLError):
         return tls_failed(error, where)
     if isinstance(error, (bx.NoCredentialsError, bx.PartialCredentialsError)):
-        return AccessDenied(f"{where}: no usable credentials ({type(error).__name__})",
-                            code="NoCredentials")
+        return AccessDenied(
+            f"{where}: no usable credentials ({type(error).__name__})", code="NoCredentials"
+        )
     if isinstance(error, bx.EndpointConnectionError):
         endpoint = error.kwargs.get("endpoint_url", "")
-        return TransientError(f"{where}: cannot reach the endpoint "
-                              f"({redact_url(endpoint, endpoint=True)})",
-                              code="EndpointUnreachable")
+        return TransientError(
+            f"{where}: cannot reach the endpoint ({redact_url(endpoint, endpoint=True)})",
+            code="EndpointUnreachable",
+        )
     if isinstance(error, _TRANSIENT_SDK):
-        return TransientError(f"{where}: connection failed ({type(error).__name__})",
-                              code=type(error).__name__)
+        return TransientError(
+            f"{where}: connection failed ({type(error).__name__})", code=type(error).__name__
+        )
     if isinstance(error, bx.ParamValidationError):
         return InvalidSpec(f"{where}: {error}", code="InvalidParameter")
     if isinstance(error, bx.BotoCoreError):
@@ -116,8 +127,11 @@ class _Loader(Loader):
 def _loader(session: botocore.session.Session) -> _Loader:
     """The loader botocore would make (AWS_DATA_PATH and `data_path` honoured)."""
     extra = session.get_config_variable("data_path")
-    paths = [os.path.expanduser(os.path.expandvars(p)) for p in extra.split(os.pathsep)] \
-        if extra else None
+    paths = (
+        [os.path.expanduser(os.path.expandvars(p)) for p in extra.split(os.pathsep)]
+        if extra
+        else None
+    )
     return _Loader(extra_search_paths=paths)
 
 
@@ -138,8 +152,9 @@ def _expect_continue(model: Any, params: dict[str, Any], **_: Any) -> None:
 
 def make_client(settings: S3Settings) -> Any:
     if settings.addressing_style not in ("auto", "path", "virtual"):
-        raise InvalidSpec(f"addressing style must be path or virtual, not "
-                          f"{settings.addressing_style!r}")
+        raise InvalidSpec(
+            f"addressing style must be path or virtual, not {settings.addressing_style!r}"
+        )
     if settings.verify is False:
         # the user asked for no TLS checks: say nothing more on every request
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
@@ -147,16 +162,18 @@ def make_client(settings: S3Settings) -> Any:
     # start (~0.1 s), and a command that moves a file should not pay for them.
     session = botocore.session.Session(profile=settings.profile)
     session.register_component("data_loader", _loader(session))
-    session.get_component("response_parser_factory").set_parser_defaults(
-        timestamp_parser=timestamp)
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=timestamp)
     if settings.access_key or settings.secret_key:
         if not (settings.access_key and settings.secret_key):
-            raise AccessDenied("static S3 credentials need both an access key and a secret "
-                               "key", code="PartialCredentials")
-        session.set_credentials(settings.access_key, settings.secret_key,
-                                settings.session_token)
-    s3_options: Any = {"addressing_style": settings.addressing_style,
-                       "payload_signing_enabled": False}
+            raise AccessDenied(
+                "static S3 credentials need both an access key and a secret key",
+                code="PartialCredentials",
+            )
+        session.set_credentials(settings.access_key, settings.secret_key, settings.session_token)
+    s3_options: Any = {
+        "addressing_style": settings.addressing_style,
+        "payload_signing_enabled": False,
+    }
     config = Config(
         region_name=settings.region or session.get_config_variable("region") or "us-east-1",
         retries={"max_attempts": 1, "mode": "standard"},
@@ -168,8 +185,9 @@ def make_client(settings: S3Settings) -> Any:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    client = session.create_client("s3", endpoint_url=settings.endpoint,
-                                   verify=settings.verify, config=config)
+    client = session.create_client(
+        "s3", endpoint_url=settings.endpoint, verify=settings.verify, config=config
+    )
     client.meta.events.register("before-sign.s3.DeleteObjects", _content_md5)
     client.meta.events.unregister("before-call.s3", add_expect_header)
     client.meta.events.register("before-call.s3", _expect_continue)
@@ -181,8 +199,10 @@ def _content_md5(request: Any, **_: Any) -> None:
     CRC32 instead (boto3 #4392), so set the MD5 and drop the flexible checksum."""
     body = request.body if isinstance(request.body, bytes) else str(request.body).encode()
     for name in list(request.headers.keys()):
-        if name.lower().startswith("x-amz-checksum-") or \
-                name.lower() == "x-amz-sdk-checksum-algorithm":
+        if (
+            name.lower().startswith("x-amz-checksum-")
+            or name.lower() == "x-amz-sdk-checksum-algorithm"
+        ):
             del request.headers[name]
     request.headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
 
@@ -197,13 +217,15 @@ def resolved_route(client: Any, settings: S3Settings, bucket: str) -> Route | No
     signer = getattr(client, "_request_signer", None)
     credentials = getattr(signer, "_credentials", None)
     region = getattr(signer, "region_name", None)
-    verify = getattr(getattr(getattr(client, "_endpoint", None), "http_session", None),
-                     "_verify", None)
+    verify = getattr(
+        getattr(getattr(client, "_endpoint", None), "http_session", None), "_verify", None
+    )
     if credentials is None or not region or verify is None:
         return None
     try:
-        url = client.generate_presigned_url("put_object", ExpiresIn=60,
-                                            Params={"Bucket": bucket, "Key": "K"})
+        url = client.generate_presigned_url(
+            "put_object", ExpiresIn=60, Params={"Bucket": bucket, "Key": "K"}
+        )
     except Exception:  # noqa: BLE001 - no credentials or no endpoint: botocore will say
         return None
     base = str(url).split("?", 1)[0]
@@ -214,5 +236,10 @@ def resolved_route(client: Any, settings: S3Settings, bucket: str) -> Route | No
         now = credentials.get_frozen_credentials()
         return now.access_key, now.secret_key, now.token
 
-    return Route(base[:-1], region, frozen, verify=verify is not False,
-                 ca_certs=verify if isinstance(verify, str) else None)
+    return Route(
+        base[:-1],
+        region,
+        frozen,
+        verify=verify is not False,
+        ca_certs=verify if isinstance(verify, str) else None,
+    )

@@ -11,8 +11,10 @@ from argosy.artifacts.drivers import check_endpoint, check_trust
 from argosy.artifacts.errors import InvalidSpec
 
 EXPECT_CONTINUE_MIN = 1 << 20  # bytes: smaller bodies go without Expect: 100-continue
-CREDENTIALS = ("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, or the repository's "
-               "accessKeySecret and secretKeySecret")
+CREDENTIALS = (
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, or the repository's "
+    "accessKeySecret and secretKeySecret"
+)
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,13 @@ class Encryption:
 
     def __post_init__(self) -> None:
         if self.mode not in ("none", "s3", "kms", "c"):
-            raise InvalidSpec(f"unknown server-side encryption {self.mode!r} "
-                              "(none, s3, kms or c)")
+            raise InvalidSpec(f"unknown server-side encryption {self.mode!r} (none, s3, kms or c)")
         if self.mode == "c" and (self.customer_key is None or len(self.customer_key) != 32):
             got = "none" if self.customer_key is None else f"{len(self.customer_key)} bytes"
-            raise InvalidSpec(f"SSE-C needs a 32-byte customer key (--sse-c-key-file, or the "
-                              f"repository's serverSideCustomerKeySecret); got {got}")
+            raise InvalidSpec(
+                f"SSE-C needs a 32-byte customer key (--sse-c-key-file, or the "
+                f"repository's serverSideCustomerKeySecret); got {got}"
+            )
 
     def write_args(self) -> dict[str, Any]:
         if self.mode == "s3":
@@ -42,7 +45,8 @@ class Encryption:
                 args["SSEKMSKeyId"] = self.kms_key_id
             if self.kms_context:
                 args["SSEKMSEncryptionContext"] = base64.b64encode(
-                    self.kms_context.encode()).decode()
+                    self.kms_context.encode()
+                ).decode()
             return args
         return self.customer_args()
 
@@ -54,8 +58,10 @@ class Encryption:
     def copy_source_args(self) -> dict[str, Any]:
         if self.mode != "c" or not self.customer_key:
             return {}
-        return {"CopySourceSSECustomerAlgorithm": "AES256",
-                "CopySourceSSECustomerKey": self.customer_key}
+        return {
+            "CopySourceSSECustomerAlgorithm": "AES256",
+            "CopySourceSSECustomerKey": self.customer_key,
+        }
 
 
 @dataclass(frozen=True)
@@ -82,5 +88,7 @@ class S3Settings:
             check_endpoint(self.endpoint, credentials=CREDENTIALS)  # before any message names it
             parts = urlsplit(self.endpoint)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InvalidSpec(f"S3 endpoint {self.endpoint!r} is not a URL: give it as "
-                                  "http://HOST[:PORT] or https://HOST[:PORT]")
+                raise InvalidSpec(
+                    f"S3 endpoint {self.endpoint!r} is not a URL: give it as "
+                    "http://HOST[:PORT] or https://HOST[:PORT]"
+                )

@@ -115,21 +115,20 @@ class Connection:
         while True:
             end = self._buffer.find(b"\n", 0, _MAX_LINE)
             if end >= 0:
-                line = bytes(self._buffer[:end + 1])
-                del self._buffer[:end + 1]
+                line = bytes(self._buffer[: end + 1])
+                del self._buffer[: end + 1]
                 return line
             if len(self._buffer) >= _MAX_LINE:
                 raise WireError("an answer line longer than 64 KiB")
             data = self.sock.recv(_HEAD_READ)
             if not data:
-                raise WireError("the server closed the connection before its answer "
-                                "was complete")
+                raise WireError("the server closed the connection before its answer was complete")
             self._buffer += data
 
     def skip(self, count: int) -> None:
         view = memoryview(bytearray(min(count, BLOCK)))
         while count:
-            got = self.recv_into(view[:min(count, len(view))])
+            got = self.recv_into(view[: min(count, len(view))])
             if not got:
                 raise WireError("the server closed the connection inside a chunk")
             count -= got
@@ -166,14 +165,16 @@ class Response:
             if not 100 <= self.status < 200:
                 break
             if self.status == 101:
-                raise WireError("the server switched protocols (101) on a request that "
-                                "asked for no upgrade")
+                raise WireError(
+                    "the server switched protocols (101) on a request that asked for no upgrade"
+                )
             # an interim answer has no body: the request's own answer follows it
         else:
             raise WireError(f"more than {_MAX_INTERIM} interim (1xx) answers")
         connection = self.headers.get("connection", "").lower()
         self._reuse = "close" not in connection and (
-            version != b"HTTP/1.0" or "keep-alive" in connection)
+            version != b"HTTP/1.0" or "keep-alive" in connection
+        )
         self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
         self._left: int | None  # bytes left in the body (or chunk); None: until closed
         if method == "HEAD" or self.status in (204, 304):
@@ -287,14 +288,20 @@ class Response:
 class Pool:
     """Keep-alive connections to one origin (`scheme://host[:port]`)."""
 
-    def __init__(self, scheme: str, netloc: str, *, maxsize: int,
-                 timeout: tuple[float, float], ca_certs: str | None = None,
-                 verify: bool = True) -> None:
+    def __init__(
+        self,
+        scheme: str,
+        netloc: str,
+        *,
+        maxsize: int,
+        timeout: tuple[float, float],
+        ca_certs: str | None = None,
+        verify: bool = True,
+    ) -> None:
         if scheme not in ("http", "https"):
             raise ValueError(f"not an http(s) endpoint: {scheme}://{netloc}")
         self.scheme, self.netloc = scheme, netloc
-        host, _, port = netloc.rpartition(":") if not netloc.endswith("]") else (
-            netloc, "", "")
+        host, _, port = netloc.rpartition(":") if not netloc.endswith("]") else (netloc, "", "")
         if not host or not port.isdigit():
             host, port = netloc, ""
         self._host = host.strip("[]")
@@ -314,13 +321,20 @@ class Pool:
                 context.verify_mode = ssl.CERT_NONE
             self._tls = context
 
-    def request(self, method: str, target: str, *, headers: Mapping[str, str],
-                body: Any = None) -> Response:
+    def request(
+        self, method: str, target: str, *, headers: Mapping[str, str], body: Any = None
+    ) -> Response:
         """Send one request and read its answer's head; the body is the caller's to read
         (or `.data`). `headers` should hold content-length for a request with a body."""
-        lines = [f"{method} {target} HTTP/1.1", f"host: {self.netloc}",
-                 "user-agent: argosy", "accept-encoding: identity",
-                 *(f"{name}: {value}" for name, value in headers.items()), "", ""]
+        lines = [
+            f"{method} {target} HTTP/1.1",
+            f"host: {self.netloc}",
+            "user-agent: argosy",
+            "accept-encoding: identity",
+            *(f"{name}: {value}" for name, value in headers.items()),
+            "",
+            "",
+        ]
         head = "\r\n".join(lines).encode("latin-1")
         conn = self._take()
         try:
@@ -350,11 +364,11 @@ class Pool:
 
     def _connect(self) -> Connection:
         try:
-            sock = socket.create_connection((self._host, self._port),
-                                            timeout=self._connect_timeout)
+            sock = socket.create_connection((self._host, self._port), timeout=self._connect_timeout)
         except OSError as error:
-            raise ConnectFailed(f"cannot connect to {self.scheme}://{self.netloc}: "
-                                f"{error.strerror or error}") from error
+            raise ConnectFailed(
+                f"cannot connect to {self.scheme}://{self.netloc}: {error.strerror or error}"
+            ) from error
         self.made += 1
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
