@@ -76,3 +76,33 @@ def output_key(prefix: str, name: str, path: str | None, fmt: str) -> str:
 def log_key(prefix: str, container: str = "main") -> str:
     """Where `archiveLogs` puts a container's log: `<key>/main.log`, as Argo does."""
     return posixpath.join(prefix.strip("/"), f"{container}.log")
+
+
+WORKFLOW_VARIABLES = ("workflow.name", "workflow.namespace", "workflow.uid")
+
+
+def workflow_prefix(
+    key_format: str, variables: Mapping[str, str], *, created: datetime | None = None
+) -> str:
+    """The folder every key one workflow writes with `key_format` lies under (its outputs
+    are `<format>/<file>`): the format expanded up to its first variable that is not the
+    workflow's own (`{{pod.name}}`, a node's), cut back to the last '/'
+    (`{{workflow.name}}/{{pod.name}}` -> `wf-1/`, `{{workflow.name}}` -> `wf-1/`). Empty
+    when the format starts with such a variable: the workflow has no folder of its own."""
+    head, _, rest = key_format.partition("{{")
+    text = head
+    while rest:
+        name, close, after = rest.partition("}}")
+        if not close:
+            break
+        variable = name.strip()
+        known = {k: v for k, v in variables.items() if k in WORKFLOW_VARIABLES}
+        try:
+            text += expand("{{" + variable + "}}", known, created=created)
+        except InvalidSpec:
+            break
+        head, _, rest = after.partition("{{")
+        text += head
+    else:  # all of it expanded: the keys are `<format>/<file>`
+        return text.rstrip("/") + "/" if text.strip("/") else ""
+    return text[: text.rfind("/") + 1]

@@ -85,6 +85,7 @@ class Workflow:
     annotations: Mapping[str, str] = field(default_factory=dict, hash=False)
     finalizers: tuple[str, ...] = ()
     phase: str = ""
+    created: datetime | None = None
     finished_at: datetime | None = None
     deletion_timestamp: datetime | None = None
     strategy: str | None = None  # raw `spec.artifactGC.strategy`
@@ -187,6 +188,7 @@ def parse_workflow(obj: Mapping[str, Any], *, gone: bool = False) -> Workflow:
         annotations={str(k): str(v) for k, v in _mapping(meta.get("annotations")).items()},
         finalizers=tuple(str(f) for f in meta.get("finalizers") or []),
         phase=str(status.get("phase") or ""),
+        created=parse_time(meta.get("creationTimestamp")),
         finished_at=parse_time(status.get("finishedAt")),
         deletion_timestamp=parse_time(meta.get("deletionTimestamp")),
         strategy=_strategy_of(spec) or _strategy_of(stored),

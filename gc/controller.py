@@ -20,10 +20,14 @@ from typing import Any
 
 import yaml
 
+from argosy.argo.keys import workflow_prefix
 from argosy.argo.kube import Kube, KubeError
+from argosy.argo.location import Target
+from argosy.argo.names import DEFAULT_KEY_FORMAT
 from argosy.argo.names import REPOSITORIES_CONFIGMAP as DEFAULT_CONFIGMAP
 from argosy.argo.resources import WORKFLOWS
-from argosy.argo.workflow import Workflow, parse_workflow
+from argosy.argo.workflow import Workflow, parse_workflow, recorded_repository
+from argosy.artifacts.errors import ArtifactError
 from argosy.artifacts.protocol import Driver
 from argosy.gc.deleter import Deleter
 from argosy.gc.events import EventRecorder
@@ -32,11 +36,17 @@ from argosy.gc.leader import LeaderElector
 from argosy.gc.lookups import ClusterReader, PolicyBook
 from argosy.gc.metrics import Metrics
 from argosy.gc.outcome import Failure
-from argosy.gc.policy import POLICIES, POLICY_NAME, SweepPolicy
+from argosy.gc.policy import POLICIES, POLICY_NAME, SweepPolicy, sweep_condition
 from argosy.gc.reconciler import PlanSink, Reconciler, ReconcileResult
 from argosy.gc.settings import GcSettings
 from argosy.gc.storage import DriverFactory
-from argosy.gc.sweep import SweepReport, repository_target, run_sweeps
+from argosy.gc.sweep import (
+    SweepRefused,
+    SweepReport,
+    repository_target,
+    run_sweeps,
+    sweep_scope,
+)
 from argosy.gc.workqueue import FairQueue, Key
 
 log = logging.getLogger("argosy.gc")
@@ -365,11 +375,67 @@ class Controller:
         return all(i.synced.is_set() for i in self.informers)
 
     # -- sweeps --------------------------------------------------------------------------
-    def _live_uids(self, namespace: str) -> set[str]:
-        uids: set[str] = set()
-        for items, _ in self.kube.list_pages(WORKFLOWS, namespace):
-            uids |= {parse_workflow(i).uid for i in items}
-        return uids
+    def _workflows(self, namespace: str) -> list[Workflow]:
+        return [
+            parse_workflow(i)
+            for items, _ in self.kube.list_pages(WORKFLOWS, namespace)
+            for i in items
+        ]
+
+    def _workflow_prefixes(self, workflows: list[Workflow], target: Target) -> list[str]:
+        """The folders of the finished workflows whose repository is `target`'s: where a
+        killed pod's upload of theirs can be (a running workflow's may still complete)."""
+        prefixes = []
+        for wf in workflows:
+            if not wf.completed:
+                continue
+            try:
+                entry = recorded_repository(
+                    wf, self.reader.configmap, default=self.settings.default_repository
+                )
+            except ArtifactError:
+                continue
+            theirs = repository_target("", entry)
+            if theirs is None or theirs.bucket_id != target.bucket_id:
+                continue
+            kind_config = entry.get(theirs.kind) or {}
+            key_format = str(
+                entry.get("keyFormat") or kind_config.get("keyFormat") or DEFAULT_KEY_FORMAT
+            )
+            prefixes.append(
+                workflow_prefix(
+                    key_format,
+                    {
+                        "workflow.name": wf.name,
+                        "workflow.namespace": wf.namespace,
+                        "workflow.uid": wf.uid,
+                    },
+                    created=wf.created,
+                )
+            )
+        return [p for p in prefixes if p]
+
+    def _swept(self, namespace: str, *, ok: bool, reason: str, message: str) -> None:
+        """The policy's `Swept` condition says how its last sweep went (not in a dry run)."""
+        if self.settings.dry_run:
+            return
+        try:
+            policy = self.kube.find(POLICIES, namespace, POLICY_NAME)
+            if policy is None:
+                return
+            conditions = sweep_condition(
+                policy.get("status") or {}, ok=ok, reason=reason, message=message, now=self.clock()
+            )
+            if conditions is not None:
+                self.kube.patch(
+                    POLICIES,
+                    namespace,
+                    POLICY_NAME,
+                    {"status": {"conditions": conditions}},
+                    subresource="status",
+                )
+        except KubeError as error:
+            log.warning("could not record the sweep of %s in its policy: %s", namespace, error)
 
     def sweep(self) -> list[SweepReport]:
         reports: list[SweepReport] = []
@@ -388,8 +454,18 @@ class Controller:
                 continue
             data = (configmap or {}).get("data") or {}
             names = list(policy.sweeps.repositories) or sorted(data)
-            for name in names:
-                reports.append(self._sweep_one(namespace, name, data.get(name), policy.sweeps))
+            swept = [
+                self._sweep_one(namespace, name, data.get(name), policy.sweeps) for name in names
+            ]
+            reports += swept
+            errors = [e for r in swept for e in r.errors]
+            refused = [e for r in swept for e in r.refused]
+            self._swept(
+                namespace,
+                ok=not errors,
+                reason="NoKeyPrefix" if refused else "Failed" if errors else "Swept",
+                message="; ".join(errors)[:1024] or f"swept {len(swept)} repository(ies)",
+            )
         return reports
 
     def _sweep_one(
@@ -404,17 +480,30 @@ class Controller:
         if target is None:
             return SweepReport(where, errors=[f"{where}: no s3/oss/local repository with a bucket"])
         try:
+            scope = sweep_scope(target, sweeps.prefix, f"repository {where}")
+        except SweepRefused as refused:
+            log.warning("sweep refused: %s", refused)
+            return SweepReport(where, errors=[str(refused)], refused=[str(refused)])
+        try:
             driver = self.drivers.open(target, namespace)
         except Exception as error:  # noqa: BLE001
             return SweepReport(where, errors=[f"{where}: {error}"])
+        workflows: list[Workflow] = []
+
+        def listed() -> list[Workflow]:
+            if not workflows:
+                workflows.extend(self._workflows(namespace))
+            return workflows
+
         try:
             report = run_sweeps(
                 driver,
-                target,
+                scope,
                 namespace=namespace,
                 uploads_after=sweeps.incomplete_uploads_after,
                 orphans_after=sweeps.orphans_after,
-                live_uids=lambda: self._live_uids(namespace),
+                live_uids=lambda: {wf.uid for wf in listed()},
+                workflow_prefixes=lambda: self._workflow_prefixes(listed(), target),
                 now=self.clock(),
                 dry_run=self.settings.dry_run,
                 fence=self.fence,

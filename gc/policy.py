@@ -58,15 +58,21 @@ def parse_strategy(value: Any, where: str) -> Strategy | None:
 class SweepPolicy:
     """Opt-in sweeps of the namespace's repositories (see `argosy.gc.sweep`).
 
-    incomplete_uploads_after: abort multipart uploads initiated longer ago than this.
+    incomplete_uploads_after: abort multipart uploads initiated longer ago than this,
+        under the folder of a finished workflow of the namespace (never elsewhere: an
+        upload's metadata cannot tell whose it is).
     orphans_after: delete Argosy-written objects whose workflow is gone, once older
         than this (and only if their recorded strategy allows deletion).
     repositories: keys of the `artifact-repositories` ConfigMap to sweep (empty: all).
+    prefix: the key prefix to sweep, required for a repository whose keyFormat starts
+        with a variable (its static prefix is the whole bucket); within the static
+        prefix otherwise.
     """
 
     incomplete_uploads_after: timedelta | None = None
     orphans_after: timedelta | None = None
     repositories: tuple[str, ...] = ()
+    prefix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class GcPolicy:
 
 
 _SPEC_FIELDS = {"strategy", "expireAfter", "selector", "dryRun", "sweeps"}
-_SWEEP_FIELDS = {"incompleteUploadsAfter", "orphansAfter", "repositories"}
+_SWEEP_FIELDS = {"incompleteUploadsAfter", "orphansAfter", "repositories", "prefix"}
 
 
 def _duration(value: Any, where: str) -> timedelta | None:
@@ -112,7 +118,23 @@ def _sweeps(raw: Any) -> SweepPolicy | None:
         ),
         orphans_after=_duration(raw.get("orphansAfter"), "spec.sweeps.orphansAfter"),
         repositories=tuple(repos),
+        prefix=_sweep_prefix(raw.get("prefix")),
     )
+
+
+def _sweep_prefix(value: Any) -> str | None:
+    """A folder of keys: relative, no empty, '.' or '..' segment; '/' added at the end."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip("/"):
+        raise InvalidPolicy("spec.sweeps.prefix must be a non-empty key prefix such as runs/")
+    parts = value.rstrip("/").split("/")
+    if value.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise InvalidPolicy(
+            f"spec.sweeps.prefix {value!r} must be a relative key prefix "
+            "without empty, '.' or '..' segments"
+        )
+    return value.rstrip("/") + "/"
 
 
 def parse_spec(spec: Any, namespace: str) -> GcPolicy:
@@ -197,7 +219,7 @@ def judge_policy(obj: Mapping[str, Any], now: datetime) -> PolicyVerdict:
         )
         status: dict[str, Any] = {
             "observedGeneration": generation,
-            "conditions": [_condition(False, message, now, old_condition)],
+            "conditions": [_condition(False, message, now, old_condition), *_others(old_status)],
         }
         if accepted_spec is not None:
             status["acceptedSpec"] = accepted_spec
@@ -205,10 +227,46 @@ def judge_policy(obj: Mapping[str, Any], now: datetime) -> PolicyVerdict:
     message = describe(policy)
     status = {
         "observedGeneration": generation,
-        "conditions": [_condition(True, message, now, old_condition)],
+        "conditions": [_condition(True, message, now, old_condition), *_others(old_status)],
         "acceptedSpec": copy.deepcopy(obj.get("spec") or {}),
     }
     return PolicyVerdict(policy, None if _same(old_status, status) else status, True, message)
+
+
+def _others(old_status: Mapping[str, Any]) -> list[Any]:
+    """The conditions other than Accepted (the sweeps write `Swept`): kept as they are."""
+    return [
+        c
+        for c in old_status.get("conditions") or []
+        if isinstance(c, Mapping) and c.get("type") != "Accepted"
+    ]
+
+
+def sweep_condition(
+    old_status: Mapping[str, Any], *, ok: bool, reason: str, message: str, now: datetime
+) -> list[Any] | None:
+    """The policy's conditions with `Swept` set to this outcome; None when that is what
+    they already say (no write needed)."""
+    conditions = [c for c in old_status.get("conditions") or [] if isinstance(c, Mapping)]
+    previous = next((c for c in conditions if c.get("type") == "Swept"), None)
+    status = "True" if ok else "False"
+    if previous and (previous.get("status"), previous.get("reason"), previous.get("message")) == (
+        status,
+        reason,
+        message,
+    ):
+        return None
+    since = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if previous and previous.get("status") == status and previous.get("lastTransitionTime"):
+        since = str(previous["lastTransitionTime"])
+    swept = {
+        "type": "Swept",
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": since,
+    }
+    return [c for c in conditions if c.get("type") != "Swept"] + [swept]
 
 
 def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

@@ -11,7 +11,7 @@ from argosy.artifacts.protocol import Driver
 from argosy.artifacts.provenance import Provenance
 from argosy.gc.controller import Controller
 from argosy.testing.kube.api import ManualClock
-from tests.gc.argo import Argo
+from tests.gc.argo import Argo, repository_entry
 from tests.gc.conftest import NS, keys, put
 
 
@@ -19,63 +19,159 @@ def owned(uid: str, strategy: str, namespace: str = NS) -> dict[str, str]:
     return Provenance(uid, namespace, "some-workflow", strategy).metadata()
 
 
+def _runs_repository(argo: Argo, bucket: tuple[str, Driver], moto_endpoint: str) -> Driver:
+    """team-a's repository writes under runs/: a folder of its own in the bucket."""
+    argo.secret(NS)
+    argo.repositories(
+        NS,
+        {
+            "default": repository_entry(
+                bucket[0], moto_endpoint, key_format="runs/{{workflow.name}}/{{pod.name}}"
+            )
+        },
+        default="default",
+    )
+    return bucket[1]
+
+
 def test_orphans_of_deleted_workflows_are_swept_and_nothing_else(
-    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+    argo: Argo,
+    bucket: tuple[str, Driver],
+    moto_endpoint: str,
+    clock: ManualClock,
+    make_controller: Callable[..., Controller],
 ) -> None:
+    team = _runs_repository(argo, bucket, moto_endpoint)
     live = argo.submit(NS, "live")["metadata"]["uid"]
-    put(team, "gone/deletion", metadata=owned("uid-gone", "OnWorkflowDeletion"))
-    put(team, "gone/completion", metadata=owned("uid-gone", "OnWorkflowCompletion"))
-    put(team, "gone/never", metadata=owned("uid-gone", "Never"))
-    put(team, "gone/success", metadata=owned("uid-gone", "OnWorkflowSuccess"))
-    put(team, "gone/other-namespace", metadata=owned("uid-gone", "OnWorkflowDeletion", "team-b"))
-    put(team, "live/out", metadata=owned(live, "OnWorkflowDeletion"))
-    put(team, "foreign/file")
+    put(team, "runs/gone/deletion", metadata=owned("uid-gone", "OnWorkflowDeletion"))
+    put(team, "runs/gone/completion", metadata=owned("uid-gone", "OnWorkflowCompletion"))
+    put(team, "runs/gone/never", metadata=owned("uid-gone", "Never"))
+    put(team, "runs/gone/success", metadata=owned("uid-gone", "OnWorkflowSuccess"))
+    put(
+        team,
+        "runs/gone/other-namespace",
+        metadata=owned("uid-gone", "OnWorkflowDeletion", "team-b"),
+    )
+    put(team, "runs/live/out", metadata=owned(live, "OnWorkflowDeletion"))
+    put(team, "runs/foreign/file")
+    put(team, "outside/file", metadata=owned("uid-gone", "OnWorkflowDeletion"))
     argo.policy(NS, {"sweeps": {"orphansAfter": "1h"}})
     controller = make_controller()
 
     controller.run_once()  # the objects are minutes old: within the grace period
-    assert len(keys(team)) == 7
+    assert len(keys(team)) == 8
     clock.set(clock().replace(year=2099))  # moto stamps real time; jump past it
     summary = controller.run_once()
 
     [report] = summary.sweeps
     assert (report.orphans_deleted, report.kept, report.errors) == (2, 5, [])
     assert keys(team) == [
-        "foreign/file",
-        "gone/never",
-        "gone/other-namespace",
-        "gone/success",
-        "live/out",
+        "outside/file",
+        "runs/foreign/file",
+        "runs/gone/never",
+        "runs/gone/other-namespace",
+        "runs/gone/success",
+        "runs/live/out",
     ]
 
 
-def test_incomplete_uploads_older_than_the_limit_are_aborted(
-    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+def test_only_stale_uploads_in_the_folder_of_a_finished_workflow_are_aborted(
+    argo: Argo,
+    bucket: tuple[str, Driver],
+    moto_endpoint: str,
+    clock: ManualClock,
+    make_controller: Callable[..., Controller],
 ) -> None:
-    team.create_upload("wf/big", metadata={})
-    [upload] = team.list_uploads("")
+    team = _runs_repository(argo, bucket, moto_endpoint)
+    argo.submit(NS, "done")
+    argo.finish(NS, "done", "Succeeded", clock())
+    argo.submit(NS, "busy")  # still running: its pods may be uploading
+    for key in (
+        "runs/done/pod/big",
+        "runs/busy/pod/big",
+        "runs/gone/pod/big",
+        "elsewhere/big",
+        "runs/done-2/pod/big",
+    ):
+        team.create_upload(key, metadata={})
+    started = min(u.initiated for u in team.list_uploads(""))
     argo.policy(NS, {"sweeps": {"incompleteUploadsAfter": "24h"}})
     controller = make_controller()
-    clock.set(upload.initiated + timedelta(hours=23))  # moto stamps a fixed date
+    clock.set(started + timedelta(hours=23))  # moto stamps a fixed date
 
     controller.run_once()
-    assert len(team.list_uploads("")) == 1
+    assert len(team.list_uploads("")) == 5
     clock.advance(seconds=3600)
     [report] = controller.run_once().sweeps
 
-    assert report.uploads_aborted == 1 and team.list_uploads("") == []
+    assert report.uploads_aborted == 1 and report.errors == []
+    assert sorted(u.key for u in team.list_uploads("")) == [
+        "elsewhere/big",
+        "runs/busy/pod/big",
+        "runs/done-2/pod/big",
+        "runs/gone/pod/big",
+    ]
+
+
+def test_a_repository_whose_keys_have_no_common_folder_is_not_swept_without_a_prefix(
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
+    argo.submit(NS, "wf")
+    argo.finish(NS, "wf", "Succeeded", clock())
+    team.create_upload("wf/pod/big", metadata={})
+    team.create_upload("another-tool/upload", metadata={})
+    put(team, "gone/out", metadata=owned("uid-gone", "OnWorkflowDeletion"))
+    argo.policy(NS, {"sweeps": {"incompleteUploadsAfter": "1h", "orphansAfter": "1h"}})
+    clock.set(clock().replace(year=2099))
+
+    [report] = make_controller().run_once().sweeps
+
+    assert "set spec.sweeps.prefix" in report.errors[0]
+    assert (report.uploads_aborted, report.orphans_deleted) == (0, 0)
+    assert len(team.list_uploads("")) == 2 and keys(team) == ["gone/out"]
+    [swept] = [c for c in argo.get_policy(NS)["status"]["conditions"] if c["type"] == "Swept"]
+    assert (swept["status"], swept["reason"]) == ("False", "NoKeyPrefix")
+    assert "set spec.sweeps.prefix" in swept["message"]
+
+
+def test_an_explicit_prefix_confines_the_sweeps_to_it(
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
+    argo.submit(NS, "wf")
+    argo.finish(NS, "wf", "Succeeded", clock())
+    team.create_upload("wf/pod/big", metadata={})
+    team.create_upload("another-tool/upload", metadata={})
+    put(team, "wf2/out", "other/out", metadata=owned("uid-gone", "OnWorkflowDeletion"))
+    argo.policy(
+        NS, {"sweeps": {"incompleteUploadsAfter": "1h", "orphansAfter": "1h", "prefix": "wf"}}
+    )
+    clock.set(clock().replace(year=2099))
+
+    [report] = make_controller().run_once().sweeps
+
+    assert (report.uploads_aborted, report.orphans_deleted, report.errors) == (1, 0, [])
+    assert [u.key for u in team.list_uploads("")] == ["another-tool/upload"]
+    assert keys(team) == ["other/out", "wf2/out"]  # wf2/ is not under wf/
+    [swept] = [c for c in argo.get_policy(NS)["status"]["conditions"] if c["type"] == "Swept"]
+    assert swept["status"] == "True"
 
 
 def test_a_dry_run_sweep_only_reports(
-    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+    argo: Argo,
+    bucket: tuple[str, Driver],
+    moto_endpoint: str,
+    clock: ManualClock,
+    make_controller: Callable[..., Controller],
 ) -> None:
-    put(team, "gone/out", metadata=owned("uid-gone", "OnWorkflowDeletion"))
+    team = _runs_repository(argo, bucket, moto_endpoint)
+    put(team, "runs/gone/out", metadata=owned("uid-gone", "OnWorkflowDeletion"))
     argo.policy(NS, {"sweeps": {"orphansAfter": "1h"}})
     clock.set(clock().replace(year=2099))
 
     [report] = make_controller(dry_run=True).run_once().sweeps
 
     assert report.plan == [
-        f"delete orphan s3://{team.bucket}/gone/out (workflow {NS}/some-workflow uid-gone is gone)"
+        f"delete orphan s3://{team.bucket}/runs/gone/out (workflow {NS}/some-workflow uid-gone "
+        "is gone)"
     ]
-    assert keys(team) == ["gone/out"]
+    assert keys(team) == ["runs/gone/out"]
