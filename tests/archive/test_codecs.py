@@ -70,7 +70,7 @@ def test_a_flipped_byte_is_an_integrity_error(codec: str) -> None:
 def test_empty_input_is_not_a_valid_compressed_stream() -> None:
     for codec in ("zstd", "gzip"):
         with pytest.raises(IntegrityError):
-            list(decompress([], codec))  # type: ignore[arg-type]
+            list(decompress([], codec))
 
 
 def test_concatenated_frames_and_members_and_skippable_frames_are_read() -> None:

@@ -14,7 +14,7 @@ import os
 import struct
 import tarfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -48,7 +48,7 @@ def _refused(
 
 def _tar_case(
     world: Path,
-    members: list[tuple[tarfile.TarInfo, bytes | None]],
+    members: Sequence[tuple[tarfile.TarInfo, bytes | None]],
     error: type[ArtifactError],
     match: str,
     **kwargs: object,
@@ -159,7 +159,7 @@ def test_more_members_than_the_cap_is_refused(world: Path) -> None:
         world,
         members,
         InvalidSpec,
-        "more than 10 members",  # type: ignore[arg-type]
+        "more than 10 members",
         limits=ExtractLimits(max_members=10),
     )
 
@@ -170,7 +170,7 @@ def test_more_bytes_than_the_cap_is_refused(world: Path) -> None:
         world,
         members,
         InvalidSpec,
-        "'two' declares 600 bytes",  # type: ignore[arg-type]
+        "'two' declares 600 bytes",
         limits=ExtractLimits(max_total_bytes=1000),
     )
 

@@ -34,9 +34,9 @@ MANIFEST = "run/.argosy-manifest.json"
 
 def _manifest(
     files: dict[str, bytes],
-    symlinks: list[tuple[str, str]] = (),  # type: ignore[assignment]
-    dirs: list[str] = (),
-) -> bytes:  # type: ignore[assignment]
+    symlinks: Sequence[tuple[str, str]] = (),
+    dirs: Sequence[str] = (),
+) -> bytes:
     return json.dumps(
         {
             "schema": "argosy.tree-manifest",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,6 +51,7 @@ def test_a_consumer_that_stops_early_stops_and_closes_the_stage() -> None:
             closed.set()
 
     out = background(source(), depth=2)
+    assert isinstance(out, Generator)  # so a consumer can close it
     next(out)
     out.close()
     assert closed.is_set() and len(pulled) < 10
@@ -70,7 +71,7 @@ def test_a_refused_archive_stops_reading_its_stream_at_once(tmp_path: Path) -> N
         finally:
             closed.set()
 
-    members = read_tar(download())  # held here, so only an explicit close stops it
+    held = read_tar(download())  # held here, so only an explicit close stops it
     with pytest.raises(InvalidSpec, match="'../evil'"):
-        extract_members(members, tmp_path / "out")
+        extract_members(held, tmp_path / "out")
     assert closed.is_set() and len(served) * 512 < len(data)

@@ -11,6 +11,7 @@ import pytest
 from argosy.argo.location import Target
 from argosy.argo.repository import addressing_style
 from argosy.argo.workflow import Artifact, artifact_target
+from argosy.artifacts.drivers.s3 import S3Driver
 from argosy.gc.storage import DriverFactory
 from argosy.sidecar.resolve import Context, open_driver
 
@@ -38,7 +39,8 @@ def _pod_url(entry: dict[str, Any], tmp_path: Path) -> str | None:
     (folder / "secretKey").write_text("SK")
     ctx = Context(variables={}, secrets_dir=tmp_path / "secrets", local_root=str(tmp_path))
     driver = open_driver(Target("s3", "my-bucket", "k", {**entry, **KEYS}), ctx)
-    return driver.bucket_url  # type: ignore[attr-defined, no-any-return]
+    assert isinstance(driver, S3Driver)
+    return driver.bucket_url
 
 
 def _gc_url(entry: dict[str, Any]) -> str | None:
@@ -49,7 +51,8 @@ def _gc_url(entry: dict[str, Any]) -> str | None:
     artifact = Artifact("node", "out", "s3", {"key": "wf/out.tgz"})
     target = artifact_target(artifact, lambda: {"s3": {"bucket": "my-bucket", **entry, **KEYS}})
     driver = DriverFactory(secret).open(target, "team")
-    return driver.bucket_url  # type: ignore[attr-defined, no-any-return]
+    assert isinstance(driver, S3Driver)
+    return driver.bucket_url
 
 
 @pytest.mark.parametrize(

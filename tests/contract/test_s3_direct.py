@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import replace
 
 import pytest
 
@@ -127,11 +128,13 @@ def test_every_direct_answer_is_awaited_with_immediate_acks_asked_for(
     driver = S3Driver(made.settings, made.bucket)
     asked: list[int] = []  # the type of each socket asked on
     ask = wire.ack_at_once
-    monkeypatch.setattr(
-        wire,
-        "ack_at_once",
-        lambda sock: (asked.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)), ask(sock)),
-    )
+
+    def asking(sock: socket.socket | None) -> None:
+        assert sock is not None
+        asked.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE))
+        ask(sock)
+
+    monkeypatch.setattr(wire, "ack_at_once", asking)
     upload = driver.create_upload("k", metadata={})
     part = driver.upload_part("k", upload, 1, b"body", size=4)
     driver.complete_upload("k", upload, [part])
@@ -230,18 +233,18 @@ def test_sse_s3_rides_along_as_its_header(moto_endpoint: str, route: str) -> Non
 def test_customer_keys_and_proxies_keep_small_puts_on_botocore(
     moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base = {
-        "endpoint": moto_endpoint,
-        "region": "us-east-1",
-        "access_key": "moto-key",
-        "secret_key": "moto-secret",
-    }
-    assert S3Driver(S3Settings(**base), "b")._wire
-    sse_c = S3Settings(**base, encryption=Encryption(mode="c", customer_key=b"k" * 32))
+    base = S3Settings(
+        endpoint=moto_endpoint,
+        region="us-east-1",
+        access_key="moto-key",
+        secret_key="moto-secret",
+    )
+    assert S3Driver(base, "b")._wire
+    sse_c = replace(base, encryption=Encryption(mode="c", customer_key=b"k" * 32))
     assert S3Driver(sse_c, "b")._direct is None
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    assert S3Driver(S3Settings(**base), "b")._direct is None
+    assert S3Driver(base, "b")._direct is None
 
 
 def _botocore_gets(driver: S3Driver) -> list[str]:

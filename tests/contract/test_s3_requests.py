@@ -5,13 +5,14 @@ connection back to the pool."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from argosy.artifacts import download, tree, upload
-from argosy.artifacts.drivers.s3 import EXPECT_CONTINUE_MIN, S3Driver
+from argosy.artifacts.drivers.s3 import EXPECT_CONTINUE_MIN, S3Driver, wire
 from argosy.artifacts.settings import TransferSettings
 from tests.conftest import s3_driver, unique_bucket
 
@@ -43,15 +44,11 @@ class Wire:
             pool = driver._direct._pool
             send = pool.request
 
-            def recorded(method: str, url: str, **kwargs: Any) -> Any:
-                self.sent.append(
-                    (
-                        method,
-                        url,
-                        {k.lower(): str(v) for k, v in (kwargs.get("headers") or {}).items()},
-                    )
-                )
-                return send(method, url, **kwargs)
+            def recorded(
+                method: str, target: str, *, headers: Mapping[str, str], body: Any = None
+            ) -> wire.Response:
+                self.sent.append((method, target, {k.lower(): str(v) for k, v in headers.items()}))
+                return send(method, target, headers=headers, body=body)
 
             pool.request = recorded  # type: ignore[method-assign]
 

@@ -182,7 +182,7 @@ def test_an_object_past_the_copy_limit_gets_its_record_by_a_multipart_copy(
     # S3 copies at most 5 GiB in one request and OSS 1 GB; a lowered limit takes the same
     # road with 21 MiB
     data = _write(tmp_path / "src", 21 * MiB)
-    driver.copy_limit = 8 * MiB  # type: ignore[misc]
+    driver.copy_limit = 8 * MiB
     result = upload.upload_file(driver, "past/limit", tmp_path / "src", settings=SMALL_PARTS)
     assert result.record is not None and not result.note
     assert read_record(driver.stat("past/limit").metadata, size=len(data)).record == result.record

@@ -17,6 +17,12 @@ GROUP, VERSION = "argoproj.io", "v1alpha1"
 ACCESS, SECRET = "argosy-test-access", "argosy-test-secret"
 
 
+def json_object(answer: object) -> dict[str, Any]:
+    """A custom object as the client answers it: decoded JSON (typed `object`)."""
+    assert isinstance(answer, dict), answer
+    return answer
+
+
 def stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -74,14 +80,17 @@ class Argo:
 
     # -- setup of a namespace ------------------------------------------------------------
     def namespace(self, name: str) -> None:
-        self.core.create_namespace({"metadata": {"name": name}})
+        self.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
 
     def secret(
         self, namespace: str, name: str = "s3-creds", access: str = ACCESS, secret: str = SECRET
     ) -> None:
         self.core.create_namespaced_secret(
             namespace,
-            {"metadata": {"name": name}, "stringData": {"accesskey": access, "secretkey": secret}},
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name=name),
+                string_data={"accesskey": access, "secretkey": secret},
+            ),
         )
 
     def repositories(
@@ -89,12 +98,14 @@ class Argo:
     ) -> None:
         import yaml
 
-        meta: dict[str, Any] = {"name": "artifact-repositories"}
+        meta = client.V1ObjectMeta(name="artifact-repositories")
         if default:
-            meta["annotations"] = {"workflows.argoproj.io/default-artifact-repository": default}
+            meta.annotations = {"workflows.argoproj.io/default-artifact-repository": default}
         self.core.create_namespaced_config_map(
             namespace,
-            {"metadata": meta, "data": {k: yaml.safe_dump(v) for k, v in entries.items()}},
+            client.V1ConfigMap(
+                metadata=meta, data={k: yaml.safe_dump(v) for k, v in entries.items()}
+            ),
         )
 
     def policy(self, namespace: str, spec: dict[str, Any], name: str = "default") -> None:
@@ -105,8 +116,10 @@ class Argo:
             "spec": spec,
         }
         try:
-            current = self.custom.get_namespaced_custom_object(
-                "argosy.io", "v1alpha1", namespace, "artifactgcpolicies", name
+            current = json_object(
+                self.custom.get_namespaced_custom_object(
+                    "argosy.io", "v1alpha1", namespace, "artifactgcpolicies", name
+                )
             )
         except client.ApiException:
             self.custom.create_namespaced_custom_object(
@@ -119,8 +132,10 @@ class Argo:
         )
 
     def get_policy(self, namespace: str, name: str = "default") -> dict[str, Any]:
-        return self.custom.get_namespaced_custom_object(
-            "argosy.io", "v1alpha1", namespace, "artifactgcpolicies", name
+        return json_object(
+            self.custom.get_namespaced_custom_object(
+                "argosy.io", "v1alpha1", namespace, "artifactgcpolicies", name
+            )
         )
 
     # -- workflows -----------------------------------------------------------------------
@@ -151,8 +166,10 @@ class Argo:
             "spec": spec,
             "status": self._status(name, list(artifacts), phase, None, repository),
         }
-        return self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, "workflows", body
+        return json_object(
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, "workflows", body
+            )
         )
 
     @staticmethod
@@ -188,17 +205,19 @@ class Argo:
 
     def finish(self, namespace: str, name: str, phase: str, at: datetime) -> dict[str, Any]:
         """The workflow completed: Argo sets the phase, finishedAt and the completed label."""
-        return self.custom.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            namespace,
-            "workflows",
-            name,
-            {
-                "metadata": {"labels": {"workflows.argoproj.io/completed": "true"}},
-                "status": {"phase": phase, "finishedAt": stamp(at)},
-            },
-            _content_type="application/merge-patch+json",
+        return json_object(
+            self.custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                "workflows",
+                name,
+                {
+                    "metadata": {"labels": {"workflows.argoproj.io/completed": "true"}},
+                    "status": {"phase": phase, "finishedAt": stamp(at)},
+                },
+                _content_type="application/merge-patch+json",
+            )
         )
 
     def delete(self, namespace: str, name: str) -> None:
@@ -225,8 +244,10 @@ class Argo:
 
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, "workflows", name
+            return json_object(
+                self.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "workflows", name
+                )
             )
         except client.ApiException as error:
             if error.status == 404:

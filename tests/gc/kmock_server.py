@@ -39,7 +39,7 @@ class KmockServer:
         self._stop = asyncio.Event()
         async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
             for resource in RESOURCES:
-                emulator.resources[resource] = {}
+                emulator.resources[resource] = kmock.ResourceInfo()
             self.emulator, self.url = emulator, str(server.url)
             self._ready.set()
             await self._stop.wait()

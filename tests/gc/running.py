@@ -48,7 +48,7 @@ class DeleteLog:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def decorator(self, who: str) -> Callable[[Driver], Driver]:
-        return lambda driver: RecordingDriver(driver, who, self)  # type: ignore[return-value]
+        return lambda driver: RecordingDriver(driver, who, self)
 
     def by(self, who: str) -> list[str]:
         with self.lock:

@@ -12,9 +12,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from argosy.argo.names import Strategy
 from argosy.commands.gc import add_arguments
 from argosy.gc.duration import PATTERN
-from argosy.gc.policy import Strategy
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 VERSION = "1.30"

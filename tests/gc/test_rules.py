@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from argosy.argo.names import Strategy
 from argosy.argo.workflow import parse_workflow
 from argosy.gc.duration import DurationError, format_duration, parse_duration
 from argosy.gc.outcome import (
@@ -25,7 +26,6 @@ from argosy.gc.policy import (
     GcPolicy,
     InvalidPolicy,
     Source,
-    Strategy,
     judge_policy,
     parse_spec,
     resolve_strategy,
@@ -359,7 +359,8 @@ def test_a_damaged_record_reads_as_empty_so_work_is_redone_not_skipped() -> None
 def test_a_repository_configmap_the_gc_cannot_use_is_reported_by_name(
     data: dict[str, str], annotations: dict[str, str], message: str
 ) -> None:
-    from argosy.argo.workflow import RepositoryMissing, entry_from_configmap
+    from argosy.argo.location import RepositoryMissing
+    from argosy.argo.workflow import entry_from_configmap
 
     configmap = {"metadata": {"annotations": annotations}, "data": data}
     with pytest.raises(RepositoryMissing, match=message) as caught:

@@ -23,7 +23,7 @@ def test_artifacts_of_one_bucket_share_one_driver_and_another_bucket_gets_its_ow
         built.append(driver)
         return driver
 
-    factory = DriverFactory(lambda ns, name, key: "", StorageSettings(), decorate=count)
+    factory = DriverFactory(lambda ns, name: None, StorageSettings(), decorate=count)
     first = factory.open(_target("b", "wf-1/pod/out.tgz", tmp_path), "ns")
     second = factory.open(_target("b", "wf-2/pod/out.tgz", tmp_path), "ns")
     other = factory.open(_target("c", "wf-1/pod/out.tgz", tmp_path), "ns")
@@ -33,7 +33,7 @@ def test_artifacts_of_one_bucket_share_one_driver_and_another_bucket_gets_its_ow
 
 
 def test_the_same_bucket_in_another_namespace_gets_its_own_driver(tmp_path: Path) -> None:
-    factory = DriverFactory(lambda ns, name, key: "", StorageSettings())
+    factory = DriverFactory(lambda ns, name: None, StorageSettings())
     assert factory.open(_target("b", "k", tmp_path), "ns-1") is not factory.open(
         _target("b", "k", tmp_path), "ns-2"
     )

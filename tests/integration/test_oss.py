@@ -119,6 +119,7 @@ def test_complete_checks_the_whole_objects_crc64_against_the_parts(driver: OssDr
     first = driver.upload_part("whole", upload_id, 1, os.urandom(200 * 1024), size=200 * 1024)
     second = driver.upload_part("whole", upload_id, 2, b"tail", size=4)
     assert isinstance(first, OssPart) and first.crc64 is not None
+    assert second.crc64 is not None
     wrong = OssPart(second.number, second.etag, second.size, crc64=second.crc64 ^ 1)
     with pytest.raises(IntegrityError, match="complete"):
         driver.complete_upload("whole", upload_id, [first, wrong])

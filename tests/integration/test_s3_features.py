@@ -7,17 +7,22 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from argosy.artifacts import download, upload
 from argosy.artifacts.drivers.s3 import Encryption, S3Driver, S3Settings, make_client
 from argosy.artifacts.errors import AccessDenied, ArtifactError
 from argosy.artifacts.settings import TransferSettings
 from tests.conftest import unique_bucket
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef
 
 MiB = 1 << 20
 SETTINGS = TransferSettings(part_size=5 * MiB, multipart_threshold=5 * MiB, concurrency=2)
@@ -37,7 +42,7 @@ def _driver(endpoint: str, bucket: str, **kwargs) -> S3Driver:
     return driver
 
 
-def _head(endpoint: str, bucket: str, key: str, **extra) -> dict:
+def _head(endpoint: str, bucket: str, key: str, **extra) -> HeadObjectOutputTypeDef:
     client = boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -195,7 +200,7 @@ def _captured_url(settings: S3Settings, bucket: str) -> tuple[str, dict]:
     def capture(request, **_):
         seen["url"] = request.url
         seen["headers"] = dict(request.headers)
-        return AWSResponse(request.url, 200, {}, _Raw(_EMPTY_LISTING))
+        return AWSResponse(request.url, 200, HTTPHeaders(), _Raw(_EMPTY_LISTING))
 
     client.meta.events.register("before-send.s3", capture)
     S3Driver(settings, bucket, client=client).list("p/")
@@ -203,11 +208,11 @@ def _captured_url(settings: S3Settings, bucket: str) -> tuple[str, dict]:
 
 
 def test_virtual_hosted_and_path_addressing_are_honoured() -> None:
-    base = dict(
+    base = S3Settings(
         endpoint="http://s3.example.test:9000", region="us-east-1", access_key="k", secret_key="s"
     )
-    virtual, _ = _captured_url(S3Settings(addressing_style="virtual", **base), "bkt")
-    path, _ = _captured_url(S3Settings(addressing_style="path", **base), "bkt")
+    virtual, _ = _captured_url(replace(base, addressing_style="virtual"), "bkt")
+    path, _ = _captured_url(replace(base, addressing_style="path"), "bkt")
     assert virtual.startswith("http://bkt.s3.example.test:9000/")
     assert path.startswith("http://s3.example.test:9000/bkt")
 

@@ -869,7 +869,8 @@ def _digests(folder: Path) -> dict[str, str]:
 def test_the_repositorys_copy_of_argos_examples_is_argos_byte_for_byte() -> None:
     # the digests were taken from the shared copy when it was vendored; wherever that
     # copy is present (../shared beside the checkout) it is compared as well
-    recorded = dict(reversed(line.split()) for line in DIGESTS.read_text().splitlines())
+    lines = DIGESTS.read_text().splitlines()
+    recorded = {name: digest for digest, name in (line.split() for line in lines)}
     assert _digests(EXAMPLES) == recorded
     if SHARED.is_dir():
         assert _digests(SHARED) == recorded

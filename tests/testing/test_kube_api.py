@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import urllib3
@@ -66,6 +66,53 @@ def custom(api: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api)
 
 
+class Described(Protocol):
+    """An object of a built-in kind, as the client decodes it."""
+
+    @property
+    def metadata(self) -> client.V1ObjectMeta | None: ...
+
+
+class Listed(Protocol):
+    """A list of objects of a built-in kind, as the client decodes it."""
+
+    @property
+    def metadata(self) -> client.V1ListMeta | None: ...
+
+
+def meta(obj: Described) -> client.V1ObjectMeta:
+    """The metadata the server gives every object it answers."""
+    assert obj.metadata is not None
+    return obj.metadata
+
+
+def list_meta(page: Listed) -> client.V1ListMeta:
+    """The metadata the server gives every list it answers."""
+    assert page.metadata is not None
+    return page.metadata
+
+
+def version(obj: Described) -> int:
+    """The resourceVersion the server gives every object it answers."""
+    resource_version = meta(obj).resource_version
+    assert resource_version is not None
+    return int(resource_version)
+
+
+def json_object(answer: object) -> dict[str, Any]:
+    """A custom object as the client answers it: decoded JSON (typed `object`)."""
+    assert isinstance(answer, dict), answer
+    return answer
+
+
+def answer_of(error: ApiException) -> dict[str, Any]:
+    """The Status object a refused request answered with."""
+    assert error.body is not None
+    status = json.loads(error.body)
+    assert isinstance(status, dict)
+    return status
+
+
 def workflow(name: str, **metadata: Any) -> dict[str, Any]:
     return {
         "apiVersion": "argoproj.io/v1alpha1",
@@ -78,8 +125,8 @@ def workflow(name: str, **metadata: Any) -> dict[str, Any]:
 def create_wf(
     custom: client.CustomObjectsApi, name: str, ns: str = "default", **metadata: Any
 ) -> dict[str, Any]:
-    return custom.create_namespaced_custom_object(
-        *ARGO, ns, "workflows", workflow(name, **metadata)
+    return json_object(
+        custom.create_namespaced_custom_object(*ARGO, ns, "workflows", workflow(name, **metadata))
     )
 
 
@@ -132,7 +179,7 @@ def test_the_kubeconfig_the_server_writes_lets_the_official_client_connect(
     server: KubeTestServer, api: client.ApiClient, core: client.CoreV1Api
 ) -> None:
     assert client.VersionApi(api).get_code().git_version.startswith("v1.")
-    names = [n.metadata.name for n in core.list_namespace().items]
+    names = [meta(n).name for n in core.list_namespace().items]
     assert names == ["default", "kube-system"]
     assert server.url.startswith("http://127.0.0.1:")
 
@@ -156,7 +203,7 @@ def test_a_wrong_or_missing_token_answers_401(server: KubeTestServer, tmp_path: 
         with client.ApiClient(configuration) as api_client, pytest.raises(ApiException) as caught:
             client.CoreV1Api(api_client).list_namespace()
         assert caught.value.status == 401
-        assert json.loads(caught.value.body)["reason"] == "Unauthorized"
+        assert answer_of(caught.value)["reason"] == "Unauthorized"
 
 
 def test_the_authorizer_can_deny_one_verb_on_one_resource_with_403(
@@ -169,11 +216,13 @@ def test_the_authorizer_can_deny_one_verb_on_one_resource_with_403(
         return not (attrs.resource == "secrets" and attrs.verb == "get")
 
     server.authorizer = no_secret_reads
-    core.create_namespaced_secret("default", {"metadata": {"name": "s3"}})
+    core.create_namespaced_secret(
+        "default", client.V1Secret(metadata=client.V1ObjectMeta(name="s3"))
+    )
     with pytest.raises(ApiException) as caught:
         core.read_namespaced_secret("s3", "default")
     assert caught.value.status == 403
-    assert 'cannot get resource "secrets"' in json.loads(caught.value.body)["message"]
+    assert 'cannot get resource "secrets"' in answer_of(caught.value)["message"]
     assert [(a.verb, a.resource, a.namespace, a.name) for a in seen] == [
         ("create", "secrets", "default", ""),
         ("get", "secrets", "default", "s3"),
@@ -188,17 +237,18 @@ def test_create_assigns_uid_resource_version_generation_and_the_injected_clock_t
 ) -> None:
     clock.advance(90)
     created = core.create_namespaced_config_map(
-        "default", {"metadata": {"name": "cfg"}, "data": {"k": "v"}}
+        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cfg"), data={"k": "v"})
     )
-    assert created.metadata.creation_timestamp == START + timedelta(seconds=90)
-    assert created.metadata.uid and int(created.metadata.resource_version) > 0
+    assert meta(created).creation_timestamp == START + timedelta(seconds=90)
+    assert meta(created).uid and version(created) > 0
     fetched = core.read_namespaced_config_map("cfg", "default")
-    assert fetched.data == {"k": "v"} and fetched.metadata.uid == created.metadata.uid
+    assert fetched.data == {"k": "v"} and meta(fetched).uid == meta(created).uid
 
 
 def test_secret_string_data_is_stored_base64_encoded_in_data(core: client.CoreV1Api) -> None:
     core.create_namespaced_secret(
-        "default", {"metadata": {"name": "s3"}, "stringData": {"accessKey": "AKIA"}}
+        "default",
+        client.V1Secret(metadata=client.V1ObjectMeta(name="s3"), string_data={"accessKey": "AKIA"}),
     )
     secret = core.read_namespaced_secret("s3", "default")
     assert secret.data == {"accessKey": "QUtJQQ=="} and secret.string_data is None
@@ -208,24 +258,24 @@ def test_secret_string_data_is_stored_base64_encoded_in_data(core: client.CoreV1
 def test_resource_versions_grow_across_all_resources_and_lists_carry_the_latest(
     core: client.CoreV1Api, custom: client.CustomObjectsApi
 ) -> None:
-    first = core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
+    first = core.create_namespaced_config_map(
+        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="a"))
+    )
     second = create_wf(custom, "wf")
-    third = core.create_namespaced_secret("default", {"metadata": {"name": "b"}})
-    versions = [
-        int(first.metadata.resource_version),
-        int(second["metadata"]["resourceVersion"]),
-        int(third.metadata.resource_version),
-    ]
+    third = core.create_namespaced_secret(
+        "default", client.V1Secret(metadata=client.V1ObjectMeta(name="b"))
+    )
+    versions = [version(first), int(second["metadata"]["resourceVersion"]), version(third)]
     assert versions == sorted(versions) and len(set(versions)) == 3
     listed = core.list_namespaced_config_map("default")
-    assert listed.metadata.resource_version == third.metadata.resource_version
+    assert list_meta(listed).resource_version == meta(third).resource_version
 
 
 def test_creating_a_duplicate_answers_409_already_exists(custom: client.CustomObjectsApi) -> None:
     create_wf(custom, "dup")
     with pytest.raises(ApiException) as caught:
         create_wf(custom, "dup")
-    status = json.loads(caught.value.body)
+    status = answer_of(caught.value)
     assert caught.value.status == 409
     assert (status["kind"], status["reason"]) == ("Status", "AlreadyExists")
     assert status["details"] == {"name": "dup", "group": "argoproj.io", "kind": "workflows"}
@@ -234,9 +284,9 @@ def test_creating_a_duplicate_answers_409_already_exists(custom: client.CustomOb
 def test_generate_name_gives_each_object_its_own_name(custom: client.CustomObjectsApi) -> None:
     body = workflow("", generateName="run-")
     names = {
-        custom.create_namespaced_custom_object(*ARGO, "default", "workflows", body)["metadata"][
-            "name"
-        ]
+        json_object(custom.create_namespaced_custom_object(*ARGO, "default", "workflows", body))[
+            "metadata"
+        ]["name"]
         for _ in range(5)
     }
     assert len(names) == 5 and all(n.startswith("run-") and len(n) == 9 for n in names)
@@ -246,7 +296,7 @@ def test_reading_a_missing_object_answers_404(custom: client.CustomObjectsApi) -
     with pytest.raises(ApiException) as caught:
         custom.get_namespaced_custom_object(*ARGO, "default", "workflows", "ghost")
     assert caught.value.status == 404
-    assert json.loads(caught.value.body)["reason"] == "NotFound"
+    assert answer_of(caught.value)["reason"] == "NotFound"
 
 
 @pytest.mark.parametrize(
@@ -271,8 +321,8 @@ def test_label_selectors_filter_lists(
         "d": {},
     }.items():
         create_wf(custom, name, labels=labels)
-    listed = custom.list_namespaced_custom_object(
-        *ARGO, "default", "workflows", label_selector=selector
+    listed = json_object(
+        custom.list_namespaced_custom_object(*ARGO, "default", "workflows", label_selector=selector)
     )
     assert {i["metadata"]["name"] for i in listed["items"]} == expected
 
@@ -291,26 +341,36 @@ def test_field_selectors_and_cluster_wide_lists_span_namespaces(
     for ns in ("team-a", "team-b"):
         create_wf(custom, "nightly", ns)
         create_wf(custom, f"only-{ns}", ns)
-    everywhere = custom.list_cluster_custom_object(*ARGO, "workflows")
+    everywhere = json_object(custom.list_cluster_custom_object(*ARGO, "workflows"))
     assert len(everywhere["items"]) == 4 and everywhere["kind"] == "WorkflowList"
-    named = custom.list_cluster_custom_object(
-        *ARGO, "workflows", field_selector="metadata.name=nightly"
+    named = json_object(
+        custom.list_cluster_custom_object(
+            *ARGO, "workflows", field_selector="metadata.name=nightly"
+        )
     )
     assert sorted(i["metadata"]["namespace"] for i in named["items"]) == ["team-a", "team-b"]
-    in_b = custom.list_cluster_custom_object(
-        *ARGO, "workflows", field_selector="metadata.namespace=team-b,metadata.name!=nightly"
+    in_b = json_object(
+        custom.list_cluster_custom_object(
+            *ARGO, "workflows", field_selector="metadata.namespace=team-b,metadata.name!=nightly"
+        )
     )
     assert [i["metadata"]["name"] for i in in_b["items"]] == ["only-team-b"]
 
 
 def test_lists_page_with_limit_and_continue(core: client.CoreV1Api) -> None:
     for index in range(5):
-        core.create_namespaced_config_map("default", {"metadata": {"name": f"cm-{index}"}})
+        core.create_namespaced_config_map(
+            "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"cm-{index}"))
+        )
     first = core.list_namespaced_config_map("default", limit=2)
-    second = core.list_namespaced_config_map("default", limit=2, _continue=first.metadata._continue)
-    third = core.list_namespaced_config_map("default", limit=2, _continue=second.metadata._continue)
-    names = [i.metadata.name for page in (first, second, third) for i in page.items]
-    assert names == [f"cm-{i}" for i in range(5)] and third.metadata._continue is None
+    second = core.list_namespaced_config_map(
+        "default", limit=2, _continue=list_meta(first)._continue
+    )
+    third = core.list_namespaced_config_map(
+        "default", limit=2, _continue=list_meta(second)._continue
+    )
+    names = [meta(i).name for page in (first, second, third) for i in page.items]
+    assert names == [f"cm-{i}" for i in range(5)] and list_meta(third)._continue is None
 
 
 # -- replace and patch -----------------------------------------------------------------------
@@ -321,7 +381,9 @@ def test_replace_with_the_current_version_succeeds_and_with_a_stale_one_answers_
 ) -> None:
     original = create_wf(custom, "wf")
     original["spec"]["entrypoint"] = "second"
-    updated = custom.replace_namespaced_custom_object(*ARGO, "default", "workflows", "wf", original)
+    updated = json_object(
+        custom.replace_namespaced_custom_object(*ARGO, "default", "workflows", "wf", original)
+    )
     assert updated["metadata"]["generation"] == 2
     assert int(updated["metadata"]["resourceVersion"]) > int(
         original["metadata"]["resourceVersion"]
@@ -329,8 +391,8 @@ def test_replace_with_the_current_version_succeeds_and_with_a_stale_one_answers_
     with pytest.raises(ApiException) as caught:  # `original` still carries the old version
         custom.replace_namespaced_custom_object(*ARGO, "default", "workflows", "wf", original)
     assert caught.value.status == 409
-    assert json.loads(caught.value.body)["reason"] == "Conflict"
-    current = custom.get_namespaced_custom_object(*ARGO, "default", "workflows", "wf")
+    assert answer_of(caught.value)["reason"] == "Conflict"
+    current = json_object(custom.get_namespaced_custom_object(*ARGO, "default", "workflows", "wf"))
     assert current["metadata"]["resourceVersion"] == updated["metadata"]["resourceVersion"]
 
 
@@ -345,20 +407,22 @@ def test_replacing_a_custom_resource_without_a_resource_version_answers_422(
 
 def test_a_write_that_changes_nothing_keeps_the_resource_version(core: client.CoreV1Api) -> None:
     created = core.create_namespaced_config_map(
-        "default", {"metadata": {"name": "same"}, "data": {"k": "v"}}
+        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="same"), data={"k": "v"})
     )
     patched = core.patch_namespaced_config_map("same", "default", {"data": {"k": "v"}})
-    assert patched.metadata.resource_version == created.metadata.resource_version
+    assert meta(patched).resource_version == meta(created).resource_version
 
 
 def test_merge_patch_merges_maps_and_null_removes_keys(custom: client.CustomObjectsApi) -> None:
     create_wf(custom, "wf", annotations={"keep": "1", "drop": "2"})
-    patched = custom.patch_namespaced_custom_object(
-        *ARGO,
-        "default",
-        "workflows",
-        "wf",
-        {"metadata": {"annotations": {"drop": None, "new": "3"}}},
+    patched = json_object(
+        custom.patch_namespaced_custom_object(
+            *ARGO,
+            "default",
+            "workflows",
+            "wf",
+            {"metadata": {"annotations": {"drop": None, "new": "3"}}},
+        )
     )
     assert patched["metadata"]["annotations"] == {"keep": "1", "new": "3"}
     assert patched["spec"] == {"entrypoint": "main"}
@@ -369,13 +433,13 @@ def test_strategic_merge_patch_acts_as_a_merge_patch_on_built_in_resources(
 ) -> None:
     core.create_namespaced_pod(
         "default",
-        {
-            "metadata": {"name": "p", "annotations": {"a": "1"}},
-            "spec": {"containers": [{"name": "main"}]},
-        },
+        client.V1Pod(
+            metadata=client.V1ObjectMeta(name="p", annotations={"a": "1"}),
+            spec=client.V1PodSpec(containers=[client.V1Container(name="main")]),
+        ),
     )
     patched = core.patch_namespaced_pod("p", "default", {"metadata": {"annotations": {"b": "2"}}})
-    assert patched.metadata.annotations == {"a": "1", "b": "2"}
+    assert meta(patched).annotations == {"a": "1", "b": "2"}
 
 
 def test_strategic_merge_patch_on_a_custom_resource_answers_415_as_for_real(
@@ -396,19 +460,21 @@ def test_strategic_merge_patch_on_a_custom_resource_answers_415_as_for_real(
 
 def test_json_patch_applies_operations_in_order(custom: client.CustomObjectsApi) -> None:
     create_wf(custom, "wf", finalizers=["a.io/x", "a.io/y"])
-    patched = custom.patch_namespaced_custom_object(
-        *ARGO,
-        "default",
-        "workflows",
-        "wf",
-        [
-            {"op": "test", "path": "/metadata/finalizers/1", "value": "a.io/y"},
-            {"op": "remove", "path": "/metadata/finalizers/1"},
-            {"op": "add", "path": "/metadata/annotations", "value": {"k~/": "v"}},
-            {"op": "copy", "from": "/metadata/annotations/k~0~1", "path": "/spec/copied"},
-            {"op": "replace", "path": "/spec/entrypoint", "value": "other"},
-        ],
-        _content_type="application/json-patch+json",
+    patched = json_object(
+        custom.patch_namespaced_custom_object(
+            *ARGO,
+            "default",
+            "workflows",
+            "wf",
+            [
+                {"op": "test", "path": "/metadata/finalizers/1", "value": "a.io/y"},
+                {"op": "remove", "path": "/metadata/finalizers/1"},
+                {"op": "add", "path": "/metadata/annotations", "value": {"k~/": "v"}},
+                {"op": "copy", "from": "/metadata/annotations/k~0~1", "path": "/spec/copied"},
+                {"op": "replace", "path": "/spec/entrypoint", "value": "other"},
+            ],
+            _content_type="application/json-patch+json",
+        )
     )
     assert patched["metadata"]["finalizers"] == ["a.io/x"]
     assert patched["spec"] == {"entrypoint": "other", "copied": "v"}
@@ -431,7 +497,7 @@ def test_a_failed_json_patch_test_answers_422_and_writes_nothing(
             _content_type="application/json-patch+json",
         )
     assert caught.value.status == 422
-    current = custom.get_namespaced_custom_object(*ARGO, "default", "workflows", "wf")
+    current = json_object(custom.get_namespaced_custom_object(*ARGO, "default", "workflows", "wf"))
     assert current == created
 
 
@@ -452,7 +518,7 @@ def test_a_patch_carrying_a_stale_resource_version_answers_409(
             {"metadata": {"resourceVersion": stale, "labels": {"step": "2"}}},
         )
     assert caught.value.status == 409
-    current = custom.get_namespaced_custom_object(*ARGO, "default", "workflows", "wf")
+    current = json_object(custom.get_namespaced_custom_object(*ARGO, "default", "workflows", "wf"))
     assert current["metadata"]["labels"] == {"step": "1"}
 
 
@@ -466,23 +532,29 @@ def test_the_status_subresource_writes_only_status_and_the_main_endpoint_ignores
         "spec": {"ttl": "1h"},
         "status": {"ignored": True},
     }
-    created = custom.create_namespaced_custom_object(*POLICY, "default", "artifactgcpolicies", body)
+    created = json_object(
+        custom.create_namespaced_custom_object(*POLICY, "default", "artifactgcpolicies", body)
+    )
     assert "status" not in created
-    after_status = custom.patch_namespaced_custom_object_status(
-        *POLICY,
-        "default",
-        "artifactgcpolicies",
-        "p",
-        {"spec": {"ttl": "9h"}, "status": {"swept": 3}},
+    after_status = json_object(
+        custom.patch_namespaced_custom_object_status(
+            *POLICY,
+            "default",
+            "artifactgcpolicies",
+            "p",
+            {"spec": {"ttl": "9h"}, "status": {"swept": 3}},
+        )
     )
     assert after_status["status"] == {"swept": 3} and after_status["spec"] == {"ttl": "1h"}
     assert after_status["metadata"]["generation"] == 1
-    after_main = custom.patch_namespaced_custom_object(
-        *POLICY,
-        "default",
-        "artifactgcpolicies",
-        "p",
-        {"spec": {"ttl": "2h"}, "status": {"swept": 99}},
+    after_main = json_object(
+        custom.patch_namespaced_custom_object(
+            *POLICY,
+            "default",
+            "artifactgcpolicies",
+            "p",
+            {"spec": {"ttl": "2h"}, "status": {"swept": 99}},
+        )
     )
     assert after_main["status"] == {"swept": 3} and after_main["spec"] == {"ttl": "2h"}
     assert after_main["metadata"]["generation"] == 2
@@ -492,8 +564,10 @@ def test_the_status_subresource_writes_only_status_and_the_main_endpoint_ignores
 
 
 def test_deleting_an_object_without_finalizers_removes_it_at_once(core: client.CoreV1Api) -> None:
-    core.create_namespaced_config_map("default", {"metadata": {"name": "gone"}})
-    status = core.delete_namespaced_config_map("gone", "default")
+    core.create_namespaced_config_map(
+        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="gone"))
+    )
+    status = json_object(core.delete_namespaced_config_map("gone", "default"))
     assert (status["kind"], status["status"]) == ("Status", "Success")
     with pytest.raises(ApiException) as caught:
         core.read_namespaced_config_map("gone", "default")
@@ -503,7 +577,9 @@ def test_deleting_an_object_without_finalizers_removes_it_at_once(core: client.C
 def test_a_delete_precondition_on_a_stale_resource_version_answers_409(
     core: client.CoreV1Api,
 ) -> None:
-    created = core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
+    created = core.create_namespaced_config_map(
+        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cm"))
+    )
     core.patch_namespaced_config_map("cm", "default", {"data": {"k": "v"}})
     with pytest.raises(ApiException) as caught:
         core.delete_namespaced_config_map(
@@ -511,7 +587,7 @@ def test_a_delete_precondition_on_a_stale_resource_version_answers_409(
             "default",
             body=client.V1DeleteOptions(
                 preconditions=client.V1Preconditions(
-                    resource_version=created.metadata.resource_version
+                    resource_version=meta(created).resource_version
                 )
             ),
         )
@@ -526,7 +602,7 @@ def test_finalizers_hold_a_deleted_object_until_the_last_one_is_removed(
     live = LiveWatch(server, custom.list_namespaced_custom_object, *ARGO, "default", "workflows")
     assert live.next()["type"] == "ADDED"
     clock.advance(60)
-    held = custom.delete_namespaced_custom_object(*ARGO, "default", "workflows", "wf")
+    held = json_object(custom.delete_namespaced_custom_object(*ARGO, "default", "workflows", "wf"))
     assert held["metadata"]["deletionTimestamp"] == "2024-05-01T12:01:00Z"
     assert held["metadata"]["deletionGracePeriodSeconds"] == 0
     event = live.next()
@@ -565,18 +641,20 @@ def test_adding_a_finalizer_to_an_object_being_deleted_answers_422(
             {"metadata": {"finalizers": ["a.io/x", "argosy.io/artifact-gc"]}},
         )
     assert caught.value.status == 422
-    assert "no new finalizers" in json.loads(caught.value.body)["message"]
+    assert "no new finalizers" in answer_of(caught.value)["message"]
 
 
 def test_deleting_a_namespace_deletes_what_it_contains(
     core: client.CoreV1Api, custom: client.CustomObjectsApi
 ) -> None:
-    core.create_namespace({"metadata": {"name": "team"}})
-    core.create_namespaced_config_map("team", {"metadata": {"name": "cm"}})
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="team")))
+    core.create_namespaced_config_map(
+        "team", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cm"))
+    )
     create_wf(custom, "held", "team", finalizers=["argosy.io/artifact-gc"])
     core.delete_namespace("team")
     assert core.list_namespaced_config_map("team").items == []
-    [held] = custom.list_namespaced_custom_object(*ARGO, "team", "workflows")["items"]
+    [held] = json_object(custom.list_namespaced_custom_object(*ARGO, "team", "workflows"))["items"]
     assert held["metadata"]["deletionTimestamp"]
 
 
@@ -589,9 +667,13 @@ def test_creating_in_a_missing_namespace_answers_404_when_namespaces_are_require
     ):
         core = client.CoreV1Api(api_client)
         with pytest.raises(ApiException) as caught:
-            core.create_namespaced_config_map("nowhere", {"metadata": {"name": "cm"}})
+            core.create_namespaced_config_map(
+                "nowhere", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cm"))
+            )
         assert caught.value.status == 404
-        assert core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
+        assert core.create_namespaced_config_map(
+            "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cm"))
+        )
 
 
 # -- watch -----------------------------------------------------------------------------------
@@ -601,9 +683,11 @@ def test_a_watch_from_a_resource_version_sees_exactly_the_later_events_in_order(
     custom: client.CustomObjectsApi, core: client.CoreV1Api
 ) -> None:
     create_wf(custom, "before")
-    mark = custom.list_namespaced_custom_object(*ARGO, "default", "workflows")
+    mark = json_object(custom.list_namespaced_custom_object(*ARGO, "default", "workflows"))
     create_wf(custom, "one")
-    core.create_namespaced_config_map("default", {"metadata": {"name": "unrelated"}})
+    core.create_namespaced_config_map(
+        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="unrelated"))
+    )
     create_wf(custom, "two", "elsewhere")
     custom.patch_namespaced_custom_object(
         *ARGO, "default", "workflows", "one", {"metadata": {"labels": {"x": "y"}}}
@@ -723,7 +807,9 @@ def test_bookmarks_carry_the_current_resource_version(clock: ManualClock, tmp_pa
             allow_watch_bookmarks=True,
             resource_version=quick.resource_version,
         )
-        core.create_namespaced_secret("default", {"metadata": {"name": "elsewhere"}})
+        core.create_namespaced_secret(
+            "default", client.V1Secret(metadata=client.V1ObjectMeta(name="elsewhere"))
+        )
         event = live.next()
         assert event["type"] == "BOOKMARK"
         assert event["raw_object"]["metadata"]["resourceVersion"] == quick.resource_version
@@ -744,14 +830,16 @@ def test_leases_renew_with_the_current_version_and_a_stale_renewal_answers_409(
         ),
     )
     stale_copy = leases.read_namespaced_lease("argosy-gc", "default")
+    assert lease.spec is not None and stale_copy.spec is not None
     lease.spec.holder_identity = "pod-b"
     renewed = leases.replace_namespaced_lease("argosy-gc", "default", lease)
-    assert renewed.spec.holder_identity == "pod-b"
+    assert renewed.spec is not None and renewed.spec.holder_identity == "pod-b"
     stale_copy.spec.holder_identity = "pod-c"
     with pytest.raises(ApiException) as caught:
         leases.replace_namespaced_lease("argosy-gc", "default", stale_copy)
     assert caught.value.status == 409
-    assert leases.read_namespaced_lease("argosy-gc", "default").spec.holder_identity == "pod-b"
+    current = leases.read_namespaced_lease("argosy-gc", "default")
+    assert current.spec is not None and current.spec.holder_identity == "pod-b"
 
 
 def test_events_can_be_written_through_both_event_apis(
@@ -790,24 +878,30 @@ def test_the_sidecar_can_create_task_results_and_patch_its_pod(
     core: client.CoreV1Api, custom: client.CustomObjectsApi
 ) -> None:
     core.create_namespaced_pod(
-        "default", {"metadata": {"name": "wf-step"}, "spec": {"containers": [{"name": "main"}]}}
-    )
-    result = custom.create_namespaced_custom_object(
-        *ARGO,
         "default",
-        "workflowtaskresults",
-        {
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "WorkflowTaskResult",
-            "metadata": {"name": "wf-step", "labels": {"workflows.argoproj.io/workflow": "wf"}},
-            "outputs": {"artifacts": [{"name": "out", "s3": {"key": "a/b"}}]},
-        },
+        client.V1Pod(
+            metadata=client.V1ObjectMeta(name="wf-step"),
+            spec=client.V1PodSpec(containers=[client.V1Container(name="main")]),
+        ),
+    )
+    result = json_object(
+        custom.create_namespaced_custom_object(
+            *ARGO,
+            "default",
+            "workflowtaskresults",
+            {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "WorkflowTaskResult",
+                "metadata": {"name": "wf-step", "labels": {"workflows.argoproj.io/workflow": "wf"}},
+                "outputs": {"artifacts": [{"name": "out", "s3": {"key": "a/b"}}]},
+            },
+        )
     )
     assert result["outputs"]["artifacts"][0]["name"] == "out"
     pod = core.patch_namespaced_pod(
         "wf-step", "default", {"metadata": {"annotations": {"workflows.argoproj.io/outputs": "{}"}}}
     )
-    assert pod.metadata.annotations == {"workflows.argoproj.io/outputs": "{}"}
+    assert meta(pod).annotations == {"workflows.argoproj.io/outputs": "{}"}
 
 
 # -- test hooks ------------------------------------------------------------------------------
@@ -821,7 +915,7 @@ def test_injected_faults_answer_their_status_the_given_number_of_times(
         with pytest.raises(ApiException) as caught:
             core.list_namespaced_config_map("default")
         assert caught.value.status == 500
-        assert json.loads(caught.value.body)["reason"] == "InternalError"
+        assert answer_of(caught.value)["reason"] == "InternalError"
     assert core.list_namespaced_config_map("default").items == []
     assert fault.hits == 2
     server.inject_fault("*", r"/secrets", 403, times=None)
@@ -865,7 +959,7 @@ def test_objects_can_be_seeded_and_inspected_from_python_and_are_seen_over_http(
     server: KubeTestServer, custom: client.CustomObjectsApi
 ) -> None:
     server.create_object(workflow("seeded", namespace="argo"))
-    fetched = custom.get_namespaced_custom_object(*ARGO, "argo", "workflows", "seeded")
+    fetched = json_object(custom.get_namespaced_custom_object(*ARGO, "argo", "workflows", "seeded"))
     assert fetched["metadata"]["uid"]
     assert server.get_object("argoproj.io/v1alpha1", "workflows", "seeded", "argo") == fetched
     assert server.get_object("argoproj.io/v1alpha1", "workflows", "missing", "argo") is None
@@ -877,12 +971,16 @@ def test_registered_and_unknown_custom_resources_are_both_served(
     server.register_resource(
         ResourceSpec("example.io", "v1", "gadgets", "Gadget", namespaced=False)
     )
-    made = custom.create_cluster_custom_object(
-        "example.io", "v1", "gadgets", {"metadata": {"name": "g"}}
+    made = json_object(
+        custom.create_cluster_custom_object(
+            "example.io", "v1", "gadgets", {"metadata": {"name": "g"}}
+        )
     )
     assert (made["kind"], "namespace" in made["metadata"]) == ("Gadget", False)
-    widget = custom.create_namespaced_custom_object(
-        "example.io", "v1", "default", "widgets", {"metadata": {"name": "w"}}
+    widget = json_object(
+        custom.create_namespaced_custom_object(
+            "example.io", "v1", "default", "widgets", {"metadata": {"name": "w"}}
+        )
     )
     assert widget["kind"] == "Widget"
 
@@ -920,7 +1018,7 @@ def test_the_command_line_serves_until_interrupted(tmp_path: Path) -> None:
         assert lines[-1].startswith("Press Ctrl-C")
         with config.new_client_from_config(config_file=str(kubeconfig)) as api_client:
             names = [
-                n.metadata.name
+                meta(n).name
                 for n in client.CoreV1Api(api_client).list_namespace(_request_timeout=5).items
             ]
         assert "default" in names

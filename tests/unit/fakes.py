@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import builtins
+import hashlib
+import io
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import NoReturn
 
 from argosy.artifacts.drivers.local import LocalDriver
+from argosy.artifacts.errors import NotFound
+from argosy.artifacts.protocol import (
+    Body,
+    DeleteFailure,
+    ListPage,
+    ObjectInfo,
+    Part,
+    UploadInfo,
+)
 
 
 @dataclass
@@ -84,10 +98,24 @@ class DescribingDriver(MisbehavingDriver):
         return info, self.read(key, start=start, end=end)
 
 
+class MemoryStream:
+    """A ranged read of bytes held in memory."""
+
+    def __init__(self, data: bytes, *, start: int, end: int, total: int, etag: str) -> None:
+        self._body = io.BytesIO(data)
+        self.start, self.end, self.total, self.etag = start, end, total, etag
+
+    def readinto(self, buffer: memoryview) -> int:
+        return self._body.readinto(buffer)
+
+    def close(self) -> None:
+        pass
+
+
 class MemoryDriver:
     """A bucket in a dict that takes any key a hostile writer could store ('a/../b',
     'a' beside 'a/b', '/abs'): what a filesystem-backed driver cannot even hold. It
-    serves what a tree download uses: list, stat, ranged read."""
+    serves what a tree download uses: list, stat, ranged read; every write is refused."""
 
     scheme, bucket, copy_limit = "mem", "b", 1 << 30
 
@@ -97,13 +125,7 @@ class MemoryDriver:
     def url(self, key: str) -> str:
         return f"mem://b/{key}"
 
-    def stat(self, key: str):
-        import hashlib
-        from datetime import datetime
-
-        from argosy.artifacts.errors import NotFound
-        from argosy.artifacts.protocol import ObjectInfo
-
+    def stat(self, key: str) -> ObjectInfo:
         if key not in self.objects:
             raise NotFound(f"no such key: {self.url(key)}")
         data = self.objects[key]
@@ -113,23 +135,16 @@ class MemoryDriver:
 
     def read(
         self, key: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
-    ):
-        import io
-
+    ) -> MemoryStream:
         info = self.stat(key)
         last = info.size - 1 if end is None else min(end, info.size - 1)
-        body = io.BytesIO(self.objects[key][start : last + 1])
-
-        class Stream:
-            def readinto(self, buffer: memoryview) -> int:
-                return body.readinto(buffer)
-
-            def close(self) -> None:
-                pass
-
-        stream = Stream()
-        stream.start, stream.end, stream.total, stream.etag = start, last, info.size, info.etag
-        return stream
+        return MemoryStream(
+            self.objects[key][start : last + 1],
+            start=start,
+            end=last,
+            total=info.size,
+            etag=info.etag,
+        )
 
     def list(
         self,
@@ -138,8 +153,43 @@ class MemoryDriver:
         delimiter: str | None = None,
         token: str | None = None,
         limit: int = 1000,
-    ):
-        from argosy.artifacts.protocol import ListPage
-
+    ) -> ListPage:
         keys = sorted(k for k in self.objects if k.startswith(prefix))
         return ListPage([self.stat(k) for k in keys], [], None)
+
+    # the rest of the Driver protocol: a read-only bucket
+
+    def _refuse(self, what: str) -> NoReturn:
+        raise NotImplementedError(f"{self.url('')}: {what} on a read-only memory bucket")
+
+    def put(self, key: str, body: Body, *, size: int, metadata: Mapping[str, str]) -> str:
+        self._refuse("put")
+
+    def create_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
+        self._refuse("create_upload")
+
+    def upload_part(self, key: str, upload_id: str, number: int, body: Body, *, size: int) -> Part:
+        self._refuse("upload_part")
+
+    def complete_upload(self, key: str, upload_id: str, parts: Sequence[Part]) -> str:
+        self._refuse("complete_upload")
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        self._refuse("abort_upload")
+
+    def list_parts(self, key: str, upload_id: str) -> builtins.list[Part]:
+        self._refuse("list_parts")
+
+    def list_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]:
+        self._refuse("list_uploads")
+
+    def delete(self, keys: Sequence[str]) -> builtins.list[DeleteFailure]:
+        self._refuse("delete")
+
+    def replace_metadata(self, key: str, metadata: Mapping[str, str], *, if_match: str) -> str:
+        self._refuse("replace_metadata")
+
+    def copy_part(
+        self, key: str, upload_id: str, number: int, *, start: int, end: int, if_match: str
+    ) -> Part:
+        self._refuse("copy_part")

@@ -62,7 +62,7 @@ def test_the_page_cache_gets_writes_of_at_most_a_piece(
         sizes.append(len(data))
         return real(fd, data, offset)
 
-    monkeypatch.setattr(filewriter.os, "pwrite", counted)
+    monkeypatch.setattr(os, "pwrite", counted)  # the os module filewriter writes through
     data = os.urandom(2 * BLOCK + 5)
     writer = FileWriter(tmp_path / "f.tmp", len(data), target=tmp_path / "f", direct=False)
     _write_all(writer, data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import botocore.exceptions as bx
 import pytest
 
@@ -9,10 +11,21 @@ from argosy.artifacts import errors
 from argosy.artifacts.drivers.s3 import map_error
 
 
-def _client_error(code: str, status: int) -> bx.ClientError:
+def _client_error(
+    code: str, status: int, message: str = "m", operation: str = "GetObject"
+) -> bx.ClientError:
     return bx.ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        "GetObject",
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {
+                "RequestId": "",
+                "HostId": "",
+                "HTTPStatusCode": status,
+                "HTTPHeaders": {},
+                "RetryAttempts": 0,
+            },
+        },
+        operation,
     )
 
 
@@ -57,7 +70,12 @@ def test_not_implemented_is_not_retried_as_a_server_error() -> None:
         (bx.ConnectionClosedError(endpoint_url="http://h:1"), errors.TransientError),
         (bx.NoCredentialsError(), errors.AccessDenied),
         (
-            bx.SSLError(endpoint_url="http://h:1", error="CERTIFICATE_VERIFY_FAILED"),
+            bx.SSLError(
+                endpoint_url="http://h:1",
+                error=ssl.SSLCertVerificationError(
+                    1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"
+                ),
+            ),
             errors.PermanentError,
         ),
         (ConnectionResetError(), errors.TransientError),
@@ -68,14 +86,7 @@ def test_transport_failures_map_to_transient_or_permanent(error: Exception, expe
 
 
 def test_a_secret_in_the_server_message_never_reaches_ours() -> None:
-    error = bx.ClientError(
-        {
-            "Error": {
-                "Code": "SignatureDoesNotMatch",
-                "Message": "StringToSign with secret AKIASECRET",
-            },
-            "ResponseMetadata": {"HTTPStatusCode": 403},
-        },
-        "PutObject",
+    error = _client_error(
+        "SignatureDoesNotMatch", 403, "StringToSign with secret AKIASECRET", "PutObject"
     )
     assert "AKIASECRET" not in str(map_error(error, "s3://b/k"))

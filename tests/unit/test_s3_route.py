@@ -4,7 +4,9 @@ be known without botocore, there is no static route."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from botocore.httpsession import get_cert_path
@@ -23,7 +25,14 @@ ENDPOINTS = [
     "http://rgw.svc.cluster.local:7480/",
 ]
 BUCKETS = ["bucket", "my.bucket", "Bad_Bucket", "ab", "a-b-c-1"]
-KEYS = {"access_key": "AKID", "secret_key": "secret"}
+
+
+class Keys(TypedDict):
+    access_key: str
+    secret_key: str
+
+
+KEYS = Keys(access_key="AKID", secret_key="secret")
 
 
 def _botocore_base(settings: S3Settings, bucket: str) -> str:
@@ -130,19 +139,15 @@ def test_whatever_botocore_would_resolve_itself_gets_no_static_route(
 
 def test_tls_trust_is_botocores(tmp_path: Path) -> None:
     env = {"AWS_CONFIG_FILE": "/nonexistent"}
-    https = {"endpoint": "https://h:1", **KEYS}
-    insecure = static_route(S3Settings(**https, verify=False), "b", env=env)  # type: ignore[arg-type]
+    https = S3Settings(endpoint="https://h:1", **KEYS)
+    insecure = static_route(replace(https, verify=False), "b", env=env)
     assert insecure is not None and not insecure.verify
     (tmp_path / "ca.pem").write_text("a bundle")
     ca = str(tmp_path / "ca.pem")
-    bundle = static_route(S3Settings(**https, verify=ca), "b", env=env)  # type: ignore[arg-type]
+    bundle = static_route(replace(https, verify=ca), "b", env=env)
     assert bundle is not None and bundle.ca_certs == ca
-    from_env = static_route(
-        S3Settings(**https),
-        "b",  # type: ignore[arg-type]
-        env={**env, "AWS_CA_BUNDLE": "/env-ca.pem"},
-    )
+    from_env = static_route(https, "b", env={**env, "AWS_CA_BUNDLE": "/env-ca.pem"})
     assert from_env is not None and from_env.ca_certs == "/env-ca.pem"
-    default = static_route(S3Settings(**https), "b", env=env)  # type: ignore[arg-type]
+    default = static_route(https, "b", env=env)
     assert default is not None and default.verify
     assert default.ca_certs == get_cert_path(True)  # the bundle botocore's pool loads

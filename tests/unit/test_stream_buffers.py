@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from argosy.artifacts import download, upload
-from argosy.artifacts.buffers import BufferPool
+from argosy.artifacts.buffers import BufferPool, PartBuffer
 from argosy.artifacts.drivers.local import LocalDriver
 from argosy.artifacts.errors import InvalidSpec, NotFound
 from argosy.artifacts.settings import TransferSettings
@@ -51,7 +51,7 @@ def test_a_pool_hands_out_at_most_its_count_and_reuses_what_comes_back() -> None
     pool = BufferPool(2, 16)
     first, second = pool.take(), pool.take()
     assert first is not second and pool.allocated == 2
-    got: list[bytearray] = []
+    got: list[PartBuffer] = []
     waiter = threading.Thread(target=lambda: got.append(pool.take()))
     waiter.start()
     waiter.join(0.05)

@@ -44,13 +44,13 @@ ENDPOINTS: dict[str, tuple[Callable[[str], Any], str]] = {
     "s3": (lambda endpoint: S3Settings(endpoint=endpoint), S3),
     "oss": (lambda endpoint: OssSettings(endpoint=endpoint), OSS),
     "gc-s3": (
-        lambda endpoint: DriverFactory(lambda ns, name, key: "").open(
+        lambda endpoint: DriverFactory(lambda ns, name: None).open(
             Target("s3", "b", "k", {"bucket": "b", "key": "k", "endpoint": endpoint}), "ns"
         ),
         S3,
     ),
     "gc-oss": (
-        lambda endpoint: DriverFactory(lambda ns, name, key: "").open(
+        lambda endpoint: DriverFactory(lambda ns, name: None).open(
             Target("oss", "b", "k", {"bucket": "b", "key": "k", "endpoint": endpoint}), "ns"
         ),
         OSS,
