@@ -1,8 +1,8 @@
 """The directory benchmark's runs, printed table and JSON file (see bench/dirs.py).
 
-Why it exists: the table is what the lead reads; it puts each case beside the PEERS.md
-figure measured on this machine and states every ratio the issue's "Done when" asks for,
-with its target, from medians of the same run.
+Why it exists: the printed table is how a run is read; it puts each case beside the
+peer's reference figure measured on this machine (docs/benchmarks.md) and states every
+ratio the targets (TARGETS below) ask for, with its target, from medians of the same run.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class DirRun:
         return self.foreign_cpu / (self.seconds * CPUS)
 
 
-# case -> (label, PEERS.md figure, its unit); order = table order
+# case -> (label, reference figure, its unit); order = table order
 ROWS: tuple[tuple[str, str, tuple[float, float] | None, str], ...] = (
     ("up:argosy", "argosy cp --archive tar.zst", None, ""),
     ("up:argo", "Argo: tar czf + boto3 upload_file", (31, 31), "MiB/s"),
@@ -82,7 +82,7 @@ TARGETS: tuple[tuple[str, str, str, str, float, float | None], ...] = (
     ("tar.zst upload / tar|zstd|s5cmd pipe", "up:argosy", "up:s5cmd-pipe", "mib_s", 1.0, None),
     ("download+extract / Argo's method", "down:argosy", "down:argo", "mib_s", 1.5, None),
     ("none upload / s5cmd cp (files/s)", "none:argosy", "none:s5cmd", "files_s", 0.8, 1.0),
-    # not one of issue 3's targets: the upload's bar, held to the download by us
+    # no target of its own: the upload's bar, held to the download too
     ("none download / s5cmd (own bar)", "none-down:argosy", "none-down:s5cmd", "files_s", 0.8, 1.0),
     (
         "none behind proxy / boto3 sequential",
@@ -132,12 +132,13 @@ def table(runs: list[DirRun], meta: dict[str, Any]) -> str:
         f"{meta['runs']} interleaved round(s), boto3 per-file cases in the first "
         f"{meta['slow_runs']}",
         "MiB/s of SOURCE bytes and files/s = median (min-max) of wall time per process "
-        "(start-up included); PEERS.md = figure measured there (MiB/s or files/s, 22.6k files, "
-        "300 MiB); stored = object bytes; RSS = peak of the process tree, max over runs; "
-        "CPU = median CPU s of the tool's process tree; server = RGW daemons (+ the delay "
-        "proxy); others = median share of the CPUs used by other work",
+        "(start-up included); ref = the peer's reference figure (MiB/s or files/s, 22.6k "
+        "files, 300 MiB; docs/benchmarks.md); stored = object bytes; RSS = peak of the "
+        "process tree, max over runs; CPU = median CPU s of the tool's process tree; "
+        "server = RGW daemons (+ the delay proxy); others = median share of the CPUs used "
+        "by other work",
         "",
-        f"{'case':<36}{'MiB/s':<20}{'files/s':<22}{'PEERS.md':<15}{'stored MiB':>10}"
+        f"{'case':<36}{'MiB/s':<20}{'files/s':<22}{'ref':<15}{'stored MiB':>10}"
         f"{'RSS MiB':>9}{'CPU s':>7}{'server':>8}{'others':>7}{'n':>3}",
     ]
     section = ""
@@ -165,7 +166,7 @@ def table(runs: list[DirRun], meta: dict[str, Any]) -> str:
             f"{median([r.server_cpu for r in mine]):>8.1f}"
             f"{median([r.foreign_share for r in mine]):>7.0%}{len(mine):>3}"
         )
-    lines += ["", 'Targets (issue 3, "Done when"), medians of this run:']
+    lines += ["", "Targets, medians of this run:"]
     for label, num, den, metric, target, stretch in TARGETS:
         a = [getattr(r, metric) for r in _of(runs, num)]
         b = [getattr(r, metric) for r in _of(runs, den)]

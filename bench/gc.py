@@ -1,6 +1,6 @@
 """The GC's benchmark on Ceph RGW: `python -m bench.gc [--objects 100000] [--env FILE]`.
 
-What the GC issue asks for, in one run:
+What it measures, in one run:
 1. 100,000 objects of directory artifacts (`archive: none` trees: 200 workflows x 499
    files + the tree manifest) deleted by the controller itself (informers watching the
    Kubernetes test API, default workers and deleter, the namespace's ArtifactGCPolicy

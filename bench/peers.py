@@ -1,5 +1,6 @@
 """The tools being compared: how to run each one's upload and download as a process, and
-the ranges measured for the peers in /work/shared/PEERS.md.
+each peer's reference range: MiB/s measured on the benchmark machine before Argosy's
+runs (docs/benchmarks.md, "The peers").
 
 Why it exists: each tool is run in its best ordinary set-up (what a user would type or
 write), as exactly one process per transfer, so its wall time and peak RSS are its own.
@@ -40,7 +41,7 @@ class Tool:
     name: str
     up: CommandFor
     down: CommandFor
-    peers_up: Range | None = None  # MiB/s range from PEERS.md; None for Argosy itself
+    peers_up: Range | None = None  # reference range, MiB/s; None for Argosy itself
     peers_down: Range | None = None
     extra_env: Callable[[Rgw], dict[str, str]] = field(default=lambda rgw: {})
     reports_inner_time: bool = False  # prints {"seconds": ...}: the transfer without start-up
@@ -144,7 +145,7 @@ def rclone_tool() -> Tool:
 
 
 def all_tools(argosy_args: str = "") -> list[Tool]:
-    """Argosy first, then the peers in PEERS.md's order (fastest upload first)."""
+    """Argosy first, then the peers by their reference upload range, fastest first."""
     return [
         argosy(argosy_args),
         boto3_tool("tuned", (308, 320), (373, 380)),

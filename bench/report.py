@@ -1,9 +1,9 @@
 """Summaries of the runs, the printed table and the JSON file.
 
-Why it exists: the table is what the lead reads, so it puts each result beside the
-PEERS.md range measured on this machine, flags a peer that fell well below its range
-(a sign the set-up or the machine is off, not that the peer is slow), and states
-Argosy's ratio to the best peer.
+Why it exists: the printed table is how a run is read, so it puts each result beside
+the peer's reference range measured on this machine (docs/benchmarks.md), flags a peer
+that fell well below its range (a sign the set-up or the machine is off, not that the
+peer is slow), and states Argosy's ratio to the best peer.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 MiB = 1 << 20
 CPUS = os.cpu_count() or 1
-LOW_MARGIN = 0.15  # a peer median more than 15% below its PEERS.md range is flagged LOW
+LOW_MARGIN = 0.15  # a peer median more than 15% below its reference range is flagged LOW
 
 
 @dataclass
@@ -125,11 +125,12 @@ def table(summaries: list[Summary], size_mib: int, runs: int) -> str:
         f"S3 round trip of one {size_mib} MiB random file, Ceph RGW on 127.0.0.1, "
         f"{runs} interleaved round{'s' if runs != 1 else ''}",
         "MiB/s = median (min-max) of wall time per process (start-up included); "
-        "PEERS.md = range measured there; RSS = max over runs; CPU = median CPU s per GiB "
-        "of the tool; others = median share of the 2 CPUs used by other work on the machine",
+        "ref = the peer's reference range (docs/benchmarks.md); RSS = max over runs; "
+        "CPU = median CPU s per GiB of the tool; others = median share of the 2 CPUs used "
+        "by other work on the machine",
         "",
-        f"{'tool':<14}{'upload MiB/s':<20}{'PEERS.md':<10}{'':<5}"
-        f"{'download MiB/s':<20}{'PEERS.md':<10}{'':<5}"
+        f"{'tool':<14}{'upload MiB/s':<20}{'ref':<10}{'':<5}"
+        f"{'download MiB/s':<20}{'ref':<10}{'':<5}"
         f"{'peak RSS MiB up/down':<22}{'CPU s/GiB up/down':<19}others",
     ]
     for s in summaries:

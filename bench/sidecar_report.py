@@ -1,7 +1,7 @@
 """What bench/sidecar.py measured: one record per process, the printed tables (each figure
 beside its target) and the JSON file.
 
-Targets (issue 6): peak RSS of the sidecar's process tree under 200 MiB for every
+Targets: peak RSS of the sidecar's process tree under 200 MiB for every
 transfer, whatever its size; an init with 8 inputs about as fast as the slowest of them
 alone (much nearer the slowest than the sum). Times are medians over the rounds; peak
 RSS and disk are the maximum over the rounds (a bound must hold every time).

@@ -8,7 +8,7 @@ the resolved template (inputs bound, `archiveLocation` filled in from the reposi
 with the key prefix already expanded). It also keeps Argo's `status.nodes`, so that what
 the pods recorded can be handed to the GC exactly as Argo would have it.
 
-How a pod runs is the runner's business (`demo_pod` runs real `argosy init/wait/
+How a pod runs is the runner's business (`argosy.demo.pod` runs real `argosy init/wait/
 emissary` processes; tests use a fake), so the walk is tested without processes.
 """
 

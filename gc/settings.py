@@ -22,7 +22,7 @@ class FinalizerSettings:
     `deadline` has passed since the workflow's deletionTimestamp, the finalizer is
     removed anyway (with a Warning event and the leaks recorded). 10 attempts / 1 hour:
     long enough to ride out an outage of a bucket, short enough that nobody has to
-    edit finalizers by hand (Argo's #10840)."""
+    edit finalizers by hand (argoproj/argo-workflows#10840)."""
 
     max_attempts: int = 10
     deadline: timedelta = timedelta(hours=1)

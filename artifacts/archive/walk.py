@@ -7,11 +7,11 @@ Names are bytes end to end (no decode/encode per file, and names that are not
 UTF-8 survive). Symlinks are reported, never followed. Sockets, FIFOs and device
 files raise InvalidSpec naming the path, unless `skip_special`.
 
-A file that changes while it is read (Argo's "write too long", #14062) raises
-SourceChanged naming it: the archive already promised its size, and snapshotting
-would need a temporary copy. Growth and shrinkage are seen by the reads themselves;
-a same-size rewrite or a replaced file by an `fstat` after the last read (inode,
-device and mtime must still match the `lstat` the walk saw).
+A file that changes while it is read (Argo's "write too long",
+argoproj/argo-workflows#14062) raises SourceChanged naming it: the archive already
+promised its size, and snapshotting would need a temporary copy. Growth and shrinkage
+are seen by the reads themselves; a same-size rewrite or a replaced file by an `fstat`
+after the last read (inode, device and mtime must still match the `lstat` the walk saw).
 """
 
 from __future__ import annotations

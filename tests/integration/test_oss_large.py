@@ -1,9 +1,9 @@
-"""Issue 4's acceptance at full size: a 2 GiB file goes to the OSS test server through the
+"""Large OSS uploads at full size: a 2 GiB file goes to the OSS test server through the
 CLI as a user runs it, in parallel parts (the server records several UploadPart requests in
 flight at once), survives a SIGKILL midway by sending only the parts it is missing, and
 comes back byte for byte.
 
-The other OSS tests use ~200 MiB; this one keeps the issue's 2 GiB. Its files are written
+The other OSS tests use ~200 MiB; this one keeps the full 2 GiB. Its files are written
 where a disk has room for them (pytest's tmp_path when it can), never held in memory:
 bytes are generated, hashed and compared in fixed-size blocks. It prints how its wall time
 splits between phases (see it with ``pytest -rP`` or ``-s``).
@@ -40,7 +40,7 @@ from argosy.testing.oss.server import OssTestServer
 from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, unique_bucket
 
 MiB, GiB = 1 << 20, 1 << 30
-SIZE = 2 * GiB  # the issue's figure: do not shrink
+SIZE = 2 * GiB  # the full size: do not shrink
 PART_SIZE = TransferSettings().part_size_for(SIZE)  # what `argosy cp` uses unless told
 PARTS = -(-SIZE // PART_SIZE)
 CONCURRENCY = TransferSettings().concurrency

@@ -196,7 +196,7 @@ def make_client(settings: S3Settings) -> Any:
 
 def _content_md5(request: Any, **_: Any) -> None:
     """MinIO and Ceph require Content-MD5 on DeleteObjects; botocore >= 1.36 sends a
-    CRC32 instead (boto3 #4392), so set the MD5 and drop the flexible checksum."""
+    CRC32 instead (boto/boto3#4392), so set the MD5 and drop the flexible checksum."""
     body = request.body if isinstance(request.body, bytes) else str(request.body).encode()
     for name in list(request.headers.keys()):
         if (
