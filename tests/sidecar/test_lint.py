@@ -16,11 +16,11 @@ from argosy.argo import yamlpos
 from argosy.argo.lint import Diagnostic, Row, lint_file, lint_text, load_repositories
 from argosy.main import main
 
-# Argo's examples (argoproj/argo-workflows examples/, Apache-2.0), kept in the repository
-# so the suite runs on any clone; the test below checks them against the shared copy.
+# Argo's examples (argoproj/argo-workflows examples/ at commit f016ad89, Apache-2.0; see
+# examples/argo/README.md), kept in the repository so the suite runs on any clone; the
+# test below checks them against the digests recorded when they were vendored.
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "argo"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "argo-examples"
-DIGESTS = Path(__file__).with_name("argo_examples.sha256")  # sha256sum of the shared copy
+DIGESTS = Path(__file__).with_name("argo_examples.sha256")  # sha256sum of the vendored files
 DEFAULT = "{{workflow.name}}/{{pod.name}}"
 
 
@@ -867,13 +867,10 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def test_the_repositorys_copy_of_argos_examples_is_argos_byte_for_byte() -> None:
-    # the digests were taken from the shared copy when it was vendored; wherever that
-    # copy is present (../shared beside the checkout) it is compared as well
+    # the digests were taken from Argo's files when they were vendored
     lines = DIGESTS.read_text().splitlines()
     recorded = {name: digest for digest, name in (line.split() for line in lines)}
     assert _digests(EXAMPLES) == recorded
-    if SHARED.is_dir():
-        assert _digests(SHARED) == recorded
 
 
 @pytest.mark.parametrize(
