@@ -27,6 +27,7 @@ from argosy.argo.names import (
     DEFAULT_KEY_FORMAT,
     DEFAULT_REPOSITORY_ANNOTATION,
     REPOSITORY_KINDS,
+    STORAGE_KINDS,
 )
 from argosy.argo.secrets import SecretSource
 from argosy.artifacts.connect import (
@@ -235,7 +236,7 @@ def parse_entry(raw: Any, *, secrets: SecretSource, source: str = "") -> Reposit
     if not isinstance(raw, Mapping):
         raise InvalidSpec(f"{source}: a repository entry must be a mapping")
     kind = entry_kind(raw, source)
-    if kind not in ("s3", "oss", "local"):
+    if kind not in STORAGE_KINDS:
         raise InvalidSpec(f"{source}: {kind} repositories are not supported yet")
     inner = raw.get(kind) or {}
     key_format = str(
