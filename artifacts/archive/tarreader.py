@@ -64,12 +64,14 @@ class _Input:
         return False
 
     def read(self, n: int) -> bytes:
-        """n bytes, or fewer at the end of the stream."""
+        """n bytes, or fewer at the end of the stream: always `bytes`, whatever the
+        chunks are (a download hands out its pooled bytearrays), because headers and
+        pax records are parsed and used as dict keys from what this returns."""
         if self._pos + n <= len(self._buf):
             out = self._buf[self._pos : self._pos + n]
             self._pos += n
             self.offset += n
-            return out
+            return out if type(out) is bytes else bytes(out)
         parts = []
         while n:
             if self._pos >= len(self._buf) and not self._fill():

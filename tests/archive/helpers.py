@@ -3,13 +3,18 @@ to compare trees by, chunking, and hostile tar builders."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
 import stat
+import subprocess
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
+
+import zstandard
 
 LONG_DIR = "d" * 120
 LONG_FILE = "n" * 120 + ".txt"  # 245 bytes with its folder: the ustar prefix split
@@ -115,3 +120,72 @@ def info(
 
 def file(name: str, data: bytes = b"x", mode: int = 0o644) -> tuple[tarfile.TarInfo, bytes]:
     return info(name, size=len(data), mode=mode), data
+
+
+def pooled(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    """Chunks as a download hands them: one bytearray, refilled for every chunk (each
+    is valid until the next is asked for), the last a shorter bytearray of its own;
+    typed as bytes, as `download.iter_object` types them."""
+    buffer = bytearray(size)
+    for i in range(0, len(data), size):
+        piece = data[i : i + size]
+        if len(piece) < size:
+            yield cast(bytes, bytearray(piece))
+        else:
+            buffer[:] = piece
+            yield cast(bytes, buffer)
+
+
+TAR_DIALECTS = ["pax", "gnu", "ustar"]
+SPLIT_NAME = "/".join(["p" * 70, "q" * 70, "r.txt"])  # over 100 bytes: ustar's prefix split
+_TARFILE_FORMAT = {
+    "pax": tarfile.PAX_FORMAT,
+    "gnu": tarfile.GNU_FORMAT,
+    "ustar": tarfile.USTAR_FORMAT,
+}
+
+
+def foreign_tree(root: Path, *, dialect: str) -> Path:
+    """What other tools' tars must carry: a name over 100 bytes (ustar's prefix split),
+    non-ASCII names, an mtime with a fraction of a second, an empty folder, modes and
+    a symlink; beyond ustar, a name over 256 bytes and a link target over 100."""
+    root.mkdir(parents=True)
+    (root / "plain.txt").write_text("plain\n" * 100)
+    (root / "run.sh").write_text("#!/bin/sh\n")
+    (root / "run.sh").chmod(0o755)
+    split = root / SPLIT_NAME
+    split.parent.mkdir(parents=True)
+    split.write_text("long name")
+    (root / "ünïcödé").mkdir()
+    (root / "ünïcödé" / "ファイル.txt").write_text("名前")
+    (root / "empty").mkdir()
+    (root / "link").symlink_to("plain.txt")
+    if dialect != "ustar":
+        very = root / VERY_LONG
+        very.parent.mkdir(parents=True)
+        very.write_text("very long name")
+        (root / "longlink").symlink_to(VERY_LONG)
+    os.utime(root / "plain.txt", (1_700_000_000.75, 1_700_000_000.75))
+    return root
+
+
+def foreign_tar(root: Path, *, tool: str, dialect: str) -> bytes:
+    """An uncompressed tar of root's contents by Python's tarfile or by GNU tar."""
+    if tool == "gnu-tar":
+        return subprocess.run(
+            ["tar", "cf", "-", f"--format={dialect}", "-C", str(root), "."],
+            check=True,
+            capture_output=True,
+        ).stdout
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=_TARFILE_FORMAT[dialect]) as tar:
+        tar.add(root, arcname=".")
+    return buf.getvalue()
+
+
+def compressed(data: bytes, codec: str) -> bytes:
+    if codec == "gzip":
+        return gzip.compress(data)
+    if codec == "zstd":
+        return zstandard.ZstdCompressor().compress(data)
+    return data

@@ -8,6 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.archive.helpers import (
+    TAR_DIALECTS,
+    VERY_LONG,
+    compressed,
+    foreign_tar,
+    foreign_tree,
+    snapshot,
+)
+
 
 def _tree(root: Path) -> None:
     (root / "data" / "deep").mkdir(parents=True)
@@ -181,3 +190,33 @@ def test_a_hostile_tree_manifest_writes_nothing_beside_the_destination(
     assert got.code == 2 and "'x/l/m' goes through 'x/l', which is a symlink" in got.err
     assert len(got.err.strip().splitlines()) == 1
     assert sorted(os.listdir(tmp_path)) == before  # no 'back', no 'm', no staging folder
+
+
+@pytest.mark.parametrize(
+    ("codec", "suffix"), [("none", "tar"), ("gzip", "tar.gz"), ("zstd", "tar.zst")]
+)
+@pytest.mark.parametrize("dialect", TAR_DIALECTS)
+@pytest.mark.parametrize("tool", ["tarfile", "gnu-tar"])
+def test_tars_made_by_other_tools_extract_with_archive_auto(
+    argosy_local, tmp_path: Path, tool: str, dialect: str, codec: str, suffix: str
+) -> None:
+    src = foreign_tree(tmp_path / "src", dialect=dialect)
+    stored = tmp_path / "local-root" / "bkt" / f"made.{suffix}"
+    stored.write_bytes(compressed(foreign_tar(src, tool=tool, dialect=dialect), codec))
+    got = argosy_local(
+        "cp", "--archive", "auto", "--keep-mtime", f"local://bkt/made.{suffix}", "back"
+    )
+    assert got.code == 0, got.err
+    assert snapshot(tmp_path / "back", mtimes=True) == snapshot(src, mtimes=True)
+
+
+def test_a_pax_tar_made_by_gnu_tar_is_listed_with_archive_contents(
+    argosy_local, tmp_path: Path
+) -> None:
+    src = foreign_tree(tmp_path / "src", dialect="pax")
+    stored = tmp_path / "local-root" / "bkt" / "made.tar"
+    stored.write_bytes(foreign_tar(src, tool="gnu-tar", dialect="pax"))
+    got = argosy_local("ls", "--archive-contents", "--json", "local://bkt/made.tar")
+    assert got.code == 0, got.err
+    rows = {json.loads(x)["path"].removeprefix("./"): json.loads(x) for x in got.text.splitlines()}
+    assert rows["longlink"]["link"] == VERY_LONG
