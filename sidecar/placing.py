@@ -10,10 +10,10 @@ a mix of old and new files.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
+from argosy.artifacts.archive.layout import remove_staging
 from argosy.artifacts.errors import InvalidSpec, LocalIOError
 
 
@@ -64,15 +64,21 @@ def set_mode(dest: Path, mode: int | None, *, recurse: bool) -> None:
     if not recurse or not dest.is_dir():
         os.chmod(dest, mode)
         return
-    for folder, dirs, files in os.walk(dest):
-        for entry in files:
-            path = os.path.join(folder, entry)
-            if not os.path.islink(path):
-                os.chmod(path, mode)
-        for entry in dirs:
-            os.chmod(os.path.join(folder, entry), mode | 0o111)
-    os.chmod(dest, mode | 0o111)  # folders stay searchable
+    folders = [os.fspath(dest)]
+    for folder in folders:  # grows as it goes: no recursion, however deep the tree is
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            entries = []  # as os.walk: a folder that cannot be listed keeps its contents
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+            elif not entry.is_symlink():
+                os.chmod(entry.path, mode)
+        os.chmod(folder, mode | 0o111)  # after its listing; folders stay searchable
 
 
 def discard(stage: Path) -> None:
-    shutil.rmtree(stage, ignore_errors=True)
+    """Remove a staging folder, read-only folders and trees thousands deep included."""
+    remove_staging(os.fspath(stage))

@@ -11,8 +11,10 @@ Refused with InvalidSpec naming the member, before anything of it is written: wh
 `layout.Layout` refuses for every restored tree (absolute paths and `..` segments;
 symlinks whose target could resolve outside; hardlinks to anything but a regular file
 extracted before them; any path through an extracted symlink or file; a name seen
-twice), and device files and FIFOs; more members than `ExtractLimits.max_members`;
-files whose declared size would take the total past `ExtractLimits.max_total_bytes`.
+twice), and device files and FIFOs; a path longer than the system takes (PATH_MAX,
+4095 bytes on Linux: a member thousands of folders deep); more members than
+`ExtractLimits.max_members`; files whose declared size would take the total past
+`ExtractLimits.max_total_bytes`.
 
 Why nothing can land outside: the temporary folder is new and private (0700), every
 entry in it was made by this extraction and is tracked, so a path's parents are
@@ -27,6 +29,7 @@ only with `keep_mtime`. Folders that are only implied by deeper paths get
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -46,7 +49,7 @@ from argosy.artifacts.archive.limits import DEFAULT_LIMITS, ExtractLimits
 from argosy.artifacts.archive.paths import member_path
 from argosy.artifacts.archive.tarreader import read_tar
 from argosy.artifacts.archive.zipreader import ReadRange, read_zip
-from argosy.artifacts.errors import IntegrityError, InvalidSpec, LocalIOError
+from argosy.artifacts.errors import ArtifactError, IntegrityError, InvalidSpec, LocalIOError
 from argosy.artifacts.filewriter import process_umask
 
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -100,6 +103,23 @@ def _left_out(linkname: str, unselected: set[str]) -> bool:
         return False  # the layout refuses it, with its own reason
 
 
+def _shown(name: str) -> str:
+    """A member name for a one-line message: a name thousands of bytes long is cut in
+    the middle."""
+    if len(name) <= 200:
+        return repr(name)
+    return f"{name[:100]!r}...{name[-60:]!r} ({len(os.fsencode(name))} bytes)"
+
+
+def _path_max(folder: str) -> int:
+    """The longest path, in bytes, the system accepts under `folder` (PATH_MAX counts
+    the terminating NUL)."""
+    try:
+        return os.pathconf(folder, "PC_PATH_MAX") - 1
+    except (OSError, ValueError):
+        return 4095
+
+
 def _times(mtime: int) -> tuple[int, int] | None:
     """(atime, mtime) in ns; None for an mtime the OS cannot hold (left as is)."""
     ns = mtime * 1_000_000_000
@@ -126,6 +146,7 @@ class _Extraction:
         self.unselected_files: set[str] = set()
         self.umask = process_umask()
         self.implied_mode = 0o777 & ~self.umask
+        self.path_max = _path_max(root)
         self.members = self.files = self.dirs = self.symlinks = self.hardlinks = 0
         self.bytes = self.skipped = 0
 
@@ -137,10 +158,28 @@ class _Extraction:
     def _full(self, path: str) -> str:
         return f"{self.root}/{path}" if path else self.root
 
-    def _os_error(self, entry: Entry, error: OSError) -> LocalIOError:
+    def _os_error(self, entry: Entry, error: OSError) -> ArtifactError:
+        if error.errno == errno.ENAMETOOLONG:  # a name over NAME_MAX, a huge link target
+            return InvalidSpec(
+                f"archive member {_shown(entry.path)} has a name or link target too"
+                f" long for the file system of {self.final}"
+            )
         return LocalIOError(
-            f"cannot extract {entry.path!r} into {self.final}: {error.strerror or error}"
+            f"cannot extract {_shown(entry.path)} into {self.final}: {error.strerror or error}"
         )
+
+    def _check_length(self, entry: Entry, path: str) -> None:
+        """Refuse, before making any of it, a member whose path the system cannot take."""
+        full = self._full(path)
+        if len(full) <= self.path_max // 4:  # at most 4 UTF-8 bytes a character
+            return
+        size = len(os.fsencode(full))
+        if size > self.path_max:
+            raise InvalidSpec(
+                f"archive member {_shown(entry.path)}, {path.count('/')} folders deep,"
+                f" needs a path of {size} bytes to be extracted into {self.final}: more"
+                f" than the {self.path_max} this system allows (PATH_MAX)"
+            )
 
     def add(self, member: Member) -> None:
         entry = member.entry
@@ -169,6 +208,7 @@ class _Extraction:
                 f"archive hardlink {entry.path!r} -> {entry.linkname!r}: the"
                 " target was left out by the include patterns"
             )
+        self._check_length(entry, path)
         _, new = self.layout.claim(entry.path, kind, linkname=entry.linkname)
         try:
             for parent in new:

@@ -19,10 +19,8 @@ new, private staging folder that is renamed onto the destination once everything
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 from argosy.artifacts.archive.entry import EntryType
 from argosy.artifacts.archive.paths import check_symlink, member_path, parents
@@ -139,19 +137,35 @@ def new_staging(final: str) -> str:
 
 
 def remove_staging(tmp: str) -> None:
-    """Remove a staging folder whatever modes its folders were given; never raises, so
-    the error that led here is the one reported."""
+    """Remove a staging folder whatever modes its folders were given and however deep it
+    goes; never raises, so the error that led here is the one reported.
 
-    def unlock(func: Callable[..., Any], path: str, _exc: object) -> None:
-        os.chmod(os.path.dirname(path), 0o700)
-        func(path)
-
-    try:
-        for dirpath, _, _ in os.walk(tmp):  # folders may already carry read-only modes
-            os.chmod(dirpath, 0o700)
-        shutil.rmtree(tmp, onerror=unlock)
-    except OSError:
-        pass
+    Iterative: Python 3.11's `os.walk` and `shutil.rmtree` recurse once per level, and an
+    archive member can be thousands of folders deep. Every folder in a staging tree was
+    made by its full path, so each path here is one the system accepts."""
+    if os.path.islink(tmp):  # never a staging folder; never follow it
+        return
+    folders = [tmp]  # in the order found: each folder after the one holding it
+    for folder in folders:  # grows as it goes
+        try:
+            os.chmod(folder, 0o700)  # folders may already carry read-only modes
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+    for folder in reversed(folders):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
 
 
 def move_into(tmp: str, final: str) -> None:
@@ -190,23 +204,32 @@ def _real_dir(path: str) -> bool:
 
 
 def _clashes(src: str, dst: str, rel: str) -> Iterator[str]:
-    with os.scandir(src) as entries:
-        for entry in entries:
-            there = os.path.join(dst, entry.name)
-            if not os.path.lexists(there):
-                continue
-            if entry.is_dir(follow_symlinks=False) and _real_dir(there):
-                yield from _clashes(entry.path, there, rel + entry.name + "/")
-            else:
-                yield rel + entry.name
+    pending = [(src, dst, rel)]  # a stack, not recursion: trees can be thousands deep
+    while pending:
+        src, dst, rel = pending.pop()
+        with os.scandir(src) as entries:
+            for entry in entries:
+                there = os.path.join(dst, entry.name)
+                if not os.path.lexists(there):
+                    continue
+                if entry.is_dir(follow_symlinks=False) and _real_dir(there):
+                    pending.append((entry.path, there, rel + entry.name + "/"))
+                else:
+                    yield rel + entry.name
 
 
 def _join(src: str, dst: str) -> None:
-    with os.scandir(src) as entries:
-        for entry in list(entries):
-            there = os.path.join(dst, entry.name)
-            if entry.is_dir(follow_symlinks=False) and _real_dir(there):
-                _join(entry.path, there)
-            else:
-                os.rename(entry.path, there)
-    os.rmdir(src)
+    joined = []  # folders emptied into their counterparts, removed last, deepest first
+    pending = [(src, dst)]
+    while pending:
+        src, dst = pending.pop()
+        joined.append(src)
+        with os.scandir(src) as entries:
+            for entry in list(entries):
+                there = os.path.join(dst, entry.name)
+                if entry.is_dir(follow_symlinks=False) and _real_dir(there):
+                    pending.append((entry.path, there))
+                else:
+                    os.rename(entry.path, there)
+    for folder in reversed(joined):
+        os.rmdir(folder)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -220,3 +222,20 @@ def test_a_pax_tar_made_by_gnu_tar_is_listed_with_archive_contents(
     assert got.code == 0, got.err
     rows = {json.loads(x)["path"].removeprefix("./"): json.loads(x) for x in got.text.splitlines()}
     assert rows["longlink"]["link"] == VERY_LONG
+
+
+def test_a_member_5000_folders_deep_is_refused_in_one_line_leaving_nothing(
+    argosy_local, tmp_path: Path
+) -> None:
+    deep = tarfile.TarInfo("a/" * 5000 + "f")
+    deep.size = 1
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.addfile(deep, io.BytesIO(b"x"))
+    (tmp_path / "local-root" / "bkt" / "deep.tar").write_bytes(buffer.getvalue())
+    before = sorted(os.listdir(tmp_path))
+    got = argosy_local("cp", "--archive", "auto", "local://bkt/deep.tar", "back")
+    assert got.code == 2, got.err
+    assert len(got.err.strip().splitlines()) == 1
+    assert "5000 folders deep" in got.err and "PATH_MAX" in got.err
+    assert sorted(os.listdir(tmp_path)) == before
