@@ -105,3 +105,11 @@ def test_a_deep_tree_joins_an_existing_folder_without_recursing(tmp_path: Path) 
         assert not staged.exists()
     finally:
         remove_staging(str(final))
+
+
+def test_a_name_longer_than_the_file_system_takes_is_refused_as_bad_input(world: Path) -> None:
+    data = tar_bytes(file("ok.txt"), file("n" * 300))  # NAME_MAX is 255 bytes
+    before = listing(world)
+    with pytest.raises(InvalidSpec, match="too long for the file system"):
+        extract_tar([data], world / "a" / "b" / "dest")
+    assert listing(world) == before
