@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 import subprocess
+import tracemalloc
 
 import pytest
 import zstandard
@@ -48,6 +49,22 @@ def test_decompressed_chunks_stay_bounded_even_for_a_bomb() -> None:
     assert biggest <= (1 << 20) + 128 * 1024
     gz_bomb = gzip.compress(bytes(64 << 20), compresslevel=9)
     assert max(len(c) for c in decompress([gz_bomb], "gzip")) <= 1 << 20
+
+
+def test_a_chunk_of_a_million_tiny_zstd_blocks_is_walked_as_it_is_decompressed() -> None:
+    """Frames of 16 MiB of zeros are 128 RLE blocks of 4 bytes each: 12,000 of them in
+    one 6 MiB chunk, as a download hands over a part, are 1.5 million blocks."""
+    frame = zstandard.ZstdCompressor().compress(bytes(16 << 20))
+    stream = decompress([frame * 12_000], "zstd")
+    tracemalloc.start()
+    try:
+        first = next(stream)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        stream.close()  # type: ignore[attr-defined]
+    assert len(first) >= 1 << 20
+    assert peak < 8 << 20  # a list of every block took ~210 MiB
 
 
 @pytest.mark.parametrize("codec", ["zstd", "gzip"])
