@@ -13,6 +13,7 @@ linter can point into a workflow file.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +46,9 @@ ARTIFACT_FIELDS = frozenset(
         *LOCATION_KINDS,
     }
 )
-ARGOSY_FIELDS = frozenset({"include", "uploadOnFailure", "archive", "level", "concurrency"})
+ARGOSY_FIELDS = frozenset(
+    {"include", "uploadOnFailure", "archive", "level", "concurrency", "maxExpansion"}
+)
 LOCATION_FIELDS: dict[str, frozenset[str]] = {
     "s3": frozenset(
         {
@@ -104,6 +107,7 @@ class ArgosyOptions:
     archive: str | None = None  # "tar.zst" to opt in per artifact
     level: int | None = None
     concurrency: int | None = None
+    max_expansion: float | None = None  # inputs: the extractor's ratio limit; 0: none
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,20 @@ class FieldReader:
         except ValueError:
             raise self.fail(where, f"must be a number, not {value!r}") from None
 
+    def number(self, value: Any, where: str) -> float | None:
+        """A finite number, integer or not (YAML may hand it over as a string)."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise self.fail(where, f"must be a number, not {value!r}")
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            raise self.fail(where, f"must be a number, not {value!r}") from None
+        if not math.isfinite(number):
+            raise self.fail(where, f"must be a number, not {value!r}")
+        return number
+
     def unknown(self, raw: Mapping[str, Any], known: frozenset[str], where: str) -> None:
         for name in raw:
             if name not in known:
@@ -295,12 +313,19 @@ def argosy_options(reader: FieldReader, raw: Any, where: str) -> ArgosyOptions:
     archive = reader.string(spec.get("archive"), f"{where}.archive")
     if archive is not None and archive not in ("tar.zst", "tar.gz", "tar", "zip", "none"):
         raise reader.fail(f"{where}.archive", "must be tar.zst, tar.gz, tar, zip or none")
+    max_expansion = reader.number(spec.get("maxExpansion"), f"{where}.maxExpansion")
+    if max_expansion is not None and not (max_expansion == 0 or max_expansion >= 1):
+        raise reader.fail(
+            f"{where}.maxExpansion",
+            f"must be a ratio of at least 1, such as 1000 (0: no limit), not {max_expansion:g}",
+        )
     return ArgosyOptions(
         include=tuple(include),
         upload_on_failure=reader.boolean(spec.get("uploadOnFailure"), f"{where}.uploadOnFailure"),
         archive=archive,
         level=reader.integer(spec.get("level"), f"{where}.level"),
         concurrency=reader.integer(spec.get("concurrency"), f"{where}.concurrency"),
+        max_expansion=max_expansion,
     )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from argosy.artifacts import archive, tree
+from argosy.artifacts.archive.limits import DEFAULT_LIMITS, ExtractLimits
 from argosy.artifacts.download import DownloadResult, iter_object
 from argosy.artifacts.errors import IntegrityError, InvalidSpec
 from argosy.artifacts.protocol import Driver
@@ -136,8 +137,12 @@ def download_directory(
     settings: TransferSettings,
     include: Sequence[str] = (),
     keep_mtime: bool = False,
+    limits: ExtractLimits = DEFAULT_LIMITS,
     progress: Callable[[int], None] = lambda n: None,
 ) -> DirectoryResult:
+    """Restore a folder from one archived object (or from a folder of objects: `none`).
+    An archive is held to `limits`; one expanding past `limits.max_expansion` raises
+    archive.ExpansionRefused, for the caller to name the setting that raises it."""
     if fmt == "none":
         if include:
             raise InvalidSpec(
@@ -169,6 +174,7 @@ def download_directory(
             dest,
             include=include,
             keep_mtime=keep_mtime,
+            limits=limits,
         )
         progress(info.size)
         return DirectoryResult(
@@ -192,7 +198,12 @@ def download_directory(
         "tar.gz": "gzip",
     }.get(fmt, "auto")  # type: ignore[assignment]
     extracted = archive.extract_tar(
-        counted(), dest, compression=compression, include=include, keep_mtime=keep_mtime
+        counted(),
+        dest,
+        compression=compression,
+        include=include,
+        keep_mtime=keep_mtime,
+        limits=limits,
     )
     if not outcome:  # the reader always drains the stream; this is a bug if it did not
         raise IntegrityError(f"{driver.url(key)}: the archive was not read to its end")
@@ -232,10 +243,19 @@ def range_reader(
     return read
 
 
-def list_archive(driver: Driver, key: str, *, settings: TransferSettings) -> list[archive.Entry]:
+def list_archive(
+    driver: Driver,
+    key: str,
+    *,
+    settings: TransferSettings,
+    limits: ExtractLimits = DEFAULT_LIMITS,
+) -> list[archive.Entry]:
+    """The entries of an archived object. A tar stream is decompressed to its end, so
+    it is held to `limits.max_expansion` too (archive.ExpansionRefused)."""
     retrier = Retrier(settings.retry)
     info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
     read = range_reader(driver, key, info.etag, retrier)
     if archive.detect(read(0, min(info.size, 512))) == "zip":
-        return list(archive.list_zip(read, info.size))
-    return list(archive.list_entries(iter_object(driver, key, settings=settings, info=info)))
+        return list(archive.list_zip(read, info.size, limits=limits))
+    stream = iter_object(driver, key, settings=settings, info=info)
+    return list(archive.list_entries(stream, limits=limits))

@@ -104,6 +104,12 @@ def _cp(sub: Subparsers) -> None:
         help="extract only matching paths (* within a segment, ** across)",
     )
     p.add_argument("--keep-mtime", action="store_true", help="keep modification times")
+    p.add_argument(
+        "--max-expansion",
+        metavar="RATIO",
+        help="refuse an archive that decompresses to more than RATIO times the bytes "
+        "read, once 64 MiB is out (default 1000; 0: no limit)",
+    )
 
 
 def _ls(sub: Subparsers) -> None:
@@ -117,6 +123,12 @@ def _ls(sub: Subparsers) -> None:
         "--archive-contents",
         action="store_true",
         help="list the entries inside an archived artifact",
+    )
+    p.add_argument(
+        "--max-expansion",
+        metavar="RATIO",
+        help="with --archive-contents: refuse a tar that decompresses to more than RATIO "
+        "times the bytes read, once 64 MiB is out (default 1000; 0: no limit)",
     )
 
 

@@ -33,6 +33,7 @@ from argosy.argo import secrets
 from argosy.argo.template import Artifact
 from argosy.artifacts import archive
 from argosy.artifacts.archive.codecs import peek
+from argosy.artifacts.archive.limits import DEFAULT_LIMITS, ExtractLimits
 from argosy.artifacts.checksum import crc32c, to_hex
 from argosy.artifacts.errors import (
     AccessDenied,
@@ -224,7 +225,12 @@ class _Body:
 
 
 def fetch_http(
-    artifact: Artifact, dest: Path, *, secrets_dir: Path, include: Sequence[str]
+    artifact: Artifact,
+    dest: Path,
+    *,
+    secrets_dir: Path,
+    include: Sequence[str],
+    limits: ExtractLimits = DEFAULT_LIMITS,
 ) -> InputResult:
     """Stream the body straight into the extractor when its first bytes say it is a tar
     (gzip, zstd or plain), else into a temp file renamed into place: one pass either way."""
@@ -240,7 +246,7 @@ def fetch_http(
         if found in ("gzip", "zstd", "tar"):
             stage = placing.staging(dest)
             try:
-                archive.extract_tar(stream, stage / "x", include=include)
+                archive.extract_tar(stream, stage / "x", include=include, limits=limits)
                 placing.place(
                     stage / "x", dest, name=artifact.name, sub_path=artifact.sub_path, unwrap=True
                 )

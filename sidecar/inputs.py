@@ -21,6 +21,7 @@ from typing import Literal
 from argosy.argo.location import Target
 from argosy.argo.template import Artifact, Template
 from argosy.artifacts import archive, tree
+from argosy.artifacts.archive.limits import DEFAULT_LIMITS, ExtractLimits
 from argosy.artifacts.directory import download_directory, range_reader
 from argosy.artifacts.download import download_file
 from argosy.artifacts.errors import ArtifactError, InvalidSpec, NotFound
@@ -43,6 +44,7 @@ def _fetch_stored(
     dest: Path,
     *,
     include: Sequence[str],
+    limits: ExtractLimits,
     settings: TransferSettings,
 ) -> InputResult:
     """An object (a file or an archive) or a folder of objects (`archive: none`)."""
@@ -97,7 +99,7 @@ def _fetch_stored(
     try:
         fmt: Literal["zip", "auto"] = "zip" if found == "zip" else "auto"
         unpacked = download_directory(
-            driver, key, stage / "x", fmt=fmt, settings=settings, include=include
+            driver, key, stage / "x", fmt=fmt, settings=settings, include=include, limits=limits
         )
         placing.place(stage / "x", dest, name=artifact.name, sub_path=sub or None, unwrap=True)
     finally:
@@ -143,21 +145,38 @@ def fetch_input(
             "Argosy (supported: s3, oss, local, http, raw)"
         )
     placing.check_free(dest, artifact.name)
-    include = layers.for_artifact(artifact).include
+    effective = layers.for_artifact(artifact)
+    include = effective.include
+    limits = (
+        ExtractLimits(max_expansion=effective.max_expansion)
+        if effective.max_expansion is not None
+        else DEFAULT_LIMITS
+    )
     try:
         if loc is not None and loc.kind == "raw":
             result = _write_raw(artifact, dest)
         elif loc is not None and loc.kind == "http":
-            result = fetch_http(artifact, dest, secrets_dir=ctx.secrets_dir, include=include)
+            result = fetch_http(
+                artifact, dest, secrets_dir=ctx.secrets_dir, include=include, limits=limits
+            )
         else:
             target = target_for(artifact, ctx=ctx, template=template, fmt="", output=False)
             result = _fetch_stored(
-                artifact, target, open_driver(target, ctx), dest, include=include, settings=settings
+                artifact,
+                target,
+                open_driver(target, ctx),
+                dest,
+                include=include,
+                limits=limits,
+                settings=settings,
             )
     except NotFound as error:
         if artifact.optional:
             return InputResult(artifact.name, "missing-optional", artifact.path, reason=str(error))
         raise
+    except archive.ExpansionRefused as refused:
+        setting = "the argosy setting maxExpansion"
+        raise InvalidSpec(f"input {artifact.name}: {refused.explain(setting)}") from None
     placing.set_mode(dest, artifact.mode, recurse=artifact.recurse_mode)
     return replace(result, path=artifact.path, seconds=time.monotonic() - started)
 

@@ -38,6 +38,7 @@ class Effective:
     include: tuple[str, ...]
     upload_on_failure: bool
     concurrency: int | None
+    max_expansion: float | None = None  # inputs: None is the extractor's default (1000)
 
 
 def read_annotations(path: Path) -> dict[str, str]:
@@ -102,4 +103,5 @@ class Layers:
             include=first("include") or (),
             upload_on_failure=True if upload_on_failure is None else upload_on_failure,
             concurrency=first("concurrency"),
+            max_expansion=first("max_expansion"),
         )

@@ -24,7 +24,7 @@ if _typing.TYPE_CHECKING:
         extract_zip,
     )
     from argosy.artifacts.archive.formats import FORMATS, Format, write_archive
-    from argosy.artifacts.archive.limits import ExtractLimits
+    from argosy.artifacts.archive.limits import ExpansionRefused, ExtractLimits
     from argosy.artifacts.archive.listing import list_entries
     from argosy.artifacts.archive.tarreader import read_tar
     from argosy.artifacts.archive.tarwriter import write_tar
@@ -46,6 +46,7 @@ _WHERE = {
     "FORMATS": "formats",
     "Format": "formats",
     "write_archive": "formats",
+    "ExpansionRefused": "limits",
     "ExtractLimits": "limits",
     "list_entries": "listing",
     "read_tar": "tarreader",
@@ -62,6 +63,7 @@ __all__ = [
     "Codec",
     "Entry",
     "EntryType",
+    "ExpansionRefused",
     "ExtractLimits",
     "ExtractResult",
     "Format",

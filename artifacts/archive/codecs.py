@@ -17,14 +17,15 @@ onto ISA-L's four levels (0 -> 0, 1-2 -> 1, 3-5 -> 2, 6-9 -> 3).
 Decompression keeps memory bounded whatever the input: every call yields at most
 about 1 MiB (a few KiB of hostile zstd or gzip can expand to gigabytes), zstd windows
 above 128 MiB are refused, and a stream that is truncated or corrupt raises
-IntegrityError instead of ending early.
+IntegrityError instead of ending early. How far it may expand is the caller's to
+decide: `decompress(watch=...)` hands it the bytes made and read before each piece.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Literal, cast
 
 import zstandard
@@ -151,9 +152,18 @@ def peek(chunks: Iterable[bytes], size: int) -> tuple[bytes, Iterator[bytes]]:
     return b"".join(head)[:size], itertools.chain(head, it)
 
 
-def decompress(chunks: Iterable[bytes], codec: Codec | Literal["auto"]) -> Iterator[bytes]:
+Watch = Callable[[int, int], None]
+
+
+def decompress(
+    chunks: Iterable[bytes], codec: Codec | Literal["auto"], *, watch: Watch | None = None
+) -> Iterator[bytes]:
     """Decompress a stream; `auto` recognises zstd and gzip by their magic bytes and
-    passes anything else through unchanged."""
+    passes anything else through unchanged.
+
+    `watch(made, read)` is called before each piece of output is yielded, with the bytes
+    made so far and the compressed bytes consumed to make them (both counted here, in the
+    decompressor's own thread, so they always agree); it may raise to stop a bomb."""
     if codec == "auto":
         head, stream = peek(chunks, 512)
         found = detect(head)
@@ -164,18 +174,19 @@ def decompress(chunks: Iterable[bytes], codec: Codec | Literal["auto"]) -> Itera
     if codec == "none":
         return (c for c in chunks if c)
     if codec == "zstd":
-        return _unzstd(chunks)
+        return _unzstd(chunks, watch)
     if codec == "gzip":
-        return _gunzip(chunks)
+        return _gunzip(chunks, watch)
     raise InvalidSpec(f"unknown compression {codec!r} (zstd, gzip, none or auto)")
 
 
-def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
+def _unzstd(chunks: Iterable[bytes], watch: Watch | None) -> Iterator[bytes]:
     dctx = zstandard.ZstdDecompressor()  # refuses windows above 128 MiB
     walker = FrameWalker()
     dobj: zstandard.ZstdDecompressionObj | None = None
     left = b""
     frames = 0
+    made = read = 0  # for `watch`
     try:
         for chunk in chunks:
             data = left + chunk if left else chunk
@@ -184,6 +195,7 @@ def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
             budget = 0
             for piece in walker.units(data, 0):
                 if piece.unit is Unit.SKIP:
+                    read += piece.end - start
                     start = piece.end
                 elif piece.unit is Unit.START:
                     dobj = dctx.decompressobj()
@@ -194,6 +206,9 @@ def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
                     if budget >= CHUNK or piece.unit is Unit.END:
                         assert dobj is not None
                         out = dobj.decompress(view[start : piece.end])
+                        if watch is not None:
+                            made, read = made + len(out), read + piece.end - start
+                            watch(made, read)
                         if out:
                             yield out
                         start, budget = piece.end, 0
@@ -207,6 +222,9 @@ def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
                 pos = piece.end
             if start < pos and dobj is not None:
                 out = dobj.decompress(view[start:pos])
+                if watch is not None:
+                    made, read = made + len(out), read + pos - start
+                    watch(made, read)
                 if out:
                     yield out
             left = bytes(view[pos:]) if pos < len(data) else b""
@@ -232,9 +250,10 @@ def _slices(chunks: Iterable[bytes]) -> Iterator[bytes]:
                 yield chunk[i : i + CHUNK]
 
 
-def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
+def _gunzip(chunks: Iterable[bytes], watch: Watch | None) -> Iterator[bytes]:
     dobj = isal_zlib.decompressobj(wbits=31)
     seen = 0  # compressed bytes seen, for messages
+    made = 0  # for `watch`
     in_member = False
     padding = False  # only zeros may follow once a zero byte followed a member
     try:
@@ -253,6 +272,9 @@ def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
                     in_member = True
                     pending = stripped
                 out = dobj.decompress(pending, CHUNK)
+                if watch is not None:
+                    made += len(out)
+                    watch(made, seen - len(dobj.unused_data if dobj.eof else dobj.unconsumed_tail))
                 if out:
                     yield out
                 if dobj.eof:

@@ -14,7 +14,8 @@ extracted before them; any path through an extracted symlink or file; a name see
 twice), and device files and FIFOs; a path longer than the system takes (PATH_MAX,
 4095 bytes on Linux: a member thousands of folders deep); more members than
 `ExtractLimits.max_members`; files whose declared size would take the total past
-`ExtractLimits.max_total_bytes`.
+`ExtractLimits.max_total_bytes`. The readers refuse an archive that decompresses past
+`ExtractLimits.max_expansion` (ExpansionRefused, also InvalidSpec).
 
 Why nothing can land outside: the temporary folder is new and private (0700), every
 entry in it was made by this extraction and is tracked, so a path's parents are

@@ -5,8 +5,10 @@ for CVE-2025-4517 and friends, buffers whole pax headers whatever they declare, 
 raises a zoo of exceptions on garbage. This one holds at most one chunk plus one
 header in memory, caps pax headers and long names (`ExtractLimits.max_header_bytes`),
 and raises only IntegrityError (malformed or truncated input) or InvalidSpec (a
-member type Argosy does not handle). It decides nothing about safety: paths and link
-targets come out exactly as stored, for the extractor to judge.
+member type Argosy does not handle; a compressed stream expanding past
+`ExtractLimits.max_expansion`, as ExpansionRefused, checked by the decompressor as it
+goes). It decides nothing about safety: paths and link targets come out exactly as
+stored, for the extractor to judge.
 
 A stream must end with tar's end-of-archive block (a truncated archive must not look
 complete); whatever follows that block is read and dropped, so a compressed stream
@@ -155,10 +157,16 @@ def read_tar(
         if found in ("xz", "bzip2"):
             raise InvalidSpec(f"{found}-compressed archives are not supported (zstd, gzip)")
         compression = "zstd" if found == "zstd" else "gzip" if found == "gzip" else "none"
-    stream = decompress(chunks, compression)
-    if compression != "none":
-        stream = background(stream)  # decompress on one core while we extract on the other
-    return _members(_Input(stream), limits)
+    if compression == "none":  # nothing to expand: every byte read is a byte of the tar
+        return _members(_Input(decompress(chunks, "none")), limits)
+
+    def watch(made: int, read: int) -> None:
+        limits.check_expansion(made=made, read=read, what="archive")
+
+    stream = decompress(chunks, compression, watch=watch if limits.max_expansion else None)
+    # decompress on one core while we extract on the other; a refusal of the watch
+    # there is raised here
+    return _members(_Input(background(stream)), limits)
 
 
 def _members(source: _Input, limits: ExtractLimits) -> Iterator[Member]:

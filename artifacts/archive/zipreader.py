@@ -10,7 +10,9 @@ unwanted members' bytes are never requested, which is what makes `--include` che
 Corrupt input raises IntegrityError: a missing or inconsistent end record, members
 that overlap (the trick behind "overlapping" zip bombs), a local header that does
 not match, data that inflates past its declared size or fails its CRC-32. Encrypted
-members and methods other than stored and deflate raise InvalidSpec.
+members and methods other than stored and deflate raise InvalidSpec, and so does
+(as ExpansionRefused) a member, or the zip as a whole, inflating past
+`ExtractLimits.max_expansion`: a 2 MiB member can declare and truly hold 2 GiB.
 """
 
 from __future__ import annotations
@@ -261,6 +263,7 @@ def read_zip(
     wanted = [m for m in index if select is None or _selected(select, m.entry.path)]
     runs = _run_ends(wanted)
     chosen = {id(m) for m in wanted}
+    totals = _Totals(limits)
     for member in index:
         if id(member) not in chosen:
             yield Member(member.entry, iter(()))
@@ -270,7 +273,7 @@ def read_zip(
         if entry.type is EntryType.SYMLINK:
             yield Member(_with_target(ranges, member), iter(()))
         elif entry.type is EntryType.FILE:
-            yield Member(entry, _data(ranges, member))
+            yield Member(entry, _data(ranges, member, totals))
         else:
             yield Member(entry, iter(()))
 
@@ -297,7 +300,25 @@ def _run_ends(wanted: list[ZipMember]) -> dict[int, int]:
     return ends
 
 
-def _data(ranges: _Ranges, member: ZipMember) -> Iterator[bytes]:
+class _Totals:
+    """Deflated bytes read and inflated bytes made over a whole zip, for the expansion
+    limit (stored members cannot expand and are not counted)."""
+
+    __slots__ = ("limits", "read", "made")
+
+    def __init__(self, limits: ExtractLimits) -> None:
+        self.limits = limits
+        self.read = self.made = 0
+
+    def check(self, name: str, *, made: int, read: int) -> None:
+        """After a piece of member `name`: `made` of its bytes inflated from `read`."""
+        self.limits.check_expansion(made=made, read=read, what=f"zip member {name!r}")
+        self.limits.check_expansion(made=self.made, read=self.read, what="zip archive")
+
+
+def _data(ranges: _Ranges, member: ZipMember, totals: _Totals | None = None) -> Iterator[bytes]:
+    """A member's bytes, inflated and checked; with `totals`, each inflated piece is
+    held to the expansion limit, for the member and for the whole archive."""
     entry = member.entry
     header = ranges.read(member.offset, member.offset + zf.LOCAL.size)
     fields = zf.LOCAL.unpack(header)
@@ -307,23 +328,35 @@ def _data(ranges: _Ranges, member: ZipMember) -> Iterator[bytes]:
     end = start + member.packed
     if end > member.end:
         raise IntegrityError(f"zip member {entry.path!r} runs into the next member")
-    crc = produced = 0
+    crc = produced = taken = 0
     inflater = isal_zlib.decompressobj(-15) if member.method == zf.DEFLATED else None
+    watch = totals if inflater is not None and totals and totals.limits.max_expansion else None
+    before = watch.read if watch is not None else 0  # the archive's, before this member
+
+    def made(out: bytes, consumed: int) -> None:
+        nonlocal produced, crc
+        produced += len(out)
+        if produced > entry.size:
+            raise IntegrityError(
+                f"zip member {entry.path!r} expands past the {entry.size} bytes it declares"
+            )
+        if watch is not None:
+            watch.made += len(out)
+            watch.read = before + consumed
+            watch.check(entry.path, made=produced, read=consumed)
+        crc = isal_zlib.crc32(out, crc)
+
     try:
         for pos in range(start, end, CHUNK):
             piece = ranges.read(pos, min(pos + CHUNK, end))
+            taken += len(piece)
             while piece:
                 if inflater is None:
                     out, piece = piece, b""
                 else:
                     out = inflater.decompress(piece, CHUNK)
                     piece = inflater.unconsumed_tail
-                produced += len(out)
-                if produced > entry.size:
-                    raise IntegrityError(
-                        f"zip member {entry.path!r} expands past the {entry.size} bytes it declares"
-                    )
-                crc = isal_zlib.crc32(out, crc)
+                made(out, taken - len(piece))
                 if out:
                     yield out
                 elif inflater is not None and inflater.eof:
@@ -332,12 +365,7 @@ def _data(ranges: _Ranges, member: ZipMember) -> Iterator[bytes]:
             out = inflater.decompress(b"", CHUNK)
             if not out:
                 raise IntegrityError(f"zip member {entry.path!r}: deflate data truncated")
-            produced += len(out)
-            if produced > entry.size:
-                raise IntegrityError(
-                    f"zip member {entry.path!r} expands past the {entry.size} bytes it declares"
-                )
-            crc = isal_zlib.crc32(out, crc)
+            made(out, taken)
             yield out
     except ISAL_ERROR as e:
         raise IntegrityError(f"zip member {entry.path!r}: corrupt deflate data: {e}") from None

@@ -11,7 +11,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from argosy.artifacts import download
 from argosy.artifacts.errors import InvalidSpec, NotFound
@@ -21,6 +21,9 @@ from argosy.artifacts.record import read_record
 from argosy.artifacts.streams import ChunkReader
 from argosy.commands.config import Config
 from argosy.commands.progress import Progress
+
+if TYPE_CHECKING:
+    from argosy.artifacts.archive.limits import ExtractLimits
 
 MiB = 1 << 20
 
@@ -47,6 +50,8 @@ def cp(cfg: Config) -> int:
         return _cp_archive(cfg, src, dst)
     if cfg.args.include:
         raise InvalidSpec("--include needs --archive")
+    if cfg.args.max_expansion is not None:
+        raise InvalidSpec("--max-expansion needs --archive")
     if cfg.args.recursive:
         return _cp_tree(cfg, src, dst)
     if src.remote and src.is_prefix:
@@ -151,12 +156,15 @@ def _cp_tree(cfg: Config, src: Location, dst: Location) -> int:
 def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
     """A folder to one archived object (or one object per file with `none`), and back."""
     from argosy.artifacts import directory
+    from argosy.artifacts.archive.limits import ExpansionRefused
 
     fmt = cfg.args.archive
     settings = cfg.transfer()
     if src.scheme == "file" and dst.remote:
         if fmt == "auto":
             raise InvalidSpec("--archive auto is for downloads; name a format to upload")
+        if cfg.args.max_expansion is not None:
+            raise InvalidSpec("--max-expansion is for downloads: it limits extraction")
         key = dst.key
         if dst.is_prefix:
             name = Path(src.key.rstrip("/")).name
@@ -184,17 +192,22 @@ def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
     if src.remote and dst.scheme == "file":
         if fmt == "none" and not src.is_prefix:
             src = src.child("/")
+        limits = _limits(cfg.args.max_expansion)
         bar = Progress(None, enabled=not cfg.args.quiet)
-        result = directory.download_directory(
-            cfg.driver(src),
-            src.key,
-            dst.key,
-            fmt=fmt,
-            settings=settings,
-            include=cfg.args.include or (),
-            keep_mtime=cfg.args.keep_mtime,
-            progress=bar,
-        )
+        try:
+            result = directory.download_directory(
+                cfg.driver(src),
+                src.key,
+                dst.key,
+                fmt=fmt,
+                settings=settings,
+                include=cfg.args.include or (),
+                keep_mtime=cfg.args.keep_mtime,
+                limits=limits,
+                progress=bar,
+            )
+        except ExpansionRefused as refused:
+            raise InvalidSpec(f"{src}: {refused.explain('--max-expansion RATIO')}") from None
         bar.finish()
         if result.verified:
             verdict = (
@@ -212,6 +225,24 @@ def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
         )
         return 0
     raise InvalidSpec("cp --archive moves a local folder to a URL or a URL to a local folder")
+
+
+def _limits(max_expansion: str | None) -> ExtractLimits:
+    """The extraction limits, with --max-expansion's ratio when given."""
+    from argosy.artifacts.archive.limits import DEFAULT_LIMITS, ExtractLimits, valid_expansion
+
+    if max_expansion is None:
+        return DEFAULT_LIMITS
+    try:
+        ratio = float(max_expansion)
+    except ValueError:
+        ratio = -1.0
+    if not valid_expansion(ratio):
+        raise InvalidSpec(
+            "--max-expansion takes a ratio of at least 1, such as 1000 (0: no limit),"
+            f" not {max_expansion!r}"
+        )
+    return ExtractLimits(max_expansion=ratio)
 
 
 def _cat(cfg: Config, driver: Driver, key: str, out: BinaryIO) -> int:
@@ -262,6 +293,8 @@ def ls(cfg: Config) -> int:
     driver = cfg.driver(loc)
     if cfg.args.archive_contents:
         return _ls_archive(cfg, driver, loc)
+    if cfg.args.max_expansion is not None:
+        raise InvalidSpec("--max-expansion needs --archive-contents")
     delimiter = None if cfg.args.recursive else "/"
     token: str | None = None
     found = False
@@ -296,8 +329,14 @@ def ls(cfg: Config) -> int:
 
 def _ls_archive(cfg: Config, driver: Driver, loc: Location) -> int:
     from argosy.artifacts import directory
+    from argosy.artifacts.archive.limits import ExpansionRefused
 
-    for entry in directory.list_archive(driver, loc.key, settings=cfg.transfer()):
+    limits = _limits(cfg.args.max_expansion)
+    try:
+        entries = directory.list_archive(driver, loc.key, settings=cfg.transfer(), limits=limits)
+    except ExpansionRefused as refused:
+        raise InvalidSpec(f"{loc}: {refused.explain('--max-expansion RATIO')}") from None
+    for entry in entries:
         if cfg.args.json:
             print(
                 json.dumps(

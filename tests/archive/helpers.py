@@ -7,9 +7,12 @@ import gzip
 import hashlib
 import io
 import os
+import random
 import stat
 import subprocess
 import tarfile
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -189,3 +192,59 @@ def compressed(data: bytes, codec: str) -> bytes:
     if codec == "zstd":
         return zstandard.ZstdCompressor().compress(data)
     return data
+
+
+# ---- decompression bombs, generated small: never the expanded bytes on disk ----------
+
+MiB = 1 << 20
+
+
+def zeros_tar(size: int, name: bytes = b"zeros.bin") -> Iterator[bytes]:
+    """A tar stream of one file of `size` zero bytes (a multiple of 1 MiB), in 1 MiB
+    chunks."""
+    from argosy.artifacts.archive.tarformat import encode_header, end_of_archive
+
+    yield encode_header(name, mode=0o644, size=size, mtime=0, typeflag=b"0")
+    zeros = bytes(MiB)
+    for _ in range(size // MiB):
+        yield zeros
+    yield end_of_archive(512 + size)
+
+
+def tar_bomb(size: int, codec: str) -> bytes:
+    """A tar.zst or tar.gz of `size` zeros: a few KiB (zstd), or 1/1028th (gzip at zlib's
+    level 9: deflate's ceiling is ~1032:1)."""
+    engine = (
+        zstandard.ZstdCompressor().compressobj()
+        if codec == "zstd"
+        else zlib.compressobj(9, zlib.DEFLATED, 31)
+    )
+    return b"".join([*(engine.compress(chunk) for chunk in zeros_tar(size)), engine.flush()])
+
+
+def zip_bomb(*members: tuple[str, int]) -> bytes:
+    """A zip of deflated members of zeros: (name, size) each; ~1/1000th of the size."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, size in members:
+            with zf.open(name, "w", force_zip64=True) as out:
+                for _ in range(size // MiB):
+                    out.write(bytes(MiB))
+    return buffer.getvalue()
+
+
+def log_text(size: int) -> bytes:
+    """Log lines that compress about 10:1 with zstd, 9:1 with gzip."""
+    rnd = random.Random(1)
+    lines = []
+    have = i = 0
+    while have < size:
+        line = (
+            f"2024-05-{i // 100000 % 28 + 1:02d}T12:{i // 1000 % 60:02d}:{i // 17 % 60:02d}Z"
+            f" INFO worker-{rnd.randrange(8)} batch {i} done in {rnd.randrange(1000)} ms"
+            " status=ok\n"
+        )
+        lines.append(line)
+        have += len(line)
+        i += 1
+    return "".join(lines).encode()[:size]

@@ -13,10 +13,13 @@ import pytest
 from tests.archive.helpers import (
     TAR_DIALECTS,
     VERY_LONG,
+    MiB,
     compressed,
     foreign_tar,
     foreign_tree,
     snapshot,
+    tar_bomb,
+    zip_bomb,
 )
 
 
@@ -239,3 +242,74 @@ def test_a_member_5000_folders_deep_is_refused_in_one_line_leaving_nothing(
     assert len(got.err.strip().splitlines()) == 1
     assert "5000 folders deep" in got.err and "PATH_MAX" in got.err
     assert sorted(os.listdir(tmp_path)) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [("bomb.tar.zst", "archive"), ("bomb.zip", "zip member 'zeros.bin'")],
+)
+def test_a_decompression_bomb_is_refused_in_one_line_naming_it_and_the_flag(
+    argosy_local, tmp_path: Path, name: str, what: str
+) -> None:
+    data = (
+        tar_bomb(100 * MiB, "zstd") if name.endswith("zst") else zip_bomb(("zeros.bin", 100 * MiB))
+    )
+    (tmp_path / "local-root" / "bkt" / name).write_bytes(data)
+    before = sorted(os.listdir(tmp_path))
+    got = argosy_local("cp", "--archive", "auto", f"local://bkt/{name}", "back")
+    assert got.code == 2, got.err
+    assert len(got.err.strip().splitlines()) == 1
+    assert f"local://bkt/{name}: {what} expands past 1000:1" in got.err
+    assert "--max-expansion RATIO raises the limit (0 turns it off)" in got.err
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+@pytest.mark.parametrize("ratio", ["0", "100000"])
+def test_max_expansion_lets_a_known_archive_of_zeros_through(
+    argosy_local, tmp_path: Path, ratio: str
+) -> None:
+    (tmp_path / "local-root" / "bkt" / "zeros.tar.zst").write_bytes(tar_bomb(80 * MiB, "zstd"))
+    got = argosy_local(
+        "cp", "--archive", "auto", "--max-expansion", ratio, "local://bkt/zeros.tar.zst", "back"
+    )
+    assert got.code == 0, got.err
+    assert (tmp_path / "back" / "zeros.bin").stat().st_size == 80 * MiB
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--archive", "auto", "--max-expansion", "lots"], "--max-expansion takes a ratio"),
+        (["--archive", "auto", "--max-expansion", "-5"], "--max-expansion takes a ratio"),
+        (["--max-expansion", "10"], "--max-expansion needs --archive"),
+    ],
+)
+def test_a_wrong_max_expansion_is_a_one_line_error(
+    argosy_local, tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "local-root" / "bkt" / "a.tar.zst").write_bytes(tar_bomb(MiB, "zstd"))
+    got = argosy_local("cp", *args, "local://bkt/a.tar.zst", "back")
+    assert got.code == 2 and message in got.err
+    assert len(got.err.strip().splitlines()) == 1
+
+
+def test_max_expansion_is_refused_on_an_upload(argosy_local, tmp_path: Path) -> None:
+    _tree(tmp_path / "src")
+    got = argosy_local(
+        "cp", "--archive", "tar.zst", "--max-expansion", "10", "src", "local://bkt/a.tar.zst"
+    )
+    assert got.code == 2 and "--max-expansion is for downloads" in got.err
+
+
+def test_listing_a_tar_bomb_is_refused_unless_max_expansion_allows_it(
+    argosy_local, tmp_path: Path
+) -> None:
+    (tmp_path / "local-root" / "bkt" / "bomb.tar.zst").write_bytes(tar_bomb(100 * MiB, "zstd"))
+    refused = argosy_local("ls", "--archive-contents", "local://bkt/bomb.tar.zst")
+    assert refused.code == 2 and len(refused.err.strip().splitlines()) == 1
+    assert "local://bkt/bomb.tar.zst: archive expands past 1000:1" in refused.err
+    listed = argosy_local(
+        "ls", "--archive-contents", "--max-expansion", "0", "local://bkt/bomb.tar.zst"
+    )
+    assert listed.code == 0, listed.err
+    assert "zeros.bin" in listed.text

@@ -24,6 +24,7 @@ from argosy.artifacts.drivers.local import LocalDriver
 from argosy.artifacts.errors import NotFound
 from argosy.artifacts.provenance import read_provenance
 from argosy.sidecar import report
+from tests.archive.helpers import tar_bomb
 from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, s3_driver, unique_bucket
 from tests.sidecar.pods import Pod, configmap, secrets
 
@@ -809,3 +810,60 @@ def test_init_refuses_a_hostile_tree_manifest_and_writes_nothing_outside_its_pat
     )
     assert done.code != 0 and "goes through 'x/l', which is a symlink" in done.err
     assert os.listdir(pod.root / "data") == []
+
+
+def _zeros_input(tmp_path: Path, size: int, **entry: Any) -> tuple[Pod, dict[str, Any]]:
+    store = tmp_path / "store"
+    (store / "b").mkdir(parents=True)
+    (store / "b" / "zeros.tar.zst").write_bytes(tar_bomb(size, "zstd"))
+    repo = configmap(
+        {"local": {"root": str(store), "bucket": "b"}, **entry}, tmp_path / "repo.yaml"
+    )
+    template = {
+        "name": "t",
+        "inputs": {
+            "artifacts": [{"name": "in", "path": "/data/in", "local": {"key": "zeros.tar.zst"}}]
+        },
+    }
+    return Pod(tmp_path / "pod", repo), template
+
+
+def test_init_refuses_a_decompression_bomb_naming_the_input_and_the_setting(
+    tmp_path: Path,
+) -> None:
+    pod, template = _zeros_input(tmp_path, 200 * MiB)
+    done = pod.init(template)
+    assert done.code == 1
+    assert "input in failed" in done.err and "archive expands past 1000:1" in done.err
+    assert "the argosy setting maxExpansion raises the limit (0 turns it off)" in done.err
+    assert os.listdir(pod.root / "data") == []  # no input, no staging folder
+
+
+def test_a_repository_max_expansion_of_0_lets_an_archive_of_zeros_in(tmp_path: Path) -> None:
+    pod, template = _zeros_input(tmp_path, 80 * MiB, argosy={"maxExpansion": 0})
+    done = pod.init(template)
+    assert done.code == 0, done.err
+    assert (pod.root / "data" / "in").stat().st_size == 80 * MiB  # one file: unwrapped
+
+
+def test_an_http_input_that_is_a_bomb_is_refused_unless_its_annotation_allows_it(
+    tmp_path: Path, http_files: str
+) -> None:
+    _Files.files["zeros.tar.zst"] = tar_bomb(80 * MiB, "zstd")
+    url = f"{http_files}/zeros.tar.zst"
+    template = {
+        "name": "t",
+        "inputs": {"artifacts": [{"name": "zeros", "path": "/data/zeros", "http": {"url": url}}]},
+    }
+    refused = Pod(tmp_path / "refused").init(template)
+    assert refused.code == 1
+    assert "input zeros failed" in refused.err and "maxExpansion" in refused.err
+    assert os.listdir(tmp_path / "refused" / "root" / "data") == []
+    allowed = Pod(tmp_path / "allowed")
+    allowed.workdir.mkdir()
+    (allowed.workdir / "annotations").write_text(
+        'argosy.io/settings="{\\"artifacts\\": {\\"zeros\\": {\\"maxExpansion\\": 0}}}"\n'
+    )
+    done = allowed.init(template)
+    assert done.code == 0, done.err
+    assert (allowed.root / "data" / "zeros").stat().st_size == 80 * MiB

@@ -1,0 +1,55 @@
+"""Argosy's per-artifact settings come from four layers, highest first: the artifact's
+`argosy:` block, the pod annotation's entry for the artifact, the annotation's top level,
+the repository entry's `argosy:` block."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from argosy.argo.template import load_template
+from argosy.artifacts.errors import InvalidSpec
+from argosy.sidecar.options import ANNOTATION, Layers
+
+
+def _input(argosy: dict[str, Any] | None = None) -> Any:
+    artifact: dict[str, Any] = {"name": "data", "path": "/in", "s3": {"key": "k"}}
+    if argosy is not None:
+        artifact["argosy"] = argosy
+    template = {"name": "t", "inputs": {"artifacts": [artifact]}}
+    return load_template(json.dumps(template), source="t.json").inputs[0]
+
+
+def _layers(annotation: dict[str, Any] | None = None, repository: Any = None) -> Layers:
+    annotations = {ANNOTATION: json.dumps(annotation)} if annotation is not None else {}
+    return Layers.build(annotations, {"argosy": repository} if repository is not None else None)
+
+
+def test_max_expansion_is_unset_unless_a_layer_sets_it() -> None:
+    assert _layers().for_artifact(_input()).max_expansion is None
+
+
+@pytest.mark.parametrize(
+    ("argosy", "annotation", "repository", "expected"),
+    [
+        (None, None, {"maxExpansion": 50}, 50),
+        (None, {"maxExpansion": 20, "artifacts": {"data": {}}}, {"maxExpansion": 50}, 20),
+        (None, {"maxExpansion": 20, "artifacts": {"data": {"maxExpansion": 0}}}, None, 0),
+        ({"maxExpansion": "2500.5"}, {"artifacts": {"data": {"maxExpansion": 0}}}, None, 2500.5),
+    ],
+)
+def test_max_expansion_comes_from_the_highest_layer_that_sets_it_0_included(
+    argosy: Any, annotation: Any, repository: Any, expected: float
+) -> None:
+    got = _layers(annotation, repository).for_artifact(_input(argosy)).max_expansion
+    assert got == expected
+
+
+@pytest.mark.parametrize("value", [-1, 0.5, "lots", True, "nan"])
+def test_a_max_expansion_that_is_not_0_or_a_ratio_of_at_least_1_is_refused_naming_it(
+    value: Any,
+) -> None:
+    with pytest.raises(InvalidSpec, match=r"repository\.argosy\.maxExpansion"):
+        _layers(repository={"maxExpansion": value}).for_artifact(_input())
