@@ -29,6 +29,7 @@ from argosy.argo.names import (
     DEFAULT_KEY_FORMAT,
     REPOSITORIES_CONFIGMAP,
     REPOSITORY_KINDS,
+    STORAGE_KINDS,
     STRATEGIES,
 )
 from argosy.argo.names import DEFAULT_REPOSITORY_ANNOTATION as DEFAULT_ANNOTATION
@@ -61,6 +62,7 @@ class Diagnostic:
     line: int | None
     field: str | None  # the field path from the document's root, if one field is at fault
     message: str
+    unreadable: bool = False  # the file itself could not be read or parsed: bad input
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -85,6 +87,7 @@ class Row:
     gc: str  # a strategy, "(default)" (the namespace policy, else Never), or "-"
     supported: bool = True
     notes: tuple[str, ...] = ()
+    where: str | None = None  # the artifact's field path from the document's root
 
 
 @dataclass
@@ -95,6 +98,15 @@ class Report:
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.level == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.level == "warning"]
+
+    @property
+    def unreadable(self) -> list[Diagnostic]:
+        """Files (or documents) that could not be read or parsed at all: bad input."""
+        return [d for d in self.diagnostics if d.unreadable]
 
     def extend(self, other: Report) -> None:
         self.rows += other.rows
@@ -128,10 +140,19 @@ def _read(path: str, report: Report) -> str | None:
         return Path(path).read_text(encoding="utf-8")
     except OSError as error:
         report.diagnostics.append(
-            Diagnostic("error", path, None, None, f"cannot be read ({error.strerror or error})")
+            Diagnostic(
+                "error",
+                path,
+                None,
+                None,
+                f"cannot be read ({error.strerror or error})",
+                unreadable=True,
+            )
         )
     except UnicodeDecodeError:
-        report.diagnostics.append(Diagnostic("error", path, None, None, "not UTF-8 text"))
+        report.diagnostics.append(
+            Diagnostic("error", path, None, None, "not UTF-8 text", unreadable=True)
+        )
     return None
 
 
@@ -140,7 +161,14 @@ def _parse(text: str, file: str, report: Report) -> list[Document]:
     documents, broken = load_all(text)
     if broken is not None:
         report.diagnostics.append(
-            Diagnostic("error", file, broken.line, None, f"not valid YAML ({broken.problem})")
+            Diagnostic(
+                "error",
+                file,
+                broken.line,
+                None,
+                f"not valid YAML ({broken.problem})",
+                unreadable=True,
+            )
         )
     return documents
 
@@ -447,6 +475,7 @@ class _Linter:
                 gc=gc,
                 supported=shown.supported,
                 notes=tuple(shown.notes),
+                where=where,
             )
         )
 
@@ -485,7 +514,12 @@ class _Linter:
                 repo.key_format, artifact.name, artifact.path, _output_format(artifact)[0]
             )
             notes = [f"repository {repo.label}"] if repo.label else []
-            return _Shown("repository", repo.bucket, key, notes=notes)
+            shown = _Shown("repository", repo.bucket, key, notes=notes)
+            if repo.kind is not None and repo.kind not in STORAGE_KINDS:
+                # a gcs, azure, hdfs or artifactory repository: Argosy cannot write there
+                shown.supported = False
+                shown.notes.insert(0, "unsupported")
+            return shown
         if own.kind in BUCKET_KINDS:
             shown = self._stored(
                 artifact, own.kind, own.bucket, own.key, None, where, direction=direction

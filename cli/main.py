@@ -315,6 +315,12 @@ def _lint(sub: Subparsers) -> None:
         help="an artifact-repositories ConfigMap the workflows refer to "
         "(repeatable; its secrets are not read)",
     )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="for CI: an artifact Argosy cannot move (gcs, azure, hdfs, git, artifactory, "
+        "plugin) is an error, and any warning fails too (exit 1)",
+    )
     p.set_defaults(run=_lazy("argosy.commands.lint:run"), standalone=True, verbose=False)
 
 

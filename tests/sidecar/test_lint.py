@@ -595,7 +595,7 @@ def test_each_wrong_spec_is_an_error_at_its_line(
     assert error.message.startswith(message)
 
 
-def test_broken_yaml_names_the_file_and_line_and_exits_1(
+def test_broken_yaml_is_one_line_naming_the_file_and_line_and_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _write(
@@ -603,10 +603,11 @@ def test_broken_yaml_names_the_file_and_line_and_exits_1(
         "wf.yaml",
         WORKFLOW.replace("        path: /tmp/result", "       path: [/tmp/result"),
     )
-    assert main(["lint", path]) == 1
-    (first, summary) = capsys.readouterr().err.splitlines()[-2:]
-    assert first.startswith(f"{path}:15: error: not valid YAML (")
-    assert summary == "1 error, 0 warnings"
+    assert main(["lint", path]) == 2
+    out, err = capsys.readouterr()
+    (line,) = err.splitlines()  # no "no artifacts found", no verdict on what it holds
+    assert line.startswith(f"{path}:15: error: not valid YAML (")
+    assert out == ""
 
 
 def test_documents_before_a_broken_one_are_still_linted() -> None:
@@ -617,14 +618,52 @@ def test_documents_before_a_broken_one_are_still_linted() -> None:
     assert error.line == 42 and "not valid YAML" in error.message
 
 
-def test_a_file_that_cannot_be_read_is_an_error(
+def test_a_file_that_cannot_be_read_is_one_line_naming_it_and_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = str(tmp_path / "nope.yaml")
-    assert main(["lint", missing, str(EXAMPLES / "artifact-passing.yaml")]) == 1
+    assert main(["lint", missing]) == 2
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [f"{missing}: error: cannot be read (No such file or directory)"]
+    assert out == ""
+
+
+def test_a_missing_file_among_good_ones_still_exits_2_and_the_others_are_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = str(tmp_path / "nope.yaml")
+    assert main(["lint", missing, str(EXAMPLES / "artifact-passing.yaml")]) == 2
     out, err = capsys.readouterr()
     assert f"{missing}: error: cannot be read (No such file or directory)" in err.splitlines()
     assert "hello-art" in out  # the other file is still shown
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe not text", b"kind: [\n"])
+def test_a_file_that_is_not_yaml_text_is_bad_input_in_json_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_bytes(content)
+    assert main(["lint", "--json", str(path)]) == 2
+    (problem,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (problem["type"], problem["file"]) == ("error", str(path))
+
+
+def test_a_repositories_file_that_cannot_be_read_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = str(tmp_path / "repos.yaml")
+    workflow = str(EXAMPLES / "artifact-passing.yaml")
+    assert main(["lint", "--repositories", missing, workflow]) == 2
+    assert f"{missing}: error: cannot be read" in capsys.readouterr().err
+
+
+def test_a_file_with_nothing_to_lint_says_no_artifacts_found_and_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, "empty.yaml", "# nothing here\n")
+    assert main(["lint", path]) == 0
+    assert capsys.readouterr().err.splitlines() == ["no artifacts found"]
 
 
 def test_an_unsupported_git_input_is_marked_not_an_error(
@@ -653,6 +692,62 @@ container: {image: golang}
     assert row["supported"] is False and row["notes"] == ["unsupported"]
     assert main(["lint", path]) == 0
     assert "unsupported" in capsys.readouterr().out.splitlines()[1].split()
+
+
+GIT_INPUT = """\
+name: build
+inputs:
+  artifacts:
+  - name: source
+    path: /src
+    git:
+      repo: https://github.com/argoproj/argo-workflows.git
+container: {image: golang, command: [go, build]}
+"""
+
+
+def test_strict_makes_an_artifact_argosy_cannot_move_an_error_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, "template.yaml", GIT_INPUT)
+    assert main(["lint", path]) == 0  # without --strict: marked, as before
+    capsys.readouterr()
+    assert main(["lint", "--strict", path]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"{path}:4: error: inputs.artifacts[0] is a git artifact, which Argosy cannot move "
+        "(--strict)",
+        "1 error, 0 warnings",
+    ]
+
+
+def test_strict_fails_on_a_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    workflow = str(EXAMPLES / "artifact-repository-ref.yaml")  # one warning, no error
+    assert main(["lint", workflow]) == 0
+    capsys.readouterr()
+    assert main(["lint", "--strict", workflow]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "0 errors, 1 warning (--strict: warnings fail the lint)"
+    )
+
+
+def test_strict_passes_every_example_with_nothing_to_say() -> None:
+    quiet = sorted(str(EXAMPLES / n) for n in EXPECTED if n not in WARNINGS)
+    assert main(["lint", "--strict", *quiet]) == 0
+
+
+def test_outputs_into_a_repository_argosy_cannot_write_are_unsupported(tmp_path: Path) -> None:
+    text = CONFIGMAP.replace(
+        "    s3:\n      bucket: default-bucket\n      endpoint: minio:9000\n"
+        "      accessKeySecret: {name: my-minio-cred, key: accesskey}\n",
+        "    gcs:\n      bucket: default-bucket\n",
+    )
+    configmaps, problems = load_repositories(_write(tmp_path, "repos.yaml", text))
+    assert problems.diagnostics == []
+    report = lint_file(str(EXAMPLES / "artifact-passing.yaml"), configmaps=configmaps)
+    out = report.rows[0]
+    assert (out.kind, out.bucket, out.supported) == ("repository", "default-bucket", False)
+    assert out.notes[0] == "unsupported"
 
 
 MULTI = """\
