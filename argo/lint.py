@@ -35,10 +35,12 @@ from argosy.argo.names import (
 from argosy.argo.names import DEFAULT_REPOSITORY_ANNOTATION as DEFAULT_ANNOTATION
 from argosy.argo.template import (
     Artifact,
+    FieldReader,
     Finding,
     Template,
     TemplateError,
     parse_arguments,
+    parse_artifact,
     parse_template,
 )
 from argosy.argo.yamlpos import Document, join, load_all
@@ -77,7 +79,7 @@ class Row:
     file: str
     line: int
     template: str
-    direction: str  # in | out | arg
+    direction: str  # in | out | arg | data (the source a data template lists)
     name: str
     kind: str  # s3, oss, http, raw, git, ...; "repository"; "from"; "-" (the caller's)
     bucket: str | None
@@ -268,6 +270,7 @@ class _Linter:
         # template name -> input name -> the arguments that bind it (its callers' steps
         # and tasks, and for the entrypoint the workflow's own)
         self.bindings: dict[str, dict[str, list[Artifact]]] = {}
+        self.workflow_arguments: tuple[Artifact, ...] = ()
 
     def say(self, level: str, path: str | None, message: str) -> None:
         line = self.document.line_of(path) if path else self.document.line
@@ -320,10 +323,14 @@ class _Linter:
             self.say("error", join(self.base, "templates"), "must be a list")
             return self.report
         arguments = self._arguments(spec.get("arguments"), self.base)
-        entrypoint = spec.get("entrypoint")
-        if isinstance(entrypoint, str):
-            for argument in arguments:
-                self._bind(entrypoint, argument)
+        self.workflow_arguments = arguments
+        # The entrypoint and the exit handler (`onExit`) both run with the workflow's
+        # arguments; an exit hook (`hooks: {exit: ...}`) with its own.
+        for called in (spec.get("entrypoint"), spec.get("onExit")):
+            if isinstance(called, str):
+                for argument in arguments:
+                    self._bind(called, argument)
+        self._hooks(spec.get("hooks"), join(self.base, "hooks"))
         for index, raw in enumerate(templates):
             self._callers(raw, join(join(self.base, "templates"), index))
         for argument in arguments:
@@ -409,11 +416,35 @@ class _Linter:
         if isinstance(tasks, list):
             calls += [(task, join(join(prefix, "dag.tasks"), t)) for t, task in enumerate(tasks)]
         for call, where in calls:
-            if not isinstance(call, Mapping) or call.get("arguments") is None:
+            if not isinstance(call, Mapping):
                 continue
-            for argument in self._arguments(call["arguments"], where):
-                if isinstance(call.get("template"), str):
-                    self._bind(call["template"], argument)
+            if call.get("arguments") is not None:
+                for argument in self._arguments(call["arguments"], where):
+                    if isinstance(call.get("template"), str):
+                        self._bind(call["template"], argument)
+            self._hooks(call.get("hooks"), join(where, "hooks"))
+            if isinstance(call.get("onExit"), str):  # a step's own exit handler (deprecated)
+                for argument in self.workflow_arguments:
+                    self._bind(call["onExit"], argument)
+
+    def _hooks(self, raw: Any, where: str) -> None:
+        """`hooks` of the workflow, a step or a task: each hook's arguments (the exit
+        hook's and those of a hook on an expression) are bound to the template it runs."""
+        if raw is None:
+            return
+        if not isinstance(raw, Mapping):
+            self.say("error", where, "must be a mapping of hook names to hooks")
+            return
+        for name, hook in raw.items():
+            at = join(where, str(name))
+            if not isinstance(hook, Mapping):
+                self.say("error", at, "must be a mapping (template, arguments, expression)")
+                continue
+            if hook.get("arguments") is None:
+                continue
+            for argument in self._arguments(hook["arguments"], at):
+                if isinstance(hook.get("template"), str):
+                    self._bind(hook["template"], argument)
 
     def _template(self, raw: Any, prefix: str) -> None:
         def locate(relative: str) -> int:
@@ -427,8 +458,36 @@ class _Linter:
         self._findings(prefix, template.findings)
         for artifact in template.inputs:
             self._row(template.name, "in", artifact, template, prefix)
+        if isinstance(raw, Mapping) and raw.get("data") is not None:
+            self._data_source(raw["data"], template.name, prefix)
         for artifact in template.outputs:
             self._row(template.name, "out", artifact, template, prefix)
+
+    def _data_source(self, raw: Any, template_name: str, prefix: str) -> None:
+        """A `data` template's `source.artifactPaths`: an artifact location (Argo's
+        Artifact inline) whose keys the template lists."""
+        where = self.at(prefix, "data")
+        if not isinstance(raw, Mapping):
+            self.say("error", where, "must be a mapping (source, transformation)")
+            return
+        source = raw.get("source")
+        if not isinstance(source, Mapping):
+            self.say("error", join(where, "source"), "must be a mapping (artifactPaths)")
+            return
+        paths = source.get("artifactPaths")
+        if paths is None:
+            return
+        relative = "data.source.artifactPaths"
+        if isinstance(paths, Mapping) and not paths.get("name"):
+            paths = {**paths, "name": "artifactPaths"}  # Argo's examples leave it out
+        reader = FieldReader("", locate=lambda r: self.document.line_of(self.at(prefix, r)))
+        try:
+            artifact = parse_artifact(reader, paths, relative)
+        except InvalidSpec as error:
+            self._template_error(prefix, error)
+            return
+        self._findings(prefix, reader.findings)
+        self._row(template_name, "data", artifact, None, prefix)
 
     def _row(
         self,
@@ -470,7 +529,7 @@ class _Linter:
                 kind=shown.kind,
                 bucket=shown.bucket,
                 key=shown.key,
-                archive="-" if from_ else _archive(artifact, direction),
+                archive="-" if from_ or direction == "data" else _archive(artifact, direction),
                 optional=artifact.optional,
                 gc=gc,
                 supported=shown.supported,
@@ -566,7 +625,9 @@ class _Linter:
             else:
                 bucket = repo.bucket
         if key is None:
-            if direction != "out":
+            if direction == "data":
+                pass  # a data template lists the whole bucket
+            elif direction != "out":
                 self.say(
                     "warning",
                     join(where, kind),

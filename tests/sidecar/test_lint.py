@@ -914,6 +914,119 @@ def test_a_key_given_twice_is_a_warning() -> None:
     )
 
 
+DATA = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: data-transformations-}
+spec:
+  entrypoint: list-log-files
+  templates:
+  - name: list-log-files
+    data:
+      source:
+        artifactPaths:
+          name: test-bucket
+          s3:
+            bucket: my-bucket
+      transformation:
+      - expression: "filter(data, {# endsWith 'main.log'})"
+"""
+
+
+def test_a_data_templates_source_is_shown_as_the_bucket_it_lists() -> None:
+    report = lint_text(DATA, file="data.yaml")
+    assert [shown(row) for row in report.rows] == [
+        Shown(10, "list-log-files", "data", "test-bucket", "s3", "my-bucket", None, "-", "-")
+    ]
+    assert report.diagnostics == []  # no key is no warning: the whole bucket is listed
+
+
+def test_a_wrong_field_in_a_data_source_is_an_error_at_its_line() -> None:
+    text = DATA.replace("bucket: my-bucket", "bucket: my-bucket\n          optional: 3")
+    (error,) = lint_text(text, file="data.yaml").errors
+    assert (error.line, error.field) == (
+        14,
+        "spec.templates[0].data.source.artifactPaths.optional",
+    )
+
+
+HOOKED = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: hooks-}
+spec:
+  entrypoint: main
+  arguments:
+    artifacts:
+    - {name: report, s3: {bucket: wf-bucket, key: report.txt}}
+  HOOKS
+  templates:
+  - name: main
+    steps:
+    - - name: work
+        template: noop
+        STEP_HOOKS
+  - name: noop
+    container: {image: busybox, command: ["true"]}
+  - name: notify
+    inputs:
+      artifacts: [{name: report, path: /tmp/report}]
+    container: {image: busybox, command: [cat, /tmp/report]}
+"""
+
+
+def _hooked(hooks: str, step_hooks: str) -> str:
+    """HOOKED with the workflow's and the step's hook fields in place (or none)."""
+    return HOOKED.replace("  HOOKS\n", f"  {hooks}\n" if hooks else "").replace(
+        "        STEP_HOOKS\n", f"        {step_hooks}\n" if step_hooks else ""
+    )
+
+
+EXIT_ARGS = "{artifacts: [{name: report, s3: {bucket: hook-bucket, key: exit.txt}}]}"
+
+
+@pytest.mark.parametrize(
+    "hooks, step_hooks, bucket, key",
+    [
+        ("onExit: notify", "", "wf-bucket", "report.txt"),
+        (
+            f"hooks: {{exit: {{template: notify, arguments: {EXIT_ARGS}}}}}",
+            "",
+            "hook-bucket",
+            "exit.txt",
+        ),
+        (
+            "",
+            f"hooks: {{exit: {{template: notify, arguments: {EXIT_ARGS}}}}}",
+            "hook-bucket",
+            "exit.txt",
+        ),
+        ("", "onExit: notify", "wf-bucket", "report.txt"),
+    ],
+    ids=["workflow-onExit", "workflow-exit-hook", "step-exit-hook", "step-onExit"],
+)
+def test_an_exit_handlers_input_shows_what_its_hook_or_the_workflow_passes_it(
+    hooks: str, step_hooks: str, bucket: str, key: str
+) -> None:
+    text = _hooked(hooks, step_hooks)
+    report = lint_text(text, file="hooks.yaml")
+    assert report.errors == []
+    (notify,) = [row for row in report.rows if row.template == "notify"]
+    assert (notify.direction, notify.kind, notify.bucket, notify.key) == ("in", "s3", bucket, key)
+
+
+def test_a_wrong_hook_argument_is_an_error_at_its_line() -> None:
+    hook = (
+        "hooks: {exit: {template: notify, arguments: {artifacts: [{name: report, optional: 2}]}}}"
+    )
+    text = _hooked("", hook)
+    (error,) = lint_text(text, file="hooks.yaml").errors
+    assert (error.line, error.field) == (
+        14,
+        "spec.templates[0].steps[0][0].hooks.exit.arguments.artifacts[0].optional",
+    )
+
+
 # -- yamlpos ----------------------------------------------------------------------------
 
 
