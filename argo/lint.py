@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from argosy.argo import keys
+from argosy.argo import keys, references
 from argosy.argo.location import Location
 from argosy.argo.names import (
     BUCKET_KINDS,
@@ -53,6 +53,7 @@ WORKFLOW_KINDS = {
     "CronWorkflow": "spec.workflowSpec",
 }
 TEMPLATE_FIELDS = ("inputs", "outputs", "container", "script")
+LEAF_FIELDS = ("container", "script", "containerSet")  # templates that run in a pod's files
 CONFIGMAP = REPOSITORIES_CONFIGMAP
 ARGUMENTS = "(arguments)"  # the TEMPLATE of a workflow's own `spec.arguments` rows
 
@@ -271,6 +272,7 @@ class _Linter:
         # and tasks, and for the entrypoint the workflow's own)
         self.bindings: dict[str, dict[str, list[Artifact]]] = {}
         self.workflow_arguments: tuple[Artifact, ...] = ()
+        self.templates: dict[str, Any] = {}  # the document's templates by name
 
     def say(self, level: str, path: str | None, message: str) -> None:
         line = self.document.line_of(path) if path else self.document.line
@@ -331,6 +333,11 @@ class _Linter:
                 for argument in arguments:
                     self._bind(called, argument)
         self._hooks(spec.get("hooks"), join(self.base, "hooks"))
+        self.templates = {
+            str(raw["name"]): raw
+            for raw in templates
+            if isinstance(raw, Mapping) and isinstance(raw.get("name"), str)
+        }
         for index, raw in enumerate(templates):
             self._callers(raw, join(join(self.base, "templates"), index))
         for argument in arguments:
@@ -456,12 +463,40 @@ class _Linter:
             self._template_error(prefix, error)
             return
         self._findings(prefix, template.findings)
+        self._paths(raw, template, prefix)
+        for problem in references.problems(raw, self.templates):
+            self.say("error", self.at(prefix, problem.field), problem.message)
         for artifact in template.inputs:
             self._row(template.name, "in", artifact, template, prefix)
         if isinstance(raw, Mapping) and raw.get("data") is not None:
             self._data_source(raw["data"], template.name, prefix)
         for artifact in template.outputs:
             self._row(template.name, "out", artifact, template, prefix)
+
+    def _paths(self, raw: Any, template: Template, prefix: str) -> None:
+        """Argo places each artifact of a container or script template at its `path`, and
+        refuses a `path` in a steps or dag template (no container to place it in)."""
+        if not isinstance(raw, Mapping):
+            return
+        leaf = any(isinstance(raw.get(k), Mapping) for k in LEAF_FIELDS)
+        flow = raw.get("steps") is not None or raw.get("dag") is not None
+        for side, artifacts in (("input", template.inputs), ("output", template.outputs)):
+            for artifact in artifacts:
+                where = self.at(prefix, f"{artifact.where}.path")
+                if leaf and not artifact.path:
+                    self.say(
+                        "error",
+                        where,
+                        f"is required: Argo places every {side} artifact of a container or "
+                        "script template at its path",
+                    )
+                elif flow and artifact.path:
+                    self.say(
+                        "error",
+                        where,
+                        "is only valid in container and script templates (Argo refuses it in "
+                        "a steps or dag template)",
+                    )
 
     def _data_source(self, raw: Any, template_name: str, prefix: str) -> None:
         """A `data` template's `source.artifactPaths`: an artifact location (Argo's

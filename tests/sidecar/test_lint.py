@@ -1027,6 +1027,195 @@ def test_a_wrong_hook_argument_is_an_error_at_its_line() -> None:
     )
 
 
+PASSING = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: passing-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: make
+        template: produce
+    - - name: use
+        template: consume
+        arguments:
+          artifacts:
+          - name: data
+            from: "{{steps.make.outputs.artifacts.result}}"
+  - name: produce
+    container: {image: busybox, command: [touch, /tmp/result]}
+    outputs:
+      artifacts:
+      - name: result
+        path: /tmp/result
+  - name: consume
+    inputs:
+      artifacts:
+      - name: data
+        path: /tmp/data
+    container: {image: busybox, command: [cat, /tmp/data]}
+"""
+USE_FROM = "spec.templates[0].steps[1][0].arguments.artifacts[0].from"
+
+
+def test_a_well_wired_workflow_has_nothing_to_say() -> None:
+    report = lint_text(PASSING, file="wf.yaml")
+    assert report.diagnostics == [] and len(report.rows) == 2
+
+
+@pytest.mark.parametrize(
+    "change, line, field, message",
+    [
+        (
+            ("        path: /tmp/data\n", ""),
+            26,
+            "spec.templates[2].inputs.artifacts[0].path",
+            "is required: Argo places every input artifact of a container or script "
+            "template at its path",
+        ),
+        (
+            ("        path: /tmp/result\n", ""),
+            21,
+            "spec.templates[1].outputs.artifacts[0].path",
+            "is required: Argo places every output artifact",
+        ),
+        (
+            ("    steps:\n", "    inputs:\n      artifacts: [{name: x, path: /x}]\n    steps:\n"),
+            9,
+            "spec.templates[0].inputs.artifacts[0].path",
+            "is only valid in container and script templates",
+        ),
+        (
+            ("steps.make.outputs", "steps.maker.outputs"),
+            16,
+            USE_FROM,
+            "names step 'maker', which template 'main' does not have (has: make, use)",
+        ),
+        (
+            ("artifacts.result}}", "artifacts.results}}"),
+            16,
+            USE_FROM,
+            "names output artifact 'results' of step 'make', which its template 'produce' "
+            "does not have (has: result)",
+        ),
+        (
+            ("    - - name: use\n", "      - name: use\n"),
+            16,
+            "spec.templates[0].steps[0][1].arguments.artifacts[0].from",
+            "names step 'make', which does not run before step 'use' (it is in steps[0], "
+            "'use' in steps[0])",
+        ),
+        (
+            ("steps.make.outputs", "tasks.make.outputs"),
+            16,
+            USE_FROM,
+            "refers to tasks in a steps template (use steps.NAME)",
+        ),
+        (
+            ('"{{steps.make.outputs.artifacts.result}}"', '"{{inputs.artifacts.data}}"'),
+            16,
+            USE_FROM,
+            "names input artifact 'data', which template 'main' does not declare (has: none)",
+        ),
+    ],
+    ids=[
+        "input-without-path",
+        "output-without-path",
+        "path-in-steps",
+        "no-such-step",
+        "no-such-output",
+        "same-group",
+        "tasks-in-steps",
+        "no-such-input",
+    ],
+)
+def test_a_miswired_artifact_is_an_error_naming_the_field_and_line(
+    change: tuple[str, str], line: int, field: str, message: str
+) -> None:
+    assert change[0] in PASSING
+    (error,) = lint_text(PASSING.replace(*change), file="wf.yaml").errors
+    assert (error.line, error.field) == (line, field)
+    assert error.message.startswith(message)
+
+
+def test_a_miswired_from_fails_the_lint_with_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, "wf.yaml", PASSING.replace("steps.make.outputs", "steps.maker.outputs"))
+    assert main(["lint", path]) == 1
+    assert f"{path}:16: error: {USE_FROM} names step 'maker'" in capsys.readouterr().err
+
+
+DAG = """\
+kind: Workflow
+spec:
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: a, template: produce}
+      - {name: b, template: produce, depends: a}
+      - name: c
+        template: consume
+        DEPENDS
+        arguments:
+          artifacts: [{name: data, from: "{{tasks.a.outputs.artifacts.result}}"}]
+    outputs:
+      artifacts: [{name: final, from: "{{tasks.OUT.outputs.artifacts.result}}"}]
+  - name: produce
+    container: {image: busybox, command: [touch, /tmp/result]}
+    outputs: {artifacts: [{name: result, path: /tmp/result}]}
+  - name: consume
+    inputs: {artifacts: [{name: data, path: /tmp/data}]}
+    container: {image: busybox, command: [cat, /tmp/data]}
+"""
+
+
+@pytest.mark.parametrize(
+    "depends, out, problem",
+    [
+        ("depends: a", "b", None),
+        ("depends: b.Succeeded", "a", None),  # a reached through b
+        ("dependencies: [b]", "b", None),
+        (
+            "depends: ''",
+            "a",
+            (13, "dag.tasks[2].arguments.artifacts[0].from", "names task 'a', which task 'c' "),
+        ),
+        ("depends: a", "z", (15, "outputs.artifacts[0].from", "names task 'z', which template")),
+    ],
+)
+def test_a_dag_task_reads_only_the_tasks_it_depends_on(
+    depends: str, out: str, problem: tuple[int, str, str] | None
+) -> None:
+    text = DAG.replace("DEPENDS", depends).replace("tasks.OUT.", f"tasks.{out}.")
+    errors = lint_text(text, file="dag.yaml").errors
+    if problem is None:
+        assert errors == []
+    else:
+        (error,) = errors
+        line, field, message = problem
+        assert (error.line, error.field) == (line, f"spec.templates[0].{field}")
+        assert error.message.startswith(message)
+
+
+def test_a_step_exit_hook_may_read_the_outputs_of_its_own_step() -> None:
+    text = PASSING.replace(
+        "        template: produce\n",
+        "        template: produce\n"
+        "        hooks:\n"
+        "          exit:\n"
+        "            template: consume\n"
+        "            arguments:\n"
+        "              artifacts:\n"
+        "              - {name: data, from: '{{steps.make.outputs.artifacts.result}}'}\n",
+        1,
+    )
+    assert lint_text(text, file="wf.yaml").errors == []
+
+
 # -- yamlpos ----------------------------------------------------------------------------
 
 
