@@ -4,9 +4,10 @@ Secrets, and those Secrets as files under a secrets folder (`SECRETS/<name>/<key
 Argo's mount layout, given to the sidecar as ARGOSY_SECRETS_DIR).
 
 By default the repository is the embedded one: an S3 server (moto) started in this
-process, which needs nothing from outside. `--endpoint URL --bucket NAME` (or the AWS_*
-/ OSS_* variables with `--bucket`) points the same workflows at a real S3 or OSS
-endpoint instead; `--bucket oss://NAME` picks OSS.
+process, which needs nothing from outside, whatever AWS_* or OSS_* variables are set.
+`--endpoint URL --bucket NAME` (or `--bucket` with the endpoint from AWS_ENDPOINT_URL /
+OSS_ENDPOINT) points the same workflows at a real S3 or OSS endpoint instead;
+`--bucket oss://NAME` picks OSS.
 """
 
 from __future__ import annotations
@@ -168,7 +169,12 @@ _CREDENTIALS = {
 def remote_storage(
     *, endpoint: str | None, bucket: str | None, region: str | None, env: Mapping[str, str]
 ) -> DemoStorage | None:
-    """The storage the flags and environment name, or None for the embedded default."""
+    """The storage the flags name (`--endpoint`, `--bucket`), or None for the embedded
+    default. The environment fills in what the flags leave out (the endpoint for a
+    `--bucket`, credentials) but never points the demo away from its embedded S3 by
+    itself: AWS_ENDPOINT_URL set for other tools must not stop `argosy demo`."""
+    if not endpoint and not bucket:
+        return None
     kind = "s3"
     if bucket and "://" in bucket:
         kind, _, bucket = bucket.partition("://")
@@ -181,8 +187,6 @@ def remote_storage(
         endpoint = endpoint or env.get("OSS_ENDPOINT")
     else:
         endpoint = endpoint or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-    if not endpoint and not bucket:
-        return None
     if endpoint:  # refused before the demo writes it into its repository file or prints it
         check_endpoint(endpoint, credentials=_CREDENTIALS[kind])
     if not bucket:

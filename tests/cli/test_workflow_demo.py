@@ -108,6 +108,36 @@ def test_the_demo_passes_the_examples_artifacts_and_the_gc_deletes_them(
         pytest.fail("this machine allows user namespaces, yet the sandbox did not use them")
 
 
+def test_an_endpoint_in_the_environment_does_not_stop_the_demo_running_on_its_own_s3(
+    tmp_path: Path,
+) -> None:
+    work = tmp_path / "work"
+    unreachable = "http://127.0.0.1:9"  # the discard port: nothing answers there
+
+    done = argosy(
+        "demo",
+        "--size",
+        "1",
+        "--no-gc",
+        "--workflow",
+        str(EXAMPLES / "argo" / "artifact-passing.yaml"),
+        "--workdir",
+        str(work),
+        env={
+            "AWS_ENDPOINT_URL": unreachable,
+            "AWS_ENDPOINT_URL_S3": unreachable,
+            "OSS_ENDPOINT": unreachable,
+            "AWS_ACCESS_KEY_ID": "someone-elses",
+            "AWS_SECRET_ACCESS_KEY": "someone-elses-secret",
+        },
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "embedded S3 (moto, in this process)" in done.stdout
+    urls = [a["url"] for a in uploaded(work)]
+    assert urls and all(u.startswith("s3://argosy-demo/") for u in urls)
+
+
 def test_the_demo_runs_against_an_s3_endpoint_and_bucket_given(
     tmp_path: Path, moto_endpoint: str
 ) -> None:
@@ -413,25 +443,39 @@ def test_with_no_endpoint_or_bucket_the_storage_is_the_embedded_one() -> None:
     assert remote_storage(endpoint=None, bucket=None, region=None, env={}) is None
 
 
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
+        {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "id"},
+        {"OSS_ENDPOINT": "http://127.0.0.1:9"},
+    ],
+)
+def test_endpoints_in_the_environment_alone_leave_the_embedded_default(
+    env: dict[str, str],
+) -> None:
+    assert remote_storage(endpoint=None, bucket=None, region=None, env=env) is None
+
+
 def test_an_endpoint_without_a_bucket_is_refused() -> None:
     with pytest.raises(InvalidSpec, match="--bucket"):
         remote_storage(endpoint="http://s3.example:9000", bucket=None, region=None, env={})
 
 
 @pytest.mark.parametrize(
-    "endpoint, env",
+    "endpoint, bucket, env",
     [
-        ("http://KEYID:s3cr3t@minio:9000", {}),
-        (None, {"AWS_ENDPOINT_URL": "http://KEYID:s3cr3t@minio:9000"}),
+        ("http://KEYID:s3cr3t@minio:9000", None, {}),
+        (None, "b", {"AWS_ENDPOINT_URL": "http://KEYID:s3cr3t@minio:9000"}),
     ],
 )
 def test_an_endpoint_with_user_info_is_refused_before_it_is_written_or_shown(
-    endpoint: str | None, env: dict[str, str]
+    endpoint: str | None, bucket: str | None, env: dict[str, str]
 ) -> None:
     with pytest.raises(
         InvalidSpec, match=re.escape("user info (http://***@minio:9000)")
     ) as refused:
-        remote_storage(endpoint=endpoint, bucket=None, region=None, env=env)
+        remote_storage(endpoint=endpoint, bucket=bucket, region=None, env=env)
     assert "s3cr3t" not in str(refused.value)
 
 
