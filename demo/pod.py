@@ -6,8 +6,11 @@ Each pod gets a folder W: `W/template.json` (what Argo passes as ARGO_TEMPLATE),
 `argosy.demo.sandbox`; init and wait reach it with `--root`, like Argo's
 /mainctrfs), `W/var/` (the var dir the emissary and wait share; the sidecar's reports
 `inputs.json` and `outputs.json` land there) and one log per process (`W/init.log`,
-`W/wait.log`, `W/main.log`). Pod variables reach the sidecar as Argo's environment
-(ARGO_WORKFLOW_NAME, ARGO_POD_NAME, ...).
+`W/wait.log`, `W/main.log`; the main container's standard output alone is
+`W/main.stdout`, Argo's `outputs.result`, and both streams together are
+`W/var/ctr/main/combined`). Pod variables reach the sidecar as Argo's environment
+(ARGO_WORKFLOW_NAME, ARGO_POD_NAME, ...). Output parameters are read from their files
+in the sandbox once main has exited, as Argo's wait container reads them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from argosy.argo.template import parse_template
+from argosy.demo import variables
 from argosy.demo.engine import Pod, PodResult
 from argosy.demo.sandbox import Sandbox, launcher, tops_of
 from argosy.demo.spec import SCRIPT_PATH
@@ -116,6 +120,7 @@ class ProcessRunner:
             for a in (pod.template.get(side) or {}).get("artifacts") or []
             if a.get("path")
         ]
+        paths += [path for _, path, _ in _parameter_files(pod.template)]
         if pod.script is not None:
             script = placing.destination(SCRIPT_PATH, sandbox_root)
             script.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +140,7 @@ class ProcessRunner:
             ["emissary", "--var-dir", str(var_dir), "--", *command],
             folder,
             {**env, **pod.env},
+            stdout=folder / "main.stdout",
         )
         main_code = self._finish(main, deadline)
         result.seconds["main"] = time.monotonic() - started
@@ -144,25 +150,37 @@ class ProcessRunner:
         result.outputs_report = _read_json(var_dir / "outputs.json")
         result.outputs = recorded_outputs(pod.template, result.outputs_report)
         result.failure = _failure(main_code, wait_code, result, folder)
+        if result.failure is None:
+            result.result = _stdout(folder / "main.stdout")
+            result.parameters, result.failure = output_parameters(pod.template, sandbox_root)
         return result
 
     def _start(
-        self, name: str, args: Sequence[str], folder: Path, env: Mapping[str, str]
+        self,
+        name: str,
+        args: Sequence[str],
+        folder: Path,
+        env: Mapping[str, str],
+        *,
+        stdout: Path | None = None,
     ) -> subprocess.Popen[bytes]:
         log = open(folder / f"{name}.log", "wb")
+        out = open(stdout, "wb") if stdout is not None else None
         try:
             # A session of its own: on a timeout the whole pod (the sandboxed command
             # included) is killed by its process group, and nothing else.
             return subprocess.Popen(
                 [self.settings.python, "-m", "argosy", *args],
                 stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                stdout=out if out is not None else log,
+                stderr=log if out is not None else subprocess.STDOUT,
                 env=dict(env),
                 start_new_session=True,
             )
         finally:
             log.close()
+            if out is not None:
+                out.close()
 
     @staticmethod
     def _finish(process: subprocess.Popen[bytes], deadline: float) -> int:
@@ -203,6 +221,51 @@ def recorded_outputs(
             )
         )
     return list(report.argo_artifacts(parse_template(template, source="template.json"), results))
+
+
+RESULT_LIMIT = 256 * 1024  # Argo keeps the last 256 kB of a result
+
+
+def _stdout(path: Path) -> str:
+    """Argo's `outputs.result`: standard output, one final newline dropped."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace").removesuffix("\n")
+    return text[-RESULT_LIMIT:]
+
+
+def _parameter_files(template: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+    """(name, path, default) of each output parameter read from a file."""
+    found = []
+    for parameter in (template.get("outputs") or {}).get("parameters") or []:
+        source = parameter.get("valueFrom") or {}
+        if source.get("path"):
+            found.append((str(parameter["name"]), str(source["path"]), source.get("default")))
+    return found
+
+
+def output_parameters(template: Mapping[str, Any], root: Path) -> tuple[dict[str, str], str | None]:
+    """The pod's output parameters, as Argo's wait container saves them: a file's
+    content (one final newline dropped), else its `valueFrom.default`, else a failure;
+    or a parameter's own `value`. Files are read inside the sandbox only."""
+    values: dict[str, str] = {}
+    for parameter in (template.get("outputs") or {}).get("parameters") or []:
+        if parameter.get("valueFrom") is None and parameter.get("value") is not None:
+            values[str(parameter["name"])] = variables.scalar(parameter["value"]) or ""
+    inside = root.resolve()
+    for name, path, default in _parameter_files(template):
+        file = placing.destination(path, root).resolve()
+        try:
+            if not file.is_relative_to(inside):
+                raise FileNotFoundError(path)
+            values[name] = file.read_text(errors="replace").removesuffix("\n")
+        except OSError:
+            if default is None:
+                return values, f"output parameter {name}: cannot read {path}"
+            values[name] = variables.scalar(default) or ""
+    return values, None
 
 
 def _failure(main_code: int, wait_code: int, result: PodResult, folder: Path) -> str | None:

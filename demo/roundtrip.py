@@ -62,6 +62,13 @@ def run(args: argparse.Namespace, env: Mapping[str, str], *, settings: TransferS
 
     from argosy.demo import workflows as workflow_demo
 
+    # The workflows are read and checked first: one the engine would refuse stops the
+    # demo before the round trip, a work folder or a pod folder is made.
+    workflows = (
+        None
+        if getattr(args, "no_workflows", False)
+        else workflow_demo.load(workflow_demo.workflow_files(args.workflow))
+    )
     if args.workdir:
         try:
             Path(args.workdir).mkdir(parents=True, exist_ok=True)
@@ -70,7 +77,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str], *, settings: TransferS
                 f"cannot create the work folder {args.workdir}: {error.strerror}"
             ) from None
     if getattr(args, "workflows_only", False):
-        return workflow_demo.run(args, env)
+        return workflow_demo.run(args, env, workflows=workflows)
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
@@ -178,7 +185,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str], *, settings: TransferS
             return 0 if ok else 1
     finally:
         server.stop()
-    return workflow_demo.run(args, env)
+    return workflow_demo.run(args, env, workflows=workflows)
 
 
 def _identical(compare: filecmp.dircmp[str]) -> bool:

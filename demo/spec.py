@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from argosy.argo import references
 from argosy.artifacts.errors import InvalidSpec
 
 Raw = Mapping[str, Any]
@@ -28,11 +29,7 @@ _REFERENCE = re.compile(
     r"\s*\}\}$"
 )
 _INPUT = re.compile(r"^\{\{\s*inputs\.artifacts\.([^.\s{}]+)\s*\}\}$")
-_DEPENDS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z]+)?")
 LEAF_KINDS = ("container", "script")
-# Fields of a step or task the engine honours; any other is refused, not ignored, so
-# the demo never runs a workflow differently from how Argo would.
-STEP_FIELDS = frozenset({"name", "template", "arguments", "dependencies", "depends"})
 LOCATION_KINDS = ("s3", "oss", "local", "http", "raw", "gcs", "azure", "git", "artifactory", "hdfs")
 CARRIED = frozenset({*LOCATION_KINDS, "archive", "subPath"})  # argument -> pod input
 
@@ -111,13 +108,9 @@ def kind_of(template: Raw, source: str) -> str:
 
 
 def check_step(step: Any, where: str) -> Raw:
+    """A step or task has a name and a template (what else it may have is `check`'s)."""
     if not isinstance(step, Mapping) or not step.get("name") or not step.get("template"):
         raise InvalidSpec(f"{where} needs a name and a template")
-    unknown = sorted(set(step) - STEP_FIELDS)
-    if unknown:
-        raise InvalidSpec(
-            f"{where} ({step['name']}): {', '.join(unknown)} not supported by the demo engine"
-        )
     return step
 
 
@@ -143,13 +136,8 @@ def step_groups(template: Raw, source: str) -> list[list[Raw]]:
 
 def dependencies_of(task: Raw) -> list[str]:
     """The tasks `task` waits for: `dependencies`, or the names in a `depends` expression
-    (`A && (B.Succeeded || C)`; every name it mentions is waited for and must succeed)."""
-    names = [str(d) for d in task.get("dependencies") or []]
-    depends = task.get("depends")
-    if depends:
-        for token in _DEPENDS_NAME.findall(str(depends)):
-            names.append(token.split(".", 1)[0])
-    return list(dict.fromkeys(names))
+    (`A && (B.Succeeded || C)`): every name it mentions is waited for."""
+    return references.depends_names(task)
 
 
 def dag_waves(template: Raw, source: str) -> list[list[Raw]]:

@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from argosy.artifacts.errors import InvalidSpec
+from argosy.demo import check
 from argosy.demo import report as show
 from argosy.demo.engine import Engine, PodResult, Run, StepFailed
 from argosy.demo.gc import NAMESPACE, POLICY_SPEC, GcOutcome, collect, missing_modules
@@ -54,14 +55,17 @@ def workflow_files(given: list[str]) -> list[Path]:
 
 
 def load(paths: list[Path]) -> list[Workflow]:
-    """Every workflow parsed before any runs, so a typo fails in a second, not later."""
+    """Every workflow parsed and checked before any runs, so a typo, or a feature the
+    engine does not run as Argo would, fails in a second with nothing run or written."""
     found = []
     for path in paths:
         try:
             text = path.read_text()
         except OSError as error:
             raise InvalidSpec(f"cannot read workflow {path}: {error.strerror}") from None
-        found.append(parse_workflow(text, source=str(path), namespace="argosy-demo"))
+        workflow = parse_workflow(text, source=str(path), namespace="argosy-demo")
+        check.workflow(workflow)
+        found.append(workflow)
     return found
 
 
@@ -132,12 +136,17 @@ def run_workflow(workflow: Workflow, storage: DemoStorage, settings: PodSettings
             for line in show.table(list(show.transfers(result)), indent="    "):
                 print(line, flush=True)
 
+    def skipped(display: str, reason: str) -> None:
+        with lock:
+            print(f"  {display}: {reason}", flush=True)
+
     engine = Engine(
         workflow,
         ProcessRunner(settings),
         repository=storage.entry,
         key_format=KEY_FORMAT,
         on_pod=finished,
+        on_skip=skipped,
     )
     try:
         return engine.run()
@@ -172,9 +181,13 @@ def print_gc(outcome: GcOutcome, url: str) -> None:
         print(f"    left: {url}{obj.key}")
 
 
-def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """Exit 0 when every workflow succeeded and the GC left none of their objects."""
-    workflows = load(workflow_files(args.workflow))
+def run(
+    args: argparse.Namespace, env: Mapping[str, str], *, workflows: list[Workflow] | None = None
+) -> int:
+    """Exit 0 when every workflow succeeded and the GC left none of their objects
+    (`workflows`: already loaded and checked, else read from `--workflow`)."""
+    if workflows is None:
+        workflows = load(workflow_files(args.workflow))
     mode = args.sandbox or env.get("ARGOSY_SANDBOX") or "auto"
     started = datetime.now(UTC)
     with _workdir(args.workdir, args.keep) as workdir, _storage(args, env) as storage:

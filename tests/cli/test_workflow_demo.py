@@ -248,17 +248,151 @@ def test_a_script_template_runs_in_its_working_folder(tmp_path: Path) -> None:
     assert (work / "script-step" / "script-step" / "sandbox" / "tmp" / "work").is_dir()
 
 
+FEATURES = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: features}
+spec:
+  entrypoint: main
+  arguments:
+    parameters: [{name: greeting, value: hi}]
+  templates:
+  - name: main
+    steps:
+    - - {name: plan, template: plan}
+    - - name: each
+        template: say
+        arguments: {parameters: [{name: who, value: "{{item}}"}]}
+        withParam: "{{steps.plan.outputs.result}}"
+      - name: count
+        template: say
+        arguments: {parameters: [{name: who, value: "n{{item}}"}]}
+        withSequence: {count: "{{steps.plan.outputs.parameters.n}}", format: "%02d"}
+      - name: never
+        template: say
+        arguments: {parameters: [{name: who, value: nobody}]}
+        when: "{{steps.plan.outputs.parameters.n}} > 5"
+  - name: plan
+    script:
+      image: python:3.11
+      command: [sh]
+      source: |
+        echo 2 > /tmp/n
+        echo '["ann", "bob"]'
+    outputs:
+      parameters: [{name: n, valueFrom: {path: /tmp/n}}]
+  - name: say
+    inputs:
+      parameters: [{name: who}, {name: mark, default: "!"}]
+    container:
+      image: busybox
+      command:
+      - echo
+      - "{{workflow.parameters.greeting}} {{inputs.parameters.who}}{{inputs.parameters.mark}}"
+"""
+
+
+def test_parameters_loops_results_and_when_run_as_argo_runs_them(tmp_path: Path) -> None:
+    workflow = tmp_path / "features.yaml"
+    workflow.write_text(FEATURES)
+    work = tmp_path / "work"
+
+    done = argosy(
+        "demo", "--workflows-only", "--no-gc", "--workflow", str(workflow), "--workdir", str(work)
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = {
+        path.parent.parent.parent.parent.name: path.read_text().strip()
+        for path in (work / "features").glob("*/var/ctr/main/combined")
+    }
+    assert said == {
+        "plan": '["ann", "bob"]',
+        "each-0-ann-": "hi ann!",
+        "each-1-bob-": "hi bob!",
+        "count-0-00-": "hi n00!",
+        "count-1-01-": "hi n01!",
+    }
+    assert "never: when '2 > 5' evaluated false" in done.stdout
+
+
+REFUSED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: refused}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: first, template: write}
+    - - name: second
+        templateRef: {name: shared-templates, template: write}
+  - name: write
+    container: {image: busybox, command: [sh, -c, "echo x > /tmp/x"]}
+    outputs:
+      artifacts: [{name: x, path: /tmp/x}]
+"""
+
+
+@pytest.mark.parametrize("only", [["--workflows-only"], ["--size", "1"]], ids=["workflows", "all"])
+def test_a_refused_workflow_stops_the_demo_before_anything_runs_or_is_written(
+    tmp_path: Path, moto_endpoint: str, only: list[str]
+) -> None:
+    workflow = tmp_path / "refused.yaml"
+    workflow.write_text(REFUSED)
+    bucket = unique_bucket("demo")
+    driver = s3_driver(moto_endpoint, "id", "secret", bucket)
+    work = tmp_path / "work"
+
+    done = argosy(
+        "demo",
+        *only,
+        "--workflow",
+        str(workflow),
+        "--workdir",
+        str(work),
+        "--endpoint",
+        moto_endpoint,
+        "--bucket",
+        bucket,
+        env={"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret"},
+    )
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        f"argosy: error: {workflow}: templates.main.steps[1].second: a WorkflowTemplate's "
+        "template (templateRef) is not supported by the demo engine (nothing was run)"
+    ]
+    assert done.stdout == ""  # not even the round trip
+    assert not work.exists()  # no work folder, so no pod folder
+    assert list(driver.list("").objects) == []
+
+
 # -- the engine, with a fake pod runner ----------------------------------------------------
 REPOSITORY = s3_storage("http://127.0.0.1:9", "bkt", access="a", secret="s").entry
 
 
 class FakeRunner:
-    """Records each pod; outputs are `s3: {key: <pod>/<name>}` for each declared output."""
+    """Records each pod; outputs are `s3: {key: <pod>/<name>}` for each declared output,
+    output parameters read from `files` (path -> content) or their value, and the result
+    from `results` (template name -> standard output)."""
 
-    def __init__(self, fail: str | None = None, barrier: threading.Barrier | None = None):
+    def __init__(
+        self,
+        fail: str | None = None,
+        barrier: threading.Barrier | None = None,
+        *,
+        results: Mapping[str, str] | None = None,
+        files: Mapping[str, str] | None = None,
+    ):
         self.pods: list[Pod] = []
         self.fail, self.barrier = fail, barrier
+        self.results, self.files = dict(results or {}), dict(files or {})
         self.lock = threading.Lock()
+
+    def displays(self) -> list[str]:
+        return [pod.display for pod in self.pods]
 
     def run(self, pod: Pod) -> PodResult:
         with self.lock:
@@ -275,7 +409,14 @@ class FakeRunner:
             for a in declared
         ]
         failure = "main exited 1" if pod.display == self.fail else None
-        return PodResult(pod, outputs=outputs, failure=failure)
+        parameters = {}
+        for p in (pod.template.get("outputs") or {}).get("parameters") or []:
+            source = p.get("valueFrom") or {}
+            found = self.files.get(source.get("path"), source.get("default"))
+            parameters[p["name"]] = str(p["value"] if "value" in p else found)
+        done = PodResult(pod, outputs=outputs, failure=failure)
+        done.parameters, done.result = parameters, self.results.get(pod.template["name"], "")
+        return done
 
 
 def workflow(text: str) -> spec.Workflow:
@@ -307,7 +448,8 @@ def test_a_consumer_gets_the_producer_s_recorded_location_as_its_input() -> None
     }
     assert run.succeeded
     pods = [n for n in run.nodes.values() if n["type"] == "Pod"]
-    assert [n["outputs"]["artifacts"][0]["name"] for n in pods if "outputs" in n] == ["hello-art"]
+    recorded = [n.get("outputs", {}).get("artifacts") for n in pods]
+    assert [a[0]["name"] for a in recorded if a] == ["hello-art"]
 
 
 def test_a_pod_s_archive_location_is_the_repository_with_its_key_prefix_expanded() -> None:
@@ -373,8 +515,16 @@ def test_a_reference_to_a_missing_output_names_what_the_producer_has() -> None:
         "artifacts.hello-art}}", "artifacts.nope}}"
     )
 
-    with pytest.raises(InvalidSpec, match=r"no output artifact 'nope' \(it has: hello-art\)"):
-        engine(text, FakeRunner()).run()
+    runner = FakeRunner()
+
+    with pytest.raises(
+        InvalidSpec,
+        match=r"steps\[1\]\[0\].arguments.artifacts\[0\].from: names output artifact 'nope' "
+        r"of step 'generate-artifact', which its template 'hello-world-to-file' does not have "
+        r"\(has: hello-art\)",
+    ):
+        engine(text, runner).run()
+    assert runner.pods == []  # refused before the producer ran
 
 
 def test_dag_order_follows_depends_expressions_and_dependencies() -> None:
@@ -405,7 +555,6 @@ def test_dag_order_follows_depends_expressions_and_dependencies() -> None:
             "form a cycle",
         ),
         ([{"name": "a", "template": "t", "dependencies": ["x"]}], "depends on 'x'"),
-        ([{"name": "a", "template": "t", "when": "1 == 1"}], "when not supported"),
     ],
 )
 def test_dags_the_engine_cannot_run_as_argo_would_are_refused(
