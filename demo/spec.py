@@ -341,10 +341,13 @@ def leaf_script(template: Raw, source: str) -> str | None:
 
 
 def leaf_env(template: Raw, source: str) -> dict[str, str]:
+    """The container's `env` (a variable with no value is set, empty, as Kubernetes sets
+    it; one with a `valueFrom` is refused by `check` before anything runs)."""
     found = {}
     for item in _main(template, source).get("env") or []:
-        if isinstance(item, Mapping) and item.get("name") and "value" in item:
-            found[str(item["name"])] = str(item["value"])
+        if isinstance(item, Mapping) and item.get("name") and item.get("valueFrom") is None:
+            value = item.get("value")
+            found[str(item["name"])] = "" if value is None else str(value)
     return found
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from argosy.artifacts.errors import InvalidSpec
-from argosy.demo import expressions, loops, variables
+from argosy.demo import expressions, loops, spec, variables
 from argosy.demo.engine import StepFailed
 from tests.cli.test_workflow_demo import FakeRunner, engine
 
@@ -510,3 +510,9 @@ def test_a_depends_on_a_failure_is_refused() -> None:
     with pytest.raises(InvalidSpec, match=r"tasks.c.depends: 'a.Failed': the demo engine stops"):
         engine(text, runner).run()
     assert runner.pods == []
+
+
+def test_an_env_variable_with_no_value_is_set_empty_as_kubernetes_sets_it() -> None:
+    template = {"name": "t", "container": {"command": ["env"], "env": [{"name": "EMPTY"}]}}
+
+    assert spec.leaf_env(template, "wf.yaml") == {"EMPTY": ""}
