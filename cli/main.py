@@ -295,7 +295,10 @@ def _emissary(sub: Subparsers) -> None:
 
 
 def _lint(sub: Subparsers) -> None:
-    help_text = "show where each artifact of a workflow will be stored, and what is wrong"
+    help_text = (
+        "show where each artifact of a workflow will be stored, and what is wrong "
+        "(exit 0 ok, 1 an error (--strict: or a warning), 2 a file not read or not YAML)"
+    )
     p = sub.add_parser("lint", help=help_text, description=help_text)
     p.add_argument(
         "files",
