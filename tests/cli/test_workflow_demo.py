@@ -412,7 +412,7 @@ class FakeRunner:
         parameters = {}
         for p in (pod.template.get("outputs") or {}).get("parameters") or []:
             source = p.get("valueFrom") or {}
-            found = self.files.get(source.get("path"), source.get("default"))
+            found = self.files.get(str(source.get("path")), source.get("default"))
             parameters[p["name"]] = str(p["value"] if "value" in p else found)
         done = PodResult(pod, outputs=outputs, failure=failure)
         done.parameters, done.result = parameters, self.results.get(pod.template["name"], "")
