@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from argosy.argo.names import REPOSITORIES_CONFIGMAP
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.protocol import Driver, ObjectInfo
 from argosy.artifacts.tree import list_all
@@ -67,7 +68,7 @@ def workflow_object(run: Run, *, started: datetime, finished: datetime) -> dict[
             "finishedAt": _stamp(finished),
             "nodes": run.nodes,
             "artifactRepositoryRef": {
-                "configMap": "artifact-repositories",
+                "configMap": REPOSITORIES_CONFIGMAP,
                 "key": REPO_KEY,
                 "namespace": NAMESPACE,
             },

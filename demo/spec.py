@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from argosy.argo import references
+from argosy.argo.names import LOCATION_KINDS
 from argosy.artifacts.errors import InvalidSpec
 
 Raw = Mapping[str, Any]
@@ -30,7 +31,6 @@ _REFERENCE = re.compile(
 )
 _INPUT = re.compile(r"^\{\{\s*inputs\.artifacts\.([^.\s{}]+)\s*\}\}$")
 LEAF_KINDS = ("container", "script")
-LOCATION_KINDS = ("s3", "oss", "local", "http", "raw", "gcs", "azure", "git", "artifactory", "hdfs")
 CARRIED = frozenset({*LOCATION_KINDS, "archive", "subPath"})  # argument -> pod input
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from argosy.argo import repository as repo
-from argosy.argo.names import DEFAULT_REPOSITORY_ANNOTATION
+from argosy.argo.names import DEFAULT_REPOSITORY_ANNOTATION, REPOSITORIES_CONFIGMAP
 from argosy.argo.secrets import FileSecrets
 from argosy.artifacts.drivers import check_endpoint
 from argosy.artifacts.errors import InvalidSpec
@@ -56,7 +56,7 @@ class DemoStorage:
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
-                "name": "artifact-repositories",
+                "name": REPOSITORIES_CONFIGMAP,
                 "annotations": {DEFAULT_REPOSITORY_ANNOTATION: REPO_KEY},
             },
             "data": {REPO_KEY: yaml.safe_dump(dict(self.entry), sort_keys=False)},
