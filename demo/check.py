@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from argosy.argo import references
+from argosy.argo.names import LOCATION_KINDS
 from argosy.artifacts.errors import InvalidSpec
 from argosy.demo import expressions, loops, sandbox, spec, variables
 
@@ -166,7 +167,7 @@ class _Checker:
         for artifact in inputs.get("artifacts") or []:
             if not isinstance(artifact, Mapping) or artifact.get("optional"):
                 continue
-            has_source = any(artifact.get(k) is not None for k in spec.LOCATION_KINDS)
+            has_source = any(artifact.get(k) is not None for k in LOCATION_KINDS)
             if not has_source and artifact.get("name") not in caller.artifacts:
                 raise self.fail(
                     caller.where,
