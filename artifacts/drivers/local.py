@@ -7,9 +7,20 @@ Layout under the root folder (bucket names cannot start with a dot, so nothing c
     ROOT/.argosy-uploads/BUCKET/ID/      parts of an upload in progress, and its key
 
 Objects are written to a temporary file beside their final name and renamed into
-place, so a reader never sees half an object. The ETag is derived from the file's
-inode, size and modification time: it changes whenever the bytes are replaced, and
-metadata whose ETag differs from the file's is treated as absent.
+place, so a reader never sees half an object.
+
+The ETag is the file's version as the file system shows it, its inode, size and
+modification time: a replaced object is a new file (a new inode), and bytes rewritten
+in place move the mtime, so a read or a copy pinned by If-Match notices either. The
+metadata (with it Argosy's checksum record) belongs to the file, not to that version:
+it stays with the object while the file is the one it was written for (the same inode,
+or, for a repository copied elsewhere with its times kept, the same size and mtime),
+whatever happens to the mtime. So a byte changed in an object Argosy wrote is caught by
+the record's checksum when the object is read (IntegrityError), whether or not the
+mtime moved; an object replaced by another file loses the record and reads as
+unverified, as on S3 when another tool overwrites an object. (An inode number reused by
+a file made outside Argosy after the object was removed outside it too could take the
+old record: that reads as a mismatch, never as verified.)
 
 Every key and prefix passes one check (`LocalDriver._checked`) before any operation
 touches the filesystem, so nothing a key says can reach outside the bucket folder: it
@@ -56,6 +67,16 @@ _COPY_CHUNK = 1 << 20
 
 def _etag(st: os.stat_result) -> str:
     return f"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"
+
+
+def _describes(etag: object, st: os.stat_result) -> bool:
+    """Whether metadata written for the version `etag` belongs to the file `st`: the same
+    inode (whatever became of its mtime and size), or a copy of that file with its size
+    and mtime kept (see the module's docstring)."""
+    if not isinstance(etag, str):
+        return False
+    inode, _, rest = etag.partition("-")
+    return inode == f"{st.st_ino:x}" or rest == f"{st.st_size:x}-{st.st_mtime_ns:x}"
 
 
 def _key_fault(key: str, *, prefix: bool) -> str | None:
@@ -160,7 +181,7 @@ class LocalDriver:
         metadata: dict[str, str] = {}
         try:
             stored = json.loads(self._meta_path(key).read_text())
-            if stored.get("etag") == etag:
+            if isinstance(stored, dict) and _describes(stored.get("etag"), st):
                 metadata = dict(stored.get("metadata", {}))
         except (OSError, ValueError):
             pass

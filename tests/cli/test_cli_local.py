@@ -51,6 +51,69 @@ def test_a_local_repository_round_trips_a_file(argosy_local, tmp_path) -> None:
     assert argosy_local("cat", "local://bkt/a/in").out == data
 
 
+def _flip_a_byte(path, *, at: int, keep_mtime: bool) -> None:
+    """Change one byte of a file in place, its size kept, its mtime kept or moved on."""
+    before = os.stat(path)
+    with open(path, "r+b") as f:
+        f.seek(at)
+        old = f.read(1)
+        f.seek(at)
+        f.write(bytes([old[0] ^ 0xFF]))
+    if keep_mtime:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    else:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 5_000_000_000))
+    after = os.stat(path)
+    assert after.st_size == before.st_size
+    assert (after.st_mtime_ns == before.st_mtime_ns) == keep_mtime
+
+
+@pytest.mark.parametrize("size", [3000, 12 << 20], ids=["one-put", "multipart"])
+@pytest.mark.parametrize("keep_mtime", [True, False], ids=["mtime-kept", "mtime-moved"])
+@pytest.mark.parametrize("command", ["cat", "cp", "cp -"])
+def test_a_changed_byte_in_a_local_object_is_an_integrity_error_naming_it(
+    argosy_local, tmp_path, size, keep_mtime, command
+) -> None:
+    (tmp_path / "in").write_bytes(os.urandom(size))
+    assert argosy_local("cp", "--part-size", "5", "in", "local://bkt/a/in").code == 0
+    _flip_a_byte(tmp_path / "local-root" / "bkt" / "a" / "in", at=size // 2, keep_mtime=keep_mtime)
+    args = {"cat": ["cat", "local://bkt/a/in"], "cp": ["cp", "local://bkt/a/in", "back"]}
+    got = argosy_local(*args.get(command, ["cp", "local://bkt/a/in", "-"]))
+    assert got.code == 4, got.err
+    assert "local://bkt/a/in" in got.err and "mismatch" in got.err
+    assert got.err.count("\n") == 1, got.err
+    assert not (tmp_path / "back").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".back")] == []
+
+
+def test_a_local_object_whose_mtime_alone_changed_still_reads_as_verified(
+    argosy_local, tmp_path
+) -> None:
+    data = os.urandom(3000)
+    (tmp_path / "in").write_bytes(data)
+    assert argosy_local("cp", "in", "local://bkt/a/in").code == 0
+    os.utime(tmp_path / "local-root" / "bkt" / "a" / "in", ns=(0, 10**18))
+    info = json.loads(argosy_local("stat", "local://bkt/a/in").text)
+    assert info["verified"] is True
+    got = argosy_local("cp", "local://bkt/a/in", "back")
+    assert got.code == 0 and "verified crc32c:" in got.err and "unverified" not in got.err
+    assert (tmp_path / "back").read_bytes() == data
+
+
+def test_a_local_object_replaced_by_another_file_reads_as_unverified(
+    argosy_local, tmp_path
+) -> None:
+    (tmp_path / "in").write_bytes(os.urandom(3000))
+    assert argosy_local("cp", "in", "local://bkt/a/in").code == 0
+    stored = tmp_path / "local-root" / "bkt" / "a" / "in"
+    other = os.urandom(3000)
+    (tmp_path / "other").write_bytes(other)
+    os.replace(tmp_path / "other", stored)  # a new file: no longer the object Argosy wrote
+    got = argosy_local("cp", "local://bkt/a/in", "back")
+    assert got.code == 0 and "unverified: no Argosy checksum record" in got.err, got.err
+    assert (tmp_path / "back").read_bytes() == other
+
+
 def test_an_unknown_scheme_is_a_usage_error(argosy_local) -> None:
     got = argosy_local("cp", "gs://b/k", "x")
     assert got.code == 2 and "unknown scheme 'gs'" in got.err
