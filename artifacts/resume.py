@@ -4,9 +4,12 @@ A multipart upload of a file writes a small JSON checkpoint as each part complet
 the destination URL, the source's identity (path, size, mtime, inode), the part size,
 the upload id, and each part's ETag, size and CRC32C. Run the same command again and
 the upload continues: the checkpoint is reconciled with the server's ListParts (a part
-counts only if the server has it with the same ETag and size), and only the missing
-parts are sent. A checkpoint is ignored, and removed, when the source changed, the part
-size differs, or the server no longer knows the upload.
+counts only if the server has it with the same ETag and size), each part kept is checked
+against the source (the file's bytes in its range must still have the part's CRC32C: a
+file rewritten in place with its size and mtime put back keeps its identity), and only
+the missing parts are sent. A checkpoint is ignored, and removed, when the source's
+identity changed, the part size differs, or the server no longer knows the upload; a
+kept part whose bytes differ aborts the upload, which starts afresh.
 
 A clean failure or an interrupt (Ctrl-C, SIGTERM) aborts the upload and removes the
 checkpoint; only a process that could not clean up (SIGKILL, OOM, a lost node) leaves

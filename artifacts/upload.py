@@ -72,7 +72,8 @@ class Source:
 
 
 class NotReproducible(ArtifactError):
-    """A resumed stream's bytes differ from what its checkpoint recorded: start afresh."""
+    """A resumed upload's source (a file's range, a stream's part) differs from what its
+    checkpoint recorded: the interrupted upload is aborted, start afresh."""
 
 
 class _MultipartSession:
@@ -83,8 +84,10 @@ class _MultipartSession:
     `with` block before Complete, by any error or interrupt, removes the checkpoint and
     aborts the upload. With `checkpoints` and a `source`, a checkpoint of the same source,
     URL and part size names the upload to resume, and the parts the server lists with the
-    checkpoint's ETag and size can be kept (`on_server`, `keep`) instead of sent; every
-    part sent goes into the checkpoint. An upload the server no longer knows (aborted,
+    checkpoint's ETag and size can be kept (`on_server`, `keep`) instead of sent, once
+    the caller has checked that its source still has the part's recorded CRC32C (a
+    failed check raises NotReproducible, which aborts); every part sent goes into the
+    checkpoint. An upload the server no longer knows (aborted,
     swept, or completed) is started afresh."""
 
     def __init__(
@@ -390,7 +393,8 @@ def upload_file(
             result = _put_whole(driver, key, fd, size, name, metadata, retrier, check_unchanged)
             progress(size)
             return result
-        return _put_parts(
+        parts = functools.partial(
+            _put_parts,
             driver,
             key,
             fd,
@@ -401,8 +405,13 @@ def upload_file(
             settings,
             progress,
             check_unchanged,
-            checkpoints,
         )
+        try:
+            return parts(checkpoints)
+        except NotReproducible as stale:
+            # the session aborted the interrupted upload and removed its checkpoint
+            log.warning("%s", stale)
+            return parts(None)
     finally:
         os.close(fd)
 
@@ -440,10 +449,7 @@ def _put_whole(
             metadata=metadata,
             retrier=retrier,
         )
-    scan = FileRange(fd, 0, size, name=name)
-    while scan.read(1 << 20):
-        pass
-    crc = scan.crc
+    crc = _scan(fd, 0, size, name)
     check_unchanged()
     sent: list[FileRange] = []  # the body of each attempt: the last one was stored
 
@@ -460,6 +466,14 @@ def _put_whole(
             f"{name} changed while it was being uploaded; {driver.url(key)} was removed"
         )
     return result
+
+
+def _scan(fd: int, offset: int, length: int, name: str) -> int:
+    """CRC32C of a range of the file, read in 1 MiB pieces (memory stays bounded)."""
+    scan = FileRange(fd, offset, length, name=name)
+    while scan.read(1 << 20):
+        pass
+    return scan.crc
 
 
 def _put_recorded(
@@ -496,7 +510,14 @@ def _put_parts(
     check_unchanged: Callable[[], None],
     checkpoints: CheckpointStore | None,
 ) -> UploadResult:
-    """A file in parts, `concurrency` at once, each read from the file as it is sent."""
+    """A file in parts, `concurrency` at once, each read from the file as it is sent.
+
+    A part a resumed upload already has is kept only if the file's bytes in its range
+    still have the CRC32C the checkpoint recorded for it: path, size, mtime and inode
+    say nothing of a file rewritten in place with its size and mtime put back. That
+    reads each kept part once (in the workers, alongside the parts being sent), where
+    sending it would read it and upload it; a part that differs raises NotReproducible,
+    which aborts the interrupted upload and removes its checkpoint."""
     size = st.st_size
     part_size = settings.part_size_for(size)
     source = Source(os.path.abspath(name), file_identity(name, st))
@@ -512,10 +533,16 @@ def _put_parts(
     ) as session:
 
         def part(number: int) -> Part:
-            if session.on_server(number) is not None:
-                return session.keep(number)
             offset = (number - 1) * part_size
             length = min(part_size, size - offset)
+            kept = session.on_server(number)
+            if kept is not None:
+                if kept[0].size != length or _scan(fd, offset, length, name) != kept[1]:
+                    raise NotReproducible(
+                        f"{name}: part {number} changed since the interrupted upload to "
+                        f"{session.url}; starting afresh"
+                    )
+                return session.keep(number)
             return session.send(
                 number,
                 lambda: FileRange(fd, offset, length, name=name),

@@ -143,6 +143,59 @@ def test_a_checkpoint_is_ignored_when_the_source_changed(
     assert driver.stat("big").metadata["argosy-checksum"] == f"crc32c:{crc32c(new_data):08x}"
 
 
+def test_a_file_rewritten_in_place_with_its_size_and_mtime_kept_starts_afresh(
+    moto_endpoint: str, part_counter, tmp_path: Path
+) -> None:
+    bucket, counter = part_counter
+    driver = s3_driver(moto_endpoint, "k", "s", bucket)
+    source = tmp_path / "big"
+    source.write_bytes(os.urandom(PARTS * 5 * MiB))
+    checkpoints = tmp_path / "checkpoints"
+    first = _cp(moto_endpoint, bucket, source, checkpoints)
+    deadline = time.monotonic() + 60
+    while len(_checkpointed(checkpoints)) < PARTS // 2 + 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    kept = _checkpointed(checkpoints)
+    middle = min(kept, key=lambda n: abs(n - PARTS // 2))  # a kept part mid-file
+    assert len(kept) < PARTS and abs(middle - PARTS // 2) <= 2
+    before = source.stat()
+    with open(source, "r+b") as f:  # the same inode, size and (below) mtime
+        f.seek((middle - 1) * 5 * MiB + 2 * MiB)
+        f.write(os.urandom(MiB))
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = source.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    old_upload = driver.list_uploads("big")[0].upload_id
+
+    time.sleep(0.5)  # let the server log requests the killed client had in flight
+    counter.count = 0
+    second = _cp(moto_endpoint, bucket, source, checkpoints)
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert f"part {middle} changed since the interrupted upload".encode() in err
+    # every part of the new upload sent (and perhaps a missing one sent to the old
+    # upload before the changed part was found)
+    assert b"resumed" not in err and counter.count >= PARTS
+    assert driver.list_uploads("") == []  # the interrupted upload was aborted
+    assert old_upload not in {u.upload_id for u in driver.list_uploads("")}
+    assert list(checkpoints.glob("*.json")) == []
+    from argosy.artifacts import download
+    from argosy.artifacts.settings import TransferSettings
+
+    back = tmp_path / "back"
+    got = download.download_file(driver, "big", back, settings=TransferSettings())
+    assert got.verified and back.read_bytes() == source.read_bytes()
+    assert driver.stat("big").metadata["argosy-checksum"] == (
+        f"crc32c:{crc32c(source.read_bytes()):08x}"
+    )
+
+
 def _cp_archive(
     endpoint: str, bucket: str, folder: Path, checkpoints: Path
 ) -> subprocess.Popen[bytes]:
