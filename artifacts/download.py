@@ -11,6 +11,16 @@ To a file: bytes are written at their offsets into a temporary file beside the
 destination, renamed into place only once everything checked out. To a stream: ranges
 are fetched ahead in parallel and written in order.
 
+A file download killed outright (SIGKILL, the OOM killer) resumes: its temporary file
+is named after the destination and the object's URL and ETag
+(`.NAME.argosy-XXXXXXXX.part`), so the same download finds it again, and every range
+whose bytes there have their recorded part's CRC32C is kept instead of fetched (one
+read of the temporary, only when there is one, in the workers alongside the ranges
+being fetched). An object without part checksums, or another version of it, is fetched
+afresh; the run first removes any temporary a killed download to the same destination
+left that no live process holds (`leftovers.py`). A clean failure or an interrupt
+removes the temporary, as it always did: no temporary outlives a run that could clean up.
+
 A download needs the object's size, ETag and record before it can plan its ranges. It
 takes them from the caller (`info`, e.g. a listing, and `expect`, e.g. a tree manifest),
 else from the first ranged read of a driver that describes the object in its answer
@@ -21,6 +31,7 @@ later range is pinned to the ETag it answered with.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import logging
@@ -32,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from argosy.artifacts import leftovers
 from argosy.artifacts.buffers import BufferPool, PartBuffer
 from argosy.artifacts.checksum import ALGORITHM, crc32c, crc32c_combine, to_hex
 from argosy.artifacts.errors import (
@@ -41,7 +53,7 @@ from argosy.artifacts.errors import (
     LocalIOError,
     TransientError,
 )
-from argosy.artifacts.filewriter import BLOCK, FileWriter, thread_buffer
+from argosy.artifacts.filewriter import BLOCK, FileWriter, InUse, thread_buffer
 from argosy.artifacts.protocol import DescribingDriver, Driver, ObjectInfo, ReadStream
 from argosy.artifacts.record import Record, read_record
 from argosy.artifacts.retry import Retrier
@@ -69,6 +81,8 @@ class DownloadResult:
     checksum: str  # what was computed from the bytes, "crc32c:xxxxxxxx"
     verified: bool
     note: str  # why it is unverified, when it is
+    resumed_parts: int = 0  # parts an interrupted download had already written
+    parts: int = 0  # the ranges the object was fetched (or kept) in
 
 
 def _ranges(size: int, part_size: int) -> list[tuple[int, int]]:
@@ -222,7 +236,41 @@ _TEMP_PREFIX = os.urandom(4).hex()  # this process's; created with O_EXCL all th
 
 
 def _temp_path(dest: Path) -> Path:
+    """A private temporary beside `dest`, for a download that does not resume."""
     return dest.with_name(f".{dest.name}.argosy-{_TEMP_PREFIX}{next(_TEMP_NAMES)}.part")
+
+
+def _resume_path(dest: Path, url: str, etag: str) -> Path:
+    """The temporary a download of this version of the object into `dest` resumes
+    from. Only a name: what it holds is checked part by part against the record."""
+    tag = to_hex(crc32c(f"{url}\0{etag}".encode()))
+    return dest.with_name(f".{dest.name}.argosy-{tag}.part")
+
+
+def _open_temp(
+    target: Path, url: str, info: ObjectInfo, *, resumable: bool, resume: bool, **options: Any
+) -> FileWriter:
+    """The temporary file to write `info` into: with `resume`, stale ones a killed run
+    left beside `target` are swept first, and a `resumable` download (the object has part
+    checksums) opens the one named for this version of the object, which may hold parts
+    already; otherwise, or when that one is another live process's, a private new one."""
+    if not resume:
+        return FileWriter(_temp_path(target), info.size, target=target, **options)
+    path = _resume_path(target, url, info.etag) if resumable else _temp_path(target)
+    leftovers.sweep(
+        target.parent,
+        leftovers.temp_file_pattern(target.name),
+        folders=False,
+        remove=os.unlink,
+        keep=path.name,
+    )
+    if resumable:
+        try:
+            return FileWriter(path, info.size, target=target, resume=True, **options)
+        except InUse as busy:
+            log.info("%s: downloading into a private temporary file instead", busy)
+            path = _temp_path(target)
+    return FileWriter(path, info.size, target=target, **options)
 
 
 def _describe(
@@ -271,12 +319,16 @@ def download_file(
     expect: Record | None = None,
     on_info: Callable[[ObjectInfo], None] | None = None,
     mode: int = 0o644,
+    resume: bool = True,
 ) -> DownloadResult:
     """Download one object into `dest`, verified. `info` (e.g. from a listing) spares
     describing the object and pins every range to its ETag; `expect` is the record to
     verify against instead of the object's own (e.g. from a tree manifest); `on_info` is
     told what the object is as soon as that is known (a progress bar's total); the file
-    is created with `mode` (less the umask)."""
+    is created with `mode` (less the umask). With `resume` (the default), what a killed
+    download of the same object into `dest` left is resumed from or removed (see the
+    module's docstring); without it (a destination in a new folder, where nothing can
+    be left) the folder is not even listed."""
     retrier = Retrier(settings.retry, rng=_JITTER)
     target = Path(dest)
     if os.path.isdir(target):  # a missing folder is found when the file is created
@@ -298,6 +350,7 @@ def download_file(
             retrier=retrier,
             handoff=handoff,
             mode=mode,
+            resume=resume,
         )
     finally:
         for stream in handoff:
@@ -315,27 +368,53 @@ def _download(
     retrier: Retrier,
     handoff: list[ReadStream],
     mode: int = 0o644,
+    resume: bool = True,
 ) -> DownloadResult:
     record, reason, part_size = _plan(info, settings, expect)
-    spans, first = _spans(info, record, part_size, handoff[0] if handoff else None)
-    if first is None:
-        handoff.clear()  # _spans closed it
     url = driver.url(info.key)
+    part_crcs = record.part_crcs if record and record.part_size == part_size else None
     # O_DIRECT pays off on large files; below a block it is only a second open
-    writer = FileWriter(
-        _temp_path(target),
-        info.size,
-        target=target,
+    writer = _open_temp(
+        target,
+        url,
+        info,
+        resumable=bool(part_crcs),
+        resume=resume,
         direct=settings.direct_io and info.size > BLOCK,
         mode=mode,
     )
+    kept: list[int] = []  # parts the temporary already held (appends are atomic)
     try:
+        if writer.resumed:  # one range per recorded part, each checked in the temporary
+            for stream in handoff:
+                stream.close()
+            handoff.clear()
+            spans = [_Span(s, e) for s, e in _ranges(info.size, part_size)]
+        else:
+            spans, first = _spans(info, record, part_size, handoff[0] if handoff else None)
+            if first is None:
+                handoff.clear()  # _spans closed it
 
         def sink(offset: int, buffer: Any, length: int) -> None:
             writer.write(offset, buffer, length)
             progress(length)
 
+        def held(span: _Span, buffer: Any) -> int | None:
+            """The span's CRC when the temporary already holds its recorded part."""
+            assert part_crcs is not None
+            length = span.end - span.start + 1
+            crc = writer.crc(span.start, length, buffer)
+            if crc != part_crcs[span.start // part_size]:
+                return None
+            kept.append(span.start // part_size + 1)
+            progress(length)
+            return crc
+
         def one(span: _Span, buffer: Any) -> list[tuple[int, int]]:
+            if writer.resumed:
+                crc = held(span, buffer)
+                if crc is not None:
+                    return [(crc, span.end - span.start + 1)]
             opened = handoff.pop() if span.start == 0 and handoff else None
             crcs = _fetch(driver, info, span, retrier, sink, buffer, opened=opened)
             for crc, (start, length) in zip(crcs, span.pieces(), strict=False):
@@ -364,9 +443,8 @@ def _download(
                         f.cancel()
                     raise
         result = _verify(driver, info, record, reason, whole.crc)
-        writer.finish(fsync=settings.fsync)
-        os.replace(writer.path, target)
-        return result
+        writer.finish(fsync=settings.fsync, into=target)
+        return dataclasses.replace(result, resumed_parts=len(kept), parts=len(spans))
     except BaseException:
         writer.abort()
         raise

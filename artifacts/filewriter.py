@@ -14,6 +14,11 @@ descriptor opened with O_DIRECT instead, so a pod's page cache (which counts aga
 memory limit) does not fill with data nobody reads back soon; the final partial block is
 padded to the alignment and the file truncated to its size at the end. Where O_DIRECT is
 refused (some filesystems) every write falls back to the page cache, transparently.
+
+The file is locked while it is written (`leftovers.hold`), so a later run can tell one a
+killed run left from one in use. With `resume`, a file already at the path (a killed
+run's, of the same download) is opened as it is and read back (`crc`) to keep the parts
+it already holds.
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import stat
 import threading
 from pathlib import Path
 
+from argosy.artifacts.checksum import crc32c
 from argosy.artifacts.errors import InvalidSpec, LocalIOError
+from argosy.artifacts.leftovers import hold
 
 ALIGN = 4096
 BLOCK = 1 << 20  # a multiple of ALIGN
@@ -62,26 +70,51 @@ def thread_buffer() -> mmap.mmap:
     return buffer
 
 
+class InUse(LocalIOError):
+    """The temporary file a download would resume from is another live process's."""
+
+
 class FileWriter:
     """A file of `size` bytes being written at offsets. A small file (one block or less)
     costs open, write, close: no reservation, no second descriptor, no truncation."""
 
     def __init__(
-        self, path: Path, size: int, *, target: Path, direct: bool = True, mode: int = 0o644
+        self,
+        path: Path,
+        size: int,
+        *,
+        target: Path,
+        direct: bool = True,
+        mode: int = 0o644,
+        resume: bool = False,
     ) -> None:
-        """`mode` is the file's own, less the umask (as open(2) applies it)."""
+        """`mode` is the file's own, less the umask (as open(2) applies it). Without
+        `resume` the file must be new. With it, a file already at `path` is taken as it is
+        when it has `size` bytes (`resumed`), emptied otherwise; one that is another live
+        process's, or not a plain file of this user's with one link, raises InUse and is
+        left alone."""
         self.path, self.size, self.target = path, size, target
+        self.resumed = False
+        flags = os.O_CLOEXEC | os.O_NOFOLLOW
+        flags |= os.O_RDWR | os.O_CREAT if resume else os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            self._fd = os.open(path, flags, mode)
         except FileNotFoundError:
             if target.parent.is_dir():  # e.g. /proc: the folder is there, files cannot be
                 raise LocalIOError(f"cannot create files in {target.parent}") from None
             raise InvalidSpec(f"destination folder {target.parent} does not exist") from None
         except OSError as error:
+            if resume and error.errno in (errno.ELOOP, errno.EISDIR, errno.EACCES):
+                raise InUse(f"{path} is not a temporary file of this download") from None
             raise LocalIOError(f"cannot write in {target.parent}: {error.strerror}") from None
         self._direct_fd = -1
         self._padded = False  # a padded O_DIRECT block ran past the end: truncate
         self._lock = threading.Lock()
+        if not hold(self._fd):
+            os.close(self._fd)
+            raise InUse(f"{path} is being written by another process")
+        if resume:
+            self._reopen()
         try:
             self._allocate()
             if direct and size >= ALIGN and hasattr(os, "O_DIRECT"):
@@ -92,6 +125,39 @@ class FileWriter:
         except BaseException:
             self.abort()
             raise
+
+    def _reopen(self) -> None:
+        """Keep what a killed run left when it is this download's: the right size, a plain
+        file of this user's that no other name shares; start it afresh when only the
+        size is wrong."""
+        st = os.fstat(self._fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.geteuid():
+            os.close(self._fd)
+            raise InUse(f"{self.path} is not a temporary file of this download")
+        # an O_DIRECT run killed after its padded last block is up to a block longer
+        self.resumed = self.size <= st.st_size < self.size + ALIGN and self.size > 0
+        try:
+            if st.st_size != self.size:
+                os.ftruncate(self._fd, self.size if self.resumed else 0)
+        except OSError as error:
+            os.close(self._fd)
+            raise self._error(error) from None
+
+    def crc(self, offset: int, length: int, buffer: mmap.mmap | bytearray) -> int:
+        """CRC32C of the file's bytes offset..offset+length, read through `buffer` (a file
+        opened with `resume` only)."""
+        view = memoryview(buffer)
+        crc = 0
+        while length > 0:
+            try:
+                n = os.preadv(self._fd, [view[: min(len(view), length)]], offset)
+            except OSError as error:
+                raise LocalIOError(f"cannot read {self.path}: {error.strerror}") from None
+            if n <= 0:
+                raise LocalIOError(f"{self.path} is shorter than it was")
+            crc = crc32c(view[:n], crc)
+            offset, length = offset + n, length - n
+        return crc
 
     def _allocate(self) -> None:
         """Reserve a large file up front: a full disk fails before its bytes are fetched
@@ -142,13 +208,16 @@ class FileWriter:
             return LocalIOError(f"disk full writing {self.target}")
         return LocalIOError(f"cannot write {self.target}: {error.strerror}")
 
-    def finish(self, *, fsync: bool) -> None:
-        """Cut the padding off the last block; optionally flush to disk."""
+    def finish(self, *, fsync: bool, into: Path | None = None) -> None:
+        """Cut the padding off the last block; optionally flush to disk; with `into`,
+        rename the file there while it is still held (so no sweep can take it first)."""
         try:
             if self._padded:
                 os.ftruncate(self._fd, self.size)
             if fsync:
                 os.fsync(self._fd)
+            if into is not None:
+                os.replace(self.path, into)
         except OSError as error:
             raise self._error(error) from None
         finally:

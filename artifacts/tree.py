@@ -292,6 +292,7 @@ def download_tree(
             info=info if expect is not None else None,
             expect=expect,
             mode=entry.mode & 0o777 if entry is not None else 0o644,
+            resume=False,  # a new staging folder: nothing to resume, nothing to sweep
         )
         if entry is not None and (entry.checksum != result.checksum or entry.size != result.size):
             raise IntegrityError(

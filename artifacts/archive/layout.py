@@ -14,14 +14,18 @@ entry is claimed here before anything of it is created:
 
 `Layout` only keeps books on strings; the caller creates what a claim allows inside a
 new, private staging folder that is renamed onto the destination once everything is in.
+A staging folder a killed restore left is removed by the next restore to the same
+destination (see `leftovers.py`).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 
+from argosy.artifacts import leftovers
 from argosy.artifacts.archive.entry import EntryType
 from argosy.artifacts.archive.paths import check_symlink, member_path, parents
 from argosy.artifacts.errors import InvalidSpec, LocalIOError
@@ -124,19 +128,32 @@ def check_destination(path: str, *, merge: bool = False) -> None:
     raise InvalidSpec(f"{path} already exists: a restore needs a new or empty folder")
 
 
+_HELD: dict[str, int] = {}  # staging folder -> the descriptor holding its lock
+_HELD_LOCK = threading.Lock()
+
+
 def new_staging(final: str) -> str:
-    """A new private folder beside `final`, on its file system (rename is atomic)."""
+    """A new private folder beside `final`, on its file system (rename is atomic),
+    `.NAME.argosy-XXXXXXXX.tmp`, held (`leftovers.hold`) until it is moved into place or
+    removed. Staging folders for `final` that a killed restore left, and that no live
+    one holds, are removed first."""
     parent, name = os.path.split(final.rstrip("/"))
     if not name:
         raise InvalidSpec("cannot restore onto the filesystem root")
+    leftovers.sweep(parent, leftovers.staging_pattern(name), folders=True, remove=_remove_tree)
     try:
         os.makedirs(parent, exist_ok=True)
-        return tempfile.mkdtemp(prefix=f".{name}.argosy-", suffix=".tmp", dir=parent)
+        tmp = tempfile.mkdtemp(prefix=f".{name}.argosy-", suffix=".tmp", dir=parent)
+        fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as e:
         raise LocalIOError(f"cannot restore into {final}: {e.strerror or e}") from None
+    leftovers.hold(fd)  # new and private: nobody else can hold it
+    with _HELD_LOCK:
+        _HELD[tmp] = fd
+    return tmp
 
 
-def remove_staging(tmp: str) -> None:
+def _remove_tree(tmp: str) -> None:
     """Remove a staging folder whatever modes its folders were given and however deep it
     goes; never raises, so the error that led here is the one reported.
 
@@ -168,6 +185,22 @@ def remove_staging(tmp: str) -> None:
             pass
 
 
+def _release(tmp: str) -> None:
+    with _HELD_LOCK:
+        fd = _HELD.pop(tmp, -1)
+    if fd >= 0:
+        os.close(fd)
+
+
+def remove_staging(tmp: str) -> None:
+    """Remove a staging folder (`_remove_tree`) and release its lock; never raises, so the
+    error that led here is the one reported."""
+    try:
+        _remove_tree(tmp)
+    finally:
+        _release(tmp)
+
+
 def move_into(tmp: str, final: str) -> None:
     """Rename the staged tree onto `final` when that is new or empty; otherwise (a merge
     that `check_destination` allowed) move its entries into the existing folder, after
@@ -176,6 +209,7 @@ def move_into(tmp: str, final: str) -> None:
     try:
         if not os.path.lexists(final) or _empty_folder(final):
             os.rename(tmp, final)  # onto an empty folder too: rename(2) replaces it
+            _release(tmp)
             return
         check_destination(final, merge=True)
         clashes = sorted(_clashes(tmp, final, ""))
@@ -186,6 +220,7 @@ def move_into(tmp: str, final: str) -> None:
                 "(a restore never replaces local files)"
             )
         _join(tmp, final)
+        _release(tmp)
     except OSError as e:
         raise LocalIOError(
             f"cannot move the restored tree onto {final}: {e.strerror or e}"

@@ -111,10 +111,15 @@ def cp(cfg: Config) -> int:
         driver, src.key, target, settings=settings, progress=bar, on_info=sized
     )
     bar.finish()
+    resumed = (
+        f"  resumed: {got.resumed_parts} of {got.parts} parts were already downloaded"
+        if got.resumed_parts
+        else ""
+    )
     _say(
         cfg,
         f"downloaded {got.url} -> {target}  {got.size} bytes  "
-        f"{_rate(got.size, bar.elapsed)}  " + _verdict(got),
+        f"{_rate(got.size, bar.elapsed)}  " + _verdict(got) + resumed,
     )
     return 0
 
