@@ -27,14 +27,18 @@ class Location:
 
     def __str__(self) -> str:
         if self.remote:
-            return f"{self.scheme}://{self.bucket}/{self.key}"
+            return (
+                f"{self.scheme}://{self.bucket}/{self.key}" if self.bucket else f"{self.scheme}://"
+            )
         return "-" if self.scheme == "stdio" else self.key
 
     def child(self, name: str) -> Location:
         return Location(self.scheme, self.bucket, self.key + name)
 
 
-def parse(text: str) -> Location:
+def parse(text: str, *, service: bool = False) -> Location:
+    """`service`: a URL may name no bucket (`s3://`), meaning the service itself, as
+    `argosy ls s3://` lists its buckets."""
     if text == "-":
         return Location("stdio")
     scheme, sep, rest = text.partition("://")
@@ -47,6 +51,8 @@ def parse(text: str) -> Location:
             f"unknown scheme {scheme!r} in {text!r} (use s3://, oss://, local:// or a local path)"
         )
     bucket, _, key = rest.partition("/")
+    if service and not rest:
+        return Location(scheme)
     if not bucket:
         raise InvalidSpec(f"missing bucket in {text!r} (expected {scheme}://BUCKET/KEY)")
     return Location(scheme, bucket, key)

@@ -20,6 +20,9 @@ for it with `isinstance` and otherwise uses the primitives.
 - `DescribingDriver.read_described`: a ranged read whose answer also describes the
   object (S3's GET carries Content-Range, ETag and the user metadata), so a download
   starts with its first range instead of a stat.
+- `BucketDriver.create_bucket` and `.list_buckets`: buckets themselves (`argosy mb`,
+  `argosy ls s3://`). Nothing above the drivers needs them to move artifacts; a driver
+  without them cannot make or list buckets, and the command says so.
 """
 
 from __future__ import annotations
@@ -181,6 +184,29 @@ class DescribingDriver(Protocol):
         object's ETag is not known yet), with the object the answer describes. A range of
         an empty object fails as `read` does (IntegrityError, code InvalidRange or 416):
         the caller then falls back to a stat."""
+        ...
+
+
+@dataclass(frozen=True)
+class BucketInfo:
+    name: str
+    created: datetime | None  # aware, UTC; None when the service does not say
+
+
+@runtime_checkable
+class BucketDriver(Protocol):
+    """Optional driver primitives on buckets. A driver opened for the service alone (its
+    bucket "", as `argosy ls s3://` opens one) answers `list_buckets` and nothing else."""
+
+    def create_bucket(self) -> bool:
+        """Create the driver's bucket. True when made now; False when it already exists
+        and these credentials reach it, which is not an error. A name taken by someone
+        else fails (Conflict), as does a bucket these credentials may not create
+        (AccessDenied) or an invalid name (InvalidSpec)."""
+        ...
+
+    def list_buckets(self) -> builtins.list[BucketInfo]:
+        """The buckets these credentials own on the driver's service, sorted by name."""
         ...
 
 

@@ -114,7 +114,10 @@ def _cp(sub: Subparsers) -> None:
 
 def _ls(sub: Subparsers) -> None:
     p = _object_command(
-        sub, "ls", "argosy.commands.objects:ls", "list objects: SIZE  MODIFIED  URL"
+        sub,
+        "ls",
+        "argosy.commands.objects:ls",
+        "list objects: SIZE  MODIFIED  URL (a URL with no bucket, s3://, lists the buckets)",
     )
     p.add_argument("url")
     p.add_argument("-r", "--recursive", action="store_true")
@@ -138,6 +141,16 @@ def _rm(sub: Subparsers) -> None:
     )
     p.add_argument("url")
     p.add_argument("-r", "--recursive", action="store_true")
+
+
+def _mb(sub: Subparsers) -> None:
+    p = _object_command(
+        sub,
+        "mb",
+        "argosy.commands.objects:mb",
+        "make a bucket (s3://, oss://, local://); one that is already yours is no error",
+    )
+    p.add_argument("url", metavar="URL")
 
 
 def _cat(sub: Subparsers) -> None:
@@ -340,6 +353,7 @@ _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "cp": _cp,
     "ls": _ls,
     "rm": _rm,
+    "mb": _mb,
     "cat": _cat,
     "stat": _stat,
     "demo": _demo,

@@ -50,11 +50,13 @@ from typing import BinaryIO
 from argosy.artifacts.errors import (
     IntegrityError,
     InvalidSpec,
+    LocalIOError,
     NotFound,
     PreconditionFailed,
 )
 from argosy.artifacts.protocol import (
     Body,
+    BucketInfo,
     DeleteFailure,
     ListPage,
     ObjectInfo,
@@ -134,7 +136,8 @@ class LocalDriver:
     copy_limit = 1 << 62  # replace_metadata rewrites a small file, whatever the size
 
     def __init__(self, root: str | os.PathLike[str], bucket: str) -> None:
-        if not bucket or bucket.startswith(".") or "/" in bucket or "\0" in bucket:
+        """`bucket` "": the root alone, for `list_buckets`; every other operation refuses."""
+        if bucket.startswith(".") or "/" in bucket or "\0" in bucket:
             raise InvalidSpec(f"invalid bucket name for a local repository: {bucket!r}")
         self.root = Path(root)
         self.bucket = bucket
@@ -151,6 +154,7 @@ class LocalDriver:
         touches the filesystem, so none can reach outside the bucket folder (see the
         module's docstring). Returns the key's path; for a prefix, the folder its listing
         starts from."""
+        self._need_bucket()
         fault = _key_fault(key, prefix=prefix)
         what = "prefix" if prefix else "key"
         if fault:
@@ -166,14 +170,48 @@ class LocalDriver:
     def _meta_path(self, key: str) -> Path:
         return self._meta / (key + ".json")
 
+    def _need_bucket(self) -> None:
+        if not self.bucket:  # opened for list_buckets: the root itself is no bucket
+            raise InvalidSpec("a local URL needs a bucket: local://BUCKET/KEY")
+
     def _ensure_bucket(self) -> None:
+        self._need_bucket()
         if not self._data.is_dir():
             raise NotFound(
-                f"no such bucket: local://{self.bucket} (under {self.root})", code="NoSuchBucket"
+                f"no such bucket: local://{self.bucket} (under {self.root}; "
+                f"make it with `argosy mb local://{self.bucket}`)",
+                code="NoSuchBucket",
             )
 
-    def create_bucket(self) -> None:
-        self._data.mkdir(parents=True, exist_ok=True)
+    # -- buckets ---------------------------------------------------------------------------
+    def create_bucket(self) -> bool:
+        self._need_bucket()
+        try:
+            self._data.mkdir(parents=True)
+        except FileExistsError:
+            if not self._data.is_dir():
+                raise InvalidSpec(
+                    f"local://{self.bucket}: {self._data} exists and is not a folder"
+                ) from None
+            return False
+        except OSError as error:
+            raise LocalIOError(
+                f"cannot create local://{self.bucket} in {self.root}: {error.strerror}"
+            ) from None
+        return True
+
+    def list_buckets(self) -> builtins.list[BucketInfo]:
+        """Every folder of the root but Argosy's own (their names start with a dot). A
+        folder keeps no creation time, so none is given."""
+        try:
+            entries = sorted(os.scandir(self.root), key=lambda e: e.name)
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            raise LocalIOError(f"cannot list {self.root}: {error.strerror}") from None
+        return [
+            BucketInfo(e.name, None) for e in entries if not e.name.startswith(".") and e.is_dir()
+        ]
 
     # -- reading -----------------------------------------------------------------------
     def _info(self, key: str, st: os.stat_result) -> ObjectInfo:

@@ -1,4 +1,4 @@
-"""The object commands: cp, ls, rm, cat, stat.
+"""The object commands: cp, ls, rm, cat, stat, and mb for buckets.
 
 Uploads, folders and archives are imported where they are used: a plain download, the
 common case in a pod, should not pay for the archive codecs and the tree code at start.
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from argosy.artifacts import download
 from argosy.artifacts.errors import InvalidSpec, NotFound
 from argosy.artifacts.location import Location, parse
-from argosy.artifacts.protocol import Driver, ObjectInfo
+from argosy.artifacts.protocol import BucketDriver, Driver, ObjectInfo
 from argosy.artifacts.record import read_record
 from argosy.artifacts.streams import ChunkReader
 from argosy.commands.config import Config
@@ -292,9 +292,11 @@ def stat(cfg: Config) -> int:
 
 
 def ls(cfg: Config) -> int:
-    loc = parse(cfg.args.url)
+    loc = parse(cfg.args.url, service=True)
     if not loc.remote:
         raise InvalidSpec(f"ls needs a URL, not {loc}")
+    if not loc.bucket:
+        return _ls_buckets(cfg, loc)
     driver = cfg.driver(loc)
     if cfg.args.archive_contents:
         return _ls_archive(cfg, driver, loc)
@@ -329,6 +331,42 @@ def ls(cfg: Config) -> int:
         token = page.next_token
     if not found and loc.key and not loc.key.endswith("/"):
         raise NotFound(f"nothing at {loc}")
+    return 0
+
+
+def _bucket_driver(cfg: Config, loc: Location) -> BucketDriver:
+    driver = cfg.driver(loc)
+    if not isinstance(driver, BucketDriver):
+        raise InvalidSpec(f"{loc.scheme}:// repositories cannot make or list buckets")
+    return driver
+
+
+def _ls_buckets(cfg: Config, loc: Location) -> int:
+    """`ls s3://`: the buckets these credentials own, as `aws s3 ls` lists them."""
+    for bucket in _bucket_driver(cfg, loc).list_buckets():
+        url = f"{loc.scheme}://{bucket.name}/"
+        created = _iso(bucket.created) if bucket.created else ""
+        if cfg.args.json:
+            print(json.dumps({"bucket": url, "created": created or None}))
+        else:
+            print(f"{'BUCKET':>12}  {created:20}  {url}")
+    return 0
+
+
+def mb(cfg: Config) -> int:
+    """`argosy mb URL`: make a bucket; one that exists and is yours already is no error."""
+    loc = parse(cfg.args.url)
+    if not loc.remote:
+        raise InvalidSpec(
+            f"mb needs a bucket URL (s3://BUCKET, oss://BUCKET, local://BUCKET), not {loc}"
+        )
+    if loc.key:
+        raise InvalidSpec(
+            f"mb makes a bucket: name it alone ({loc.scheme}://{loc.bucket}), not {loc}"
+        )
+    made = _bucket_driver(cfg, loc).create_bucket()
+    where = f"{loc.scheme}://{loc.bucket}"
+    _say(cfg, f"made bucket {where}" if made else f"bucket {where} already exists and is yours")
     return 0
 
 

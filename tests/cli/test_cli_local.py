@@ -211,6 +211,8 @@ def test_a_broken_or_missing_kubeconfig_is_one_line_naming_it(
         ["cp", "-q", "--archive", "tar.zst", "--level", "5", "d", "s3://b/k"],
         ["ls", "-r", "--json", "s3://b/"],
         ["rm", "-r", "s3://b/p/"],
+        ["mb", "s3://b"],
+        ["ls", "--json", "oss://"],
         ["cat", "s3://b/k"],
         ["stat", "s3://b/k"],
         ["demo", "--size", "8", "--no-workflows"],

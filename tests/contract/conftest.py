@@ -53,3 +53,19 @@ def on_route(made, *, sdk: bool):
     driver = S3Driver(made.settings, made.bucket, client=client)
     assert driver._wire != sdk
     return driver
+
+
+def same_service(driver, bucket: str):
+    """A driver for another bucket (or, with "", the service alone) of the same service,
+    reached the same way."""
+    from argosy.artifacts.drivers.local import LocalDriver
+    from argosy.artifacts.drivers.s3 import S3Driver, make_client
+
+    if isinstance(driver, LocalDriver):
+        return LocalDriver(driver.root, bucket)
+    if isinstance(driver, S3Driver):
+        client = make_client(driver.settings) if not driver._wire else None
+        return S3Driver(driver.settings, bucket, client=client)
+    from argosy.artifacts.drivers.oss import OssDriver
+
+    return OssDriver(driver.settings, bucket)

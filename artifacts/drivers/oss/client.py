@@ -46,11 +46,9 @@ class _VerifyAdapter(requests.adapters.HTTPAdapter):
         )
 
 
-def make_bucket(
-    settings: OssSettings, bucket: str, *, clock: Callable[[], float] = time.time
-) -> Any:
-    """`clock` (Unix seconds) decides when STS credentials need refreshing. useSDKCreds
-    reads the process environment here, once: it is the SDK chain's input."""
+def _connection(settings: OssSettings, clock: Callable[[], float]) -> tuple[Any, str, Any]:
+    """(auth, endpoint URL, session) for a Bucket or the Service. useSDKCreds reads the
+    process environment here, once: it is the SDK chain's input."""
     if not settings.endpoint:
         raise InvalidSpec(
             "OSS needs an endpoint (--endpoint, OSS_ENDPOINT or the repository's endpoint)"
@@ -64,7 +62,14 @@ def make_bucket(
         else _VerifyAdapter(settings.verify, settings.max_connections)
     )
     session = oss2.Session(pool_size=settings.max_connections, adapter=adapter)
-    auth = sign_with(settings, os.environ, clock=clock)
+    return sign_with(settings, os.environ, clock=clock), endpoint, session
+
+
+def make_bucket(
+    settings: OssSettings, bucket: str, *, clock: Callable[[], float] = time.time
+) -> Any:
+    """`clock` (Unix seconds) decides when STS credentials need refreshing."""
+    auth, endpoint, session = _connection(settings, clock)
     return oss2.Bucket(
         auth,
         endpoint,
@@ -72,5 +77,17 @@ def make_bucket(
         session=session,
         connect_timeout=(settings.connect_timeout, settings.read_timeout),
         enable_crc=False,
+        region=settings.region,
+    )
+
+
+def make_service(settings: OssSettings, *, clock: Callable[[], float] = time.time) -> Any:
+    """The account's side of the endpoint: ListBuckets."""
+    auth, endpoint, session = _connection(settings, clock)
+    return oss2.Service(
+        auth,
+        endpoint,
+        session=session,
+        connect_timeout=(settings.connect_timeout, settings.read_timeout),
         region=settings.region,
     )

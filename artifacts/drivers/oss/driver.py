@@ -24,20 +24,23 @@ from typing import Any
 import oss2.exceptions as ox
 from oss2.models import PartInfo
 
-from argosy.artifacts.drivers.oss.client import make_bucket
+from argosy.artifacts.drivers.oss.client import make_bucket, make_service
 from argosy.artifacts.drivers.oss.crc import crc64_combine, require_crc_extension
 from argosy.artifacts.drivers.oss.errors import map_error
 from argosy.artifacts.drivers.oss.lifecycle import check_days, merge_rule
 from argosy.artifacts.drivers.oss.settings import OssSettings
 from argosy.artifacts.drivers.oss.streams import Crc64Body, OssReadStream
 from argosy.artifacts.errors import (
+    AccessDenied,
     ArtifactError,
     IntegrityError,
     InvalidSpec,
+    NotFound,
     PreconditionFailed,
 )
 from argosy.artifacts.protocol import (
     Body,
+    BucketInfo,
     DeleteFailure,
     ListPage,
     ObjectInfo,
@@ -68,6 +71,13 @@ def _meta_headers(metadata: Mapping[str, str]) -> dict[str, str]:
     return {_META + k.lower(): v for k, v in metadata.items()}
 
 
+class _NoBucket:
+    """The client of a driver opened for the service alone: any bucket request is bad input."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise InvalidSpec("an OSS URL needs a bucket: oss://BUCKET/KEY")
+
+
 class OssDriver:
     scheme = "oss"
     copy_limit = 1_000_000_000  # CopyObject copies objects under 1 GB; larger copy by parts
@@ -81,13 +91,20 @@ class OssDriver:
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`client`: an oss2 Bucket to use instead of one built from `settings`; `clock`
-        (Unix seconds): when STS credentials need refreshing."""
-        if not bucket:
-            raise InvalidSpec("an OSS URL needs a bucket: oss://BUCKET/KEY")
+        (Unix seconds): when STS credentials need refreshing. `bucket` "": the service
+        alone, for `list_buckets`."""
         require_crc_extension()
         self.settings = settings
         self.bucket = bucket
-        self._client = client if client is not None else make_bucket(settings, bucket, clock=clock)
+        self._clock = clock
+        with self._errors():  # oss2 checks the bucket's name here
+            self._client = (
+                client
+                if client is not None
+                else make_bucket(settings, bucket, clock=clock)
+                if bucket
+                else _NoBucket()
+            )
         self._prepared = False
         self._prepare_lock = threading.Lock()
 
@@ -112,7 +129,7 @@ class OssDriver:
             if self._prepared:
                 return
             if self.settings.create_bucket_if_not_present:
-                self.create_bucket()
+                self._create_if_missing()
             rule = self.settings.lifecycle
             if rule is not None:
                 self.merge_lifecycle(
@@ -365,9 +382,10 @@ class OssDriver:
             number, str(etag).strip('"'), end - start + 1, crc64=int(crc) if crc else None
         )
 
-    def create_bucket(self) -> None:
-        """Create the bucket if it is missing. Refused for lack of permission is not an
-        error here: the write that follows tells whether the bucket exists."""
+    def _create_if_missing(self) -> None:
+        """createBucketIfNotPresent: create the bucket if it is missing. Refused for lack
+        of permission is not an error here: the write that follows tells whether the
+        bucket exists."""
         with self._errors():
             try:
                 self._client.create_bucket()
@@ -376,6 +394,40 @@ class OssDriver:
                     log.debug("create bucket %s: %s", self.bucket, error.code)
                     return
                 raise
+
+    def create_bucket(self) -> bool:
+        """GetBucketInfo first: OSS answers a second PutBucket of one's own bucket with
+        BucketAlreadyExists, as it does for a name someone else holds."""
+        try:
+            with self._errors():
+                self._client.get_bucket_info()
+            return False
+        except NotFound:
+            pass
+        except AccessDenied as error:
+            raise AccessDenied(
+                f"oss://{self.bucket}: the bucket exists but these credentials may not use it "
+                f"(another account's, or refused credentials) ({error.code})",
+                code=error.code,
+            ) from None
+        with self._errors():
+            self._client.create_bucket()
+        return True
+
+    def list_buckets(self) -> builtins.list[BucketInfo]:
+        found: builtins.list[BucketInfo] = []
+        marker = ""
+        with self._errors():
+            service = make_service(self.settings, clock=self._clock)
+            while True:
+                result = service.list_buckets(marker=marker, max_keys=1000)
+                found += [
+                    BucketInfo(b.name, _when(b.creation_date) if b.creation_date else None)
+                    for b in result.buckets
+                ]
+                if not result.is_truncated:
+                    return sorted(found, key=lambda b: b.name)
+                marker = result.next_marker
 
     def merge_lifecycle(
         self,

@@ -10,6 +10,7 @@ import urllib3.exceptions as ux
 from argosy.artifacts.errors import (
     AccessDenied,
     ArtifactError,
+    Conflict,
     IntegrityError,
     InvalidSpec,
     NotFound,
@@ -48,7 +49,8 @@ ERROR_TABLE: dict[str, tuple[type[ArtifactError], str]] = {
     "InvalidArgument": (InvalidSpec, "invalid argument"),
     "MalformedXML": (InvalidSpec, "malformed request document"),
     "InvalidRequest": (InvalidSpec, "invalid request"),
-    "BucketAlreadyExists": (PermanentError, "the bucket already exists"),
+    "BucketAlreadyExists": (Conflict, "the bucket name is taken"),
+    "TooManyBuckets": (PermanentError, "the account may not create more buckets"),
     "ServiceUnavailable": (ThrottledError, "service unavailable"),
     "SlowDown": (ThrottledError, "the server asked to slow down"),
     "QpsLimitExceeded": (ThrottledError, "request rate limit exceeded"),

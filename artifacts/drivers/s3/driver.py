@@ -28,13 +28,17 @@ from argosy.artifacts.drivers.s3.route import Route, static_route
 from argosy.artifacts.drivers.s3.settings import EXPECT_CONTINUE_MIN, S3Settings
 from argosy.artifacts.drivers.s3.wire import ack_at_once
 from argosy.artifacts.errors import (
+    AccessDenied,
     ArtifactError,
+    Conflict,
     IntegrityError,
     InvalidSpec,
+    NotFound,
     PreconditionFailed,
 )
 from argosy.artifacts.protocol import (
     Body,
+    BucketInfo,
     DeleteFailure,
     ListPage,
     ObjectInfo,
@@ -196,8 +200,7 @@ class S3Driver:
     copy_limit = 5 << 30  # CopyObject's limit on AWS; larger objects copy by parts
 
     def __init__(self, settings: S3Settings, bucket: str, *, client: Any | None = None):
-        if not bucket:
-            raise InvalidSpec("an S3 URL needs a bucket: s3://BUCKET/KEY")
+        """`bucket` "": the service alone, for `list_buckets` (through botocore)."""
         if settings.addressing_style not in ("auto", "path", "virtual"):
             raise InvalidSpec(
                 f"addressing style must be path or virtual, not {settings.addressing_style!r}"
@@ -207,11 +210,11 @@ class S3Driver:
         self._enc = settings.encryption
         self._sdk_client = client
         self._lock = threading.Lock()
-        route = static_route(settings, bucket) if client is None else None
+        route = static_route(settings, bucket) if client is None and bucket else None
         # on a static route every object request goes direct (`wire`); otherwise only
         # small PUTs and GETs do, on the URL and credentials botocore resolved
         self._wire = route is not None
-        if route is None:
+        if route is None and bucket:
             from argosy.artifacts.drivers.s3.sdk import resolved_route
 
             route = resolved_route(self._client, settings, bucket)
@@ -557,13 +560,46 @@ class S3Driver:
             )
         return Part(number, str(resp["CopyPartResult"]["ETag"]).strip('"'), end - start + 1)
 
-    def create_bucket(self) -> None:
+    def create_bucket(self) -> bool:
+        """HEAD first: an existing bucket these credentials reach is left as it is (a
+        second CreateBucket is not harmless everywhere: on AWS us-east-1 it answers 200
+        and resets the bucket's ACL)."""
+        try:
+            with self._errors():
+                self._client.head_bucket(Bucket=self.bucket)
+            return False
+        except NotFound:
+            pass
+        except AccessDenied as error:
+            raise AccessDenied(
+                f"s3://{self.bucket}: the bucket exists but these credentials may not use it "
+                f"(another account's, or refused credentials) ({error.code})",
+                code=error.code,
+            ) from None
+        args: dict[str, Any] = {"Bucket": self.bucket}
+        region = self.settings.region
+        if self.settings.endpoint is None and region and region != "us-east-1":
+            # AWS wants the region named (as `aws s3 mb` does); other servers take none
+            args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            with self._errors():
+                self._client.create_bucket(**args)
+        except Conflict as error:
+            if error.code == "BucketAlreadyOwnedByYou":
+                return False
+            raise
+        return True
+
+    def list_buckets(self) -> builtins.list[BucketInfo]:
         with self._errors():
-            try:
-                self._client.create_bucket(Bucket=self.bucket)
-            except Exception as error:  # noqa: BLE001 - botocore's ClientError, or mapped
-                if getattr(error, "response", {}).get("Error", {}).get("Code") not in (
-                    "BucketAlreadyOwnedByYou",
-                    "BucketAlreadyExists",
-                ):
-                    raise
+            resp = self._client.list_buckets()
+        return sorted(
+            (
+                BucketInfo(
+                    str(b["Name"]),
+                    b["CreationDate"].astimezone(UTC) if b.get("CreationDate") else None,
+                )
+                for b in resp.get("Buckets", [])
+            ),
+            key=lambda b: b.name,
+        )
