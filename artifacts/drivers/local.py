@@ -452,7 +452,7 @@ class LocalDriver:
                 os.scandir(folder),
                 key=lambda e: e.name + ("/" if e.is_dir(follow_symlinks=False) else ""),
             )
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # `file/` lists nothing, as on S3
             return
         for entry in entries:
             if entry.name.endswith(".tmp") and ".argosy-" in entry.name:

@@ -110,6 +110,13 @@ def test_a_prefix_never_matches_a_sibling_sharing_its_start(driver: Driver) -> N
     assert [o.key for o in driver.list("foo/").objects] == ["foo/a"]
 
 
+def test_a_listing_under_an_objects_own_key_finds_nothing(driver: Driver) -> None:
+    driver.put("out.tgz", b"x", size=1, metadata={})  # the GC lists `key/` of every artifact
+    page = driver.list("out.tgz/")
+    assert (list(page.objects), list(page.prefixes), page.next_token) == ([], [], None)
+    assert list(driver.list("out.tgz/deeper/", delimiter="/").objects) == []
+
+
 def test_batch_delete_removes_keys_and_counts_missing_ones_as_deleted(driver: Driver) -> None:
     for key in ["del/a", "del/b"]:
         driver.put(key, b"x", size=1, metadata={})
