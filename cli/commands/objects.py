@@ -171,9 +171,9 @@ def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
         if cfg.args.max_expansion is not None:
             raise InvalidSpec("--max-expansion is for downloads: it limits extraction")
         key = dst.key
-        if dst.is_prefix:
+        if dst.is_prefix and fmt != "none":  # a folder of objects fills the prefix itself
             name = Path(src.key.rstrip("/")).name
-            key += name + ("/" if fmt == "none" else f".{'tgz' if fmt == 'tar.gz' else fmt}")
+            key += f"{name}.{'tgz' if fmt == 'tar.gz' else fmt}"
         bar = Progress(None, enabled=not cfg.args.quiet)
         result = directory.upload_directory(
             cfg.driver_soon(dst),

@@ -119,11 +119,15 @@ def test_an_archive_never_overwrites_a_folder_with_content(argosy_local, tmp_pat
     assert (tmp_path / "busy" / "keep").read_text() == "mine"
 
 
-def test_archive_none_is_one_object_per_file(argosy_local, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", [["-r"], ["--archive", "none"]])
+def test_a_folder_of_objects_holds_the_folders_contents_under_the_destination_prefix(
+    argosy_local, tmp_path: Path, how: list[str]
+) -> None:
     _tree(tmp_path / "src")
-    assert argosy_local("cp", "--archive", "none", "src", "local://bkt/flat/").code == 0
+    assert argosy_local("cp", *how, "src", "local://bkt/flat/").code == 0
     listing = argosy_local("ls", "-r", "local://bkt/flat/").text
-    assert "local://bkt/flat/src/data/deep/b.bin" in listing
+    assert "local://bkt/flat/data/deep/b.bin" in listing
+    assert "/src/" not in listing  # as `aws s3 cp --recursive` and Argo's `archive: none`
 
 
 def test_archive_none_keeps_links_empty_folders_and_modes_through_its_manifest(
@@ -138,10 +142,10 @@ def test_archive_none_keeps_links_empty_folders_and_modes_through_its_manifest(
         (tmp_path / "src" / name).write_text(name)
         (tmp_path / "src" / name).chmod(mode)
     assert argosy_local("cp", "--archive", "none", "src", "local://bkt/t/").code == 0
-    keys = argosy_local("ls", "-r", "local://bkt/t/").text
-    assert "local://bkt/t/src/.argosy-manifest.json" in keys
-    assert "local://bkt/t/src/link" not in keys  # a link is kept as a link, not a copy
-    got = argosy_local("cp", "--archive", "none", "local://bkt/t/src/", "back")
+    keys = argosy_local("ls", "-r", "local://bkt/").text
+    assert "local://bkt/t/.argosy-manifest.json" in keys
+    assert "local://bkt/t/link" not in keys  # a link is kept as a link, not a copy
+    got = argosy_local("cp", "--archive", "none", "local://bkt/t/", "back")
     assert got.code == 0, got.err
     _same_tree(tmp_path / "src", tmp_path / "back")
     assert (tmp_path / "back" / "empty").is_dir()
@@ -153,8 +157,8 @@ def test_a_file_missing_from_a_manifested_tree_fails_and_leaves_nothing(
 ) -> None:
     _tree(tmp_path / "src")
     argosy_local("cp", "--archive", "none", "src", "local://bkt/t/")
-    assert argosy_local("rm", "local://bkt/t/src/data/a.csv").code == 0
-    got = argosy_local("cp", "--archive", "none", "local://bkt/t/src/", "back")
+    assert argosy_local("rm", "local://bkt/t/data/a.csv").code == 0
+    got = argosy_local("cp", "--archive", "none", "local://bkt/t/", "back")
     assert got.code == 4 and "missing" in got.err and "data/a.csv" in got.err
     assert not (tmp_path / "back").exists()
 
@@ -165,8 +169,8 @@ def test_an_extra_object_in_a_manifested_tree_is_reported_and_left_out(
     _tree(tmp_path / "src")
     argosy_local("cp", "--archive", "none", "src", "local://bkt/t/")
     (tmp_path / "stray").write_text("not part of it")
-    argosy_local("cp", "stray", "local://bkt/t/src/stray")
-    got = argosy_local("cp", "--archive", "none", "local://bkt/t/src/", "back")
+    argosy_local("cp", "stray", "local://bkt/t/stray")
+    got = argosy_local("cp", "--archive", "none", "local://bkt/t/", "back")
     assert got.code == 0 and "not in the tree manifest" in got.err
     assert not (tmp_path / "back" / "stray").exists()
 
