@@ -5,7 +5,8 @@ Archives stream: the tar (+ zstd or gzip) or zip bytes flow from the tree walker
 into the multipart upload, and from the ranged download straight into the safe extractor;
 no archive is ever staged on disk. The downloaded stream is verified against its record
 before the extracted tree is moved into place: a mismatch leaves no destination folder.
-`none` is the `cp -r` layout, one object per file under `KEY/`.
+`none` is the `cp -r` layout, one object per file under `KEY/`, with its tree manifest
+beside it (`KEY.argosy-manifest.json`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from argosy.artifacts import archive, tree
 from argosy.artifacts.archive.limits import DEFAULT_LIMITS, ExtractLimits
 from argosy.artifacts.download import DownloadResult, iter_object
 from argosy.artifacts.errors import IntegrityError, InvalidSpec
+from argosy.artifacts.manifest import manifest_key
 from argosy.artifacts.protocol import Driver
 from argosy.artifacts.resume import CheckpointStore
 from argosy.artifacts.retry import Retrier
@@ -39,6 +41,7 @@ class DirectoryResult:
     checksum: str | None
     verified: bool
     note: str = ""
+    verdict: str = ""  # a folder of objects: what was verified, and against what
 
 
 def upload_directory(
@@ -86,6 +89,8 @@ def upload_directory(
             None,
             result.verified == result.files,
             "; ".join(result.notes),
+            f"crc32c recorded for {result.verified} of {result.files} files, tree manifest "
+            f"at {driver.url(manifest_key(key))}",
         )
     if fmt not in ARCHIVE_FORMATS:
         raise InvalidSpec(f"unknown archive format {fmt!r} (use {', '.join(ARCHIVE_FORMATS)})")
@@ -156,6 +161,7 @@ def download_directory(
             None,
             result.verified == result.files,
             "; ".join(result.notes),
+            result.verdict,
         )
     retrier = Retrier(settings.retry)
     info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")

@@ -1,8 +1,10 @@
 """The tree manifest of an `archive: none` directory artifact (schema version 1).
 
-A folder uploaded as one object per file also gets one more object, written last:
+A folder uploaded as one object per file also gets one more object, written last, beside
+the folder rather than in it:
 
-    KEY/.argosy-manifest.json
+    KEY/a/b.txt, KEY/c.txt, ...   the files, one object each (nothing else under KEY/)
+    KEY.argosy-manifest.json      the tree manifest
     {"schema": "argosy.tree-manifest", "version": 1,
      "files":    [{"path": "a/b.txt", "size": 12, "checksum": "crc32c:1a2b3c4d", "mode": 420}],
      "symlinks": [{"path": "latest", "target": "a/b.txt"}],
@@ -12,9 +14,23 @@ Paths are relative, '/'-separated and sorted; modes are permission bits. A downl
 the manifest first and verifies the whole tree: every listed file present with its size
 and checksum (a missing one fails the download), objects under the prefix that the
 manifest does not list are reported as extra, and symlinks, empty folders and modes are
-restored, which the objects alone cannot carry. The manifest lives under the artifact's
-prefix, so listing, copying and deleting the prefix (the GC included) treat it as part
-of the artifact; `cp -r` and tree downloads never turn it into a local file.
+restored, which the objects alone cannot carry.
+
+Why beside the folder: everything under `KEY/` is the artifact's files to Argo's own
+executor and to any tool that copies the prefix, so a manifest there became an extra
+file in the consumer's folder and one object too many for one-object-per-file checks.
+`KEY.argosy-manifest.json` is one exact key: deleting the folder (`argosy rm -r`, the
+GC: `tree.delete_folder`) removes it by that exact name, so the folder `run1/` never
+touches `run10/` nor `run10.argosy-manifest.json`. (Argo's own artifact GC deletes only
+what is under `KEY/` and leaves it; Argosy's orphan sweep still finds it by its
+provenance metadata.) Being written last, a manifest also marks a complete upload: an
+`archive: none` folder without one was not finished (a failed upload deletes the files
+it wrote; one that was killed cannot), and a download of it says that nothing vouches
+for its completeness.
+
+Older versions wrote the manifest under the folder, as `KEY/.argosy-manifest.json`
+(`LEGACY_NAME`). Such manifests are still read when the sibling is absent, are never
+restored as a file, and are deleted with their folder.
 """
 
 from __future__ import annotations
@@ -30,9 +46,27 @@ from typing import Any
 from argosy.artifacts.archive.paths import check_symlink
 from argosy.artifacts.errors import IntegrityError, InvalidSpec
 
-NAME = ".argosy-manifest.json"
+SUFFIX = ".argosy-manifest.json"  # the folder KEY/ has its manifest at KEY + SUFFIX
+LEGACY_NAME = ".argosy-manifest.json"  # and, written by older versions, at KEY/ + LEGACY_NAME
 SCHEMA = "argosy.tree-manifest"
 VERSION = 1
+
+
+def manifest_key(folder: str) -> str:
+    """The key of the tree manifest of the folder `KEY/` (or `KEY`):
+    `KEY.argosy-manifest.json`. A whole bucket has no key to put one beside."""
+    name = folder[:-1] if folder.endswith("/") else folder
+    if not name:
+        raise InvalidSpec(
+            "a folder with a tree manifest needs a key (BUCKET/KEY/): "
+            "its manifest is kept beside it, at KEY.argosy-manifest.json"
+        )
+    return name + SUFFIX
+
+
+def legacy_manifest_key(folder: str) -> str:
+    """Where older versions kept the manifest of the folder `KEY/`: under it."""
+    return (folder if folder.endswith("/") or not folder else folder + "/") + LEGACY_NAME
 
 
 @dataclass(frozen=True)

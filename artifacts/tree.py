@@ -1,7 +1,18 @@
-"""Folders of objects: list everything under a prefix, delete it in batches, and move a
-local directory to or from one object per file (the layout of Argo's `archive: none`).
+"""Folders of objects: a local directory to or from one object per file under a prefix
+(the layout of Argo's `archive: none` and of `cp -r`), and the one way to delete such a
+folder (`delete_folder`: `argosy rm -r`, the GC, a plugin's Delete).
 
-A prefix is always a folder: `foo/`, never `foo`, so `foobar` is never touched.
+A prefix is always a folder: `foo/`, never `foo`, so `foobar` is never touched. A tree
+uploaded with its manifest has it beside the folder, at the exact key
+`foo.argosy-manifest.json` (`manifest.py`); deleting the folder deletes that key by name.
+
+Nothing is left half-done. An upload that fails deletes the objects it had written (a
+re-run writes them again) and never writes the manifest, which comes last: an
+`archive: none` folder without one was never finished, and a download of it says that
+nothing vouches for it. A download builds the tree in a staging folder and moves it
+into place only once every file is in and verified (against the manifest when there is
+one: a stale manifest fails the download, never passes a mixed tree). Either way the
+first failure stops the files not yet started.
 """
 
 from __future__ import annotations
@@ -10,25 +21,40 @@ import functools
 import io
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from argosy.artifacts.archive.entry import EntryType
 from argosy.artifacts.archive.layout import (
     Layout,
     check_destination,
+    missing_folders,
     move_into,
     new_staging,
+    remove_empty,
     remove_staging,
 )
 from argosy.artifacts.checksum import ALGORITHM
 from argosy.artifacts.download import DownloadResult, download_file, iter_object
-from argosy.artifacts.errors import IntegrityError, InvalidSpec, NotFound
+from argosy.artifacts.errors import (
+    ArtifactError,
+    IntegrityError,
+    InvalidSpec,
+    LocalIOError,
+    NotFound,
+)
 from argosy.artifacts.filewriter import process_umask
-from argosy.artifacts.manifest import NAME as MANIFEST
-from argosy.artifacts.manifest import FileEntry, Manifest, walk
+from argosy.artifacts.manifest import (
+    FileEntry,
+    Manifest,
+    legacy_manifest_key,
+    manifest_key,
+    walk,
+)
 from argosy.artifacts.protocol import DeleteFailure, Driver, ObjectInfo
 from argosy.artifacts.record import Record
 from argosy.artifacts.retry import Retrier
@@ -36,6 +62,11 @@ from argosy.artifacts.settings import TransferSettings
 from argosy.artifacts.upload import UploadResult, upload_file, upload_stream
 
 BATCH = 1000
+TRANSIENT_DELETE_CODES = frozenset(
+    {"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"}
+)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def as_folder(prefix: str) -> str:
@@ -58,38 +89,191 @@ def list_all(
         token = page.next_token
 
 
-def delete_keys(
-    driver: Driver, keys: Iterator[str], *, concurrency: int = 4, retrier: Retrier | None = None
-) -> tuple[int, list[DeleteFailure]]:
-    """Delete keys in batches of 1000, `concurrency` batches at once."""
+class _NotStarted(Exception):
+    """An item dropped because another had failed."""
+
+
+def _run_all(
+    fn: Callable[[T], R], items: Sequence[T], *, workers: int
+) -> tuple[list[tuple[T, R]], BaseException | None]:
+    """`fn` over `items`, `workers` at a time: the (item, result) of those that succeeded,
+    in the order of `items`, and the first failure. At a failure (or an interrupt while
+    waiting) no item starts any more, and those running are waited for, so nothing is
+    at work when this returns. (The failing worker raises the flag itself: the pool
+    would otherwise hand it the next item before this thread could cancel it.)"""
+    if not items:
+        return [], None
+    stop = threading.Event()
+
+    def guarded(item: T) -> R:
+        if stop.is_set():
+            raise _NotStarted
+        try:
+            return fn(item)
+        except BaseException:
+            stop.set()
+            raise
+
+    pool = ThreadPoolExecutor(max(1, min(workers, len(items))), thread_name_prefix="argosy-file")
+    failure: BaseException | None = None
+    futures = []
+    try:
+        futures = [pool.submit(guarded, item) for item in items]
+        for future in as_completed(futures):
+            error = future.exception()
+            if error is not None and not isinstance(error, _NotStarted):
+                failure = error
+                break
+    except BaseException as error:  # noqa: BLE001 - an interrupt: returned, raised by the caller
+        failure = error
+    finally:
+        if failure is not None:
+            stop.set()
+        pool.shutdown(wait=True, cancel_futures=failure is not None)
+    done = [
+        (item, future.result())
+        for item, future in zip(items, futures, strict=False)
+        if future.done() and not future.cancelled() and future.exception() is None
+    ]
+    return done, failure
+
+
+# -- deleting a folder ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    deleted: int
+    bytes: int
+    failures: list[DeleteFailure]
+
+
+def delete_batch(
+    driver: Driver, batch: Sequence[tuple[str, int]], *, retrier: Retrier
+) -> BatchResult:
+    """Delete up to 1000 (key, size) at once; keys the server could not delete this time
+    (a transient code) get one more go."""
+    sizes = dict(batch)
+    keys = list(sizes)
+    failures = retrier.call(lambda: driver.delete(keys), what=f"delete {len(keys)} keys")
+    again = [f.key for f in failures if f.code in TRANSIENT_DELETE_CODES]
+    if again:
+        failures = [f for f in failures if f.code not in TRANSIENT_DELETE_CODES] + retrier.call(
+            lambda: driver.delete(again), what="delete again"
+        )
+    failed = {f.key for f in failures}
+    deleted = [k for k in keys if k not in failed]
+    return BatchResult(len(deleted), sum(sizes[k] for k in deleted), failures)
+
+
+Submit = Callable[[list[tuple[str, int]]], "Future[BatchResult]"]
+
+
+@dataclass
+class DeleteOutcome:
+    """What deleting a folder did. `error`: the listing, a stat or a whole batch failed,
+    so what is left is unknown; `failures`: keys the server refused to delete."""
+
+    objects: int = 0
+    bytes: int = 0
+    failures: list[DeleteFailure] = field(default_factory=list)
+    error: ArtifactError | None = None
+
+    @property
+    def remaining(self) -> int | None:
+        """Keys known to be left; None: unknown (the listing or a batch failed)."""
+        return None if self.error is not None else len(self.failures)
+
+
+def _exact(driver: Driver, key: str, retrier: Retrier) -> tuple[str, int] | None:
+    try:
+        info = retrier.call(functools.partial(driver.stat, key), what=f"stat {driver.url(key)}")
+    except NotFound:
+        return None
+    return key, info.size
+
+
+def folder_keys(
+    driver: Driver, key: str, *, with_object: bool = False, retrier: Retrier | None = None
+) -> Iterator[tuple[str, int]]:
+    """(key, size) of everything the folder `key/` is made of: every object under `key/` (a
+    manifest of the older layout among them), then its tree manifest by the exact key
+    `key.argosy-manifest.json`; with `with_object`, the object named exactly `key` too
+    (an artifact that is a file or an archive). Nothing that merely starts like it."""
     retrier = retrier or Retrier()
-    failures: list[DeleteFailure] = []
-    deleted = 0
-
-    def one(batch: list[str]) -> list[DeleteFailure]:
-        return retrier.call(lambda: driver.delete(batch), what=f"delete {len(batch)} keys")
-
-    with ThreadPoolExecutor(concurrency, thread_name_prefix="argosy-delete") as pool:
-        batches: list[list[str]] = []
-        batch: list[str] = []
-        for key in keys:
-            batch.append(key)
-            if len(batch) == BATCH:
-                batches.append(batch)
-                batch = []
-        if batch:
-            batches.append(batch)
-        for batch_keys, result in zip(batches, pool.map(one, batches), strict=False):
-            failures += result
-            deleted += len(batch_keys) - len(result)
-    return deleted, failures
-
-
-def delete_prefix(driver: Driver, prefix: str, **kwargs: object) -> tuple[int, list[DeleteFailure]]:
-    folder = as_folder(prefix)
+    folder = as_folder(key)
     if folder == "":
         raise InvalidSpec(f"refusing to delete a whole bucket ({driver.url('')})")
-    return delete_keys(driver, (o.key for o in list_all(driver, folder)), **kwargs)  # type: ignore[arg-type]
+    for info in list_all(driver, folder, retrier=retrier):
+        yield info.key, info.size
+    manifest = _exact(driver, manifest_key(folder), retrier)
+    if manifest is not None:
+        yield manifest
+    if with_object and not key.endswith("/"):
+        found = _exact(driver, key, retrier)
+        if found is not None:
+            yield found
+
+
+def delete_folder(
+    driver: Driver,
+    key: str,
+    *,
+    with_object: bool = False,
+    retrier: Retrier | None = None,
+    submit: Submit | None = None,
+    concurrency: int = 4,
+) -> DeleteOutcome:
+    """Delete the folder `key/` whole (`folder_keys`): the one way every part of Argosy
+    deletes a folder, so none forgets its manifest nor strays into a sibling (`run1`
+    never touches `run10/` or `run10.argosy-manifest.json`). A missing key counts as
+    deleted (and is not counted).
+
+    Batches of up to 1000 keys go to `submit`, which returns each batch's future; by
+    default `concurrency` batches at a time on a pool of this call, each by
+    `delete_batch`. The GC passes its own (one pool for every bucket, a bound per
+    bucket, its leadership checked before each batch). A listing that fails, or a
+    `submit` that raises an ArtifactError, stops the listing and is the outcome's
+    error; the batches already handed over are still waited for."""
+    retrier = retrier or Retrier()
+    own: ThreadPoolExecutor | None = None
+    if submit is None:
+        pool = own = ThreadPoolExecutor(concurrency, thread_name_prefix="argosy-delete")
+        rt = retrier
+
+        def submit(batch: list[tuple[str, int]]) -> Future[BatchResult]:
+            return pool.submit(delete_batch, driver, batch, retrier=rt)
+
+    outcome = DeleteOutcome()
+    futures: list[Future[BatchResult]] = []
+    try:
+        try:
+            batch: list[tuple[str, int]] = []
+            for item in folder_keys(driver, key, with_object=with_object, retrier=retrier):
+                batch.append(item)
+                if len(batch) == BATCH:
+                    futures.append(submit(batch))
+                    batch = []
+            if batch:
+                futures.append(submit(batch))
+        except ArtifactError as error:
+            outcome.error = error
+        for future in futures:
+            try:
+                result = future.result()
+            except ArtifactError as error:
+                outcome.error = outcome.error or error
+                continue
+            outcome.objects += result.deleted
+            outcome.bytes += result.bytes
+            outcome.failures += result.failures
+    finally:
+        if own is not None:
+            own.shutdown(wait=True)
+    return outcome
+
+
+# -- trees to and from a folder ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -98,6 +282,24 @@ class TreeResult:
     bytes: int
     verified: int
     notes: list[str]
+    manifest: bool = False  # a tree manifest was written (upload) or vouched for every file
+
+    @property
+    def verdict(self) -> str:
+        """What a download verified, and against what."""
+        if self.manifest:
+            return "every file verified against the tree manifest"
+        whole = "no tree manifest, so nothing vouches that the folder is complete"
+        if self.files and self.verified == self.files:
+            return f"every file verified against its own checksum record ({whole})"
+        if self.verified:
+            return (
+                f"{self.verified} of {self.files} files verified against their own checksum "
+                f"records, {self.files - self.verified} unverified: no record ({whole})"
+            )
+        if not self.files:
+            return f"no files ({whole})"
+        return f"unverified: no checksum records ({whole})"
 
 
 def _local_files(root: Path) -> Iterator[tuple[Path, str]]:
@@ -122,12 +324,18 @@ def upload_tree(
 ) -> TreeResult:
     """One object per file under `prefix/`. With `manifest`, symlinks stay links (kept in
     the manifest, not uploaded as copies), folders and modes are recorded, and the
-    manifest is written last, once every file is in place. `metadata` goes on every
-    object, the manifest included."""
+    manifest is written last, beside the folder, once every file is in place. `metadata`
+    goes on every object, the manifest included.
+
+    On failure the objects this upload had written are deleted (an object it replaced
+    is then gone: what stood there before was already overwritten) and the error says
+    so, or names those it could not delete; running the same upload again writes the
+    whole tree afresh."""
     base = Path(root)
     if not base.is_dir():
         raise InvalidSpec(f"{base} is not a folder")
     folder = as_folder(prefix)
+    manifest_at = manifest_key(folder) if manifest else None
     record = Manifest()
     modes: dict[str, int] = {}
     if manifest:
@@ -149,28 +357,65 @@ def upload_tree(
             driver, folder + rel, path, settings=settings, metadata=metadata, progress=progress
         )
 
-    with ThreadPoolExecutor(settings.file_concurrency, thread_name_prefix="argosy-file") as pool:
-        results = list(pool.map(one, items))
-    if manifest:
-        for (_, rel), result in zip(items, results, strict=False):
-            if result.record is None:
-                raise IntegrityError(
-                    f"{result.url}: no checksum record, so the tree manifest cannot vouch for it"
-                )
-            record.files.append(FileEntry(rel, result.size, result.record.checksum, modes[rel]))
-        upload_stream(
-            driver,
-            folder + MANIFEST,
-            io.BytesIO(record.to_json()),
-            settings=settings,
-            metadata=metadata,
-        )
+    done: list[tuple[tuple[Path, str], UploadResult]] = []
+    try:
+        done, failure = _run_all(one, items, workers=settings.file_concurrency)
+        if failure is not None:
+            raise failure
+        if manifest_at is not None:
+            for (_, rel), result in done:
+                if result.record is None:
+                    raise IntegrityError(
+                        f"{result.url}: no checksum record, so the tree manifest "
+                        "cannot vouch for it"
+                    )
+                record.files.append(FileEntry(rel, result.size, result.record.checksum, modes[rel]))
+            upload_stream(
+                driver,
+                manifest_at,
+                io.BytesIO(record.to_json()),
+                settings=settings,
+                metadata=metadata,
+            )
+    except BaseException as error:
+        _take_back(driver, [folder + rel for (_, rel), _ in done], error)
+        raise
+    results = [r for _, r in done]
     return TreeResult(
         len(results),
         sum(r.size for r in results),
         sum(1 for r in results if r.record),
         [r.note for r in results if r.note],
+        manifest=manifest_at is not None,
     )
+
+
+def _take_back(driver: Driver, keys: list[str], error: BaseException) -> None:
+    """Delete the objects a failed upload wrote, and say so in its error (never raises:
+    the upload's own failure is the one reported)."""
+    if not keys:
+        return
+    retrier = Retrier()
+    left: list[str] = []
+    try:
+        for at in range(0, len(keys), BATCH):
+            batch = keys[at : at + BATCH]
+            result = delete_batch(driver, [(k, 0) for k in batch], retrier=retrier)
+            left += [f.key for f in result.failures]
+    except ArtifactError as failed:
+        left = keys
+        why = f" ({failed})"
+    else:
+        why = ""
+    if not isinstance(error, ArtifactError):
+        return
+    if left:
+        error.message += (
+            f"; {len(left)} of the {len(keys)} object(s) this upload had written could not be "
+            f"deleted{why}, e.g. {', '.join(driver.url(k) for k in left[:3])}"
+        )
+    else:
+        error.message += f"; the {len(keys)} object(s) this upload had written were deleted"
 
 
 def _key_path(rel: str, where: str) -> str:
@@ -182,13 +427,26 @@ def _key_path(rel: str, where: str) -> str:
     return rel
 
 
-def _read_manifest(driver: Driver, folder: str, settings: TransferSettings) -> Manifest | None:
+def _read_manifest(driver: Driver, key: str, settings: TransferSettings) -> Manifest | None:
     try:
         # each chunk's buffer is reused once the next is asked for: keep copies
-        chunks = [bytes(c) for c in iter_object(driver, folder + MANIFEST, settings=settings)]
+        chunks = [bytes(c) for c in iter_object(driver, key, settings=settings)]
     except NotFound:
         return None
-    return Manifest.from_json(b"".join(chunks), where=driver.url(folder + MANIFEST))
+    return Manifest.from_json(b"".join(chunks), where=driver.url(key))
+
+
+def is_folder(driver: Driver, key: str) -> bool:
+    """Whether `key` names a folder of objects: its tree manifest is there, or some
+    object is under `key/`."""
+    folder = as_folder(key)
+    if folder:
+        try:
+            driver.stat(manifest_key(folder))
+            return True
+        except NotFound:
+            pass
+    return bool(driver.list(folder, limit=1).objects)
 
 
 @dataclass
@@ -235,17 +493,18 @@ def download_tree(
     follows (`archive.layout`): the whole tree is claimed first (names that leave the
     destination, clash, or go through a link are refused before anything is written),
     built in a staging folder beside `root` and moved into place only when every file
-    is in. With a tree manifest the tree is verified against it and `root` must be new
-    or empty; without one, `root` may be an existing folder, which the tree joins
-    without replacing anything in it."""
+    is in; a failure leaves neither files nor the folders made above `root`. With a tree
+    manifest (beside the folder, or under it as older versions wrote it) the tree is
+    verified against it and `root` must be new or empty; without one, `root` may be an
+    existing folder, which the tree joins without replacing anything in it."""
     base = os.path.abspath(os.fspath(root))
     folder = as_folder(prefix)
-    tree_manifest = _read_manifest(driver, folder, settings)
-    objects = [
-        o
-        for o in list_all(driver, folder)
-        if not o.key.endswith("/") and o.key != folder + MANIFEST
-    ]
+    tree_manifest = _read_manifest(driver, manifest_key(folder), settings) if folder else None
+    objects = [o for o in list_all(driver, folder) if not o.key.endswith("/")]
+    legacy = legacy_manifest_key(folder)
+    if tree_manifest is None and any(o.key == legacy for o in objects):
+        tree_manifest = _read_manifest(driver, legacy, settings)  # the older layout
+        objects = [o for o in objects if o.key != legacy]
     notes: list[str] = []
     if tree_manifest is not None:
         listed = {o.key[len(folder) :] for o in objects}
@@ -256,7 +515,7 @@ def download_tree(
                 f"{driver.url(folder)}: {len(missing)} file(s) of the tree "
                 f"manifest are missing, e.g. {', '.join(missing[:5])}"
             )
-        extra = sorted(listed - wanted)
+        extra = sorted(listed - wanted - {legacy[len(folder) :]})  # an old one beside
         if extra:
             notes.append(
                 f"{len(extra)} object(s) not in the tree manifest were left out, "
@@ -267,6 +526,7 @@ def download_tree(
         raise NotFound(f"nothing under {driver.url(folder)}")
     plan = _plan(driver, folder, objects, tree_manifest)
     check_destination(base, merge=tree_manifest is None)
+    made = missing_folders(base)
     stage = new_staging(base)
     sums = {f.path: f for f in tree_manifest.files} if tree_manifest else {}
 
@@ -302,21 +562,31 @@ def download_tree(
         return result
 
     try:
-        os.chmod(stage, 0o777 & ~process_umask())  # mkdtemp's 0700 would stay the root's
-        for rel in plan.folders:  # real folders, made by this restore, before any link
-            os.mkdir(os.path.join(stage, rel), 0o700)
-        with ThreadPoolExecutor(
-            settings.file_concurrency, thread_name_prefix="argosy-file"
-        ) as pool:
-            results = list(pool.map(one, plan.files))
-        _restore_shape(Path(stage), plan, tree_manifest)
+        try:
+            os.chmod(stage, 0o777 & ~process_umask())  # mkdtemp's 0700 would stay the root's
+            for rel in plan.folders:  # real folders, made by this restore, before any link
+                os.mkdir(os.path.join(stage, rel), 0o700)
+            done, failure = _run_all(one, plan.files, workers=settings.file_concurrency)
+            if failure is not None:
+                raise failure
+            _restore_shape(Path(stage), plan, tree_manifest)
+        except OSError as error:  # a full disk making a folder or a link, say
+            raise LocalIOError(f"cannot restore into {base}: {error.strerror or error}") from None
         move_into(stage, base)
     except BaseException:
         remove_staging(stage)
+        remove_empty(made)
         raise
+    results = [r for _, r in done]
     notes += sorted({r.note for r in results if r.note})
     verified = sum(1 for r in results if r.verified or tree_manifest is not None)
-    return TreeResult(len(results), sum(r.size for r in results), verified, notes)
+    return TreeResult(
+        len(results),
+        sum(r.size for r in results),
+        verified,
+        notes,
+        manifest=tree_manifest is not None,
+    )
 
 
 def _expected(entry: FileEntry | None) -> Record | None:

@@ -338,7 +338,7 @@ def check_flat(ctx: Ctx, run: DirRun, prefix: str, source: Path) -> bool:
     got = {
         k[len(prefix) :]: n
         for k, n in list_keys(ctx, prefix).items()
-        if not k.endswith("/") and not k.endswith("/" + MANIFEST) and k != prefix + MANIFEST
+        if not k.endswith("/") and not k.endswith(MANIFEST)
     }
     missing = sorted(set(want) - set(got))
     wrong = sorted(k for k in want if k in got and got[k] != want[k])

@@ -7,9 +7,9 @@ each with a bounded thread pool; and Argo's way of deleting (list the artifact's
 then one DeleteObject request per key, in sequence, as `workflow/artifacts/s3` does with
 minio-go's RemoveObject) must be the real single-object DELETE, not a batch of one.
 
-Layout of one tree: `wf-NNN/pod/out/dNN/fNNNN.txt` (tiny bodies) plus
-`wf-NNN/pod/out/.argosy-manifest.json`, written after its files, listing each with its
-size and CRC32C: a directory artifact of `files + 1` objects.
+Layout of one tree: `wf-NNN/pod/out/dNN/fNNNN.txt` (tiny bodies) plus its tree manifest
+beside it, `wf-NNN/pod/out.argosy-manifest.json`, written after its files, listing each
+with its size and CRC32C: a directory artifact of `files + 1` objects.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def workflow_of(key: str) -> int:
 def tree(index: int, files: int) -> Iterator[tuple[str, bytes]]:
     """(key, body) of one directory artifact, its manifest last."""
     from argosy.artifacts.checksum import crc32c, to_hex
-    from argosy.artifacts.manifest import NAME, FileEntry, Manifest
+    from argosy.artifacts.manifest import FileEntry, Manifest, manifest_key
 
     prefix = tree_prefix(index)
     manifest = Manifest()
@@ -51,7 +51,7 @@ def tree(index: int, files: int) -> Iterator[tuple[str, bytes]]:
         body = f"{prefix}/{rel}\n".encode()
         manifest.files.append(FileEntry(rel, len(body), f"crc32c:{to_hex(crc32c(body))}", 0o644))
         yield f"{prefix}/{rel}", body
-    yield f"{prefix}/{NAME}", manifest.to_json()
+    yield manifest_key(prefix), manifest.to_json()
 
 
 def driver(rgw: Rgw, bucket: str, *, connections: int = 64) -> Any:
@@ -128,15 +128,39 @@ def argo_delete(rgw: Rgw, bucket: str, prefixes: list[str]) -> Filled:
 def batch_delete(rgw: Rgw, bucket: str, prefixes: list[str], *, concurrency: int) -> Filled:
     """RGW's ceiling, no controller: list the folders, then DeleteObjects of 1000 keys,
     `concurrency` in flight."""
-    from argosy.artifacts.tree import delete_keys, list_all
+    from argosy.artifacts.manifest import manifest_key
+    from argosy.artifacts.tree import list_all
 
     source = driver(rgw, bucket, connections=concurrency)
     start = time.monotonic()
-    keys = (info.key for prefix in prefixes for info in list_all(source, prefix + "/"))
+    keys = (
+        key
+        for prefix in prefixes
+        for key in [
+            manifest_key(prefix),  # deleted by its exact key, as the controller does
+            *(info.key for info in list_all(source, prefix + "/")),
+        ]
+    )
     deleted, failures = delete_keys(source, keys, concurrency=concurrency)
     if failures:
         raise RuntimeError(f"{len(failures)} keys not deleted: {failures[0]}")
     return Filled(deleted, time.monotonic() - start)
+
+
+def delete_keys(target: Any, keys: Iterator[str], *, concurrency: int = 4) -> tuple[int, list[Any]]:
+    """Every key, in batches of 1000, `concurrency` batches at once."""
+    from argosy.artifacts.retry import Retrier
+    from argosy.artifacts.tree import BATCH, delete_batch
+
+    batches: list[list[tuple[str, int]]] = [[]]
+    for key in keys:
+        if len(batches[-1]) == BATCH:
+            batches.append([])
+        batches[-1].append((key, 0))
+    retrier = Retrier()
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="bench-delete") as pool:
+        results = list(pool.map(lambda b: delete_batch(target, b, retrier=retrier), batches))
+    return sum(r.deleted for r in results), [f for r in results for f in r.failures]
 
 
 def count(target: Any, prefix: str = "") -> int:
@@ -148,7 +172,7 @@ def count(target: Any, prefix: str = "") -> int:
 def remove_bucket(target: Any) -> None:
     """Empty (batch deletes) and delete the bucket; for the cleanup after a run."""
     from argosy.artifacts.drivers.s3 import make_client
-    from argosy.artifacts.tree import delete_keys, list_all
+    from argosy.artifacts.tree import list_all
 
     delete_keys(target, (info.key for info in list_all(target, "")))
     make_client(target.settings).delete_bucket(Bucket=target.bucket)

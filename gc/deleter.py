@@ -1,13 +1,16 @@
-"""Deleting one artifact: everything under `key/` (a directory artifact, its tree manifest
-included) and the exact `key`, in batches of 1000, with bounded concurrency per bucket.
+"""Deleting one artifact: everything under `key/` (a directory artifact), its tree
+manifest beside it (`key.argosy-manifest.json`) and the exact `key`, in batches of 1000,
+with bounded concurrency per bucket.
 
-Why not `argosy.artifacts.tree.delete_prefix`: the controller deletes many artifacts at
-once from many buckets, so batches go to one shared pool, each bucket may have only
-`bucket_concurrency` batches in flight (one slow bucket cannot take every connection),
-only `lanes_per_bucket` workflows work on one bucket at a time (a worker that finds
-its bucket busy moves on to other work), and a leadership fence is checked before
-every batch, so a controller that lost its Lease stops deleting. A key is never a prefix:
-`foo/` is listed, so `foobar` is never touched. A missing key counts as deleted.
+What makes up a folder is decided in one place, `argosy.artifacts.tree.delete_folder`,
+which `argosy rm -r` uses too; the controller hands it its own way to run batches: it
+deletes many artifacts at once from many buckets, so batches go to one shared pool, each
+bucket may have only `bucket_concurrency` batches in flight (one slow bucket cannot take
+every connection), only `lanes_per_bucket` workflows work on one bucket at a time (a
+worker that finds its bucket busy moves on to other work), and a leadership fence is
+checked before every batch, so a controller that lost its Lease stops deleting. A key is
+never a prefix: `foo/` is listed, so `foobar` is never touched. A missing key counts as
+deleted.
 """
 
 from __future__ import annotations
@@ -23,17 +26,15 @@ from argosy.argo.location import Target
 from argosy.artifacts.errors import (
     AccessDenied,
     ArtifactError,
-    NotFound,
     PermanentError,
     TransientError,
 )
 from argosy.artifacts.protocol import DeleteFailure, Driver
 from argosy.artifacts.retry import Retrier, RetryPolicy
-from argosy.artifacts.tree import BATCH, list_all
+from argosy.artifacts.tree import TRANSIENT_DELETE_CODES, BatchResult, delete_batch, delete_folder
 
 T = TypeVar("T")
 R = TypeVar("R")
-_TRANSIENT_CODES = {"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"}
 _ACCESS_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 
 
@@ -89,7 +90,7 @@ def _failure_error(failure: DeleteFailure, url: str, count: int) -> ArtifactErro
     text = f"{url}: {count} key(s) not deleted ({failure.code}: {failure.message})"
     if failure.code in _ACCESS_CODES:
         return AccessDenied(text, code="AccessDenied")
-    if failure.code in _TRANSIENT_CODES:
+    if failure.code in TRANSIENT_DELETE_CODES:
         return TransientError(text, code=failure.code)
     return PermanentError(text, code=failure.code or "DeleteFailed")
 
@@ -151,71 +152,30 @@ class Deleter:
                 )
             return sem
 
-    def _batch(
-        self, driver: Driver, batch: list[tuple[str, int]]
-    ) -> tuple[int, int, list[DeleteFailure]]:
-        sizes = dict(batch)
-        keys = list(sizes)
-        failures = self.retrier.call(lambda: driver.delete(keys), what=f"delete {len(keys)} keys")
-        retry = [f.key for f in failures if f.code in _TRANSIENT_CODES]
-        if retry:  # keys the server could not delete this time get one more go
-            failures = [f for f in failures if f.code not in _TRANSIENT_CODES] + self.retrier.call(
-                lambda: driver.delete(retry), what="delete again"
-            )
-        failed = {f.key for f in failures}
-        deleted = [k for k in keys if k not in failed]
-        return len(deleted), sum(sizes[k] for k in deleted), failures
-
     def delete(self, driver: Driver, target: Target, artifact_id: str) -> ArtifactOutcome:
-        key = target.key
-        folder, exact = (key, None) if key.endswith("/") else (key + "/", key)
         outcome = ArtifactOutcome(artifact_id, target.url)
+        if not self.fence():
+            outcome.error, outcome.remaining = LeadershipLost(), None
+            return outcome
         sem = self._semaphore(target.bucket_id)
-        futures: list[Future[tuple[int, int, list[DeleteFailure]]]] = []
 
-        def submit(batch: list[tuple[str, int]]) -> None:
+        def submit(batch: list[tuple[str, int]]) -> Future[BatchResult]:
             if not self.fence():
                 raise LeadershipLost()
             sem.acquire()
             try:
-                future = self._pool.submit(self._batch, driver, batch)
+                future = self._pool.submit(delete_batch, driver, batch, retrier=self.retrier)
             except BaseException:
                 sem.release()
                 raise
             future.add_done_callback(lambda _: sem.release())
-            futures.append(future)
+            return future
 
-        try:
-            if not self.fence():
-                raise LeadershipLost()
-            batch: list[tuple[str, int]] = []
-            for info in list_all(driver, folder, retrier=self.retrier):
-                batch.append((info.key, info.size))
-                if len(batch) == BATCH:
-                    submit(batch)
-                    batch = []
-            if exact is not None:
-                try:
-                    info = self.retrier.call(lambda: driver.stat(exact), what="stat")
-                    batch.append((exact, info.size))
-                except NotFound:
-                    pass
-            if batch:
-                submit(batch)
-        except ArtifactError as error:
-            outcome.error, outcome.remaining = error, None
-        failures: list[DeleteFailure] = []
-        for future in futures:
-            try:
-                objects, size, failed = future.result()
-                outcome.objects += objects
-                outcome.bytes += size
-                failures += failed
-            except ArtifactError as error:
-                outcome.error = outcome.error or error
-                outcome.remaining = None
-        if failures:
-            outcome.error = outcome.error or _failure_error(failures[0], target.url, len(failures))
-            if outcome.remaining is not None:
-                outcome.remaining += len(failures)
+        done = delete_folder(
+            driver, target.key, with_object=True, retrier=self.retrier, submit=submit
+        )
+        outcome.objects, outcome.bytes = done.objects, done.bytes
+        outcome.error, outcome.remaining = done.error, done.remaining
+        if done.failures and outcome.error is None:
+            outcome.error = _failure_error(done.failures[0], target.url, len(done.failures))
         return outcome

@@ -42,8 +42,10 @@ from argosy.artifacts.archive.globs import compile_include
 from argosy.artifacts.archive.layout import (
     Layout,
     check_destination,
+    missing_folders,
     move_into,
     new_staging,
+    remove_empty,
     remove_staging,
 )
 from argosy.artifacts.archive.limits import DEFAULT_LIMITS, ExtractLimits
@@ -79,6 +81,7 @@ def extract_members(
     select = compile_include(include)
     final = os.path.abspath(os.fspath(dest))
     check_destination(final)
+    made = missing_folders(final)
     tmp = new_staging(final)
     it = iter(members)
     try:
@@ -89,6 +92,7 @@ def extract_members(
         move_into(tmp, final)
     except BaseException:
         remove_staging(tmp)
+        remove_empty(made)
         raise
     finally:
         close = getattr(it, "close", None)

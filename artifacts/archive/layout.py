@@ -132,6 +132,26 @@ _HELD: dict[str, int] = {}  # staging folder -> the descriptor holding its lock
 _HELD_LOCK = threading.Lock()
 
 
+def missing_folders(final: str) -> list[str]:
+    """The folders above `final` that do not exist yet, deepest first: those `new_staging`
+    makes, for `remove_empty` to take back when the restore fails."""
+    missing = []
+    parent = os.path.dirname(final.rstrip("/"))
+    while parent and not os.path.lexists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    return missing
+
+
+def remove_empty(folders: list[str]) -> None:
+    """Remove folders, deepest first, while they are empty; never raises."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+
+
 def new_staging(final: str) -> str:
     """A new private folder beside `final`, on its file system (rename is atomic),
     `.NAME.argosy-XXXXXXXX.tmp`, held (`leftovers.hold`) until it is moved into place or
@@ -205,7 +225,8 @@ def move_into(tmp: str, final: str) -> None:
     """Rename the staged tree onto `final` when that is new or empty; otherwise (a merge
     that `check_destination` allowed) move its entries into the existing folder, after
     checking that none of them would replace anything there (folders that are real on
-    both sides are joined)."""
+    both sides are joined). A merge that fails half-way moves back what it had moved:
+    the existing folder is left as it was, the staged tree where it was."""
     try:
         if not os.path.lexists(final) or _empty_folder(final):
             os.rename(tmp, final)  # onto an empty folder too: rename(2) replaces it
@@ -219,8 +240,14 @@ def move_into(tmp: str, final: str) -> None:
                 f"{final}, e.g. {', '.join(clashes[:5])}: nothing was written "
                 "(a restore never replaces local files)"
             )
-        _join(tmp, final)
-        _release(tmp)
+        moved: list[tuple[str, str]] = []
+        try:
+            _join(tmp, final, moved)
+        except OSError:
+            for staged, there in reversed(moved):
+                os.rename(there, staged)
+            raise
+        remove_staging(tmp)  # folders only, now (each joined to its counterpart), and its lock
     except OSError as e:
         raise LocalIOError(
             f"cannot move the restored tree onto {final}: {e.strerror or e}"
@@ -253,12 +280,13 @@ def _clashes(src: str, dst: str, rel: str) -> Iterator[str]:
                     yield rel + entry.name
 
 
-def _join(src: str, dst: str) -> None:
-    joined = []  # folders emptied into their counterparts, removed last, deepest first
+def _join(src: str, dst: str, moved: list[tuple[str, str]]) -> None:
+    """Move every entry of `src` into `dst`, recording each move in `moved`; folders real
+    on both sides are joined, and stay behind in `src` (empty) for a roll-back. A stack,
+    not recursion: trees can be thousands of folders deep."""
     pending = [(src, dst)]
     while pending:
         src, dst = pending.pop()
-        joined.append(src)
         with os.scandir(src) as entries:
             for entry in list(entries):
                 there = os.path.join(dst, entry.name)
@@ -266,5 +294,4 @@ def _join(src: str, dst: str) -> None:
                     pending.append((entry.path, there))
                 else:
                     os.rename(entry.path, there)
-    for folder in reversed(joined):
-        os.rmdir(folder)
+                    moved.append((entry.path, there))

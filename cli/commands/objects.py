@@ -150,10 +150,15 @@ def _cp_tree(cfg: Config, src: Location, dst: Location) -> int:
         raise InvalidSpec("cp -r copies a local folder to a URL/ or a URL/ to a local folder")
     bar.finish()
     notes = f"; {len(result.notes)} note(s): {result.notes[0]}" if result.notes else ""
+    checked = (
+        result.verdict
+        if verb == "downloaded"
+        else f"crc32c recorded for {result.verified} of {result.files}"
+    )
     _say(
         cfg,
         f"{verb} {result.files} files, {result.bytes} bytes  "
-        f"{_rate(result.bytes, bar.elapsed)}  {result.verified} verified{notes}",
+        f"{_rate(result.bytes, bar.elapsed)}  {checked}{notes}",
     )
     return 0
 
@@ -188,6 +193,8 @@ def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
         )
         bar.finish()
         record = f"crc32c recorded: {result.checksum}" if result.checksum else result.note
+        if result.verdict:
+            record = result.verdict + (f"; {result.note}" if result.note else "")
         _say(
             cfg,
             f"uploaded {src} -> {result.url} as {fmt}  {result.bytes} bytes  "
@@ -214,13 +221,10 @@ def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
         except ExpansionRefused as refused:
             raise InvalidSpec(f"{src}: {refused.explain('--max-expansion RATIO')}") from None
         bar.finish()
-        if result.verified:
-            verdict = (
-                f"verified {result.checksum}"
-                if result.checksum
-                else "every file verified against the tree manifest"
-            )
-            verdict += f"; {result.note}" if result.note else ""
+        if result.verdict:  # a folder of objects says what it verified, against what
+            verdict = result.verdict + (f"; {result.note}" if result.note else "")
+        elif result.verified:
+            verdict = f"verified {result.checksum}" + (f"; {result.note}" if result.note else "")
         else:
             verdict = f"unverified: {result.note}"
         _say(
@@ -409,7 +413,9 @@ def rm(cfg: Config) -> int:
 
         if not loc.key:
             raise InvalidSpec(f"refusing to delete everything in {loc}; name a folder")
-        deleted, failures = tree.delete_prefix(driver, loc.key)
+        # the folder, its tree manifest beside it, and nothing that merely starts alike
+        outcome = tree.delete_folder(driver, loc.key)
+        failures, deleted = outcome.failures, outcome.objects
     else:
         if loc.is_prefix:
             raise InvalidSpec(f"{loc} names a folder of keys; use rm -r")
@@ -420,6 +426,8 @@ def rm(cfg: Config) -> int:
             f"argosy: could not delete {driver.url(failure.key)}: {failure.code} {failure.message}",
             file=sys.stderr,
         )
+    if cfg.args.recursive and outcome.error is not None:
+        raise outcome.error
     _say(
         cfg, f"deleted {deleted} object(s) under {loc}" if cfg.args.recursive else f"deleted {loc}"
     )

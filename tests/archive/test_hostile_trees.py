@@ -29,7 +29,8 @@ from tests.archive.helpers import listing
 from tests.unit.fakes import MemoryDriver
 
 SETTINGS = TransferSettings()
-MANIFEST = "run/.argosy-manifest.json"
+# where a tree manifest is read from: beside the folder, or under it as older versions wrote it
+MANIFESTS = {"beside": "run.argosy-manifest.json", "under": "run/.argosy-manifest.json"}
 
 
 def _manifest(
@@ -62,10 +63,11 @@ def _bucket(
     symlinks: Sequence[tuple[str, str]] = (),
     dirs: Sequence[str] = (),
     manifest: bool = True,
+    layout: str = "beside",
 ) -> MemoryDriver:
     objects = {"run/" + p: d for p, d in files.items()}
     if manifest:
-        objects[MANIFEST] = _manifest(files, symlinks, dirs)
+        objects[MANIFESTS[layout]] = _manifest(files, symlinks, dirs)
     return MemoryDriver(objects)
 
 
@@ -110,8 +112,9 @@ def _restore(driver: MemoryDriver) -> Callable[[Path], object]:
     return lambda dest: tree.download_tree(driver, "run/", dest, settings=SETTINGS)
 
 
-def test_a_link_made_by_the_restore_is_never_followed_by_a_later_link() -> None:
-    hostile = _bucket({"f": b"x"}, symlinks=[("x/l", ".."), ("x/l/m", "../..")])
+@pytest.mark.parametrize("layout", list(MANIFESTS))
+def test_a_link_made_by_the_restore_is_never_followed_by_a_later_link(layout: str) -> None:
+    hostile = _bucket({"f": b"x"}, symlinks=[("x/l", ".."), ("x/l/m", "../..")], layout=layout)
     failure = _holds(_restore(hostile))
     assert isinstance(failure, InvalidSpec)
     assert re.search("'x/l/m' goes through 'x/l', which is a symlink", str(failure))
@@ -153,13 +156,18 @@ def test_a_tree_without_manifest_is_staged_and_leaves_nothing_when_an_object_fai
     assert os.listdir(tmp_path) == []
 
 
-def test_a_legitimate_tree_with_links_and_folders_is_restored_whole(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", list(MANIFESTS))
+def test_a_legitimate_tree_with_links_and_folders_is_restored_whole(
+    tmp_path: Path, layout: str
+) -> None:
     good = _bucket(
         {"sub/f.txt": b"hello", "g": b"x"},
         symlinks=[("link", "sub/f.txt"), ("sub/up", "../g")],
         dirs=["sub", "empty"],
+        layout=layout,
     )
-    tree.download_tree(good, "run/", tmp_path / "dest", settings=SETTINGS)
+    got = tree.download_tree(good, "run/", tmp_path / "dest", settings=SETTINGS)
+    assert got.manifest and sorted(os.listdir(tmp_path / "dest")) == ["empty", "g", "link", "sub"]
     assert (tmp_path / "dest" / "link").read_bytes() == b"hello"
     assert (tmp_path / "dest" / "sub" / "up").read_bytes() == b"x"
     assert (tmp_path / "dest" / "empty").is_dir()
@@ -217,15 +225,23 @@ FUZZ = settings(
 
 
 @FUZZ
-@given(files=FILES, symlinks=LINKS, dirs=DIRS, extra=FILES, with_manifest=st.booleans())
+@given(
+    files=FILES,
+    symlinks=LINKS,
+    dirs=DIRS,
+    extra=FILES,
+    with_manifest=st.booleans(),
+    layout=st.sampled_from(list(MANIFESTS)),
+)
 def test_generated_manifests_and_key_sets_never_write_outside(
     files: dict[str, bytes],
     symlinks: list[tuple[str, str]],
     dirs: list[str],
     extra: dict[str, bytes],
     with_manifest: bool,
+    layout: str,
 ) -> None:
-    driver = _bucket(files, symlinks=symlinks, dirs=dirs, manifest=with_manifest)
+    driver = _bucket(files, symlinks=symlinks, dirs=dirs, manifest=with_manifest, layout=layout)
     for key, data in extra.items():  # objects the manifest does not know of
         driver.objects.setdefault("run/" + key, data)
     _holds(_restore(driver))

@@ -143,7 +143,7 @@ def test_archive_none_keeps_links_empty_folders_and_modes_through_its_manifest(
         (tmp_path / "src" / name).chmod(mode)
     assert argosy_local("cp", "--archive", "none", "src", "local://bkt/t/").code == 0
     keys = argosy_local("ls", "-r", "local://bkt/").text
-    assert "local://bkt/t/.argosy-manifest.json" in keys
+    assert "local://bkt/t.argosy-manifest.json" in keys
     assert "local://bkt/t/link" not in keys  # a link is kept as a link, not a copy
     got = argosy_local("cp", "--archive", "none", "local://bkt/t/", "back")
     assert got.code == 0, got.err
@@ -187,13 +187,14 @@ HOSTILE_MANIFEST = json.dumps(
 
 
 @pytest.mark.parametrize("how", [["-r"], ["--archive", "none"]])
+@pytest.mark.parametrize("at", ["evil.argosy-manifest.json", "evil/.argosy-manifest.json"])
 def test_a_hostile_tree_manifest_writes_nothing_beside_the_destination(
-    argosy_local, tmp_path: Path, how: list[str]
+    argosy_local, tmp_path: Path, how: list[str], at: str
 ) -> None:
     (tmp_path / "manifest.json").write_text(HOSTILE_MANIFEST)
     (tmp_path / "f").write_text("f")
     assert argosy_local("cp", "f", "local://bkt/evil/f").code == 0
-    assert argosy_local("cp", "manifest.json", "local://bkt/evil/.argosy-manifest.json").code == 0
+    assert argosy_local("cp", "manifest.json", f"local://bkt/{at}").code == 0
     before = sorted(os.listdir(tmp_path))
     got = argosy_local("cp", *how, "local://bkt/evil/", "back")
     assert got.code == 2 and "'x/l/m' goes through 'x/l', which is a symlink" in got.err

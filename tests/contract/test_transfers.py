@@ -168,12 +168,81 @@ def test_a_folder_round_trips_as_one_object_per_file(driver: Driver, tmp_path: P
         assert (tmp_path / "back" / rel).read_bytes() == (src / rel).read_bytes()
 
 
-def test_deleting_a_prefix_spares_siblings_that_share_its_start(driver: Driver) -> None:
-    for key in ["foo/1", "foo/2/3", "foobar/keep"]:
-        driver.put(key, b"x", size=1, metadata={})
-    deleted, failures = tree.delete_prefix(driver, "foo")
-    assert (deleted, failures) == (2, [])
-    assert [o.key for o in tree.list_all(driver, "")] == ["foobar/keep"]
+def test_a_tree_manifest_is_written_beside_its_folder_with_nothing_extra_under_it(
+    driver: Driver, tmp_path: Path
+) -> None:
+    src = tmp_path / "tree"
+    (src / "a").mkdir(parents=True)
+    (src / "top.txt").write_text("top")
+    (src / "a" / "mid.txt").write_text("mid")
+    up = tree.upload_tree(driver, "dir/run1", src, settings=SMALL_PARTS, manifest=True)
+    assert up.manifest
+    assert [o.key for o in tree.list_all(driver, "dir/run1/")] == [
+        "dir/run1/a/mid.txt",
+        "dir/run1/top.txt",
+    ]
+    assert [o.key for o in tree.list_all(driver, "dir/")] == [
+        "dir/run1.argosy-manifest.json",
+        "dir/run1/a/mid.txt",
+        "dir/run1/top.txt",
+    ]
+
+
+@pytest.mark.parametrize("layout", ["beside", "under"])
+def test_a_tree_is_verified_against_its_manifest_in_either_layout(
+    driver: Driver, tmp_path: Path, layout: str
+) -> None:
+    src = tmp_path / "tree"
+    (src / "empty").mkdir(parents=True)
+    (src / "f.txt").write_text("f")
+    (src / "link").symlink_to("f.txt")
+    tree.upload_tree(driver, "run", src, settings=SMALL_PARTS, manifest=True)
+    if layout == "under":  # where versions before wrote it
+        body = download.iter_object(driver, "run.argosy-manifest.json", settings=SMALL_PARTS)
+        data = b"".join(bytes(c) for c in body)
+        driver.put("run/.argosy-manifest.json", data, size=len(data), metadata={})
+        assert driver.delete(["run.argosy-manifest.json"]) == []
+
+    back = tree.download_tree(driver, "run", tmp_path / "back", settings=SMALL_PARTS)
+
+    assert back.manifest and back.verdict == "every file verified against the tree manifest"
+    assert sorted(os.listdir(tmp_path / "back")) == ["empty", "f.txt", "link"]
+    assert os.readlink(tmp_path / "back" / "link") == "f.txt"
+
+
+def test_deleting_a_folder_takes_its_manifests_and_spares_its_lookalikes(driver: Driver) -> None:
+    for key in [
+        "run1/a",
+        "run1/b/c",
+        "run1.argosy-manifest.json",
+        "run1/.argosy-manifest.json",
+        "run10/x",
+        "run10.argosy-manifest.json",
+        "run1x",
+    ]:
+        driver.put(key, b"xy", size=2, metadata={})
+
+    gone = tree.delete_folder(driver, "run1")
+
+    assert (gone.objects, gone.bytes, gone.failures, gone.error) == (4, 8, [], None)
+    assert [o.key for o in tree.list_all(driver, "")] == [
+        "run10.argosy-manifest.json",
+        "run10/x",
+        "run1x",
+    ]
+
+
+def test_deleting_an_artifact_takes_the_object_of_its_exact_key_only_when_asked(
+    driver: Driver,
+) -> None:
+    for key in ["out.tgz", "out.tgz.bak", "out.tgzx/y"]:
+        driver.put(key, b"xy", size=2, metadata={})
+
+    assert tree.delete_folder(driver, "out.tgz").objects == 0
+    assert tree.delete_folder(driver, "out.tgz/", with_object=True).objects == 0
+    assert tree.delete_folder(driver, "out.tgz", with_object=True).objects == 1
+
+    assert [o.key for o in tree.list_all(driver, "")] == ["out.tgz.bak", "out.tgzx/y"]
 
 
 def test_an_object_past_the_copy_limit_gets_its_record_by_a_multipart_copy(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from argosy.artifacts.manifest import NAME as MANIFEST
+from argosy.artifacts.manifest import LEGACY_NAME
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
 from argosy.testing.kube.api import KubeTestServer, ManualClock
@@ -24,8 +24,9 @@ def test_artifacts_are_deleted_in_the_first_reconcile_after_the_workflow_complet
         "wf/pod/main.log",
         "wf/pod/dir/a",
         "wf/pod/dir/sub/b",
-        f"wf/pod/dir/{MANIFEST}",
+        "wf/pod/dir.argosy-manifest.json",
         "wf/pod/dirx/c",
+        "wf/pod/dirx.argosy-manifest.json",
         "wf/pod/dir.tgz",
         "other/keep",
     )
@@ -42,18 +43,38 @@ def test_artifacts_are_deleted_in_the_first_reconcile_after_the_workflow_complet
 
     running = controller.run_once()
     assert (running.artifacts, running.failed) == (0, False)
-    assert len(keys(team)) == 8
+    assert len(keys(team)) == 9
 
     argo.finish(NS, "wf", "Succeeded", clock())
     done = controller.run_once()
 
-    # the directory went whole, its tree manifest included; its siblings stayed
+    # the directory went whole, its tree manifest beside it included; its siblings stayed
     assert (done.artifacts, done.objects, done.failed) == (3, 5, False)
-    assert keys(team) == ["other/keep", "wf/pod/dir.tgz", "wf/pod/dirx/c"]
+    assert keys(team) == [
+        "other/keep",
+        "wf/pod/dir.tgz",
+        "wf/pod/dirx.argosy-manifest.json",
+        "wf/pod/dirx/c",
+    ]
     record = argo.record(NS, "wf")
     assert (record["objects"], record["bytes"], len(record["done"])) == (5, 50, 3)
     assert record["deleted"] == ["wf-pod/out", "wf-pod/main-logs", "wf-pod/dir"]
     assert controller.run_once().artifacts == 0  # recorded as done: not listed again
+
+
+def test_a_directory_in_the_older_layout_goes_with_the_manifest_under_it(
+    argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
+) -> None:
+    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
+    put(team, "wf/run1/a", f"wf/run1/{LEGACY_NAME}", "wf/run10/a", "wf/run10.argosy-manifest.json")
+    argo.submit(NS, "wf", [Art("dir", "wf/run1")])
+    controller = make_controller()
+    argo.finish(NS, "wf", "Succeeded", clock())
+
+    done = controller.run_once()
+
+    assert (done.artifacts, done.objects, done.failed) == (1, 2, False)
+    assert keys(team) == ["wf/run10.argosy-manifest.json", "wf/run10/a"]
 
 
 def test_success_and_failure_strategies_pick_by_the_workflows_outcome(

@@ -112,6 +112,13 @@ def test_outputs_go_up_concurrently_and_the_next_pod_reads_them_back(
     assert _object(bucket, "wf-1/pod-1/main.log") == b"done\n"  # archiveLogs
     with tarfile.open(fileobj=io.BytesIO(_object(bucket, "wf-1/pod-1/hello-art.tgz"))) as tar:
         assert tar.getnames() == ["hello_world.txt"]  # Argo's layout: the file by its name
+    # `archive: none`: one object per file under the key, as Argo's executor reads it back,
+    # and the tree manifest beside the folder, not in it
+    assert [o.key for o in bucket.list("wf-1/pod-1/out").objects] == [
+        "wf-1/pod-1/out.argosy-manifest.json",
+        "wf-1/pod-1/out/a.txt",
+        "wf-1/pod-1/out/sub/b.txt",
+    ]
 
     consumer = _s3_pod(tmp_path, rgw, bucket.bucket, "consumer")
     done = consumer.init(
@@ -153,6 +160,7 @@ def test_outputs_go_up_concurrently_and_the_next_pod_reads_them_back(
     for folder in ("tree", "zipped", "fast"):
         assert (got / folder / "a.txt").read_text() == "one\n", folder
         assert (got / folder / "sub" / "b.txt").read_text() == "two\n", folder
+        assert sorted(os.listdir(got / folder)) == ["a.txt", "sub"], folder
     assert (got / "b.txt").read_text() == "two\n"
     assert not (got / "absent").exists()
     inputs = json.loads((consumer.var / "inputs.json").read_text())
