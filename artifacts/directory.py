@@ -20,7 +20,7 @@ from typing import Literal
 from argosy.artifacts import archive, tree
 from argosy.artifacts.archive.limits import DEFAULT_LIMITS, ExtractLimits
 from argosy.artifacts.download import DownloadResult, iter_object
-from argosy.artifacts.errors import IntegrityError, InvalidSpec
+from argosy.artifacts.errors import IntegrityError, InvalidSpec, NotFound
 from argosy.artifacts.manifest import manifest_key
 from argosy.artifacts.protocol import Driver
 from argosy.artifacts.resume import CheckpointStore
@@ -146,9 +146,20 @@ def download_directory(
     progress: Callable[[int], None] = lambda n: None,
 ) -> DirectoryResult:
     """Restore a folder from one archived object (or from a folder of objects: `none`).
-    An archive is held to `limits`; one expanding past `limits.max_expansion` raises
+    With `auto`, an object is read as the archive its first bytes say it is, and a key
+    that is no object but a folder (its tree manifest beside it, or objects under `key/`)
+    comes down as a folder of objects, as Argo's `archive: none` wrote it. An archive is
+    held to `limits`; one expanding past `limits.max_expansion` raises
     archive.ExpansionRefused, for the caller to name the setting that raises it."""
-    if fmt == "none":
+    retrier = Retrier(settings.retry)
+    info = None
+    if fmt == "auto" and key and not key.endswith("/"):
+        try:
+            info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
+        except NotFound:
+            if not tree.is_folder(driver, key):
+                raise
+    if fmt == "none" or (fmt == "auto" and info is None):
         if include:
             raise InvalidSpec(
                 "--include works on archives; for a folder of objects copy the keys you need"
@@ -163,8 +174,8 @@ def download_directory(
             "; ".join(result.notes),
             result.verdict,
         )
-    retrier = Retrier(settings.retry)
-    info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
+    if info is None:
+        info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
     if fmt == "auto":
         head = range_reader(driver, key, info.etag, retrier)(0, min(info.size, 512))
         found = archive.detect(head)

@@ -112,6 +112,20 @@ def test_objects_without_a_checksum_record_download_as_unverified(
     assert "verified against" not in got.err
 
 
+def test_archive_auto_recognises_a_folder_of_objects(argosy_local, tmp_path: Path) -> None:
+    _src(tmp_path / "src")
+    argosy_local("cp", "--archive", "none", "src", "local://bkt/whole/")
+    argosy_local("cp", "-r", "src", "local://bkt/plain/")
+
+    for key, dest in (("whole", "a"), ("plain", "b"), ("plain/", "c")):
+        got = argosy_local("cp", "--archive", "auto", f"local://bkt/{key}", dest)
+        assert got.code == 0, got.err
+        assert (tmp_path / dest / "sub" / "f1.txt").read_text() == "file 1\n" * 100
+
+    missing = argosy_local("cp", "--archive", "auto", "local://bkt/nothing", "d")
+    assert missing.code == 3 and missing.err.count("\n") == 1, missing.err
+
+
 def test_a_folder_of_objects_needs_a_key_to_keep_its_manifest_beside(
     argosy_local, tmp_path: Path
 ) -> None:
