@@ -15,16 +15,20 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 import zstandard
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from argosy.artifacts.archive import ExtractLimits, compress, extract_tar, extract_zip
 from argosy.artifacts.errors import ArtifactError
 from tests.archive.helpers import chunks, listing
+from tests.hostile.conftest import fuzz
+
+pytestmark = [pytest.mark.hostile, pytest.mark.filterwarnings("ignore:Duplicate name")]
 
 OUTSIDE = "@OUT"  # replaced by the absolute path of a folder outside the destination
 SAFE = st.lists(st.sampled_from(["a", "b", "sub", "ü"]), min_size=1, max_size=3).map("/".join)
@@ -61,12 +65,6 @@ CORRUPTION = st.one_of(
     st.none(),
     st.tuples(st.just("cut"), st.integers(0, 20000)),
     st.tuples(st.just("flip"), st.integers(0, 20000), st.integers(1, 255)),
-)
-SETTINGS = settings(
-    max_examples=250,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 
@@ -127,7 +125,7 @@ def _holds(extract: Callable[[Path], object]) -> None:
         _remove(str(world))
 
 
-@SETTINGS
+@fuzz(200)
 @given(
     members=MEMBERS,
     fmt=st.sampled_from([tarfile.PAX_FORMAT, tarfile.GNU_FORMAT]),
@@ -168,12 +166,7 @@ PREFIXES = st.sampled_from(
 )
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@fuzz(200)
 @given(prefix=PREFIXES, body=st.binary(max_size=2000), chunk=st.integers(1, 600))
 def test_random_bytes_are_refused_cleanly_or_extract_inside(
     prefix: bytes, body: bytes, chunk: int
@@ -210,7 +203,7 @@ def _sample_archives() -> dict[str, bytes]:
 SAMPLES = _sample_archives()
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@fuzz(200)
 @given(
     kind=st.sampled_from(sorted(SAMPLES)),
     mutations=st.lists(
@@ -229,3 +222,146 @@ def test_mutated_archives_of_every_format_are_refused_cleanly_or_extract_inside(
         _holds(lambda dest: extract_zip(lambda s, e: blob[s:e], len(blob), dest))
     else:
         _holds(lambda dest: extract_tar(chunks(blob, 300), dest))
+
+
+# zip structures built entry by entry: hostile names, links by their Unix mode, folders,
+# duplicates, stored and deflated, sizes the central directory may lie about
+
+ZIP_KINDS = st.sampled_from(["file", "file", "dir", "symlink", "fifo"])
+ZIP_MEMBERS = st.lists(
+    st.tuples(
+        PATHS,
+        ZIP_KINDS,
+        TARGETS,
+        st.binary(max_size=500),
+        st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]),
+    ),
+    max_size=8,
+)
+
+
+def _build_zip(members: list[tuple[str, str, str, bytes, int]], outside: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, kind, target, data, method in members:
+            name = name.replace(OUTSIDE, outside)
+            info = zipfile.ZipInfo(name + "/" if kind == "dir" and name else name or "x")
+            info.compress_type = method
+            info.create_system = 3
+            mode = {"file": 0o100644, "dir": 0o40755, "symlink": 0o120777, "fifo": 0o10644}
+            info.external_attr = mode[kind] << 16
+            payload = target.replace(OUTSIDE, outside).encode() if kind == "symlink" else data
+            try:
+                zf.writestr(info, b"" if kind == "dir" else payload)
+            except (ValueError, UnicodeError):
+                pass
+    return buf.getvalue()
+
+
+@fuzz(150)
+@given(members=ZIP_MEMBERS, corruption=CORRUPTION, include=st.sampled_from([(), ("**/b",)]))
+def test_generated_zip_structures_never_write_outside(
+    members: list[tuple[str, str, str, bytes, int]],
+    corruption: tuple[object, ...] | None,
+    include: tuple[str, ...],
+) -> None:
+    def extract(dest: Path) -> object:
+        blob = _corrupt(_build_zip(members, str(dest.parent.parent / "outside")), corruption)
+        return extract_zip(
+            lambda s, e: blob[s:e],
+            len(blob),
+            dest,
+            include=include,
+            limits=ExtractLimits(max_total_bytes=3000, max_members=7),
+        )
+
+    _holds(extract)
+
+
+# pax extended headers: the records that rename a member, retarget a link or resize it
+
+PAX_KEYS = st.sampled_from(["path", "linkpath", "size", "mtime", "uid", "uname", "GNU.sparse.size"])
+PAX_VALUES = st.one_of(
+    PATHS,
+    TARGETS,
+    st.sampled_from(["0", "-1", "99999999999999999999", "1e3", "", "nan", "12"]),
+)
+
+
+@fuzz(150)
+@given(
+    members=st.lists(
+        st.tuples(
+            SAFE,
+            st.sampled_from([tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.DIRTYPE, tarfile.LNKTYPE]),
+            TARGETS,
+            st.binary(max_size=300),
+            st.dictionaries(PAX_KEYS, PAX_VALUES, max_size=3),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    chunk=st.integers(1, 700),
+)
+def test_generated_pax_records_never_write_outside(
+    members: list[tuple[str, bytes, str, bytes, dict[str, str]]], chunk: int
+) -> None:
+    def extract(dest: Path) -> object:
+        outside = str(dest.parent.parent / "outside")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for name, kind, target, data, pax in members:
+                info = tarfile.TarInfo(name)
+                info.type = kind
+                info.linkname = target.replace(OUTSIDE, outside)
+                info.size = len(data) if kind == tarfile.REGTYPE else 0
+                info.pax_headers = {k: v.replace(OUTSIDE, outside) for k, v in pax.items()}
+                try:
+                    tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+                except (ValueError, UnicodeError):
+                    pass
+        return extract_tar(
+            chunks(buf.getvalue(), chunk),
+            dest,
+            limits=ExtractLimits(max_total_bytes=4000, max_members=9),
+        )
+
+    _holds(extract)
+
+
+def _bomb(codec: str, mib: int) -> Iterator[bytes]:
+    """A tar of one file of `mib` MiB of zeros, compressed: a few KiB that expand 1000s
+    of times."""
+    info = tarfile.TarInfo("zeros")
+    info.size = mib << 20
+
+    def plain() -> Iterator[bytes]:
+        yield info.tobuf(format=tarfile.PAX_FORMAT)
+        zeros = bytes(1 << 20)
+        for _ in range(mib):
+            yield zeros
+        yield bytes(1024)
+
+    return iter(compress(plain(), codec))  # type: ignore[arg-type]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="expansion ratio: an archive that decompresses thousands of times its size "
+    "(128 MiB of zeros in a few KiB of zstd) is extracted in full; nothing bounds the "
+    "ratio of decompressed to compressed bytes",
+)
+def test_an_archive_expanding_thousands_of_times_its_size_is_refused_and_leaves_nothing() -> None:
+    packed = b"".join(_bomb("zstd", 128))
+    assert len(packed) < 128 << 10
+    failure: list[ArtifactError] = []
+
+    def extract(dest: Path) -> object:
+        try:
+            return extract_tar(chunks(packed, 1 << 16), dest)
+        except ArtifactError as error:
+            failure.append(error)
+            raise
+
+    _holds(extract)
+    assert failure, "the bomb was extracted"
