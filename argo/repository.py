@@ -72,12 +72,22 @@ def _bool(value: Any, name: str) -> bool:
     raise InvalidSpec(f"{name} must be true or false, not {value!r}")
 
 
-def _endpoint(raw: Mapping[str, Any], *, insecure: bool) -> str | None:
+def _text(value: Any, name: str) -> str | None:
+    """A string field (None when absent or empty): Argo's own types are strings there,
+    and anything else would reach a driver or an SDK that fails on it in its own way. The
+    message names the type, never the value (a securityToken is a credential)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidSpec(f"{name} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _endpoint(raw: Mapping[str, Any], *, insecure: bool, where: str) -> str | None:
     """Argo's endpoint is a host[:port]: https unless `insecure`; a URL is kept as it is."""
-    endpoint = raw.get("endpoint")
+    endpoint = _text(raw.get("endpoint"), f"{where}.endpoint")
     if not endpoint:
         return None
-    endpoint = str(endpoint)
     return endpoint if "://" in endpoint else f"{'http' if insecure else 'https'}://{endpoint}"
 
 
@@ -95,7 +105,10 @@ def addressing_style(raw: Mapping[str, Any], endpoint: str | None, where: str) -
         return style
     if endpoint is None:
         return "auto"  # AWS by region: botocore goes virtual-hosted where the name allows
-    host = (urlsplit(endpoint).hostname or "").lower()
+    try:
+        host = (urlsplit(endpoint).hostname or "").lower()
+    except ValueError:  # not a URL: the driver refuses it, naming it
+        host = ""
     return "virtual" if _under(host, _VIRTUAL_HOSTED) else "path"
 
 
@@ -107,7 +120,7 @@ def s3_storage(raw: Any, source: SecretSource, where: str = "s3") -> S3Storage:
     if not isinstance(raw, Mapping):
         raise InvalidSpec(f"{where} must be a mapping")
     insecure = _bool(raw.get("insecure", False), f"{where}.insecure")
-    endpoint = _endpoint(raw, insecure=insecure)
+    endpoint = _endpoint(raw, insecure=insecure, where=where)
     ca_bundle = secrets.read_file(source, raw.get("caSecret"), f"{where}.caSecret")
     enc = raw.get("encryptionOptions") or {}
     if not isinstance(enc, Mapping):
@@ -120,9 +133,9 @@ def s3_storage(raw: Any, source: SecretSource, where: str = "s3") -> S3Storage:
     mode = "none"
     if customer:
         mode = "c"
-    elif enc.get("kmsKeyId"):
+    elif _text(enc.get("kmsKeyId"), f"{where}.encryptionOptions.kmsKeyId"):
         mode = "kms"
-    elif enc.get("enableEncryption"):
+    elif _bool(enc.get("enableEncryption", False), f"{where}.encryptionOptions.enableEncryption"):
         mode = "s3"
     sdk = _bool(raw.get("useSDKCreds", False), f"{where}.useSDKCreds")
     keys = (
@@ -138,14 +151,16 @@ def s3_storage(raw: Any, source: SecretSource, where: str = "s3") -> S3Storage:
     )
     return S3Storage(
         endpoint=endpoint,
-        region=raw.get("region") or None,
+        region=_text(raw.get("region"), f"{where}.region"),
         insecure=insecure,
         addressing_style=addressing_style(raw, endpoint, where),
         ca_bundle=ca_bundle,
         use_sdk_creds=sdk,
         sse_mode=mode,
-        kms_key_id=enc.get("kmsKeyId"),
-        kms_context=enc.get("kmsEncryptionContext"),
+        kms_key_id=_text(enc.get("kmsKeyId"), f"{where}.encryptionOptions.kmsKeyId"),
+        kms_context=_text(
+            enc.get("kmsEncryptionContext"), f"{where}.encryptionOptions.kmsEncryptionContext"
+        ),
         customer_key=customer.encode() if customer else None,
         **keys,
     )
@@ -170,13 +185,13 @@ def oss_storage(
     rule = raw.get("lifecycleRule") or {}
     if not isinstance(rule, Mapping):
         raise InvalidSpec(f"{where}.lifecycleRule must be a mapping")
-    token = raw.get("securityToken")
+    token = _text(raw.get("securityToken"), f"{where}.securityToken")
     access = secrets.read(source, raw.get("accessKeySecret"), f"{where}.accessKeySecret")
     return OssStorage(
-        endpoint=_endpoint(raw, insecure=False),
+        endpoint=_endpoint(raw, insecure=False, where=where),
         access_key=access,
         secret_key=secrets.read(source, raw.get("secretKeySecret"), f"{where}.secretKeySecret"),
-        security_token=str(token) if token else None,
+        security_token=token,
         use_sdk_creds=_bool(raw.get("useSDKCreds", False), f"{where}.useSDKCreds") or not access,
         create_bucket_if_not_present=_bool(
             raw.get("createBucketIfNotPresent", False), f"{where}.createBucketIfNotPresent"
@@ -195,8 +210,7 @@ def oss_storage(
 def local_storage(raw: Any, where: str = "local") -> LocalStorage:
     if raw is not None and not isinstance(raw, Mapping):
         raise InvalidSpec(f"{where} must be a mapping")
-    root = (raw or {}).get("root")
-    return LocalStorage(str(root) if root else None)
+    return LocalStorage(_text((raw or {}).get("root"), f"{where}.root"))
 
 
 def storage_for(
@@ -239,20 +253,21 @@ def parse_entry(raw: Any, *, secrets: SecretSource, source: str = "") -> Reposit
     if kind not in STORAGE_KINDS:
         raise InvalidSpec(f"{source}: {kind} repositories are not supported yet")
     inner = raw.get(kind) or {}
-    key_format = str(
-        raw.get("keyFormat")
-        or (inner if isinstance(inner, Mapping) else {}).get("keyFormat")
+    fields = inner if isinstance(inner, Mapping) else {}
+    key_format = (
+        _text(raw.get("keyFormat"), f"{source}: keyFormat")
+        or _text(fields.get("keyFormat"), f"{source}: {kind}.keyFormat")
         or DEFAULT_KEY_FORMAT
     )
     storage = storage_for(kind, inner, secrets, key_format=key_format)
-    bucket = inner.get("bucket") if isinstance(inner, Mapping) else None
+    bucket = _text(fields.get("bucket"), f"{source}: {kind}.bucket")
     return Repository(
         s3=storage if isinstance(storage, S3Storage) else None,
         oss=storage if isinstance(storage, OssStorage) else None,
         local=storage if isinstance(storage, LocalStorage) else None,
-        bucket=str(bucket) if bucket else None,
+        bucket=bucket,
         key_format=key_format,
-        archive_logs=bool(raw.get("archiveLogs", False)),
+        archive_logs=_bool(raw.get("archiveLogs", False), f"{source}: archiveLogs"),
         source=source,
     )
 
@@ -289,8 +304,19 @@ def choose_entry(
     import yaml
 
     data = configmap.get("data") or {}
-    annotations = (configmap.get("metadata") or {}).get("annotations") or {}
+    metadata = configmap.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidSpec(f"{where}: metadata must be a mapping")
+    annotations = metadata.get("annotations") or {}
+    if not isinstance(data, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise InvalidSpec(f"{where}: data must map repository names to YAML strings")
+    if not isinstance(annotations, Mapping):
+        raise InvalidSpec(f"{where}: metadata.annotations must be a mapping")
     chosen = key or annotations.get(DEFAULT_REPOSITORY_ANNOTATION)
+    if chosen is not None and not isinstance(chosen, str):
+        raise InvalidSpec(f"{where}: the {DEFAULT_REPOSITORY_ANNOTATION} annotation is not a name")
     if not chosen:
         if len(data) != 1:
             raise InvalidSpec(

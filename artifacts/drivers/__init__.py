@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from urllib.parse import SplitResult, urlsplit
 
 from argosy.artifacts.errors import InvalidSpec, carries_user_info, redact_url
 
@@ -24,3 +26,31 @@ def check_endpoint(endpoint: str, *, credentials: str) -> None:
             f"({redact_url(endpoint, endpoint=True)}): "
             f"put credentials in {credentials}"
         )
+
+
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+_REGION = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def endpoint_parts(endpoint: str, *, what: str, form: str) -> SplitResult:
+    """`endpoint` split, refused as InvalidSpec (`what` is not a URL: give it as `form`)
+    unless it is http(s)://HOST[:PORT] with a host name, an IPv4 or a [IPv6] address and a
+    port in range: a bad one would otherwise fail deep in an SDK, with its own
+    exception."""
+    refused = InvalidSpec(f"{what} {endpoint!r} is not a URL: give it as {form}")
+    try:
+        parts = urlsplit(endpoint)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # an unclosed [IPv6, a port out of range or not a number
+        raise refused from None
+    if parts.scheme not in ("http", "https") or not host or port == 0:
+        raise refused
+    if not (_HOST.fullmatch(host) or ":" in host and parts.netloc.count("[") == 1):
+        raise refused
+    return parts
+
+
+def check_region(region: str | None, *, what: str) -> None:
+    """A region is a name (`us-east-1`, `oss-cn-hangzhou`), used in every signature."""
+    if region and not _REGION.fullmatch(region):
+        raise InvalidSpec(f"{what} {region!r} is not a region name (e.g. us-east-1)")

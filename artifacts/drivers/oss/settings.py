@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-from argosy.artifacts.drivers import check_endpoint, check_trust
-from argosy.artifacts.errors import InvalidSpec
+from argosy.artifacts.drivers import check_endpoint, check_region, check_trust, endpoint_parts
 
 CREDENTIALS = (
     "OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, or the repository's "
@@ -63,11 +61,9 @@ class OssSettings:
         check_trust(self.verify)
         if self.endpoint:  # a bare HOST means https://HOST (see make_bucket)
             check_endpoint(self.endpoint, credentials=CREDENTIALS)  # before any message names it
-            parts = urlsplit(
-                self.endpoint if "://" in self.endpoint else f"https://{self.endpoint}"
+            endpoint_parts(
+                self.endpoint if "://" in self.endpoint else f"https://{self.endpoint}",
+                what="OSS endpoint",
+                form="HOST, https://HOST or http://HOST",
             )
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InvalidSpec(
-                    f"OSS endpoint {self.endpoint!r} is not a URL: give it as "
-                    "HOST, https://HOST or http://HOST"
-                )
+        check_region(self.region, what="OSS region")

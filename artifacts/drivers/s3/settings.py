@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-from argosy.artifacts.drivers import check_endpoint, check_trust
+from argosy.artifacts.drivers import check_endpoint, check_region, check_trust, endpoint_parts
 from argosy.artifacts.errors import InvalidSpec
 
 EXPECT_CONTINUE_MIN = 1 << 20  # bytes: smaller bodies go without Expect: 100-continue
@@ -86,9 +85,9 @@ class S3Settings:
         check_trust(self.verify)
         if self.endpoint is not None:
             check_endpoint(self.endpoint, credentials=CREDENTIALS)  # before any message names it
-            parts = urlsplit(self.endpoint)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InvalidSpec(
-                    f"S3 endpoint {self.endpoint!r} is not a URL: give it as "
-                    "http://HOST[:PORT] or https://HOST[:PORT]"
-                )
+            endpoint_parts(
+                self.endpoint,
+                what="S3 endpoint",
+                form="http://HOST[:PORT] or https://HOST[:PORT]",
+            )
+        check_region(self.region, what="S3 region")
