@@ -59,26 +59,22 @@ class Fault:
     fails_with: int | None
 
 
-def _object_requests(up: bool) -> dict[str, str]:
-    """The requests that carry an object's bytes: PUTs up, GETs of objects down."""
-    return {"method": "PUT"} if up else {"method": "GET", "query": "^$"}
+def _on_objects(fault: Any, up: bool, times: int | None) -> Rule:
+    """`fault` on the requests that carry an object's bytes: PUTs up, GETs of objects down."""
+    if up:
+        return Rule(fault, method="PUT", times=times)
+    return Rule(fault, method="GET", query="^$", times=times)
 
 
 FAULTS: dict[str, Fault] = {
-    "two 503 SlowDown": Fault(
-        lambda up: [Rule(Answer(503), **_object_requests(up), times=2)], None
-    ),
+    "two 503 SlowDown": Fault(lambda up: [_on_objects(Answer(503), up, 2)], None),
     "503 on every request": Fault(lambda up: [Rule(Answer(503), times=None)], 1),
     "500 once, on the first request": Fault(
         lambda up: [Rule(Answer(500, code="InternalError"), times=1)], None
     ),
     "resets mid-body": Fault(
         lambda up: [
-            Rule(
-                Reset(request_bytes=70000) if up else Reset(response_bytes=70000),
-                **_object_requests(up),
-                times=2,
-            )
+            _on_objects(Reset(request_bytes=70000) if up else Reset(response_bytes=70000), up, 2)
         ],
         None,
     ),

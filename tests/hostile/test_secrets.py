@@ -67,7 +67,7 @@ def test_cp_with_a_wrong_secret_key_never_writes_it(
     bucket = new_bucket(rgw)
     (tmp_path / "f").write_bytes(b"data")
     env = {**rgw_env(rgw, tmp_path), "AWS_SECRET_ACCESS_KEY": sentinel}
-    outputs = []
+    outputs: list[bytes | str] = []
     for args in (
         ["cp", "f", f"s3://{bucket.bucket}/f"],
         ["cp", "-v", "f", f"s3://{bucket.bucket}/f"],
@@ -103,7 +103,7 @@ def test_repo_check_with_a_wrong_secret_never_writes_it(
     )
     repo = configmap(_entry(rgw, bucket.bucket), tmp_path / "repo.yaml")
     env = {**base_env(tmp_path), "ARGOSY_SECRETS_DIR": str(folder)}
-    outputs = []
+    outputs: list[bytes | str] = []
     for extra in ([], ["--json"], ["-v"]):
         done = argosy("repo", "check", str(repo), "--timeout", "20", *extra, env=env, cwd=tmp_path)
         assert done.code == 1, done.err
