@@ -100,7 +100,7 @@ class Manifest:
     def from_json(cls, raw: bytes, *, where: str) -> Manifest:
         try:
             doc: dict[str, Any] = json.loads(raw)
-            if doc.get("schema") != SCHEMA:
+            if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
                 raise ValueError("not a tree manifest")
             if doc.get("version") != VERSION:
                 raise InvalidSpec(

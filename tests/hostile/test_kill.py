@@ -148,12 +148,6 @@ def test_a_transfer_killed_at_a_random_moment_leaves_nothing_half_written_and_re
     after()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="temp files after kill: a download killed with SIGKILL leaves its "
-    ".NAME.argosy-*.part file beside the destination, and the rerun neither reuses nor "
-    "removes it",
-)
 def test_after_a_killed_download_the_rerun_leaves_no_temporary_file_beside_it(
     rgw: dict[str, str], slow: FaultProxy, tmp_path: Path
 ) -> None:

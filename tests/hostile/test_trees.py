@@ -316,12 +316,6 @@ def test_a_generated_manifest_document_is_refused_cleanly_or_restores_inside(
     _holds(_restore(driver))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tree manifest: Manifest.from_json calls .get on whatever JSON it read, so a "
-    "manifest that is valid JSON but not an object (null, a list, a number, a string) "
-    "raises AttributeError instead of IntegrityError",
-)
 @pytest.mark.parametrize("document", [None, [], 7, "argosy.tree-manifest"])
 def test_a_manifest_that_is_json_but_not_an_object_is_refused_cleanly(document: object) -> None:
     driver = _bucket({"a": b"x"}, manifest=False)
