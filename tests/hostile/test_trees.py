@@ -310,7 +310,7 @@ def test_a_generated_manifest_document_is_refused_cleanly_or_restores_inside(
     document: dict[str, object], files: dict[str, bytes]
 ) -> None:
     driver = _bucket(files, manifest=False)
-    driver.objects[MANIFEST] = json.dumps(
+    driver.objects[MANIFESTS["beside"]] = json.dumps(
         {"schema": "argosy.tree-manifest", "version": 1, **document}
     ).encode()
     _holds(_restore(driver))
@@ -319,5 +319,5 @@ def test_a_generated_manifest_document_is_refused_cleanly_or_restores_inside(
 @pytest.mark.parametrize("document", [None, [], 7, "argosy.tree-manifest"])
 def test_a_manifest_that_is_json_but_not_an_object_is_refused_cleanly(document: object) -> None:
     driver = _bucket({"a": b"x"}, manifest=False)
-    driver.objects[MANIFEST] = json.dumps(document).encode()
+    driver.objects[MANIFESTS["beside"]] = json.dumps(document).encode()
     assert isinstance(_holds(_restore(driver)), ArtifactError)
