@@ -176,7 +176,13 @@ class OssRequestHandler(BaseHTTPRequestHandler):
             )
         if req.bucket is not None and req.key and len(req.key.encode("utf-8")) > 1023:
             raise OssError("InvalidObjectName", extra={"Key": req.key[:64]})
-        return operation(app.store, req)
+        reply = operation(app.store, req)
+        if fault is not None and fault.kind == "lost":  # applied; its answer never leaves
+            if reply.file is not None:
+                reply.file.close()
+            self.close_connection = True
+            return None
+        return reply
 
     def _error_reply(self, err: OssError, request_id: str, bucket: str | None, host: str) -> Reply:
         if err.status == 304:

@@ -121,8 +121,10 @@ class Fault:
     """An injected failure for requests of ``operation`` (optionally one bucket/key).
 
     ``kind`` is ``"error"`` (answer ``status``/``code``), ``"disconnect"`` (drop the
-    connection without an answer) or ``"corrupt"`` (GetObject serves the right length
-    with its first byte flipped).  ``times=None`` fires forever.
+    connection without an answer, the request not applied), ``"lost"`` (apply the
+    request, then drop the connection without its answer: a client cannot tell it
+    succeeded) or ``"corrupt"`` (GetObject serves the right length with its first byte
+    flipped).  ``times=None`` fires forever.
     """
 
     operation: str
@@ -244,12 +246,17 @@ class OssTestServer(BackgroundServer):
         bucket: str | None = None,
         key: str | None = None,
         disconnect: bool = False,
+        lose_answer: bool = False,
         delay_seconds: float = 0.0,
     ) -> Fault:
-        """Make the next ``times`` ``operation`` requests (``"*"`` = any) fail."""
+        """Make the next ``times`` ``operation`` requests (``"*"`` = any) fail: answered
+        with ``status``/``code``, or with ``disconnect`` dropped unapplied, or with
+        ``lose_answer`` applied and then dropped unanswered."""
+        if disconnect and lose_answer:
+            raise ValueError("a fault either drops the request or loses its answer")
         fault = Fault(
             operation,
-            "disconnect" if disconnect else "error",
+            "disconnect" if disconnect else "lost" if lose_answer else "error",
             status,
             code,
             times=times,

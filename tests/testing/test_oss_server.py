@@ -915,6 +915,16 @@ def test_an_injected_fault_fails_the_next_request_then_the_server_recovers(
     assert bucket.get_object("f").read() == b"x"
 
 
+def test_a_lost_answer_fault_applies_the_request_and_drops_its_answer(
+    bucket: oss2.Bucket, server: OssTestServer
+) -> None:
+    server.inject_fault("PutObject", lose_answer=True)
+    with pytest.raises(oss2.exceptions.RequestError):
+        bucket.put_object("lost", b"applied all the same")
+    assert bucket.get_object("lost").read() == b"applied all the same"
+    assert server.requests[-2].operation == "PutObject" and server.requests[-2].status == 0
+
+
 def test_the_request_log_records_method_path_and_query(
     bucket: oss2.Bucket, server: OssTestServer
 ) -> None:
