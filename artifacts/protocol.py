@@ -23,6 +23,10 @@ for it with `isinstance` and otherwise uses the primitives.
 - `BucketDriver.create_bucket` and `.list_buckets`: buckets themselves (`argosy mb`,
   `argosy ls s3://`). Nothing above the drivers needs them to move artifacts; a driver
   without them cannot make or list buckets, and the command says so.
+- `ConfirmingDriver.made_of`: whether a stored object is the one completing given parts
+  makes, by the service's own checksum of it (OSS's CRC64), where the engine's generic
+  check (size and S3's multipart ETag formula) would rest on an ETag formula the
+  service does not promise.
 """
 
 from __future__ import annotations
@@ -228,3 +232,17 @@ def answered_range(content_range: str | None, length: int, *, where: str) -> tup
             f"{where}: Content-Range {content_range} disagrees with Content-Length {length}"
         )
     return answer
+
+
+@runtime_checkable
+class ConfirmingDriver(Protocol):
+    """An optional driver primitive: whether the object stored under a key is the one a
+    multipart upload of `parts` made, by what the service records of its bytes. The
+    engine asks when a retried Complete is refused as if the first had succeeded (its
+    answer lost on the way)."""
+
+    def made_of(self, key: str, parts: Sequence[Part]) -> bool | None:
+        """True if the object under `key` is what completing `parts` makes, False if it
+        is another object; None when the parts or the object carry nothing to tell by.
+        Raises NotFound when there is no object."""
+        ...

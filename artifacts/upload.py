@@ -31,10 +31,11 @@ from argosy.artifacts.errors import (
     InvalidSpec,
     LocalIOError,
     NotFound,
+    PermanentError,
     PreconditionFailed,
     SourceChanged,
 )
-from argosy.artifacts.protocol import Body, Driver, Part
+from argosy.artifacts.protocol import Body, ConfirmingDriver, Driver, Part
 from argosy.artifacts.record import Record
 from argosy.artifacts.resume import Checkpoint, CheckpointStore, file_identity
 from argosy.artifacts.retry import Retrier
@@ -190,7 +191,12 @@ class _MultipartSession:
         return part
 
     def complete(self, parts: list[Part]) -> str:
-        """Complete the upload and clear its checkpoint; returns the object's ETag."""
+        """Complete the upload and clear its checkpoint; returns the object's ETag.
+
+        A Complete whose answer was lost on the way may have succeeded: its retry then
+        finds the upload gone (S3: NoSuchUpload) or its parts no longer there (OSS:
+        InvalidPart). Such a refusal of a retry is taken as success only if the object
+        now stored is the one these parts make (`_check_stored`)."""
         attempts = 0
 
         def attempt() -> str:
@@ -198,11 +204,9 @@ class _MultipartSession:
             attempts += 1
             try:
                 return self.driver.complete_upload(self.key, self.upload_id, parts)
-            except NotFound:
-                # A retried Complete may find the upload gone because the first one
-                # succeeded: accept that only if the stored object is ours.
-                if attempts > 1:
-                    return self._check_stored(parts)
+            except PermanentError as error:
+                if attempts > 1 and _as_if_completed(error):
+                    return self._check_stored(parts, error)
                 raise
 
         etag = self.retrier.call(attempt, what=f"complete {self.url}")
@@ -211,15 +215,29 @@ class _MultipartSession:
             self.checkpoint.remove()
         return etag
 
-    def _check_stored(self, parts: list[Part]) -> str:
-        info = self.driver.stat(self.key)
-        expected = multipart_etag(parts)
-        if info.size == sum(p.size for p in parts) and (
-            expected is None or info.etag.lower() == expected.lower()
-        ):
+    def _check_stored(self, parts: list[Part], refusal: PermanentError) -> str:
+        """The stored object's ETag if it is the one `parts` make, by the driver's own
+        checksum where it has one (`ConfirmingDriver`), else by size and S3's multipart
+        ETag; with nothing stored the refusal stands."""
+        try:
+            info = self.driver.stat(self.key)
+        except NotFound:
+            raise refusal from None
+        ours = (
+            self.driver.made_of(self.key, parts)
+            if isinstance(self.driver, ConfirmingDriver)
+            else None
+        )
+        if ours is None:
+            expected = multipart_etag(parts)
+            ours = info.size == sum(p.size for p in parts) and (
+                expected is None or info.etag.lower() == expected.lower()
+            )
+        if ours:
             return info.etag
         raise IntegrityError(
-            f"{self.url}: upload vanished and the stored object is not the one uploaded"
+            f"{self.url}: a retried Complete was answered {refusal.code or 'refused'} and "
+            "the object stored there is not the one uploaded"
         )
 
     def finish(self, parts: list[Part], *, concurrency: int) -> UploadResult:
@@ -235,6 +253,14 @@ class _MultipartSession:
         return UploadResult(
             self.url, size, etag, kept, len(parts), note, resumed_parts=self.resumed_parts
         )
+
+
+_GONE_ONCE_COMPLETED = ("NoSuchUpload", "InvalidPart")
+
+
+def _as_if_completed(error: PermanentError) -> bool:
+    """A refusal that a Complete earns when an earlier one of the same upload succeeded."""
+    return isinstance(error, NotFound) or error.code in _GONE_ONCE_COMPLETED
 
 
 def _resumable(

@@ -52,6 +52,7 @@ from argosy.artifacts.errors import (
     InvalidSpec,
     LocalIOError,
     NotFound,
+    PermanentError,
     PreconditionFailed,
 )
 from argosy.artifacts.protocol import (
@@ -400,12 +401,12 @@ class LocalDriver:
         have = {p.number: p for p in self.list_parts(key, upload_id)}
         numbers = [p.number for p in parts]
         if numbers != sorted(set(numbers)):
-            raise InvalidSpec(
+            raise PermanentError(
                 f"parts of {self.url(key)} must be ascending and unique", code="InvalidPartOrder"
             )
         for part in parts:
             if part.number not in have or have[part.number].etag != part.etag:
-                raise InvalidSpec(
+                raise PermanentError(
                     f"part {part.number} of {self.url(key)} is missing or different",
                     code="InvalidPart",
                 )

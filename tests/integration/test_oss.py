@@ -481,17 +481,21 @@ def _argosy(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedP
     )
 
 
-@pytest.fixture
-def cli_env(oss_server: OssTestServer, tmp_path: Path) -> dict[str, str]:
+def _cli_env(server: OssTestServer, tmp_path: Path) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OSS_", "ARGOSY_"))}
     return {
         **keep,
         "HOME": str(tmp_path),
         "ARGOSY_CHECKPOINT_DIR": str(tmp_path / "ckpt"),
-        "OSS_ENDPOINT": oss_server.endpoint,
+        "OSS_ENDPOINT": server.endpoint,
         "OSS_ACCESS_KEY_ID": OSS_ACCESS_KEY,
         "OSS_ACCESS_KEY_SECRET": OSS_SECRET,
     }
+
+
+@pytest.fixture
+def cli_env(oss_server: OssTestServer, tmp_path: Path) -> dict[str, str]:
+    return _cli_env(oss_server, tmp_path)
 
 
 def test_the_cli_copies_lists_and_removes_with_oss_environment_variables(
@@ -522,6 +526,62 @@ def test_the_cli_copies_lists_and_removes_with_oss_environment_variables(
     assert removed.returncode == 0, removed.stderr
     left = _argosy(cli_env, tmp_path, "ls", "-r", f"oss://{bucket}/").stdout
     assert "dir/" not in left and "run/file.bin" in left
+
+
+def test_a_complete_applied_but_unanswered_then_refused_invalid_part_is_verified_and_cp_exits_0(
+    server: OssTestServer, tmp_path: Path
+) -> None:
+    # OSS answers a retried Complete of an upload it already completed with InvalidPart:
+    # the first Complete's answer is lost after it was applied, the retry gets that
+    bucket = oss_driver(server.endpoint, unique_bucket()).bucket
+    data = os.urandom(12 * MiB)
+    (tmp_path / "src").write_bytes(data)
+    server.inject_fault("CompleteMultipartUpload", lose_answer=True)
+    server.inject_fault("CompleteMultipartUpload", status=400, code="InvalidPart")
+    env = _cli_env(server, tmp_path)
+    up = _argosy(env, tmp_path, "cp", "--part-size", "5", "src", f"oss://{bucket}/lost")
+    assert up.returncode == 0, up.stderr
+    assert [r.status for r in server.requests if r.operation == "CompleteMultipartUpload"] == [
+        0,
+        400,
+    ]
+    back = _argosy(env, tmp_path, "cp", f"oss://{bucket}/lost", "back")
+    assert back.returncode == 0 and "verified crc32c:" in back.stderr, back.stderr
+    assert (tmp_path / "back").read_bytes() == data
+
+
+def test_a_retried_complete_refused_while_another_object_was_stored_fails_integrity(
+    driver: OssDriver, server: OssTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "src").write_bytes(os.urandom(11 * MiB))
+    real = driver.complete_upload
+    calls: list[str] = []
+
+    def answer_lost_then_overwritten(key: str, upload_id: str, parts: list[Part]) -> str:
+        calls.append(upload_id)
+        if len(calls) == 1:
+            real(key, upload_id, parts)
+            driver.put(key, b"another writer", size=14, metadata={})
+            server.inject_fault("CompleteMultipartUpload", status=400, code="InvalidPart")
+            raise TransientError("simulated: the answer was lost")
+        return real(key, upload_id, parts)
+
+    monkeypatch.setattr(driver, "complete_upload", answer_lost_then_overwritten)
+    with pytest.raises(IntegrityError, match="not the one uploaded"):
+        upload.upload_file(driver, "replaced", tmp_path / "src", settings=SMALL_PARTS)
+    assert len(calls) == 2
+
+
+def test_a_first_complete_refused_invalid_part_is_a_failure_not_bad_input(
+    server: OssTestServer, tmp_path: Path
+) -> None:
+    bucket = oss_driver(server.endpoint, unique_bucket()).bucket
+    (tmp_path / "src").write_bytes(os.urandom(11 * MiB))
+    server.inject_fault("CompleteMultipartUpload", status=400, code="InvalidPart")
+    env = _cli_env(server, tmp_path)
+    up = _argosy(env, tmp_path, "cp", "--part-size", "5", "src", f"oss://{bucket}/refused")
+    assert up.returncode == 1 and "InvalidPart" in up.stderr, up.stderr
+    assert _argosy(env, tmp_path, "stat", f"oss://{bucket}/refused").returncode == 3
 
 
 def test_the_cli_exits_5_on_a_wrong_secret_and_3_on_a_missing_key(

@@ -244,6 +244,23 @@ class OssDriver:
                 raise self._discard_corrupt(key, error) from None
         return str(result.etag or "").strip('"') or self.stat(key).etag
 
+    def made_of(self, key: str, parts: Sequence[Part]) -> bool | None:
+        """Whether the object under `key` is the one completing `parts` made: its size and
+        the CRC64 OSS records for it against the parts' own, combined (OSS promises no
+        formula for a multipart object's ETag). None when a part carries no CRC64."""
+        crcs = [p.crc64 if isinstance(p, OssPart) else None for p in parts]
+        if not parts or any(crc is None for crc in crcs):
+            return None
+        whole = 0
+        for part in sorted(parts, key=lambda p: p.number):
+            whole = crc64_combine(whole, part.crc64, part.size)  # type: ignore[attr-defined]
+        with self._errors(key):
+            head = self._client.head_object(key)
+        stored = head.headers.get("x-oss-hash-crc64ecma")
+        if not stored:
+            return None
+        return int(stored) == whole and int(head.content_length or 0) == sum(p.size for p in parts)
+
     def abort_upload(self, key: str, upload_id: str) -> None:
         with self._errors(key):
             self._client.abort_multipart_upload(key, upload_id)

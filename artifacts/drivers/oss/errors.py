@@ -40,8 +40,9 @@ ERROR_TABLE: dict[str, tuple[type[ArtifactError], str]] = {
     "InvalidRange": (IntegrityError, "requested range is outside the object"),
     "InvalidDigest": (IntegrityError, "the server computed a different Content-MD5"),
     "BadDigest": (IntegrityError, "the server computed a different checksum"),
-    "InvalidPart": (InvalidSpec, "a part is missing or its ETag differs"),
-    "InvalidPartOrder": (InvalidSpec, "parts are not in ascending order"),
+    # the engine lists the parts it was answered: never the user's input
+    "InvalidPart": (PermanentError, "a part is missing or its ETag differs"),
+    "InvalidPartOrder": (PermanentError, "parts are not in ascending order"),
     "EntityTooSmall": (InvalidSpec, "part too small (OSS needs >= 100 KiB but the last)"),
     "EntityTooLarge": (InvalidSpec, "object or part too large"),
     "InvalidObjectName": (InvalidSpec, "invalid object name"),

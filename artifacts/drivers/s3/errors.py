@@ -58,8 +58,9 @@ ERROR_TABLE: dict[str, tuple[type[ArtifactError], str]] = {
     "XAmzContentSHA256Mismatch": (IntegrityError, "payload hash mismatch"),
     "EntityTooSmall": (InvalidSpec, "part too small (S3 needs >= 5 MiB but the last)"),
     "EntityTooLarge": (InvalidSpec, "object or part too large"),
-    "InvalidPart": (InvalidSpec, "a part is missing or its ETag differs"),
-    "InvalidPartOrder": (InvalidSpec, "parts are not in ascending order"),
+    # the engine lists the parts it was answered: never the user's input
+    "InvalidPart": (PermanentError, "a part is missing or its ETag differs"),
+    "InvalidPartOrder": (PermanentError, "parts are not in ascending order"),
     "InvalidBucketName": (InvalidSpec, "invalid bucket name"),
     "BucketAlreadyExists": (Conflict, "the bucket name is taken by another account"),
     "BucketAlreadyOwnedByYou": (Conflict, "the bucket already exists and is yours"),
