@@ -7,8 +7,11 @@ interpreter and SDK add about 60 MiB of their own):
     upload from a stream    (stream_parts + 1) x stream_part_size   a pool of part buffers
     download to a file      concurrency x 1 MiB         written at offsets as it arrives
     download to a stream    (stream_parts + 1) x stream_part_size   the same pool shape
+    remote to remote        stream_parts x stream_part_size   each part downloaded into a
+                                                             buffer, uploaded from it
 
-where stream_parts = min(concurrency, stream_concurrency): 5 x 16 MiB = 80 MiB by default.
+where stream_parts = min(concurrency, stream_concurrency): 5 x 16 MiB = 80 MiB by default
+(64 MiB for a remote-to-remote copy).
 
 Child processes: none; the data path is threads in this process.
 """
@@ -71,10 +74,17 @@ class TransferSettings:
 
     def part_size_for(self, size: int) -> int:
         """The configured part size, grown if needed to stay within 10,000 parts."""
-        part = self.part_size
-        while -(-size // part) > MAX_PARTS:
-            part *= 2
-        return part
+        return _within_max_parts(self.part_size, size)
+
+    def stream_part_size_for(self, size: int) -> int:
+        """The stream part size, grown if needed to stay within 10,000 parts."""
+        return _within_max_parts(self.stream_part_size, size)
+
+
+def _within_max_parts(part: int, size: int) -> int:
+    while -(-size // part) > MAX_PARTS:
+        part *= 2
+    return part
 
 
 def direct_io_asked(env: Mapping[str, str]) -> bool:

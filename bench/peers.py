@@ -45,6 +45,7 @@ class Tool:
     peers_down: Range | None = None
     extra_env: Callable[[Rgw], dict[str, str]] = field(default=lambda rgw: {})
     reports_inner_time: bool = False  # prints {"seconds": ...}: the transfer without start-up
+    copy: Callable[[str, str], list[str]] | None = None  # remote to remote: (from URL, to URL)
 
 
 def s5cmd_binary() -> Path:
@@ -72,6 +73,7 @@ def argosy(extra_args: str = "") -> Tool:
         "argosy",
         up=lambda t: [exe, "cp", "-q", *extra, str(t.path), _url(t)],
         down=lambda t: [exe, "cp", "-q", *extra, _url(t), str(t.path)],
+        copy=lambda source, target: [exe, "cp", "-q", *extra, source, target],
     )
 
 

@@ -205,8 +205,23 @@ def big_file_lines(small: Summary | None, big: list[Run], big_mib: int, main_mib
     return line
 
 
+def copy_lines(copies: list[Run], formula_mib: float) -> list[str]:
+    """Remote-to-remote copies (bucket to bucket): speed and peak RSS per tool."""
+    return [
+        f"{r.tool} remote to remote, {r.size / MiB:.0f} MiB bucket to bucket: {r.mib_s:.0f} "
+        f"MiB/s, peak RSS {r.peak_rss / MiB:.0f} MiB (buffers by the stream formula: "
+        f"{formula_mib:.0f} MiB)"
+        for r in copies
+    ]
+
+
 def write_json(
-    path: Path, meta: dict[str, Any], runs: list[Run], summaries: list[Summary], big: list[Run]
+    path: Path,
+    meta: dict[str, Any],
+    runs: list[Run],
+    summaries: list[Summary],
+    big: list[Run],
+    copies: list[Run] | None = None,
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -224,6 +239,9 @@ def write_json(
         "runs": [{**asdict(r), "mib_s": r.mib_s, "foreign_share": r.foreign_share} for r in runs],
         "big_file_runs": [
             {**asdict(r), "mib_s": r.mib_s, "foreign_share": r.foreign_share} for r in big
+        ],
+        "copy_runs": [
+            {**asdict(r), "mib_s": r.mib_s, "foreign_share": r.foreign_share} for r in copies or []
         ],
     }
     path.write_text(json.dumps(doc, indent=2) + "\n")

@@ -8,9 +8,12 @@
 Starts its own RGW with scripts/rgw.sh (or uses the one in --env FILE), writes the random
 file(s) to a temp folder, then runs every tool's upload and download as separate processes,
 round-robin over the tools for --runs rounds (each round starts one tool further on), with
-the object deleted and RGW's garbage collection forced between runs. Prints the table (see
-report.py), Argosy's peak RSS for the --also-size-mib file, and writes
-bench/results/s3-<timestamp>.json. Everything it started or wrote is removed at the end.
+the object deleted and RGW's garbage collection forced between runs. Then Argosy's
+remote-to-remote copy of the main file, bucket to bucket on the same RGW (and the
+--baseline copy's; --no-copy skips it), measured like the rest: its peak RSS is the one to
+hold to the stream formula. Prints the table (see report.py), Argosy's peak RSS for the
+--also-size-mib file and for the copy, and writes bench/results/s3-<timestamp>.json.
+Everything it started or wrote is removed at the end.
 
 --baseline PKGDIR adds "argosy-base": the same command run from another copy of Argosy
 (PKGDIR holds an `argosy` package in real folders, e.g. a `git archive` of an earlier
@@ -39,6 +42,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from argosy.artifacts.settings import TransferSettings
 from bench import files, noise, peers, report, rgw, rss
 from bench.report import Run
 
@@ -115,6 +119,12 @@ def measure(
     ctx: Context, tool: peers.Tool, direction: str, transfer: peers.Transfer, size: int, round_: int
 ) -> Run | None:
     command = (tool.up if direction == "up" else tool.down)(transfer)
+    return measure_command(ctx, tool, direction, command, size, round_)
+
+
+def measure_command(
+    ctx: Context, tool: peers.Tool, direction: str, command: list[str], size: int, round_: int
+) -> Run | None:
     timeout = 60 + size / MIN_RATE
     watch = noise.CpuWatch(noise.daemon_pids(ctx.gateway.state_dir))
     watch.start()
@@ -200,6 +210,47 @@ def round_trip(
             )
 
 
+def remote_copies(ctx: Context, tools: list[peers.Tool], source: Path) -> list[Run]:
+    """Each tool's remote-to-remote copy (those that have one), from the bench bucket to a
+    second bucket on the same RGW, of an object the first tool uploaded (so it carries
+    Argosy's record and the copy checks it part by part)."""
+    size = source.stat().st_size
+    target = f"{ctx.bucket}-copy"
+    key = f"copy/{source.name}"
+    ctx.admin.create_bucket(Bucket=target)
+    runs: list[Run] = []
+    try:
+        upload = tools[0].up(peers.Transfer(source, ctx.bucket, key, ctx.gateway))
+        subprocess.run(
+            upload, env=tool_env(ctx.env, tools[0], ctx.gateway), cwd=peers.CWD, check=True
+        )
+        for tool in tools:
+            if tool.copy is None:
+                continue
+            command = tool.copy(f"s3://{ctx.bucket}/{key}", f"s3://{target}/{key}")
+            run = measure_command(ctx, tool, "copy", command, size, 0)
+            if run is not None:
+                stored = ctx.admin.head_object(Bucket=target, Key=key)["ContentLength"]
+                if stored == size:
+                    run.verified = "size"
+                    runs.append(run)
+                else:
+                    ctx.failures.append(f"{tool.name} copy: stored {stored} bytes, want {size}")
+                log(
+                    f"copy {size // MiB} MiB {tool.name:<14}{run.mib_s:7.0f} MiB/s "
+                    f"{run.seconds:6.2f} s  RSS {run.peak_rss / MiB:5.0f} MiB  "
+                    f"CPU {run.cpu_seconds:5.2f} s"
+                )
+            ctx.admin.delete_object(Bucket=target, Key=key)
+            rgw.gc(ctx.gateway)
+            os.sync()
+    finally:
+        ctx.admin.delete_object(Bucket=target, Key=key)
+        ctx.admin.delete_bucket(Bucket=target)
+        between_runs(ctx)
+    return runs
+
+
 def tool_versions() -> dict[str, str]:
     def output(cmd: list[str]) -> str:
         try:
@@ -242,6 +293,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=4096,
         help="argosy-only RSS check at this size (0: skip)",
     )
+    p.add_argument(
+        "--no-copy", action="store_true", help="skip the remote-to-remote copy (bucket to bucket)"
+    )
     p.add_argument("--env", type=Path, help="use the RGW described by this env file")
     p.add_argument(
         "--argosy-args",
@@ -277,6 +331,7 @@ def baseline_tool(package_dir: Path, argosy_args: str = "") -> peers.Tool:
         up=lambda t: [*command, str(t.path), f"s3://{t.bucket}/{t.key}"],
         down=lambda t: [*command, f"s3://{t.bucket}/{t.key}", str(t.path)],
         extra_env=lambda gateway: {"PYTHONPATH": str(package_dir)},
+        copy=lambda source, target: [*command, source, target],
     )
 
 
@@ -357,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             shift = round_ % len(tools)
             for tool in tools[shift:] + tools[:shift]:
                 runs += round_trip(ctx, tool, source, round_, full_compare=round_ == 0)
+        copies = [] if args.no_copy else remote_copies(ctx, tools, source)
         big: list[Run] = []
         if args.also_size_mib:
             files.remove(source)
@@ -382,6 +438,11 @@ def main(argv: list[str] | None = None) -> int:
         if lines:
             print()
             print("\n".join(lines))
+        formula = TransferSettings().stream_parts * TransferSettings().stream_part_size / MiB
+        lines = report.copy_lines(copies, formula)
+        if lines:
+            print()
+            print("\n".join(lines))
         print()
         print(
             f"load average 1/5/15 min: start {fmt_load(meta['loadavg_start'])}, end "
@@ -390,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         for failure in ctx.failures:
             print(f"FAILED: {failure}")
         out = RESULTS / f"s3-{stamp}.json"
-        report.write_json(out, meta, runs, summaries, big)
+        report.write_json(out, meta, runs, summaries, big, copies)
         print(f"results: {out.relative_to(rgw.ROOT)}; took {meta['seconds']:.0f} s")
         return 1 if ctx.failures else 0
     finally:

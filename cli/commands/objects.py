@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -18,7 +19,6 @@ from argosy.artifacts.errors import InvalidSpec, NotFound
 from argosy.artifacts.location import Location, parse
 from argosy.artifacts.protocol import BucketDriver, Driver, ObjectInfo
 from argosy.artifacts.record import read_record
-from argosy.artifacts.streams import ChunkReader
 from argosy.commands.config import Config
 from argosy.commands.progress import Progress
 
@@ -73,15 +73,27 @@ def cp(cfg: Config) -> int:
             result = upload.upload_file(
                 driver, key, src.key, settings=settings, progress=bar, checkpoints=cfg.checkpoints()
             )
-        else:
+        elif src.scheme == "stdio":
             bar = Progress(None, enabled=not cfg.args.quiet)
-            stream: Any
-            if src.scheme == "stdio":
-                stream = sys.stdin.buffer
-            else:
-                reader = cfg.driver(src)
-                stream = ChunkReader(download.iter_object(reader, src.key, settings=settings))
-            result = upload.upload_stream(driver, key, stream, settings=settings, progress=bar)
+            result = upload.upload_stream(
+                driver, key, sys.stdin.buffer, settings=settings, progress=bar
+            )
+        else:
+            from argosy.artifacts.copy import copy_object
+
+            bar = Progress(None, enabled=not cfg.args.quiet)
+            copied = copy_object(
+                cfg.driver(src),
+                src.key,
+                driver,
+                key,
+                settings=settings,
+                progress=bar,
+                on_info=_total_of(bar),
+            )
+            result = copied.upload
+            if not copied.source.verified:
+                _say(cfg, f"{copied.source.url}: {_verdict(copied.source)}")
         bar.finish()
         record = f"crc32c recorded: {result.record.checksum}" if result.record else result.note
         resumed = (
@@ -103,12 +115,8 @@ def cp(cfg: Config) -> int:
     if dst.key.endswith("/") or target.is_dir():
         target = target / src.key.rsplit("/", 1)[-1]
     bar = Progress(None, enabled=not cfg.args.quiet)
-
-    def sized(info: ObjectInfo) -> None:
-        bar.total = info.size
-
     got = download.download_file(
-        driver, src.key, target, settings=settings, progress=bar, on_info=sized
+        driver, src.key, target, settings=settings, progress=bar, on_info=_total_of(bar)
     )
     bar.finish()
     resumed = (
@@ -122,6 +130,15 @@ def cp(cfg: Config) -> int:
         f"{_rate(got.size, bar.elapsed)}  " + _verdict(got) + resumed,
     )
     return 0
+
+
+def _total_of(bar: Progress) -> Callable[[ObjectInfo], None]:
+    """Sets the bar's total once the object's size is known."""
+
+    def sized(info: ObjectInfo) -> None:
+        bar.total = info.size
+
+    return sized
 
 
 def _verdict(result: download.DownloadResult) -> str:

@@ -112,6 +112,16 @@ def test_a_local_object_replaced_by_another_file_reads_as_unverified(
     got = argosy_local("cp", "local://bkt/a/in", "back")
     assert got.code == 0 and "unverified: no Argosy checksum record" in got.err, got.err
     assert (tmp_path / "back").read_bytes() == other
+def test_an_object_copies_remote_to_remote_verified(argosy_local, tmp_path) -> None:
+    data = os.urandom(12 * (1 << 20) + 5)
+    (tmp_path / "in").write_bytes(data)
+    assert argosy_local("cp", "--part-size", "5", "in", "local://bkt/a/in").code == 0
+    got = argosy_local("cp", "--part-size", "5", "local://bkt/a/in", "local://bkt/b/")
+    assert got.code == 0 and "-> local://bkt/b/in" in got.err, got.err
+    assert (tmp_path / "local-root" / "bkt" / "b" / "in").read_bytes() == data
+    assert json.loads(argosy_local("stat", "local://bkt/b/in").text)["verified"] is True
+    missing = argosy_local("cp", "local://bkt/a/none", "local://bkt/b/none")
+    assert missing.code == 3 and "local://bkt/a/none" in missing.err
 
 
 def test_an_unknown_scheme_is_a_usage_error(argosy_local) -> None:

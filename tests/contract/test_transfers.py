@@ -10,6 +10,8 @@ import pytest
 
 from argosy.artifacts import download, tree, upload
 from argosy.artifacts.checksum import crc32c, to_hex
+from argosy.artifacts.copy import copy_object
+from argosy.artifacts.drivers.local import LocalDriver
 from argosy.artifacts.errors import IntegrityError, NotFound, SourceChanged
 from argosy.artifacts.protocol import Driver
 from argosy.artifacts.record import read_record
@@ -111,6 +113,44 @@ def test_a_record_for_a_different_size_is_stale_and_never_verified(
     driver.put("st", b"123456", size=6, metadata=meta)
     got = download.download_file(driver, "st", tmp_path / "x", settings=SMALL_PARTS)
     assert not got.verified and "stale" in got.note
+
+
+def _local_source(tmp_path: Path) -> LocalDriver:
+    source = LocalDriver(tmp_path / "source-repo", "source")
+    source.create_bucket()
+    return source
+
+
+@pytest.mark.parametrize("size", [0, 3 * MiB, 11 * MiB + 3])
+def test_a_copy_from_another_bucket_arrives_identical_with_its_own_record(
+    driver: Driver, tmp_path: Path, size: int
+) -> None:
+    source = _local_source(tmp_path)
+    data = os.urandom(size)
+    upload.upload_stream(source, "src", io.BytesIO(data), settings=SMALL_PARTS)
+    copied = copy_object(source, "src", driver, "copied", settings=SMALL_PARTS)
+    assert copied.source.verified and copied.upload.size == size
+    assert copied.upload.parts == max(1, -(-size // (5 * MiB)))
+    got = download.download_file(driver, "copied", tmp_path / "back", settings=SMALL_PARTS)
+    assert got.verified and (tmp_path / "back").read_bytes() == data
+
+
+def test_a_copy_whose_source_no_longer_matches_its_record_leaves_nothing_behind(
+    driver: Driver, tmp_path: Path
+) -> None:
+    # written in 6 MiB parts, copied in 5: only the whole object's CRC can catch it, and
+    # it is compared before Complete
+    source = _local_source(tmp_path)
+    data = _write(tmp_path / "src", 12 * MiB)
+    six = TransferSettings(part_size=6 * MiB, multipart_threshold=6 * MiB)
+    upload.upload_file(source, "src", tmp_path / "src", settings=six)
+    tampered = data[:-1] + bytes([data[-1] ^ 1])
+    source.put("src", tampered, size=len(tampered), metadata=source.stat("src").metadata)
+    with pytest.raises(IntegrityError, match="checksum mismatch"):
+        copy_object(source, "src", driver, "copied", settings=SMALL_PARTS)
+    with pytest.raises(NotFound):
+        driver.stat("copied")
+    assert driver.list_uploads("copied") == []
 
 
 def test_a_failed_part_aborts_the_upload_and_leaves_no_object(

@@ -37,7 +37,8 @@ from argosy.artifacts.record import Record
 from argosy.artifacts.retry import Retrier, RetryPolicy
 from argosy.artifacts.settings import TransferSettings
 from argosy.testing.oss.server import OssTestServer
-from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, unique_bucket
+from bench import rss
+from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET, oss_driver, s3_driver, unique_bucket
 
 MiB = 1 << 20
 FAST_RETRY = RetryPolicy(attempts=5, base=0.01, cap=0.05)
@@ -582,6 +583,56 @@ def test_a_first_complete_refused_invalid_part_is_a_failure_not_bad_input(
     up = _argosy(env, tmp_path, "cp", "--part-size", "5", "src", f"oss://{bucket}/refused")
     assert up.returncode == 1 and "InvalidPart" in up.stderr, up.stderr
     assert _argosy(env, tmp_path, "stat", f"oss://{bucket}/refused").returncode == 3
+
+
+class _RandomBytes:
+    """`size` random bytes, read as a stream: a large source never held whole."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readinto(self, view: memoryview) -> int:
+        n = min(len(view), self.left, 4 * MiB)
+        view[:n] = os.urandom(n)
+        self.left -= n
+        return n
+
+
+@pytest.mark.rgw
+def test_a_copy_from_rgw_to_oss_holds_no_more_memory_than_the_stream_formula(
+    rgw: dict[str, str], server: OssTestServer, tmp_path: Path
+) -> None:
+    settings = TransferSettings()
+    source = s3_driver(
+        rgw["AWS_ENDPOINT_URL"],
+        rgw["AWS_ACCESS_KEY_ID"],
+        rgw["AWS_SECRET_ACCESS_KEY"],
+        unique_bucket("r2o"),
+    )
+    size = 400_000_000
+    upload.upload_stream(source, "big", _RandomBytes(size), settings=settings)  # type: ignore[arg-type]
+    source.put("tiny", b"x", size=1, metadata={})
+    target = oss_driver(server.endpoint, unique_bucket())
+    env = {**_cli_env(server, tmp_path), **{k: v for k, v in rgw.items() if k.startswith("AWS_")}}
+
+    def copy(key: str) -> rss.Measured:
+        command = [sys.executable, "-m", "argosy", "cp", "-q"]
+        url = f"s3://{source.bucket}/{key}"
+        return rss.run(
+            [*command, url, f"oss://{target.bucket}/{key}"], env=env, cwd=tmp_path, timeout=300
+        )
+
+    try:
+        baseline, big = copy("tiny"), copy("big")  # the interpreter and both drivers; the copy
+    finally:
+        source.delete(["big", "tiny"])
+    assert baseline.returncode == 0 and big.returncode == 0, big.stderr
+    formula = (settings.stream_parts + 1) * settings.stream_part_size  # the README's bound
+    assert big.peak_rss < baseline.peak_rss + formula, (big.peak_rss >> 20, baseline.peak_rss >> 20)
+    stored = target.stat("big")
+    assert stored.size == size and stored.metadata["argosy-size"] == str(size)
+    got = download.download_file(target, "big", tmp_path / "back", settings=settings)
+    assert got.verified
 
 
 def test_the_cli_exits_5_on_a_wrong_secret_and_3_on_a_missing_key(
