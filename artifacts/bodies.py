@@ -1,17 +1,25 @@
-"""Request bodies that checksum the bytes as the HTTP layer reads them.
+"""Request bodies that checksum the bytes as the HTTP layer reads them, and tell how far
+it has read.
 
 A `FileRange` is a seekable window onto an open file descriptor, read with `pread`
 so many parts of one file can be sent at once without sharing a file position. It
 hands out large chunks (1 MiB) whatever size the HTTP layer asks for, and computes
 CRC32C over exactly the bytes it handed out: the checksum costs no extra pass.
+
+A body's `on_read` hears how many of its bytes the HTTP layer has taken after each read:
+the transfer's watchdog counts bytes the kernel took as progress (`stall.Sent`), so a
+large part on a slow link is not a stall. `watched` gives a body one.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import cast
 
 from argosy.artifacts.checksum import crc32c
 from argosy.artifacts.errors import SourceChanged
+from argosy.artifacts.protocol import Body
 
 CHUNK = 1 << 20
 
@@ -24,6 +32,7 @@ class ChunkedBody:
     def __init__(self, size: int) -> None:
         self._size = size
         self._pos = 0
+        self.on_read: Callable[[int], None] | None = None  # told _pos after each read
 
     def __len__(self) -> int:
         return self._size
@@ -45,7 +54,10 @@ class ChunkedBody:
         if remaining <= 0:
             return b""
         count = remaining if amount is None or amount < 0 else min(remaining, max(amount, CHUNK))
-        return self._take(count)
+        data = self._take(count)
+        if self.on_read is not None:
+            self.on_read(self._pos)
+        return data
 
     def _take(self, count: int) -> bytes | memoryview:
         raise NotImplementedError
@@ -79,6 +91,8 @@ class FileRange(ChunkedBody):
     def readinto(self, buffer: memoryview) -> int:
         data = self._take(min(len(buffer), self._size - self._pos))
         buffer[: len(data)] = data
+        if self.on_read is not None:
+            self.on_read(self._pos)
         return len(data)
 
     @property
@@ -87,3 +101,38 @@ class FileRange(ChunkedBody):
         if self._pos != self._size:
             raise RuntimeError("range not read to the end")
         return self._crc
+
+
+class BufferBody(ChunkedBody):
+    """A part in memory handed to the HTTP layer as views of at least CHUNK bytes (no
+    copies), so that how far it has been sent can be told (`on_read`)."""
+
+    def __init__(self, buffer: bytes | bytearray | memoryview) -> None:
+        view = memoryview(buffer).cast("B")
+        super().__init__(len(view))
+        self._view = view
+
+    def _take(self, count: int) -> memoryview:
+        data = self._view[self._pos : self._pos + count]
+        self._pos += count
+        return data
+
+    def _rewind(self) -> None:
+        pass
+
+
+def watched(body: Body, on_read: Callable[[int], None] | None) -> Body:
+    """`body`, telling `on_read` how far it has been sent: a ChunkedBody is given the
+    hook, a buffer of a CHUNK or more is wrapped in a BufferBody; a smaller one leaves
+    with its request's headers in one write, and its answer is the progress."""
+    if on_read is None:
+        return body
+    if isinstance(body, ChunkedBody):
+        body.on_read = on_read
+        return body
+    if isinstance(body, (bytes, bytearray, memoryview)) and memoryview(body).nbytes >= CHUNK:
+        wrapped = BufferBody(body)
+        wrapped.on_read = on_read
+        # its reads hand out views, as every driver's HTTP layer takes (see `_take`)
+        return cast(Body, wrapped)
+    return body

@@ -37,6 +37,7 @@ from argosy.artifacts.download import (
 from argosy.artifacts.protocol import Driver, ObjectInfo, Part
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
+from argosy.artifacts.stall import Watchdog
 from argosy.artifacts.upload import UploadResult, _MultipartSession, _put_recorded, _run_parts
 
 Progress = Callable[[int], None]
@@ -64,11 +65,13 @@ def copy_object(
     progress: Progress = _no_progress,
     info: ObjectInfo | None = None,
     on_info: Callable[[ObjectInfo], None] | None = None,
+    watch: Watchdog | None = None,
 ) -> CopyResult:
     """Copy `source`'s `key` to `target`'s `target_key`, verified on the way. `info`
     (e.g. from a listing) spares the stat of the source; `on_info` is told what the
-    source is as soon as that is known (a progress bar's total)."""
-    retrier = Retrier(settings.retry, rng=_JITTER)
+    source is as soon as that is known (a progress bar's total). `watch`: the transfer
+    this copy is part of; by default its own, shared by both sides."""
+    retrier = Retrier(settings.retry, rng=_JITTER, watch=watch or settings.watchdog())
     if info is None:
         info = retrier.call(lambda: source.stat(key), what=f"stat {source.url(key)}")
     if on_info is not None:

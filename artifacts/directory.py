@@ -26,6 +26,7 @@ from argosy.artifacts.protocol import Driver
 from argosy.artifacts.resume import CheckpointStore
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
+from argosy.artifacts.stall import Watchdog
 from argosy.artifacts.streams import ChunkReader
 from argosy.artifacts.upload import NotReproducible, Source, upload_stream
 
@@ -57,6 +58,7 @@ def upload_directory(
     metadata: Mapping[str, str] | None = None,
     root_name: str | None = None,
     progress: Callable[[int], None] = lambda n: None,
+    watch: Watchdog | None = None,
 ) -> DirectoryResult:
     """Upload a folder (or, archived under `root_name`, a single file: Argo's `.tgz` of
     a file holds that one file under its own name). `metadata` goes on every object.
@@ -68,7 +70,9 @@ def upload_directory(
     first regenerated part that differs (the tree changed there) starts the upload
     afresh. A change past the kept parts simply goes into the rest: the object is the
     archive of the tree as it is now. (No separate walk of the tree first: it cost a
-    tenth of a second per 20,000 files on every upload, resumed or not.)"""
+    tenth of a second per 20,000 files on every upload, resumed or not.) `watch`: the
+    transfer this is part of; by default its own."""
+    watch = watch or settings.watchdog()
     base = Path(root)
     if not base.is_dir() and not (root_name is not None and fmt != "none" and base.is_file()):
         raise InvalidSpec(f"{base} is not a folder")
@@ -81,6 +85,7 @@ def upload_directory(
             manifest=True,
             metadata=metadata,
             progress=progress,
+            watch=watch,
         )
         return DirectoryResult(
             driver.url(tree.as_folder(key)),
@@ -116,6 +121,7 @@ def upload_directory(
                 progress=progress,
                 checkpoints=checkpoints,
                 source=source,
+                watch=watch,
             )
             break
         except NotReproducible:
@@ -144,14 +150,17 @@ def download_directory(
     keep_mtime: bool = False,
     limits: ExtractLimits = DEFAULT_LIMITS,
     progress: Callable[[int], None] = lambda n: None,
+    watch: Watchdog | None = None,
 ) -> DirectoryResult:
     """Restore a folder from one archived object (or from a folder of objects: `none`).
     With `auto`, an object is read as the archive its first bytes say it is, and a key
     that is no object but a folder (its tree manifest beside it, or objects under `key/`)
     comes down as a folder of objects, as Argo's `archive: none` wrote it. An archive is
     held to `limits`; one expanding past `limits.max_expansion` raises
-    archive.ExpansionRefused, for the caller to name the setting that raises it."""
-    retrier = Retrier(settings.retry)
+    archive.ExpansionRefused, for the caller to name the setting that raises it. `watch`
+    as for `upload_directory`."""
+    watch = watch or settings.watchdog()
+    retrier = Retrier(settings.retry, watch=watch)
     info = None
     if fmt == "auto" and key and not key.endswith("/"):
         try:
@@ -164,7 +173,9 @@ def download_directory(
             raise InvalidSpec(
                 "--include works on archives; for a folder of objects copy the keys you need"
             )
-        result = tree.download_tree(driver, key, dest, settings=settings, progress=progress)
+        result = tree.download_tree(
+            driver, key, dest, settings=settings, progress=progress, watch=watch
+        )
         return DirectoryResult(
             driver.url(tree.as_folder(key)),
             result.files,
@@ -205,7 +216,9 @@ def download_directory(
     outcome: list[DownloadResult] = []
 
     def counted() -> Iterator[bytes]:
-        for chunk in iter_object(driver, key, settings=settings, info=info, on_done=outcome.append):
+        for chunk in iter_object(
+            driver, key, settings=settings, info=info, on_done=outcome.append, watch=watch
+        ):
             progress(len(chunk))
             yield chunk
 
@@ -269,10 +282,11 @@ def list_archive(
 ) -> list[archive.Entry]:
     """The entries of an archived object. A tar stream is decompressed to its end, so
     it is held to `limits.max_expansion` too (archive.ExpansionRefused)."""
-    retrier = Retrier(settings.retry)
+    watch = settings.watchdog()
+    retrier = Retrier(settings.retry, watch=watch)
     info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
     read = range_reader(driver, key, info.etag, retrier)
     if archive.detect(read(0, min(info.size, 512))) == "zip":
         return list(archive.list_zip(read, info.size, limits=limits))
-    stream = iter_object(driver, key, settings=settings, info=info)
+    stream = iter_object(driver, key, settings=settings, info=info, watch=watch)
     return list(archive.list_entries(stream, limits=limits))

@@ -58,6 +58,7 @@ from argosy.artifacts.protocol import DescribingDriver, Driver, ObjectInfo, Read
 from argosy.artifacts.record import Record, read_record
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
+from argosy.artifacts.stall import Watchdog
 
 log = logging.getLogger("argosy.download")
 Progress = Callable[[int], None]
@@ -147,42 +148,47 @@ def _fetch(
     filled = 0
     attempts = 0
     stream = opened
+    url = driver.url(info.key)
+    watch = retrier.watch
     while position <= end:
+        what = f"read {url} at {position}"
         if stream is None:
             stream = retrier.call(
                 functools.partial(
                     driver.read, info.key, start=position, end=end, if_match=info.etag
                 ),
-                what=f"read {driver.url(info.key)} at {position}",
+                what=what,
+                fresh=attempts == 0 and position == span.start,
             )
         try:
             if (stream.start, stream.end, stream.total) != (position, end, info.size):
                 raise IntegrityError(
-                    f"{driver.url(info.key)}: asked for bytes {position}-{end}/{info.size}, "
+                    f"{url}: asked for bytes {position}-{end}/{info.size}, "
                     f"got {stream.start}-{stream.end}/{stream.total}"
                 )
-            while position <= end:
-                room = min(len(view) - filled, cut - position)
-                n = stream.readinto(view[filled : filled + room])
-                if n == 0:
-                    raise TransientError(
-                        f"{driver.url(info.key)}: stream ended at byte {position} of {end + 1}"
-                    )
-                crc = crc32c(view[filled : filled + n], crc)
-                filled += n
-                position += n
-                if position == cut:
-                    crcs.append(crc)
-                    crc = 0
-                    cut = min(cut + span.every, end + 1) if span.every else end + 1
-                if filled == len(view) or position > end:
-                    sink(block, buffer, filled)
-                    block, filled = position, 0
-        except TransientError:
+            with retrier.waiting(fresh=False, what=what):
+                while position <= end:
+                    room = min(len(view) - filled, cut - position)
+                    n = stream.readinto(view[filled : filled + room])
+                    if n == 0:
+                        raise TransientError(f"{url}: stream ended at byte {position} of {end + 1}")
+                    if watch is not None:
+                        watch.moved()
+                    crc = crc32c(view[filled : filled + n], crc)
+                    filled += n
+                    position += n
+                    if position == cut:
+                        crcs.append(crc)
+                        crc = 0
+                        cut = min(cut + span.every, end + 1) if span.every else end + 1
+                    if filled == len(view) or position > end:
+                        sink(block, buffer, filled)
+                        block, filled = position, 0
+                        if watch is not None:  # the deadline, on drivers that cannot clamp
+                            watch.check(None, what=f"read {url} at {position}")
+        except TransientError as error:
             attempts += 1
-            if attempts >= retrier.policy.attempts:
-                raise
-            retrier.clock.sleep(retrier.backoff(attempts - 1))
+            retrier.pause(error, attempts, what=what)
         finally:
             stream.close()
             stream = None
@@ -320,6 +326,7 @@ def download_file(
     on_info: Callable[[ObjectInfo], None] | None = None,
     mode: int = 0o644,
     resume: bool = True,
+    watch: Watchdog | None = None,
 ) -> DownloadResult:
     """Download one object into `dest`, verified. `info` (e.g. from a listing) spares
     describing the object and pins every range to its ETag; `expect` is the record to
@@ -328,8 +335,9 @@ def download_file(
     is created with `mode` (less the umask). With `resume` (the default), what a killed
     download of the same object into `dest` left is resumed from or removed (see the
     module's docstring); without it (a destination in a new folder, where nothing can
-    be left) the folder is not even listed."""
-    retrier = Retrier(settings.retry, rng=_JITTER)
+    be left) the folder is not even listed. `watch`: the transfer this download is part
+    of (a tree's, a command's); by default its own."""
+    retrier = Retrier(settings.retry, rng=_JITTER, watch=watch or settings.watchdog())
     target = Path(dest)
     if os.path.isdir(target):  # a missing folder is found when the file is created
         raise InvalidSpec(f"destination {target} is a folder")
@@ -457,6 +465,7 @@ def iter_object(
     settings: TransferSettings,
     info: ObjectInfo | None = None,
     on_done: Callable[[DownloadResult], None] | None = None,
+    watch: Watchdog | None = None,
 ) -> Iterator[bytes]:
     """The object's bytes in order, fetched ahead in parallel into a pool of
     `stream_parts + 1` buffers of `stream_part_size` (the one being read by the caller
@@ -465,8 +474,8 @@ def iter_object(
     Each chunk is valid until the caller asks for the next one, when its buffer goes
     back to the pool: copy what you keep (slicing a bytearray copies). Verification
     happens at the end: a mismatch raises IntegrityError after the last byte has been
-    yielded."""
-    retrier = Retrier(settings.retry, rng=_JITTER)
+    yielded. `watch` as for `download_file`."""
+    retrier = Retrier(settings.retry, rng=_JITTER, watch=watch or settings.watchdog())
     if info is None:
         info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
     record, reason, part_size = _plan(info, settings)
@@ -526,9 +535,11 @@ def download_stream(
     *,
     settings: TransferSettings,
     progress: Progress = _no_progress,
+    watch: Watchdog | None = None,
 ) -> DownloadResult:
     results: list[DownloadResult] = []
-    for data in iter_object(driver, key, settings=settings, on_done=results.append):
+    chunks = iter_object(driver, key, settings=settings, on_done=results.append, watch=watch)
+    for data in chunks:
         try:
             out.write(data)
         except BrokenPipeError:

@@ -6,8 +6,11 @@ alone: retry a `TransientError`, report a `PermanentError` at once.
 
     ArtifactError
     ├── TransientError          may succeed if tried again (5xx, throttling, resets, timeouts)
-    │   └── ThrottledError      the server asked us to slow down
+    │   ├── ThrottledError      the server asked us to slow down
+    │   └── RequestStalled      one request waited its socket timeout without a byte
     └── PermanentError          trying again will not help
+        ├── Stalled             a transfer moved no byte for its stall timeout, or ran
+        │                       past its deadline (`stall.py`)
         ├── NotFound            no such key, bucket or upload
         ├── AccessDenied        bad or missing credentials, or not allowed
         ├── IntegrityError      bytes do not match their checksum, size or range
@@ -51,8 +54,44 @@ class ThrottledError(TransientError):
     """The server asked us to slow down (SlowDown, 503, 429)."""
 
 
+class RequestStalled(TransientError):
+    """One request got no byte within its socket timeout: `where` it was going (the
+    object's URL) and `waiting_for` what (`the answer to UploadPart 3 from
+    http://host:9000`). Transient to the retrier only while the transfer as a whole has
+    not stalled (`stall.Watchdog`)."""
+
+    def __init__(self, where: str, waiting_for: str, *, code: str = "RequestStalled") -> None:
+        super().__init__(f"{where}: timed out waiting for {waiting_for}", code=code)
+        self.where, self.waiting_for = where, waiting_for
+
+    @classmethod
+    def at(cls, where: str, phase: str, *, request: str, endpoint: str) -> RequestStalled:
+        """The stall of `request` (`UploadPart 3`) to `endpoint` in `phase`: `connect`,
+        `send` (the server took no more of the body), `answer` (no answer's head) or
+        `body` (the rest of the answer's body). The endpoint is shown redacted; a
+        connection that timed out keeps the code of one refused, EndpointUnreachable."""
+        server = redact_url(endpoint, endpoint=True) or "the endpoint"
+        request = request or "the request"
+        waiting_for = {
+            "connect": f"a connection to {server} for {request}",
+            "send": f"{server} to take the body of {request}",
+            "body": f"the rest of the answer to {request} from {server}",
+        }.get(phase, f"the answer to {request} from {server}")
+        return cls(
+            where,
+            waiting_for,
+            code="EndpointUnreachable" if phase == "connect" else "RequestStalled",
+        )
+
+
 class PermanentError(ArtifactError):
     """A failure that repeating the same request will not fix."""
+
+
+class Stalled(PermanentError):
+    """The transfer as a whole moved no byte for its stall timeout (code StallTimeout),
+    or ran past its deadline (code DeadlinePassed); what it waited for is in the
+    message."""
 
 
 class NotFound(PermanentError):

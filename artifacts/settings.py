@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.retry import RetryPolicy
+from argosy.artifacts.stall import Clock, Watchdog
 
 MiB = 1 << 20
 MIN_PART = 5 * MiB  # S3's minimum for every part but the last
@@ -47,6 +48,13 @@ class TransferSettings:
         through the page cache in 256 KiB writes (off: measured faster here at the same
         CPU; on, a pod's page cache does not fill with the download; see `filewriter.py`).
     file_concurrency: files moved at once by `cp -r` (small files are latency-bound).
+    stall_timeout: seconds; a transfer (all its requests and their retries together: every
+        part of an object, every file of a tree) with no byte acknowledged for this long
+        fails, naming the endpoint and what it waited for (`stall.py`). 120: a server that
+        answers nothing for two minutes is not slow but stuck, and a socket timeout alone
+        was multiplied by the retries (a server that accepts requests and never answers
+        held one object ~5 minutes, a tree far longer).
+    deadline: seconds the whole transfer may take, progressing or not (None: no limit).
     """
 
     part_size: int = 64 * MiB
@@ -58,6 +66,8 @@ class TransferSettings:
     direct_io: bool = False
     file_concurrency: int = 16
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    stall_timeout: float = 120.0
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART or self.stream_part_size < MIN_PART:
@@ -66,6 +76,18 @@ class TransferSettings:
             raise InvalidSpec(f"part size must be at most {MAX_PART // MiB} MiB (5 GiB)")
         if self.concurrency < 1 or self.file_concurrency < 1 or self.stream_concurrency < 1:
             raise InvalidSpec("concurrency must be at least 1")
+        if not self.stall_timeout > 0:
+            raise InvalidSpec(
+                f"the stall timeout must be a positive number of seconds, not {self.stall_timeout}"
+            )
+        if self.deadline is not None and not self.deadline > 0:
+            raise InvalidSpec(
+                f"the deadline must be a positive number of seconds, not {self.deadline}"
+            )
+
+    def watchdog(self, clock: Clock | None = None) -> Watchdog:
+        """A new watch for one transfer with these settings (see `stall.py`)."""
+        return Watchdog(stall_timeout=self.stall_timeout, deadline=self.deadline, clock=clock)
 
     @property
     def stream_parts(self) -> int:

@@ -59,6 +59,7 @@ from argosy.artifacts.protocol import DeleteFailure, Driver, ObjectInfo
 from argosy.artifacts.record import Record
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
+from argosy.artifacts.stall import Watchdog
 from argosy.artifacts.upload import UploadResult, upload_file, upload_stream
 
 BATCH = 1000
@@ -321,16 +322,20 @@ def upload_tree(
     manifest: bool = False,
     metadata: Mapping[str, str] | None = None,
     progress: Callable[[int], None] = lambda n: None,
+    watch: Watchdog | None = None,
 ) -> TreeResult:
     """One object per file under `prefix/`. With `manifest`, symlinks stay links (kept in
     the manifest, not uploaded as copies), folders and modes are recorded, and the
     manifest is written last, beside the folder, once every file is in place. `metadata`
-    goes on every object, the manifest included.
+    goes on every object, the manifest included. Every file is part of one transfer
+    (`watch`, by default the tree's own): the tree stalls as a whole, not each file by
+    itself.
 
     On failure the objects this upload had written are deleted (an object it replaced
     is then gone: what stood there before was already overwritten) and the error says
     so, or names those it could not delete; running the same upload again writes the
     whole tree afresh."""
+    watch = watch or settings.watchdog()
     base = Path(root)
     if not base.is_dir():
         raise InvalidSpec(f"{base} is not a folder")
@@ -354,7 +359,13 @@ def upload_tree(
     def one(item: tuple[Path, str]) -> UploadResult:
         path, rel = item
         return upload_file(
-            driver, folder + rel, path, settings=settings, metadata=metadata, progress=progress
+            driver,
+            folder + rel,
+            path,
+            settings=settings,
+            metadata=metadata,
+            progress=progress,
+            watch=watch,
         )
 
     done: list[tuple[tuple[Path, str], UploadResult]] = []
@@ -376,6 +387,7 @@ def upload_tree(
                 io.BytesIO(record.to_json()),
                 settings=settings,
                 metadata=metadata,
+                watch=watch,
             )
     except BaseException as error:
         _take_back(driver, [folder + rel for (_, rel), _ in done], error)
@@ -427,10 +439,12 @@ def _key_path(rel: str, where: str) -> str:
     return rel
 
 
-def _read_manifest(driver: Driver, key: str, settings: TransferSettings) -> Manifest | None:
+def _read_manifest(
+    driver: Driver, key: str, settings: TransferSettings, watch: Watchdog
+) -> Manifest | None:
     try:
         # each chunk's buffer is reused once the next is asked for: keep copies
-        chunks = [bytes(c) for c in iter_object(driver, key, settings=settings)]
+        chunks = [bytes(c) for c in iter_object(driver, key, settings=settings, watch=watch)]
     except NotFound:
         return None
     return Manifest.from_json(b"".join(chunks), where=driver.url(key))
@@ -488,6 +502,7 @@ def download_tree(
     *,
     settings: TransferSettings,
     progress: Callable[[int], None] = lambda n: None,
+    watch: Watchdog | None = None,
 ) -> TreeResult:
     """Every object under `prefix/` into `root`, restored by the rules every tree restore
     follows (`archive.layout`): the whole tree is claimed first (names that leave the
@@ -496,14 +511,22 @@ def download_tree(
     is in; a failure leaves neither files nor the folders made above `root`. With a tree
     manifest (beside the folder, or under it as older versions wrote it) the tree is
     verified against it and `root` must be new or empty; without one, `root` may be an
-    existing folder, which the tree joins without replacing anything in it."""
+    existing folder, which the tree joins without replacing anything in it. One transfer
+    (`watch`) as for `upload_tree`."""
+    watch = watch or settings.watchdog()
     base = os.path.abspath(os.fspath(root))
     folder = as_folder(prefix)
-    tree_manifest = _read_manifest(driver, manifest_key(folder), settings) if folder else None
-    objects = [o for o in list_all(driver, folder) if not o.key.endswith("/")]
+    tree_manifest = (
+        _read_manifest(driver, manifest_key(folder), settings, watch) if folder else None
+    )
+    objects = [
+        o
+        for o in list_all(driver, folder, retrier=Retrier(settings.retry, watch=watch))
+        if not o.key.endswith("/")
+    ]
     legacy = legacy_manifest_key(folder)
     if tree_manifest is None and any(o.key == legacy for o in objects):
-        tree_manifest = _read_manifest(driver, legacy, settings)  # the older layout
+        tree_manifest = _read_manifest(driver, legacy, settings, watch)  # the older layout
         objects = [o for o in objects if o.key != legacy]
     notes: list[str] = []
     if tree_manifest is not None:
@@ -553,6 +576,7 @@ def download_tree(
             expect=expect,
             mode=entry.mode & 0o777 if entry is not None else 0o644,
             resume=False,  # a new staging folder: nothing to resume, nothing to sweep
+            watch=watch,
         )
         if entry is not None and (entry.checksum != result.checksum or entry.size != result.size):
             raise IntegrityError(

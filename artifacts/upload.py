@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
-from argosy.artifacts.bodies import FileRange
+from argosy.artifacts.bodies import FileRange, watched
 from argosy.artifacts.buffers import BufferPool, PartBuffer
 from argosy.artifacts.checksum import combine_all, crc32c
 from argosy.artifacts.errors import (
@@ -40,6 +40,7 @@ from argosy.artifacts.record import Record
 from argosy.artifacts.resume import Checkpoint, CheckpointStore, file_identity
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import MAX_PARTS, MiB, TransferSettings
+from argosy.artifacts.stall import Sent, Watchdog
 
 log = logging.getLogger("argosy.upload")
 Progress = Callable[[int], None]
@@ -147,7 +148,7 @@ class _MultipartSession:
         if self.checkpoint:
             self.checkpoint.remove()
         try:
-            self.retrier.call(
+            self.retrier.for_cleanup().call(
                 lambda: self.driver.abort_upload(self.key, self.upload_id), what="abort upload"
             )
         except ArtifactError as abort_error:
@@ -178,9 +179,13 @@ class _MultipartSession:
         the CRC32C of the bytes the successful attempt's body sent. The part goes into the
         checkpoint and its size to `progress`."""
 
+        sent_so_far = _sent(self.retrier)
+
         def once() -> Part:
             sent = body()
-            part = self.driver.upload_part(self.key, self.upload_id, number, sent, size=size)
+            part = self.driver.upload_part(
+                self.key, self.upload_id, number, watched(sent, sent_so_far), size=size
+            )
             self._crcs[number] = (crc(sent), size)
             return part
 
@@ -261,6 +266,11 @@ _GONE_ONCE_COMPLETED = ("NoSuchUpload", "InvalidPart")
 def _as_if_completed(error: PermanentError) -> bool:
     """A refusal that a Complete earns when an earlier one of the same upload succeeded."""
     return isinstance(error, NotFound) or error.code in _GONE_ONCE_COMPLETED
+
+
+def _sent(retrier: Retrier) -> Callable[[int], None] | None:
+    """What a request body reports its bytes sent to, over all its attempts (`stall.Sent`)."""
+    return Sent(retrier.watch) if retrier.watch is not None else None
 
 
 def _resumable(
@@ -384,10 +394,12 @@ def upload_file(
     metadata: Mapping[str, str] | None = None,
     progress: Progress = _no_progress,
     checkpoints: CheckpointStore | None = None,
+    watch: Watchdog | None = None,
 ) -> UploadResult:
     """Upload a file. With `checkpoints`, a multipart upload left behind by a killed
-    process for the same file and URL is resumed instead of started again."""
-    retrier = Retrier(settings.retry, rng=_JITTER)
+    process for the same file and URL is resumed instead of started again. `watch`: the
+    transfer this upload is part of (a tree's, a command's); by default its own."""
+    retrier = Retrier(settings.retry, rng=_JITTER, watch=watch or settings.watchdog())
     metadata = dict(metadata or {})
     name = os.fspath(path)
     try:
@@ -517,8 +529,10 @@ def _put_recorded(
     `body` makes the request's body, afresh for each attempt."""
     record = Record(crc, size, max(size, 1), [crc])
     meta = {**metadata, **record.to_metadata()}
+    sent_so_far = _sent(retrier)
     etag = retrier.call(
-        lambda: driver.put(key, body(), size=size, metadata=meta), what=f"put {driver.url(key)}"
+        lambda: driver.put(key, watched(body(), sent_so_far), size=size, metadata=meta),
+        what=f"put {driver.url(key)}",
     )
     return UploadResult(driver.url(key), size, etag, record, 1)
 
@@ -605,15 +619,17 @@ def upload_stream(
     progress: Progress = _no_progress,
     checkpoints: CheckpointStore | None = None,
     source: Source | None = None,
+    watch: Watchdog | None = None,
 ) -> UploadResult:
     """Upload from a non-seekable stream in order, holding `stream_parts + 1` parts at most
-    (a pool of part buffers reused throughout: see `buffers.py`).
+    (a pool of part buffers reused throughout: see `buffers.py`). `watch` as for
+    `upload_file`.
 
     With `checkpoints` and a `source` whose bytes are reproducible, a killed upload
     resumes: each regenerated part whose CRC32C matches the checkpoint's is taken from the
     server instead of being sent again; the first part that differs raises
     NotReproducible (after aborting the old upload), and the caller starts afresh."""
-    retrier = Retrier(settings.retry, rng=_JITTER)
+    retrier = Retrier(settings.retry, rng=_JITTER, watch=watch or settings.watchdog())
     metadata = dict(metadata or {})
     part_size = settings.stream_part_size
     # parts being sent and one being filled: the whole of the memory

@@ -66,7 +66,8 @@ def test_not_implemented_is_not_retried_as_a_server_error() -> None:
     "error, expected",
     [
         (bx.EndpointConnectionError(endpoint_url="http://h:1"), errors.TransientError),
-        (bx.ReadTimeoutError(endpoint_url="http://h:1"), errors.TransientError),
+        (bx.ReadTimeoutError(endpoint_url="http://h:1"), errors.RequestStalled),
+        (bx.ConnectTimeoutError(endpoint_url="http://h:1"), errors.RequestStalled),
         (bx.ConnectionClosedError(endpoint_url="http://h:1"), errors.TransientError),
         (bx.NoCredentialsError(), errors.AccessDenied),
         (
@@ -83,6 +84,21 @@ def test_not_implemented_is_not_retried_as_a_server_error() -> None:
 )
 def test_transport_failures_map_to_transient_or_permanent(error: Exception, expected: type) -> None:
     assert type(map_error(error, "s3://b/k")) is expected
+
+
+def test_a_timeout_names_the_request_and_the_endpoint_it_waited_for() -> None:
+    read = map_error(
+        bx.ReadTimeoutError(endpoint_url="http://h:1"), "s3://b/k", request="PutObject"
+    )
+    assert str(read) == "s3://b/k: timed out waiting for the answer to PutObject from http://h:1"
+    assert isinstance(read, errors.TransientError)
+    connect = map_error(
+        bx.ConnectTimeoutError(endpoint_url="http://AK:SECRET@h:1"),
+        "s3://b/k",
+        request="HeadObject",
+    )
+    assert "a connection to http://***@h:1 for HeadObject" in str(connect)
+    assert connect.code == "EndpointUnreachable" and "SECRET" not in str(connect)
 
 
 def test_a_secret_in_the_server_message_never_reaches_ours() -> None:

@@ -21,14 +21,23 @@ from requests.models import PreparedRequest, Response
 from argosy.artifacts.drivers.oss.auth import sign_with
 from argosy.artifacts.drivers.oss.settings import OssSettings
 from argosy.artifacts.errors import InvalidSpec
+from argosy.artifacts.stall import budget
+
+Timeout = float | tuple[float, float] | tuple[float, None] | None
 
 
-class _VerifyAdapter(requests.adapters.HTTPAdapter):
-    """Applies --insecure / --ca-bundle to every request: oss2 passes no `verify` per
-    request, and requests then lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the
-    session's."""
+class _Adapter(requests.adapters.HTTPAdapter):
+    """Every request of the driver's session goes through here, to be given:
 
-    def __init__(self, verify: bool | str, pool_size: int) -> None:
+    - --insecure / --ca-bundle (`verify`; None keeps what requests chose): oss2 passes no
+      `verify` per request, and requests then lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
+      override the session's;
+    - no longer to wait than the transfer it belongs to has left (`stall.budget()`):
+      oss2 passes its one timeout pair to every request, so a stalled server would
+      otherwise hold each retry for the full read timeout. A body read later keeps the
+      read timeout of its request."""
+
+    def __init__(self, verify: bool | str | None, pool_size: int) -> None:
         super().__init__(pool_connections=pool_size, pool_maxsize=pool_size)
         self._verify = verify
 
@@ -36,14 +45,31 @@ class _VerifyAdapter(requests.adapters.HTTPAdapter):
         self,
         request: PreparedRequest,
         stream: bool = False,
-        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        timeout: Timeout = None,
         verify: bool | str = True,
         cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
         proxies: Mapping[str, str] | None = None,
     ) -> Response:
         return super().send(
-            request, stream=stream, timeout=timeout, verify=self._verify, cert=cert, proxies=proxies
+            request,
+            stream=stream,
+            timeout=_within_budget(timeout),
+            verify=verify if self._verify is None else self._verify,
+            cert=cert,
+            proxies=proxies,
         )
+
+
+def _within_budget(timeout: Timeout) -> Timeout:
+    """`timeout` (connect, read), neither longer than the current transfer has left."""
+    left = budget()
+    if left is None:
+        return timeout
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    return (
+        left if connect is None else min(connect, left),
+        left if read is None else min(read, left),
+    )
 
 
 def _connection(settings: OssSettings, clock: Callable[[], float]) -> tuple[Any, str, Any]:
@@ -56,10 +82,8 @@ def _connection(settings: OssSettings, clock: Callable[[], float]) -> tuple[Any,
     endpoint = settings.endpoint if "://" in settings.endpoint else f"https://{settings.endpoint}"
     if settings.verify is False:
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
-    adapter = (
-        None
-        if settings.verify is True
-        else _VerifyAdapter(settings.verify, settings.max_connections)
+    adapter = _Adapter(
+        None if settings.verify is True else settings.verify, settings.max_connections
     )
     session = oss2.Session(pool_size=settings.max_connections, adapter=adapter)
     return sign_with(settings, os.environ, clock=clock), endpoint, session

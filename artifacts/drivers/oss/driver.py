@@ -112,14 +112,15 @@ class OssDriver:
         return f"oss://{self.bucket}/{key}"
 
     @contextmanager
-    def _errors(self, key: str | None = None) -> Iterator[None]:
+    def _errors(self, key: str | None = None, request: str = "") -> Iterator[None]:
+        """Failures of `request` (the OSS operation, for messages) mapped into the tree."""
         try:
             yield
         except ArtifactError:
             raise
         except Exception as error:  # noqa: BLE001 - mapped through the one table
             where = self.url(key) if key is not None else f"oss://{self.bucket}"
-            raise map_error(error, where, self.settings.endpoint or "") from error
+            raise map_error(error, where, self.settings.endpoint or "", request=request) from error
 
     def _before_write(self) -> None:
         """createBucketIfNotPresent and the lifecycle rule, once per driver."""
@@ -151,7 +152,7 @@ class OssDriver:
     def _discard_corrupt(self, key: str, error: IntegrityError) -> IntegrityError:
         """An object whose bytes are known wrong is not left under its key."""
         try:
-            with self._errors(key):
+            with self._errors(key, "DeleteObject"):
                 self._client.delete_object(key)
             return IntegrityError(f"{error}; the object was deleted", code=error.code)
         except ArtifactError as delete_error:
@@ -160,7 +161,7 @@ class OssDriver:
             )
 
     def stat(self, key: str) -> ObjectInfo:
-        with self._errors(key):
+        with self._errors(key, "HeadObject"):
             head = self._client.head_object(key)
         return ObjectInfo(
             key=key,
@@ -181,7 +182,8 @@ class OssDriver:
         if if_match:
             headers["If-Match"] = f'"{if_match}"'
         byte_range = (start, end) if start or end is not None else None
-        with self._errors(key):
+        request = f"GetObject bytes={start}-{'' if end is None else end}"
+        with self._errors(key, request):
             result = self._client.get_object(key, byte_range=byte_range, headers=headers)
         try:
             first, last, total = answered_range(
@@ -200,12 +202,14 @@ class OssDriver:
             str(result.etag or "").strip('"'),
             int(server_crc) if whole and server_crc else None,
             self.url(key),
+            endpoint=self.settings.endpoint or "",
+            request=request,
         )
 
     def put(self, key: str, body: Body, *, size: int, metadata: Mapping[str, str]) -> str:
         self._before_write()
         sent = Crc64Body(body, size)
-        with self._errors(key):
+        with self._errors(key, "PutObject"):
             result = self._client.put_object(key, sent, headers=_meta_headers(metadata))
         try:
             self._check_crc(key, "put", sent.crc, result)
@@ -215,7 +219,7 @@ class OssDriver:
 
     def create_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
         self._before_write()
-        with self._errors(key):
+        with self._errors(key, "InitiateMultipartUpload"):
             result = self._client.init_multipart_upload(key, headers=_meta_headers(metadata))
         return str(result.upload_id)
 
@@ -223,13 +227,13 @@ class OssDriver:
         self, key: str, upload_id: str, number: int, body: Body, *, size: int
     ) -> OssPart:
         sent = Crc64Body(body, size)
-        with self._errors(key):
+        with self._errors(key, f"UploadPart {number}"):
             result = self._client.upload_part(key, upload_id, number, sent)
         self._check_crc(key, f"part {number}", sent.crc, result)
         return OssPart(number, str(result.etag).strip('"'), size, crc64=sent.crc)
 
     def complete_upload(self, key: str, upload_id: str, parts: Sequence[Part]) -> str:
-        with self._errors(key):
+        with self._errors(key, "CompleteMultipartUpload"):
             result = self._client.complete_multipart_upload(
                 key, upload_id, [PartInfo(p.number, p.etag) for p in parts]
             )
@@ -254,7 +258,7 @@ class OssDriver:
         whole = 0
         for part in sorted(parts, key=lambda p: p.number):
             whole = crc64_combine(whole, part.crc64, part.size)  # type: ignore[attr-defined]
-        with self._errors(key):
+        with self._errors(key, "HeadObject"):
             head = self._client.head_object(key)
         stored = head.headers.get("x-oss-hash-crc64ecma")
         if not stored:
@@ -262,7 +266,7 @@ class OssDriver:
         return int(stored) == whole and int(head.content_length or 0) == sum(p.size for p in parts)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
-        with self._errors(key):
+        with self._errors(key, "AbortMultipartUpload"):
             self._client.abort_multipart_upload(key, upload_id)
 
     def list_parts(self, key: str, upload_id: str) -> list[Part]:
@@ -270,7 +274,7 @@ class OssDriver:
         it), so that a resumed upload is still checked whole at Complete."""
         parts: list[Part] = []
         marker = "0"
-        with self._errors(key):
+        with self._errors(key, "ListParts"):
             while True:
                 answer = self._client._do(
                     "GET",
@@ -305,7 +309,7 @@ class OssDriver:
         token: str | None = None,
         limit: int = 1000,
     ) -> ListPage:
-        with self._errors(prefix):
+        with self._errors(prefix, "ListObjectsV2"):
             result = self._client.list_objects_v2(
                 prefix=prefix,
                 delimiter=delimiter or "",
@@ -322,7 +326,7 @@ class OssDriver:
     def list_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]:
         uploads: builtins.list[UploadInfo] = []
         key_marker = upload_marker = ""
-        with self._errors(prefix):
+        with self._errors(prefix, "ListMultipartUploads"):
             while True:
                 result = self._client.list_multipart_uploads(
                     prefix=prefix, key_marker=key_marker, upload_id_marker=upload_marker
@@ -341,7 +345,7 @@ class OssDriver:
             return []
         if len(keys) > 1000:
             raise InvalidSpec("a batch delete takes at most 1000 keys")
-        with self._errors(keys[0]):
+        with self._errors(keys[0], "DeleteMultipleObjects"):
             result = self._client.batch_delete_objects(builtins.list(keys))
         # OSS lists every key it was asked to delete, missing ones included
         deleted = set(result.deleted_keys)
@@ -354,7 +358,7 @@ class OssDriver:
     def replace_metadata(self, key: str, metadata: Mapping[str, str], *, if_match: str) -> str:
         # x-oss-copy-source-if-match is the real guard; the HEAD first also covers servers
         # that ignore the condition, and gives the Content-Type to keep.
-        with self._errors(key):
+        with self._errors(key, "HeadObject"):
             head = self._client.head_object(key)
         if str(head.etag or "").strip('"') != if_match:
             raise PreconditionFailed(f"{self.url(key)} changed before its metadata was set")
@@ -365,7 +369,7 @@ class OssDriver:
         }
         if head.content_type:
             headers["Content-Type"] = head.content_type
-        with self._errors(key):
+        with self._errors(key, "CopyObject"):
             result = self._client.copy_object(self.bucket, key, key, headers=headers)
             body = result.resp.read()  # CopyObjectResult; reading it frees the connection
         etag = result.etag or (ET.fromstring(body).findtext("ETag") if body else None)
@@ -378,7 +382,7 @@ class OssDriver:
         (412 -> PreconditionFailed). The part carries the CRC64 the server reports for it,
         when it reports one, so that Complete still checks the whole object."""
         headers = {"x-oss-copy-source-if-match": f'"{if_match}"'}
-        with self._errors(key):
+        with self._errors(key, f"UploadPartCopy {number}"):
             result = self._client.upload_part_copy(
                 self.bucket, key, (start, end), key, upload_id, number, headers=headers
             )
@@ -403,7 +407,7 @@ class OssDriver:
         """createBucketIfNotPresent: create the bucket if it is missing. Refused for lack
         of permission is not an error here: the write that follows tells whether the
         bucket exists."""
-        with self._errors():
+        with self._errors(None, "PutBucket"):
             try:
                 self._client.create_bucket()
             except ox.ServerError as error:
@@ -416,7 +420,7 @@ class OssDriver:
         """GetBucketInfo first: OSS answers a second PutBucket of one's own bucket with
         BucketAlreadyExists, as it does for a name someone else holds."""
         try:
-            with self._errors():
+            with self._errors(None, "GetBucketInfo"):
                 self._client.get_bucket_info()
             return False
         except NotFound:
@@ -427,14 +431,14 @@ class OssDriver:
                 f"(another account's, or refused credentials) ({error.code})",
                 code=error.code,
             ) from None
-        with self._errors():
+        with self._errors(None, "PutBucket"):
             self._client.create_bucket()
         return True
 
     def list_buckets(self) -> builtins.list[BucketInfo]:
         found: builtins.list[BucketInfo] = []
         marker = ""
-        with self._errors():
+        with self._errors(None, "ListBuckets"):
             service = make_service(self.settings, clock=self._clock)
             while True:
                 result = service.list_buckets(marker=marker, max_keys=1000)
@@ -457,7 +461,7 @@ class OssDriver:
         other rule of the bucket as it was (Argo replaces them all). Both None removes it."""
         ia, expire = mark_infrequent_access_after_days, mark_deletion_after_days
         check_days(ia, expire)
-        with self._errors():
+        with self._errors(None, "PutBucketLifecycle"):
             try:
                 current: bytes | None = self._client._do(
                     "GET", self.bucket, "", params={"lifecycle": ""}

@@ -16,6 +16,7 @@ from argosy.artifacts.errors import (
     NotFound,
     PermanentError,
     PreconditionFailed,
+    RequestStalled,
     ThrottledError,
     TransientError,
     redact_url,
@@ -77,8 +78,13 @@ _TRANSIENT = (
 )
 
 
-def _request_error(error: ox.RequestError, where: str, endpoint: str) -> ArtifactError:
+def _request_error(
+    error: ox.RequestError, where: str, endpoint: str, request: str, phase: str
+) -> ArtifactError:
     cause = getattr(error, "exception", None)
+    stalled = _stall_phase(cause, phase)
+    if stalled is not None:
+        return RequestStalled.at(where, stalled, request=request, endpoint=endpoint)
     if isinstance(cause, rx.SSLError):
         text = str(cause)
         tls = (
@@ -104,17 +110,42 @@ def _request_error(error: ox.RequestError, where: str, endpoint: str) -> Artifac
     return TransientError(f"{where}: connection failed ({name})", code=name)
 
 
-def map_error(error: BaseException, where: str, endpoint: str = "") -> ArtifactError:
+def _stall_phase(error: BaseException | None, phase: str) -> str | None:
+    """What a timeout waited for (None: `error` is no timeout)."""
+    if isinstance(error, ux.NewConnectionError):
+        return None  # refused or unknown (urllib3 files it under connect timeouts)
+    if isinstance(error, (rx.ConnectTimeout, ux.ConnectTimeoutError)):
+        return "connect"
+    if isinstance(error, (rx.Timeout, ux.TimeoutError, TimeoutError)):
+        return phase
+    if isinstance(error, rx.ConnectionError) and error.args:
+        reason = getattr(error.args[0], "reason", None)  # a timeout inside MaxRetryError
+        return _stall_phase(reason, phase) if isinstance(reason, BaseException) else None
+    return None
+
+
+def map_error(
+    error: BaseException,
+    where: str,
+    endpoint: str = "",
+    *,
+    request: str = "",
+    phase: str = "answer",
+) -> ArtifactError:
     """Translate one oss2 / requests failure into Argosy's tree; never leaks secrets (the
-    server's details, which echo the string it signed, are left out)."""
+    server's details, which echo the string it signed, are left out). A timeout names
+    `request` (the OSS operation) and, unless the failure says, `phase`."""
     if isinstance(error, ArtifactError):
         return error
+    stalled = _stall_phase(error, phase)
+    if stalled is not None:
+        return RequestStalled.at(where, stalled, request=request, endpoint=endpoint)
     if isinstance(error, ox.InconsistentError):
         return IntegrityError(
             f"{where}: CRC64 of the bytes sent differs from the server's", code="InconsistentError"
         )
     if isinstance(error, ox.RequestError):
-        return _request_error(error, where, endpoint)
+        return _request_error(error, where, endpoint, request, phase)
     if isinstance(error, ox.ClientError):
         text = str(getattr(error, "body", "")).removeprefix("ClientError: ")
         if "access key" in text.lower():

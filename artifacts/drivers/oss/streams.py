@@ -57,8 +57,12 @@ class OssReadStream:
         etag: str,
         whole_crc: int | None,
         where: str,
+        *,
+        endpoint: str = "",
+        request: str = "GetObject",
     ) -> None:
         self._result = result
+        self._endpoint, self._request = endpoint, request
         self._raw = result.resp.response.raw  # exact stored bytes: no content decoding
         self.start, self.end, self.total, self.etag = start, end, total, etag
         self._expected = whole_crc
@@ -70,7 +74,9 @@ class OssReadStream:
         try:
             n = int(self._raw.readinto(buffer))
         except Exception as error:  # noqa: BLE001 - mapped, never leaked
-            raise map_error(error, self._where) from error
+            raise map_error(
+                error, self._where, self._endpoint, request=self._request, phase="body"
+            ) from error
         if self._expected is not None and n:
             self._crc = crc64(buffer[:n], self._crc)
             self._left -= n

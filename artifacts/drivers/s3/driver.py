@@ -50,17 +50,30 @@ from argosy.artifacts.protocol import (
 T = TypeVar("T")
 
 
-def map_error(error: BaseException, where: str, endpoint: str = "") -> ArtifactError:
+def map_error(
+    error: BaseException,
+    where: str,
+    endpoint: str = "",
+    *,
+    request: str = "",
+    phase: str = "answer",
+) -> ArtifactError:
     """Any failure of an S3 request in Argosy's tree: botocore's own exceptions through
-    `sdk.map_botocore`, every other one through `errors.map_transport`."""
+    `sdk.map_botocore`, every other one through `errors.map_transport`. `request` (the
+    S3 operation: `UploadPart 3`) and `phase` name what a timeout waited for."""
     if type(error).__module__.startswith("botocore"):
         # botocore is in use (the error is its own): only then is sdk.py worth loading
         from argosy.artifacts.drivers.s3.sdk import map_botocore
 
-        mapped = map_botocore(error, where)
+        mapped = map_botocore(error, where, request)
         if mapped is not None:
             return mapped
-    return map_transport(error, where, endpoint)
+    return map_transport(error, where, endpoint, request=request, phase=phase)
+
+
+def _get(start: int, end: int | None) -> str:
+    """How messages name a ranged GET."""
+    return f"GetObject bytes={start}-{'' if end is None else end}"
 
 
 def _odd_date(value: Any) -> datetime:
@@ -145,11 +158,22 @@ class S3ReadStream:
     `info` describes the object as this GET's headers saw it."""
 
     def __init__(
-        self, body: Any, start: int, end: int, total: int, etag: str, info: ObjectInfo
+        self,
+        body: Any,
+        start: int,
+        end: int,
+        total: int,
+        etag: str,
+        info: ObjectInfo,
+        *,
+        where: str = "reading an object",
+        endpoint: str = "",
+        request: str = "GetObject",
     ) -> None:
         self._body = body
         self.start, self.end, self.total, self.etag = start, end, total, etag
         self.info = info
+        self._where, self._endpoint, self._request = where, endpoint, request
         raw = getattr(body, "_raw_stream", None)
         self._raw = raw
         direct = getattr(raw, "_fp", None)
@@ -169,7 +193,9 @@ class S3ReadStream:
                 return int(self._direct.readinto(buffer))
             return int(self._body.readinto(buffer))
         except Exception as error:  # noqa: BLE001 - mapped, never leaked
-            raise map_error(error, "reading an object") from error
+            raise map_error(
+                error, self._where, self._endpoint, request=self._request, phase="body"
+            ) from error
 
     def close(self) -> None:
         finished = self._direct.isclosed() if self._direct is not None else False
@@ -255,8 +281,14 @@ class S3Driver:
         as resolved when the driver was made; None when botocore sends them all."""
         return self._direct.origin + self._direct.path("") if self._direct is not None else None
 
+    @property
+    def _endpoint(self) -> str:
+        """The server messages name: the direct path's origin, else the endpoint set."""
+        return self._direct.origin if self._direct is not None else self.settings.endpoint or ""
+
     @contextmanager
-    def _errors(self, key: str | None = None) -> Iterator[None]:
+    def _errors(self, key: str | None = None, request: str = "") -> Iterator[None]:
+        """Failures of `request` (the S3 operation, for messages) mapped into the tree."""
         try:
             yield
         except ArtifactError:
@@ -265,12 +297,14 @@ class S3Driver:
             raise map_error(
                 error,
                 self.url(key) if key is not None else f"s3://{self.bucket}",
-                self._direct.origin if self._direct is not None else "",
+                self._endpoint,
+                request=request,
             ) from error
 
-    def _ask(self, key: str, request: Callable[[], T | Failure]) -> T:
-        """One direct request: its answer, or the error its refusal or failure maps to."""
-        with self._errors(key):
+    def _ask(self, key: str, request: Callable[[], T | Failure], name: str) -> T:
+        """One direct request (the S3 operation `name`): its answer, or the error its
+        refusal or failure maps to."""
+        with self._errors(key, name):
             answer = request()
         if isinstance(answer, Failure):
             raise refused(answer.code, answer.status, answer.message, self.url(key))
@@ -305,11 +339,11 @@ class S3Driver:
     def stat(self, key: str) -> ObjectInfo:
         direct = self._all_direct()
         if direct is not None:
-            answer = self._ask(key, lambda: direct.head(key))
+            answer = self._ask(key, lambda: direct.head(key), "HeadObject")
             return self._info_from_headers(
                 key, int(answer.headers.get("Content-Length", 0)), answer.headers
             )
-        with self._errors(key):
+        with self._errors(key, "HeadObject"):
             head = self._client.head_object(
                 Bucket=self.bucket, Key=key, **self._enc.customer_args()
             )
@@ -327,7 +361,8 @@ class S3Driver:
             args["Range"] = f"bytes={start}-{'' if end is None else end}"
         if if_match:
             args["IfMatch"] = f'"{if_match}"'
-        with self._errors(key):
+        name = _get(start, end)
+        with self._errors(key, name):
             resp = self._client.get_object(**args)
         try:
             first, last, total = answered_range(
@@ -338,7 +373,17 @@ class S3Driver:
             raise
         etag = str(resp["ETag"]).strip('"')
         info = self._info(key, {**resp, "ContentLength": total})
-        return S3ReadStream(resp["Body"], first, last, total, etag, info)
+        return S3ReadStream(
+            resp["Body"],
+            first,
+            last,
+            total,
+            etag,
+            info,
+            where=self.url(key),
+            endpoint=self._endpoint,
+            request=name,
+        )
 
     def _read_direct(
         self, direct: Direct, key: str, start: int, end: int | None, if_match: str | None
@@ -348,7 +393,8 @@ class S3Driver:
             headers["range"] = f"bytes={start}-{'' if end is None else end}"
         if if_match:
             headers["if-match"] = f'"{if_match}"'
-        answer = self._ask(key, lambda: direct.get(key, headers))
+        name = _get(start, end)
+        answer = self._ask(key, lambda: direct.get(key, headers), name)
         head = answer.headers
         try:
             first, last, total = answered_range(
@@ -358,7 +404,17 @@ class S3Driver:
             answer.release_conn()
             raise
         info = self._info_from_headers(key, total, head)
-        return S3ReadStream(_Body(answer), first, last, total, info.etag, info)
+        return S3ReadStream(
+            _Body(answer),
+            first,
+            last,
+            total,
+            info.etag,
+            info,
+            where=self.url(key),
+            endpoint=direct.origin,
+            request=name,
+        )
 
     def read_described(
         self, key: str, *, start: int = 0, end: int | None = None
@@ -377,8 +433,10 @@ class S3Driver:
                 self._wire or (isinstance(body, bytes) and len(body) == size and size < DIRECT_MAX)
             )
         ):
-            return self._ask(key, lambda: direct.put(key, _body(body, size), size, metadata))
-        with self._errors(key):
+            return self._ask(
+                key, lambda: direct.put(key, _body(body, size), size, metadata), "PutObject"
+            )
+        with self._errors(key, "PutObject"):
             resp = self._client.put_object(
                 Bucket=self.bucket,
                 Key=key,
@@ -392,8 +450,10 @@ class S3Driver:
     def create_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
         direct = self._all_direct()
         if direct is not None and _ascii(metadata):
-            return self._ask(key, lambda: direct.create_upload(key, metadata))
-        with self._errors(key):
+            return self._ask(
+                key, lambda: direct.create_upload(key, metadata), "CreateMultipartUpload"
+            )
+        with self._errors(key, "CreateMultipartUpload"):
             resp = self._client.create_multipart_upload(
                 Bucket=self.bucket, Key=key, Metadata=dict(metadata), **self._enc.write_args()
             )
@@ -403,10 +463,12 @@ class S3Driver:
         direct = self._all_direct()
         if direct is not None:
             etag = self._ask(
-                key, lambda: direct.upload_part(key, upload_id, number, _body(body, size), size)
+                key,
+                lambda: direct.upload_part(key, upload_id, number, _body(body, size), size),
+                f"UploadPart {number}",
             )
             return Part(number, etag, size)
-        with self._errors(key):
+        with self._errors(key, f"UploadPart {number}"):
             resp = self._client.upload_part(
                 Bucket=self.bucket,
                 Key=key,
@@ -422,9 +484,11 @@ class S3Driver:
         direct = self._all_direct()
         if direct is not None:
             numbered = [(p.number, p.etag) for p in parts]
-            etag = self._ask(key, lambda: direct.complete(key, upload_id, numbered))
+            etag = self._ask(
+                key, lambda: direct.complete(key, upload_id, numbered), "CompleteMultipartUpload"
+            )
         else:
-            with self._errors(key):
+            with self._errors(key, "CompleteMultipartUpload"):
                 resp = self._client.complete_multipart_upload(
                     Bucket=self.bucket,
                     Key=key,
@@ -441,15 +505,15 @@ class S3Driver:
     def abort_upload(self, key: str, upload_id: str) -> None:
         direct = self._all_direct()
         if direct is not None:
-            self._ask(key, lambda: direct.abort(key, upload_id))
+            self._ask(key, lambda: direct.abort(key, upload_id), "AbortMultipartUpload")
             return
-        with self._errors(key):
+        with self._errors(key, "AbortMultipartUpload"):
             self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
     def list_parts(self, key: str, upload_id: str) -> list[Part]:
         parts: list[Part] = []
         marker = 0
-        with self._errors(key):
+        with self._errors(key, "ListParts"):
             while True:
                 resp = self._client.list_parts(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
@@ -475,7 +539,7 @@ class S3Driver:
             args["Delimiter"] = delimiter
         if token:
             args["ContinuationToken"] = token
-        with self._errors(prefix):
+        with self._errors(prefix, "ListObjectsV2"):
             resp = self._client.list_objects_v2(**args)
         objects = [self._info(o["Key"], o) for o in resp.get("Contents", [])]
         prefixes = [p["Prefix"] for p in resp.get("CommonPrefixes", [])]
@@ -488,7 +552,7 @@ class S3Driver:
     def list_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]:
         uploads: builtins.list[UploadInfo] = []
         args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        with self._errors(prefix):
+        with self._errors(prefix, "ListMultipartUploads"):
             while True:
                 resp = self._client.list_multipart_uploads(**args)
                 uploads += [
@@ -506,7 +570,7 @@ class S3Driver:
         if len(keys) > 1000:
             raise InvalidSpec("a batch delete takes at most 1000 keys")
         body = {"Objects": [{"Key": k} for k in keys], "Quiet": True}
-        with self._errors(keys[0]):
+        with self._errors(keys[0], "DeleteObjects"):
             resp = self._client.delete_objects(Bucket=self.bucket, Delete=body)
         return [
             DeleteFailure(e["Key"], e.get("Code", ""), e.get("Message", ""))
@@ -522,8 +586,10 @@ class S3Driver:
         direct = self._all_direct()
         if direct is not None and _ascii(metadata):
             source = f"{self.bucket}/{key}"
-            return self._ask(key, lambda: direct.copy_in_place(key, source, metadata, if_match))
-        with self._errors(key):
+            return self._ask(
+                key, lambda: direct.copy_in_place(key, source, metadata, if_match), "CopyObject"
+            )
+        with self._errors(key, "CopyObject"):
             resp = self._client.copy_object(
                 Bucket=self.bucket,
                 Key=key,
@@ -543,10 +609,12 @@ class S3Driver:
         if direct is not None:
             source = f"{self.bucket}/{key}"
             etag = self._ask(
-                key, lambda: direct.copy_part(key, upload_id, number, source, start, end, if_match)
+                key,
+                lambda: direct.copy_part(key, upload_id, number, source, start, end, if_match),
+                f"UploadPartCopy {number}",
             )
             return Part(number, etag, end - start + 1)
-        with self._errors(key):
+        with self._errors(key, f"UploadPartCopy {number}"):
             resp = self._client.upload_part_copy(
                 Bucket=self.bucket,
                 Key=key,
@@ -565,7 +633,7 @@ class S3Driver:
         second CreateBucket is not harmless everywhere: on AWS us-east-1 it answers 200
         and resets the bucket's ACL)."""
         try:
-            with self._errors():
+            with self._errors(None, "HeadBucket"):
                 self._client.head_bucket(Bucket=self.bucket)
             return False
         except NotFound:
@@ -582,7 +650,7 @@ class S3Driver:
             # AWS wants the region named (as `aws s3 mb` does); other servers take none
             args["CreateBucketConfiguration"] = {"LocationConstraint": region}
         try:
-            with self._errors():
+            with self._errors(None, "CreateBucket"):
                 self._client.create_bucket(**args)
         except Conflict as error:
             if error.code == "BucketAlreadyOwnedByYou":
@@ -591,7 +659,7 @@ class S3Driver:
         return True
 
     def list_buckets(self) -> builtins.list[BucketInfo]:
-        with self._errors():
+        with self._errors(None, "ListBuckets"):
             resp = self._client.list_buckets()
         return sorted(
             (

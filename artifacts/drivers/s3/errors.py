@@ -13,8 +13,9 @@ is repeated but the code: messages may quote a string-to-sign.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-from argosy.artifacts.drivers.s3.wire import ConnectFailed
+from argosy.artifacts.drivers.s3.wire import ConnectFailed, Stall
 from argosy.artifacts.errors import (
     AccessDenied,
     ArtifactError,
@@ -24,6 +25,7 @@ from argosy.artifacts.errors import (
     NotFound,
     PermanentError,
     PreconditionFailed,
+    RequestStalled,
     ThrottledError,
     TransientError,
     redact_url,
@@ -120,14 +122,26 @@ def tls_failed(error: BaseException, where: str) -> ArtifactError:
     )
 
 
-def map_transport(error: BaseException, where: str, endpoint: str = "") -> ArtifactError:
+def map_transport(
+    error: BaseException,
+    where: str,
+    endpoint: str = "",
+    *,
+    request: str = "",
+    phase: str = "answer",
+) -> ArtifactError:
     """Translate one failure of the direct path (`wire.py`), of urllib3 and http.client
     under botocore and a GET's body, or of the socket, into Argosy's tree; never leaks
-    secrets. `endpoint` names the server for failures that do not carry it (urllib3's)."""
+    secrets. `endpoint` names the server for failures that do not carry it (urllib3's);
+    a timeout names `request` (`UploadPart 3`) and, unless the failure says, `phase`
+    (what it waited for: see `RequestStalled.at`)."""
     if isinstance(error, ArtifactError):
         return error
     ssl, urllib3 = sys.modules.get("ssl"), sys.modules.get("urllib3")
     client = sys.modules.get("http.client")
+    stalled = _stall_phase(error, phase, urllib3)
+    if stalled is not None:
+        return RequestStalled.at(where, stalled, request=request, endpoint=endpoint)
     if (
         ssl is not None
         and isinstance(error, ssl.SSLError)
@@ -163,3 +177,22 @@ def map_transport(error: BaseException, where: str, endpoint: str = "") -> Artif
             f"{where}: {type(error).__name__}: {error.strerror or ''}", code=type(error).__name__
         )
     raise error
+
+
+def _stall_phase(error: BaseException, phase: str, urllib3: Any) -> str | None:
+    """What a timeout waited for (None: `error` is no timeout): the direct path's own
+    phase; connecting, for a connection that timed out; else `phase`."""
+    if isinstance(error, Stall):
+        return error.phase
+    if isinstance(error, ConnectFailed):
+        return "connect" if error.timed_out else None
+    if urllib3 is not None:
+        if isinstance(error, urllib3.exceptions.NewConnectionError):
+            return None  # refused or unknown (urllib3 files it under connect timeouts)
+        if isinstance(error, urllib3.exceptions.ConnectTimeoutError):
+            return "connect"
+    if isinstance(error, TimeoutError) or (
+        urllib3 is not None and isinstance(error, urllib3.exceptions.TimeoutError)
+    ):
+        return phase
+    return None

@@ -16,6 +16,9 @@ Transport choices, each measured in `bench/` or required by S3 clones:
 - A client starts without botocore's survey of every service it ships (see `_Loader`).
 - Timestamps are parsed natively (`dates.timestamp`), not with dateutil: a listing of
   1000 keys otherwise spends 0.1-0.3 s of CPU on its LastModified dates.
+- Its connect and read timeouts are the settings' (capped by the transfer's stall timeout
+  where the caller opens the driver for one); botocore takes no timeout per request, so
+  unlike the direct path its waits are not clamped to what a transfer has left.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from argosy.artifacts.errors import (
     ArtifactError,
     InvalidSpec,
     PermanentError,
+    RequestStalled,
     TransientError,
     redact_url,
 )
@@ -71,8 +75,9 @@ def timestamp(value: Any) -> datetime:
     return dates.timestamp(value, otherwise=parse_any_timestamp)
 
 
-def map_botocore(error: BaseException, where: str) -> ArtifactError | None:
-    """botocore's failures in Argosy's tree (None: not one of botocore's)."""
+def map_botocore(error: BaseException, where: str, request: str = "") -> ArtifactError | None:
+    """botocore's failures in Argosy's tree (None: not one of botocore's); a timeout
+    names `request` (`UploadPart 3`) and the endpoint it waited for."""
     if isinstance(error, bx.ClientError):
         err = error.response.get("Error", {})
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
@@ -88,6 +93,10 @@ def map_botocore(error: BaseException, where: str) -> ArtifactError | None:
         return AccessDenied(
             f"{where}: no usable credentials ({type(error).__name__})", code="NoCredentials"
         )
+    if isinstance(error, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
+        phase = "connect" if isinstance(error, bx.ConnectTimeoutError) else "answer"
+        endpoint = str(error.kwargs.get("endpoint_url", ""))
+        return RequestStalled.at(where, phase, request=request, endpoint=endpoint)
     if isinstance(error, bx.EndpointConnectionError):
         endpoint = error.kwargs.get("endpoint_url", "")
         return TransientError(

@@ -18,6 +18,12 @@ What it does, as urllib3 did for the direct path (no retries, no redirects):
 - a body read to its end gives its connection back to the pool; one closed early, or a
   connection the server will close, is dropped.
 
+Timeouts: a socket operation waits at most the pool's read timeout, and never longer
+than the transfer the current thread works for has left (`stall.budget()`), so a stalled
+server is given up on as soon as the transfer as a whole has stalled, retries included.
+A wait that runs out raises Stall naming what was waited for (sending the body, the
+answer's head, the rest of its body), or ConnectFailed with `timed_out` when connecting.
+
 Failures: connecting raises ConnectFailed (the endpoint cannot be reached); a broken
 answer or a connection lost midway raises WireError; both are ConnectionErrors, so the
 driver maps them like any transport failure. TLS failures are `ssl`'s own errors.
@@ -30,6 +36,8 @@ import socket
 import threading
 from collections.abc import Mapping
 from typing import Any
+
+from argosy.artifacts.stall import budget
 
 BLOCK = 1 << 20  # bytes per write of a large or file-like body
 _MAX_LINE = 64 << 10  # longest status, header or chunk-size line accepted
@@ -45,6 +53,20 @@ class WireError(ConnectionError):
 
 class ConnectFailed(ConnectionError):
     """No connection to the endpoint (refused, unknown host, timed out)."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class Stall(TimeoutError):
+    """A socket operation ran out of time: `phase` says what it waited for (`send`: the
+    server to take the request's body; `answer`: the answer's head; `body`: the rest of
+    the answer's body)."""
+
+    def __init__(self, phase: str) -> None:
+        super().__init__(f"timed out waiting ({phase})")
+        self.phase = phase
 
 
 def ack_at_once(sock: socket.socket | None) -> None:
@@ -71,9 +93,24 @@ class Headers(dict[str, str]):
 
 
 class Connection:
-    def __init__(self, sock: socket.socket) -> None:
+    """`timeout`: the longest one socket operation waits, unless the current thread's
+    transfer has less left (`_arm`)."""
+
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
         self.sock = sock
+        self.timeout = self._armed = timeout
         self._buffer = bytearray()
+
+    def _arm(self) -> None:
+        """Set the socket's timeout for the next operation: the connection's own, or
+        what the transfer has left, whichever is shorter (a syscall only on a change)."""
+        wait = self.timeout
+        left = budget()
+        if left is not None and left < wait:
+            wait = left
+        if wait != self._armed:
+            self.sock.settimeout(wait)
+            self._armed = wait
 
     def dropped(self) -> bool:
         """True if the server closed this idle connection (or sent something unasked)."""
@@ -90,6 +127,7 @@ class Connection:
             pass
 
     def send(self, head: bytes, body: Any) -> None:
+        self._arm()
         if body is None:
             self.sock.sendall(head)
         elif isinstance(body, (bytes, bytearray, memoryview)):
@@ -101,6 +139,7 @@ class Connection:
         else:
             self.sock.sendall(head)
             while block := body.read(BLOCK):
+                self._arm()
                 self.sock.sendall(block)
 
     def recv_into(self, view: memoryview) -> int:
@@ -109,6 +148,7 @@ class Connection:
             view[:n] = self._buffer[:n]
             del self._buffer[:n]
             return n
+        self._arm()
         return self.sock.recv_into(view)
 
     def readline(self) -> bytes:
@@ -120,6 +160,7 @@ class Connection:
                 return line
             if len(self._buffer) >= _MAX_LINE:
                 raise WireError("an answer line longer than 64 KiB")
+            self._arm()
             data = self.sock.recv(_HEAD_READ)
             if not data:
                 raise WireError("the server closed the connection before its answer was complete")
@@ -206,23 +247,36 @@ class Response:
         """The body (or its next `amount` bytes), in buffers no larger than what is left
         of it: most answers have an empty or small body."""
         out = bytearray()
-        while (amount is None or len(out) < amount) and not self._done:
-            if self._chunked and self._left == 0:
-                self._next_chunk()
-                continue
-            want = BLOCK if amount is None else min(BLOCK, amount - len(out))
-            buffer = bytearray(want if self._left is None else min(want, self._left))
-            got = self._read_some(memoryview(buffer))
-            out += memoryview(buffer)[:got]
+        try:
+            while (amount is None or len(out) < amount) and not self._done:
+                if self._chunked and self._left == 0:
+                    self._next_chunk()
+                    continue
+                want = BLOCK if amount is None else min(BLOCK, amount - len(out))
+                buffer = bytearray(want if self._left is None else min(want, self._left))
+                got = self._read_some(memoryview(buffer))
+                out += memoryview(buffer)[:got]
+        except TimeoutError as error:
+            raise self._stalled(error) from error
         return bytes(out)
 
     def readinto(self, buffer: memoryview | bytearray) -> int:
         """Fill `buffer` from the body; fewer bytes only where the body ends."""
         view = memoryview(buffer).cast("B")
         filled = 0
-        while filled < len(view) and not self._done:
-            filled += self._read_some(view[filled:])
+        try:
+            while filled < len(view) and not self._done:
+                filled += self._read_some(view[filled:])
+        except TimeoutError as error:
+            raise self._stalled(error) from error
         return filled
+
+    def _stalled(self, error: TimeoutError) -> Stall:
+        """The body stopped coming: its connection cannot be reused."""
+        if not self._done:
+            self._done = True
+            self._drop()
+        return error if isinstance(error, Stall) else Stall("body")
 
     def isclosed(self) -> bool:
         """True once the body has been read to its end."""
@@ -338,9 +392,15 @@ class Pool:
         head = "\r\n".join(lines).encode("latin-1")
         conn = self._take()
         try:
-            conn.send(head, body)
+            try:
+                conn.send(head, body)
+            except TimeoutError as error:
+                raise Stall("send") from error
             ack_at_once(conn.sock)
-            return Response(self, conn, method)
+            try:
+                return Response(self, conn, method)
+            except TimeoutError as error:
+                raise Stall("answer") from error
         except BaseException:
             conn.close()
             raise
@@ -363,19 +423,33 @@ class Pool:
             conn.close()
 
     def _connect(self) -> Connection:
+        left = budget()
         try:
-            sock = socket.create_connection((self._host, self._port), timeout=self._connect_timeout)
+            sock = socket.create_connection(
+                (self._host, self._port),
+                timeout=self._connect_timeout if left is None else min(self._connect_timeout, left),
+            )
         except OSError as error:
             raise ConnectFailed(
-                f"cannot connect to {self.scheme}://{self.netloc}: {error.strerror or error}"
+                f"cannot connect to {self.scheme}://{self.netloc}: {error.strerror or error}",
+                timed_out=isinstance(error, TimeoutError),
             ) from error
         self.made += 1
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.settimeout(self._read_timeout)
+            left = budget()
+            sock.settimeout(self._read_timeout if left is None else min(self._read_timeout, left))
             if self._tls is not None:
-                sock = self._tls.wrap_socket(sock, server_hostname=self._host)
+                try:
+                    sock = self._tls.wrap_socket(sock, server_hostname=self._host)
+                except TimeoutError as error:
+                    raise ConnectFailed(
+                        f"no TLS handshake with {self.scheme}://{self.netloc} in time",
+                        timed_out=True,
+                    ) from error
         except BaseException:
             sock.close()
             raise
-        return Connection(sock)
+        connection = Connection(sock, self._read_timeout)
+        connection._armed = sock.gettimeout() or self._read_timeout
+        return connection
