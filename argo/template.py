@@ -47,7 +47,16 @@ ARTIFACT_FIELDS = frozenset(
     }
 )
 ARGOSY_FIELDS = frozenset(
-    {"include", "uploadOnFailure", "archive", "level", "concurrency", "maxExpansion"}
+    {
+        "include",
+        "uploadOnFailure",
+        "archive",
+        "level",
+        "concurrency",
+        "maxExpansion",
+        "stallTimeout",
+        "deadline",
+    }
 )
 LOCATION_FIELDS: dict[str, frozenset[str]] = {
     "s3": frozenset(
@@ -108,6 +117,8 @@ class ArgosyOptions:
     level: int | None = None
     concurrency: int | None = None
     max_expansion: float | None = None  # inputs: the extractor's ratio limit; 0: none
+    stall_timeout: float | None = None  # seconds: see TransferSettings.stall_timeout
+    deadline: float | None = None  # seconds the artifact's transfer may take
 
 
 @dataclass(frozen=True)
@@ -233,6 +244,13 @@ class FieldReader:
             raise self.fail(where, f"must be a number, not {value!r}")
         return number
 
+    def seconds(self, value: Any, where: str) -> float | None:
+        """A positive number of seconds."""
+        seconds = self.number(value, where)
+        if seconds is not None and seconds <= 0:
+            raise self.fail(where, f"must be a positive number of seconds, not {value!r}")
+        return seconds
+
     def unknown(self, raw: Mapping[str, Any], known: frozenset[str], where: str) -> None:
         for name in raw:
             if name not in known:
@@ -326,6 +344,8 @@ def argosy_options(reader: FieldReader, raw: Any, where: str) -> ArgosyOptions:
         level=reader.integer(spec.get("level"), f"{where}.level"),
         concurrency=reader.integer(spec.get("concurrency"), f"{where}.concurrency"),
         max_expansion=max_expansion,
+        stall_timeout=reader.seconds(spec.get("stallTimeout"), f"{where}.stallTimeout"),
+        deadline=reader.seconds(spec.get("deadline"), f"{where}.deadline"),
     )
 
 

@@ -9,12 +9,18 @@ Argo entry into these settings is the Argo layer's job.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.protocol import Driver
+
+if TYPE_CHECKING:  # each driver's package loads only when it is opened
+    from argosy.artifacts.drivers.oss import OssSettings
+    from argosy.artifacts.drivers.s3 import S3Settings
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,11 @@ def s3_driver(
     profile: str | None = None,
     connect_timeout: float | None = None,
     read_timeout: float | None = None,
+    stall_timeout: float | None = None,
 ) -> Driver:
+    """`stall_timeout` (a transfer's, see `TransferSettings`) caps the socket timeouts: a
+    driver whose requests cannot be clamped to what a transfer has left (botocore's)
+    then waits no longer than the transfer would."""
     from argosy.artifacts.drivers.s3 import Encryption, S3Driver, S3Settings
 
     verify: bool | str = True
@@ -139,7 +149,7 @@ def s3_driver(
         max_connections=max_connections,
         **timeouts,
     )
-    return S3Driver(settings, bucket)
+    return S3Driver(_capped(settings, stall_timeout), bucket)
 
 
 def oss_driver(
@@ -149,7 +159,9 @@ def oss_driver(
     max_connections: int = 32,
     connect_timeout: float | None = None,
     read_timeout: float | None = None,
+    stall_timeout: float | None = None,
 ) -> Driver:
+    """`stall_timeout` caps the socket timeouts, as for `s3_driver`."""
     try:
         from argosy.artifacts.drivers.oss import Lifecycle, OssDriver, OssSettings
     except ImportError as error:
@@ -181,7 +193,21 @@ def oss_driver(
         max_connections=max_connections,
         **timeouts,
     )
-    return OssDriver(settings, bucket)
+    return OssDriver(_capped(settings, stall_timeout), bucket)
+
+
+S = TypeVar("S", "S3Settings", "OssSettings")
+
+
+def _capped(settings: S, stall_timeout: float | None) -> S:
+    """The driver's settings with neither socket timeout longer than `stall_timeout`."""
+    if stall_timeout is None:
+        return settings
+    return dataclasses.replace(
+        settings,
+        connect_timeout=min(settings.connect_timeout, stall_timeout),
+        read_timeout=min(settings.read_timeout, stall_timeout),
+    )
 
 
 def local_driver(storage: LocalStorage | None, bucket: str, *, default_root: str) -> Driver:
@@ -198,6 +224,7 @@ def open_driver(
     max_connections: int = 32,
     connect_timeout: float | None = None,
     read_timeout: float | None = None,
+    stall_timeout: float | None = None,
 ) -> Driver:
     """The driver for one bucket of `storage`."""
     if isinstance(storage, S3Storage):
@@ -207,6 +234,7 @@ def open_driver(
             max_connections=max_connections,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            stall_timeout=stall_timeout,
         )
     if isinstance(storage, OssStorage):
         return oss_driver(
@@ -215,6 +243,7 @@ def open_driver(
             max_connections=max_connections,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            stall_timeout=stall_timeout,
         )
     root = storage.root or default_local_root
     if not root:

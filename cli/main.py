@@ -46,6 +46,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--part-size", type=int, metavar="MiB", help="multipart part size")
     p.add_argument("--concurrency", type=int, metavar="N", help="parts in flight")
     p.add_argument(
+        "--stall-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="fail when the transfer has moved no byte for this long (default: 120)",
+    )
+    p.add_argument(
+        "--deadline",
+        type=float,
+        metavar="SECONDS",
+        help="fail when the transfer takes longer than this (default: no limit)",
+    )
+    p.add_argument(
         "--direct-io",
         action="store_true",
         help="write downloads with O_DIRECT, past the page cache (also ARGOSY_DIRECT_IO=1)",

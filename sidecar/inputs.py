@@ -47,11 +47,18 @@ def _fetch_stored(
     limits: ExtractLimits,
     settings: TransferSettings,
 ) -> InputResult:
-    """An object (a file or an archive) or a folder of objects (`archive: none`)."""
+    """An object (a file or an archive) or a folder of objects (`archive: none`), as one
+    transfer: every request of it shares one stall timeout and deadline."""
     sub = (artifact.sub_path or "").strip("/")
     key = target.key
+    watch = settings.watchdog()
+    retrier = Retrier(settings.retry, watch=watch)
     try:
-        info = driver.stat(key) if not key.endswith("/") else None
+        info = (
+            retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
+            if not key.endswith("/")
+            else None
+        )
     except NotFound:
         info = None
     if info is not None and sub and artifact.archive is not None and artifact.archive.fmt == "none":
@@ -60,8 +67,11 @@ def _fetch_stored(
         folder = tree.as_folder(key) + (sub + "/" if sub else "")
         if sub:
             try:
-                one = driver.stat(folder.rstrip("/"))
-                result = download_file(driver, one.key, dest, settings=settings, info=one)
+                single = folder.rstrip("/")
+                one = retrier.call(lambda: driver.stat(single), what=f"stat {driver.url(single)}")
+                result = download_file(
+                    driver, one.key, dest, settings=settings, info=one, watch=watch
+                )
                 return InputResult(
                     artifact.name,
                     "downloaded",
@@ -75,7 +85,7 @@ def _fetch_stored(
                 pass
         stage = placing.staging(dest)
         try:
-            got = tree.download_tree(driver, folder, stage / "tree", settings=settings)
+            got = tree.download_tree(driver, folder, stage / "tree", settings=settings, watch=watch)
             placing.place(stage / "tree", dest, name=artifact.name, sub_path=None, unwrap=False)
         finally:
             placing.discard(stage)
@@ -86,12 +96,12 @@ def _fetch_stored(
     found = None
     if explicit != "none" and info.size > 0:
         found = archive.detect(
-            range_reader(driver, key, info.etag, Retrier(settings.retry))(0, min(info.size, _HEAD))
+            range_reader(driver, key, info.etag, retrier)(0, min(info.size, _HEAD))
         )
     if found in (None, "xz", "bzip2") or explicit == "none":
         if sub:
             raise InvalidSpec(f"input {artifact.name}: subPath needs a folder or an archive")
-        result = download_file(driver, key, dest, settings=settings, info=info)
+        result = download_file(driver, key, dest, settings=settings, info=info, watch=watch)
         return InputResult(
             artifact.name, "downloaded", str(dest), result.url, result.size, result.checksum, "none"
         )
@@ -99,7 +109,14 @@ def _fetch_stored(
     try:
         fmt: Literal["zip", "auto"] = "zip" if found == "zip" else "auto"
         unpacked = download_directory(
-            driver, key, stage / "x", fmt=fmt, settings=settings, include=include, limits=limits
+            driver,
+            key,
+            stage / "x",
+            fmt=fmt,
+            settings=settings,
+            include=include,
+            limits=limits,
+            watch=watch,
         )
         placing.place(stage / "x", dest, name=artifact.name, sub_path=sub or None, unwrap=True)
     finally:
@@ -152,6 +169,7 @@ def fetch_input(
         if effective.max_expansion is not None
         else DEFAULT_LIMITS
     )
+    settings = effective.transfer(settings)
     try:
         if loc is not None and loc.kind == "raw":
             result = _write_raw(artifact, dest)

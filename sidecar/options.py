@@ -11,6 +11,9 @@ from, highest first:
    `artifacts: {NAME: {...}}` to one,
 3. the repository entry's `argosy:` block,
 4. the defaults: Argo's (tar + gzip, upload outputs even when main failed).
+
+`stallTimeout` and `deadline` (seconds) bound each artifact's transfer: see
+`TransferSettings.stall_timeout` and `deadline`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ import yaml
 
 from argosy.argo.template import ArgosyOptions, Artifact, FieldReader, argosy_options
 from argosy.artifacts.errors import InvalidSpec
+from argosy.artifacts.settings import TransferSettings
 
 ANNOTATION = "argosy.io/settings"
 _LINE = re.compile(r'^([^=]+)="(.*)"$')
@@ -39,6 +43,16 @@ class Effective:
     upload_on_failure: bool
     concurrency: int | None
     max_expansion: float | None = None  # inputs: None is the extractor's default (1000)
+    stall_timeout: float | None = None  # seconds; None: the transfer settings' own
+    deadline: float | None = None  # seconds the artifact's transfer may take; None: no limit
+
+    def transfer(self, settings: TransferSettings) -> TransferSettings:
+        """`settings` with this artifact's stall timeout and deadline."""
+        return replace(
+            settings,
+            stall_timeout=self.stall_timeout or settings.stall_timeout,
+            deadline=self.deadline if self.deadline is not None else settings.deadline,
+        )
 
 
 def read_annotations(path: Path) -> dict[str, str]:
@@ -104,4 +118,6 @@ class Layers:
             upload_on_failure=True if upload_on_failure is None else upload_on_failure,
             concurrency=first("concurrency"),
             max_expansion=first("max_expansion"),
+            stall_timeout=first("stall_timeout"),
+            deadline=first("deadline"),
         )

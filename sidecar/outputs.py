@@ -69,6 +69,7 @@ def upload_output(
         raise InvalidSpec(f"{artifact.where} ({artifact.name}) has no path")
     source = placing.destination(artifact.path, root)
     effective = layers.for_artifact(artifact)
+    settings = effective.transfer(settings)
     if main_failed and not effective.upload_on_failure:
         return OutputResult(
             artifact.name, "skipped", artifact.path, "main failed and uploadOnFailure is false"

@@ -70,6 +70,7 @@ class Config:
         defaults = TransferSettings()
         part = getattr(self.args, "part_size", None)
         conc = getattr(self.args, "concurrency", None)
+        stall = getattr(self.args, "stall_timeout", None)
         # 0 is refused by TransferSettings, not taken as "unset"
         return TransferSettings(
             part_size=defaults.part_size if part is None else part * MiB,
@@ -80,6 +81,8 @@ class Config:
             concurrency=defaults.concurrency if conc is None else conc,
             direct_io=bool(getattr(self.args, "direct_io", False)) or direct_io_asked(self.env),
             retry=RetryPolicy(),
+            stall_timeout=defaults.stall_timeout if stall is None else stall,
+            deadline=getattr(self.args, "deadline", None),
         )
 
     def driver(self, location: Location) -> Driver:
@@ -105,7 +108,8 @@ class Config:
         return cast(Driver, _Deferred(future))
 
     def _open(self, location: Location) -> Driver:
-        max_connections = max(32, self.transfer().concurrency * 2 + 8)
+        settings = self.transfer()
+        max_connections = max(32, settings.concurrency * 2 + 8)
         if location.scheme == "local":
             entry = self.repository.local if self.repository else None
             return connect.local_driver(
@@ -117,10 +121,14 @@ class Config:
                 location.bucket,
                 max_connections=max_connections,
                 profile=getattr(self.args, "profile", None),
+                stall_timeout=settings.stall_timeout,
             )
         if location.scheme == "oss":
             return connect.oss_driver(
-                self._oss_storage(), location.bucket, max_connections=max_connections
+                self._oss_storage(),
+                location.bucket,
+                max_connections=max_connections,
+                stall_timeout=settings.stall_timeout,
             )
         raise InvalidSpec(f"{location.scheme}:// is not supported yet")
 

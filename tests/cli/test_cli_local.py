@@ -137,6 +137,9 @@ def test_a_missing_source_file_exits_3(argosy_local) -> None:
 def test_bad_arguments_exit_2(argosy_local) -> None:
     assert argosy_local("cp", "only-one-arg").code == 2
     assert argosy_local("cp", "--part-size", "1", "a", "local://bkt/a").code == 2
+    stalled = argosy_local("cp", "--stall-timeout", "0", "a", "local://bkt/a")
+    assert stalled.code == 2 and "stall timeout must be a positive number" in stalled.err
+    assert argosy_local("cp", "--deadline", "-1", "a", "local://bkt/a").code == 2
 
 
 def test_two_local_paths_are_refused(argosy_local) -> None:

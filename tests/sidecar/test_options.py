@@ -11,6 +11,7 @@ import pytest
 
 from argosy.argo.template import load_template
 from argosy.artifacts.errors import InvalidSpec
+from argosy.artifacts.settings import TransferSettings
 from argosy.sidecar.options import ANNOTATION, Layers
 
 
@@ -53,3 +54,29 @@ def test_a_max_expansion_that_is_not_0_or_a_ratio_of_at_least_1_is_refused_namin
 ) -> None:
     with pytest.raises(InvalidSpec, match=r"repository\.argosy\.maxExpansion"):
         _layers(repository={"maxExpansion": value}).for_artifact(_input())
+
+
+@pytest.mark.parametrize(
+    ("argosy", "annotation", "repository", "expected"),
+    [
+        (None, None, None, (120.0, None)),
+        (None, None, {"stallTimeout": 600, "deadline": 900}, (600, 900)),
+        (None, {"stallTimeout": 30}, {"stallTimeout": 600, "deadline": 900}, (30, 900)),
+        (None, {"stallTimeout": 30, "artifacts": {"data": {"stallTimeout": 10}}}, None, (10, None)),
+        ({"stallTimeout": 5}, {"artifacts": {"data": {"stallTimeout": 10}}}, None, (5, None)),
+    ],
+)
+def test_stall_timeout_and_deadline_come_from_the_highest_layer_that_sets_them(
+    argosy: Any, annotation: Any, repository: Any, expected: tuple[float, float | None]
+) -> None:
+    effective = _layers(annotation, repository).for_artifact(_input(argosy))
+    settings = effective.transfer(TransferSettings())
+    assert (settings.stall_timeout, settings.deadline) == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, "soon", True, "inf"])
+def test_a_stall_timeout_that_is_not_a_positive_number_of_seconds_is_refused_naming_it(
+    value: Any,
+) -> None:
+    with pytest.raises(InvalidSpec, match=r"argosy\.io/settings\.stallTimeout"):
+        _layers({"stallTimeout": value}).for_artifact(_input())

@@ -143,7 +143,9 @@ def test_the_argosy_block_carries_argosys_own_settings() -> None:
         "  uploadOnFailure: false\n"
         "  archive: tar.zst\n"
         "  level: 7\n"
-        "  concurrency: 4"
+        "  concurrency: 4\n"
+        "  stallTimeout: 30\n"
+        "  deadline: '1.5'"
     )
     (artifact,) = load_template(text, source="t.yaml").outputs
     assert artifact.argosy == ArgosyOptions(
@@ -152,6 +154,8 @@ def test_the_argosy_block_carries_argosys_own_settings() -> None:
         archive="tar.zst",
         level=7,
         concurrency=4,
+        stall_timeout=30.0,
+        deadline=1.5,
     )
 
 
@@ -202,6 +206,18 @@ def test_every_other_argo_field_is_read() -> None:
             "outputs.artifacts[0].argosy.include",
             6,
             "must be a list of globs",
+        ),
+        (
+            "argosy: {stallTimeout: 0}",
+            "outputs.artifacts[0].argosy.stallTimeout",
+            6,
+            "must be a positive number of seconds",
+        ),
+        (
+            "argosy: {deadline: soon}",
+            "outputs.artifacts[0].argosy.deadline",
+            6,
+            "must be a number",
         ),
     ],
 )
