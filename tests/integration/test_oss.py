@@ -635,6 +635,18 @@ def test_a_copy_from_rgw_to_oss_holds_no_more_memory_than_the_stream_formula(
     assert got.verified
 
 
+def test_a_malformed_bucket_name_is_one_line_of_bad_input(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_text("x")
+    got = _argosy(cli_env, tmp_path, "cp", "f", "oss://b/k")
+    assert got.returncode == 2, got.stderr
+    assert (
+        got.stderr.startswith("argosy: error: oss://b: ") and "bucket_name is invalid" in got.stderr
+    )
+    assert len(got.stderr.splitlines()) == 1
+
+
 def test_the_cli_exits_5_on_a_wrong_secret_and_3_on_a_missing_key(
     oss_server: OssTestServer, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
