@@ -112,6 +112,8 @@ def test_a_local_object_replaced_by_another_file_reads_as_unverified(
     got = argosy_local("cp", "local://bkt/a/in", "back")
     assert got.code == 0 and "unverified: no Argosy checksum record" in got.err, got.err
     assert (tmp_path / "back").read_bytes() == other
+
+
 def test_an_object_copies_remote_to_remote_verified(argosy_local, tmp_path) -> None:
     data = os.urandom(12 * (1 << 20) + 5)
     (tmp_path / "in").write_bytes(data)
