@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,51 @@ from typing import Any
 import pytest
 
 OSS_ACCESS_KEY, OSS_SECRET = "argosy-oss-access-key", "argosy-oss-secret"
+
+# The user's own folders Argosy writes by default (checkpoints of killed uploads, local
+# repositories), as the environment the suite was started in names them.
+USER_CACHE = Path(
+    os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "argosy"
+)
+USER_DATA = Path(
+    os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share"),
+    "argosy",
+)
+# Variables that would lead a test, or a command it runs, into the user's folders: the
+# home folders, and Argosy's own places for checkpoints and local repositories.
+_HOME_VARIABLES = ("HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME")
+_LEADING_OUT = ("ARGOSY_CHECKPOINT_DIR", "ARGOSY_LOCAL_ROOT")
+_saved: dict[str, str | None] = {}
+_homes: list[Path] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite runs in a home of its own, made before any test is collected: every
+    test and every process it starts (they inherit the environment) writes its
+    checkpoints, local repositories and caches under a temporary folder, never in the
+    user's. A test that wants a folder of its own still sets HOME or XDG_* itself."""
+    home = Path(tempfile.mkdtemp(prefix="argosy-test-home-"))
+    _homes.append(home)
+    places = {
+        "HOME": home,
+        "XDG_CACHE_HOME": home / ".cache",
+        "XDG_DATA_HOME": home / ".local" / "share",
+        "XDG_CONFIG_HOME": home / ".config",
+        "XDG_STATE_HOME": home / ".local" / "state",
+    }
+    for name in (*_HOME_VARIABLES, *_LEADING_OUT):
+        _saved[name] = os.environ.pop(name, None)
+    for name, place in places.items():
+        os.environ[name] = str(place)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for name, value in _saved.items():
+        os.environ.pop(name, None)
+        if value is not None:
+            os.environ[name] = value
+    for home in _homes:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def free_port() -> int:
