@@ -56,6 +56,8 @@ def cp(cfg: Config) -> int:
         return _cp_tree(cfg, src, dst)
     if src.remote and src.is_prefix:
         raise InvalidSpec(f"{src} names a folder of keys; use cp -r")
+    if src.scheme == "file" and os.path.isdir(src.key):
+        raise InvalidSpec(f"{src} is a folder: use -r (one object per file) or --archive FORMAT")
 
     if dst.remote:
         from argosy.artifacts import upload
