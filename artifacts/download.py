@@ -538,15 +538,21 @@ def download_stream(
     watch: Watchdog | None = None,
 ) -> DownloadResult:
     results: list[DownloadResult] = []
-    chunks = iter_object(driver, key, settings=settings, on_done=results.append, watch=watch)
-    for data in chunks:
-        try:
-            out.write(data)
-        except BrokenPipeError:
-            raise LocalIOError("output closed before the object was written") from None
+    for data in iter_object(driver, key, settings=settings, on_done=results.append, watch=watch):
+        _to_output(driver.url(key), out.write, data)
         progress(len(data))
-    out.flush()
+    _to_output(driver.url(key), out.flush)
     return results[0]
+
+
+def _to_output(url: str, write: Callable[..., object], *data: Any) -> None:
+    """`write(*data)` to where a stream goes, its failures told as the output's."""
+    try:
+        write(*data)
+    except BrokenPipeError:
+        raise LocalIOError("output closed before the object was written") from None
+    except OSError as error:  # a full disk, a quota, an I/O error where the output goes
+        raise LocalIOError(f"cannot write {url} to the output: {error.strerror or error}") from None
 
 
 __all__ = ["DownloadResult", "download_file", "download_stream", "iter_object", "ArtifactError"]

@@ -449,8 +449,16 @@ def leave(code: int) -> NoReturn:
     atexit._run_exitfuncs()
     try:
         sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (`argosy ls | head`): what the normal exit does
+        code = code or 1
+    except OSError as error:  # a full disk or an I/O error where the output goes
+        print(f"argosy: error: cannot write to the output: {error.strerror}", file=sys.stderr)
+        code = code or 1
+    except ValueError:  # closed
+        code = code or 1
+    try:
         sys.stderr.flush()
-    except (OSError, ValueError):  # a closed pipe: what the normal exit would report
+    except (OSError, ValueError):
         code = code or 1
     os._exit(code)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from argosy.artifacts import download
-from argosy.artifacts.errors import InvalidSpec, NotFound
+from argosy.artifacts.errors import InvalidSpec, LocalIOError, NotFound
 from argosy.artifacts.location import Location, parse
 from argosy.artifacts.protocol import BucketDriver, Driver, ObjectInfo
 from argosy.artifacts.record import read_record
@@ -35,6 +35,17 @@ def _iso(moment: datetime) -> str:
 def _say(cfg: Config, text: str) -> None:
     if not cfg.args.quiet:
         print(text, file=sys.stderr)
+
+
+def _line(text: str) -> None:
+    """One line of a command's output. A full disk or an I/O error where the output goes
+    is an error; a closed pipe (`argosy ls | head`) is the reader's choice, left to main."""
+    try:
+        print(text)
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise LocalIOError(f"cannot write to the output: {error.strerror or error}") from None
 
 
 def _rate(size: int, seconds: float) -> str:
@@ -310,7 +321,7 @@ def stat(cfg: Config) -> int:
     if not loc.remote or loc.is_prefix:
         raise InvalidSpec(f"stat needs an object URL, not {loc}")
     driver = cfg.driver(loc)
-    print(json.dumps(_object_json(driver, driver.stat(loc.key)), indent=2))
+    _line(json.dumps(_object_json(driver, driver.stat(loc.key)), indent=2))
     return 0
 
 
@@ -333,11 +344,11 @@ def ls(cfg: Config) -> int:
         for prefix in page.prefixes:
             found = True
             url = driver.url(prefix)
-            print(json.dumps({"prefix": url}) if cfg.args.json else f"{'PRE':>12}  {'':20}  {url}")
+            _line(json.dumps({"prefix": url}) if cfg.args.json else f"{'PRE':>12}  {'':20}  {url}")
         for info in page.objects:
             found = True
             if cfg.args.json:
-                print(
+                _line(
                     json.dumps(
                         {
                             "url": driver.url(info.key),
@@ -348,7 +359,7 @@ def ls(cfg: Config) -> int:
                     )
                 )
             else:
-                print(f"{info.size:>12}  {_iso(info.modified):20}  {driver.url(info.key)}")
+                _line(f"{info.size:>12}  {_iso(info.modified):20}  {driver.url(info.key)}")
         if not page.next_token:
             break
         token = page.next_token
@@ -404,7 +415,7 @@ def _ls_archive(cfg: Config, driver: Driver, loc: Location) -> int:
         raise InvalidSpec(f"{loc}: {refused.explain('--max-expansion RATIO')}") from None
     for entry in entries:
         if cfg.args.json:
-            print(
+            _line(
                 json.dumps(
                     {
                         "path": entry.path,
@@ -418,7 +429,7 @@ def _ls_archive(cfg: Config, driver: Driver, loc: Location) -> int:
             )
         else:
             link = f" -> {entry.linkname}" if entry.linkname else ""
-            print(f"{entry.type!s:8} {oct(entry.mode)[2:]:>4} {entry.size:>12}  {entry.path}{link}")
+            _line(f"{entry.type!s:8} {oct(entry.mode)[2:]:>4} {entry.size:>12}  {entry.path}{link}")
     return 0
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -35,18 +36,21 @@ class Argosy:
         stdin: bytes | None = None,
         env: dict[str, str] | None = None,
         python: bool = False,
+        stdout: BinaryIO | None = None,
     ) -> Run:
-        """`argosy ARGS`; with `python`, `python ARGS` (e.g. `-c CODE` then argosy's)."""
+        """`argosy ARGS`; with `python`, `python ARGS` (e.g. `-c CODE` then argosy's);
+        with `stdout`, its output goes there (e.g. /dev/full) instead of to `Run.out`."""
         command = [sys.executable, *args] if python else [sys.executable, "-m", "argosy", *args]
         proc = subprocess.run(
             command,
             input=stdin,
-            capture_output=True,
+            stdout=stdout or subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env={**self.env, **(env or {})},
             cwd=self.cwd,
             timeout=300,
         )
-        return Run(proc.returncode, proc.stdout, proc.stderr.decode())
+        return Run(proc.returncode, proc.stdout or b"", proc.stderr.decode())
 
 
 def _base_env(tmp_path: Path) -> dict[str, str]:

@@ -3,7 +3,9 @@ each is one line naming the thing, with its exit code, and leaves nothing behind
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+
+import pytest
 
 
 def _one_line(err: str) -> str:
@@ -22,3 +24,28 @@ def test_copying_a_folder_without_r_says_how_to_copy_a_folder(argosy_local, tmp_
             "argosy: error: dir is a folder: use -r (one object per file) or --archive FORMAT"
         )
     assert list((tmp_path / "local-root" / "bkt").iterdir()) == []
+
+
+@pytest.mark.parametrize("size", [6, 3 << 20])
+def test_an_object_written_to_a_full_disk_is_one_line_naming_it(argosy_local, tmp_path, size):
+    (tmp_path / "local-root" / "bkt" / "k").write_bytes(os.urandom(size))
+    for command in (["cat", "local://bkt/k"], ["cp", "local://bkt/k", "-"]):
+        with open("/dev/full", "wb") as full:
+            run = argosy_local(*command, stdout=full)
+        assert run.code == 1
+        assert _one_line(run.err) == (
+            "argosy: error: cannot write local://bkt/k to the output: No space left on device"
+        )
+
+
+@pytest.mark.parametrize("keys", [1, 500])
+def test_a_listing_written_to_a_full_disk_is_one_line(argosy_local, tmp_path, keys) -> None:
+    for n in range(keys):
+        (tmp_path / "local-root" / "bkt" / f"key-{n:04}").write_text("x")
+    for command in (["ls", "local://bkt/"], ["stat", "local://bkt/key-0000"]):
+        with open("/dev/full", "wb") as full:
+            run = argosy_local(*command, stdout=full)
+        assert run.code == 1
+        assert _one_line(run.err) == (
+            "argosy: error: cannot write to the output: No space left on device"
+        )
