@@ -4,6 +4,9 @@ each is one line naming the thing, with its exit code, and leaves nothing behind
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +52,38 @@ def test_a_listing_written_to_a_full_disk_is_one_line(argosy_local, tmp_path, ke
         assert _one_line(run.err) == (
             "argosy: error: cannot write to the output: No space left on device"
         )
+
+
+@pytest.fixture
+def read_only(tmp_path: Path) -> Iterator[Path]:
+    """A read-only file system (root ignores permissions); as another user, a folder
+    it may not write."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_folder_copied_into_a_read_only_file_system_is_one_line_leaving_nothing(
+    argosy_local, tmp_path, read_only
+) -> None:
+    (tmp_path / "tree" / "sub").mkdir(parents=True)
+    (tmp_path / "tree" / "sub" / "f").write_text("x")
+    assert argosy_local("cp", "-q", "-r", "tree", "local://bkt/tree/").code == 0
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for flags in (["-r"], ["--archive", "none"]):
+        run = argosy_local("cp", *flags, "local://bkt/tree/", "ro/copy")
+        assert run.code == 1
+        line = _one_line(run.err)
+        assert line.startswith("argosy: error: ") and str(read_only / "copy") in line
+        assert line.endswith(("Read-only file system", "Permission denied"))
+    assert list(read_only.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
