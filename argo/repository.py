@@ -303,6 +303,8 @@ def choose_entry(
     `how_to_pick` ends the error for several entries and no default."""
     import yaml
 
+    from argosy.argo import yamlpos
+
     data = configmap.get("data") or {}
     metadata = configmap.get("metadata") or {}
     if not isinstance(metadata, Mapping):
@@ -329,7 +331,9 @@ def choose_entry(
             f"{where}: no repository {chosen!r} (has: {', '.join(sorted(data)) or 'none'})"
         )
     try:
-        entry = yaml.safe_load(data[chosen])
+        entry = yamlpos.safe_load(data[chosen])
+    except yamlpos.TooDeep as error:
+        raise InvalidSpec(f"{where}: repository {chosen!r} is {error.problem}") from None
     except yaml.YAMLError:
         raise InvalidSpec(f"{where}: repository {chosen!r} is not valid YAML") from None
     if not isinstance(entry, Mapping):
@@ -344,16 +348,18 @@ def read_entry(
     ConfigMap's, see `choose_entry`) and a name for it in messages; secrets unread."""
     import yaml  # here, not at the top: ~12 ms of every start, for runs that read a file
 
+    from argosy.argo import yamlpos
+
     source = os.fspath(path)
     try:
-        with open(path) as handle:
-            doc = yaml.safe_load(handle)
+        with open(path, encoding="utf-8") as handle:
+            doc = yamlpos.safe_load(handle)
     except OSError as error:
         raise InvalidSpec(f"cannot read repository file {source}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidSpec(f"repository file {source} is not text") from None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise InvalidSpec(f"{source}:{where} is not valid YAML") from None
+        raise InvalidSpec(yamlpos.not_yaml(source, error)) from None
     if isinstance(doc, Mapping) and doc.get("kind") == "ConfigMap":
         chosen, entry = choose_entry(doc, key, where=source)
         return entry, f"{source}[{chosen}]"

@@ -450,10 +450,10 @@ def load_template(text: str, *, source: str) -> Template:
         raise InvalidSpec(
             f"{source}: line {error.lineno} is not valid JSON ({error.msg})"
         ) from None
+    except RecursionError:  # JSON's parser recurses, about a thousand levels deep
+        raise InvalidSpec(f"{source}: nested too deeply to read as JSON") from None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise InvalidSpec(f"{source}:{where} is not valid YAML") from None
+        raise InvalidSpec(yamlpos.not_yaml(source, error)) from None
     if not isinstance(doc, Mapping):
         raise InvalidSpec(f"{source}: a template must be a JSON or YAML mapping")
     return parse_template(doc, source=source, locate=locate)

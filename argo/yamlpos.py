@@ -7,6 +7,10 @@ same SafeConstructor `safe_load` uses (so the data is identical), and its node t
 walked once to record the line of every mapping key and sequence item under a field
 path: `spec.templates[1].name`. Keys a mapping repeats (YAML keeps the last silently)
 are recorded too, so a linter can point at them.
+
+Every YAML text Argosy reads from a user goes through `Loader`, which refuses nesting
+deeper than `MAX_DEPTH`: PyYAML composes nodes recursively, so a file of 10,000 nested
+lists would otherwise end in a RecursionError instead of a message.
 """
 
 from __future__ import annotations
@@ -14,11 +18,48 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
 _LAST_SEGMENT = re.compile(r"(\.[^.\[\]]+|\[\d+\])$")
+MAX_DEPTH = 100  # levels of nested mappings and lists; Argo's own documents need ~15
+
+
+class TooDeep(yaml.composer.ComposerError):
+    """A document nested deeper than MAX_DEPTH."""
+
+
+class Loader(yaml.SafeLoader):
+    """PyYAML's SafeLoader (the same data `yaml.safe_load` gives), refusing a document
+    nested deeper than MAX_DEPTH with `TooDeep`, which names the line."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise TooDeep(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def safe_load(stream: str | bytes | IO[str] | IO[bytes]) -> Any:
+    """`yaml.safe_load`, with nesting capped at MAX_DEPTH (raises yaml.YAMLError)."""
+    return yaml.load(stream, Loader=Loader)  # noqa: S506 - Loader is a SafeLoader
+
+
+def not_yaml(source: str, error: yaml.YAMLError) -> str:
+    """The message for a text that `safe_load` or `load` refused: `wf.yaml: line 3 is
+    not valid YAML`, or `wf.yaml: line 3 is nested deeper than 100 levels`."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" line {mark.line + 1}" if mark else ""
+    if isinstance(error, TooDeep):
+        return f"{source}:{where} is {error.problem}"
+    return f"{source}:{where} is not valid YAML"
 
 
 @dataclass(frozen=True)
@@ -87,7 +128,7 @@ def _error(error: yaml.YAMLError) -> YamlError:
 
 
 def _documents(text: str) -> Iterator[Document]:
-    loader = yaml.SafeLoader(text)
+    loader = Loader(text)
     try:
         while loader.check_node():
             node = loader.get_node()

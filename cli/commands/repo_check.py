@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from argosy.argo import yamlpos
 from argosy.argo.names import DEFAULT_REPOSITORY_ANNOTATION as DEFAULT_ANNOTATION
 from argosy.argo.names import REPOSITORY_KINDS
 from argosy.argo.repository import parse_entry, repository_driver, static_prefix
@@ -75,14 +76,14 @@ def _from_document(doc: Any, name: str) -> Source:
 
 def read_file(path: str) -> Source:
     try:
-        with open(path) as handle:
-            doc = yaml.safe_load(handle)
+        with open(path, encoding="utf-8") as handle:
+            doc = yamlpos.safe_load(handle)
     except OSError as error:
         raise InvalidSpec(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidSpec(f"{path} is not text") from None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise InvalidSpec(f"{path}:{where} is not valid YAML") from None
+        raise InvalidSpec(yamlpos.not_yaml(path, error)) from None
     return _from_document(doc, path)
 
 
@@ -163,7 +164,9 @@ def check_entry(
         return Row(name, default, kind, bucket, None, outcomes, [(stage, reason)])
 
     try:
-        value = yaml.safe_load(raw) if isinstance(raw, str) else raw
+        value = yamlpos.safe_load(raw) if isinstance(raw, str) else raw
+    except yamlpos.TooDeep as error:
+        return failed("parse", str(error.problem))
     except yaml.YAMLError:
         return failed("parse", "not valid YAML")
     kind, bucket = _peek(value)

@@ -3,6 +3,7 @@ each is one line naming the thing, with its exit code, and leaves nothing behind
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -87,3 +88,60 @@ def test_a_folder_copied_into_a_read_only_file_system_is_one_line_leaving_nothin
         assert line.endswith(("Read-only file system", "Permission denied"))
     assert list(read_only.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+_DEEP = {
+    "lists.yaml": "[" * 10_000 + "]" * 10_000,
+    "mappings.yaml": "a: " + "{a: " * 10_000 + "1" + "}" * 10_000,
+    "block.yaml": "".join("  " * i + "a:\n" for i in range(10_000)) + "  " * 10_000 + "b: 1\n",
+}
+_READERS = {
+    "--repository": ("ls", "--repository", "{}", "local://bkt/"),
+    "--template": ("init", "--template", "{}"),
+    "repo check": ("repo", "check", "{}"),
+    "gc --default-repository": ("gc", "--once", "--default-repository", "{}"),
+}
+
+
+@pytest.mark.parametrize("reader", _READERS)
+@pytest.mark.parametrize("name", _DEEP)
+def test_deeply_nested_yaml_is_one_line_naming_the_file(argosy_local, tmp_path, name, reader):
+    (tmp_path / name).write_text(_DEEP[name])
+    run = argosy_local(*(arg.format(name) for arg in _READERS[reader]))
+    assert run.code == 2
+    line = _one_line(run.err)
+    assert line.startswith("argosy: error: ") and name in line
+    assert line.endswith("is nested deeper than 100 levels")
+
+
+def test_a_deeply_nested_json_template_is_one_line_naming_it(argosy_local, tmp_path) -> None:
+    (tmp_path / "t.json").write_text('{"a": ' + "[" * 10_000 + "]" * 10_000 + "}")
+    run = argosy_local("init", "--template", "t.json")
+    assert run.code == 2
+    assert _one_line(run.err) == "argosy: error: t.json: nested too deeply to read as JSON"
+
+
+@pytest.mark.parametrize("reader", _READERS)
+def test_a_binary_file_given_as_yaml_is_one_line_saying_it_is_not_text(argosy_local, reader):
+    run = argosy_local(*(arg.format("/bin/ls") for arg in _READERS[reader]))
+    assert run.code == 2
+    line = _one_line(run.err)
+    assert line.startswith("argosy: error: ") and line.endswith("/bin/ls is not text")
+
+
+def test_a_configmap_entry_nested_too_deeply_is_one_line_naming_it(argosy_local, tmp_path):
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "artifact-repositories"},
+        "data": {"deep": _DEEP["mappings.yaml"]},
+    }
+    (tmp_path / "cm.yaml").write_text(json.dumps(configmap))
+    run = argosy_local("ls", "--repository", "cm.yaml", "local://bkt/")
+    assert run.code == 2
+    assert _one_line(run.err) == (
+        "argosy: error: cm.yaml: repository 'deep' is nested deeper than 100 levels"
+    )
+    run = argosy_local("repo", "check", "cm.yaml")
+    assert run.code == 1 and "nested deeper than 100 levels" in run.text
+    assert "Traceback" not in run.err
