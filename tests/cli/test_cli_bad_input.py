@@ -145,3 +145,36 @@ def test_a_configmap_entry_nested_too_deeply_is_one_line_naming_it(argosy_local,
     run = argosy_local("repo", "check", "cm.yaml")
     assert run.code == 1 and "nested deeper than 100 levels" in run.text
     assert "Traceback" not in run.err
+
+
+_OSS_RULE = (
+    "OSS bucket names are 3-63 characters, lowercase letters, digits and hyphens, "
+    "starting and ending with a letter or digit"
+)
+
+
+@pytest.mark.parametrize("bucket", ["ab", "a" * 64, "Upper", "under_score", "-ab", "ab-"])
+def test_an_oss_bucket_name_oss_refuses_is_one_line_with_the_rule(argosy_local, bucket):
+    env = {"OSS_ENDPOINT": "http://127.0.0.1:1", "OSS_ACCESS_KEY_ID": "a"}
+    run = argosy_local("ls", f"oss://{bucket}/", env={**env, "OSS_ACCESS_KEY_SECRET": "s"})
+    assert run.code == 2
+    assert _one_line(run.err) == f"argosy: error: invalid OSS bucket name {bucket!r}: {_OSS_RULE}"
+
+
+def test_an_oss_endpoint_oss2_refuses_is_one_line_naming_it(argosy_local) -> None:
+    env = {"OSS_ENDPOINT": "http://a b", "OSS_ACCESS_KEY_ID": "a", "OSS_ACCESS_KEY_SECRET": "s"}
+    run = argosy_local("ls", "oss://abc/", env=env)
+    assert run.code == 2
+    assert _one_line(run.err) == (
+        "argosy: error: invalid OSS endpoint 'http://a b': expected [http(s)://]HOST[:PORT]"
+    )
+
+
+@pytest.mark.parametrize("bucket", ["abc", "a" * 63, "0-9"])
+def test_an_oss_bucket_name_within_the_rule_is_asked_for(argosy_local, oss_server, bucket):
+    from tests.conftest import OSS_ACCESS_KEY, OSS_SECRET
+
+    env = {"OSS_ENDPOINT": oss_server.endpoint, "OSS_ACCESS_KEY_ID": OSS_ACCESS_KEY}
+    run = argosy_local("ls", f"oss://{bucket}/", env={**env, "OSS_ACCESS_KEY_SECRET": OSS_SECRET})
+    assert run.code == 3
+    assert _one_line(run.err).startswith(f"argosy: error: oss://{bucket}/: no such bucket")

@@ -9,6 +9,7 @@ HTTP(S)_PROXY / NO_PROXY through requests.
 from __future__ import annotations
 
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -20,10 +21,21 @@ from requests.models import PreparedRequest, Response
 
 from argosy.artifacts.drivers.oss.auth import sign_with
 from argosy.artifacts.drivers.oss.settings import OssSettings
-from argosy.artifacts.errors import InvalidSpec
+from argosy.artifacts.errors import InvalidSpec, redact_url
 from argosy.artifacts.stall import budget
 
 Timeout = float | tuple[float, float] | tuple[float, None] | None
+
+# Alibaba's rule for bucket names; oss2 refuses others with an exception of its own
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+
+
+def check_bucket_name(bucket: str) -> None:
+    if not _BUCKET_NAME.fullmatch(bucket):
+        raise InvalidSpec(
+            f"invalid OSS bucket name {bucket!r}: OSS bucket names are 3-63 characters, "
+            "lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+        )
 
 
 class _Adapter(requests.adapters.HTTPAdapter):
@@ -89,29 +101,44 @@ def _connection(settings: OssSettings, clock: Callable[[], float]) -> tuple[Any,
     return sign_with(settings, os.environ, clock=clock), endpoint, session
 
 
+def _endpoint_refused(endpoint: str) -> InvalidSpec:
+    """What oss2 checks itself when a Bucket or Service is made: the endpoint's form."""
+    return InvalidSpec(
+        f"invalid OSS endpoint {redact_url(endpoint, endpoint=True)!r}: "
+        "expected [http(s)://]HOST[:PORT]"
+    )
+
+
 def make_bucket(
     settings: OssSettings, bucket: str, *, clock: Callable[[], float] = time.time
 ) -> Any:
     """`clock` (Unix seconds) decides when STS credentials need refreshing."""
+    check_bucket_name(bucket)
     auth, endpoint, session = _connection(settings, clock)
-    return oss2.Bucket(
-        auth,
-        endpoint,
-        bucket,
-        session=session,
-        connect_timeout=(settings.connect_timeout, settings.read_timeout),
-        enable_crc=False,
-        region=settings.region,
-    )
+    try:
+        return oss2.Bucket(
+            auth,
+            endpoint,
+            bucket,
+            session=session,
+            connect_timeout=(settings.connect_timeout, settings.read_timeout),
+            enable_crc=False,
+            region=settings.region,
+        )
+    except oss2.exceptions.ClientError:
+        raise _endpoint_refused(endpoint) from None
 
 
 def make_service(settings: OssSettings, *, clock: Callable[[], float] = time.time) -> Any:
     """The account's side of the endpoint: ListBuckets."""
     auth, endpoint, session = _connection(settings, clock)
-    return oss2.Service(
-        auth,
-        endpoint,
-        session=session,
-        connect_timeout=(settings.connect_timeout, settings.read_timeout),
-        region=settings.region,
-    )
+    try:
+        return oss2.Service(
+            auth,
+            endpoint,
+            session=session,
+            connect_timeout=(settings.connect_timeout, settings.read_timeout),
+            region=settings.region,
+        )
+    except oss2.exceptions.ClientError:
+        raise _endpoint_refused(endpoint) from None
