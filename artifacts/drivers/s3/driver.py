@@ -155,7 +155,8 @@ class S3ReadStream:
 
     Once the body has been read to its end the connection goes back to the pool (urllib3
     would only do that on its own read path); a body closed early drops its connection.
-    `info` describes the object as this GET's headers saw it."""
+    `info` describes the object as this GET's headers saw it; `where` (its URL) names it
+    in the error of a body that breaks off."""
 
     def __init__(
         self,

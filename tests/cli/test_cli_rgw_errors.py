@@ -1,0 +1,50 @@
+"""What `argosy` says when S3 fails it, against Ceph RGW as a user runs it: every error
+names the object, and a failed download leaves no file."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.fault_proxy import fault_proxy
+
+pytestmark = pytest.mark.rgw
+MiB = 1 << 20
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture
+def big(argosy_rgw, rgw_bucket, tmp_path) -> str:
+    """A 12 MiB object in parts of 5 MiB; its URL."""
+    (tmp_path / "big").write_bytes(os.urandom(12 * MiB))
+    url = f"s3://{rgw_bucket}/dir/big"
+    assert argosy_rgw("cp", "-q", "--part-size", "5", "big", url).code == 0
+    (tmp_path / "big").unlink()
+    return url
+
+
+def test_a_download_whose_connection_keeps_resetting_mid_body_names_the_object(
+    argosy_rgw, rgw, big, tmp_path
+) -> None:
+    with fault_proxy(rgw["AWS_ENDPOINT_URL"], cut=100_000) as proxy:
+        for command in (["cp", big, "out"], ["cat", big]):
+            run = argosy_rgw(*command, "--endpoint", proxy.endpoint)
+            assert run.code == 1
+            assert _one_line(run.err).startswith(f"argosy: error: {big}: connection failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_download_cut_off_then_answered_500_names_the_object(
+    argosy_rgw, rgw, big, tmp_path
+) -> None:
+    with fault_proxy(rgw["AWS_ENDPOINT_URL"], cut=100_000, fail_after=1) as proxy:
+        run = argosy_rgw("cp", "--part-size", "5", big, "out", "--endpoint", proxy.endpoint)
+    assert run.code == 1
+    assert _one_line(run.err).startswith(f"argosy: error: {big}: internal server error")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
