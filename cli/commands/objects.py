@@ -10,12 +10,14 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from argosy.artifacts import download
-from argosy.artifacts.errors import InvalidSpec, LocalIOError, NotFound
+from argosy.artifacts.errors import ArtifactError, InvalidSpec, LocalIOError, NotFound
 from argosy.artifacts.location import Location, parse
 from argosy.artifacts.protocol import BucketDriver, Driver, ObjectInfo
 from argosy.artifacts.record import read_record
@@ -46,6 +48,24 @@ def _line(text: str) -> None:
         raise
     except OSError as error:
         raise LocalIOError(f"cannot write to the output: {error.strerror or error}") from None
+
+
+@contextmanager
+def _telling_what_is_missing(driver: Driver, key: str) -> Iterator[None]:
+    """A NotFound that does not say what is missing (an S3 HEAD's 404 has no body: the
+    key, or its bucket?) becomes the bucket's when asking the bucket finds none."""
+    try:
+        yield
+    except NotFound as error:
+        if error.code != "404":
+            raise
+        try:
+            driver.list(key, limit=1)
+        except NotFound:
+            raise  # the bucket's
+        except ArtifactError:
+            pass  # e.g. no permission to list: the key's 404 is all there is to say
+        raise error from None
 
 
 def _rate(size: int, seconds: float) -> str:
@@ -128,9 +148,10 @@ def cp(cfg: Config) -> int:
     if dst.key.endswith("/") or target.is_dir():
         target = target / src.key.rsplit("/", 1)[-1]
     bar = Progress(None, enabled=not cfg.args.quiet)
-    got = download.download_file(
-        driver, src.key, target, settings=settings, progress=bar, on_info=_total_of(bar)
-    )
+    with _telling_what_is_missing(driver, src.key):
+        got = download.download_file(
+            driver, src.key, target, settings=settings, progress=bar, on_info=_total_of(bar)
+        )
     bar.finish()
     resumed = (
         f"  resumed: {got.resumed_parts} of {got.parts} parts were already downloaded"
@@ -236,18 +257,20 @@ def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
             src = src.child("/")
         limits = _limits(cfg.args.max_expansion)
         bar = Progress(None, enabled=not cfg.args.quiet)
+        driver = cfg.driver(src)
         try:
-            result = directory.download_directory(
-                cfg.driver(src),
-                src.key,
-                dst.key,
-                fmt=fmt,
-                settings=settings,
-                include=cfg.args.include or (),
-                keep_mtime=cfg.args.keep_mtime,
-                limits=limits,
-                progress=bar,
-            )
+            with _telling_what_is_missing(driver, src.key):
+                result = directory.download_directory(
+                    driver,
+                    src.key,
+                    dst.key,
+                    fmt=fmt,
+                    settings=settings,
+                    include=cfg.args.include or (),
+                    keep_mtime=cfg.args.keep_mtime,
+                    limits=limits,
+                    progress=bar,
+                )
         except ExpansionRefused as refused:
             raise InvalidSpec(f"{src}: {refused.explain('--max-expansion RATIO')}") from None
         bar.finish()
@@ -286,7 +309,8 @@ def _limits(max_expansion: str | None) -> ExtractLimits:
 
 def _cat(cfg: Config, driver: Driver, key: str, out: BinaryIO) -> int:
     bar = Progress(None, enabled=False)
-    result = download.download_stream(driver, key, out, settings=cfg.transfer(), progress=bar)
+    with _telling_what_is_missing(driver, key):
+        result = download.download_stream(driver, key, out, settings=cfg.transfer(), progress=bar)
     if not result.verified:
         _say(cfg, f"{result.url}: {_verdict(result)}")
     return 0
@@ -321,7 +345,9 @@ def stat(cfg: Config) -> int:
     if not loc.remote or loc.is_prefix:
         raise InvalidSpec(f"stat needs an object URL, not {loc}")
     driver = cfg.driver(loc)
-    _line(json.dumps(_object_json(driver, driver.stat(loc.key)), indent=2))
+    with _telling_what_is_missing(driver, loc.key):
+        info = driver.stat(loc.key)
+    _line(json.dumps(_object_json(driver, info), indent=2))
     return 0
 
 
@@ -410,7 +436,10 @@ def _ls_archive(cfg: Config, driver: Driver, loc: Location) -> int:
 
     limits = _limits(cfg.args.max_expansion)
     try:
-        entries = directory.list_archive(driver, loc.key, settings=cfg.transfer(), limits=limits)
+        with _telling_what_is_missing(driver, loc.key):
+            entries = directory.list_archive(
+                driver, loc.key, settings=cfg.transfer(), limits=limits
+            )
     except ExpansionRefused as refused:
         raise InvalidSpec(f"{loc}: {refused.explain('--max-expansion RATIO')}") from None
     for entry in entries:

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from tests.conftest import unique_bucket
 from tests.fault_proxy import fault_proxy
 
 pytestmark = pytest.mark.rgw
@@ -48,3 +49,31 @@ def test_a_download_cut_off_then_answered_500_names_the_object(
     assert run.code == 1
     assert _one_line(run.err).startswith(f"argosy: error: {big}: internal server error")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["stat", "{url}"],
+        ["cat", "{url}"],
+        ["cp", "{url}", "out"],
+        ["cp", "{url}", "-"],
+        ["cp", "--archive", "auto", "{url}", "out"],
+        ["ls", "--archive-contents", "{url}"],
+    ],
+    ids=" ".join,
+)
+def test_a_key_in_a_missing_bucket_is_said_to_have_no_bucket(argosy_rgw, tmp_path, command):
+    url = f"s3://{unique_bucket('missing')}/dir/key"
+    run = argosy_rgw(*(arg.format(url=url) for arg in command))
+    assert run.code == 3
+    assert _one_line(run.err) == f"argosy: error: {url}: no such bucket (NoSuchBucket)"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_key_in_a_bucket_is_still_no_such_key(argosy_rgw, rgw_bucket) -> None:
+    url = f"s3://{rgw_bucket}/dir/key"
+    for command in ("stat", "cat"):
+        run = argosy_rgw(command, url)
+        assert run.code == 3
+        assert _one_line(run.err) == f"argosy: error: {url}: no such key (404)"
