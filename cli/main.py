@@ -420,7 +420,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = Config.from_args(args, os.environ)
         return int(args.run(cfg))
     except ArtifactError as error:
-        print(f"argosy: error: {error}", file=sys.stderr)
+        from argosy.commands.printable import printable  # a key may hold control characters
+
+        print(f"argosy: error: {printable(str(error))}", file=sys.stderr)
         return exit_code_for(error)
     except KeyboardInterrupt:
         print("argosy: interrupted; nothing was left half-written", file=sys.stderr)

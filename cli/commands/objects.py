@@ -22,6 +22,7 @@ from argosy.artifacts.location import Location, parse
 from argosy.artifacts.protocol import BucketDriver, Driver, ObjectInfo
 from argosy.artifacts.record import read_record
 from argosy.commands.config import Config
+from argosy.commands.printable import printable
 from argosy.commands.progress import Progress
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def _iso(moment: datetime) -> str:
 
 def _say(cfg: Config, text: str) -> None:
     if not cfg.args.quiet:
-        print(text, file=sys.stderr)
+        print(printable(text), file=sys.stderr)
 
 
 def _line(text: str) -> None:
@@ -370,7 +371,11 @@ def ls(cfg: Config) -> int:
         for prefix in page.prefixes:
             found = True
             url = driver.url(prefix)
-            _line(json.dumps({"prefix": url}) if cfg.args.json else f"{'PRE':>12}  {'':20}  {url}")
+            _line(
+                json.dumps({"prefix": url})
+                if cfg.args.json
+                else f"{'PRE':>12}  {'':20}  {printable(url)}"
+            )
         for info in page.objects:
             found = True
             if cfg.args.json:
@@ -385,7 +390,8 @@ def ls(cfg: Config) -> int:
                     )
                 )
             else:
-                _line(f"{info.size:>12}  {_iso(info.modified):20}  {driver.url(info.key)}")
+                url = printable(driver.url(info.key))
+                _line(f"{info.size:>12}  {_iso(info.modified):20}  {url}")
         if not page.next_token:
             break
         token = page.next_token
@@ -457,8 +463,9 @@ def _ls_archive(cfg: Config, driver: Driver, loc: Location) -> int:
                 )
             )
         else:
-            link = f" -> {entry.linkname}" if entry.linkname else ""
-            _line(f"{entry.type!s:8} {oct(entry.mode)[2:]:>4} {entry.size:>12}  {entry.path}{link}")
+            link = f" -> {printable(entry.linkname)}" if entry.linkname else ""
+            path = printable(entry.path)
+            _line(f"{entry.type!s:8} {oct(entry.mode)[2:]:>4} {entry.size:>12}  {path}{link}")
     return 0
 
 
@@ -481,10 +488,8 @@ def rm(cfg: Config) -> int:
         failures = driver.delete([loc.key])
         deleted = 1 - len(failures)
     for failure in failures[:10]:
-        print(
-            f"argosy: could not delete {driver.url(failure.key)}: {failure.code} {failure.message}",
-            file=sys.stderr,
-        )
+        text = f"could not delete {driver.url(failure.key)}: {failure.code} {failure.message}"
+        print(f"argosy: {printable(text)}", file=sys.stderr)
     if cfg.args.recursive and outcome.error is not None:
         raise outcome.error
     _say(

@@ -3,9 +3,12 @@ each is one line naming the thing, with its exit code, and leaves nothing behind
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,3 +181,65 @@ def test_an_oss_bucket_name_within_the_rule_is_asked_for(argosy_local, oss_serve
     run = argosy_local("ls", f"oss://{bucket}/", env={**env, "OSS_ACCESS_KEY_SECRET": OSS_SECRET})
     assert run.code == 3
     assert _one_line(run.err).startswith(f"argosy: error: oss://{bucket}/: no such bucket")
+
+
+_CONTROL = "a\x1b[2Jb\nc\rd\te\x7ff\x9bg\u202eh"
+_SHOWN = "a\\x1b[2Jb\\x0ac\\x0dd\\x09e\\x7ff\\x9bg\\u202eh"
+
+
+def _raw_controls(text: str) -> list[str]:
+    return [c for c in text if not c.isprintable() and c != "\n"]
+
+
+def test_ls_shows_control_characters_in_keys_escaped_and_json_keeps_them(
+    argosy_local, tmp_path
+) -> None:
+    bucket = tmp_path / "local-root" / "bkt"
+    (bucket / _CONTROL).write_text("x")
+    (bucket / f"dir{_CONTROL}").mkdir()
+    (bucket / f"dir{_CONTROL}" / "k").write_text("x")
+    listing = argosy_local("ls", "local://bkt/")
+    assert listing.code == 0 and _raw_controls(listing.text) == []
+    lines = listing.text.splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith(f"  local://bkt/dir{_SHOWN}/")
+    assert lines[1].endswith(f"  local://bkt/{_SHOWN}")
+    deep = argosy_local("ls", "-r", "local://bkt/").text.splitlines()
+    assert len(deep) == 2 and deep[1].endswith(f"  local://bkt/dir{_SHOWN}/k")
+    rows = [
+        json.loads(line) for line in argosy_local("ls", "--json", "local://bkt/").out.splitlines()
+    ]
+    assert [row.get("prefix") or row["url"] for row in rows] == [
+        f"local://bkt/dir{_CONTROL}/",
+        f"local://bkt/{_CONTROL}",
+    ]
+
+
+def test_ls_archive_contents_shows_control_characters_in_member_names_escaped(
+    argosy_local, tmp_path
+) -> None:
+    name = _CONTROL.encode("ascii", "ignore").decode()  # plain ustar: no pax header
+    shown = _SHOWN.replace("\\x9bg\\u202e", "g")
+    path = tmp_path / "local-root" / "bkt" / "a.tar"
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+        member = tarfile.TarInfo(name)
+        member.size = 1
+        tar.addfile(member, io.BytesIO(b"x"))
+        link = tarfile.TarInfo("link")
+        link.type, link.linkname = tarfile.SYMTYPE, name
+        tar.addfile(link)
+    listing = argosy_local("ls", "--archive-contents", "local://bkt/a.tar")
+    assert listing.code == 0, listing.err
+    assert _raw_controls(listing.text) == []
+    assert [re.sub(r"^\S+ +\d+ +\d+  ", "", line) for line in listing.text.splitlines()] == [
+        shown,
+        f"link -> {shown}",
+    ]
+    rows = argosy_local("ls", "--json", "--archive-contents", "local://bkt/a.tar").out
+    assert [json.loads(row)["path"] for row in rows.splitlines()] == [name, "link"]
+
+
+def test_an_error_naming_a_key_with_control_characters_is_one_escaped_line(argosy_local):
+    run = argosy_local("stat", f"local://bkt/{_CONTROL}")
+    assert run.code == 3
+    assert _one_line(run.err) == f"argosy: error: no such key: local://bkt/{_SHOWN}"
