@@ -104,8 +104,8 @@ def _connection(settings: OssSettings, clock: Callable[[], float]) -> tuple[Any,
 def _endpoint_refused(endpoint: str) -> InvalidSpec:
     """What oss2 checks itself when a Bucket or Service is made: the endpoint's form."""
     return InvalidSpec(
-        f"invalid OSS endpoint {redact_url(endpoint, endpoint=True)!r}: "
-        "expected [http(s)://]HOST[:PORT]"
+        f"OSS endpoint {redact_url(endpoint, endpoint=True)!r} is not a URL: "
+        "give it as HOST, https://HOST or http://HOST"
     )
 
 
@@ -126,7 +126,7 @@ def make_bucket(
             region=settings.region,
         )
     except oss2.exceptions.ClientError:
-        raise _endpoint_refused(endpoint) from None
+        raise _endpoint_refused(settings.endpoint or endpoint) from None
 
 
 def make_service(settings: OssSettings, *, clock: Callable[[], float] = time.time) -> Any:
@@ -141,4 +141,4 @@ def make_service(settings: OssSettings, *, clock: Callable[[], float] = time.tim
             region=settings.region,
         )
     except oss2.exceptions.ClientError:
-        raise _endpoint_refused(endpoint) from None
+        raise _endpoint_refused(settings.endpoint or endpoint) from None
