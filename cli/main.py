@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import importlib
+import itertools
 import logging
 import os
 import signal
@@ -20,7 +21,8 @@ from argosy.argo.names import REPOSITORIES_CONFIGMAP
 from argosy.artifacts.errors import ArtifactError, exit_code_for
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _connection(p: argparse.ArgumentParser) -> None:
+    """Where the storage is and how to reach it: for the commands that reach it."""
     p.add_argument(
         "--repository",
         metavar="FILE",
@@ -31,20 +33,37 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="which entry of the ConfigMap (default: its annotation)",
     )
+    _endpoint(p)
+    p.add_argument("--profile", help="AWS shared-config profile")
+    p.add_argument("--addressing-style", choices=["path", "virtual", "auto"])
+    p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    p.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to trust")
+
+
+def _endpoint(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--endpoint",
         help="endpoint URL (default: AWS_ENDPOINT_URL for s3://, OSS_ENDPOINT for oss://)",
     )
     p.add_argument("--region", help="S3 region (default: AWS_REGION)")
-    p.add_argument("--profile", help="AWS shared-config profile")
-    p.add_argument("--addressing-style", choices=["path", "virtual", "auto"])
-    p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    p.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to trust")
-    p.add_argument("--sse", choices=["s3", "kms", "c"], help="server-side encryption")
-    p.add_argument("--sse-kms-key-id", metavar="ID")
-    p.add_argument("--sse-c-key-file", metavar="FILE", help="32-byte SSE-C key")
+
+
+def _encryption(p: argparse.ArgumentParser, *, writes: bool) -> None:
+    """Server-side encryption: chosen by the commands that write; the SSE-C key is also
+    needed by those that read (HEAD and GET of an SSE-C object send it)."""
+    if writes:
+        p.add_argument("--sse", choices=["s3", "kms", "c"], help="server-side encryption")
+        p.add_argument("--sse-kms-key-id", metavar="ID")
+    p.add_argument(
+        "--sse-c-key-file",
+        metavar="FILE",
+        help="32-byte SSE-C key (implies --sse c)" if writes else "32-byte SSE-C key",
+    )
+
+
+def _transfer(p: argparse.ArgumentParser, *, parallel: bool = True, files: bool = True) -> None:
+    """How bytes move: for the commands that move them (in parallel parts, into files)."""
     p.add_argument("--part-size", type=int, metavar="MiB", help="multipart part size")
-    p.add_argument("--concurrency", type=int, metavar="N", help="parts in flight")
     p.add_argument(
         "--stall-timeout",
         type=float,
@@ -57,12 +76,21 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="fail when the transfer takes longer than this (default: no limit)",
     )
-    p.add_argument(
-        "--direct-io",
-        action="store_true",
-        help="write downloads with O_DIRECT, past the page cache (also ARGOSY_DIRECT_IO=1)",
-    )
+    if parallel:
+        p.add_argument("--concurrency", type=int, metavar="N", help="parts in flight")
+    if files:
+        p.add_argument(
+            "--direct-io",
+            action="store_true",
+            help="write downloads with O_DIRECT, past the page cache (also ARGOSY_DIRECT_IO=1)",
+        )
+
+
+def _quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+
+
+def _verbose(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="log retries and requests")
 
 
@@ -85,7 +113,6 @@ def _object_command(
     sub: Subparsers, name: str, target: str, help_text: str
 ) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help_text, description=help_text)
-    _common(p)
     p.set_defaults(run=_lazy(target))
     return p
 
@@ -94,9 +121,16 @@ def _cp(sub: Subparsers) -> None:
     p = _object_command(
         sub, "cp", "argosy.commands.objects:cp", "copy a file, stream or folder to or from a URL"
     )
-    p.add_argument("src")
-    p.add_argument("dst")
-    p.add_argument("-r", "--recursive", action="store_true")
+    p.add_argument(
+        "src", help="a file, a folder (with -r or --archive), - for standard input, or a URL"
+    )
+    p.add_argument(
+        "dst",
+        help="a URL (ending in / for a folder of keys), a file or folder, or - for standard output",
+    )
+    p.add_argument(
+        "-r", "--recursive", action="store_true", help="copy a folder as one object per file"
+    )
     p.add_argument(
         "--no-resume",
         action="store_true",
@@ -122,6 +156,11 @@ def _cp(sub: Subparsers) -> None:
         help="refuse an archive that decompresses to more than RATIO times the bytes "
         "read, once 64 MiB is out (default 1000; 0: no limit)",
     )
+    _connection(p)
+    _encryption(p, writes=True)
+    _transfer(p)
+    _quiet(p)
+    _verbose(p)
 
 
 def _ls(sub: Subparsers) -> None:
@@ -131,9 +170,11 @@ def _ls(sub: Subparsers) -> None:
         "argosy.commands.objects:ls",
         "list objects: SIZE  MODIFIED  URL (a URL with no bucket, s3://, lists the buckets)",
     )
-    p.add_argument("url")
-    p.add_argument("-r", "--recursive", action="store_true")
-    p.add_argument("--json", action="store_true", help="JSON lines")
+    p.add_argument(
+        "url", help="a bucket or folder of keys (BUCKET/ or BUCKET/PREFIX/), or a key's prefix"
+    )
+    p.add_argument("-r", "--recursive", action="store_true", help="every key below, not one level")
+    p.add_argument("--json", action="store_true", help="JSON lines, names exact")
     p.add_argument(
         "--archive-contents",
         action="store_true",
@@ -145,14 +186,20 @@ def _ls(sub: Subparsers) -> None:
         help="with --archive-contents: refuse a tar that decompresses to more than RATIO "
         "times the bytes read, once 64 MiB is out (default 1000; 0: no limit)",
     )
+    _connection(p)
+    _encryption(p, writes=False)
+    _verbose(p)
 
 
 def _rm(sub: Subparsers) -> None:
     p = _object_command(
         sub, "rm", "argosy.commands.objects:rm", "delete an object, or a folder of objects with -r"
     )
-    p.add_argument("url")
-    p.add_argument("-r", "--recursive", action="store_true")
+    p.add_argument("url", help="an object, or with -r a folder of keys (URL/)")
+    p.add_argument("-r", "--recursive", action="store_true", help="every object below the folder")
+    _connection(p)
+    _quiet(p)
+    _verbose(p)
 
 
 def _mb(sub: Subparsers) -> None:
@@ -162,14 +209,22 @@ def _mb(sub: Subparsers) -> None:
         "argosy.commands.objects:mb",
         "make a bucket (s3://, oss://, local://); one that is already yours is no error",
     )
-    p.add_argument("url", metavar="URL")
+    p.add_argument("url", metavar="URL", help="the bucket: s3://BUCKET, oss://BUCKET, local://BUCKET")
+    _connection(p)
+    _quiet(p)
+    _verbose(p)
 
 
 def _cat(sub: Subparsers) -> None:
     p = _object_command(
         sub, "cat", "argosy.commands.objects:cat", "write an object to standard output, verified"
     )
-    p.add_argument("url")
+    p.add_argument("url", help="the object")
+    _connection(p)
+    _encryption(p, writes=False)
+    _transfer(p, parallel=False, files=False)
+    _quiet(p)
+    _verbose(p)
 
 
 def _stat(sub: Subparsers) -> None:
@@ -179,7 +234,10 @@ def _stat(sub: Subparsers) -> None:
         "argosy.commands.objects:stat",
         "an object's size, ETag, checksum record and metadata",
     )
-    p.add_argument("url")
+    p.add_argument("url", help="the object")
+    _connection(p)
+    _encryption(p, writes=False)
+    _verbose(p)
 
 
 def _demo(sub: Subparsers) -> None:
@@ -235,6 +293,9 @@ def _demo(sub: Subparsers) -> None:
         action="store_true",
         help="keep the temporary work folder (with --workdir it is always kept)",
     )
+    _endpoint(p)
+    _transfer(p)
+    _verbose(p)
 
 
 def _repo(sub: Subparsers) -> None:
@@ -315,7 +376,12 @@ def _emissary(sub: Subparsers) -> None:
         usage="argosy emissary [--var-dir D] -- COMMAND [ARGS...]",
     )
     pod_args.add_arguments(p, with_template=False)
-    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND")
+    p.add_argument(
+        "argv",
+        nargs=argparse.REMAINDER,
+        metavar="COMMAND",
+        help="the main container's command and its arguments, after --",
+    )
     p.set_defaults(run=_lazy("argosy.commands.pod:emissary"), standalone=True, verbose=False)
 
 
@@ -384,6 +450,13 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     asking gettext for translations of its help texts."""
     top = argparse.ArgumentParser(prog="argosy", description="Artifacts for workflow pods.")
     top.add_argument("--version", action="version", version=f"argosy {__version__}")
+    top.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbose_first",
+        action="store_true",
+        help="log retries and requests (before the command or after it)",
+    )
     sub = top.add_subparsers(dest="command", required=True)
     for name, build in _COMMANDS.items():
         if command not in _COMMANDS or name == command:
@@ -391,9 +464,13 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     return top
 
 
+_TOP_FLAGS = ("-v", "--verbose")  # flags the command line takes before the command
+
+
 def _command_in(argv: list[str]) -> str | None:
-    """The command `argv` names, if its first argument is one."""
-    return argv[0] if argv and argv[0] in _COMMANDS else None
+    """The command `argv` names, if its first argument (after -v) is one."""
+    rest = list(itertools.dropwhile(lambda arg: arg in _TOP_FLAGS, argv))
+    return rest[0] if rest and rest[0] in _COMMANDS else None
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -402,6 +479,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser(_command_in(sys.argv[1:] if argv is None else argv)).parse_args(argv)
+    args.verbose = args.verbose or args.verbose_first  # `argosy -v cp` as `argosy cp -v`
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="argosy: %(message)s",

@@ -154,12 +154,14 @@ class Config:
             insecure=insecure,
             ca_bundle=getattr(a, "ca_bundle", None) or base.ca_bundle or env.get("AWS_CA_BUNDLE"),
         )
-        if getattr(a, "sse", None):
+        key_file = getattr(a, "sse_c_key_file", None)
+        sse = getattr(a, "sse", None) or ("c" if key_file else None)
+        if sse:
             changes.update(
-                sse_mode=a.sse,
-                kms_key_id=a.sse_kms_key_id,
+                sse_mode=sse,
+                kms_key_id=getattr(a, "sse_kms_key_id", None),
                 kms_context=None,
-                customer_key=_read_key(a.sse_c_key_file),
+                customer_key=_read_key(key_file),
             )
         return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 

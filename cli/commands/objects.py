@@ -36,7 +36,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _say(cfg: Config, text: str) -> None:
-    if not cfg.args.quiet:
+    if not getattr(cfg.args, "quiet", False):
         print(printable(text), file=sys.stderr)
 
 
