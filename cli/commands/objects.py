@@ -28,8 +28,6 @@ from argosy.commands.progress import Progress
 if TYPE_CHECKING:
     from argosy.artifacts.archive.limits import ExtractLimits
 
-MiB = 1 << 20
-
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -67,10 +65,6 @@ def _telling_what_is_missing(driver: Driver, key: str) -> Iterator[None]:
         except ArtifactError:
             pass  # e.g. no permission to list: the key's 404 is all there is to say
         raise error from None
-
-
-def _rate(size: int, seconds: float) -> str:
-    return f"{size / MiB / max(seconds, 1e-6):.1f} MiB/s"
 
 
 def cp(cfg: Config) -> int:
@@ -137,8 +131,7 @@ def cp(cfg: Config) -> int:
         )
         _say(
             cfg,
-            f"uploaded {src} -> {result.url}  {result.size} bytes  "
-            f"{_rate(result.size, bar.elapsed)}  {record}{resumed}",
+            f"uploaded {src} -> {result.url}  {result.size} bytes  {bar.rate()}  {record}{resumed}",
         )
         return 0
 
@@ -161,8 +154,9 @@ def cp(cfg: Config) -> int:
     )
     _say(
         cfg,
-        f"downloaded {got.url} -> {target}  {got.size} bytes  "
-        f"{_rate(got.size, bar.elapsed)}  " + _verdict(got) + resumed,
+        f"downloaded {got.url} -> {target}  {got.size} bytes  {bar.rate()}  "
+        + _verdict(got)
+        + resumed,
     )
     return 0
 
@@ -209,8 +203,8 @@ def _cp_tree(cfg: Config, src: Location, dst: Location) -> int:
     )
     _say(
         cfg,
-        f"{verb} {result.files} files, {result.bytes} bytes  "
-        f"{_rate(result.bytes, bar.elapsed)}  {checked}{notes}",
+        f"{verb} {result.files} files, {result.bytes} bytes  {bar.rate()}  "
+        f"{bar.files_rate(result.files)}  {checked}{notes}",
     )
     return 0
 
@@ -250,7 +244,7 @@ def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
         _say(
             cfg,
             f"uploaded {src} -> {result.url} as {fmt}  {result.bytes} bytes  "
-            f"{_rate(result.bytes, bar.elapsed)}  {record}",
+            f"{bar.rate()}  {record}",
         )
         return 0
     if src.remote and dst.scheme == "file":
@@ -283,8 +277,8 @@ def _cp_archive(cfg: Config, src: Location, dst: Location) -> int:
             verdict = f"unverified: {result.note}"
         _say(
             cfg,
-            f"extracted {result.url} -> {dst}  {result.files} files  "
-            f"{_rate(result.bytes, bar.elapsed)}  {verdict}",
+            f"extracted {result.url} -> {dst}  {result.files} files  {bar.rate()}  "
+            f"{bar.files_rate(result.files)}  {verdict}",
         )
         return 0
     raise InvalidSpec("cp --archive moves a local folder to a URL or a URL to a local folder")

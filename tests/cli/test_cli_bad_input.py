@@ -244,3 +244,31 @@ def test_an_error_naming_a_key_with_control_characters_is_one_escaped_line(argos
     run = argosy_local("stat", f"local://bkt/{_CONTROL}")
     assert run.code == 3
     assert _one_line(run.err) == f"argosy: error: no such key: local://bkt/{_SHOWN}"
+
+
+_SUMMARY = re.compile(
+    r"(?P<files>\d+) files(, (?P<bytes>\d+) bytes)?  (?P<mib>[\d.]+) MiB/s  (?P<fps>[\d.]+) files/s"
+)
+
+
+def test_folder_summaries_give_files_per_second_on_the_clock_of_their_mib_per_second(
+    argosy_local, tmp_path
+) -> None:
+    (tmp_path / "tree").mkdir()
+    for n in range(3):
+        (tmp_path / "tree" / f"f{n}").write_bytes(os.urandom(4 * 1024 * 1024))
+    runs = [
+        argosy_local("cp", "-r", "tree", "local://bkt/t/"),
+        argosy_local("cp", "-r", "local://bkt/t/", "back"),
+        argosy_local("cp", "--archive", "tar", "tree", "local://bkt/t.tar"),
+        argosy_local("cp", "--archive", "auto", "local://bkt/t.tar", "extracted"),
+    ]
+    assert runs[2].code == 0, runs[2].err  # an archive upload: how many files, it cannot say
+    for run in runs[:2] + runs[3:]:
+        assert run.code == 0, run.err
+        found = _SUMMARY.search(run.err)
+        assert found, run.err
+        assert found["files"] == "3"
+        if found["bytes"]:  # same clock: files/s is MiB/s times files per MiB
+            per_mib = 3 / (int(found["bytes"]) / (1 << 20))
+            assert abs(float(found["fps"]) - float(found["mib"]) * per_mib) <= 0.1
