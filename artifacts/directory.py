@@ -165,8 +165,12 @@ def download_directory(
     if fmt == "auto" and key and not key.endswith("/"):
         try:
             info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
-        except NotFound:
-            if not tree.is_folder(driver, key):
+        except NotFound as missing:
+            try:
+                folder = tree.is_folder(driver, key)
+            except NotFound:  # no bucket either: the object's 404 is what to report
+                raise missing from None
+            if not folder:
                 raise
     if fmt == "none" or (fmt == "auto" and info is None):
         if include:

@@ -209,7 +209,9 @@ def _mb(sub: Subparsers) -> None:
         "argosy.commands.objects:mb",
         "make a bucket (s3://, oss://, local://); one that is already yours is no error",
     )
-    p.add_argument("url", metavar="URL", help="the bucket: s3://BUCKET, oss://BUCKET, local://BUCKET")
+    p.add_argument(
+        "url", metavar="URL", help="the bucket: s3://BUCKET, oss://BUCKET, local://BUCKET"
+    )
     _connection(p)
     _quiet(p)
     _verbose(p)

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
+from argosy.testing.faults import Answer, FaultProxy, Reset, Rule
 from tests.conftest import unique_bucket
-from tests.fault_proxy import fault_proxy
 
 pytestmark = pytest.mark.rgw
 MiB = 1 << 20
@@ -33,9 +33,10 @@ def big(argosy_rgw, rgw_bucket, tmp_path) -> str:
 def test_a_download_whose_connection_keeps_resetting_mid_body_names_the_object(
     argosy_rgw, rgw, big, tmp_path
 ) -> None:
-    with fault_proxy(rgw["AWS_ENDPOINT_URL"], cut=100_000) as proxy:
+    every_get_cut = Rule(Reset(response_bytes=100_000), method="GET", times=None)
+    with FaultProxy(rgw["AWS_ENDPOINT_URL"], [every_get_cut]) as proxy:
         for command in (["cp", big, "out"], ["cat", big]):
-            run = argosy_rgw(*command, "--endpoint", proxy.endpoint)
+            run = argosy_rgw(*command, "--endpoint", proxy.url)
             assert run.code == 1
             assert _one_line(run.err).startswith(f"argosy: error: {big}: connection failed")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
@@ -44,8 +45,10 @@ def test_a_download_whose_connection_keeps_resetting_mid_body_names_the_object(
 def test_a_download_cut_off_then_answered_500_names_the_object(
     argosy_rgw, rgw, big, tmp_path
 ) -> None:
-    with fault_proxy(rgw["AWS_ENDPOINT_URL"], cut=100_000, fail_after=1) as proxy:
-        run = argosy_rgw("cp", "--part-size", "5", big, "out", "--endpoint", proxy.endpoint)
+    first_get_cut = Rule(Reset(response_bytes=100_000), method="GET")
+    then_500 = Rule(Answer(500, "InternalError", "injected"), method="GET", times=None)
+    with FaultProxy(rgw["AWS_ENDPOINT_URL"], [first_get_cut, then_500]) as proxy:
+        run = argosy_rgw("cp", "--part-size", "5", big, "out", "--endpoint", proxy.url)
     assert run.code == 1
     assert _one_line(run.err).startswith(f"argosy: error: {big}: internal server error")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
