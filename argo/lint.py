@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from argosy.argo import keys, references
+from argosy.argo import keys, references, yamlpos
 from argosy.argo.location import Location
 from argosy.argo.names import (
     BUCKET_KINDS,
@@ -179,7 +179,7 @@ def _parse(text: str, file: str, report: Report) -> list[Document]:
 def _entry(raw: Any, label: str) -> RepositoryView | str:
     """A ConfigMap entry's kind, bucket and keyFormat, or what is wrong with it."""
     try:
-        entry = yaml.safe_load(raw) if isinstance(raw, str) else raw
+        entry = yamlpos.safe_load(raw) if isinstance(raw, str) else raw
     except yaml.YAMLError:
         return "is not valid YAML"
     if not isinstance(entry, Mapping):

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from argosy.argo import references
+from argosy.argo import references, yamlpos
 from argosy.argo.names import LOCATION_KINDS
 from argosy.artifacts.errors import InvalidSpec
 
@@ -63,7 +63,7 @@ def parse_workflow(
     text: str, *, source: str, name: str | None = None, namespace: str = "argo"
 ) -> Workflow:
     try:
-        doc = yaml.safe_load(text)
+        doc = yamlpos.safe_load(text)
     except yaml.YAMLError:
         raise InvalidSpec(f"{source} is not valid YAML") from None
     if not isinstance(doc, Mapping) or doc.get("kind") != "Workflow":

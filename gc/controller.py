@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from argosy.argo import yamlpos
 from argosy.argo.keys import workflow_prefix
 from argosy.argo.kube import Kube, KubeError
 from argosy.argo.location import Target
@@ -473,7 +474,7 @@ class Controller:
     ) -> SweepReport:
         where = f"{namespace}/{DEFAULT_CONFIGMAP}[{name}]"
         try:
-            entry = yaml.safe_load(raw) if raw else None
+            entry = yamlpos.safe_load(raw) if raw else None
         except yaml.YAMLError:
             entry = None
         target = repository_target(name, entry) if isinstance(entry, dict) else None

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from argosy.argo import yamlpos
 from argosy.argo.template import ArgosyOptions, Artifact, FieldReader, argosy_options
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.settings import TransferSettings
@@ -84,7 +85,7 @@ class Layers:
         annotation: Any = {}
         if raw:
             try:
-                annotation = yaml.safe_load(raw) or {}
+                annotation = yamlpos.safe_load(raw) or {}
             except yaml.YAMLError:
                 raise InvalidSpec(f"pod annotation {ANNOTATION} is not JSON or YAML") from None
             if not isinstance(annotation, Mapping):

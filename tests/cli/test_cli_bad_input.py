@@ -272,3 +272,20 @@ def test_folder_summaries_give_files_per_second_on_the_clock_of_their_mib_per_se
         if found["bytes"]:  # same clock: files/s is MiB/s times files per MiB
             per_mib = 3 / (int(found["bytes"]) / (1 << 20))
             assert abs(float(found["fps"]) - float(found["mib"]) * per_mib) <= 0.1
+
+
+def test_lint_reports_a_configmap_entry_nested_too_deeply_at_its_line(argosy_local, tmp_path):
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "artifact-repositories"},
+        "data": {"deep": "[" * 10_000 + "]" * 10_000},
+    }
+    (tmp_path / "cm.yaml").write_text(json.dumps(configmap))
+    (tmp_path / "wf.yaml").write_text(
+        "kind: Workflow\nspec:\n  templates:\n  - name: main\n    container: {image: a}\n"
+    )
+    run = argosy_local("lint", "--repositories", "cm.yaml", "wf.yaml")
+    assert "Traceback" not in run.err
+    assert run.code == 1, run.err
+    assert "cm.yaml:1: error: data.deep is not valid YAML" in run.err

@@ -704,3 +704,9 @@ def test_sizes_read_as_people_write_them(n: int, text: str) -> None:
 def test_a_rate_needs_a_duration() -> None:
     assert rate(2**21, 2.0) == "1.0 MiB/s"
     assert rate(10, 0.0) == "-"
+
+
+def test_a_workflow_nested_past_what_yaml_can_read_is_refused_naming_it() -> None:
+    deep = "kind: Workflow\nspec: " + "[" * 10_000 + "]" * 10_000
+    with pytest.raises(InvalidSpec, match="^deep.yaml is not valid YAML$"):
+        spec.parse_workflow(deep, source="deep.yaml")

@@ -175,3 +175,33 @@ def test_a_dry_run_sweep_only_reports(
         "is gone)"
     ]
     assert keys(team) == ["runs/gone/out"]
+
+
+def test_a_repository_entry_nested_too_deeply_is_reported_and_the_others_are_swept(
+    argo: Argo,
+    bucket: tuple[str, Driver],
+    moto_endpoint: str,
+    clock: ManualClock,
+    make_controller: Callable[..., Controller],
+) -> None:
+    from kubernetes import client
+
+    team = _runs_repository(argo, bucket, moto_endpoint)
+    argo.core.patch_namespaced_config_map(
+        "artifact-repositories",
+        NS,
+        client.V1ConfigMap(data={"deep": "[" * 10_000 + "]" * 10_000}),
+    )
+    put(team, "runs/gone/out", metadata=owned("uid-gone", "OnWorkflowDeletion"))
+    argo.policy(NS, {"sweeps": {"orphansAfter": "1h"}})
+    clock.set(clock().replace(year=2099))
+
+    reports = {r.repository: r for r in make_controller().run_once().sweeps}
+
+    deep = reports[f"{NS}/artifact-repositories[deep]"]
+    assert deep.errors == [
+        f"{NS}/artifact-repositories[deep]: no s3/oss/local repository with a bucket"
+    ]
+    [default] = [r for name, r in reports.items() if name.endswith("/runs/")]
+    assert default.orphans_deleted == 1
+    assert keys(team) == []

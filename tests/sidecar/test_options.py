@@ -80,3 +80,9 @@ def test_a_stall_timeout_that_is_not_a_positive_number_of_seconds_is_refused_nam
 ) -> None:
     with pytest.raises(InvalidSpec, match=r"argosy\.io/settings\.stallTimeout"):
         _layers({"stallTimeout": value}).for_artifact(_input())
+
+
+def test_an_annotation_nested_past_what_yaml_can_read_is_refused_naming_it() -> None:
+    deep = "[" * 10_000 + "]" * 10_000
+    with pytest.raises(InvalidSpec, match=f"^pod annotation {ANNOTATION} is not JSON or YAML$"):
+        Layers.build({ANNOTATION: deep}, None)
