@@ -153,13 +153,20 @@ def remove_empty(folders: list[str]) -> None:
 
 
 def new_staging(final: str) -> str:
-    """A new private folder beside `final`, on its file system (rename is atomic),
+    """A new private folder on `final`'s file system (rename is atomic),
     `.NAME.argosy-XXXXXXXX.tmp`, held (`leftovers.hold`) until it is moved into place or
     removed. Staging folders for `final` that a killed restore left, and that no live
-    one holds, are removed first."""
+    one holds, are removed first.
+
+    The folder is made beside `final`, except when `final` is a mount point (a pod's
+    volume, mounted where an input goes): nothing can be renamed onto a mount point and
+    its parent is another file system, so the staging folder is made inside it and its
+    entries are moved up (`move_into`)."""
     parent, name = os.path.split(final.rstrip("/"))
     if not name:
         raise InvalidSpec("cannot restore onto the filesystem root")
+    if _real_dir(final) and os.path.ismount(final):
+        parent = final
     leftovers.sweep(parent, leftovers.staging_pattern(name), folders=True, remove=_remove_tree)
     try:
         os.makedirs(parent, exist_ok=True)
@@ -227,8 +234,9 @@ def move_into(tmp: str, final: str) -> None:
     checking that none of them would replace anything there (folders that are real on
     both sides are joined). A merge that fails half-way moves back what it had moved:
     the existing folder is left as it was, the staged tree where it was."""
+    inside = os.path.dirname(tmp) == final.rstrip("/")  # staged in a mount point
     try:
-        if not os.path.lexists(final) or _empty_folder(final):
+        if not inside and (not os.path.lexists(final) or _empty_folder(final)):
             os.rename(tmp, final)  # onto an empty folder too: rename(2) replaces it
             _release(tmp)
             return
