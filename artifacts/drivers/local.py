@@ -43,6 +43,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -105,25 +106,48 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 class LocalFileStream:
-    def __init__(self, handle: io.BufferedReader, start: int, end: int, total: int, etag: str):
+    """A byte range of a repository file. A read the disk fails (EIO, say) is a
+    LocalIOError naming the object (`where`), not a bare OSError."""
+
+    def __init__(
+        self,
+        handle: io.BufferedReader,
+        start: int,
+        end: int,
+        total: int,
+        etag: str,
+        where: str = "a local:// object",
+    ):
         self._handle = handle
         self._remaining = end - start + 1
+        self._where = where
         self.start, self.end, self.total, self.etag = start, end, total, etag
 
     def readinto(self, buffer: memoryview) -> int:
         if self._remaining <= 0:
             return 0
         view = buffer[: min(len(buffer), self._remaining)]
-        n = self._handle.readinto(view)
+        with self._failures():
+            n = self._handle.readinto(view)
         self._remaining -= n
         return int(n)
 
     def read(self, amount: int = -1) -> bytes:
         if self._remaining <= 0:
             return b""
-        data = self._handle.read(self._remaining if amount < 0 else min(amount, self._remaining))
+        with self._failures():
+            data = self._handle.read(
+                self._remaining if amount < 0 else min(amount, self._remaining)
+            )
         self._remaining -= len(data)
         return data
+
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as error:
+            raise LocalIOError(f"cannot read {self._where}: {error.strerror or error}") from None
 
     def __len__(self) -> int:
         return self.end - self.start + 1
@@ -262,7 +286,7 @@ class LocalDriver:
                 code="InvalidRange",
             )
         handle.seek(start)
-        return LocalFileStream(handle, start, last, st.st_size, etag)
+        return LocalFileStream(handle, start, last, st.st_size, etag, self.url(key))
 
     # -- writing -----------------------------------------------------------------------
     def _temp_beside(self, path: Path) -> Path:

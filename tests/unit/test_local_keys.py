@@ -146,3 +146,16 @@ def test_a_bucket_folder_that_is_itself_a_link_works(tmp_path: Path) -> None:
     driver.put("k/v", b"data", size=4, metadata={})
     assert driver.stat("k/v").size == 4
     assert [o.key for o in driver.list("k/").objects] == ["k/v"]
+
+
+def test_a_read_the_disk_fails_is_a_local_io_error_naming_the_object() -> None:
+    from argosy.artifacts.drivers.local import LocalFileStream
+    from argosy.artifacts.errors import LocalIOError
+
+    # the kernel answers a read of an unmapped address of /proc/self/mem with EIO
+    stream = LocalFileStream(open("/proc/self/mem", "rb"), 0, 99, 100, "etag", "local://b/k")
+    with pytest.raises(LocalIOError, match=r"^cannot read local://b/k: Input/output error$"):
+        stream.readinto(memoryview(bytearray(100)))
+    with pytest.raises(LocalIOError, match=r"^cannot read local://b/k: "):
+        stream.read(10)
+    stream.close()
