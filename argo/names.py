@@ -23,6 +23,47 @@ LOCATION_KINDS = (
     "plugin",
     "local",
 )
+# The fields of each location kind Argosy reads (Argo's v1alpha1 types; `local` is ours).
+LOCATION_FIELDS: dict[str, frozenset[str]] = {
+    "s3": frozenset(
+        {
+            "bucket",
+            "key",
+            "endpoint",
+            "region",
+            "insecure",
+            "accessKeySecret",
+            "secretKeySecret",
+            "sessionTokenSecret",
+            "roleARN",
+            "useSDKCreds",
+            "caSecret",
+            "createBucketIfNotPresent",
+            "encryptionOptions",
+            "addressingStyle",
+            "keyFormat",
+        }
+    ),
+    "oss": frozenset(
+        {
+            "bucket",
+            "key",
+            "endpoint",
+            "accessKeySecret",
+            "secretKeySecret",
+            "securityToken",
+            "useSDKCreds",
+            "createBucketIfNotPresent",
+            "lifecycleRule",
+            "keyFormat",
+        }
+    ),
+    "local": frozenset({"root", "bucket", "key", "keyFormat"}),
+    "http": frozenset({"url", "headers", "auth"}),
+    "raw": frozenset({"data"}),
+    "plugin": frozenset({"name", "configuration", "key", "keyFormat", "connectionTimeoutSeconds"}),
+}
+
 # Buckets of keys that Argosy reads, writes and deletes itself.
 STORAGE_KINDS = ("s3", "oss", "local")
 # What `init` can fetch: storage, plus Argo's http and raw inputs.

@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -165,3 +166,56 @@ class NoSecrets:
 
     def file(self, name: str, key: str, *, field: str) -> str:
         return self.value(name, key, field=field)
+
+
+class FirstFound:
+    """Each source in turn, the first that has the Secret answering (files mounted in
+    Argo's layout before the API, as a plugin reads them): the last one's error when
+    none has it."""
+
+    def __init__(self, *sources: SecretSource) -> None:
+        self.sources = sources
+
+    def _first(self, name: str, key: str, field: str, *, as_file: bool) -> str:
+        error: InvalidSpec | None = None
+        for source in self.sources:
+            try:
+                if as_file:
+                    return source.file(name, key, field=field)
+                return source.value(name, key, field=field)
+            except InvalidSpec as missing:
+                if missing.code != "SecretNotFound":
+                    raise
+                error = missing
+        raise error or _missing(field, f"secret {name}/{key} not found")
+
+    def value(self, name: str, key: str, *, field: str) -> str:
+        return self._first(name, key, field, as_file=False)
+
+    def file(self, name: str, key: str, *, field: str) -> str:
+        return self._first(name, key, field, as_file=True)
+
+
+def cached(
+    fetch: Callable[[str], Mapping[str, bytes] | None],
+    *,
+    ttl: float = 30.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[str], Mapping[str, bytes] | None]:
+    """`fetch` asked at most once per `ttl` seconds per Secret: a rotated Secret is read
+    within that time, and a burst of requests does not become a burst of API calls."""
+    kept: dict[str, tuple[float, Mapping[str, bytes] | None]] = {}
+    lock = threading.Lock()
+
+    def read(name: str) -> Mapping[str, bytes] | None:
+        now = clock()
+        with lock:
+            hit = kept.get(name)
+        if hit is not None and now - hit[0] < ttl:
+            return hit[1]
+        data = fetch(name)
+        with lock:
+            kept[name] = (now, data)
+        return data
+
+    return read

@@ -22,7 +22,7 @@ import yaml
 
 from argosy.argo import yamlpos
 from argosy.argo.location import Location
-from argosy.argo.names import LOCATION_KINDS, STRATEGIES
+from argosy.argo.names import LOCATION_FIELDS, LOCATION_KINDS, STRATEGIES
 from argosy.artifacts.errors import InvalidSpec
 
 Locate = Callable[[str], int | None]  # a field path ("outputs.artifacts[0]") to its line
@@ -58,44 +58,6 @@ ARGOSY_FIELDS = frozenset(
         "deadline",
     }
 )
-LOCATION_FIELDS: dict[str, frozenset[str]] = {
-    "s3": frozenset(
-        {
-            "bucket",
-            "key",
-            "endpoint",
-            "region",
-            "insecure",
-            "accessKeySecret",
-            "secretKeySecret",
-            "sessionTokenSecret",
-            "roleARN",
-            "useSDKCreds",
-            "caSecret",
-            "createBucketIfNotPresent",
-            "encryptionOptions",
-            "addressingStyle",
-            "keyFormat",
-        }
-    ),
-    "oss": frozenset(
-        {
-            "bucket",
-            "key",
-            "endpoint",
-            "accessKeySecret",
-            "secretKeySecret",
-            "securityToken",
-            "useSDKCreds",
-            "createBucketIfNotPresent",
-            "lifecycleRule",
-            "keyFormat",
-        }
-    ),
-    "local": frozenset({"root", "bucket", "key", "keyFormat"}),
-    "http": frozenset({"url", "headers", "auth"}),
-    "raw": frozenset({"data"}),
-}
 
 
 @dataclass(frozen=True)

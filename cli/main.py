@@ -429,6 +429,42 @@ def _gc(sub: Subparsers) -> None:
     p.set_defaults(run=gc_command.run, standalone=True)  # needs no storage Config
 
 
+def _plugin(sub: Subparsers) -> None:
+    help_text = (
+        "serve Argo's artifact driver plugin on a unix socket (Argo runs it "
+        "beside a workflow's containers)"
+    )
+    p = sub.add_parser("plugin", help=help_text, description=help_text)
+    p.add_argument(
+        "socket",
+        metavar="SOCKET",
+        help="the unix socket to serve on (Argo passes "
+        "/tmp/artifact-plugins/NAME/socket); its folder is created",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="after SIGTERM, seconds calls in flight get to finish (default 20)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=16, metavar="N", help="calls served at once (default 16)"
+    )
+    p.add_argument(
+        "--secrets-dir",
+        metavar="DIR",
+        help="Secrets as DIR/<name>/<key> where mounted (default "
+        "$ARGOSY_SECRETS_DIR or /argo/secret); else read through the API",
+    )
+    p.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="the Kubernetes API for Secrets (default: the pod's service account)",
+    )
+    p.set_defaults(run=_lazy("argosy.commands.plugin:run"), standalone=True, verbose=False)
+
+
 _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "cp": _cp,
     "ls": _ls,
@@ -443,6 +479,7 @@ _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "emissary": _emissary,
     "lint": _lint,
     "gc": _gc,
+    "plugin": _plugin,
 }
 
 
