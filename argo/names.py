@@ -69,7 +69,7 @@ STORAGE_KINDS = ("s3", "oss", "local")
 # What `init` can fetch: storage, plus Argo's http and raw inputs.
 FETCHABLE_KINDS = (*STORAGE_KINDS, "http", "raw")
 # What an artifact repository (an `artifact-repositories` entry) can be.
-REPOSITORY_KINDS = ("s3", "oss", "gcs", "azure", "hdfs", "artifactory", "local")
+REPOSITORY_KINDS = ("s3", "oss", "gcs", "azure", "hdfs", "artifactory", "plugin", "local")
 # Kinds whose key-only form (`s3: {key: ...}`) takes its bucket from the repository.
 BUCKET_KINDS = ("s3", "oss", "gcs", "local")
 # `archive:` of an artifact: Argo's tar (gzip), none and zip; Argosy's zstd.
@@ -87,6 +87,9 @@ class Strategy(StrEnum):
 
 
 STRATEGIES = tuple(s.value for s in Strategy)
+
+# the name Argo knows Argosy's artifact driver plugin by (`plugin: {name: argosy, ...}`)
+PLUGIN_NAME = "argosy"
 
 REPOSITORIES_CONFIGMAP = "artifact-repositories"
 DEFAULT_REPOSITORY_ANNOTATION = "workflows.argoproj.io/default-artifact-repository"

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from argosy.argo import secrets
+from argosy.argo.location import Location, through_plugin
 from argosy.argo.names import (
     DEFAULT_KEY_FORMAT,
     DEFAULT_REPOSITORY_ANNOTATION,
@@ -240,7 +241,7 @@ def entry_kind(raw: Mapping[str, Any], source: str = "") -> str:
     kinds = [k for k in REPOSITORY_KINDS if k in raw]
     if len(kinds) != 1:
         raise InvalidSpec(
-            f"{source}: a repository entry needs exactly one of s3, oss, local "
+            f"{source}: a repository entry needs exactly one of s3, oss, local, plugin "
             f"(found {', '.join(kinds) or 'none'})"
         )
     return kinds[0]
@@ -250,9 +251,12 @@ def parse_entry(raw: Any, *, secrets: SecretSource, source: str = "") -> Reposit
     if not isinstance(raw, Mapping):
         raise InvalidSpec(f"{source}: a repository entry must be a mapping")
     kind = entry_kind(raw, source)
+    inner = raw.get(kind) or {}
+    if kind == "plugin" and isinstance(inner, Mapping):
+        through = through_plugin(Location("plugin", inner), what=source or "repository")
+        kind, inner = through.kind, through.config
     if kind not in STORAGE_KINDS:
         raise InvalidSpec(f"{source}: {kind} repositories are not supported yet")
-    inner = raw.get(kind) or {}
     fields = inner if isinstance(inner, Mapping) else {}
     key_format = (
         _text(raw.get("keyFormat"), f"{source}: keyFormat")

@@ -157,9 +157,10 @@ def fetch_input(
     dest = placing.destination(artifact.path, root)
     loc = artifact.location
     if loc is not None and not loc.supported:
+        what = f"plugin {loc.config.get('name')!r}" if loc.kind == "plugin" else loc.kind
         raise InvalidSpec(
-            f"input {artifact.name}: {loc.kind} artifacts are not supported by "
-            "Argosy (supported: s3, oss, local, http, raw)"
+            f"input {artifact.name}: {what} artifacts are not supported by "
+            "Argosy (supported: s3, oss, local, http, raw, and its own plugin: argosy)"
         )
     placing.check_free(dest, artifact.name)
     effective = layers.for_artifact(artifact)

@@ -20,7 +20,7 @@ from typing import Any
 
 from argosy.argo import keys
 from argosy.argo import repository as repo
-from argosy.argo.location import Location, Target, relocate
+from argosy.argo.location import Location, Target, relocate, unwrap_plugins
 from argosy.argo.names import DEFAULT_KEY_FORMAT, STORAGE_KINDS
 from argosy.argo.secrets import FileSecrets
 from argosy.argo.template import Artifact, Template
@@ -41,12 +41,15 @@ class Context:
     max_connections: int = 32
 
 
+_REPOSITORY = (*STORAGE_KINDS, "plugin")  # an Argosy plugin location names storage too
+
+
 def repository_location(
     ctx: Context, template: Template, *, want_prefix: bool = True
 ) -> tuple[Location | None, str]:
     """The repository as a location, and the key prefix outputs go under (expanded only
     when wanted: inputs name their keys, and need no workflow variables)."""
-    if template.archive_location is not None and template.archive_location.kind in STORAGE_KINDS:
+    if template.archive_location is not None and template.archive_location.kind in _REPOSITORY:
         loc = template.archive_location
         prefix = loc.key
         if prefix is None and want_prefix:
@@ -54,9 +57,9 @@ def repository_location(
             prefix = keys.expand(key_format, ctx.variables, created=ctx.created)
         return loc, prefix or ""
     if ctx.repository:
-        kinds = [k for k in STORAGE_KINDS if k in ctx.repository]
+        kinds = [k for k in _REPOSITORY if k in ctx.repository]
         if len(kinds) != 1:
-            raise InvalidSpec("the repository entry needs exactly one of s3, oss, local")
+            raise InvalidSpec("the repository entry needs exactly one of s3, oss, local, plugin")
         config = dict(ctx.repository[kinds[0]] or {})
         key_format = str(
             ctx.repository.get("keyFormat") or config.pop("keyFormat", None) or DEFAULT_KEY_FORMAT
@@ -77,13 +80,15 @@ def target_for(
 ) -> Target:
     """Where `artifact` lives; `fmt` names the output's file when the key is derived."""
     own = artifact.location
-    if own is not None and own.kind not in STORAGE_KINDS:
-        raise InvalidSpec(
-            f"{artifact.where} ({artifact.name}): {own.kind} is not a storage location"
-        )
+    what = f"{artifact.where} ({artifact.name})"
     repo_loc, prefix = repository_location(
         ctx, template, want_prefix=output and not (own is not None and own.key)
     )
+    own, repo_loc, plugin = unwrap_plugins(
+        own, repo_loc if own is None or not own.bucket else None, what=what
+    )
+    if own is not None and own.kind not in STORAGE_KINDS:
+        raise InvalidSpec(f"{what}: {own.kind} is not a storage location")
     if repo_loc is None and not (own is not None and own.bucket):
         raise InvalidSpec(
             f"{artifact.where} ({artifact.name}) has no location and there is "
@@ -113,7 +118,7 @@ def target_for(
             f"{artifact.where} ({artifact.name}) is an input with no key: "
             "its location must come from `from:` (resolved by the engine)"
         )
-    return relocate(own, lambda: repo_loc, key=key, what=f"{artifact.where} ({artifact.name})")
+    return relocate(own, lambda: repo_loc, key=key, what=what, plugin=plugin)
 
 
 def open_driver(target: Target, ctx: Context) -> Driver:

@@ -137,6 +137,25 @@ def test_a_local_entry_passes_every_probe_and_leaves_nothing_behind(
     assert [p for p in (tmp_path / "bkt").rglob("*") if p.is_file()] == []
 
 
+def test_an_entry_of_argosys_plugin_is_probed_on_the_storage_its_configuration_names(
+    check: Argosy, tmp_path: Path
+) -> None:
+    (tmp_path / "bkt").mkdir()
+    configuration = json.dumps({"local": {"root": str(tmp_path), "bucket": "bkt"}})
+    entry = {
+        "plugin": {
+            "name": "argosy",
+            "keyFormat": "runs/{{workflow.name}}",
+            "configuration": configuration,
+        }
+    }
+    (tmp_path / "cm.yaml").write_text(configmap({"plug": json.dumps(entry)}, default="plug"))
+    got = check("repo", "check", "cm.yaml")
+    assert got.code == 0, got.text + got.err
+    assert row(got.text, "plug")[:4] == ["plug (default)", "plugin", "bkt", "runs/"]
+    assert probe_cells(got.text, "plug") == ["ok"] * 5
+
+
 def test_a_single_entry_file_is_one_row_named_by_the_file(check: Argosy, tmp_path: Path) -> None:
     (tmp_path / "bkt").mkdir()
     (tmp_path / "entry.yaml").write_text(f"local: {{root: {tmp_path}, bucket: bkt}}\n")
