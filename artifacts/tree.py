@@ -646,17 +646,3 @@ def _restore_shape(root: Path, plan: _Plan, tree_manifest: Manifest | None) -> N
         mode = modes.get(rel)
         os.chmod(root / rel, (mode & 0o1777) | 0o700 if mode is not None else 0o777 & ~umask)
 
-
-def delete_folder(driver: Driver, key: str) -> tuple[int, list[DeleteFailure]]:  # SHIM
-    keys = [o.key for o in list_all(driver, as_folder(key))]
-    if not key.endswith("/"):
-        try:
-            driver.stat(key)
-            keys.append(key)
-        except NotFound:
-            pass
-    return delete_keys(driver, iter(keys))
-
-
-def is_manifest(key: str) -> bool:  # SHIM
-    return key.endswith(MANIFEST)

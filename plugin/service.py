@@ -47,6 +47,7 @@ from argosy.artifacts import tree
 from argosy.artifacts.connect import open_driver
 from argosy.artifacts.download import download_file, iter_object
 from argosy.artifacts.errors import ArtifactError, InvalidSpec, NotFound, TransientError
+from argosy.artifacts.manifest import legacy_manifest_key
 from argosy.artifacts.protocol import Driver
 from argosy.artifacts.settings import MiB, TransferSettings
 from argosy.artifacts.upload import upload_file, upload_stream
@@ -243,14 +244,17 @@ class ArtifactService(rpc.ArtifactServiceServicer):
         try:
             place = self.places.of(request.artifact)
             where = place.url
-            deleted, failures = tree.delete_folder(place.driver, place.key)
-            if failures:
-                first = failures[0]
+            outcome = tree.delete_folder(place.driver, place.key, with_object=True)
+            if outcome.error is not None:
+                raise outcome.error
+            if outcome.failures:
+                first = outcome.failures[0]
                 raise ArtifactError(
-                    f"{len(failures)} object(s) not deleted, e.g. "
+                    f"{len(outcome.failures)} object(s) not deleted, e.g. "
                     f"{place.driver.url(first.key)}: {first.code} "
                     f"{first.message}"
                 )
+            deleted = outcome.objects
         except Exception as error:  # noqa: BLE001
             self._done("Delete", where, started, "failed")
             return pb.DeleteArtifactResponse(success=False, error=_line(error, where))
@@ -262,11 +266,9 @@ class ArtifactService(rpc.ArtifactServiceServicer):
         try:
             place = self.places.of(request.artifact)
             where = place.url
-            keys = [
-                o.key
-                for o in tree.list_all(place.driver, tree.as_folder(place.key))
-                if not tree.is_manifest(o.key)
-            ]
+            folder = tree.as_folder(place.key)
+            legacy = legacy_manifest_key(folder)  # older versions kept it under the folder
+            keys = [o.key for o in tree.list_all(place.driver, folder) if o.key != legacy]
         except Exception as error:  # noqa: BLE001
             self._done("ListObjects", where, started, "failed")
             return pb.ListObjectsResponse(error=_line(error, where))

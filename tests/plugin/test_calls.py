@@ -213,20 +213,35 @@ def test_save_stream_is_offered_and_stores_the_chunks_as_one_verified_object(
 def test_delete_takes_a_file_or_a_whole_folder_and_never_a_sibling(
     plugin: Plugin, storage: Storage, tmp_path: Path
 ) -> None:
-    for key in ("run1/a", "run1/b/c", "run10/a", "run1x", "single"):
+    for key in (
+        "run1/a",
+        "run1/b/c",
+        "run1.argosy-manifest.json",
+        "run10/a",
+        "run10.argosy-manifest.json",
+        "run1x",
+        "single",
+    ):
         storage.driver.put(key, b"x", size=1, metadata={})
     for key in ("run1", "single", "never/existed", "run1/"):
         done = plugin.stub.Delete(
             pb.DeleteArtifactRequest(artifact=artifact(storage.configuration, key))
         )
         assert done.success, (key, done.error)
-    assert _keys(storage) == ["run10/a", "run1x"]
+    assert _keys(storage) == ["run10.argosy-manifest.json", "run10/a", "run1x"]
 
 
 def test_list_objects_gives_full_keys_and_is_directory_tells_folders_from_files(
     plugin: Plugin, storage: Storage
 ) -> None:
-    for key in ("f/a", "f/sub/b", "file", "f2/x"):
+    for key in (
+        "f/a",
+        "f/sub/b",
+        "f/.argosy-manifest.json",
+        "f.argosy-manifest.json",
+        "file",
+        "f2/x",
+    ):
         storage.driver.put(key, b"x", size=1, metadata={})
     listed = plugin.stub.ListObjects(
         pb.ListObjectsRequest(artifact=artifact(storage.configuration, "f"))
