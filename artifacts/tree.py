@@ -645,4 +645,3 @@ def _restore_shape(root: Path, plan: _Plan, tree_manifest: Manifest | None) -> N
             continue
         mode = modes.get(rel)
         os.chmod(root / rel, (mode & 0o1777) | 0o700 if mode is not None else 0o777 & ~umask)
-
