@@ -30,6 +30,7 @@ from argosy.plugin import artifact_pb2_grpc as rpc
 from argosy.plugin.service import ArtifactService, Places
 
 MAX_MESSAGE = 8 * 1024 * 1024  # a frame is at most 2 MiB of data; room for a client's
+UNWIND = 10.0  # seconds cancelled calls get to abort their uploads before the exit
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,8 @@ def serve(
             ("grpc.max_send_message_length", MAX_MESSAGE),
         ],
     )
-    rpc.add_ArtifactServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        ArtifactService(places, say=say), server
-    )
+    service = ArtifactService(places, say=say)
+    rpc.add_ArtifactServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     if not server.add_insecure_port(f"unix://{path}"):
         raise LocalIOError(f"cannot listen on {path}")
     stop = threading.Event()
@@ -118,6 +118,9 @@ def serve(
             f"(up to {settings.grace:g} s)"
         )
         server.stop(settings.grace).wait()
+        left = service.calls.cancel_all(wait=UNWIND)
+        if left:
+            say(f"{left} call(s) still unwinding after {UNWIND:g} s: leaving them")
         say(f"stopped in {time.monotonic() - started:.1f} s")
     finally:
         for signum, handler in previous.items():

@@ -28,11 +28,14 @@ cause's class in the project's error tree.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -126,38 +129,112 @@ def _line(error: BaseException, where: str) -> str:
     return f"{where}: {kind}: {text}"
 
 
-def _watch(context: grpc.ServicerContext) -> Callable[[int], None]:
+class Calls:
+    """The calls in flight, and the switch that cancels them all: gRPC's own
+    cancellation at the end of the grace period does not reach a handler reliably (one
+    blocked reading a stream's next message may never wake), so each handler also
+    watches this switch, and the server waits for them to unwind before it exits."""
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self._count = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def one(self) -> Iterator[None]:
+        with self._changed:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._count -= 1
+                self._changed.notify_all()
+
+    def alive(self, context: grpc.ServicerContext) -> bool:
+        return context.is_active() and not self.cancelled.is_set()
+
+    def cancel_all(self, wait: float) -> int:
+        """Cancel every call; wait up to `wait` seconds for them to unwind (their
+        uploads aborted, their temporary files removed). Returns those still running."""
+        self.cancelled.set()
+        deadline = time.monotonic() + wait
+        with self._changed:
+            while self._count and time.monotonic() < deadline:
+                self._changed.wait(max(0.0, deadline - time.monotonic()))
+            return self._count
+
+
+def _watch(context: grpc.ServicerContext, calls: Calls) -> Callable[[int], None]:
     """A progress callback that stops a transfer once its call is cancelled (the caller
     left, or the plugin is stopping past its grace period): the engine then aborts the
     multipart upload or removes the temporary file, as for any failure."""
 
     def progress(_: int) -> None:
-        if not context.is_active():
+        if not calls.alive(context):
             raise Cancelled("the call was cancelled")
 
     return progress
+
+
+_END = object()
 
 
 class _ChunkStream:
     """SaveStream's chunks as a readable stream, read in order into the upload's parts.
     The end of the messages is the end of the object only if the call is still alive:
     a cancelled call also ends them, and its bytes must never be completed as an
-    object."""
+    object. A thread takes the messages off the call (at most two held: memory stays
+    bounded), so a reader waiting for the next one still sees a cancellation."""
 
-    def __init__(self, requests: Iterator[Any], context: grpc.ServicerContext) -> None:
-        self._requests = requests
+    def __init__(
+        self, requests: Iterator[Any], context: grpc.ServicerContext, calls: Calls
+    ) -> None:
         self._context = context
+        self._calls = calls
         self._pending = memoryview(b"")
+        self._messages: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self._finished = threading.Event()
         self.size = 0
+        threading.Thread(
+            target=self._pump, args=(requests,), name="argosy-savestream", daemon=True
+        ).start()
+
+    def _pump(self, requests: Iterator[Any]) -> None:
+        try:
+            for message in requests:
+                if not self._offer(message):
+                    return
+        except grpc.RpcError:
+            pass
+        self._offer(_END)
+
+    def _offer(self, item: Any) -> bool:
+        while not self._finished.is_set():
+            try:
+                self._messages.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def close(self) -> None:
+        self._finished.set()
+
+    def _next(self) -> Any:
+        while True:
+            if not self._calls.alive(self._context):
+                raise Cancelled("the call was cancelled before its last chunk")
+            try:
+                return self._messages.get(timeout=0.2)
+            except queue.Empty:
+                continue
 
     def readinto(self, buffer: memoryview) -> int:
         while not self._pending:
-            try:
-                message = next(self._requests, None)
-            except grpc.RpcError:
-                message = None
-            if message is None:
-                if not self._context.is_active():
+            message = self._next()
+            if message is _END:
+                if not self._calls.alive(self._context):
                     raise Cancelled("the call was cancelled before its last chunk")
                 return 0
             self._pending = memoryview(message.chunk)
@@ -172,15 +249,42 @@ class _ChunkStream:
         return bytes(out[: self.readinto(memoryview(out))])
 
 
+Handler = Callable[["ArtifactService", Any, grpc.ServicerContext], Any]
+
+
+def _tracked(method: Handler) -> Handler:
+    """A unary call (or SaveStream) counted among the calls in flight."""
+
+    @functools.wraps(method)
+    def call(self: ArtifactService, request: Any, context: grpc.ServicerContext) -> Any:
+        with self.calls.one():
+            return method(self, request, context)
+
+    return call
+
+
+def _tracked_stream(method: Handler) -> Handler:
+    """A streaming answer counted among the calls in flight until its last frame."""
+
+    @functools.wraps(method)
+    def call(self: ArtifactService, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        with self.calls.one():
+            yield from method(self, request, context)
+
+    return call
+
+
 class ArtifactService(rpc.ArtifactServiceServicer):
     def __init__(self, places: Places, *, say: Callable[[str], None]) -> None:
         self.places = places
         self.say = say
+        self.calls = Calls()
 
     def _done(self, call: str, where: str, started: float, outcome: str) -> None:
         self.say(f"{call} {where} {outcome} in {time.monotonic() - started:.2f} s")
 
     # -- unary calls -------------------------------------------------------------------
+    @_tracked
     def Save(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         started, where = time.monotonic(), _named(request.output_artifact)
         try:
@@ -189,12 +293,20 @@ class ArtifactService(rpc.ArtifactServiceServicer):
             path = request.path
             if os.path.isdir(path):
                 result = tree.upload_tree(
-                    place.driver, place.key, path, settings=place.settings, progress=_watch(context)
+                    place.driver,
+                    place.key,
+                    path,
+                    settings=place.settings,
+                    progress=_watch(context, self.calls),
                 )
                 outcome = f"ok: {result.files} file(s), {result.bytes} B"
             elif os.path.isfile(path):
                 up = upload_file(
-                    place.driver, place.key, path, settings=place.settings, progress=_watch(context)
+                    place.driver,
+                    place.key,
+                    path,
+                    settings=place.settings,
+                    progress=_watch(context, self.calls),
                 )
                 outcome = f"ok: {up.size} B" + (" verified" if up.record else "")
             else:
@@ -205,6 +317,7 @@ class ArtifactService(rpc.ArtifactServiceServicer):
         self._done("Save", where, started, outcome)
         return pb.SaveArtifactResponse(success=True)
 
+    @_tracked
     def Load(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         started, where = time.monotonic(), _named(request.input_artifact)
         try:
@@ -231,14 +344,15 @@ class ArtifactService(rpc.ArtifactServiceServicer):
                     dest,
                     settings=place.settings,
                     info=info,
-                    progress=_watch(context),
+                    progress=_watch(context, self.calls),
                 )
                 return f"ok: {got.size} B" + (" verified" if got.verified else "")
         result = tree.download_tree(
-            place.driver, key, dest, settings=place.settings, progress=_watch(context)
+            place.driver, key, dest, settings=place.settings, progress=_watch(context, self.calls)
         )
         return f"ok: {result.files} file(s), {result.bytes} B"
 
+    @_tracked
     def Delete(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         started, where = time.monotonic(), _named(request.artifact)
         try:
@@ -261,6 +375,7 @@ class ArtifactService(rpc.ArtifactServiceServicer):
         self._done("Delete", where, started, f"ok: {deleted} object(s)")
         return pb.DeleteArtifactResponse(success=True)
 
+    @_tracked
     def ListObjects(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         started, where = time.monotonic(), _named(request.artifact)
         try:
@@ -275,6 +390,7 @@ class ArtifactService(rpc.ArtifactServiceServicer):
         self._done("ListObjects", where, started, f"ok: {len(keys)} object(s)")
         return pb.ListObjectsResponse(objects=keys)
 
+    @_tracked
     def IsDirectory(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         started, where = time.monotonic(), _named(request.artifact)
         try:
@@ -292,6 +408,7 @@ class ArtifactService(rpc.ArtifactServiceServicer):
         return pb.GetCapabilitiesResponse(supports_save_stream=True)
 
     # -- streams -----------------------------------------------------------------------
+    @_tracked_stream
     def OpenStream(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
         started, where, sent = time.monotonic(), _named(request.artifact), 0
         try:
@@ -300,7 +417,7 @@ class ArtifactService(rpc.ArtifactServiceServicer):
             for chunk in iter_object(place.driver, place.key, settings=place.settings):
                 view = memoryview(chunk)
                 for at in range(0, len(view), FRAME):
-                    if not context.is_active():
+                    if not self.calls.alive(context):
                         raise Cancelled("the caller went away")
                     piece = view[at : at + FRAME]
                     sent += len(piece)
@@ -312,6 +429,7 @@ class ArtifactService(rpc.ArtifactServiceServicer):
         self._done("OpenStream", where, started, f"ok: {sent} B verified")
         yield pb.OpenStreamResponse(is_end=True)
 
+    @_tracked
     def SaveStream(
         self,
         request_iterator: Iterator[Any],  # noqa: N802
@@ -325,16 +443,19 @@ class ArtifactService(rpc.ArtifactServiceServicer):
             where = _named(first.output_artifact)
             place = self.places.of(first.output_artifact)
             where = place.url
-            stream = _ChunkStream(request_iterator, context)
+            stream = _ChunkStream(request_iterator, context, self.calls)
             if first.chunk:
                 stream._pending = memoryview(first.chunk)
-            up = upload_stream(
-                place.driver,
-                place.key,
-                stream,  # type: ignore[arg-type]
-                settings=place.settings,
-                progress=_watch(context),
-            )
+            try:
+                up = upload_stream(
+                    place.driver,
+                    place.key,
+                    stream,  # type: ignore[arg-type]
+                    settings=place.settings,
+                    progress=_watch(context, self.calls),
+                )
+            finally:
+                stream.close()
         except Exception as error:  # noqa: BLE001
             self._done("SaveStream", where, started, "failed")
             return pb.SaveArtifactResponse(success=False, error=_line(error, where))
