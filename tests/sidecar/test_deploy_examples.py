@@ -1,5 +1,6 @@
-"""deploy/examples/ holds objects a user can apply as they are: valid for Kubernetes, with
-commands Argosy's own parser accepts and a template and repository Argosy can read."""
+"""deploy/examples/sidecar/ holds objects a user can apply as they are: valid for
+Kubernetes, with commands Argosy's own parser accepts and a template and repository Argosy
+can read."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import yaml
 from argosy.argo.template import load_template
 from argosy.main import parser
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "sidecar"
 
 
 def documents() -> list[dict[str, Any]]:
