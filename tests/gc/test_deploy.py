@@ -50,7 +50,7 @@ def test_every_kustomization_renders_into_objects_the_kubernetes_schemas_accept(
 
 def test_the_layout_has_the_base_and_an_overlay_per_deployment() -> None:
     found = {str(p.relative_to(DEPLOY)) for p in kustomizations()}
-    assert {"base", "overlays/gc", "overlays/gc-narrow-secrets"} <= found
+    assert {"base", "overlays/gc", "overlays/gc-narrow-secrets", "argo/namespace"} <= found
 
 
 def _images(doc: Any) -> list[str]:
