@@ -155,6 +155,19 @@ def test_the_image_is_argos_plugin_by_default_and_runs_as_8737(image: Image) -> 
     assert image.config["Labels"]["org.opencontainers.image.version"] == version
 
 
+def test_the_image_holds_exactly_the_modules_of_this_tree(image: Image) -> None:
+    """Nothing stale from an earlier build (setuptools' build/ folder) ships in it."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    expected = {
+        f"{package.replace('.', '/')}/{module.name}"
+        for package in setuptools["packages"]
+        for module in (ROOT / setuptools["package-dir"][package]).glob("*.py")
+    }
+    site = image.root / "opt/argosy/lib/python3.11/site-packages"
+    shipped = {str(p.relative_to(site)) for p in (site / "argosy").rglob("*.py")}
+    assert shipped == expected
+
+
 def test_only_tmp_is_writable_for_the_images_user(image: Image, image_tmp: Path) -> None:
     assert (image.root / "tmp").stat().st_mode & 0o7777 == 0o1777  # the image's own /tmp
     # every path the image's user may write, the kernel's own file systems aside
