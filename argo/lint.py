@@ -22,11 +22,12 @@ from typing import Any
 
 import yaml
 
-from argosy.argo import keys, references, yamlpos
+from argosy.argo import keys, plugin_config, references, yamlpos
 from argosy.argo.location import Location
 from argosy.argo.names import (
     BUCKET_KINDS,
     DEFAULT_KEY_FORMAT,
+    PLUGIN_NAME,
     REPOSITORIES_CONFIGMAP,
     REPOSITORY_KINDS,
     STORAGE_KINDS,
@@ -124,6 +125,11 @@ class RepositoryView:
     bucket: str | None = None
     key_format: str = DEFAULT_KEY_FORMAT
     label: str | None = None  # "artifact-repositories/my-key"
+    via: str | None = None  # a plugin entry of Argosy's: the storage kind it reaches
+
+    @property
+    def supported(self) -> bool:
+        return self.kind is None or self.kind in STORAGE_KINDS or self.via is not None
 
 
 @dataclass(frozen=True)
@@ -194,8 +200,23 @@ def _entry(raw: Any, label: str) -> RepositoryView | str:
     if not isinstance(config, Mapping):
         return f"{kinds[0]} must be a mapping"
     bucket = config.get("bucket") or config.get("container")
-    key_format = entry.get("keyFormat") or config.get("keyFormat") or DEFAULT_KEY_FORMAT
-    return RepositoryView(kinds[0], str(bucket) if bucket else None, str(key_format), label)
+    key_format = entry.get("keyFormat") or config.get("keyFormat")
+    via = None
+    if kinds[0] == "plugin" and config.get("name") == PLUGIN_NAME:
+        # Argosy's plugin: its configuration names the storage (and may name keyFormat)
+        try:
+            parsed = plugin_config.parse(str(config.get("configuration") or ""))
+        except InvalidSpec as error:
+            return f"plugin {PLUGIN_NAME}: {error}"
+        bucket, via = parsed.bucket, parsed.kind
+        key_format = key_format or parsed.key_format
+    return RepositoryView(
+        kinds[0],
+        str(bucket) if bucket else None,
+        str(key_format or DEFAULT_KEY_FORMAT),
+        label,
+        via,
+    )
 
 
 def load_repositories(path: str) -> tuple[list[ConfigMap], Report]:
@@ -608,12 +629,16 @@ class _Linter:
                 repo.key_format, artifact.name, artifact.path, _output_format(artifact)[0]
             )
             notes = [f"repository {repo.label}"] if repo.label else []
+            if repo.via is not None:
+                notes.append(f"plugin {PLUGIN_NAME} -> {repo.via}")
             shown = _Shown("repository", repo.bucket, key, notes=notes)
-            if repo.kind is not None and repo.kind not in STORAGE_KINDS:
-                # a gcs, azure, hdfs or artifactory repository: Argosy cannot write there
+            if not repo.supported:
+                # a gcs, azure, hdfs, artifactory or another plugin's repository
                 shown.supported = False
                 shown.notes.insert(0, "unsupported")
             return shown
+        if own.kind == "plugin" and own.supported:
+            return self._plugin(artifact, own, direction, where)
         if own.kind in BUCKET_KINDS:
             shown = self._stored(
                 artifact, own.kind, own.bucket, own.key, None, where, direction=direction
@@ -621,6 +646,28 @@ class _Linter:
         else:
             shown = _Shown(own.kind, *_elsewhere(own.kind, own.config), notes=_sub_path(artifact))
         return _marked(shown, own)
+
+    def _plugin(self, artifact: Artifact, own: Location, direction: str, where: str) -> _Shown:
+        """An artifact at Argosy's plugin: the bucket its configuration names (a key-only
+        one, the repository's), its key as given."""
+        configuration = own.config.get("configuration")
+        repo = self.repository
+        if configuration is None:
+            if repo.kind != "plugin" or repo.via is None:
+                self.say(
+                    "warning",
+                    where,
+                    f"is a key-only plugin artifact but repository {repo.label or '(none)'} "
+                    f"is not plugin {PLUGIN_NAME}",
+                )
+                return _Shown("plugin", None, own.key, notes=["key-only"])
+            return _Shown("plugin", repo.bucket, own.key, notes=["key-only", f"-> {repo.via}"])
+        try:
+            parsed = plugin_config.parse(str(configuration))
+        except InvalidSpec as error:
+            self.say("error", join(where, "plugin.configuration"), str(error))
+            return _Shown("plugin", None, own.key, supported=False, notes=["unsupported"])
+        return _Shown("plugin", parsed.bucket, own.key, notes=[f"-> {parsed.kind}"])
 
     def _archive_location(self, artifact: Artifact, location: Location, where: str) -> _Shown:
         """An output with no location of its own, in a template whose archiveLocation

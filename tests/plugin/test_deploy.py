@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from argosy.argo import plugin_config
-from argosy.argo.lint import lint_file
-from argosy.main import parser
+from argosy.argo.lint import lint_file, load_repositories
+from argosy.main import main, parser
 from tests.kustomize import DEPLOY, IMAGE, KUBERNETES, label, named, render, version
 
 ARGO = DEPLOY / "argo"
@@ -190,6 +190,21 @@ def test_each_example_workflow_is_read_cleanly_by_argosys_linter(path: Path) -> 
     assert not report.diagnostics, [str(d) for d in report.diagnostics]
     for row in report.rows:
         assert row.kind in ("repository", "plugin", "from"), row
+
+
+def test_with_the_namespaces_repositories_every_example_passes_strict_lint_into_its_bucket(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repositories = ARGO / "namespace" / "artifact-repositories.yaml"
+    configmaps, problems = load_repositories(str(repositories))
+    assert problems.diagnostics == []
+    for path in EXAMPLES:
+        for row in lint_file(str(path), configmaps=configmaps).rows:
+            assert row.supported, row
+            if row.kind == "repository":
+                assert row.bucket == "my-bucket", row
+    args = ["lint", "--strict", "--repositories", str(repositories), *map(str, EXAMPLES)]
+    assert main(args) == 0, capsys.readouterr().err
 
 
 def _plugin_locations(node: Any) -> list[dict[str, Any]]:

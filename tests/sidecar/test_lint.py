@@ -750,6 +750,111 @@ def test_outputs_into_a_repository_argosy_cannot_write_are_unsupported(tmp_path:
     assert out.notes[0] == "unsupported"
 
 
+PLUGIN_REPOSITORY = """\
+    plugin:
+      name: argosy
+      keyFormat: "runs/{{workflow.name}}"
+      configuration: |
+        bucket: plugin-bucket
+        endpoint: minio:9000
+        insecure: true
+        accessKeySecret: {name: my-minio-cred, key: accesskey}
+"""
+
+
+def _plugin_default(tmp_path: Path, entry: str) -> Path:
+    """The ConfigMap with its default entry replaced by `entry`."""
+    text = CONFIGMAP.replace(
+        "    s3:\n      bucket: default-bucket\n      endpoint: minio:9000\n"
+        "      accessKeySecret: {name: my-minio-cred, key: accesskey}\n",
+        entry,
+    )
+    return Path(_write(tmp_path, "repos.yaml", text))
+
+
+def test_argosys_plugin_repository_shows_the_bucket_its_configuration_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repositories = _plugin_default(tmp_path, PLUGIN_REPOSITORY)
+    configmaps, problems = load_repositories(str(repositories))
+    assert problems.diagnostics == []
+    out = lint_file(str(EXAMPLES / "artifact-passing.yaml"), configmaps=configmaps).rows[0]
+    assert (out.kind, out.bucket, out.key, out.supported) == (
+        "repository",
+        "plugin-bucket",
+        "runs/{{workflow.name}}/hello-art.tgz",
+        True,
+    )
+    assert "plugin argosy -> s3" in out.notes
+    workflow = str(EXAMPLES / "artifact-passing.yaml")
+    assert main(["lint", "--strict", "--repositories", str(repositories), workflow]) == 0
+
+
+def test_another_plugins_repository_is_unsupported_and_fails_strict(tmp_path: Path) -> None:
+    entry = PLUGIN_REPOSITORY.replace("name: argosy", "name: someone-elses")
+    repositories = _plugin_default(tmp_path, entry)
+    configmaps, problems = load_repositories(str(repositories))
+    assert problems.diagnostics == []
+    out = lint_file(str(EXAMPLES / "artifact-passing.yaml"), configmaps=configmaps).rows[0]
+    assert (out.bucket, out.supported, out.notes[0]) == (None, False, "unsupported")
+    workflow = str(EXAMPLES / "artifact-passing.yaml")
+    assert main(["lint", "--strict", "--repositories", str(repositories), workflow]) == 1
+
+
+def test_a_plugin_repository_whose_configuration_is_wrong_is_an_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    entry = PLUGIN_REPOSITORY.replace("insecure: true", "insecure: true\n        bukket: x")
+    _, problems = load_repositories(str(_plugin_default(tmp_path, entry)))
+    (error,) = problems.errors
+    assert error.field == "data.default-v1"
+    assert "plugin argosy" in error.message and "bukket" in error.message
+
+
+PLUGIN_WORKFLOW = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: plugin-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: busybox, command: [sh, -c, "echo hi > /tmp/a; echo hi > /tmp/b"]}
+    outputs:
+      artifacts:
+      - name: explicit
+        path: /tmp/a
+        plugin:
+          name: argosy
+          key: out/a.tgz
+          configuration: |
+            bucket: own-bucket
+            endpoint: minio:9000
+      - name: key-only
+        path: /tmp/b
+        plugin: {name: argosy, key: out/b.tgz}
+"""
+
+
+def test_plugin_artifacts_show_their_configurations_bucket_or_the_repositorys(
+    tmp_path: Path,
+) -> None:
+    configmaps, _ = load_repositories(str(_plugin_default(tmp_path, PLUGIN_REPOSITORY)))
+    report = lint_text(PLUGIN_WORKFLOW, file="wf.yaml", configmaps=configmaps)
+    assert report.diagnostics == []
+    assert [(r.kind, r.bucket, r.key, r.supported) for r in report.rows] == [
+        ("plugin", "own-bucket", "out/a.tgz", True),
+        ("plugin", "plugin-bucket", "out/b.tgz", True),
+    ]
+
+
+def test_a_key_only_plugin_artifact_without_a_plugin_repository_is_a_warning() -> None:
+    report = lint_text(PLUGIN_WORKFLOW, file="wf.yaml")
+    (warning,) = report.diagnostics
+    assert warning.level == "warning"
+    assert "key-only plugin artifact" in warning.message
+
+
 MULTI = """\
 apiVersion: v1
 kind: ConfigMap
