@@ -134,8 +134,9 @@ def test_two_controllers_at_once_never_both_delete_and_the_other_takes_over(
             argo.submit(NS, f"wf{i}", [Art("out", f"wf{i}/out"), Art("dir", f"wf{i}/dir")])
             argo.finish(NS, f"wf{i}", "Succeeded", clock())
         eventually(lambda: keys(team) == [], what="the first artifacts to go")
+        # a delete is logged once its call returns, a moment after the key is gone
+        eventually(lambda: len(deletes.by(leader)) == 8, what="the leader's deletes logged")
         assert deletes.by(follower) == []
-        assert len(deletes.by(leader)) == 8
 
         # the leader can no longer renew; once the Lease is older than its duration by
         # the follower's clock, the follower takes over, and the old leader has stopped
@@ -152,7 +153,8 @@ def test_two_controllers_at_once_never_both_delete_and_the_other_takes_over(
             argo.submit(NS, f"wf{i}", [Art("out", f"wf{i}/out")])
             argo.finish(NS, f"wf{i}", "Succeeded", clock())
         eventually(lambda: keys(team) == [], what="the later artifacts to go")
-        assert deletes.by(follower) == ["wf4/out", "wf5/out", "wf6/out"]
+        eventually(lambda: len(deletes.by(follower)) == 3, what="the new leader's deletes logged")
+        assert sorted(deletes.by(follower)) == ["wf4/out", "wf5/out", "wf6/out"]
         assert not old.fence()
     assert deletes.overlapping() == []
     kube_b.close()
