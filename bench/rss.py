@@ -13,10 +13,15 @@ The reported peak is the larger of the two. `ru_maxrss` from wait4 is not used: 
 it keeps the high-water mark of the forked copy of this (large) process from before exec.
 The main thread blocks in wait4 so the end of the run is seen at once, not at the next
 sample.
+
+`Watch` takes the same two measures of a process that outlives the measurements (a
+server serving one call after another), one window at a time: the kernel's high-water
+mark is reset at the start of each window, so a window's peak is its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -112,15 +117,30 @@ def _sample(
         stop.wait(SAMPLE_S)
 
 
-def run(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout: float) -> Measured:
-    """Run cmd to completion (killed after timeout seconds) and measure it."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+def run(
+    cmd: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float,
+    stdin: Path | None = None,
+    stdout: Path | None = None,
+) -> Measured:
+    """Run cmd to completion (killed after timeout seconds) and measure it. stdin: a file
+    it reads as standard input (default: none); stdout: a file its standard output goes
+    to, e.g. /dev/null for a stream of data (default: captured into `Measured.stdout`)."""
+    with (
+        tempfile.TemporaryFile() as captured,
+        tempfile.TemporaryFile() as err,
+        open(stdin or os.devnull, "rb") as source,
+        open(stdout, "wb") if stdout else contextlib.nullcontext(captured) as out,
+    ):
         t0 = time.perf_counter()
         proc = subprocess.Popen(
             cmd,
             env=env,
             cwd=cwd,
-            stdin=subprocess.DEVNULL,
+            stdin=source,
             stdout=out,
             stderr=err,
             start_new_session=True,
@@ -148,7 +168,7 @@ def run(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout: float) -> Me
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        out.seek(0)
+        captured.seek(0)
         err.seek(0)
         return Measured(
             seconds,
@@ -157,7 +177,73 @@ def run(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout: float) -> Me
             peak[1],
             usage.ru_utime + usage.ru_stime,
             proc.returncode,
-            out.read().decode(errors="replace"),
+            captured.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
             killed[0],
         )
+
+
+def _reset_hwm(pid: int) -> bool:
+    """Set pid's VmHWM back to its current RSS (Linux >= 4.0, writing 5 to clear_refs);
+    False if the kernel or the permissions do not allow it."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class Watch:
+    """The peak RSS of a process that outlives its measurements (a server serving one call
+    after another), window by window.
+
+    A thread samples the process tree's RSS every 20 ms for as long as the watch runs;
+    `window()` starts a new window: the sampled peak restarts from zero and the kernel's
+    high-water mark (VmHWM) is reset to the current RSS, so `close()` returns the larger
+    of the two for that window alone, spikes between samples included. Where VmHWM cannot
+    be reset, the window's peak is the sampled one (`exact` says which)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.exact = True
+        self._peak = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True, name="rss-watch")
+
+    def start(self) -> Watch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        samples, members = 0, [self.pid]
+        while not self._stop.is_set():
+            if samples % RESCAN_EVERY == 0:
+                members = _tree(self.pid)
+            samples += 1
+            rss = _tree_rss(members)
+            with self._lock:
+                self._peak = max(self._peak, rss)
+            self._stop.wait(SAMPLE_S)
+
+    def window(self) -> int:
+        """Start a new window now; the RSS in bytes it starts from."""
+        self.exact = _reset_hwm(self.pid) and self.exact
+        now = _tree_rss(_tree(self.pid))
+        with self._lock:
+            self._peak = now
+        return now
+
+    def close(self) -> int:
+        """The peak RSS in bytes since `window()`."""
+        hwm = _hwm(self.pid) if self.exact else 0
+        with self._lock:
+            return max(self._peak, hwm, _tree_rss(_tree(self.pid)))
+
+    def current(self) -> int:
+        return _tree_rss(_tree(self.pid))
