@@ -120,3 +120,11 @@ def test_open_stream_is_held_to_the_raw_rate_when_grpcio_is_not_well_above_argos
     stream = plugin_report.verdicts(runs, meta)[2]
     assert stream.row.peer == "stream:raw" and stream.ratio == pytest.approx(80 / 120, abs=0.01)
     assert "NOT with argosy cat" in plugin_report.table(runs, meta)
+
+
+def test_a_ratio_just_under_its_target_is_not_printed_as_the_target() -> None:
+    runs = [r for r in good_runs() if r.case != "save:plugin"] + [run("save:plugin", 94.9)]
+    meta = {**META, "open_stream_peer": "stream:cat"}
+    lines = plugin_report.table(runs, meta).splitlines()
+    save = next(line for line in lines if line.startswith("| Save, 1 GiB file"))
+    assert "| 0.949x | >= 0.95x | MISSED |" in save
