@@ -27,6 +27,7 @@ import grpc
 
 from argosy.artifacts.errors import InvalidSpec, LocalIOError
 from argosy.plugin import artifact_pb2_grpc as rpc
+from argosy.plugin import memory
 from argosy.plugin.service import ArtifactService, Places
 
 MAX_MESSAGE = 8 * 1024 * 1024  # a frame is at most 2 MiB of data; room for a client's
@@ -85,6 +86,7 @@ def serve(
 ) -> int:
     """Serve until SIGTERM or SIGINT; 0 once stopped cleanly."""
     prepare_socket(path)
+    memory.limit_arenas()
     server = grpc.server(
         ThreadPoolExecutor(settings.workers, thread_name_prefix="argosy-plugin"),
         options=[

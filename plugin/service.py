@@ -56,6 +56,7 @@ from argosy.artifacts.settings import MiB, TransferSettings
 from argosy.artifacts.upload import upload_file, upload_stream
 from argosy.plugin import artifact_pb2 as pb
 from argosy.plugin import artifact_pb2_grpc as rpc
+from argosy.plugin import memory
 
 log = logging.getLogger("argosy.plugin")
 FRAME = 2 * MiB  # the most data one OpenStream frame carries
@@ -149,7 +150,10 @@ class Calls:
         finally:
             with self._changed:
                 self._count -= 1
+                idle = self._count == 0
                 self._changed.notify_all()
+            if idle:
+                memory.give_back()
 
     def alive(self, context: grpc.ServicerContext) -> bool:
         return context.is_active() and not self.cancelled.is_set()

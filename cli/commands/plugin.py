@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     env = os.environ
     folder = args.secrets_dir or env.get("ARGOSY_SECRETS_DIR", DEFAULT_SECRETS_DIR)
     secrets: SecretSource = FirstFound(FileSecrets(folder), _ApiOnFirstUse(args.kubeconfig, env))
-    # each call moves one artifact: 8 parts of 16 MiB in flight for a stream, the
-    # engine's default for files; a plugin serving 16 calls stays within its bound
+    # each call moves one artifact: a stream holds (stream_parts + 1) parts of 8 MiB
+    # (40 MiB), a file the engine's default concurrency x 1 MiB buffers
     base = TransferSettings(stream_part_size=8 * MiB, direct_io=direct_io_asked(env))
     places = Places(lambda: secrets, local_root=default_local_root(env), base=base)
     return serve(args.socket, places, PluginSettings(grace=args.grace, workers=args.workers))
