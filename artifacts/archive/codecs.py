@@ -79,16 +79,24 @@ def isal_level(level: int | None) -> int:
     return _ISAL_LEVEL[lvl]
 
 
+def zstd_level(level: int | None) -> int:
+    """zstd's level for `level` (None: the default), checked."""
+    lvl = DEFAULT_LEVEL["zstd"] if level is None else level
+    if not -7 <= lvl <= 22:
+        raise InvalidSpec(f"zstd level must be between -7 and 22, not {lvl}")
+    return lvl
+
+
 def compress(
     chunks: Iterable[bytes], codec: Codec, *, level: int | None = None, threads: int | None = None
 ) -> Iterator[bytes]:
-    """Compress a stream of chunks; `threads` applies to zstd only (default: all cores)."""
+    """Compress a stream of chunks; `threads` applies to zstd only (default: all cores).
+    This is one zstd frame; tar.zst archives are written as seekable frames instead
+    (seekwriter.py)."""
     if codec == "none":
         return (c for c in chunks if c)
     if codec == "zstd":
-        lvl = DEFAULT_LEVEL["zstd"] if level is None else level
-        if not -7 <= lvl <= 22:
-            raise InvalidSpec(f"zstd level must be between -7 and 22, not {lvl}")
+        lvl = zstd_level(level)
         workers = default_threads() if threads is None else threads
         params = zstandard.ZstdCompressionParameters.from_level(
             lvl, threads=workers, job_size=ZSTD_JOB_SIZE if workers > 0 else 0, write_checksum=1

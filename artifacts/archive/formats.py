@@ -1,7 +1,8 @@
 """Argosy's archive formats by name, as the CLI and Argo's `archive:` field say them.
 
     tar       plain tar
-    tar.zst   tar + zstd (Argosy's fast default for folders)
+    tar.zst   tar + zstd (Argosy's fast default for folders), seekable: independent
+              frames, a member index and a seek table (seekwriter.py)
     tar.gz    tar + gzip (Argo's default `.tgz`), via ISA-L
     zip       zip, deflated via ISA-L
 
@@ -16,6 +17,7 @@ from typing import Literal, get_args
 
 from argosy.artifacts.archive.codecs import compress
 from argosy.artifacts.archive.pipeline import background
+from argosy.artifacts.archive.seekwriter import MemberIndex, compress_seekable
 from argosy.artifacts.archive.tarwriter import write_tar
 from argosy.artifacts.archive.zipwriter import write_zip
 from argosy.artifacts.errors import InvalidSpec
@@ -40,8 +42,18 @@ def write_archive(
         )
     if fmt not in ("tar", "tar.zst", "tar.gz"):
         raise InvalidSpec(f"unknown archive format {fmt!r} ({', '.join(FORMATS)})")
+    if fmt == "tar.zst":
+        index = MemberIndex()
+        tar = write_tar(
+            root,
+            keep_mtime=keep_mtime,
+            skip_special=skip_special,
+            root_name=root_name,
+            on_member=index,
+        )
+        return compress_seekable(background(tar), level=level, index=index)
     tar = write_tar(root, keep_mtime=keep_mtime, skip_special=skip_special, root_name=root_name)
     if fmt == "tar":
         return tar
     # the tree is read and framed in a second thread while this one compresses
-    return compress(background(tar), "zstd" if fmt == "tar.zst" else "gzip", level=level)
+    return compress(background(tar), "gzip", level=level)
