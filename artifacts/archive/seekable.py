@@ -156,7 +156,9 @@ def iter_member(
 ) -> Iterator[bytes]:
     """The data of the member stored under `path` (nothing for a folder or a symlink,
     whose target is `index.member(path).linkname`), read from only the frames that hold
-    its header and data, in ranged reads pinned to `index.etag`. Raises NotFound for a
+    its header and data, in ranged reads pinned to `index.etag`. The member's tar
+    header is checked against every field of its index entry before its first byte is
+    yielded. Raises NotFound for a
     path the index does not list (before any read), IntegrityError when the frames or
     the member's tar header disagree with the index (possibly after some data was
     yielded: a caller streaming the bytes must then abort its response)."""
@@ -237,7 +239,8 @@ def _frame(packed: bytes, number: int, frames: FrameTable, *, where: str) -> byt
 
 
 def _check_header(raw: bytes, member: IndexedMember, *, where: str) -> None:
-    """The tar header(s) at the member's offset must be the member's."""
+    """The tar header(s) at the member's offset must be the member's, every field the
+    index records included."""
     try:
         head = tf.decode_header(raw[: tf.BLOCK])
         records: dict[bytes, bytes] = {}
@@ -249,6 +252,8 @@ def _check_header(raw: bytes, member: IndexedMember, *, where: str) -> None:
             at += tf.BLOCK
         name = records.get(b"path", head.name)
         size = tf.pax_int(records[b"size"], "size") if b"size" in records else head.size
+        mtime = tf.pax_int(records[b"mtime"], "mtime") if b"mtime" in records else head.mtime
+        link = records.get(b"linkpath", head.linkname)
     except IntegrityError as e:
         raise IntegrityError(
             f"{where}: no tar header where the index puts member {member.path!r}: {e}"
@@ -261,6 +266,9 @@ def _check_header(raw: bytes, member: IndexedMember, *, where: str) -> None:
         or name != want
         or head.typeflag != _TYPEFLAGS[member.type]
         or size != member.size
+        or head.mode != member.mode
+        or mtime != member.mtime
+        or link != member.linkname.encode("utf-8", "surrogateescape")
     ):
         raise IntegrityError(
             f"{where}: the tar header at {member.header} is not member {member.path!r}'s"
@@ -268,16 +276,15 @@ def _check_header(raw: bytes, member: IndexedMember, *, where: str) -> None:
         )
 
 
-def _index_body(packed: bytes, size: int) -> bytes:
-    pieces: list[bytes] = []
+def _index_body(packed: bytes, size: int) -> bytearray:
+    body = bytearray()
 
     def bounded(made: int, read: int) -> None:
         if made > size:
             raise IntegrityError(f"member index body decompresses past its {size} bytes")
 
     for piece in decompress([packed], "zstd", watch=bounded):
-        pieces.append(piece)
-    body = b"".join(pieces)
+        body += piece
     if len(body) != size:
         raise IntegrityError(f"member index body holds {len(body)} bytes, not {size}")
     return body

@@ -58,8 +58,9 @@ TYPES: tuple[EntryType, ...] = (EntryType.FILE, EntryType.DIR, EntryType.SYMLINK
 MAX_INDEX_FRAME = 256 << 20
 """The largest member index written or read (compressed): ~15 bytes a member with
 typical paths, so some 15 million members; past it the writer leaves the index out."""
-MAX_INDEX_BODY = 1 << 30
-"""The largest decompressed index body read: it is held in memory to be parsed."""
+MAX_INDEX_BODY = 256 << 20
+"""The largest index body (decompressed) written or read: it is held in memory to be
+parsed; ~2.5 million members with 60-byte paths."""
 INDEX_LEVEL = 3
 
 
@@ -264,7 +265,7 @@ def decode_index_header(frame: bytes, *, max_members: int) -> IndexHeader | None
 
 
 def decode_index_body(
-    body: bytes, header: IndexHeader, *, tar_size: int, max_header_bytes: int
+    body: bytes | bytearray, header: IndexHeader, *, tar_size: int, max_header_bytes: int
 ) -> list[IndexedMember]:
     """The members of an index body, checked against the tar they index: in increasing
     order, none overlapping the next, every header and data range inside the tar, every
@@ -299,9 +300,9 @@ def decode_index_body(
             )
         if at + path_len + link_len > len(body) or not path_len:
             raise IntegrityError(f"{where}: its names run past the index body")
-        path = body[at : at + path_len].decode("utf-8", "surrogateescape")
+        path = bytes(body[at : at + path_len]).decode("utf-8", "surrogateescape")
         at += path_len
-        link = body[at : at + link_len].decode("utf-8", "surrogateescape")
+        link = bytes(body[at : at + link_len]).decode("utf-8", "surrogateescape")
         at += link_len
         members.append(IndexedMember(path, kind, size, mode, mtime, link, start, data))
         floor = data + size

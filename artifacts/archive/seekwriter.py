@@ -48,6 +48,8 @@ class MemberIndex:
         self.members = 0
         self.body_size = 0
         self.overflow = False  # past `limit`: no index is written
+        self._frame: bytes | None = None
+        self._finished = False
 
     def __call__(
         self,
@@ -89,14 +91,16 @@ class MemberIndex:
 
     def frame(self) -> bytes | None:
         """The index frame, once every member is in; None when it outgrew its limit."""
-        if not self.overflow:
-            self._pack()
-        if self.overflow:
-            return None
-        self._packed += self._engine.flush()
-        if len(self._packed) > self._limit:
-            return None
-        return sf.index_frame(self.members, self.body_size, bytes(self._packed))
+        if not self._finished:
+            self._finished = True
+            if not self.overflow:
+                self._pack()
+            if not self.overflow:
+                self._packed += self._engine.flush()
+                if len(self._packed) <= self._limit:
+                    self._frame = sf.index_frame(self.members, self.body_size, bytes(self._packed))
+            self._packed = bytearray()
+        return self._frame
 
 
 def _frames(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
