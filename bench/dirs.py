@@ -31,8 +31,9 @@ emptied, RGW's garbage collection forced and dirty pages synced between runs:
     argosy      argosy cp -q --archive none s3://B/flat/corpus/ OUT  (verified against the
                 tree manifest)
     s5cmd       s5cmd cp 's3://B/flat2/*' OUT/
-  with --baseline PKGDIR (see bench/s3.py), argosy's none cases (upload, download, upload
-  behind the proxy) also run from that copy of Argosy ("argosy-base"), in the same rounds.
+  with --baseline PKGDIR (see bench/s3.py), argosy's tar.zst case (upload, download) and
+  none cases (upload, download, upload behind the proxy) also run from that copy of Argosy
+  ("argosy-base"), in the same rounds; the tar.zst lines compare stored sizes too.
   the same behind bench/delay_proxy.py (+20 ms on every request), a --subset file tree:
     argosy      argosy cp -q --archive none SUBSET s3://B/proxied/
     boto3-seq   put_object per file, in sequence             (first --slow-runs rounds)
@@ -389,17 +390,32 @@ def check_zst_tar(ctx: Ctx, run: DirRun, key: str) -> bool:
 
 
 def unit_argosy_archive(ctx: Ctx, r: int) -> None:
-    key = f"argosy/r{r}/corpus.tar.zst"
+    archive_unit("argosy", [ARGOSY])(ctx, r)
+
+
+def archive_unit(
+    tool: str, command: list[str], extra_env: dict[str, str] | None = None
+) -> Callable[[Ctx, int], None]:
+    """argosy's tar.zst upload then download + extract, run as `command` (the argosy
+    console, or another copy of Argosy's), recorded as up:TOOL and down:TOOL."""
+    return lambda ctx, r: _archive_round(ctx, r, tool, command, extra_env)
+
+
+def _archive_round(
+    ctx: Ctx, r: int, tool: str, command: list[str], extra_env: dict[str, str] | None
+) -> None:
+    key = f"{tool}/r{r}/corpus.tar.zst"
     url = f"s3://{ctx.bucket}/{key}"
-    out = ctx.work / "down" / f"argosy-r{r}"
+    out = ctx.work / "down" / f"{tool}-r{r}"
     try:
         up = measure(
             ctx,
-            "up:argosy",
+            f"up:{tool}",
             r,
-            [ARGOSY, "cp", "-q", "--archive", "tar.zst", str(ctx.root), url],
+            [*command, "cp", "-q", "--archive", "tar.zst", str(ctx.root), url],
             files=ctx.tree.files,
             size=ctx.tree.bytes,
+            extra_env=extra_env,
         )
         if up is None:
             return
@@ -411,11 +427,12 @@ def unit_argosy_archive(ctx: Ctx, r: int) -> None:
         keep(ctx, up)
         down = measure(
             ctx,
-            "down:argosy",
+            f"down:{tool}",
             r,
-            [ARGOSY, "cp", "-q", "--archive", "auto", url, str(out)],
+            [*command, "cp", "-q", "--archive", "auto", url, str(out)],
             files=ctx.tree.files,
             size=ctx.tree.bytes,
+            extra_env=extra_env,
         )
         if down is None:
             return
@@ -604,8 +621,8 @@ def _argosy_none_down(ctx: Ctx, prefix: str, out: Path) -> list[str]:
 
 
 def baseline_units(package_dir: Path) -> list[Unit]:
-    """argosy's none cases (upload and download; upload behind the proxy), run from
-    another copy of Argosy."""
+    """argosy's tar.zst and none cases (upload and download; none's upload behind the
+    proxy), run from another copy of Argosy."""
     command = [PY, "-c", CONSOLE]
     env = {"PYTHONPATH": str(package_dir)}
 
@@ -616,6 +633,7 @@ def baseline_units(package_dir: Path) -> list[Unit]:
         return [*command, *_argosy_none_down(ctx, prefix, out)[1:]]
 
     return [
+        Unit("argosy tar.zst up+down (baseline)", archive_unit(BASE, command, env)),
         Unit("argosy none (baseline)", flat_unit(f"none:{BASE}", up, download=down, extra_env=env)),
         Unit(
             "proxied argosy none (baseline)",
@@ -627,6 +645,21 @@ def baseline_units(package_dir: Path) -> list[Unit]:
 
 def baseline_lines(runs: list[DirRun]) -> list[str]:
     lines = []
+    for kind, label in (("up", "upload"), ("down", "download + extract")):
+        now = [r for r in runs if r.case == f"{kind}:argosy"]
+        base = [r for r in runs if r.case == f"{kind}:{BASE}"]
+        if now and base:
+            a = dirs_report.median([r.mib_s for r in now])
+            b = dirs_report.median([r.mib_s for r in base])
+            sizes = (
+                dirs_report.median([r.stored_bytes for r in now]),
+                dirs_report.median([r.stored_bytes for r in base]),
+            )
+            lines.append(
+                f"  tar.zst {label:<28}{a:7.0f} vs {b:7.0f} MiB/s    {a / b:.2f}x   "
+                f"(base {min(r.mib_s for r in base):.0f}-{max(r.mib_s for r in base):.0f});"
+                f" stored {sizes[0]:,.0f} vs {sizes[1]:,.0f} bytes ({sizes[0] / sizes[1] - 1:+.2%})"
+            )
     for kind, label in (
         ("none", "upload"),
         ("none-down", "download"),

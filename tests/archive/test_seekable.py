@@ -50,7 +50,7 @@ class Counting:
     ) -> ReadStream:
         stream = self.inner.read(key, start=start, end=end, if_match=if_match)
         self.reads.append((start, stream.end + 1))
-        return stream  # type: ignore[no-any-return]
+        return stream
 
     @property
     def bytes_read(self) -> int:
