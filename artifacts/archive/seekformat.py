@@ -29,8 +29,10 @@ from argosy.artifacts.archive.entry import EntryType
 from argosy.artifacts.errors import IntegrityError
 
 FRAME_SIZE = 4 << 20
-"""Tar bytes per frame: a member read costs at most two frames more than its size
-(measured on ~20k text files: +1.7% in size over one frame at 4 MiB, +0.5% at 8 MiB)."""
+"""Tar bytes per frame: a member read fetches and decompresses at most two frames more
+than its own bytes. On bench.dirs' ~20k text files (276 MiB), 4 MiB frames come out 1.7%
+larger than the one-frame stream zstd's own threads made (8 MiB frames: 1.1% smaller, at
+twice the cost of reading a small member); the member index adds ~16 bytes a member."""
 
 SKIPPABLE_HEAD = struct.Struct("<II")  # magic, size of what follows
 SEEK_TABLE_MAGIC = 0x184D2A5E  # the skippable magic the Seekable Format uses

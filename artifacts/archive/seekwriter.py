@@ -103,25 +103,26 @@ class MemberIndex:
         return self._frame
 
 
-def _frames(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+def _frames(chunks: Iterable[bytes], size: int) -> Iterator[bytes | memoryview]:
     """The stream cut into pieces of exactly `size` bytes (the last one shorter), however
-    it was chunked: frame boundaries must not depend on the writer's chunking."""
-    buffer = bytearray()
+    it was chunked: frame boundaries must not depend on the writer's chunking. Each byte
+    is copied at most once, when the chunks making a frame are joined; a piece may be a
+    view of a chunk itself, so chunks must be bytes, never a buffer the source reuses."""
+    pieces: list[bytes | memoryview] = []
+    have = 0
     for chunk in chunks:
-        if not buffer and len(chunk) == size:
-            yield bytes(chunk)
+        pieces.append(chunk)
+        have += len(chunk)
+        if have < size:
             continue
-        buffer += chunk
-        if len(buffer) >= size:
-            view = memoryview(buffer)
-            cut = 0
-            while len(buffer) - cut >= size:
-                yield bytes(view[cut : cut + size])
-                cut += size
-            view.release()
-            del buffer[:cut]
-    if buffer:
-        yield bytes(buffer)
+        joined = memoryview(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+        cut = 0
+        while have - cut >= size:
+            yield joined[cut : cut + size]
+            cut += size
+        pieces, have = ([joined[cut:]], have - cut) if cut < have else ([], 0)
+    if have:
+        yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def compress_seekable(
@@ -132,7 +133,8 @@ def compress_seekable(
     frame_size: int = sf.FRAME_SIZE,
     index: MemberIndex | None = None,
 ) -> Iterator[bytes]:
-    """The seekable zstd stream of `chunks`: one zstd frame per `frame_size` bytes (with
+    """The seekable zstd stream of `chunks` (bytes objects: frames are compressed from views
+    of them while later ones are read): one zstd frame per `frame_size` bytes (with
     its content size and checksum), then `index`'s frame when there is one, then the seek
     table. `index` is read once `chunks` is exhausted, so the tar writer feeding it may
     run in another thread (pipeline.background). A bad level fails here, at the call."""
@@ -146,7 +148,7 @@ def _seekable(
 ) -> Iterator[bytes]:
     local = threading.local()
 
-    def compress(data: bytes) -> bytes:
+    def compress(data: bytes | memoryview) -> bytes:
         engine = getattr(local, "engine", None)
         if engine is None:
             engine = local.engine = zstandard.ZstdCompressor(
