@@ -8,7 +8,8 @@
 `read_index` reads the object's tail (one ranged read for most archives: the seek
 table and the member index both sit in its last 64 KiB), a second one when they do
 not fit there, after a stat unless the caller passes the object's `ObjectInfo`.
-`iter_member` then reads only the frames holding the member's header and data, in
+`index` may be kept and shared between threads (keyed by the object's ETag, say): it is
+never changed. `iter_member` then reads only the frames holding the member's header and data, in
 ranged reads of up to 8 MiB, every one pinned to the ETag the index was read from (a
 replaced object fails with PreconditionFailed, never mixes two versions).
 
@@ -46,7 +47,7 @@ TAIL = 64 << 10
 and the index of ~3,000 members fit."""
 WINDOW = 8 << 20
 """The most compressed bytes one ranged read of a member's frames asks for."""
-MAX_SEEK_TABLE = 64 << 20  # ~5.6 million frames: a 20 TiB archive at 4 MiB a frame
+MAX_SEEK_TABLE = 16 << 20  # ~1.4 million frames: a 5.6 TiB archive at 4 MiB a frame
 _TYPEFLAGS = {
     EntryType.FILE: tf.REGULAR,
     EntryType.DIR: tf.DIRECTORY,
@@ -106,10 +107,12 @@ def read_index(
     tail = reader.read(tail_start, size)
 
     def span(start: int, end: int) -> bytes:
-        """Bytes [start, end) of the object, from the tail when it holds them."""
+        """Bytes [start, end) of the object: what the tail holds of them from the tail."""
         if start >= tail_start:
             return tail[start - tail_start : end - tail_start]
-        return reader.read(start, end)
+        if end <= tail_start:
+            return reader.read(start, end)
+        return reader.read(start, tail_start) + tail[: end - tail_start]
 
     footer = sf.decode_footer(tail, size)
     if footer is None:

@@ -178,7 +178,7 @@ def decode_seek_table(table: bytes, footer: Footer, object_size: int) -> FrameTa
     return FrameTable(packed, data, checksums)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IndexedMember:
     """One member as the index records it: `path` as stored in the tar (a folder
     without its trailing '/'), where its first header block (`header`, a pax header's
