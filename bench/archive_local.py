@@ -5,7 +5,8 @@ path, and "on par with GNU tar" needs a number next to GNU tar's on the same tre
 the same run. GNU tar and zlib are references only; Argosy never runs them.
 
 Reported (median of `--runs`): tar writers in files/s and MiB/s of source; codecs in
-MiB/s of tar stream (compress and decompress); the tar.zst / tar.gz pipelines from the
+MiB/s of tar stream (compress and decompress; one zstd frame, and the seekable frames
+tar.zst is written in); the tar.zst / tar.gz pipelines from the
 tree; extraction against `tar xf` into tmpfs (/dev/shm, so other disk users on the
 machine do not decide the result); and the peak RSS of a child streaming tar.zst.
 """
@@ -33,6 +34,7 @@ from argosy.artifacts.archive import (
     write_archive,
     write_tar,
 )
+from argosy.artifacts.archive.seekwriter import compress_seekable
 
 MiB = 1 << 20
 
@@ -164,6 +166,19 @@ def main() -> None:
         print(
             f"{name:24s} compress {mib / t:6.0f}  decompress {mib / back:6.0f}"
             f"  ratio {len(tar) / len(blob):4.2f}"
+        )
+    for name, frame in [("seekable zstd -3, 4 MiB", 4 * MiB), ("seekable zstd -3, 8 MiB", 8 * MiB)]:
+        made: list[bytes] = []
+
+        def seekable(frame: int = frame, made: list[bytes] = made) -> None:
+            made[:] = list(compress_seekable(_pieces(tar), frame_size=frame))
+
+        t = _median(runs, seekable)
+        blob = b"".join(made)
+        back = _median(runs, functools.partial(_drain_decompressed, blob, "zstd"))
+        print(
+            f"{name:24s} compress {mib / t:6.0f}  decompress {mib / back:6.0f}"
+            f"  ratio {len(tar) / len(blob):4.2f}  (tar.zst's frames, no member index)"
         )
     t = _median(1, lambda: _zlib6(tar))
     print(f"{'zlib -6 (reference)':24s} compress {mib / t:6.0f}")
