@@ -99,7 +99,16 @@ def read_index(
     retrier = retrier or Retrier()
     if info is None:
         info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
-    reader = _Reader(driver, key, info.etag, retrier)
+    try:
+        return _read_index(_Reader(driver, key, info.etag, retrier), info, limits)
+    except IntegrityError as e:
+        where = driver.url(key)
+        if e.message.startswith(where):
+            raise
+        raise IntegrityError(f"{where}: {e.message}", code=e.code) from None
+
+
+def _read_index(reader: _Reader, info: ObjectInfo, limits: ExtractLimits) -> SeekableIndex | None:
     size = info.size
     if size < sf.FOOTER.size + sf.SKIPPABLE_HEAD.size:
         return None
@@ -119,8 +128,7 @@ def read_index(
         return None
     if footer.table_size > MAX_SEEK_TABLE:
         raise IntegrityError(
-            f"{driver.url(key)}: seek table of {footer.table_size} bytes is above the cap of"
-            f" {MAX_SEEK_TABLE}"
+            f"seek table of {footer.table_size} bytes is above the cap of {MAX_SEEK_TABLE}"
         )
     frames = sf.decode_seek_table(span(size - footer.table_size, size), footer, size)
     if not frames.count or frames.data[-1] != frames.data[-2]:
@@ -130,8 +138,8 @@ def read_index(
         head = span(start, start + sf.SKIPPABLE_HEAD.size + sf.INDEX_HEADER.size)
         if sf.is_index_frame(head):
             raise IntegrityError(
-                f"{driver.url(key)}: member index frame of {end - start} bytes is above the"
-                f" cap of {sf.MAX_INDEX_FRAME}"
+                f"member index frame of {end - start} bytes is above the cap of"
+                f" {sf.MAX_INDEX_FRAME}"
             )
         return None
     frame = span(start, end)
@@ -145,8 +153,10 @@ def read_index(
     by_path: dict[str, IndexedMember] = {}
     for member in members:
         if by_path.setdefault(member.path, member) is not member:
-            raise IntegrityError(f"{driver.url(key)}: member index lists {member.path!r} twice")
-    return SeekableIndex(key, info.etag, size, frames, tuple(members), by_path, reader.requests)
+            raise IntegrityError(f"member index lists {member.path!r} twice")
+    return SeekableIndex(
+        reader.key, info.etag, size, frames, tuple(members), by_path, reader.requests
+    )
 
 
 def iter_member(
@@ -161,10 +171,10 @@ def iter_member(
     whose target is `index.member(path).linkname`), read from only the frames that hold
     its header and data, in ranged reads pinned to `index.etag`. The member's tar
     header is checked against every field of its index entry before its first byte is
-    yielded. Raises NotFound for a
-    path the index does not list (before any read), IntegrityError when the frames or
-    the member's tar header disagree with the index (possibly after some data was
-    yielded: a caller streaming the bytes must then abort its response)."""
+    yielded. Raises NotFound for a path the index does not list (before any read),
+    IntegrityError when the frames or the member's tar header disagree with the index
+    (possibly after some data was yielded: a caller streaming the bytes must then abort
+    its response), PreconditionFailed when the object is no longer `index.etag`."""
     member = index.member(path)
     if member is None:
         raise NotFound(f"{driver.url(key)}: the archive holds no member {path!r}")

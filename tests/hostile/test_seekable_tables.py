@@ -203,8 +203,10 @@ def test_a_seek_table_that_lies_about_its_frames_is_refused(
     index = index_frame(parts.body, members=parts.members)
     blob = assemble(parts.frames, parts.sizes, index, table=table)
     driver.put("x.tar.zst", blob, size=len(blob), metadata={})
-    with pytest.raises(IntegrityError, match=message):
+    with pytest.raises(IntegrityError, match=message) as refused:
         read_index(driver, "x.tar.zst")
+    assert str(refused.value).startswith("local://b/x.tar.zst: ")  # one line naming it
+    assert "\n" not in str(refused.value)
 
 
 def test_frames_whose_sizes_do_not_match_the_table_are_refused_when_read(
