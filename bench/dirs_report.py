@@ -38,6 +38,7 @@ class DirRun:
     verified: str
     command: str
     fs_create_us: float | None = None  # extractions: the filesystem's state just before
+    pair: str = ""  # paired mode: "COMPARISON#i", shared by both tools' runs in pair i
 
     @property
     def mib_s(self) -> float:

@@ -112,6 +112,22 @@ def minio_tool() -> Tool:
     )
 
 
+def obstore_tool() -> Tool:
+    def command(direction: str) -> CommandFor:
+        return lambda t: [
+            sys.executable,
+            "-m",
+            "bench.peer_obstore",
+            direction,
+            str(t.path),
+            t.bucket,
+            t.key,
+        ]
+
+    # no reference range: measured first beside the others (docs/benchmarks.md)
+    return Tool("obstore", command("up"), command("down"), reports_inner_time=True)
+
+
 def s5cmd_tool() -> Tool:
     exe = str(s5cmd_binary())
     return Tool(
@@ -155,6 +171,7 @@ def all_tools(argosy_args: str = "") -> list[Tool]:
         minio_tool(),
         boto3_tool("default", (174, 231), (422, 433)),
         rclone_tool(),
+        obstore_tool(),
     ]
 
 

@@ -37,6 +37,7 @@ class Run:
     server_cpu: float  # CPU seconds of the RGW daemons during the run
     foreign_cpu: float  # CPU seconds of everything else on the machine during the run
     verified: str  # "size", "bytes" (full compare) or "" for uploads
+    pair: str = ""  # paired mode: "PEER#i", shared by Argosy's run and the peer's in pair i
 
     @property
     def mib_s(self) -> float:
@@ -222,6 +223,8 @@ def write_json(
     summaries: list[Summary],
     big: list[Run],
     copies: list[Run] | None = None,
+    paired: list[Run] | None = None,
+    pair_stats: list[Any] | None = None,
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -243,5 +246,9 @@ def write_json(
         "copy_runs": [
             {**asdict(r), "mib_s": r.mib_s, "foreign_share": r.foreign_share} for r in copies or []
         ],
+        "paired_runs": [
+            {**asdict(r), "mib_s": r.mib_s, "foreign_share": r.foreign_share} for r in paired or []
+        ],
+        "pairs": [s.as_dict() for s in pair_stats or []],
     }
     path.write_text(json.dumps(doc, indent=2) + "\n")

@@ -1,19 +1,25 @@
 """Argosy against its peers on a real Ceph RGW: upload and download of one random file.
 
-    .venv/bin/python -m bench.s3 [--size-mib 1024] [--runs 5] [--also-size-mib 4096]
+    .venv/bin/python -m bench.s3 [--size-mib 1024] [--runs 5] [--pairs 0] [--seed S]
+                                 [--also-size-mib 4096]
                                  [--env FILE] [--argosy-args "--part-size 32 ..."]
                                  [--tools boto3-tuned,s5cmd] [--tmp DIR]
                                  [--baseline PKGDIR]
 
 Starts its own RGW with scripts/rgw.sh (or uses the one in --env FILE), writes the random
 file(s) to a temp folder, then runs every tool's upload and download as separate processes,
-round-robin over the tools for --runs rounds (each round starts one tool further on), with
-the object deleted and RGW's garbage collection forced between runs. Then Argosy's
+round-robin over the tools for --runs rounds (the tools in a new random order each round),
+with the object deleted and RGW's garbage collection forced between runs. Then Argosy's
 remote-to-remote copy of the main file, bucket to bucket on the same RGW (and the
 --baseline copy's; --no-copy skips it), measured like the rest: its peak RSS is the one to
 hold to the stream formula. Prints the table (see report.py), Argosy's peak RSS for the
 --also-size-mib file and for the copy, and writes bench/results/s3-<timestamp>.json.
 Everything it started or wrote is removed at the end.
+
+--pairs N (bench/pairs.py) then runs, for every peer in turn, N pairs of round trips:
+Argosy's and the peer's, back to back in a random order, and reports the ratio of the two
+speeds pair by pair (median and range), per direction. --runs 0 --pairs N runs the paired
+mode alone.
 
 --baseline PKGDIR adds "argosy-base": the same command run from another copy of Argosy
 (PKGDIR holds an `argosy` package in real folders, e.g. a `git archive` of an earlier
@@ -28,6 +34,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import secrets
 import shlex
 import shutil
@@ -43,7 +50,7 @@ import boto3
 from botocore.config import Config
 
 from argosy.artifacts.settings import TransferSettings
-from bench import files, noise, peers, report, rgw, rss
+from bench import files, noise, pairs, peers, report, rgw, rss
 from bench.report import Run
 
 MiB = 1 << 20
@@ -286,7 +293,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench.s3", description=__doc__.split("\n\n")[0] if __doc__ else None
     )
     p.add_argument("--size-mib", type=int, default=1024, help="size of the main file")
-    p.add_argument("--runs", type=int, default=5, help="rounds over all tools")
+    p.add_argument("--runs", type=int, default=5, help="round-robin rounds over all tools")
+    p.add_argument(
+        "--pairs", type=int, default=0, help="pairs of (argosy, peer) round trips per peer"
+    )
+    p.add_argument("--seed", type=int, help="seed of the random tool order (default: drawn)")
     p.add_argument(
         "--also-size-mib",
         type=int,
@@ -313,8 +324,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.baseline and not (args.baseline / "argosy" / "main.py").is_file():
         p.error(f"--baseline {args.baseline} holds no argosy/main.py")
-    if args.size_mib < 1 or args.runs < 1 or args.also_size_mib < 0:
-        p.error("--size-mib and --runs must be at least 1, --also-size-mib at least 0")
+    if args.size_mib < 1 or args.runs < 0 or args.pairs < 0 or args.also_size_mib < 0:
+        p.error("--size-mib must be at least 1, --runs, --pairs and --also-size-mib at least 0")
+    if args.runs + args.pairs < 1:
+        p.error("nothing to run: --runs and --pairs are both 0")
     return args
 
 
@@ -364,6 +377,8 @@ def compile_argosy(*extra: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    seed = pairs.new_seed(args.seed)
+    rng = random.Random(seed)
     compile_argosy(*([args.baseline.resolve()] if args.baseline else []))
     tools = peers.select(peers.all_tools(args.argosy_args), args.tools)
     if args.baseline:
@@ -397,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
             "started_utc": stamp,
             "size_mib": args.size_mib,
             "runs": args.runs,
+            "pairs": args.pairs,
+            "seed": seed,
             "also_size_mib": args.also_size_mib,
             "argosy_args": args.argosy_args,
             "tools": [t.name for t in tools],
@@ -409,9 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         runs: list[Run] = []
         for round_ in range(args.runs):
-            shift = round_ % len(tools)
-            for tool in tools[shift:] + tools[:shift]:
+            for tool in pairs.shuffled(rng, tools):
                 runs += round_trip(ctx, tool, source, round_, full_compare=round_ == 0)
+        paired = paired_runs(ctx, tools, source, args.pairs, rng, first=args.runs)
         copies = [] if args.no_copy else remote_copies(ctx, tools, source)
         big: list[Run] = []
         if args.also_size_mib:
@@ -419,9 +436,10 @@ def main(argv: list[str] | None = None) -> int:
             big_source = work / f"random-{args.also_size_mib}MiB"
             log(f"writing {big_source}")
             files.make_random_file(big_source, args.also_size_mib * MiB)
-            big = round_trip(ctx, tools[0], big_source, args.runs, full_compare=True)
+            big = round_trip(ctx, tools[0], big_source, args.runs + args.pairs, full_compare=True)
             files.remove(big_source)
         summaries = [report.summarize(t.name, runs, t.peers_up, t.peers_down) for t in tools]
+        pair_stats = pair_summary(paired, tools)
         meta.update(
             loadavg_end=os.getloadavg(),
             seconds=round(time.monotonic() - began, 1),
@@ -429,7 +447,11 @@ def main(argv: list[str] | None = None) -> int:
             baseline=str(args.baseline or ""),
         )
         # the baseline is Argosy itself, not a peer: kept out of the peers' table and ratios
-        print(report.table([s for s in summaries if s.tool != BASE], args.size_mib, args.runs))
+        if runs:
+            print(report.table([s for s in summaries if s.tool != BASE], args.size_mib, args.runs))
+        if pair_stats:
+            print()
+            print(pair_table(pair_stats, paired, args.pairs))
         lines = baseline_lines(summaries)
         if lines:
             print()
@@ -451,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         for failure in ctx.failures:
             print(f"FAILED: {failure}")
         out = RESULTS / f"s3-{stamp}.json"
-        report.write_json(out, meta, runs, summaries, big, copies)
+        report.write_json(out, meta, runs, summaries, big, copies, paired, pair_stats)
         print(f"results: {out.relative_to(rgw.ROOT)}; took {meta['seconds']:.0f} s")
         return 1 if ctx.failures else 0
     finally:
@@ -465,6 +487,66 @@ def main(argv: list[str] | None = None) -> int:
             rgw.stop(state)
             log("RGW stopped")
         shutil.rmtree(work, ignore_errors=True)
+
+
+# the single-file targets: 1 GiB up >= 1.05x boto3 tuned, down >= 1.05x s5cmd
+TARGETS = {("up", "boto3-tuned"): 1.05, ("down", "s5cmd"): 1.05}
+
+
+def paired_runs(
+    ctx: Context, tools: list[peers.Tool], source: Path, n: int, rng: random.Random, first: int
+) -> list[Run]:
+    """For each peer, n pairs: Argosy's round trip and the peer's, in a random order."""
+    out: list[Run] = []
+    mine = tools[0]
+    for peer in tools[1:]:
+        for i in range(n):
+            for tool in pairs.shuffled(rng, [mine, peer]):
+                got = round_trip(ctx, tool, source, first + i, full_compare=first + i == 0)
+                for run in got:
+                    run.pair = f"{peer.name}#{i}"
+                out += got
+    return out
+
+
+def pair_summary(paired: list[Run], tools: list[peers.Tool]) -> list[pairs.PairStats]:
+    """Per peer and direction: Argosy's speed over the peer's, pair by pair."""
+    stats = []
+    for peer in tools[1:]:
+        for direction, label in (("up", "upload"), ("down", "download")):
+
+            def speeds(tool: str, d: str = direction, name: str = peer.name) -> dict[str, float]:
+                return {
+                    r.pair: r.mib_s
+                    for r in paired
+                    if r.tool == tool and r.direction == d and r.pair.startswith(name + "#")
+                }
+
+            got = pairs.ratios(speeds(tools[0].name), speeds(peer.name))
+            if got:
+                target = TARGETS.get((direction, peer.name))
+                stats.append(pairs.PairStats(f"{label} vs {peer.name}", got, target))
+    return stats
+
+
+def pair_table(stats: list[pairs.PairStats], paired: list[Run], n: int) -> str:
+    lines = [
+        f"Paired mode: {n} pair(s) per peer, argosy and the peer back to back in a random "
+        "order; argosy's MiB/s over the peer's, pair by pair (> 1: argosy faster)",
+    ]
+    lines += [s.line() for s in stats]
+    for tool in sorted({r.tool for r in paired}):
+        for direction in ("up", "down"):
+            got = [r for r in paired if r.tool == tool and r.direction == direction]
+            if got:
+                speeds = sorted(r.mib_s for r in got)
+                lines.append(
+                    f"    {tool:<14}{direction:<5} {report.Summary.median(speeds):6.0f} MiB/s "
+                    f"({speeds[0]:.0f}-{speeds[-1]:.0f}), peak RSS "
+                    f"{max(r.peak_rss for r in got) / MiB:.0f} MiB, CPU "
+                    f"{report.Summary.median([r.cpu_seconds for r in got]):.2f} s"
+                )
+    return "\n".join(lines)
 
 
 def fmt_load(values: Any) -> str:
