@@ -22,6 +22,7 @@ emptied, RGW's garbage collection forced and dirty pages synced between runs:
   download + extract (MiB/s of source bytes):
     argosy      argosy cp -q --archive auto s3://B/K.tar.zst OUT
     argo        boto3 get_object streamed to TMP.tgz (one stream), then tar xzf, together
+    s5cmd-cat   s5cmd cat s3://B/K | zstd -d | tar -x -C OUT  (a peer; the pipe's object)
   archive: none upload (files/s):
     argosy      argosy cp -q --archive none CORPUS s3://B/flat/
     s5cmd       s5cmd cp 'CORPUS/*' s3://B/flat2/   (a wildcard copies the tree recursively)
@@ -34,9 +35,16 @@ emptied, RGW's garbage collection forced and dirty pages synced between runs:
   with --baseline PKGDIR (see bench/s3.py), argosy's tar.zst case (upload, download) and
   none cases (upload, download, upload behind the proxy) also run from that copy of Argosy
   ("argosy-base"), in the same rounds; the tar.zst lines compare stored sizes too.
-  the same behind bench/delay_proxy.py (+20 ms on every request), a --subset file tree:
-    argosy      argosy cp -q --archive none SUBSET s3://B/proxied/
-    boto3-seq   put_object per file, in sequence             (first --slow-runs rounds)
+  the same behind bench/delay_proxy.py (+20 ms on every request), a --subset file tree,
+  upload ("proxy:TOOL") and download ("proxy-down:TOOL"):
+    argosy      argosy cp -q --archive none SUBSET s3://B/proxied/, and back
+    s5cmd       s5cmd cp 'SUBSET/*' s3://B/proxied2/, and back
+    boto3-seq   put_object per file, in sequence (upload only; first --slow-runs rounds)
+
+Round-robin: --runs rounds over the cases, in a new random order each round. Paired mode
+(--pairs N, bench/pairs.py): for each comparison in PAIRS (Argosy's case and a peer's),
+N pairs of the two back to back in a random order, the ratio of their speeds taken pair
+by pair (median and range); --runs 0 --pairs N runs the paired mode alone.
 
 Before each extraction (download cases) the filesystem's file creation is probed and, if
 it is in ext4's slow window after a large delete, waited out (bench/fsstate.py); the
@@ -58,6 +66,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import secrets
 import shutil
 import signal
@@ -74,7 +83,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from bench import corpus, dirs_report, noise, rgw, rss
+from bench import corpus, dirs_report, noise, pairs, rgw, rss
 from bench.dirs_report import DirRun
 from bench.fsstate import FsState
 from bench.s3 import BASE, CONSOLE, compile_argosy
@@ -118,6 +127,7 @@ class Ctx:
     subset_tree: corpus.TreeStats
     proxy: Proxy | None = None
     fs: FsState | None = None  # probes file creation before every extraction
+    pair: str = ""  # paired mode: the pair the runs being made belong to
     overhead: float = 0.0  # seconds spent emptying the bucket between runs
     failures: list[str] = field(default_factory=list)
     runs: list[DirRun] = field(default_factory=list)
@@ -298,6 +308,7 @@ def measure(
 
 
 def keep(ctx: Ctx, run: DirRun) -> None:
+    run.pair = ctx.pair
     ctx.runs.append(run)
     rate = f"{run.mib_s:6.0f} MiB/s {run.files_s:6.0f} files/s"
     log(
@@ -321,11 +332,11 @@ def stored_size(ctx: Ctx, key: str) -> int:
         return 0
 
 
-def check_download(ctx: Ctx, run: DirRun, out: Path, full: bool) -> bool:
+def check_download(ctx: Ctx, run: DirRun, out: Path, full: bool, want: Path | None = None) -> bool:
     if not out.is_dir():
         fail(ctx, run.case, run.round, f"{out} was not created")
         return False
-    problem = corpus.compare(ctx.root, out, full=full)
+    problem = corpus.compare(want or ctx.root, out, full=full)
     if problem:
         fail(ctx, run.case, run.round, f"downloaded tree differs: {problem}")
         return False
@@ -502,10 +513,16 @@ def unit_argo(ctx: Ctx, r: int) -> None:
 S5CMD_PIPE = (
     'set -euo pipefail; tar cf - -C "$1" . | zstd -q -3 -T0 | "$2" --endpoint-url "$3" pipe "$4"'
 )
+S5CMD_CAT = (
+    'set -euo pipefail; mkdir "$1"; "$2" --endpoint-url "$3" cat "$4" | zstd -q -d | tar -x -C "$1"'
+)
 
 
 def unit_s5cmd_pipe(ctx: Ctx, r: int) -> None:
+    """The peer's archive round trip: tar | zstd | s5cmd pipe up, s5cmd cat | zstd -d |
+    tar -x down (from the object it just wrote)."""
     key = f"s5cmd/r{r}/corpus.tar.zst"
+    out = ctx.work / "down" / f"s5cmd-cat-r{r}"
     try:
         up = measure(
             ctx,
@@ -534,6 +551,28 @@ def unit_s5cmd_pipe(ctx: Ctx, r: int) -> None:
         if r == 0 and not check_zst_tar(ctx, up, key):
             return
         keep(ctx, up)
+        down = measure(
+            ctx,
+            "down:s5cmd-cat",
+            r,
+            [
+                "bash",
+                "-c",
+                S5CMD_CAT,
+                "bash",
+                str(out),
+                S5CMD,
+                ctx.gateway.endpoint,
+                f"s3://{ctx.bucket}/{key}",
+            ],
+            files=ctx.tree.files,
+            size=ctx.tree.bytes,
+        )
+        if down is None:
+            return
+        down.stored_bytes = up.stored_bytes
+        if check_download(ctx, down, out, full=r == 0):
+            keep(ctx, down)
     finally:
         between_runs(ctx)
 
@@ -573,16 +612,16 @@ def flat_unit(
             )
             if run is None:
                 return
-            # argosy nests the folder's name under a prefix URL ending in "/"
-            prefix = base + (source.name + "/" if "argosy" in case else "")
+            prefix = base  # every tool fills the prefix with the folder's files
             if not check_flat(ctx, run, prefix, source):
                 return
             keep(ctx, run)
             if download is None:
                 return
+            kind, tool = case.split(":", 1)
             down = measure(
                 ctx,
-                "none-down:" + case.split(":", 1)[1],
+                f"{kind if kind == 'proxy' else 'none'}-down:{tool}",
                 r,
                 download(ctx, prefix, out),
                 files=tree.files,
@@ -593,7 +632,7 @@ def flat_unit(
             )
             if down is not None:
                 down.stored_bytes = run.stored_bytes
-                if check_download(ctx, down, out, full=r == 0):
+                if check_download(ctx, down, out, full=r == 0, want=source):
                     keep(ctx, down)
         finally:
             between_runs(ctx)
@@ -605,11 +644,15 @@ def _argosy_none(ctx: Ctx, base: str, source: Path) -> list[str]:
     return [ARGOSY, "cp", "-q", "--archive", "none", str(source), f"s3://{ctx.bucket}/{base}"]
 
 
-def _s5cmd_cp(ctx: Ctx, base: str, source: Path) -> list[str]:
+def _endpoint(ctx: Ctx, proxied: bool) -> str:
+    return ctx.proxy.endpoint if proxied and ctx.proxy else ctx.gateway.endpoint
+
+
+def _s5cmd_cp(ctx: Ctx, base: str, source: Path, proxied: bool = False) -> list[str]:
     return [
         S5CMD,
         "--endpoint-url",
-        ctx.gateway.endpoint,
+        _endpoint(ctx, proxied),
         "cp",
         f"{source}/*",
         f"s3://{ctx.bucket}/{base}",
@@ -637,7 +680,7 @@ def baseline_units(package_dir: Path) -> list[Unit]:
         Unit("argosy none (baseline)", flat_unit(f"none:{BASE}", up, download=down, extra_env=env)),
         Unit(
             "proxied argosy none (baseline)",
-            flat_unit(f"proxy:{BASE}", up, proxied=True, extra_env=env),
+            flat_unit(f"proxy:{BASE}", up, download=down, proxied=True, extra_env=env),
             proxied=True,
         ),
     ]
@@ -676,11 +719,11 @@ def baseline_lines(runs: list[DirRun]) -> list[str]:
     return ["argosy now / argosy-base (the --baseline copy), same rounds:", *lines] if lines else []
 
 
-def _s5cmd_cp_down(ctx: Ctx, prefix: str, out: Path) -> list[str]:
+def _s5cmd_cp_down(ctx: Ctx, prefix: str, out: Path, proxied: bool = False) -> list[str]:
     return [
         S5CMD,
         "--endpoint-url",
-        ctx.gateway.endpoint,
+        _endpoint(ctx, proxied),
         "cp",
         f"s3://{ctx.bucket}/{prefix}*",
         f"{out}/",
@@ -725,7 +768,19 @@ UNITS: tuple[Unit, ...] = (
     Unit("boto3 16 threads", flat_unit("none:boto3-16", _boto3_each(16)), slow=True),
     Unit("boto3 sequential", flat_unit("none:boto3-seq", _boto3_each(1)), slow=True),
     Unit(
-        "proxied argosy none", flat_unit("proxy:argosy", _argosy_none, proxied=True), proxied=True
+        "proxied argosy none",
+        flat_unit("proxy:argosy", _argosy_none, download=_argosy_none_down, proxied=True),
+        proxied=True,
+    ),
+    Unit(
+        "proxied s5cmd cp",
+        flat_unit(
+            "proxy:s5cmd",
+            lambda ctx, base, source: _s5cmd_cp(ctx, base, source, proxied=True),
+            download=lambda ctx, prefix, out: _s5cmd_cp_down(ctx, prefix, out, proxied=True),
+            proxied=True,
+        ),
+        proxied=True,
     ),
     Unit(
         "proxied boto3 seq",
@@ -734,6 +789,106 @@ UNITS: tuple[Unit, ...] = (
         proxied=True,
     ),
 )
+
+
+# (comparison, Argosy's unit, the peer's unit, [(label, argosy case, peer case, metric,
+# target)]): what --pairs N runs, N pairs each
+PAIRS: tuple[tuple[str, str, str, tuple[tuple[str, str, str, str, float], ...]], ...] = (
+    (
+        "tar.zst",
+        "argosy tar.zst up+down",
+        "s5cmd pipe",
+        (
+            ("tar.zst upload / tar|zstd|s5cmd pipe", "up:argosy", "up:s5cmd-pipe", "mib_s", 1.1),
+            (
+                "download+extract / s5cmd cat|zstd -d|tar -x",
+                "down:argosy",
+                "down:s5cmd-cat",
+                "mib_s",
+                1.1,
+            ),
+        ),
+    ),
+    (
+        "none",
+        "argosy none",
+        "s5cmd cp",
+        (
+            ("none upload / s5cmd cp (files/s)", "none:argosy", "none:s5cmd", "files_s", 1.1),
+            (
+                "none download / s5cmd cp (files/s)",
+                "none-down:argosy",
+                "none-down:s5cmd",
+                "files_s",
+                1.1,
+            ),
+        ),
+    ),
+    (
+        "proxy",
+        "proxied argosy none",
+        "proxied s5cmd cp",
+        (
+            ("+delay: none upload / s5cmd cp", "proxy:argosy", "proxy:s5cmd", "files_s", 1.1),
+            (
+                "+delay: none download / s5cmd cp",
+                "proxy-down:argosy",
+                "proxy-down:s5cmd",
+                "files_s",
+                1.1,
+            ),
+        ),
+    ),
+)
+
+
+def run_pairs(ctx: Ctx, units: list[Unit], n: int, rng: random.Random, first: int) -> None:
+    by_name = {u.name: u for u in units}
+    for name, mine, theirs, _ in PAIRS:
+        if mine not in by_name or theirs not in by_name:
+            continue
+        for i in range(n):
+            ctx.pair = f"{name}#{i}"
+            for unit in pairs.shuffled(rng, [by_name[mine], by_name[theirs]]):
+                unit.run(ctx, first + i)
+    ctx.pair = ""
+
+
+def pair_summary(runs: list[DirRun]) -> list[pairs.PairStats]:
+    stats = []
+    for name, _, _, comparisons in PAIRS:
+        for label, mine, theirs, metric, target in comparisons:
+
+            def speeds(case: str, name: str = name, metric: str = metric) -> dict[str, float]:
+                return {
+                    r.pair: getattr(r, metric)
+                    for r in runs
+                    if r.case == case and r.pair.startswith(name + "#")
+                }
+
+            got = pairs.ratios(speeds(mine), speeds(theirs))
+            if got:
+                stats.append(pairs.PairStats(label, got, target))
+    return stats
+
+
+def pair_lines(stats: list[pairs.PairStats], runs: list[DirRun], n: int) -> list[str]:
+    lines = [
+        f"Paired mode: {n} pair(s) per comparison, argosy and the peer back to back in a "
+        "random order; argosy's speed over the peer's, pair by pair (> 1: argosy faster):",
+        *[s.line() for s in stats],
+    ]
+    for case in sorted({r.case for r in runs if r.pair}):
+        got = [r for r in runs if r.pair and r.case == case]
+        rate = sorted(r.files_s if case.startswith(("none", "proxy")) else r.mib_s for r in got)
+        unit = "files/s" if case.startswith(("none", "proxy")) else "MiB/s"
+        lines.append(
+            f"    {case:<20}{dirs_report.median(rate):7.0f} {unit} ({rate[0]:.0f}-{rate[-1]:.0f})"
+            f"  peak RSS {max(r.peak_rss for r in got) / MiB:.0f} MiB  CPU "
+            f"{dirs_report.median([r.cpu_seconds for r in got]):.1f} s  server "
+            f"{dirs_report.median([r.server_cpu for r in got]):.1f} s"
+        )
+    return lines
 
 
 # ------------------------------------------------------------------ main
@@ -772,7 +927,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.dirs", description=__doc__.split("\n\n")[0] if __doc__ else None
     )
-    p.add_argument("--runs", type=int, default=3, help="interleaved rounds over the cases")
+    p.add_argument("--runs", type=int, default=3, help="round-robin rounds over the cases")
+    p.add_argument("--pairs", type=int, default=0, help="pairs per (argosy, peer) comparison")
+    p.add_argument("--seed", type=int, help="seed of the random case order (default: drawn)")
     p.add_argument(
         "--slow-runs",
         type=int,
@@ -799,8 +956,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.baseline and not (args.baseline / "argosy" / "main.py").is_file():
         p.error(f"--baseline {args.baseline} holds no argosy/main.py")
-    if args.runs < 1 or args.slow_runs < 0 or args.subset < 1:
-        p.error("--runs and --subset must be at least 1, --slow-runs at least 0")
+    if args.runs < 0 or args.pairs < 0 or args.slow_runs < 0 or args.subset < 1:
+        p.error("--subset must be at least 1; --runs, --pairs and --slow-runs at least 0")
+    if args.runs + args.pairs < 1:
+        p.error("nothing to run: --runs and --pairs are both 0")
     if args.corpus and not args.corpus.is_dir():
         p.error(f"--corpus {args.corpus} is not a folder")
     return args
@@ -812,6 +971,8 @@ def _terminated(signum: int, _frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    seed = pairs.new_seed(args.seed)
+    rng = random.Random(seed)
     signal.signal(signal.SIGTERM, _terminated)
     units = list(UNITS)
     if args.baseline:
@@ -890,6 +1051,8 @@ def main(argv: list[str] | None = None) -> int:
         meta: dict[str, Any] = {
             "started_utc": stamp,
             "runs": args.runs,
+            "pairs": args.pairs,
+            "seed": seed,
             "slow_runs": args.slow_runs,
             "corpus": str(tree_root) if args.corpus else "built",
             "corpus_files": tree.files,
@@ -908,11 +1071,11 @@ def main(argv: list[str] | None = None) -> int:
         }
         log(f"load average {fmt_load(meta['loadavg_start'])}; versions {meta['versions']}")
         for r in range(args.runs):
-            shift = r % len(units)
-            for unit in units[shift:] + units[:shift]:
+            for unit in pairs.shuffled(rng, units):
                 if unit.slow and r >= args.slow_runs:
                     continue
                 unit.run(ctx, r)
+        run_pairs(ctx, units, args.pairs, rng, first=args.runs)
         if proxy:
             proxy_stats = stop_proxy(proxy)
             proxy = None
@@ -924,7 +1087,11 @@ def main(argv: list[str] | None = None) -> int:
             waited_for_fs_seconds=round(ctx.fs.waited_s, 1) if ctx.fs else 0.0,
             proxy=proxy_stats,
         )
-        text = dirs_report.table(ctx.runs, meta)
+        pair_stats = pair_summary(ctx.runs)
+        meta["pair_stats"] = [s.as_dict() for s in pair_stats]
+        text = dirs_report.table([r for r in ctx.runs if not r.pair], meta)
+        if pair_stats:
+            text += "\n\n" + "\n".join(pair_lines(pair_stats, ctx.runs, args.pairs))
         extra = baseline_lines(ctx.runs)
         if extra:
             text += "\n\n" + "\n".join(extra)
