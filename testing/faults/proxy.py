@@ -183,6 +183,10 @@ class FaultProxy:
             thread.start()
 
     def _track(self, sock: socket.socket) -> socket.socket:
+        # an answer's head and body (a request's too) go out as separate writes: with
+        # Nagle on, the second waited for the peer's delayed ACK (~40 ms), a stall the
+        # proxy added on top of its delay that no real link has
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
             self._sockets.add(sock)
         return sock
@@ -326,6 +330,15 @@ class FaultProxy:
                 budget -= len(piece)
         if budget is not None:  # the body was shorter than the budget
             raise _Dropped("reset")
+        # RGW writes an answer's head and body separately with Nagle on: the body waits
+        # for the head's ACK, which Linux delays up to 40 ms. A client that asks for
+        # quick ACKs on its own socket cannot reach this one: ask here, so the proxy
+        # adds its delay and nothing else
+        if hasattr(socket, "TCP_QUICKACK"):
+            try:
+                upstream.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            except OSError:
+                pass
 
     def _read_answer(
         self, client: Stream, upstream: Stream, method: str, fault: Fault | None
