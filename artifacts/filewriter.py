@@ -87,12 +87,14 @@ class FileWriter:
         direct: bool = True,
         mode: int = 0o644,
         resume: bool = False,
+        lock: bool = True,
     ) -> None:
         """`mode` is the file's own, less the umask (as open(2) applies it). Without
         `resume` the file must be new. With it, a file already at `path` is taken as it is
         when it has `size` bytes (`resumed`), emptied otherwise; one that is another live
         process's, or not a plain file of this user's with one link, raises InUse and is
-        left alone."""
+        left alone. Without `lock` the file takes no lock (`leftovers.hold`): for a file
+        in a folder the process holds itself, which no sweep enters."""
         self.path, self.size, self.target = path, size, target
         self.resumed = False
         flags = os.O_CLOEXEC | os.O_NOFOLLOW
@@ -110,7 +112,7 @@ class FileWriter:
         self._direct_fd = -1
         self._padded = False  # a padded O_DIRECT block ran past the end: truncate
         self._lock = threading.Lock()
-        if not hold(self._fd):
+        if lock and not hold(self._fd):
             os.close(self._fd)
             raise InUse(f"{path} is being written by another process")
         if resume:

@@ -552,9 +552,25 @@ def download_tree(
     made = missing_folders(base)
     stage = new_staging(base)
     sums = {f.path: f for f in tree_manifest.files} if tree_manifest else {}
+    # Folders are made by the workers as their files need them, beside the downloads
+    # (thousands of mkdirs in a row before the first GET were on the critical path), then
+    # the rest (folders with no file) at the end. Each is a real folder of this restore:
+    # nothing but this restore writes in the staging folder and no link exists before
+    # `_restore_shape`.
+    ready: set[str] = {""}
+
+    def folder_for(rel: str) -> None:
+        parent = rel.rpartition("/")[0]
+        if parent not in ready:
+            os.makedirs(os.path.join(stage, parent), 0o700, exist_ok=True)
+            ready.add(parent)
 
     def one(item: tuple[ObjectInfo, str]) -> DownloadResult:
         info, rel = item
+        try:
+            folder_for(rel)
+        except OSError as error:
+            raise LocalIOError(f"cannot restore into {base}: {error.strerror or error}") from None
         entry = sums.get(rel)
         if entry is not None and entry.size != info.size:
             raise IntegrityError(
@@ -575,7 +591,7 @@ def download_tree(
             info=info if expect is not None else None,
             expect=expect,
             mode=entry.mode & 0o777 if entry is not None else 0o644,
-            resume=False,  # a new staging folder: nothing to resume, nothing to sweep
+            staged=True,  # a new staging folder: nothing to resume, sweep or rename
             watch=watch,
         )
         if entry is not None and (entry.checksum != result.checksum or entry.size != result.size):
@@ -588,11 +604,12 @@ def download_tree(
     try:
         try:
             os.chmod(stage, 0o777 & ~process_umask())  # mkdtemp's 0700 would stay the root's
-            for rel in plan.folders:  # real folders, made by this restore, before any link
-                os.mkdir(os.path.join(stage, rel), 0o700)
             done, failure = _run_all(one, plan.files, workers=settings.file_concurrency)
             if failure is not None:
                 raise failure
+            for rel in plan.folders:  # real folders, made by this restore, before any link
+                if rel not in ready:
+                    os.makedirs(os.path.join(stage, rel), 0o700, exist_ok=True)
             _restore_shape(Path(stage), plan, tree_manifest)
         except OSError as error:  # a full disk making a folder or a link, say
             raise LocalIOError(f"cannot restore into {base}: {error.strerror or error}") from None
