@@ -11,13 +11,14 @@ written at all: the plan goes to the sink instead.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from argosy.argo.kube import Kube, KubeConflict, KubeNotFound
+from argosy.argo.kube import Kube, KubeConflict, KubeError, KubeNotFound
 from argosy.argo.location import Target
 from argosy.argo.resources import WORKFLOWS
 from argosy.argo.workflow import (
@@ -83,13 +84,30 @@ class Reconciler:
         self.drivers, self.deleter, self.events = drivers, deleter, events
         self.metrics, self.settings, self.clock = metrics, settings, clock
         self.fence, self.sink = fence, sink
+        # outcomes deleted but not yet recorded on their workflow (by uid): the next pass
+        # starts from them, so what was deleted is counted once and recorded when it can be
+        self._unwritten: dict[str, GcRecord] = {}
+        self._unwritten_lock = threading.Lock()
+
+    def _last_record(self, wf: Workflow, stored: GcRecord) -> GcRecord:
+        with self._unwritten_lock:
+            pending = self._unwritten.get(wf.uid)
+        return pending if pending is not None else stored
+
+    def _keep_unwritten(self, wf: Workflow, record: GcRecord | None) -> None:
+        with self._unwritten_lock:
+            if record is None:
+                self._unwritten.pop(wf.uid, None)
+            else:
+                self._unwritten[wf.uid] = record
 
     # -- the pass ------------------------------------------------------------------------
     def reconcile(self, wf: Workflow) -> ReconcileResult:
         result = ReconcileResult(wf.key)
         self.metrics.inc("argosy_gc_reconciles_total")
         now = self.clock()
-        record = read_record(wf.annotations)
+        stored = read_record(wf.annotations)
+        record = self._last_record(wf, stored)
         try:
             policy, plan = self._plan(wf, now, record)
         except ArtifactError as error:  # the policy could not be read: nothing on a guess
@@ -101,6 +119,7 @@ class Reconciler:
             result.requeue_at = plan.next_check
             return result
         if wf.gone:
+            self._keep_unwritten(wf, None)
             return self._gone(wf, plan, record, result)
         if plan.needs_finalizer and not wf.deleting and FINALIZER not in wf.finalizers:
             if not self.fence():
@@ -135,11 +154,21 @@ class Reconciler:
             elif not after.needs_finalizer:
                 finalizers.remove(FINALIZER)
                 result.finalizer = "removed"
-        if new_record != record or finalizers != list(wf.finalizers):
+        if new_record != stored or finalizers != list(wf.finalizers):
             if not self.fence():
                 result.interrupted = True
                 return result
-            self._write(wf, new_record, finalizers, now)
+            try:
+                self._write(wf, new_record, finalizers, now)
+                self._keep_unwritten(wf, None)
+            except KubeError as error:
+                # the deletions happened and are counted; the record waits for the next pass
+                log.warning("%s: could not record the GC outcome: %s", wf.ref, error)
+                self._keep_unwritten(wf, new_record)
+                result.retry = True
+                result.error = f"deleted, but the outcome could not be recorded: {error}"
+                if result.finalizer in ("removed", "forced"):
+                    result.finalizer = None
         self._tell(wf, outcomes, result, new_record)
         return result
 

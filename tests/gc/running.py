@@ -10,8 +10,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubernetes import client, config
+
+from argosy.argo.kube import Kube
 from argosy.artifacts.protocol import DeleteFailure, Driver
 from argosy.gc.controller import Controller
+from argosy.testing.kube.api import KubeTestServer
 
 
 def eventually(
@@ -80,3 +84,13 @@ class RecordingDriver:
         finally:
             with self._log.lock:
                 self._log.calls.append((self._who, started, time.monotonic(), tuple(keys)))
+
+
+def kube_as(server: KubeTestServer, token: str, user: str) -> Kube:
+    """A client of the test API that authenticates as `user` (for authorizer rules)."""
+    server.add_token(token, user)
+    kubeconfig = server.kubeconfig()
+    kubeconfig["users"][0]["user"] = {"token": token}
+    configuration = client.Configuration()
+    config.load_kube_config_from_dict(kubeconfig, client_configuration=configuration)
+    return Kube.from_configuration(configuration, request_timeout=10)

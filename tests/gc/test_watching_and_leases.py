@@ -6,17 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
-from kubernetes import client, config
-
-from argosy.argo.kube import Kube
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
 from argosy.testing.kube.api import KubeTestServer, ManualClock
 from tests.gc.argo import FINALIZER, Argo, Art
 from tests.gc.conftest import NS, gc_settings, keys, put
-from tests.gc.running import DeleteLog, eventually, running
+from tests.gc.running import DeleteLog, eventually, kube_as, running
 
 
 def test_a_running_controller_deletes_as_soon_as_the_watch_says_a_workflow_completed(
@@ -96,21 +92,11 @@ def test_a_controller_restarted_midway_misses_nothing(
         eventually(lambda: argo.get(NS, "three") is None, what="three to be gone")
 
 
-def _kube_as(server: KubeTestServer, token: str, user: str, tmp_path: Path) -> Kube:
-    server.add_token(token, user)
-    kubeconfig = server.kubeconfig()
-    kubeconfig["users"][0]["user"] = {"token": token}
-    configuration = client.Configuration()
-    config.load_kube_config_from_dict(kubeconfig, client_configuration=configuration)
-    return Kube.from_configuration(configuration, request_timeout=10)
-
-
 def test_two_controllers_at_once_never_both_delete_and_the_other_takes_over(
     server: KubeTestServer,
     argo: Argo,
     team: Driver,
     clock: ManualClock,
-    tmp_path: Path,
     make_controller: Callable[..., Controller],
 ) -> None:
     argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
@@ -120,7 +106,7 @@ def test_two_controllers_at_once_never_both_delete_and_the_other_takes_over(
     a = make_controller(
         lease=replace(base, identity="replica-a"), decorate_driver=deletes.decorator("a")
     )
-    kube_b = _kube_as(server, "token-b", "replica-b", tmp_path)
+    kube_b = kube_as(server, "token-b", "replica-b")
     b = make_controller(
         kube_client=kube_b,
         lease=replace(base, identity="replica-b"),
