@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from argosy.argo.location import Location, RepositoryMissing, Target, relocate
+from argosy.argo.location import (
+    Location,
+    RepositoryMissing,
+    Target,
+    relocate,
+    through_plugin,
+    unwrap_plugins,
+)
 from argosy.argo.names import (
     ARGO_GC_FINALIZER,
     COMPLETED_PHASES,
@@ -261,12 +268,27 @@ def entry_location(entry: Mapping[str, Any]) -> Location | None:
 
 def artifact_target(artifact: Artifact, entry: Callable[[], Mapping[str, Any]]) -> Target:
     """Where a recorded artifact is (`entry`, the workflow's repository, is only read for
-    a key-only artifact)."""
+    a key-only artifact). Argosy's plugin locations (`plugin: {name: argosy,
+    configuration, key}`) are the storage their configuration names; a key-only one takes
+    the configuration of the repository's plugin."""
     if artifact.kind is None or not artifact.key:
         raise InvalidSpec(f"artifact {artifact.id} records no storage location")
-    return relocate(
-        Location(artifact.kind, artifact.location),
-        lambda: entry_location(entry()),
-        key=artifact.key,
-        what=f"artifact {artifact.id}",
-    )
+    what = f"artifact {artifact.id}"
+    own = Location(artifact.kind, artifact.location)
+    if own.kind != "plugin":
+        return relocate(own, lambda: _storage_location(entry(), what), key=artifact.key, what=what)
+    repository = None
+    if own.config.get("configuration") is None:
+        repository = entry_location(entry())
+        if repository is not None and repository.kind == "plugin" and not own.config.get("name"):
+            own = Location("plugin", {**own.config, "name": repository.config.get("name")})
+    storage, repository_storage, plugin = unwrap_plugins(own, repository, what=what)
+    return relocate(storage, lambda: repository_storage, key=artifact.key, what=what, plugin=plugin)
+
+
+def _storage_location(entry: Mapping[str, Any], what: str) -> Location | None:
+    """The repository's location, an Argosy plugin repository as the storage it names."""
+    location = entry_location(entry)
+    if location is not None and location.kind == "plugin":
+        return through_plugin(location, what=what)
+    return location

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from argosy.argo.names import STORAGE_KINDS, Strategy
+from argosy.argo.names import PLUGIN_NAME, STORAGE_KINDS, Strategy
 from argosy.argo.workflow import Artifact, Workflow
 from argosy.gc.outcome import GcRecord, read_record
 from argosy.gc.policy import (
@@ -93,7 +93,17 @@ def _decide(
     if decision.action is Action.DELETE:
         if artifact.kind is None or not artifact.key:
             return Decision(artifact, Action.SKIP, "no storage location recorded", strategy, source)
-        if artifact.kind not in SUPPORTED_KINDS:
+        if artifact.kind == "plugin":
+            name = artifact.location.get("name")
+            if name not in (None, "", PLUGIN_NAME):
+                return Decision(
+                    artifact,
+                    Action.SKIP,
+                    f"plugin {name} is not Argosy's ({PLUGIN_NAME}); kept",
+                    strategy,
+                    source,
+                )
+        elif artifact.kind not in SUPPORTED_KINDS:
             return Decision(
                 artifact,
                 Action.SKIP,
