@@ -32,7 +32,7 @@ from argosy.artifacts.errors import ArtifactError
 from argosy.artifacts.protocol import Driver
 from argosy.gc.deleter import Deleter
 from argosy.gc.events import EventRecorder
-from argosy.gc.informer import Informer
+from argosy.gc.informer import Informer, PolicyObject, parse_policy_object
 from argosy.gc.leader import LeaderElector
 from argosy.gc.lookups import ClusterReader, PolicyBook
 from argosy.gc.metrics import Metrics
@@ -130,7 +130,7 @@ class Controller:
         )
         self.queue = FairQueue(settings.queue_capacity, monotonic)
         scopes: list[str | None] = list(settings.namespaces) or [None]
-        self.informers = [
+        self.informers: list[Informer[Workflow]] = [
             Informer(
                 kube,
                 ns,
@@ -138,6 +138,21 @@ class Controller:
                 settings=settings.watch,
                 metrics=self.metrics,
                 rng=self.rng,
+            )
+            for ns in scopes
+        ]
+        # policies are watched too: an edit applies to planning at once, not after a TTL
+        self.policy_informers: list[Informer[PolicyObject]] = [
+            Informer(
+                kube,
+                ns,
+                on_change=self._policy_changed,
+                settings=settings.watch,
+                metrics=self.metrics,
+                rng=self.rng,
+                resource=POLICIES,
+                parse=parse_policy_object,
+                on_synced=self._policies_synced,
             )
             for ns in scopes
         ]
@@ -158,6 +173,25 @@ class Controller:
             with self._lock:
                 self._gone.pop(wf.key, None)
         self.queue.add(wf.key)
+
+    def _policy_changed(self, obj: PolicyObject) -> None:
+        if obj.name != POLICY_NAME:
+            return
+        try:
+            changed = self.policies.observe(obj.namespace, None if obj.gone else obj.raw)
+        except Exception:  # noqa: BLE001 - a bad policy is reported by its status, never fatal
+            log.exception("judging ArtifactGCPolicy %s/%s", obj.namespace, obj.name)
+            return
+        if changed and self.policies.watched.is_set():
+            # plan the namespace's workflows again under the policy as it is now
+            for informer in self.informers:
+                for key in informer.keys():
+                    if key[0] == obj.namespace:
+                        self.queue.add(key)
+
+    def _policies_synced(self) -> None:
+        if all(i.synced.is_set() for i in self.policy_informers):
+            self.policies.watched.set()
 
     def _lookup(self, key: Key) -> Workflow | None:
         with self._lock:
@@ -283,6 +317,8 @@ class Controller:
             renew = threading.Thread(target=self.elector.run, args=(stop,), daemon=True)
             renew.start()
         try:
+            for policies in self.policy_informers:
+                policies.relist()
             self.check_policies()
             for informer in self.informers:
                 informer.relist()
@@ -309,11 +345,12 @@ class Controller:
                     target=self.elector.run, args=(stop,), name="argosy-gc-lease", daemon=True
                 )
             )
+        informers: list[Informer[Any]] = [*self.policy_informers, *self.informers]
         threads += [
             threading.Thread(
                 target=i.run, args=(stop,), daemon=True, name=f"argosy-gc-watch-{i.scope}"
             )
-            for i in self.informers
+            for i in informers
         ]
         threads.append(
             threading.Thread(
@@ -325,7 +362,7 @@ class Controller:
         workers = self._run_workers(stop, once=False)
         stop.wait()
         self.queue.close()
-        for informer in self.informers:
+        for informer in informers:
             informer.close()
         for thread in threads + workers:
             thread.join(timeout=10)
@@ -373,7 +410,8 @@ class Controller:
         return sorted(set(namespaces))
 
     def ready(self) -> bool:
-        return all(i.synced.is_set() for i in self.informers)
+        informers: list[Informer[Any]] = [*self.policy_informers, *self.informers]
+        return all(i.synced.is_set() for i in informers)
 
     # -- sweeps --------------------------------------------------------------------------
     def _workflows(self, namespace: str) -> list[Workflow]:

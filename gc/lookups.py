@@ -2,8 +2,10 @@
 repository ConfigMaps and the Secrets its locations name.
 
 Thousands of workflows share a handful of these objects, so each is read at most once
-per `ttl` seconds (policy edits and rotated secrets are picked up within that time;
-the policy is read afresh before any deletion, see `PolicyBook.fresh`).
+per `ttl` seconds (rotated secrets are picked up within that time). Policies are watched
+by the controller (`PolicyBook.observe`), so an edit applies to planning at once; until
+that watch has listed them they are read like the rest, and the policy is read afresh
+before any deletion, see `PolicyBook.fresh`.
 A read that fails keeps the last good value when there is one; the errors that reach
 the caller are `ArtifactError`s naming the cause (SecretNotFound, SecretForbidden, ...),
 so they end up in the workflow's record and Events like any storage failure.
@@ -135,9 +137,24 @@ class PolicyBook:
         self._cache: TtlCache[GcPolicy | None] = TtlCache(ttl, monotonic)
         self._accepted: dict[str, GcPolicy] = {}
         self._lock = threading.Lock()
+        # policies as the watch saw them last, once it has listed them all (`watched`)
+        self._watched: dict[str, GcPolicy | None] = {}
+        self.watched = threading.Event()
 
     def get(self, namespace: str) -> GcPolicy | None:
+        if self.watched.is_set():
+            with self._lock:
+                return self._watched.get(namespace)
         return self._cache.get((namespace,), lambda: self._load(namespace))
+
+    def observe(self, namespace: str, obj: Mapping[str, Any] | None) -> bool:
+        """The watch saw the namespace's `default` policy change (None: it was deleted);
+        judge it now. True when the policy in force changed."""
+        policy = self._judge(namespace, obj)
+        with self._lock:
+            before = self._watched.get(namespace)
+            self._watched[namespace] = policy
+        return before != policy
 
     def fresh(self, namespace: str) -> GcPolicy | None:
         """The policy as the API server has it now (read before anything is deleted: an
@@ -155,6 +172,9 @@ class PolicyBook:
                 f"ArtifactGCPolicy {namespace}/{POLICY_NAME} could not be read: {error}",
                 code="PolicyUnavailable",
             ) from None
+        return self._judge(namespace, obj)
+
+    def _judge(self, namespace: str, obj: Mapping[str, Any] | None) -> GcPolicy | None:
         if obj is None:
             with self._lock:
                 self._accepted.pop(namespace, None)

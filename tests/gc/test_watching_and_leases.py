@@ -43,7 +43,7 @@ def test_an_expired_watch_is_followed_by_a_relist_and_nothing_is_missed(
     argo.submit(NS, "b", [Art("out", "b/out")])
     controller = make_controller()
     with running(controller):
-        eventually(lambda: server.open_watches == 1, what="the watch")
+        eventually(lambda: server.open_watches == 2, what="the watches (workflows, policies)")
         server.inject_fault("GET", "/workflows", 500, times=2, watch=True)
         server.close_watches()  # reconnect: two failures, then a watch from the version
         argo.finish(NS, "a", "Succeeded", clock())
@@ -58,8 +58,8 @@ def test_an_expired_watch_is_followed_by_a_relist_and_nothing_is_missed(
         server.clear_faults()
         eventually(lambda: keys(team) == [], what="b's artifacts to go")
     restarts = controller.metrics.render()
-    assert 'argosy_gc_watch_restarts_total{reason="error"}' in restarts
-    assert 'argosy_gc_watch_restarts_total{reason="gone"} 1' in restarts
+    assert 'argosy_gc_watch_restarts_total{reason="error",resource="workflows"}' in restarts
+    assert 'argosy_gc_watch_restarts_total{reason="gone",resource="workflows"} 1' in restarts
 
 
 def test_a_controller_restarted_midway_misses_nothing(
