@@ -113,6 +113,17 @@ def test_gc_refuses_a_bad_default_strategy_with_exit_code_2(
     assert "unknown strategy 'Sometimes'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("duration", ["0", "-2", "nan"])
+def test_gc_refuses_a_lease_duration_that_is_not_positive(
+    kubeconfig: str, duration: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["gc", "--kubeconfig", kubeconfig, "--once", "--lease-duration", duration]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err == f"argosy: error: --lease-duration must be more than 0 seconds, not {float(duration)}"
+    )
+
+
 def test_gc_once_does_not_run_beside_a_replica_holding_the_lease(
     server: KubeTestServer, kubeconfig: str, clock: ManualClock, capsys: pytest.CaptureFixture[str]
 ) -> None:
