@@ -143,6 +143,34 @@ def test_every_direct_answer_is_awaited_with_immediate_acks_asked_for(
     assert len(asked) >= 4 and set(asked) == {socket.SOCK_STREAM}
 
 
+def test_list_pages_and_batch_deletes_through_botocore_ask_for_the_ack_at_once(
+    endpoint: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lists and DeleteObjects go through botocore; RGW writes their answers' headers and
+    body apart too, so botocore's connections ask for the ACK at once before each answer,
+    on the socket it arrives on (plain http here, as on a cluster's RGW service)."""
+    made = s3_driver(*endpoint, unique_bucket())
+    for key in ("a/1", "a/2", "b"):
+        made.put(key, b"x", size=1, metadata={})
+    driver = S3Driver(made.settings, made.bucket)
+    port = int(endpoint[0].rsplit(":", 1)[1])
+    asked: list[int] = []  # the server port of each socket asked on
+    ask = wire.ack_at_once
+
+    def asking(sock: socket.socket | None) -> None:
+        assert sock is not None
+        asked.append(sock.getpeername()[1])
+        ask(sock)
+
+    monkeypatch.setattr(wire, "ack_at_once", asking)
+    assert [o.key for o in driver.list("a/").objects] == ["a/1", "a/2"]
+    assert asked == [port]
+    assert driver.delete(["a/1", "a/2", "missing"]) == []
+    assert asked == [port, port]
+    assert [o.key for o in driver.list("").objects] == ["b"]
+    assert asked == [port] * 3
+
+
 @pytest.mark.rgw
 def test_rgw_refuses_a_direct_part_signed_with_the_wrong_secret_as_access_denied(
     rgw: dict[str, str],

@@ -16,6 +16,11 @@ Transport choices, each measured in `bench/` or required by S3 clones:
 - A client starts without botocore's survey of every service it ships (see `_Loader`).
 - Timestamps are parsed natively (`dates.timestamp`), not with dateutil: a listing of
   1000 keys otherwise spends 0.1-0.3 s of CPU on its LastModified dates.
+- Every answer is acknowledged at once (TCP_QUICKACK, `wire.ack_at_once`, asked for when
+  the connection starts waiting for the answer): Ceph RGW writes an answer's headers
+  and body in two writes, and the body of every list page and DeleteObjects answer
+  otherwise waited ~40 ms for the client's delayed ACK of the headers
+  (`bench/s3_ack.py` measures it).
 - Its connect and read timeouts are the settings' (capped by the transfer's stall timeout
   where the caller opens the driver for one); botocore takes no timeout per request, so
   unlike the direct path its waits are not clamped to what a transfer has left.
@@ -32,15 +37,21 @@ from typing import Any
 
 import botocore.exceptions as bx
 import botocore.session
+from botocore.awsrequest import (
+    AWSHTTPConnection,
+    AWSHTTPConnectionPool,
+    AWSHTTPSConnection,
+    AWSHTTPSConnectionPool,
+)
 from botocore.config import Config
 from botocore.handlers import add_expect_header
 from botocore.loaders import Loader, instance_cache
 from botocore.utils import parse_timestamp
 
-from argosy.artifacts.drivers.s3 import dates
 from argosy.artifacts.drivers.s3.errors import refused, tls_failed
 from argosy.artifacts.drivers.s3.route import Route, proxied
 from argosy.artifacts.drivers.s3.settings import EXPECT_CONTINUE_MIN, S3Settings
+from argosy.artifacts.drivers.s3 import dates, wire
 from argosy.artifacts.errors import (
     AccessDenied,
     ArtifactError,
@@ -159,6 +170,46 @@ def _expect_continue(model: Any, params: dict[str, Any], **_: Any) -> None:
     params["headers"]["Expect"] = "100-continue"
 
 
+class _AckingHTTPConnection(AWSHTTPConnection):  # type: ignore[misc]
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        wire.ack_at_once(self.sock)  # also sends an ACK the kernel was holding back
+        return super().getresponse(*args, **kwargs)
+
+
+class _AckingHTTPSConnection(AWSHTTPSConnection):  # type: ignore[misc]
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        wire.ack_at_once(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+class _AckingHTTPConnectionPool(AWSHTTPConnectionPool):  # type: ignore[misc]
+    ConnectionCls = _AckingHTTPConnection
+
+
+class _AckingHTTPSConnectionPool(AWSHTTPSConnectionPool):  # type: ignore[misc]
+    ConnectionCls = _AckingHTTPSConnection
+
+
+ACKING_POOLS: dict[str, Any] = {
+    "http": _AckingHTTPConnectionPool,
+    "https": _AckingHTTPSConnectionPool,
+}
+
+
+def use_pools(client: Any, pools: dict[str, Any]) -> bool:
+    """Make `client`'s connections of these pool classes (before its first request);
+    False when this botocore keeps its pools elsewhere (the answers then wait as before)."""
+    http = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    manager = getattr(http, "_manager", None)
+    if http is None or manager is None or not hasattr(http, "_pool_classes_by_scheme"):
+        return False
+    http._pool_classes_by_scheme = dict(pools)
+    manager.pool_classes_by_scheme = http._pool_classes_by_scheme
+    for proxy_manager in getattr(http, "_proxy_managers", {}).values():
+        proxy_manager.pool_classes_by_scheme = http._pool_classes_by_scheme
+    return True
+
+
 def make_client(settings: S3Settings) -> Any:
     if settings.addressing_style not in ("auto", "path", "virtual"):
         raise InvalidSpec(
@@ -200,6 +251,7 @@ def make_client(settings: S3Settings) -> Any:
     client.meta.events.register("before-sign.s3.DeleteObjects", _content_md5)
     client.meta.events.unregister("before-call.s3", add_expect_header)
     client.meta.events.register("before-call.s3", _expect_continue)
+    use_pools(client, ACKING_POOLS)
     return client
 
 
