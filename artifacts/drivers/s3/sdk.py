@@ -48,10 +48,10 @@ from botocore.handlers import add_expect_header
 from botocore.loaders import Loader, instance_cache
 from botocore.utils import parse_timestamp
 
+from argosy.artifacts.drivers.s3 import dates, wire
 from argosy.artifacts.drivers.s3.errors import refused, tls_failed
 from argosy.artifacts.drivers.s3.route import Route, proxied
 from argosy.artifacts.drivers.s3.settings import EXPECT_CONTINUE_MIN, S3Settings
-from argosy.artifacts.drivers.s3 import dates, wire
 from argosy.artifacts.errors import (
     AccessDenied,
     ArtifactError,
@@ -170,23 +170,23 @@ def _expect_continue(model: Any, params: dict[str, Any], **_: Any) -> None:
     params["headers"]["Expect"] = "100-continue"
 
 
-class _AckingHTTPConnection(AWSHTTPConnection):  # type: ignore[misc]
+class _AckingHTTPConnection(AWSHTTPConnection):
     def getresponse(self, *args: Any, **kwargs: Any) -> Any:
         wire.ack_at_once(self.sock)  # also sends an ACK the kernel was holding back
         return super().getresponse(*args, **kwargs)
 
 
-class _AckingHTTPSConnection(AWSHTTPSConnection):  # type: ignore[misc]
+class _AckingHTTPSConnection(AWSHTTPSConnection):
     def getresponse(self, *args: Any, **kwargs: Any) -> Any:
         wire.ack_at_once(self.sock)
         return super().getresponse(*args, **kwargs)
 
 
-class _AckingHTTPConnectionPool(AWSHTTPConnectionPool):  # type: ignore[misc]
+class _AckingHTTPConnectionPool(AWSHTTPConnectionPool):
     ConnectionCls = _AckingHTTPConnection
 
 
-class _AckingHTTPSConnectionPool(AWSHTTPSConnectionPool):  # type: ignore[misc]
+class _AckingHTTPSConnectionPool(AWSHTTPSConnectionPool):
     ConnectionCls = _AckingHTTPSConnection
 
 
