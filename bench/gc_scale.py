@@ -149,10 +149,12 @@ def controller_deletes(
     per_tree: int,
     *,
     one_at_a_time: bool,
+    via: Rgw | None = None,
 ) -> dict[str, Any]:
     """Workflows `indexes` (one directory artifact of `per_tree` objects each) are created
     Running; the controller starts watching; then they complete, all at once or each
-    after the previous one's artifacts are gone. Returns times and the lags."""
+    after the previous one's artifacts are gone. Returns times and the lags. `via`: the
+    endpoint the namespace's repository names (a delay proxy in front of `rgw`)."""
     from kubernetes import client
 
     from argosy.argo.kube import Kube
@@ -162,7 +164,9 @@ def controller_deletes(
     kube = Kube.connect(str(api.kubeconfig))
     api_client = client.ApiClient(kube.configuration)  # the bench's own typed client
     custom = client.CustomObjectsApi(api_client)
-    gc_kube.setup_namespace(api_client, rgw, bucket, namespace, policy="OnWorkflowCompletion")
+    gc_kube.setup_namespace(
+        api_client, via or rgw, bucket, namespace, policy="OnWorkflowCompletion"
+    )
     names = {i: gc_objects.tree_prefix(i).split("/", 1)[0] for i in indexes}
     with ThreadPoolExecutor(8) as pool:
         list(
@@ -184,6 +188,7 @@ def controller_deletes(
     thread.start()
     marks: dict[int, float] = {}
     meter = Meter(rgw, [api.pid])
+    rss_samples: list[float] = []
     try:
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while not (controller.ready() and len(controller.queue) == 0 and controller.queue.idle):
@@ -202,6 +207,7 @@ def controller_deletes(
                         raise RuntimeError(f"{names[i]}: not deleted within {limit:.0f} s")
                     time.sleep(0.002)
             while recorder.total() < total:
+                rss_samples.append(psutil.Process().memory_info().rss / (1 << 20))
                 if time.monotonic() - marks[indexes[0]] > limit:
                     raise RuntimeError(
                         f"{recorder.total()} of {total} objects deleted after {limit:.0f} s"
@@ -241,6 +247,10 @@ def controller_deletes(
         "lag": quantiles(lags),
         "lags_s": [round(x, 4) for x in lags],
         "cpu": meter.result,
+        "controller_cpu_s_per_1000_objects": 1000
+        * meter.result["client_cpu_s"]
+        / max(1, recorder.total()),
+        "bench_rss_mib_max": max(rss_samples) if rss_samples else None,
     }
 
 
@@ -256,11 +266,11 @@ class Scale:
     fill_threads: int
 
 
-def _argo(rgw: Rgw, bucket: str, trees: list[int], log: Any) -> dict[str, Any]:
-    """Argo's way over `trees`, with RGW's own garbage collection done first."""
+def _argo(rgw: Rgw, bucket: str, trees: list[int], log: Any, via: Rgw) -> dict[str, Any]:
+    """Argo's way over `trees` (its requests to `via`), RGW's own garbage collection first."""
     rgw_gc(rgw)
     with Meter(rgw) as meter:
-        done = gc_objects.argo_delete(rgw, bucket, [gc_objects.tree_prefix(i) for i in trees])
+        done = gc_objects.argo_delete(via, bucket, [gc_objects.tree_prefix(i) for i in trees])
     target = gc_objects.driver(rgw, bucket)
     left = sum(gc_objects.count(target, gc_objects.tree_prefix(i) + "/") for i in trees)
     log(f"Argo's way: {done.objects} in {done.seconds:.1f} s ({done.rate:.0f}/s)")
@@ -275,8 +285,12 @@ def _argo(rgw: Rgw, bucket: str, trees: list[int], log: Any) -> dict[str, Any]:
     }
 
 
-def scale(rgw: Rgw, api: gc_kube.KubeApi, plan: Scale, log: Any) -> dict[str, Any]:
-    """Create every tree; Argo's way on half the sample, then batch deletes without the
+def scale(
+    rgw: Rgw, api: gc_kube.KubeApi, plan: Scale, log: Any, *, via: Rgw | None = None
+) -> dict[str, Any]:
+    """Every deletion (Argo's way, batch deletes alone, the controller) goes to `via` (a
+    delay proxy in front of `rgw`) when given; creating and counting go to `rgw`. Create
+    every tree; Argo's way on half the sample, then batch deletes without the
     controller (RGW's ceiling) on the same half, recreated after each; the controller
     deletes everything; the other half recreated and deleted Argo's way. The two halves
     bracket the controller's run in time, so load that comes and goes on the machine
@@ -340,12 +354,13 @@ def scale(rgw: Rgw, api: gc_kube.KubeApi, plan: Scale, log: Any) -> dict[str, An
         chosen = random.Random(plan.seed).sample(indexes, sample)
         before, after = sorted(chosen[: sample // 2]), sorted(chosen[sample // 2 :])
         log(f"Argo's way, first half: {len(before)} trees ({len(before) * per_tree} objects)")
-        halves = [_argo(rgw, bucket, before, log)]
+        via = via or rgw
+        halves = [_argo(rgw, bucket, before, log, via)]
         out["refill_before"] = refill(before)
         rgw_gc(rgw)
         with Meter(rgw) as meter:
             raw = gc_objects.batch_delete(
-                rgw, bucket, [gc_objects.tree_prefix(i) for i in before], concurrency=4
+                via, bucket, [gc_objects.tree_prefix(i) for i in before], concurrency=4
             )
         out["batch_alone"] = {
             "objects": raw.objects,
@@ -360,7 +375,7 @@ def scale(rgw: Rgw, api: gc_kube.KubeApi, plan: Scale, log: Any) -> dict[str, An
         rgw_gc(rgw)
         log(f"argosy gc: the controller deletes {per_tree * plan.trees} objects")
         out["gc"] = controller_deletes(
-            rgw, api, bucket, "scale", indexes, per_tree, one_at_a_time=False
+            rgw, api, bucket, "scale", indexes, per_tree, one_at_a_time=False, via=via
         )
         log(
             f"argosy gc: {out['gc']['objects']} in {out['gc']['seconds']:.1f} s; "
@@ -369,7 +384,7 @@ def scale(rgw: Rgw, api: gc_kube.KubeApi, plan: Scale, log: Any) -> dict[str, An
 
         out["refill_after"] = refill(after)
         log(f"Argo's way, second half: {len(after)} trees ({len(after) * per_tree} objects)")
-        halves.append(_argo(rgw, bucket, after, log))
+        halves.append(_argo(rgw, bucket, after, log, via))
         objects = sum(h["objects"] for h in halves)
         seconds = sum(h["seconds"] for h in halves)
         out["argo"] = {
