@@ -156,6 +156,7 @@ class Controller:
             )
             for ns in scopes
         ]
+        self.policies.live = lambda: all(i.watching for i in self.policy_informers)
         self._gone: dict[Key, Workflow] = {}
         self._lock = threading.Lock()
         self._summary = PassSummary()

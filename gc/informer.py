@@ -97,6 +97,11 @@ class Informer(Generic[T]):
     def scope(self) -> str:
         return f"{self.resource.plural} of {self.namespace or 'all namespaces'}"
 
+    @property
+    def watching(self) -> bool:
+        """A watch stream is open: what it says arrives as it happens."""
+        return self._stream is not None
+
     def get(self, key: Key) -> T | None:
         with self._lock:
             return self._cache.get(key)

@@ -65,3 +65,64 @@ def test_a_policy_edit_and_its_deletion_apply_to_planning_at_once(
         )
         eventually(lambda: controller.policies.get(NS) is None, what="the deletion to be seen")
         assert keys(team) == ["a/out"]
+
+
+def _policy_reads(server: KubeTestServer) -> int:
+    return sum(
+        1
+        for r in server.requests
+        if r.method == "GET" and r.path.endswith("/artifactgcpolicies/default")
+    )
+
+
+def test_while_the_policy_watch_is_open_deletions_take_its_copy_and_read_nothing(
+    server: KubeTestServer,
+    argo: Argo,
+    team: Driver,
+    clock: ManualClock,
+    make_controller: Callable[..., Controller],
+) -> None:
+    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
+    controller = make_controller(lookup_ttl=HOUR)
+    with running(controller):
+        eventually(controller.policies.live, what="the policy watch")
+        server.clear_requests()
+        for name in ("a", "b", "c"):
+            put(team, f"{name}/out")
+            argo.submit(NS, name, [Art("out", f"{name}/out")])
+            argo.finish(NS, name, "Succeeded", clock())
+        eventually(lambda: keys(team) == [], what="the artifacts to go")
+    assert _policy_reads(server) == 0
+
+
+def test_while_the_policy_watch_is_down_an_edit_that_keeps_artifacts_is_read_before_deleting(
+    server: KubeTestServer,
+    argo: Argo,
+    team: Driver,
+    clock: ManualClock,
+    make_controller: Callable[..., Controller],
+) -> None:
+    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
+    put(team, "wf/out")
+    argo.submit(NS, "wf", [Art("out", "wf/out")])
+    controller = make_controller(lookup_ttl=HOUR)
+    with running(controller):
+        eventually(controller.policies.live, what="the policy watch")
+        server.inject_fault("GET", "/artifactgcpolicies$", 500, times=None, watch=True)
+        server.close_watches()
+        eventually(lambda: not controller.policies.live(), what="the policy watch to drop")
+        argo.policy(NS, {"strategy": "Never"})  # unseen by the watch
+        assert controller.policies.get(NS) is not None
+        before = controller.metrics.value("argosy_gc_reconciles_total")
+        argo.finish(NS, "wf", "Succeeded", clock())
+        eventually(
+            lambda: (
+                controller.metrics.value("argosy_gc_reconciles_total") > before
+                and len(controller.queue) == 0
+                and controller.queue.idle
+            ),
+            what="the workflow's reconcile to end",
+        )
+        assert keys(team) == ["wf/out"]
+        assert _policy_reads(server) >= 1
+        server.clear_faults()

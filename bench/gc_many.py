@@ -1,0 +1,419 @@
+"""Ten thousand workflows completing at once: `python -m bench.gc_many [--workflows 10000]
+[--env FILE]`.
+
+What it measures: `--workflows` workflows, each with one `archive: none` directory artifact
+of 4 files and its tree manifest (5 objects), spread over namespaces as a busy cluster
+has them: one namespace with 90% of them (`a-big`), one with 10 (`z-small`) and the rest in
+ten namespaces between. All are Running while the controller lists and watches them; then
+all complete at once (written straight into the test API's store, the big namespace's
+first and the small one's last, in about a second), and the controller (default settings,
+no Lease) deletes their objects on a loopback RGW.
+
+Reported against the targets:
+- lag from each workflow's completion to its last object gone: p50/p95/p99/max (p99
+  <= 2 minutes); workflows never collected (none);
+- fairness: how many of the big namespace's workflows were done when the small one's
+  last was (fewer than 10% of them);
+- the controller's RSS every second (< 300 MiB, flat) and its CPU;
+- the test API's own CPU (it shares the two cores): the orchestrating process hosts it
+  and otherwise only waits.
+
+Processes: this one (the test API in threads, the orchestration), the controller in a
+child (`--controller`, so its RSS is its own), RGW. Writes
+bench/results/gc-many-<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench import gc_kube, gc_objects, rgw
+
+MiB = 1 << 20
+RESULTS = rgw.ROOT / "bench" / "results"
+FILES = 4  # per tree, plus its manifest: 5 objects a workflow
+TARGET_P99_S = 120.0
+TARGET_RSS_MIB = 300.0
+TARGET_FAIR_SHARE = 0.10
+SETTLE_TIMEOUT_S = 600
+DONE_TIMEOUT_S = 3600
+
+
+def log(message: str) -> None:
+    print(f"bench.gc_many: {message}", file=sys.stderr, flush=True)
+
+
+# -- the controller, in its own process ----------------------------------------------------
+class _Recording:
+    """The driver, noting when each workflow's last key went (`wf-N/...`)."""
+
+    def __init__(self, inner: Any, done: dict[int, float], lock: threading.Lock) -> None:
+        self._inner, self._done, self._lock = inner, done, lock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def delete(self, keys: Sequence[str]) -> Any:
+        failures = self._inner.delete(keys)
+        failed = {f.key for f in failures}
+        now = time.time()
+        with self._lock:
+            for key in keys:
+                if key not in failed:
+                    index = gc_objects.workflow_of(key)
+                    self._done[index] = now
+                    self._count[0] += 1
+        return failures
+
+    _count = [0]
+
+
+def controller(kubeconfig: Path, status: Path, out: Path) -> int:
+    from argosy.argo.kube import Kube
+    from argosy.gc.controller import Controller
+    from bench.gc_scale import settings
+
+    done: dict[int, float] = {}
+    lock = threading.Lock()
+    kube = Kube.connect(str(kubeconfig))
+    ctl = Controller(kube, settings(), decorate_driver=lambda d: _Recording(d, done, lock))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    thread = threading.Thread(target=ctl.run, args=(stop,), daemon=True)
+    thread.start()
+    me = psutil.Process()
+    rss: list[tuple[float, float]] = []
+    cpu: list[tuple[float, float]] = []
+    while not stop.wait(1.0):
+        now = time.time()
+        times = me.cpu_times()
+        rss.append((now, me.memory_info().rss / MiB))
+        cpu.append((now, times.user + times.system))
+        with lock:
+            state = {
+                "at": now,
+                "ready": ctl.ready(),
+                "idle": len(ctl.queue) == 0 and ctl.queue.idle,
+                "objects": _Recording._count[0],
+                "workflows": len(done),
+            }
+        status.write_text(json.dumps(state))
+    thread.join(60)
+    with lock:
+        out.write_text(
+            json.dumps(
+                {
+                    "done": {str(k): v for k, v in done.items()},
+                    "rss_mib": rss,
+                    "cpu_s": cpu,
+                    "objects": _Recording._count[0],
+                }
+            )
+        )
+    ctl.close()
+    kube.close()
+    return 0
+
+
+# -- the orchestration ---------------------------------------------------------------------
+def namespaces(workflows: int) -> dict[int, str]:
+    """Workflow index -> namespace: 90% in a-big, 10 in z-small, the rest in ten others."""
+    small = min(10, max(1, workflows // 100))
+    big = int(workflows * 0.9)
+    rest = workflows - big - small
+    owner: dict[int, str] = {}
+    for i in range(big):
+        owner[i] = "a-big"
+    for j in range(rest):
+        owner[big + j] = f"m-{j % 10:02d}"
+    for k in range(small):
+        owner[big + rest + k] = "z-small"
+    return owner
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def _wait_status(status: Path, ok: Any, timeout: float, what: str, child: Any) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        if child.poll() is not None:
+            raise RuntimeError(
+                f"the controller exited ({child.returncode}) while waiting for {what}"
+            )
+        try:
+            state: dict[str, Any] = json.loads(status.read_text())
+        except (OSError, ValueError):
+            state = {}
+        if state and ok(state):
+            return state
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}: {state}")
+        time.sleep(0.5)
+
+
+def run(gateway: rgw.Rgw, workflows: int, work: Path, fill: tuple[int, int]) -> dict[str, Any]:
+    from kubernetes import config
+
+    from argosy.testing.kube.api import KubeTestServer
+
+    owner = namespaces(workflows)
+    bucket = f"gc-many-{int(time.time())}"
+    target = gc_objects.driver(gateway, bucket)
+    target.create_bucket()
+    result: dict[str, Any] = {"bucket": bucket, "workflows": workflows}
+    try:
+        log(f"creating {workflows * (FILES + 1)} objects ({workflows} trees)")
+        began = time.monotonic()
+        filled = gc_objects.fill(
+            gateway, bucket, list(range(workflows)), FILES, processes=fill[0], threads=fill[1]
+        )
+        result["create"] = {"objects": filled.objects, "seconds": round(filled.seconds, 1)}
+        log(f"created {filled.objects} in {filled.seconds:.0f} s")
+
+        with KubeTestServer(history_limit=4 * workflows + 1000) as server:
+            kubeconfig = server.write_kubeconfig(work / "kubeconfig")
+            api = config.new_client_from_config(config_file=str(kubeconfig))
+            for namespace in sorted(set(owner.values())):
+                gc_kube.setup_namespace(
+                    api, gateway, bucket, namespace, policy="OnWorkflowCompletion"
+                )
+            for i, namespace in owner.items():
+                body = gc_kube.workflow(
+                    f"wf-{i}", [gc_objects.tree_prefix(i)], "Running", directory=True
+                )
+                body["metadata"]["namespace"] = namespace
+                server.create_object(body, plural="workflows")
+            log(f"{workflows} workflows Running in {len(set(owner.values()))} namespaces")
+
+            status, out = work / "status.json", work / "controller.json"
+            child = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.gc_many",
+                    "--controller",
+                    str(kubeconfig),
+                    "--status",
+                    str(status),
+                    "--out",
+                    str(out),
+                ],
+                cwd=rgw.ROOT,
+            )
+            try:
+                _wait_status(
+                    status,
+                    lambda s: s["ready"] and s["idle"],
+                    SETTLE_TIMEOUT_S,
+                    "the controller to list and plan the running workflows",
+                    child,
+                )
+                time.sleep(2.0)
+                spec = server.registry.resolve(
+                    gc_kube.GROUP, gc_kube.VERSION, "workflows", namespaced=True
+                )
+                me = psutil.Process()
+                cpu_before = me.cpu_times()
+                completed: dict[int, float] = {}
+                stamp = gc_kube.now_stamp()
+
+                def finish(obj: dict[str, Any]) -> dict[str, Any]:
+                    meta = obj["metadata"]
+                    labels = {
+                        **(meta.get("labels") or {}),
+                        "workflows.argoproj.io/completed": "true",
+                    }
+                    status_ = {**obj["status"], "phase": "Succeeded", "finishedAt": stamp}
+                    return {**obj, "metadata": {**meta, "labels": labels}, "status": status_}
+
+                log("completing every workflow at once")
+                for i in sorted(owner, key=lambda i: (owner[i], i)):  # a-big first, z-small last
+                    completed[i] = time.time()
+                    server.store.patch(spec, owner[i], f"wf-{i}", finish)
+                span = max(completed.values()) - min(completed.values())
+                log(f"completed {workflows} in {span:.1f} s")
+                final = _wait_status(
+                    status,
+                    lambda s: s["objects"] >= workflows * (FILES + 1),
+                    DONE_TIMEOUT_S,
+                    "every object to go",
+                    child,
+                )
+                cpu_after = me.cpu_times()
+                elapsed = time.time() - min(completed.values())
+                time.sleep(1.5)
+            finally:
+                child.send_signal(signal.SIGTERM)
+                child.wait(120)
+            measured = json.loads(out.read_text())
+            api.close()
+
+        done = {int(k): v for k, v in measured["done"].items()}
+        missed = sorted(set(owner) - set(done))
+        lags = sorted(done[i] - completed[i] for i in done)
+        small = [i for i in owner if owner[i] == "z-small"]
+        big = [i for i in owner if owner[i] == "a-big"]
+        small_last = max(done[i] for i in small)
+        big_before = sum(1 for i in big if done[i] <= small_last)
+        rss = [m for _, m in measured["rss_mib"]]
+        cpu = measured["cpu_s"]
+        t0 = min(completed.values())
+        during = [m for t, m in measured["rss_mib"] if t >= t0]
+        api_cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+        ctl_cpu = next(c for t, c in reversed(cpu) if t <= final["at"] + 1) - next(
+            (c for t, c in cpu if t >= t0), cpu[0][1]
+        )
+        result.update(
+            completing_s=round(span, 2),
+            objects=measured["objects"],
+            deleted_all_s=round(max(done.values()) - t0, 1),
+            missed=len(missed),
+            lag={
+                "p50_s": round(statistics.median(lags), 2),
+                "p95_s": round(_quantile(lags, 0.95), 2),
+                "p99_s": round(_quantile(lags, 0.99), 2),
+                "max_s": round(lags[-1], 2),
+            },
+            fairness={
+                "small_namespace": len(small),
+                "big_namespace": len(big),
+                "small_last_done_s": round(small_last - t0, 2),
+                "big_done_by_then": big_before,
+                "big_share_by_then": round(big_before / len(big), 4),
+            },
+            controller={
+                "rss_mib_samples": [round(m, 1) for m in rss],
+                "rss_mib_max": round(max(rss), 1),
+                "rss_mib_first_during": round(during[0], 1) if during else None,
+                "rss_mib_last": round(rss[-1], 1),
+                "cpu_s_during": round(ctl_cpu, 1),
+                "cpu_s_per_1000_objects": round(1000 * ctl_cpu / max(1, measured["objects"]), 3),
+            },
+            test_api={"cpu_s_during": round(api_cpu, 1), "seconds": round(elapsed, 1)},
+            seconds=round(time.monotonic() - began, 1),
+        )
+        result["verdicts"] = {
+            "p99_met": result["lag"]["p99_s"] <= TARGET_P99_S,
+            "none_missed": not missed,
+            "rss_met": result["controller"]["rss_mib_max"] < TARGET_RSS_MIB,
+            "fair_met": result["fairness"]["big_share_by_then"] < TARGET_FAIR_SHARE,
+        }
+    finally:
+        try:
+            gc_objects.remove_bucket(target)
+        except Exception as error:  # noqa: BLE001 - cleanup must not hide the real error
+            log(f"could not remove bucket {bucket}: {error}")
+    return result
+
+
+def table(r: dict[str, Any]) -> str:
+    ok = {True: "met", False: "NOT MET"}
+    v, lag, fair, ctl = r["verdicts"], r["lag"], r["fairness"], r["controller"]
+    rows = [
+        (
+            f"lag completion -> objects gone, {r['workflows']:,} workflows x 5 objects "
+            f"(completed within {r['completing_s']:.1f} s)",
+            f"p50 {lag['p50_s']:.1f} s, p95 {lag['p95_s']:.1f} s, p99 {lag['p99_s']:.1f} s, "
+            f"max {lag['max_s']:.1f} s",
+            f"p99 <= {TARGET_P99_S:.0f} s: {ok[v['p99_met']]}",
+        ),
+        ("workflows never collected", str(r["missed"]), f"none: {ok[v['none_missed']]}"),
+        (
+            f"fairness: the {fair['small_namespace']}-workflow namespace's last done at "
+            f"{fair['small_last_done_s']:.1f} s",
+            f"{fair['big_done_by_then']:,} of the {fair['big_namespace']:,}-workflow "
+            f"namespace's done by then ({100 * fair['big_share_by_then']:.1f}%)",
+            f"< 10%: {ok[v['fair_met']]}",
+        ),
+        (
+            "controller RSS, every second",
+            f"max {ctl['rss_mib_max']:.0f} MiB (at completion {ctl['rss_mib_first_during']} "
+            f"MiB, at the end {ctl['rss_mib_last']:.0f} MiB)",
+            f"< {TARGET_RSS_MIB:.0f} MiB, flat: {ok[v['rss_met']]}",
+        ),
+        (
+            "controller CPU",
+            f"{ctl['cpu_s_during']:.0f} s ({ctl['cpu_s_per_1000_objects']:.2f} s per 1,000 "
+            "objects)",
+            "reported",
+        ),
+        (
+            "the test API's CPU over the same time",
+            f"{r['test_api']['cpu_s_during']:.0f} s in {r['test_api']['seconds']:.0f} s",
+            "reported",
+        ),
+    ]
+    lines = ["| measure | result | target |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.gc_many",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--controller", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--status", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--env",
+        type=Path,
+        default=os.environ.get("ARGOSY_RGW_ENV") or None,
+        help="a running RGW's env file",
+    )
+    parser.add_argument("--workflows", type=int, default=10_000)
+    parser.add_argument("--fill-processes", type=int, default=2)
+    parser.add_argument("--fill-threads", type=int, default=32)
+    args = parser.parse_args(argv)
+    if args.controller:
+        return controller(args.controller, args.status, args.out)
+    if args.env is None:
+        print(
+            "bench.gc_many: give --env FILE (or ARGOSY_RGW_ENV) of a running RGW", file=sys.stderr
+        )
+        return 2
+    if args.workflows < 20:
+        print("bench.gc_many: --workflows must be at least 20", file=sys.stderr)
+        return 2
+    gateway = rgw.from_env_file(args.env)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    meta = {
+        "started_utc": stamp,
+        "endpoint": gateway.endpoint,
+        "cpus": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+    }
+    with tempfile.TemporaryDirectory(prefix="argosy-bench-gc-many-") as folder:
+        result = run(
+            gateway, args.workflows, Path(folder), (args.fill_processes, args.fill_threads)
+        )
+    meta["loadavg_end"] = os.getloadavg()
+    doc = {"meta": meta, **result}
+    print(table(doc))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"gc-many-{stamp}.json"
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"results: {path}")
+    return 0 if all(doc["verdicts"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
