@@ -82,7 +82,9 @@ class _Recording:
     _count = [0]
 
 
-def controller(kubeconfig: Path, status: Path, out: Path) -> int:
+def controller(kubeconfig: Path, status: Path, out: Path, lanes: int) -> int:
+    from dataclasses import replace
+
     from argosy.argo.kube import Kube
     from argosy.gc.controller import Controller
     from bench.gc_scale import settings
@@ -90,7 +92,14 @@ def controller(kubeconfig: Path, status: Path, out: Path) -> int:
     done: dict[int, float] = {}
     lock = threading.Lock()
     kube = Kube.connect(str(kubeconfig))
-    ctl = Controller(kube, settings(), decorate_driver=lambda d: _Recording(d, done, lock))
+    chosen = settings()
+    if lanes:  # workers, and workflows and batches in flight per bucket
+        chosen = replace(
+            chosen,
+            workers=lanes,
+            delete=replace(chosen.delete, lanes_per_bucket=lanes, bucket_concurrency=lanes),
+        )
+    ctl = Controller(kube, chosen, decorate_driver=lambda d: _Recording(d, done, lock))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     thread = threading.Thread(target=ctl.run, args=(stop,), daemon=True)
@@ -167,7 +176,9 @@ def _wait_status(status: Path, ok: Any, timeout: float, what: str, child: Any) -
         time.sleep(0.5)
 
 
-def run(gateway: rgw.Rgw, workflows: int, work: Path, fill: tuple[int, int]) -> dict[str, Any]:
+def run(
+    gateway: rgw.Rgw, workflows: int, work: Path, fill: tuple[int, int], lanes: int
+) -> dict[str, Any]:
     from kubernetes import config
 
     from argosy.testing.kube.api import KubeTestServer
@@ -213,6 +224,8 @@ def run(gateway: rgw.Rgw, workflows: int, work: Path, fill: tuple[int, int]) -> 
                     str(status),
                     "--out",
                     str(out),
+                    "--lanes",
+                    str(lanes),
                 ],
                 cwd=rgw.ROOT,
             )
@@ -382,9 +395,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workflows", type=int, default=10_000)
     parser.add_argument("--fill-processes", type=int, default=2)
     parser.add_argument("--fill-threads", type=int, default=32)
+    parser.add_argument(
+        "--lanes",
+        type=int,
+        default=0,
+        help="workers and per-bucket lanes and batches in flight (0: the defaults)",
+    )
     args = parser.parse_args(argv)
     if args.controller:
-        return controller(args.controller, args.status, args.out)
+        return controller(args.controller, args.status, args.out, args.lanes)
     if args.env is None:
         print(
             "bench.gc_many: give --env FILE (or ARGOSY_RGW_ENV) of a running RGW", file=sys.stderr
@@ -403,8 +422,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="argosy-bench-gc-many-") as folder:
         result = run(
-            gateway, args.workflows, Path(folder), (args.fill_processes, args.fill_threads)
+            gateway,
+            args.workflows,
+            Path(folder),
+            (args.fill_processes, args.fill_threads),
+            args.lanes,
         )
+    meta["lanes"] = args.lanes or "defaults"
     meta["loadavg_end"] = os.getloadavg()
     doc = {"meta": meta, **result}
     print(table(doc))
