@@ -399,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "loadavg_start": os.getloadavg(),
             "args": {k: str(v) for k, v in vars(args).items()},
+            "versions": rgw.git_version(),
         }
         plan = gc_scale.Scale(
             args.objects,

@@ -419,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         "endpoint": gateway.endpoint,
         "cpus": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
+        "versions": rgw.git_version(),
     }
     with tempfile.TemporaryDirectory(prefix="argosy-bench-gc-many-") as folder:
         result = run(

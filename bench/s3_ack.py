@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             "endpoint": gateway.endpoint,
             "cpus": os.cpu_count(),
             "loadavg_start": load_start,
+            "versions": rgw.git_version(),
             "loadavg_end": os.getloadavg(),
             "target_wait_ms": TARGET_WAIT_MS,
         },

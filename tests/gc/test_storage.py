@@ -32,8 +32,40 @@ def test_artifacts_of_one_bucket_share_one_driver_and_another_bucket_gets_its_ow
     assert len(built) == 2
 
 
-def test_the_same_bucket_in_another_namespace_gets_its_own_driver(tmp_path: Path) -> None:
-    factory = DriverFactory(lambda ns, name: None, StorageSettings())
-    assert factory.open(_target("b", "k", tmp_path), "ns-1") is not factory.open(
-        _target("b", "k", tmp_path), "ns-2"
-    )
+def _s3(bucket: str) -> Target:
+    config = {
+        "bucket": bucket,
+        "endpoint": "127.0.0.1:9",  # never reached: opening a client sends nothing
+        "insecure": True,
+        "region": "us-east-1",
+        "accessKeySecret": {"name": "s3", "key": "a"},
+        "secretKeySecret": {"name": "s3", "key": "s"},
+    }
+    return Target("s3", bucket, "wf/out.tgz", config)
+
+
+def test_namespaces_reaching_a_bucket_with_the_same_credentials_share_one_driver() -> None:
+    secrets = {"s3": {"a": b"key", "s": b"secret"}}
+    built: list[Driver] = []
+
+    def count(driver: Driver) -> Driver:
+        built.append(driver)
+        return driver
+
+    factory = DriverFactory(lambda ns, name: secrets.get(name), StorageSettings(), decorate=count)
+    drivers = [factory.open(_s3("b"), f"ns-{i}") for i in range(12)]
+    assert all(d is drivers[0] for d in drivers)
+    assert len(built) == 1
+
+
+def test_the_same_bucket_with_other_credentials_gets_its_own_driver() -> None:
+    by_namespace = {
+        "ns-1": {"a": b"key-1", "s": b"secret"},
+        "ns-2": {"a": b"key-1", "s": b"another-secret"},  # the same key id, another secret
+        "ns-3": {"a": b"key-3", "s": b"secret"},
+    }
+    factory = DriverFactory(lambda ns, name: by_namespace[ns], StorageSettings())
+    drivers = [factory.open(_s3("b"), ns) for ns in by_namespace]
+    assert len({id(d) for d in drivers}) == 3
+    assert factory.open(_s3("b"), "ns-2") is drivers[1]
+    assert factory.open(_s3("c"), "ns-1") is not drivers[0]
