@@ -19,8 +19,9 @@ Reported against the targets:
   and otherwise only waits.
 
 Processes: this one (the test API in threads, the orchestration), the controller in a
-child (`--controller`, so its RSS is its own), RGW. Writes
-bench/results/gc-many-<timestamp>.json.
+child (`--controller`, so its RSS is its own), RGW. `--local-root DIR` puts the objects in a
+`local:` repository under DIR instead of RGW (the controller's side is the same; storage
+is then a file system's, faster than RGW's). Writes bench/results/gc-many-<timestamp>.json.
 """
 
 from __future__ import annotations
@@ -176,8 +177,69 @@ def _wait_status(status: Path, ok: Any, timeout: float, what: str, child: Any) -
         time.sleep(0.5)
 
 
+class LocalTarget:
+    """A `local:` repository's bucket folder, filled and removed like an RGW bucket."""
+
+    def __init__(self, root: Path, bucket: str) -> None:
+        from argosy.artifacts.connect import LocalStorage, open_driver
+
+        self.root, self.bucket = root, bucket
+        self.driver = open_driver(LocalStorage(str(root)), bucket)
+        self.driver.create_bucket()
+
+    def entry(self) -> dict[str, Any]:
+        return {"local": {"bucket": self.bucket, "root": str(self.root)}}
+
+    def fill(self, indexes: list[int], files: int) -> gc_objects.Filled:
+        from concurrent.futures import ThreadPoolExecutor
+
+        started = time.monotonic()
+        items = [item for i in indexes for item in gc_objects.tree(i, files)]
+        with ThreadPoolExecutor(8) as pool:
+            list(
+                pool.map(
+                    lambda kv: self.driver.put(kv[0], kv[1], size=len(kv[1]), metadata={}), items
+                )
+            )
+        return gc_objects.Filled(len(items), time.monotonic() - started)
+
+    def remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.root / self.bucket, ignore_errors=True)
+
+
+def _local_namespace(api: Any, namespace: str, entry: dict[str, Any]) -> None:
+    import yaml
+    from kubernetes import client
+
+    core: Any = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_namespaced_config_map(
+        namespace,
+        {"metadata": {"name": "artifact-repositories"}, "data": {"default": yaml.safe_dump(entry)}},
+    )
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "argosy.io",
+        "v1alpha1",
+        namespace,
+        "artifactgcpolicies",
+        {
+            "apiVersion": "argosy.io/v1alpha1",
+            "kind": "ArtifactGCPolicy",
+            "metadata": {"name": "default"},
+            "spec": {"strategy": "OnWorkflowCompletion"},
+        },
+    )
+
+
 def run(
-    gateway: rgw.Rgw, workflows: int, work: Path, fill: tuple[int, int], lanes: int
+    gateway: rgw.Rgw | None,
+    workflows: int,
+    work: Path,
+    fill: tuple[int, int],
+    lanes: int,
+    local_root: Path | None = None,
 ) -> dict[str, Any]:
     from kubernetes import config
 
@@ -185,15 +247,27 @@ def run(
 
     owner = namespaces(workflows)
     bucket = f"gc-many-{int(time.time())}"
-    target = gc_objects.driver(gateway, bucket)
-    target.create_bucket()
-    result: dict[str, Any] = {"bucket": bucket, "workflows": workflows}
+    local = LocalTarget(local_root, bucket) if local_root is not None else None
+    target = None
+    if local is None:
+        assert gateway is not None
+        target = gc_objects.driver(gateway, bucket)
+        target.create_bucket()
+    result: dict[str, Any] = {
+        "bucket": bucket,
+        "workflows": workflows,
+        "storage": "local" if local is not None else "rgw",
+    }
     try:
         log(f"creating {workflows * (FILES + 1)} objects ({workflows} trees)")
         began = time.monotonic()
-        filled = gc_objects.fill(
-            gateway, bucket, list(range(workflows)), FILES, processes=fill[0], threads=fill[1]
-        )
+        if local is not None:
+            filled = local.fill(list(range(workflows)), FILES)
+        else:
+            assert gateway is not None
+            filled = gc_objects.fill(
+                gateway, bucket, list(range(workflows)), FILES, processes=fill[0], threads=fill[1]
+            )
         result["create"] = {"objects": filled.objects, "seconds": round(filled.seconds, 1)}
         log(f"created {filled.objects} in {filled.seconds:.0f} s")
 
@@ -201,14 +275,22 @@ def run(
             kubeconfig = server.write_kubeconfig(work / "kubeconfig")
             api = config.new_client_from_config(config_file=str(kubeconfig))
             for namespace in sorted(set(owner.values())):
-                gc_kube.setup_namespace(
-                    api, gateway, bucket, namespace, policy="OnWorkflowCompletion"
-                )
+                if local is not None:
+                    _local_namespace(api, namespace, local.entry())
+                else:
+                    assert gateway is not None
+                    gc_kube.setup_namespace(
+                        api, gateway, bucket, namespace, policy="OnWorkflowCompletion"
+                    )
             for i, namespace in owner.items():
                 body = gc_kube.workflow(
                     f"wf-{i}", [gc_objects.tree_prefix(i)], "Running", directory=True
                 )
                 body["metadata"]["namespace"] = namespace
+                if local is not None:  # key-only artifacts of the local repository
+                    for node in body["status"]["nodes"].values():
+                        for art in (node.get("outputs") or {}).get("artifacts") or []:
+                            art["local"] = art.pop("s3")
                 server.create_object(body, plural="workflows")
             log(f"{workflows} workflows Running in {len(set(owner.values()))} namespaces")
 
@@ -329,7 +411,10 @@ def run(
         }
     finally:
         try:
-            gc_objects.remove_bucket(target)
+            if local is not None:
+                local.remove()
+            elif target is not None:
+                gc_objects.remove_bucket(target)
         except Exception as error:  # noqa: BLE001 - cleanup must not hide the real error
             log(f"could not remove bucket {bucket}: {error}")
     return result
@@ -396,6 +481,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fill-processes", type=int, default=2)
     parser.add_argument("--fill-threads", type=int, default=32)
     parser.add_argument(
+        "--local-root",
+        type=Path,
+        default=None,
+        help="objects in a local: repository under this folder instead of RGW",
+    )
+    parser.add_argument(
         "--lanes",
         type=int,
         default=0,
@@ -404,19 +495,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.controller:
         return controller(args.controller, args.status, args.out, args.lanes)
-    if args.env is None:
+    if args.env is None and args.local_root is None:
         print(
-            "bench.gc_many: give --env FILE (or ARGOSY_RGW_ENV) of a running RGW", file=sys.stderr
+            "bench.gc_many: give --env FILE (or ARGOSY_RGW_ENV) of a running RGW, "
+            "or --local-root DIR",
+            file=sys.stderr,
         )
         return 2
     if args.workflows < 20:
         print("bench.gc_many: --workflows must be at least 20", file=sys.stderr)
         return 2
-    gateway = rgw.from_env_file(args.env)
+    gateway = rgw.from_env_file(args.env) if args.local_root is None else None
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     meta = {
         "started_utc": stamp,
-        "endpoint": gateway.endpoint,
+        "endpoint": gateway.endpoint if gateway is not None else f"local:{args.local_root}",
         "cpus": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
         "versions": rgw.git_version(),
@@ -428,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(folder),
             (args.fill_processes, args.fill_threads),
             args.lanes,
+            args.local_root,
         )
     meta["lanes"] = args.lanes or "defaults"
     meta["loadavg_end"] = os.getloadavg()
