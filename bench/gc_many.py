@@ -480,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workflows", type=int, default=10_000)
     parser.add_argument("--fill-processes", type=int, default=2)
     parser.add_argument("--fill-threads", type=int, default=32)
+    parser.add_argument("--tmp", type=Path, default=None, help="parent of its work folder")
     parser.add_argument(
         "--local-root",
         type=Path,
@@ -514,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_start": os.getloadavg(),
         "versions": rgw.git_version(),
     }
-    with tempfile.TemporaryDirectory(prefix="argosy-bench-gc-many-") as folder:
+    with tempfile.TemporaryDirectory(prefix="argosy-bench-gc-many-", dir=args.tmp) as folder:
         result = run(
             gateway,
             args.workflows,
