@@ -63,6 +63,9 @@ def load(paths: list[Path]) -> list[Workflow]:
             text = path.read_text()
         except OSError as error:
             raise InvalidSpec(f"cannot read workflow {path}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise InvalidSpec(f"workflow {path} is not text") from None
+
         workflow = parse_workflow(text, source=str(path), namespace="argosy-demo")
         check.workflow(workflow)
         found.append(workflow)

@@ -710,3 +710,26 @@ def test_a_workflow_nested_past_what_yaml_can_read_is_refused_naming_it() -> Non
     deep = "kind: Workflow\nspec: " + "[" * 10_000 + "]" * 10_000
     with pytest.raises(InvalidSpec, match="^deep.yaml is not valid YAML$"):
         spec.parse_workflow(deep, source="deep.yaml")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xa3\x00\xff binary", "workflow {} is not text"),
+        (None, "cannot read workflow {}: No such file or directory"),
+    ],
+    ids=["binary", "missing"],
+)
+def test_a_workflow_file_that_is_not_text_or_not_there_is_one_line_naming_it(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    workflow = tmp_path / "wf.yaml"
+    if content is not None:
+        workflow.write_bytes(content)
+    work = tmp_path / "work"
+
+    done = argosy("demo", "--workflows-only", "--workflow", str(workflow), "--workdir", str(work))
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"argosy: error: {message.format(workflow)}\n"
+    assert not work.exists() or not any(work.iterdir())  # nothing run, nothing written
