@@ -35,7 +35,11 @@ def _connection(p: argparse.ArgumentParser) -> None:
     )
     _endpoint(p)
     p.add_argument("--profile", help="AWS shared-config profile")
-    p.add_argument("--addressing-style", choices=["path", "virtual", "auto"])
+    p.add_argument(
+        "--addressing-style",
+        choices=["path", "virtual", "auto"],
+        help="S3 bucket addressing: in the path or in the host name (default: auto)",
+    )
     p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     p.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to trust")
 
@@ -53,7 +57,7 @@ def _encryption(p: argparse.ArgumentParser, *, writes: bool) -> None:
     needed by those that read (HEAD and GET of an SSE-C object send it)."""
     if writes:
         p.add_argument("--sse", choices=["s3", "kms", "c"], help="server-side encryption")
-        p.add_argument("--sse-kms-key-id", metavar="ID")
+        p.add_argument("--sse-kms-key-id", metavar="ID", help="the KMS key for --sse kms")
     p.add_argument(
         "--sse-c-key-file",
         metavar="FILE",
@@ -251,7 +255,14 @@ def _demo(sub: Subparsers) -> None:
         "example workflows on this machine, and garbage-collect their "
         "artifacts",
     )
-    p.add_argument("--size", type=int, default=256, metavar="MiB")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=256,
+        metavar="MiB",
+        help="size of the file the round trip copies (default: 256)",
+    )
+
     p.add_argument(
         "--workdir",
         metavar="DIR",

@@ -56,7 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--default-strategy", default="Never", help="the cluster default strategy (default: Never)"
     )
-    p.add_argument("--workers", type=int, default=4, metavar="N")
+    p.add_argument(
+        "--workers", type=int, default=4, metavar="N", help="workflows reconciled at once"
+    )
     p.add_argument(
         "--finalizer-attempts",
         type=int,
@@ -70,9 +72,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="time after deletion before the finalizer is removed anyway",
     )
-    p.add_argument("--resync", type=float, default=300.0, metavar="SECONDS")
-    p.add_argument("--lease-namespace", default="argosy-system")
-    p.add_argument("--lease-name", default="argosy-gc")
+    p.add_argument(
+        "--resync",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how often every known workflow is reconciled again (default: 300)",
+    )
+    p.add_argument(
+        "--lease-namespace",
+        default="argosy-system",
+        metavar="NAMESPACE",
+        help="namespace of the leader-election Lease (default: argosy-system)",
+    )
+    p.add_argument(
+        "--lease-name",
+        default="argosy-gc",
+        metavar="NAME",
+        help="name of the Lease (default: argosy-gc)",
+    )
+
     p.add_argument(
         "--lease-timeout",
         type=float,

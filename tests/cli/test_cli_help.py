@@ -44,23 +44,25 @@ def test_a_command_offers_only_the_storage_flags_it_uses(argosy_local, command) 
     assert _flags(shown.text) & STORAGE == USED[command]
 
 
-def _positionals(p: argparse.ArgumentParser, path: str) -> list[tuple[str, str | None]]:
+def _arguments(p: argparse.ArgumentParser, path: str) -> list[tuple[str, str | None]]:
+    """(command and argument, its help) of every positional and flag, -h aside."""
     found = []
     for action in p._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, child in action.choices.items():
-                found += _positionals(child, f"{path} {name}")
-        elif not action.option_strings:
-            found.append((f"{path} {action.metavar or action.dest}", action.help))
+                found += _arguments(child, f"{path} {name}")
+        elif not isinstance(action, argparse._HelpAction):
+            shown = "/".join(action.option_strings) or action.metavar or action.dest
+            found.append((f"{path} {shown}", action.help))
     return found
 
 
 def test_every_argument_of_every_command_is_described() -> None:
     from argosy.main import parser
 
-    positionals = _positionals(parser(), "argosy")
-    assert len(positionals) >= 9
-    assert [name for name, text in positionals if not text] == []
+    arguments = _arguments(parser(), "argosy")
+    assert len([name for name, _ in arguments if " -" not in name]) >= 9  # positionals
+    assert [name for name, text in arguments if not text] == []
 
 
 def test_the_quiet_flag_is_offered_where_there_is_progress_or_a_summary(argosy_local):
