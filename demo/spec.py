@@ -31,6 +31,8 @@ _REFERENCE = re.compile(
 )
 _INPUT = re.compile(r"^\{\{\s*inputs\.artifacts\.([^.\s{}]+)\s*\}\}$")
 LEAF_KINDS = ("container", "script")
+# Argo documents that are not a Workflow the engine could run
+_OTHER_KINDS = frozenset({"WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"})
 CARRIED = frozenset({*LOCATION_KINDS, "archive", "subPath"})  # argument -> pod input
 
 
@@ -66,6 +68,11 @@ def parse_workflow(
         doc = yamlpos.safe_load(text)
     except yaml.YAMLError:
         raise InvalidSpec(f"{source} is not valid YAML") from None
+    if isinstance(doc, Mapping) and doc.get("kind") in _OTHER_KINDS:
+        raise InvalidSpec(
+            f"{source}: a {doc['kind']} is not supported by the demo engine, which runs"
+            " Workflows (kind: Workflow)"
+        )
     if not isinstance(doc, Mapping) or doc.get("kind") != "Workflow":
         raise InvalidSpec(f"{source}: not an Argo Workflow (kind: Workflow)")
     meta = doc.get("metadata") or {}
@@ -85,7 +92,8 @@ def parse_workflow(
             raise InvalidSpec(f"{source}: spec.templates[{i}] needs a name")
         templates[str(template["name"])] = template
     entrypoint = str(spec.get("entrypoint") or "")
-    if entrypoint not in templates:
+    # a workflow made from a WorkflowTemplate has neither: check.workflow refuses it by name
+    if entrypoint not in templates and not spec.get("workflowTemplateRef"):
         raise InvalidSpec(
             f"{source}: spec.entrypoint {entrypoint!r} is not one of its "
             f"templates ({', '.join(templates) or 'none'})"

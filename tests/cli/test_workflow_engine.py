@@ -516,3 +516,34 @@ def test_an_env_variable_with_no_value_is_set_empty_as_kubernetes_sets_it() -> N
     template = {"name": "t", "container": {"command": ["env"], "env": [{"name": "EMPTY"}]}}
 
     assert spec.leaf_env(template, "wf.yaml") == {"EMPTY": ""}
+
+
+def test_a_workflow_made_from_a_workflow_template_is_refused_naming_it() -> None:
+    """As Argo's users write one: no entrypoint, no templates, only the reference."""
+    text = (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: wf}\n"
+        "spec:\n  workflowTemplateRef: {name: my-template}\n"
+    )
+    runner = FakeRunner()
+
+    with pytest.raises(InvalidSpec) as refused:
+        engine(text, runner).run()
+
+    assert str(refused.value) == (
+        "wf.yaml: spec.workflowTemplateRef: a WorkflowTemplate (workflowTemplateRef) "
+        "is not supported by the demo engine (nothing was run)"
+    )
+    assert runner.pods == []
+
+
+@pytest.mark.parametrize("kind", ["WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"])
+def test_another_kind_of_argo_document_is_refused_naming_its_kind(kind: str) -> None:
+    text = f"apiVersion: argoproj.io/v1alpha1\nkind: {kind}\nmetadata: {{name: t}}\nspec: {{}}\n"
+
+    with pytest.raises(InvalidSpec) as refused:
+        spec.parse_workflow(text, source="t.yaml")
+
+    assert str(refused.value) == (
+        f"t.yaml: a {kind} is not supported by the demo engine, which runs Workflows"
+        " (kind: Workflow)"
+    )
