@@ -41,6 +41,7 @@ SPEC_REFUSED = {
     "synchronization": "synchronization (synchronization)",
     "suspend": "a suspended workflow (suspend)",
     "shutdown": "a shutdown (shutdown)",
+    "activeDeadlineSeconds": "a deadline for the whole workflow (activeDeadlineSeconds)",
 }
 TEMPLATE_REFUSED = {
     "daemon": "a daemon (daemon)",
@@ -58,7 +59,10 @@ TEMPLATE_REFUSED = {
     "data": "a data template",
     "http": "an http template",
     "plugin": "a plugin template",
+    "activeDeadlineSeconds": "a deadline (activeDeadlineSeconds)",
+    "timeout": "a timeout (timeout)",
 }
+
 MAIN_REFUSED = {
     "volumeMounts": "volume mounts (volumeMounts)",
     "envFrom": "environment from ConfigMaps or Secrets (envFrom)",

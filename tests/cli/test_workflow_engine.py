@@ -396,6 +396,18 @@ REFUSED_BASE = (
             r"templates.noop: retries \(retryStrategy\)",
         ),
         (
+            ("  entrypoint: main", "  entrypoint: main\n  activeDeadlineSeconds: 60"),
+            r"spec.activeDeadlineSeconds: a deadline for the whole workflow",
+        ),
+        (
+            ("    container:", "    activeDeadlineSeconds: 5\n    container:"),
+            r"templates.noop: a deadline \(activeDeadlineSeconds\)",
+        ),
+        (
+            ("    steps:", "    timeout: 1m\n    steps:"),
+            r"templates.main: a timeout \(timeout\)",
+        ),
+        (
             ('command: ["true"]', 'command: ["true"], volumeMounts: [{name: v, mountPath: /v}]'),
             r"templates.noop: volume mounts",
         ),
@@ -462,6 +474,9 @@ REFUSED_BASE = (
         "workflow-hooks",
         "workflowTemplateRef",
         "retryStrategy",
+        "workflow-activeDeadlineSeconds",
+        "activeDeadlineSeconds",
+        "timeout",
         "volumeMounts",
         "env-valueFrom",
         "when-regex",
