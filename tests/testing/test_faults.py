@@ -168,9 +168,8 @@ def test_a_delay_holds_the_request_before_it_goes_upstream(proxy: FaultProxy) ->
     started = time.monotonic()
     assert _get(proxy) == (200, BLOB)
     assert time.monotonic() - started >= 0.4
-    started = time.monotonic()
     assert _get(proxy) == (200, BLOB)  # times=1: the next one is not delayed
-    assert time.monotonic() - started < 0.3
+    assert [hit.fault for hit in proxy.hits] == [Delay(head=0.4)]
 
 
 def test_a_delay_between_chunks_paces_the_body_and_keeps_its_bytes(proxy: FaultProxy) -> None:
@@ -252,8 +251,12 @@ def test_a_black_hole_never_answers_and_stopping_the_proxy_ends_it(upstream: Ups
         conn.request("GET", "/blob")
         with pytest.raises(TimeoutError):
             conn.getresponse()
-        started = time.monotonic()
-    assert time.monotonic() - started < 3
+    # stopping the proxy (the block's end) returned, and closed the held connection
+    conn.sock.settimeout(5)
+    try:
+        assert conn.sock.recv(1) == b""
+    except ConnectionResetError:
+        pass
     assert upstream.seen == []
 
 
