@@ -23,13 +23,19 @@ import pytest
 from argosy.artifacts.protocol import Driver
 from argosy.artifacts.settings import TransferSettings
 from argosy.artifacts.upload import upload_file
+from argosy.testing.faults import Delay, FaultProxy, Rule
 from tests.conftest import s3_driver, unique_bucket
-from tests.throttle_proxy import ThrottleProxy
 
 MiB = 1 << 20
 PART = 5 * MiB
 PARTS = 30
-SLOW = 8 * MiB  # bytes per second per connection: 150 MiB over two take ~9 s
+SLOW = 8 * MiB  # bytes per second per answer: 150 MiB over two connections take ~9 s
+CHUNK = 64 << 10
+
+
+def _slow_link(endpoint: str) -> FaultProxy:
+    """The fault proxy in front of `endpoint`, every answer's body paced to SLOW."""
+    return FaultProxy(endpoint, [Rule(Delay(between_chunks=CHUNK / SLOW, chunk=CHUNK), times=None)])
 
 
 class _GetCounter(logging.Handler):
@@ -116,8 +122,8 @@ def _killed_download(
     """`argosy cp s3://BUCKET/big DEST` through a slow link, killed once about a third of
     the parts arrived: the temporary it left and the parts that temporary holds."""
     counter.count = 0
-    with ThrottleProxy(endpoint, bytes_per_second=SLOW) as slow:
-        first = _cp(slow, f"s3://{bucket}/big", str(dest))
+    with _slow_link(endpoint) as slow:
+        first = _cp(slow.url, f"s3://{bucket}/big", str(dest))
         _kill_when(first, lambda: counter.count >= PARTS // 3)
     left = _leftovers(dest.parent, dest.name)
     assert len(left) == 1 and left[0].endswith(".part") and not dest.exists()
@@ -230,8 +236,8 @@ def test_a_killed_restore_leaves_a_staging_folder_that_the_next_run_removes(
     held = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(held, fcntl.LOCK_EX)
-        with ThrottleProxy(moto_endpoint, bytes_per_second=SLOW) as slow:
-            first = _cp(slow, *how, source, str(dest))
+        with _slow_link(moto_endpoint) as slow:
+            first = _cp(slow.url, *how, source, str(dest))
             staged = re.compile(r"\.restored\.argosy-[a-z0-9_]{8}\.tmp")
 
             def staging_has_bytes() -> bool:
