@@ -290,6 +290,8 @@ mon allow pool delete = true
 mon max pg per osd = 1000
 mon warn on pool no redundancy = false
 mon warn on insecure global id reclaim allowed = false
+# a throw-away cluster on a shared disk: the mon refuses to start below 5% free by default
+mon data avail crit = 0
 # one mon: commit maps every 0.1 s instead of 1 s (startup 18 s -> 8 s, first bucket 2 s -> 0.3 s)
 paxos propose interval = 0.1
 mon cluster log file = $LOGD/ceph.\$channel.log
