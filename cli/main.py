@@ -476,6 +476,15 @@ def _plugin(sub: Subparsers) -> None:
     p.set_defaults(run=_lazy("argosy.commands.plugin:run"), standalone=True, verbose=False)
 
 
+def _serve(sub: Subparsers) -> None:
+    from argosy.commands import serve
+
+    help_text = "serve Argo Server's artifact URLs (argosy.server): ranges, folders, archives"
+    p = sub.add_parser("serve", help=help_text, description=help_text)
+    serve.add_arguments(p)
+    p.set_defaults(run=_lazy("argosy.commands.serve:run"), standalone=True)
+
+
 _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "cp": _cp,
     "ls": _ls,
@@ -491,6 +500,7 @@ _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "lint": _lint,
     "gc": _gc,
     "plugin": _plugin,
+    "serve": _serve,
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Literal
 
 from isal import isal_zlib
@@ -25,7 +25,7 @@ from isal import isal_zlib
 from argosy.artifacts.archive import zipformat as zf
 from argosy.artifacts.archive.codecs import isal_level
 from argosy.artifacts.archive.walk import CHUNK, read_file, read_link, walk
-from argosy.artifacts.errors import InvalidSpec
+from argosy.artifacts.errors import IntegrityError, InvalidSpec
 
 ZIP64_FROM = 0xFF000000  # deflate can grow data by ~0.01%: stay clear of 4 GiB
 
@@ -92,7 +92,17 @@ class _Zip:
         flags = 0 if name.isascii() else zf.FLAG_UTF8
         offset = self.offset
         if kind == stat.S_IFREG and st.st_size >= CHUNK:
-            yield from self._stream(name, path, st, flags, date, clock, extra, central_extra)
+            yield from self._stream(
+                name,
+                read_file(path, st),
+                st.st_size,
+                st.st_mode,
+                flags,
+                date,
+                clock,
+                extra,
+                central_extra,
+            )
             return
         if kind == stat.S_IFREG:
             data = b"".join(read_file(path, st))
@@ -139,11 +149,21 @@ class _Zip:
             central_extra,
         )
 
+    def add_stream(
+        self, name: bytes, chunks: Iterable[bytes], *, size: int, mode: int = 0o100644
+    ) -> Iterator[bytes]:
+        """A file member whose bytes come from `chunks` (`size` of them), e.g. an
+        object being read from storage: streamed with a data descriptor."""
+        date, clock = zf.DOS_EPOCH
+        flags = 0 if name.isascii() else zf.FLAG_UTF8
+        yield from self._stream(name, chunks, size, mode, flags, date, clock, b"", b"")
+
     def _stream(
         self,
         name: bytes,
-        path: bytes,
-        st: os.stat_result,
+        chunks: Iterable[bytes],
+        size: int,
+        mode: int,
         flags: int,
         date: int,
         clock: int,
@@ -151,7 +171,7 @@ class _Zip:
         central_extra: bytes,
     ) -> Iterator[bytes]:
         offset = self.offset
-        big = st.st_size >= ZIP64_FROM
+        big = size >= ZIP64_FROM
         flags |= zf.FLAG_DESCRIPTOR
         method = zf.DEFLATED if self.deflate else zf.STORED
         local_extra = extra + (struct.pack("<HHQQ", zf.EXTRA_ZIP64, 16, 0, 0) if big else b"")
@@ -175,7 +195,9 @@ class _Zip:
         )
         crc = packed_size = 0
         engine = isal_zlib.compressobj(self.level, isal_zlib.DEFLATED, -15)
-        for data in read_file(path, st):
+        made = 0
+        for data in chunks:
+            made += len(data)
             crc = isal_zlib.crc32(data, crc)
             body = engine.compress(data) if self.deflate else data
             if body:
@@ -185,12 +207,13 @@ class _Zip:
             tail = engine.flush()
             packed_size += len(tail)
             yield from self._put(tail)
-        size = st.st_size
+        if made != size:
+            raise IntegrityError(f"zip member {name!r}: {made} bytes, expected {size}")
         descriptor = zf.DESCRIPTOR64 if big else zf.DESCRIPTOR32
         yield from self._put(descriptor.pack(zf.DESCRIPTOR_SIG, crc, packed_size, size))
         self._central(
             name,
-            st.st_mode,
+            mode,
             flags,
             method,
             date,
@@ -275,3 +298,18 @@ class _Zip:
         if self.pieces:
             yield b"".join(self.pieces)
             self.pieces, self.buffered = [], 0
+
+
+class ZipStream:
+    """A zip written member by member from streams of bytes (not a local tree): the
+    server's whole-folder download. `add` yields the member's pieces, `finish` the
+    central directory."""
+
+    def __init__(self, *, level: int | None = None, chunk_size: int = CHUNK) -> None:
+        self._zip = _Zip(isal_level(level), True, False, chunk_size)
+
+    def add(self, name: str, chunks: Iterable[bytes], *, size: int) -> Iterator[bytes]:
+        return self._zip.add_stream(name.encode(), chunks, size=size)
+
+    def finish(self) -> Iterator[bytes]:
+        return self._zip.finish()

@@ -48,6 +48,7 @@ from argosy.testing.kube.model import (
     ResourceSpec,
     utc_now,
 )
+from argosy.testing.kube.reviews import Grant, Grants
 from argosy.testing.kube.store import Store
 
 __all__ = [
@@ -104,6 +105,7 @@ class KubeTestServer:
                 default_watch_timeout=default_watch_timeout,
             ),
         )
+        self._grants: Grants | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -247,6 +249,29 @@ class KubeTestServer:
         """Accept another bearer token, authenticated as ``user`` (for the authorizer)."""
         self._http.settings.users[token] = user
 
+    @property
+    def users(self) -> dict[str, str]:
+        """Every accepted token and its user (the kubeconfig's as ``argosy-test``)."""
+        found = dict(self._http.settings.users)
+        if self.token:
+            found[self.token] = "argosy-test"
+        return found
+
+    def grant(
+        self, user: str, namespace: str, verbs: Iterable[str], resources: Iterable[str]
+    ) -> None:
+        """Let ``user`` do ``verbs`` on ``resources`` (plural, or plural.group) in
+        ``namespace`` ("*": any). The first grant installs the grant table as the
+        authorizer: from then on a user has only what was granted, except the
+        kubeconfig's own user, who keeps every right."""
+        if self._grants is None:
+            self._grants = Grants(admins={"argosy-test"})
+            table = self._grants
+            self.authorizer = lambda a: table.allows(
+                a.user, a.verb, a.group, a.resource, a.namespace
+            )
+        self._grants.add(Grant(user, namespace, frozenset(verbs), frozenset(resources)))
+
     def register_resource(self, spec: ResourceSpec) -> None:
         self.registry.register(spec)
 
@@ -343,7 +368,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", type=Path, help="write a kubeconfig for it here")
     parser.add_argument("--token", default=DEFAULT_TOKEN, help='bearer token; "" disables auth')
     parser.add_argument("--history", type=int, default=1000, help="watch events retained")
+    parser.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="TOKEN=NAME",
+        help="accept another bearer token as user NAME (repeatable)",
+    )
+    parser.add_argument(
+        "--grant",
+        action="append",
+        default=[],
+        metavar="NAME:NAMESPACE:VERBS:RESOURCES",
+        help="give user NAME these verbs on these resources (comma lists, * for any); "
+        "with any grant, users have only what they were granted (repeatable)",
+    )
     args = parser.parse_args(argv)
+    users: list[tuple[str, str]] = []
+    grants: list[Grant] = []
+    try:
+        for text in args.user:
+            token, sep, name = text.partition("=")
+            if not sep or not token or not name:
+                raise ValueError(f"--user is TOKEN=NAME, not {text!r}")
+            users.append((token, name))
+        grants = [Grant.parse(text) for text in args.grant]
+    except ValueError as error:
+        parser.error(str(error))
     stop = threading.Event()
     # Ctrl-C and SIGTERM both stop it, also when started with SIGINT ignored (as a
     # shell's background job is), where Python would not raise KeyboardInterrupt.
@@ -352,6 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     server = KubeTestServer(
         host=args.host, port=args.port, token=args.token or None, history_limit=args.history
     ).start()
+    for token, name in users:
+        server.add_token(token, name)
+    for grant in grants:
+        server.grant(grant.user, grant.namespace, grant.verbs, grant.resources)
     try:
         print(f"Kubernetes test API server listening on {server.url}")
         if args.kubeconfig:

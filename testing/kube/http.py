@@ -30,6 +30,12 @@ from argosy.testing.kube.model import (
     ResourceSpec,
     status_object,
 )
+from argosy.testing.kube.reviews import (
+    ACCESS_REVIEW_PATH,
+    TOKEN_REVIEW_PATH,
+    access_review,
+    token_review,
+)
 from argosy.testing.kube.semantics import (
     json_patch,
     merge_patch,
@@ -198,6 +204,9 @@ class KubeHttpApp:
         discovery = discovery_document(parts, self.registry.all(), request.host)
         if discovery is not None:
             return web.json_response(discovery)
+        review = self._review(request.method, request.path.rstrip("/"), user, body)
+        if review is not None:
+            return review
         target = self._route(parts)
         verb = self._verb(request.method, target, watch)
         self._authorize(user, verb, target)
@@ -232,6 +241,51 @@ class KubeHttpApp:
         if verb == "delete":
             return web.json_response(self._delete(spec, ns, name, body))
         return web.json_response(self._delete_collection(target, query))
+
+    def _review(self, method: str, path: str, user: str, body: Any) -> web.Response | None:
+        """TokenReview and SubjectAccessReview: answered from the token table and the
+        authorizer, never stored (POST only, as for real)."""
+        if path not in (TOKEN_REVIEW_PATH, ACCESS_REVIEW_PATH):
+            return None
+        if method != "POST":
+            raise KubeError(405, f"the server does not allow this method on the reviews ({method})")
+        group, plural = path.split("/")[2], path.rsplit("/", 1)[1]
+        self._check(user, "create", group, "v1", plural, "", "", "")
+        if path == TOKEN_REVIEW_PATH:
+            users = dict(self.settings.users)
+            if self.settings.token is not None:
+                users[self.settings.token] = "argosy-test"
+            return web.json_response(token_review(body, users), status=201)
+
+        def allows(
+            who: str, verb: str, group: str, resource: str, sub: str, ns: str, name: str
+        ) -> bool:
+            if self.authorizer is None:
+                return True
+            return self.authorizer(RequestAttributes(who, verb, group, "", resource, sub, ns, name))
+
+        return web.json_response(access_review(body, allows), status=201)
+
+    def _check(
+        self,
+        user: str,
+        verb: str,
+        group: str,
+        version: str,
+        plural: str,
+        sub: str,
+        ns: str,
+        name: str,
+    ) -> None:
+        if self.authorizer is None or self.authorizer(
+            RequestAttributes(user, verb, group, version, plural, sub, ns, name)
+        ):
+            return
+        raise KubeError(
+            403,
+            f'{plural}.{group} is forbidden: User "{user}" cannot {verb} resource "{plural}" '
+            f'in API group "{group}" at the cluster scope',
+        )
 
     def _route(self, parts: list[str]) -> Target:
         if parts[:2] == ["api", "v1"]:

@@ -1,0 +1,247 @@
+"""What every handler shares: the request's context, errors mapped to statuses, the
+path check, the caller, and serving one object with HTTP's rules (`http.py`) from a
+verified stream (`stream.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from argosy.argo.kube import KubeUnavailable
+from argosy.artifacts.errors import (
+    AccessDenied,
+    ArtifactError,
+    IntegrityError,
+    InvalidSpec,
+    NotFound,
+    TransientError,
+)
+from argosy.artifacts.protocol import Driver, ObjectInfo
+from argosy.server import http
+from argosy.server.auth import Caller, Forbidden, Unauthenticated, authenticate, bearer
+from argosy.server.context import CONTEXT, Context, blocking
+from argosy.server.resolve import Resolved
+from argosy.server.stream import (
+    checksum_header,
+    covered,
+    pump,
+    read_span,
+    read_whole,
+    record_of,
+)
+
+log = logging.getLogger("argosy.server")
+NO_ARCHIVE = "no workflow archive is configured: Argosy serves live workflows only\n"
+
+
+class BadPath(InvalidSpec):
+    """A URL path that could reach outside the artifact: 400."""
+
+
+def _status(error: BaseException) -> int:
+    if isinstance(error, Unauthenticated):
+        return 401
+    if isinstance(error, BadPath):
+        return 400
+    if isinstance(error, (Forbidden, AccessDenied)):
+        return 403
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, (KubeUnavailable, TransientError)):
+        return 503
+    if isinstance(error, IntegrityError):
+        return 502
+    return 500
+
+
+def cause(error: BaseException) -> str:
+    return {
+        401: "unauthenticated",
+        400: "bad_path",
+        403: "forbidden",
+        404: "not_found",
+        503: "unavailable",
+        502: "integrity",
+    }.get(_status(error), "failed")
+
+
+@web.middleware
+async def errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ArtifactError as error:
+        status = _status(error)
+        request["argosy_cause"] = cause(error)
+        if status >= 500:
+            log.warning("%s %s: %s", request.method, request.path, error)
+        headers = {"WWW-Authenticate": 'Bearer realm="argosy"'} if status == 401 else None
+        return web.Response(status=status, text=f"{str(error).splitlines()[0]}\n", headers=headers)
+
+
+def safe_segments(request: web.Request, tail: str) -> list[str]:
+    """The path under an artifact, as segments: `..`, encoded slashes and backslashes,
+    NUL and control characters are refused (400) before anything is read."""
+    raw = request.raw_path.split("?", 1)[0].lower()
+    if any(bad in raw for bad in ("%2f", "%5c", "%00", "\\")):
+        raise BadPath("encoded slashes, backslashes and NUL are not allowed in a path")
+    parts = []
+    for segment in tail.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == ".." or any(ord(c) < 32 or c == "\x7f" for c in segment):
+            raise BadPath(f"path segment {segment!r} is not allowed")
+        parts.append(segment)
+    return parts
+
+
+async def caller_of(request: web.Request, namespace: str) -> Caller:
+    ctx = request.app[CONTEXT]
+    if ctx.settings.namespaces and namespace not in ctx.settings.namespaces:
+        raise NotFound(f"namespace {namespace} is not served here")
+    token = bearer(request.headers.get("Authorization"), request.cookies.get("authorization"))
+    return await blocking(authenticate, ctx.kube, ctx.settings.auth, token, namespace)  # type: ignore[no-any-return]
+
+
+async def _resolved(
+    request: web.Request, namespace: str, workflow: str, node: str, name: str, *, inputs: bool
+) -> Resolved:
+    ctx = request.app[CONTEXT]
+    caller = await caller_of(request, namespace)
+    return await blocking(  # type: ignore[no-any-return]
+        ctx.resolver.resolve, caller, namespace, workflow, node, name, inputs=inputs
+    )
+
+
+async def _stat(driver: Driver, key: str) -> ObjectInfo | None:
+    try:
+        return await blocking(driver.stat, key)  # type: ignore[no-any-return]
+    except NotFound:
+        return None
+
+
+# -- serving one object -----------------------------------------------------------------
+
+
+def object_headers(
+    ctx: Context, info: ObjectInfo, name: str, request: web.Request, *, etag: str | None = None
+) -> tuple[http.ObjectMeta, dict[str, str]]:
+    meta = http.ObjectMeta(info.size, http.quoted(etag or info.etag), info.modified)
+    headers = {
+        **http.security_headers(ctx.settings.content_security_policy),
+        "ETag": meta.etag,
+        "Last-Modified": meta.last_modified,
+        "Accept-Ranges": "bytes",
+        "Content-Type": http.content_type(name),
+        "Content-Disposition": http.disposition(name, request.query.get("mode")),
+    }
+    checksum = checksum_header(record_of(info))
+    if checksum:
+        headers["X-Argosy-Checksum"] = checksum
+    return meta, headers
+
+
+async def abort(request: web.Request) -> None:
+    """After the headers: nothing left to say but a broken connection."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+async def serve_object(
+    request: web.Request, driver: Driver, info: ObjectInfo, name: str
+) -> web.StreamResponse:
+    ctx = request.app[CONTEXT]
+    meta, headers = object_headers(ctx, info, name, request)
+    if http.not_modified(request.headers, meta):
+        keep = (
+            "ETag",
+            "Last-Modified",
+            "X-Content-Type-Options",
+            "Content-Security-Policy",
+            "X-Frame-Options",
+        )
+        return web.Response(status=304, headers={k: headers[k] for k in keep if k in headers})
+    ranges = None
+    if http.range_applies(request.headers, meta):
+        try:
+            ranges = http.parse_ranges(request.headers.get("Range"), info.size)
+        except http.Unsatisfiable:
+            headers["Content-Range"] = f"bytes */{info.size}"
+            del headers["Content-Disposition"]
+            return web.Response(status=416, headers=headers)
+    record = record_of(info)
+    head = request.method == "HEAD"
+    if ranges is None:
+        headers["X-Argosy-Verified"] = "full" if record is not None else "none"
+        response = web.StreamResponse(status=200, headers=headers)
+        response.content_length = info.size
+        await response.prepare(request)
+        if not head and info.size:
+            with ctx.budget.lease(ctx.settings.read_ahead + 1) as lease:
+                source = read_whole(
+                    driver,
+                    info,
+                    lease=lease,
+                    part_size=ctx.settings.part_size,
+                    base=ctx.transfer,
+                )
+                await _send(request, response, source)
+        await response.write_eof()
+        return response
+    verified = all(covered(record, s, e, info.size) for s, e in ranges)
+    headers["X-Argosy-Verified"] = "full" if verified else "partial"
+    if len(ranges) == 1:
+        start, end = ranges[0]
+        headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+        response = web.StreamResponse(status=206, headers=headers)
+        response.content_length = end - start + 1
+        await response.prepare(request)
+        if not head:
+            with ctx.budget.lease(1):
+                await _send(request, response, read_span(driver, info, start, end))
+        await response.write_eof()
+        return response
+    boundary = "argosy" + info.etag.strip('"')[:16] + "x" + str(info.size)
+    kind = headers["Content-Type"]
+    heads = [
+        (
+            f"\r\n--{boundary}\r\nContent-Type: {kind}\r\n"
+            f"Content-Range: bytes {s}-{e}/{info.size}\r\n\r\n"
+        ).encode()
+        for s, e in ranges
+    ]
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
+    response = web.StreamResponse(status=206, headers=headers)
+    response.content_length = (
+        sum(len(h) for h in heads) + sum(e - s + 1 for s, e in ranges) + len(tail)
+    )
+    await response.prepare(request)
+    if not head:
+        with ctx.budget.lease(1):
+            for (start, end), part_head in zip(ranges, heads, strict=True):
+                await response.write(part_head)
+                await _send(request, response, read_span(driver, info, start, end))
+            await response.write(tail)
+    await response.write_eof()
+    return response
+
+
+async def _send(request: web.Request, response: web.StreamResponse, source: Any) -> None:
+    ctx = request.app[CONTEXT]
+    try:
+        await pump(source, response.write, sent=ctx.metrics.sent)
+    except (ConnectionError, asyncio.CancelledError):
+        request["argosy_cause"] = "client_gone"
+        raise
+    except ArtifactError as error:
+        request["argosy_cause"] = cause(error)
+        log.warning("%s %s: aborted after the headers: %s", request.method, request.path, error)
+        await abort(request)
+        raise ConnectionResetError(str(error)) from None

@@ -1,0 +1,91 @@
+"""The server's settings, built once by `argosy serve` from its flags.
+
+Memory: every stream in flight holds part buffers from one shared budget
+(`memory_budget`). A full GET asks for `read_ahead + 1` parts of `part_size` (the parts
+fetched ahead in parallel and the one being sent); it gets what the budget has free,
+and never less than one part, so no request waits for memory. With one part, a stream
+reads sequentially (one ranged GET, sent as it arrives). The buffers held are therefore
+
+    peak = max(memory_budget, streams_in_flight x part_size)
+           + streams_in_flight x (CHUNK + socket buffers)
+
+where the first term is the budget (a stream that finds it exhausted still takes its
+one part), and the second the 1 MiB copy each stream hands the socket at a time.
+Archive browsing and folder downloads take one part each from the same budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from argosy.artifacts.errors import InvalidSpec
+
+MiB = 1 << 20
+AuthMode = Literal["client", "server", "none"]
+DEFAULT_CSP = "sandbox allow-same-origin; default-src 'none'"  # Argo Server's
+CHUNK = 1 * MiB
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """host / port: where to listen (127.0.0.1:2746, Argo Server's port, by default).
+    auth: client (every Kubernetes call with the caller's token, Argo's default),
+        server (the server's own credentials after a TokenReview and a
+        SubjectAccessReview of the caller), none (no check: only on loopback).
+    namespaces: the namespaces served (empty: every namespace).
+    memory_budget: bytes of part buffers shared by all streams (192 MiB: 50 streams of
+        one 4 MiB part each fit under 300 MiB of RSS with the interpreter).
+    part_size: bytes per buffer part and ranged GET (8 MiB: half the engine's stream
+        part, so a busy server still reads ahead with the budget split many ways).
+    read_ahead: parts fetched ahead by one full GET when the budget allows (4).
+    max_upload_bytes: largest upload (1 GiB, Argo's ARGO_SERVER_MAX_ARTIFACT_UPLOAD_BYTES).
+    content_security_policy: sent with every artifact (Argo's sandbox; overridable as
+        Argo's ARGO_ARTIFACT_CONTENT_SECURITY_POLICY is).
+    listing_page: entries per page of a JSON listing (1000).
+    shutdown_grace: seconds streams in flight get to finish after SIGTERM (25: inside
+        Kubernetes' default 30 s termination grace).
+    log_format: text or json access log lines.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 2746
+    auth: AuthMode = "client"
+    namespaces: tuple[str, ...] = ()
+    memory_budget: int = 192 * MiB
+    part_size: int = 8 * MiB
+    read_ahead: int = 4
+    max_upload_bytes: int = 1 << 30
+    content_security_policy: str = DEFAULT_CSP
+    listing_page: int = 1000
+    shutdown_grace: float = 25.0
+    log_format: Literal["text", "json"] = "text"
+    local_root: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.auth not in ("client", "server", "none"):
+            raise InvalidSpec(f"--auth must be client, server or none, not {self.auth!r}")
+        if self.auth == "none" and not is_loopback(self.host):
+            raise InvalidSpec(
+                f"--auth none serves artifacts to anyone: refused on {self.host}, "
+                "allowed only on a loopback address (127.0.0.1, ::1, localhost)"
+            )
+        if self.memory_budget < self.part_size:
+            raise InvalidSpec(
+                f"--memory-budget must hold at least one part ({self.part_size // MiB} MiB)"
+            )
+        if self.max_upload_bytes < 1:
+            raise InvalidSpec("--max-upload-bytes must be at least 1")
+        if self.read_ahead < 1:
+            raise InvalidSpec("read ahead must be at least 1 part")
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
