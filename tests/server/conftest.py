@@ -211,3 +211,37 @@ def files(name: str, tail: str = "") -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def fuzz_base(world: World) -> Iterator[tuple[str, list[str]]]:
+    """The server in a thread of its own, for synchronous property tests."""
+    import asyncio
+    import threading
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def up() -> None:
+        kube = Kube.from_configuration(world.kube.client_configuration())
+        runner = web.AppRunner(make_app(ServerSettings(port=0), kube), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        box["runner"], box["kube"] = runner, kube
+        box["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(up())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(30)
+    yield box["url"], []
+    asyncio.run_coroutine_threadsafe(box["runner"].cleanup(), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    box["kube"].close()

@@ -1,0 +1,169 @@
+"""Folders and archives through `argosy serve`: listings, index.html, members, whole-folder
+downloads, uploads, operations, and a fuzz of the routes' paths."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.server.conftest import NOBODY, READER, art, bearer, files
+
+pytestmark = [pytest.mark.rgw, pytest.mark.asyncio]
+H = bearer(READER)
+
+
+async def test_a_folder_redirects_to_its_slash_then_lists_without_the_manifest(serve):
+    start, session = serve
+    base = await start()
+    async with session.get(base + files("tree"), headers=H, allow_redirects=False) as r:
+        assert r.status == 307 and r.headers["Location"].endswith("/tree/")
+    async with session.get(base + files("tree", "/"), headers=H) as r:
+        page = await r.text()
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/html")
+        assert "a.txt" in page and "sub/" in page
+        assert "manifest" not in page and "<script" not in page
+    async with session.get(
+        base + files("tree", "/"), headers={**H, "Accept": "application/json"}
+    ) as r:
+        names = [i["name"] for i in (await r.json())["items"]]
+        assert names == ["a.txt", "sub/"]
+    async with session.get(base + files("tree", "/sub/b.txt"), headers=H) as r:
+        assert r.status == 200 and await r.read() == b"bb"
+    async with session.get(base + art("tree"), headers=H, allow_redirects=False) as r:
+        assert r.status == 307 and "/artifact-files/" in r.headers["Location"]
+
+
+async def test_a_folder_with_index_html_redirects_to_it(serve):
+    start, session = serve
+    base = await start()
+    async with session.get(base + files("site", "/"), headers=H, allow_redirects=False) as r:
+        assert r.status == 307 and r.headers["Location"].endswith("/site/index.html")
+    async with session.get(base + files("site", "/index.html"), headers=H) as r:
+        assert await r.read() == b"<h1>hi</h1>"
+        assert "sandbox" in r.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "tar.zst", "zip"])
+async def test_a_folder_downloads_whole_as_one_archive(serve, fmt):
+    start, session = serve
+    base = await start()
+    async with session.get(base + files("tree", f"/?format={fmt}"), headers=H) as r:
+        assert r.status == 200
+        assert "Content-Length" not in r.headers
+        assert r.headers["Content-Disposition"].startswith("attachment;")
+        body = await r.read()
+    if fmt == "zip":
+        with zipfile.ZipFile(io.BytesIO(body)) as z:
+            got = {n: z.read(n) for n in z.namelist()}
+    else:
+        raw = (
+            body
+            if fmt == "tar.gz"
+            else zstandard.ZstdDecompressor().decompressobj().decompress(body)
+        )
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz" if fmt == "tar.gz" else "r:") as t:
+            got = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+    assert got == {"a.txt": b"a", "sub/b.txt": b"bb"}
+
+
+async def test_a_tgz_with_one_top_folder_is_browsed_from_inside_it(serve):
+    start, session = serve
+    base = await start()
+    async with session.get(
+        base + files("bundle", "/"), headers={**H, "Accept": "application/json"}
+    ) as r:
+        assert r.status == 200
+        assert [i["name"] for i in (await r.json())["items"]] == ["a.txt", "sub/"]
+    async with session.get(base + files("bundle", "/sub/b.txt"), headers=H) as r:
+        assert r.status == 200 and await r.read() == b"B" * 10
+        first = r.headers["ETag"]
+    async with session.get(base + files("bundle", "/a.txt"), headers=H) as r:
+        assert await r.read() == b"A" * 1000
+        assert r.headers["ETag"] != first  # the member's path is part of its ETag
+    async with session.get(
+        base + files("bundle", "/a.txt"), headers={**H, "If-None-Match": r.headers["ETag"]}
+    ) as r2:
+        assert r2.status == 304
+    async with session.get(base + files("bundle", "/nope.txt"), headers=H) as r:
+        assert r.status == 404
+
+
+async def test_a_flat_tgz_and_a_zip_are_browsed_from_their_root(serve):
+    start, session = serve
+    base = await start()
+    async with session.get(base + files("flat", "/y.txt"), headers=H) as r:
+        assert await r.read() == b"yy"
+    async with session.get(
+        base + files("zipped", "/"), headers={**H, "Accept": "application/json"}
+    ) as r:
+        assert [i["name"] for i in (await r.json())["items"]] == ["dir/", "one.txt"]
+    async with session.get(base + files("zipped", "/dir/two.txt"), headers=H) as r:
+        assert await r.read() == b"two"
+    async with session.get(base + files("zipped", "/one.txt"), headers=H) as r:
+        assert await r.read() == b"1" * 5000
+
+
+async def test_an_upload_streams_into_the_repository_and_is_capped(serve, world):
+    import aiohttp
+
+    start, session = serve
+    base = await start(max_upload_bytes=1000)
+    url = base + "/upload-artifacts/argo/tmpl/input"
+
+    def form(data: bytes) -> aiohttp.FormData:
+        f = aiohttp.FormData()
+        f.add_field("file", data, filename="in.bin")
+        return f
+
+    async with session.post(url, data=form(b"x" * 500), headers=H) as r:
+        assert r.status == 200, await r.text()
+        body = await r.json()
+    key = body["s3"]["key"]
+    assert key.startswith("uploads/argo/") and key.endswith("/in.bin")
+    assert world.driver.stat(key).size == 500
+    async with session.post(url, data=form(b"x" * 5000), headers=H) as r:
+        assert r.status == 413
+    async with session.post(url, data=form(b"x"), headers=bearer(NOBODY)) as r:
+        assert r.status == 403
+    assert not world.driver.list_uploads("uploads/")
+
+
+async def test_health_readiness_and_metrics(serve):
+    start, session = serve
+    base = await start()
+    async with session.get(base + art("small"), headers=H) as r:
+        await r.read()
+    async with session.get(base + "/healthz") as r:
+        assert r.status == 200
+    async with session.get(base + "/readyz") as r:
+        assert r.status == 200
+    async with session.get(base + "/metrics") as r:
+        text = await r.text()
+    assert 'argosy_server_requests_total{method="GET",code="200"} 1' in text
+    assert "argosy_server_sent_bytes_total 14" in text
+
+
+_segment = st.one_of(
+    st.sampled_from(["..", "%2e%2e", "%2F", "%5c", "%00", "a.txt", "sub", "b.txt", "", "."]),
+    st.text(alphabet=list("ab./\\%2fF5cC0.-_\x00"), max_size=12),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(tail=st.lists(_segment, max_size=4))
+def test_no_generated_path_reaches_outside_the_artifact(tail, fuzz_base):
+    import requests
+
+    base, bucket_keys = fuzz_base
+    path = files("tree", "/" + "/".join(tail))
+    r = requests.get(base + path, headers=H, timeout=30, allow_redirects=False)
+    assert r.status_code in (200, 307, 400, 404), (path, r.status_code)
+    if r.status_code == 200 and "text/html" not in r.headers.get("Content-Type", ""):
+        # whatever was served is one of the folder's own files
+        assert r.content in (b"a", b"bb"), path
