@@ -68,7 +68,7 @@ async def test_a_folder_downloads_whole_as_one_archive(serve, fmt):
             else zstandard.ZstdDecompressor().decompressobj().decompress(body)
         )
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz" if fmt == "tar.gz" else "r:") as t:
-            got = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+            got = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}  # type: ignore[union-attr]
     assert got == {"a.txt": b"a", "sub/b.txt": b"bb"}
 
 
