@@ -482,7 +482,7 @@ def _serve(sub: Subparsers) -> None:
     help_text = "serve Argo Server's artifact URLs (argosy.server): ranges, folders, archives"
     p = sub.add_parser("serve", help=help_text, description=help_text)
     serve.add_arguments(p)
-    p.set_defaults(run=_lazy("argosy.commands.serve:run"), standalone=True)
+    p.set_defaults(run=_lazy("argosy.commands.serve:run"), standalone=True, verbose=False)
 
 
 _COMMANDS: dict[str, Callable[[Subparsers], None]] = {
