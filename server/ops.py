@@ -34,7 +34,7 @@ async def access_log(
             ctx.metrics.in_flight += 1
     try:
         response = await handler(request)
-        status = response.status
+        status = 499 if request.get("argosy_cause") == "client_gone" else response.status
         return response
     except web.HTTPException as error:
         status = error.status

@@ -29,9 +29,9 @@ from argosy.server.stream import (
     checksum_header,
     covered,
     pump,
-    read_span,
     read_whole,
     record_of,
+    span_source,
 )
 
 log = logging.getLogger("argosy.server")
@@ -75,6 +75,8 @@ async def errors(
 ) -> web.StreamResponse:
     try:
         return await handler(request)
+    except StreamEnded as ended:
+        return ended.response
     except ArtifactError as error:
         status = _status(error)
         request["argosy_cause"] = cause(error)
@@ -183,14 +185,8 @@ async def serve_object(
         response.content_length = info.size
         await response.prepare(request)
         if not head and info.size:
-            with ctx.budget.lease(ctx.settings.read_ahead + 1) as lease:
-                source = read_whole(
-                    driver,
-                    info,
-                    lease=lease,
-                    part_size=ctx.settings.part_size,
-                    base=ctx.transfer,
-                )
+            with ctx.budget.lease(ctx.settings.read_ahead + 1) as window:
+                source = read_whole(driver, info, window=window, part_size=ctx.settings.part_size)
                 await _send(request, response, source)
         await response.write_eof()
         return response
@@ -204,7 +200,7 @@ async def serve_object(
         await response.prepare(request)
         if not head:
             with ctx.budget.lease(1):
-                await _send(request, response, read_span(driver, info, start, end))
+                await _send(request, response, span_source(driver, info, start, end))
         await response.write_eof()
         return response
     boundary = "argosy" + info.etag.strip('"')[:16] + "x" + str(info.size)
@@ -227,21 +223,40 @@ async def serve_object(
         with ctx.budget.lease(1):
             for (start, end), part_head in zip(ranges, heads, strict=True):
                 await response.write(part_head)
-                await _send(request, response, read_span(driver, info, start, end))
+                await _send(request, response, span_source(driver, info, start, end))
             await response.write(tail)
     await response.write_eof()
     return response
 
 
+class StreamEnded(Exception):
+    """A stream that ended after its headers (its client left, or it was aborted): the
+    handler stops, and the response already begun is what the request answered."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        super().__init__("the stream ended early")
+        self.response = response
+
+
+def _client_alive(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
+
+
 async def _send(request: web.Request, response: web.StreamResponse, source: Any) -> None:
     ctx = request.app[CONTEXT]
     try:
-        await pump(source, response.write, sent=ctx.metrics.sent)
-    except (ConnectionError, asyncio.CancelledError):
+        await pump(
+            source, response.write, sent=ctx.metrics.sent, alive=lambda: _client_alive(request)
+        )
+    except asyncio.CancelledError:
         request["argosy_cause"] = "client_gone"
         raise
+    except ConnectionError:
+        request["argosy_cause"] = "client_gone"
+        raise StreamEnded(response) from None
     except ArtifactError as error:
         request["argosy_cause"] = cause(error)
         log.warning("%s %s: aborted after the headers: %s", request.method, request.path, error)
         await abort(request)
-        raise ConnectionResetError(str(error)) from None
+        raise StreamEnded(response) from None

@@ -1,17 +1,19 @@
 """The server's settings, built once by `argosy serve` from its flags.
 
 Memory: every stream in flight holds part buffers from one shared budget
-(`memory_budget`). A full GET asks for `read_ahead + 1` parts of `part_size` (the parts
-fetched ahead in parallel and the one being sent); it gets what the budget has free,
-and never less than one part, so no request waits for memory. With one part, a stream
-reads sequentially (one ranged GET, sent as it arrives). The buffers held are therefore
+(`memory_budget`, in parts of `part_size`). A stream always gets one part at once (no
+request waits for memory); a full GET takes up to `read_ahead` extra parts, only from
+free ones, to fetch ahead in parallel; a stream that arrives when every part is taken
+revokes one extra part from the stream holding the most, which drops that fetch at its
+next part boundary. The parts held are therefore
 
-    peak = max(memory_budget, streams_in_flight x part_size)
-           + streams_in_flight x (CHUNK + socket buffers)
+    parts = max(memory_budget / part_size, streams_in_flight)
+    peak  = parts x part_size + streams_in_flight x (CHUNK + socket buffers)
 
-where the first term is the budget (a stream that finds it exhausted still takes its
-one part), and the second the 1 MiB copy each stream hands the socket at a time.
-Archive browsing and folder downloads take one part each from the same budget.
+(a revoked part's buffer lives on until its stream's next part boundary), where the
+second term is the 1 MiB copy each stream hands the socket at a time. A sequential
+stream's one part is in fact a 1 MiB read buffer. Archive browsing and folder downloads
+take one part each from the same budget.
 """
 
 from __future__ import annotations

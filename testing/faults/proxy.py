@@ -45,13 +45,21 @@ from argosy.testing.faults.wire import Head, ProtocolError, Stream, body, framin
 @dataclass
 class Stats:
     """What went through: connections accepted, requests read, pieces and bytes relayed
-    client -> upstream (up) and upstream -> client (down)."""
+    client -> upstream (up) and upstream -> client (down); answers whose body relay
+    began, ended, or was cut because the client stopped taking it (it went away)."""
 
     connections: int = 0
     requests: int = 0
     chunks: int = 0
     bytes_up: int = 0
     bytes_down: int = 0
+    answers: int = 0
+    answers_done: int = 0
+    answers_cut: int = 0
+
+
+class _ClientGone(ConnectionError):
+    """The client stopped taking an answer's body (it went away mid-body)."""
 
 
 class _Dropped(Exception):
@@ -201,12 +209,25 @@ class FaultProxy:
         else:
             sock.close()
 
-    def _count(self, *, up: int = 0, down: int = 0, chunks: int = 0, requests: int = 0) -> None:
+    def _count(
+        self,
+        *,
+        up: int = 0,
+        down: int = 0,
+        chunks: int = 0,
+        requests: int = 0,
+        answers: int = 0,
+        done: int = 0,
+        cut: int = 0,
+    ) -> None:
         with self._lock:
             self.stats.bytes_up += up
             self.stats.bytes_down += down
             self.stats.chunks += chunks
             self.stats.requests += requests
+            self.stats.answers += answers
+            self.stats.answers_done += done
+            self.stats.answers_cut += cut
 
     def _connection(self, sock: socket.socket) -> None:
         client = Stream(self._track(sock))
@@ -272,9 +293,18 @@ class FaultProxy:
             self._drain(answer_pieces)
             raise _Dropped("reset")
         client.sock.sendall(answer.encode())
-        self._relay_answer(
-            client, answer_pieces, fault, framing(answer, request=False, method=method)
-        )
+        self._count(answers=1)
+        try:
+            self._relay_answer(
+                client, answer_pieces, fault, framing(answer, request=False, method=method)
+            )
+        except _ClientGone:
+            self._count(cut=1)
+            raise
+        except BaseException:
+            self._count(done=1)  # ended by the fault itself, or by upstream
+            raise
+        self._count(done=1)
         kind, _ = framing(answer, request=False, method=method)
         if request.closes or answer.closes or kind == "close":
             raise _Dropped("closed")
@@ -372,12 +402,19 @@ class FaultProxy:
         elif isinstance(fault, Reset):
             budget = fault.response_bytes
         sent = 0
+
+        def send(data: bytes) -> None:
+            try:
+                client.sock.sendall(data)
+            except OSError as error:
+                raise _ClientGone(str(error)) from error
+
         for piece, _ in pieces:
             if budget is not None and sent + len(piece) >= budget:
-                client.sock.sendall(piece[: budget - sent])
+                send(piece[: budget - sent])
                 self._count(down=budget - sent)
                 raise _Dropped("reset" if isinstance(fault, Reset) else "closed")
-            client.sock.sendall(piece)
+            send(piece)
             sent += len(piece)
             self._count(down=len(piece))
         if budget is not None:  # shorter than the budget: still end it the fault's way

@@ -23,6 +23,7 @@ from argosy.artifacts.tree import upload_tree
 from argosy.artifacts.upload import upload_file
 from argosy.server.app import make_app
 from argosy.server.settings import ServerSettings
+from argosy.testing.faults import FaultProxy
 from argosy.testing.kube import KubeTestServer
 from tests.conftest import s3_driver, unique_bucket
 
@@ -174,25 +175,36 @@ def world(rgw: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iter
     kube.stop()
 
 
-@pytest_asyncio.fixture
-async def serve(world: World) -> AsyncIterator[Any]:
-    """A factory: `await serve(**settings)` -> (base URL, session)."""
-    runners: list[web.AppRunner] = []
-    kubes: list[Kube] = []
-    session = ClientSession()
+class Starter:
+    """`await start(**settings)` -> the base URL of a new server; `apps` holds them."""
 
-    async def start(**overrides: Any) -> str:
-        kube = Kube.from_configuration(world.kube.client_configuration())
-        kubes.append(kube)
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.apps: list[web.Application] = []
+        self.runners: list[web.AppRunner] = []
+        self.kubes: list[Kube] = []
+
+    async def __call__(self, **overrides: Any) -> str:
+        kube = Kube.from_configuration(self.world.kube.client_configuration())
+        self.kubes.append(kube)
         settings = ServerSettings(port=0, **overrides)
-        runner = web.AppRunner(make_app(settings, kube), access_log=None)
+        app = make_app(settings, kube)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        runners.append(runner)
+        self.apps.append(app)
+        self.runners.append(runner)
         port = runner.addresses[0][1]
         return f"http://127.0.0.1:{port}"
 
+
+@pytest_asyncio.fixture
+async def serve(world: World) -> AsyncIterator[Any]:
+    """A factory: `await serve(**settings)` -> (base URL, session)."""
+    start = Starter(world)
+    runners, kubes = start.runners, start.kubes
+    session = ClientSession()
     yield start, session
     await session.close()
     for runner in runners:
@@ -201,8 +213,35 @@ async def serve(world: World) -> AsyncIterator[Any]:
         kube.close()
 
 
-def art(name: str) -> str:
-    return f"/artifacts/{NS}/{WF}/{NODE}/{name}"
+PROXIED_WF = "wf-proxied"
+
+
+@pytest.fixture(scope="module")
+def proxied(world: World, rgw: dict[str, str]) -> Iterator[FaultProxy]:
+    """The fault proxy in front of RGW, and workflow `wf-proxied` (the same artifacts as
+    `wf-1`) whose repository reaches RGW through it. Tests add rules and clear them."""
+    with FaultProxy(rgw["AWS_ENDPOINT_URL"]) as proxy:
+        repos = world.kube.get_object("v1", "configmaps", "artifact-repositories", NS)
+        assert repos is not None
+        endpoint = rgw["AWS_ENDPOINT_URL"].removeprefix("http://")
+        text = repos["data"]["rgw"].replace(endpoint, proxy.url.removeprefix("http://"))
+        world.kube.create_object(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "proxied-repositories", "namespace": NS},
+                "data": {"rgw": text},
+            }
+        )
+        wf = workflow(world.bucket)
+        wf["metadata"]["name"] = PROXIED_WF
+        wf["status"]["artifactRepositoryRef"]["configMap"] = "proxied-repositories"
+        world.kube.create_object(wf)
+        yield proxy
+
+
+def art(name: str, wf: str = WF) -> str:
+    return f"/artifacts/{NS}/{wf}/{NODE}/{name}"
 
 
 def files(name: str, tail: str = "") -> str:

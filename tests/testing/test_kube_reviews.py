@@ -52,6 +52,7 @@ def may(api: client.ApiClient, user: str, verb: str, resource: str, namespace: s
         )
     )
     status = client.AuthorizationV1Api(api).create_subject_access_review(body).status
+    assert status is not None
     return bool(status.allowed)
 
 
