@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import ssl
+import sys
 
 from argosy.artifacts.connect import default_local_root
 from argosy.artifacts.errors import InvalidSpec
@@ -125,9 +126,14 @@ def run(args: argparse.Namespace) -> int:
         app[CONTEXT].draining = True
 
     app.on_shutdown.append(draining)
-    logging.getLogger("argosy.server.access").setLevel(logging.INFO)
-    if not logging.getLogger().handlers or args.log_format == "json":
-        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    # access lines on stderr as they are (a JSON line stays one JSON object), not under
+    # the command's `argosy: ` prefix
+    access = logging.getLogger("argosy.server.access")
+    access.setLevel(logging.INFO)
+    access.propagate = False
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
     scheme = "https" if tls else "http"
     print(f"argosy serve: listening on {scheme}://{host}:{port} (auth {settings.auth})", flush=True)
     web.run_app(
