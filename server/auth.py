@@ -21,7 +21,11 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from argosy.argo.kube import Kube
-from argosy.argo.resources import SUBJECT_ACCESS_REVIEWS, TOKEN_REVIEWS
+from argosy.argo.resources import (
+    SELF_SUBJECT_ACCESS_REVIEWS,
+    SUBJECT_ACCESS_REVIEWS,
+    TOKEN_REVIEWS,
+)
 from argosy.artifacts.errors import AccessDenied
 from argosy.server.settings import AuthMode
 
@@ -95,3 +99,40 @@ def authenticate(
     if not (access.get("status") or {}).get("allowed"):
         raise Forbidden(f'user "{user}" may not {verb} {resource} in namespace {namespace}')
     return Caller(None, user)
+
+
+def may(kube: Kube, caller: Caller, verb: str, resource: str, namespace: str) -> bool:
+    """Whether the caller may `verb` `resource` (argoproj.io) in `namespace`, as Argo's
+    `auth.CanI` asks it: a SelfSubjectAccessReview with the caller's own token (client
+    mode), a SubjectAccessReview of the reviewed user (server mode); anyone in `none`
+    mode. Blocking: run it in a thread."""
+    attributes = {
+        "namespace": namespace,
+        "verb": verb,
+        "group": "argoproj.io",
+        "resource": resource,
+    }
+    if caller.token is not None:
+        review = kube.create(
+            SELF_SUBJECT_ACCESS_REVIEWS,
+            None,
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attributes},
+            },
+            token=caller.token,
+        )
+    elif caller.user:
+        review = kube.create(
+            SUBJECT_ACCESS_REVIEWS,
+            None,
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "spec": {"user": caller.user, "resourceAttributes": attributes},
+            },
+        )
+    else:
+        return True
+    return bool((review.get("status") or {}).get("allowed"))

@@ -1,11 +1,13 @@
 """POST /upload-artifacts/{ns}/{wftmpl}/{name}: a file for a WorkflowTemplate's input.
 
-The caller must be able to read the WorkflowTemplate (as the caller in client mode); the
-form field `file` is streamed straight into a multipart upload to the namespace's default
-artifact repository under `uploads/{ns}/{uuid}/{file}`, through a bounded queue (no spool
-to disk, no whole body in memory), capped by `max_upload_bytes` (413, the upload
-aborted, nothing left under the key). The answer is the artifact, key-only, as a
-workflow's `arguments.artifacts` entry takes it.
+The caller must be allowed what Argo's handler asks `auth.CanI` for: `get
+workflowtemplates` and `create workflows` in the namespace (403 otherwise), and the
+WorkflowTemplate must exist (404). The form field `file` is streamed straight into a
+multipart upload to the namespace's default artifact repository under
+`uploads/{ns}/{uuid}/{file}`, through a bounded queue (no spool to disk, no whole body in
+memory), capped by `max_upload_bytes` (413, the upload aborted, nothing left under the
+key). The answer is the artifact, key-only, as a workflow's `arguments.artifacts` entry
+takes it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from argosy.argo.resources import CONFIGMAPS, WORKFLOW_TEMPLATES
 from argosy.argo.workflow import entry_from_configmap, entry_location
 from argosy.artifacts.errors import AccessDenied, InvalidSpec, NotFound
 from argosy.artifacts.upload import upload_stream
-from argosy.server.auth import Caller, Forbidden
+from argosy.server.auth import Caller, Forbidden, may
 
 _DONE = object()
 
@@ -66,6 +68,9 @@ class _QueueReader:
 
 def _repository(ctx: Any, caller: Caller, namespace: str, template: str) -> Location:
     kube = ctx.kube
+    for verb, resource in (("get", "workflowtemplates"), ("create", "workflows")):
+        if not may(kube, caller, verb, resource, namespace):
+            raise Forbidden(f"may not {verb} {resource} in namespace {namespace}")
     try:
         kube.get(WORKFLOW_TEMPLATES, namespace, template, token=caller.token)
         configmap = kube.find(CONFIGMAPS, namespace, REPOSITORIES_CONFIGMAP, token=caller.token)

@@ -32,6 +32,7 @@ from argosy.testing.kube.model import (
 )
 from argosy.testing.kube.reviews import (
     ACCESS_REVIEW_PATH,
+    SELF_REVIEW_PATH,
     TOKEN_REVIEW_PATH,
     access_review,
     token_review,
@@ -245,12 +246,13 @@ class KubeHttpApp:
     def _review(self, method: str, path: str, user: str, body: Any) -> web.Response | None:
         """TokenReview and SubjectAccessReview: answered from the token table and the
         authorizer, never stored (POST only, as for real)."""
-        if path not in (TOKEN_REVIEW_PATH, ACCESS_REVIEW_PATH):
+        if path not in (TOKEN_REVIEW_PATH, ACCESS_REVIEW_PATH, SELF_REVIEW_PATH):
             return None
         if method != "POST":
             raise KubeError(405, f"the server does not allow this method on the reviews ({method})")
         group, plural = path.split("/")[2], path.rsplit("/", 1)[1]
-        self._check(user, "create", group, "v1", plural, "", "", "")
+        if path != SELF_REVIEW_PATH:  # asking about oneself needs no right
+            self._check(user, "create", group, "v1", plural, "", "", "")
         if path == TOKEN_REVIEW_PATH:
             users = dict(self.settings.users)
             if self.settings.token is not None:
@@ -264,7 +266,8 @@ class KubeHttpApp:
                 return True
             return self.authorizer(RequestAttributes(who, verb, group, "", resource, sub, ns, name))
 
-        return web.json_response(access_review(body, allows), status=201)
+        caller = user if path == SELF_REVIEW_PATH else None
+        return web.json_response(access_review(body, allows, caller=caller), status=201)
 
     def _check(
         self,

@@ -2,7 +2,8 @@
 
 A server that authenticates its callers with their own bearer tokens (Argo Server's
 `server` mode, `argosy serve --auth server`) asks the API server two things: who is this
-token (`TokenReview`), and may that user do this (`SubjectAccessReview`). Both are answered
+token (`TokenReview`), and may that user do this (`SubjectAccessReview`); a client asks
+what it may do itself (`SelfSubjectAccessReview`, any authenticated user may). Both are answered
 here from the same table of tokens and the same authorizer the API's own requests are
 checked against, as registered endpoints: POST only, answered and never stored, as for
 real.
@@ -21,7 +22,8 @@ from argosy.testing.kube.model import JsonDict, KubeError
 
 TOKEN_REVIEW_PATH = "/apis/authentication.k8s.io/v1/tokenreviews"
 ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
-REVIEW_PATHS = (TOKEN_REVIEW_PATH, ACCESS_REVIEW_PATH)
+SELF_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+REVIEW_PATHS = (TOKEN_REVIEW_PATH, ACCESS_REVIEW_PATH, SELF_REVIEW_PATH)
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,12 @@ def token_review(body: Any, users: dict[str, str]) -> JsonDict:
     }
 
 
-def access_review(body: Any, allows: Any) -> JsonDict:
-    """`allows(user, verb, group, resource, subresource, namespace, name) -> bool`."""
-    spec = _spec(body, "SubjectAccessReview")
-    user = spec.get("user")
+def access_review(body: Any, allows: Any, *, caller: str | None = None) -> JsonDict:
+    """`allows(user, verb, group, resource, subresource, namespace, name) -> bool`; with
+    `caller`, a SelfSubjectAccessReview: the user asked about is the caller."""
+    kind = "SubjectAccessReview" if caller is None else "SelfSubjectAccessReview"
+    spec = _spec(body, kind)
+    user = spec.get("user") if caller is None else caller
     attrs = spec.get("resourceAttributes")
     if not isinstance(user, str) or not user:
         raise KubeError(400, "spec.user is required")
@@ -122,7 +126,7 @@ def access_review(body: Any, allows: Any) -> JsonDict:
     )
     return {
         "apiVersion": "authorization.k8s.io/v1",
-        "kind": "SubjectAccessReview",
+        "kind": kind,
         "metadata": {},
         "spec": spec,
         "status": {"allowed": allowed},

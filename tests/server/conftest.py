@@ -31,6 +31,7 @@ NS = "argo"
 WF = "wf-1"
 NODE = "wf-1-123"
 READER, NOBODY, STRANGER = "reader-token", "nobody-token", "stranger-token"
+SUBMITTER = "submitter-token"  # the reader's rights, and create workflows (uploads)
 SMALL = TransferSettings(part_size=5 * MiB, multipart_threshold=5 * MiB, stream_part_size=5 * MiB)
 
 
@@ -136,6 +137,14 @@ def world(rgw: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iter
         "reader", NS, ["get", "list"], ["workflows", "configmaps", "secrets", "workflowtemplates"]
     )
     kube.grant("stranger", "elsewhere", ["get"], ["workflows"])
+    kube.add_token(SUBMITTER, "submitter")
+    kube.grant(
+        "submitter",
+        NS,
+        ["get", "list"],
+        ["workflows", "configmaps", "secrets", "workflowtemplates"],
+    )
+    kube.grant("submitter", NS, ["create"], ["workflows"])
     kube.create_object(
         {
             "apiVersion": "v1",

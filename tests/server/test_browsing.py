@@ -12,7 +12,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.server.conftest import NOBODY, READER, art, bearer, files
+from tests.server.conftest import NOBODY, READER, SUBMITTER, art, bearer, files
 
 pytestmark = [pytest.mark.rgw, pytest.mark.asyncio]
 H = bearer(READER)
@@ -109,11 +109,12 @@ async def test_a_flat_tgz_and_a_zip_are_browsed_from_their_root(serve):
         assert await r.read() == b"1" * 5000
 
 
-async def test_an_upload_streams_into_the_repository_and_is_capped(serve, world):
+@pytest.mark.parametrize("auth", ["client", "server"])
+async def test_an_upload_streams_into_the_repository_and_is_capped(serve, world, auth):
     import aiohttp
 
     start, session = serve
-    base = await start(max_upload_bytes=1000)
+    base = await start(max_upload_bytes=1000, auth=auth)
     url = base + "/upload-artifacts/argo/tmpl/input"
 
     def form(data: bytes) -> aiohttp.FormData:
@@ -121,16 +122,23 @@ async def test_an_upload_streams_into_the_repository_and_is_capped(serve, world)
         f.add_field("file", data, filename="in.bin")
         return f
 
-    async with session.post(url, data=form(b"x" * 500), headers=H) as r:
+    async with session.post(url, data=form(b"x" * 500), headers=bearer(SUBMITTER)) as r:
         assert r.status == 200, await r.text()
         body = await r.json()
     key = body["s3"]["key"]
+    assert body["name"] == "input"
     assert key.startswith("uploads/argo/") and key.endswith("/in.bin")
     assert world.driver.stat(key).size == 500
-    async with session.post(url, data=form(b"x" * 5000), headers=H) as r:
+    async with session.post(url, data=form(b"x" * 5000), headers=bearer(SUBMITTER)) as r:
         assert r.status == 413
+    # Argo's check: get workflowtemplates and create workflows; a reader may not create
+    async with session.post(url, data=form(b"x"), headers=H) as r:
+        assert r.status == 403 and "create workflows" in await r.text()
     async with session.post(url, data=form(b"x"), headers=bearer(NOBODY)) as r:
         assert r.status == 403
+    missing = base + "/upload-artifacts/argo/no-such-template/input"
+    async with session.post(missing, data=form(b"x"), headers=bearer(SUBMITTER)) as r:
+        assert r.status == 404
     assert not world.driver.list_uploads("uploads/")
 
 

@@ -83,6 +83,36 @@ def test_an_access_review_allows_what_was_granted_and_nothing_else(
     assert may(api, "argosy-test", "delete", "workflows", "other")
 
 
+def test_a_self_review_answers_for_the_caller_whatever_user_the_spec_names(
+    server: KubeTestServer, tmp_path: Path
+) -> None:
+    def ask(token: str, verb: str, namespace: str, user: str | None = None) -> bool:
+        spec: dict[str, Any] = {
+            "resourceAttributes": {
+                "verb": verb,
+                "group": "argoproj.io",
+                "resource": "workflows",
+                "namespace": namespace,
+            }
+        }
+        if user:
+            spec["user"] = user
+        request = urllib.request.Request(
+            server.url + "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            data=json.dumps({"kind": "SelfSubjectAccessReview", "spec": spec}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 201
+            return bool(json.load(answer)["status"]["allowed"])
+
+    assert ask("alice-token", "get", "team")  # alice needs no right to ask about herself
+    assert not ask("alice-token", "create", "team")
+    assert not ask("alice-token", "get", "other")
+    assert not ask("bob-token", "get", "team", user="alice")  # bob cannot ask as alice
+
+
 def test_reviews_are_answered_never_stored(server: KubeTestServer, api: client.ApiClient) -> None:
     token_review(api, "alice-token")
     may(api, "alice", "get", "workflows", "team")
