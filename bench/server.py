@@ -1,0 +1,498 @@
+"""`argosy serve` measured from the outside: `curl` against a real server process, on a
+real Ceph RGW, with the workflows on the Kubernetes test API (its own process).
+
+Cases (targets in brackets):
+- big:        a `--big-mib` (1024) artifact through the server to `curl -o FILE`, against
+              `argosy cp` of the same object to a file; interleaved rounds, medians
+              [server >= 0.8x argosy cp];
+- ttfb:       time to first byte of a 1 KiB artifact, workflow read included: `--ttfb`
+              (100) sequential `curl -w %{time_starttransfer}` after 10 warm-ups [p50 <
+              30 ms on loopback];
+- concurrent: one `curl` of a `--each-mib` (256) artifact to /dev/null, then `--clients`
+              (50) at once; the server's RSS sampled every 20 ms [peak < 300 MiB; the
+              last third's peak within 10% of the first third's; aggregate throughput >=
+              0.8x the single client];
+- disconnect: a client reads 1 MiB of the big artifact and closes; the server reads
+              storage through the fault proxy (`argosy.testing.faults`, relaying only),
+              which sees when every GET under way is cut [<= 1 s after the close].
+
+Writes bench/results/server-<timestamp>.json. Run the full sizes under
+`flock /tmp/argosy-bench.lock`; smoke it with `--big-mib 64 --each-mib 16 --clients 4
+--ttfb 10 --runs 1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench import gc_kube, rgw
+
+RESULTS = rgw.ROOT / "bench" / "results"
+NS = "bench"
+MiB = 1 << 20
+SAMPLE_S = 0.02
+
+
+def log(message: str) -> None:
+    print(f"bench.server: {message}", file=sys.stderr, flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _random_file(path: Path, size: int) -> None:
+    block = os.urandom(MiB)
+    with path.open("wb") as f:
+        left = size
+        while left > 0:
+            f.write(block[: min(left, MiB)] if left < MiB else os.urandom(MiB))
+            left -= MiB
+
+
+class RssSampler:
+    """The server process's RSS every 20 ms, with the time of each sample."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss(self) -> int:
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_S):
+            try:
+                self.samples.append((time.monotonic(), self._rss()))
+            except OSError:
+                return
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def peak(self, start: float = 0.0, end: float = float("inf")) -> int:
+        return max((r for t, r in self.samples if start <= t <= end), default=0)
+
+
+class Server:
+    """`argosy serve` in its own process, stopped with SIGTERM on exit."""
+
+    def __init__(self, kubeconfig: Path, log_path: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "argosy", "serve", "--listen", f"127.0.0.1:{self.port}"]
+            + ["--kubeconfig", str(kubeconfig)],
+            stdout=subprocess.PIPE,
+            stderr=log_path.open("w"),
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        if "listening" not in self.proc.stdout.readline():
+            raise RuntimeError(f"argosy serve did not start: {log_path.read_text()[-2000:]}")
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("argosy serve does not accept connections")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def curl(url: str, token: str, out: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["curl", "-sS", "--fail", "-H", f"Authorization: Bearer {token}", "-o", out, *extra, url],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=True,
+    )
+
+
+def timed(action: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    action()
+    return time.perf_counter() - began
+
+
+def case_big(ctx: dict[str, Any], runs: int, work: Path) -> dict[str, Any]:
+    size, url, token, env = ctx["big_size"], ctx["big_url"], ctx["token"], ctx["env"]
+    source = f"s3://{ctx['bucket']}/bench/big.bin"
+    target = work / "out.bin"
+    served, copied = [], []
+    for round_ in range(runs):
+        order = ["serve", "cp"] if round_ % 2 == 0 else ["cp", "serve"]
+        for tool in order:
+            target.unlink(missing_ok=True)
+            if tool == "serve":
+                seconds = timed(lambda: curl(url, token, str(target)))
+                served.append(size / MiB / seconds)
+            else:
+                seconds = timed(
+                    lambda: subprocess.run(
+                        [sys.executable, "-m", "argosy", "cp", "-q", source, str(target)],
+                        env=env,
+                        check=True,
+                        timeout=3600,
+                    )
+                )
+                copied.append(size / MiB / seconds)
+            if target.stat().st_size != size:
+                raise RuntimeError(f"{tool}: {target.stat().st_size} bytes, not {size}")
+            log(f"big round {round_ + 1}: {tool} {size / MiB / seconds:.0f} MiB/s")
+    target.unlink(missing_ok=True)
+    serve_mibs, cp_mibs = statistics.median(served), statistics.median(copied)
+    return {
+        "size_mib": size / MiB,
+        "serve_curl_mib_s": [round(x, 1) for x in served],
+        "argosy_cp_mib_s": [round(x, 1) for x in copied],
+        "serve_median": round(serve_mibs, 1),
+        "cp_median": round(cp_mibs, 1),
+        "ratio": round(serve_mibs / cp_mibs, 3),
+        "target": 0.8,
+        "met": serve_mibs / cp_mibs >= 0.8,
+    }
+
+
+def case_ttfb(ctx: dict[str, Any], count: int) -> dict[str, Any]:
+    url, token = ctx["tiny_url"], ctx["token"]
+    times = []
+    for i in range(10 + count):
+        done = curl(url, token, "/dev/null", "-w", "%{time_starttransfer}")
+        if i >= 10:
+            times.append(float(done.stdout.strip()) * 1000)
+    p50 = statistics.median(times)
+    return {
+        "requests": count,
+        "p50_ms": round(p50, 2),
+        "p90_ms": round(sorted(times)[int(0.9 * (len(times) - 1))], 2),
+        "max_ms": round(max(times), 2),
+        "target_p50_ms": 30,
+        "met": p50 < 30,
+    }
+
+
+def case_concurrent(ctx: dict[str, Any], clients: int, sampler: RssSampler) -> dict[str, Any]:
+    url, token, size = ctx["each_url"], ctx["token"], ctx["each_size"]
+    single_s = timed(lambda: curl(url, token, "/dev/null"))
+    single = size / MiB / single_s
+    log(f"one client: {single:.0f} MiB/s")
+    began = time.monotonic()
+    procs = [
+        subprocess.Popen(
+            ["curl", "-sS", "--fail", "-H", f"Authorization: Bearer {token}", "-o", "/dev/null"]
+            + ["-w", "%{size_download}", url],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(clients)
+    ]
+    sizes = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=3600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"a concurrent curl failed ({proc.returncode})")
+        sizes.append(int(out.strip()))
+    ended = time.monotonic()
+    if any(s != size for s in sizes):
+        raise RuntimeError(f"short downloads: {sorted(set(sizes))}")
+    seconds = ended - began
+    aggregate = clients * size / MiB / seconds
+    third = seconds / 3
+    first, last = sampler.peak(began, began + third), sampler.peak(ended - third, ended)
+    peak = sampler.peak(began, ended)
+    return {
+        "clients": clients,
+        "each_mib": size / MiB,
+        "single_mib_s": round(single, 1),
+        "aggregate_mib_s": round(aggregate, 1),
+        "aggregate_vs_single": round(aggregate / single, 3),
+        "seconds": round(seconds, 2),
+        "peak_rss_mib": round(peak / MiB, 1),
+        "first_third_peak_mib": round(first / MiB, 1),
+        "last_third_peak_mib": round(last / MiB, 1),
+        "met_rss": peak < 300 * MiB,
+        "met_rss_flat": last <= first * 1.1,
+        "met_throughput": aggregate >= 0.8 * single,
+    }
+
+
+def case_disconnect(ctx: dict[str, Any], proxy: Any) -> dict[str, Any]:
+    """A raw client reads 1 MiB of the big artifact through the server (whose storage is
+    behind the relaying proxy) and closes; seconds until the proxy has no GET left
+    under way, at least one of them cut by the server."""
+    host, port = "127.0.0.1", ctx["port"]
+    stats = proxy.stats
+    cut_before = stats.answers_cut
+    sock = socket.create_connection((host, port), timeout=60)
+    sock.sendall(
+        (
+            f"GET {ctx['proxied_path']} HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {ctx['token']}\r\n\r\n"
+        ).encode()
+    )
+    got = 0
+    while got < MiB:
+        data = sock.recv(1 << 16)
+        if not data:
+            raise RuntimeError("the server closed before 1 MiB")
+        got += len(data)
+    relayed_at_close = stats.bytes_down
+    closed = time.monotonic()
+    sock.close()
+    deadline = closed + 30
+    while time.monotonic() < deadline:
+        if stats.answers_cut > cut_before and stats.answers == (
+            stats.answers_done + stats.answers_cut
+        ):
+            break
+        time.sleep(0.005)
+    stopped = time.monotonic() - closed
+    return {
+        "client_read_mib": round(got / MiB, 2),
+        "upstream_stopped_s": round(stopped, 3),
+        "relayed_after_close_mib": round((stats.bytes_down - relayed_at_close) / MiB, 1),
+        "target_s": 1.0,
+        "met": stopped <= 1.0,
+    }
+
+
+def versions() -> dict[str, str]:
+    def first_line(args: list[str]) -> str:
+        try:
+            done = subprocess.run(args, capture_output=True, text=True, timeout=30, cwd=rgw.ROOT)
+        except OSError:
+            return "-"
+        return (done.stdout or done.stderr).strip().splitlines()[0] if done.stdout else ""
+
+    found = {
+        "argosy_git": first_line(["git", "rev-parse", "--short", "HEAD"]),
+        "curl": first_line(["curl", "--version"]),
+    }
+    dirty = first_line(["git", "status", "--porcelain", "--untracked-files=no"])
+    found["argosy_git_dirty"] = "yes" if dirty else "no"
+    return found
+
+
+def setup(gateway: rgw.Rgw, api: gc_kube.KubeApi, bucket: str, work: Path, args: Any) -> Any:
+    from kubernetes import client, config
+
+    env = {**os.environ, **gateway.env()}
+    subprocess.run(
+        [sys.executable, "-m", "argosy", "mb", f"s3://{bucket}"], env=env, check=True, timeout=120
+    )
+    sizes = {"big.bin": args.big_mib * MiB, "each.bin": args.each_mib * MiB, "tiny.txt": 1024}
+    for name, size in sizes.items():
+        path = work / name
+        _random_file(path, size)
+        subprocess.run(
+            [sys.executable, "-m", "argosy", "cp", "-q", str(path), f"s3://{bucket}/bench/{name}"],
+            env=env,
+            check=True,
+            timeout=3600,
+        )
+        path.unlink()
+    api_client = config.new_client_from_config(config_file=str(api.kubeconfig))
+    gc_kube.setup_namespace(api_client, gateway, bucket, NS)
+    custom = client.CustomObjectsApi(api_client)
+    keys = [f"bench/{n}" for n in sizes]
+    gc_kube.create(custom, NS, gc_kube.workflow("wf", keys, "Succeeded"))
+    return api_client, custom, env, keys
+
+
+def proxied_workflow(
+    api_client: Any, custom: Any, gateway: rgw.Rgw, proxy_url: str, keys: list[str]
+) -> None:
+    """A ConfigMap whose repository reaches RGW through the proxy, and a workflow on it."""
+    from kubernetes import client
+
+    relayed = rgw.Rgw(
+        proxy_url, gateway.access_key, gateway.secret_key, gateway.region, gateway.state_dir
+    )
+    entry = {
+        "s3": {
+            "bucket": "",
+            "endpoint": relayed.endpoint,
+            "region": relayed.region,
+            "accessKeySecret": {"name": "s3", "key": "a"},
+            "secretKeySecret": {"name": "s3", "key": "s"},
+        }
+    }
+    core: Any = client.CoreV1Api(api_client)
+    current = core.read_namespaced_config_map("artifact-repositories", NS)
+    entry["s3"]["bucket"] = yaml.safe_load(current.data["default"])["s3"]["bucket"]
+    core.create_namespaced_config_map(
+        NS, {"metadata": {"name": "proxied"}, "data": {"default": yaml.safe_dump(entry)}}
+    )
+    wf = gc_kube.workflow("wf-proxied", keys, "Succeeded")
+    wf["status"]["artifactRepositoryRef"]["configMap"] = "proxied"
+    gc_kube.create(custom, NS, wf)
+
+
+def table(doc: dict[str, Any]) -> str:
+    c = doc["cases"]
+    rows = [
+        f"argosy serve at {doc['meta']['versions']['argosy_git']}, {doc['meta']['started_utc']}"
+    ]
+    if "big" in c:
+        b = c["big"]
+        rows.append(
+            f"big {b['size_mib']:.0f} MiB: curl via server {b['serve_median']} MiB/s, argosy cp "
+            f"{b['cp_median']} MiB/s: {b['ratio']}x (>= 0.8: {b['met']})"
+        )
+    if "ttfb" in c:
+        t = c["ttfb"]
+        rows.append(f"ttfb 1 KiB: p50 {t['p50_ms']} ms, p90 {t['p90_ms']} ms (< 30: {t['met']})")
+    if "concurrent" in c:
+        k = c["concurrent"]
+        rows.append(
+            f"{k['clients']} x {k['each_mib']:.0f} MiB: {k['aggregate_mib_s']} MiB/s vs one "
+            f"{k['single_mib_s']} ({k['aggregate_vs_single']}x); peak RSS {k['peak_rss_mib']} MiB, "
+            f"first third {k['first_third_peak_mib']}, last {k['last_third_peak_mib']}"
+        )
+    if "disconnect" in c:
+        d = c["disconnect"]
+        rows.append(f"disconnect: upstream stopped after {d['upstream_stopped_s']} s ({d['met']})")
+    meta = doc["meta"]
+    rows.append(
+        f"load average at start {meta['loadavg_start'][0]:.1f}, end {meta['loadavg_end'][0]:.1f} "
+        f"({meta['cpus']} CPUs; RGW shares them)"
+    )
+    return "\n".join(rows)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--env", type=Path, default=os.environ.get("ARGOSY_RGW_ENV") or None)
+    p.add_argument("--runs", type=int, default=3, help="rounds of the big case")
+    p.add_argument("--big-mib", type=int, default=1024)
+    p.add_argument("--each-mib", type=int, default=256)
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--ttfb", type=int, default=100)
+    p.add_argument("--tmp", type=Path, default=None)
+    p.add_argument("--no-save", action="store_true", help="print, write no results file")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from argosy.testing.faults import FaultProxy
+
+    args = parse(argv)
+    if shutil.which("curl") is None:
+        raise SystemExit("bench.server: curl is not installed")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    began = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="argosy-bench-server-", dir=args.tmp))
+    own = not args.env
+    gateway = rgw.from_env_file(args.env) if args.env else rgw.start(work / "rgw")
+    bucket = f"bench-server-{os.getpid()}"
+    server: Server | None = None
+    try:
+        meta: dict[str, Any] = {
+            "started_utc": stamp,
+            "endpoint": gateway.endpoint,
+            "own_rgw": own,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_start": os.getloadavg(),
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "versions": versions(),
+        }
+        with gc_kube.KubeApi(work) as api, FaultProxy(gateway.endpoint) as proxy:
+            api_client, custom, env, keys = setup(gateway, api, bucket, work, args)
+            proxied_workflow(api_client, custom, gateway, proxy.url, keys)
+            token = yaml.safe_load(api.kubeconfig.read_text())["users"][0]["user"]["token"]
+            server = Server(api.kubeconfig, work / "serve.log")
+            base = f"{server.url}/artifacts/{NS}/wf/wf-1"
+            ctx = {
+                "token": token,
+                "env": env,
+                "bucket": bucket,
+                "port": server.port,
+                "big_size": args.big_mib * MiB,
+                "each_size": args.each_mib * MiB,
+                "big_url": f"{base}/a0",
+                "each_url": f"{base}/a1",
+                "tiny_url": f"{base}/a2",
+                "proxied_path": f"/artifacts/{NS}/wf-proxied/wf-proxied-1/a0",
+            }
+            cases: dict[str, Any] = {}
+            with RssSampler(server.proc.pid) as sampler:
+                log("ttfb")
+                cases["ttfb"] = case_ttfb(ctx, args.ttfb)
+                log("big")
+                cases["big"] = case_big(ctx, args.runs, work)
+                log("concurrent")
+                cases["concurrent"] = case_concurrent(ctx, args.clients, sampler)
+                log("disconnect")
+                cases["disconnect"] = case_disconnect(ctx, proxy)
+                cases["server_peak_rss_mib"] = round(sampler.peak() / MiB, 1)
+        meta.update(loadavg_end=os.getloadavg(), seconds=round(time.monotonic() - began, 1))
+        doc = {"meta": meta, "cases": cases}
+        print(table(doc))
+        if not args.no_save:
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            out = RESULTS / f"server-{stamp}.json"
+            out.write_text(json.dumps(doc, indent=2) + "\n")
+            print(f"results: {out}")
+        return 0
+    finally:
+        if server is not None:
+            server.stop()
+        subprocess.run(
+            [sys.executable, "-m", "argosy", "rm", "-q", "-r", f"s3://{bucket}/"],
+            env={**os.environ, **gateway.env()},
+            capture_output=True,
+            timeout=600,
+        )
+        if own:
+            rgw.stop(work / "rgw")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
