@@ -31,6 +31,7 @@ class Context:
 
 
 CONTEXT = web.AppKey("argosy", Context)
+CAUSE = web.RequestKey("argosy_cause", str)  # why a request failed, for logs and metrics
 
 
 async def blocking(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from argosy.server.context import CONTEXT, Context, blocking
+from argosy.server.context import CAUSE, CONTEXT, Context, blocking
 
 access = logging.getLogger("argosy.server.access")
 
@@ -34,20 +34,20 @@ async def access_log(
             ctx.metrics.in_flight += 1
     try:
         response = await handler(request)
-        status = 499 if request.get("argosy_cause") == "client_gone" else response.status
+        status = 499 if request.get(CAUSE) == "client_gone" else response.status
         return response
     except web.HTTPException as error:
         status = error.status
         raise
     except BaseException:
-        status = 499 if request.get("argosy_cause") == "client_gone" else 500
+        status = 499 if request.get(CAUSE) == "client_gone" else 500
         raise
     finally:
         seconds = time.monotonic() - began
         if counted:
             with ctx.metrics._lock:
                 ctx.metrics.in_flight -= 1
-            ctx.metrics.done(request.method, status, seconds, request.get("argosy_cause"))
+            ctx.metrics.done(request.method, status, seconds, request.get(CAUSE))
         _log_line(ctx, request, status, seconds)
 
 
@@ -61,8 +61,8 @@ def _log_line(ctx: Context, request: web.Request, status: int, seconds: float) -
         "seconds": round(seconds, 6),
         "remote": request.remote,
     }
-    if request.get("argosy_cause"):
-        fields["cause"] = request["argosy_cause"]
+    if request.get(CAUSE):
+        fields["cause"] = request[CAUSE]
     if ctx.settings.log_format == "json":
         access.info(json.dumps(fields, sort_keys=True))
     else:

@@ -23,7 +23,7 @@ from argosy.artifacts.errors import (
 from argosy.artifacts.protocol import Driver, ObjectInfo
 from argosy.server import http
 from argosy.server.auth import Caller, Forbidden, Unauthenticated, authenticate, bearer
-from argosy.server.context import CONTEXT, Context, blocking
+from argosy.server.context import CAUSE, CONTEXT, Context, blocking
 from argosy.server.resolve import Resolved
 from argosy.server.stream import (
     checksum_header,
@@ -79,7 +79,7 @@ async def errors(
         return ended.response
     except ArtifactError as error:
         status = _status(error)
-        request["argosy_cause"] = cause(error)
+        request[CAUSE] = cause(error)
         if status >= 500:
             log.warning("%s %s: %s", request.method, request.path, error)
         headers = {"WWW-Authenticate": 'Bearer realm="argosy"'} if status == 401 else None
@@ -250,13 +250,13 @@ async def _send(request: web.Request, response: web.StreamResponse, source: Any)
             source, response.write, sent=ctx.metrics.sent, alive=lambda: _client_alive(request)
         )
     except asyncio.CancelledError:
-        request["argosy_cause"] = "client_gone"
+        request[CAUSE] = "client_gone"
         raise
     except ConnectionError:
-        request["argosy_cause"] = "client_gone"
+        request[CAUSE] = "client_gone"
         raise StreamEnded(response) from None
     except ArtifactError as error:
-        request["argosy_cause"] = cause(error)
+        request[CAUSE] = cause(error)
         log.warning("%s %s: aborted after the headers: %s", request.method, request.path, error)
         await abort(request)
         raise StreamEnded(response) from None

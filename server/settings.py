@@ -36,8 +36,8 @@ class ServerSettings:
         server (the server's own credentials after a TokenReview and a
         SubjectAccessReview of the caller), none (no check: only on loopback).
     namespaces: the namespaces served (empty: every namespace).
-    memory_budget: bytes of part buffers shared by all streams (192 MiB: 50 streams of
-        one 4 MiB part each fit under 300 MiB of RSS with the interpreter).
+    memory_budget: bytes of part buffers shared by all streams (192 MiB: 24 parts, so a
+        few streams read ahead in full, and many share it one part each).
     part_size: bytes per buffer part and ranged GET (8 MiB: half the engine's stream
         part, so a busy server still reads ahead with the budget split many ways).
     read_ahead: parts fetched ahead by one full GET when the budget allows (4).

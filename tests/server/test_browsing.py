@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 
 from tests.server.conftest import NOBODY, READER, SUBMITTER, art, bearer, files
 
-pytestmark = [pytest.mark.rgw, pytest.mark.asyncio]
+pytestmark = [pytest.mark.rgw]
 H = bearer(READER)
 
 
+@pytest.mark.asyncio
 async def test_a_folder_redirects_to_its_slash_then_lists_without_the_manifest(serve):
     start, session = serve
     base = await start()
@@ -39,6 +40,7 @@ async def test_a_folder_redirects_to_its_slash_then_lists_without_the_manifest(s
         assert r.status == 307 and "/artifact-files/" in r.headers["Location"]
 
 
+@pytest.mark.asyncio
 async def test_a_folder_with_index_html_redirects_to_it(serve):
     start, session = serve
     base = await start()
@@ -49,6 +51,7 @@ async def test_a_folder_with_index_html_redirects_to_it(serve):
         assert "sandbox" in r.headers["Content-Security-Policy"]
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("fmt", ["tar.gz", "tar.zst", "zip"])
 async def test_a_folder_downloads_whole_as_one_archive(serve, fmt):
     start, session = serve
@@ -72,6 +75,7 @@ async def test_a_folder_downloads_whole_as_one_archive(serve, fmt):
     assert got == {"a.txt": b"a", "sub/b.txt": b"bb"}
 
 
+@pytest.mark.asyncio
 async def test_a_tgz_with_one_top_folder_is_browsed_from_inside_it(serve):
     start, session = serve
     base = await start()
@@ -94,6 +98,7 @@ async def test_a_tgz_with_one_top_folder_is_browsed_from_inside_it(serve):
         assert r.status == 404
 
 
+@pytest.mark.asyncio
 async def test_a_flat_tgz_and_a_zip_are_browsed_from_their_root(serve):
     start, session = serve
     base = await start()
@@ -109,6 +114,7 @@ async def test_a_flat_tgz_and_a_zip_are_browsed_from_their_root(serve):
         assert await r.read() == b"1" * 5000
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("auth", ["client", "server"])
 async def test_an_upload_streams_into_the_repository_and_is_capped(serve, world, auth):
     import aiohttp
@@ -142,6 +148,7 @@ async def test_an_upload_streams_into_the_repository_and_is_capped(serve, world,
     assert not world.driver.list_uploads("uploads/")
 
 
+@pytest.mark.asyncio
 async def test_health_readiness_and_metrics(serve):
     start, session = serve
     base = await start()

@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,7 @@ def argosy_serve(world: World, tmp_path: Path) -> Iterator[object]:
         for _ in range(200):  # bounded: the socket is bound just after the line
             if not _refused(port):
                 break
-            subprocess.run(["sleep", "0.05"], check=True)
+            time.sleep(0.05)
         return Served(process, f"{scheme}://127.0.0.1:{port}", port, log)
 
     yield start
