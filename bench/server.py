@@ -14,7 +14,8 @@ Cases (targets in brackets):
               0.8x the single client];
 - disconnect: a client reads 1 MiB of the big artifact and closes; the server reads
               storage through the fault proxy (`argosy.testing.faults`, relaying only),
-              which sees when every GET under way is cut [<= 1 s after the close].
+              which sees when no GET is under way and nothing more is relayed [<= 1 s
+              after the close].
 
 Writes bench/results/server-<timestamp>.json. Run the full sizes under
 `flock /tmp/argosy-bench.lock`; smoke it with `--big-mib 64 --each-mib 16 --clients 4
@@ -47,6 +48,7 @@ RESULTS = rgw.ROOT / "bench" / "results"
 NS = "bench"
 MiB = 1 << 20
 SAMPLE_S = 0.02
+QUIET_S = 2.0  # the disconnect case: how long the storage side must stay idle
 
 
 def log(message: str) -> None:
@@ -259,11 +261,11 @@ def case_concurrent(ctx: dict[str, Any], clients: int, sampler: RssSampler) -> d
 
 def case_disconnect(ctx: dict[str, Any], proxy: Any) -> dict[str, Any]:
     """A raw client reads 1 MiB of the big artifact through the server (whose storage is
-    behind the relaying proxy) and closes; seconds until the proxy has no GET left
-    under way, at least one of them cut by the server."""
+    behind the relaying proxy) and closes; seconds from the close until the proxy has no
+    GET under way and relays nothing more (watched for `QUIET_S` after that moment: a
+    GET started later would make it a later moment)."""
     host, port = "127.0.0.1", ctx["port"]
     stats = proxy.stats
-    cut_before = stats.answers_cut
     sock = socket.create_connection((host, port), timeout=60)
     sock.sendall(
         (
@@ -277,21 +279,30 @@ def case_disconnect(ctx: dict[str, Any], proxy: Any) -> dict[str, Any]:
         if not data:
             raise RuntimeError("the server closed before 1 MiB")
         got += len(data)
-    relayed_at_close = stats.bytes_down
+    relayed_at_close, cut_before = stats.bytes_down, stats.answers_cut
     closed = time.monotonic()
     sock.close()
+    quiet_since: float | None = None
+    last_bytes = -1
     deadline = closed + 30
     while time.monotonic() < deadline:
-        if stats.answers_cut > cut_before and stats.answers == (
-            stats.answers_done + stats.answers_cut
-        ):
+        now, relayed = time.monotonic(), stats.bytes_down
+        idle = stats.answers == stats.answers_done + stats.answers_cut and relayed == last_bytes
+        if not idle:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= QUIET_S:
             break
-        time.sleep(0.005)
-    stopped = time.monotonic() - closed
+        last_bytes = relayed
+        time.sleep(0.002)
+    stopped = (quiet_since - closed) if quiet_since is not None else float("inf")
     return {
         "client_read_mib": round(got / MiB, 2),
-        "upstream_stopped_s": round(stopped, 3),
+        "upstream_stopped_s": round(max(stopped, 0.0), 3),
         "relayed_after_close_mib": round((stats.bytes_down - relayed_at_close) / MiB, 1),
+        "gets_cut": stats.answers_cut - cut_before,
+        "object_mib": ctx["big_size"] / MiB,
         "target_s": 1.0,
         "met": stopped <= 1.0,
     }

@@ -11,9 +11,9 @@ next part boundary. The parts held are therefore
     peak  = parts x part_size + streams_in_flight x (CHUNK + socket buffers)
 
 (a revoked part's buffer lives on until its stream's next part boundary), where the
-second term is the 1 MiB copy each stream hands the socket at a time. A sequential
-stream's one part is in fact a 1 MiB read buffer. Archive browsing and folder downloads
-take one part each from the same budget.
+second term is the 256 KiB piece each stream reads, holds back and hands the socket at
+a time. A sequential stream's one part is in fact a 256 KiB read buffer. Archive
+browsing and folder downloads take one part each from the same budget.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from argosy.artifacts.errors import InvalidSpec
 MiB = 1 << 20
 AuthMode = Literal["client", "server", "none"]
 DEFAULT_CSP = "sandbox allow-same-origin; default-src 'none'"  # Argo Server's
-CHUNK = 1 * MiB
+CHUNK = 256 << 10  # what a stream reads and hands the socket at a time
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ some bytes sent are covered by no check).
 Once headers are sent, a failure can no longer be told with a status: a checksum
 mismatch or a broken upstream aborts the connection, so the client sees a short body,
 never a 200 with an error appended. A client that leaves stops the upstream reads: the
-blocking readers run in worker threads and check a stop flag between pieces (256 KiB
-for a part fetched ahead, 1 MiB for a sequential read), which is set as soon as a write
-fails; a GET left unfinished drops its connection.
+blocking readers run in worker threads and check a stop flag between pieces of 256 KiB,
+which is set as soon as a write fails; a GET left unfinished drops its connection.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import asyncio
 import functools
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -379,10 +378,12 @@ async def pump(
     sent: Callable[[int], None],
     alive: Callable[[], bool] | None = None,
 ) -> None:
-    """Every chunk of `source` to `write`, 1 MiB copies at a time (a chunk's buffer may
-    be reused once the next is asked for, and the transport may keep what it is given).
-    The last piece is held back until the source ends: a whole-object check fails only
-    after the last byte was read, and the client must not have all of it by then."""
+    """Every chunk of `source` to `write`, at most CHUNK at a time: a `bytes` chunk that
+    small is its own (the readers here make one per piece) and goes as it is; anything
+    else is copied (a buffer may be reused once the next chunk is asked for, and the
+    transport may keep what it is given). The last piece is held back until the source
+    ends: a whole-object check fails only after the last byte was read, and the client
+    must not have all of it by then."""
     feed = Pump(source)
     held: bytes | None = None
     try:
@@ -390,12 +391,16 @@ async def pump(
             chunk = await feed.next(alive)
             if chunk is None:
                 break
-            view = memoryview(chunk)
-            for at in range(0, len(view), CHUNK):
+            if type(chunk) is bytes and len(chunk) <= CHUNK:
+                pieces: Iterable[bytes] = (chunk,)
+            else:
+                view = memoryview(chunk)
+                pieces = (bytes(view[at : at + CHUNK]) for at in range(0, len(view), CHUNK))
+            for piece in pieces:
                 if held is not None:
                     await write(held)
                     sent(len(held))
-                held = bytes(view[at : at + CHUNK])
+                held = piece
         if held is not None:
             await write(held)
             sent(len(held))
