@@ -8,7 +8,8 @@ exactly one top-level folder is browsed from inside it, any other from its own r
 absolute names, no NUL); symlinks and hardlinks are listed, never followed or served, so
 nothing reaches outside the artifact. A zip member costs its central directory and one
 ranged read; a tar member a stream from the archive's start to the member
-(`tar_member`: the one place a seekable tar.zst reader will plug in).
+(`tar_member`: a seekable tar.zst is read through its member index, only the frames
+that hold the member).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +26,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from argosy.artifacts.archive import seekable
 from argosy.artifacts.archive import tarformat as tf
 from argosy.artifacts.archive.codecs import compress
 from argosy.artifacts.archive.entry import Entry, EntryType
@@ -92,10 +95,36 @@ def _whole(driver: Driver, info: ObjectInfo) -> Iterator[bytes]:
     return read_span(driver, info, 0, info.size - 1) if info.size else iter(())
 
 
+def _seekable(driver: Driver, info: ObjectInfo) -> seekable.SeekableIndex | None:
+    """A tar.zst's member index (Argosy's seekable layout), or None for any other
+    archive; kept per object version, so listing then serving a member reads it once."""
+    if not info.key.lower().endswith((".tar.zst", ".tzst")):
+        return None
+    cached = (driver.url(info.key), info.etag)
+    with _INDEX_LOCK:
+        if cached in _INDEXES:
+            return _INDEXES[cached]
+    index = seekable.read_index(driver, info.key, info=info)
+    with _INDEX_LOCK:
+        _INDEXES[cached] = index
+        while len(_INDEXES) > INDEXES_KEPT:
+            _INDEXES.pop(next(iter(_INDEXES)))
+    return index
+
+
+INDEXES_KEPT = 64
+_INDEXES: dict[tuple[str, str], seekable.SeekableIndex | None] = {}
+_INDEX_LOCK = threading.Lock()
+
+
 def entries(driver: Driver, info: ObjectInfo) -> list[Entry]:
-    """Every member, names as stored (blocking)."""
+    """Every member, names as stored (blocking): from the index of a seekable tar.zst,
+    else by reading the archive."""
     if archive_kind(info.key) == "zip":
         return [m.entry for m in read_index(_read_range(driver, info), info.size)]
+    index = _seekable(driver, info)
+    if index is not None:
+        return [Entry(m.path, m.type, m.size, m.mode, m.mtime, m.linkname) for m in index.members]
     found = []
     for member in read_tar(_whole(driver, info)):
         found.append(member.entry)
@@ -162,9 +191,14 @@ def member_listing(found: list[Entry], root: str, folder: str) -> list[Item]:
     return sorted(items.values(), key=lambda i: i.name)
 
 
-def tar_member(driver: Driver, info: ObjectInfo, path: str) -> Iterator[bytes]:
-    """One file of a tar archive (gzip, zstd or plain), read from the archive's start.
-    A seekable tar.zst reader answers here instead when the object carries its index."""
+def tar_member(driver: Driver, info: ObjectInfo, path: str, stored: str) -> Iterator[bytes]:
+    """One file of a tar archive: `path` as browsed, `stored` as the archive names it. A
+    seekable tar.zst is read through its index, only the frames that hold the member;
+    any other tar (gzip, zstd or plain) from its start until the member."""
+    index = _seekable(driver, info)
+    if index is not None:
+        yield from seekable.iter_member(driver, info.key, index, stored)
+        return
     for member in read_tar(_whole(driver, info)):
         if _safe(member.entry.path) and member_path(member.entry.path) == path:
             if member.entry.type is not EntryType.FILE:
@@ -444,7 +478,11 @@ async def _archive(
     response.content_length = entry.size
     await response.prepare(request)
     if request.method != "HEAD" and entry.size:
-        source = zip_member(driver, info, path) if kind == "zip" else tar_member(driver, info, path)
+        source = (
+            zip_member(driver, info, path)
+            if kind == "zip"
+            else tar_member(driver, info, path, entry.path)
+        )
         with ctx.budget.lease(1):
             await _send(request, response, source)
     await response.write_eof()

@@ -18,6 +18,7 @@ import pytest_asyncio
 from aiohttp import ClientSession, web
 
 from argosy.argo.kube import Kube
+from argosy.artifacts.archive.formats import write_archive
 from argosy.artifacts.settings import MiB, TransferSettings
 from argosy.artifacts.tree import upload_tree
 from argosy.artifacts.upload import upload_file
@@ -32,6 +33,7 @@ WF = "wf-1"
 NODE = "wf-1-123"
 READER, NOBODY, STRANGER = "reader-token", "nobody-token", "stranger-token"
 SUBMITTER = "submitter-token"  # the reader's rights, and create workflows (uploads)
+SEEKABLE_FIRST = os.urandom(10 * MiB)  # spans three 4 MiB frames of the seekable tar.zst
 SMALL = TransferSettings(part_size=5 * MiB, multipart_threshold=5 * MiB, stream_part_size=5 * MiB)
 
 
@@ -73,6 +75,7 @@ def workflow(bucket: str) -> dict[str, Any]:
         {"name": "bundle", "s3": {"key": "wf-1/bundle.tgz"}},
         {"name": "flat", "s3": {"key": "wf-1/flat.tgz"}},
         {"name": "zipped", "s3": {"key": "wf-1/z.zip"}},
+        {"name": "seekable", "s3": {"key": "wf-1/seekable.tar.zst"}},
         {"name": "missing", "s3": {"key": "wf-1/nothing-here"}},
         {"name": "main-logs", "s3": {"key": "wf-1/main.log"}},
     ]
@@ -124,6 +127,12 @@ def world(rgw: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iter
     (tree / "a.txt").write_text("a")
     (tree / "sub" / "b.txt").write_text("bb")
     upload_tree(driver, "wf-1/tree", tree, settings=SMALL)
+    packed = tmp / "packed"
+    (packed / "zz").mkdir(parents=True)
+    (packed / "first.bin").write_bytes(SEEKABLE_FIRST)
+    (packed / "zz" / "last.txt").write_bytes(b"the last member\n")
+    (tmp / "seekable.tar.zst").write_bytes(b"".join(write_archive(packed, "tar.zst")))
+    upload_file(driver, "wf-1/seekable.tar.zst", tmp / "seekable.tar.zst", settings=SMALL)
     site = tmp / "site"
     site.mkdir()
     (site / "index.html").write_text("<h1>hi</h1>")

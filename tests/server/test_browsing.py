@@ -6,13 +6,14 @@ from __future__ import annotations
 import io
 import tarfile
 import zipfile
+from typing import Any
 
 import pytest
 import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.server.conftest import NOBODY, READER, SUBMITTER, art, bearer, files
+from tests.server.conftest import NOBODY, READER, SEEKABLE_FIRST, SUBMITTER, art, bearer, files
 
 pytestmark = [pytest.mark.rgw]
 H = bearer(READER)
@@ -112,6 +113,57 @@ async def test_a_flat_tgz_and_a_zip_are_browsed_from_their_root(serve):
         assert await r.read() == b"two"
     async with session.get(base + files("zipped", "/one.txt"), headers=H) as r:
         assert await r.read() == b"1" * 5000
+
+
+@pytest.mark.asyncio
+async def test_a_seekable_tar_zst_is_listed_and_served_from_its_member_index(serve):
+    start, session = serve
+    base = await start()
+    async with session.get(
+        base + files("seekable", "/"), headers={**H, "Accept": "application/json"}
+    ) as r:
+        assert r.status == 200
+        assert [i["name"] for i in (await r.json())["items"]] == ["first.bin", "zz/"]
+    async with session.get(base + files("seekable", "/zz/last.txt"), headers=H) as r:
+        assert r.status == 200 and await r.read() == b"the last member\n"
+    async with session.get(base + files("seekable", "/first.bin"), headers=H) as r:
+        assert r.status == 200 and await r.read() == SEEKABLE_FIRST
+    async with session.get(base + files("seekable", "/nope"), headers=H) as r:
+        assert r.status == 404
+
+
+def test_the_server_reads_a_seekable_members_frames_not_the_archive(world):
+    from argosy.artifacts.archive import seekable
+    from argosy.server import browse
+
+    info = world.driver.stat("wf-1/seekable.tar.zst")
+    index = browse._seekable(world.driver, info)
+    assert index is not None and index.frames.count >= 3
+    last = index.member("zz/last.txt")
+    assert last is not None
+    # the last member lies in the last frames: the first 8 MiB of tar are never read
+    assert index.frames_for(last).start >= 2
+    reads: list[tuple[int, int]] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(world.driver, name)
+
+        def read(self, key: str, *, start: int = 0, end: int | None = None, **kw: Any) -> Any:
+            reads.append((start, -1 if end is None else end))
+            return world.driver.read(key, start=start, end=end, **kw)
+
+    got = b"".join(browse.tar_member(Counting(), info, "zz/last.txt", "zz/last.txt"))
+    assert got == b"the last member\n"
+    frames = index.frames_for(last)
+    first, stop = index.frames.packed[frames.start], index.frames.packed[frames.stop]
+    assert reads and all(first <= s and e < stop for s, e in reads), (reads, first, stop)
+    assert (
+        seekable.read_index(
+            world.driver, "wf-1/bundle.tgz", info=world.driver.stat("wf-1/bundle.tgz")
+        )
+        is None
+    )
 
 
 @pytest.mark.asyncio
