@@ -32,7 +32,7 @@ from argosy.plugin import artifact_pb2 as pb
 from argosy.plugin import artifact_pb2_grpc as rpc
 from tests.plugin.conftest import Storage, artifact
 
-_NO_BUILDAH = "buildah is not installed (scripts/image install, which scripts/test runs, installs it)"
+_NO_BUILDAH = "buildah is not installed (scripts/image install, run by scripts/test, installs it)"
 
 
 @pytest.fixture(autouse=True, scope="module")
