@@ -267,6 +267,41 @@ def _tracked(method: Handler) -> Handler:
     return call
 
 
+Outcome = tuple[str, Any]  # what the log line says, and the answer
+Work = Callable[["ArtifactService", Place, Any, grpc.ServicerContext], Outcome]
+
+
+def _answered(
+    artifact_of: Callable[[Any], Any], answer: Callable[..., Any]
+) -> Callable[[Work], Handler]:
+    """A unary call on one artifact's location, counted among the calls in flight, logged
+    with its outcome and time, and answered on every failure (never raised to gRPC): the
+    answer type's `error` says where and what, and `success`, where it has one, is false."""
+
+    def wrap(work: Work) -> Handler:
+        fields = answer.DESCRIPTOR.fields_by_name  # type: ignore[attr-defined]
+        failed: dict[str, Any] = {"success": False} if "success" in fields else {}
+
+        @functools.wraps(work)
+        def call(self: ArtifactService, request: Any, context: grpc.ServicerContext) -> Any:
+            with self.calls.one():
+                artifact = artifact_of(request)
+                started, where = time.monotonic(), _named(artifact)
+                try:
+                    place = self.places.of(artifact)
+                    where = place.url
+                    outcome, reply = work(self, place, request, context)
+                except Exception as error:  # noqa: BLE001 - every failure is answered
+                    self._done(work.__name__, where, started, "failed")
+                    return answer(**failed, error=_line(error, where))
+                self._done(work.__name__, where, started, outcome)
+                return reply
+
+        return call
+
+    return wrap
+
+
 def _tracked_stream(method: Handler) -> Handler:
     """A streaming answer counted among the calls in flight until its last frame."""
 
@@ -288,51 +323,35 @@ class ArtifactService(rpc.ArtifactServiceServicer):
         self.say(f"{call} {where} {outcome} in {time.monotonic() - started:.2f} s")
 
     # -- unary calls -------------------------------------------------------------------
-    @_tracked
-    def Save(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        started, where = time.monotonic(), _named(request.output_artifact)
-        try:
-            place = self.places.of(request.output_artifact)
-            where = place.url
-            path = request.path
-            if os.path.isdir(path):
-                result = tree.upload_tree(
-                    place.driver,
-                    place.key,
-                    path,
-                    settings=place.settings,
-                    progress=_watch(context, self.calls),
-                )
-                outcome = f"ok: {result.files} file(s), {result.bytes} B"
-            elif os.path.isfile(path):
-                up = upload_file(
-                    place.driver,
-                    place.key,
-                    path,
-                    settings=place.settings,
-                    progress=_watch(context, self.calls),
-                )
-                outcome = f"ok: {up.size} B" + (" verified" if up.record else "")
-            else:
-                raise NotFound(f"no file or folder at {path}")
-        except Exception as error:  # noqa: BLE001 - every failure is answered, never raised
-            self._done("Save", where, started, "failed")
-            return pb.SaveArtifactResponse(success=False, error=_line(error, where))
-        self._done("Save", where, started, outcome)
-        return pb.SaveArtifactResponse(success=True)
+    @_answered(lambda request: request.output_artifact, pb.SaveArtifactResponse)
+    def Save(self, place: Place, request: Any, context: grpc.ServicerContext) -> Outcome:  # noqa: N802
+        path = request.path
+        if os.path.isdir(path):
+            result = tree.upload_tree(
+                place.driver,
+                place.key,
+                path,
+                settings=place.settings,
+                progress=_watch(context, self.calls),
+            )
+            outcome = f"ok: {result.files} file(s), {result.bytes} B"
+        elif os.path.isfile(path):
+            up = upload_file(
+                place.driver,
+                place.key,
+                path,
+                settings=place.settings,
+                progress=_watch(context, self.calls),
+            )
+            outcome = f"ok: {up.size} B" + (" verified" if up.record else "")
+        else:
+            raise NotFound(f"no file or folder at {path}")
+        return outcome, pb.SaveArtifactResponse(success=True)
 
-    @_tracked
-    def Load(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        started, where = time.monotonic(), _named(request.input_artifact)
-        try:
-            place = self.places.of(request.input_artifact)
-            where = place.url
-            outcome = self._load(place, Path(request.path), context)
-        except Exception as error:  # noqa: BLE001
-            self._done("Load", where, started, "failed")
-            return pb.LoadArtifactResponse(success=False, error=_line(error, where))
-        self._done("Load", where, started, outcome)
-        return pb.LoadArtifactResponse(success=True)
+    @_answered(lambda request: request.input_artifact, pb.LoadArtifactResponse)
+    def Load(self, place: Place, request: Any, context: grpc.ServicerContext) -> Outcome:  # noqa: N802
+        outcome = self._load(place, Path(request.path), context)
+        return outcome, pb.LoadArtifactResponse(success=True)
 
     def _load(self, place: Place, dest: Path, context: grpc.ServicerContext) -> str:
         key = place.key
@@ -356,57 +375,32 @@ class ArtifactService(rpc.ArtifactServiceServicer):
         )
         return f"ok: {result.files} file(s), {result.bytes} B"
 
-    @_tracked
-    def Delete(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        started, where = time.monotonic(), _named(request.artifact)
-        try:
-            place = self.places.of(request.artifact)
-            where = place.url
-            outcome = tree.delete_folder(place.driver, place.key, with_object=True)
-            if outcome.error is not None:
-                raise outcome.error
-            if outcome.failures:
-                first = outcome.failures[0]
-                raise ArtifactError(
-                    f"{len(outcome.failures)} object(s) not deleted, e.g. "
-                    f"{place.driver.url(first.key)}: {first.code} "
-                    f"{first.message}"
-                )
-            deleted = outcome.objects
-        except Exception as error:  # noqa: BLE001
-            self._done("Delete", where, started, "failed")
-            return pb.DeleteArtifactResponse(success=False, error=_line(error, where))
-        self._done("Delete", where, started, f"ok: {deleted} object(s)")
-        return pb.DeleteArtifactResponse(success=True)
+    @_answered(lambda request: request.artifact, pb.DeleteArtifactResponse)
+    def Delete(self, place: Place, request: Any, context: grpc.ServicerContext) -> Outcome:  # noqa: N802
+        outcome = tree.delete_folder(place.driver, place.key, with_object=True)
+        if outcome.error is not None:
+            raise outcome.error
+        if outcome.failures:
+            first = outcome.failures[0]
+            raise ArtifactError(
+                f"{len(outcome.failures)} object(s) not deleted, e.g. "
+                f"{place.driver.url(first.key)}: {first.code} "
+                f"{first.message}"
+            )
+        return f"ok: {outcome.objects} object(s)", pb.DeleteArtifactResponse(success=True)
 
-    @_tracked
-    def ListObjects(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        started, where = time.monotonic(), _named(request.artifact)
-        try:
-            place = self.places.of(request.artifact)
-            where = place.url
-            folder = tree.as_folder(place.key)
-            legacy = legacy_manifest_key(folder)  # older versions kept it under the folder
-            keys = [o.key for o in tree.list_all(place.driver, folder) if o.key != legacy]
-        except Exception as error:  # noqa: BLE001
-            self._done("ListObjects", where, started, "failed")
-            return pb.ListObjectsResponse(error=_line(error, where))
-        self._done("ListObjects", where, started, f"ok: {len(keys)} object(s)")
-        return pb.ListObjectsResponse(objects=keys)
+    @_answered(lambda request: request.artifact, pb.ListObjectsResponse)
+    def ListObjects(self, place: Place, request: Any, context: grpc.ServicerContext) -> Outcome:  # noqa: N802
+        folder = tree.as_folder(place.key)
+        legacy = legacy_manifest_key(folder)  # older versions kept it under the folder
+        keys = [o.key for o in tree.list_all(place.driver, folder) if o.key != legacy]
+        return f"ok: {len(keys)} object(s)", pb.ListObjectsResponse(objects=keys)
 
-    @_tracked
-    def IsDirectory(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        started, where = time.monotonic(), _named(request.artifact)
-        try:
-            place = self.places.of(request.artifact)
-            where = place.url
-            page = place.driver.list(tree.as_folder(place.key), limit=1)
-            folder = bool(page.objects)
-        except Exception as error:  # noqa: BLE001
-            self._done("IsDirectory", where, started, "failed")
-            return pb.IsDirectoryResponse(error=_line(error, where))
-        self._done("IsDirectory", where, started, f"ok: {folder}")
-        return pb.IsDirectoryResponse(is_directory=folder)
+    @_answered(lambda request: request.artifact, pb.IsDirectoryResponse)
+    def IsDirectory(self, place: Place, request: Any, context: grpc.ServicerContext) -> Outcome:  # noqa: N802
+        page = place.driver.list(tree.as_folder(place.key), limit=1)
+        folder = bool(page.objects)
+        return f"ok: {folder}", pb.IsDirectoryResponse(is_directory=folder)
 
     def GetCapabilities(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         return pb.GetCapabilitiesResponse(supports_save_stream=True)
