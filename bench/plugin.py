@@ -67,7 +67,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from bench import corpus, dirs, files, peers, plugin_calls, plugin_report, rgw, rss
+from bench import corpus, dirs, files, peers, plugin_calls, plugin_report, rgw, rss, versions
 from bench.plugin_measure import Ctx, between_runs, empty, log
 from bench.plugin_units import ARGOSY, SOURCE_KEY, UNITS, raw_rate
 from bench.s3 import compile_argosy
@@ -81,30 +81,11 @@ RAW_FACTOR = 1.25  # grpcio's raw rate must be this far above argosy cat's to co
 # ------------------------------------------------------------------ main
 
 
-def versions() -> dict[str, str]:
-    def first_line(cmd: list[str]) -> str:
-        try:
-            done = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=30, cwd=ROOT, check=False
-            )
-            return ((done.stdout or done.stderr).strip().splitlines() or [""])[0]
-        except (OSError, subprocess.TimeoutExpired):
-            return "?"
-
-    from importlib.metadata import PackageNotFoundError, version
-
-    found: dict[str, str] = {}
-    for name in ("argosy", "grpcio", "protobuf", "boto3", "botocore", "psutil"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "-"
-    found["s5cmd"] = first_line([str(peers.s5cmd_binary()), "version"])
-    found["radosgw"] = first_line(["radosgw", "--version"])
-    found["argosy_git"] = first_line(["git", "rev-parse", "--short", "HEAD"])
-    dirty = first_line(["git", "status", "--porcelain", "--untracked-files=no"])
-    found["argosy_git_dirty"] = "yes" if dirty else "no"
-    return found
+def run_versions() -> dict[str, str]:
+    return versions.collect(
+        ("argosy", "grpcio", "protobuf", "boto3", "botocore", "psutil"),
+        {"s5cmd": [str(peers.s5cmd_binary()), "version"]},
+    )
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -341,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "plugin_idle_rss_mib": ctx.watch.current() / MiB,
             "loadavg_start": os.getloadavg(),
-            "versions": versions(),
+            "versions": run_versions(),
             "units": [u.name for u in UNITS],
         }
         log(f"load average {dirs.fmt_load(meta['loadavg_start'])}; versions {meta['versions']}")

@@ -50,7 +50,7 @@ import boto3
 from botocore.config import Config
 
 from argosy.artifacts.settings import TransferSettings
-from bench import files, noise, pairs, peers, report, rgw, rss
+from bench import files, noise, pairs, peers, report, rgw, rss, versions
 from bench.report import Run
 
 MiB = 1 << 20
@@ -259,33 +259,26 @@ def remote_copies(ctx: Context, tools: list[peers.Tool], source: Path) -> list[R
 
 
 def tool_versions() -> dict[str, str]:
-    def output(cmd: list[str]) -> str:
-        try:
-            done = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=30, check=False, cwd=rgw.ROOT
-            )
-            return (done.stdout.strip().splitlines() or [""])[0]
-        except (OSError, subprocess.TimeoutExpired):
-            return "?"
+    found = versions.collect(
+        ("argosy", "boto3", "botocore", "s3transfer", "minio", "psutil"),
+        {
+            "s5cmd": [str(peers.s5cmd_binary()), "version"],
+            "rclone": [str(peers.rclone_binary()), "version"],
+        },
+    )
+    if _installed("awscrt"):
+        found["awscrt"] = "INSTALLED (slows boto3; remove it)"
+    return found
 
+
+def _installed(package: str) -> bool:
     from importlib.metadata import PackageNotFoundError, version
 
-    found: dict[str, str] = {}
-    for name in ("argosy", "boto3", "botocore", "s3transfer", "minio", "psutil"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "-"
     try:
-        version("awscrt")
-        found["awscrt"] = "INSTALLED (slows boto3; remove it)"
+        version(package)
     except PackageNotFoundError:
-        pass
-    found["s5cmd"] = output([str(peers.s5cmd_binary()), "version"])
-    found["rclone"] = output([str(peers.rclone_binary()), "version"])
-    found["argosy_git"] = output(["git", "rev-parse", "--short", "HEAD"])
-    found["radosgw"] = output(["radosgw", "--version"])
-    return found
+        return False
+    return True
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import disk, files, noise, rgw, rss
+from bench import disk, files, noise, rgw, rss, versions
 from bench import sidecar_pods as pods
 from bench import sidecar_report as report
 from bench.dirs import Proxy, admin_client, start_proxy, stop_proxy
@@ -532,29 +532,10 @@ def inputs_case(b: Bench, args: argparse.Namespace, mib: int) -> None:
 # ------------------------------------------------------------------ main
 
 
-def versions() -> dict[str, str]:
-    def first_line(cmd: list[str]) -> str:
-        try:
-            done = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=30, cwd=ROOT, check=False
-            )
-            return ((done.stdout or done.stderr).strip().splitlines() or [""])[0]
-        except (OSError, subprocess.TimeoutExpired):
-            return "?"
-
-    from importlib.metadata import PackageNotFoundError, version
-
-    found: dict[str, str] = {}
-    for name in ("argosy", "boto3", "botocore", "isal", "zstandard", "crc32c", "psutil"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "-"
-    found["radosgw"] = first_line(["radosgw", "--version"])
-    found["argosy_git"] = first_line(["git", "rev-parse", "--short", "HEAD"])
-    dirty = first_line(["git", "status", "--porcelain", "--untracked-files=no"])
-    found["argosy_git_dirty"] = "yes" if dirty else "no"
-    return found
+def run_versions() -> dict[str, str]:
+    return versions.collect(
+        ("argosy", "boto3", "botocore", "isal", "zstandard", "crc32c", "psutil")
+    )
 
 
 def _ints(text: str) -> list[int]:
@@ -658,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "loadavg_start": os.getloadavg(),
-            "versions": versions(),
+            "versions": run_versions(),
             "rss_target_mib": report.RSS_TARGET_MIB,
         }
         if 1 in args.parts:
