@@ -18,7 +18,6 @@ from, highest first:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -57,9 +56,11 @@ class Effective:
 
 
 def read_annotations(path: Path) -> dict[str, str]:
-    """The downward API's annotations file: `key="value"` lines, Go-quoted values."""
+    """The downward API's annotations file: `key="value"` lines, values quoted as Go's
+    `%q` quotes them. A line that cannot be read is skipped, unless it is Argosy's own
+    annotation: someone else's odd annotation never stops a pod."""
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return {}
     except OSError as error:
@@ -67,9 +68,64 @@ def read_annotations(path: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for line in text.splitlines():
         match = _LINE.match(line.strip())
-        if match:
-            found[match.group(1)] = json.loads(f'"{match.group(2)}"')
+        if not match:
+            continue
+        key = match.group(1)
+        try:
+            found[key] = go_unquote(match.group(2))
+        except ValueError as error:
+            if key == ANNOTATION:
+                raise InvalidSpec(f"pod annotation {key} in {path}: {error}") from None
     return found
+
+
+_SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+_SIMPLE.update({"\\": "\\", '"': '"', "'": "'"})
+_WIDTH = {"x": 2, "u": 4, "U": 8}
+
+
+def go_unquote(body: str) -> str:
+    """The text inside a Go double-quoted string literal, its escapes resolved
+    (`\\xHH` bytes joined as UTF-8, `\\uHHHH`, `\\UHHHHHHHH`, octal `\\ooo`, the
+    one-letter escapes). A malformed escape is a ValueError naming it."""
+    out = bytearray()
+    at = 0
+    while at < len(body):
+        char = body[at]
+        if char != "\\":
+            out += char.encode()
+            at += 1
+            continue
+        kind = body[at + 1 : at + 2]
+        if kind in _SIMPLE:
+            out += _SIMPLE[kind].encode()
+            at += 2
+        elif kind in _WIDTH:
+            digits = body[at + 2 : at + 2 + _WIDTH[kind]]
+            value = _hex(digits, _WIDTH[kind], body[at : at + 2 + _WIDTH[kind]])
+            out += bytes([value]) if kind == "x" else _rune(value, digits)
+            at += 2 + _WIDTH[kind]
+        elif kind in "01234567" and kind:
+            digits = body[at + 1 : at + 4]
+            if len(digits) != 3 or any(d not in "01234567" for d in digits) or int(digits, 8) > 255:
+                raise ValueError(f"bad escape \\{digits}")
+            out.append(int(digits, 8))
+            at += 4
+        else:
+            raise ValueError(f"bad escape \\{kind}" if kind else "a lone backslash at the end")
+    return out.decode("utf-8", errors="replace")
+
+
+def _hex(digits: str, width: int, shown: str) -> int:
+    if len(digits) != width or any(d not in "0123456789abcdefABCDEF" for d in digits):
+        raise ValueError(f"bad escape {shown}")
+    return int(digits, 16)
+
+
+def _rune(value: int, digits: str) -> bytes:
+    if value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
+        raise ValueError(f"bad code point U+{digits}")
+    return chr(value).encode()
 
 
 @dataclass(frozen=True)

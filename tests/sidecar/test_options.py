@@ -5,6 +5,7 @@ the repository entry's `argosy:` block."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from argosy.argo.template import load_template
 from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.settings import TransferSettings
-from argosy.sidecar.options import ANNOTATION, Layers
+from argosy.sidecar.options import ANNOTATION, Layers, read_annotations
 
 
 def _input(argosy: dict[str, Any] | None = None) -> Any:
@@ -86,3 +87,46 @@ def test_an_annotation_nested_past_what_yaml_can_read_is_refused_naming_it() -> 
     deep = "[" * 10_000 + "]" * 10_000
     with pytest.raises(InvalidSpec, match=f"^pod annotation {ANNOTATION} is not JSON or YAML$"):
         Layers.build({ANNOTATION: deep}, None)
+
+
+# -- the downward API's annotations file -------------------------------------------------
+
+
+def test_annotation_values_are_read_as_go_quotes_them(tmp_path: Path) -> None:
+    # what Kubernetes writes with %q: escapes JSON does not know (\a \v \x \U, octal)
+    (tmp_path / "annotations").write_text(
+        'bell="ring\\a\\v"\n'
+        'bytes="caf\\xc3\\xa9"\n'
+        'emoji="\\U0001f600 and \\u00e9"\n'
+        'octal="\\101\\102"\n'
+        'quoted="say \\"hi\\" \\\\ there"\n'
+    )
+    assert read_annotations(tmp_path / "annotations") == {
+        "bell": "ring\a\v",
+        "bytes": "café",
+        "emoji": "\U0001f600 and é",
+        "octal": "AB",
+        "quoted": 'say "hi" \\ there',
+    }
+
+
+def test_someone_elses_unreadable_annotation_is_skipped_and_ours_still_read(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "annotations").write_bytes(
+        b'odd="\\q"\nraw="\xff\xfe"\n' + f'{ANNOTATION}="{{\\"archive\\": \\"none\\"}}"\n'.encode()
+    )
+    found = read_annotations(tmp_path / "annotations")
+    assert found[ANNOTATION] == '{"archive": "none"}'
+    assert "odd" not in found
+    assert found["raw"] == "\ufffd\ufffd"
+
+
+@pytest.mark.parametrize("value", ["\\q", "\\x4", "\\U0011ffff", "\\400", "ends with \\"])
+def test_a_malformed_escape_in_argosys_own_annotation_is_one_line_naming_it(
+    tmp_path: Path, value: str
+) -> None:
+    (tmp_path / "annotations").write_text(f'{ANNOTATION}="{value}"\n')
+    with pytest.raises(InvalidSpec, match=f"pod annotation {ANNOTATION} in .*: bad|lone") as error:
+        read_annotations(tmp_path / "annotations")
+    assert "\n" not in str(error.value)
