@@ -4,8 +4,6 @@ certificate made here, and JSON access-log lines that never hold a token."""
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import json
 import signal
 import socket
@@ -22,6 +20,7 @@ import pytest
 
 from argosy.testing.faults import Delay, FaultProxy, Rule
 from tests.server.conftest import NS, PROXIED_WF, READER, World, art, bearer
+from tests.tls_proxy import make_cert
 
 pytestmark = [pytest.mark.rgw]
 
@@ -119,44 +118,9 @@ async def test_sigterm_finishes_the_stream_in_flight_and_refuses_new_connections
         proxied.clear()
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "argosy-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "tls.crt", folder / "tls.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.mark.asyncio
 async def test_tls_serves_with_the_given_certificate(argosy_serve, world, tmp_path):
-    cert, key = _self_signed(tmp_path)
+    cert, key = make_cert(tmp_path)
     served = argosy_serve("--tls-cert", str(cert), "--tls-key", str(key), scheme="https")
     trusted = ssl.create_default_context(cafile=str(cert))
     async with aiohttp.ClientSession() as session:
