@@ -37,11 +37,12 @@ import itertools
 import logging
 import os
 import random
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 from argosy.artifacts import leftovers
 from argosy.artifacts.buffers import BufferPool, PartBuffer
@@ -470,6 +471,28 @@ def _download(
         raise
 
 
+class PartWindow(Protocol):
+    """Where a streamed download's part buffers come from and go back to, and how many
+    parts it may fetch ahead; a server shares one budget of buffers between its streams
+    this way (`iter_object`'s `window`)."""
+
+    size: int  # bytes of every buffer `take` gives: parts are at most this
+    most: int  # the most parts ever fetched ahead at once
+
+    def take(self) -> PartBuffer:
+        """A buffer of `size` bytes for the next part."""
+        ...
+
+    def give(self, buffer: PartBuffer) -> None:
+        """A buffer taken here, no longer used (no view of it is held)."""
+        ...
+
+    def ahead(self, wanted: int) -> int:
+        """How many parts may be fetched while the caller works on one, now that
+        `wanted` more could be (0: one part at a time); asked before each part."""
+        ...
+
+
 def iter_object(
     driver: Driver,
     key: str,
@@ -478,6 +501,7 @@ def iter_object(
     info: ObjectInfo | None = None,
     on_done: Callable[[DownloadResult], None] | None = None,
     watch: Watchdog | None = None,
+    window: PartWindow | None = None,
 ) -> Iterator[bytes]:
     """The object's bytes in order, fetched ahead in parallel into a pool of
     `stream_parts + 1` buffers of `stream_part_size` (the one being read by the caller
@@ -486,55 +510,81 @@ def iter_object(
     Each chunk is valid until the caller asks for the next one, when its buffer goes
     back to the pool: copy what you keep (slicing a bytearray copies). Verification
     happens at the end: a mismatch raises IntegrityError after the last byte has been
-    yielded. `watch` as for `download_file`."""
+    yielded. `watch` as for `download_file`.
+
+    `window`: the buffers and the read-ahead come from there instead (parts of at most
+    `window.size`, `window.ahead(...)` of them in flight while the caller works on one,
+    so at most `1 + window.most` buffers taken at once); chunks are then memoryviews of
+    its buffers, given back when the caller asks for the next chunk."""
     retrier = Retrier(settings.retry, rng=_JITTER, watch=watch or settings.watchdog())
     if info is None:
         info = retrier.call(lambda: driver.stat(key), what=f"stat {driver.url(key)}")
     record, reason, part_size = _plan(info, settings)
-    if (
-        not (record and record.part_crcs and record.part_size == part_size)
-        or part_size > settings.stream_part_size
-    ):
-        part_size = min(part_size, settings.stream_part_size)
+    cap = window.size if window is not None else settings.stream_part_size
+    if not (record and record.part_crcs and record.part_size == part_size) or part_size > cap:
+        part_size = min(part_size, cap)
     spans = _ranges(info.size, part_size)
-    ahead = settings.stream_parts
-    pool = BufferPool(ahead + 1, min(part_size, max(info.size, 1)))
+    most = window.most if window is not None else settings.stream_parts
+    pool: Any = (
+        window if window is not None else BufferPool(most + 1, min(part_size, max(info.size, 1)))
+    )
 
-    def one(span: tuple[int, int], buffer: PartBuffer) -> tuple[PartBuffer, int, int]:
+    def allowed(wanted: int) -> int:
+        """Parts to have in flight while the caller works on one."""
+        if window is None:
+            return min(wanted, most)
+        return max(0, min(wanted, most, window.ahead(wanted)))
+
+    def one(span: tuple[int, int], buffer: PartBuffer) -> tuple[int, int]:
         length = span[1] - span[0] + 1
         # read straight into the part's buffer: one sink call, no copy
         crc = _fetch(
             driver, info, _Span(span[0], span[1]), retrier, _ignore, memoryview(buffer)[:length]
         )[0]
         _check_piece(driver.url(key), record, part_size, span[0], length, crc)
-        return buffer, length, crc
+        return length, crc
 
     def handed(buffer: PartBuffer, length: int) -> bytes:
+        if window is not None:
+            return cast(bytes, memoryview(buffer)[:length])
         # every reader of these chunks (write, decompress, slicing, concatenation) takes
         # a bytearray; only a short last part is copied out, to give it its own length
         return cast(bytes, buffer if length == len(buffer) else buffer[:length])
 
     whole = _Fold()
-    with ThreadPoolExecutor(ahead, thread_name_prefix="argosy-get") as workers:
-        pending: list[Future[tuple[PartBuffer, int, int]]] = []
-        try:
-            for span in spans:
-                ready = pending.pop(0).result() if len(pending) >= ahead else None
-                # the next part starts before this one is handed over: `ahead` parts
-                # arrive while the caller works on one
-                pending.append(workers.submit(one, span, pool.take()))
-                if ready is not None:
-                    whole.add(ready[2], ready[1])
-                    yield handed(ready[0], ready[1])
-                    pool.give(ready[0])
-            while pending:
-                buffer, length, crc = pending.pop(0).result()
-                whole.add(crc, length)
-                yield handed(buffer, length)
-                pool.give(buffer)
-        finally:
-            for future in pending:
-                future.cancel()
+    # fetches under way, oldest first, each with the buffer it fills
+    pending: deque[tuple[Future[tuple[int, int]], PartBuffer]] = deque()
+    following = 0  # the next span to fetch
+    try:
+        with ThreadPoolExecutor(max(1, most), thread_name_prefix="argosy-get") as workers:
+
+            def submit(room: int) -> None:
+                nonlocal following
+                while following < len(spans) and len(pending) < room:
+                    buffer = pool.take()
+                    pending.append((workers.submit(one, spans[following], buffer), buffer))
+                    following += 1
+
+            try:
+                for handed_count in range(len(spans)):
+                    # `room` parts are fetched while the caller works on this one
+                    room = allowed(len(spans) - handed_count - 1)
+                    submit(max(1, room))
+                    future, buffer = pending[0]
+                    length, crc = future.result()
+                    pending.popleft()
+                    submit(room)
+                    whole.add(crc, length)
+                    yield handed(buffer, length)
+                    pool.give(buffer)
+            finally:
+                for future, _ in pending:
+                    future.cancel()
+    finally:
+        # every fetch has ended (the executor waited for them): their buffers are free;
+        # a chunk handed over and not asked past stays the caller's
+        for _, buffer in pending:
+            pool.give(buffer)
     result = _verify(driver, info, record, reason, whole.crc)
     if on_done:
         on_done(result)
@@ -567,4 +617,11 @@ def _to_output(url: str, write: Callable[..., object], *data: Any) -> None:
         raise LocalIOError(f"cannot write {url} to the output: {error.strerror or error}") from None
 
 
-__all__ = ["DownloadResult", "download_file", "download_stream", "iter_object", "ArtifactError"]
+__all__ = [
+    "DownloadResult",
+    "PartWindow",
+    "download_file",
+    "download_stream",
+    "iter_object",
+    "ArtifactError",
+]

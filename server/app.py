@@ -102,7 +102,7 @@ def make_app(
         settings=settings,
         kube=kube,
         resolver=Resolver(kube, local_root=settings.local_root),
-        budget=Budget(max(1, settings.memory_budget // settings.part_size)),
+        budget=Budget(max(1, settings.memory_budget // settings.part_size), settings.part_size),
         metrics=Metrics(),
         transfer=transfer or TransferSettings(),
     )

@@ -30,11 +30,16 @@ from argosy.argo.resources import CONFIGMAPS, WORKFLOWS
 from argosy.argo.secrets import ApiSecrets
 from argosy.argo.workflow import entry_location, parse_workflow, recorded_repository
 from argosy.artifacts.connect import default_local_root, open_driver
-from argosy.artifacts.errors import InvalidSpec, NotFound
+from argosy.artifacts.errors import ArtifactError, InvalidSpec, NotFound
 from argosy.artifacts.protocol import Driver
 from argosy.server.auth import Caller, Forbidden, Unauthenticated
 
 JsonDict = dict[str, Any]
+
+
+class Offloaded(ArtifactError):
+    """The workflow's node status is in Argo's database (offloaded), which Argosy cannot
+    read: 501, not a missing artifact."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,14 @@ def find_artifact(
 ) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
     """The artifact recorded for the node, and its template's archiveLocation."""
     where = f"{_mapping(workflow.get('metadata')).get('name')}"
-    nodes = _mapping(_mapping(workflow.get("status")).get("nodes"))
+    status = _mapping(workflow.get("status"))
+    nodes = _mapping(status.get("nodes"))
+    offloaded = status.get("offloadNodeStatusVersion")
+    if offloaded and not nodes:
+        raise Offloaded(
+            f"workflow {where} keeps its node status in Argo's database (offloaded,"
+            f" version {offloaded}); Argosy reads no database: use Argo Server for it"
+        )
     node = _mapping(nodes.get(node_id))
     if not node:
         raise NotFound(f"workflow {where} has no node {node_id!r}")

@@ -24,7 +24,8 @@ from argosy.artifacts.protocol import Driver, ObjectInfo
 from argosy.server import http
 from argosy.server.auth import Caller, Forbidden, Unauthenticated, authenticate, bearer
 from argosy.server.context import CAUSE, CONTEXT, Context, blocking
-from argosy.server.resolve import Resolved
+from argosy.server.resolve import Offloaded, Resolved
+from argosy.server.settings import WRITE
 from argosy.server.stream import (
     checksum_header,
     covered,
@@ -47,6 +48,8 @@ def _status(error: BaseException) -> int:
         return 401
     if isinstance(error, BadPath):
         return 400
+    if isinstance(error, Offloaded):
+        return 501
     if isinstance(error, (Forbidden, AccessDenied)):
         return 403
     if isinstance(error, NotFound):
@@ -66,6 +69,7 @@ def cause(error: BaseException) -> str:
         404: "not_found",
         503: "unavailable",
         502: "integrity",
+        501: "offloaded",
     }.get(_status(error), "failed")
 
 
@@ -186,8 +190,8 @@ async def serve_object(
         await response.prepare(request)
         if not head and info.size:
             with ctx.budget.lease(ctx.settings.read_ahead + 1) as window:
-                source = read_whole(driver, info, window=window, part_size=ctx.settings.part_size)
-                await _send(request, response, source)
+                source = read_whole(driver, info, window=window, settings=ctx.transfer)
+                await _send(request, response, source, size=info.size)
         await response.write_eof()
         return response
     verified = all(covered(record, s, e, info.size) for s, e in ranges)
@@ -200,7 +204,8 @@ async def serve_object(
         await response.prepare(request)
         if not head:
             with ctx.budget.lease(1):
-                await _send(request, response, span_source(driver, info, start, end))
+                source = span_source(driver, info, start, end)
+                await _send(request, response, source, size=end - start + 1)
         await response.write_eof()
         return response
     boundary = "argosy" + info.etag.strip('"')[:16] + "x" + str(info.size)
@@ -223,7 +228,8 @@ async def serve_object(
         with ctx.budget.lease(1):
             for (start, end), part_head in zip(ranges, heads, strict=True):
                 await response.write(part_head)
-                await _send(request, response, span_source(driver, info, start, end))
+                source = span_source(driver, info, start, end)
+                await _send(request, response, source, size=end - start + 1)
             await response.write(tail)
     await response.write_eof()
     return response
@@ -243,12 +249,72 @@ def _client_alive(request: web.Request) -> bool:
     return transport is not None and not transport.is_closing()
 
 
-async def _send(request: web.Request, response: web.StreamResponse, source: Any) -> None:
+class Out:
+    """Writes to a response that return only once the transport holds nothing of what
+    they were given, so the caller may reuse its buffer. While the body streams, the
+    transport's write buffer limits are as low as they go (its protocol pauses while
+    anything is buffered: above 0 bytes for a plain transport, from 1 byte for a TLS one,
+    whose check is `>=`), so aiohttp's drain after each write of more than 64 KiB waits
+    until all of it is sent; a piece of 64 KiB or less, which does not drain, is sent as a
+    copy, and a buffer still not empty after a write is waited for."""
+
+    SMALL = 64 << 10  # aiohttp's drain limit: a larger write always drains
+
+    def __init__(self, request: web.Request, response: web.StreamResponse) -> None:
+        self.request, self.response = request, response
+        self._limits: tuple[int, int] | None = None
+
+    def __enter__(self) -> Out:
+        transport = self.request.transport
+        if transport is not None:
+            low, high = transport.get_write_buffer_limits()
+            self._limits = (high, low)
+            tls = transport.get_extra_info("ssl_object") is not None
+            transport.set_write_buffer_limits(high=1 if tls else 0, low=0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        transport = self.request.transport
+        if transport is not None and self._limits is not None and not transport.is_closing():
+            high, low = self._limits
+            transport.set_write_buffer_limits(high=high, low=low)
+
+    async def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        length = len(view)
+        if length <= self.SMALL:
+            await self.response.write(data if type(data) is bytes else bytes(view))
+            return
+        # pieces of about WRITE, none of them SMALL or less
+        count = max(1, length // WRITE)
+        step = -(-length // count)
+        for at in range(0, length, step):
+            await self.response.write(view[at : at + step])
+            await self._empty()
+
+    async def _empty(self) -> None:
+        """Until the transport's write buffer is empty (it is, unless a pause threshold
+        let a byte through); a closing transport is a client gone."""
+        transport = self.request.transport
+        while transport is None or transport.get_write_buffer_size():
+            if transport is None or transport.is_closing():
+                raise ConnectionResetError("the client left")
+            await asyncio.sleep(0.001)
+
+
+async def _send(
+    request: web.Request, response: web.StreamResponse, source: Any, *, size: int | None = None
+) -> None:
     ctx = request.app[CONTEXT]
     try:
-        await pump(
-            source, response.write, sent=ctx.metrics.sent, alive=lambda: _client_alive(request)
-        )
+        with Out(request, response) as out:
+            await pump(
+                source,
+                out.write,
+                sent=ctx.metrics.sent,
+                alive=lambda: _client_alive(request),
+                size=size,
+            )
     except asyncio.CancelledError:
         request[CAUSE] = "client_gone"
         raise

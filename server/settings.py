@@ -4,16 +4,18 @@ Memory: every stream in flight holds part buffers from one shared budget
 (`memory_budget`, in parts of `part_size`). A stream always gets one part at once (no
 request waits for memory); a full GET takes up to `read_ahead` extra parts, only from
 free ones, to fetch ahead in parallel; a stream that arrives when every part is taken
-revokes one extra part from the stream holding the most, which drops that fetch at its
-next part boundary. The parts held are therefore
+revokes one extra part from the stream holding the most, which fetches one part fewer
+from its next part on. The parts held are therefore
 
     parts = max(memory_budget / part_size, streams_in_flight)
-    peak  = parts x part_size + streams_in_flight x (CHUNK + socket buffers)
+    peak  = parts x part_size + streams_in_flight x (CHUNK + WRITE + socket buffers)
 
-(a revoked part's buffer lives on until its stream's next part boundary), where the
-second term is the 256 KiB piece each stream reads, holds back and hands the socket at
-a time. A sequential stream's one part is in fact a 256 KiB read buffer. Archive
-browsing and folder downloads take one part each from the same budget.
+(a revoked part's buffer lives on until its fetch ends), where the second term is the
+stream's held-back end (CHUNK, copied) and what the connection's write buffer may copy
+of one piece handed to it (at most WRITE). A stream with one part reads sequentially
+into one buffer of READ bytes, not a whole part. Part buffers are anonymous maps, reused
+across streams while the budget has free parts and unmapped otherwise. Archive browsing
+and folder downloads take one part each from the same budget.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from argosy.artifacts.errors import InvalidSpec
 MiB = 1 << 20
 AuthMode = Literal["client", "server", "none"]
 DEFAULT_CSP = "sandbox allow-same-origin; default-src 'none'"  # Argo Server's
-CHUNK = 256 << 10  # what a stream reads and hands the socket at a time
+CHUNK = 256 << 10  # the end of a stream held back until its checksum is checked
+READ = 1 << 20  # what a sequential stream reads at a time, into one buffer of its own
+WRITE = 1 << 20  # what a stream hands the socket at a time (a view of its buffer)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from tests.server.conftest import NOBODY, READER, STRANGER, art, bearer, files
+from tests.server.conftest import NOBODY, NODE, NS, READER, STRANGER, art, bearer, files, workflow
 
 pytestmark = [pytest.mark.rgw, pytest.mark.asyncio]
 
@@ -195,6 +195,30 @@ async def test_archived_workflow_routes_say_there_is_no_archive(serve):
         base + "/artifact-files/argo/archived-workflows/u/n/outputs/a", headers=bearer(READER)
     ) as r:
         assert r.status == 404 and "no workflow archive" in await r.text()
+
+
+async def test_a_workflow_whose_node_status_is_offloaded_says_so(serve, world):
+    wf = workflow(world.bucket)
+    wf["metadata"]["name"] = "wf-offloaded"
+    wf["status"]["nodes"] = {}
+    wf["status"]["offloadNodeStatusVersion"] = "fnv:1234"
+    if world.kube.get_object("argoproj.io/v1alpha1", "workflows", "wf-offloaded", NS) is None:
+        world.kube.create_object(wf)
+    start, session = serve
+    base = await start()
+    for path in (
+        art("small", "wf-offloaded"),
+        f"/artifact-files/{NS}/workflows/wf-offloaded/{NODE}/outputs/tree/a.txt",
+    ):
+        async with session.get(base + path, headers=bearer(READER)) as r:
+            text = await r.text()
+            assert r.status == 501, text
+            assert "offloaded" in text and "database" in text and text.count("\n") == 1
+    # a live workflow with its nodes answers as always, and an unknown node is still 404
+    async with session.get(base + art("small"), headers=bearer(READER)) as r:
+        assert r.status == 200
+    async with session.get(base + art("small").replace(NODE, "nope"), headers=bearer(READER)) as r:
+        assert r.status == 404
 
 
 async def test_auth_none_is_refused_off_loopback():

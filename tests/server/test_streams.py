@@ -43,13 +43,17 @@ async def until(condition: Callable[[], bool], *, within: float = 20.0) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("fault", [Reset(response_bytes=512 << 10), Truncate(after=512 << 10)])
+@pytest.mark.parametrize("fault", [Reset, Truncate])
 async def test_storage_breaking_mid_body_aborts_the_connection(serve, world, proxy, mode, fault):
     start, session = serve
     base = await start(**MODES[mode])
-    # every GET of the object breaks after 512 KiB, retries included
     hits = len(proxy.hits)
-    proxy.add(Rule(fault, method="^GET$", path="big.bin", times=None))
+    if mode == "sequential":  # the one GET breaks after 512 KiB
+        broken = fault(response_bytes=512 << 10) if fault is Reset else fault(after=512 << 10)
+        proxy.add(Rule(broken, method="^GET$", path="big.bin", times=None))
+    else:  # the first two parts arrive, every GET after them breaks before its first byte
+        broken = fault(response_bytes=0) if fault is Reset else fault(after=0)
+        proxy.add(Rule(broken, method="^GET$", path="big.bin", times=None, skip=2))
     got = bytearray()
     with pytest.raises(ClientPayloadError):
         async with session.get(base + BIG, headers=H) as r:
@@ -64,6 +68,19 @@ async def test_storage_breaking_mid_body_aborts_the_connection(serve, world, pro
     # counted by cause: the storage failure, not the client
     assert re.search(r'argosy_server_errors_total\{cause="(unavailable|integrity)"\} 1\n', metrics)
     assert 'cause="client_gone"' not in metrics
+
+
+async def test_parts_fetched_ahead_resume_where_storage_broke_off(serve, world, proxy):
+    start, session = serve
+    base = await start(**MODES["read-ahead"])
+    # every GET ends after 512 KiB: each part of 1 MiB is read again from where it
+    # broke off (pinned to the ETag), never restarted, so the object still arrives whole
+    hits = len(proxy.hits)
+    proxy.add(Rule(Truncate(after=512 << 10), method="^GET$", path="big.bin", times=None))
+    async with session.get(base + BIG, headers=H) as r:
+        assert r.status == 200 and r.headers["X-Argosy-Verified"] == "full"
+        assert await r.read() == world.big
+    assert len(proxy.hits) - hits >= len(world.big) // MiB
 
 
 async def test_a_part_fetched_ahead_that_breaks_once_is_fetched_again(serve, world, proxy):
@@ -127,3 +144,57 @@ async def test_the_budget_is_shared_never_exceeded_and_each_stream_gets_a_part(s
     assert budget.peak <= max(budget.total, budget.peak_streams) == 4
     assert budget.revoked >= 2  # the first stream's read-ahead made room for the others
     await until(lambda: budget.used == 0)
+
+
+async def test_a_stream_reuses_a_few_budget_buffers_and_idle_memory_goes_back(serve, world):
+    start, session = serve
+    # 12 parts of 1 MiB, two fetched ahead: three buffers in turn, whatever the length
+    base = await start(part_size=1 * MiB, read_ahead=2)
+    budget = start.apps[-1][CONTEXT].budget
+    async with session.get(base + art("big"), headers=H) as r:
+        assert await r.read() == world.big
+    assert 2 <= budget.buffers_made <= 3
+    # nothing in flight: no buffer is kept
+    await until(lambda: budget.used == 0)
+    assert budget.buffers_free == 0
+    async with session.get(base + art("big"), headers=H) as r:
+        assert await r.read() == world.big
+    assert budget.buffers_made <= 6
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_streams_over_tls_send_every_byte_of_their_reused_buffers(world, tmp_path, mode):
+    """TLS transports keep what they are given until it is encrypted: a buffer reused
+    too early would send another part's bytes."""
+    import ssl
+
+    from aiohttp import ClientSession, TCPConnector, web
+
+    from argosy.argo.kube import Kube
+    from argosy.server.app import make_app
+    from argosy.server.settings import ServerSettings
+    from tests.tls_proxy import make_cert
+
+    cert, key = make_cert(tmp_path)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert, key)
+    kube = Kube.from_configuration(world.kube.client_configuration())
+    runner = web.AppRunner(make_app(ServerSettings(port=0, **MODES[mode]), kube))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=served)
+        await site.start()
+        url = f"https://127.0.0.1:{runner.addresses[0][1]}" + art("big")
+        trusted = ssl.create_default_context(cafile=str(cert))
+        async with ClientSession(connector=TCPConnector(ssl=trusted)) as session:
+            for _ in range(2):
+                async with session.get(url, headers=H) as r:
+                    assert r.status == 200
+                    got = bytearray()
+                    async for chunk in r.content.iter_chunked(1 << 16):
+                        got += chunk
+                        await asyncio.sleep(0.001)  # a client slower than the server
+                    assert bytes(got) == world.big
+    finally:
+        await runner.cleanup()
+        kube.close()

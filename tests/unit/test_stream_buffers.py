@@ -126,3 +126,72 @@ def test_a_stream_of_exactly_the_part_limit_is_accepted(
         driver, "just", io.BufferedReader(io.BytesIO(data)), settings=STREAM
     )
     assert result.parts == 3 and driver.stat("just").size == len(data)
+
+
+class Window:
+    """A PartWindow whose read-ahead a test sets: counts the buffers out at once."""
+
+    def __init__(self, size: int, most: int, ahead: int) -> None:
+        self.size, self.most, self.allow = size, most, ahead
+        self.out = 0
+        self.most_out = 0
+        self.made: list[bytearray] = []
+        self.free: list[bytearray] = []
+        self.asked: list[int] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> bytearray:
+        with self._lock:
+            self.out += 1
+            self.most_out = max(self.most_out, self.out)
+            if self.free:
+                return self.free.pop()
+            self.made.append(bytearray(self.size))
+            return self.made[-1]
+
+    def give(self, buffer: PartBuffer) -> None:
+        assert isinstance(buffer, bytearray) and any(buffer is b for b in self.made)
+        with self._lock:
+            self.out -= 1
+            self.free.append(buffer)
+
+    def ahead(self, wanted: int) -> int:
+        self.asked.append(wanted)
+        return self.allow
+
+
+@pytest.mark.parametrize("ahead", [0, 1, 3])
+def test_a_window_lends_the_buffers_and_sets_the_read_ahead(
+    driver: CountingDriver, ahead: int
+) -> None:
+    data = os.urandom(50 * MiB + 3)  # 11 parts of 5 MiB (the stored parts: each checked)
+    upload.upload_stream(driver, "s", io.BufferedReader(io.BytesIO(data)), settings=STREAM)
+    window = Window(8 * MiB, most=3, ahead=ahead)
+    results: list[download.DownloadResult] = []
+    pieces = []
+    for chunk in download.iter_object(
+        driver, "s", settings=STREAM, window=window, on_done=results.append
+    ):
+        assert isinstance(chunk, memoryview)  # a view of the window's buffer, no copy
+        assert any(chunk.obj is b for b in window.made)
+        pieces.append(bytes(chunk))
+    assert b"".join(pieces) == data and results[0].verified
+    # one buffer being read by the caller, `ahead` fetched meanwhile, never more
+    assert window.most_out == 1 + ahead and len(window.made) == 1 + ahead
+    assert window.out == 0  # every buffer came back
+    # asked before each part, with how many more parts there are after it
+    assert window.asked == list(range(10, -1, -1))
+
+
+def test_a_window_gets_its_buffers_back_when_the_reader_stops_early(
+    driver: CountingDriver,
+) -> None:
+    data = os.urandom(30 * MiB)
+    upload.upload_stream(driver, "s", io.BufferedReader(io.BytesIO(data)), settings=STREAM)
+    window = Window(5 * MiB, most=3, ahead=3)
+    chunks = download.iter_object(driver, "s", settings=STREAM, window=window)
+    first = next(chunks)
+    assert bytes(first) == data[: 5 * MiB]
+    del first
+    chunks.close()  # the caller stops: fetches under way end, their buffers come back
+    assert window.out == 1  # only the chunk handed over stays the caller's
