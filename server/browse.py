@@ -49,7 +49,7 @@ FOLDER_FORMATS = {
     "tar.zst": "application/zstd",
     "zip": "application/zip",
 }
-__all__ = ["is_folder", "serve_path", "tar_member"]
+__all__ = ["IndexCache", "is_folder", "serve_path", "tar_member"]
 
 
 @dataclass(frozen=True)
@@ -95,34 +95,42 @@ def _whole(driver: Driver, info: ObjectInfo) -> Iterator[bytes]:
     return read_span(driver, info, 0, info.size - 1) if info.size else iter(())
 
 
-def _seekable(driver: Driver, info: ObjectInfo) -> seekable.SeekableIndex | None:
-    """A tar.zst's member index (Argosy's seekable layout), or None for any other
-    archive; kept per object version, so listing then serving a member reads it once."""
-    if not info.key.lower().endswith((".tar.zst", ".tzst")):
-        return None
-    cached = (driver.url(info.key), info.etag)
-    with _INDEX_LOCK:
-        if cached in _INDEXES:
-            return _INDEXES[cached]
-    index = seekable.read_index(driver, info.key, info=info)
-    with _INDEX_LOCK:
-        _INDEXES[cached] = index
-        while len(_INDEXES) > INDEXES_KEPT:
-            _INDEXES.pop(next(iter(_INDEXES)))
-    return index
+class IndexCache:
+    """Seekable tar.zst member indexes one server read, kept per object version (URL and
+    ETag) so listing an archive then serving its members reads the index once; the
+    `kept` most recently read stay (the app holds one: nothing outlives its server)."""
+
+    def __init__(self, kept: int = 64) -> None:
+        self.kept = kept
+        self._found: dict[tuple[str, str], seekable.SeekableIndex | None] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+    def get(self, driver: Driver, info: ObjectInfo) -> seekable.SeekableIndex | None:
+        """A tar.zst's member index (Argosy's seekable layout), or None for any other
+        archive (blocking)."""
+        if not info.key.lower().endswith((".tar.zst", ".tzst")):
+            return None
+        cached = (driver.url(info.key), info.etag)
+        with self._lock:
+            if cached in self._found:
+                return self._found[cached]
+        index = seekable.read_index(driver, info.key, info=info)
+        with self._lock:
+            self._found[cached] = index
+            while len(self._found) > self.kept:
+                self._found.pop(next(iter(self._found)))
+        return index
 
 
-INDEXES_KEPT = 64
-_INDEXES: dict[tuple[str, str], seekable.SeekableIndex | None] = {}
-_INDEX_LOCK = threading.Lock()
-
-
-def entries(driver: Driver, info: ObjectInfo) -> list[Entry]:
+def entries(driver: Driver, info: ObjectInfo, indexes: IndexCache) -> list[Entry]:
     """Every member, names as stored (blocking): from the index of a seekable tar.zst,
     else by reading the archive."""
     if archive_kind(info.key) == "zip":
         return [m.entry for m in read_index(_read_range(driver, info), info.size)]
-    index = _seekable(driver, info)
+    index = indexes.get(driver, info)
     if index is not None:
         return [Entry(m.path, m.type, m.size, m.mode, m.mtime, m.linkname) for m in index.members]
     found = []
@@ -191,11 +199,21 @@ def member_listing(found: list[Entry], root: str, folder: str) -> list[Item]:
     return sorted(items.values(), key=lambda i: i.name)
 
 
-def tar_member(driver: Driver, info: ObjectInfo, path: str, stored: str) -> Iterator[bytes]:
+def page_of(items: list[Item], token: str | None, limit: int) -> tuple[list[Item], str | None]:
+    """One page of a listing sorted by name: the `limit` items after the name `token`,
+    and the token of the next page (the page's last name), None at the end."""
+    rest = [i for i in items if token is None or i.name > token]
+    page = rest[:limit]
+    return page, (page[-1].name if len(rest) > limit else None)
+
+
+def tar_member(
+    driver: Driver, info: ObjectInfo, path: str, stored: str, indexes: IndexCache
+) -> Iterator[bytes]:
     """One file of a tar archive: `path` as browsed, `stored` as the archive names it. A
     seekable tar.zst is read through its index, only the frames that hold the member;
     any other tar (gzip, zstd or plain) from its start until the member."""
-    index = _seekable(driver, info)
+    index = indexes.get(driver, info)
     if index is not None:
         yield from seekable.iter_member(driver, info.key, index, stored)
         return
@@ -440,7 +458,7 @@ async def _archive(
     ctx = request.app[CONTEXT]
     driver = resolved.driver
     with ctx.budget.lease(1):
-        found: list[Entry] = await blocking(entries, driver, info)
+        found: list[Entry] = await blocking(entries, driver, info, ctx.indexes)
     root = root_of(found)
     rel = "/".join(segments)
     if trailing:
@@ -451,7 +469,8 @@ async def _archive(
             and not any(_safe(e.path) and member_path(e.path) == root + rel for e in found)
         ):
             raise NotFound(f"no folder {rel} in {resolved.name}")
-        return _listing(request, "/".join(crumbs), crumbs, items, None)
+        page, next_token = page_of(items, request.query.get("token"), ctx.settings.listing_page)
+        return _listing(request, "/".join(crumbs), crumbs, page, next_token)
     path = root + rel
     entry = next((e for e in found if _safe(e.path) and member_path(e.path) == path), None)
     if entry is None:
@@ -481,10 +500,10 @@ async def _archive(
         source = (
             zip_member(driver, info, path)
             if kind == "zip"
-            else tar_member(driver, info, path, entry.path)
+            else tar_member(driver, info, path, entry.path, ctx.indexes)
         )
         with ctx.budget.lease(1):
-            await _send(request, response, source)
+            await _send(request, response, source, size=entry.size)
     await response.write_eof()
     return response
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from argosy.argo.kube import Kube
 from argosy.artifacts.settings import TransferSettings
+from argosy.server.browse import IndexCache
 from argosy.server.metrics import Metrics
 from argosy.server.resolve import Resolver
 from argosy.server.settings import ServerSettings
@@ -26,6 +27,7 @@ class Context:
     budget: Budget
     metrics: Metrics
     transfer: TransferSettings
+    indexes: IndexCache = field(default_factory=IndexCache)  # seekable tar.zst indexes
     ready: bool = True
     draining: bool = False
 

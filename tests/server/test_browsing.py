@@ -116,6 +116,22 @@ async def test_a_flat_tgz_and_a_zip_are_browsed_from_their_root(serve):
 
 
 @pytest.mark.asyncio
+async def test_archive_members_are_listed_a_page_at_a_time(serve):
+    start, session = serve
+    base = await start(listing_page=1)
+    wants = {**H, "Accept": "application/json"}
+    async with session.get(base + files("zipped", "/"), headers=wants) as r:
+        body = await r.json()
+    assert [i["name"] for i in body["items"]] == ["dir/"] and body["next"] == "dir/"
+    async with session.get(base + files("zipped", "/?token=dir%2F"), headers=wants) as r:
+        body = await r.json()
+    assert [i["name"] for i in body["items"]] == ["one.txt"] and body["next"] is None
+    async with session.get(base + files("seekable", "/"), headers=H) as r:
+        page = await r.text()
+    assert "first.bin" in page and "zz/" not in page and "?token=first.bin" in page
+
+
+@pytest.mark.asyncio
 async def test_a_seekable_tar_zst_is_listed_and_served_from_its_member_index(serve):
     start, session = serve
     base = await start()
@@ -132,12 +148,30 @@ async def test_a_seekable_tar_zst_is_listed_and_served_from_its_member_index(ser
         assert r.status == 404
 
 
+@pytest.mark.asyncio
+async def test_each_server_keeps_its_own_seekable_indexes(serve):
+    from argosy.server.context import CONTEXT
+
+    start, session = serve
+    first, second = await start(), await start()
+    async with session.get(
+        first + files("seekable", "/"), headers={**H, "Accept": "application/json"}
+    ) as r:
+        assert r.status == 200
+    mine, other = (app[CONTEXT].indexes for app in start.apps)
+    assert mine is not other and len(mine) == 1 and len(other) == 0
+    async with session.get(second + files("seekable", "/zz/last.txt"), headers=H) as r:
+        assert await r.read() == b"the last member\n"
+    assert len(other) == 1
+
+
 def test_the_server_reads_a_seekable_members_frames_not_the_archive(world):
     from argosy.artifacts.archive import seekable
     from argosy.server import browse
 
     info = world.driver.stat("wf-1/seekable.tar.zst")
-    index = browse._seekable(world.driver, info)
+    indexes = browse.IndexCache()
+    index = indexes.get(world.driver, info)
     assert index is not None and index.frames.count >= 3
     last = index.member("zz/last.txt")
     assert last is not None
@@ -153,7 +187,7 @@ def test_the_server_reads_a_seekable_members_frames_not_the_archive(world):
             reads.append((start, -1 if end is None else end))
             return world.driver.read(key, start=start, end=end, **kw)
 
-    got = b"".join(browse.tar_member(Counting(), info, "zz/last.txt", "zz/last.txt"))
+    got = b"".join(browse.tar_member(Counting(), info, "zz/last.txt", "zz/last.txt", indexes))
     assert got == b"the last member\n"
     frames = index.frames_for(last)
     first, stop = index.frames.packed[frames.start], index.frames.packed[frames.stop]
