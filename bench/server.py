@@ -15,11 +15,18 @@ Cases (targets in brackets):
 - disconnect: a client reads 1 MiB of the big artifact and closes; the server reads
               storage through the fault proxy (`argosy.testing.faults`, relaying only),
               which sees when no GET is under way and nothing more is relayed [<= 1 s
-              after the close].
+              after the close];
+- member:     one `--member-mib` (1) member in the middle of a `--archive-mib` (1024)
+              seekable tar.zst (Argosy's writer, incompressible data), fetched with `curl`
+              through the server from a fresh start, its storage read through the same
+              proxy, which counts the bytes relayed [<= 2x the compressed frames holding
+              the member, plus the trailing index and seek table].
+
+`--cases` runs some of them (ttfb,big,concurrent,disconnect,member: all by default).
 
 Writes bench/results/server-<timestamp>.json. Run the full sizes under
 `flock /tmp/argosy-bench.lock`; smoke it with `--big-mib 64 --each-mib 16 --clients 4
---ttfb 10 --runs 1`.
+--ttfb 10 --runs 1 --archive-mib 64`.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ NS = "bench"
 MiB = 1 << 20
 SAMPLE_S = 0.02
 QUIET_S = 2.0  # the disconnect case: how long the storage side must stay idle
+CASES = ("ttfb", "big", "concurrent", "disconnect", "member")
+MEMBER = "member.bin"  # the member case's member, at the archive's top level
 
 
 def log(message: str) -> None:
@@ -308,6 +317,94 @@ def case_disconnect(ctx: dict[str, Any], proxy: Any) -> dict[str, Any]:
     }
 
 
+def packed_archive(path: Path, archive_mib: int, member_mib: int) -> bytes:
+    """A seekable tar.zst of about `archive_mib` MiB written by Argosy's own writer
+    (`compress_seekable`, its member index told of each member as the tar writer tells
+    it): files of 64 MiB of random bytes on either side of one `member_mib` MiB member
+    (`MEMBER`). Every file repeats one random block, which no 4 MiB frame can compress.
+    Returns the member's bytes."""
+    from argosy.artifacts.archive import tarformat as tf
+    from argosy.artifacts.archive.entry import EntryType
+    from argosy.artifacts.archive.seekwriter import MemberIndex, compress_seekable
+
+    block = os.urandom(min(64, archive_mib) * MiB)
+    member = os.urandom(member_mib * MiB)
+    count = max(2, archive_mib * MiB // len(block))
+    names = [f"before-{i:02d}.bin" for i in range(count // 2)] + [MEMBER]
+    names += [f"zafter-{i:02d}.bin" for i in range(count - count // 2)]
+    index = MemberIndex()
+
+    def tar() -> Any:
+        written = 0
+        for name in names:
+            body = member if name == MEMBER else block
+            header = tf.encode_header(
+                name.encode(), mode=0o644, size=len(body), mtime=0, typeflag=tf.REGULAR
+            )
+            index(
+                name.encode(),
+                EntryType.FILE,
+                size=len(body),
+                mode=0o644,
+                mtime=0,
+                linkname=b"",
+                header=written,
+                data=written + len(header),
+            )
+            yield header
+            written += len(header)
+            for at in range(0, len(body), MiB):
+                yield body[at : at + MiB]
+            written += len(body)
+            pad = tf.padding(len(body))
+            if pad:
+                yield pad
+                written += len(pad)
+        yield tf.end_of_archive(written)
+
+    with path.open("wb") as out:
+        for chunk in compress_seekable(tar(), level=1, index=index):
+            out.write(chunk)
+    return member
+
+
+def case_member(ctx: dict[str, Any], proxy: Any) -> dict[str, Any]:
+    """The member fetched once through the server (its index not read before), the
+    storage bytes counted by the relaying proxy, against the frames the member lies in
+    and the archive's trailing index frame and seek table."""
+    from argosy.artifacts.archive import seekable
+
+    layout = ctx["member_index"]
+    member = layout.member(MEMBER)
+    frames = layout.frames_for(member)
+    frame_bytes = layout.frames.packed[frames.stop] - layout.frames.packed[frames.start]
+    index_bytes = layout.size - layout.frames.packed[-2]  # index frame + seek table
+    stats = proxy.stats
+    before, requests = stats.bytes_down, stats.requests
+    out = ctx["work"] / "member.out"
+    seconds = timed(lambda: curl(ctx["member_url"], ctx["token"], str(out)))
+    relayed = stats.bytes_down - before
+    got = out.read_bytes()
+    out.unlink()
+    if got != ctx["member_bytes"]:
+        raise RuntimeError(f"the member came back wrong ({len(got)} bytes)")
+    limit = 2 * frame_bytes + index_bytes
+    assert isinstance(layout, seekable.SeekableIndex)
+    return {
+        "archive_mib": round(layout.size / MiB, 1),
+        "member_mib": round(member.size / MiB, 2),
+        "frames": len(frames),
+        "frames_bytes": frame_bytes,
+        "index_and_table_bytes": index_bytes,
+        "storage_bytes_read": relayed,
+        "storage_requests": stats.requests - requests,
+        "read_vs_frames": round(relayed / frame_bytes, 3),
+        "seconds": round(seconds, 3),
+        "target_bytes": limit,
+        "met": relayed <= limit,
+    }
+
+
 def versions() -> dict[str, str]:
     def first_line(args: list[str]) -> str:
         try:
@@ -333,9 +430,14 @@ def setup(gateway: rgw.Rgw, api: gc_kube.KubeApi, bucket: str, work: Path, args:
         [sys.executable, "-m", "argosy", "mb", f"s3://{bucket}"], env=env, check=True, timeout=120
     )
     sizes = {"big.bin": args.big_mib * MiB, "each.bin": args.each_mib * MiB, "tiny.txt": 1024}
-    for name, size in sizes.items():
-        path = work / name
-        _random_file(path, size)
+    needed = {
+        "big.bin": {"big", "disconnect"},
+        "each.bin": {"concurrent"},
+        "tiny.txt": {"ttfb"},
+        "packed.tar.zst": {"member"},
+    }
+
+    def upload(path: Path, name: str) -> None:
         subprocess.run(
             [sys.executable, "-m", "argosy", "cp", "-q", str(path), f"s3://{bucket}/bench/{name}"],
             env=env,
@@ -343,6 +445,25 @@ def setup(gateway: rgw.Rgw, api: gc_kube.KubeApi, bucket: str, work: Path, args:
             timeout=3600,
         )
         path.unlink()
+
+    for name, size in sizes.items():
+        if needed[name] & set(args.cases):
+            _random_file(work / name, size)
+            upload(work / name, name)
+    args.member_bytes = args.member_index = None
+    if "member" in args.cases:
+        from argosy.artifacts.archive import seekable
+        from argosy.artifacts.drivers.local import LocalDriver
+
+        (work / "archive").mkdir()
+        path = work / "archive" / "packed.tar.zst"
+        args.member_bytes = packed_archive(path, args.archive_mib, args.member_mib)
+        local = LocalDriver(work, "archive")
+        args.member_index = seekable.read_index(local, "packed.tar.zst")
+        if args.member_index is None or args.member_index.member(MEMBER) is None:
+            raise RuntimeError("the member case's archive has no member index")
+        upload(path, "packed.tar.zst")
+    sizes["packed.tar.zst"] = 0
     api_client = config.new_client_from_config(config_file=str(api.kubeconfig))
     gc_kube.setup_namespace(api_client, gateway, bucket, NS)
     custom = client.CustomObjectsApi(api_client)
@@ -404,6 +525,14 @@ def table(doc: dict[str, Any]) -> str:
     if "disconnect" in c:
         d = c["disconnect"]
         rows.append(f"disconnect: upstream stopped after {d['upstream_stopped_s']} s ({d['met']})")
+    if "member" in c:
+        m = c["member"]
+        rows.append(
+            f"member {m['member_mib']} MiB of a {m['archive_mib']:.0f} MiB seekable tar.zst: "
+            f"{m['storage_bytes_read']} bytes read in {m['storage_requests']} requests, "
+            f"{m['read_vs_frames']}x its {m['frames']} frames ({m['frames_bytes']} bytes) "
+            f"+ index {m['index_and_table_bytes']} (<= {m['target_bytes']}: {m['met']})"
+        )
     meta = doc["meta"]
     rows.append(
         f"load average at start {meta['loadavg_start'][0]:.1f}, end {meta['loadavg_end'][0]:.1f} "
@@ -424,6 +553,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--each-mib", type=int, default=256)
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--ttfb", type=int, default=100)
+    p.add_argument("--archive-mib", type=int, default=1024, help="the member case's archive")
+    p.add_argument("--member-mib", type=int, default=1, help="the member case's member")
+    p.add_argument(
+        "--cases",
+        type=lambda v: [c for c in v.split(",") if c],
+        default=list(CASES),
+        help=f"comma-separated, of {','.join(CASES)} (all by default)",
+    )
     p.add_argument("--tmp", type=Path, default=None)
     p.add_argument("--no-save", action="store_true", help="print, write no results file")
     return p.parse_args(argv)
@@ -433,6 +570,9 @@ def main(argv: list[str] | None = None) -> int:
     from argosy.testing.faults import FaultProxy
 
     args = parse(argv)
+    unknown = sorted(set(args.cases) - set(CASES))
+    if unknown:
+        raise SystemExit(f"bench.server: unknown case {', '.join(unknown)} ({','.join(CASES)})")
     if shutil.which("curl") is None:
         raise SystemExit("bench.server: curl is not installed")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -470,17 +610,28 @@ def main(argv: list[str] | None = None) -> int:
                 "each_url": f"{base}/a1",
                 "tiny_url": f"{base}/a2",
                 "proxied_path": f"/artifacts/{NS}/wf-proxied/wf-proxied-1/a0",
+                "member_url": f"{server.url}/artifact-files/{NS}/workflows/wf-proxied/"
+                f"wf-proxied-1/outputs/a3/{MEMBER}",
+                "member_bytes": args.member_bytes,
+                "member_index": args.member_index,
+                "work": work,
             }
             cases: dict[str, Any] = {}
             with RssSampler(server.proc.pid) as sampler:
-                log("ttfb")
-                cases["ttfb"] = case_ttfb(ctx, args.ttfb)
-                log("big")
-                cases["big"] = case_big(ctx, args.runs, work)
-                log("concurrent")
-                cases["concurrent"] = case_concurrent(ctx, args.clients, sampler)
-                log("disconnect")
-                cases["disconnect"] = case_disconnect(ctx, proxy)
+                for case in CASES:
+                    if case not in args.cases:
+                        continue
+                    log(case)
+                    if case == "ttfb":
+                        cases["ttfb"] = case_ttfb(ctx, args.ttfb)
+                    elif case == "big":
+                        cases["big"] = case_big(ctx, args.runs, work)
+                    elif case == "concurrent":
+                        cases["concurrent"] = case_concurrent(ctx, args.clients, sampler)
+                    elif case == "disconnect":
+                        cases["disconnect"] = case_disconnect(ctx, proxy)
+                    else:
+                        cases["member"] = case_member(ctx, proxy)
                 cases["server_peak_rss_mib"] = round(sampler.peak() / MiB, 1)
         meta.update(loadavg_end=os.getloadavg(), seconds=round(time.monotonic() - began, 1))
         doc = {"meta": meta, "cases": cases}
