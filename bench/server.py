@@ -160,6 +160,13 @@ def curl(url: str, token: str, out: str, *extra: str) -> subprocess.CompletedPro
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (its threads included)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(action: Callable[[], object]) -> float:
     began = time.perf_counter()
     action()
@@ -170,14 +177,16 @@ def case_big(ctx: dict[str, Any], runs: int, work: Path) -> dict[str, Any]:
     size, url, token, env = ctx["big_size"], ctx["big_url"], ctx["token"], ctx["env"]
     source = f"s3://{ctx['bucket']}/bench/big.bin"
     target = work / "out.bin"
-    served, copied = [], []
+    served, copied, cpu = [], [], []
     for round_ in range(runs):
         order = ["serve", "cp"] if round_ % 2 == 0 else ["cp", "serve"]
         for tool in order:
             target.unlink(missing_ok=True)
             if tool == "serve":
+                began = cpu_seconds(ctx["server_pid"])
                 seconds = timed(lambda: curl(url, token, str(target)))
                 served.append(size / MiB / seconds)
+                cpu.append((cpu_seconds(ctx["server_pid"]) - began) / (size / (1 << 30)))
             else:
                 seconds = timed(
                     lambda: subprocess.run(
@@ -198,6 +207,8 @@ def case_big(ctx: dict[str, Any], runs: int, work: Path) -> dict[str, Any]:
         "serve_curl_mib_s": [round(x, 1) for x in served],
         "argosy_cp_mib_s": [round(x, 1) for x in copied],
         "serve_median": round(serve_mibs, 1),
+        "server_cpu_s_per_gib": [round(x, 2) for x in cpu],
+        "server_cpu_s_per_gib_median": round(statistics.median(cpu), 2),
         "cp_median": round(cp_mibs, 1),
         "ratio": round(serve_mibs / cp_mibs, 3),
         "target": 0.8,
@@ -510,7 +521,8 @@ def table(doc: dict[str, Any]) -> str:
         b = c["big"]
         rows.append(
             f"big {b['size_mib']:.0f} MiB: curl via server {b['serve_median']} MiB/s, argosy cp "
-            f"{b['cp_median']} MiB/s: {b['ratio']}x (>= 0.8: {b['met']})"
+            f"{b['cp_median']} MiB/s: {b['ratio']}x (>= 0.8: {b['met']}); server CPU "
+            f"{b['server_cpu_s_per_gib_median']} s/GiB"
         )
     if "ttfb" in c:
         t = c["ttfb"]
@@ -604,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
                 "env": env,
                 "bucket": bucket,
                 "port": server.port,
+                "server_pid": server.proc.pid,
                 "big_size": args.big_mib * MiB,
                 "each_size": args.each_mib * MiB,
                 "big_url": f"{base}/a0",
