@@ -476,8 +476,15 @@ class PartWindow(Protocol):
     parts it may fetch ahead; a server shares one budget of buffers between its streams
     this way (`iter_object`'s `window`)."""
 
-    size: int  # bytes of every buffer `take` gives: parts are at most this
-    most: int  # the most parts ever fetched ahead at once
+    @property
+    def size(self) -> int:
+        """Bytes of every buffer `take` gives: parts are at most this."""
+        ...
+
+    @property
+    def most(self) -> int:
+        """The most parts ever fetched ahead at once."""
+        ...
 
     def take(self) -> PartBuffer:
         """A buffer of `size` bytes for the next part."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from argosy.artifacts.manifest import LEGACY_NAME
 from argosy.artifacts.protocol import Driver, ObjectInfo
 from argosy.artifacts.tree import as_folder, is_folder, list_all
 from argosy.server import http
+from argosy.server.indexes import IndexCache
 
 if TYPE_CHECKING:
     from argosy.server.resolve import Resolved
@@ -93,36 +93,6 @@ def _whole(driver: Driver, info: ObjectInfo) -> Iterator[bytes]:
     from argosy.server.stream import read_span
 
     return read_span(driver, info, 0, info.size - 1) if info.size else iter(())
-
-
-class IndexCache:
-    """Seekable tar.zst member indexes one server read, kept per object version (URL and
-    ETag) so listing an archive then serving its members reads the index once; the
-    `kept` most recently read stay (the app holds one: nothing outlives its server)."""
-
-    def __init__(self, kept: int = 64) -> None:
-        self.kept = kept
-        self._found: dict[tuple[str, str], seekable.SeekableIndex | None] = {}
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._found)
-
-    def get(self, driver: Driver, info: ObjectInfo) -> seekable.SeekableIndex | None:
-        """A tar.zst's member index (Argosy's seekable layout), or None for any other
-        archive (blocking)."""
-        if not info.key.lower().endswith((".tar.zst", ".tzst")):
-            return None
-        cached = (driver.url(info.key), info.etag)
-        with self._lock:
-            if cached in self._found:
-                return self._found[cached]
-        index = seekable.read_index(driver, info.key, info=info)
-        with self._lock:
-            self._found[cached] = index
-            while len(self._found) > self.kept:
-                self._found.pop(next(iter(self._found)))
-        return index
 
 
 def entries(driver: Driver, info: ObjectInfo, indexes: IndexCache) -> list[Entry]:

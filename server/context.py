@@ -12,7 +12,7 @@ from aiohttp import web
 
 from argosy.argo.kube import Kube
 from argosy.artifacts.settings import TransferSettings
-from argosy.server.browse import IndexCache
+from argosy.server.indexes import IndexCache
 from argosy.server.metrics import Metrics
 from argosy.server.resolve import Resolver
 from argosy.server.settings import ServerSettings

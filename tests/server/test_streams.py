@@ -179,7 +179,8 @@ async def test_streams_over_tls_send_every_byte_of_their_reused_buffers(world, t
     served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     served.load_cert_chain(cert, key)
     kube = Kube.from_configuration(world.kube.client_configuration())
-    runner = web.AppRunner(make_app(ServerSettings(port=0, **MODES[mode]), kube))
+    settings = ServerSettings(port=0, **MODES[mode])  # type: ignore[arg-type]
+    runner = web.AppRunner(make_app(settings, kube))
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=served)

@@ -168,7 +168,7 @@ def test_a_window_lends_the_buffers_and_sets_the_read_ahead(
     upload.upload_stream(driver, "s", io.BufferedReader(io.BytesIO(data)), settings=STREAM)
     window = Window(8 * MiB, most=3, ahead=ahead)
     results: list[download.DownloadResult] = []
-    pieces = []
+    pieces: list[bytes] = []
     for chunk in download.iter_object(
         driver, "s", settings=STREAM, window=window, on_done=results.append
     ):
@@ -193,5 +193,5 @@ def test_a_window_gets_its_buffers_back_when_the_reader_stops_early(
     first = next(chunks)
     assert bytes(first) == data[: 5 * MiB]
     del first
-    chunks.close()  # the caller stops: fetches under way end, their buffers come back
+    chunks.close()  # type: ignore[attr-defined]  # a generator: the caller stops: fetches under way end, their buffers come back
     assert window.out == 1  # only the chunk handed over stays the caller's
