@@ -33,7 +33,7 @@ from argosy.artifacts.archive.paths import member_path
 from argosy.artifacts.archive.tarreader import read_tar
 from argosy.artifacts.archive.zipreader import read_index, read_zip
 from argosy.artifacts.archive.zipwriter import ZipStream
-from argosy.artifacts.errors import InvalidSpec, NotFound
+from argosy.artifacts.errors import IntegrityError, InvalidSpec, NotFound
 from argosy.artifacts.manifest import LEGACY_NAME
 from argosy.artifacts.protocol import Driver, ObjectInfo
 from argosy.artifacts.tree import as_folder, is_folder, list_all
@@ -196,6 +196,48 @@ def tar_member(
         for _ in member.data:
             pass
     raise NotFound(f"no member {path} in the archive")
+
+
+def member_data_at(
+    driver: Driver, info: ObjectInfo, kind: str, path: str, stored: str, indexes: IndexCache
+) -> int | None:
+    """Where the member's bytes can be read at any offset (blocking): for a stored
+    (uncompressed) zip member, the object offset of its data (its local header read);
+    for a member of a seekable tar.zst, -1 (read through its frames); else None."""
+    if kind != "zip":
+        index = indexes.get(driver, info)
+        return -1 if index is not None and index.member(stored) is not None else None
+    read = _read_range(driver, info)
+    for member in read_index(read, info.size):
+        if _safe(member.entry.path) and member_path(member.entry.path) == path:
+            if member.method != 0:
+                return None
+            local = read(member.offset, member.offset + 30)
+            if local[:4] != b"PK\x03\x04":
+                raise IntegrityError(f"{driver.url(info.key)}: no local header for {path}")
+            names = int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+            return member.offset + 30 + names
+    return None
+
+
+def member_range(
+    driver: Driver,
+    info: ObjectInfo,
+    at: int,
+    stored: str,
+    indexes: IndexCache,
+    start: int,
+    end: int,
+) -> Iterator[bytes]:
+    """Bytes start..end of a member whose data `member_data_at` placed at `at`."""
+    if at >= 0:
+        from argosy.server.stream import read_span
+
+        yield from read_span(driver, info, at + start, at + end)
+        return
+    index = indexes.get(driver, info)
+    assert index is not None
+    yield from seekable.iter_member_range(driver, info.key, index, stored, start, end)
 
 
 def zip_member(driver: Driver, info: ObjectInfo, path: str) -> Iterator[bytes]:
@@ -450,12 +492,13 @@ async def _archive(
     if entry.type is not EntryType.FILE:
         raise NotFound(f"{rel} in {resolved.name} is a {entry.type}, not served")
     etag = '"' + hashlib.sha256(f"{info.etag}\0{path}".encode()).hexdigest()[:32] + '"'
+    at = await blocking(member_data_at, driver, info, kind, path, entry.path, ctx.indexes)
     headers = http.security_headers(ctx.settings.content_security_policy)
     headers.update(
         {
             "ETag": etag,
             "Last-Modified": http.http_date(info.modified),
-            "Accept-Ranges": "none",
+            "Accept-Ranges": "none" if at is None else "bytes",
             "Content-Type": http.content_type(segments[-1]),
             "Content-Disposition": http.disposition(segments[-1], request.query.get("mode")),
         }
@@ -463,6 +506,29 @@ async def _archive(
     meta = http.ObjectMeta(entry.size, etag, info.modified)
     if http.not_modified(request.headers, meta):
         return web.Response(status=304, headers={"ETag": etag})
+    ranges = None
+    if at is not None and http.range_applies(request.headers, meta):
+        try:
+            ranges = http.parse_ranges(request.headers.get("Range"), entry.size)
+        except http.Unsatisfiable:
+            headers["Content-Range"] = f"bytes */{entry.size}"
+            del headers["Content-Disposition"]
+            return web.Response(status=416, headers=headers)
+    if ranges is not None and len(ranges) == 1 and at is not None:
+        # one range of the member: its bytes alone, checked by no member CRC
+        start, end = ranges[0]
+        headers["Content-Range"] = f"bytes {start}-{end}/{entry.size}"
+        headers["X-Argosy-Verified"] = "partial"
+        response = web.StreamResponse(status=206, headers=headers)
+        response.content_length = end - start + 1
+        await response.prepare(request)
+        if request.method != "HEAD":
+            source = member_range(driver, info, at, entry.path, ctx.indexes, start, end)
+            with ctx.budget.lease(1):
+                await _send(request, response, source, size=end - start + 1)
+        await response.write_eof()
+        return response
+    # no range, or several (answered whole, as RFC 9110 allows)
     response = web.StreamResponse(status=200, headers=headers)
     response.content_length = entry.size
     await response.prepare(request)

@@ -54,7 +54,13 @@ _TYPEFLAGS = {
     EntryType.SYMLINK: tf.SYMLINK,
 }
 
-__all__ = ["IndexedMember", "SeekableIndex", "iter_member", "read_index"]
+__all__ = [
+    "IndexedMember",
+    "SeekableIndex",
+    "iter_member",
+    "iter_member_range",
+    "read_index",
+]
 
 
 @dataclass(frozen=True)
@@ -179,6 +185,35 @@ def iter_member(
     if member is None:
         raise NotFound(f"{driver.url(key)}: the archive holds no member {path!r}")
     return _member_data(_Reader(driver, key, index.etag, retrier or Retrier()), index, member)
+
+
+def iter_member_range(
+    driver: Driver,
+    key: str,
+    index: SeekableIndex,
+    path: str,
+    start: int,
+    end: int,
+    *,
+    retrier: Retrier | None = None,
+) -> Iterator[bytes]:
+    """Bytes `start..end` (inclusive, within the member) of the member stored under
+    `path`, read from only the frames that hold them (each checked against the seek
+    table as `iter_member` checks it). The member's tar header is not read: a range of
+    a member is answered without its header check."""
+    member = index.member(path)
+    if member is None:
+        raise NotFound(f"{driver.url(key)}: the archive holds no member {path!r}")
+    if not 0 <= start <= end < member.size:
+        raise NotFound(f"{driver.url(key)}: bytes {start}-{end} are not in member {path!r}")
+    reader = _Reader(driver, key, index.etag, retrier or Retrier())
+    frames = index.frames
+    lo_at, hi_at = member.data + start, member.data + end + 1
+    for number, data in _frame_data(reader, frames, _frames_covering(frames, lo_at, hi_at)):
+        at = frames.data[number]
+        lo, hi = max(lo_at, at), min(hi_at, at + len(data))
+        if lo < hi:
+            yield data[lo - at : hi - at]
 
 
 def _member_data(reader: _Reader, index: SeekableIndex, member: IndexedMember) -> Iterator[bytes]:

@@ -13,7 +13,17 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.server.conftest import NOBODY, READER, SEEKABLE_FIRST, SUBMITTER, art, bearer, files
+from tests.server.conftest import (
+    NOBODY,
+    READER,
+    SEEKABLE_FIRST,
+    SUBMITTER,
+    art,
+    bearer,
+    files,
+)
+
+MiB = 1 << 20
 
 pytestmark = [pytest.mark.rgw]
 H = bearer(READER)
@@ -113,6 +123,33 @@ async def test_a_flat_tgz_and_a_zip_are_browsed_from_their_root(serve):
         assert await r.read() == b"two"
     async with session.get(base + files("zipped", "/one.txt"), headers=H) as r:
         assert await r.read() == b"1" * 5000
+
+
+@pytest.mark.asyncio
+async def test_stored_zip_and_seekable_members_answer_ranges_other_members_do_not(serve):
+    start, session = serve
+    base = await start()
+    ranged = {**H, "Range": "bytes=10-19"}
+    async with session.get(base + files("zipped", "/one.txt"), headers=ranged) as r:
+        assert r.status == 206 and r.headers["Content-Range"] == "bytes 10-19/5000"
+        assert r.headers["Accept-Ranges"] == "bytes" and r.headers["X-Argosy-Verified"] == "partial"
+        assert await r.read() == b"1" * 10
+    async with session.get(base + files("zipped", "/dir/two.txt"), headers=H) as r:
+        assert r.status == 200 and r.headers["Accept-Ranges"] == "bytes"
+        assert await r.read() == b"two"
+    beyond = {**H, "Range": "bytes=9000-"}
+    async with session.get(base + files("zipped", "/one.txt"), headers=beyond) as r:
+        assert r.status == 416 and r.headers["Content-Range"] == "bytes */5000"
+    # across the frames of a seekable tar.zst member (4 MiB frames; the member is 10 MiB)
+    first, last = 4 * MiB - 100, 8 * MiB + 99
+    wanted = {**H, "Range": f"bytes={first}-{last}"}
+    async with session.get(base + files("seekable", "/first.bin"), headers=wanted) as r:
+        assert r.status == 206
+        assert r.headers["Content-Range"] == f"bytes {first}-{last}/{len(SEEKABLE_FIRST)}"
+        assert await r.read() == SEEKABLE_FIRST[first : last + 1]
+    # a tgz member streams from the archive's start: no ranges, the whole member
+    async with session.get(base + files("bundle", "/a.txt"), headers=ranged) as r:
+        assert r.status == 200 and r.headers["Accept-Ranges"] == "none"
 
 
 @pytest.mark.asyncio
