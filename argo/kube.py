@@ -52,6 +52,7 @@ from argosy.artifacts.errors import (
 
 JsonDict = dict[str, Any]
 MERGE = "application/merge-patch+json"
+POOL_SIZE = 32  # connections kept to the API server (workers and watches at once)
 
 
 class KubeError(ArtifactError):
@@ -212,6 +213,11 @@ class Kube:
         self.configuration = configuration
         self.timeout = request_timeout
         self._namespace = namespace
+        # the client's default pool keeps 5 connections per CPU: a controller whose
+        # workers patch at once, beside its open watches, would reconnect for every call
+        configuration.connection_pool_maxsize = max(
+            configuration.connection_pool_maxsize or 0, POOL_SIZE
+        )
         self._api_client = client.ApiClient(configuration)
         self._pool = self._api_client.rest_client.pool_manager
         self._token_pool: Any = None

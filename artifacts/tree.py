@@ -168,6 +168,7 @@ def delete_batch(
 
 
 Submit = Callable[[list[tuple[str, int]]], "Future[BatchResult]"]
+Spawn = Callable[[Callable[[], "tuple[str, int] | None"]], "Future[tuple[str, int] | None]"]
 
 
 @dataclass
@@ -195,23 +196,37 @@ def _exact(driver: Driver, key: str, retrier: Retrier) -> tuple[str, int] | None
 
 
 def folder_keys(
-    driver: Driver, key: str, *, with_object: bool = False, retrier: Retrier | None = None
+    driver: Driver,
+    key: str,
+    *,
+    with_object: bool = False,
+    retrier: Retrier | None = None,
+    spawn: Spawn | None = None,
 ) -> Iterator[tuple[str, int]]:
     """(key, size) of everything the folder `key/` is made of: every object under `key/` (a
     manifest of the older layout among them), then its tree manifest by the exact key
     `key.argosy-manifest.json`; with `with_object`, the object named exactly `key` too
-    (an artifact that is a file or an archive). Nothing that merely starts like it."""
+    (an artifact that is a file or an archive). Nothing that merely starts like it.
+
+    With `spawn` (a pool's `submit`), the exact-key lookups are started first and run
+    while the folder is listed, instead of after it: a small folder then costs one round
+    trip instead of three."""
     retrier = retrier or Retrier()
     folder = as_folder(key)
     if folder == "":
         raise InvalidSpec(f"refusing to delete a whole bucket ({driver.url('')})")
+    exact = [manifest_key(folder)]
+    if with_object and not key.endswith("/"):
+        exact.append(key)
+    lookups = (
+        [spawn(functools.partial(_exact, driver, k, retrier)) for k in exact]
+        if spawn is not None
+        else []
+    )
     for info in list_all(driver, folder, retrier=retrier):
         yield info.key, info.size
-    manifest = _exact(driver, manifest_key(folder), retrier)
-    if manifest is not None:
-        yield manifest
-    if with_object and not key.endswith("/"):
-        found = _exact(driver, key, retrier)
+    for at, name in enumerate(exact):
+        found = lookups[at].result() if lookups else _exact(driver, name, retrier)
         if found is not None:
             yield found
 
@@ -224,6 +239,7 @@ def delete_folder(
     retrier: Retrier | None = None,
     submit: Submit | None = None,
     concurrency: int = 4,
+    spawn: Spawn | None = None,
 ) -> DeleteOutcome:
     """Delete the folder `key/` whole (`folder_keys`): the one way every part of Argosy
     deletes a folder, so none forgets its manifest nor strays into a sibling (`run1`
@@ -233,7 +249,8 @@ def delete_folder(
     Batches of up to 1000 keys go to `submit`, which returns each batch's future; by
     default `concurrency` batches at a time on a pool of this call, each by
     `delete_batch`. The GC passes its own (one pool for every bucket, a bound per
-    bucket, its leadership checked before each batch). A listing that fails, or a
+    bucket, its leadership checked before each batch) and `spawn`, so the exact-key
+    lookups overlap the listing (`folder_keys`). A listing that fails, or a
     `submit` that raises an ArtifactError, stops the listing and is the outcome's
     error; the batches already handed over are still waited for."""
     retrier = retrier or Retrier()
@@ -250,7 +267,9 @@ def delete_folder(
     try:
         try:
             batch: list[tuple[str, int]] = []
-            for item in folder_keys(driver, key, with_object=with_object, retrier=retrier):
+            for item in folder_keys(
+                driver, key, with_object=with_object, retrier=retrier, spawn=spawn
+            ):
                 batch.append(item)
                 if len(batch) == BATCH:
                     futures.append(submit(batch))

@@ -83,13 +83,18 @@ class _Recording:
     _count = [0]
 
 
-def controller(kubeconfig: Path, status: Path, out: Path, lanes: int) -> int:
+def controller(
+    kubeconfig: Path, status: Path, out: Path, lanes: int, trace_memory: bool = False
+) -> int:
+    import tracemalloc
     from dataclasses import replace
 
     from argosy.argo.kube import Kube
     from argosy.gc.controller import Controller
     from bench.gc_scale import settings
 
+    if trace_memory:
+        tracemalloc.start(4)
     done: dict[int, float] = {}
     lock = threading.Lock()
     kube = Kube.connect(str(kubeconfig))
@@ -108,6 +113,7 @@ def controller(kubeconfig: Path, status: Path, out: Path, lanes: int) -> int:
     me = psutil.Process()
     rss: list[tuple[float, float]] = []
     cpu: list[tuple[float, float]] = []
+    snapshots: dict[str, Any] = {}
     while not stop.wait(1.0):
         now = time.time()
         times = me.cpu_times()
@@ -121,8 +127,26 @@ def controller(kubeconfig: Path, status: Path, out: Path, lanes: int) -> int:
                 "objects": _Recording._count[0],
                 "workflows": len(done),
             }
+        if trace_memory:
+            # what the Python heap holds once the running workflows are listed, and later
+            key = "listed" if state["ready"] and not state["objects"] else "latest"
+            if key == "latest" or "listed" not in snapshots:
+                snapshots[key] = tracemalloc.take_snapshot()
         status.write_text(json.dumps(state))
     thread.join(60)
+    memory: dict[str, Any] = {}
+    if trace_memory and snapshots:
+        for key, snap in snapshots.items():
+            stats = snap.statistics("lineno")
+            memory[key] = {
+                "traced_mib": round(sum(s.size for s in stats) / MiB, 1),
+                "top": [f"{s.size / MiB:.1f} MiB {s.count} {s.traceback}" for s in stats[:12]],
+            }
+        if "listed" in snapshots and "latest" in snapshots:
+            grown = snapshots["latest"].compare_to(snapshots["listed"], "lineno")
+            memory["grown"] = [
+                f"{d.size_diff / MiB:+.1f} MiB {d.count_diff:+d} {d.traceback}" for d in grown[:12]
+            ]
     with lock:
         out.write_text(
             json.dumps(
@@ -131,6 +155,8 @@ def controller(kubeconfig: Path, status: Path, out: Path, lanes: int) -> int:
                     "rss_mib": rss,
                     "cpu_s": cpu,
                     "objects": _Recording._count[0],
+                    "memory": memory,
+                    "batch_deletes": ctl.deleter.requests,
                 }
             )
         )
@@ -240,6 +266,7 @@ def run(
     fill: tuple[int, int],
     lanes: int,
     local_root: Path | None = None,
+    trace_memory: bool = False,
 ) -> dict[str, Any]:
     from kubernetes import config
 
@@ -308,6 +335,7 @@ def run(
                     str(out),
                     "--lanes",
                     str(lanes),
+                    *(["--trace-memory"] if trace_memory else []),
                 ],
                 cwd=rgw.ROOT,
             )
@@ -401,6 +429,8 @@ def run(
                 "cpu_s_per_1000_objects": round(1000 * ctl_cpu / max(1, measured["objects"]), 3),
             },
             test_api={"cpu_s_during": round(api_cpu, 1), "seconds": round(elapsed, 1)},
+            batch_deletes=measured.get("batch_deletes"),
+            memory=measured.get("memory") or None,
             seconds=round(time.monotonic() - began, 1),
         )
         result["verdicts"] = {
@@ -493,9 +523,14 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="workers and per-bucket lanes and batches in flight (0: the defaults)",
     )
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="trace the controller's Python allocations (slower): what it holds, and grew",
+    )
     args = parser.parse_args(argv)
     if args.controller:
-        return controller(args.controller, args.status, args.out, args.lanes)
+        return controller(args.controller, args.status, args.out, args.lanes, args.trace_memory)
     if args.env is None and args.local_root is None:
         print(
             "bench.gc_many: give --env FILE (or ARGOSY_RGW_ENV) of a running RGW, "
@@ -523,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
             (args.fill_processes, args.fill_threads),
             args.lanes,
             args.local_root,
+            args.trace_memory,
         )
     meta["lanes"] = args.lanes or "defaults"
     meta["loadavg_end"] = os.getloadavg()

@@ -3,19 +3,29 @@ manifest beside it (`key.argosy-manifest.json`) and the exact `key`, in batches 
 with bounded concurrency per bucket.
 
 What makes up a folder is decided in one place, `argosy.artifacts.tree.delete_folder`,
-which `argosy rm -r` uses too; the controller hands it its own way to run batches: it
-deletes many artifacts at once from many buckets, so batches go to one shared pool, each
-bucket may have only `bucket_concurrency` batches in flight (one slow bucket cannot take
-every connection), only `lanes_per_bucket` workflows work on one bucket at a time (a
-worker that finds its bucket busy moves on to other work), and a leadership fence is
-checked before every batch, so a controller that lost its Lease stops deleting. A key is
-never a prefix: `foo/` is listed, so `foobar` is never touched. A missing key counts as
-deleted.
+which `argosy rm -r` uses too; the controller hands it its own way to run batches and
+lookups. It deletes many artifacts at once from many buckets:
+- the exact-key lookups (the manifest, the artifact's own key) run on a pool while the
+  folder is listed, so a small artifact costs one round trip before its delete;
+- keys go to a queue per bucket, and each bucket has at most `bucket_concurrency`
+  DeleteObjects requests in flight; a request takes the keys of as many waiting
+  artifacts of that bucket (reached through the same client, so with the same
+  credentials) as fit in one batch of 1000, and each artifact gets back exactly its own
+  keys' results. Ten thousand workflows of five objects then cost hundreds of batch
+  deletes, not ten thousand;
+- at most `lanes_per_bucket` workflows work on one bucket at a time (a worker that finds
+  its bucket busy moves on to other work), and the keys waiting per bucket are bounded
+  (an artifact of a million keys lists only as fast as its batches go);
+- a leadership fence is checked before every request, so a controller that lost its
+  Lease stops deleting.
+A key is never a prefix: `foo/` is listed, so `foobar` is never touched. A missing key
+counts as deleted.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -31,7 +41,13 @@ from argosy.artifacts.errors import (
 )
 from argosy.artifacts.protocol import DeleteFailure, Driver
 from argosy.artifacts.retry import Retrier, RetryPolicy
-from argosy.artifacts.tree import TRANSIENT_DELETE_CODES, BatchResult, delete_batch, delete_folder
+from argosy.artifacts.tree import (
+    BATCH,
+    TRANSIENT_DELETE_CODES,
+    BatchResult,
+    delete_batch,
+    delete_folder,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -51,24 +67,27 @@ class LeadershipLost(ArtifactError):
 class DeleteSettings:
     """Bounds on deleting.
 
-    bucket_concurrency: batch deletes (of up to 1000 keys) in flight per bucket (4: one
-        bucket keeps a few connections busy without owning the pool).
-    lanes_per_bucket: workflows deleting from one bucket at once; a worker that finds the
-        bucket full requeues its workflow instead of waiting (4, as many as the batches a
-        bucket may have in flight: most workflows hold one batch's worth of keys, and RGW
-        works through the keys of one batch one after another).
+    bucket_concurrency: batch deletes (of up to 1000 keys, of one or many artifacts) in
+        flight per bucket (4: one bucket keeps a few connections busy without owning the
+        pool; RGW works through the keys of one request one after another, so a few
+        requests at once keep it busy).
+    lanes_per_bucket: workflows deleting from one bucket at once (16: their listings and
+        lookups overlap, and their keys share the bucket's batch deletes); a worker that
+        finds the bucket full requeues its workflow instead of waiting.
     pool_size: batch deletes in flight across all buckets.
     artifact_concurrency: artifacts listed and deleted at once across all workflows (the
         artifacts of one workflow go in parallel: the lag from completion to deletion is
         then one artifact's few requests, not the sum of all of them).
+    lookup_concurrency: exact-key lookups (HEAD) in flight across all buckets.
     retry: per request, for transient failures (kept short: the controller retries the
         whole artifact later, with backoff, instead of holding a worker).
     """
 
     bucket_concurrency: int = 4
-    lanes_per_bucket: int = 4
+    lanes_per_bucket: int = 16
     pool_size: int = 16
     artifact_concurrency: int = 8
+    lookup_concurrency: int = 16
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3, base=0.2, cap=2.0))
 
 
@@ -95,6 +114,16 @@ def _failure_error(failure: DeleteFailure, url: str, count: int) -> ArtifactErro
     return PermanentError(text, code=failure.code or "DeleteFailed")
 
 
+@dataclass
+class _Request:
+    """One artifact's batch, waiting for a place in a batch delete of its bucket."""
+
+    driver: Driver
+    batch: list[tuple[str, int]]
+    future: Future[BatchResult]
+    queued: threading.Semaphore  # the bucket's bound on waiting requests, released when done
+
+
 class Deleter:
     def __init__(
         self,
@@ -112,13 +141,28 @@ class Deleter:
         self._artifacts = ThreadPoolExecutor(
             self.settings.artifact_concurrency, thread_name_prefix="argosy-gc-artifact"
         )
+        self._lookups = ThreadPoolExecutor(
+            self.settings.lookup_concurrency, thread_name_prefix="argosy-gc-lookup"
+        )
         self._lock = threading.Lock()
-        self._inflight: dict[str, threading.BoundedSemaphore] = {}
+        self._waiting: dict[str, deque[_Request]] = {}  # bucket -> requests not yet sent
+        self._sending: dict[str, int] = {}  # bucket -> batch deletes in flight
+        self._bounds: dict[str, threading.Semaphore] = {}  # bucket -> room for requests
         self._lanes: dict[str, int] = {}
+        self._closed = False
+        self.requests = 0  # batch deletes sent (each of one or more artifacts' keys)
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
         self._artifacts.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._lookups.shutdown(wait=True, cancel_futures=True)
+        with self._lock:  # nobody is left to send these: their artifacts fail, not hang
+            stranded = [r for q in self._waiting.values() for r in q]
+            self._waiting.clear()
+        for request in stranded:
+            self._settle([request], ArtifactError("the controller is stopping", code="Stopped"))
 
     def each(self, fn: Callable[[T], R], items: list[T]) -> list[R]:
         """`fn` over `items` on the artifact pool (the caller's thread waits)."""
@@ -143,36 +187,122 @@ class Deleter:
                     if not self._lanes[bucket_id]:
                         del self._lanes[bucket_id]
 
-    def _semaphore(self, bucket_id: str) -> threading.BoundedSemaphore:
+    # -- batch deletes, shared by the artifacts of one bucket ------------------------------
+    def _room(self, bucket_id: str) -> threading.Semaphore:
         with self._lock:
-            sem = self._inflight.get(bucket_id)
-            if sem is None:
-                sem = self._inflight[bucket_id] = threading.BoundedSemaphore(
-                    self.settings.bucket_concurrency
-                )
-            return sem
+            bound = self._bounds.get(bucket_id)
+            if bound is None:
+                # every lane may have a batch waiting, plus those being sent
+                room = self.settings.lanes_per_bucket + self.settings.bucket_concurrency
+                bound = self._bounds[bucket_id] = threading.Semaphore(room)
+            return bound
+
+    def submit(
+        self, bucket_id: str, driver: Driver, batch: list[tuple[str, int]]
+    ) -> Future[BatchResult]:
+        """Queue `batch` (up to 1000 keys of one artifact) for a batch delete of its
+        bucket; the future holds this batch's own result. Waits while the bucket already
+        has its bound of batches waiting. Raises LeadershipLost without the Lease."""
+        if not self.fence():
+            raise LeadershipLost()
+        room = self._room(bucket_id)
+        room.acquire()
+        request = _Request(driver, batch, Future(), room)
+        with self._lock:
+            if self._closed:
+                closed = True
+            else:
+                closed = False
+                self._waiting.setdefault(bucket_id, deque()).append(request)
+                start = self._sending.get(bucket_id, 0) < self.settings.bucket_concurrency
+                if start:
+                    self._sending[bucket_id] = self._sending.get(bucket_id, 0) + 1
+        if closed:
+            self._settle([request], ArtifactError("the controller is stopping", code="Stopped"))
+        elif start:
+            try:
+                self._pool.submit(self._send_all, bucket_id)
+            except RuntimeError:  # closing: `close` fails what still waits
+                pass
+        return request.future
+
+    def _take(self, bucket_id: str) -> list[_Request]:
+        """The next batch delete's requests (under the lock): the oldest waiting one and
+        those after it through the same client that fit beside it in one batch."""
+        queue = self._waiting.get(bucket_id)
+        if not queue:
+            self._waiting.pop(bucket_id, None)
+            return []
+        first = queue.popleft()
+        taken, size = [first], len(first.batch)
+        kept: deque[_Request] = deque()
+        while queue and size < BATCH:
+            request = queue.popleft()
+            if request.driver is first.driver and size + len(request.batch) <= BATCH:
+                taken.append(request)
+                size += len(request.batch)
+            else:
+                kept.append(request)
+        kept.extend(queue)  # the queue is bounded by the bucket's room: a short scan
+        if kept:
+            self._waiting[bucket_id] = kept
+        else:
+            del self._waiting[bucket_id]
+        return taken
+
+    def _send_all(self, bucket_id: str) -> None:
+        """One of the bucket's senders: batch deletes until nothing of it waits."""
+        while True:
+            with self._lock:
+                taken = self._take(bucket_id)
+                if not taken:
+                    self._sending[bucket_id] -= 1
+                    if not self._sending[bucket_id]:
+                        del self._sending[bucket_id]
+                    return
+                self.requests += 1
+            self._send(taken)
+
+    def _send(self, taken: list[_Request]) -> None:
+        try:
+            if not self.fence():
+                raise LeadershipLost()
+            sizes: dict[str, int] = {}
+            for request in taken:
+                sizes.update(request.batch)
+            result = delete_batch(taken[0].driver, list(sizes.items()), retrier=self.retrier)
+        except BaseException as error:  # noqa: BLE001 - each artifact in it fails, none hangs
+            self._settle(taken, error)
+            return
+        failed = {f.key: f for f in result.failures}
+        for request in taken:
+            mine = [failed[k] for k, _ in request.batch if k in failed]
+            gone = [s for k, s in request.batch if k not in failed]
+            self._settle([request], BatchResult(len(gone), sum(gone), mine))
+
+    @staticmethod
+    def _settle(requests: list[_Request], outcome: BatchResult | BaseException) -> None:
+        for request in requests:
+            if not request.future.done():
+                if isinstance(outcome, BaseException):
+                    request.future.set_exception(outcome)
+                else:
+                    request.future.set_result(outcome)
+            request.queued.release()
 
     def delete(self, driver: Driver, target: Target, artifact_id: str) -> ArtifactOutcome:
         outcome = ArtifactOutcome(artifact_id, target.url)
         if not self.fence():
             outcome.error, outcome.remaining = LeadershipLost(), None
             return outcome
-        sem = self._semaphore(target.bucket_id)
-
-        def submit(batch: list[tuple[str, int]]) -> Future[BatchResult]:
-            if not self.fence():
-                raise LeadershipLost()
-            sem.acquire()
-            try:
-                future = self._pool.submit(delete_batch, driver, batch, retrier=self.retrier)
-            except BaseException:
-                sem.release()
-                raise
-            future.add_done_callback(lambda _: sem.release())
-            return future
-
+        bucket_id = target.bucket_id
         done = delete_folder(
-            driver, target.key, with_object=True, retrier=self.retrier, submit=submit
+            driver,
+            target.key,
+            with_object=True,
+            retrier=self.retrier,
+            submit=lambda batch: self.submit(bucket_id, driver, batch),
+            spawn=self._lookups.submit,
         )
         outcome.objects, outcome.bytes = done.objects, done.bytes
         outcome.error, outcome.remaining = done.error, done.remaining

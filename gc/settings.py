@@ -63,7 +63,7 @@ class GcSettings:
     namespaces: tuple[str, ...] = ()  # empty: all namespaces
     default_strategy: Strategy = Strategy.NEVER
     dry_run: bool = False
-    workers: int = 4
+    workers: int = 16  # workflows reconciled at once: their requests overlap
     queue_capacity: int = 100_000
     lookup_ttl: float = 30.0  # seconds a policy, ConfigMap or Secret read is reused
     failure_backoff: float = 10.0  # seconds before retrying a failed workflow, doubling

@@ -57,7 +57,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--default-strategy", default="Never", help="the cluster default strategy (default: Never)"
     )
     p.add_argument(
-        "--workers", type=int, default=4, metavar="N", help="workflows reconciled at once"
+        "--workers",
+        type=int,
+        default=16,
+        metavar="N",
+        help="workflows reconciled at once (default 16)",
     )
     p.add_argument(
         "--finalizer-attempts",
