@@ -15,6 +15,8 @@ virtual-hosted wherever the bucket's name allows it), path-style for any other e
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -295,6 +297,15 @@ def repository_driver(
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed_entry(text: str) -> Any:
+    """An entry's YAML, parsed once per text: the GC resolves the same entry for every
+    workflow of a namespace, and parsing it cost more than the rest of a workflow's plan."""
+    from argosy.argo import yamlpos
+
+    return yamlpos.safe_load(text)
+
+
 def choose_entry(
     configmap: Mapping[str, Any],
     key: str | None,
@@ -335,7 +346,7 @@ def choose_entry(
             f"{where}: no repository {chosen!r} (has: {', '.join(sorted(data)) or 'none'})"
         )
     try:
-        entry = yamlpos.safe_load(data[chosen])
+        entry = copy.deepcopy(_parsed_entry(data[chosen]))  # the caller's own copy
     except yamlpos.TooDeep as error:
         raise InvalidSpec(f"{where}: repository {chosen!r} is {error.problem}") from None
     except yaml.YAMLError:

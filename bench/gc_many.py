@@ -42,7 +42,7 @@ from typing import Any
 
 import psutil
 
-from bench import gc_kube, gc_objects, rgw
+from bench import gc_kube, gc_objects, noise, rgw
 
 MiB = 1 << 20
 RESULTS = rgw.ROOT / "bench" / "results"
@@ -353,6 +353,12 @@ def run(
                 )
                 me = psutil.Process()
                 cpu_before = me.cpu_times()
+                child_cpu = psutil.Process(child.pid)
+                ctl_before = child_cpu.cpu_times()
+                machine = noise.CpuWatch(
+                    noise.daemon_pids(gateway.state_dir) if gateway is not None else []
+                )
+                machine.start()
                 completed: dict[int, float] = {}
                 stamp = gc_kube.now_stamp()
 
@@ -379,6 +385,12 @@ def run(
                     child,
                 )
                 cpu_after = me.cpu_times()
+                ctl_after = child_cpu.cpu_times()
+                ours = sum(
+                    (a.user + a.system) - (b.user + b.system)
+                    for a, b in ((cpu_after, cpu_before), (ctl_after, ctl_before))
+                )
+                rgw_cpu, foreign_cpu = machine.stop(ours)
                 elapsed = time.time() - min(completed.values())
                 time.sleep(1.5)
             finally:
@@ -429,6 +441,8 @@ def run(
                 "cpu_s_per_1000_objects": round(1000 * ctl_cpu / max(1, measured["objects"]), 3),
             },
             test_api={"cpu_s_during": round(api_cpu, 1), "seconds": round(elapsed, 1)},
+            rgw_cpu_s_during=round(rgw_cpu, 1) if gateway is not None else None,
+            foreign_cpu_s_during=round(foreign_cpu, 1),
             batch_deletes=measured.get("batch_deletes"),
             memory=measured.get("memory") or None,
             seconds=round(time.monotonic() - began, 1),
@@ -484,6 +498,12 @@ def table(r: dict[str, Any]) -> str:
         (
             "the test API's CPU over the same time",
             f"{r['test_api']['cpu_s_during']:.0f} s in {r['test_api']['seconds']:.0f} s",
+            "reported",
+        ),
+        (
+            "RGW's CPU (mon, osd, radosgw), and other work's, over the same time",
+            f"{r.get('rgw_cpu_s_during')} s; other work {r.get('foreign_cpu_s_during')} s; "
+            f"{r.get('batch_deletes')} batch deletes",
             "reported",
         ),
     ]

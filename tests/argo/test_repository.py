@@ -97,3 +97,17 @@ def test_addressing_follows_argo_when_the_entry_does_not_say() -> None:
     assert addressing_style({}, "https://oss-cn-beijing.aliyuncs.com", "s3") == "virtual"
     assert addressing_style({}, "http://minio:9000", "s3") == "path"
     assert addressing_style({"addressingStyle": "path"}, "https://s3.amazonaws.com", "s3") == "path"
+
+
+def test_an_entry_parsed_once_is_handed_out_as_a_new_copy_each_time() -> None:
+    """The parsed YAML of an entry is kept (the GC resolves one entry per workflow), so
+    what a caller changes in its entry must never reach the next caller's."""
+    from argosy.argo.repository import choose_entry
+
+    configmap = {"data": {"default": "s3:\n  bucket: b\n  keyFormat: k\n"}}
+    first = choose_entry(configmap, None, where="cm")[1]
+    first["s3"]["bucket"] = "changed"
+    first["s3"].pop("keyFormat")
+    again = choose_entry(configmap, None, where="cm")[1]
+    assert again == {"s3": {"bucket": "b", "keyFormat": "k"}}
+    assert again is not first and again["s3"] is not first["s3"]
