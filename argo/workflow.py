@@ -11,6 +11,7 @@ stay small in memory.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -139,7 +140,7 @@ def parse_artifact(node_id: str, raw: Mapping[str, Any]) -> Artifact:
         node_id=node_id,
         name=str(raw.get("name") or ""),
         kind=kind,
-        location=dict(raw[kind]) if kind else {},
+        location={sys.intern(str(k)): v for k, v in raw[kind].items()} if kind else {},
         strategy=_strategy_of(raw),
         deleted=bool(raw.get("deleted", False)),
     )
@@ -186,15 +187,18 @@ def parse_workflow(obj: Mapping[str, Any], *, gone: bool = False) -> Workflow:
         for raw in _mapping(node.get("outputs")).get("artifacts") or []:
             if isinstance(raw, Mapping):
                 artifacts.append(parse_artifact(str(node.get("id") or node_id), raw))
+    # names that repeat from workflow to workflow are interned: a watch event is decoded
+    # by itself, so without this each cached workflow would hold its own copy of them
+    intern = sys.intern
     return Workflow(
-        namespace=str(meta.get("namespace") or ""),
+        namespace=intern(str(meta.get("namespace") or "")),
         name=str(meta.get("name") or ""),
         uid=str(meta.get("uid") or ""),
         resource_version=str(meta.get("resourceVersion") or ""),
-        labels={str(k): str(v) for k, v in _mapping(meta.get("labels")).items()},
-        annotations={str(k): str(v) for k, v in _mapping(meta.get("annotations")).items()},
-        finalizers=tuple(str(f) for f in meta.get("finalizers") or []),
-        phase=str(status.get("phase") or ""),
+        labels={intern(str(k)): intern(str(v)) for k, v in _mapping(meta.get("labels")).items()},
+        annotations={intern(str(k)): str(v) for k, v in _mapping(meta.get("annotations")).items()},
+        finalizers=tuple(intern(str(f)) for f in meta.get("finalizers") or []),
+        phase=intern(str(status.get("phase") or "")),
         created=parse_time(meta.get("creationTimestamp")),
         finished_at=parse_time(status.get("finishedAt")),
         deletion_timestamp=parse_time(meta.get("deletionTimestamp")),

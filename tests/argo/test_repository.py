@@ -111,3 +111,43 @@ def test_an_entry_parsed_once_is_handed_out_as_a_new_copy_each_time() -> None:
     again = choose_entry(configmap, None, where="cm")[1]
     assert again == {"s3": {"bucket": "b", "keyFormat": "k"}}
     assert again is not first and again["s3"] is not first["s3"]
+
+
+def test_workflows_decoded_one_by_one_share_the_names_that_repeat() -> None:
+    """The GC caches every workflow it watches, each decoded from its own watch event:
+    label names and values, annotation names, the phase and the location's field names
+    are one object across workflows, not a copy each (10,000 workflows held ~22 more
+    objects each without this)."""
+    import json
+
+    from argosy.argo.workflow import parse_workflow
+
+    def decoded(name: str) -> dict[str, Any]:
+        node = {
+            "id": f"{name}-pod",
+            "type": "Pod",
+            "outputs": {"artifacts": [{"name": "out", "s3": {"key": f"{name}/out"}}]},
+        }
+        raw = {
+            "metadata": {
+                "namespace": "team-a",
+                "name": name,
+                "labels": {"workflows.argoproj.io/completed": "true"},
+                "annotations": {"argosy.io/gc": f"{{{name}}}"},
+            },
+            "status": {"phase": "Succeeded", "nodes": {f"{name}-pod": node}},
+        }
+        loaded: dict[str, Any] = json.loads(json.dumps(raw))
+        return loaded
+
+    a, b = parse_workflow(decoded("a")), parse_workflow(decoded("b"))
+    for mine, theirs in (
+        (next(iter(a.labels)), next(iter(b.labels))),
+        (a.labels["workflows.argoproj.io/completed"], b.labels["workflows.argoproj.io/completed"]),
+        (next(iter(a.annotations)), next(iter(b.annotations))),
+        (a.phase, b.phase),
+        (a.namespace, b.namespace),
+        (next(iter(a.artifacts[0].location)), next(iter(b.artifacts[0].location))),
+    ):
+        assert mine == theirs and mine is theirs
+    assert (a.annotations["argosy.io/gc"], b.artifacts[0].key) == ("{a}", "b/out")

@@ -119,6 +119,42 @@ def team(argo: Argo, bucket: tuple[str, Driver], moto_endpoint: str) -> Driver:
     return bucket[1]
 
 
+@pytest.fixture
+def on_completion(argo: Argo, team: Driver) -> None:
+    """team-a's workflows are collected when they complete (its ArtifactGCPolicy)."""
+    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
+
+
+@pytest.fixture
+def runs(argo: Argo, bucket: tuple[str, Driver], moto_endpoint: str) -> Driver:
+    """team-a's repository writing under runs/: a folder of its own in the bucket."""
+    argo.secret(NS)
+    argo.repositories(
+        NS,
+        {
+            "default": repository_entry(
+                bucket[0], moto_endpoint, key_format="runs/{{workflow.name}}/{{pod.name}}"
+            )
+        },
+        default="default",
+    )
+    return bucket[1]
+
+
+def change_workflow(
+    server: KubeTestServer, namespace: str, name: str, change: Callable[[Any], Any]
+) -> None:
+    """Change a workflow in the test API's store directly, as no client could (a
+    finalizer stripped while the watch is down, a burst of completions)."""
+    spec = server.registry.resolve("argoproj.io", "v1alpha1", "workflows", namespaced=True)
+    server.store.patch(spec, namespace, name, change)
+
+
+def reads_of(server: KubeTestServer, path_end: str) -> int:
+    """GET requests the test API answered whose path ends with `path_end`."""
+    return sum(1 for r in server.requests if r.method == "GET" and r.path.endswith(path_end))
+
+
 def put(driver: Driver, *keys: str, size: int = 10, metadata: dict[str, str] | None = None) -> None:
     for key in keys:
         driver.put(key, b"x" * size, size=size, metadata=metadata or {})

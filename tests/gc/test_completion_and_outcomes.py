@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from argosy.artifacts.manifest import LEGACY_NAME
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
@@ -14,10 +16,10 @@ from tests.gc.argo import Argo, Art
 from tests.gc.conftest import NS, keys, put
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_artifacts_are_deleted_in_the_first_reconcile_after_the_workflow_completes(
     argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(
         team,
         "wf/pod/out.tgz",
@@ -62,10 +64,10 @@ def test_artifacts_are_deleted_in_the_first_reconcile_after_the_workflow_complet
     assert controller.run_once().artifacts == 0  # recorded as done: not listed again
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_a_directory_in_the_older_layout_goes_with_the_manifest_under_it(
     argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "wf/run1/a", f"wf/run1/{LEGACY_NAME}", "wf/run10/a", "wf/run10.argosy-manifest.json")
     argo.submit(NS, "wf", [Art("dir", "wf/run1")])
     controller = make_controller()
@@ -96,10 +98,10 @@ def test_success_and_failure_strategies_pick_by_the_workflows_outcome(
     assert keys(team) == ["bad/out"]
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_the_artifacts_strategy_beats_the_workflows_which_beats_the_policy(
     argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "a/never", "a/unset", "a/empty", "b/out", "b/own")
     argo.submit(
         NS,
@@ -191,6 +193,7 @@ def test_an_artifact_naming_its_own_bucket_is_deleted_there(
     assert keys(own) == []
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_a_dry_run_writes_nothing_and_prints_the_plan(
     server: KubeTestServer,
     argo: Argo,
@@ -198,7 +201,6 @@ def test_a_dry_run_writes_nothing_and_prints_the_plan(
     clock: ManualClock,
     make_controller: Callable[..., Controller],
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "wf/out", "wf/dir/a", "del/out")
     argo.submit(NS, "wf", [Art("out", "wf/out"), Art("dir", "wf/dir/")])
     argo.submit(NS, "del", [Art("out", "del/out", strategy="OnWorkflowDeletion")])

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
 from argosy.gc.settings import FinalizerSettings
@@ -176,6 +178,7 @@ def test_after_the_last_allowed_attempt_the_finalizer_goes_even_before_the_deadl
     assert argo.get(NS, "wf") is None
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_a_missing_bucket_and_a_missing_repository_are_reported_as_events(
     argo: Argo,
     team: Driver,
@@ -183,7 +186,6 @@ def test_a_missing_bucket_and_a_missing_repository_are_reported_as_events(
     moto_endpoint: str,
     make_controller: Callable[..., Controller],
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "fine/out")
     argo.submit(NS, "fine", [Art("out", "fine/out")])
     argo.submit(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import yaml
 
 from argosy.artifacts.protocol import Driver
@@ -33,6 +34,7 @@ def plugin(key: str, config: str | None, name: str | None = "argosy") -> Art:
     return Art(key.rsplit("/", 1)[-1], key, kind="plugin", extra=extra)
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_plugin_artifacts_are_deleted_where_their_configuration_points(
     argo: Argo,
     team: Driver,
@@ -41,7 +43,6 @@ def test_plugin_artifacts_are_deleted_where_their_configuration_points(
     clock: ManualClock,
     make_controller: Callable[..., Controller],
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "wf/pod/out.tgz", "wf/pod/dir/a", "wf/pod/dir/b/c", "wf/pod/dirx/keep")
     config = configuration(bucket[0], moto_endpoint)
     argo.submit(NS, "wf", [plugin("wf/pod/out.tgz", config), plugin("wf/pod/dir", config)])
@@ -80,6 +81,7 @@ def test_a_key_only_plugin_artifact_takes_the_configuration_of_its_plugin_reposi
     assert keys(driver) == ["other/keep"]
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_another_plugins_artifacts_are_kept_and_a_bad_configuration_is_a_failure(
     argo: Argo,
     team: Driver,
@@ -88,7 +90,6 @@ def test_another_plugins_artifacts_are_kept_and_a_bad_configuration_is_a_failure
     clock: ManualClock,
     make_controller: Callable[..., Controller],
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "wf/pod/theirs", "wf/pod/bad")
     good = configuration(bucket[0], moto_endpoint)
     bad = configuration(bucket[0], moto_endpoint, colour="blue")

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from kubernetes import client
 
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
 from argosy.testing.kube.api import KubeTestServer, ManualClock
 from tests.gc.argo import Argo, Art
-from tests.gc.conftest import NS, keys, put
+from tests.gc.conftest import NS, keys, put, reads_of
 from tests.gc.running import eventually, running
 
 HOUR = 3600.0
@@ -67,14 +68,7 @@ def test_a_policy_edit_and_its_deletion_apply_to_planning_at_once(
         assert keys(team) == ["a/out"]
 
 
-def _policy_reads(server: KubeTestServer) -> int:
-    return sum(
-        1
-        for r in server.requests
-        if r.method == "GET" and r.path.endswith("/artifactgcpolicies/default")
-    )
-
-
+@pytest.mark.usefixtures("on_completion")
 def test_while_the_policy_watch_is_open_deletions_take_its_copy_and_read_nothing(
     server: KubeTestServer,
     argo: Argo,
@@ -82,7 +76,6 @@ def test_while_the_policy_watch_is_open_deletions_take_its_copy_and_read_nothing
     clock: ManualClock,
     make_controller: Callable[..., Controller],
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     controller = make_controller(lookup_ttl=HOUR)
     with running(controller):
         eventually(controller.policies.live, what="the policy watch")
@@ -92,9 +85,10 @@ def test_while_the_policy_watch_is_open_deletions_take_its_copy_and_read_nothing
             argo.submit(NS, name, [Art("out", f"{name}/out")])
             argo.finish(NS, name, "Succeeded", clock())
         eventually(lambda: keys(team) == [], what="the artifacts to go")
-    assert _policy_reads(server) == 0
+    assert reads_of(server, "/artifactgcpolicies/default") == 0
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_while_the_policy_watch_is_down_an_edit_that_keeps_artifacts_is_read_before_deleting(
     server: KubeTestServer,
     argo: Argo,
@@ -102,7 +96,6 @@ def test_while_the_policy_watch_is_down_an_edit_that_keeps_artifacts_is_read_bef
     clock: ManualClock,
     make_controller: Callable[..., Controller],
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "wf/out")
     argo.submit(NS, "wf", [Art("out", "wf/out")])
     controller = make_controller(lookup_ttl=HOUR)
@@ -124,5 +117,5 @@ def test_while_the_policy_watch_is_down_an_edit_that_keeps_artifacts_is_read_bef
             what="the workflow's reconcile to end",
         )
         assert keys(team) == ["wf/out"]
-        assert _policy_reads(server) >= 1
+        assert reads_of(server, "/artifactgcpolicies/default") >= 1
         server.clear_faults()

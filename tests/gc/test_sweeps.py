@@ -11,7 +11,7 @@ from argosy.artifacts.protocol import Driver
 from argosy.artifacts.provenance import Provenance
 from argosy.gc.controller import Controller
 from argosy.testing.kube.api import ManualClock
-from tests.gc.argo import Argo, repository_entry
+from tests.gc.argo import Argo
 from tests.gc.conftest import NS, keys, put
 
 
@@ -19,53 +19,36 @@ def owned(uid: str, strategy: str, namespace: str = NS) -> dict[str, str]:
     return Provenance(uid, namespace, "some-workflow", strategy).metadata()
 
 
-def _runs_repository(argo: Argo, bucket: tuple[str, Driver], moto_endpoint: str) -> Driver:
-    """team-a's repository writes under runs/: a folder of its own in the bucket."""
-    argo.secret(NS)
-    argo.repositories(
-        NS,
-        {
-            "default": repository_entry(
-                bucket[0], moto_endpoint, key_format="runs/{{workflow.name}}/{{pod.name}}"
-            )
-        },
-        default="default",
-    )
-    return bucket[1]
-
-
 def test_orphans_of_deleted_workflows_are_swept_and_nothing_else(
     argo: Argo,
-    bucket: tuple[str, Driver],
-    moto_endpoint: str,
+    runs: Driver,
     clock: ManualClock,
     make_controller: Callable[..., Controller],
 ) -> None:
-    team = _runs_repository(argo, bucket, moto_endpoint)
     live = argo.submit(NS, "live")["metadata"]["uid"]
-    put(team, "runs/gone/deletion", metadata=owned("uid-gone", "OnWorkflowDeletion"))
-    put(team, "runs/gone/completion", metadata=owned("uid-gone", "OnWorkflowCompletion"))
-    put(team, "runs/gone/never", metadata=owned("uid-gone", "Never"))
-    put(team, "runs/gone/success", metadata=owned("uid-gone", "OnWorkflowSuccess"))
+    put(runs, "runs/gone/deletion", metadata=owned("uid-gone", "OnWorkflowDeletion"))
+    put(runs, "runs/gone/completion", metadata=owned("uid-gone", "OnWorkflowCompletion"))
+    put(runs, "runs/gone/never", metadata=owned("uid-gone", "Never"))
+    put(runs, "runs/gone/success", metadata=owned("uid-gone", "OnWorkflowSuccess"))
     put(
-        team,
+        runs,
         "runs/gone/other-namespace",
         metadata=owned("uid-gone", "OnWorkflowDeletion", "team-b"),
     )
-    put(team, "runs/live/out", metadata=owned(live, "OnWorkflowDeletion"))
-    put(team, "runs/foreign/file")
-    put(team, "outside/file", metadata=owned("uid-gone", "OnWorkflowDeletion"))
+    put(runs, "runs/live/out", metadata=owned(live, "OnWorkflowDeletion"))
+    put(runs, "runs/foreign/file")
+    put(runs, "outside/file", metadata=owned("uid-gone", "OnWorkflowDeletion"))
     argo.policy(NS, {"sweeps": {"orphansAfter": "1h"}})
     controller = make_controller()
 
     controller.run_once()  # the objects are minutes old: within the grace period
-    assert len(keys(team)) == 8
+    assert len(keys(runs)) == 8
     clock.set(clock().replace(year=2099))  # moto stamps real time; jump past it
     summary = controller.run_once()
 
     [report] = summary.sweeps
     assert (report.orphans_deleted, report.kept, report.errors) == (2, 5, [])
-    assert keys(team) == [
+    assert keys(runs) == [
         "outside/file",
         "runs/foreign/file",
         "runs/gone/never",
@@ -77,12 +60,10 @@ def test_orphans_of_deleted_workflows_are_swept_and_nothing_else(
 
 def test_only_stale_uploads_in_the_folder_of_a_finished_workflow_are_aborted(
     argo: Argo,
-    bucket: tuple[str, Driver],
-    moto_endpoint: str,
+    runs: Driver,
     clock: ManualClock,
     make_controller: Callable[..., Controller],
 ) -> None:
-    team = _runs_repository(argo, bucket, moto_endpoint)
     argo.submit(NS, "done")
     argo.finish(NS, "done", "Succeeded", clock())
     argo.submit(NS, "busy")  # still running: its pods may be uploading
@@ -93,19 +74,19 @@ def test_only_stale_uploads_in_the_folder_of_a_finished_workflow_are_aborted(
         "elsewhere/big",
         "runs/done-2/pod/big",
     ):
-        team.create_upload(key, metadata={})
-    started = min(u.initiated for u in team.list_uploads(""))
+        runs.create_upload(key, metadata={})
+    started = min(u.initiated for u in runs.list_uploads(""))
     argo.policy(NS, {"sweeps": {"incompleteUploadsAfter": "24h"}})
     controller = make_controller()
     clock.set(started + timedelta(hours=23))  # moto stamps a fixed date
 
     controller.run_once()
-    assert len(team.list_uploads("")) == 5
+    assert len(runs.list_uploads("")) == 5
     clock.advance(seconds=3600)
     [report] = controller.run_once().sweeps
 
     assert report.uploads_aborted == 1 and report.errors == []
-    assert sorted(u.key for u in team.list_uploads("")) == [
+    assert sorted(u.key for u in runs.list_uploads("")) == [
         "elsewhere/big",
         "runs/busy/pod/big",
         "runs/done-2/pod/big",
@@ -158,41 +139,39 @@ def test_an_explicit_prefix_confines_the_sweeps_to_it(
 
 def test_a_dry_run_sweep_only_reports(
     argo: Argo,
-    bucket: tuple[str, Driver],
-    moto_endpoint: str,
+    runs: Driver,
     clock: ManualClock,
     make_controller: Callable[..., Controller],
 ) -> None:
-    team = _runs_repository(argo, bucket, moto_endpoint)
-    put(team, "runs/gone/out", metadata=owned("uid-gone", "OnWorkflowDeletion"))
+    put(runs, "runs/gone/out", metadata=owned("uid-gone", "OnWorkflowDeletion"))
     argo.policy(NS, {"sweeps": {"orphansAfter": "1h"}})
     clock.set(clock().replace(year=2099))
 
     [report] = make_controller(dry_run=True).run_once().sweeps
 
     assert report.plan == [
-        f"delete orphan s3://{team.bucket}/runs/gone/out (workflow {NS}/some-workflow uid-gone "
+        f"delete orphan s3://{runs.bucket}/runs/gone/out (workflow {NS}/some-workflow uid-gone "
         "is gone)"
     ]
-    assert keys(team) == ["runs/gone/out"]
+    assert keys(runs) == ["runs/gone/out"]
 
 
 def test_a_repository_entry_nested_too_deeply_is_reported_and_the_others_are_swept(
     argo: Argo,
     bucket: tuple[str, Driver],
     moto_endpoint: str,
+    runs: Driver,
     clock: ManualClock,
     make_controller: Callable[..., Controller],
 ) -> None:
     from kubernetes import client
 
-    team = _runs_repository(argo, bucket, moto_endpoint)
     argo.core.patch_namespaced_config_map(
         "artifact-repositories",
         NS,
         client.V1ConfigMap(data={"deep": "[" * 10_000 + "]" * 10_000}),
     )
-    put(team, "runs/gone/out", metadata=owned("uid-gone", "OnWorkflowDeletion"))
+    put(runs, "runs/gone/out", metadata=owned("uid-gone", "OnWorkflowDeletion"))
     argo.policy(NS, {"sweeps": {"orphansAfter": "1h"}})
     clock.set(clock().replace(year=2099))
 
@@ -204,4 +183,4 @@ def test_a_repository_entry_nested_too_deeply_is_reported_and_the_others_are_swe
     ]
     [default] = [r for name, r in reports.items() if name.endswith("/runs/")]
     assert default.orphans_deleted == 1
-    assert keys(team) == []
+    assert keys(runs) == []

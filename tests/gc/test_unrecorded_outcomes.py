@@ -20,6 +20,7 @@ ONCE = ["--once", "--lease-namespace", "argosy-system", "--lease-timeout", "2"]
 WORKFLOW_PATCH = r"/namespaces/team-a/workflows/wf$"
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_the_once_summary_counts_deletions_whose_workflow_refused_the_outcome_patch(
     server: KubeTestServer,
     argo: Argo,
@@ -28,7 +29,6 @@ def test_the_once_summary_counts_deletions_whose_workflow_refused_the_outcome_pa
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "wf/out", "wf/dir/a", "wf/dir/b")
     argo.submit(NS, "wf", [Art("out", "wf/out"), Art("dir", "wf/dir")])
     argo.finish(NS, "wf", "Succeeded", clock())
@@ -69,6 +69,7 @@ def test_an_outcome_refused_once_is_recorded_whole_on_the_next_pass(
     assert controller.metrics.value("argosy_gc_artifacts_deleted_total") == 2
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_an_outcome_refused_once_is_written_with_the_objects_deleted_before(
     server: KubeTestServer,
     argo: Argo,
@@ -76,7 +77,6 @@ def test_an_outcome_refused_once_is_written_with_the_objects_deleted_before(
     clock: ManualClock,
     make_controller: Callable[..., Controller],
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "wf/out", "wf/dir/a", "wf/dir/b")
     argo.submit(NS, "wf", [Art("out", "wf/out"), Art("dir", "wf/dir")])
     refused: list[str] = []

@@ -7,18 +7,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
+
 from argosy.artifacts.protocol import Driver
 from argosy.gc.controller import Controller
 from argosy.testing.kube.api import KubeTestServer, ManualClock
 from tests.gc.argo import FINALIZER, Argo, Art
-from tests.gc.conftest import NS, gc_settings, keys, put
+from tests.gc.conftest import NS, change_workflow, gc_settings, keys, put
 from tests.gc.running import DeleteLog, eventually, kube_as, running
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_a_running_controller_deletes_as_soon_as_the_watch_says_a_workflow_completed(
     argo: Argo, team: Driver, clock: ManualClock, make_controller: Callable[..., Controller]
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "wf/out", "wf/dir/a")
     argo.submit(NS, "wf", [Art("out", "wf/out"), Art("dir", "wf/dir")])
     controller = make_controller()
@@ -30,6 +32,7 @@ def test_a_running_controller_deletes_as_soon_as_the_watch_says_a_workflow_compl
     assert "argosy_gc_lag_seconds_count 2" in controller.metrics.render()
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_an_expired_watch_is_followed_by_a_relist_and_nothing_is_missed(
     server: KubeTestServer,
     argo: Argo,
@@ -37,7 +40,6 @@ def test_an_expired_watch_is_followed_by_a_relist_and_nothing_is_missed(
     clock: ManualClock,
     make_controller: Callable[..., Controller],
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "a/out", "b/out")
     argo.submit(NS, "a", [Art("out", "a/out")])
     argo.submit(NS, "b", [Art("out", "b/out")])
@@ -62,6 +64,7 @@ def test_an_expired_watch_is_followed_by_a_relist_and_nothing_is_missed(
     assert 'argosy_gc_watch_restarts_total{reason="gone",resource="workflows"} 1' in restarts
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_a_controller_restarted_midway_misses_nothing(
     server: KubeTestServer,
     argo: Argo,
@@ -69,7 +72,6 @@ def test_a_controller_restarted_midway_misses_nothing(
     clock: ManualClock,
     make_controller: Callable[..., Controller],
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     put(team, "one/out", "two/out", "three/out", "four/out")
     argo.submit(NS, "one", [Art("out", "one/out")])
     argo.submit(NS, "two", [Art("out", "two/out")])
@@ -92,6 +94,7 @@ def test_a_controller_restarted_midway_misses_nothing(
         eventually(lambda: argo.get(NS, "three") is None, what="three to be gone")
 
 
+@pytest.mark.usefixtures("on_completion")
 def test_two_controllers_at_once_never_both_delete_and_the_other_takes_over(
     server: KubeTestServer,
     argo: Argo,
@@ -99,7 +102,6 @@ def test_two_controllers_at_once_never_both_delete_and_the_other_takes_over(
     clock: ManualClock,
     make_controller: Callable[..., Controller],
 ) -> None:
-    argo.policy(NS, {"strategy": "OnWorkflowCompletion"})
     deletes = DeleteLog()
     base = gc_settings().lease
     assert base is not None
@@ -165,8 +167,8 @@ def test_a_workflow_that_vanished_while_the_watch_was_down_still_loses_its_artif
         server.inject_fault("GET", "/workflows", 500, times=None, watch=True)
         server.close_watches()
         # someone strips the finalizer by hand and deletes the workflow: it is gone at once
-        server.store.patch(
-            server.registry.resolve("argoproj.io", "v1alpha1", "workflows", namespaced=True),
+        change_workflow(
+            server,
             NS,
             "wf",
             lambda obj: {**obj, "metadata": {**obj["metadata"], "finalizers": []}},
