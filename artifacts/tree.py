@@ -208,9 +208,14 @@ def folder_keys(
     `key.argosy-manifest.json`; with `with_object`, the object named exactly `key` too
     (an artifact that is a file or an archive). Nothing that merely starts like it.
 
-    With `spawn` (a pool's `submit`), the exact-key lookups are started first and run
-    while the folder is listed, instead of after it: a small folder then costs one round
-    trip instead of three."""
+    The exact keys start with the folder's bare name, as every key under it does, so one
+    listing of that name finds them all: an artifact of up to a page of keys costs one
+    request, not a listing and two lookups. Lookalikes it meets (`run10/` beside `run1`)
+    are skipped. When that first page is not the whole listing, the folder is listed on
+    its own (the keys the first page gave are not given again) and the exact keys the
+    page did not show are looked up, so a bare name shared by many other keys never
+    lists them all. With `spawn` (a pool's `submit`), those lookups run while the folder
+    is listed."""
     retrier = retrier or Retrier()
     folder = as_folder(key)
     if folder == "":
@@ -218,17 +223,33 @@ def folder_keys(
     exact = [manifest_key(folder)]
     if with_object and not key.endswith("/"):
         exact.append(key)
-    lookups = (
-        [spawn(functools.partial(_exact, driver, k, retrier)) for k in exact]
-        if spawn is not None
-        else []
-    )
-    for info in list_all(driver, folder, retrier=retrier):
-        yield info.key, info.size
-    for at, name in enumerate(exact):
-        found = lookups[at].result() if lookups else _exact(driver, name, retrier)
-        if found is not None:
-            yield found
+    bare = folder[:-1]
+    first = retrier.call(functools.partial(driver.list, bare), what=f"list {driver.url(bare)}")
+    given: set[str] = set()
+    found: dict[str, int] = {}
+    for info in first.objects:
+        if info.key.startswith(folder):
+            given.add(info.key)
+            yield info.key, info.size
+        elif info.key in exact:
+            found[info.key] = info.size
+    if first.next_token:
+        missing = [k for k in exact if k not in found]
+        lookups = (
+            [spawn(functools.partial(_exact, driver, k, retrier)) for k in missing]
+            if spawn is not None
+            else []
+        )
+        for info in list_all(driver, folder, retrier=retrier):
+            if info.key not in given:
+                yield info.key, info.size
+        for at, name in enumerate(missing):
+            got = lookups[at].result() if lookups else _exact(driver, name, retrier)
+            if got is not None:
+                found[got[0]] = got[1]
+    for name in exact:
+        if name in found:
+            yield name, found[name]
 
 
 def delete_folder(

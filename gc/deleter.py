@@ -5,8 +5,10 @@ with bounded concurrency per bucket.
 What makes up a folder is decided in one place, `argosy.artifacts.tree.delete_folder`,
 which `argosy rm -r` uses too; the controller hands it its own way to run batches and
 lookups. It deletes many artifacts at once from many buckets:
-- the exact-key lookups (the manifest, the artifact's own key) run on a pool while the
-  folder is listed, so a small artifact costs one round trip before its delete;
+- one listing of the artifact's bare name finds its folder, its manifest and its own
+  key (`folder_keys`), so a small artifact costs one round trip before its delete; when
+  lookalikes crowd that listing, the exact-key lookups run on a pool while the folder
+  is listed;
 - keys go to a queue per bucket, and each bucket has at most `bucket_concurrency`
   DeleteObjects requests in flight; a request takes the keys of as many waiting
   artifacts of that bucket (reached through the same client, so with the same

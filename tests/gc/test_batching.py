@@ -1,6 +1,8 @@
 """The deleter at scale: the keys of many small artifacts of one bucket share batch
 deletes, each artifact still gets exactly its own outcome, a bucket never has more batch
-deletes in flight than its bound, and the exact-key lookups run beside the listing.
+deletes in flight than its bound, and one listing finds an
+artifact's exact keys and folder, with lookups beside the folder's own listing when it
+is crowded.
 
 Real storage throughout (moto's S3); the drivers are wrapped
 only to hold a request until the test has lined up what it needs, and to refuse keys."""
@@ -271,43 +273,92 @@ def test_a_controller_that_loses_its_lease_sends_no_batch_that_was_waiting(
     assert keys(local) == ["b/1"]
 
 
-class Meeting:
-    """A driver whose listing and exact-key lookups must all be in progress at once to
-    go on (a barrier): run one after another, they never meet and the barrier breaks."""
+class Counted:
+    """A driver that counts its listings and exact-key lookups, and can serve listings
+    in short pages (`page`), as a listing crowded by lookalike keys would come."""
 
-    def __init__(self, inner: Driver, parties: int) -> None:
+    def __init__(self, inner: Driver, page: int = 1000) -> None:
         self._inner = inner
-        self.barrier = threading.Barrier(parties, timeout=10)
+        self.page = page
+        self.lists: list[str] = []
+        self.stats: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     def stat(self, key: str) -> Any:
-        self.barrier.wait()
+        self.stats.append(key)
         return self._inner.stat(key)
 
-    def list(self, *args: Any, **kwargs: Any) -> Any:
+    def list(self, prefix: str = "", **kwargs: Any) -> Any:
+        self.lists.append(prefix)
+        kwargs["limit"] = min(kwargs.get("limit", 1000), self.page)
+        return self._inner.list(prefix, **kwargs)
+
+
+class Meeting(Counted):
+    """Listings of a folder (`KEY/`) and exact-key lookups must all be in progress at
+    once to go on (a barrier): run one after another, they never meet and it breaks."""
+
+    def __init__(self, inner: Driver, parties: int, page: int) -> None:
+        super().__init__(inner, page)
+        self.barrier = threading.Barrier(parties, timeout=10)
+
+    def stat(self, key: str) -> Any:
         self.barrier.wait()
-        return self._inner.list(*args, **kwargs)
+        return super().stat(key)
+
+    def list(self, prefix: str = "", **kwargs: Any) -> Any:
+        if prefix.endswith("/") and not kwargs.get("token"):
+            self.barrier.wait()
+        return super().list(prefix, **kwargs)
 
 
-def test_the_exact_key_lookups_run_while_the_folder_is_listed(local: Driver) -> None:
-    put(local, "out/a", "out/b", "out", "out.argosy-manifest.json", "outx")
-    meeting = Meeting(local, 3)  # the listing, the manifest's lookup, the key's lookup
+def test_an_artifact_of_one_page_of_keys_costs_one_listing_and_no_lookups(
+    local: Driver,
+) -> None:
+    put(local, "out/a", "out/b", "out", "out.argosy-manifest.json", "out-1", "out10/a", "outx")
+    counted = Counted(local)
+    done = delete_folder(counted, "out", with_object=True)
+
+    assert (done.objects, done.error) == (4, None)
+    assert (counted.lists, counted.stats) == (["out"], [])
+    assert keys(local) == ["out-1", "out10/a", "outx"]
+
+
+def test_a_first_page_crowded_by_lookalikes_lists_the_folder_with_lookups_beside_it(
+    local: Driver,
+) -> None:
+    # sorted: out, out-0, out-1, out.argosy-manifest.json, out/a, out/b, outx: the first
+    # page of two shows the key and a lookalike, not the manifest nor the folder
+    put(local, "out/a", "out/b", "out", "out.argosy-manifest.json", "out-0", "out-1", "outx")
+    meeting = Meeting(local, 2, page=2)  # the folder's listing and the manifest's lookup
     with ThreadPoolExecutor(2) as lookups:
         done = delete_folder(meeting, "out", with_object=True, spawn=lookups.submit)
 
     assert (done.objects, done.error) == (4, None)
-    assert keys(local) == ["outx"]
+    assert meeting.lists[:2] == ["out", "out/"]
+    assert meeting.stats == ["out.argosy-manifest.json"]  # `out` was on the first page
+    assert keys(local) == ["out-0", "out-1", "outx"]
 
 
-def test_the_deleter_overlaps_an_artifacts_listing_with_its_lookups(
+def test_folder_keys_the_first_page_gave_are_not_deleted_twice(local: Driver) -> None:
+    put(local, "out.argosy-manifest.json", "out/a", "out/b", "out/c")
+    counted = Counted(local, page=2)  # the first page: the manifest and out/a
+    done = delete_folder(counted, "out", with_object=True)
+
+    assert (done.objects, done.error) == (4, None)
+    assert counted.stats == ["out"]  # the page ended before `out` could show: looked up
+    assert keys(local) == []
+
+
+def test_the_deleter_overlaps_a_crowded_artifacts_listing_with_its_lookups(
     local: Driver, deleter: Callable[..., Deleter]
 ) -> None:
-    put(local, "out/a", "out", "out.argosy-manifest.json")
-    outcome = deleter().delete(Meeting(local, 3), target("out"), "out")
+    put(local, "out/a", "out", "out-0", "out-1", "out.argosy-manifest.json")
+    outcome = deleter().delete(Meeting(local, 2, page=2), target("out"), "out")
     assert (outcome.objects, outcome.ok) == (3, True)
-    assert keys(local) == []
+    assert keys(local) == ["out-0", "out-1"]
 
 
 @pytest.mark.usefixtures("on_completion")
