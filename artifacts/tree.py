@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import os
+import queue
 import stat
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +57,7 @@ from argosy.artifacts.manifest import (
     manifest_key,
     walk,
 )
-from argosy.artifacts.protocol import DeleteFailure, Driver, ObjectInfo
+from argosy.artifacts.protocol import DeleteFailure, DescribingDriver, Driver, ObjectInfo
 from argosy.artifacts.record import Record
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
@@ -63,6 +65,7 @@ from argosy.artifacts.stall import Watchdog
 from argosy.artifacts.upload import UploadResult, upload_file, upload_stream
 
 BATCH = 1000
+AHEAD = 2  # items taken per worker beyond those finished (`_run_all`)
 TRANSIENT_DELETE_CODES = frozenset(
     {"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"}
 )
@@ -95,45 +98,63 @@ class _NotStarted(Exception):
 
 
 def _run_all(
-    fn: Callable[[T], R], items: Sequence[T], *, workers: int
+    fn: Callable[[T], R], items: Iterable[T], *, workers: int
 ) -> tuple[list[tuple[T, R]], BaseException | None]:
     """`fn` over `items`, `workers` at a time: the (item, result) of those that succeeded,
-    in the order of `items`, and the first failure. At a failure (or an interrupt while
-    waiting) no item starts any more, and those running are waited for, so nothing is
-    at work when this returns. (The failing worker raises the flag itself: the pool
-    would otherwise hand it the next item before this thread could cancel it.)"""
-    if not items:
-        return [], None
+    in the order of `items`, and the first failure. `items` is taken lazily, at most
+    `AHEAD` x `workers` items ahead of those finished: a walk of the tree or a listing
+    feeds the workers as it goes, the first file starts at once, and what is waiting
+    stays bounded. A failure of `items` itself (a walk, a listing, a name refused) is a
+    failure like any other. At a failure (or an interrupt while waiting) no item starts
+    any more, and those running are waited for, so nothing is at work when this returns.
+    (The failing worker raises the flag itself: the pool would otherwise hand it the
+    next item before this thread could cancel it.)"""
     stop = threading.Event()
+    room = threading.Semaphore(max(1, workers) * AHEAD)
 
     def guarded(item: T) -> R:
-        if stop.is_set():
-            raise _NotStarted
         try:
-            return fn(item)
-        except BaseException:
-            stop.set()
-            raise
+            if stop.is_set():
+                raise _NotStarted
+            try:
+                return fn(item)
+            except BaseException:
+                stop.set()
+                raise
+        finally:
+            room.release()
 
-    pool = ThreadPoolExecutor(max(1, min(workers, len(items))), thread_name_prefix="argosy-file")
+    pool: ThreadPoolExecutor | None = None
     failure: BaseException | None = None
-    futures = []
+    submitted: list[tuple[T, Future[R]]] = []
     try:
-        futures = [pool.submit(guarded, item) for item in items]
-        for future in as_completed(futures):
+        taken = iter(items)
+        while True:
+            room.acquire()  # before the next item is even looked for
+            if stop.is_set():
+                break
+            try:
+                item = next(taken)
+            except StopIteration:
+                break
+            if pool is None:
+                pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="argosy-file")
+            submitted.append((item, pool.submit(guarded, item)))
+        for future in as_completed([f for _, f in submitted]):
             error = future.exception()
             if error is not None and not isinstance(error, _NotStarted):
                 failure = error
                 break
-    except BaseException as error:  # noqa: BLE001 - an interrupt: returned, raised by the caller
+    except BaseException as error:  # noqa: BLE001 - returned, raised by the caller
         failure = error
     finally:
         if failure is not None:
             stop.set()
-        pool.shutdown(wait=True, cancel_futures=failure is not None)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=failure is not None)
     done = [
         (item, future.result())
-        for item, future in zip(items, futures, strict=False)
+        for item, future in submitted
         if future.done() and not future.cancelled() and future.exception() is None
     ]
     return done, failure
@@ -369,12 +390,14 @@ def upload_tree(
     manifest is written last, beside the folder, once every file is in place. `metadata`
     goes on every object, the manifest included. Every file is part of one transfer
     (`watch`, by default the tree's own): the tree stalls as a whole, not each file by
-    itself.
+    itself. The files go up as the walk finds them (the walk stays a bounded number of
+    files ahead of the uploads): the first PUT leaves at once, not after the whole tree
+    has been walked; the manifest is made from what was uploaded.
 
-    On failure the objects this upload had written are deleted (an object it replaced
-    is then gone: what stood there before was already overwritten) and the error says
-    so, or names those it could not delete; running the same upload again writes the
-    whole tree afresh."""
+    On failure (a file's, or the walk's: a FIFO in the tree, say) the objects this
+    upload had written are deleted (an object it replaced is then gone: what stood
+    there before was already overwritten) and the error says so, or names those it
+    could not delete; running the same upload again writes the whole tree afresh."""
     watch = watch or settings.watchdog()
     base = Path(root)
     if not base.is_dir():
@@ -383,18 +406,21 @@ def upload_tree(
     manifest_at = manifest_key(folder) if manifest else None
     record = Manifest()
     modes: dict[str, int] = {}
-    if manifest:
-        items = []
+
+    def recorded() -> Iterator[tuple[Path, str]]:
+        """The files to upload, as the walk finds them; links and folders go into the
+        record (the walk runs beside the uploads, never more than `_run_all` lets it get
+        ahead of them)."""
         for rel, st, target in walk(base):
             if target is not None:
                 record.symlinks.append((rel, target))
             elif stat.S_ISDIR(st.st_mode):
                 record.dirs.append((rel, stat.S_IMODE(st.st_mode)))
             else:
-                items.append((base / rel, rel))
                 modes[rel] = stat.S_IMODE(st.st_mode)
-    else:
-        items = list(_local_files(base))
+                yield base / rel, rel
+
+    items = recorded() if manifest else _local_files(base)
 
     def one(item: tuple[Path, str]) -> UploadResult:
         path, rel = item
@@ -503,36 +529,77 @@ def is_folder(driver: Driver, key: str) -> bool:
     return bool(driver.list(folder, limit=1).objects)
 
 
+class _Listing:
+    """The objects under a folder, listed page by page in a thread of its own from the
+    moment it is made, while the caller works on the pages already in (`pages`). Kept
+    pages are what the listing holds, as a listing read whole would. `close` stops it
+    after the page in flight."""
+
+    def __init__(self, driver: Driver, folder: str, retrier: Retrier) -> None:
+        self._driver, self._folder, self._retrier = driver, folder, retrier
+        self._queue: queue.SimpleQueue[tuple[Sequence[ObjectInfo], bool] | BaseException] = (
+            queue.SimpleQueue()
+        )
+        self._stop = threading.Event()
+        self.done = False  # every page has been handed out
+        self._thread = threading.Thread(target=self._run, name="argosy-list", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        token: str | None = None
+        try:
+            while not self._stop.is_set():
+                page = self._retrier.call(
+                    functools.partial(self._driver.list, self._folder, token=token),
+                    what=f"list {self._driver.url(self._folder)}",
+                )
+                self._queue.put((page.objects, not page.next_token))
+                if not page.next_token:
+                    return
+                token = page.next_token
+        except BaseException as error:  # noqa: BLE001 - handed to the reader
+            self._queue.put(error)
+
+    def pages(self) -> Iterator[Sequence[ObjectInfo]]:
+        """The pages, in order; `done` is set with the last one."""
+        while not self.done:
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self.done = True
+                raise item
+            objects, self.done = item
+            yield objects
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 @dataclass
 class _Plan:
-    """Every entry of a tree, claimed through the restore rules before anything is
-    written: folders (to make, in order), files (object -> path), then symlinks."""
+    """Every entry of a tree, claimed through the restore rules as it is handed to the
+    workers (folders, then files, then symlinks once every file is in): the folders to
+    make that no file needed, and the symlinks."""
 
-    layout: Layout
-    folders: list[str]
-    files: list[tuple[ObjectInfo, str]]
-    symlinks: list[tuple[str, str]]
+    layout: Layout = field(default_factory=lambda: Layout("tree entry"))
+    folders: list[str] = field(default_factory=list)
+    symlinks: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _plan(
-    driver: Driver, folder: str, objects: list[ObjectInfo], tree_manifest: Manifest | None
-) -> _Plan:
-    layout = Layout("tree entry")
-    plan = _Plan(layout, [], [], [])
-    for rel, _ in sorted(tree_manifest.dirs if tree_manifest else []):
-        plan.folders += layout.claim(rel, EntryType.DIR)[1]
-    for info in objects:
-        path, new = layout.claim(
-            _key_path(info.key[len(folder) :], driver.url(folder)), EntryType.FILE
-        )
-        plan.folders += new
-        plan.files.append((info, path))
-    # links last, so no link exists while anything else is made; one under another
-    # link's path, or in a file's place, is refused by the layout
-    for rel, target in sorted(tree_manifest.symlinks if tree_manifest else []):
-        plan.folders += layout.claim(rel, EntryType.SYMLINK, linkname=target)[1]
-        plan.symlinks.append((rel, target))
-    return plan
+@dataclass(frozen=True)
+class _Item:
+    """One file of a tree: its key, its claimed path, what a listing said of it (None:
+    the download's first read describes it) and its tree manifest entry."""
+
+    key: str
+    path: str
+    info: ObjectInfo | None
+    entry: FileEntry | None
+
+
+def _lists_past(page: Sequence[ObjectInfo], key: str) -> bool:
+    """Whether a page of a listing, in key order, reaches `key` or beyond."""
+    return bool(page) and page[-1].key >= key
 
 
 def download_tree(
@@ -545,53 +612,102 @@ def download_tree(
     watch: Watchdog | None = None,
 ) -> TreeResult:
     """Every object under `prefix/` into `root`, restored by the rules every tree restore
-    follows (`archive.layout`): the whole tree is claimed first (names that leave the
-    destination, clash, or go through a link are refused before anything is written),
-    built in a staging folder beside `root` and moved into place only when every file
-    is in; a failure leaves neither files nor the folders made above `root`. With a tree
+    follows (`archive.layout`): every entry is claimed before it is written (names that
+    leave the destination, clash, or go through a link are refused), the tree is built
+    in a staging folder beside `root` and moved into place only when every file is in;
+    a failure leaves neither files nor the folders made above `root`. With a tree
     manifest (beside the folder, or under it as older versions wrote it) the tree is
     verified against it and `root` must be new or empty; without one, `root` may be an
     existing folder, which the tree joins without replacing anything in it. One transfer
-    (`watch`) as for `upload_tree`."""
+    (`watch`) as for `upload_tree`.
+
+    The files start at once. With a tree manifest and a driver whose reads describe the
+    object (S3's GET), they come from the manifest: its list names every file, and the
+    listing runs beside the downloads only to report objects the manifest does not name
+    (a file it names that is missing fails its GET). Otherwise they come from the
+    listing, page by page: the first page's files are on their way while the next pages
+    are fetched, and a file of the manifest that the listing lacks fails the download
+    once the listing is over."""
     watch = watch or settings.watchdog()
     base = os.path.abspath(os.fspath(root))
     folder = as_folder(prefix)
+    retrier = Retrier(settings.retry, watch=watch)
     tree_manifest = (
         _read_manifest(driver, manifest_key(folder), settings, watch) if folder else None
     )
-    objects = [
-        o
-        for o in list_all(driver, folder, retrier=Retrier(settings.retry, watch=watch))
-        if not o.key.endswith("/")
-    ]
     legacy = legacy_manifest_key(folder)
-    if tree_manifest is None and any(o.key == legacy for o in objects):
-        tree_manifest = _read_manifest(driver, legacy, settings, watch)  # the older layout
-        objects = [o for o in objects if o.key != legacy]
+    listing = _Listing(driver, folder, retrier)
+    try:
+        return _download_tree(
+            driver, folder, base, listing, tree_manifest, legacy, settings, progress, watch
+        )
+    finally:
+        listing.close()
+
+
+def _download_tree(
+    driver: Driver,
+    folder: str,
+    base: str,
+    listing: _Listing,
+    tree_manifest: Manifest | None,
+    legacy: str,
+    settings: TransferSettings,
+    progress: Callable[[int], None],
+    watch: Watchdog,
+) -> TreeResult:
+    pages = listing.pages()
+    first: Sequence[ObjectInfo] = []
+    if tree_manifest is None:
+        # The older layout keeps the manifest under the folder: the first page says
+        # whether it is there when it reaches its key (it sorts early), else a read does.
+        first = next(pages, [])
+        if any(o.key == legacy for o in first) or not (listing.done or _lists_past(first, legacy)):
+            tree_manifest = _read_manifest(driver, legacy, settings, watch)
+    from_manifest = tree_manifest is not None and isinstance(driver, DescribingDriver)
+    sums = {f.path: f for f in tree_manifest.files} if tree_manifest else {}
+    plan = _Plan()
+    for rel, _ in sorted(tree_manifest.dirs if tree_manifest else []):
+        plan.folders += plan.layout.claim(rel, EntryType.DIR)[1]
     notes: list[str] = []
-    if tree_manifest is not None:
-        listed = {o.key[len(folder) :] for o in objects}
-        wanted = {f.path for f in tree_manifest.files}
-        missing = sorted(wanted - listed)
-        if missing:
-            raise IntegrityError(
-                f"{driver.url(folder)}: {len(missing)} file(s) of the tree "
-                f"manifest are missing, e.g. {', '.join(missing[:5])}"
-            )
-        extra = sorted(listed - wanted - {legacy[len(folder) :]})  # an old one beside
-        if extra:
-            notes.append(
-                f"{len(extra)} object(s) not in the tree manifest were left out, "
-                f"e.g. {', '.join(extra[:5])}"
-            )
-        objects = [o for o in objects if o.key[len(folder) :] in wanted]
-    elif not objects:
-        raise NotFound(f"nothing under {driver.url(folder)}")
-    plan = _plan(driver, folder, objects, tree_manifest)
+    listed: set[str] = set()  # what the listing held beside the manifest's files
+
+    def claimed(key: str, rel: str, info: ObjectInfo | None) -> _Item:
+        path, new = plan.layout.claim(rel, EntryType.FILE)
+        plan.folders += new
+        return _Item(key, path, info, sums.get(rel))
+
+    def items() -> Iterator[_Item]:
+        if from_manifest:
+            assert tree_manifest is not None
+            for entry in sorted(tree_manifest.files, key=lambda f: f.path):
+                yield claimed(folder + entry.path, entry.path, None)
+            return
+        count = 0
+        for page in itertools.chain([first], pages):
+            for info in page:
+                if info.key.endswith("/") or (tree_manifest is not None and info.key == legacy):
+                    continue
+                rel = info.key[len(folder) :]
+                if tree_manifest is not None:
+                    listed.add(rel)
+                    if rel not in sums:
+                        continue
+                count += 1
+                yield claimed(info.key, _key_path(rel, driver.url(folder)), info)
+        if tree_manifest is not None:
+            missing = sorted(set(sums) - listed)
+            if missing:
+                raise IntegrityError(
+                    f"{driver.url(folder)}: {len(missing)} file(s) of the tree "
+                    f"manifest are missing, e.g. {', '.join(missing[:5])}"
+                )
+        elif not count:
+            raise NotFound(f"nothing under {driver.url(folder)}")
+
     check_destination(base, merge=tree_manifest is None)
     made = missing_folders(base)
     stage = new_staging(base)
-    sums = {f.path: f for f in tree_manifest.files} if tree_manifest else {}
     # Folders are made by the workers as their files need them, beside the downloads
     # (thousands of mkdirs in a row before the first GET were on the critical path), then
     # the rest (folders with no file) at the end. Each is a real folder of this restore:
@@ -605,35 +721,42 @@ def download_tree(
             os.makedirs(os.path.join(stage, parent), 0o700, exist_ok=True)
             ready.add(parent)
 
-    def one(item: tuple[ObjectInfo, str]) -> DownloadResult:
-        info, rel = item
+    def one(item: _Item) -> DownloadResult:
+        info, rel, entry = item.info, item.path, item.entry
         try:
             folder_for(rel)
         except OSError as error:
             raise LocalIOError(f"cannot restore into {base}: {error.strerror or error}") from None
-        entry = sums.get(rel)
-        if entry is not None and entry.size != info.size:
+        if entry is not None and info is not None and entry.size != info.size:
             raise IntegrityError(
                 f"{driver.url(info.key)}: {info.size} bytes, the tree manifest says {entry.size}"
             )
         # A listing carries no metadata, so no checksum record. For a file of one range
-        # the listing (size, the ETag to pin to) and the manifest's checksum are all the
-        # download needs: no stat per file. Larger files, and trees without a manifest,
-        # read the object's own record (its part checksums check each range as it
-        # arrives; on S3 it comes with the first GET, still no stat).
+        # the manifest's checksum is all the download needs (with the listing's size and
+        # ETag to pin to, or what its first GET says): no stat per file. Larger files,
+        # and trees without a manifest, read the object's own record (its part checksums
+        # check each range as it arrives; on S3 it comes with the first GET, still no
+        # stat).
         expect = _expected(entry) if entry and entry.size <= settings.part_size else None
-        result = download_file(
-            driver,
-            info.key,
-            Path(stage, rel),
-            settings=settings,
-            progress=progress,
-            info=info if expect is not None else None,
-            expect=expect,
-            mode=entry.mode & 0o777 if entry is not None else 0o644,
-            staged=True,  # a new staging folder: nothing to resume, sweep or rename
-            watch=watch,
-        )
+        try:
+            result = download_file(
+                driver,
+                item.key,
+                Path(stage, rel),
+                settings=settings,
+                progress=progress,
+                info=info if expect is not None else None,
+                expect=expect,
+                mode=entry.mode & 0o777 if entry is not None else 0o644,
+                staged=True,  # a new staging folder: nothing to resume, sweep or rename
+                watch=watch,
+            )
+        except NotFound:
+            if entry is None:
+                raise
+            raise IntegrityError(
+                f"{driver.url(folder)}: a file of the tree manifest is missing: {rel}"
+            ) from None
         if entry is not None and (entry.checksum != result.checksum or entry.size != result.size):
             raise IntegrityError(
                 f"{result.url}: does not match the tree manifest "
@@ -644,9 +767,24 @@ def download_tree(
     try:
         try:
             os.chmod(stage, 0o777 & ~process_umask())  # mkdtemp's 0700 would stay the root's
-            done, failure = _run_all(one, plan.files, workers=settings.file_concurrency)
+            done, failure = _run_all(one, items(), workers=settings.file_concurrency)
             if failure is not None:
                 raise failure
+            if from_manifest:  # the listing ran beside the files: what else is there
+                for page in itertools.chain([first], pages):
+                    listed.update(o.key[len(folder) :] for o in page if not o.key.endswith("/"))
+            if tree_manifest is not None:
+                extra = sorted(listed - set(sums) - {legacy[len(folder) :]})
+                if extra:
+                    notes.append(
+                        f"{len(extra)} object(s) not in the tree manifest were left out, "
+                        f"e.g. {', '.join(extra[:5])}"
+                    )
+            # links last, so no link exists while anything else is made; one under
+            # another link's path, or in a file's place, is refused by the layout
+            for rel, target in sorted(tree_manifest.symlinks if tree_manifest else []):
+                plan.folders += plan.layout.claim(rel, EntryType.SYMLINK, linkname=target)[1]
+                plan.symlinks.append((rel, target))
             for rel in plan.folders:  # real folders, made by this restore, before any link
                 if rel not in ready:
                     os.makedirs(os.path.join(stage, rel), 0o700, exist_ok=True)

@@ -27,7 +27,7 @@ from argosy.artifacts.errors import ArtifactError, InvalidSpec
 from argosy.artifacts.settings import TransferSettings
 from tests.archive.helpers import listing
 from tests.hostile.conftest import fuzz
-from tests.unit.fakes import MemoryDriver
+from tests.unit.fakes import DescribingMemoryDriver, MemoryDriver
 
 pytestmark = pytest.mark.hostile
 
@@ -67,11 +67,14 @@ def _bucket(
     dirs: Sequence[str] = (),
     manifest: bool = True,
     layout: str = "beside",
+    describing: bool = False,
 ) -> MemoryDriver:
+    """A bucket holding `files` under run/; `describing`: its reads describe the object
+    (S3's kind: a tree with a manifest is then fetched from the manifest's file list)."""
     objects = {"run/" + p: d for p, d in files.items()}
     if manifest:
         objects[MANIFESTS[layout]] = _manifest(files, symlinks, dirs)
-    return MemoryDriver(objects)
+    return (DescribingMemoryDriver if describing else MemoryDriver)(objects)
 
 
 def _remove(path: Path) -> None:
@@ -115,23 +118,35 @@ def _restore(driver: MemoryDriver) -> Callable[[Path], object]:
     return lambda dest: tree.download_tree(driver, "run/", dest, settings=SETTINGS)
 
 
+@pytest.mark.parametrize("describing", [False, True], ids=["listed", "from-manifest"])
 @pytest.mark.parametrize("layout", list(MANIFESTS))
-def test_a_link_made_by_the_restore_is_never_followed_by_a_later_link(layout: str) -> None:
-    hostile = _bucket({"f": b"x"}, symlinks=[("x/l", ".."), ("x/l/m", "../..")], layout=layout)
+def test_a_link_made_by_the_restore_is_never_followed_by_a_later_link(
+    layout: str, describing: bool
+) -> None:
+    hostile = _bucket(
+        {"f": b"x"},
+        symlinks=[("x/l", ".."), ("x/l/m", "../..")],
+        layout=layout,
+        describing=describing,
+    )
     failure = _holds(_restore(hostile))
     assert isinstance(failure, InvalidSpec)
     assert re.search("'x/l/m' goes through 'x/l', which is a symlink", str(failure))
 
 
-def test_a_link_made_by_the_restore_is_never_followed_by_a_folder() -> None:
-    hostile = _bucket({"f": b"x"}, symlinks=[("x/up", "..")], dirs=["x/up/evil"])
+@pytest.mark.parametrize("describing", [False, True], ids=["listed", "from-manifest"])
+def test_a_link_made_by_the_restore_is_never_followed_by_a_folder(describing: bool) -> None:
+    hostile = _bucket(
+        {"f": b"x"}, symlinks=[("x/up", "..")], dirs=["x/up/evil"], describing=describing
+    )
     failure = _holds(_restore(hostile))
     assert isinstance(failure, InvalidSpec)
     assert re.search("clashes|goes through", str(failure))
 
 
-def test_a_link_cannot_take_the_place_of_a_folder_holding_files() -> None:
-    hostile = _bucket({"x/l/f": b"x"}, symlinks=[("x/l", "..")])
+@pytest.mark.parametrize("describing", [False, True], ids=["listed", "from-manifest"])
+def test_a_link_cannot_take_the_place_of_a_folder_holding_files(describing: bool) -> None:
+    hostile = _bucket({"x/l/f": b"x"}, symlinks=[("x/l", "..")], describing=describing)
     failure = _holds(_restore(hostile))
     assert isinstance(failure, InvalidSpec)
     assert re.search("'x/l' appears twice", str(failure))
@@ -143,7 +158,7 @@ def test_a_link_leading_out_of_the_destination_is_refused() -> None:
     assert re.search("outside", str(failure))
 
 
-def test_keys_that_clash_as_a_file_and_a_folder_are_refused_before_anything_is_written() -> None:
+def test_keys_that_clash_as_a_file_and_a_folder_are_refused_and_leave_nothing() -> None:
     clash = _bucket({"a": b"file", "a/b": b"under the file"}, manifest=False)
     failure = _holds(_restore(clash))
     assert isinstance(failure, InvalidSpec)
@@ -159,15 +174,17 @@ def test_a_tree_without_manifest_is_staged_and_leaves_nothing_when_an_object_fai
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("describing", [False, True], ids=["listed", "from-manifest"])
 @pytest.mark.parametrize("layout", list(MANIFESTS))
 def test_a_legitimate_tree_with_links_and_folders_is_restored_whole(
-    tmp_path: Path, layout: str
+    tmp_path: Path, layout: str, describing: bool
 ) -> None:
     good = _bucket(
         {"sub/f.txt": b"hello", "g": b"x"},
         symlinks=[("link", "sub/f.txt"), ("sub/up", "../g")],
         dirs=["sub", "empty"],
         layout=layout,
+        describing=describing,
     )
     got = tree.download_tree(good, "run/", tmp_path / "dest", settings=SETTINGS)
     assert got.manifest and sorted(os.listdir(tmp_path / "dest")) == ["empty", "g", "link", "sub"]
@@ -229,6 +246,7 @@ DIRS = st.lists(PATHS, max_size=4)
     extra=FILES,
     with_manifest=st.booleans(),
     layout=st.sampled_from(list(MANIFESTS)),
+    describing=st.booleans(),
 )
 def test_generated_manifests_and_key_sets_never_write_outside(
     files: dict[str, bytes],
@@ -237,8 +255,16 @@ def test_generated_manifests_and_key_sets_never_write_outside(
     extra: dict[str, bytes],
     with_manifest: bool,
     layout: str,
+    describing: bool,
 ) -> None:
-    driver = _bucket(files, symlinks=symlinks, dirs=dirs, manifest=with_manifest, layout=layout)
+    driver = _bucket(
+        files,
+        symlinks=symlinks,
+        dirs=dirs,
+        manifest=with_manifest,
+        layout=layout,
+        describing=describing,
+    )
     for key, data in extra.items():  # objects the manifest does not know of
         driver.objects.setdefault("run/" + key, data)
     _holds(_restore(driver))
@@ -257,11 +283,12 @@ PLAIN = st.lists(st.sampled_from(["a", "b", "sub", "ü", "x.txt"]), min_size=1, 
 @given(
     files=st.dictionaries(PLAIN, st.binary(max_size=40), min_size=1, max_size=6),
     damage=st.lists(st.tuples(st.integers(0, 5), DAMAGE), max_size=3),
+    describing=st.booleans(),
 )
 def test_a_tree_whose_objects_disagree_with_its_manifest_is_restored_whole_or_not_at_all(
-    files: dict[str, bytes], damage: list[tuple[int, str]]
+    files: dict[str, bytes], damage: list[tuple[int, str]], describing: bool
 ) -> None:
-    driver = _bucket(files)
+    driver = _bucket(files, describing=describing)
     names = sorted(files)
     damaged = set()
     for index, how in damage:

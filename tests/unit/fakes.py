@@ -193,3 +193,18 @@ class MemoryDriver:
         self, key: str, upload_id: str, number: int, *, start: int, end: int, if_match: str
     ) -> Part:
         self._refuse("copy_part")
+
+
+class DescribingMemoryDriver(MemoryDriver):
+    """A MemoryDriver whose ranged reads describe the object, as S3's GET does (a tree
+    with a manifest is then downloaded from the manifest's list of files)."""
+
+    def read_described(
+        self, key: str, *, start: int = 0, end: int | None = None
+    ) -> tuple[ObjectInfo, MemoryStream]:
+        from argosy.artifacts.errors import IntegrityError
+
+        info = self.stat(key)
+        if info.size == 0:
+            raise IntegrityError("range of an empty object", code="InvalidRange")
+        return info, self.read(key, start=start, end=end)
