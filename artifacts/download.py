@@ -281,14 +281,18 @@ def _open_temp(
 
 
 def _describe(
-    driver: Driver, key: str, settings: TransferSettings, retrier: Retrier
+    driver: Driver, key: str, settings: TransferSettings, retrier: Retrier, size: int = 0
 ) -> tuple[ObjectInfo, ReadStream | None]:
     """What the object is, from the first ranged read when the driver's answer says
-    (the stream is returned to be read on), else from a stat."""
+    (the stream is returned to be read on), else from a stat. `size`: what the caller
+    expects the object's size to be (0: unknown); the first range then asks for no more
+    (a small range may take a lighter path: `drivers/s3/direct.py`), and a larger object
+    is still described whole by the answer."""
+    first = min(settings.part_size, size) if size > 0 else settings.part_size
     if isinstance(driver, DescribingDriver):
         try:
             return retrier.call(
-                lambda: driver.read_described(key, start=0, end=settings.part_size - 1),
+                lambda: driver.read_described(key, start=0, end=first - 1),
                 what=f"read {driver.url(key)}",
             )
         except IntegrityError as error:
@@ -349,7 +353,7 @@ def download_file(
         raise InvalidSpec(f"destination {target} is a folder")
     first: ReadStream | None = None
     if info is None:
-        info, first = _describe(driver, key, settings, retrier)
+        info, first = _describe(driver, key, settings, retrier, expect.size if expect else 0)
     handoff = [first] if first is not None else []  # the opened stream, until read
     try:
         if on_info is not None:

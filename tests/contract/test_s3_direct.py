@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 
@@ -143,12 +144,13 @@ def test_every_direct_answer_is_awaited_with_immediate_acks_asked_for(
     assert len(asked) >= 4 and set(asked) == {socket.SOCK_STREAM}
 
 
-def test_list_pages_and_batch_deletes_through_botocore_ask_for_the_ack_at_once(
+def test_list_pages_and_batch_deletes_ask_for_the_ack_at_once(
     endpoint: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Lists and DeleteObjects go through botocore; RGW writes their answers' headers and
-    body apart too, so botocore's connections ask for the ACK at once before each answer,
-    on the socket it arrives on (plain http here, as on a cluster's RGW service)."""
+    """Lists (direct on this static route) and DeleteObjects (through botocore): RGW
+    writes their answers' headers and body apart too, so both paths ask for the ACK at
+    once before each answer, on the socket it arrives on (plain http here, as on a
+    cluster's RGW service)."""
     made = s3_driver(*endpoint, unique_bucket())
     for key in ("a/1", "a/2", "b"):
         made.put(key, b"x", size=1, metadata={})
@@ -355,3 +357,52 @@ def test_a_folder_downloads_its_small_files_without_botocore(driver: S3Driver, t
     assert [g for g in gets if "/t/d/" in g] == []
     for i in range(5):
         assert (tmp_path / "out" / "d" / f"f{i}").read_bytes() == bytes([i]) * (1000 + i)
+
+
+@pytest.mark.parametrize("delimiter", [None, "/"])
+def test_a_static_route_lists_direct_what_botocore_lists(
+    endpoint: tuple[str, str, str], delimiter: str | None
+) -> None:
+    """ListObjectsV2 on the direct path (keys URL-encoded on the wire and decoded as
+    botocore decodes them), page by page, gives the same keys, sizes, ETags, dates and
+    common prefixes as botocore's, and never loads botocore."""
+    made = s3_driver(*endpoint, unique_bucket())
+    keys = [f"p/{k}" for k in ODD_KEYS] + ["p/sub/x", "p/sub/y", "other"]
+    for i, key in enumerate(keys):
+        made.put(key, b"x" * i, size=i, metadata={})
+    static = S3Driver(made.settings, made.bucket)
+    through_botocore = resolved(made)
+    through_botocore._wire = False  # every request through botocore, listing included
+
+    def pages(driver: S3Driver) -> list[tuple[list[tuple[str, int, str, datetime]], list[str]]]:
+        got, token = [], None
+        while True:
+            page = driver.list("p/", delimiter=delimiter, token=token, limit=2)
+            got.append(
+                ([(o.key, o.size, o.etag, o.modified) for o in page.objects], list(page.prefixes))
+            )
+            if not page.next_token:
+                return got
+            token = page.next_token
+
+    direct = pages(static)
+    assert direct == pages(through_botocore)
+    listed = {key for objects, _ in direct for key, *_ in objects}
+    prefixes = {p for _, found in direct for p in found}
+    if delimiter is None:
+        assert listed == {k for k in keys if k.startswith("p/")} and not prefixes
+    else:
+        assert listed == {k for k in keys if k.startswith("p/") and "/" not in k[2:]}
+        assert prefixes == {"p/with space/", "p/ünïcödé/", "p/a/", "p/sub/"}
+    assert len(direct) > 2  # pages of 2 keys or prefixes
+    assert static._sdk_client is None
+
+
+def test_a_direct_listing_of_a_missing_bucket_is_not_found_as_through_botocore(
+    endpoint: tuple[str, str, str],
+) -> None:
+    made = s3_driver(*endpoint, unique_bucket())
+    static = S3Driver(made.settings, "argosy-no-such-bucket")
+    with pytest.raises(NotFound):
+        static.list("")
+    assert static._sdk_client is None

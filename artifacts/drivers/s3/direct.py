@@ -16,8 +16,10 @@ This path is taken only where it sends what botocore would, in one of two ways:
 - otherwise, once botocore has resolved the bucket's URL (the base of a presigned URL),
   region and credentials (refreshed as botocore refreshes them), small PUTs and small
   ranged GETs come this way with those.
-Both need no proxy and encryption none or SSE-S3 (one header). Lists, batch deletes and
-the rest always go through botocore.
+Both need no proxy and encryption none or SSE-S3 (one header). On a static route the
+object listing (ListObjectsV2) comes this way too, so a folder download never loads
+botocore (~0.15 s of a command's start, and ~20 ms of CPU per page of 1000 keys parsed
+through its model); batch deletes and the rest always go through botocore.
 """
 
 from __future__ import annotations
@@ -54,6 +56,56 @@ def unescape(text: str) -> str:
     for char, entity in reversed(_XML_ESCAPES):
         text = text.replace(entity, char)
     return text
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One page of ListObjectsV2: (key, size, ETag, LastModified as sent) of each object,
+    the common prefixes, and the token of the next page (None: the last page)."""
+
+    objects: list[tuple[str, int, str, str]]
+    prefixes: list[str]
+    next_token: str | None
+
+
+_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+def parse_listing(data: bytes) -> Listed:
+    """A ListObjectsV2 answer asked for with `encoding-type=url`: keys and prefixes come
+    URL-encoded (so any key survives XML) and are decoded as botocore decodes them
+    (`unquote_plus`), but only when the answer says it encoded them. ValueError when it
+    is not a listing."""
+    from urllib.parse import unquote_plus
+    from xml.etree import ElementTree
+
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError as error:
+        raise ValueError(f"not a listing: {error}") from None
+    ns = _NS if root.tag.startswith(_NS) else ""
+    if root.tag != ns + "ListBucketResult":
+        raise ValueError(f"not a listing: <{root.tag}>")
+    encoded = root.findtext(ns + "EncodingType") == "url"
+
+    def name(text: str | None) -> str:
+        return unquote_plus(text or "") if encoded else text or ""
+
+    objects = [
+        (
+            name(item.findtext(ns + "Key")),
+            int(item.findtext(ns + "Size") or 0),
+            (item.findtext(ns + "ETag") or "").strip('"'),
+            item.findtext(ns + "LastModified") or "",
+        )
+        for item in root.iterfind(ns + "Contents")
+    ]
+    prefixes = [name(p.findtext(ns + "Prefix")) for p in root.iterfind(ns + "CommonPrefixes")]
+    truncated = (root.findtext(ns + "IsTruncated") or "").strip().lower() == "true"
+    token = root.findtext(ns + "NextContinuationToken") if truncated else None
+    if truncated and not token:
+        raise ValueError("a truncated listing without its next continuation token")
+    return Listed(objects, prefixes, token)
 
 
 @dataclass(frozen=True)
@@ -180,8 +232,10 @@ class Direct:
         body: Any = None,
         length: int | None = None,
         stream: bool = False,
+        bucket: bool = False,
     ) -> Response:
-        if not key:
+        """`bucket`: a request to the bucket itself (`key` empty), not to an object."""
+        if not key and not bucket:
             raise ValueError("an object key must not be empty")  # as botocore refuses it
         path = self.path(key)
         canonical = canonical_query(query) if query else ""
@@ -243,6 +297,30 @@ class Direct:
             return self._failure(response.status, response.read())
         finally:
             response.release_conn()
+
+    def list_objects(
+        self, prefix: str, *, delimiter: str | None, token: str | None, limit: int
+    ) -> Listed | Failure:
+        """One page of ListObjectsV2 under `prefix`, or the Failure answered."""
+        query = {
+            "list-type": "2",
+            "prefix": prefix,
+            "max-keys": str(limit),
+            "encoding-type": "url",
+        }
+        if delimiter:
+            query["delimiter"] = delimiter
+        if token:
+            query["continuation-token"] = token
+        response = self._send("GET", "", query=query, bucket=True)
+        data = response.data or b""
+        if response.status != 200:
+            return self._failure(response.status, data)
+        try:
+            return parse_listing(data)
+        except ValueError as error:
+            failure = self._failure(500, data)
+            return failure if failure.code else Failure(500, "InternalError", str(error))
 
     def put(self, key: str, body: Any, length: int, metadata: Mapping[str, str]) -> str | Failure:
         """The ETag the server answered, or its Failure. `body` is bytes or a file-like

@@ -535,6 +535,28 @@ class S3Driver:
         token: str | None = None,
         limit: int = 1000,
     ) -> ListPage:
+        direct = self._all_direct()
+        if direct is not None:
+            page = self._ask(
+                prefix,
+                lambda: direct.list_objects(prefix, delimiter=delimiter, token=token, limit=limit),
+                "ListObjectsV2",
+            )
+            return ListPage(
+                [
+                    ObjectInfo(
+                        key=key,
+                        size=size,
+                        etag=etag,
+                        modified=timestamp(modified, otherwise=_odd_date).astimezone(UTC)
+                        if modified
+                        else datetime.now(UTC),
+                    )
+                    for key, size, etag, modified in page.objects
+                ],
+                page.prefixes,
+                page.next_token,
+            )
         args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
         if delimiter:
             args["Delimiter"] = delimiter
