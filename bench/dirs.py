@@ -44,7 +44,8 @@ emptied, RGW's garbage collection forced and dirty pages synced between runs:
 Round-robin: --runs rounds over the cases, in a new random order each round. Paired mode
 (--pairs N, bench/pairs.py): for each comparison in PAIRS (Argosy's case and a peer's),
 N pairs of the two back to back in a random order, the ratio of their speeds taken pair
-by pair (median and range); --runs 0 --pairs N runs the paired mode alone.
+by pair (median and range); --runs 0 --pairs N runs the paired mode alone. With
+--baseline, Argosy's cases are also paired with the baseline copy's (BASELINE_PAIRS).
 
 Before each extraction (download cases) the filesystem's file creation is probed and, if
 it is in ext4's slow window after a large delete, waited out (bench/fsstate.py); the
@@ -842,21 +843,72 @@ PAIRS: tuple[tuple[str, str, str, tuple[tuple[str, str, str, str, float], ...]],
 )
 
 
+# with --baseline, the paired mode also sets Argosy against that older copy of itself: the
+# before/after of a change as a ratio taken pair by pair (> 1: this copy faster)
+BASELINE_PAIRS: tuple[tuple[str, str, str, tuple[tuple[str, str, str, str, float], ...]], ...] = (
+    (
+        "tar.zst-base",
+        "argosy tar.zst up+down",
+        "argosy tar.zst up+down (baseline)",
+        (
+            ("tar.zst upload / argosy-base", "up:argosy", f"up:{BASE}", "mib_s", 1.0),
+            ("download+extract / argosy-base", "down:argosy", f"down:{BASE}", "mib_s", 1.0),
+        ),
+    ),
+    (
+        "none-base",
+        "argosy none",
+        "argosy none (baseline)",
+        (
+            ("none upload / argosy-base", "none:argosy", f"none:{BASE}", "files_s", 1.0),
+            (
+                "none download / argosy-base",
+                "none-down:argosy",
+                f"none-down:{BASE}",
+                "files_s",
+                1.0,
+            ),
+        ),
+    ),
+    (
+        "proxy-base",
+        "proxied argosy none",
+        "proxied argosy none (baseline)",
+        (
+            ("+delay: none upload / argosy-base", "proxy:argosy", f"proxy:{BASE}", "files_s", 1.0),
+            (
+                "+delay: none download / argosy-base",
+                "proxy-down:argosy",
+                f"proxy-down:{BASE}",
+                "files_s",
+                1.0,
+            ),
+        ),
+    ),
+)
+
+
 def run_pairs(ctx: Ctx, units: list[Unit], n: int, rng: random.Random, first: int) -> None:
+    """N pairs of every comparison whose two units are selected, the comparisons taking
+    turns (pair 1 of each, then pair 2 of each, ...); every run has a round of its own
+    (a unit in two comparisons writes under its round's name)."""
     by_name = {u.name: u for u in units}
-    for name, mine, theirs, _ in PAIRS:
-        if mine not in by_name or theirs not in by_name:
-            continue
-        for i in range(n):
+    chosen = [
+        (name, mine, theirs)
+        for name, mine, theirs, _ in PAIRS + BASELINE_PAIRS
+        if mine in by_name and theirs in by_name
+    ]
+    for i in range(n):
+        for k, (name, mine, theirs) in enumerate(chosen):
             ctx.pair = f"{name}#{i}"
             for unit in pairs.shuffled(rng, [by_name[mine], by_name[theirs]]):
-                unit.run(ctx, first + i)
+                unit.run(ctx, first + i * len(chosen) + k)
     ctx.pair = ""
 
 
 def pair_summary(runs: list[DirRun]) -> list[pairs.PairStats]:
     stats = []
-    for name, _, _, comparisons in PAIRS:
+    for name, _, _, comparisons in PAIRS + BASELINE_PAIRS:
         for label, mine, theirs, metric, target in comparisons:
 
             def speeds(case: str, name: str = name, metric: str = metric) -> dict[str, float]:
