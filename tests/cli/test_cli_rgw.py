@@ -32,8 +32,9 @@ _LOADS = (
 
 
 def test_moving_files_and_folders_never_loads_botocore(argosy_rgw, rgw_bucket, tmp_path):
-    """Explicit endpoint and keys: every object request goes direct (`route.py`), and the
-    ~0.15 s botocore costs at start is not spent; a listing does need it."""
+    """Explicit endpoint and keys: every object request and the listing go direct
+    (`route.py`), and the ~0.15 s botocore costs at start is not spent, folders of objects
+    included; a batch delete does need it."""
     (tmp_path / "in.bin").write_bytes(os.urandom(11 * MiB))
     (tmp_path / "tree" / "d").mkdir(parents=True)
     (tmp_path / "tree" / "d" / "f").write_text("x")
@@ -44,14 +45,18 @@ def test_moving_files_and_folders_never_loads_botocore(argosy_rgw, rgw_bucket, t
         ["stat", f"{url}/in.bin"],
         ["cp", "tree", f"{url}/tree.tzst", "--archive", "tar.zst"],
         ["cp", f"{url}/tree.tzst", "back", "--archive", "auto"],
+        ["cp", "tree", f"{url}/flat/", "--archive", "none"],
+        ["cp", f"{url}/flat/", "flatback", "--archive", "none"],
+        ["ls", f"{url}/"],
     ):
         run = argosy_rgw("-c", _LOADS, *args, python=True)
         assert run.code == 0, run.err
         assert "botocore loaded: False" in run.err, args
     assert (tmp_path / "out.bin").read_bytes() == (tmp_path / "in.bin").read_bytes()
     assert (tmp_path / "back" / "d" / "f").read_text() == "x"
-    listing = argosy_rgw("-c", _LOADS, "ls", f"{url}/", python=True)
-    assert listing.code == 0 and "botocore loaded: True" in listing.err
+    assert (tmp_path / "flatback" / "d" / "f").read_text() == "x"
+    deleting = argosy_rgw("-c", _LOADS, "rm", "-r", f"{url}/flat/", python=True)
+    assert deleting.code == 0 and "botocore loaded: True" in deleting.err, deleting.err
 
 
 def test_stdin_uploads_and_cat_streams_back(argosy_rgw, rgw_bucket):
