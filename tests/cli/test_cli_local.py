@@ -178,7 +178,8 @@ def outside(tmp_path):
         (["ls", "-r", "local://bkt/../../outside/"], "../../outside/"),
         (["ls", "-r", "--json", "local://bkt/sub/../../../outside/"], "sub/../../../outside/"),
         (["ls", "-r", "local://bkt/link/"], "link/"),
-        (["rm", "-r", "local://bkt/../../outside/"], "../../outside/"),
+        # rm -r lists the folder's bare name first (its exact keys sort beside it)
+        (["rm", "-r", "local://bkt/../../outside/"], "../../outside"),
     ],
 )
 def test_a_listing_that_would_leave_the_bucket_is_refused_in_one_line_naming_its_prefix(
