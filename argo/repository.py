@@ -297,6 +297,29 @@ def repository_driver(
     )
 
 
+def read_default_repository(path: str, *, flag: str = "--default-repository") -> Any:
+    """The Argo controller's default repository entry (its `artifactRepository`, as YAML)
+    from a file, for workflows that used it: `argosy gc` and `argosy serve` both take it.
+    A file that cannot be read, is not text or not YAML is one line naming it."""
+    import yaml
+
+    from argosy.argo import yamlpos
+
+    source = f"{flag} {path}"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            entry = yamlpos.safe_load(handle)
+    except OSError as error:
+        raise InvalidSpec(f"cannot read {source}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidSpec(f"{source} is not text") from None
+    except yaml.YAMLError as error:
+        raise InvalidSpec(yamlpos.not_yaml(source, error)) from None
+    if not isinstance(entry, Mapping):
+        raise InvalidSpec(f"{source}: a repository entry must be a mapping (s3:, oss:, ...)")
+    return entry
+
+
 @functools.lru_cache(maxsize=256)
 def _parsed_entry(text: str) -> Any:
     """An entry's YAML, parsed once per text: the GC resolves the same entry for every

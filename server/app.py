@@ -101,7 +101,11 @@ def make_app(
     ctx = Context(
         settings=settings,
         kube=kube,
-        resolver=Resolver(kube, local_root=settings.local_root),
+        resolver=Resolver(
+            kube,
+            local_root=settings.local_root,
+            default_repository=settings.default_repository,
+        ),
         budget=Budget(max(1, settings.memory_budget // settings.part_size), settings.part_size),
         metrics=Metrics(),
         transfer=transfer or TransferSettings(),

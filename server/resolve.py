@@ -122,9 +122,17 @@ def _location(raw: Mapping[str, Any]) -> Location | None:
 class Resolver:
     """Artifacts of live workflows, with drivers cached across requests."""
 
-    def __init__(self, kube: Kube, *, local_root: str | None = None, cache_size: int = 32) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        local_root: str | None = None,
+        default_repository: Mapping[str, Any] | None = None,
+        cache_size: int = 32,
+    ) -> None:
         self.kube = kube
         self.local_root = local_root
+        self.default_repository = default_repository
         self.cache_size = cache_size
         self._drivers: OrderedDict[str, Driver] = OrderedDict()
         self._lock = threading.Lock()
@@ -154,6 +162,7 @@ class Resolver:
             entry = recorded_repository(
                 wf,
                 lambda ns, cm: self.kube.find(CONFIGMAPS, ns, cm, token=caller.token),
+                default=self.default_repository,
             )
             return entry_location(entry)
 

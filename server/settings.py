@@ -20,8 +20,9 @@ and folder downloads take one part each from the same budget.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from argosy.artifacts.errors import InvalidSpec
 
@@ -52,6 +53,8 @@ class ServerSettings:
     shutdown_grace: seconds streams in flight get to finish after SIGTERM (25: inside
         Kubernetes' default 30 s termination grace).
     log_format: text or json access log lines.
+    default_repository: the Argo controller's default repository entry, for workflows
+        that used it and for uploads in a namespace with no `artifact-repositories`.
     """
 
     host: str = "127.0.0.1"
@@ -67,6 +70,7 @@ class ServerSettings:
     shutdown_grace: float = 25.0
     log_format: Literal["text", "json"] = "text"
     local_root: str | None = None
+    default_repository: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.auth not in ("client", "server", "none"):

@@ -3,7 +3,7 @@
 The caller must be allowed what Argo's handler asks `auth.CanI` for: `get
 workflowtemplates` and `create workflows` in the namespace (403 otherwise), and the
 WorkflowTemplate must exist (404). The form field `file` is streamed straight into a
-multipart upload to the namespace's default artifact repository under
+multipart upload to the repository a workflow of the template would use (`_repository`) under
 `uploads/{ns}/{uuid}/{file}`, through a bounded queue (no spool to disk, no whole body in
 memory), capped by `max_upload_bytes` (413, the upload aborted, nothing left under the
 key). The answer is the artifact, key-only, as a workflow's `arguments.artifacts` entry
@@ -67,26 +67,45 @@ class _QueueReader:
 
 
 def _repository(ctx: Any, caller: Caller, namespace: str, template: str) -> Location:
+    """The repository a workflow of the template would write to, as Argo's handler takes
+    it: the WorkflowTemplate's `artifactRepositoryRef` (its ConfigMap, default
+    `artifact-repositories`, and key), else the namespace's `artifact-repositories` and
+    its default entry, else the controller's default (`--default-repository`)."""
     kube = ctx.kube
     for verb, resource in (("get", "workflowtemplates"), ("create", "workflows")):
         if not may(kube, caller, verb, resource, namespace):
             raise Forbidden(f"may not {verb} {resource} in namespace {namespace}")
     try:
-        kube.get(WORKFLOW_TEMPLATES, namespace, template, token=caller.token)
-        configmap = kube.find(CONFIGMAPS, namespace, REPOSITORIES_CONFIGMAP, token=caller.token)
+        found = kube.get(WORKFLOW_TEMPLATES, namespace, template, token=caller.token)
+        spec = found.get("spec") if isinstance(found, dict) else None
+        ref = (spec or {}).get("artifactRepositoryRef") if isinstance(spec, dict) else None
+        ref = ref if isinstance(ref, dict) else {}
+        name = str(ref.get("configMap") or REPOSITORIES_CONFIGMAP)
+        configmap = kube.find(CONFIGMAPS, namespace, name, token=caller.token)
     except KubeForbidden as error:
         raise Forbidden(
             f"may not read WorkflowTemplate {namespace}/{template}: {error.detail}"
         ) from None
     except KubeNotFound:
         raise NotFound(f"WorkflowTemplate {namespace}/{template} not found") from None
-    if configmap is None:
-        raise NotFound(f"no artifact repository in namespace {namespace}")
-    location = entry_location(
-        entry_from_configmap(configmap, None, f"ConfigMap {namespace}/{REPOSITORIES_CONFIGMAP}")
-    )
+    if configmap is not None:
+        key = str(ref["key"]) if ref.get("key") else None
+        entry = entry_from_configmap(configmap, key, f"ConfigMap {namespace}/{name}")
+    elif ref:
+        raise NotFound(
+            f"WorkflowTemplate {namespace}/{template} names ConfigMap {namespace}/{name}, "
+            "which is not there"
+        )
+    elif ctx.settings.default_repository is not None:
+        entry = ctx.settings.default_repository
+    else:
+        raise NotFound(
+            f"no artifact repository in namespace {namespace} "
+            "(and no --default-repository for the controller's)"
+        )
+    location = entry_location(entry)
     if location is None:
-        raise InvalidSpec(f"the repository of namespace {namespace} is not s3, oss or local")
+        raise InvalidSpec(f"the repository for namespace {namespace} is not s3, oss or local")
     return location
 
 

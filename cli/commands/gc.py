@@ -133,9 +133,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    import yaml
-
-    from argosy.argo import yamlpos
+    from argosy.argo.repository import read_default_repository
     from argosy.artifacts.errors import InvalidSpec
     from argosy.gc.duration import DurationError, parse_duration
     from argosy.gc.policy import InvalidPolicy, parse_strategy
@@ -147,18 +145,9 @@ def _settings(args: argparse.Namespace) -> Any:
         deadline = parse_duration(args.finalizer_deadline)
     except (InvalidPolicy, DurationError) as error:
         raise InvalidSpec(str(error)) from None
-    default_repository = None
-    if args.default_repository:
-        source = f"--default-repository {args.default_repository}"
-        try:
-            with open(args.default_repository, encoding="utf-8") as handle:
-                default_repository = yamlpos.safe_load(handle)
-        except OSError as error:
-            raise InvalidSpec(f"cannot read {source}: {error.strerror}") from None
-        except UnicodeDecodeError:
-            raise InvalidSpec(f"{source} is not text") from None
-        except yaml.YAMLError as error:
-            raise InvalidSpec(yamlpos.not_yaml(source, error)) from None
+    default_repository = (
+        read_default_repository(args.default_repository) if args.default_repository else None
+    )
     if args.workers < 1 or args.finalizer_attempts < 1:
         raise InvalidSpec("--workers and --finalizer-attempts must be at least 1")
     if not args.lease_duration > 0:  # also refuses nan

@@ -71,6 +71,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="after SIGTERM, seconds streams get to finish (default 25)",
     )
     p.add_argument(
+        "--default-repository",
+        metavar="FILE",
+        help="the Argo controller's default repository entry (YAML), for workflows that "
+        "used it and uploads in a namespace without artifact-repositories",
+    )
+    p.add_argument(
         "--log-format",
         default="text",
         choices=("text", "json"),
@@ -89,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from argosy.argo.kube import Kube
+    from argosy.argo.repository import read_default_repository
     from argosy.server.app import make_app
     from argosy.server.context import CONTEXT
     from argosy.server.settings import ServerSettings
@@ -109,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         shutdown_grace=args.shutdown_grace,
         log_format=args.log_format,
         local_root=default_local_root(env),
+        default_repository=(
+            read_default_repository(args.default_repository) if args.default_repository else None
+        ),
     )
     tls = None
     if bool(args.tls_cert) != bool(args.tls_key):

@@ -13,8 +13,10 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import s3_driver, unique_bucket
 from tests.server.conftest import (
     NOBODY,
+    NS,
     READER,
     SEEKABLE_FIRST,
     SUBMITTER,
@@ -269,6 +271,98 @@ async def test_an_upload_streams_into_the_repository_and_is_capped(serve, world,
     async with session.post(missing, data=form(b"x"), headers=bearer(SUBMITTER)) as r:
         assert r.status == 404
     assert not world.driver.list_uploads("uploads/")
+
+
+def _entry(rgw: dict[str, str], bucket: str) -> str:
+    endpoint = rgw["AWS_ENDPOINT_URL"].removeprefix("http://")
+    return (
+        f"s3:\n  bucket: {bucket}\n  endpoint: {endpoint}\n  insecure: true\n"
+        "  accessKeySecret: {name: rgw-keys, key: access}\n"
+        "  secretKeySecret: {name: rgw-keys, key: secret}\n"
+    )
+
+
+async def _upload(session: Any, url: str) -> tuple[int, Any]:
+    import aiohttp
+
+    form = aiohttp.FormData()
+    form.add_field("file", b"data", filename="in.bin")
+    async with session.post(url, data=form, headers=bearer(SUBMITTER)) as r:
+        return r.status, (await r.json() if r.status == 200 else await r.text())
+
+
+@pytest.mark.asyncio
+async def test_an_upload_goes_to_the_repository_the_templates_artifact_repository_ref_names(
+    serve: Any, world: Any, rgw: dict[str, str]
+) -> None:
+    other = s3_driver(
+        rgw["AWS_ENDPOINT_URL"],
+        rgw["AWS_ACCESS_KEY_ID"],
+        rgw["AWS_SECRET_ACCESS_KEY"],
+        unique_bucket("upload"),
+    )
+    world.kube.create_object(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "team-repositories", "namespace": NS},
+            "data": {"first": _entry(rgw, world.bucket), "incoming": _entry(rgw, other.bucket)},
+        }
+    )
+    for name, ref in (
+        ("by-ref", {"configMap": "team-repositories", "key": "incoming"}),
+        ("by-missing-ref", {"configMap": "no-such-repositories"}),
+    ):
+        world.kube.create_object(
+            {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "WorkflowTemplate",
+                "metadata": {"name": name, "namespace": NS},
+                "spec": {"artifactRepositoryRef": ref},
+            }
+        )
+    start, session = serve
+    base = await start()
+
+    status, body = await _upload(session, base + "/upload-artifacts/argo/by-ref/input")
+    assert status == 200, body
+    assert other.stat(body["s3"]["key"]).size == 4
+    assert body["s3"]["key"] not in {o.key for o in world.driver.list("uploads/").objects}
+    status, body = await _upload(session, base + "/upload-artifacts/argo/by-missing-ref/input")
+    assert status == 404 and "no-such-repositories" in body, body
+
+
+@pytest.mark.asyncio
+async def test_an_upload_in_a_namespace_without_repositories_takes_the_controllers_default(
+    serve: Any, world: Any, rgw: dict[str, str]
+) -> None:
+    import yaml
+
+    bare = "bare-ns"
+    for kind in ("Secret", "WorkflowTemplate"):
+        obj = world.kube.get_object(
+            "v1" if kind == "Secret" else "argoproj.io/v1alpha1",
+            "secrets" if kind == "Secret" else "workflowtemplates",
+            "rgw-keys" if kind == "Secret" else "tmpl",
+            NS,
+        )
+        assert obj is not None
+        meta = {"name": obj["metadata"]["name"], "namespace": bare}
+        world.kube.create_object({**obj, "metadata": meta})
+    world.kube.grant("submitter", bare, ["get", "list"], ["workflowtemplates", "secrets"])
+    world.kube.grant("submitter", bare, ["create"], ["workflows"])
+    start, session = serve
+    url = "/upload-artifacts/bare-ns/tmpl/input"
+
+    without = await start()
+    status, body = await _upload(session, without + url)
+    assert status == 404 and "no artifact repository in namespace bare-ns" in body, body
+
+    with_default = await start(default_repository=yaml.safe_load(_entry(rgw, world.bucket)))
+    status, body = await _upload(session, with_default + url)
+    assert status == 200, body
+    assert body["s3"]["key"].startswith("uploads/bare-ns/")
+    assert world.driver.stat(body["s3"]["key"]).size == 4
 
 
 @pytest.mark.asyncio
