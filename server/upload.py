@@ -77,17 +77,20 @@ def _repository(ctx: Any, caller: Caller, namespace: str, template: str) -> Loca
             raise Forbidden(f"may not {verb} {resource} in namespace {namespace}")
     try:
         found = kube.get(WORKFLOW_TEMPLATES, namespace, template, token=caller.token)
-        spec = found.get("spec") if isinstance(found, dict) else None
-        ref = (spec or {}).get("artifactRepositoryRef") if isinstance(spec, dict) else None
-        ref = ref if isinstance(ref, dict) else {}
-        name = str(ref.get("configMap") or REPOSITORIES_CONFIGMAP)
-        configmap = kube.find(CONFIGMAPS, namespace, name, token=caller.token)
     except KubeForbidden as error:
         raise Forbidden(
             f"may not read WorkflowTemplate {namespace}/{template}: {error.detail}"
         ) from None
     except KubeNotFound:
         raise NotFound(f"WorkflowTemplate {namespace}/{template} not found") from None
+    spec = found.get("spec") if isinstance(found, dict) else None
+    ref = spec.get("artifactRepositoryRef") if isinstance(spec, dict) else None
+    ref = ref if isinstance(ref, dict) else {}
+    name = str(ref.get("configMap") or REPOSITORIES_CONFIGMAP)
+    try:
+        configmap = kube.find(CONFIGMAPS, namespace, name, token=caller.token)
+    except KubeForbidden as error:
+        raise Forbidden(f"may not read ConfigMap {namespace}/{name}: {error.detail}") from None
     if configmap is not None:
         key = str(ref["key"]) if ref.get("key") else None
         entry = entry_from_configmap(configmap, key, f"ConfigMap {namespace}/{name}")

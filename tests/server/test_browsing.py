@@ -355,6 +355,11 @@ async def test_an_upload_in_a_namespace_without_repositories_takes_the_controlle
     url = "/upload-artifacts/bare-ns/tmpl/input"
 
     without = await start()
+    # a caller who may not read the namespace's ConfigMaps is told which one
+    status, body = await _upload(session, without + url)
+    assert status == 403 and "ConfigMap bare-ns/artifact-repositories" in body, body
+    world.kube.grant("submitter", bare, ["get", "list"], ["configmaps"])
+
     status, body = await _upload(session, without + url)
     assert status == 404 and "no artifact repository in namespace bare-ns" in body, body
 
