@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from argosy.artifacts.errors import InvalidSpec
+
 # a pod's own namespace, as its service account sees it
 SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -25,6 +27,10 @@ class Resource:
     def path(
         self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
     ) -> str:
+        for what, value in (("namespace", namespace), ("name", name)):
+            if value in (".", "..") or (what == "name" and value == ""):
+                # quoted, they stay path segments a server or proxy may resolve away
+                raise InvalidSpec(f"{value!r} is not a {self.kind} {what}")
         base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
         if self.namespaced and namespace:
             base += f"/namespaces/{quote(namespace, safe='')}"

@@ -166,3 +166,15 @@ def test_a_broken_kubeconfig_is_one_line_of_bad_input(tmp_path: Path) -> None:
     assert str(broken) in str(bad.value) and "\n" not in str(bad.value)
     with pytest.raises(InvalidSpec):
         Kube.connect(str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name"), [("argo", ".."), ("argo", "."), ("..", "x"), ("argo", "")]
+)
+def test_a_name_that_is_a_dot_segment_never_becomes_a_path(namespace: str, name: str) -> None:
+    # quoting leaves "." and ".." as they are: a server cleaning the path would read another
+    # object than the one named (`configmaps/..` is the namespace itself)
+    with pytest.raises(InvalidSpec, match="is not a ConfigMap"):
+        CONFIGMAPS.path(namespace, name)
+    assert CONFIGMAPS.path("argo", "..x") == "/api/v1/namespaces/argo/configmaps/..x"
+    assert CONFIGMAPS.path("argo", "a/b") == "/api/v1/namespaces/argo/configmaps/a%2Fb"
