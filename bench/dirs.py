@@ -84,7 +84,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from bench import corpus, dirs_report, noise, pairs, rgw, rss
+from bench import corpus, dirs_report, noise, pairs, rgw, rss, versions
 from bench.dirs_report import DirRun
 from bench.fsstate import FsState
 from bench.s3 import BASE, CONSOLE, compile_argosy
@@ -946,33 +946,16 @@ def pair_lines(stats: list[pairs.PairStats], runs: list[DirRun], n: int) -> list
 # ------------------------------------------------------------------ main
 
 
-def versions() -> dict[str, str]:
-    def first_line(cmd: list[str]) -> str:
-        try:
-            done = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=30, cwd=ROOT, check=False
-            )
-            return ((done.stdout or done.stderr).strip().splitlines() or [""])[0]
-        except (OSError, subprocess.TimeoutExpired):
-            return "?"
-
-    from importlib.metadata import PackageNotFoundError, version
-
-    found: dict[str, str] = {}
-    for name in ("argosy", "boto3", "botocore", "zstandard", "isal", "awscrt"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "-"
-    found["s5cmd"] = first_line([S5CMD, "version"])
-    found["tar"] = first_line(["tar", "--version"])
-    found["zstd"] = first_line(["zstd", "--version"])
-    found["gzip"] = first_line(["gzip", "--version"])
-    found["radosgw"] = first_line(["radosgw", "--version"])
-    found["argosy_git"] = first_line(["git", "rev-parse", "--short", "HEAD"])
-    dirty = first_line(["git", "status", "--porcelain", "--untracked-files=no"])
-    found["argosy_git_dirty"] = "yes" if dirty else "no"
-    return found
+def run_versions() -> dict[str, str]:
+    return versions.collect(
+        ("argosy", "boto3", "botocore", "zstandard", "isal", "awscrt"),
+        {
+            "s5cmd": [S5CMD, "version"],
+            "tar": ["tar", "--version"],
+            "zstd": ["zstd", "--version"],
+            "gzip": ["gzip", "--version"],
+        },
+    )
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -1118,7 +1101,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "loadavg_start": os.getloadavg(),
-            "versions": versions(),
+            "versions": run_versions(),
             "cases": [u.name for u in units],
         }
         log(f"load average {fmt_load(meta['loadavg_start'])}; versions {meta['versions']}")

@@ -46,7 +46,7 @@ from typing import Any
 
 import psutil
 
-from bench import gc_kube, gc_scale, rgw
+from bench import gc_kube, gc_scale, rgw, versions
 
 MiB = 1 << 20
 RESULTS = rgw.ROOT / "bench" / "results"
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "loadavg_start": os.getloadavg(),
             "args": {k: str(v) for k, v in vars(args).items()},
-            "versions": rgw.git_version(),
+            "versions": versions.git(),
         }
         plan = gc_scale.Scale(
             args.objects,

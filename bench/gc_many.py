@@ -42,7 +42,7 @@ from typing import Any
 
 import psutil
 
-from bench import gc_kube, gc_objects, noise, rgw
+from bench import gc_kube, gc_objects, noise, rgw, versions
 
 MiB = 1 << 20
 RESULTS = rgw.ROOT / "bench" / "results"
@@ -568,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         "endpoint": gateway.endpoint if gateway is not None else f"local:{args.local_root}",
         "cpus": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
-        "versions": rgw.git_version(),
+        "versions": versions.git(),
     }
     with tempfile.TemporaryDirectory(prefix="argosy-bench-gc-many-", dir=args.tmp) as folder:
         result = run(

@@ -118,17 +118,3 @@ def gc(rgw: Rgw) -> float:
     if done.returncode != 0:
         raise RuntimeError(f"scripts/rgw.sh gc failed: {done.stdout.strip()}")
     return time.perf_counter() - t0
-
-
-def git_version() -> dict[str, str]:
-    """The commit a run measures, and whether the working tree differed from it."""
-
-    def out(args: list[str]) -> str:
-        done = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, check=False)
-        return done.stdout.strip()
-
-    dirty = out(["git", "status", "--porcelain", "--untracked-files=no"])
-    return {
-        "argosy_git": out(["git", "rev-parse", "--short", "HEAD"]),
-        "argosy_git_dirty": "yes" if dirty else "no",
-    }

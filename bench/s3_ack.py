@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench import rgw
+from bench import rgw, versions
 
 RESULTS = rgw.ROOT / "bench" / "results"
 TARGET_WAIT_MS = 10.0
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             "endpoint": gateway.endpoint,
             "cpus": os.cpu_count(),
             "loadavg_start": load_start,
-            "versions": rgw.git_version(),
+            "versions": versions.git(),
             "loadavg_end": os.getloadavg(),
             "target_wait_ms": TARGET_WAIT_MS,
         },

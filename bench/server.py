@@ -49,7 +49,7 @@ from typing import Any
 
 import yaml
 
-from bench import gc_kube, rgw
+from bench import gc_kube, rgw, versions
 
 RESULTS = rgw.ROOT / "bench" / "results"
 NS = "bench"
@@ -416,21 +416,8 @@ def case_member(ctx: dict[str, Any], proxy: Any) -> dict[str, Any]:
     }
 
 
-def versions() -> dict[str, str]:
-    def first_line(args: list[str]) -> str:
-        try:
-            done = subprocess.run(args, capture_output=True, text=True, timeout=30, cwd=rgw.ROOT)
-        except OSError:
-            return "-"
-        return (done.stdout or done.stderr).strip().splitlines()[0] if done.stdout else ""
-
-    found = {
-        "argosy_git": first_line(["git", "rev-parse", "--short", "HEAD"]),
-        "curl": first_line(["curl", "--version"]),
-    }
-    dirty = first_line(["git", "status", "--porcelain", "--untracked-files=no"])
-    found["argosy_git_dirty"] = "yes" if dirty else "no"
-    return found
+def run_versions() -> dict[str, str]:
+    return {"curl": versions.first_line(["curl", "--version"])} | versions.git()
 
 
 def setup(gateway: rgw.Rgw, api: gc_kube.KubeApi, bucket: str, work: Path, args: Any) -> Any:
@@ -603,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "loadavg_start": os.getloadavg(),
             "args": {k: str(v) for k, v in vars(args).items()},
-            "versions": versions(),
+            "versions": run_versions(),
         }
         with gc_kube.KubeApi(work) as api, FaultProxy(gateway.endpoint) as proxy:
             api_client, custom, env, keys = setup(gateway, api, bucket, work, args)

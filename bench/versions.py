@@ -35,7 +35,13 @@ def collect(
     for name, cmd in (tools or {}).items():
         found[name] = first_line(cmd)
     found["radosgw"] = first_line(["radosgw", "--version"])
-    found["argosy_git"] = first_line(["git", "rev-parse", "--short", "HEAD"])
+    return found | git()
+
+
+def git() -> dict[str, str]:
+    """The commit a run measures, and whether the working tree differed from it."""
     dirty = first_line(["git", "status", "--porcelain", "--untracked-files=no"])
-    found["argosy_git_dirty"] = "yes" if dirty else "no"
-    return found
+    return {
+        "argosy_git": first_line(["git", "rev-parse", "--short", "HEAD"]),
+        "argosy_git_dirty": "yes" if dirty else "no",
+    }
