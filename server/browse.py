@@ -366,7 +366,9 @@ def _listing(
     from argosy.server.context import CONTEXT
 
     ctx = request.app[CONTEXT]
-    headers = http.security_headers(ctx.settings.content_security_policy)
+    headers = http.security_headers(
+        ctx.settings.content_security_policy, ctx.settings.x_frame_options
+    )
     headers["Cache-Control"] = "no-store"
     next_url = f"?token={quote(token, safe='')}" if token else None
     if _wants_json(request):
@@ -442,7 +444,9 @@ async def _download_folder(
     if fmt not in FOLDER_FORMATS:
         raise web.HTTPBadRequest(text=f"format must be one of {', '.join(FOLDER_FORMATS)}\n")
     ctx = request.app[CONTEXT]
-    headers = http.security_headers(ctx.settings.content_security_policy)
+    headers = http.security_headers(
+        ctx.settings.content_security_policy, ctx.settings.x_frame_options
+    )
     headers["Content-Type"] = FOLDER_FORMATS[fmt]
     headers["Content-Disposition"] = http.disposition(f"{name}.{fmt}", "download")
     response = web.StreamResponse(status=200, headers=headers)
@@ -493,7 +497,9 @@ async def _archive(
         raise NotFound(f"{rel} in {resolved.name} is a {entry.type}, not served")
     etag = '"' + hashlib.sha256(f"{info.etag}\0{path}".encode()).hexdigest()[:32] + '"'
     at = await blocking(member_data_at, driver, info, kind, path, entry.path, ctx.indexes)
-    headers = http.security_headers(ctx.settings.content_security_policy)
+    headers = http.security_headers(
+        ctx.settings.content_security_policy, ctx.settings.x_frame_options
+    )
     headers.update(
         {
             "ETag": etag,

@@ -171,10 +171,13 @@ def disposition(name: str, mode: str | None) -> str:
     return value
 
 
-def security_headers(csp: str) -> dict[str, str]:
+def security_headers(csp: str, frame_options: str) -> dict[str, str]:
     """What every artifact response carries: the cookie authenticates, so an HTML
-    artifact must not run scripts on the server's origin."""
-    headers = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "SAMEORIGIN"}
+    artifact must not run scripts on the server's origin. An empty value leaves its
+    header out."""
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if frame_options:
+        headers["X-Frame-Options"] = frame_options
     if csp:
         headers["Content-Security-Policy"] = csp
     return headers

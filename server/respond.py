@@ -139,7 +139,7 @@ def object_headers(
 ) -> tuple[http.ObjectMeta, dict[str, str]]:
     meta = http.ObjectMeta(info.size, http.quoted(etag or info.etag), info.modified)
     headers = {
-        **http.security_headers(ctx.settings.content_security_policy),
+        **http.security_headers(ctx.settings.content_security_policy, ctx.settings.x_frame_options),
         "ETag": meta.etag,
         "Last-Modified": meta.last_modified,
         "Accept-Ranges": "bytes",

@@ -28,7 +28,12 @@ from argosy.artifacts.errors import InvalidSpec
 
 MiB = 1 << 20
 AuthMode = Literal["client", "server", "none"]
-DEFAULT_CSP = "sandbox allow-same-origin; default-src 'none'"  # Argo Server's
+# Argo Server's defaults (its artifact server's setSecurityHeaders): HTML artifacts render
+# in a sandbox with no scripts, images and styles only from the server itself.
+DEFAULT_CSP = (
+    "sandbox; base-uri 'none'; default-src 'none'; img-src 'self'; style-src 'self' 'unsafe-inline'"
+)
+DEFAULT_X_FRAME_OPTIONS = "SAMEORIGIN"
 CHUNK = 256 << 10  # the end of a stream held back until its checksum is checked
 READ = 1 << 20  # what a sequential stream reads at a time, into one buffer of its own
 WRITE = 1 << 20  # what a stream hands the socket at a time (a view of its buffer)
@@ -49,6 +54,8 @@ class ServerSettings:
     max_upload_bytes: largest upload (1 GiB, Argo's ARGO_SERVER_MAX_ARTIFACT_UPLOAD_BYTES).
     content_security_policy: sent with every artifact (Argo's sandbox; overridable as
         Argo's ARGO_ARTIFACT_CONTENT_SECURITY_POLICY is).
+    x_frame_options: sent with every artifact (SAMEORIGIN; overridable as Argo's
+        ARGO_ARTIFACT_X_FRAME_OPTIONS is).
     listing_page: entries per page of a JSON listing (1000).
     shutdown_grace: seconds streams in flight get to finish after SIGTERM (25: inside
         Kubernetes' default 30 s termination grace).
@@ -66,6 +73,7 @@ class ServerSettings:
     read_ahead: int = 4
     max_upload_bytes: int = 1 << 30
     content_security_policy: str = DEFAULT_CSP
+    x_frame_options: str = DEFAULT_X_FRAME_OPTIONS
     listing_page: int = 1000
     shutdown_grace: float = 25.0
     log_format: Literal["text", "json"] = "text"

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from argosy.argo.repository import read_default_repository
     from argosy.server.app import make_app
     from argosy.server.context import CONTEXT
-    from argosy.server.settings import ServerSettings
+    from argosy.server.settings import DEFAULT_CSP, DEFAULT_X_FRAME_OPTIONS, ServerSettings
 
     host, port = _listen(args.listen)
     env = os.environ
@@ -109,10 +109,8 @@ def run(args: argparse.Namespace) -> int:
         namespaces=tuple(args.namespace),
         memory_budget=args.memory_budget * MiB,
         max_upload_bytes=args.max_upload_bytes,
-        content_security_policy=env.get(
-            "ARGO_ARTIFACT_CONTENT_SECURITY_POLICY",
-            "sandbox allow-same-origin; default-src 'none'",
-        ),
+        content_security_policy=env.get("ARGO_ARTIFACT_CONTENT_SECURITY_POLICY", DEFAULT_CSP),
+        x_frame_options=env.get("ARGO_ARTIFACT_X_FRAME_OPTIONS", DEFAULT_X_FRAME_OPTIONS),
         shutdown_grace=args.shutdown_grace,
         log_format=args.log_format,
         local_root=default_local_root(env),

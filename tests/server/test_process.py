@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import ssl
@@ -51,7 +52,7 @@ def _refused(port: int) -> bool:
 def argosy_serve(world: World, tmp_path: Path) -> Iterator[object]:
     processes: list[subprocess.Popen[str]] = []
 
-    def start(*flags: str, scheme: str = "http") -> Served:
+    def start(*flags: str, scheme: str = "http", env: dict[str, str] | None = None) -> Served:
         kubeconfig = world.kube.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
         port = _free_port()
         log = tmp_path / f"serve-{port}.log"
@@ -70,6 +71,7 @@ def argosy_serve(world: World, tmp_path: Path) -> Iterator[object]:
             stdout=subprocess.PIPE,
             stderr=log.open("w"),
             text=True,
+            env={**os.environ, **(env or {})},
         )
         processes.append(process)
         assert process.stdout is not None
@@ -116,6 +118,19 @@ async def test_sigterm_finishes_the_stream_in_flight_and_refuses_new_connections
         assert await asyncio.to_thread(served.process.wait, 30) == 0
     finally:
         proxied.clear()
+
+
+@pytest.mark.asyncio
+async def test_argo_s_environment_variables_set_the_sandbox_headers(argosy_serve):
+    csp = "sandbox allow-scripts; default-src 'self'"
+    served = argosy_serve(
+        env={"ARGO_ARTIFACT_CONTENT_SECURITY_POLICY": csp, "ARGO_ARTIFACT_X_FRAME_OPTIONS": "DENY"}
+    )
+    async with aiohttp.ClientSession() as session:
+        async with session.get(served.url + art("small"), headers=bearer(READER)) as r:
+            assert r.status == 200
+            assert r.headers["Content-Security-Policy"] == csp
+            assert r.headers["X-Frame-Options"] == "DENY"
 
 
 @pytest.mark.asyncio

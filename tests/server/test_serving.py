@@ -43,8 +43,9 @@ async def test_an_output_is_served_with_its_length_checksum_and_validators(serve
         assert r.headers["Last-Modified"].endswith("GMT")
         assert r.headers["X-Argosy-Checksum"].startswith("crc32c:")
         assert r.headers["X-Argosy-Verified"] == "full"
-        assert (
-            r.headers["Content-Security-Policy"] == "sandbox allow-same-origin; default-src 'none'"
+        assert r.headers["Content-Security-Policy"] == (  # Argo Server's default
+            "sandbox; base-uri 'none'; default-src 'none'; img-src 'self'; "
+            "style-src 'self' 'unsafe-inline'"
         )
         assert r.headers["X-Frame-Options"] == "SAMEORIGIN"
         assert r.headers["X-Content-Type-Options"] == "nosniff"
