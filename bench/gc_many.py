@@ -2,8 +2,9 @@
 [--env FILE]`.
 
 What it measures: `--workflows` workflows, each with one `archive: none` directory artifact
-of 4 files and its tree manifest (5 objects), spread over namespaces as a busy cluster
-has them: one namespace with 90% of them (`a-big`), one with 10 (`z-small`) and the rest in
+of 4 files and its tree manifest (5 objects), named as generateName names them (a random
+suffix: `--sequential-names` gives `wf-NNN` instead, collected in name order, Ceph's worst
+case, see bench/gc_objects.py), spread over namespaces as a busy cluster has them: one namespace with 90% of them (`a-big`), one with 10 (`z-small`) and the rest in
 ten namespaces between. All are Running while the controller lists and watches them; then
 all complete at once (written straight into the test API's store, the big namespace's
 first and the small one's last, in about a second), and the controller (default settings,
@@ -216,11 +217,11 @@ class LocalTarget:
     def entry(self) -> dict[str, Any]:
         return {"local": {"bucket": self.bucket, "root": str(self.root)}}
 
-    def fill(self, indexes: list[int], files: int) -> gc_objects.Filled:
+    def fill(self, indexes: list[int], files: int, sequential: bool) -> gc_objects.Filled:
         from concurrent.futures import ThreadPoolExecutor
 
         started = time.monotonic()
-        items = [item for i in indexes for item in gc_objects.tree(i, files)]
+        items = [item for i in indexes for item in gc_objects.tree(i, files, sequential=sequential)]
         with ThreadPoolExecutor(8) as pool:
             list(
                 pool.map(
@@ -267,6 +268,7 @@ def run(
     lanes: int,
     local_root: Path | None = None,
     trace_memory: bool = False,
+    sequential: bool = False,
 ) -> dict[str, Any]:
     from kubernetes import config
 
@@ -284,16 +286,23 @@ def run(
         "bucket": bucket,
         "workflows": workflows,
         "storage": "local" if local is not None else "rgw",
+        "names": "sequential" if sequential else "generated",
     }
     try:
         log(f"creating {workflows * (FILES + 1)} objects ({workflows} trees)")
         began = time.monotonic()
         if local is not None:
-            filled = local.fill(list(range(workflows)), FILES)
+            filled = local.fill(list(range(workflows)), FILES, sequential)
         else:
             assert gateway is not None
             filled = gc_objects.fill(
-                gateway, bucket, list(range(workflows)), FILES, processes=fill[0], threads=fill[1]
+                gateway,
+                bucket,
+                list(range(workflows)),
+                FILES,
+                processes=fill[0],
+                threads=fill[1],
+                sequential=sequential,
             )
         result["create"] = {"objects": filled.objects, "seconds": round(filled.seconds, 1)}
         log(f"created {filled.objects} in {filled.seconds:.0f} s")
@@ -311,7 +320,10 @@ def run(
                     )
             for i, namespace in owner.items():
                 body = gc_kube.workflow(
-                    f"wf-{i}", [gc_objects.tree_prefix(i)], "Running", directory=True
+                    gc_objects.workflow_name(i, sequential=sequential),
+                    [gc_objects.tree_prefix(i, sequential=sequential)],
+                    "Running",
+                    directory=True,
                 )
                 body["metadata"]["namespace"] = namespace
                 if local is not None:  # key-only artifacts of the local repository
@@ -374,7 +386,9 @@ def run(
                 log("completing every workflow at once")
                 for i in sorted(owner, key=lambda i: (owner[i], i)):  # a-big first, z-small last
                     completed[i] = time.time()
-                    server.store.patch(spec, owner[i], f"wf-{i}", finish)
+                    server.store.patch(
+                        spec, owner[i], gc_objects.workflow_name(i, sequential=sequential), finish
+                    )
                 span = max(completed.values()) - min(completed.values())
                 log(f"completed {workflows} in {span:.1f} s")
                 final = _wait_status(
@@ -544,6 +558,12 @@ def main(argv: list[str] | None = None) -> int:
         help="workers and per-bucket lanes and batches in flight (0: the defaults)",
     )
     parser.add_argument(
+        "--sequential-names",
+        action="store_true",
+        help="name workflows wf-NNN, collected in name order (Ceph's worst case), instead of "
+        "with generateName's random suffixes",
+    )
+    parser.add_argument(
         "--trace-memory",
         action="store_true",
         help="trace the controller's Python allocations (slower): what it holds, and grew",
@@ -579,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
             args.lanes,
             args.local_root,
             args.trace_memory,
+            args.sequential_names,
         )
     meta["lanes"] = args.lanes or "defaults"
     meta["loadavg_end"] = os.getloadavg()

@@ -7,15 +7,23 @@ each with a bounded thread pool; and Argo's way of deleting (list the artifact's
 then one DeleteObject request per key, in sequence, as `workflow/artifacts/s3` does with
 minio-go's RemoveObject) must be the real single-object DELETE, not a batch of one.
 
-Layout of one tree: `wf-NNN/pod/out/dNN/fNNNN.txt` (tiny bodies) plus its tree manifest
-beside it, `wf-NNN/pod/out.argosy-manifest.json`, written after its files, listing each
-with its size and CRC32C: a directory artifact of `files + 1` objects.
+Layout of one tree: `<workflow>/pod/out/dNN/fNNNN.txt` (tiny bodies) plus its tree
+manifest beside it, `<workflow>/pod/out.argosy-manifest.json`, written after its files,
+listing each with its size and CRC32C: a directory artifact of `files + 1` objects.
+
+Workflow names are what Argo gives a `generateName: wf-` workflow: a random suffix, so
+their keys sort in no relation to the order the workflows run, complete and are collected
+in. Sequential names (`wf-NNN`, `sequential=True`) collected in name order are a
+different load for Ceph: each deletion leaves a tombstone at the front of a bucket index
+shard's omap, and every later listing of that shard steps over all of them (RocksDB's
+iterator seeks to the shard's first entry), so listings grow slower as the run goes on.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import time
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,22 +34,36 @@ from bench.rgw import Rgw
 PART_TIMEOUT_S = 1800  # one fill process's share; far above 100k objects at 100/s
 
 
-def tree_prefix(index: int) -> str:
+SUFFIX_LETTERS = "bcdfghjklmnpqrstvwxz2456789"  # the letters generateName's suffixes use
+
+
+def workflow_name(index: int, *, sequential: bool = False) -> str:
+    """Workflow `index`'s name: `wf-` and a five-letter suffix drawn from the index's hash,
+    as generateName gives, then the index (unique, and read back by `workflow_of`);
+    with `sequential`, `wf-NNN`."""
+    if sequential:
+        return f"wf-{index:03d}"
+    h = zlib.crc32(index.to_bytes(8, "big"))
+    suffix = "".join(SUFFIX_LETTERS[(h >> (5 * k)) % len(SUFFIX_LETTERS)] for k in range(5))
+    return f"wf-{suffix}-{index}"
+
+
+def tree_prefix(index: int, *, sequential: bool = False) -> str:
     """The artifact key of workflow `index`'s output folder (no trailing slash)."""
-    return f"wf-{index:03d}/pod/out"
+    return f"{workflow_name(index, sequential=sequential)}/pod/out"
 
 
 def workflow_of(key: str) -> int:
-    """The workflow index a key belongs to (`wf-NNN/...`)."""
-    return int(key.split("/", 1)[0].removeprefix("wf-"))
+    """The workflow index a key belongs to (the name's last `-` field)."""
+    return int(key.split("/", 1)[0].rsplit("-", 1)[-1])
 
 
-def tree(index: int, files: int) -> Iterator[tuple[str, bytes]]:
+def tree(index: int, files: int, *, sequential: bool = False) -> Iterator[tuple[str, bytes]]:
     """(key, body) of one directory artifact, its manifest last."""
     from argosy.artifacts.checksum import crc32c, to_hex
     from argosy.artifacts.manifest import FileEntry, Manifest, manifest_key
 
-    prefix = tree_prefix(index)
+    prefix = tree_prefix(index, sequential=sequential)
     manifest = Manifest()
     for i in range(files):
         folder = f"d{i // 100:02d}"
@@ -70,10 +92,12 @@ def driver(rgw: Rgw, bucket: str, *, connections: int = 64) -> Any:
     )
 
 
-def _fill_part(rgw: Rgw, bucket: str, indexes: list[int], files: int, threads: int) -> int:
+def _fill_part(
+    rgw: Rgw, bucket: str, indexes: list[int], files: int, threads: int, sequential: bool
+) -> int:
     """One process's share: every tree's files, then every tree's manifest."""
     target = driver(rgw, bucket, connections=threads)
-    items = [item for i in indexes for item in tree(i, files)]
+    items = [item for i in indexes for item in tree(i, files, sequential=sequential)]
     manifests = [item for item in items if item[0].endswith(".argosy-manifest.json")]
     bodies = [item for item in items if not item[0].endswith(".argosy-manifest.json")]
 
@@ -97,14 +121,24 @@ class Filled:
 
 
 def fill(
-    rgw: Rgw, bucket: str, indexes: list[int], files: int, *, processes: int, threads: int
+    rgw: Rgw,
+    bucket: str,
+    indexes: list[int],
+    files: int,
+    *,
+    processes: int,
+    threads: int,
+    sequential: bool = False,
 ) -> Filled:
     """Create the trees of `indexes` with `processes` x `threads` puts in flight."""
     shares = [indexes[p::processes] for p in range(processes)]
     shares = [share for share in shares if share]
     start = time.monotonic()
     with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_fill_part, rgw, bucket, share, files, threads) for share in shares]
+        futures = [
+            pool.submit(_fill_part, rgw, bucket, share, files, threads, sequential)
+            for share in shares
+        ]
         objects = sum(future.result(timeout=PART_TIMEOUT_S) for future in futures)
     return Filled(objects, time.monotonic() - start)
 
