@@ -63,14 +63,24 @@ def test_wait_returns_when_another_process_writes_the_exit_code_later(tmp_path: 
         writer.wait(timeout=5)
 
 
-def test_wait_wakes_as_the_file_lands_without_spinning(tmp_path: Path) -> None:
-    cpu = time.process_time()
-    with written_later(tmp_path, 0, after=0.35) as when:
-        assert wait_for_exit_code(tmp_path, timeout=5) == 0
-        woke = time.monotonic()
-    # Polls backing off from 10 ms would next look ~0.28 s after the write.
-    assert woke - when[0] < 0.1
-    assert time.process_time() - cpu < 0.1
+def test_wait_sleeps_in_the_kernel_until_the_file_lands_instead_of_polling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sleeps: list[float | None] = []
+    real_wait = exitwait._Inotify.wait
+
+    def recorded(self: exitwait._Inotify, timeout: float | None) -> None:
+        sleeps.append(timeout)
+        real_wait(self, timeout)
+
+    monkeypatch.setattr(exitwait._Inotify, "wait", recorded)
+    with written_later(tmp_path, 0, after=0.35):
+        assert wait_for_exit_code(tmp_path, timeout=30) == 0
+    # Each sleep is given all the time left, and only the writes in the folder (the
+    # temporary file, then its rename) end one: polls backing off from 10 ms would have
+    # looked five or more times in 0.35 s, each with a short timeout.
+    assert 1 <= len(sleeps) <= 3
+    assert all(t is not None and t > 25 for t in sleeps)
 
 
 def test_wait_times_out_with_wait_timeout_naming_the_file(tmp_path: Path) -> None:
