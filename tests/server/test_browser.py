@@ -148,6 +148,8 @@ async def test_a_browser_browses_a_folder_and_an_archive_with_the_cookie(serve, 
     assert "a.txt" in names and "sub/" in names
     assert not any("manifest" in href for _, href in links)
     assert await browser.js("document.scripts.length") == 0
+    # the sandbox lets the page's own inline style apply (Argo's policy allows it)
+    assert await browser.js("getComputedStyle(document.body).marginTop") == "28px"
     shot = await browser.send("Page.captureScreenshot", format="png")
     picture = base64.b64decode(shot["data"])
     assert picture.startswith(b"\x89PNG\r\n\x1a\n")
