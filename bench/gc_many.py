@@ -4,8 +4,9 @@
 What it measures: `--workflows` workflows, each with one `archive: none` directory artifact
 of 4 files and its tree manifest (5 objects), named as generateName names them (a random
 suffix: `--sequential-names` gives `wf-NNN` instead, collected in name order, Ceph's worst
-case, see bench/gc_objects.py), spread over namespaces as a busy cluster has them: one namespace with 90% of them (`a-big`), one with 10 (`z-small`) and the rest in
-ten namespaces between. All are Running while the controller lists and watches them; then
+case, see bench/gc_objects.py), spread over namespaces as a busy cluster has them: one
+namespace with 90% of them (`a-big`), one with 10 (`z-small`) and the rest in ten
+namespaces between. All are Running while the controller lists and watches them; then
 all complete at once (written straight into the test API's store, the big namespace's
 first and the small one's last, in about a second), and the controller (default settings,
 no Lease) deletes their objects on a loopback RGW.
