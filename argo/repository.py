@@ -301,20 +301,10 @@ def read_default_repository(path: str, *, flag: str = "--default-repository") ->
     """The Argo controller's default repository entry (its `artifactRepository`, as YAML)
     from a file, for workflows that used it: `argosy gc` and `argosy serve` both take it.
     A file that cannot be read, is not text or not YAML is one line naming it."""
-    import yaml
-
     from argosy.argo import yamlpos
 
     source = f"{flag} {path}"
-    try:
-        with open(path, encoding="utf-8") as handle:
-            entry = yamlpos.safe_load(handle)
-    except OSError as error:
-        raise InvalidSpec(f"cannot read {source}: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise InvalidSpec(f"{source} is not text") from None
-    except yaml.YAMLError as error:
-        raise InvalidSpec(yamlpos.not_yaml(source, error)) from None
+    entry = yamlpos.load_file(path, source)
     if not isinstance(entry, Mapping):
         raise InvalidSpec(f"{source}: a repository entry must be a mapping (s3:, oss:, ...)")
     return entry
@@ -384,20 +374,10 @@ def read_entry(
 ) -> tuple[dict[str, Any], str]:
     """A repository file's raw entry (one entry, or an `artifact-repositories`
     ConfigMap's, see `choose_entry`) and a name for it in messages; secrets unread."""
-    import yaml  # here, not at the top: ~12 ms of every start, for runs that read a file
-
-    from argosy.argo import yamlpos
+    from argosy.argo import yamlpos  # here, not at the top: yaml is ~12 ms of every start
 
     source = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            doc = yamlpos.safe_load(handle)
-    except OSError as error:
-        raise InvalidSpec(f"cannot read repository file {source}: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise InvalidSpec(f"repository file {source} is not text") from None
-    except yaml.YAMLError as error:
-        raise InvalidSpec(yamlpos.not_yaml(source, error)) from None
+    doc = yamlpos.load_file(path, f"repository file {source}")
     if isinstance(doc, Mapping) and doc.get("kind") == "ConfigMap":
         chosen, entry = choose_entry(doc, key, where=source)
         return entry, f"{source}[{chosen}]"

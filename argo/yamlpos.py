@@ -15,12 +15,15 @@ lists would otherwise end in a RecursionError instead of a message.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import yaml
+
+from argosy.artifacts.errors import InvalidSpec
 
 _LAST_SEGMENT = re.compile(r"(\.[^.\[\]]+|\[\d+\])$")
 MAX_DEPTH = 100  # levels of nested mappings and lists; Argo's own documents need ~15
@@ -60,6 +63,20 @@ def not_yaml(source: str, error: yaml.YAMLError) -> str:
     if isinstance(error, TooDeep):
         return f"{source}:{where} is {error.problem}"
     return f"{source}:{where} is not valid YAML"
+
+
+def load_file(path: str | os.PathLike[str], name: str) -> Any:
+    """`safe_load` of a file the user named, every failure one line calling it `name`:
+    `cannot read NAME: ...`, `NAME is not text`, `NAME: line 3 is not valid YAML`."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return safe_load(handle)
+    except OSError as error:
+        raise InvalidSpec(f"cannot read {name}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidSpec(f"{name} is not text") from None
+    except yaml.YAMLError as error:
+        raise InvalidSpec(not_yaml(name, error)) from None
 
 
 @dataclass(frozen=True)

@@ -511,15 +511,13 @@ async def _archive(
     )
     meta = http.ObjectMeta(entry.size, etag, info.modified)
     if http.not_modified(request.headers, meta):
-        return web.Response(status=304, headers={"ETag": etag})
+        return web.Response(status=304, headers=http.not_modified_headers(headers))
     ranges = None
     if at is not None and http.range_applies(request.headers, meta):
         try:
             ranges = http.parse_ranges(request.headers.get("Range"), entry.size)
         except http.Unsatisfiable:
-            headers["Content-Range"] = f"bytes */{entry.size}"
-            del headers["Content-Disposition"]
-            return web.Response(status=416, headers=headers)
+            return web.Response(status=416, headers=http.unsatisfiable_headers(headers, entry.size))
     if ranges is not None and len(ranges) == 1 and at is not None:
         # one range of the member: its bytes alone, checked by no member CRC
         start, end = ranges[0]

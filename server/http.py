@@ -171,6 +171,29 @@ def disposition(name: str, mode: str | None) -> str:
     return value
 
 
+# What a 304 repeats of the full answer: its validators and its sandboxing.
+KEPT_ON_304 = (
+    "ETag",
+    "Last-Modified",
+    "X-Content-Type-Options",
+    "Content-Security-Policy",
+    "X-Frame-Options",
+)
+
+
+def not_modified_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers of a 304 for an answer that would have carried `headers`."""
+    return {k: headers[k] for k in KEPT_ON_304 if k in headers}
+
+
+def unsatisfiable_headers(headers: Mapping[str, str], size: int) -> dict[str, str]:
+    """The headers of a 416 for a file of `size` bytes that would have carried `headers`:
+    the size in `Content-Range`, and no file name (there is no file in it)."""
+    kept = {k: v for k, v in headers.items() if k != "Content-Disposition"}
+    kept["Content-Range"] = f"bytes */{size}"
+    return kept
+
+
 def security_headers(csp: str, frame_options: str) -> dict[str, str]:
     """What every artifact response carries: the cookie authenticates, so an HTML
     artifact must not run scripts on the server's origin. An empty value leaves its

@@ -165,22 +165,13 @@ async def serve_object(
     ctx = request.app[CONTEXT]
     meta, headers = object_headers(ctx, info, name, request)
     if http.not_modified(request.headers, meta):
-        keep = (
-            "ETag",
-            "Last-Modified",
-            "X-Content-Type-Options",
-            "Content-Security-Policy",
-            "X-Frame-Options",
-        )
-        return web.Response(status=304, headers={k: headers[k] for k in keep if k in headers})
+        return web.Response(status=304, headers=http.not_modified_headers(headers))
     ranges = None
     if http.range_applies(request.headers, meta):
         try:
             ranges = http.parse_ranges(request.headers.get("Range"), info.size)
         except http.Unsatisfiable:
-            headers["Content-Range"] = f"bytes */{info.size}"
-            del headers["Content-Disposition"]
-            return web.Response(status=416, headers=headers)
+            return web.Response(status=416, headers=http.unsatisfiable_headers(headers, info.size))
     record = record_of(info)
     head = request.method == "HEAD"
     if ranges is None:

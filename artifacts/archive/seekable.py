@@ -181,9 +181,7 @@ def iter_member(
     IntegrityError when the frames or the member's tar header disagree with the index
     (possibly after some data was yielded: a caller streaming the bytes must then abort
     its response), PreconditionFailed when the object is no longer `index.etag`."""
-    member = index.member(path)
-    if member is None:
-        raise NotFound(f"{driver.url(key)}: the archive holds no member {path!r}")
+    member = _listed(driver, key, index, path)
     return _member_data(_Reader(driver, key, index.etag, retrier or Retrier()), index, member)
 
 
@@ -201,9 +199,7 @@ def iter_member_range(
     `path`, read from only the frames that hold them (each checked against the seek
     table as `iter_member` checks it). The member's tar header is not read: a range of
     a member is answered without its header check."""
-    member = index.member(path)
-    if member is None:
-        raise NotFound(f"{driver.url(key)}: the archive holds no member {path!r}")
+    member = _listed(driver, key, index, path)
     if not 0 <= start <= end < member.size:
         raise NotFound(f"{driver.url(key)}: bytes {start}-{end} are not in member {path!r}")
     reader = _Reader(driver, key, index.etag, retrier or Retrier())
@@ -214,6 +210,13 @@ def iter_member_range(
         lo, hi = max(lo_at, at), min(hi_at, at + len(data))
         if lo < hi:
             yield data[lo - at : hi - at]
+
+
+def _listed(driver: Driver, key: str, index: SeekableIndex, path: str) -> IndexedMember:
+    member = index.member(path)
+    if member is None:
+        raise NotFound(f"{driver.url(key)}: the archive holds no member {path!r}")
+    return member
 
 
 def _member_data(reader: _Reader, index: SeekableIndex, member: IndexedMember) -> Iterator[bytes]:

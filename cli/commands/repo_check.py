@@ -75,16 +75,7 @@ def _from_document(doc: Any, name: str) -> Source:
 
 
 def read_file(path: str) -> Source:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            doc = yamlpos.safe_load(handle)
-    except OSError as error:
-        raise InvalidSpec(f"cannot read {path}: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise InvalidSpec(f"{path} is not text") from None
-    except yaml.YAMLError as error:
-        raise InvalidSpec(yamlpos.not_yaml(path, error)) from None
-    return _from_document(doc, path)
+    return _from_document(yamlpos.load_file(path, path), path)
 
 
 def _secret_refs(raw: Any, path: str = "") -> Iterator[tuple[str, Any]]:

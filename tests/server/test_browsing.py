@@ -107,6 +107,11 @@ async def test_a_tgz_with_one_top_folder_is_browsed_from_inside_it(serve):
         base + files("bundle", "/a.txt"), headers={**H, "If-None-Match": r.headers["ETag"]}
     ) as r2:
         assert r2.status == 304
+        # as for a whole object: the validators and the sandbox come with the 304
+        assert r2.headers["ETag"] == r.headers["ETag"]
+        assert r2.headers["Last-Modified"] == r.headers["Last-Modified"]
+        assert r2.headers["X-Frame-Options"] == "SAMEORIGIN"
+        assert r2.headers["Content-Security-Policy"] == r.headers["Content-Security-Policy"]
     async with session.get(base + files("bundle", "/nope.txt"), headers=H) as r:
         assert r.status == 404
 
