@@ -222,6 +222,41 @@ class Direct:
     def origin(self) -> str:
         return f"{self._pool.scheme}://{self._host}"
 
+    def signed(
+        self,
+        method: str,
+        key: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        length: int | None = None,
+        bucket: bool = False,
+    ) -> tuple[str, dict[str, str]]:
+        """A request's target (path and query, as on the wire) and its signed headers."""
+        if not key and not bucket:
+            raise ValueError("an object key must not be empty")  # as botocore refuses it
+        path = self.path(key)
+        canonical = canonical_query(query) if query else ""
+        signed = dict(headers or {})
+        self._signer.sign(method, self._host, path, signed, query=canonical)
+        if length is not None:
+            signed["content-length"] = str(length)
+        return (f"{path}?{canonical}" if canonical else path), signed
+
+    @property
+    def netloc(self) -> str:
+        return self._host
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) to connect to when requests go over plain HTTP; None over TLS."""
+        return self._pool.address if self._pool.scheme == "http" else None
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """(connect, read) timeouts in seconds."""
+        return self._pool.timeouts
+
     def _send(
         self,
         method: str,
@@ -235,17 +270,10 @@ class Direct:
         bucket: bool = False,
     ) -> Response:
         """`bucket`: a request to the bucket itself (`key` empty), not to an object."""
-        if not key and not bucket:
-            raise ValueError("an object key must not be empty")  # as botocore refuses it
-        path = self.path(key)
-        canonical = canonical_query(query) if query else ""
-        signed = dict(headers or {})
-        self._signer.sign(method, self._host, path, signed, query=canonical)
-        if length is not None:
-            signed["content-length"] = str(length)
-        response = self._pool.request(
-            method, f"{path}?{canonical}" if canonical else path, headers=signed, body=body
+        target, signed = self.signed(
+            method, key, query=query, headers=headers, length=length, bucket=bucket
         )
+        response = self._pool.request(method, target, headers=signed, body=body)
         if not stream:
             response.data  # read now: the connection goes back to the pool  # noqa: B018
         return response
@@ -281,7 +309,7 @@ class Direct:
             )
         return unescape(found.group(1).decode())
 
-    def _metadata_headers(self, metadata: Mapping[str, str]) -> dict[str, str]:
+    def metadata_headers(self, metadata: Mapping[str, str]) -> dict[str, str]:
         return {**self._extra, **{f"x-amz-meta-{k.lower()}": v for k, v in metadata.items()}}
 
     def head(self, key: str, headers: Mapping[str, str] | None = None) -> Response | Failure:
@@ -326,7 +354,7 @@ class Direct:
         """The ETag the server answered, or its Failure. `body` is bytes or a file-like
         object read to `length` bytes."""
         response = self._send(
-            "PUT", key, headers=self._metadata_headers(metadata), body=body, length=length
+            "PUT", key, headers=self.metadata_headers(metadata), body=body, length=length
         )
         if response.status == 200:
             return str(response.headers.get("ETag", "")).strip('"')
@@ -334,7 +362,7 @@ class Direct:
 
     def create_upload(self, key: str, metadata: Mapping[str, str]) -> str | Failure:
         response = self._send(
-            "POST", key, query={"uploads": ""}, headers=self._metadata_headers(metadata), length=0
+            "POST", key, query={"uploads": ""}, headers=self.metadata_headers(metadata), length=0
         )
         return self._answer(response, _UPLOAD_ID)
 
@@ -409,7 +437,7 @@ class Direct:
         """Replace the object's metadata by copying it onto itself, if its ETag is
         still `if_match`; `source` is `bucket/key` as the copy-source header takes it."""
         headers = {
-            **self._metadata_headers(metadata),
+            **self.metadata_headers(metadata),
             "x-amz-copy-source": quote(source, safe="-._~/"),
             "x-amz-copy-source-if-match": f'"{if_match}"',
             "x-amz-metadata-directive": "REPLACE",

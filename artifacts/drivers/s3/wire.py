@@ -177,23 +177,56 @@ class Connection:
 
 def _read_head(conn: Connection) -> tuple[bytes, int, Headers]:
     """An answer's status line and headers: (HTTP version, status, headers)."""
-    status_line = conn.readline()
-    parts = status_line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        raise WireError(f"not an HTTP/1.x answer: {status_line[:60]!r}")
+    version, status = _status(conn.readline())
     headers = Headers()
     for _ in range(_MAX_HEADERS):
         line = conn.readline()
         if line in (b"\r\n", b"\n"):
-            break
-        name, sep, value = line.decode("latin-1").partition(":")
-        if not sep:
-            raise WireError(f"a malformed header line: {line[:60]!r}")
-        key, text = name.strip().lower(), value.strip()
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    else:
+            return version, status, headers
+        _header(headers, line)
+    raise WireError(f"more than {_MAX_HEADERS} headers")
+
+
+def parse_head(block: bytes) -> tuple[bytes, int, Headers]:
+    """An answer's head already in memory (up to, not including, its blank line), as
+    `_read_head` reads it from a connection."""
+    lines = block.split(b"\n")
+    if len(lines) > _MAX_HEADERS + 1:
         raise WireError(f"more than {_MAX_HEADERS} headers")
-    return parts[0], int(parts[1]), headers
+    version, status = _status(lines[0])
+    headers = Headers()
+    for line in lines[1:]:
+        _header(headers, line)
+    return version, status, headers
+
+
+def _status(line: bytes) -> tuple[bytes, int]:
+    parts = line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise WireError(f"not an HTTP/1.x answer: {line[:60]!r}")
+    return parts[0], int(parts[1])
+
+
+def _header(headers: Headers, line: bytes) -> None:
+    name, sep, value = line.decode("latin-1").partition(":")
+    if not sep:
+        raise WireError(f"a malformed header line: {line[:60]!r}")
+    key, text = name.strip().lower(), value.strip()
+    headers[key] = f"{headers[key]}, {text}" if key in headers else text
+
+
+def request_head(method: str, target: str, netloc: str, headers: Mapping[str, str]) -> bytes:
+    """A request's head as it goes on the wire."""
+    lines = [
+        f"{method} {target} HTTP/1.1",
+        f"host: {netloc}",
+        "user-agent: argosy",
+        "accept-encoding: identity",
+        *(f"{name}: {value}" for name, value in headers.items()),
+        "",
+        "",
+    ]
+    return "\r\n".join(lines).encode("latin-1")
 
 
 class Response:
@@ -375,21 +408,20 @@ class Pool:
                 context.verify_mode = ssl.CERT_NONE
             self._tls = context
 
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._host, self._port
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        return self._connect_timeout, self._read_timeout
+
     def request(
         self, method: str, target: str, *, headers: Mapping[str, str], body: Any = None
     ) -> Response:
         """Send one request and read its answer's head; the body is the caller's to read
         (or `.data`). `headers` should hold content-length for a request with a body."""
-        lines = [
-            f"{method} {target} HTTP/1.1",
-            f"host: {self.netloc}",
-            "user-agent: argosy",
-            "accept-encoding: identity",
-            *(f"{name}: {value}" for name, value in headers.items()),
-            "",
-            "",
-        ]
-        head = "\r\n".join(lines).encode("latin-1")
+        head = request_head(method, target, self.netloc, headers)
         conn = self._take()
         try:
             try:
