@@ -23,6 +23,9 @@ for it with `isinstance` and otherwise uses the primitives.
 - `BucketDriver.create_bucket` and `.list_buckets`: buckets themselves (`argosy mb`,
   `argosy ls s3://`). Nothing above the drivers needs them to move artifacts; a driver
   without them cannot make or list buckets, and the command says so.
+- `BatchingDriver.batch`: whole small objects got and put many at once from one thread
+  (S3 over plain HTTP: non-blocking sockets and one selector), for trees of many small
+  files; each exchange that fails there is done again through the primitives above.
 - `ConfirmingDriver.made_of`: whether a stored object is the one completing given parts
   makes, by the service's own checksum of it (OSS's CRC64), where the engine's generic
   check (size and S3's multipart ETag formula) would rest on an ETag formula the
@@ -32,10 +35,11 @@ for it with `isinstance` and otherwise uses the primitives.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from argosy.artifacts.errors import IntegrityError
 
@@ -245,4 +249,60 @@ class ConfirmingDriver(Protocol):
         """True if the object under `key` is what completing `parts` makes, False if it
         is another object; None when the parts or the object carry nothing to tell by.
         Raises NotFound when there is no object."""
+        ...
+
+
+@dataclass(eq=False)
+class Exchange:
+    """One whole-object request of a batch and, once it is over, its outcome. `body`
+    None asks for the object (a GET); bytes store them under `key` with `metadata`."""
+
+    key: str
+    body: bytes | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    size: int = 0  # a GET's: the bytes it expects (a PUT's are its body's)
+    tag: Any = None  # the caller's: what the exchange is for
+    info: ObjectInfo | None = None  # a GET's answer: the object it describes
+    data: bytes = b""  # a GET's answer: the object's bytes
+    etag: str = ""  # a PUT's answer: the stored object's ETag
+    failed: str = ""  # why it did not complete ("": it did)
+
+
+class Batch(Protocol):
+    """Many exchanges in flight at once, from the calling thread alone."""
+
+    def run(
+        self,
+        exchanges: Iterator[Exchange],
+        finished: Callable[[Exchange], None],
+        stop: threading.Event,
+        budget: Callable[[], float | None],
+    ) -> None:
+        """Send every exchange `exchanges` yields (taken as room frees up) and call
+        `finished` with each once it is over, done or `failed`: refused, broken, timed out,
+        or answered in a way the batch does not handle (the caller then does it through
+        the driver's primitives, whose retries and errors apply). `budget` says how long
+        one wait may last (None: the batch's own timeout). Returns when all are over; once
+        `stop` is set nothing new starts, and those in flight are seen to their end. A failure to
+        reach the server ends the run early: the exchange it hit, and those in flight,
+        are failed, and the rest of `exchanges` is left untaken."""
+        ...
+
+    def close(self) -> None:
+        """Close the connections kept between runs."""
+        ...
+
+
+@runtime_checkable
+class BatchingDriver(Protocol):
+    """An optional driver primitive: a batch for whole small objects, or None where
+    this driver's connection to its service cannot batch (TLS, a proxy, botocore's
+    route)."""
+
+    batch_limit: int
+    """The largest object a batch moves (bytes): larger ones go through the primitives."""
+
+    def batch(self, connections: int, memory: int) -> Batch | None:
+        """A batch of at most `connections` exchanges in flight, holding at most `memory`
+        bytes of their bodies (past one exchange, which may hold up to `batch_limit`)."""
         ...

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from argosy.artifacts.drivers.s3.dates import timestamp
 from argosy.artifacts.drivers.s3.direct import DIRECT_MAX, Direct, Failure, Signer
 from argosy.artifacts.drivers.s3.errors import map_transport, refused
+from argosy.artifacts.drivers.s3.multiplex import Multiplexer
 from argosy.artifacts.drivers.s3.route import Route, static_route
 from argosy.artifacts.drivers.s3.settings import EXPECT_CONTINUE_MIN, S3Settings
 from argosy.artifacts.drivers.s3.wire import ack_at_once
@@ -246,6 +247,22 @@ class S3Driver:
 
             route = resolved_route(self._client, settings, bucket)
         self._direct = self._open_direct(route) if route is not None else None
+
+    batch_limit = DIRECT_MAX
+
+    def batch(self, connections: int, memory: int) -> Multiplexer | None:
+        """Whole small objects many at once from one thread (`multiplex.py`), on a static
+        route over plain HTTP; None elsewhere."""
+        direct = self._all_direct()
+        if direct is None or direct.address is None:
+            return None
+        return Multiplexer(
+            direct,
+            self._info_from_headers,
+            connections=connections,
+            memory=memory,
+            limit=self.batch_limit,
+        )
 
     def _open_direct(self, route: Route) -> Direct:
         extra = {"x-amz-server-side-encryption": "AES256"} if self._enc.mode == "s3" else {}

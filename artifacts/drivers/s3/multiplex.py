@@ -1,0 +1,278 @@
+"""Many whole small objects got and put at once from one thread: non-blocking sockets,
+one selector, HTTP/1.1 keep-alive. This is the S3 driver's `batch` (`protocol.Batch`).
+
+Why: a pool of threads moving a tree of small files hands Python's GIL from thread to
+thread around every blocking system call of every file (the pooled connection's check,
+the poll a socket timeout puts before each send and receive, the send and receive
+themselves, the file's open, write and close): about 100 futex calls and a dozen context
+switches a file. On a machine whose cores the server needs too, that was more of the
+client's CPU than the requests. One thread waiting on all its sockets at once makes none
+of those hand-offs.
+
+What a batch does, and what it leaves to the driver's primitives: a GET of a whole object,
+or a PUT of bytes in memory, over plain HTTP (the driver offers no batch over TLS),
+answered with a Content-Length. Anything else fails the exchange, which the caller then
+does through the primitives (their retries, errors and watchdog apply there): a refusal
+(any status but 200), a chunked answer, an interim answer other than 100, an object
+larger than the batch's limit, a connection that breaks or says nothing for the read
+timeout (or what the transfer has left, `budget`). A connection that cannot be made ends
+the run; what is in flight fails, and the exchanges not yet taken stay with the caller.
+Once `stop` is set nothing new is sent, and what is in flight is seen to its end.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from argosy.artifacts.drivers.s3.direct import Direct
+from argosy.artifacts.drivers.s3.wire import (
+    Headers,
+    WireError,
+    ack_at_once,
+    parse_head,
+    request_head,
+)
+from argosy.artifacts.protocol import Exchange, ObjectInfo
+
+_RECV = 256 << 10  # bytes per receive
+_MAX_HEAD = 64 << 10  # longest answer head accepted
+_TICK = 0.1  # seconds: the longest the selector waits before `stop` is looked at again
+
+Describe = Callable[[str, int, Headers], ObjectInfo]  # key, size, answer headers
+
+
+class _Connection:
+    """One keep-alive connection and the exchange it carries, if any."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.exchange: Exchange | None = None
+        self.out = memoryview(b"")  # what is left to send
+        self.buffer = bytearray()
+        self.head: tuple[bytes, int, Headers] | None = None
+        self.length = 0  # the answer's body length, once its head is read
+        self.deadline = 0.0
+        self.held = 0  # bytes of bodies the exchange holds: its PUT's, or its GET's expected
+
+    def begin(self, exchange: Exchange, request: bytes, wait: float) -> None:
+        self.exchange, self.out, self.head = exchange, memoryview(request), None
+        self.held = len(exchange.body) if exchange.body is not None else exchange.size
+        self.buffer.clear()
+        self.deadline = time.monotonic() + wait
+
+
+class Multiplexer:
+    """Exchanges with one bucket over up to `connections` connections at once."""
+
+    def __init__(
+        self, direct: Direct, describe: Describe, *, connections: int, memory: int, limit: int
+    ):
+        address = direct.address
+        if address is None:
+            raise ValueError("a batch needs plain HTTP")
+        self._direct, self._describe, self._address = direct, describe, address
+        self._connections, self._memory, self._limit = max(1, connections), memory, limit
+        self._connect_timeout, self._read_timeout = direct.timeouts
+        self._idle: list[_Connection] = []  # kept between runs: a tree reuses them
+        self._selector = selectors.DefaultSelector()  # every connection, busy or idle
+        self._busy: dict[int, _Connection] = {}
+        self._held = 0  # bytes the busy exchanges hold
+
+    def run(
+        self,
+        exchanges: Iterator[Exchange],
+        finished: Callable[[Exchange], None],
+        stop: threading.Event,
+        budget: Callable[[], float | None],
+    ) -> None:
+        exhausted = False
+        checked = time.monotonic()
+        try:
+            while True:
+                while (
+                    not exhausted
+                    and not stop.is_set()
+                    and len(self._busy) < self._connections
+                    and self._held < self._memory
+                ):
+                    exchange = next(exchanges, None)
+                    if exchange is None:
+                        exhausted = True
+                    elif not self._start(exchange, finished, budget):
+                        return  # the server cannot be reached: the rest stays untaken
+                if not self._busy:
+                    return
+                for key, events in self._selector.select(_TICK):
+                    conn = key.data
+                    if conn.exchange is None:  # an idle connection the server closed
+                        self._drop(conn)
+                        continue
+                    try:
+                        over = self._step(conn, events)
+                    except (OSError, WireError, ValueError) as error:
+                        finished(self._fail(conn, str(error) or type(error).__name__))
+                        continue
+                    if over:
+                        finished(self._finish(conn))
+                now = time.monotonic()
+                if now - checked >= _TICK:
+                    checked = now
+                    for conn in [c for c in self._busy.values() if c.deadline <= now]:
+                        finished(self._fail(conn, "timed out"))
+        finally:
+            for conn in list(self._busy.values()):
+                finished(self._fail(conn, "stopped"))
+
+    def close(self) -> None:
+        while self._idle:
+            self._drop(self._idle[-1])
+        self._selector.close()
+
+    def _start(
+        self,
+        exchange: Exchange,
+        finished: Callable[[Exchange], None],
+        budget: Callable[[], float | None],
+    ) -> bool:
+        """Send `exchange` on an idle connection or a new one; False if none can be made
+        (the exchange is finished as failed)."""
+        if self._idle:
+            conn = self._idle.pop()
+        else:
+            try:
+                sock = socket.create_connection(self._address, timeout=self._connect_timeout)
+            except OSError as error:
+                exchange.failed = f"cannot connect: {error.strerror or error}"
+                finished(exchange)
+                return False
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(False)
+            conn = _Connection(sock)
+            self._selector.register(sock, selectors.EVENT_READ, conn)
+        self._busy[conn.sock.fileno()] = conn
+        try:
+            self._begin(conn, exchange, budget)
+            self._held += conn.held
+            if not self._send(conn):
+                self._selector.modify(conn.sock, selectors.EVENT_WRITE, conn)
+        except (OSError, ValueError) as error:  # e.g. an idle connection the server closed
+            finished(self._fail(conn, str(error) or type(error).__name__))
+        return True
+
+    def _begin(
+        self, conn: _Connection, exchange: Exchange, budget: Callable[[], float | None]
+    ) -> None:
+        if exchange.body is None:
+            target, headers = self._direct.signed("GET", exchange.key)
+            request = request_head("GET", target, self._direct.netloc, headers)
+        else:
+            if not all(f"{k}{v}".isascii() for k, v in exchange.metadata.items()):
+                raise ValueError("metadata that is not ASCII")  # botocore's path encodes it
+            target, headers = self._direct.signed(
+                "PUT",
+                exchange.key,
+                headers=self._direct.metadata_headers(exchange.metadata),
+                length=len(exchange.body),
+            )
+            request = request_head("PUT", target, self._direct.netloc, headers) + exchange.body
+        left = budget()
+        wait = self._read_timeout if left is None else min(self._read_timeout, left)
+        conn.begin(exchange, request, wait)
+
+    def _send(self, conn: _Connection) -> bool:
+        """Send what the socket takes now; True once the whole request is out."""
+        while conn.out:
+            try:
+                sent = conn.sock.send(conn.out)
+            except BlockingIOError:
+                return False
+            conn.out = conn.out[sent:]
+        ack_at_once(conn.sock)
+        return True
+
+    def _step(self, conn: _Connection, events: int) -> bool:
+        """Move the exchange on; True once its answer is complete."""
+        if events & selectors.EVENT_WRITE:
+            if self._send(conn):
+                self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
+            return False
+        try:
+            data = conn.sock.recv(_RECV)
+        except BlockingIOError:
+            return False
+        if not data:
+            raise WireError("the server closed the connection before its answer was complete")
+        conn.buffer += data
+        conn.deadline = time.monotonic() + self._read_timeout
+        while conn.head is None:
+            end = conn.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(conn.buffer) > _MAX_HEAD:
+                    raise WireError("an answer head longer than 64 KiB")
+                return False
+            head = parse_head(bytes(conn.buffer[:end]))
+            del conn.buffer[: end + 4]
+            status, headers = head[1], head[2]
+            if status == 100:
+                continue  # sent unasked; the answer follows
+            if status < 200:
+                raise WireError(f"an interim answer {status} a batch does not handle")
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                raise WireError("a chunked answer")
+            length = headers.get("content-length")
+            if length is None or not length.isdigit():
+                raise WireError("an answer without a Content-Length")
+            if int(length) > self._limit:
+                raise WireError(f"an answer of {length} bytes, over the batch's limit")
+            conn.head, conn.length = head, int(length)
+        if len(conn.buffer) < conn.length:
+            return False
+        if len(conn.buffer) > conn.length:
+            raise WireError("more bytes than the answer's Content-Length")
+        return True
+
+    def _finish(self, conn: _Connection) -> Exchange:
+        """The exchange whose answer is complete; its connection idle again, or closed."""
+        exchange, head = self._release(conn)
+        assert head is not None
+        version, status, headers = head
+        data = bytes(conn.buffer)
+        conn.buffer.clear()
+        connection = headers.get("connection", "").lower()
+        if "close" in connection or version == b"HTTP/1.0":
+            self._drop(conn)
+        else:
+            self._idle.append(conn)
+        if status != 200:
+            exchange.failed = f"answered {status}"
+        elif exchange.body is None:
+            exchange.data = data
+            exchange.info = self._describe(exchange.key, len(data), headers)
+        else:
+            exchange.etag = str(headers.get("etag", "")).strip('"')
+        return exchange
+
+    def _fail(self, conn: _Connection, why: str) -> Exchange:
+        """The busy connection's exchange, failed for `why`; the connection closed."""
+        exchange, _ = self._release(conn)
+        self._drop(conn)
+        exchange.failed = why
+        return exchange
+
+    def _release(self, conn: _Connection) -> tuple[Exchange, tuple[bytes, int, Headers] | None]:
+        del self._busy[conn.sock.fileno()]
+        self._held -= conn.held
+        exchange, head = conn.exchange, conn.head
+        assert exchange is not None
+        conn.exchange, conn.head, conn.held = None, None, 0
+        return exchange, head
+
+    def _drop(self, conn: _Connection) -> None:
+        if conn in self._idle:
+            self._idle.remove(conn)
+        self._selector.unregister(conn.sock)
+        conn.sock.close()
