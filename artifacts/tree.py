@@ -50,6 +50,7 @@ from argosy.artifacts.errors import (
     NotFound,
 )
 from argosy.artifacts.filewriter import process_umask
+from argosy.artifacts.lane import Lane
 from argosy.artifacts.manifest import (
     FileEntry,
     Manifest,
@@ -57,10 +58,18 @@ from argosy.artifacts.manifest import (
     manifest_key,
     walk,
 )
-from argosy.artifacts.protocol import DeleteFailure, DescribingDriver, Driver, ObjectInfo
+from argosy.artifacts.protocol import (
+    BatchingDriver,
+    DeleteFailure,
+    DescribingDriver,
+    Driver,
+    Exchange,
+    ObjectInfo,
+)
 from argosy.artifacts.record import Record
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
+from argosy.artifacts.smallfiles import check_got, put_exchange, put_record, write_new
 from argosy.artifacts.stall import Watchdog
 from argosy.artifacts.upload import UploadResult, upload_file, upload_stream
 
@@ -158,6 +167,35 @@ def _run_all(
         if future.done() and not future.cancelled() and future.exception() is None
     ]
     return done, failure
+
+
+def _run_batched(
+    fn: Callable[[T], R], items: Iterable[T], *, workers: int, lane: Lane[T, R] | None
+) -> tuple[list[tuple[T, R]], BaseException | None]:
+    """`_run_all`, with the items `lane` takes done in its batch beside the pool."""
+    if lane is None:
+        return _run_all(fn, items, workers=workers)
+    try:
+        done, failure = _run_all(fn, lane.feed(items), workers=workers)
+    finally:
+        lane.close()
+    return lane.done + done, failure
+
+
+def _lane(
+    driver: Driver,
+    settings: TransferSettings,
+    watch: Watchdog,
+    take: Callable[[T], Exchange | None],
+    finish: Callable[[T, Exchange], R],
+) -> Lane[T, R] | None:
+    """The batch lane of a tree, where the driver batches (`lane.py`); else None."""
+    if not isinstance(driver, BatchingDriver):
+        return None
+    batch = driver.batch(settings.batch_concurrency, settings.batch_memory)
+    if batch is None:
+        return None
+    return Lane(batch, take, finish, budget=watch.left, ahead=AHEAD * settings.file_concurrency)
 
 
 # -- deleting a folder ---------------------------------------------------------------------
@@ -434,9 +472,22 @@ def upload_tree(
             watch=watch,
         )
 
+    common = dict(metadata or {})
+
+    def take(item: tuple[Path, str]) -> Exchange | None:
+        return put_exchange(item[0], folder + item[1], common, limit)
+
+    def finish(item: tuple[Path, str], exchange: Exchange) -> UploadResult:
+        size = len(exchange.body or b"")
+        progress(size)
+        watch.moved()
+        return UploadResult(driver.url(exchange.key), size, exchange.etag, put_record(exchange), 1)
+
+    limit = driver.batch_limit if isinstance(driver, BatchingDriver) else 0
+    lane = _lane(driver, settings, watch, take, finish)
     done: list[tuple[tuple[Path, str], UploadResult]] = []
     try:
-        done, failure = _run_all(one, items, workers=settings.file_concurrency)
+        done, failure = _run_batched(one, items, workers=settings.file_concurrency, lane=lane)
         if failure is not None:
             raise failure
         if manifest_at is not None:
@@ -764,10 +815,36 @@ def _download_tree(
             )
         return result
 
+    limit = driver.batch_limit if isinstance(driver, BatchingDriver) else 0
+
+    def take(item: _Item) -> Exchange | None:
+        """A GET of a small file, its folder made; None leaves the file to the pool."""
+        size = item.entry.size if item.entry else item.info.size if item.info else limit
+        if size >= limit or (item.entry and item.info and item.entry.size != item.info.size):
+            return None
+        try:
+            folder_for(item.path)
+        except OSError:
+            return None
+        return Exchange(item.key, size=size)
+
+    def finish(item: _Item, exchange: Exchange) -> DownloadResult:
+        url, entry = driver.url(item.key), item.entry
+        checksum, record, reason = check_got(exchange, url, _expected(entry), item.info)
+        if entry is not None and entry.checksum != checksum:
+            raise IntegrityError(f"{url}: does not match the tree manifest")
+        write_new(Path(stage, item.path), exchange.data, entry.mode & 0o777 if entry else 0o644)
+        progress(len(exchange.data))
+        watch.moved()
+        assert exchange.info is not None
+        info = exchange.info
+        return DownloadResult(url, info.size, info.etag, checksum, record is not None, reason, 0, 1)
+
+    lane = _lane(driver, settings, watch, take, finish)
     try:
         try:
             os.chmod(stage, 0o777 & ~process_umask())  # mkdtemp's 0700 would stay the root's
-            done, failure = _run_all(one, items(), workers=settings.file_concurrency)
+            done, failure = _run_batched(one, items(), workers=settings.file_concurrency, lane=lane)
             if failure is not None:
                 raise failure
             if from_manifest:  # the listing ran beside the files: what else is there

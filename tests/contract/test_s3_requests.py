@@ -13,6 +13,7 @@ import pytest
 
 from argosy.artifacts import download, tree, upload
 from argosy.artifacts.drivers.s3 import EXPECT_CONTINUE_MIN, S3Driver, wire
+from argosy.artifacts.drivers.s3.multiplex import Multiplexer
 from argosy.artifacts.settings import TransferSettings
 from tests.conftest import s3_driver, unique_bucket
 
@@ -51,6 +52,26 @@ class Wire:
                 return send(method, target, headers=headers, body=body)
 
             pool.request = recorded  # type: ignore[method-assign]
+            batch = driver.batch
+
+            def recorded_batch(connections: int, memory: int) -> Multiplexer | None:
+                """The tree's batch lane, recording each request's head as it is sent."""
+                mux = batch(connections, memory)
+                if mux is not None:
+                    begin = mux._begin
+
+                    def recorded_begin(conn: Any, exchange: Any, budget: Any) -> None:
+                        begin(conn, exchange, budget)
+                        head = bytes(conn.out).split(b"\r\n\r\n")[0].decode("latin-1")
+                        first, *lines = head.split("\r\n")
+                        method, target, _ = first.split(" ")
+                        fields = (line.partition(": ") for line in lines)
+                        self.sent.append((method, target, {k.lower(): v for k, _, v in fields}))
+
+                    mux._begin = recorded_begin  # type: ignore[method-assign]
+                return mux
+
+            driver.batch = recorded_batch  # type: ignore[method-assign]
 
     def _record(self, request: Any, **_: Any) -> None:
         self.sent.append(

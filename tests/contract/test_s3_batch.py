@@ -1,0 +1,205 @@
+"""A tree's small files move in the S3 driver's batch (one thread, many requests in flight
+on non-blocking sockets), against Ceph RGW through the fault proxy: many at once, within
+their memory bound, and every exchange the batch cannot finish is done again by the
+pool of threads, so a tree still ends whole and verified."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from argosy.artifacts import tree
+from argosy.artifacts.drivers.s3 import S3Driver, S3Settings
+from argosy.artifacts.drivers.s3.multiplex import Multiplexer
+from argosy.artifacts.protocol import Exchange
+from argosy.artifacts.retry import RetryPolicy
+from argosy.artifacts.settings import TransferSettings
+from argosy.testing.faults import Answer, BlackHole, Delay, FaultProxy, Reset, Rule
+from tests.conftest import unique_bucket
+
+pytestmark = pytest.mark.rgw
+
+SETTINGS = TransferSettings(retry=RetryPolicy(attempts=3, base=0.01, cap=0.05))
+KiB = 1 << 10
+
+
+class Watched:
+    """The driver's batch, watched: every exchange it finished or failed, and the most it
+    had in flight and in memory at once."""
+
+    def __init__(self, driver: S3Driver) -> None:
+        self.done: list[Exchange] = []
+        self.failed: list[Exchange] = []
+        self.most_in_flight = 0
+        self.most_held = 0
+        make = driver.batch
+
+        def batch(connections: int, memory: int) -> Multiplexer | None:
+            mux = make(connections, memory)
+            assert mux is not None, "the driver offers no batch"
+            run, start = mux.run, mux._start
+
+            def watched_start(exchange: Exchange, finished: Any, budget: Any) -> bool:
+                ok = start(exchange, finished, budget)
+                self.most_in_flight = max(self.most_in_flight, len(mux._busy))
+                self.most_held = max(self.most_held, mux._held)
+                return ok
+
+            def watched_run(
+                exchanges: Iterator[Exchange], finished: Callable[[Exchange], None], *rest: Any
+            ) -> None:
+                def seen(exchange: Exchange) -> None:
+                    (self.failed if exchange.failed else self.done).append(exchange)
+                    finished(exchange)
+
+                run(exchanges, seen, *rest)
+
+            mux._start = watched_start  # type: ignore[method-assign]
+            mux.run = watched_run  # type: ignore[method-assign]
+            return mux
+
+        driver.batch = batch  # type: ignore[method-assign]
+
+
+def _driver(endpoint: str, env: dict[str, str], bucket: str, read_timeout: float = 60) -> S3Driver:
+    return S3Driver(
+        S3Settings(
+            endpoint=endpoint,
+            region="us-east-1",
+            access_key=env["AWS_ACCESS_KEY_ID"],
+            secret_key=env["AWS_SECRET_ACCESS_KEY"],
+            addressing_style="path",
+            read_timeout=read_timeout,
+        ),
+        bucket,
+    )
+
+
+def _tree(root: Path, files: int, size: int = 3 * KiB) -> dict[str, bytes]:
+    made = {}
+    for i in range(files):
+        rel = f"d{i % 4}/f{i:03}.bin"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        made[rel] = os.urandom(size + i)
+        (root / rel).write_bytes(made[rel])
+    return made
+
+
+def _read_tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def uploaded(rgw: dict[str, str], tmp_path: Path) -> tuple[str, dict[str, bytes]]:
+    """A bucket holding a tree of 40 small files under `run/`, with its manifest."""
+    bucket = unique_bucket("batch")
+    driver = _driver(rgw["AWS_ENDPOINT_URL"], rgw, bucket)
+    driver.create_bucket()
+    files = _tree(tmp_path / "src", 40)
+    tree.upload_tree(driver, "run", tmp_path / "src", settings=SETTINGS, manifest=True)
+    return bucket, files
+
+
+def test_small_files_come_down_many_at_once_in_the_batch(
+    rgw: dict[str, str], uploaded: tuple[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    bucket, files = uploaded
+    rules = [Rule(Delay(head=0.3), method="GET", query="^$", times=None)]
+    with FaultProxy(rgw["AWS_ENDPOINT_URL"], rules) as proxy:
+        driver = _driver(proxy.url, rgw, bucket)
+        watched = Watched(driver)
+        result = tree.download_tree(driver, "run", tmp_path / "back", settings=SETTINGS)
+    assert result.files == result.verified == 40
+    assert _read_tree(tmp_path / "back") == files
+    assert len(watched.done) == 40 and not watched.failed
+    assert watched.most_in_flight >= 20  # each answer held 0.3 s: they overlapped
+
+
+def test_the_batch_holds_no_more_bodies_than_its_memory_allows(
+    rgw: dict[str, str], uploaded: tuple[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    bucket, files = uploaded
+    settings = TransferSettings(batch_memory=10 * KiB, retry=SETTINGS.retry)
+    rules = [Rule(Delay(head=0.05), method="GET", query="^$", times=None)]
+    with FaultProxy(rgw["AWS_ENDPOINT_URL"], rules) as proxy:
+        driver = _driver(proxy.url, rgw, bucket)
+        watched = Watched(driver)
+        tree.download_tree(driver, "run", tmp_path / "back", settings=settings)
+    assert _read_tree(tmp_path / "back") == files
+    # the files are 3-4 KiB: past 10 KiB held, no exchange starts
+    assert 1 < watched.most_in_flight <= 4 and watched.most_held < 10 * KiB + 4 * KiB
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Answer(503), Reset(response_bytes=100), Answer(403, code="AccessDenied")],
+    ids=["503 SlowDown", "reset mid-answer", "403 once"],
+)
+def test_a_get_the_batch_cannot_finish_is_done_again_by_the_pool(
+    rgw: dict[str, str], uploaded: tuple[str, dict[str, bytes]], tmp_path: Path, fault: Any
+) -> None:
+    bucket, files = uploaded
+    rules = [Rule(fault, method="GET", path=r"/f01\d\.bin$", times=3)]
+    with FaultProxy(rgw["AWS_ENDPOINT_URL"], rules) as proxy:
+        driver = _driver(proxy.url, rgw, bucket)
+        watched = Watched(driver)
+        result = tree.download_tree(driver, "run", tmp_path / "back", settings=SETTINGS)
+    assert result.files == result.verified == 40
+    assert _read_tree(tmp_path / "back") == files
+    assert len(watched.failed) == 3 and len(watched.done) == 37
+
+
+def test_an_answer_that_never_comes_times_out_and_the_pool_fetches_the_file(
+    rgw: dict[str, str], uploaded: tuple[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    bucket, files = uploaded
+    rules = [Rule(BlackHole(), method="GET", path=r"/f007\.bin$", times=1)]
+    with FaultProxy(rgw["AWS_ENDPOINT_URL"], rules) as proxy:
+        driver = _driver(proxy.url, rgw, bucket, read_timeout=1)
+        watched = Watched(driver)
+        tree.download_tree(driver, "run", tmp_path / "back", settings=SETTINGS)
+    assert _read_tree(tmp_path / "back") == files
+    assert [e.failed for e in watched.failed] == ["timed out"]
+
+
+def test_small_files_go_up_in_the_batch_with_their_checksum_records(
+    rgw: dict[str, str], tmp_path: Path
+) -> None:
+    bucket = unique_bucket("batch")
+    files = _tree(tmp_path / "src", 30)
+    rules = [Rule(Answer(503), method="PUT", path=r"/f00\d\.bin$", times=2)]
+    with FaultProxy(rgw["AWS_ENDPOINT_URL"], rules) as proxy:
+        driver = _driver(proxy.url, rgw, bucket)
+        driver.create_bucket()
+        watched = Watched(driver)
+        result = tree.upload_tree(driver, "run", tmp_path / "src", settings=SETTINGS)
+    assert result.files == 30 and result.verified == 30
+    assert len(watched.done) == 28 and len(watched.failed) == 2
+    direct = _driver(rgw["AWS_ENDPOINT_URL"], rgw, bucket)
+    for rel, data in files.items():
+        info = direct.stat(f"run/{rel}")
+        assert info.size == len(data) and "argosy-checksum" in info.metadata
+    back = tree.download_tree(direct, "run", tmp_path / "back", settings=SETTINGS)
+    assert back.verified == 30 and _read_tree(tmp_path / "back") == files
+
+
+def test_files_of_a_megabyte_or_more_go_through_the_pool_beside_the_batch(
+    rgw: dict[str, str], tmp_path: Path
+) -> None:
+    bucket = unique_bucket("batch")
+    driver = _driver(rgw["AWS_ENDPOINT_URL"], rgw, bucket)
+    driver.create_bucket()
+    files = _tree(tmp_path / "src", 10)
+    (tmp_path / "src" / "big.bin").write_bytes(big := os.urandom(driver.batch_limit))
+    files["big.bin"] = big
+    watched = Watched(driver)
+    tree.upload_tree(driver, "run", tmp_path / "src", settings=SETTINGS, manifest=True)
+    tree.download_tree(driver, "run", tmp_path / "back", settings=SETTINGS)
+    assert _read_tree(tmp_path / "back") == files
+    assert sorted(e.key for e in watched.done) == sorted(
+        [f"run/{r}" for r in files if r != "big.bin"] * 2
+    )
