@@ -85,6 +85,8 @@ class Lane(Generic[T, R]):
 
             def exchanges() -> Iterator[Exchange]:
                 for item in items:
+                    if self._stop.is_set():
+                        return
                     exchange = self._take(item)
                     if exchange is None:
                         self._pass(item)
