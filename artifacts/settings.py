@@ -47,10 +47,12 @@ class TransferSettings:
     direct_io: write downloads with O_DIRECT where the filesystem allows, instead of
         through the page cache in 256 KiB writes (off: measured faster here at the same
         CPU; on, a pod's page cache does not fill with the download; see `filewriter.py`).
-    file_concurrency: files moved at once by `cp -r` and `archive: none` (32: small files
-        are latency-bound; behind a +20 ms link a tree of 2,000 files went up in 3.1 s
-        with 32 in flight against 6.4 s with 16, and 64 gained nothing more while it
-        raised the client's CPU on loopback; the S3 driver keeps 32 connections).
+    file_concurrency: files moved at once by `cp -r` and `archive: none` in the pool of
+        threads: every file where the driver does not batch, and the larger ones (1 MiB
+        or more) where it does (32: small files are latency-bound; behind a +20 ms link a
+        tree of 2,000 files went up in 3.1 s with 32 in flight against 6.4 s with 16, and
+        64 gained nothing more while it raised the client's CPU on loopback; the S3
+        driver keeps 32 connections).
     batch_concurrency: small files (below 1 MiB) in flight at once in a tree's batch lane,
         where the driver batches (S3 over plain HTTP: one thread, non-blocking sockets;
         `lane.py`). 128: behind a +20 ms link 2,000 files came down in 1.3-1.4 s with
