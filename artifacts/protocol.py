@@ -24,7 +24,7 @@ for it with `isinstance` and otherwise uses the primitives.
   `argosy ls s3://`). Nothing above the drivers needs them to move artifacts; a driver
   without them cannot make or list buckets, and the command says so.
 - `BatchingDriver.batch`: whole small objects got and put many at once from one thread
-  (S3 over plain HTTP: non-blocking sockets and one selector), for trees of many small
+  (S3 on a static route: non-blocking sockets and one selector), for trees of many small
   files; each exchange that fails there is done again through the primitives above.
 - `ConfirmingDriver.made_of`: whether a stored object is the one completing given parts
   makes, by the service's own checksum of it (OSS's CRC64), where the engine's generic
@@ -283,9 +283,9 @@ class Batch(Protocol):
         or answered in a way the batch does not handle (the caller then does it through
         the driver's primitives, whose retries and errors apply). `budget` says how long
         one wait may last (None: the batch's own timeout). Returns when all are over; once
-        `stop` is set nothing new starts, and those in flight are seen to their end. A failure to
-        reach the server ends the run early: the exchange it hit, and those in flight,
-        are failed, and the rest of `exchanges` is left untaken."""
+        `stop` is set nothing new starts, and those in flight are seen to their end. A
+        failure to reach the server ends the run early: the exchange it hit, and those in
+        flight, are failed, and the rest of `exchanges` is left untaken."""
         ...
 
     def close(self) -> None:
@@ -296,8 +296,7 @@ class Batch(Protocol):
 @runtime_checkable
 class BatchingDriver(Protocol):
     """An optional driver primitive: a batch for whole small objects, or None where
-    this driver's connection to its service cannot batch (TLS, a proxy, botocore's
-    route)."""
+    this driver's connection to its service cannot batch (S3: botocore's route)."""
 
     batch_limit: int
     """The largest object a batch moves (bytes): larger ones go through the primitives."""

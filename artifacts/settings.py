@@ -54,7 +54,7 @@ class TransferSettings:
         64 gained nothing more while it raised the client's CPU on loopback; the S3
         driver keeps 32 connections).
     batch_concurrency: small files (below 1 MiB) in flight at once in a tree's batch lane,
-        where the driver batches (S3 over plain HTTP: one thread, non-blocking sockets;
+        where the driver batches (S3 on a static route: one thread, non-blocking sockets;
         `lane.py`). 128: behind a +20 ms link 2,000 files came down in 1.3-1.4 s with
         128 against 1.9-2.0 s with 32; an exchange costs the lane no thread.
     batch_memory: bytes of small files' bodies the lane holds at once (64 MiB): with

@@ -15,11 +15,13 @@ import pytest
 from argosy.artifacts import tree
 from argosy.artifacts.drivers.s3 import S3Driver, S3Settings
 from argosy.artifacts.drivers.s3.multiplex import Multiplexer
+from argosy.artifacts.errors import ArtifactError
 from argosy.artifacts.protocol import Exchange
 from argosy.artifacts.retry import RetryPolicy
 from argosy.artifacts.settings import TransferSettings
 from argosy.testing.faults import Answer, BlackHole, Delay, FaultProxy, Reset, Rule
 from tests.conftest import unique_bucket
+from tests.tls_proxy import TlsProxy, make_cert
 
 pytestmark = pytest.mark.rgw
 
@@ -65,7 +67,9 @@ class Watched:
         driver.batch = batch  # type: ignore[method-assign]
 
 
-def _driver(endpoint: str, env: dict[str, str], bucket: str, read_timeout: float = 60) -> S3Driver:
+def _driver(
+    endpoint: str, env: dict[str, str], bucket: str, read_timeout: float = 60, **more: Any
+) -> S3Driver:
     return S3Driver(
         S3Settings(
             endpoint=endpoint,
@@ -74,6 +78,7 @@ def _driver(endpoint: str, env: dict[str, str], bucket: str, read_timeout: float
             secret_key=env["AWS_SECRET_ACCESS_KEY"],
             addressing_style="path",
             read_timeout=read_timeout,
+            **more,
         ),
         bucket,
     )
@@ -203,3 +208,31 @@ def test_files_of_a_megabyte_or_more_go_through_the_pool_beside_the_batch(
     assert sorted(e.key for e in watched.done) == sorted(
         [f"run/{r}" for r in files if r != "big.bin"] * 2
     )
+
+
+@pytest.fixture
+def tls_rgw(rgw: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """RGW behind a TLS front with a throwaway CA: (https endpoint, the CA's file)."""
+    cert, key = make_cert(tmp_path)
+    proxy = TlsProxy(int(rgw["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]), cert, key)
+    yield f"https://127.0.0.1:{proxy.port}", cert
+    proxy.close()
+
+
+def test_the_batch_speaks_tls_with_the_driver_s_certificate_checks(
+    rgw: dict[str, str], tls_rgw: tuple[str, Path], tmp_path: Path
+) -> None:
+    endpoint, ca = tls_rgw
+    bucket = unique_bucket("batch")
+    driver = _driver(endpoint, rgw, bucket, verify=str(ca))
+    driver.create_bucket()
+    files = _tree(tmp_path / "src", 30, size=40 * KiB)  # answers of several TLS records
+    watched = Watched(driver)
+    tree.upload_tree(driver, "run", tmp_path / "src", settings=SETTINGS, manifest=True)
+    result = tree.download_tree(driver, "run", tmp_path / "back", settings=SETTINGS)
+    assert result.verified == 30 and _read_tree(tmp_path / "back") == files
+    assert len(watched.done) == 60 and not watched.failed
+    untrusted = _driver(endpoint, rgw, bucket)  # no CA bundle: the handshake fails
+    with pytest.raises(ArtifactError, match="certificate"):
+        tree.upload_tree(untrusted, "again", tmp_path / "src", settings=SETTINGS)
+    assert driver.list("again/").objects == []

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -247,10 +248,13 @@ class Direct:
     def netloc(self) -> str:
         return self._host
 
+    def open(self) -> socket.socket:
+        """A new connection to the origin, as the pool makes them (TLS included)."""
+        return self._pool.open()
+
     @property
-    def address(self) -> tuple[str, int] | None:
-        """(host, port) to connect to when requests go over plain HTTP; None over TLS."""
-        return self._pool.address if self._pool.scheme == "http" else None
+    def tls(self) -> bool:
+        return self._pool.scheme == "https"
 
     @property
     def timeouts(self) -> tuple[float, float]:

@@ -252,9 +252,9 @@ class S3Driver:
 
     def batch(self, connections: int, memory: int) -> Multiplexer | None:
         """Whole small objects many at once from one thread (`multiplex.py`), on a static
-        route over plain HTTP; None elsewhere."""
+        route; None elsewhere."""
         direct = self._all_direct()
-        if direct is None or direct.address is None:
+        if direct is None:
             return None
         return Multiplexer(
             direct,

@@ -10,14 +10,15 @@ client's CPU than the requests. One thread waiting on all its sockets at once ma
 of those hand-offs.
 
 What a batch does, and what it leaves to the driver's primitives: a GET of a whole object,
-or a PUT of bytes in memory, over plain HTTP (the driver offers no batch over TLS),
-answered with a Content-Length. Anything else fails the exchange, which the caller then
-does through the primitives (their retries, errors and watchdog apply there): a refusal
-(any status but 200), a chunked answer, an interim answer other than 100, an object
-larger than the batch's limit, a connection that breaks or says nothing for the read
-timeout (or what the transfer has left, `budget`). A connection that cannot be made ends
-the run; what is in flight fails, and the exchanges not yet taken stay with the caller.
-Once `stop` is set nothing new is sent, and what is in flight is seen to its end.
+or a PUT of bytes in memory, over HTTP or HTTPS (connections are made, TLS handshake
+included, as the driver's pool makes them), answered with a Content-Length. Anything else
+fails the exchange, which the caller then does through the primitives (their retries,
+errors and watchdog apply there): a refusal (any status but 200), a chunked answer, an
+interim answer other than 100, an object larger than the batch's limit, a connection that
+breaks or says nothing for the read timeout (or what the transfer has left, `budget`). A
+connection that cannot be made ends the run; what is in flight fails, and the exchanges
+not yet taken stay with the caller. Once `stop` is set nothing new is sent, and what is
+in flight is seen to its end.
 """
 
 from __future__ import annotations
@@ -71,10 +72,13 @@ class Multiplexer:
     def __init__(
         self, direct: Direct, describe: Describe, *, connections: int, memory: int, limit: int
     ):
-        address = direct.address
-        if address is None:
-            raise ValueError("a batch needs plain HTTP")
-        self._direct, self._describe, self._address = direct, describe, address
+        self._direct, self._describe = direct, describe
+        self._would_block: tuple[type[OSError], ...] = (BlockingIOError,)
+        self._tls = direct.tls
+        if direct.tls:  # `ssl` is loaded already: the driver's pool made its context
+            import ssl
+
+            self._would_block += (ssl.SSLWantReadError, ssl.SSLWantWriteError)
         self._connections, self._memory, self._limit = max(1, connections), memory, limit
         self._connect_timeout, self._read_timeout = direct.timeouts
         self._idle: list[_Connection] = []  # kept between runs: a tree reuses them
@@ -144,12 +148,11 @@ class Multiplexer:
             conn = self._idle.pop()
         else:
             try:
-                sock = socket.create_connection(self._address, timeout=self._connect_timeout)
+                sock = self._direct.open()
             except OSError as error:
-                exchange.failed = f"cannot connect: {error.strerror or error}"
+                exchange.failed = f"cannot connect: {error}"
                 finished(exchange)
                 return False
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setblocking(False)
             conn = _Connection(sock)
             self._selector.register(sock, selectors.EVENT_READ, conn)
@@ -188,7 +191,7 @@ class Multiplexer:
         while conn.out:
             try:
                 sent = conn.sock.send(conn.out)
-            except BlockingIOError:
+            except self._would_block:
                 return False
             conn.out = conn.out[sent:]
         ack_at_once(conn.sock)
@@ -202,7 +205,9 @@ class Multiplexer:
             return False
         try:
             data = conn.sock.recv(_RECV)
-        except BlockingIOError:
+            while self._tls and data and conn.sock.pending():  # type: ignore[attr-defined]
+                data += conn.sock.recv(_RECV)  # TLS: decrypted bytes select cannot see
+        except self._would_block:
             return False
         if not data:
             raise WireError("the server closed the connection before its answer was complete")

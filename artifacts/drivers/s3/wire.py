@@ -409,10 +409,6 @@ class Pool:
             self._tls = context
 
     @property
-    def address(self) -> tuple[str, int]:
-        return self._host, self._port
-
-    @property
     def timeouts(self) -> tuple[float, float]:
         return self._connect_timeout, self._read_timeout
 
@@ -455,6 +451,14 @@ class Pool:
             conn.close()
 
     def _connect(self) -> Connection:
+        sock = self.open()
+        connection = Connection(sock, self._read_timeout)
+        connection._armed = sock.gettimeout() or self._read_timeout
+        return connection
+
+    def open(self) -> socket.socket:
+        """A new socket to the origin, TLS handshake done, TCP_NODELAY on, its timeout the
+        read timeout (or what the transfer has left)."""
         left = budget()
         try:
             sock = socket.create_connection(
@@ -482,6 +486,4 @@ class Pool:
         except BaseException:
             sock.close()
             raise
-        connection = Connection(sock, self._read_timeout)
-        connection._armed = sock.gettimeout() or self._read_timeout
-        return connection
+        return sock
