@@ -61,7 +61,7 @@ class Watched:
                 run(exchanges, seen, *rest)
 
             mux._start = watched_start  # type: ignore[method-assign]
-            mux.run = watched_run  # type: ignore[method-assign]
+            mux.run = watched_run  # type: ignore[method-assign, assignment]
             return mux
 
         driver.batch = batch  # type: ignore[method-assign]
