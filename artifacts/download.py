@@ -91,17 +91,22 @@ def _ranges(size: int, part_size: int) -> list[tuple[int, int]]:
     return [(start, min(start + part_size, size) - 1) for start in range(0, size, part_size)]
 
 
+def chosen_record(info: ObjectInfo, expect: Record | None) -> tuple[Record | None, str]:
+    """The record a download of `info` is verified against, and why there is none: the
+    one `expect`ed (e.g. a tree manifest's), which must be of the object's size, or
+    else the object's own."""
+    if expect is None:
+        verdict = read_record(info.metadata, size=info.size)
+        return verdict.record, verdict.reason
+    if expect.size != info.size:
+        raise IntegrityError(f"{info.key}: {info.size} bytes, expected {expect.size}")
+    return expect, ""
+
+
 def _plan(
     info: ObjectInfo, settings: TransferSettings, expect: Record | None = None
 ) -> tuple[Record | None, str, int]:
-    record: Record | None
-    if expect is not None:
-        if expect.size != info.size:
-            raise IntegrityError(f"{info.key}: {info.size} bytes, expected {expect.size}")
-        record, reason = expect, ""
-    else:
-        verdict = read_record(info.metadata, size=info.size)
-        record, reason = verdict.record, verdict.reason
+    record, reason = chosen_record(info, expect)
     part_size = settings.part_size_for(info.size)
     if record and record.part_crcs and record.part_size >= _CHUNK:
         part_size = record.part_size  # aligned ranges: each is checked on arrival

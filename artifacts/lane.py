@@ -82,19 +82,7 @@ class Lane(Generic[T, R]):
     def _run(self, items: Iterator[T]) -> None:
         end: _End | _Raised = _End()
         try:
-
-            def exchanges() -> Iterator[Exchange]:
-                for item in items:
-                    if self._stop.is_set():
-                        return
-                    exchange = self._take(item)
-                    if exchange is None:
-                        self._pass(item)
-                    else:
-                        exchange.tag = item
-                        yield exchange
-
-            self._batch.run(exchanges(), self._finished, self._stop, self._budget)
+            self._batch.run(self._exchanges(items), self._finished, self._stop, self._budget)
             for item in items:  # left untaken: the batch could not reach its server
                 if self._stop.is_set():
                     break
@@ -103,6 +91,18 @@ class Lane(Generic[T, R]):
             end = _Raised(error)
         finally:
             self._pass(end)
+
+    def _exchanges(self, items: Iterator[T]) -> Iterator[Exchange]:
+        """The batch's exchanges, as the walk meets their items; the others to the pool."""
+        for item in items:
+            if self._stop.is_set():
+                return
+            exchange = self._take(item)
+            if exchange is None:
+                self._pass(item)
+            else:
+                exchange.tag = item
+                yield exchange
 
     def _finished(self, exchange: Exchange) -> None:
         item: T = exchange.tag

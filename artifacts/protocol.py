@@ -263,7 +263,7 @@ class Exchange:
     size: int = 0  # a GET's: the bytes it expects (a PUT's are its body's)
     tag: Any = None  # the caller's: what the exchange is for
     info: ObjectInfo | None = None  # a GET's answer: the object it describes
-    data: bytes = b""  # a GET's answer: the object's bytes
+    data: Buffer = b""  # a GET's answer: the object's bytes
     etag: str = ""  # a PUT's answer: the stored object's ETag
     failed: str = ""  # why it did not complete ("": it did)
 

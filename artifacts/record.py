@@ -50,6 +50,11 @@ class Record:
     part_size: int
     part_crcs: Sequence[int] | None = None
 
+    @classmethod
+    def whole(cls, crc: int, size: int) -> Record:
+        """The record of an object sent in one piece (one PUT): one part, itself."""
+        return cls(crc, size, max(size, 1), [crc])
+
     @property
     def checksum(self) -> str:
         return f"{ALGORITHM}:{to_hex(self.crc)}"

@@ -56,7 +56,8 @@ class TransferSettings:
     batch_concurrency: small files (below 1 MiB) in flight at once in a tree's batch lane,
         where the driver batches (S3 on a static route: one thread, non-blocking sockets;
         `lane.py`). 128: behind a +20 ms link 2,000 files came down in 1.3-1.4 s with
-        128 against 1.9-2.0 s with 32; an exchange costs the lane no thread.
+        128 against 1.9-2.0 s with 32 (timed by hand, docs/benchmarks.md, 2026-12-07);
+        an exchange costs the lane no thread.
     batch_memory: bytes of small files' bodies the lane holds at once (64 MiB): with
         `batch_concurrency` this bounds it, whatever the files' sizes.
     stall_timeout: seconds; a transfer (all its requests and their retries together: every

@@ -10,8 +10,9 @@ import stat
 from collections.abc import Mapping
 
 from argosy.artifacts.checksum import ALGORITHM, crc32c, to_hex
+from argosy.artifacts.download import chosen_record
 from argosy.artifacts.errors import IntegrityError
-from argosy.artifacts.protocol import Exchange, ObjectInfo
+from argosy.artifacts.protocol import Buffer, Exchange, ObjectInfo
 from argosy.artifacts.record import Record, read_record
 
 
@@ -39,8 +40,7 @@ def put_exchange(
         return None
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
         return None
-    crc = crc32c(data)
-    record = Record(crc, len(data), max(len(data), 1), [crc])
+    record = Record.whole(crc32c(data), len(data))
     return Exchange(key, body=data, metadata={**metadata, **record.to_metadata()})
 
 
@@ -52,28 +52,22 @@ def put_record(exchange: Exchange) -> Record | None:
 def check_got(
     exchange: Exchange, url: str, expect: Record | None, pinned: ObjectInfo | None
 ) -> tuple[str, Record | None, str]:
-    """(checksum, record, why unverified) of a finished GET: against `expect` (a tree
-    manifest's) or else the object's own record. An object that is not the one listed
-    (`pinned`: another ETag or size) or whose bytes disagree with the record raises."""
+    """(checksum, record, why unverified) of a finished GET, verified as `download_file`
+    verifies one (`chosen_record`: `expect`, a tree manifest's, or the object's own). An
+    object that is not the one listed (`pinned`: another ETag or size) or whose bytes
+    disagree with the record raises."""
     info = exchange.info
     assert info is not None
-    moved = pinned is not None and (pinned.size, pinned.etag or info.etag) != (info.size, info.etag)
-    if moved:
+    if pinned is not None and (pinned.size, pinned.etag or info.etag) != (info.size, info.etag):
         raise IntegrityError(f"{url}: changed since it was listed")
-    record: Record | None
-    if expect is not None:
-        record, reason = expect, ""
-    else:
-        verdict = read_record(info.metadata, size=info.size)
-        record, reason = verdict.record, verdict.reason
-    crc = crc32c(exchange.data)
-    checksum = f"{ALGORITHM}:{to_hex(crc)}"
-    if record is not None and (record.size != info.size or record.crc != crc):
+    record, reason = chosen_record(info, expect)
+    checksum = f"{ALGORITHM}:{to_hex(crc := crc32c(exchange.data))}"
+    if record is not None and record.crc != crc:
         raise IntegrityError(f"{url}: recorded {record.checksum}, the bytes have {checksum}")
     return checksum, record, reason
 
 
-def write_new(path: str | os.PathLike[str], data: bytes, mode: int) -> None:
+def write_new(path: str | os.PathLike[str], data: Buffer, mode: int) -> None:
     """Create `path` (it must not exist; no link is followed) holding `data`, with `mode`
     less the umask. A failed write leaves no file behind."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)

@@ -818,9 +818,10 @@ def _download_tree(
     limit = driver.batch_limit if isinstance(driver, BatchingDriver) else 0
 
     def take(item: _Item) -> Exchange | None:
-        """A GET of a small file, its folder made; None leaves the file to the pool."""
-        size = item.entry.size if item.entry else item.info.size if item.info else limit
-        if size >= limit or (item.entry and item.info and item.entry.size != item.info.size):
+        """A GET of a small file, its folder made; None leaves the file to the pool (and
+        one whose listing and manifest disagree on its size, which the pool reports)."""
+        sizes = {x.size for x in (item.entry, item.info) if x is not None}
+        if len(sizes) != 1 or (size := sizes.pop()) >= limit:
             return None
         try:
             folder_for(item.path)

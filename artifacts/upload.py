@@ -527,7 +527,7 @@ def _put_recorded(
     """The object in one PUT, its checksum record (one part: the whole object) in the
     request's own headers, which is why the CRC32C must be known before the body is sent.
     `body` makes the request's body, afresh for each attempt."""
-    record = Record(crc, size, max(size, 1), [crc])
+    record = Record.whole(crc, size)
     meta = {**metadata, **record.to_metadata()}
     sent_so_far = _sent(retrier)
     etag = retrier.call(

@@ -236,3 +236,18 @@ def test_the_batch_speaks_tls_with_the_driver_s_certificate_checks(
     with pytest.raises(ArtifactError, match="certificate"):
         tree.upload_tree(untrusted, "again", tmp_path / "src", settings=SETTINGS)
     assert driver.list("again/").objects == []
+
+
+def test_an_object_grown_since_the_manifest_is_refused_before_its_bytes_are_held(
+    rgw: dict[str, str], uploaded: tuple[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    bucket, files = uploaded
+    driver = _driver(rgw["AWS_ENDPOINT_URL"], rgw, bucket)
+    grown = b"x" * 200 * KiB  # the manifest says 3 KiB: the memory bound counted that
+    driver.put("run/d1/f005.bin", grown, size=len(grown), metadata={})
+    watched = Watched(driver)
+    with pytest.raises(ArtifactError, match="f005"):
+        tree.download_tree(driver, "run", tmp_path / "back", settings=SETTINGS)
+    assert [e.key for e in watched.failed] == ["run/d1/f005.bin"]
+    assert "expected" in watched.failed[0].failed
+    assert not (tmp_path / "back").exists()

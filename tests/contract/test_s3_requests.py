@@ -58,17 +58,18 @@ class Wire:
                 """The tree's batch lane, recording each request's head as it is sent."""
                 mux = batch(connections, memory)
                 if mux is not None:
-                    begin = mux._begin
+                    build = mux._request
 
-                    def recorded_begin(conn: Any, exchange: Any, budget: Any) -> None:
-                        begin(conn, exchange, budget)
-                        head = bytes(conn.out).split(b"\r\n\r\n")[0].decode("latin-1")
+                    def recorded_request(exchange: Any) -> bytes:
+                        request = build(exchange)
+                        head = request.split(b"\r\n\r\n")[0].decode("latin-1")
                         first, *lines = head.split("\r\n")
                         method, target, _ = first.split(" ")
                         fields = (line.partition(": ") for line in lines)
                         self.sent.append((method, target, {k.lower(): v for k, _, v in fields}))
+                        return request
 
-                    mux._begin = recorded_begin  # type: ignore[method-assign]
+                    mux._request = recorded_request  # type: ignore[method-assign]
                 return mux
 
             driver.batch = recorded_batch  # type: ignore[method-assign]

@@ -53,7 +53,8 @@ class _Connection:
         self.sock = sock
         self.exchange: Exchange | None = None
         self.out = memoryview(b"")  # what is left to send
-        self.buffer = bytearray()
+        self.buffer = bytearray()  # the answer: its head(s), then its body from `body_at`
+        self.body_at = 0
         self.head: tuple[bytes, int, Headers] | None = None
         self.length = 0  # the answer's body length, once its head is read
         self.deadline = 0.0
@@ -62,7 +63,7 @@ class _Connection:
     def begin(self, exchange: Exchange, request: bytes, wait: float) -> None:
         self.exchange, self.out, self.head = exchange, memoryview(request), None
         self.held = len(exchange.body) if exchange.body is not None else exchange.size
-        self.buffer.clear()
+        self.buffer, self.body_at = bytearray(), 0
         self.deadline = time.monotonic() + wait
 
 
@@ -117,7 +118,7 @@ class Multiplexer:
                         continue
                     try:
                         over = self._step(conn, events)
-                    except (OSError, WireError, ValueError) as error:
+                    except (OSError, ValueError) as error:  # WireError is an OSError
                         finished(self._fail(conn, str(error) or type(error).__name__))
                         continue
                     if over:
@@ -144,6 +145,12 @@ class Multiplexer:
     ) -> bool:
         """Send `exchange` on an idle connection or a new one; False if none can be made
         (the exchange is finished as failed)."""
+        try:
+            request = self._request(exchange)
+        except ValueError as error:
+            exchange.failed = str(error)
+            finished(exchange)
+            return True
         if self._idle:
             conn = self._idle.pop()
         else:
@@ -157,34 +164,32 @@ class Multiplexer:
             conn = _Connection(sock)
             self._selector.register(sock, selectors.EVENT_READ, conn)
         self._busy[conn.sock.fileno()] = conn
-        try:
-            self._begin(conn, exchange, budget)
-            self._held += conn.held
-            if not self._send(conn):
-                self._selector.modify(conn.sock, selectors.EVENT_WRITE, conn)
-        except (OSError, ValueError) as error:  # e.g. an idle connection the server closed
-            finished(self._fail(conn, str(error) or type(error).__name__))
-        return True
-
-    def _begin(
-        self, conn: _Connection, exchange: Exchange, budget: Callable[[], float | None]
-    ) -> None:
-        if exchange.body is None:
-            target, headers = self._direct.signed("GET", exchange.key)
-            request = request_head("GET", target, self._direct.netloc, headers)
-        else:
-            if not all(f"{k}{v}".isascii() for k, v in exchange.metadata.items()):
-                raise ValueError("metadata that is not ASCII")  # botocore's path encodes it
-            target, headers = self._direct.signed(
-                "PUT",
-                exchange.key,
-                headers=self._direct.metadata_headers(exchange.metadata),
-                length=len(exchange.body),
-            )
-            request = request_head("PUT", target, self._direct.netloc, headers) + exchange.body
         left = budget()
         wait = self._read_timeout if left is None else min(self._read_timeout, left)
         conn.begin(exchange, request, wait)
+        self._held += conn.held
+        try:
+            if not self._send(conn):
+                self._selector.modify(conn.sock, selectors.EVENT_WRITE, conn)
+        except OSError as error:  # e.g. an idle connection the server closed
+            finished(self._fail(conn, str(error) or type(error).__name__))
+        return True
+
+    def _request(self, exchange: Exchange) -> bytes:
+        """The exchange's request as it goes on the wire: a small body in the same write
+        as the head, as `wire.Connection.send` sends one."""
+        if exchange.body is None:
+            target, headers = self._direct.signed("GET", exchange.key)
+            return request_head("GET", target, self._direct.netloc, headers)
+        if not all(f"{k}{v}".isascii() for k, v in exchange.metadata.items()):
+            raise ValueError("metadata that is not ASCII")  # botocore's path encodes it
+        target, headers = self._direct.signed(
+            "PUT",
+            exchange.key,
+            headers=self._direct.metadata_headers(exchange.metadata),
+            length=len(exchange.body),
+        )
+        return request_head("PUT", target, self._direct.netloc, headers) + exchange.body
 
     def _send(self, conn: _Connection) -> bool:
         """Send what the socket takes now; True once the whole request is out."""
@@ -214,13 +219,13 @@ class Multiplexer:
         conn.buffer += data
         conn.deadline = time.monotonic() + self._read_timeout
         while conn.head is None:
-            end = conn.buffer.find(b"\r\n\r\n")
+            end = conn.buffer.find(b"\r\n\r\n", conn.body_at)
             if end < 0:
-                if len(conn.buffer) > _MAX_HEAD:
+                if len(conn.buffer) - conn.body_at > _MAX_HEAD:
                     raise WireError("an answer head longer than 64 KiB")
                 return False
-            head = parse_head(bytes(conn.buffer[:end]))
-            del conn.buffer[: end + 4]
+            head = parse_head(bytes(conn.buffer[conn.body_at : end]))
+            conn.body_at = end + 4  # the body starts here, unmoved: no copy of it
             status, headers = head[1], head[2]
             if status == 100:
                 continue  # sent unasked; the answer follows
@@ -231,22 +236,26 @@ class Multiplexer:
             length = headers.get("content-length")
             if length is None or not length.isdigit():
                 raise WireError("an answer without a Content-Length")
-            if int(length) > self._limit:
-                raise WireError(f"an answer of {length} bytes, over the batch's limit")
+            # a GET's object is no larger than it was said to be (its bytes are what the
+            # memory bound counts); any other answer (an error's text) no larger than the
+            # batch's limit
+            getting = status == 200 and conn.exchange is not None and conn.exchange.body is None
+            cap = conn.held if getting else self._limit
+            if int(length) > cap:
+                raise WireError(f"an answer of {length} bytes where {cap} at most were expected")
             conn.head, conn.length = head, int(length)
-        if len(conn.buffer) < conn.length:
-            return False
-        if len(conn.buffer) > conn.length:
+        got = len(conn.buffer) - conn.body_at
+        if got > conn.length:
             raise WireError("more bytes than the answer's Content-Length")
-        return True
+        return got == conn.length
 
     def _finish(self, conn: _Connection) -> Exchange:
         """The exchange whose answer is complete; its connection idle again, or closed."""
         exchange, head = self._release(conn)
         assert head is not None
         version, status, headers = head
-        data = bytes(conn.buffer)
-        conn.buffer.clear()
+        data = memoryview(conn.buffer)[conn.body_at :]  # the exchange's now, not copied
+        conn.buffer, conn.body_at = bytearray(), 0
         connection = headers.get("connection", "").lower()
         if "close" in connection or version == b"HTTP/1.0":
             self._drop(conn)
