@@ -10,7 +10,8 @@ their retries, errors and watchdog. What the lane finished is in `done`.
 
 Bounds: the items handed to the pool wait in a queue of `ahead` (the lane's walk pauses
 while it is full, as the pool's own walk does); the batch holds at most its connections'
-exchanges in memory. `close` stops the lane (those in flight fail, nothing new starts)
+exchanges in memory, and closes its connections as soon as its run is over, before the
+pool does what failed. `close` stops the lane (those in flight fail, nothing new starts)
 and waits for its thread: nothing is at work once it returns.
 """
 
@@ -82,7 +83,12 @@ class Lane(Generic[T, R]):
     def _run(self, items: Iterator[T]) -> None:
         end: _End | _Raised = _End()
         try:
-            self._batch.run(self._exchanges(items), self._finished, self._stop, self._budget)
+            try:
+                self._batch.run(self._exchanges(items), self._finished, self._stop, self._budget)
+            finally:
+                # its connections go before the pool redoes what failed: a server that
+                # serves a client only so many connections at once then serves the pool's
+                self._batch.close()
             for item in items:  # left untaken: the batch could not reach its server
                 if self._stop.is_set():
                     break

@@ -251,3 +251,24 @@ def test_an_object_grown_since_the_manifest_is_refused_before_its_bytes_are_held
     assert [e.key for e in watched.failed] == ["run/d1/f005.bin"]
     assert "expected" in watched.failed[0].failed
     assert not (tmp_path / "back").exists()
+
+
+def test_a_server_serving_only_the_batch_s_connections_still_serves_the_pool_after_it(
+    rgw: dict[str, str], tmp_path: Path
+) -> None:
+    bucket = unique_bucket("batch")
+    _driver(rgw["AWS_ENDPOINT_URL"], rgw, bucket).create_bucket()
+    files = _tree(tmp_path / "src", 30)
+    settings = TransferSettings(batch_concurrency=4, stall_timeout=20, retry=SETTINGS.retry)
+    rules = [Rule(Answer(503), method="PUT", path=r"/f00[01]\.bin$", times=2)]
+    # the proxy serves 4 connections at once, the next wait: all the batch holds
+    with FaultProxy(rgw["AWS_ENDPOINT_URL"], rules, max_connections=4) as proxy:
+        driver = _driver(proxy.url, rgw, bucket, read_timeout=10)
+        watched = Watched(driver)
+        result = tree.upload_tree(driver, "run", tmp_path / "src", settings=settings)
+    assert result.files == result.verified == 30
+    assert len(watched.failed) == 2 and watched.most_in_flight == 4
+    back = tree.download_tree(
+        _driver(rgw["AWS_ENDPOINT_URL"], rgw, bucket), "run", tmp_path / "back", settings=SETTINGS
+    )
+    assert back.verified == 30 and _read_tree(tmp_path / "back") == files

@@ -55,6 +55,14 @@ def test_the_pool_gets_what_the_batch_does_not_take_then_what_it_failed() -> Non
     assert batch.closed
 
 
+def test_the_batch_s_connections_are_closed_before_the_pool_redoes_what_failed() -> None:
+    batch = ScriptedBatch(refuse={"b"})
+    lane: Lane[str, str] = Lane(batch, small_only, lambda i, e: i, budget=lambda: None, ahead=4)
+    closed_when_handed = [(item, batch.closed) for item in lane.feed(["a", "b", "c"])]
+    lane.close()
+    assert closed_when_handed == [("b", True)]
+
+
 def test_an_item_whose_finish_raises_goes_to_the_pool() -> None:
     def finish(item: str, exchange: Exchange) -> str:
         if item == "bad":
