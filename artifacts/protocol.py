@@ -289,7 +289,7 @@ class Batch(Protocol):
         ...
 
     def close(self) -> None:
-        """Close the connections kept between runs; closing again does nothing."""
+        """Close its connections; closing again does nothing."""
         ...
 
 

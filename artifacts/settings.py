@@ -88,9 +88,16 @@ class TransferSettings:
             raise InvalidSpec(f"part size must be at least {MIN_PART // MiB} MiB")
         if max(self.part_size, self.stream_part_size, self.multipart_threshold) > MAX_PART:
             raise InvalidSpec(f"part size must be at most {MAX_PART // MiB} MiB (5 GiB)")
-        counts = (self.concurrency, self.file_concurrency, self.stream_concurrency)
-        if min(*counts, self.batch_concurrency) < 1:
+        counts = (
+            self.concurrency,
+            self.file_concurrency,
+            self.stream_concurrency,
+            self.batch_concurrency,
+        )
+        if min(counts) < 1:
             raise InvalidSpec("concurrency must be at least 1")
+        if self.batch_memory < 1:
+            raise InvalidSpec(f"batch memory must be at least 1 byte, not {self.batch_memory}")
         if not self.stall_timeout > 0:
             raise InvalidSpec(
                 f"the stall timeout must be a positive number of seconds, not {self.stall_timeout}"

@@ -473,6 +473,7 @@ def upload_tree(
         )
 
     common = dict(metadata or {})
+    limit = driver.batch_limit if isinstance(driver, BatchingDriver) else 0
 
     def take(item: tuple[Path, str]) -> Exchange | None:
         return put_exchange(item[0], folder + item[1], common, limit)
@@ -483,7 +484,6 @@ def upload_tree(
         watch.moved()
         return UploadResult(driver.url(exchange.key), size, exchange.etag, put_record(exchange), 1)
 
-    limit = driver.batch_limit if isinstance(driver, BatchingDriver) else 0
     lane = _lane(driver, settings, watch, take, finish)
     done: list[tuple[tuple[Path, str], UploadResult]] = []
     try:
@@ -837,8 +837,8 @@ def _download_tree(
         write_new(Path(stage, item.path), exchange.data, entry.mode & 0o777 if entry else 0o644)
         progress(len(exchange.data))
         watch.moved()
-        assert exchange.info is not None
         info = exchange.info
+        assert info is not None  # check_got read it
         return DownloadResult(url, info.size, info.etag, checksum, record is not None, reason, 0, 1)
 
     lane = _lane(driver, settings, watch, take, finish)

@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from argosy.artifacts.errors import InvalidSpec
 from argosy.artifacts.lane import Lane
 from argosy.artifacts.protocol import Exchange
+from argosy.artifacts.settings import TransferSettings
 
 
 class ScriptedBatch:
@@ -99,3 +101,14 @@ def test_close_returns_when_the_pool_stopped_taking_items() -> None:
     closer.start()
     closer.join(timeout=10)
     assert not closer.is_alive()  # the lane's walk, blocked on the full queue, gave up
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [({"batch_concurrency": 0}, "concurrency"), ({"batch_memory": 0}, "batch memory")],
+)
+def test_a_lane_with_no_room_is_refused_by_its_settings(
+    setting: dict[str, int], message: str
+) -> None:
+    with pytest.raises(InvalidSpec, match=message):
+        TransferSettings(**setting)  # type: ignore[arg-type]

@@ -257,9 +257,9 @@ class Direct:
         return self._pool.scheme == "https"
 
     @property
-    def timeouts(self) -> tuple[float, float]:
-        """(connect, read) timeouts in seconds."""
-        return self._pool.timeouts
+    def read_timeout(self) -> float:
+        """Seconds a connection may wait for the next byte of an answer."""
+        return self._pool.read_timeout
 
     def _send(
         self,

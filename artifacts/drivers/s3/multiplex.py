@@ -81,8 +81,8 @@ class Multiplexer:
 
             self._would_block += (ssl.SSLWantReadError, ssl.SSLWantWriteError)
         self._connections, self._memory, self._limit = max(1, connections), memory, limit
-        self._connect_timeout, self._read_timeout = direct.timeouts
-        self._idle: list[_Connection] = []  # kept between runs: a tree reuses them
+        self._read_timeout = direct.read_timeout
+        self._idle: list[_Connection] = []  # kept from exchange to exchange until `close`
         self._selector = selectors.DefaultSelector()  # every connection, busy or idle
         self._busy: dict[int, _Connection] = {}
         self._held = 0  # bytes the busy exchanges hold

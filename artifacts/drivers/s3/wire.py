@@ -409,8 +409,8 @@ class Pool:
             self._tls = context
 
     @property
-    def timeouts(self) -> tuple[float, float]:
-        return self._connect_timeout, self._read_timeout
+    def read_timeout(self) -> float:
+        return self._read_timeout
 
     def request(
         self, method: str, target: str, *, headers: Mapping[str, str], body: Any = None
