@@ -98,6 +98,21 @@ def _read_tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
+def _download_through_proxy(
+    rgw: dict[str, str],
+    bucket: str,
+    rules: list[Rule],
+    dest: Path,
+    settings: TransferSettings = SETTINGS,
+    read_timeout: float = 60,
+) -> tuple[tree.TreeResult, Watched]:
+    """`run/` of `bucket` downloaded into `dest` through the fault proxy with `rules`."""
+    with FaultProxy(rgw["AWS_ENDPOINT_URL"], rules) as proxy:
+        driver = _driver(proxy.url, rgw, bucket, read_timeout=read_timeout)
+        watched = Watched(driver)
+        return tree.download_tree(driver, "run", dest, settings=settings), watched
+
+
 @pytest.fixture
 def uploaded(rgw: dict[str, str], tmp_path: Path) -> tuple[str, dict[str, bytes]]:
     """A bucket holding a tree of 40 small files under `run/`, with its manifest."""
@@ -114,10 +129,7 @@ def test_small_files_come_down_many_at_once_in_the_batch(
 ) -> None:
     bucket, files = uploaded
     rules = [Rule(Delay(head=0.3), method="GET", query="^$", times=None)]
-    with FaultProxy(rgw["AWS_ENDPOINT_URL"], rules) as proxy:
-        driver = _driver(proxy.url, rgw, bucket)
-        watched = Watched(driver)
-        result = tree.download_tree(driver, "run", tmp_path / "back", settings=SETTINGS)
+    result, watched = _download_through_proxy(rgw, bucket, rules, tmp_path / "back")
     assert result.files == result.verified == 40
     assert _read_tree(tmp_path / "back") == files
     assert len(watched.done) == 40 and not watched.failed
@@ -130,10 +142,7 @@ def test_the_batch_holds_no_more_bodies_than_its_memory_allows(
     bucket, files = uploaded
     settings = TransferSettings(batch_memory=10 * KiB, retry=SETTINGS.retry)
     rules = [Rule(Delay(head=0.05), method="GET", query="^$", times=None)]
-    with FaultProxy(rgw["AWS_ENDPOINT_URL"], rules) as proxy:
-        driver = _driver(proxy.url, rgw, bucket)
-        watched = Watched(driver)
-        tree.download_tree(driver, "run", tmp_path / "back", settings=settings)
+    _, watched = _download_through_proxy(rgw, bucket, rules, tmp_path / "back", settings)
     assert _read_tree(tmp_path / "back") == files
     # the files are 3-4 KiB: past 10 KiB held, no exchange starts
     assert 1 < watched.most_in_flight <= 4 and watched.most_held < 10 * KiB + 4 * KiB
@@ -149,10 +158,7 @@ def test_a_get_the_batch_cannot_finish_is_done_again_by_the_pool(
 ) -> None:
     bucket, files = uploaded
     rules = [Rule(fault, method="GET", path=r"/f01\d\.bin$", times=3)]
-    with FaultProxy(rgw["AWS_ENDPOINT_URL"], rules) as proxy:
-        driver = _driver(proxy.url, rgw, bucket)
-        watched = Watched(driver)
-        result = tree.download_tree(driver, "run", tmp_path / "back", settings=SETTINGS)
+    result, watched = _download_through_proxy(rgw, bucket, rules, tmp_path / "back")
     assert result.files == result.verified == 40
     assert _read_tree(tmp_path / "back") == files
     assert len(watched.failed) == 3 and len(watched.done) == 37
@@ -163,10 +169,7 @@ def test_an_answer_that_never_comes_times_out_and_the_pool_fetches_the_file(
 ) -> None:
     bucket, files = uploaded
     rules = [Rule(BlackHole(), method="GET", path=r"/f007\.bin$", times=1)]
-    with FaultProxy(rgw["AWS_ENDPOINT_URL"], rules) as proxy:
-        driver = _driver(proxy.url, rgw, bucket, read_timeout=1)
-        watched = Watched(driver)
-        tree.download_tree(driver, "run", tmp_path / "back", settings=SETTINGS)
+    _, watched = _download_through_proxy(rgw, bucket, rules, tmp_path / "back", read_timeout=1)
     assert _read_tree(tmp_path / "back") == files
     assert [e.failed for e in watched.failed] == ["timed out"]
 
