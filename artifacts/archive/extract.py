@@ -152,6 +152,8 @@ class _Extraction:
         self.umask = process_umask()
         self.implied_mode = 0o777 & ~self.umask
         self.path_max = _path_max(root)
+        # a path this long or shorter fits whatever its characters (4 UTF-8 bytes at most)
+        self.short_path = self.path_max // 4 - len(root) - 1
         self.members = self.files = self.dirs = self.symlinks = self.hardlinks = 0
         self.bytes = self.skipped = 0
 
@@ -194,27 +196,30 @@ class _Extraction:
                 f"archive has more than {self.limits.max_members} members"
                 " (ExtractLimits.max_members)"
             )
-        path = member_path(entry.path)
         kind = entry.type
         if kind in (EntryType.CHARDEV, EntryType.BLOCKDEV, EntryType.FIFO):
             raise InvalidSpec(
                 f"archive member {entry.path!r} is a {kind.value}: device"
                 " files and FIFOs are never extracted"
             )
-        if self.select is not None and path and not self.select(path):
-            self.skipped += 1
-            if kind is EntryType.DIR:
-                self.unselected_dirs[path] = (entry.mode, entry.mtime)
-            elif kind in (EntryType.FILE, EntryType.HARDLINK):
-                self.unselected_files.add(path)
-            return
+        if self.select is not None:
+            path = member_path(entry.path)
+            if path and not self.select(path):
+                self.skipped += 1
+                if kind is EntryType.DIR:
+                    self.unselected_dirs[path] = (entry.mode, entry.mtime)
+                elif kind in (EntryType.FILE, EntryType.HARDLINK):
+                    self.unselected_files.add(path)
+                return
         if kind is EntryType.HARDLINK and _left_out(entry.linkname, self.unselected_files):
             raise InvalidSpec(
                 f"archive hardlink {entry.path!r} -> {entry.linkname!r}: the"
                 " target was left out by the include patterns"
             )
-        self._check_length(entry, path)
-        _, new = self.layout.claim(entry.path, kind, linkname=entry.linkname)
+        # the claim only keeps books: a refusal after it still leaves nothing made
+        path, new = self.layout.claim(entry.path, kind, linkname=entry.linkname)
+        if len(path) > self.short_path:
+            self._check_length(entry, path)
         try:
             for parent in new:
                 os.mkdir(self._full(parent), 0o700)
@@ -245,7 +250,7 @@ class _Extraction:
         mode = entry.mode & _KEEP_BITS
         # Created with its final mode (writing through our own fd works even if that
         # mode is read-only); fchmod only when the umask would have taken bits away.
-        fd = os.open(self._full(path), _FILE_FLAGS, mode)
+        fd = os.open(f"{self.root}/{path}", _FILE_FLAGS, mode)
         try:
             written = 0
             for piece in data:

@@ -25,6 +25,15 @@ def _segments(value: str) -> list[str]:
 
 def member_path(name: str) -> str:
     """The normalised relative path of a member ('' for the archive root itself)."""
+    rest = name[2:] if name.startswith("./") else name
+    # the usual name, tested cheaply: no segment is empty (but a trailing one) or starts
+    # with a dot, so none is '.' or '..'; the general rule gives the same
+    if rest and rest[0] not in "./" and not ("/." in rest or "//" in rest or "\x00" in rest):
+        return rest[:-1] if rest[-1] == "/" else rest
+    return _checked_path(name)
+
+
+def _checked_path(name: str) -> str:
     if "\x00" in name:
         raise InvalidSpec(f"archive member {name!r} has a NUL byte in its name")
     if name.startswith("/"):

@@ -191,11 +191,6 @@ def parse_number(field: bytes, what: str) -> int:
         raise IntegrityError(f"tar header has a malformed {what} field {field!r}") from None
 
 
-def _byte_sum(block: bytes) -> int:
-    # adler32's low half is 1 + the byte sum mod 65521: exact for 256 bytes (<= 65280)
-    return (adler32(block[:256]) & 0xFFFF) + (adler32(block[256:]) & 0xFFFF) - 2
-
-
 def decode_header(block: bytes) -> RawHeader:
     (
         name,
@@ -224,7 +219,9 @@ def decode_header(block: bytes) -> RawHeader:
         )
     except ValueError:
         stored, mode = parse_number(checksum_f, "checksum"), -1
-    if _byte_sum(block) - sum(checksum_f) + 256 != stored:
+    # adler32's low half is 1 + the byte sum mod 65521: exact for 256 bytes (<= 65280)
+    byte_sum = (adler32(block[:256]) & 0xFFFF) + (adler32(block[256:]) & 0xFFFF) - 2
+    if byte_sum - sum(checksum_f) + 256 != stored:
         rest = block[:148] + b"        " + block[156:]
         if sum(b - 256 if b > 127 else b for b in rest) != stored:  # old tars: signed chars
             raise IntegrityError("tar header checksum mismatch: not a tar archive, or corrupt")

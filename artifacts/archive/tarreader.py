@@ -97,6 +97,14 @@ class _Input:
         self.offset += len(part)
         return part
 
+    def skip(self, n: int) -> int:
+        """Pass over n bytes (fewer at the end of the stream); how many were passed."""
+        if self._pos + n <= len(self._buf):
+            self._pos += n
+            self.offset += n
+            return n
+        return len(self.read(n))
+
     def close(self) -> None:
         """Stop the upstream at once (a background stage, a download) when we stop early."""
         close = getattr(self._chunks, "close", None)
@@ -135,7 +143,7 @@ class _Data:
     def finish(self) -> None:
         while self.left:
             next(self)
-        if len(self._source.read(self._padding)) != self._padding:
+        if self._source.skip(self._padding) != self._padding:
             raise IntegrityError(f"tar archive truncated after member {self._name!r}")
         self._padding = 0
 
