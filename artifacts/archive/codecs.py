@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Literal, cast
 
 import zstandard
 from isal import isal_zlib
 
 from argosy.artifacts.archive.zstdframes import MAGIC as ZSTD_MAGIC
-from argosy.artifacts.archive.zstdframes import FrameWalker, Unit, is_skippable
+from argosy.artifacts.archive.zstdframes import MAX_BLOCK, FrameWalker, Unit, is_skippable
 from argosy.artifacts.errors import IntegrityError, InvalidSpec
 
 Codec = Literal["zstd", "gzip", "none"]
@@ -189,62 +189,95 @@ def decompress(
 
 
 def _unzstd(chunks: Iterable[bytes], watch: Watch | None) -> Iterator[bytes]:
-    dctx = zstandard.ZstdDecompressor()  # refuses windows above 128 MiB
-    walker = FrameWalker()
-    dobj: zstandard.ZstdDecompressionObj | None = None
-    left = b""
-    frames = 0
-    made = read = 0  # for `watch`
+    unzstd = _Unzstd(watch)
     try:
         for chunk in chunks:
-            data = left + chunk if left else chunk
-            view = memoryview(data)
-            start = pos = 0  # start: first byte not yet fed to the decompressor
-            budget = 0
-            for piece in walker.units(data, 0):
-                if piece.unit is Unit.SKIP:
-                    read += piece.end - start
-                    start = piece.end
-                elif piece.unit is Unit.START:
-                    dobj = dctx.decompressobj()
-                    frames += 1
-                    budget = 0
-                else:
-                    budget += piece.max_out
-                    if budget >= CHUNK or piece.unit is Unit.END:
-                        assert dobj is not None
-                        out = dobj.decompress(view[start : piece.end])
-                        if watch is not None:
-                            made, read = made + len(out), read + piece.end - start
-                            watch(made, read)
-                        if out:
-                            yield out
-                        start, budget = piece.end, 0
-                        if piece.unit is Unit.END:
-                            if not dobj.eof:
-                                raise IntegrityError(
-                                    f"zstd frame {frames} did not end where its last block"
-                                    " did: corrupt stream"
-                                )
-                            dobj = None
-                pos = piece.end
-            if start < pos and dobj is not None:
-                out = dobj.decompress(view[start:pos])
-                if watch is not None:
-                    made, read = made + len(out), read + pos - start
-                    watch(made, read)
-                if out:
-                    yield out
-            left = bytes(view[pos:]) if pos < len(data) else b""
-            view.release()
+            yield from unzstd.feed(chunk)
     except zstandard.ZstdError as e:
         raise IntegrityError(f"zstd stream corrupt: {e}") from None
-    if left or not walker.at_frame_boundary:
-        raise IntegrityError(
-            f"zstd stream truncated: it ends inside a frame at byte {walker.offset + len(left)}"
-        )
-    if not frames:
-        raise IntegrityError("zstd stream holds no frame: empty or not zstd")
+    unzstd.check_end()
+
+
+# a unit cut by a chunk boundary is completed from at most this much of the next chunk
+# (a block is 3 + 128 KiB at most), rather than by joining the whole chunk to its start
+_BRIDGE = MAX_BLOCK + 64
+
+
+class _Unzstd:
+    """Decompress a zstd stream fed in chunks, whole blocks at a time (see zstdframes)."""
+
+    def __init__(self, watch: Watch | None) -> None:
+        self.dctx = zstandard.ZstdDecompressor()  # refuses windows above 128 MiB
+        self.walker = FrameWalker()
+        self.dobj: zstandard.ZstdDecompressionObj | None = None
+        self.left = b""  # the start of a unit the last chunk cut
+        self.frames = 0
+        self.watch = watch
+        self.made = self.read = 0  # for `watch`
+
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
+        begin = 0
+        if self.left and len(chunk) > _BRIDGE:
+            bridge = self.left + chunk[:_BRIDGE]
+            used = yield from self._units(bridge, 0)
+            begin = used - len(self.left)  # > 0: the cut unit ends inside the bridge
+        elif self.left:
+            chunk = self.left + chunk
+        pos = yield from self._units(chunk, begin)
+        self.left = bytes(memoryview(chunk)[pos:]) if pos < len(chunk) else b""
+
+    def _units(self, data: bytes, start: int) -> Generator[bytes, None, int]:
+        """Decompress the whole units of data[start:]; returns where the last one ends."""
+        view = memoryview(data)
+        pos = start  # start: first byte not yet fed to the decompressor
+        budget = 0
+        for piece in self.walker.units(data, start):
+            if piece.unit is Unit.SKIP:
+                self.read += piece.end - start
+                start = piece.end
+            elif piece.unit is Unit.START:
+                self.dobj = self.dctx.decompressobj()
+                self.frames += 1
+                budget = 0
+            else:
+                budget += piece.max_out
+                if budget >= CHUNK or piece.unit is Unit.END:
+                    out = self._decompress(view[start : piece.end])
+                    if out:
+                        yield out
+                    start, budget = piece.end, 0
+                    if piece.unit is Unit.END:
+                        assert self.dobj is not None
+                        if not self.dobj.eof:
+                            raise IntegrityError(
+                                f"zstd frame {self.frames} did not end where its last block"
+                                " did: corrupt stream"
+                            )
+                        self.dobj = None
+            pos = piece.end
+        if start < pos and self.dobj is not None:
+            out = self._decompress(view[start:pos])
+            if out:
+                yield out
+        view.release()
+        return pos
+
+    def _decompress(self, data: memoryview) -> bytes:
+        assert self.dobj is not None
+        out: bytes = self.dobj.decompress(data)
+        if self.watch is not None:
+            self.made, self.read = self.made + len(out), self.read + len(data)
+            self.watch(self.made, self.read)
+        return out
+
+    def check_end(self) -> None:
+        if self.left or not self.walker.at_frame_boundary:
+            raise IntegrityError(
+                "zstd stream truncated: it ends inside a frame at byte"
+                f" {self.walker.offset + len(self.left)}"
+            )
+        if not self.frames:
+            raise IntegrityError("zstd stream holds no frame: empty or not zstd")
 
 
 def _slices(chunks: Iterable[bytes]) -> Iterator[bytes]:

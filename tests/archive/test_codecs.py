@@ -7,11 +7,13 @@ import gzip
 import os
 import subprocess
 import tracemalloc
+from collections.abc import Iterator
 
 import pytest
 import zstandard
 
 from argosy.artifacts.archive import compress, decompress, detect
+from argosy.artifacts.archive.seekwriter import compress_seekable
 from argosy.artifacts.errors import IntegrityError, InvalidSpec
 from tests.archive.helpers import chunks
 
@@ -23,6 +25,23 @@ DATA = os.urandom(300_000) + b"text compresses well " * 50_000 + bytes(2_000_000
 def test_a_stream_round_trips_whatever_its_chunking(codec: str, size: int) -> None:
     packed = b"".join(compress(chunks(DATA, 1 << 20), codec))  # type: ignore[arg-type]
     assert b"".join(decompress(chunks(packed, size), "auto")) == DATA
+
+
+@pytest.mark.parametrize("size", [131_137, 200_003, 700_001])
+def test_blocks_and_frames_cut_by_large_chunks_decode_the_same(size: int) -> None:
+    """Chunks a little over one block, as downloaded parts are: a block, frame header or
+    checksum cut at a chunk's end is completed from the start of the next one. The
+    chunks are one reused buffer, as a download's pool hands them out."""
+    data = os.urandom(1_500_000) + DATA
+    packed = b"".join(compress_seekable(chunks(data, 1 << 20), frame_size=700_000))
+    buffer = bytearray(size)
+
+    def pooled() -> Iterator[bytearray]:
+        for piece in chunks(packed, size):
+            buffer[: len(piece)] = piece
+            yield buffer if len(piece) == size else buffer[: len(piece)]
+
+    assert b"".join(bytes(c) for c in decompress(pooled(), "zstd")) == data
 
 
 @pytest.mark.parametrize("codec", ["zstd", "gzip"])
