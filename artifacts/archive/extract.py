@@ -57,6 +57,7 @@ from argosy.artifacts.filewriter import process_umask
 
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _KEEP_BITS = 0o7777 & ~0o6000  # permissions and sticky; never setuid/setgid
+_NEVER = frozenset((EntryType.CHARDEV, EntryType.BLOCKDEV, EntryType.FIFO))
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ class _Extraction:
                 " (ExtractLimits.max_members)"
             )
         kind = entry.type
-        if kind in (EntryType.CHARDEV, EntryType.BLOCKDEV, EntryType.FIFO):
+        if kind in _NEVER:
             raise InvalidSpec(
                 f"archive member {entry.path!r} is a {kind.value}: device"
                 " files and FIFOs are never extracted"
@@ -269,8 +270,7 @@ class _Extraction:
                 )
             if mode & self.umask:
                 os.fchmod(fd, mode)
-            times = _times(entry.mtime) if self.keep_mtime else None
-            if times:
+            if self.keep_mtime and (times := _times(entry.mtime)):
                 os.utime(fd, ns=times)
         finally:
             os.close(fd)

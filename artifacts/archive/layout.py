@@ -62,7 +62,9 @@ class Layout:
             check_symlink(path, linkname)
         elif kind is EntryType.HARDLINK:
             self._check_hardlink(name, linkname)
-        new = self._parents(name, path)
+        # a folder claimed after the same check of its own parents needs nothing more
+        parent_claimed = self.kinds.get(path.rpartition("/")[0]) is EntryType.DIR
+        new = [] if parent_claimed else self._parents(name, path)
         if kind is EntryType.DIR:
             self._explicit.add(path)
             if existing is None:
@@ -71,8 +73,6 @@ class Layout:
         return path, new
 
     def _parents(self, name: str, path: str) -> list[str]:
-        if self.kinds.get(path.rpartition("/")[0]) is EntryType.DIR:
-            return []  # a folder claimed after the same check of its own parents
         new = []
         for parent in parents(path):
             kind = self.kinds.get(parent)

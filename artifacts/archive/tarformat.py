@@ -225,11 +225,10 @@ def decode_header(block: bytes) -> RawHeader:
         rest = block[:148] + b"        " + block[156:]
         if sum(b - 256 if b > 127 else b for b in rest) != stored:  # old tars: signed chars
             raise IntegrityError("tar header checksum mismatch: not a tar archive, or corrupt")
-    name = _cstring(name)
+    name = name.partition(b"\x00")[0]
     if magic == b"ustar\x0000" or magic[:6] == b"ustar\x00":  # POSIX: prefix joins the name
-        prefix = _cstring(prefix)
-        if prefix:
-            name = prefix + b"/" + name
+        if prefix[0]:
+            name = prefix.partition(b"\x00")[0] + b"/" + name
     if mode < 0:  # checked only now: a header that is not one reports its checksum first
         mode, size, mtime = (
             parse_number(mode_f, "mode"),
@@ -238,7 +237,8 @@ def decode_header(block: bytes) -> RawHeader:
         )
     if size < 0:
         raise IntegrityError(f"tar header for {name!r} declares a negative size")
-    return RawHeader(name, mode & 0o7777, size, mtime, typeflag, _cstring(linkname))
+    link = linkname.partition(b"\x00")[0] if linkname[0] else b""
+    return RawHeader(name, mode & 0o7777, size, mtime, typeflag, link)
 
 
 def parse_pax(data: bytes) -> dict[bytes, bytes]:

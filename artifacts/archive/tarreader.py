@@ -143,9 +143,11 @@ class _Data:
     def finish(self) -> None:
         while self.left:
             next(self)
-        if self._source.skip(self._padding) != self._padding:
-            raise IntegrityError(f"tar archive truncated after member {self._name!r}")
-        self._padding = 0
+        padding = self._padding
+        if padding:
+            if self._source.skip(padding) != padding:
+                raise IntegrityError(f"tar archive truncated after member {self._name!r}")
+            self._padding = 0
 
 
 def read_tar(
@@ -252,12 +254,8 @@ def _read_meta(source: _Input, raw: tf.RawHeader, limits: ExtractLimits) -> byte
     return payload[: raw.size]
 
 
-def _text(value: bytes) -> str:
-    return value.decode("utf-8", "surrogateescape")
-
-
 def _entry(raw: tf.RawHeader, pax: dict[bytes, bytes]) -> Entry:
-    name = _text(pax.get(b"path", raw.name))
+    name = pax.get(b"path", raw.name).decode("utf-8", "surrogateescape")
     if pax and any(key.startswith(b"GNU.sparse.") for key in pax):
         raise InvalidSpec(f"tar member {name!r} is a GNU sparse file: not supported")
     kind = _TYPES.get(raw.typeflag)
@@ -270,5 +268,5 @@ def _entry(raw: tf.RawHeader, pax: dict[bytes, bytes]) -> Entry:
     if size < 0:
         raise IntegrityError(f"tar member {name!r} declares a negative size")
     mtime = tf.pax_int(pax[b"mtime"], "mtime") if b"mtime" in pax else raw.mtime
-    link = _text(pax.get(b"linkpath", raw.linkname))
+    link = pax.get(b"linkpath", raw.linkname).decode("utf-8", "surrogateescape")
     return Entry(name, kind, size if kind is EntryType.FILE else 0, raw.mode, mtime, link)
