@@ -22,10 +22,11 @@ entry in it was made by this extraction and is tracked, so a path's parents are
 known to be real folders we created; files are opened with O_CREAT|O_EXCL|O_NOFOLLOW
 and folders made with mkdir, which never follow or reuse an existing entry.
 
-Modes are kept with setuid/setgid cleared; folder modes are applied last, deepest
-first, so a read-only folder does not block its own contents. mtimes are restored
-only with `keep_mtime`. Folders that are only implied by deeper paths get
-0777 & ~umask, like GNU tar's.
+Modes are kept with setuid/setgid cleared. A folder is made with its mode when that
+lets us write into it and the umask takes nothing from it; any other folder mode is
+applied last, deepest first, so a read-only folder does not block its own contents.
+mtimes are restored only with `keep_mtime`. Folders that are only implied by deeper
+paths get 0777 & ~umask, like GNU tar's.
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ class _Extraction:
         self.final = final
         self.layout = Layout()
         self.dir_attrs: dict[str, tuple[int, int]] = {}  # folder -> (mode, mtime)
+        self.made_modes: dict[str, int] = {}  # folder -> the mode it was made with
         self.unselected_dirs: dict[str, tuple[int, int]] = {}
         self.unselected_files: set[str] = set()
         self.umask = process_umask()
@@ -222,8 +224,8 @@ class _Extraction:
         if len(path) > self.short_path:
             self._check_length(entry, path)
         try:
-            for parent in new:
-                os.mkdir(self._full(parent), 0o700)
+            for folder in new:
+                self._mkdir(folder, entry.mode & _KEEP_BITS if folder == path else -1)
             if kind is EntryType.DIR:
                 self._dir(entry, path)
             elif kind is EntryType.FILE:
@@ -234,6 +236,18 @@ class _Extraction:
                 self._hardlink(entry, path)
         except OSError as e:
             raise self._os_error(entry, e) from None
+
+    def _mkdir(self, folder: str, mode: int) -> None:
+        """Make a folder with its final mode where that is safe now: an implied one
+        (-1) gets 0777 less the umask; a declared one its own mode when that lets us
+        write into it and the umask takes nothing from it; any other mode is set last,
+        by `finish`, on a folder made 0700."""
+        if mode < 0:
+            mode = 0o777
+        elif mode & 0o700 != 0o700 or mode & self.umask:
+            mode = 0o700
+        os.mkdir(self._full(folder), mode)
+        self.made_modes[folder] = mode & ~self.umask
 
     def _dir(self, entry: Entry, path: str) -> None:
         self.dir_attrs[path] = (entry.mode, entry.mtime)
@@ -295,15 +309,12 @@ class _Extraction:
                 self.dir_attrs[path] = unselected
         try:
             for path in self.layout.folders():
-                full = self._full(path)
                 attrs = self.dir_attrs.get(path)
-                if attrs is None:
-                    os.chmod(full, self.implied_mode)
-                    continue
-                stamp = _times(attrs[1]) if self.keep_mtime else None
-                if stamp:
-                    os.utime(full, ns=stamp)
-                os.chmod(full, attrs[0] & _KEEP_BITS)
+                if self.keep_mtime and attrs is not None and (stamp := _times(attrs[1])):
+                    os.utime(self._full(path), ns=stamp)
+                wanted = self.implied_mode if attrs is None else attrs[0] & _KEEP_BITS
+                if self.made_modes.get(path) != wanted:
+                    os.chmod(self._full(path), wanted)
         except OSError as e:
             raise LocalIOError(
                 f"cannot set folder modes in {self.final}: {e.strerror or e}"

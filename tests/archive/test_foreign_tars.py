@@ -9,6 +9,8 @@ yields them, so every header and pax record is parsed from a bytearray.
 from __future__ import annotations
 
 import os
+import stat
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from tests.archive.helpers import (
     TAR_DIALECTS,
     VERY_LONG,
     compressed,
+    file,
     foreign_tar,
     foreign_tree,
     info,
@@ -74,3 +77,36 @@ def test_pax_size_and_mtime_records_override_the_header_fields(tmp_path: Path) -
     extract_tar(pooled(bytes(data)), tmp_path / "out", keep_mtime=True)
     assert (tmp_path / "out" / "f.txt").read_bytes() == b"hello"
     assert int(os.stat(tmp_path / "out" / "f.txt").st_mtime) == 1_700_000_000
+
+
+def test_every_folder_ends_with_its_mode_whenever_it_was_made(tmp_path: Path) -> None:
+    """Folders made with their mode at once, set at the end, implied, and declared after
+    they were implied all end as the archive says, whatever the umask takes away."""
+    data = tar_bytes(
+        (info("plain", tarfile.DIRTYPE, mode=0o755), None),
+        (info("open", tarfile.DIRTYPE, mode=0o777), None),  # the umask would take 022
+        (info("sticky", tarfile.DIRTYPE, mode=0o1777), None),
+        (info("readonly", tarfile.DIRTYPE, mode=0o555), None),
+        file("readonly/in.txt"),
+        file("late/deep/x.txt"),  # late and late/deep implied here
+        (info("late", tarfile.DIRTYPE, mode=0o750), None),
+    )
+    old = os.umask(0o022)
+    try:
+        extract_tar(pooled(data), tmp_path / "out")
+    finally:
+        os.umask(old)
+    out = tmp_path / "out"
+    modes = {
+        p: stat.S_IMODE(os.stat(out / p).st_mode)
+        for p in ("plain", "open", "sticky", "readonly", "late", "late/deep")
+    }
+    assert modes == {
+        "plain": 0o755,
+        "open": 0o777,
+        "sticky": 0o1777,
+        "readonly": 0o555,
+        "late": 0o750,
+        "late/deep": 0o755,
+    }
+    assert (out / "readonly" / "in.txt").read_bytes() == b"x"
