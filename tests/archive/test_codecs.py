@@ -7,7 +7,6 @@ import gzip
 import os
 import subprocess
 import tracemalloc
-from collections.abc import Iterator
 
 import pytest
 import zstandard
@@ -15,7 +14,7 @@ import zstandard
 from argosy.artifacts.archive import compress, decompress, detect
 from argosy.artifacts.archive.seekwriter import compress_seekable
 from argosy.artifacts.errors import IntegrityError, InvalidSpec
-from tests.archive.helpers import chunks
+from tests.archive.helpers import chunks, pooled
 
 DATA = os.urandom(300_000) + b"text compresses well " * 50_000 + bytes(2_000_000)
 
@@ -34,14 +33,7 @@ def test_blocks_and_frames_cut_by_large_chunks_decode_the_same(size: int) -> Non
     chunks are one reused buffer, as a download's pool hands them out."""
     data = os.urandom(1_500_000) + DATA
     packed = b"".join(compress_seekable(chunks(data, 1 << 20), frame_size=700_000))
-    buffer = bytearray(size)
-
-    def pooled() -> Iterator[bytearray]:
-        for piece in chunks(packed, size):
-            buffer[: len(piece)] = piece
-            yield buffer if len(piece) == size else buffer[: len(piece)]
-
-    assert b"".join(bytes(c) for c in decompress(pooled(), "zstd")) == data
+    assert b"".join(decompress(pooled(packed, size), "zstd")) == data
 
 
 @pytest.mark.parametrize("codec", ["zstd", "gzip"])
