@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from typing import Literal, get_args
 
+from argosy.artifacts.archive import seekformat as sf
 from argosy.artifacts.archive.codecs import compress
 from argosy.artifacts.archive.pipeline import background
 from argosy.artifacts.archive.seekwriter import MemberIndex, compress_seekable
@@ -49,6 +50,7 @@ def write_archive(
             keep_mtime=keep_mtime,
             skip_special=skip_special,
             root_name=root_name,
+            chunk_size=sf.FRAME_SIZE,  # a chunk per frame: compressed as it is, never joined
             on_member=index,
         )
         return compress_seekable(background(tar), level=level, index=index)

@@ -26,7 +26,7 @@ from typing import NamedTuple
 from argosy.artifacts.errors import InvalidSpec, LocalIOError, SourceChanged
 
 CHUNK = 1 << 20
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _by_name = attrgetter("name")
 
 
@@ -121,7 +121,7 @@ def read_file(path: bytes, st: os.stat_result) -> Iterator[bytes]:
     SourceChanged. A file under 1 MiB takes one read."""
     size = st.st_size
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, OPEN_FLAGS)
     except OSError as e:
         raise io_error(path, e) from None
     try:
@@ -133,23 +133,28 @@ def read_file(path: bytes, st: os.stat_result) -> Iterator[bytes]:
             data = os.read(fd, want)
             done += len(data)
             if done > size:
-                raise _changed(path, f"grew past its {size} bytes")
+                raise changed(path, f"grew past its {size} bytes")
             if data:
                 yield data
             if done == size and len(data) < want:
                 break
             if not data:
-                raise _changed(path, f"shrank to {done} of its {size} bytes")
+                raise changed(path, f"shrank to {done} of its {size} bytes")
         after = os.fstat(fd)
     except OSError as e:
         raise io_error(path, e) from None
     finally:
         os.close(fd)
+    check_unchanged(path, st, after)
+
+
+def check_unchanged(path: bytes, st: os.stat_result, after: os.stat_result) -> None:
+    """A file read to its end is still the one the walk saw (inode, device, mtime)."""
     if (after.st_ino, after.st_dev, after.st_mtime_ns) != (st.st_ino, st.st_dev, st.st_mtime_ns):
-        raise _changed(path, "was modified or replaced")
+        raise changed(path, "was modified or replaced")
 
 
-def _changed(path: bytes, what: str) -> SourceChanged:
+def changed(path: bytes, what: str) -> SourceChanged:
     return SourceChanged(
         f"{os.fsdecode(path)} {what} while it was being archived; the"
         " archive is unusable: archive it again once the file is stable"

@@ -128,8 +128,8 @@ def test_a_file_that_grows_while_archived_fails_naming_it(tmp_path: Path) -> Non
     root.mkdir()
     target = root / "log.txt"
     target.write_bytes(b"x" * (3 * 1024 * 1024))
-    stream = write_tar(root, chunk_size=1)
-    next(stream)  # the header and the first 1 MiB are out
+    stream = write_tar(root, chunk_size=64 * 1024)
+    next(stream)  # the header and the first 64 KiB are out
     with open(target, "ab") as f:
         f.write(b"more")
     with pytest.raises(SourceChanged, match="log.txt grew past its 3145728 bytes"):
@@ -149,7 +149,21 @@ def test_a_file_that_shrinks_or_is_rewritten_in_place_is_refused(tmp_path: Path)
         list(read_file(os.fsencode(path), st))
 
 
-def test_chunks_stay_near_the_chunk_size(tree: Path) -> None:
-    sizes = [len(c) for c in write_tar(tree, chunk_size=256 * 1024)]
-    assert max(sizes) < 2 * 1024 * 1024 and all(s >= 256 * 1024 for s in sizes[:-1])
+def test_chunks_are_the_chunk_size_but_the_last(tree: Path) -> None:
+    sizes = [len(c) for c in write_tar(tree, chunk_size=256 * 1024 + 1)]
+    assert set(sizes[:-1]) == {256 * 1024 + 1} and 0 < sizes[-1] <= 256 * 1024 + 1
     assert sum(sizes) % 10240 == 0
+    assert b"".join(write_tar(tree, chunk_size=4093)) == b"".join(write_tar(tree))
+
+
+def test_a_large_file_comes_out_while_it_is_read(tmp_path: Path) -> None:
+    """Memory stays at a few chunks whatever the file's size: the first chunks of a
+    file are handed out before the rest of it is read."""
+    (tmp_path / "big.bin").write_bytes(os.urandom(8 * 1024 * 1024))
+    stream = write_tar(tmp_path, chunk_size=1024 * 1024)
+    first = [next(stream) for _ in range(2)]
+    with open(tmp_path / "big.bin", "r+b") as f:
+        f.truncate(4 * 1024 * 1024)
+    with pytest.raises(SourceChanged, match="shrank to 4194304 of its 8388608 bytes"):
+        list(stream)
+    assert all(len(c) == 1024 * 1024 for c in first)
