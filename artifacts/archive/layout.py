@@ -34,6 +34,8 @@ from argosy.artifacts.errors import InvalidSpec, LocalIOError
 class Layout:
     """What a restore has claimed so far: path -> kind ('' is the destination itself)."""
 
+    __slots__ = ("noun", "kinds", "_explicit")
+
     def __init__(self, noun: str = "archive member") -> None:
         self.noun = noun  # how messages name an entry: "archive member", "tree entry"
         self.kinds: dict[str, EntryType] = {"": EntryType.DIR}

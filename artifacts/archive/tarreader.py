@@ -51,6 +51,8 @@ _MAX_META_IN_A_ROW = 16  # pax/long-name headers before a real member
 class _Input:
     """A read cursor over the chunks; keeps only the current chunk."""
 
+    __slots__ = ("_chunks", "_buf", "_pos", "offset")
+
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
         self._buf = b""
@@ -119,6 +121,8 @@ class _Input:
 
 class _Data:
     """One member's data: an iterator the reader can finish on the consumer's behalf."""
+
+    __slots__ = ("_source", "left", "_name", "_padding")
 
     def __init__(self, source: _Input, size: int, name: str) -> None:
         self._source = source
