@@ -131,7 +131,9 @@ class _Data:
         self._padding = -size % tf.BLOCK
 
     def __iter__(self) -> Iterator[bytes]:
-        return self
+        # a generator: a `for` loop over it ends without a StopIteration being made
+        while self.left:
+            yield self.__next__()
 
     def __next__(self) -> bytes:
         if not self.left:
@@ -195,25 +197,27 @@ def _parse(source: _Input, limits: ExtractLimits) -> Iterator[Member]:
     global_: dict[bytes, bytes] = {}
     meta_in_a_row = 0
     data: _Data | None = None
+    block_size, zero_block, decode_header = tf.BLOCK, tf.ZERO_BLOCK, tf.decode_header
+    meta_types = (tf.PAX_LOCAL, tf.PAX_GLOBAL, tf.GNU_LONGNAME, tf.GNU_LONGLINK)
     while True:
         if data is not None:
             data.finish()
         at = source.offset
-        block = source.read(tf.BLOCK)
-        if len(block) < tf.BLOCK:
+        block = source.read(block_size)
+        if len(block) < block_size:
             raise IntegrityError(
                 "tar archive truncated: it ends without its end-of-archive marker"
                 if not block
                 else f"tar archive truncated inside a header at byte {at}"
             )
-        if block == tf.ZERO_BLOCK:
+        if block == zero_block:
             source.drain()
             return
         try:
-            raw = tf.decode_header(block)
+            raw = decode_header(block)
         except IntegrityError as e:
             raise IntegrityError(f"{e} (header at byte {at})") from None
-        if raw.typeflag in (tf.PAX_LOCAL, tf.PAX_GLOBAL, tf.GNU_LONGNAME, tf.GNU_LONGLINK):
+        if raw.typeflag in meta_types:
             meta_in_a_row += 1
             if meta_in_a_row > _MAX_META_IN_A_ROW:
                 raise IntegrityError(
@@ -236,7 +240,8 @@ def _parse(source: _Input, limits: ExtractLimits) -> Iterator[Member]:
             continue
         meta_in_a_row = 0
         records = {**global_, **local} if global_ else local
-        local = {}
+        if local:
+            local = {}
         entry = _entry(raw, records)
         data = _Data(
             source,
