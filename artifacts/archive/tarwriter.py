@@ -27,10 +27,11 @@ from argosy.artifacts.archive import tarformat as tf
 from argosy.artifacts.archive.entry import EntryType
 from argosy.artifacts.archive.walk import (
     CHUNK,
-    OPEN_FLAGS,
+    Found,
     changed,
     check_unchanged,
     io_error,
+    open_file,
     read_link,
     walk,
 )
@@ -70,42 +71,60 @@ def write_tar(
     one-member archive."""
     out = _Chunks(chunk_size)
     for found in walk(root, root_name=root_name, skip_special=skip_special):
-        st = found.st
-        mtime = st.st_mtime_ns // 1_000_000_000 if keep_mtime else 0
-        kind = stat.S_IFMT(st.st_mode)
-        mode, size, linkname = stat.S_IMODE(st.st_mode), 0, b""
-        if kind == stat.S_IFREG:
-            size, entry, typeflag, name = st.st_size, EntryType.FILE, tf.REGULAR, found.name
-        elif kind == stat.S_IFDIR:
-            entry, typeflag, name = EntryType.DIR, tf.DIRECTORY, found.name + b"/"
+        if found.st is None:  # a regular file: described by what is opened
+            fd, st = open_file(found.path)
+            try:
+                yield from _member(out, found, st, keep_mtime, on_member, fd)
+            finally:
+                os.close(fd)
         else:
-            linkname = read_link(found.path)
-            mode, entry, typeflag, name = 0o777, EntryType.SYMLINK, tf.SYMLINK, found.name
-        header = out.offset
-        out.put(
-            tf.encode_header(
-                name, mode=mode, size=size, mtime=mtime, typeflag=typeflag, linkname=linkname
-            )
-        )
-        if on_member is not None:
-            on_member(
-                found.name,
-                entry,
-                size=size,
-                mode=mode,
-                mtime=mtime,
-                linkname=linkname,
-                header=header,
-                data=out.offset,
-            )
-        if entry is EntryType.FILE:
-            yield from out.read_file(found.path, st)
-            if size % tf.BLOCK:
-                out.put(tf.padding(size))
-        yield from out.filled()
+            yield from _member(out, found, found.st, keep_mtime, on_member)
     out.put(tf.end_of_archive(out.offset))
     yield from out.filled()
     yield out.last()
+
+
+def _member(
+    out: _Chunks,
+    found: Found,
+    st: os.stat_result,
+    keep_mtime: bool,
+    on_member: MemberSink | None,
+    fd: int = -1,
+) -> Iterator[bytes]:
+    """One member's header, and its data from `fd` for a regular file."""
+    mtime = st.st_mtime_ns // 1_000_000_000 if keep_mtime else 0
+    kind = stat.S_IFMT(st.st_mode)
+    mode, size, linkname = stat.S_IMODE(st.st_mode), 0, b""
+    if kind == stat.S_IFREG:
+        size, entry, typeflag, name = st.st_size, EntryType.FILE, tf.REGULAR, found.name
+    elif kind == stat.S_IFDIR:
+        entry, typeflag, name = EntryType.DIR, tf.DIRECTORY, found.name + b"/"
+    else:
+        linkname = read_link(found.path)
+        mode, entry, typeflag, name = 0o777, EntryType.SYMLINK, tf.SYMLINK, found.name
+    header = out.offset
+    out.put(
+        tf.encode_header(
+            name, mode=mode, size=size, mtime=mtime, typeflag=typeflag, linkname=linkname
+        )
+    )
+    if on_member is not None:
+        on_member(
+            found.name,
+            entry,
+            size=size,
+            mode=mode,
+            mtime=mtime,
+            linkname=linkname,
+            header=header,
+            data=out.offset,
+        )
+    if entry is EntryType.FILE:
+        yield from out.read_file(fd, found.path, st)
+        if size % tf.BLOCK:
+            out.put(tf.padding(size))
+    yield from out.filled()
 
 
 class _Chunks:
@@ -154,14 +173,10 @@ class _Chunks:
             rest = rest[n:]
             self._advance(n)
 
-    def read_file(self, path: bytes, st: os.stat_result) -> Iterator[bytes]:
-        """Read exactly st.st_size bytes of the file in, or raise SourceChanged (see
-        walk.py); yields each chunk as it is filled."""
+    def read_file(self, fd: int, path: bytes, st: os.stat_result) -> Iterator[bytes]:
+        """Read exactly st.st_size bytes of the file open at `fd` in, or raise
+        SourceChanged (see walk.py); yields each chunk as it is filled."""
         size = st.st_size
-        try:
-            fd = os.open(path, OPEN_FLAGS)
-        except OSError as e:
-            raise io_error(path, e) from None
         try:
             left = size
             while True:
@@ -181,6 +196,4 @@ class _Chunks:
             after = os.fstat(fd)
         except OSError as e:
             raise io_error(path, e) from None
-        finally:
-            os.close(fd)
         check_unchanged(path, st, after)

@@ -24,7 +24,7 @@ from isal import isal_zlib
 
 from argosy.artifacts.archive import zipformat as zf
 from argosy.artifacts.archive.codecs import isal_level
-from argosy.artifacts.archive.walk import CHUNK, read_file, read_link, walk
+from argosy.artifacts.archive.walk import CHUNK, open_file, read_file, read_link, walk
 from argosy.artifacts.errors import IntegrityError, InvalidSpec
 
 ZIP64_FROM = 0xFF000000  # deflate can grow data by ~0.01%: stay clear of 4 GiB
@@ -53,7 +53,14 @@ def write_zip(
                 f"{os.fsdecode(found.path)}: zip stores names as UTF-8 and"
                 " this name is not; use a tar format"
             ) from None
-        yield from out.add(found.name, found.path, found.st)
+        if found.st is not None:
+            yield from out.add(found.name, found.path, found.st)
+            continue
+        fd, st = open_file(found.path)  # a regular file: described by what is opened
+        try:
+            yield from out.add(found.name, found.path, st, fd)
+        finally:
+            os.close(fd)
     yield from out.finish()
 
 
@@ -86,7 +93,8 @@ class _Zip:
         stamp = struct.pack("<HHBI", zf.EXTRA_TIMESTAMP, 5, 1, mtime)
         return date, clock, stamp, stamp  # local, central: both carry only the mtime
 
-    def add(self, name: bytes, path: bytes, st: os.stat_result) -> Iterator[bytes]:
+    def add(self, name: bytes, path: bytes, st: os.stat_result, fd: int = -1) -> Iterator[bytes]:
+        """One member; a regular file's data is read from `fd`."""
         kind = stat.S_IFMT(st.st_mode)
         date, clock, extra, central_extra = self._times(st)
         flags = 0 if name.isascii() else zf.FLAG_UTF8
@@ -94,7 +102,7 @@ class _Zip:
         if kind == stat.S_IFREG and st.st_size >= CHUNK:
             yield from self._stream(
                 name,
-                read_file(path, st),
+                read_file(fd, path, st),
                 st.st_size,
                 st.st_mode,
                 flags,
@@ -105,7 +113,7 @@ class _Zip:
             )
             return
         if kind == stat.S_IFREG:
-            data = b"".join(read_file(path, st))
+            data = b"".join(read_file(fd, path, st))
         elif kind == stat.S_IFDIR:
             name, data = name + b"/", b""
         else:

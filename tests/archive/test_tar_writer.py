@@ -14,7 +14,7 @@ import pytest
 
 from argosy.artifacts.archive import write_tar
 from argosy.artifacts.archive.tarformat import encode_header
-from argosy.artifacts.archive.walk import read_file
+from argosy.artifacts.archive.walk import open_file, read_file
 from argosy.artifacts.errors import InvalidSpec, SourceChanged
 from tests.archive.helpers import LONG_DIR, LONG_FILE, VERY_LONG, make_tree, snapshot
 
@@ -81,6 +81,15 @@ def test_a_single_file_becomes_a_one_member_archive(tree: Path) -> None:
     assert [(m.name, m.size, m.mode) for m in members] == [("a.txt", 6, 0o640)]
 
 
+def test_a_root_that_is_a_symlink_to_a_file_is_followed_under_its_own_name(
+    tree: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "link.txt").symlink_to(tree / "a.txt")
+    tar = tarfile.open(fileobj=io.BytesIO(_tar(tmp_path / "link.txt")))
+    assert [(m.name, m.size, m.isfile()) for m in tar.getmembers()] == [("link.txt", 6, True)]
+    assert tar.extractfile("link.txt").read() == (tree / "a.txt").read_bytes()  # type: ignore[union-attr]
+
+
 def test_names_that_are_not_utf8_survive_through_pax(tmp_path: Path) -> None:
     root = tmp_path / "src"
     root.mkdir()
@@ -138,15 +147,38 @@ def test_a_file_that_grows_while_archived_fails_naming_it(tmp_path: Path) -> Non
 
 def test_a_file_that_shrinks_or_is_rewritten_in_place_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "f"
+    name = os.fsencode(path)
     path.write_bytes(b"0123456789")
-    st = path.stat()
-    path.write_bytes(b"01234")
-    with pytest.raises(SourceChanged, match="shrank to 5 of its 10 bytes"):
-        list(read_file(os.fsencode(path), st))
-    path.write_bytes(b"abcdefghij")
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    with pytest.raises(SourceChanged, match="modified or replaced"):
-        list(read_file(os.fsencode(path), st))
+    fd, st = open_file(name)
+    try:
+        os.truncate(path, 5)
+        with pytest.raises(SourceChanged, match="shrank to 5 of its 10 bytes"):
+            list(read_file(fd, name, st))
+    finally:
+        os.close(fd)
+    path.write_bytes(b"0123456789")
+    fd, st = open_file(name)
+    try:
+        path.write_bytes(b"abcdefghij")  # the same file, rewritten at the same size
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        with pytest.raises(SourceChanged, match="modified or replaced"):
+            list(read_file(fd, name, st))
+    finally:
+        os.close(fd)
+
+
+def test_something_else_where_a_file_was_listed_is_refused_without_blocking(
+    tmp_path: Path,
+) -> None:
+    """A file is known by its directory entry's type and opened only then: a FIFO or a
+    folder put in its place by then is refused naming it (a FIFO's open does not wait
+    for a writer)."""
+    os.mkfifo(tmp_path / "was-a-file")
+    with pytest.raises(SourceChanged, match="was-a-file was replaced by a FIFO"):
+        open_file(os.fsencode(tmp_path / "was-a-file"))
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(SourceChanged, match="dir was replaced by a folder"):
+        open_file(os.fsencode(tmp_path / "dir"))
 
 
 def test_chunks_are_the_chunk_size_but_the_last(tree: Path) -> None:
