@@ -357,11 +357,25 @@ def baseline_lines(summaries: list[report.Summary]) -> list[str]:
     return lines
 
 
+# every folder the wheel installs (pyproject's package-dir): `argosy cp` imports argo/ too
+PACKAGE_FOLDERS = (
+    "cli",
+    "artifacts",
+    "argo",
+    "demo",
+    "plugin",
+    "sidecar",
+    "gc",
+    "server",
+    "testing",
+)
+
+
 def compile_argosy(*extra: Path) -> None:
     """Byte-compile Argosy's modules first, as pip does for a wheel install: an editable
     checkout under PYTHONDONTWRITEBYTECODE would otherwise recompile them on every start
     (~0.1 s), a cost no installed peer pays."""
-    folders = [str(rgw.ROOT / name) for name in ("artifacts", "cli", "sidecar", "gc")]
+    folders = [str(rgw.ROOT / name) for name in PACKAGE_FOLDERS]
     folders += [str(path) for path in extra]
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", *folders], check=True, stdout=subprocess.DEVNULL

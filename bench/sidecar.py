@@ -66,6 +66,7 @@ from bench import disk, files, noise, rgw, rss, versions
 from bench import sidecar_pods as pods
 from bench import sidecar_report as report
 from bench.dirs import Proxy, admin_client, start_proxy, stop_proxy
+from bench.s3 import PACKAGE_FOLDERS
 from bench.sidecar_report import (
     ARGO_DOWN,
     ARGO_UP,
@@ -600,7 +601,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def compile_argosy() -> None:
     """Byte-compile Argosy as a wheel install would (PYTHONDONTWRITEBYTECODE would
     otherwise make every process recompile it, a start-up cost no real pod pays)."""
-    folders = [str(ROOT / name) for name in ("artifacts", "cli", "sidecar")]
+    folders = [str(ROOT / name) for name in PACKAGE_FOLDERS]
     subprocess.run([PY, "-m", "compileall", "-q", *folders], check=True, stdout=subprocess.DEVNULL)
 
 
