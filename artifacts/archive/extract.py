@@ -180,9 +180,9 @@ class _Extraction:
 
     def _check_length(self, entry: Entry, path: str) -> None:
         """Refuse, before making any of it, a member whose path the system cannot take."""
-        full = self._full(path)
-        if len(full) <= self.path_max // 4:  # at most 4 UTF-8 bytes a character
+        if len(path) <= self.short_path:
             return
+        full = self._full(path)
         size = len(os.fsencode(full))
         if size > self.path_max:
             raise InvalidSpec(
@@ -221,8 +221,7 @@ class _Extraction:
             )
         # the claim only keeps books: a refusal after it still leaves nothing made
         path, new = self.layout.claim(entry.path, kind, linkname=entry.linkname)
-        if len(path) > self.short_path:
-            self._check_length(entry, path)
+        self._check_length(entry, path)
         try:
             for folder in new:
                 self._mkdir(folder, entry.mode & _KEEP_BITS if folder == path else -1)
