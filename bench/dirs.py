@@ -3,6 +3,7 @@ against Argo's method and the fastest peers, on a tree of ~20k real text files.
 
     .venv/bin/python -m bench.dirs [--runs 3] [--corpus DIR] [--slow-runs 1]
                                    [--subset 2000] [--delay-ms 20] [--env FILE] [--tmp DIR]
+                                   [--scratch ext4]
                                    [--baseline PKGDIR]
 
 Without --corpus, copies ~20k real text files (<= 300 MiB) from the machine into a temp
@@ -49,7 +50,10 @@ by pair (median and range); --runs 0 --pairs N runs the paired mode alone. With
 
 Before each extraction (download cases) the filesystem's file creation is probed and, if
 it is in ext4's slow window after a large delete, waited out (bench/fsstate.py); the
-figure is kept with the run.
+figure is kept with the run. With --scratch ext4 the tools write to a new ext4 with a
+journal of the benchmark's own (bench/scratchfs.py), as a pod writes to its node's
+filesystem, instead of the temp folder's (here: ext4 without a journal, shared with
+RGW's store).
 
 Verification, outside the timed region: every download is compared with the corpus (paths
 and sizes; bytes too in the first round); every flat upload is listed back (paths and
@@ -63,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -84,7 +89,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from bench import corpus, dirs_report, noise, pairs, rgw, rss, versions
+from bench import corpus, dirs_report, noise, pairs, rgw, rss, scratchfs, versions
 from bench.dirs_report import DirRun
 from bench.fsstate import FsState
 from bench.s3 import BASE, CONSOLE, compile_argosy
@@ -122,6 +127,7 @@ class Ctx:
     bucket: str
     admin: Any
     work: Path
+    out: Path  # where the tools write: the work folder, or the --scratch filesystem
     root: Path  # the corpus
     tree: corpus.TreeStats
     subset: Path
@@ -418,7 +424,7 @@ def _archive_round(
 ) -> None:
     key = f"{tool}/r{r}/corpus.tar.zst"
     url = f"s3://{ctx.bucket}/{key}"
-    out = ctx.work / "down" / f"{tool}-r{r}"
+    out = ctx.out / "down" / f"{tool}-r{r}"
     try:
         up = measure(
             ctx,
@@ -467,9 +473,9 @@ ARGO_DOWN = (
 
 def unit_argo(ctx: Ctx, r: int) -> None:
     key = f"argo/r{r}/corpus.tgz"
-    tgz = ctx.work / f"argo-up-r{r}.tgz"
-    tgz_down = ctx.work / f"argo-down-r{r}.tgz"
-    out = ctx.work / "down" / f"argo-r{r}"
+    tgz = ctx.out / f"argo-up-r{r}.tgz"
+    tgz_down = ctx.out / f"argo-down-r{r}.tgz"
+    out = ctx.out / "down" / f"argo-r{r}"
     try:
         up = measure(
             ctx,
@@ -523,7 +529,7 @@ def unit_s5cmd_pipe(ctx: Ctx, r: int) -> None:
     """The peer's archive round trip: tar | zstd | s5cmd pipe up, s5cmd cat | zstd -d |
     tar -x down (from the object it just wrote)."""
     key = f"s5cmd/r{r}/corpus.tar.zst"
-    out = ctx.work / "down" / f"s5cmd-cat-r{r}"
+    out = ctx.out / "down" / f"s5cmd-cat-r{r}"
     try:
         up = measure(
             ctx,
@@ -596,7 +602,7 @@ def flat_unit(
     def unit(ctx: Ctx, r: int) -> None:
         source, tree = (ctx.subset, ctx.subset_tree) if proxied else (ctx.root, ctx.tree)
         base = f"{case.replace(':', '-')}/r{r}/"
-        out = ctx.work / "down" / f"{case.replace(':', '-')}-r{r}"
+        out = ctx.out / "down" / f"{case.replace(':', '-')}-r{r}"
         try:
             cmd = command(ctx, base, source)
             endpoint = ctx.proxy.endpoint if proxied and ctx.proxy else None
@@ -983,6 +989,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--env", type=Path, help="use the RGW described by this env file")
     p.add_argument("--tmp", type=Path, help="where the temp folder goes (default: system temp)")
     p.add_argument(
+        "--scratch",
+        choices=["ext4"],
+        help="write the downloads and Argo's temp files to a new ext4 with a journal, "
+        "mounted from a sparse image in the temp folder (root; bench/scratchfs.py)",
+    )
+    p.add_argument(
+        "--scratch-gib", type=int, default=64, help="the scratch filesystem's size (sparse)"
+    )
+    p.add_argument(
         "--baseline",
         type=Path,
         metavar="PKGDIR",
@@ -1030,7 +1045,12 @@ def main(argv: list[str] | None = None) -> int:
     ctx: Ctx | None = None
     proxy: Proxy | None = None
     proxy_stats: dict[str, Any] = {}
+    scratch = contextlib.ExitStack()
     try:
+        out = work
+        if args.scratch:
+            out = scratch.enter_context(scratchfs.ext4(work, args.scratch_gib))
+            log(f"scratch filesystem: a new {args.scratch} ({args.scratch_gib} GiB) at {out}")
         if args.corpus:
             tree_root = args.corpus.resolve()
             tree = corpus.stats(tree_root)
@@ -1059,7 +1079,7 @@ def main(argv: list[str] | None = None) -> int:
         subset_root = work / "subset" / tree_root.name
         subset_tree = corpus.subset(tree_root, subset_root, args.subset)
         log(f"proxied subset: {subset_tree.files} files, {subset_tree.bytes / MiB:.1f} MiB")
-        (work / "down").mkdir()
+        (out / "down").mkdir()
         if args.env:
             gateway = rgw.from_env_file(args.env)
             log(f"using the RGW at {gateway.endpoint} ({args.env})")
@@ -1072,11 +1092,12 @@ def main(argv: list[str] | None = None) -> int:
             f"argosy-dirs-{secrets.token_hex(4)}",
             admin_client(gateway),
             work,
+            out,
             tree_root,
             tree,
             subset_root,
             subset_tree,
-            fs=FsState(work / "fs", log),
+            fs=FsState(out / "fs", log),
         )
         ctx.admin.create_bucket(Bucket=ctx.bucket)
         if any(u.proxied for u in units):
@@ -1096,6 +1117,7 @@ def main(argv: list[str] | None = None) -> int:
             "subset_files": subset_tree.files,
             "subset_bytes": subset_tree.bytes,
             "delay_ms": args.delay_ms,
+            "scratch": args.scratch or "",
             "endpoint": gateway.endpoint,
             "own_rgw": not args.env,
             "cpus": os.cpu_count(),
@@ -1153,6 +1175,7 @@ def main(argv: list[str] | None = None) -> int:
         # extraction slow in the kernel, whoever it was (ext4 will not reuse an inode
         # freed in the last 60-300 s, and its allocator checked each of the 20k just
         # freed for every file created: 12-15 s of system time against ~1 s)
+        scratch.close()  # a scratch filesystem goes as one file, its trees unread
         shutil.rmtree(work, ignore_errors=True)
 
 
