@@ -11,7 +11,8 @@ folder (bench/corpus.py: fixed sources, sorted walk). Starts its own RGW with
 scripts/rgw.sh (or uses --env FILE), one bucket, and runs every case as a separate
 process, measured by bench/rss.py (wall time, peak RSS of the process tree, CPU), in
 --runs interleaved rounds (each round starts one case further on), with the bucket
-emptied, RGW's garbage collection forced and dirty pages synced between runs:
+emptied, RGW's garbage collection forced, dirty pages synced and the downloaded trees
+dropped from the page cache between runs:
 
   archive upload (MiB/s of source bytes):
     argosy      argosy cp -q --archive tar.zst CORPUS s3://B/K.tar.zst
@@ -91,7 +92,7 @@ from botocore.config import Config
 
 from bench import corpus, dirs_report, noise, pairs, rgw, rss, scratchfs, versions
 from bench.dirs_report import DirRun
-from bench.fsstate import FsState
+from bench.fsstate import FsState, evict
 from bench.s3 import BASE, CONSOLE, compile_argosy
 
 MiB = 1 << 20
@@ -136,6 +137,7 @@ class Ctx:
     fs: FsState | None = None  # probes file creation before every extraction
     pair: str = ""  # paired mode: the pair the runs being made belong to
     overhead: float = 0.0  # seconds spent emptying the bucket between runs
+    evicted: set[str] = field(default_factory=set)  # downloaded trees out of the page cache
     failures: list[str] = field(default_factory=list)
     runs: list[DirRun] = field(default_factory=list)
 
@@ -199,12 +201,17 @@ def clear_bucket(ctx: Ctx) -> None:
 
 
 def between_runs(ctx: Ctx) -> None:
-    """Leave the server as the next run should find it: empty bucket, garbage collected,
-    dirty pages written out. Deleting 20k objects takes RGW ~30 s: most of the overhead."""
+    """Leave the machine as the next run should find it: empty bucket, garbage collected,
+    dirty pages written out, and the trees downloaded so far out of the page cache
+    (fsstate.evict). Deleting 20k objects takes RGW ~30 s: most of the overhead."""
     t0 = time.monotonic()
     clear_bucket(ctx)
     rgw.gc(ctx.gateway)
     os.sync()
+    for tree in sorted((ctx.out / "down").iterdir()):
+        if tree.name not in ctx.evicted:
+            evict(tree)
+            ctx.evicted.add(tree.name)
     ctx.overhead += time.monotonic() - t0
 
 

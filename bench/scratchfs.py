@@ -3,13 +3,13 @@ journal, in a sparse image file, mounted through a loop device (needs root).
 
 Why it exists: this machine's root is ext4 without a journal, shared by the tools'
 downloads and RGW's store. There the inode allocator checks every inode freed in the last
-minutes before it reuses one (`recently_deleted()`, fsstate.py), and in a whole bench.dirs
-sitting, after the `archive: none` cases, both tools' extractions took 1.5-1.8 s of
-mostly system time instead of 0.8-1.0 s, with the file creation probe reading normal.
-A pod writes to its node's filesystem: ext4 with its journal or XFS, holding no object
-store. On a filesystem of their own, made fresh for the run, the tools meet that: the
-kernel path that file creation takes is the one a node takes, and nothing the server or
-the previous tool did is left in its allocator.
+minutes before it reuses one (`recently_deleted()`, fsstate.py): deleting the ~40 trees a
+whole bench.dirs sitting downloads (~300,000 files) left the machine creating files at a
+tenth of its speed for minutes afterwards (extractions of 9-11 s instead of 0.8 s, a
+Ceph monitor 43 s slow to start). A pod writes to its node's filesystem: ext4 with its
+journal or XFS, holding no object store. On a filesystem of their own, made fresh for
+the run, the tools meet that, and the run's trees go at the end as one image file.
+(It does not keep a sitting's memory steady; fsstate.evict does that.)
 """
 
 from __future__ import annotations
