@@ -127,7 +127,6 @@ class Ctx:
     gateway: rgw.Rgw
     bucket: str
     admin: Any
-    work: Path
     out: Path  # where the tools write: the work folder, or the --scratch filesystem
     root: Path  # the corpus
     tree: corpus.TreeStats
@@ -1098,7 +1097,6 @@ def main(argv: list[str] | None = None) -> int:
             gateway,
             f"argosy-dirs-{secrets.token_hex(4)}",
             admin_client(gateway),
-            work,
             out,
             tree_root,
             tree,
