@@ -136,7 +136,6 @@ class Ctx:
     fs: FsState | None = None  # probes file creation before every extraction
     pair: str = ""  # paired mode: the pair the runs being made belong to
     overhead: float = 0.0  # seconds spent emptying the bucket between runs
-    evicted: set[str] = field(default_factory=set)  # downloaded trees out of the page cache
     failures: list[str] = field(default_factory=list)
     runs: list[DirRun] = field(default_factory=list)
 
@@ -199,18 +198,16 @@ def clear_bucket(ctx: Ctx) -> None:
             break
 
 
-def between_runs(ctx: Ctx) -> None:
+def between_runs(ctx: Ctx, downloaded: Path) -> None:
     """Leave the machine as the next run should find it: empty bucket, garbage collected,
-    dirty pages written out, and the trees downloaded so far out of the page cache
-    (fsstate.evict). Deleting 20k objects takes RGW ~30 s: most of the overhead."""
+    dirty pages written out, and the tree the run downloaded (if it got that far) out of
+    the page cache (fsstate.evict). Deleting 20k objects takes RGW ~30 s: most of the
+    overhead."""
     t0 = time.monotonic()
     clear_bucket(ctx)
     rgw.gc(ctx.gateway)
     os.sync()
-    for tree in sorted((ctx.out / "down").iterdir()):
-        if tree.name not in ctx.evicted:
-            evict(tree)
-            ctx.evicted.add(tree.name)
+    evict(downloaded)
     ctx.overhead += time.monotonic() - t0
 
 
@@ -464,7 +461,7 @@ def _archive_round(
         if check_download(ctx, down, out, full=r == 0):
             keep(ctx, down)
     finally:
-        between_runs(ctx)
+        between_runs(ctx, out)
 
 
 ARGO_UP = (
@@ -520,7 +517,7 @@ def unit_argo(ctx: Ctx, r: int) -> None:
             keep(ctx, down)
     finally:
         corpus_rm(tgz, tgz_down)
-        between_runs(ctx)
+        between_runs(ctx, out)
 
 
 S5CMD_PIPE = (
@@ -587,7 +584,7 @@ def unit_s5cmd_pipe(ctx: Ctx, r: int) -> None:
         if check_download(ctx, down, out, full=r == 0):
             keep(ctx, down)
     finally:
-        between_runs(ctx)
+        between_runs(ctx, out)
 
 
 Command = Callable[[Ctx, str, Path], list[str]]
@@ -648,7 +645,7 @@ def flat_unit(
                 if check_download(ctx, down, out, full=r == 0, want=source):
                     keep(ctx, down)
         finally:
-            between_runs(ctx)
+            between_runs(ctx, out)
 
     return unit
 

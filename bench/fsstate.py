@@ -87,9 +87,9 @@ class FsState:
         return round(cost, 1)
 
 
-def evict(folder: Path) -> int:
-    """Drop the cached pages of every file under `folder`; returns how many files. Call
-    it after `os.sync()`: only pages written out can be dropped.
+def evict(folder: Path) -> None:
+    """Drop the cached pages of every file under `folder` (nothing if it is not there).
+    Call it after `os.sync()`: only pages written out can be dropped.
 
     Why: the benchmark keeps every downloaded tree until the end (deleting one starts the
     slow window above), and their pages filled this machine's memory within a sitting.
@@ -97,7 +97,6 @@ def evict(folder: Path) -> int:
     extractions took 1.3-1.9 s of mostly system time instead of 0.8-1.0 s, in whichever
     pairs came after the memory ran out. Dropping a tree's pages once it is verified
     leaves each run the free memory the one before had."""
-    files = 0
     for dirpath, _, names in os.walk(folder):
         for name in names:
             try:
@@ -106,7 +105,5 @@ def evict(folder: Path) -> int:
                 continue
             try:
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                files += 1
             finally:
                 os.close(fd)
-    return files

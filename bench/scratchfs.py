@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,9 +38,9 @@ def ext4(folder: Path, size_gib: int) -> Iterator[Path]:
     sparse image at folder/'scratch.img'; unmounted and deleted on the way out (one
     file deleted, not the trees written into it). The loop device reads and writes the
     image directly, so the page cache holds the tools' files once, not twice."""
-    for tool in ("mkfs.ext4", "losetup", "mount", "umount"):
+    for tool, package in (("mkfs.ext4", "e2fsprogs"), ("losetup", "mount"), ("mount", "mount")):
         if not shutil.which(tool):
-            raise SystemExit(f"scratch filesystem: {tool} not found (apt-get install e2fsprogs)")
+            raise SystemExit(f"scratch filesystem: {tool} not found (apt-get install {package})")
     image, mount = folder / "scratch.img", folder / "scratch"
     with open(image, "wb") as f:
         f.truncate(size_gib * GiB)
@@ -52,9 +53,19 @@ def ext4(folder: Path, size_gib: int) -> Iterator[Path]:
         mounted = str(mount)
         yield mount
     finally:
-        if mounted:
-            _out("umount", mounted)
-        if device:
-            _out("losetup", "--detach", device)
+        _undo(mounted, device, image, mount)
+
+
+def _undo(mounted: str, device: str, image: Path, mount: Path) -> None:
+    """Every step of the way out is tried, and what could not be undone is named; none
+    raises over the error that may be on its way out already."""
+    left = []
+    if mounted and subprocess.run(["umount", mounted], capture_output=True).returncode:
+        left.append(f"{mounted} is still mounted (umount {mounted})")
+    if device and subprocess.run(["losetup", "--detach", device], capture_output=True).returncode:
+        left.append(f"loop device {device} is still attached (losetup --detach {device})")
+    if not left:
         image.unlink(missing_ok=True)
         mount.rmdir()
+    for what in left:
+        print(f"scratch filesystem: {what}", file=sys.stderr)
