@@ -26,8 +26,9 @@ CHUNK = 1 << 20
 
 class ChunkedBody:
     """A request body of known size that the HTTP layer reads once, in chunks of at
-    least CHUNK bytes, and may rewind to its start (to resend it); subclasses hand out
-    the bytes in `_take` and checksum them there."""
+    least CHUNK bytes where the source holds that many in one piece, and may rewind to
+    its start (to resend it); subclasses hand out the bytes in `_take` and checksum them
+    there."""
 
     def __init__(self, size: int) -> None:
         self._size = size
@@ -104,21 +105,30 @@ class FileRange(ChunkedBody):
 
 
 class BufferBody(ChunkedBody):
-    """A part in memory handed to the HTTP layer as views of at least CHUNK bytes (no
-    copies), so that how far it has been sent can be told (`on_read`)."""
+    """A part in memory, one buffer or several sent in order (a stream's part made of the
+    chunks that hold it), handed to the HTTP layer as views: never copied, never joined.
+    A read stops at the end of a buffer, so it may be shorter than asked for; how far
+    the part has been sent can be told (`on_read`)."""
 
-    def __init__(self, buffer: bytes | bytearray | memoryview) -> None:
-        view = memoryview(buffer).cast("B")
-        super().__init__(len(view))
-        self._view = view
+    def __init__(self, *buffers: bytes | bytearray | memoryview) -> None:
+        views = [memoryview(b).cast("B") for b in buffers]
+        self._views = [v for v in views if len(v)]
+        super().__init__(sum(len(v) for v in self._views))
+        self._at = 0  # the buffer holding the next byte
+        self._start = 0  # where that buffer starts in the body
 
     def _take(self, count: int) -> memoryview:
-        data = self._view[self._pos : self._pos + count]
-        self._pos += count
+        view = self._views[self._at]
+        offset = self._pos - self._start
+        data = view[offset : offset + count]
+        self._pos += len(data)
+        if offset + len(data) == len(view) and self._at + 1 < len(self._views):
+            self._at += 1
+            self._start += len(view)
         return data
 
     def _rewind(self) -> None:
-        pass
+        self._at = self._start = 0
 
 
 def watched(body: Body, on_read: Callable[[int], None] | None) -> Body:

@@ -27,8 +27,7 @@ from argosy.artifacts.resume import CheckpointStore
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import TransferSettings
 from argosy.artifacts.stall import Watchdog
-from argosy.artifacts.streams import ChunkReader
-from argosy.artifacts.upload import NotReproducible, Source, upload_stream
+from argosy.artifacts.upload import NotReproducible, Source, upload_chunks
 
 ArchiveFormat = Literal["tar", "tar.zst", "tar.gz", "zip", "none"]
 ARCHIVE_FORMATS: tuple[str, ...] = ("tar.zst", "tar.gz", "tar", "zip", "none")
@@ -106,16 +105,13 @@ def upload_directory(
             {"format": fmt, "level": level, "keep_mtime": keep_mtime, "root_name": root_name},
         )
     for attempt in (1, 2):
-        reader = ChunkReader(
-            archive.write_archive(
-                base, fmt, level=level, keep_mtime=keep_mtime, root_name=root_name
-            )
-        )
         try:
-            up = upload_stream(
+            up = upload_chunks(
                 driver,
                 key,
-                reader,  # type: ignore[arg-type]
+                archive.write_archive(
+                    base, fmt, level=level, keep_mtime=keep_mtime, root_name=root_name
+                ),
                 settings=settings,
                 metadata=metadata,
                 progress=progress,
@@ -127,8 +123,6 @@ def upload_directory(
         except NotReproducible:
             if attempt == 2:
                 raise
-        finally:
-            reader.close()
     return DirectoryResult(
         up.url,
         -1,

@@ -17,13 +17,14 @@ import hashlib
 import logging
 import os
 import random
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar, cast
 
-from argosy.artifacts.bodies import FileRange, watched
-from argosy.artifacts.buffers import BufferPool, PartBuffer
+from argosy.artifacts.bodies import BufferBody, FileRange, watched
+from argosy.artifacts.buffers import BufferPool
 from argosy.artifacts.checksum import combine_all, crc32c
 from argosy.artifacts.errors import (
     ArtifactError,
@@ -41,6 +42,7 @@ from argosy.artifacts.resume import Checkpoint, CheckpointStore, file_identity
 from argosy.artifacts.retry import Retrier
 from argosy.artifacts.settings import MAX_PARTS, MiB, TransferSettings
 from argosy.artifacts.stall import Sent, Watchdog
+from argosy.artifacts.streams import ChunkParts, PartSource, ReadParts
 
 log = logging.getLogger("argosy.upload")
 Progress = Callable[[int], None]
@@ -598,17 +600,6 @@ def _put_parts(
         return session.finish(parts, concurrency=settings.concurrency)
 
 
-def _read_full(stream: BinaryIO, buffer: PartBuffer) -> int:
-    view = memoryview(buffer)
-    filled = 0
-    while filled < len(buffer):
-        n = stream.readinto(view[filled:])  # type: ignore[attr-defined]
-        if not n:
-            break
-        filled += n
-    return filled
-
-
 def upload_stream(
     driver: Driver,
     key: str,
@@ -629,15 +620,91 @@ def upload_stream(
     resumes: each regenerated part whose CRC32C matches the checkpoint's is taken from the
     server instead of being sent again; the first part that differs raises
     NotReproducible (after aborting the old upload), and the caller starts afresh."""
+    # parts being sent and one being filled: the whole of the memory
+    pool = BufferPool(settings.stream_parts + 1, settings.stream_part_size, mapped=True)
+    return _upload_parts(
+        driver,
+        key,
+        ReadParts(stream, pool),
+        settings=settings,
+        metadata=metadata,
+        progress=progress,
+        checkpoints=checkpoints,
+        source=source,
+        watch=watch,
+    )
+
+
+def upload_chunks(
+    driver: Driver,
+    key: str,
+    chunks: Iterable[bytes],
+    *,
+    settings: TransferSettings,
+    metadata: Mapping[str, str] | None = None,
+    progress: Progress = _no_progress,
+    checkpoints: CheckpointStore | None = None,
+    source: Source | None = None,
+    watch: Watchdog | None = None,
+) -> UploadResult:
+    """`upload_stream` for a stream made as chunks (an archive being written), each a
+    buffer never written again: parts are sent as views of the chunks, so no byte is
+    copied and no part buffer is allocated. At most `stream_parts + 1` parts' worth of
+    chunks is held, as for a stream. The iterator is closed when the upload ends."""
+    parts = ChunkParts(chunks)
+    try:
+        return _upload_parts(
+            driver,
+            key,
+            parts,
+            settings=settings,
+            metadata=metadata,
+            progress=progress,
+            checkpoints=checkpoints,
+            source=source,
+            watch=watch,
+        )
+    finally:
+        parts.close()
+
+
+def _upload_parts(
+    driver: Driver,
+    key: str,
+    parts: PartSource,
+    *,
+    settings: TransferSettings,
+    metadata: Mapping[str, str] | None,
+    progress: Progress,
+    checkpoints: CheckpointStore | None,
+    source: Source | None,
+    watch: Watchdog | None,
+) -> UploadResult:
+    """The stream `parts` gives, in parts of `stream_part_size`: one PUT if it is shorter
+    than a part, else a multipart upload, `stream_parts` parts in flight at most and one
+    more being taken (a semaphore bounds the parts held, whatever their source)."""
     retrier = Retrier(settings.retry, rng=_JITTER, watch=watch or settings.watchdog())
     metadata = dict(metadata or {})
     part_size = settings.stream_part_size
-    # parts being sent and one being filled: the whole of the memory
-    pool = BufferPool(settings.stream_parts + 1, part_size, mapped=True)
-    first = pool.take()
-    filled = _read_full(stream, first)
+    held = threading.Semaphore(settings.stream_parts + 1)
+
+    def take() -> list[memoryview]:
+        held.acquire()  # waits while every part held is being sent
+        try:
+            return parts.take(part_size)
+        except BaseException:
+            held.release()
+            raise
+
+    def give(part: list[memoryview]) -> None:
+        parts.give(part)
+        held.release()
+
+    first = take()
+    filled = sum(len(view) for view in first)
     if filled < part_size:
-        data = bytes(memoryview(first)[:filled])
+        data = b"".join(first)
+        give(first)
         result = _put_recorded(
             driver,
             key,
@@ -666,19 +733,26 @@ def upload_stream(
     ):
         futures: list[Future[Part]] = []
 
-        def send(number: int, buffer: PartBuffer, length: int, crc: int) -> Part:
-            try:
-                view = memoryview(buffer)[:length]
-                return session.send(number, lambda: view, size=length, crc=lambda _: crc)
-            finally:
-                pool.give(buffer)
+        def send(number: int, part: list[memoryview], length: int, crc: int) -> Part:
+            def body() -> Body:  # afresh for each attempt
+                if len(part) == 1:
+                    return part[0]
+                return cast(Body, BufferBody(*part))  # views, as every driver's HTTP layer takes
 
-        buffer, length, number = first, filled, 1
+            try:
+                return session.send(number, body, size=length, crc=lambda _: crc)
+            finally:
+                give(part)
+
+        part, length, number = first, filled, 1
         while length:
-            crc = crc32c(memoryview(buffer)[:length])
+            crc = 0
+            for view in part:
+                crc = crc32c(view, crc)
             kept = session.on_server(number)
             if kept is not None:
                 if kept[1] != crc or kept[0].size != length:
+                    give(part)
                     raise NotReproducible(
                         f"{url}: part {number} differs from the "
                         "interrupted upload's; starting afresh"
@@ -686,24 +760,24 @@ def upload_stream(
                 ready: Future[Part] = Future()
                 ready.set_result(session.keep(number))
                 futures.append(ready)
-                pool.give(buffer)
+                give(part)
             else:
                 failed = [f for f in futures if f.done() and f.exception()]
                 if failed:
-                    pool.give(buffer)
+                    give(part)
                     raise failed[0].exception()  # type: ignore[misc]
-                futures.append(workers.submit(send, number, buffer, length, crc))
+                futures.append(workers.submit(send, number, part, length, crc))
             if length < part_size:
                 break
-            buffer = pool.take()  # waits while every buffer is being sent
-            length = _read_full(stream, buffer)
+            part = take()
+            length = sum(len(view) for view in part)
             number += 1
             if length and number > MAX_PARTS:
-                pool.give(buffer)
+                give(part)
                 raise InvalidSpec(
                     f"{url}: the stream is longer than {MAX_PARTS} parts of "
                     f"{part_size // MiB} MiB ({MAX_PARTS * part_size // MiB} MiB); nothing "
                     "was kept: raise the stream part size"
                 )
-        parts = [f.result() for f in futures]
-        return session.finish(parts, concurrency=settings.concurrency)
+        parts_sent = [f.result() for f in futures]
+        return session.finish(parts_sent, concurrency=settings.concurrency)

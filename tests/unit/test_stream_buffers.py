@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from argosy.artifacts import download, upload
+from argosy.artifacts.bodies import BufferBody
 from argosy.artifacts.buffers import BufferPool, PartBuffer
 from argosy.artifacts.drivers.local import LocalDriver
 from argosy.artifacts.errors import InvalidSpec, NotFound
@@ -103,6 +104,89 @@ def test_reading_a_stream_reuses_the_same_few_buffers_whatever_its_length(
         pieces.append(bytes(chunk))  # kept as a copy, as iter_object's contract says
     assert b"".join(pieces) == data
     assert len(seen) <= STREAM.stream_parts + 1
+
+
+class Chunks:
+    """`data` as chunks of the given sizes (in turn), counting how many have been taken."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self.pieces: list[bytes] = []
+        at = 0
+        while at < len(data):
+            size = sizes[len(self.pieces) % len(sizes)]
+            self.pieces.append(data[at : at + size])
+            at += size
+        self.taken = 0
+        self.closed = False
+
+    def __iter__(self) -> Chunks:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.taken == len(self.pieces):
+            raise StopIteration
+        self.taken += 1
+        return self.pieces[self.taken - 1]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class HoldingDriver(CountingDriver):
+    """Records each part's body as the driver gets it, and how many chunks had been
+    taken from the source by then."""
+
+    chunks: Chunks
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.bodies: list[object] = []
+        self.taken_at: list[int] = []
+
+    def upload_part(self, key, upload_id, number, body, *, size):
+        self.bodies.append(body)
+        self.taken_at.append(self.chunks.taken)
+        return super().upload_part(key, upload_id, number, body, size=size)
+
+
+def test_a_stream_of_chunks_goes_up_in_parts_of_views_of_the_chunks_themselves(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "store" / "b").mkdir(parents=True)
+    driver = HoldingDriver(tmp_path / "store", "b")
+    data = os.urandom(23 * MiB + 5)
+    # a part boundary falls inside a chunk, and parts are made of several chunks
+    sizes = [3 * MiB + 1, 700_000, 2 * MiB, 1] * 12
+    driver.chunks = chunks = Chunks(data, sizes)
+    result = upload.upload_chunks(driver, "c", chunks, settings=STREAM)
+    assert result.parts == 5 and result.size == len(data) and chunks.closed
+    several = [b for b in driver.bodies if isinstance(b, BufferBody)]
+    assert several, "a part made of several chunks is sent as their views, not joined"
+    out = io.BytesIO()
+    assert download.download_stream(driver, "c", out, settings=STREAM).verified
+    assert out.getvalue() == data
+
+
+def test_a_stream_of_chunks_is_read_no_further_ahead_than_the_parts_it_may_hold(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "store" / "b").mkdir(parents=True)
+    driver = HoldingDriver(tmp_path / "store", "b")
+    data = os.urandom(60 * MiB)  # 12 parts of 5 MiB, 60 chunks of 1 MiB
+    driver.chunks = chunks = Chunks(data, [MiB])
+    upload.upload_chunks(driver, "c", chunks, settings=STREAM)
+    held = STREAM.stream_parts + 1  # parts being sent and one being taken
+    for number, taken in enumerate(driver.taken_at, 1):
+        # when part N is sent, the source has given at most the chunks of `held` parts
+        # beyond those already sent (the parts before N that may still be in flight)
+        assert taken <= 5 * (number - 1 + held)
+
+
+def test_a_small_stream_of_chunks_is_one_put(driver: CountingDriver) -> None:
+    data = os.urandom(3 * MiB)
+    result = upload.upload_chunks(driver, "small", iter([data[:MiB], data[MiB:]]), settings=STREAM)
+    assert result.parts == 1 and driver.list_uploads() == []
+    assert driver.stat("small").size == len(data)
 
 
 def test_a_stream_longer_than_ten_thousand_parts_fails_and_keeps_nothing(
