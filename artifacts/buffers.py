@@ -55,3 +55,30 @@ class BufferPool:
     @property
     def allocated(self) -> int:
         return self._made
+
+
+class Recycler:
+    """Buffers of one size that their reader hands back once done with them, for the
+    writer to fill again: a writer streaming through a consumer in another thread (the
+    tar writer into the zstd frames) reuses a handful of buffers instead of allocating,
+    faulting in and zero-filling a fresh one per chunk. Never blocks: with none free,
+    `take` makes one, so it holds no more buffers than the pipeline ever held at once."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("a buffer needs at least one byte")
+        self.size = size
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self.made = 0
+
+    def take(self) -> bytearray:
+        """A buffer of `size` bytes, holding whatever its last writer left."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            self.made += 1
+            return bytearray(self.size)
+
+    def give(self, buffer: bytearray) -> None:
+        """Hand back a buffer this recycler made; nothing may read it any more."""
+        self._free.put(buffer)

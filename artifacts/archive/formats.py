@@ -21,6 +21,7 @@ from argosy.artifacts.archive.pipeline import background
 from argosy.artifacts.archive.seekwriter import MemberIndex, compress_seekable
 from argosy.artifacts.archive.tarwriter import write_tar
 from argosy.artifacts.archive.zipwriter import write_zip
+from argosy.artifacts.buffers import Recycler
 from argosy.artifacts.errors import InvalidSpec
 
 Format = Literal["tar", "tar.zst", "tar.gz", "zip"]
@@ -45,6 +46,7 @@ def write_archive(
         raise InvalidSpec(f"unknown archive format {fmt!r} ({', '.join(FORMATS)})")
     if fmt == "tar.zst":
         index = MemberIndex()
+        chunks = Recycler(sf.FRAME_SIZE)  # handed back as each frame is compressed
         tar = write_tar(
             root,
             keep_mtime=keep_mtime,
@@ -52,8 +54,9 @@ def write_archive(
             root_name=root_name,
             chunk_size=sf.FRAME_SIZE,  # a chunk per frame: compressed as it is, never joined
             on_member=index,
+            recycler=chunks,
         )
-        return compress_seekable(background(tar), level=level, index=index)
+        return compress_seekable(background(tar), level=level, index=index, recycle=chunks.give)
     tar = write_tar(root, keep_mtime=keep_mtime, skip_special=skip_special, root_name=root_name)
     if fmt == "tar":
         return tar

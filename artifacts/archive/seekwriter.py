@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from array import array
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import zstandard
@@ -107,7 +107,8 @@ def _frames(chunks: Iterable[bytes], size: int) -> Iterator[bytes | memoryview]:
     """The stream cut into pieces of exactly `size` bytes (the last one shorter), however
     it was chunked: frame boundaries must not depend on the writer's chunking. Each byte
     is copied at most once, when the chunks making a frame are joined; a piece may be a
-    view of a chunk itself, so chunks must be bytes, never a buffer the source reuses."""
+    view of a chunk itself, so a chunk must not be written again until it is handed back
+    (`compress_seekable`'s `recycle`)."""
     pieces: list[bytes | memoryview] = []
     have = 0
     for chunk in chunks:
@@ -132,19 +133,31 @@ def compress_seekable(
     threads: int | None = None,
     frame_size: int = sf.FRAME_SIZE,
     index: MemberIndex | None = None,
+    recycle: Callable[[bytearray], None] | None = None,
 ) -> Iterator[bytes]:
     """The seekable zstd stream of `chunks` (bytes objects: frames are compressed from views
     of them while later ones are read): one zstd frame per `frame_size` bytes (with
     its content size and checksum), then `index`'s frame when there is one, then the seek
     table. `index` is read once `chunks` is exhausted, so the tar writer feeding it may
-    run in another thread (pipeline.background). A bad level fails here, at the call."""
+    run in another thread (pipeline.background). A chunk that is a whole frame is handed
+    to `recycle` once compressed (a bytearray its writer may fill again: see
+    `buffers.Recycler`). A bad level fails here, at the call."""
     lvl = zstd_level(level)
     workers = default_threads() if threads is None else threads
-    return _seekable(chunks, lvl, workers, frame_size, index)
+    return _seekable(chunks, lvl, workers, frame_size, index, recycle or _keep)
+
+
+def _keep(_: bytearray) -> None:
+    pass
 
 
 def _seekable(
-    chunks: Iterable[bytes], lvl: int, workers: int, frame_size: int, index: MemberIndex | None
+    chunks: Iterable[bytes],
+    lvl: int,
+    workers: int,
+    frame_size: int,
+    index: MemberIndex | None,
+    recycle: Callable[[bytearray], None],
 ) -> Iterator[bytes]:
     local = threading.local()
 
@@ -159,28 +172,32 @@ def _seekable(
 
     compressed, sizes, checksums = array("I"), array("I"), array("I")  # per frame
 
-    def record(frame: bytes, size: int) -> bytes:
+    def record(frame: bytes, data: bytes | memoryview) -> bytes:
         compressed.append(len(frame))
-        sizes.append(size)
+        sizes.append(len(data))
         checksums.append(int.from_bytes(frame[-4:], "little"))  # the frame's XXH64, low half
+        if isinstance(data, memoryview):
+            whole = data.obj
+            if isinstance(whole, bytearray) and len(whole) == len(data):
+                recycle(whole)  # the chunk was this frame and nothing else
         return frame
 
     if workers > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="argosy-zstd") as pool:
-            running: deque[tuple[Future[bytes], int]] = deque()
+            running: deque[tuple[Future[bytes], bytes | memoryview]] = deque()
             for data in _frames(chunks, frame_size):
-                running.append((pool.submit(compress, data), len(data)))
+                running.append((pool.submit(compress, data), data))
                 if len(running) > workers:
-                    done, size = running.popleft()
-                    yield record(done.result(), size)
+                    done, data = running.popleft()
+                    yield record(done.result(), data)
             while running:
-                done, size = running.popleft()
-                yield record(done.result(), size)
+                done, data = running.popleft()
+                yield record(done.result(), data)
     else:
         for data in _frames(chunks, frame_size):
-            yield record(compress(data), len(data))
+            yield record(compress(data), data)
     if not compressed:  # an empty stream is still one (empty) zstd frame
-        yield record(compress(b""), 0)
+        yield record(compress(b""), b"")
     trailer = index.frame() if index is not None else None
     if trailer is not None:
         compressed.append(len(trailer))

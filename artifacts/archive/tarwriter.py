@@ -36,6 +36,7 @@ from argosy.artifacts.archive.walk import (
     read_link,
     walk,
 )
+from argosy.artifacts.buffers import Recycler
 
 
 class MemberSink(Protocol):
@@ -64,13 +65,15 @@ def write_tar(
     root_name: str | None = None,
     chunk_size: int = CHUNK,
     on_member: MemberSink | None = None,
+    recycler: Recycler | None = None,
 ) -> Iterator[bytes]:
     """Yield the tar archive of `root` in chunks of exactly `chunk_size` bytes (the last
-    one shorter), each a buffer of its own that is never written again. Members are
+    one shorter), each a buffer of its own that is never written again, unless its
+    reader hands it back to `recycler` (of `chunk_size` buffers) to be filled anew. Members are
     named relative to `root` ('a/b.txt'), or under the one top-level folder `root_name`
     ('out/a/b.txt', the layout Argo writes). A `root` that is a regular file gives a
     one-member archive."""
-    out = _Chunks(chunk_size)
+    out = _Chunks(chunk_size, recycler)
     for found in walk(root, root_name=root_name, skip_special=skip_special):
         if found.st is None:  # a regular file: described by what is opened
             fd, st = open_file(found.path)
@@ -132,16 +135,20 @@ class _Chunks:
     """The stream written in place into chunks of `size` bytes: headers are copied in,
     file data is read straight into them (no bytes object per read, no joining)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, recycler: Recycler | None = None) -> None:
         if size < 1:
             raise ValueError("chunks need at least one byte")
+        if recycler is not None and recycler.size != size:
+            raise ValueError("the recycler's buffers must be the chunks' size")
         self.size = size
+        self._recycler = recycler
         self.offset = 0  # bytes of the stream written so far
         self._ready: list[bytearray] = []
         self._start()
 
     def _start(self) -> None:
-        self._buffer = bytearray(self.size)
+        # every byte of a chunk is written before it is handed out: a reused one is fine
+        self._buffer = bytearray(self.size) if self._recycler is None else self._recycler.take()
         self._view = memoryview(self._buffer)
         self._pos = 0
 

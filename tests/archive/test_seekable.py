@@ -16,9 +16,11 @@ import zstandard
 
 from argosy.artifacts import archive
 from argosy.artifacts.archive import seekformat as sf
+from argosy.artifacts.archive.pipeline import background
 from argosy.artifacts.archive.seekable import iter_member, read_index
 from argosy.artifacts.archive.seekwriter import MemberIndex, compress_seekable
 from argosy.artifacts.archive.tarwriter import write_tar
+from argosy.artifacts.buffers import Recycler
 from argosy.artifacts.directory import download_directory, upload_directory
 from argosy.artifacts.drivers.local import LocalDriver
 from argosy.artifacts.errors import InvalidSpec, NotFound, PreconditionFailed
@@ -154,6 +156,25 @@ def test_the_bytes_do_not_depend_on_the_thread_count_or_the_input_chunking(
         for threads, size in ((0, 1 << 20), (1, 333_333), (2, 4 << 20), (4, 7 << 20))
     }
     assert len(outputs) == 1
+
+
+def test_the_tar_writers_chunks_are_filled_again_once_compressed_and_the_bytes_stay_the_same(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    rng = random.Random(3)
+    for i in range(24):  # 24 frames of tar: several times what the pipeline holds at once
+        (root / f"{i:02}.bin").write_bytes(rng.randbytes(64 * 1024) * 64 + rng.randbytes(i))
+    recycler = Recycler(sf.FRAME_SIZE)
+    index = MemberIndex()
+    tar = write_tar(root, chunk_size=sf.FRAME_SIZE, on_member=index, recycler=recycler)
+    reused = b"".join(compress_seekable(background(tar), index=index, recycle=recycler.give))
+    fresh_index = MemberIndex()
+    plain = b"".join(write_tar(root, on_member=fresh_index))
+    fresh = b"".join(compress_seekable(chunks(plain, 1 << 20), index=fresh_index))
+    assert reused == fresh
+    assert recycler.made < 16  # of the 25 chunks written, at least 9 were reused ones
 
 
 def test_zstd_and_tar_read_it_and_so_does_argosys_extractor(tree: Path, tmp_path: Path) -> None:
