@@ -44,42 +44,39 @@ _DEVICE = b"0000000\x000000000\x00"
 _CONSTANT_SUM = sum(_OWNER_IDS) + 8 * 0x20 + sum(_MAGIC) + sum(_DEVICE)
 
 
-def _field(value: bytes, width: int) -> bytes:
-    return value + bytes(width - len(value))
+# name, mode, uid+gid, size, mtime, checksum, typeflag, linkname, magic+version,
+# uname+gname, devmajor+devminor, prefix, padding: struct pads each field with NULs
+_USTAR = struct.Struct("100s8s16s12s12s8sc100s8s64s16s155s12x")
 
 
 def _ustar(
     name: bytes, prefix: bytes, mode: int, size: int, mtime: int, typeflag: bytes, linkname: bytes
 ) -> bytes:
+    """One ustar block; name <= 100, prefix <= 155, linkname <= 100 bytes (the callers')."""
     mode_f = b"%07o\x00" % mode
     size_f = b"%011o\x00" % size
     mtime_f = b"%011o\x00" % mtime
+    # byte sums as adler32's low half, 1 + the sum mod 65521: exact up to 256 bytes
     checksum = (
         _CONSTANT_SUM
-        + sum(name)
-        + sum(prefix)
-        + sum(linkname)
-        + sum(mode_f)
-        + sum(size_f)
-        + sum(mtime_f)
         + typeflag[0]
+        + (adler32(name + linkname) & 0xFFFF)
+        + (adler32(b"%s%s%s%s" % (prefix, mode_f, size_f, mtime_f)) & 0xFFFF)
+        - 2
     )
-    return b"".join(
-        (
-            _field(name, 100),
-            mode_f,
-            _OWNER_IDS,
-            size_f,
-            mtime_f,
-            b"%06o\x00 " % checksum,
-            typeflag,
-            _field(linkname, 100),
-            _MAGIC,
-            bytes(64),
-            _DEVICE,
-            _field(prefix, 155),
-            bytes(12),
-        )
+    return _USTAR.pack(
+        name,
+        mode_f,
+        _OWNER_IDS,
+        size_f,
+        mtime_f,
+        b"%06o\x00 " % checksum,
+        typeflag,
+        linkname,
+        _MAGIC,
+        b"",
+        _DEVICE,
+        prefix,
     )
 
 
