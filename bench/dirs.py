@@ -57,7 +57,7 @@ filesystem, instead of the temp folder's (here: ext4 without a journal, shared w
 RGW's store).
 
 Before the first run, 256 MiB go up to the new bucket and are deleted, untimed
-(`rgw.warm_up`): the first large upload to a freshly started RGW was 12-30% slower for
+(`rgw.warm_up`): the first large upload to a freshly started RGW was 8-29% slower for
 whichever tool made it.
 
 Verification, outside the timed region: every download is compared with the corpus (paths

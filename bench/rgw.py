@@ -128,7 +128,7 @@ WARM_UP_OBJECTS = 16  # x 16 MiB: more than any one archive run writes
 def warm_up(rgw: Rgw, client: Any, bucket: str) -> float:
     """Write 256 MiB to the bucket once, untimed, then delete it and collect the garbage;
     returns the seconds it took. Against a freshly started RGW, the first large upload of
-    a sitting ran 12-30% slower than the same case's median, for whichever tool came
+    a sitting ran 8-29% slower than the same case's median, for whichever tool came
     first (the tar.zst upload: 0.95 s, then 0.74-0.75 s; after this, 0.79 s, then
     0.75-0.78 s; by hand, 2026-12-07), which skewed round-robin medians."""
     t0 = time.perf_counter()
