@@ -24,8 +24,6 @@ class PartSource(Protocol):
         """A part taken from here has been sent: its memory may be used again."""
         ...
 
-    def close(self) -> None: ...
-
 
 class ReadParts:
     """A file-like stream's parts, each read into a buffer of `pool` (whose buffers hold
@@ -52,9 +50,6 @@ class ReadParts:
     def give(self, part: list[memoryview]) -> None:
         for view in part:
             self._pool.give(cast(PartBuffer, view.obj))  # the buffer the view is of
-
-    def close(self) -> None:
-        pass
 
 
 class ChunkParts:

@@ -20,6 +20,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from dataclasses import dataclass
 from typing import BinaryIO, TypeVar, cast
 
@@ -651,8 +652,7 @@ def upload_chunks(
     buffer never written again: parts are sent as views of the chunks, so no byte is
     copied and no part buffer is allocated. At most `stream_parts + 1` parts' worth of
     chunks is held, as for a stream. The iterator is closed when the upload ends."""
-    parts = ChunkParts(chunks)
-    try:
+    with closing(ChunkParts(chunks)) as parts:
         return _upload_parts(
             driver,
             key,
@@ -664,8 +664,6 @@ def upload_chunks(
             source=source,
             watch=watch,
         )
-    finally:
-        parts.close()
 
 
 def _upload_parts(

@@ -38,7 +38,12 @@ def ext4(folder: Path, size_gib: int) -> Iterator[Path]:
     sparse image at folder/'scratch.img'; unmounted and deleted on the way out (one
     file deleted, not the trees written into it). The loop device reads and writes the
     image directly, so the page cache holds the tools' files once, not twice."""
-    for tool, package in (("mkfs.ext4", "e2fsprogs"), ("losetup", "mount"), ("mount", "mount")):
+    for tool, package in (
+        ("mkfs.ext4", "e2fsprogs"),
+        ("losetup", "mount"),
+        ("mount", "mount"),
+        ("umount", "mount"),  # the way out needs it: checked before anything is made
+    ):
         if not shutil.which(tool):
             raise SystemExit(f"scratch filesystem: {tool} not found (apt-get install {package})")
     image, mount = folder / "scratch.img", folder / "scratch"
