@@ -46,7 +46,8 @@ from argosy.testing.faults.wire import Head, ProtocolError, Stream, body, framin
 class Stats:
     """What went through: connections accepted, requests read, pieces and bytes relayed
     client -> upstream (up) and upstream -> client (down); answers whose body relay
-    began, ended, or was cut because the client stopped taking it (it went away)."""
+    began, ended, or was cut because the client stopped taking it (it went away); the most
+    requests in hand at once (from a request's head read to its answer's end or fault)."""
 
     connections: int = 0
     requests: int = 0
@@ -56,6 +57,7 @@ class Stats:
     answers: int = 0
     answers_done: int = 0
     answers_cut: int = 0
+    most_in_flight: int = 0
 
 
 class _ClientGone(ConnectionError):
@@ -110,6 +112,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._threads: set[threading.Thread] = set()
+        self._in_flight = 0
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
 
@@ -264,6 +267,16 @@ class FaultProxy:
         raw = client.read_head()
         if raw is None:
             raise _Dropped("closed")
+        with self._lock:
+            self._in_flight += 1
+            self.stats.most_in_flight = max(self.stats.most_in_flight, self._in_flight)
+        try:
+            return self._serve(client, upstream, raw)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _serve(self, client: Stream, upstream: Stream | None, raw: bytes) -> Stream | None:
         request = Head.parse(raw)
         method, _, target = request.start.partition(" ")
         target = target.rsplit(" ", 1)[0]

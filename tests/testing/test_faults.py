@@ -172,6 +172,20 @@ def test_a_delay_holds_the_request_before_it_goes_upstream(proxy: FaultProxy) ->
     assert [hit.fault for hit in proxy.hits] == [Delay(head=0.4)]
 
 
+def test_the_most_requests_in_hand_at_once_are_counted_one_by_one_and_at_the_same_time(
+    proxy: FaultProxy,
+) -> None:
+    proxy.add(Rule(Delay(head=0.3), path="^/blob$", times=None))
+    assert _get(proxy) == (200, BLOB) and _get(proxy) == (200, BLOB)
+    assert proxy.stats.most_in_flight == 1  # one after the other
+    threads = [threading.Thread(target=_get, args=(proxy,)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert proxy.stats.most_in_flight == 3 and proxy.stats.requests == 5
+
+
 def test_a_delay_between_chunks_paces_the_body_and_keeps_its_bytes(proxy: FaultProxy) -> None:
     proxy.add(Rule(Delay(between_chunks=0.1, chunk=25 * 1024)))
     started = time.monotonic()
