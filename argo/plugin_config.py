@@ -9,7 +9,8 @@ Argo hands a plugin this string unread in every request. Argosy reads two forms:
   `addressingStyle`, `accessKeySecret`, `secretKeySecret`, `sessionTokenSecret`,
   `roleARN`, `useSDKCreds`, `caSecret`, `encryptionOptions`,
   `createBucketIfNotPresent`), plus an optional `argosy:` block.
-`argosy:` takes `concurrency` (parts in flight) and `partSize` (MiB). An unknown field is
+`argosy:` takes `concurrency` (parts in flight), `files` (files in flight, for a folder
+of objects) and `partSize` (MiB). An unknown field is
 an error naming it. `endpoint` without a scheme means https, or http with
 `insecure: true`. With `useSDKCreds: true`, or no secret named, the storage SDK's own
 credential chain applies and no Secret is read.
@@ -25,7 +26,7 @@ from typing import Any
 from argosy.argo.names import LOCATION_FIELDS, REPOSITORY_ONLY_FIELDS, STORAGE_KINDS
 from argosy.artifacts.errors import InvalidSpec
 
-ARGOSY_FIELDS = frozenset({"concurrency", "partSize"})
+ARGOSY_FIELDS = frozenset({"concurrency", "files", "partSize"})
 _S3_FIELDS = LOCATION_FIELDS["s3"] - {"key", "keyFormat"}
 _ENTRY_FIELDS = frozenset({*STORAGE_KINDS, "keyFormat", "archiveLogs", "argosy"})
 MiB = 1 << 20
@@ -43,6 +44,7 @@ class PluginConfig:
     key_format: str | None = None
     concurrency: int | None = None
     part_size: int | None = None  # bytes
+    files: int | None = None
 
     @property
     def names_secrets(self) -> bool:
@@ -95,6 +97,7 @@ def parse(configuration: str) -> PluginConfig:
         raise InvalidSpec(f"{where}.argosy must be a mapping")
     _unknown(extras, ARGOSY_FIELDS, f"{where}.argosy")
     concurrency = _positive(extras.get("concurrency"), f"{where}.argosy.concurrency")
+    files = _positive(extras.get("files"), f"{where}.argosy.files")
     part_mib = _positive(extras.get("partSize"), f"{where}.argosy.partSize")
     part_size = part_mib * MiB if part_mib else None
     kinds = [k for k in STORAGE_KINDS if k in raw]
@@ -118,5 +121,11 @@ def parse(configuration: str) -> PluginConfig:
     if not bucket or not isinstance(bucket, str):
         raise InvalidSpec(f"{where}: no bucket (give `bucket:`)")
     return PluginConfig(
-        kind, bucket, location, str(key_format) if key_format else None, concurrency, part_size
+        kind,
+        bucket,
+        location,
+        str(key_format) if key_format else None,
+        concurrency,
+        part_size,
+        files,
     )

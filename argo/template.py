@@ -53,6 +53,7 @@ ARGOSY_FIELDS = frozenset(
         "archive",
         "level",
         "concurrency",
+        "files",
         "maxExpansion",
         "stallTimeout",
         "deadline",
@@ -77,7 +78,8 @@ class ArgosyOptions:
     upload_on_failure: bool | None = None
     archive: str | None = None  # "tar.zst" to opt in per artifact
     level: int | None = None
-    concurrency: int | None = None
+    concurrency: int | None = None  # parts in flight
+    files: int | None = None  # files in flight, for a folder of objects (archive: none)
     max_expansion: float | None = None  # inputs: the extractor's ratio limit; 0: none
     stall_timeout: float | None = None  # seconds: see TransferSettings.stall_timeout
     deadline: float | None = None  # seconds the artifact's transfer may take
@@ -304,11 +306,20 @@ def argosy_options(reader: FieldReader, raw: Any, where: str) -> ArgosyOptions:
         upload_on_failure=reader.boolean(spec.get("uploadOnFailure"), f"{where}.uploadOnFailure"),
         archive=archive,
         level=reader.integer(spec.get("level"), f"{where}.level"),
-        concurrency=reader.integer(spec.get("concurrency"), f"{where}.concurrency"),
+        concurrency=_count(reader, spec.get("concurrency"), f"{where}.concurrency"),
+        files=_count(reader, spec.get("files"), f"{where}.files"),
         max_expansion=max_expansion,
         stall_timeout=reader.seconds(spec.get("stallTimeout"), f"{where}.stallTimeout"),
         deadline=reader.seconds(spec.get("deadline"), f"{where}.deadline"),
     )
+
+
+def _count(reader: FieldReader, raw: Any, where: str) -> int | None:
+    """A number of things in flight: at least 1."""
+    value = reader.integer(raw, where)
+    if value is not None and value < 1:
+        raise reader.fail(where, f"must be at least 1, not {value}")
+    return value
 
 
 def _gc_strategy(reader: FieldReader, raw: Any, where: str) -> str | None:

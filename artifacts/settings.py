@@ -60,6 +60,11 @@ class TransferSettings:
         an exchange costs the lane no thread.
     batch_memory: bytes of small files' bodies the lane holds at once (64 MiB): with
         `batch_concurrency` this bounds it, whatever the files' sizes.
+    files: at most this many files in flight at once in a tree, the pool and the lane
+        together (None: the two defaults above, up to 160); for a server or proxy that
+        serves only so many connections, as s5cmd's `--numworkers` and rclone's
+        `--transfers`. Beside a lane the pool takes a quarter (at most
+        `file_concurrency`, at least 1) and the lane the rest; 1 runs no lane.
     stall_timeout: seconds; a transfer (all its requests and their retries together: every
         part of an object, every file of a tree) with no byte acknowledged for this long
         fails, naming the endpoint and what it waited for (`stall.py`). 120: a server that
@@ -79,6 +84,7 @@ class TransferSettings:
     file_concurrency: int = 32
     batch_concurrency: int = 128
     batch_memory: int = 64 * MiB
+    files: int | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     stall_timeout: float = 120.0
     deadline: float | None = None
@@ -96,6 +102,8 @@ class TransferSettings:
         )
         if min(counts) < 1:
             raise InvalidSpec("concurrency must be at least 1")
+        if self.files is not None and self.files < 1:
+            raise InvalidSpec(f"files in flight must be at least 1, not {self.files}")
         if self.batch_memory < 1:
             raise InvalidSpec(f"batch memory must be at least 1 byte, not {self.batch_memory}")
         if not self.stall_timeout > 0:
@@ -115,6 +123,21 @@ class TransferSettings:
     def stream_parts(self) -> int:
         """Parts in flight when streaming."""
         return min(self.concurrency, self.stream_concurrency)
+
+    def tree_pool(self, *, beside_lane: bool) -> int:
+        """Threads in a tree's pool (see `files`)."""
+        if self.files is None:
+            return self.file_concurrency
+        if not beside_lane:
+            return self.files
+        return max(1, min(self.file_concurrency, self.files // 4))
+
+    @property
+    def tree_lane(self) -> int:
+        """Small files in flight in a tree's batch lane; 0: no lane (see `files`)."""
+        if self.files is None:
+            return self.batch_concurrency
+        return self.files - self.tree_pool(beside_lane=True)
 
     def part_size_for(self, size: int) -> int:
         """The configured part size, grown if needed to stay within 10,000 parts."""

@@ -190,12 +190,13 @@ def _lane(
     finish: Callable[[T, Exchange], R],
 ) -> Lane[T, R] | None:
     """The batch lane of a tree, where the driver batches (`lane.py`); else None."""
-    if not isinstance(driver, BatchingDriver):
+    if not isinstance(driver, BatchingDriver) or settings.tree_lane < 1:
         return None
-    batch = driver.batch(settings.batch_concurrency, settings.batch_memory)
+    batch = driver.batch(settings.tree_lane, settings.batch_memory)
     if batch is None:
         return None
-    return Lane(batch, take, finish, budget=watch.left, ahead=AHEAD * settings.file_concurrency)
+    pool = settings.tree_pool(beside_lane=True)
+    return Lane(batch, take, finish, budget=watch.left, ahead=AHEAD * pool)
 
 
 # -- deleting a folder ---------------------------------------------------------------------
@@ -487,7 +488,8 @@ def upload_tree(
     lane = _lane(driver, settings, watch, take, finish)
     done: list[tuple[tuple[Path, str], UploadResult]] = []
     try:
-        done, failure = _run_batched(one, items, workers=settings.file_concurrency, lane=lane)
+        workers = settings.tree_pool(beside_lane=lane is not None)
+        done, failure = _run_batched(one, items, workers=workers, lane=lane)
         if failure is not None:
             raise failure
         if manifest_at is not None:
@@ -845,7 +847,8 @@ def _download_tree(
     try:
         try:
             os.chmod(stage, 0o777 & ~process_umask())  # mkdtemp's 0700 would stay the root's
-            done, failure = _run_batched(one, items(), workers=settings.file_concurrency, lane=lane)
+            workers = settings.tree_pool(beside_lane=lane is not None)
+            done, failure = _run_batched(one, items(), workers=workers, lane=lane)
             if failure is not None:
                 raise failure
             if from_manifest:  # the listing ran beside the files: what else is there

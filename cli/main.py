@@ -82,6 +82,12 @@ def _transfer(p: argparse.ArgumentParser, *, parallel: bool = True, files: bool 
     )
     if parallel:
         p.add_argument("--concurrency", type=int, metavar="N", help="parts in flight")
+        p.add_argument(
+            "--files",
+            type=int,
+            metavar="N",
+            help="files in flight, for a folder of objects (-r, --archive none; default: 160)",
+        )
     if files:
         p.add_argument(
             "--direct-io",

@@ -111,6 +111,8 @@ class Places:
         settings = self._base
         if config.concurrency:
             settings = replace(settings, concurrency=config.concurrency)
+        if config.files:
+            settings = replace(settings, files=config.files)
         if config.part_size:
             settings = replace(
                 settings, part_size=config.part_size, multipart_threshold=config.part_size

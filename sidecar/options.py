@@ -42,14 +42,18 @@ class Effective:
     include: tuple[str, ...]
     upload_on_failure: bool
     concurrency: int | None
+    files: int | None = None  # None: the transfer settings' own
     max_expansion: float | None = None  # inputs: None is the extractor's default (1000)
     stall_timeout: float | None = None  # seconds; None: the transfer settings' own
     deadline: float | None = None  # seconds the artifact's transfer may take; None: no limit
 
     def transfer(self, settings: TransferSettings) -> TransferSettings:
-        """`settings` with this artifact's stall timeout and deadline."""
+        """`settings` with this artifact's parts and files in flight, stall timeout and
+        deadline."""
         return replace(
             settings,
+            concurrency=self.concurrency or settings.concurrency,
+            files=self.files or settings.files,
             stall_timeout=self.stall_timeout or settings.stall_timeout,
             deadline=self.deadline if self.deadline is not None else settings.deadline,
         )
@@ -174,6 +178,7 @@ class Layers:
             include=first("include") or (),
             upload_on_failure=True if upload_on_failure is None else upload_on_failure,
             concurrency=first("concurrency"),
+            files=first("files"),
             max_expansion=first("max_expansion"),
             stall_timeout=first("stall_timeout"),
             deadline=first("deadline"),

@@ -71,6 +71,7 @@ class Config:
         part = getattr(self.args, "part_size", None)
         conc = getattr(self.args, "concurrency", None)
         stall = getattr(self.args, "stall_timeout", None)
+        files = getattr(self.args, "files", None)
         # 0 is refused by TransferSettings, not taken as "unset"
         return TransferSettings(
             part_size=defaults.part_size if part is None else part * MiB,
@@ -79,6 +80,7 @@ class Config:
             if part is None
             else min(part * MiB, defaults.stream_part_size),
             concurrency=defaults.concurrency if conc is None else conc,
+            files=files,
             direct_io=bool(getattr(self.args, "direct_io", False)) or direct_io_asked(self.env),
             retry=RetryPolicy(),
             stall_timeout=defaults.stall_timeout if stall is None else stall,
@@ -109,7 +111,8 @@ class Config:
 
     def _open(self, location: Location) -> Driver:
         settings = self.transfer()
-        max_connections = max(32, settings.concurrency * 2 + 8)
+        # the pool's threads each hold a connection: --files may ask for more than 32
+        max_connections = max(32, settings.concurrency * 2 + 8, settings.files or 0)
         if location.scheme == "local":
             entry = self.repository.local if self.repository else None
             return connect.local_driver(

@@ -18,7 +18,7 @@ CONNECTION = {
     "--insecure",
     "--ca-bundle",
 }
-TRANSFER = {"--part-size", "--concurrency", "--direct-io"}
+TRANSFER = {"--part-size", "--concurrency", "--files", "--direct-io"}
 STORAGE = CONNECTION | TRANSFER | {"--sse", "--sse-kms-key-id", "--sse-c-key-file"}
 # what each command does with storage: reach it, read SSE-C objects, move bytes
 USED = {

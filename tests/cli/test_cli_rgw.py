@@ -164,6 +164,7 @@ def test_an_oss_endpoint_that_is_not_a_url_exits_2_with_one_line(argosy_rgw, end
         (["--part-size", "0"], "part size must be at least 5 MiB"),
         (["--part-size", "6000"], "part size must be at most 5120 MiB"),
         (["--concurrency", "0"], "concurrency must be at least 1"),
+        (["--files", "0"], "files in flight must be at least 1, not 0"),
         (["--sse", "c"], "SSE-C needs a 32-byte customer key"),
         (["--ca-bundle", "no-such-ca.pem"], "CA bundle no-such-ca.pem: no such file"),
     ],

@@ -275,3 +275,29 @@ def test_a_server_serving_only_the_batch_s_connections_still_serves_the_pool_aft
         _driver(rgw["AWS_ENDPOINT_URL"], rgw, bucket), "run", tmp_path / "back", settings=SETTINGS
     )
     assert back.verified == 30 and _read_tree(tmp_path / "back") == files
+
+
+@pytest.mark.parametrize("files", [None, 8, 1])
+def test_files_in_flight_bound_the_lane_and_the_pool_together_at_the_server(
+    rgw: dict[str, str], tmp_path: Path, files: int | None
+) -> None:
+    bucket = unique_bucket("files")
+    _driver(rgw["AWS_ENDPOINT_URL"], rgw, bucket).create_bucket()
+    made = _tree(tmp_path / "src", 60)
+    for i in range(3):  # the pool's: 1 MiB or more
+        made[f"big{i}.bin"] = os.urandom((1 << 20) + i)
+        (tmp_path / "src" / f"big{i}.bin").write_bytes(made[f"big{i}.bin"])
+    settings = TransferSettings(files=files, retry=SETTINGS.retry)
+    delayed = [Rule(Delay(head=0.05), times=None)]  # so that requests overlap
+    with FaultProxy(rgw["AWS_ENDPOINT_URL"], delayed) as proxy:
+        driver = _driver(proxy.url, rgw, bucket)
+        up = tree.upload_tree(driver, "run", tmp_path / "src", settings=settings)
+        most_up, proxy.stats.most_in_flight = proxy.stats.most_in_flight, 0
+        down = tree.download_tree(driver, "run", tmp_path / "back", settings=settings)
+        most_down = proxy.stats.most_in_flight
+    assert up.files == down.files == 63 and _read_tree(tmp_path / "back") == made
+    if files is None:  # the defaults: far more than 8 at once
+        assert most_up > 8 and most_down > 8
+    else:
+        assert most_up <= files and most_down <= files
+        assert files == 1 or max(most_up, most_down) > 1

@@ -272,6 +272,7 @@ def test_list_objects_gives_full_keys_and_is_directory_tells_folders_from_files(
         ("{endpoint: example.com}", "no bucket"),
         ("{s3: {bucket: b}, oss: {bucket: c}}", "several storages"),
         ("{bucket: b, argosy: {concurrency: 0}}", "argosy.concurrency must be a positive"),
+        ("{bucket: b, argosy: {files: -3}}", "argosy.files must be a positive"),
     ],
 )
 def test_bad_configuration_is_one_line_naming_what_is_wrong(

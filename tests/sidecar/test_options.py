@@ -83,6 +83,31 @@ def test_a_stall_timeout_that_is_not_a_positive_number_of_seconds_is_refused_nam
         _layers({"stallTimeout": value}).for_artifact(_input())
 
 
+@pytest.mark.parametrize(
+    ("argosy", "annotation", "repository", "expected"),
+    [
+        (None, None, None, (2, None)),
+        (None, None, {"concurrency": 6, "files": 40}, (6, 40)),
+        (None, {"files": 16, "artifacts": {"data": {"concurrency": 3}}}, {"files": 40}, (3, 16)),
+        ({"files": "8"}, {"files": 16}, None, (2, 8)),
+    ],
+)
+def test_parts_and_files_in_flight_come_from_the_highest_layer_that_sets_them(
+    argosy: Any, annotation: Any, repository: Any, expected: tuple[int, int | None]
+) -> None:
+    effective = _layers(annotation, repository).for_artifact(_input(argosy))
+    settings = effective.transfer(TransferSettings(concurrency=2))
+    assert (settings.concurrency, settings.files) == expected
+
+
+@pytest.mark.parametrize(("field", "value"), [("files", 0), ("concurrency", -2), ("files", "x")])
+def test_parts_or_files_in_flight_below_1_are_refused_naming_the_field(
+    field: str, value: Any
+) -> None:
+    with pytest.raises(InvalidSpec, match=rf"argosy\.io/settings\.{field}"):
+        _layers({field: value}).for_artifact(_input())
+
+
 def test_an_annotation_nested_past_what_yaml_can_read_is_refused_naming_it() -> None:
     deep = "[" * 10_000 + "]" * 10_000
     with pytest.raises(InvalidSpec, match=f"^pod annotation {ANNOTATION} is not JSON or YAML$"):
