@@ -170,9 +170,15 @@ def _run_all(
 
 
 def _run_batched(
-    fn: Callable[[T], R], items: Iterable[T], *, workers: int, lane: Lane[T, R] | None
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    settings: TransferSettings,
+    lane: Lane[T, R] | None,
 ) -> tuple[list[tuple[T, R]], BaseException | None]:
-    """`_run_all`, with the items `lane` takes done in its batch beside the pool."""
+    """`_run_all` in a pool sized by `settings` (`tree_pool`), with the items `lane` takes
+    done in its batch beside the pool."""
+    workers = settings.tree_pool(beside_lane=lane is not None)
     if lane is None:
         return _run_all(fn, items, workers=workers)
     try:
@@ -488,8 +494,7 @@ def upload_tree(
     lane = _lane(driver, settings, watch, take, finish)
     done: list[tuple[tuple[Path, str], UploadResult]] = []
     try:
-        workers = settings.tree_pool(beside_lane=lane is not None)
-        done, failure = _run_batched(one, items, workers=workers, lane=lane)
+        done, failure = _run_batched(one, items, settings=settings, lane=lane)
         if failure is not None:
             raise failure
         if manifest_at is not None:
@@ -847,8 +852,7 @@ def _download_tree(
     try:
         try:
             os.chmod(stage, 0o777 & ~process_umask())  # mkdtemp's 0700 would stay the root's
-            workers = settings.tree_pool(beside_lane=lane is not None)
-            done, failure = _run_batched(one, items(), workers=workers, lane=lane)
+            done, failure = _run_batched(one, items(), settings=settings, lane=lane)
             if failure is not None:
                 raise failure
             if from_manifest:  # the listing ran beside the files: what else is there
