@@ -147,12 +147,14 @@ def _ok(argv: list[str]) -> str:
 
 
 @pytest.fixture
-def image_tmp(tmp_path: Path) -> Path:
-    """The host folder that is the image's /tmp (as an emptyDir would be)."""
-    folder = tmp_path / "image-tmp"
-    folder.mkdir()
+def image_tmp() -> Iterator[Path]:
+    """The host folder that is the image's /tmp (as an emptyDir would be). Made under
+    the system's /tmp, not pytest's deeper folders: the plugin's socket goes in it, and a
+    unix socket's whole path must fit in 107 bytes."""
+    folder = Path(tempfile.mkdtemp(prefix="argosy-image-tmp-", dir="/tmp"))
     folder.chmod(0o1777)
-    return folder
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_image_is_argos_plugin_by_default_and_runs_as_8737(image: Image) -> None:
