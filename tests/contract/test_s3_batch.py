@@ -37,6 +37,7 @@ class Watched:
         self.done: list[Exchange] = []
         self.failed: list[Exchange] = []
         self.most_in_flight = 0
+        self.most_in_flight_after_a_failure = 0
         self.most_held = 0
         make = driver.batch
 
@@ -48,6 +49,10 @@ class Watched:
             def watched_start(exchange: Exchange, finished: Any, budget: Any) -> bool:
                 ok = start(exchange, finished, budget)
                 self.most_in_flight = max(self.most_in_flight, len(mux._busy))
+                if self.failed:
+                    self.most_in_flight_after_a_failure = max(
+                        self.most_in_flight_after_a_failure, len(mux._busy)
+                    )
                 self.most_held = max(self.most_held, mux._held)
                 return ok
 
@@ -275,6 +280,33 @@ def test_a_server_serving_only_the_batch_s_connections_still_serves_the_pool_aft
         _driver(rgw["AWS_ENDPOINT_URL"], rgw, bucket), "run", tmp_path / "back", settings=SETTINGS
     )
     assert back.verified == 30 and _read_tree(tmp_path / "back") == files
+
+
+@pytest.mark.parametrize("cap", [4, None])
+def test_connections_a_capped_server_leaves_unanswered_fail_early_and_the_batch_keeps_the_rest(
+    rgw: dict[str, str], tmp_path: Path, cap: int | None
+) -> None:
+    bucket = unique_bucket("unserved")
+    _driver(rgw["AWS_ENDPOINT_URL"], rgw, bucket).create_bucket()
+    files = _tree(tmp_path / "src", 400, size=KiB)
+    settings = TransferSettings(batch_concurrency=8, retry=SETTINGS.retry)
+    slow = [Rule(Delay(head=0.03), times=None)]  # so that the lane is still at work past 2 s
+    with FaultProxy(rgw["AWS_ENDPOINT_URL"], slow, max_connections=cap or 256) as proxy:
+        # a read timeout the test would wait out, were the unanswered noticed only then
+        driver = _driver(proxy.url, rgw, bucket, read_timeout=600)
+        watched = Watched(driver)
+        result = tree.upload_tree(driver, "run", tmp_path / "src", settings=settings)
+    assert result.files == result.verified == 400
+    if cap is None:  # every connection answered: none is taken for unanswered
+        assert watched.failed == []
+    else:  # the 4 beyond the cap fail, for that reason, and the batch goes on with 4
+        assert len(watched.failed) == 4
+        assert all("serves only so many connections" in e.failed for e in watched.failed)
+        assert watched.most_in_flight == 8 and watched.most_in_flight_after_a_failure == 4
+    back = tree.download_tree(
+        _driver(rgw["AWS_ENDPOINT_URL"], rgw, bucket), "run", tmp_path / "back", settings=SETTINGS
+    )
+    assert back.verified == 400 and _read_tree(tmp_path / "back") == files
 
 
 @pytest.mark.parametrize("files", [None, 8, 1])

@@ -19,6 +19,14 @@ breaks or says nothing for the read timeout (or what the transfer has left, `bud
 connection that cannot be made ends the run; what is in flight fails, and the exchanges
 not yet taken stay with the caller. Once `stop` is set nothing new is sent, and what is
 in flight is seen to its end.
+
+A server (or a proxy before it) that serves a client only so many connections at once
+leaves the others in its listen backlog: connected, their requests sent, never answered
+while the served ones stay open. A new connection that has heard nothing for `UNSERVED`
+seconds while the others were answered `2 x connections` times is taken for one of those:
+its exchange fails then, not at the read timeout, and the batch goes on with only the
+connections the server answers. A busy server answers every connection in turn, so it
+never meets both bounds.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from argosy.artifacts.protocol import Exchange, ObjectInfo
 _RECV = 256 << 10  # bytes per receive
 _MAX_HEAD = 64 << 10  # longest answer head accepted
 _TICK = 0.1  # seconds: the longest the selector waits before `stop` is looked at again
+UNSERVED = 2.0  # seconds a new connection may go unanswered while the others are answered
 
 Describe = Callable[[str, int, Headers], ObjectInfo]  # key, size, answer headers
 
@@ -59,12 +68,16 @@ class _Connection:
         self.length = 0  # the answer's body length, once its head is read
         self.deadline = 0.0
         self.held = 0  # bytes of bodies the exchange holds: its PUT's, or its GET's expected
+        self.heard = False  # the server has sent something on this connection
+        self.sent_at = 0.0  # when the exchange began, and the batch's answers then
+        self.answers_then = 0
 
-    def begin(self, exchange: Exchange, request: bytes, wait: float) -> None:
+    def begin(self, exchange: Exchange, request: bytes, wait: float, answers: int) -> None:
         self.exchange, self.out, self.head = exchange, memoryview(request), None
         self.held = len(exchange.body) if exchange.body is not None else exchange.size
         self.buffer, self.body_at = bytearray(), 0
-        self.deadline = time.monotonic() + wait
+        self.sent_at, self.answers_then = time.monotonic(), answers
+        self.deadline = self.sent_at + wait
 
 
 class Multiplexer:
@@ -86,6 +99,7 @@ class Multiplexer:
         self._selector = selectors.DefaultSelector()  # every connection, busy or idle
         self._busy: dict[int, _Connection] = {}
         self._held = 0  # bytes the busy exchanges hold
+        self._answers = 0  # complete answers so far, on every connection
 
     def run(
         self,
@@ -128,9 +142,32 @@ class Multiplexer:
                     checked = now
                     for conn in [c for c in self._busy.values() if c.deadline <= now]:
                         finished(self._fail(conn, "timed out"))
+                    self._fail_unserved(now, finished)
         finally:
             for conn in list(self._busy.values()):
                 finished(self._fail(conn, "stopped"))
+
+    def _fail_unserved(self, now: float, finished: Callable[[Exchange], None]) -> None:
+        """Fail the exchanges of new connections the server leaves unanswered while it
+        answers the others (see the module's notes), and open no more than it answers."""
+        unserved = [
+            c
+            for c in self._busy.values()
+            if not c.heard
+            and now - c.sent_at >= UNSERVED
+            and self._answers - c.answers_then >= 2 * self._connections
+        ]
+        if not unserved:
+            return
+        served = sum(c.heard for c in [*self._busy.values(), *self._idle])
+        why = (
+            f"not answered in {now - unserved[0].sent_at:.0f} s on a new connection while"
+            f" {self._answers - unserved[0].answers_then} answers came on the batch's other"
+            f" {served}: the server serves only so many connections at once"
+        )
+        for conn in unserved:
+            finished(self._fail(conn, why))
+        self._connections = max(1, served)
 
     def close(self) -> None:
         while self._idle:
@@ -166,7 +203,7 @@ class Multiplexer:
         self._busy[conn.sock.fileno()] = conn
         left = budget()
         wait = self._read_timeout if left is None else min(self._read_timeout, left)
-        conn.begin(exchange, request, wait)
+        conn.begin(exchange, request, wait, self._answers)
         self._held += conn.held
         try:
             if not self._send(conn):
@@ -216,6 +253,7 @@ class Multiplexer:
             return False
         if not data:
             raise WireError("the server closed the connection before its answer was complete")
+        conn.heard = True
         conn.buffer += data
         conn.deadline = time.monotonic() + self._read_timeout
         while conn.head is None:
@@ -253,6 +291,7 @@ class Multiplexer:
         """The exchange whose answer is complete; its connection idle again, or closed."""
         exchange, head = self._release(conn)
         assert head is not None
+        self._answers += 1
         version, status, headers = head
         data = memoryview(conn.buffer)[conn.body_at :]  # the exchange's now, not copied
         conn.buffer, conn.body_at = bytearray(), 0
