@@ -215,6 +215,13 @@ class FieldReader:
             raise self.fail(where, f"must be a positive number of seconds, not {value!r}")
         return seconds
 
+    def count(self, value: Any, where: str) -> int | None:
+        """A number of things in flight: at least 1."""
+        count = self.integer(value, where)
+        if count is not None and count < 1:
+            raise self.fail(where, f"must be at least 1, not {count}")
+        return count
+
     def unknown(self, raw: Mapping[str, Any], known: frozenset[str], where: str) -> None:
         for name in raw:
             if name not in known:
@@ -306,20 +313,12 @@ def argosy_options(reader: FieldReader, raw: Any, where: str) -> ArgosyOptions:
         upload_on_failure=reader.boolean(spec.get("uploadOnFailure"), f"{where}.uploadOnFailure"),
         archive=archive,
         level=reader.integer(spec.get("level"), f"{where}.level"),
-        concurrency=_count(reader, spec.get("concurrency"), f"{where}.concurrency"),
-        files=_count(reader, spec.get("files"), f"{where}.files"),
+        concurrency=reader.count(spec.get("concurrency"), f"{where}.concurrency"),
+        files=reader.count(spec.get("files"), f"{where}.files"),
         max_expansion=max_expansion,
         stall_timeout=reader.seconds(spec.get("stallTimeout"), f"{where}.stallTimeout"),
         deadline=reader.seconds(spec.get("deadline"), f"{where}.deadline"),
     )
-
-
-def _count(reader: FieldReader, raw: Any, where: str) -> int | None:
-    """A number of things in flight: at least 1."""
-    value = reader.integer(raw, where)
-    if value is not None and value < 1:
-        raise reader.fail(where, f"must be at least 1, not {value}")
-    return value
 
 
 def _gc_strategy(reader: FieldReader, raw: Any, where: str) -> str | None:
