@@ -102,6 +102,7 @@ async def browser(tmp_path: Path) -> AsyncIterator[DevTools]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "chromium.log").open("w"),
+        env={**os.environ, "TMPDIR": str(tmp_path)},  # its own temporary folders go there
     )
     try:
         port_file = profile / "DevToolsActivePort"
