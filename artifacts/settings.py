@@ -13,7 +13,9 @@ interpreter and SDK add about 60 MiB of their own):
 where stream_parts = min(concurrency, stream_concurrency): 5 x 16 MiB = 80 MiB by default
 (64 MiB for a remote-to-remote copy).
 
-Child processes: none; the data path is threads in this process.
+Child processes: none, the data path is threads in this process; but for one: an
+extraction's small files are made by two file-making processes, each with an 8 MiB
+ring of shared memory (`archive/makers.py`).
 """
 
 from __future__ import annotations

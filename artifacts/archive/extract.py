@@ -27,6 +27,12 @@ lets us write into it and the umask takes nothing from it; any other folder mode
 applied last, deepest first, so a read-only folder does not block its own contents.
 mtimes are restored only with `keep_mtime`. Folders that are only implied by deeper
 paths get 0777 & ~umask, like GNU tar's.
+
+Past the first `MAKERS_AFTER` files, small files are made by two file-making processes
+(makers.py) from their bytes copied over, with the same flags, while this process reads
+on; every check above is still made here first, folders are made here before a file in
+them is handed over, and the files are all made before a hardlink or the folders'
+final modes.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from argosy.artifacts.archive.layout import (
     remove_staging,
 )
 from argosy.artifacts.archive.limits import DEFAULT_LIMITS, ExtractLimits
+from argosy.artifacts.archive.makers import LARGEST, MakerFailed, Makers, usable
 from argosy.artifacts.archive.paths import member_path
 from argosy.artifacts.archive.tarreader import read_tar
 from argosy.artifacts.archive.zipreader import ReadRange, read_zip
@@ -59,6 +66,9 @@ from argosy.artifacts.filewriter import process_umask
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _KEEP_BITS = 0o7777 & ~0o6000  # permissions and sticky; never setuid/setgid
 _NEVER = frozenset((EntryType.CHARDEV, EntryType.BLOCKDEV, EntryType.FIFO))
+# small files are handed to file-making processes (makers.py) once this many are made:
+# a small archive is not worth starting them (~20 ms)
+MAKERS_AFTER = 200
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ def extract_members(
     made = missing_folders(final)
     tmp = new_staging(final)
     it = iter(members)
+    job: _Extraction | None = None
     try:
         job = _Extraction(tmp, select, limits, keep_mtime, final)
         for member in it:
@@ -93,6 +104,8 @@ def extract_members(
         job.finish()
         move_into(tmp, final)
     except BaseException:
+        if job is not None:
+            job.stop()  # no file-making process writes into what is removed next
         remove_staging(tmp)
         remove_empty(made)
         raise
@@ -159,6 +172,7 @@ class _Extraction:
         self.short_path = self.path_max // 4 - len(root) - 1
         self.members = self.files = self.dirs = self.symlinks = self.hardlinks = 0
         self.bytes = self.skipped = 0
+        self.makers = Makers() if usable() else None
 
     def result(self) -> ExtractResult:
         return ExtractResult(
@@ -168,14 +182,14 @@ class _Extraction:
     def _full(self, path: str) -> str:
         return f"{self.root}/{path}" if path else self.root
 
-    def _os_error(self, entry: Entry, error: OSError) -> ArtifactError:
+    def _os_error(self, name: str, error: OSError) -> ArtifactError:
         if error.errno == errno.ENAMETOOLONG:  # a name over NAME_MAX, a huge link target
             return InvalidSpec(
-                f"archive member {_shown(entry.path)} has a name or link target too"
+                f"archive member {_shown(name)} has a name or link target too"
                 f" long for the file system of {self.final}"
             )
         return LocalIOError(
-            f"cannot extract {_shown(entry.path)} into {self.final}: {error.strerror or error}"
+            f"cannot extract {_shown(name)} into {self.final}: {error.strerror or error}"
         )
 
     def _check_length(self, entry: Entry, path: str) -> None:
@@ -234,7 +248,9 @@ class _Extraction:
             else:
                 self._hardlink(entry, path)
         except OSError as e:
-            raise self._os_error(entry, e) from None
+            raise self._os_error(entry.path, e) from None
+        except MakerFailed as e:
+            raise self._os_error(e.path.removeprefix(self.root + "/"), e.error) from None
 
     def _mkdir(self, folder: str, mode: int) -> None:
         """Make a folder with its final mode where that is safe now: an implied one
@@ -262,6 +278,9 @@ class _Extraction:
                 " (ExtractLimits.max_total_bytes)"
             )
         mode = entry.mode & _KEEP_BITS
+        if self.makers is not None and size <= LARGEST and self.files >= MAKERS_AFTER:
+            self._hand_over(entry, path, data, mode)
+            return
         # Created with its final mode (writing through our own fd works even if that
         # mode is read-only); fchmod only when the umask would have taken bits away.
         fd = os.open(f"{self.root}/{path}", _FILE_FLAGS, mode)
@@ -290,6 +309,29 @@ class _Extraction:
         self.bytes += size
         self.files += 1
 
+    def _hand_over(self, entry: Entry, path: str, data: Iterable[bytes], mode: int) -> None:
+        """A small file, made by a file-making process from its bytes copied over."""
+        assert self.makers is not None
+        times = _times(entry.mtime) if self.keep_mtime else None
+        held = self.makers.add(
+            os.fsencode(f"{self.root}/{path}"),
+            data,
+            entry.size,
+            mode,
+            fchmod=bool(mode & self.umask),
+            mtime=times[0] if times else None,
+        )
+        if held > entry.size:
+            raise IntegrityError(
+                f"archive member {entry.path!r} holds more than the {entry.size} bytes it declares"
+            )
+        if held < entry.size:
+            raise IntegrityError(
+                f"archive member {entry.path!r} holds {held} of the {entry.size} bytes it declares"
+            )
+        self.bytes += held
+        self.files += 1
+
     def _symlink(self, entry: Entry, path: str) -> None:
         os.symlink(entry.linkname, self._full(path))
         times = _times(entry.mtime) if self.keep_mtime else None
@@ -298,11 +340,23 @@ class _Extraction:
         self.symlinks += 1
 
     def _hardlink(self, entry: Entry, path: str) -> None:
+        if self.makers is not None:
+            self.makers.settle()  # its target may be a file being made
         target = member_path(entry.linkname)
         os.link(self._full(target), self._full(path), follow_symlinks=False)
         self.hardlinks += 1
 
+    def stop(self) -> None:
+        """End the file-making processes at once (the extraction failed)."""
+        if self.makers is not None:
+            self.makers.kill()
+
     def finish(self) -> None:
+        if self.makers is not None:
+            try:
+                self.makers.close()
+            except MakerFailed as e:
+                raise self._os_error(e.path.removeprefix(self.root + "/"), e.error) from None
         for path, unselected in self.unselected_dirs.items():
             if self.layout.kind(path) is not None and path not in self.dir_attrs:
                 self.dir_attrs[path] = unselected
