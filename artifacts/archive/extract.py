@@ -278,7 +278,12 @@ class _Extraction:
                 " (ExtractLimits.max_total_bytes)"
             )
         mode = entry.mode & _KEEP_BITS
-        if self.makers is not None and size <= LARGEST and self.files >= MAKERS_AFTER:
+        if (
+            self.makers is not None
+            and size <= LARGEST
+            and self.files >= MAKERS_AFTER
+            and self.makers.ready()
+        ):
             self._hand_over(entry, path, data, mode)
             return
         # Created with its final mode (writing through our own fd works even if that

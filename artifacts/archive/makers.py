@@ -73,6 +73,10 @@ class _Maker:
                 pass_fds=(self.ring_fd, records_in, answers_out),
                 stdin=subprocess.DEVNULL,
             )
+        except BaseException:
+            os.close(self.records)
+            self._release()
+            raise
         finally:
             os.close(records_in)
             os.close(answers_out)
@@ -155,7 +159,10 @@ class _Maker:
         self.heard = buf[pos:]
 
     def _died(self) -> LocalIOError:
-        code = self.process.poll()
+        try:
+            code: int | None = self.process.wait(10)  # its answers ended: it is ending
+        except subprocess.TimeoutExpired:
+            code = None
         return LocalIOError(
             f"a file-making process of the extraction ended (exit {code}) before making every file"
         )
@@ -188,6 +195,20 @@ class Makers:
     def __init__(self, count: int = 2) -> None:
         self.count = count
         self._makers: list[_Maker] = []
+        self._failed_to_start = False
+
+    def ready(self) -> bool:
+        """Whether files can be handed over: the processes start on the first call. If
+        they cannot start (no interpreter to run, no processes left), files are made
+        by the extractor itself, as without them."""
+        if not self._makers and not self._failed_to_start:
+            try:
+                for _ in range(self.count):
+                    self._makers.append(_Maker())
+            except OSError:
+                self.kill()
+                self._failed_to_start = True
+        return bool(self._makers)
 
     def add(
         self,
@@ -200,9 +221,8 @@ class Makers:
         mtime: int | None,
     ) -> int:
         """Have the file at `path` (absolute) made from `pieces`, which should hold `size`
-        bytes: returns how many they held (the file is queued only when that is `size`)."""
-        if not self._makers:
-            self._makers = [_Maker() for _ in range(self.count)]
+        bytes: returns how many they held (the file is queued only when that is `size`).
+        Only once `ready()`."""
         maker = self._makers[zlib.crc32(path.rpartition(b"/")[0]) % self.count]
         flags = (FCHMOD if fchmod else 0) | (UTIME if mtime is not None else 0)
         return maker.add(path, pieces, size, mode, flags, mtime or 0)

@@ -5,6 +5,7 @@ cannot make fails the extraction by name, leaving nothing."""
 from __future__ import annotations
 
 import os
+import sys
 import tarfile
 from pathlib import Path
 
@@ -135,3 +136,13 @@ def test_a_file_making_process_that_dies_fails_the_extraction_and_leaves_nothing
     with pytest.raises(LocalIOError, match=r"file-making process .* ended \(exit 3\)"):
         extract_tar(chunks(data), tmp_path / "out")
     assert sorted(os.listdir(tmp_path)) == ["dies.py"]
+
+
+def test_when_the_file_making_processes_cannot_start_the_extractor_makes_the_files_itself(
+    tree: Path, tmp_path: Path, counted: Counted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    data = b"".join(write_archive(tree, "tar.zst"))
+    extract_tar(chunks(data), tmp_path / "out")
+    assert snapshot(tmp_path / "out") == snapshot(tree)
+    assert counted.files == 0
