@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,9 @@ class DevTools:
 @pytest_asyncio.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[DevTools]:
     profile = tmp_path / "profile"
+    # its own temporary folder (its socket's path must stay short: not under tmp_path),
+    # removed after it
+    own_tmp = tempfile.mkdtemp(prefix="argosy-chromium-")
     process = subprocess.Popen(
         [
             _chromium(),
@@ -102,7 +106,7 @@ async def browser(tmp_path: Path) -> AsyncIterator[DevTools]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "chromium.log").open("w"),
-        env={**os.environ, "TMPDIR": str(tmp_path)},  # its own temporary folders go there
+        env={**os.environ, "TMPDIR": own_tmp},
     )
     try:
         port_file = profile / "DevToolsActivePort"
@@ -128,6 +132,7 @@ async def browser(tmp_path: Path) -> AsyncIterator[DevTools]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+        shutil.rmtree(own_tmp, ignore_errors=True)
 
 
 async def test_a_browser_browses_a_folder_and_an_archive_with_the_cookie(serve, browser, tmp_path):
