@@ -39,15 +39,23 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counted:
 
 
 def many_files(root: Path) -> Path:
-    """`MANY` small files over 40 folders, some read-only, some executable, some empty,
-    beside the tree of every kind of entry."""
+    """`MANY` small files over 40 folders three and four levels down, some read-only,
+    some executable, some empty; in the last folders, a file too large to hand over, a
+    symlink and a read-only folder; beside the tree of every kind of entry."""
     make_tree(root)
     for n in range(MANY):
-        folder = root / "many" / f"d{n % 40:02d}"
+        folder = root / "many" / f"d{n % 4}" / f"e{n % 40:02d}" / ("f" if n % 3 else "")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"f{n}.txt"
         path.write_bytes(os.urandom(n % 3000) if n % 7 else b"")
         path.chmod((0o444, 0o755, 0o640, 0o600)[n % 4])
+    last = root / "many" / "zz" / "deep" / "er"
+    last.mkdir(parents=True)
+    (last / "large.bin").write_bytes(os.urandom(makers.LARGEST + 1))
+    (last / "link").symlink_to("large.bin")
+    (last / "locked").mkdir()
+    (last / "locked" / "inside.txt").write_text("inside a read-only folder")
+    (last / "locked").chmod(0o555)
     return root
 
 
