@@ -118,7 +118,9 @@ class _Maker:
         if self.batch:
             self._hear(block=False)
             try:
-                os.write(self.records, self.batch)  # blocking: it waits for room in the pipe
+                left = memoryview(self.batch)
+                while left:  # blocking: it waits for room in the pipe
+                    left = left[os.write(self.records, left) :]
             except BrokenPipeError:
                 self._hear(block=True)
                 raise self._died() from None
