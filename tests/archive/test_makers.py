@@ -38,6 +38,22 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counted:
     return Counted(monkeypatch)
 
 
+def file_makers_left() -> list[int]:
+    """This process's children that still run the file-making program."""
+    left = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                parent = int(f.read().rpartition(b")")[2].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                program = f.read()
+        except (OSError, ValueError):
+            continue
+        if parent == os.getpid() and b"filemaker.py" in program:
+            left.append(int(entry))
+    return left
+
+
 def many_files(root: Path) -> Path:
     """`MANY` small files over 40 folders three and four levels down, some read-only,
     some executable, some empty; in the last folders, a file too large to hand over, a
@@ -72,6 +88,7 @@ def test_a_tree_of_many_small_files_comes_out_the_same_through_the_file_makers(
     result = extract_tar(pooled(data, 100_000), tmp_path / "out")
     assert snapshot(tmp_path / "out") == snapshot(tree)
     assert counted.files >= 300  # all but the first files, made by the file-making processes
+    assert file_makers_left() == []
     assert result.files == sum(1 for e in snapshot(tree).values() if e[0] == "file")
 
 
@@ -111,6 +128,7 @@ def test_past_the_first_files_a_path_through_a_symlink_is_still_refused(
         extract_tar(chunks(data), tmp_path / "out")
     assert not (tmp_path / "out").exists() and list(outside.iterdir()) == []
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+    assert file_makers_left() == []
 
 
 def test_a_file_a_maker_cannot_make_fails_the_extraction_by_name_and_leaves_nothing(
@@ -122,6 +140,7 @@ def test_a_file_a_maker_cannot_make_fails_the_extraction_by_name_and_leaves_noth
         extract_tar(chunks(data), tmp_path / "out")
     assert counted.files >= 301  # it was handed over
     assert sorted(os.listdir(tmp_path)) == []
+    assert file_makers_left() == []
 
 
 def test_a_member_holding_fewer_bytes_than_it_declares_is_refused_past_the_first_files(
