@@ -4,8 +4,9 @@ Run as `python -I -S filemaker.py RING_FD RECORDS_FD ANSWERS_FD`: the standard l
 only, so it starts in milliseconds. It reads records from RECORDS_FD, each a header
 (`RECORD`) and a path; makes each file from its bytes in the shared ring (RING_FD) with
 the same flags as the extractor (O_CREAT|O_EXCL|O_NOFOLLOW: it never follows or reuses
-an entry); and answers on ANSWERS_FD how many ring bytes it is done with (`ANSWER`,
-errno 0), or the errno and path of the first file it could not make, and stops there.
+an entry); and answers on ANSWERS_FD (`ANSWER`): once when it is up, then how many ring
+bytes it is done with, or the errno and path of the first file it could not make, and
+stops there.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def serve(ring_fd: int, records: int, answers: int) -> int:
     ring = mmap.mmap(ring_fd, 0)
     view = memoryview(ring)
     every = len(ring) // 8  # answer at least this often, so the ring refills early
+    os.write(answers, ANSWER.pack(0, 0, 0))  # up: files may come
     pending = b""
     while data := os.read(records, 1 << 20):
         buf = pending + data if pending else data

@@ -84,6 +84,14 @@ class _Maker:
         self.used = 0  # ring bytes (plus one per file) not yet answered for
         self.batch = bytearray()
         self.heard = b""  # an answer not yet whole
+        self.up = False  # it has answered once: it runs
+
+    def is_up(self, *, wait: bool) -> bool:
+        while not self.up:
+            self._hear(block=wait)
+            if not wait:
+                break
+        return self.up
 
     def add(
         self, path: bytes, pieces: Iterable[bytes], size: int, mode: int, flags: int, mtime: int
@@ -147,6 +155,7 @@ class _Maker:
             return
         if not data:
             raise self._died()
+        self.up = True
         buf = self.heard + data
         pos = 0
         while len(buf) - pos >= ANSWER.size:
@@ -168,12 +177,6 @@ class _Maker:
         return LocalIOError(
             f"a file-making process of the extraction ended (exit {code}) before making every file"
         )
-
-    def close(self) -> None:
-        """Let the process end once it has made everything, and wait for it."""
-        os.close(self.records)
-        self.process.wait()
-        self._release()
 
     def kill(self) -> None:
         try:
@@ -199,10 +202,12 @@ class Makers:
         self._makers: list[_Maker] = []
         self._failed_to_start = False
 
-    def ready(self) -> bool:
-        """Whether files can be handed over: the processes start on the first call. If
-        they cannot start (no interpreter to run, no processes left), files are made
-        by the extractor itself, as without them."""
+    def ready(self, *, wait: bool = False) -> bool:
+        """Whether files can be handed over: the processes start on the first call (~25
+        ms here before they run: the caller goes on making files itself meanwhile), and
+        files can be handed over once each has answered (with `wait`, once it has). If
+        they cannot start (no interpreter to run, no processes left), never: the caller
+        makes the files itself, as without them."""
         if not self._makers and not self._failed_to_start:
             try:
                 for _ in range(self.count):
@@ -210,7 +215,7 @@ class Makers:
             except OSError:
                 self.kill()
                 self._failed_to_start = True
-        return bool(self._makers)
+        return bool(self._makers) and all(maker.is_up(wait=wait) for maker in self._makers)
 
     def add(
         self,
@@ -234,13 +239,14 @@ class Makers:
             maker.settle()
 
     def close(self) -> None:
-        """Settle, then end the processes. Raises MakerFailed for a file not made."""
+        """Settle, then end the processes. Raises MakerFailed for a file not made.
+        Everything handed over is made (written to the kernel) once settled, so they are
+        ended at once (one that never came up, or its interpreter's exit, would keep the
+        extraction ~25 ms)."""
         try:
             self.settle()
         finally:
-            makers, self._makers = self._makers, []
-            for maker in makers:
-                maker.close()
+            self.kill()
 
     def kill(self) -> None:
         makers, self._makers = self._makers, []

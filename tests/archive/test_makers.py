@@ -16,7 +16,7 @@ from argosy.artifacts.archive import extract_tar, makers, write_archive
 from argosy.artifacts.errors import IntegrityError, InvalidSpec, LocalIOError
 from tests.archive.helpers import chunks, file, info, make_tree, pooled, snapshot, tar_bytes
 
-MANY = extract_module.MAKERS_AFTER + 300
+MANY = extract_module.MAKERS_WAIT + 300  # the last 300 at least are handed over
 
 
 class Counted:
@@ -87,7 +87,7 @@ def test_a_tree_of_many_small_files_comes_out_the_same_through_the_file_makers(
     data = b"".join(write_archive(tree, fmt))  # type: ignore[arg-type]
     result = extract_tar(pooled(data, 100_000), tmp_path / "out")
     assert snapshot(tmp_path / "out") == snapshot(tree)
-    assert counted.files >= 300  # all but the first files, made by the file-making processes
+    assert counted.files >= 300  # made by the file-making processes
     assert file_makers_left() == []
     assert result.files == sum(1 for e in snapshot(tree).values() if e[0] == "file")
 
@@ -111,7 +111,7 @@ def test_a_hardlink_to_a_file_a_maker_made_links_to_it(tmp_path: Path, counted: 
     extract_tar(chunks(data), tmp_path / "out")
     assert os.path.samefile(tmp_path / "out" / "twin", tmp_path / "out" / last)
     assert (tmp_path / "out" / "twin").read_bytes() == b"%d" % (MANY - 1)
-    assert counted.files == 300
+    assert counted.files >= 300
 
 
 def test_past_the_first_files_a_path_through_a_symlink_is_still_refused(
