@@ -45,6 +45,7 @@ from typing import Literal
 
 from argosy.artifacts.archive.codecs import Codec
 from argosy.artifacts.archive.entry import Entry, EntryType, Member
+from argosy.artifacts.archive.filemaker import FLAGS as FILE_FLAGS
 from argosy.artifacts.archive.globs import compile_include
 from argosy.artifacts.archive.layout import (
     Layout,
@@ -63,7 +64,6 @@ from argosy.artifacts.archive.zipreader import ReadRange, read_zip
 from argosy.artifacts.errors import ArtifactError, IntegrityError, InvalidSpec, LocalIOError
 from argosy.artifacts.filewriter import process_umask
 
-_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _KEEP_BITS = 0o7777 & ~0o6000  # permissions and sticky; never setuid/setgid
 _NEVER = frozenset((EntryType.CHARDEV, EntryType.BLOCKDEV, EntryType.FIFO))
 # The file-making processes (makers.py) are started once this many files are made here,
@@ -144,6 +144,17 @@ def _path_max(folder: str) -> int:
         return 4095
 
 
+def _size_error(entry: Entry, held: int) -> IntegrityError:
+    """A member whose data does not come to the size its header declares."""
+    if held > entry.size:
+        return IntegrityError(
+            f"archive member {entry.path!r} holds more than the {entry.size} bytes it declares"
+        )
+    return IntegrityError(
+        f"archive member {entry.path!r} holds {held} of the {entry.size} bytes it declares"
+    )
+
+
 def _times(mtime: int) -> tuple[int, int] | None:
     """(atime, mtime) in ns; None for an mtime the OS cannot hold (left as is)."""
     ns = mtime * 1_000_000_000
@@ -195,6 +206,10 @@ class _Extraction:
         return LocalIOError(
             f"cannot extract {_shown(name)} into {self.final}: {error.strerror or error}"
         )
+
+    def _maker_error(self, failed: MakerFailed) -> ArtifactError:
+        """A file a file-making process could not make, told as if made here."""
+        return self._os_error(failed.path.removeprefix(self.root + "/"), failed.error)
 
     def _check_length(self, entry: Entry, path: str) -> None:
         """Refuse, before making any of it, a member whose path the system cannot take."""
@@ -254,7 +269,7 @@ class _Extraction:
         except OSError as e:
             raise self._os_error(entry.path, e) from None
         except MakerFailed as e:
-            raise self._os_error(e.path.removeprefix(self.root + "/"), e.error) from None
+            raise self._maker_error(e) from None
 
     def _mkdir(self, folder: str, mode: int) -> None:
         """Make a folder with its final mode where that is safe now: an implied one
@@ -292,23 +307,18 @@ class _Extraction:
             return
         # Created with its final mode (writing through our own fd works even if that
         # mode is read-only); fchmod only when the umask would have taken bits away.
-        fd = os.open(f"{self.root}/{path}", _FILE_FLAGS, mode)
+        fd = os.open(f"{self.root}/{path}", FILE_FLAGS, mode)
         try:
             written = 0
             for piece in data:
                 written += len(piece)
                 if written > size:
-                    raise IntegrityError(
-                        f"archive member {entry.path!r} holds more than the"
-                        f" {size} bytes it declares"
-                    )
+                    raise _size_error(entry, written)
                 done = os.write(fd, piece)
                 while done < len(piece):
                     done += os.write(fd, memoryview(piece)[done:])
             if written != size:
-                raise IntegrityError(
-                    f"archive member {entry.path!r} holds {written} of the {size} bytes it declares"
-                )
+                raise _size_error(entry, written)
             if mode & self.umask:
                 os.fchmod(fd, mode)
             if self.keep_mtime and (times := _times(entry.mtime)):
@@ -330,14 +340,8 @@ class _Extraction:
             fchmod=bool(mode & self.umask),
             mtime=times[0] if times else None,
         )
-        if held > entry.size:
-            raise IntegrityError(
-                f"archive member {entry.path!r} holds more than the {entry.size} bytes it declares"
-            )
-        if held < entry.size:
-            raise IntegrityError(
-                f"archive member {entry.path!r} holds {held} of the {entry.size} bytes it declares"
-            )
+        if held != entry.size:
+            raise _size_error(entry, held)
         self.bytes += held
         self.files += 1
 
@@ -365,7 +369,7 @@ class _Extraction:
             try:
                 self.makers.close()
             except MakerFailed as e:
-                raise self._os_error(e.path.removeprefix(self.root + "/"), e.error) from None
+                raise self._maker_error(e) from None
         for path, unselected in self.unselected_dirs.items():
             if self.layout.kind(path) is not None and path not in self.dir_attrs:
                 self.dir_attrs[path] = unselected

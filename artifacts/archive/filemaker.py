@@ -21,6 +21,7 @@ RECORD = struct.Struct("<QIHHqH")
 # ring bytes done with, errno, path length; then the path (on an error)
 ANSWER = struct.Struct("<QiH")
 FCHMOD, UTIME, SKIP = 1, 2, 4  # flags: set the mode after (umask), set the mtime, no file
+# how every extracted file is created, here and by the extractor itself (extract.py)
 FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 

@@ -195,7 +195,7 @@ class _Maker:
 
 
 class Makers:
-    """`count` file-making processes, started with the first file handed over."""
+    """`count` file-making processes, started by the first `ready()`."""
 
     def __init__(self, count: int = 2) -> None:
         self.count = count
