@@ -20,6 +20,7 @@ anything that needs the files made (a hardlink to one, the folders' final modes)
 
 from __future__ import annotations
 
+import logging
 import mmap
 import os
 import select
@@ -38,6 +39,8 @@ LARGEST = 1 << 20  # larger files are written by the extractor itself
 _PROGRAM = str(Path(__file__).with_name("filemaker.py"))
 _BATCH = 64 << 10  # records are sent in batches of about this many bytes
 
+log = logging.getLogger("argosy.extract")
+
 
 class MakerFailed(Exception):
     """A file-making process could not make `path` (relative to the root): `error`."""
@@ -46,6 +49,15 @@ class MakerFailed(Exception):
         super().__init__(path, error)
         self.path = path
         self.error = error
+
+
+class NeverRan(Exception):
+    """A file-making process ended before it answered once (exit `code`; None if unknown):
+    its interpreter or program cannot run here."""
+
+    def __init__(self, code: int | None) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 class _Maker:
@@ -87,8 +99,12 @@ class _Maker:
         self.up = False  # it has answered once: it runs
 
     def is_up(self, *, wait: bool) -> bool:
+        """Whether it has answered once; NeverRan if it ended before that."""
         while not self.up:
-            self._hear(block=wait)
+            try:
+                self._hear(block=wait)
+            except LocalIOError:
+                raise NeverRan(self.process.returncode) from None
             if not wait:
                 break
         return self.up
@@ -206,8 +222,9 @@ class Makers:
         """Whether files can be handed over: the processes start on the first call (~25
         ms here before they run: the caller goes on making files itself meanwhile), and
         files can be handed over once each has answered (with `wait`, once it has). If
-        they cannot start (no interpreter to run, no processes left), never: the caller
-        makes the files itself, as without them."""
+        they cannot start (no interpreter to run, no processes left) or one ends before
+        it answers (its program cannot run here), never: the caller makes the files
+        itself, as without them."""
         if not self._makers and not self._failed_to_start:
             try:
                 for _ in range(self.count):
@@ -215,7 +232,20 @@ class Makers:
             except OSError:
                 self.kill()
                 self._failed_to_start = True
-        return bool(self._makers) and all(maker.is_up(wait=wait) for maker in self._makers)
+        if not self._makers:
+            return False
+        try:
+            return all(maker.is_up(wait=wait) for maker in self._makers)
+        except NeverRan as ended:
+            # nothing was handed over: files go to them only once all have answered
+            self.kill()
+            self._failed_to_start = True
+            log.warning(
+                "a file-making process of the extraction ended before it ran (exit %s):"
+                " this extraction makes its files itself",
+                ended.code,
+            )
+            return False
 
     def add(
         self,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from argosy.artifacts.archive import extract as extract_module
-from argosy.artifacts.archive import extract_tar, makers, write_archive
+from argosy.artifacts.archive import extract_tar, filemaker, makers, write_archive
 from argosy.artifacts.errors import IntegrityError, InvalidSpec, LocalIOError
 from tests.archive.helpers import chunks, file, info, make_tree, pooled, snapshot, tar_bytes
 
@@ -156,13 +156,36 @@ def test_a_member_holding_fewer_bytes_than_it_declares_is_refused_past_the_first
 def test_a_file_making_process_that_dies_fails_the_extraction_and_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dies = tmp_path / "dies.py"
-    dies.write_text("import sys\nsys.exit(3)\n")
+    dies = tmp_path / "dies.py"  # answers that it runs, then ends at the first files
+    dies.write_text(
+        "import os, sys\n"
+        f"os.write(int(sys.argv[3]), {filemaker.ANSWER.pack(0, 0, 0)!r})\n"
+        "os.read(int(sys.argv[2]), 1)\n"
+        "sys.exit(3)\n"
+    )
     monkeypatch.setattr(makers, "_PROGRAM", str(dies))
     data = tar_bytes(*_many())
     with pytest.raises(LocalIOError, match=r"file-making process .* ended \(exit 3\)"):
         extract_tar(chunks(data), tmp_path / "out")
     assert sorted(os.listdir(tmp_path)) == ["dies.py"]
+
+
+def test_a_file_making_process_that_ends_before_it_runs_leaves_the_files_to_the_extractor(
+    tree: Path,
+    tmp_path: Path,
+    counted: Counted,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cannot_run = tmp_path / "cannot-run.py"  # as a program that cannot run here would
+    cannot_run.write_text("import sys\nsys.exit(2)\n")
+    monkeypatch.setattr(makers, "_PROGRAM", str(cannot_run))
+    data = b"".join(write_archive(tree, "tar.zst"))
+    extract_tar(chunks(data), tmp_path / "out")
+    assert snapshot(tmp_path / "out") == snapshot(tree)
+    assert counted.files == 0
+    assert file_makers_left() == []
+    assert "ended before it ran (exit 2): this extraction makes its files itself" in caplog.text
 
 
 def test_when_the_file_making_processes_cannot_start_the_extractor_makes_the_files_itself(

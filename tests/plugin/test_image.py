@@ -28,8 +28,11 @@ from typing import Any
 import grpc
 import pytest
 
+from argosy.artifacts.archive import extract as extract_module
+from argosy.artifacts.archive import write_archive
 from argosy.plugin import artifact_pb2 as pb
 from argosy.plugin import artifact_pb2_grpc as rpc
+from tests.archive.helpers import snapshot
 from tests.plugin.conftest import Storage, artifact
 
 _NO_BUILDAH = "buildah is not installed (scripts/image install, run by scripts/test, installs it)"
@@ -192,6 +195,43 @@ def test_every_command_and_storage_is_in_the_image(image: Image, image_tmp: Path
     assert done.returncode == 0, done.stderr
     done = image.run(image_tmp, "argosy", "gc", "--help")
     assert done.returncode == 0 and "--lease-namespace" in done.stdout, done.stderr
+
+
+# Extracts /tmp/tree.tar.zst into /tmp/out in the image, counting the files handed to the
+# file-making processes (which then make them) on the way.
+_EXTRACT_COUNTING = """
+from argosy.artifacts.archive import extract_tar, makers
+handed = 0
+real = makers.Makers.add
+def add(self, *args, **kwargs):
+    global handed
+    handed += 1
+    return real(self, *args, **kwargs)
+makers.Makers.add = add
+with open("/tmp/tree.tar.zst", "rb") as archive:
+    extract_tar(iter(lambda: archive.read(1 << 20), b""), "/tmp/out")
+print(handed)
+"""
+
+
+def test_the_images_python_runs_the_extractions_file_making_processes(
+    image: Image, image_tmp: Path, tmp_path: Path
+) -> None:
+    """Past its first files an extraction hands small files to processes running the
+    image's own interpreter (`python -I -S`) as the image's user."""
+    tree = tmp_path / "tree"
+    for n in range(extract_module.MAKERS_WAIT + 500):
+        folder = tree / f"d{n % 7}" / f"e{n % 50}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{n}.txt").write_bytes(os.urandom(n % 2000))
+        (folder / f"f{n}.txt").chmod((0o644, 0o755, 0o600)[n % 3])
+    (image_tmp / "tree.tar.zst").write_bytes(b"".join(write_archive(tree, "tar.zst")))
+    done = image.run(image_tmp, "python3", "-c", _EXTRACT_COUNTING)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 500  # handed over, and made
+    assert snapshot(image_tmp / "out") == snapshot(tree)
+    assert (image_tmp / "out" / "d6" / "e49").stat().st_uid == 8737
+    assert done.stderr == ""  # no file-making process fell back or failed
 
 
 @pytest.mark.rgw
