@@ -51,7 +51,7 @@ class MakerFailed(Exception):
         self.error = error
 
 
-class NeverRan(Exception):
+class _NeverRan(Exception):
     """A file-making process ended before it answered once (exit `code`; None if unknown):
     its interpreter or program cannot run here."""
 
@@ -99,12 +99,12 @@ class _Maker:
         self.up = False  # it has answered once: it runs
 
     def is_up(self, *, wait: bool) -> bool:
-        """Whether it has answered once; NeverRan if it ended before that."""
+        """Whether it has answered once; _NeverRan if it ended before that."""
         while not self.up:
             try:
                 self._hear(block=wait)
             except LocalIOError:
-                raise NeverRan(self.process.returncode) from None
+                raise _NeverRan(self.process.returncode) from None
             if not wait:
                 break
         return self.up
@@ -236,7 +236,7 @@ class Makers:
             return False
         try:
             return all(maker.is_up(wait=wait) for maker in self._makers)
-        except NeverRan as ended:
+        except _NeverRan as ended:
             # nothing was handed over: files go to them only once all have answered
             self.kill()
             self._failed_to_start = True
