@@ -26,6 +26,7 @@ import os
 import select
 import subprocess
 import sys
+import time
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,6 +39,7 @@ RING = 8 << 20  # each process's shared bytes; files up to `LARGEST` go through 
 LARGEST = 1 << 20  # larger files are written by the extractor itself
 _PROGRAM = str(Path(__file__).with_name("filemaker.py"))
 _BATCH = 64 << 10  # records are sent in batches of about this many bytes
+START_TIMEOUT = 10.0  # seconds a process has to answer once (it takes ~25 ms here)
 
 log = logging.getLogger("argosy.extract")
 
@@ -52,12 +54,12 @@ class MakerFailed(Exception):
 
 
 class _NeverRan(Exception):
-    """A file-making process ended before it answered once (exit `code`; None if unknown):
-    its interpreter or program cannot run here."""
+    """A file-making process did not answer once: it ended first (its interpreter or
+    program cannot run here) or took longer than START_TIMEOUT (`why` says which)."""
 
-    def __init__(self, code: int | None) -> None:
-        super().__init__(code)
-        self.code = code
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 class _Maker:
@@ -97,14 +99,21 @@ class _Maker:
         self.batch = bytearray()
         self.heard = b""  # an answer not yet whole
         self.up = False  # it has answered once: it runs
+        self.started = time.monotonic()
 
     def is_up(self, *, wait: bool) -> bool:
-        """Whether it has answered once; _NeverRan if it ended before that."""
+        """Whether it has answered once (with `wait`, once it has); _NeverRan if it
+        ended first, or takes more than START_TIMEOUT from its start."""
         while not self.up:
+            left = self.started + START_TIMEOUT - time.monotonic()
+            if wait:
+                select.select([self.answers], [], [], max(left, 0))
             try:
-                self._hear(block=wait)
+                self._hear(block=False)
             except LocalIOError:
-                raise _NeverRan(self.process.returncode) from None
+                raise _NeverRan(f"ended before it ran (exit {self.process.returncode})") from None
+            if not self.up and left <= 0:
+                raise _NeverRan(f"did not answer within {START_TIMEOUT:g} s")
             if not wait:
                 break
         return self.up
@@ -222,9 +231,9 @@ class Makers:
         """Whether files can be handed over: the processes start on the first call (~25
         ms here before they run: the caller goes on making files itself meanwhile), and
         files can be handed over once each has answered (with `wait`, once it has). If
-        they cannot start (no interpreter to run, no processes left) or one ends before
-        it answers (its program cannot run here), never: the caller makes the files
-        itself, as without them."""
+        they cannot start (no interpreter to run, no processes left), or one ends or
+        takes more than START_TIMEOUT before it answers (its program cannot run here),
+        never: the caller makes the files itself, as without them."""
         if not self._makers and not self._failed_to_start:
             try:
                 for _ in range(self.count):
@@ -241,9 +250,9 @@ class Makers:
             self.kill()
             self._failed_to_start = True
             log.warning(
-                "a file-making process of the extraction ended before it ran (exit %s):"
-                " this extraction makes its files itself",
-                ended.code,
+                "a file-making process of the extraction %s: this extraction makes its"
+                " files itself",
+                ended.why,
             )
             return False
 

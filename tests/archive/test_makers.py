@@ -188,6 +188,25 @@ def test_a_file_making_process_that_ends_before_it_runs_leaves_the_files_to_the_
     assert "ended before it ran (exit 2): this extraction makes its files itself" in caplog.text
 
 
+def test_a_file_making_process_that_never_answers_leaves_the_files_to_the_extractor(
+    tree: Path,
+    tmp_path: Path,
+    counted: Counted,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hangs = tmp_path / "hangs.py"  # as an interpreter stuck before it runs would
+    hangs.write_text("import time\ntime.sleep(60)\n")
+    monkeypatch.setattr(makers, "_PROGRAM", str(hangs))
+    monkeypatch.setattr(makers, "START_TIMEOUT", 0.5)
+    data = b"".join(write_archive(tree, "tar.zst"))
+    extract_tar(chunks(data), tmp_path / "out")
+    assert snapshot(tmp_path / "out") == snapshot(tree)
+    assert counted.files == 0
+    assert file_makers_left() == []  # killed, not left sleeping
+    assert "did not answer within 0.5 s: this extraction makes its files itself" in caplog.text
+
+
 def test_when_the_file_making_processes_cannot_start_the_extractor_makes_the_files_itself(
     tree: Path, tmp_path: Path, counted: Counted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
