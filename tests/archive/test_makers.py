@@ -170,41 +170,34 @@ def test_a_file_making_process_that_dies_fails_the_extraction_and_leaves_nothing
     assert sorted(os.listdir(tmp_path)) == ["dies.py"]
 
 
-def test_a_file_making_process_that_ends_before_it_runs_leaves_the_files_to_the_extractor(
+@pytest.mark.parametrize(
+    ("program", "warning"),
+    [
+        # as a program that cannot run here would
+        ("import sys\nsys.exit(2)\n", "ended before it ran (exit 2)"),
+        # as an interpreter stuck before it runs would
+        ("import time\ntime.sleep(60)\n", "did not answer within 0.5 s"),
+    ],
+    ids=["ends", "never-answers"],
+)
+def test_a_file_making_process_that_does_not_come_up_leaves_the_files_to_the_extractor(
+    program: str,
+    warning: str,
     tree: Path,
     tmp_path: Path,
     counted: Counted,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    cannot_run = tmp_path / "cannot-run.py"  # as a program that cannot run here would
-    cannot_run.write_text("import sys\nsys.exit(2)\n")
-    monkeypatch.setattr(makers, "_PROGRAM", str(cannot_run))
-    data = b"".join(write_archive(tree, "tar.zst"))
-    extract_tar(chunks(data), tmp_path / "out")
-    assert snapshot(tmp_path / "out") == snapshot(tree)
-    assert counted.files == 0
-    assert file_makers_left() == []
-    assert "ended before it ran (exit 2): this extraction makes its files itself" in caplog.text
-
-
-def test_a_file_making_process_that_never_answers_leaves_the_files_to_the_extractor(
-    tree: Path,
-    tmp_path: Path,
-    counted: Counted,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    hangs = tmp_path / "hangs.py"  # as an interpreter stuck before it runs would
-    hangs.write_text("import time\ntime.sleep(60)\n")
-    monkeypatch.setattr(makers, "_PROGRAM", str(hangs))
+    (tmp_path / "maker.py").write_text(program)
+    monkeypatch.setattr(makers, "_PROGRAM", str(tmp_path / "maker.py"))
     monkeypatch.setattr(makers, "START_TIMEOUT", 0.5)
     data = b"".join(write_archive(tree, "tar.zst"))
     extract_tar(chunks(data), tmp_path / "out")
     assert snapshot(tmp_path / "out") == snapshot(tree)
     assert counted.files == 0
-    assert file_makers_left() == []  # killed, not left sleeping
-    assert "did not answer within 0.5 s: this extraction makes its files itself" in caplog.text
+    assert file_makers_left() == []  # ended, not left running
+    assert f"{warning}: this extraction makes its files itself" in caplog.text
 
 
 def test_when_the_file_making_processes_cannot_start_the_extractor_makes_the_files_itself(
